@@ -1,0 +1,129 @@
+// Test harness: starts real chorus-worker processes on loopback with free ports and a fresh data
+// folder, waits (with a deadline) until their TCP port accepts connections, and stops each one by
+// its PID when the test ends. Every system test in tests/e2e uses it.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const WORKER = process.env.CHORUS_WORKER ||
+  path.resolve(import.meta.dirname, '../../build/release/worker/chorus-worker');
+
+// A free TCP port on 127.0.0.1, found by binding port 0 and releasing it.
+export async function freePort(host = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// Waits until fn() returns a truthy value, polling every intervalMs, failing after timeoutMs.
+export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 25, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let lastError;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      lastError = e;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}` +
+    (lastError ? `: ${lastError.message}` : ''));
+}
+
+export function canConnect(port, host = '127.0.0.1') {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host });
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+// A running worker. `start()` spawns it; `stop()` sends SIGTERM (then SIGKILL after a grace
+// period) to its PID; `kill()` sends SIGKILL at once.
+export class Worker {
+  constructor({ memDb = false, dbDir, extraArgs = [], env = {} } = {}) {
+    this.memDb = memDb;
+    this.dbDir = dbDir;
+    this.extraArgs = extraArgs;
+    this.env = env;
+    this.output = '';
+  }
+
+  async start() {
+    if (!this.tcpPort) {
+      this.tcpPort = await freePort();
+      this.httpPort = await freePort();
+      this.intTcpPort = await freePort();
+      this.intHttpPort = await freePort();
+    }
+    if (!this.memDb && !this.dbDir) {
+      this.dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-e2e-'));
+      this.ownsDir = true;
+    }
+    const args = [
+      '--ext-ip', '127.0.0.1', '--int-ip', '127.0.0.1',
+      '--ext-tcp-port', String(this.tcpPort), '--ext-http-port', String(this.httpPort),
+      '--int-tcp-port', String(this.intTcpPort), '--int-http-port', String(this.intHttpPort),
+      ...(this.memDb ? ['--mem-db'] : ['--db', this.dbDir]),
+      ...this.extraArgs,
+    ];
+    this.proc = spawn(WORKER, args, {
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => {
+      this.proc = undefined;
+      resolve({ code, signal });
+    }));
+    const collect = (d) => { this.output = (this.output + d.toString()).slice(-20000); };
+    this.proc.stdout.on('data', collect);
+    this.proc.stderr.on('data', collect);
+    const exitedEarly = this.exited.then((r) => {
+      throw new Error(`worker exited early (${JSON.stringify(r)}):\n${this.output}`);
+    });
+    await Promise.race([
+      waitFor(() => canConnect(this.tcpPort), { what: `worker TCP port ${this.tcpPort}` }),
+      exitedEarly,
+    ]);
+    exitedEarly.catch(() => {});
+    return this;
+  }
+
+  get pid() { return this.proc?.pid; }
+  get tcpEndpoint() { return `tcp://127.0.0.1:${this.tcpPort}`; }
+
+  async kill() {
+    if (!this.proc) return;
+    process.kill(this.proc.pid, 'SIGKILL');
+    await this.exited;
+  }
+
+  async stop(graceMs = 10000) {
+    if (!this.proc) return;
+    const pid = this.proc.pid;
+    process.kill(pid, 'SIGTERM');
+    const timer = setTimeout(() => { try { process.kill(pid, 'SIGKILL'); } catch {} }, graceMs);
+    const r = await this.exited;
+    clearTimeout(timer);
+    return r;
+  }
+
+  async cleanup() {
+    await this.stop();
+    if (this.ownsDir) fs.rmSync(this.dbDir, { recursive: true, force: true });
+  }
+}
+
+export async function startWorker(opts) {
+  return new Worker(opts).start();
+}

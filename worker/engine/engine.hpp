@@ -1,0 +1,98 @@
+// Engine: one database node's storage and EventStore semantics behind an asynchronous API.
+// It owns the core strand (expected versions, in-flight writes, transactions, subscriptions),
+// the storage writer thread (group commit) and a pool of reader threads with their own SQLite
+// connections. Every method may be called from any thread and returns at once; the callback runs
+// later on an engine thread and must not block (post to your own executor for real work).
+// Callbacks are never run inside the calling function.
+#pragma once
+
+#include "worker/engine/types.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace chorus {
+
+struct EngineConfig {
+  std::string db_folder;          // folder of the SQLite file; ignored when in_memory
+  bool in_memory = false;         // --mem-db
+  int reader_threads = 2;         // size of the read pool
+  int64_t commit_timeout_ms = 5000;  // a write not committed by then answers CommitTimeout
+};
+
+struct EngineStats {
+  int64_t writer_checkpoint = 0;   // last position durable on this node's disk
+  int64_t chaser_checkpoint = 0;   // last position applied to indexes (= writer here)
+  int64_t commit_checkpoint = 0;   // last position committed (majority; = writer on one node)
+  int64_t events_written = 0;
+  int64_t bytes_written = 0;
+  int64_t events_read = 0;
+  int64_t bytes_read = 0;
+  int64_t flushes = 0;             // storage transactions committed
+  int64_t subscriptions = 0;
+};
+
+struct SubscriptionCallbacks {
+  // last_event_number is nullopt for $all, -1 for a stream that does not exist.
+  std::function<void(int64_t last_commit_position, std::optional<int64_t> last_event_number)>
+      confirmed;
+  std::function<void(const ResolvedEvent&)> event_appeared;
+  std::function<void(DropReason)> dropped;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // Opens (or creates) the database, creates the built-in users on first start, starts threads.
+  // Throws std::runtime_error with a clear message if the database cannot be opened.
+  static std::unique_ptr<Engine> open(const EngineConfig& config);
+
+  // Checks credentials. nullopt = wrong login or password. Successful checks are cached.
+  virtual void authenticate(std::string login, std::string password,
+                            std::function<void(std::optional<Principal>)> done) = 0;
+
+  virtual void append(Principal who, std::string stream, int64_t expected_version,
+                      std::vector<NewEvent> events, std::function<void(WriteResult)> done) = 0;
+  virtual void delete_stream(Principal who, std::string stream, int64_t expected_version,
+                             bool hard_delete, std::function<void(DeleteResult)> done) = 0;
+
+  virtual void transaction_start(Principal who, std::string stream, int64_t expected_version,
+                                 std::function<void(TransactionResult)> done) = 0;
+  virtual void transaction_write(Principal who, int64_t transaction_id,
+                                 std::vector<NewEvent> events,
+                                 std::function<void(TransactionResult)> done) = 0;
+  virtual void transaction_commit(Principal who, int64_t transaction_id,
+                                  std::function<void(TransactionResult)> done) = 0;
+
+  // event_number -1 reads the last event.
+  virtual void read_event(Principal who, std::string stream, int64_t event_number,
+                          bool resolve_links, std::function<void(ReadEventResult)> done) = 0;
+  // Backward reads take from_event_number -1 as "from the last event".
+  virtual void read_stream(Principal who, std::string stream, int64_t from_event_number,
+                           int32_t max_count, bool forward, bool resolve_links,
+                           std::function<void(ReadStreamResult)> done) = 0;
+  virtual void read_all(Principal who, Position from, int32_t max_count, bool forward,
+                        bool resolve_links, std::function<void(ReadAllResult)> done) = 0;
+
+  // Volatile subscription to a stream, or to $all when stream is "". Returns an id for
+  // unsubscribe(). Either `confirmed` or `dropped` is called first; then events in commit order.
+  virtual uint64_t subscribe(Principal who, std::string stream, bool resolve_links,
+                             SubscriptionCallbacks callbacks) = 0;
+  // Ends a subscription; its `dropped(Unsubscribed)` is called (once) unless already dropped.
+  virtual void unsubscribe(uint64_t subscription_id) = 0;
+  // Ends a subscription silently (the connection went away).
+  virtual void forget_subscription(uint64_t subscription_id) = 0;
+
+  virtual EngineStats stats() const = 0;
+
+  // Stops accepting work, finishes or fails what is in flight, fsyncs and closes SQLite.
+  // Blocks until done. Idempotent.
+  virtual void shutdown() = 0;
+};
+
+}  // namespace chorus

@@ -1,0 +1,45 @@
+// TcpServer: EventStore's external TCP client protocol on one listening endpoint (Boost.Asio).
+// Accepts connections and runs one session per connection on the given io_context; sessions turn
+// packages into Engine calls and replies. start()/stop() from the thread that owns the server.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace chorus {
+class Engine;
+}
+
+namespace chorus::tcp {
+
+struct TcpServerConfig {
+  std::string ip = "127.0.0.1";
+  uint16_t port = 1113;
+  int heartbeat_interval_ms = 2000;  // EventStore's ExtTcpHeartbeatInterval
+  int heartbeat_timeout_ms = 1000;   // EventStore's ExtTcpHeartbeatTimeout
+  int connections_max = 10000;       // more are accepted and closed at once
+};
+
+class TcpServer {
+ public:
+  TcpServer(boost::asio::io_context& io, Engine& engine, TcpServerConfig config);
+  ~TcpServer();
+  TcpServer(const TcpServer&) = delete;
+  TcpServer& operator=(const TcpServer&) = delete;
+
+  // Binds and listens. Throws std::system_error with a clear message (e.g. address in use).
+  void start();
+  // Closes the acceptor and every session. Idempotent.
+  void stop();
+  uint16_t port() const;
+  int connections() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace chorus::tcp
