@@ -1,0 +1,279 @@
+// Proves the worker's option parsing: defaults, each source (command line, environment, YAML
+// file), their precedence, boolean spellings, list values, and that unknown options, unknown
+// keys and invalid values are refused with exit code 2 and a message naming the option.
+#include "common/options.hpp"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace chorus {
+namespace {
+
+ParseResult parse(std::initializer_list<const char*> args, const Environment& env = {}) {
+  std::vector<const char*> argv = {"chorus-worker"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return parse_worker_options(static_cast<int>(argv.size()), argv.data(), env);
+}
+
+OptionSource source_of(const ParseResult& result, const std::string& name) {
+  for (const EffectiveOption& option : result.effective) {
+    if (option.name == name) return option.source;
+  }
+  ADD_FAILURE() << "no effective option " << name;
+  return OptionSource::kDefault;
+}
+
+// A YAML file in the temp folder, removed when the test ends.
+class TempYaml {
+ public:
+  explicit TempYaml(const std::string& text)
+      : path_(std::filesystem::temp_directory_path() /
+              ("chorus-options-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++) +
+               ".yaml")) {
+    std::ofstream(path_) << text;
+  }
+  ~TempYaml() { std::filesystem::remove(path_); }
+  TempYaml(const TempYaml&) = delete;
+  TempYaml& operator=(const TempYaml&) = delete;
+  std::string path() const { return path_.string(); }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+TEST(OptionsNames, DerivedFromPascalCase) {
+  EXPECT_EQ(kebab_name("ExtTcpPort"), "ext-tcp-port");
+  EXPECT_EQ(env_var_name("ExtTcpPort"), "CHORUS_EXT_TCP_PORT");
+  EXPECT_EQ(display_name("ExtTcpPort"), "EXT TCP PORT");
+  EXPECT_EQ(kebab_name("MemDb"), "mem-db");
+}
+
+TEST(OptionsDefaults, MatchEventStoreDefaults) {
+  const ParseResult r = parse({});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.options.db_folder, "./data");
+  EXPECT_FALSE(r.options.mem_db);
+  EXPECT_EQ(r.options.log_folder, "./logs");
+  EXPECT_EQ(r.options.ext_ip, "127.0.0.1");
+  EXPECT_EQ(r.options.int_tcp_port, 1112);
+  EXPECT_EQ(r.options.ext_tcp_port, 1113);
+  EXPECT_EQ(r.options.int_http_port, 2112);
+  EXPECT_EQ(r.options.ext_http_port, 2113);
+  EXPECT_EQ(r.options.cluster_size, 1);
+  EXPECT_TRUE(r.options.discover_via_dns);
+  EXPECT_EQ(r.options.cluster_dns, "fake.dns");
+  EXPECT_EQ(r.options.cluster_gossip_port, 2112);
+  EXPECT_EQ(r.options.ext_tcp_heartbeat_interval_ms, 2000);
+  EXPECT_EQ(r.options.ext_tcp_heartbeat_timeout_ms, 1000);
+  EXPECT_EQ(r.options.commit_timeout_ms, 5000);
+  EXPECT_EQ(r.options.prepare_timeout_ms, 2000);
+  EXPECT_EQ(r.options.reader_threads_count, 4);
+  EXPECT_EQ(r.options.log_level, "Information");
+  EXPECT_TRUE(r.options.gossip_seeds.empty());
+  for (const EffectiveOption& option : r.effective) {
+    EXPECT_EQ(option.source, OptionSource::kDefault) << option.name;
+  }
+}
+
+TEST(OptionsCommandLine, AcceptsSeparateAndAdjacentValues) {
+  const ParseResult r = parse({"--ext-tcp-port", "4113", "--db=/tmp/x", "--cluster-size=3"});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.options.ext_tcp_port, 4113);
+  EXPECT_EQ(r.options.db_folder, "/tmp/x");
+  EXPECT_EQ(r.options.cluster_size, 3);
+  EXPECT_EQ(source_of(r, "ExtTcpPort"), OptionSource::kCommandLine);
+  EXPECT_EQ(source_of(r, "IntTcpPort"), OptionSource::kDefault);
+}
+
+TEST(OptionsCommandLine, BooleanSpellings) {
+  EXPECT_TRUE(parse({"--mem-db"}).options.mem_db);
+  EXPECT_TRUE(parse({"--mem-db=true"}).options.mem_db);
+  EXPECT_TRUE(parse({"--mem-db=True"}).options.mem_db);
+  EXPECT_FALSE(parse({"--mem-db=false"}).options.mem_db);
+  EXPECT_FALSE(parse({"--discover-via-dns=False"}).options.discover_via_dns);
+  EXPECT_TRUE(parse({"--what-if"}).options.what_if);
+  EXPECT_FALSE(parse({"--mem-db", "false"}).options.mem_db);
+  EXPECT_TRUE(parse({"--mem-db", "--db", "x"}).options.mem_db);
+  const ParseResult bad = parse({"--mem-db=maybe"});
+  EXPECT_EQ(bad.exit_code, kUsageErrorExitCode);
+  EXPECT_NE(bad.error.find("--mem-db"), std::string::npos) << bad.error;
+}
+
+TEST(OptionsCommandLine, GossipSeedsCommaSeparatedOrRepeated) {
+  const ParseResult r =
+      parse({"--gossip-seed=10.0.0.1:2112,10.0.0.2:2112", "--gossip-seed", "node3.local:2113"});
+  ASSERT_TRUE(r.ok()) << r.error;
+  const std::vector<HostPort> expected = {
+      {"10.0.0.1", 2112}, {"10.0.0.2", 2112}, {"node3.local", 2113}};
+  EXPECT_EQ(r.options.gossip_seeds, expected);
+  EXPECT_NE(format_effective_options(r.effective)
+                .find("GOSSIP SEED: 10.0.0.1:2112,10.0.0.2:2112,node3.local:2113 (Command Line)"),
+            std::string::npos);
+}
+
+TEST(OptionsCommandLine, UnknownOptionIsRefused) {
+  const ParseResult r = parse({"--ext-tcp-prot=1113"});
+  EXPECT_EQ(r.exit_code, kUsageErrorExitCode);
+  EXPECT_NE(r.error.find("'--ext-tcp-prot'"), std::string::npos) << r.error;
+  EXPECT_TRUE(r.effective.empty());
+}
+
+TEST(OptionsCommandLine, PrefixIsNotGuessed) {
+  EXPECT_EQ(parse({"--ext-tcp=1113"}).exit_code, kUsageErrorExitCode);
+}
+
+TEST(OptionsCommandLine, StrayArgumentIsRefused) {
+  const ParseResult r = parse({"oops"});
+  EXPECT_EQ(r.exit_code, kUsageErrorExitCode);
+  EXPECT_NE(r.error.find("oops"), std::string::npos) << r.error;
+}
+
+TEST(OptionsCommandLine, MissingValueIsRefused) {
+  const ParseResult r = parse({"--ext-tcp-port"});
+  EXPECT_EQ(r.exit_code, kUsageErrorExitCode);
+  EXPECT_NE(r.error.find("ext-tcp-port"), std::string::npos) << r.error;
+}
+
+TEST(OptionsCommandLine, RepeatedScalarIsRefused) {
+  EXPECT_EQ(parse({"--db=a", "--db=b"}).exit_code, kUsageErrorExitCode);
+}
+
+TEST(OptionsValidation, InvalidValuesNameTheOption) {
+  for (const char* arg :
+       {"--ext-tcp-port=70000", "--ext-tcp-port=0", "--ext-tcp-port=abc", "--ext-tcp-port=12x",
+        "--cluster-size=0", "--reader-threads-count=-1", "--gossip-seed=nohost",
+        "--gossip-seed=h:99999", "--log-level=Loud", "--db="}) {
+    const ParseResult r = parse({arg});
+    EXPECT_EQ(r.exit_code, kUsageErrorExitCode) << arg;
+    const std::string flag = std::string(arg).substr(0, std::string(arg).find('='));
+    EXPECT_NE(r.error.find(flag), std::string::npos) << arg << " -> " << r.error;
+  }
+}
+
+TEST(OptionsValidation, LogLevelIsCaseInsensitive) {
+  EXPECT_EQ(parse({"--log-level=debug"}).options.log_level, "Debug");
+}
+
+TEST(OptionsEnvironment, ReadsChorusVariables) {
+  const ParseResult r = parse({}, {{"CHORUS_EXT_TCP_PORT", "5113"},
+                                   {"CHORUS_MEM_DB", "TRUE"},
+                                   {"CHORUS_GOSSIP_SEED", "a:1,b:2"},
+                                   {"CHORUS_WORKER", "/ignored/unknown/variable"}});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.options.ext_tcp_port, 5113);
+  EXPECT_TRUE(r.options.mem_db);
+  EXPECT_EQ(r.options.gossip_seeds.size(), 2u);
+  EXPECT_EQ(source_of(r, "ExtTcpPort"), OptionSource::kEnvironment);
+}
+
+TEST(OptionsEnvironment, InvalidValueNamesTheVariable) {
+  const ParseResult r = parse({}, {{"CHORUS_CLUSTER_SIZE", "three"}});
+  EXPECT_EQ(r.exit_code, kUsageErrorExitCode);
+  EXPECT_NE(r.error.find("CHORUS_CLUSTER_SIZE"), std::string::npos) << r.error;
+}
+
+TEST(OptionsFile, ReadsPascalCaseKeysAndLists) {
+  const TempYaml yaml(
+      "ExtTcpPort: 6113\nClusterSize: 3\nMemDb: True\nGossipSeed:\n  - h1:2112\n  - h2:2112\n");
+  const ParseResult r = parse({"--config", yaml.path().c_str()});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.options.ext_tcp_port, 6113);
+  EXPECT_EQ(r.options.cluster_size, 3);
+  EXPECT_TRUE(r.options.mem_db);
+  EXPECT_EQ(r.options.gossip_seeds.size(), 2u);
+  EXPECT_EQ(source_of(r, "ClusterSize"), OptionSource::kConfigFile);
+  EXPECT_EQ(source_of(r, "Config"), OptionSource::kCommandLine);
+}
+
+TEST(OptionsFile, ConfigPathFromEnvironment) {
+  const TempYaml yaml("ClusterSize: 5\n");
+  const ParseResult r = parse({}, {{"CHORUS_CONFIG", yaml.path()}});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.options.cluster_size, 5);
+}
+
+TEST(OptionsFile, EmptyFileIsAllDefaults) {
+  const TempYaml yaml("");
+  const ParseResult r = parse({"--config", yaml.path().c_str()});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.options.ext_tcp_port, 1113);
+}
+
+TEST(OptionsFile, UnknownKeyNamesFileKeyAndLine) {
+  const TempYaml yaml("ClusterSize: 3\nExtTcpPorts: 1113\n");
+  const ParseResult r = parse({"--config", yaml.path().c_str()});
+  EXPECT_EQ(r.exit_code, kUsageErrorExitCode);
+  EXPECT_NE(r.error.find("ExtTcpPorts"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find(yaml.path()), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("line 2"), std::string::npos) << r.error;
+}
+
+TEST(OptionsFile, InvalidValueNamesFileAndKey) {
+  const TempYaml yaml("ExtTcpPort: 70000\n");
+  const ParseResult r = parse({"--config", yaml.path().c_str()});
+  EXPECT_EQ(r.exit_code, kUsageErrorExitCode);
+  EXPECT_NE(r.error.find("ExtTcpPort"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find(yaml.path()), std::string::npos) << r.error;
+}
+
+TEST(OptionsFile, MissingOrMalformedFileIsRefused) {
+  EXPECT_EQ(parse({"--config=/nonexistent/chorus.yaml"}).exit_code, kUsageErrorExitCode);
+  const TempYaml not_a_map("- a\n- b\n");
+  EXPECT_EQ(parse({"--config", not_a_map.path().c_str()}).exit_code, kUsageErrorExitCode);
+  const TempYaml broken("ExtTcpPort: [1113\n");
+  EXPECT_EQ(parse({"--config", broken.path().c_str()}).exit_code, kUsageErrorExitCode);
+}
+
+TEST(OptionsFile, ConfigKeyIsNotAllowedInsideTheFile) {
+  const TempYaml yaml("Config: other.yaml\n");
+  EXPECT_EQ(parse({"--config", yaml.path().c_str()}).exit_code, kUsageErrorExitCode);
+}
+
+TEST(OptionsPrecedence, CommandLineOverEnvironmentOverFileOverDefault) {
+  const TempYaml yaml("ExtTcpPort: 1001\nIntTcpPort: 1002\nExtHttpPort: 1003\n");
+  const Environment env = {{"CHORUS_EXT_TCP_PORT", "2001"}, {"CHORUS_INT_TCP_PORT", "2002"}};
+  const ParseResult r = parse({"--config", yaml.path().c_str(), "--ext-tcp-port=3001"}, env);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.options.ext_tcp_port, 3001);
+  EXPECT_EQ(source_of(r, "ExtTcpPort"), OptionSource::kCommandLine);
+  EXPECT_EQ(r.options.int_tcp_port, 2002);
+  EXPECT_EQ(source_of(r, "IntTcpPort"), OptionSource::kEnvironment);
+  EXPECT_EQ(r.options.ext_http_port, 1003);
+  EXPECT_EQ(source_of(r, "ExtHttpPort"), OptionSource::kConfigFile);
+  EXPECT_EQ(r.options.int_http_port, 2112);
+  EXPECT_EQ(source_of(r, "IntHttpPort"), OptionSource::kDefault);
+}
+
+TEST(OptionsPrecedence, CommandLineFalseOverridesEnvironmentTrue) {
+  const ParseResult r = parse({"--mem-db=false"}, {{"CHORUS_MEM_DB", "true"}});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_FALSE(r.options.mem_db);
+}
+
+TEST(OptionsWhatIf, PrintsEveryOptionWithItsSource) {
+  const ParseResult r = parse({"--ext-tcp-port=1114"}, {{"CHORUS_CLUSTER_SIZE", "3"}});
+  ASSERT_TRUE(r.ok()) << r.error;
+  const std::string text = format_effective_options(r.effective);
+  EXPECT_NE(text.find("EXT TCP PORT: 1114 (Command Line)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("CLUSTER SIZE: 3 (Environment Variable)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("INT TCP PORT: 1112 (<DEFAULT>)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("MEM DB: false (<DEFAULT>)\n"), std::string::npos) << text;
+}
+
+TEST(OptionsHelp, ListsEveryFlagVariableAndKey) {
+  const std::string help = worker_options_help();
+  for (const char* text : {"--ext-tcp-port", "CHORUS_EXT_TCP_PORT", "ExtTcpPort", "--mem-db",
+                           "--gossip-seed", "--what-if", "--commit-timeout-ms"}) {
+    EXPECT_NE(help.find(text), std::string::npos) << text;
+  }
+}
+
+}  // namespace
+}  // namespace chorus
