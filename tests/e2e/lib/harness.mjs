@@ -24,10 +24,14 @@ export async function freePort(host = '127.0.0.1') {
 }
 
 // Waits until fn() returns a truthy value, polling every intervalMs, failing after timeoutMs.
-export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 25, what = 'condition' } = {}) {
+// `stopIf()` returning true ends the wait early (resolving undefined), so a lost race does not
+// keep polling, and the process alive, until the deadline.
+export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 25, what = 'condition',
+  stopIf = () => false } = {}) {
   const deadline = Date.now() + timeoutMs;
   let lastError;
   while (Date.now() < deadline) {
+    if (stopIf()) return undefined;
     try {
       const v = await fn();
       if (v) return v;
@@ -88,11 +92,14 @@ export class Worker {
     const collect = (d) => { this.output = (this.output + d.toString()).slice(-20000); };
     this.proc.stdout.on('data', collect);
     this.proc.stderr.on('data', collect);
+    let gone = false;
     const exitedEarly = this.exited.then((r) => {
+      gone = true;
       throw new Error(`worker exited early (${JSON.stringify(r)}):\n${this.output}`);
     });
     await Promise.race([
-      waitFor(() => canConnect(this.tcpPort), { what: `worker TCP port ${this.tcpPort}` }),
+      waitFor(() => canConnect(this.tcpPort),
+        { what: `worker TCP port ${this.tcpPort}`, stopIf: () => gone }),
       exitedEarly,
     ]);
     exitedEarly.catch(() => {});
