@@ -66,7 +66,7 @@ void Log::write(LogLevel level, std::string_view message) {
   line += message;
   line += '\n';
   const std::lock_guard<std::mutex> lock(mutex_);
-  std::cerr << line << std::flush;
+  std::cout << line << std::flush;
   if (file_.is_open()) file_ << line << std::flush;
 }
 

@@ -1,5 +1,5 @@
 // Log: a small line logger for the worker and manager processes: each line is
-// "<UTC timestamp> [<Level>] <message>", written to the console and appended to one file.
+// "<UTC timestamp> [<Level>] <message>", written to stdout and appended to one file.
 // Thread-safe (one mutex around each line); create one per process and pass it by reference.
 #pragma once
 
@@ -19,7 +19,7 @@ std::string_view to_string(LogLevel level);
 
 class Log {
  public:
-  // Writes lines at `min_level` and above to stderr, and to the file once opened.
+  // Writes lines at `min_level` and above to stdout, and to the file once opened.
   explicit Log(LogLevel min_level);
   Log(const Log&) = delete;
   Log& operator=(const Log&) = delete;
