@@ -1,0 +1,65 @@
+// One benchmark phase: C connections doing one kind of work (writes, stream reads or $all reads)
+// against one node, run on one io_context with 1-2 threads, measured from the moment every
+// connection has identified until the last one finishes. `run_phase` blocks until then.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/framing.hpp"
+
+namespace chorus::bench {
+
+// Limits of the command line (see chorus_bench.cpp) and of one run.
+inline constexpr int kConnectionsMax = 1024;
+inline constexpr int kInflightMax = 256;
+inline constexpr int kThreadsMax = 2;
+inline constexpr int kBatchEventsMax = 4096;
+inline constexpr int kPageEventsMax = 4096;  // the EventStore clients refuse larger reads
+inline constexpr int64_t kEventBytesMax = 16LL * 1024 * 1024;
+inline constexpr int64_t kStreamsMax = 1000000;
+// Nothing completing for this long means the server is stuck: the phase is aborted.
+inline constexpr int kStallTimeoutMs = 30000;
+// No phase runs longer than this, whatever its options.
+inline constexpr int64_t kPhaseSecondsMax = 3600;
+// Latency samples kept per connection (4 bytes each); later ones are counted but not kept.
+inline constexpr size_t kLatencySamplesPerConnectionMax = size_t{1} << 22;
+
+enum class PhaseKind { Write, ReadStream, ReadAll };
+
+struct PhaseConfig {
+  PhaseKind kind = PhaseKind::Write;
+  std::string host = "127.0.0.1";
+  uint16_t port = 1113;
+  int connections = 64;
+  int inflight = 1;
+  int threads = 1;
+  std::optional<wire::Credentials> credentials;
+  // Writes.
+  int64_t event_bytes = 256;
+  int batch_events = 1;
+  std::vector<std::string> streams;  // written round-robin
+  int64_t events_total = 0;          // 0: run for `duration_s`
+  double duration_s = 0;
+  // Reads.
+  std::string read_stream;
+  int page_events = 4096;
+  int64_t read_events_max = 0;  // per connection; 0: to the end
+};
+
+struct PhaseResult {
+  double elapsed_s = 0;
+  int64_t events = 0;
+  int64_t requests = 0;
+  int64_t reply_bytes = 0;
+  std::vector<uint32_t> latencies_us;          // request -> reply, one per request (bounded)
+  std::map<std::string, int64_t> non_success;  // result or reply name -> count
+  std::vector<std::string> failures;           // connection-level errors
+};
+
+PhaseResult run_phase(const PhaseConfig& config);
+
+}  // namespace chorus::bench
