@@ -1,0 +1,222 @@
+// Engine types <-> EventStore protobuf messages; see convert.hpp.
+#include "worker/tcp/convert.hpp"
+
+#include "common/guid.hpp"
+
+namespace chorus::tcp {
+namespace {
+
+int32_t content_type(bool is_json) { return is_json ? 1 : 0; }
+
+// Writes `position` into a reply's prepare/commit fields; failures carry -1 as EventStore does.
+template <typename Reply>
+void set_positions(Reply* reply, bool success, const Position& position) {
+  reply->set_prepare_position(success ? position.prepare : -1);
+  reply->set_commit_position(success ? position.commit : -1);
+}
+
+}  // namespace
+
+std::optional<NewEvent> from_proto(const pb::NewEvent& event) {
+  const std::optional<Guid> id = from_dotnet_bytes(event.event_id());
+  if (!id) return std::nullopt;
+  NewEvent out;
+  out.event_id = *id;
+  out.event_type = event.event_type();
+  out.data_is_json = event.data_content_type() == 1;
+  out.metadata_is_json = event.metadata_content_type() == 1;
+  out.data = event.data();
+  out.metadata = event.metadata();
+  return out;
+}
+
+std::optional<std::vector<NewEvent>> from_proto(
+    const google::protobuf::RepeatedPtrField<pb::NewEvent>& events) {
+  std::vector<NewEvent> out;
+  out.reserve(static_cast<size_t>(events.size()));
+  for (const pb::NewEvent& e : events) {
+    std::optional<NewEvent> converted = from_proto(e);
+    if (!converted) return std::nullopt;
+    out.push_back(std::move(*converted));
+  }
+  return out;
+}
+
+void to_proto(const EventRecord& record, pb::EventRecord* out) {
+  out->set_event_stream_id(record.stream);
+  out->set_event_number(record.number);
+  out->set_event_id(to_dotnet_bytes(record.event_id));
+  out->set_event_type(record.event_type);
+  out->set_data_content_type(content_type(record.data_is_json));
+  // EventStore echoes the data's content type here, whatever the client sent (PROTOCOL.md C3).
+  out->set_metadata_content_type(content_type(record.data_is_json));
+  out->set_data(record.data);
+  out->set_metadata(record.metadata);
+  out->set_created(record.created_ms * kDotnetTicksPerMs + kDotnetTicksAtUnixEpoch);
+  out->set_created_epoch(record.created_ms);
+}
+
+void to_proto(const ResolvedEvent& event, pb::ResolvedIndexedEvent* out) {
+  if (event.event) to_proto(*event.event, out->mutable_event());
+  if (event.link) to_proto(*event.link, out->mutable_link());
+}
+
+void to_proto(const ResolvedEvent& event, pb::ResolvedEvent* out) {
+  if (event.event) to_proto(*event.event, out->mutable_event());
+  if (event.link) to_proto(*event.link, out->mutable_link());
+  Position position;
+  if (event.link || event.event) position = event.original().position;
+  out->set_commit_position(position.commit);
+  out->set_prepare_position(position.prepare);
+}
+
+std::string write_completed(const WriteResult& result) {
+  pb::WriteEventsCompleted reply;
+  const bool ok = result.result == OperationResult::Success;
+  reply.set_result(static_cast<pb::OperationResult>(result.result));
+  if (!result.message.empty()) reply.set_message(result.message);
+  reply.set_first_event_number(ok ? result.first_event_number : kInvalidEventNumber);
+  reply.set_last_event_number(ok ? result.last_event_number : kInvalidEventNumber);
+  set_positions(&reply, ok, result.position);
+  reply.set_current_version(ok ? result.last_event_number : result.current_version);
+  return reply.SerializeAsString();
+}
+
+std::string delete_completed(const DeleteResult& result) {
+  pb::DeleteStreamCompleted reply;
+  const bool ok = result.result == OperationResult::Success;
+  reply.set_result(static_cast<pb::OperationResult>(result.result));
+  if (!result.message.empty()) reply.set_message(result.message);
+  set_positions(&reply, ok, result.position);
+  if (!ok) reply.set_current_version(result.current_version);
+  return reply.SerializeAsString();
+}
+
+std::string transaction_start_completed(const TransactionResult& result) {
+  pb::TransactionStartCompleted reply;
+  reply.set_transaction_id(result.transaction_id);
+  reply.set_result(static_cast<pb::OperationResult>(result.result));
+  if (!result.message.empty()) reply.set_message(result.message);
+  return reply.SerializeAsString();
+}
+
+std::string transaction_write_completed(const TransactionResult& result,
+                                        int64_t request_transaction_id) {
+  pb::TransactionWriteCompleted reply;
+  reply.set_transaction_id(result.transaction_id >= 0 ? result.transaction_id
+                                                      : request_transaction_id);
+  reply.set_result(static_cast<pb::OperationResult>(result.result));
+  if (!result.message.empty()) reply.set_message(result.message);
+  return reply.SerializeAsString();
+}
+
+std::string transaction_commit_completed(const TransactionResult& result,
+                                         int64_t request_transaction_id) {
+  pb::TransactionCommitCompleted reply;
+  const bool ok = result.result == OperationResult::Success;
+  reply.set_transaction_id(result.transaction_id >= 0 ? result.transaction_id
+                                                      : request_transaction_id);
+  reply.set_result(static_cast<pb::OperationResult>(result.result));
+  if (!result.message.empty()) reply.set_message(result.message);
+  reply.set_first_event_number(ok ? result.first_event_number : kInvalidEventNumber);
+  reply.set_last_event_number(ok ? result.last_event_number : kInvalidEventNumber);
+  set_positions(&reply, ok, result.position);
+  return reply.SerializeAsString();
+}
+
+std::string read_event_completed(const ReadEventResult& result) {
+  pb::ReadEventCompleted reply;
+  reply.set_result(static_cast<pb::ReadEventCompleted::ReadEventResult>(result.status));
+  // Required even when there is no event: an empty sub-message (PROTOCOL.md H3).
+  pb::ResolvedIndexedEvent* event = reply.mutable_event();
+  if (result.status == ReadEventStatus::Success && result.event) to_proto(*result.event, event);
+  if (!result.error.empty()) reply.set_error(result.error);
+  return reply.SerializeAsString();
+}
+
+std::string read_stream_completed(const ReadStreamResult& result) {
+  pb::ReadStreamEventsCompleted reply;
+  reply.mutable_events()->Reserve(static_cast<int>(result.events.size()));
+  for (const ResolvedEvent& e : result.events) to_proto(e, reply.add_events());
+  reply.set_result(static_cast<pb::ReadStreamEventsCompleted::ReadStreamResult>(result.status));
+  reply.set_next_event_number(result.next_event_number);
+  reply.set_last_event_number(result.last_event_number);
+  reply.set_is_end_of_stream(result.is_end_of_stream);
+  reply.set_last_commit_position(result.last_commit_position);
+  if (!result.error.empty()) reply.set_error(result.error);
+  return reply.SerializeAsString();
+}
+
+std::string read_all_completed(const ReadAllResult& result) {
+  pb::ReadAllEventsCompleted reply;
+  reply.set_commit_position(result.from.commit);
+  reply.set_prepare_position(result.from.prepare);
+  reply.mutable_events()->Reserve(static_cast<int>(result.events.size()));
+  for (const ResolvedEvent& e : result.events) to_proto(e, reply.add_events());
+  reply.set_next_commit_position(result.next.commit);
+  reply.set_next_prepare_position(result.next.prepare);
+  reply.set_result(static_cast<pb::ReadAllEventsCompleted::ReadAllResult>(result.status));
+  if (!result.error.empty()) reply.set_error(result.error);
+  return reply.SerializeAsString();
+}
+
+std::string subscription_confirmation(int64_t last_commit_position,
+                                      std::optional<int64_t> last_event_number) {
+  pb::SubscriptionConfirmation reply;
+  reply.set_last_commit_position(last_commit_position);
+  // Present (even -1 for a missing stream) for a stream, absent for $all (PROTOCOL.md C7).
+  if (last_event_number) reply.set_last_event_number(*last_event_number);
+  return reply.SerializeAsString();
+}
+
+std::string stream_event_appeared(const ResolvedEvent& event) {
+  pb::StreamEventAppeared reply;
+  to_proto(event, reply.mutable_event());
+  return reply.SerializeAsString();
+}
+
+std::string subscription_dropped(DropReason reason) {
+  pb::SubscriptionDropped reply;
+  reply.set_reason(static_cast<pb::SubscriptionDropped::SubscriptionDropReason>(reason));
+  return reply.SerializeAsString();
+}
+
+std::string scavenge_failed(const std::string& error) {
+  pb::ScavengeDatabaseCompleted reply;
+  reply.set_result(pb::ScavengeDatabaseCompleted::Failed);
+  reply.set_error(error);
+  reply.set_total_time_ms(0);
+  reply.set_total_space_saved(0);
+  return reply.SerializeAsString();
+}
+
+std::string create_persistent_failed(const std::string& reason) {
+  pb::CreatePersistentSubscriptionCompleted reply;
+  reply.set_result(pb::CreatePersistentSubscriptionCompleted::Fail);
+  reply.set_reason(reason);
+  return reply.SerializeAsString();
+}
+
+std::string update_persistent_failed(const std::string& reason) {
+  pb::UpdatePersistentSubscriptionCompleted reply;
+  reply.set_result(pb::UpdatePersistentSubscriptionCompleted::Fail);
+  reply.set_reason(reason);
+  return reply.SerializeAsString();
+}
+
+std::string delete_persistent_failed(const std::string& reason) {
+  pb::DeletePersistentSubscriptionCompleted reply;
+  reply.set_result(pb::DeletePersistentSubscriptionCompleted::Fail);
+  reply.set_reason(reason);
+  return reply.SerializeAsString();
+}
+
+std::string not_handled(pb::NotHandled::NotHandledReason reason,
+                        const std::optional<std::string>& additional_info) {
+  pb::NotHandled reply;
+  reply.set_reason(reason);
+  if (additional_info) reply.set_additional_info(*additional_info);
+  return reply.SerializeAsString();
+}
+
+}  // namespace chorus::tcp

@@ -1,0 +1,59 @@
+// Conversions between the engine's value types (worker/engine/types.hpp) and EventStore's
+// protobuf messages (common/proto/messages.proto). Replies always carry every proto2 `required`
+// field (node-eventstore-client 0.2.19 decodes strictly, PROTOCOL.md C1/H3); GUIDs inside payloads
+// are in .NET byte order (A2). Pure functions; any thread.
+#pragma once
+
+#include "messages.pb.h"
+#include "worker/engine/types.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace chorus::tcp {
+
+namespace pb = EventStore::Client::Messages;
+
+// .NET ticks at the Unix epoch; `created` = ms * 10,000 + this (DateTime ticks, UTC).
+inline constexpr int64_t kDotnetTicksAtUnixEpoch = 621355968000000000;
+inline constexpr int64_t kDotnetTicksPerMs = 10000;
+// What EventStore puts in first/last_event_number of a failed write (int.MinValue).
+inline constexpr int64_t kInvalidEventNumber = -2147483648LL;
+
+// Request side. nullopt when an event id is not 16 bytes.
+std::optional<NewEvent> from_proto(const pb::NewEvent& event);
+std::optional<std::vector<NewEvent>> from_proto(
+    const google::protobuf::RepeatedPtrField<pb::NewEvent>& events);
+
+// Message builders (used by the reply serializers and the tests).
+void to_proto(const EventRecord& record, pb::EventRecord* out);
+void to_proto(const ResolvedEvent& event, pb::ResolvedIndexedEvent* out);
+// With the $all position of the original record (link if any, else event).
+void to_proto(const ResolvedEvent& event, pb::ResolvedEvent* out);
+
+// Serialized reply payloads.
+std::string write_completed(const WriteResult& result);
+std::string delete_completed(const DeleteResult& result);
+std::string transaction_start_completed(const TransactionResult& result);
+std::string transaction_write_completed(const TransactionResult& result,
+                                        int64_t request_transaction_id);
+std::string transaction_commit_completed(const TransactionResult& result,
+                                         int64_t request_transaction_id);
+std::string read_event_completed(const ReadEventResult& result);
+std::string read_stream_completed(const ReadStreamResult& result);
+std::string read_all_completed(const ReadAllResult& result);
+std::string subscription_confirmation(int64_t last_commit_position,
+                                      std::optional<int64_t> last_event_number);
+std::string stream_event_appeared(const ResolvedEvent& event);
+std::string subscription_dropped(DropReason reason);
+std::string scavenge_failed(const std::string& error);
+// Persistent subscriptions are not implemented yet: every management command fails with `reason`.
+std::string create_persistent_failed(const std::string& reason);
+std::string update_persistent_failed(const std::string& reason);
+std::string delete_persistent_failed(const std::string& reason);
+std::string not_handled(pb::NotHandled::NotHandledReason reason,
+                        const std::optional<std::string>& additional_info);
+
+}  // namespace chorus::tcp

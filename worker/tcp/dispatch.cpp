@@ -1,0 +1,221 @@
+// Command -> Engine call -> reply; see dispatch.hpp. One short handler per command.
+#include "worker/tcp/dispatch.hpp"
+
+#include "worker/tcp/convert.hpp"
+#include "worker/tcp/routing.hpp"
+
+namespace chorus::tcp {
+namespace {
+
+using wire::Command;
+
+constexpr const char* kPersistentNotImplemented =
+    "persistent subscriptions are not implemented yet";
+constexpr const char* kScavengeNotImplemented = "scavenging is not implemented yet";
+
+// Answers NotHandled when this node must not serve the request; true if it did.
+bool refused_by_routing(Command command, bool require_master, const ReplyFn& reply) {
+  std::optional<NotHandledReply> refusal = route_request(command, require_master);
+  if (!refusal) return false;
+  reply(Command::NotHandled,
+        not_handled(static_cast<pb::NotHandled::NotHandledReason>(refusal->reason),
+                    refusal->additional_info));
+  return true;
+}
+
+template <typename Message>
+bool decode(const wire::Package& package, Message* message) {
+  return message->ParsePartialFromString(package.payload);
+}
+
+DispatchOutcome write_events(Engine& engine, const Principal& who, const wire::Package& package,
+                             ReplyFn reply) {
+  pb::WriteEvents request;
+  if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
+  std::optional<std::vector<NewEvent>> events = from_proto(request.events());
+  if (!events) return DispatchOutcome::DecodeFailed;
+  if (refused_by_routing(Command::WriteEvents, request.require_master(), reply)) {
+    return DispatchOutcome::Submitted;
+  }
+  engine.append(who, request.event_stream_id(), request.expected_version(), std::move(*events),
+                [reply = std::move(reply)](WriteResult result) {
+                  reply(Command::WriteEventsCompleted, write_completed(result));
+                });
+  return DispatchOutcome::Submitted;
+}
+
+DispatchOutcome delete_stream(Engine& engine, const Principal& who, const wire::Package& package,
+                              ReplyFn reply) {
+  pb::DeleteStream request;
+  if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
+  if (refused_by_routing(Command::DeleteStream, request.require_master(), reply)) {
+    return DispatchOutcome::Submitted;
+  }
+  engine.delete_stream(who, request.event_stream_id(), request.expected_version(),
+                       request.hard_delete(), [reply = std::move(reply)](DeleteResult result) {
+                         reply(Command::DeleteStreamCompleted, delete_completed(result));
+                       });
+  return DispatchOutcome::Submitted;
+}
+
+DispatchOutcome transaction_start(Engine& engine, const Principal& who,
+                                  const wire::Package& package, ReplyFn reply) {
+  pb::TransactionStart request;
+  if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
+  if (refused_by_routing(Command::TransactionStart, request.require_master(), reply)) {
+    return DispatchOutcome::Submitted;
+  }
+  engine.transaction_start(who, request.event_stream_id(), request.expected_version(),
+                           [reply = std::move(reply)](TransactionResult result) {
+                             reply(Command::TransactionStartCompleted,
+                                   transaction_start_completed(result));
+                           });
+  return DispatchOutcome::Submitted;
+}
+
+DispatchOutcome transaction_write(Engine& engine, const Principal& who,
+                                  const wire::Package& package, ReplyFn reply) {
+  pb::TransactionWrite request;
+  if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
+  std::optional<std::vector<NewEvent>> events = from_proto(request.events());
+  if (!events) return DispatchOutcome::DecodeFailed;
+  if (refused_by_routing(Command::TransactionWrite, request.require_master(), reply)) {
+    return DispatchOutcome::Submitted;
+  }
+  const int64_t id = request.transaction_id();
+  engine.transaction_write(
+      who, id, std::move(*events), [reply = std::move(reply), id](TransactionResult result) {
+        reply(Command::TransactionWriteCompleted, transaction_write_completed(result, id));
+      });
+  return DispatchOutcome::Submitted;
+}
+
+DispatchOutcome transaction_commit(Engine& engine, const Principal& who,
+                                   const wire::Package& package, ReplyFn reply) {
+  pb::TransactionCommit request;
+  if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
+  if (refused_by_routing(Command::TransactionCommit, request.require_master(), reply)) {
+    return DispatchOutcome::Submitted;
+  }
+  const int64_t id = request.transaction_id();
+  engine.transaction_commit(who, id, [reply = std::move(reply), id](TransactionResult result) {
+    reply(Command::TransactionCommitCompleted, transaction_commit_completed(result, id));
+  });
+  return DispatchOutcome::Submitted;
+}
+
+DispatchOutcome read_event(Engine& engine, const Principal& who, const wire::Package& package,
+                           ReplyFn reply) {
+  pb::ReadEvent request;
+  if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
+  if (refused_by_routing(Command::ReadEvent, request.require_master(), reply)) {
+    return DispatchOutcome::Submitted;
+  }
+  engine.read_event(who, request.event_stream_id(), request.event_number(),
+                    request.resolve_link_tos(), [reply = std::move(reply)](ReadEventResult result) {
+                      reply(Command::ReadEventCompleted, read_event_completed(result));
+                    });
+  return DispatchOutcome::Submitted;
+}
+
+DispatchOutcome read_stream(Engine& engine, const Principal& who, const wire::Package& package,
+                            ReplyFn reply, bool forward) {
+  pb::ReadStreamEvents request;
+  if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
+  const auto command = static_cast<Command>(package.command);
+  if (refused_by_routing(command, request.require_master(), reply)) {
+    return DispatchOutcome::Submitted;
+  }
+  const Command completed = forward ? Command::ReadStreamEventsForwardCompleted
+                                    : Command::ReadStreamEventsBackwardCompleted;
+  // max_count is passed through; the engine caps it at kReadCountMax.
+  engine.read_stream(who, request.event_stream_id(), request.from_event_number(),
+                     request.max_count(), forward, request.resolve_link_tos(),
+                     [reply = std::move(reply), completed](ReadStreamResult result) {
+                       reply(completed, read_stream_completed(result));
+                     });
+  return DispatchOutcome::Submitted;
+}
+
+DispatchOutcome read_all(Engine& engine, const Principal& who, const wire::Package& package,
+                         ReplyFn reply, bool forward) {
+  pb::ReadAllEvents request;
+  if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
+  const auto command = static_cast<Command>(package.command);
+  if (refused_by_routing(command, request.require_master(), reply)) {
+    return DispatchOutcome::Submitted;
+  }
+  const Command completed =
+      forward ? Command::ReadAllEventsForwardCompleted : Command::ReadAllEventsBackwardCompleted;
+  const Position from{request.commit_position(), request.prepare_position()};
+  engine.read_all(who, from, request.max_count(), forward, request.resolve_link_tos(),
+                  [reply = std::move(reply), completed](ReadAllResult result) {
+                    reply(completed, read_all_completed(result));
+                  });
+  return DispatchOutcome::Submitted;
+}
+
+// Persistent subscriptions and scavenging are answered without the engine until they exist.
+DispatchOutcome not_implemented(const wire::Package& package, const ReplyFn& reply) {
+  switch (static_cast<Command>(package.command)) {
+    case Command::CreatePersistentSubscription:
+      reply(Command::CreatePersistentSubscriptionCompleted,
+            create_persistent_failed(kPersistentNotImplemented));
+      return DispatchOutcome::Submitted;
+    case Command::UpdatePersistentSubscription:
+      reply(Command::UpdatePersistentSubscriptionCompleted,
+            update_persistent_failed(kPersistentNotImplemented));
+      return DispatchOutcome::Submitted;
+    case Command::DeletePersistentSubscription:
+      reply(Command::DeletePersistentSubscriptionCompleted,
+            delete_persistent_failed(kPersistentNotImplemented));
+      return DispatchOutcome::Submitted;
+    case Command::ConnectToPersistentSubscription:
+      reply(Command::SubscriptionDropped, subscription_dropped(DropReason::NotFound));
+      return DispatchOutcome::Submitted;
+    case Command::PersistentSubscriptionAckEvents:
+    case Command::PersistentSubscriptionNakEvents:
+      return DispatchOutcome::NoReply;
+    case Command::ScavengeDatabase:
+      reply(Command::ScavengeDatabaseCompleted, scavenge_failed(kScavengeNotImplemented));
+      return DispatchOutcome::Submitted;
+    default:
+      return DispatchOutcome::Unsupported;
+  }
+}
+
+}  // namespace
+
+DispatchOutcome dispatch_request(Engine& engine, const Principal& who, const wire::Package& package,
+                                 ReplyFn reply) {
+  switch (static_cast<Command>(package.command)) {
+    case Command::WriteEvents:
+      return write_events(engine, who, package, std::move(reply));
+    case Command::DeleteStream:
+      return delete_stream(engine, who, package, std::move(reply));
+    case Command::TransactionStart:
+      return transaction_start(engine, who, package, std::move(reply));
+    case Command::TransactionWrite:
+      return transaction_write(engine, who, package, std::move(reply));
+    case Command::TransactionCommit:
+      return transaction_commit(engine, who, package, std::move(reply));
+    case Command::ReadEvent:
+      return read_event(engine, who, package, std::move(reply));
+    case Command::ReadStreamEventsForward:
+      return read_stream(engine, who, package, std::move(reply), true);
+    case Command::ReadStreamEventsBackward:
+      return read_stream(engine, who, package, std::move(reply), false);
+    case Command::ReadAllEventsForward:
+      return read_all(engine, who, package, std::move(reply), true);
+    case Command::ReadAllEventsBackward:
+      return read_all(engine, who, package, std::move(reply), false);
+    default:
+      return not_implemented(package, reply);
+  }
+}
+
+std::string unwrap_error_text(uint8_t command) {
+  return "Could not unwrap network package for command " + wire::command_name(command) + ".";
+}
+
+}  // namespace chorus::tcp

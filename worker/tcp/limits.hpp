@@ -1,0 +1,40 @@
+// Every limit of the external TCP front end, in one place (STYLE.md 5). Hitting one means
+// backpressure (reading pauses), a refusal with a clear error, or a disconnect; never unbounded
+// growth. Constants only; any thread.
+#pragma once
+
+#include "common/framing.hpp"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace chorus::tcp {
+
+// Bytes asked of the socket per read; large enough that a 3 MiB event arrives in few reads.
+inline constexpr size_t kReadChunkBytes = 256u * 1024u;
+
+// Replies and pushes queued for one connection. A subscriber (or a pipelining client) that does
+// not read its socket is disconnected when this is exceeded. Two maximal frames plus slack, so one
+// large read reply never trips it on its own.
+inline constexpr size_t kOutgoingQueueBytesMax = 2u * wire::kFrameBytesMax + 8u * 1024u * 1024u;
+
+// Reading from the socket pauses while this many bytes wait to be written, so a client that
+// pipelines requests without reading replies is slowed down instead of growing the queue.
+inline constexpr size_t kReadPauseQueuedBytes = 16u * 1024u * 1024u;
+
+// One socket write gathers queued packages up to this many bytes (one write in flight), so a
+// heartbeat waits behind at most one batch.
+inline constexpr size_t kWriteBatchBytesMax = 1u * 1024u * 1024u;
+inline constexpr size_t kWriteBatchPackagesMax = 256;
+
+// Requests received but not answered yet (waiting for authentication, or in the engine). The
+// client keeps at most 5,000 operations in flight; reading pauses above this many.
+inline constexpr size_t kRequestsInFlightMax = 10000;
+
+// Volatile subscriptions on one connection; more are refused with SubscriberMaxCountReached.
+inline constexpr size_t kSubscriptionsPerConnectionMax = 4096;
+
+// After a fatal protocol error the session tries to flush its last BadRequest for this long.
+inline constexpr int kCloseFlushTimeoutMs = 1000;
+
+}  // namespace chorus::tcp

@@ -1,0 +1,470 @@
+// One client connection; see session.hpp. Design notes:
+// - Requests are submitted to the engine strictly in arrival order (the engine's core strand then
+//   keeps that order), so TransactionWrite and TransactionCommit sent back to back stay ordered.
+//   Requests with their own credentials start their check at once; a request waits in pending_
+//   until everything before it was submitted.
+// - One socket write is in flight; it gathers queued packages. Heartbeats and pings jump ahead of
+//   queued replies, so they wait behind at most one batch (kWriteBatchBytesMax).
+// - Memory is bounded: reading pauses while many bytes or requests are outstanding, and a
+//   connection whose queue still passes kOutgoingQueueBytesMax (a slow subscriber) is closed.
+#include "worker/tcp/session.hpp"
+
+#include "worker/tcp/convert.hpp"
+#include "worker/tcp/dispatch.hpp"
+#include "worker/tcp/limits.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include <cstdio>
+
+namespace chorus::tcp {
+namespace {
+
+using wire::Command;
+
+constexpr const char* kNotAuthenticatedText = "Not Authenticated";
+
+// Commands that go through the ordered request FIFO (they need a principal or an order).
+bool is_ordered_request(Command command) {
+  switch (command) {
+    case Command::Authenticate:
+    case Command::WriteEvents:
+    case Command::DeleteStream:
+    case Command::TransactionStart:
+    case Command::TransactionWrite:
+    case Command::TransactionCommit:
+    case Command::ReadEvent:
+    case Command::ReadStreamEventsForward:
+    case Command::ReadStreamEventsBackward:
+    case Command::ReadAllEventsForward:
+    case Command::ReadAllEventsBackward:
+    case Command::SubscribeToStream:
+    case Command::UnsubscribeFromStream:
+    case Command::ConnectToPersistentSubscription:
+    case Command::CreatePersistentSubscription:
+    case Command::UpdatePersistentSubscription:
+    case Command::DeletePersistentSubscription:
+    case Command::PersistentSubscriptionAckEvents:
+    case Command::PersistentSubscriptionNakEvents:
+    case Command::ScavengeDatabase:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+Session::Session(Socket socket, Engine& engine, SessionConfig config,
+                 std::function<void()> on_closed)
+    : socket_(std::move(socket)),
+      executor_(socket_.get_executor()),
+      heartbeat_timer_(executor_),
+      engine_(engine),
+      config_(config),
+      on_closed_(std::move(on_closed)),
+      read_buffer_(kReadChunkBytes) {}
+
+void Session::start() {
+  boost::asio::post(executor_, [self = shared_from_this()] {
+    boost::system::error_code ignored;
+    self->socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+    self->last_received_ = Clock::now();
+    self->read_more();
+    self->arm_heartbeat(std::chrono::milliseconds(self->config_.heartbeat_interval_ms));
+  });
+}
+
+void Session::close() {
+  boost::asio::post(executor_, [self = shared_from_this()] { self->close_now(); });
+}
+
+// ---- Reading -------------------------------------------------------------------------------
+
+void Session::read_more() {
+  if (closed_ || reading_ || closing_after_flush_ || reading_should_pause()) return;
+  reading_ = true;
+  socket_.async_read_some(
+      boost::asio::buffer(read_buffer_),
+      [self = shared_from_this()](const boost::system::error_code& error, size_t bytes) {
+        self->on_read(error, bytes);
+      });
+}
+
+void Session::on_read(const boost::system::error_code& error, size_t bytes) {
+  reading_ = false;
+  if (closed_) return;
+  if (error) {
+    close_now();
+    return;
+  }
+  last_received_ = Clock::now();
+  heartbeat_sent_at_.reset();
+  parser_.feed(std::string_view(read_buffer_.data(), bytes));
+  while (std::optional<std::string> frame = parser_.next_frame()) {
+    handle_frame(*frame);
+    if (closed_ || closing_after_flush_) return;
+  }
+  if (parser_.invalid()) {
+    fail_and_close(nil_guid(), "Invalid TCP frame: " + parser_.error());
+    return;
+  }
+  read_more();
+}
+
+void Session::handle_frame(const std::string& frame) {
+  wire::PackageParse parsed = wire::parse_package(frame);
+  if (!parsed.package) {
+    // A package whose header or credentials do not parse: EventStore answers and disconnects.
+    const Guid correlation_id = frame.size() >= wire::kPackageHeaderBytes
+                                    ? *from_dotnet_bytes(std::string_view(frame).substr(2, 16))
+                                    : nil_guid();
+    fail_and_close(correlation_id, "Could not parse package: " + parsed.error);
+    return;
+  }
+  handle_package(std::move(*parsed.package));
+}
+
+void Session::handle_package(wire::Package package) {
+  const Guid correlation_id = package.correlation_id;
+  if (package.flags & static_cast<uint8_t>(wire::Flags::TrustedWrite)) {
+    fail_and_close(correlation_id, "TrustedWrite flag is not allowed on the external TCP port.");
+    return;
+  }
+  const auto command = static_cast<Command>(package.command);
+  switch (command) {
+    case Command::HeartbeatRequest:
+      send(Command::HeartbeatResponse, correlation_id, {}, /*urgent=*/true);
+      return;
+    case Command::HeartbeatResponse:
+      return;
+    case Command::Ping:
+      send(Command::Pong, correlation_id, {}, /*urgent=*/true);
+      return;
+    case Command::IdentifyClient: {
+      pb::IdentifyClient identify;
+      if (!identify.ParsePartialFromString(package.payload)) {
+        send_text(Command::BadRequest, correlation_id, unwrap_error_text(package.command));
+        return;
+      }
+      send(Command::ClientIdentified, correlation_id, {});
+      return;
+    }
+    default:
+      break;
+  }
+  if (is_ordered_request(command)) {
+    enqueue_request(std::move(package));
+    return;
+  }
+  send_text(Command::BadRequest, correlation_id,
+            "Unsupported command " + wire::command_name(package.command) + ".");
+}
+
+// ---- Ordered requests ----------------------------------------------------------------------
+
+void Session::enqueue_request(wire::Package package) {
+  const uint64_t sequence = pending_front_sequence_ + pending_.size();
+  Pending& pending = pending_.emplace_back();
+  pending.package = std::move(package);
+  ++requests_in_flight_;
+  if (pending.package.credentials) {
+    pending.auth = Pending::Auth::Checking;
+    const wire::Credentials& credentials = *pending.package.credentials;
+    engine_.authenticate(credentials.login, credentials.password,
+                         [self = shared_from_this(), sequence](std::optional<Principal> who) {
+                           boost::asio::post(self->executor_,
+                                             [self, sequence, who = std::move(who)]() mutable {
+                                               self->on_authenticated(sequence, std::move(who));
+                                             });
+                         });
+    return;
+  }
+  drain_requests();
+}
+
+void Session::on_authenticated(uint64_t sequence, std::optional<Principal> principal) {
+  if (closed_ || sequence < pending_front_sequence_) return;
+  const uint64_t index = sequence - pending_front_sequence_;
+  if (index >= pending_.size()) return;
+  Pending& pending = pending_[index];
+  pending.auth = principal ? Pending::Auth::Valid : Pending::Auth::Invalid;
+  if (principal) pending.principal = std::move(*principal);
+  drain_requests();
+}
+
+void Session::drain_requests() {
+  while (!closed_ && !pending_.empty() && pending_.front().auth != Pending::Auth::Checking) {
+    Pending pending = std::move(pending_.front());
+    pending_.pop_front();
+    ++pending_front_sequence_;
+    process_request(pending);
+  }
+  read_more();
+}
+
+void Session::process_request(Pending& pending) {
+  wire::Package& package = pending.package;
+  const auto command = static_cast<Command>(package.command);
+  if (command == Command::Authenticate) {
+    --requests_in_flight_;
+    authenticate_connection(pending);
+    return;
+  }
+  const bool invalid = pending.auth == Pending::Auth::Invalid ||
+                       (pending.auth == Pending::Auth::UseDefault && default_invalid_);
+  if (invalid) {
+    --requests_in_flight_;
+    send_text(Command::NotAuthenticated, package.correlation_id, kNotAuthenticatedText);
+    return;
+  }
+  const Principal who = pending.auth == Pending::Auth::Valid
+                            ? pending.principal
+                            : default_principal_.value_or(Principal::anon());
+  if (command == Command::SubscribeToStream) {
+    --requests_in_flight_;
+    subscribe(who, package);
+    return;
+  }
+  if (command == Command::UnsubscribeFromStream) {
+    --requests_in_flight_;
+    unsubscribe(package);
+    return;
+  }
+  dispatch(who, package);
+}
+
+void Session::authenticate_connection(const Pending& pending) {
+  // Successful credentials become the connection's default; failed ones are kept as a failing
+  // default, as EventStore does (PROTOCOL.md A4).
+  if (pending.auth == Pending::Auth::Valid) {
+    default_principal_ = pending.principal;
+    default_invalid_ = false;
+    send(Command::Authenticated, pending.package.correlation_id, {});
+    return;
+  }
+  default_principal_.reset();
+  default_invalid_ = true;
+  send_text(Command::NotAuthenticated, pending.package.correlation_id, kNotAuthenticatedText);
+}
+
+void Session::dispatch(const Principal& who, wire::Package& package) {
+  const Guid correlation_id = package.correlation_id;
+  ReplyFn reply = [self = shared_from_this(), correlation_id](Command command,
+                                                              std::string payload) {
+    self->reply_later(command, correlation_id, std::move(payload));
+  };
+  switch (dispatch_request(engine_, who, package, std::move(reply))) {
+    case DispatchOutcome::Submitted:
+      return;
+    case DispatchOutcome::NoReply:
+      --requests_in_flight_;
+      return;
+    case DispatchOutcome::DecodeFailed:
+      --requests_in_flight_;
+      send_text(Command::BadRequest, correlation_id, unwrap_error_text(package.command));
+      return;
+    case DispatchOutcome::Unsupported:
+      --requests_in_flight_;
+      send_text(Command::BadRequest, correlation_id,
+                "Unsupported command " + wire::command_name(package.command) + ".");
+      return;
+  }
+}
+
+void Session::reply_later(Command command, const Guid& correlation_id, std::string payload) {
+  boost::asio::post(executor_, [self = shared_from_this(), command, correlation_id,
+                                payload = std::move(payload)] {
+    --self->requests_in_flight_;
+    self->send(command, correlation_id, payload);
+    self->read_more();
+  });
+}
+
+void Session::subscribe(const Principal& who, const wire::Package& package) {
+  const Guid correlation_id = package.correlation_id;
+  pb::SubscribeToStream request;
+  if (!request.ParsePartialFromString(package.payload)) {
+    send_text(Command::BadRequest, correlation_id, unwrap_error_text(package.command));
+    return;
+  }
+  if (subscriptions_.count(correlation_id) != 0) {
+    send_text(Command::BadRequest, correlation_id, "Subscription already exists.");
+    return;
+  }
+  if (subscriptions_.size() >= kSubscriptionsPerConnectionMax) {
+    send(Command::SubscriptionDropped, correlation_id,
+         subscription_dropped(DropReason::SubscriberMaxCountReached));
+    return;
+  }
+  // The callbacks hold the session weakly: close() forgets the subscription, and a push that
+  // races with it finds the session gone.
+  const std::weak_ptr<Session> weak = weak_from_this();
+  const boost::asio::any_io_executor executor = executor_;
+  auto deliver = [weak, executor, correlation_id](Command command, std::string payload) {
+    boost::asio::post(executor, [weak, correlation_id, command, payload = std::move(payload)] {
+      if (std::shared_ptr<Session> self = weak.lock()) {
+        if (command == Command::SubscriptionDropped) self->subscriptions_.erase(correlation_id);
+        self->send(command, correlation_id, payload);
+      }
+    });
+  };
+  SubscriptionCallbacks callbacks;
+  callbacks.confirmed = [deliver](int64_t last_commit_position, std::optional<int64_t> last) {
+    deliver(Command::SubscriptionConfirmation,
+            subscription_confirmation(last_commit_position, last));
+  };
+  // Serialized on the engine thread: one copy of the event instead of two.
+  callbacks.event_appeared = [deliver](const ResolvedEvent& event) {
+    deliver(Command::StreamEventAppeared, stream_event_appeared(event));
+  };
+  callbacks.dropped = [deliver](DropReason reason) {
+    deliver(Command::SubscriptionDropped, subscription_dropped(reason));
+  };
+  subscriptions_[correlation_id] = engine_.subscribe(
+      who, request.event_stream_id(), request.resolve_link_tos(), std::move(callbacks));
+}
+
+void Session::unsubscribe(const wire::Package& package) {
+  const auto it = subscriptions_.find(package.correlation_id);
+  if (it == subscriptions_.end()) {
+    send(Command::SubscriptionDropped, package.correlation_id,
+         subscription_dropped(DropReason::Unsubscribed));
+    return;
+  }
+  // The engine answers through the subscription's `dropped(Unsubscribed)`.
+  engine_.unsubscribe(it->second);
+}
+
+// ---- Writing -------------------------------------------------------------------------------
+
+void Session::send(Command command, const Guid& correlation_id, std::string_view payload,
+                   bool urgent) {
+  if (closed_) return;
+  std::string bytes = wire::encode_package(command, correlation_id, payload);
+  if (queued_bytes_ + bytes.size() > kOutgoingQueueBytesMax) {
+    std::fprintf(stderr, "tcp: closing a connection whose outgoing queue passed %zu bytes\n",
+                 kOutgoingQueueBytesMax);
+    close_now();
+    return;
+  }
+  queued_bytes_ += bytes.size();
+  (urgent ? urgent_ : normal_).push_back(std::move(bytes));
+  start_write();
+}
+
+void Session::send_text(Command command, const Guid& correlation_id, const std::string& text) {
+  send(command, correlation_id, text);
+}
+
+void Session::start_write() {
+  if (writing_ || closed_) return;
+  if (urgent_.empty() && normal_.empty()) {
+    if (closing_after_flush_) close_now();
+    return;
+  }
+  batch_.clear();
+  size_t batch_bytes = 0;
+  auto take_from = [&](std::deque<std::string>& queue) {
+    while (!queue.empty() && batch_.size() < kWriteBatchPackagesMax &&
+           (batch_.empty() || batch_bytes + queue.front().size() <= kWriteBatchBytesMax)) {
+      batch_bytes += queue.front().size();
+      batch_.push_back(std::move(queue.front()));
+      queue.pop_front();
+    }
+  };
+  take_from(urgent_);
+  take_from(normal_);
+  std::vector<boost::asio::const_buffer> buffers;
+  buffers.reserve(batch_.size());
+  for (const std::string& package : batch_) buffers.emplace_back(boost::asio::buffer(package));
+  writing_ = true;
+  boost::asio::async_write(
+      socket_, buffers,
+      [self = shared_from_this()](const boost::system::error_code& error, size_t bytes) {
+        self->on_written(error, bytes);
+      });
+}
+
+void Session::on_written(const boost::system::error_code& error, size_t bytes) {
+  writing_ = false;
+  if (closed_) return;
+  queued_bytes_ -= bytes;
+  batch_.clear();
+  if (error) {
+    close_now();
+    return;
+  }
+  start_write();
+  read_more();
+}
+
+void Session::fail_and_close(const Guid& correlation_id, const std::string& text) {
+  send_text(Command::BadRequest, correlation_id, text);
+  closing_after_flush_ = true;
+  // The heartbeat timer becomes the flush deadline.
+  arm_heartbeat(std::chrono::milliseconds(kCloseFlushTimeoutMs));
+  start_write();
+}
+
+bool Session::reading_should_pause() const {
+  return queued_bytes_ >= kReadPauseQueuedBytes || requests_in_flight_ >= kRequestsInFlightMax;
+}
+
+// ---- Heartbeats ----------------------------------------------------------------------------
+
+void Session::arm_heartbeat(Clock::duration after) {
+  heartbeat_timer_.expires_after(after);
+  heartbeat_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
+    self->on_heartbeat_timer(error);
+  });
+}
+
+void Session::on_heartbeat_timer(const boost::system::error_code& error) {
+  if (error == boost::asio::error::operation_aborted || closed_) return;
+  if (closing_after_flush_ || heartbeat_sent_at_) {
+    // Flush deadline passed, or nothing arrived within heartbeat_timeout of our request.
+    close_now();
+    return;
+  }
+  const auto interval = std::chrono::milliseconds(config_.heartbeat_interval_ms);
+  if (!reading_ && reading_should_pause()) {
+    // We stopped reading ourselves (backpressure); silence is not the client's fault.
+    arm_heartbeat(interval);
+    return;
+  }
+  const Clock::time_point now = Clock::now();
+  const Clock::duration idle = now - last_received_;
+  if (idle < interval) {
+    arm_heartbeat(interval - idle);
+    return;
+  }
+  send(Command::HeartbeatRequest, random_guid(), {}, /*urgent=*/true);
+  heartbeat_sent_at_ = now;
+  arm_heartbeat(std::chrono::milliseconds(config_.heartbeat_timeout_ms));
+}
+
+void Session::close_now() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(Socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  heartbeat_timer_.cancel();
+  for (const auto& [correlation_id, subscription_id] : subscriptions_) {
+    engine_.forget_subscription(subscription_id);
+  }
+  subscriptions_.clear();
+  pending_front_sequence_ += pending_.size();
+  pending_.clear();
+  urgent_.clear();
+  normal_.clear();
+  if (on_closed_) {
+    std::function<void()> on_closed = std::move(on_closed_);
+    on_closed_ = nullptr;
+    on_closed();
+  }
+}
+
+}  // namespace chorus::tcp

@@ -1,0 +1,124 @@
+// Session: one client connection of the external TCP protocol. Owns the socket, the frame
+// parser, the bounded outgoing queue (one write in flight, heartbeats ahead of other replies),
+// the heartbeat timer, the connection's default credentials, its volatile subscriptions and the
+// FIFO that submits requests to the engine in arrival order while their credentials are checked.
+// Every member runs on the session's strand (the socket's executor); close() may be called from
+// any thread.
+#pragma once
+
+#include "common/framing.hpp"
+#include "worker/engine/engine.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chorus::tcp {
+
+struct SessionConfig {
+  int heartbeat_interval_ms = 2000;
+  int heartbeat_timeout_ms = 1000;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  using Socket = boost::asio::ip::tcp::socket;
+  // `on_closed` runs once, on the strand, when the connection is closed.
+  Session(Socket socket, Engine& engine, SessionConfig config, std::function<void()> on_closed);
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start();
+  // Closes the connection (from any thread).
+  void close();
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  // A request waiting for its turn to be submitted (arrival order) and, when it carries its own
+  // credentials, for their check.
+  struct Pending {
+    wire::Package package;
+    enum class Auth { UseDefault, Checking, Valid, Invalid } auth = Auth::UseDefault;
+    Principal principal;
+  };
+
+  // Reading and frames.
+  void read_more();
+  void on_read(const boost::system::error_code& error, size_t bytes);
+  void handle_frame(const std::string& frame);
+  void handle_package(wire::Package package);
+
+  // Ordered requests.
+  void enqueue_request(wire::Package package);
+  void on_authenticated(uint64_t sequence, std::optional<Principal> principal);
+  void drain_requests();
+  void process_request(Pending& pending);
+  void authenticate_connection(const Pending& pending);
+  void dispatch(const Principal& who, wire::Package& package);
+  void subscribe(const Principal& who, const wire::Package& package);
+  void unsubscribe(const wire::Package& package);
+  void reply_later(wire::Command command, const Guid& correlation_id, std::string payload);
+
+  // Writing.
+  void send(wire::Command command, const Guid& correlation_id, std::string_view payload,
+            bool urgent = false);
+  void send_text(wire::Command command, const Guid& correlation_id, const std::string& text);
+  void start_write();
+  void on_written(const boost::system::error_code& error, size_t bytes);
+  void fail_and_close(const Guid& correlation_id, const std::string& text);
+  bool reading_should_pause() const;
+
+  // Heartbeats.
+  void arm_heartbeat(Clock::duration after);
+  void on_heartbeat_timer(const boost::system::error_code& error);
+
+  void close_now();
+
+  Socket socket_;
+  boost::asio::any_io_executor executor_;  // the strand all members run on
+  boost::asio::steady_timer heartbeat_timer_;
+  Engine& engine_;
+  SessionConfig config_;
+  std::function<void()> on_closed_;
+
+  wire::FrameParser parser_;
+  std::vector<char> read_buffer_;
+  bool reading_ = false;
+  bool closed_ = false;
+  bool closing_after_flush_ = false;
+
+  // Outgoing: heartbeats go to urgent_, everything else to normal_; batch_ is in flight.
+  std::deque<std::string> urgent_;
+  std::deque<std::string> normal_;
+  std::vector<std::string> batch_;
+  size_t queued_bytes_ = 0;  // urgent_ + normal_ + batch_
+  bool writing_ = false;
+
+  Clock::time_point last_received_;
+  std::optional<Clock::time_point> heartbeat_sent_at_;
+
+  // Default credentials from Authenticate: a principal, or "invalid" after a failed attempt
+  // (EventStore keeps bad defaults, so later requests without credentials are refused).
+  std::optional<Principal> default_principal_;
+  bool default_invalid_ = false;
+
+  std::deque<Pending> pending_;
+  uint64_t pending_front_sequence_ = 0;  // sequence number of pending_.front()
+  size_t requests_in_flight_ = 0;        // pending_ + submitted and not yet answered
+
+  std::map<Guid, uint64_t> subscriptions_;  // correlation id -> engine subscription id
+};
+
+}  // namespace chorus::tcp

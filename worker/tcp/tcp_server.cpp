@@ -1,0 +1,131 @@
+// TcpServer: the acceptor, the registry of live sessions and the connections_max limit.
+// Each accepted socket gets its own strand; the registry is shared with the sessions (they
+// unregister themselves when they close, possibly after the server object is gone), so it
+// lives in a shared_ptr and is guarded by a mutex.
+#include "worker/tcp/tcp_server.hpp"
+
+#include "worker/tcp/session.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <system_error>
+
+namespace chorus::tcp {
+namespace {
+
+struct SessionRegistry {
+  std::mutex mutex;
+  uint64_t next_id = 1;
+  std::map<uint64_t, std::weak_ptr<Session>> sessions;  // GUARDED_BY(mutex)
+};
+
+}  // namespace
+
+struct TcpServer::Impl {
+  Impl(boost::asio::io_context& io_context, Engine& engine_ref, TcpServerConfig server_config)
+      : io(io_context), engine(engine_ref), config(std::move(server_config)), acceptor(io) {}
+
+  void accept_next();
+  void on_accept(const boost::system::error_code& error, boost::asio::ip::tcp::socket socket);
+
+  boost::asio::io_context& io;
+  Engine& engine;
+  TcpServerConfig config;
+  boost::asio::ip::tcp::acceptor acceptor;
+  std::shared_ptr<SessionRegistry> registry = std::make_shared<SessionRegistry>();
+  uint16_t bound_port = 0;
+  bool stopped = false;
+};
+
+void TcpServer::Impl::accept_next() {
+  acceptor.async_accept(boost::asio::make_strand(io), [this](const boost::system::error_code& error,
+                                                             boost::asio::ip::tcp::socket socket) {
+    on_accept(error, std::move(socket));
+  });
+}
+
+void TcpServer::Impl::on_accept(const boost::system::error_code& error,
+                                boost::asio::ip::tcp::socket socket) {
+  if (error == boost::asio::error::operation_aborted || stopped) return;
+  if (error) {
+    // Running out of file descriptors and similar: keep accepting; the error is transient.
+    std::fprintf(stderr, "tcp: accept failed: %s\n", error.message().c_str());
+    accept_next();
+    return;
+  }
+  std::shared_ptr<SessionRegistry> reg = registry;
+  std::unique_lock lock(reg->mutex);
+  if (reg->sessions.size() >= static_cast<size_t>(config.connections_max)) {
+    lock.unlock();
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    accept_next();
+    return;
+  }
+  const uint64_t id = reg->next_id++;
+  SessionConfig session_config{config.heartbeat_interval_ms, config.heartbeat_timeout_ms};
+  auto session = std::make_shared<Session>(std::move(socket), engine, session_config, [reg, id] {
+    std::lock_guard guard(reg->mutex);
+    reg->sessions.erase(id);
+  });
+  reg->sessions.emplace(id, session);
+  lock.unlock();
+  session->start();
+  accept_next();
+}
+
+TcpServer::TcpServer(boost::asio::io_context& io, Engine& engine, TcpServerConfig config)
+    : impl_(std::make_unique<Impl>(io, engine, std::move(config))) {}
+
+TcpServer::~TcpServer() { stop(); }
+
+void TcpServer::start() {
+  using boost::asio::ip::tcp;
+  boost::system::error_code error;
+  const auto address = boost::asio::ip::make_address(impl_->config.ip, error);
+  if (error) {
+    throw std::system_error(error, "invalid external TCP address '" + impl_->config.ip + "'");
+  }
+  const tcp::endpoint endpoint(address, impl_->config.port);
+  const std::string where = impl_->config.ip + ":" + std::to_string(impl_->config.port);
+  impl_->acceptor.open(endpoint.protocol());
+  impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
+  impl_->acceptor.bind(endpoint, error);
+  if (error) {
+    throw std::system_error(error, "cannot listen on external TCP " + where);
+  }
+  impl_->acceptor.listen(boost::asio::socket_base::max_listen_connections, error);
+  if (error) {
+    throw std::system_error(error, "cannot listen on external TCP " + where);
+  }
+  impl_->bound_port = impl_->acceptor.local_endpoint().port();
+  impl_->accept_next();
+}
+
+void TcpServer::stop() {
+  if (!impl_ || impl_->stopped) return;
+  impl_->stopped = true;
+  boost::system::error_code ignored;
+  impl_->acceptor.close(ignored);
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard guard(impl_->registry->mutex);
+    for (auto& [id, weak] : impl_->registry->sessions) {
+      if (std::shared_ptr<Session> session = weak.lock()) live.push_back(std::move(session));
+    }
+  }
+  for (const std::shared_ptr<Session>& session : live) session->close();
+}
+
+uint16_t TcpServer::port() const { return impl_->bound_port; }
+
+int TcpServer::connections() const {
+  std::lock_guard guard(impl_->registry->mutex);
+  return static_cast<int>(impl_->registry->sessions.size());
+}
+
+}  // namespace chorus::tcp
