@@ -1,0 +1,198 @@
+// Goal: engine types <-> protobuf conversions keep GUIDs in .NET order inside payloads, fill every
+// proto2 required field of each reply (so strict decoders accept them), and carry the values the
+// clients read (PROTOCOL.md C2/C3/C7).
+#include "worker/tcp/convert.hpp"
+
+#include <gtest/gtest.h>
+
+namespace chorus::tcp {
+namespace {
+
+const Guid kId = *parse_guid("00112233-4455-6677-8899-aabbccddeeff");
+const std::string kIdDotnet("\x33\x22\x11\x00\x55\x44\x77\x66\x88\x99\xaa\xbb\xcc\xdd\xee\xff", 16);
+
+EventRecord sample_record(int64_t number, Position position) {
+  EventRecord r;
+  r.stream = "orders-1";
+  r.number = number;
+  r.event_id = kId;
+  r.event_type = "OrderPlaced";
+  r.data_is_json = true;
+  r.metadata_is_json = false;
+  r.data = "{\"a\":1}";
+  r.metadata = "meta";
+  r.created_ms = 1700000000123;
+  r.position = position;
+  return r;
+}
+
+// ParseFromString (not Partial) fails when a required field is missing.
+template <typename Message>
+Message strict_parse(const std::string& bytes) {
+  Message m;
+  EXPECT_TRUE(m.ParseFromString(bytes)) << m.InitializationErrorString();
+  return m;
+}
+
+TEST(Convert, NewEventFromProtoReadsDotnetGuid) {
+  pb::NewEvent e;
+  e.set_event_id(kIdDotnet);
+  e.set_event_type("t");
+  e.set_data_content_type(1);
+  e.set_metadata_content_type(0);
+  e.set_data("{}");
+  const std::optional<NewEvent> converted = from_proto(e);
+  ASSERT_TRUE(converted);
+  EXPECT_EQ(converted->event_id, kId);
+  EXPECT_TRUE(converted->data_is_json);
+  EXPECT_FALSE(converted->metadata_is_json);
+  EXPECT_EQ(converted->data, "{}");
+  EXPECT_EQ(converted->metadata, "");
+}
+
+TEST(Convert, NewEventWithBadIdIsRefused) {
+  pb::WriteEvents w;
+  w.add_events()->set_event_id("short");
+  EXPECT_FALSE(from_proto(w.events()));
+}
+
+TEST(Convert, EventRecordFields) {
+  pb::EventRecord out;
+  to_proto(sample_record(7, {100, 90}), &out);
+  EXPECT_TRUE(out.IsInitialized());
+  EXPECT_EQ(out.event_id(), kIdDotnet);
+  EXPECT_EQ(out.event_number(), 7);
+  EXPECT_EQ(out.data_content_type(), 1);
+  EXPECT_EQ(out.metadata_content_type(), 1);  // echoes the data's type, as EventStore does
+  EXPECT_EQ(out.created_epoch(), 1700000000123);
+  EXPECT_EQ(out.created(), 1700000000123LL * 10000 + 621355968000000000LL);
+  EXPECT_EQ(out.metadata(), "meta");
+}
+
+TEST(Convert, ReadEventCompletedAlwaysHasEvent) {
+  ReadEventResult result;
+  result.status = ReadEventStatus::NotFound;
+  const std::string bytes = read_event_completed(result);
+  const auto reply = strict_parse<pb::ReadEventCompleted>(bytes);
+  EXPECT_TRUE(reply.has_event());
+  EXPECT_FALSE(reply.event().has_event());
+  EXPECT_EQ(reply.result(), pb::ReadEventCompleted::NotFound);
+  // Field 2, length-delimited, empty: the bytes 0x12 0x00 must be on the wire.
+  EXPECT_NE(bytes.find(std::string("\x12\x00", 2)), std::string::npos);
+}
+
+TEST(Convert, ReadEventCompletedWithLink) {
+  ReadEventResult result;
+  result.event = ResolvedEvent{sample_record(3, {50, 50}), sample_record(9, {70, 70})};
+  const auto reply = strict_parse<pb::ReadEventCompleted>(read_event_completed(result));
+  EXPECT_EQ(reply.event().event().event_number(), 3);
+  EXPECT_EQ(reply.event().link().event_number(), 9);
+}
+
+TEST(Convert, WriteCompletedSuccessAndWrongExpectedVersion) {
+  WriteResult ok;
+  ok.first_event_number = 0;
+  ok.last_event_number = 4;
+  ok.position = {1234, 1200};
+  auto reply = strict_parse<pb::WriteEventsCompleted>(write_completed(ok));
+  EXPECT_EQ(reply.result(), pb::Success);
+  EXPECT_EQ(reply.first_event_number(), 0);
+  EXPECT_EQ(reply.last_event_number(), 4);
+  EXPECT_EQ(reply.commit_position(), 1234);
+  EXPECT_EQ(reply.prepare_position(), 1200);
+
+  WriteResult wrong;
+  wrong.result = OperationResult::WrongExpectedVersion;
+  wrong.current_version = 5;
+  reply = strict_parse<pb::WriteEventsCompleted>(write_completed(wrong));
+  EXPECT_EQ(reply.result(), pb::WrongExpectedVersion);
+  EXPECT_EQ(reply.current_version(), 5);
+  EXPECT_EQ(reply.first_event_number(), kInvalidEventNumber);
+  EXPECT_EQ(reply.last_event_number(), kInvalidEventNumber);
+}
+
+TEST(Convert, TransactionRepliesAreComplete) {
+  TransactionResult r;
+  r.transaction_id = 42;
+  strict_parse<pb::TransactionStartCompleted>(transaction_start_completed(r));
+  const auto write = strict_parse<pb::TransactionWriteCompleted>(
+      transaction_write_completed(TransactionResult{}, 42));
+  EXPECT_EQ(write.transaction_id(), 42);  // the request's id when the engine leaves it unset
+  r.first_event_number = 1;
+  r.last_event_number = 2;
+  const auto commit =
+      strict_parse<pb::TransactionCommitCompleted>(transaction_commit_completed(r, 42));
+  EXPECT_EQ(commit.last_event_number(), 2);
+  strict_parse<pb::DeleteStreamCompleted>(delete_completed(DeleteResult{}));
+}
+
+TEST(Convert, ReadStreamCompletedRoundTrip) {
+  ReadStreamResult result;
+  result.events.push_back(ResolvedEvent{sample_record(0, {10, 10}), std::nullopt});
+  result.events.push_back(ResolvedEvent{sample_record(1, {20, 20}), std::nullopt});
+  result.next_event_number = 2;
+  result.last_event_number = 1;
+  result.is_end_of_stream = true;
+  result.last_commit_position = 20;
+  const auto reply = strict_parse<pb::ReadStreamEventsCompleted>(read_stream_completed(result));
+  ASSERT_EQ(reply.events_size(), 2);
+  EXPECT_EQ(reply.events(1).event().event_number(), 1);
+  EXPECT_EQ(reply.events(0).event().event_id(), kIdDotnet);
+  EXPECT_EQ(reply.next_event_number(), 2);
+  EXPECT_TRUE(reply.is_end_of_stream());
+  EXPECT_EQ(reply.last_commit_position(), 20);
+
+  ReadStreamResult none;
+  none.status = ReadStreamStatus::NoStream;
+  const auto empty = strict_parse<pb::ReadStreamEventsCompleted>(read_stream_completed(none));
+  EXPECT_EQ(empty.result(), pb::ReadStreamEventsCompleted::NoStream);
+  EXPECT_EQ(empty.next_event_number(), -1);
+}
+
+TEST(Convert, ReadAllCompletedPositions) {
+  ReadAllResult result;
+  result.from = {500, 500};
+  result.next = {700, 700};
+  // A resolved link: the position is the link's (the record that sits in $all).
+  result.events.push_back(ResolvedEvent{sample_record(0, {10, 10}), sample_record(5, {600, 600})});
+  const auto reply = strict_parse<pb::ReadAllEventsCompleted>(read_all_completed(result));
+  EXPECT_EQ(reply.commit_position(), 500);
+  EXPECT_EQ(reply.next_prepare_position(), 700);
+  ASSERT_EQ(reply.events_size(), 1);
+  EXPECT_EQ(reply.events(0).commit_position(), 600);
+  EXPECT_EQ(reply.events(0).prepare_position(), 600);
+  EXPECT_TRUE(reply.has_result());
+}
+
+TEST(Convert, SubscriptionConfirmationLastEventNumber) {
+  auto stream = strict_parse<pb::SubscriptionConfirmation>(subscription_confirmation(99, -1));
+  ASSERT_TRUE(stream.has_last_event_number());  // explicit -1 for a missing stream
+  EXPECT_EQ(stream.last_event_number(), -1);
+  auto all =
+      strict_parse<pb::SubscriptionConfirmation>(subscription_confirmation(99, std::nullopt));
+  EXPECT_FALSE(all.has_last_event_number());
+  EXPECT_EQ(all.last_commit_position(), 99);
+}
+
+TEST(Convert, StreamEventAppearedCarriesPosition) {
+  const auto reply = strict_parse<pb::StreamEventAppeared>(
+      stream_event_appeared(ResolvedEvent{sample_record(2, {300, 290}), std::nullopt}));
+  EXPECT_EQ(reply.event().commit_position(), 300);
+  EXPECT_EQ(reply.event().prepare_position(), 290);
+  EXPECT_EQ(reply.event().event().event_id(), kIdDotnet);
+}
+
+TEST(Convert, OtherRepliesAreComplete) {
+  EXPECT_EQ(strict_parse<pb::SubscriptionDropped>(subscription_dropped(DropReason::AccessDenied))
+                .reason(),
+            pb::SubscriptionDropped::AccessDenied);
+  const auto scavenge = strict_parse<pb::ScavengeDatabaseCompleted>(scavenge_failed("no"));
+  EXPECT_EQ(scavenge.result(), pb::ScavengeDatabaseCompleted::Failed);
+  strict_parse<pb::CreatePersistentSubscriptionCompleted>(create_persistent_failed("x"));
+  strict_parse<pb::UpdatePersistentSubscriptionCompleted>(update_persistent_failed("x"));
+  strict_parse<pb::DeletePersistentSubscriptionCompleted>(delete_persistent_failed("x"));
+  strict_parse<pb::NotHandled>(not_handled(pb::NotHandled::NotReady, std::nullopt));
+}
+
+}  // namespace
+}  // namespace chorus::tcp
