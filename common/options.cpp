@@ -252,8 +252,8 @@ std::vector<OptionSpec> make_option_table() {
 }
 
 const std::vector<OptionSpec>& option_table() {
-  static const std::vector<OptionSpec> table = make_option_table();
-  return table;
+  static const std::vector<OptionSpec> kTable = make_option_table();
+  return kTable;
 }
 
 const OptionSpec* find_by_kebab(std::string_view kebab) {

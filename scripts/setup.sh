@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Shared by ./run.sh and ./test.sh: installs missing Debian packages and the e2e npm packages,
+# then configures and builds Chorus with the `release` preset (build/release). Idempotent and
+# quiet when nothing is missing. Source it or run it from anywhere; it works from the repo root.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+apt_packages=(
+  build-essential cmake ninja-build pkg-config
+  libboost-dev libboost-program-options-dev libboost-filesystem-dev
+  libpoco-dev libprotobuf-dev protobuf-compiler libsqlite3-dev libssl-dev libyaml-cpp-dev
+  libgtest-dev libgmock-dev clang-format clang-tidy
+)
+
+log() { echo "[setup] $*" >&2; }
+
+install_debian_packages() {
+  local missing=() pkg
+  # Node 20 may come from NodeSource or a tarball; only install Debian's when none is present.
+  if ! command -v node >/dev/null 2>&1; then apt_packages+=(nodejs); fi
+  if ! command -v npm >/dev/null 2>&1; then apt_packages+=(npm); fi
+  for pkg in "${apt_packages[@]}"; do
+    local status
+    status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+    if [ "$status" != "install ok installed" ]; then missing+=("$pkg"); fi
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then return 0; fi
+  log "installing Debian packages: ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -q
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+install_npm_packages() {
+  local e2e="$repo_root/tests/e2e"
+  [ -f "$e2e/package-lock.json" ] || return 0
+  if [ ! -d "$e2e/node_modules" ] || [ "$e2e/package-lock.json" -nt "$e2e/node_modules" ]; then
+    log "installing npm packages in tests/e2e"
+    (cd "$e2e" && npm ci --no-audit --no-fund)
+    touch "$e2e/node_modules"
+  fi
+}
+
+build_release() {
+  cd "$repo_root"
+  if [ ! -f build/release/build.ninja ]; then
+    cmake --preset release
+  fi
+  cmake --build build/release -j"$(nproc)"
+}
+
+install_debian_packages
+install_npm_packages
+build_release
