@@ -47,6 +47,9 @@ struct OptionSpec {
   std::string help;
   Binding binding;
   bool allowed_in_file = true;
+  // Help and Version only make sense typed by hand; a stray CHORUS_VERSION variable must not
+  // turn a service into a version printer.
+  bool allowed_in_env = true;
 };
 
 struct RawValue {
@@ -192,8 +195,8 @@ std::vector<OptionSpec> make_option_table() {
   using W = WorkerOptions;
   const int ms_max = kMillisecondsMax;
   std::vector<OptionSpec> t = {
-      {"Help", "false", "Show this help and exit.", bind_bool(&W::help)},
-      {"Version", "false", "Show the version and exit.", bind_bool(&W::version)},
+      {"Help", "false", "Show this help and exit.", bind_bool(&W::help), false, false},
+      {"Version", "false", "Show the version and exit.", bind_bool(&W::version), false, false},
       {"WhatIf", "false", "Print the effective options with their sources and exit.",
        bind_bool(&W::what_if)},
       {"Config", "", "YAML config file with PascalCase keys (e.g. ExtTcpPort: 1113).",
@@ -338,6 +341,7 @@ std::string read_command_line(int argc, const char* const* argv,
 
 void read_environment(const Environment& env, std::map<std::string, RawValue>& out) {
   for (const OptionSpec& spec : option_table()) {
+    if (!spec.allowed_in_env) continue;
     const std::string var = env_var_name(spec.name);
     const auto it = env.find(var);
     if (it == env.end()) continue;
@@ -506,7 +510,7 @@ std::string worker_options_help() {
     out << "  --" << kebab_name(spec.name) << value_placeholder(spec.binding.kind) << "\n"
         << "      " << spec.help << "\n"
         << "      default: " << (spec.default_text.empty() ? "(none)" : spec.default_text)
-        << "; env " << env_var_name(spec.name);
+        << (spec.allowed_in_env ? "; env " + env_var_name(spec.name) : std::string());
     if (spec.allowed_in_file) out << "; YAML " << spec.name;
     out << "\n";
   }

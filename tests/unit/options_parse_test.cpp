@@ -173,6 +173,15 @@ TEST(OptionsEnvironment, ReadsChorusVariables) {
   EXPECT_EQ(source_of(r, "ExtTcpPort"), OptionSource::kEnvironment);
 }
 
+TEST(OptionsEnvironment, HelpAndVersionAreCommandLineOnly) {
+  const ParseResult r = parse({}, {{"CHORUS_VERSION", "0.1.0"}, {"CHORUS_HELP", "true"}});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_FALSE(r.options.version);
+  EXPECT_FALSE(r.options.help);
+  const TempYaml yaml("Version: true\n");
+  EXPECT_EQ(parse({"--config", yaml.path().c_str()}).exit_code, kUsageErrorExitCode);
+}
+
 TEST(OptionsEnvironment, InvalidValueNamesTheVariable) {
   const ParseResult r = parse({}, {{"CHORUS_CLUSTER_SIZE", "three"}});
   EXPECT_EQ(r.exit_code, kUsageErrorExitCode);
