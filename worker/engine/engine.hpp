@@ -18,21 +18,21 @@
 namespace chorus {
 
 struct EngineConfig {
-  std::string db_folder;          // folder of the SQLite file; ignored when in_memory
-  bool in_memory = false;         // --mem-db
-  int reader_threads = 2;         // size of the read pool
+  std::string db_folder;             // folder of the SQLite file; ignored when in_memory
+  bool in_memory = false;            // --mem-db
+  int reader_threads = 2;            // size of the read pool
   int64_t commit_timeout_ms = 5000;  // a write not committed by then answers CommitTimeout
 };
 
 struct EngineStats {
-  int64_t writer_checkpoint = 0;   // last position durable on this node's disk
-  int64_t chaser_checkpoint = 0;   // last position applied to indexes (= writer here)
-  int64_t commit_checkpoint = 0;   // last position committed (majority; = writer on one node)
+  int64_t writer_checkpoint = 0;  // last position durable on this node's disk
+  int64_t chaser_checkpoint = 0;  // last position applied to indexes (= writer here)
+  int64_t commit_checkpoint = 0;  // last position committed (majority; = writer on one node)
   int64_t events_written = 0;
   int64_t bytes_written = 0;
   int64_t events_read = 0;
   int64_t bytes_read = 0;
-  int64_t flushes = 0;             // storage transactions committed
+  int64_t flushes = 0;  // storage transactions committed
   int64_t subscriptions = 0;
 };
 

@@ -91,8 +91,8 @@ struct WriteResult {
   std::string message;
   int64_t first_event_number = 0;
   int64_t last_event_number = 0;
-  Position position;               // of the last event written (or of the original, on a retry)
-  int64_t current_version = -1;    // the stream's version, for WrongExpectedVersion
+  Position position;             // of the last event written (or of the original, on a retry)
+  int64_t current_version = -1;  // the stream's version, for WrongExpectedVersion
 };
 
 struct DeleteResult {
@@ -112,16 +112,28 @@ struct TransactionResult {
   Position position;
 };
 
-enum class ReadEventStatus { Success = 0, NotFound = 1, NoStream = 2, StreamDeleted = 3, Error = 4,
-                             AccessDenied = 5 };
+enum class ReadEventStatus {
+  Success = 0,
+  NotFound = 1,
+  NoStream = 2,
+  StreamDeleted = 3,
+  Error = 4,
+  AccessDenied = 5
+};
 struct ReadEventResult {
   ReadEventStatus status = ReadEventStatus::Success;
   std::optional<ResolvedEvent> event;
   std::string error;
 };
 
-enum class ReadStreamStatus { Success = 0, NoStream = 1, StreamDeleted = 2, NotModified = 3,
-                              Error = 4, AccessDenied = 5 };
+enum class ReadStreamStatus {
+  Success = 0,
+  NoStream = 1,
+  StreamDeleted = 2,
+  NotModified = 3,
+  Error = 4,
+  AccessDenied = 5
+};
 struct ReadStreamResult {
   ReadStreamStatus status = ReadStreamStatus::Success;
   std::vector<ResolvedEvent> events;  // in read order
@@ -141,7 +153,12 @@ struct ReadAllResult {
   std::string error;
 };
 
-enum class DropReason { Unsubscribed = 0, AccessDenied = 1, NotFound = 2,
-                        PersistentSubscriptionDeleted = 3, SubscriberMaxCountReached = 4 };
+enum class DropReason {
+  Unsubscribed = 0,
+  AccessDenied = 1,
+  NotFound = 2,
+  PersistentSubscriptionDeleted = 3,
+  SubscriberMaxCountReached = 4
+};
 
 }  // namespace chorus

@@ -1,0 +1,198 @@
+// Reads: visibility ($maxCount, $maxAge, $tb, deletes), paging and link resolution.
+#include "worker/engine/reads.hpp"
+
+#include "worker/engine/rules.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace chorus {
+namespace {
+
+bool expired(const EventRecord& r, const StreamMetadata& m, int64_t now_ms) {
+  return m.max_age_s && r.created_ms < now_ms - *m.max_age_s * 1000;
+}
+
+// What a stream's metadata and last record say about reading it.
+struct StreamView {
+  ReadStreamStatus status = ReadStreamStatus::Success;
+  StreamBounds bounds;
+  StreamMetadata metadata;
+};
+
+StreamView view_stream(ReadConnection& c, const ReadView& v, const std::string& stream) {
+  StreamView sv;
+  const bool meta = is_metastream(stream);
+  const std::string original(original_stream(stream));
+  sv.metadata = committed_metadata(c, original, v.committed_pos);
+  if (meta) {
+    const auto orig_last = c.last_record(original, v.committed_pos);
+    if (orig_last && orig_last->number == kDeletedStreamNumber) {
+      sv.status = ReadStreamStatus::StreamDeleted;
+      return sv;
+    }
+  }
+  const auto last = c.last_record(stream, v.committed_pos);
+  if (!last) {
+    sv.status = ReadStreamStatus::NoStream;
+    return sv;
+  }
+  if (last->number == kDeletedStreamNumber) {
+    sv.status = ReadStreamStatus::StreamDeleted;
+    return sv;
+  }
+  if (!meta && sv.metadata.soft_deleted()) {
+    sv.status = ReadStreamStatus::NoStream;
+    return sv;
+  }
+  sv.bounds.last_event_number = last->number;
+  int64_t min = 0;
+  if (meta) {
+    min = last->number;  // metastreams behave as $maxCount 1
+  } else {
+    if (sv.metadata.max_count) min = std::max(min, last->number - *sv.metadata.max_count + 1);
+    if (sv.metadata.truncate_before) min = std::max(min, *sv.metadata.truncate_before);
+  }
+  sv.bounds.min_event_number = min;
+  return sv;
+}
+
+bool may_read(ReadConnection& c, const ReadView& v, const Principal& who,
+              const std::string& stream) {
+  const auto metadata =
+      committed_metadata(c, std::string(original_stream(stream)), v.committed_pos);
+  return check_access(stream, StreamAccess::Read, who, metadata, v.settings);
+}
+
+}  // namespace
+
+StreamMetadata committed_metadata(ReadConnection& c, const std::string& stream, int64_t max_pos) {
+  const auto last = c.last_record(metastream_of(stream), max_pos);
+  if (!last) return {};
+  return parse_metadata(last->data);
+}
+
+std::optional<EventRecord> resolve_link(ReadConnection& c, const EventRecord& link,
+                                        int64_t max_pos) {
+  const auto at = link.data.find('@');
+  if (at == std::string::npos) return std::nullopt;
+  int64_t number = 0;
+  const char* begin = link.data.data();
+  const auto [end, ec] = std::from_chars(begin, begin + at, number);
+  if (ec != std::errc() || end != begin + at) return std::nullopt;
+  return c.record(link.data.substr(at + 1), number, max_pos);
+}
+
+ResolvedEvent resolve(ReadConnection& c, EventRecord record, bool resolve_links, int64_t max_pos) {
+  ResolvedEvent e;
+  if (resolve_links && record.event_type == kLinkEventType) {
+    e.event = resolve_link(c, record, max_pos);
+    e.link = std::move(record);
+  } else {
+    e.event = std::move(record);
+  }
+  return e;
+}
+
+ReadEventResult read_event(ReadConnection& c, const ReadView& v, const Principal& who,
+                           const std::string& stream, int64_t number, bool resolve_links) {
+  ReadEventResult result;
+  if (stream.empty() || number < -1) {
+    result.status = ReadEventStatus::Error;
+    result.error = stream.empty() ? "Empty stream name." : "Invalid event number.";
+    return result;
+  }
+  if (!may_read(c, v, who, stream)) {
+    result.status = ReadEventStatus::AccessDenied;
+    return result;
+  }
+  const auto sv = view_stream(c, v, stream);
+  if (sv.status == ReadStreamStatus::NoStream) {
+    result.status = ReadEventStatus::NoStream;
+    return result;
+  }
+  if (sv.status == ReadStreamStatus::StreamDeleted) {
+    result.status = ReadEventStatus::StreamDeleted;
+    return result;
+  }
+  const int64_t n = number == -1 ? sv.bounds.last_event_number : number;
+  std::optional<EventRecord> record;
+  if (n >= sv.bounds.min_event_number && n <= sv.bounds.last_event_number) {
+    record = c.record(stream, n, v.committed_pos);
+  }
+  if (!record || expired(*record, sv.metadata, v.now_ms)) {
+    result.status = ReadEventStatus::NotFound;
+    return result;
+  }
+  result.event = resolve(c, std::move(*record), resolve_links, v.committed_pos);
+  return result;
+}
+
+ReadStreamResult read_stream(ReadConnection& c, const ReadView& v, const Principal& who,
+                             const std::string& stream, int64_t from, int32_t count, bool forward,
+                             bool resolve_links) {
+  ReadStreamResult result;
+  result.last_commit_position = v.committed_pos;
+  if (stream.empty()) {
+    result.status = ReadStreamStatus::Error;
+    result.error = "Empty stream name.";
+    return result;
+  }
+  if (!may_read(c, v, who, stream)) {
+    result.status = ReadStreamStatus::AccessDenied;
+    return result;
+  }
+  count = std::clamp<int32_t>(count, 0, kReadCountMax);
+  const auto sv = view_stream(c, v, stream);
+  if (sv.status != ReadStreamStatus::Success) {
+    result.status = sv.status;
+    return result;  // no events, next -1, last -1, end of stream
+  }
+  result.last_event_number = sv.bounds.last_event_number;
+  std::vector<EventRecord> records;
+  if (forward) {
+    const auto plan = plan_forward(sv.bounds, from, count);
+    result.is_end_of_stream = plan.is_end_of_stream;
+    result.next_event_number = plan.next_if_empty;
+    if (!plan.empty) records = c.range(stream, plan.first, plan.last, true, v.committed_pos, count);
+    if (!records.empty()) result.next_event_number = records.back().number + 1;
+  } else {
+    const auto plan = plan_backward(sv.bounds, from, count);
+    result.is_end_of_stream = plan.is_end_of_stream;
+    result.next_event_number = plan.next_event_number;
+    if (!plan.empty)
+      records = c.range(stream, plan.first, plan.last, false, v.committed_pos, count);
+  }
+  for (auto& r : records) {
+    if (expired(r, sv.metadata, v.now_ms)) continue;
+    result.events.push_back(resolve(c, std::move(r), resolve_links, v.committed_pos));
+  }
+  return result;
+}
+
+ReadAllResult read_all(ReadConnection& c, const ReadView& v, const Principal& who, Position from,
+                       int32_t count, bool forward, bool resolve_links) {
+  ReadAllResult result;
+  if (!may_read(c, v, who, "$all")) {
+    result.status = ReadAllStatus::AccessDenied;
+    return result;
+  }
+  count = std::clamp<int32_t>(count, 0, kReadCountMax);
+  // Positions are single log offsets (commit == prepare); the end resolves to the head.
+  const int64_t start = from.is_end() ? v.commit_end : std::max<int64_t>(from.prepare, 0);
+  result.from = from.is_end() ? Position{v.commit_end, v.commit_end} : from;
+  result.next = result.from;
+  if (count == 0) return result;
+  auto records = c.all(start, forward, v.committed_pos, count);
+  if (!records.empty()) {
+    const auto& edge = records.back();
+    const int64_t next = forward ? record_end(edge) : edge.position.prepare;
+    result.next = Position{next, next};
+  }
+  for (auto& r : records) {
+    result.events.push_back(resolve(c, std::move(r), resolve_links, v.committed_pos));
+  }
+  return result;
+}
+
+}  // namespace chorus
