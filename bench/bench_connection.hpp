@@ -7,15 +7,19 @@
 #include "common/framing.hpp"
 #include "common/guid.hpp"
 
-// Boost 1.74 asio/awaitable.hpp uses std::exchange without including <utility> (GCC 12, C++20).
+// clang-format off
+// Boost 1.74 asio/awaitable.hpp uses std::exchange without including <utility> (GCC 12, C++20),
+// so <utility> must come first.
+#include <utility>
 #include <boost/asio.hpp>
+// clang-format on
+
 #include <cstddef>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace chorus::bench {
