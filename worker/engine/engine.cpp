@@ -196,7 +196,9 @@ class EngineImpl final : public Engine {
 
   // Statistics.
   std::atomic<int64_t> events_written_{0}, bytes_written_{0}, events_read_{0}, bytes_read_{0},
-      flushes_{0}, subscription_count_{0};
+      flushes_{0}, subscription_count_{0}, open_transactions_{0};
+  Histogram flush_duration_{Histogram::seconds_buckets()};
+  Histogram flush_size_{Histogram::size_buckets()};
 };
 
 EngineImpl::EngineImpl(const EngineConfig& config)
@@ -284,7 +286,8 @@ void EngineImpl::on_durable(int64_t position, const FlushStats& flush) {
     pending_.erase(pending_.begin());
     ack.on_commit();
   }
-  (void)flush;
+  flush_duration_.observe(static_cast<double>(flush.duration_us) / 1e6);
+  flush_size_.observe(static_cast<double>(flush.records));
   trim_stream_cache();
 }
 
@@ -658,6 +661,7 @@ void EngineImpl::transaction_start(Principal who, std::string stream, int64_t ex
     }
     r.transaction_id = next_transaction_id_++;
     transactions_.emplace(r.transaction_id, Transaction{who, stream, expected, {}, 0});
+    open_transactions_ = static_cast<int64_t>(transactions_.size());
     done(r);
   });
 }
@@ -701,6 +705,7 @@ void EngineImpl::transaction_commit(Principal who, int64_t id,
     }
     Transaction tx = std::move(it->second);
     transactions_.erase(it);
+    open_transactions_ = static_cast<int64_t>(transactions_.size());
     do_append(tx.who, tx.stream, tx.expected_version, std::move(tx.events), false,
               [id, done](const WriteResult& w) {
                 TransactionResult r;
@@ -871,6 +876,9 @@ EngineStats EngineImpl::stats() const {
   s.bytes_read = bytes_read_.load();
   s.flushes = flushes_.load();
   s.subscriptions = subscription_count_.load();
+  s.open_transactions = open_transactions_.load();
+  s.flush_duration_seconds = flush_duration_.snapshot();
+  s.flush_size_events = flush_size_.snapshot();
   return s;
 }
 

@@ -6,6 +6,7 @@
 // Callbacks are never run inside the calling function.
 #pragma once
 
+#include "common/histogram.hpp"
 #include "worker/engine/types.hpp"
 
 #include <cstdint>
@@ -34,6 +35,9 @@ struct EngineStats {
   int64_t bytes_read = 0;
   int64_t flushes = 0;  // storage transactions committed
   int64_t subscriptions = 0;
+  int64_t open_transactions = 0;
+  HistogramSnapshot flush_duration_seconds;  // one storage transaction (write + fsync)
+  HistogramSnapshot flush_size_events;       // records per storage transaction
 };
 
 struct SubscriptionCallbacks {
