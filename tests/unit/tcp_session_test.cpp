@@ -1,0 +1,501 @@
+// Goal: a real TcpServer on loopback, driven by raw sockets against a fake Engine, answers each
+// client package as PROTOCOL.md A–C say: pings, heartbeats both ways, identification, per-package
+// and connection credentials, arrival order kept across asynchronous authentication, BadRequest
+// for undecodable or unknown packages, disconnects for TrustedWrite and bad frame lengths, and
+// volatile subscriptions.
+#include "common/framing.hpp"
+#include "worker/engine/engine.hpp"
+#include "worker/tcp/convert.hpp"
+#include "worker/tcp/tcp_server.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace chorus::tcp {
+namespace {
+
+using std::chrono::milliseconds;
+using wire::Command;
+
+TransactionResult transaction(int64_t id) {
+  TransactionResult result;
+  result.transaction_id = id;
+  return result;
+}
+
+// An Engine whose callbacks run later on its own thread, as the real one's do. Authentication
+// takes `auth_delay` so that requests with credentials complete out of order.
+class FakeEngine : public Engine {
+ public:
+  FakeEngine() : work_(io_.get_executor()), thread_([this] { io_.run(); }) {}
+  ~FakeEngine() override {
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  std::vector<std::string> calls() {
+    std::lock_guard guard(mutex_);
+    return calls_;
+  }
+  // Pushes an event to every live subscription.
+  void push(const ResolvedEvent& event) {
+    boost::asio::post(io_, [this, event] {
+      for (auto& [id, callbacks] : subscriptions_) callbacks.event_appeared(event);
+    });
+  }
+
+  void authenticate(std::string login, std::string password,
+                    std::function<void(std::optional<Principal>)> done) override {
+    auto timer = std::make_shared<boost::asio::steady_timer>(io_, auth_delay);
+    timer->async_wait([timer, login, password, done = std::move(done)](auto) {
+      if (password == "changeit") {
+        done(Principal{login, {"$admins"}});
+      } else {
+        done(std::nullopt);
+      }
+    });
+  }
+  void append(Principal who, std::string stream, int64_t, std::vector<NewEvent> events,
+              std::function<void(WriteResult)> done) override {
+    record("append:" + who.login + ":" + stream);
+    WriteResult result;
+    result.last_event_number = static_cast<int64_t>(events.size()) - 1;
+    result.position = {100, 100};
+    later([done = std::move(done), result] { done(result); });
+  }
+  void delete_stream(Principal, std::string stream, int64_t, bool,
+                     std::function<void(DeleteResult)> done) override {
+    record("delete:" + stream);
+    later([done = std::move(done)] { done(DeleteResult{}); });
+  }
+  void transaction_start(Principal, std::string, int64_t,
+                         std::function<void(TransactionResult)> done) override {
+    record("transaction_start");
+    later([done = std::move(done)] { done(transaction(7)); });
+  }
+  void transaction_write(Principal, int64_t, std::vector<NewEvent>,
+                         std::function<void(TransactionResult)> done) override {
+    record("transaction_write");
+    later([done = std::move(done)] { done(transaction(7)); });
+  }
+  void transaction_commit(Principal who, int64_t,
+                          std::function<void(TransactionResult)> done) override {
+    record("transaction_commit:" + who.login);
+    later([done = std::move(done)] { done(transaction(7)); });
+  }
+  void read_event(Principal, std::string, int64_t, bool,
+                  std::function<void(ReadEventResult)> done) override {
+    record("read_event");
+    later([done = std::move(done)] { done(ReadEventResult{}); });
+  }
+  void read_stream(Principal, std::string, int64_t, int32_t, bool, bool,
+                   std::function<void(ReadStreamResult)> done) override {
+    record("read_stream");
+    later([done = std::move(done)] { done(ReadStreamResult{}); });
+  }
+  void read_all(Principal, Position, int32_t, bool, bool,
+                std::function<void(ReadAllResult)> done) override {
+    record("read_all");
+    later([done = std::move(done)] { done(ReadAllResult{}); });
+  }
+  uint64_t subscribe(Principal, std::string stream, bool, SubscriptionCallbacks cb) override {
+    std::lock_guard guard(mutex_);
+    const uint64_t id = next_subscription_++;
+    calls_.push_back("subscribe:" + stream);
+    boost::asio::post(io_, [this, id, stream, cb = std::move(cb)] {
+      subscriptions_[id] = cb;
+      cb.confirmed(10, stream.empty() ? std::nullopt : std::optional<int64_t>(-1));
+    });
+    return id;
+  }
+  void unsubscribe(uint64_t id) override {
+    boost::asio::post(io_, [this, id] {
+      auto it = subscriptions_.find(id);
+      if (it == subscriptions_.end()) return;
+      auto dropped = it->second.dropped;
+      subscriptions_.erase(it);
+      dropped(DropReason::Unsubscribed);
+    });
+  }
+  void forget_subscription(uint64_t id) override {
+    record("forget");
+    boost::asio::post(io_, [this, id] { subscriptions_.erase(id); });
+  }
+  EngineStats stats() const override { return {}; }
+  void shutdown() override {}
+
+  milliseconds auth_delay{0};
+
+ private:
+  void record(std::string call) {
+    std::lock_guard guard(mutex_);
+    calls_.push_back(std::move(call));
+  }
+  template <typename F>
+  void later(F f) {
+    boost::asio::post(io_, std::move(f));
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::mutex mutex_;
+  std::vector<std::string> calls_;
+  uint64_t next_subscription_ = 1;
+  std::map<uint64_t, SubscriptionCallbacks> subscriptions_;  // engine thread only
+  std::thread thread_;
+};
+
+// A blocking loopback client with deadlines (poll), speaking raw frames.
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  }
+  ~RawClient() { ::close(fd_); }
+
+  void send_bytes(const std::string& bytes) {
+    ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+  }
+  Guid send(Command command, const std::string& payload = {},
+            std::optional<wire::Credentials> credentials = std::nullopt, uint8_t flags = 0) {
+    wire::Package p;
+    p.command = static_cast<uint8_t>(command);
+    p.flags = flags;
+    p.correlation_id = random_guid();
+    p.credentials = std::move(credentials);
+    p.payload = payload;
+    send_bytes(wire::encode_package(p));
+    return p.correlation_id;
+  }
+  // The next package, skipping server heartbeat requests unless asked; nullopt on timeout/close.
+  std::optional<wire::Package> receive(milliseconds timeout = milliseconds(3000),
+                                       bool keep_heartbeats = false) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      while (std::optional<std::string> frame = parser_.next_frame()) {
+        wire::PackageParse parsed = wire::parse_package(*frame);
+        if (!parsed.package) return std::nullopt;
+        if (!keep_heartbeats && parsed.package->command == uint8_t(Command::HeartbeatRequest)) {
+          continue;
+        }
+        return parsed.package;
+      }
+      if (!wait_readable(deadline)) return std::nullopt;
+      char buffer[65536];
+      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) {
+        closed_ = true;
+        return std::nullopt;
+      }
+      parser_.feed(std::string_view(buffer, static_cast<size_t>(n)));
+    }
+  }
+  // True when the server closes the connection before the deadline.
+  bool closed_by_server(milliseconds timeout = milliseconds(3000)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!closed_) {
+      if (!wait_readable(deadline)) return false;
+      char buffer[65536];
+      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) closed_ = true;
+    }
+    return true;
+  }
+
+ private:
+  bool wait_readable(std::chrono::steady_clock::time_point deadline) {
+    const auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd pfd{fd_, POLLIN, 0};
+    return ::poll(&pfd, 1, static_cast<int>(left.count())) > 0;
+  }
+
+  int fd_;
+  wire::FrameParser parser_;
+  bool closed_ = false;
+};
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void start(TcpServerConfig config = {}) {
+    config.port = 0;
+    server_ = std::make_unique<TcpServer>(io_, engine_, config);
+    server_->start();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void SetUp() override {
+    TcpServerConfig config;
+    config.heartbeat_interval_ms = 60000;
+    start(config);
+  }
+  void TearDown() override {
+    boost::asio::post(io_, [this] { server_->stop(); });
+    work_.reset();
+    thread_.join();
+    server_.reset();
+  }
+  uint16_t port() const { return server_->port(); }
+
+  static std::string write_events(const std::string& stream, const std::string& event_id_dotnet) {
+    pb::WriteEvents w;
+    w.set_event_stream_id(stream);
+    w.set_expected_version(-2);
+    w.set_require_master(true);
+    pb::NewEvent* e = w.add_events();
+    e->set_event_id(event_id_dotnet);
+    e->set_event_type("t");
+    e->set_data_content_type(0);
+    e->set_metadata_content_type(0);
+    e->set_data("x");
+    return w.SerializeAsString();
+  }
+  static std::string transaction_commit() {
+    pb::TransactionCommit c;
+    c.set_transaction_id(7);
+    c.set_require_master(true);
+    return c.SerializeAsString();
+  }
+
+  // Declared after io_ so that it is destroyed (its thread joined) before io_.
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
+      io_.get_executor()};
+  FakeEngine engine_;
+  std::unique_ptr<TcpServer> server_;
+  std::thread thread_;
+};
+
+TEST_F(SessionTest, PingHeartbeatAndIdentify) {
+  RawClient client(port());
+  Guid id = client.send(Command::Ping);
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::Pong));
+  EXPECT_EQ(reply->correlation_id, id);
+
+  id = client.send(Command::HeartbeatRequest);
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::HeartbeatResponse));
+  EXPECT_EQ(reply->correlation_id, id);
+
+  pb::IdentifyClient identify;
+  identify.set_version(1);
+  identify.set_connection_name("test");
+  id = client.send(Command::IdentifyClient, identify.SerializeAsString());
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::ClientIdentified));
+  EXPECT_EQ(reply->correlation_id, id);
+}
+
+TEST_F(SessionTest, ArrivalOrderKeptAcrossAsynchronousAuthentication) {
+  engine_.auth_delay = milliseconds(100);
+  RawClient client(port());
+  const Guid write_id = client.send(Command::WriteEvents, write_events("s", std::string(16, 'a')),
+                                    wire::Credentials{"admin", "changeit"});
+  const Guid commit_id = client.send(Command::TransactionCommit, transaction_commit());
+  auto first = client.receive();
+  auto second = client.receive();
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->correlation_id, write_id);
+  EXPECT_EQ(second->correlation_id, commit_id);
+  const std::vector<std::string> expected{"append:admin:s", "transaction_commit:"};
+  EXPECT_EQ(engine_.calls(), expected);
+}
+
+TEST_F(SessionTest, WrongCredentialsGetNotAuthenticatedAndConnectionGoesOn) {
+  RawClient client(port());
+  const Guid id = client.send(Command::WriteEvents, write_events("s", std::string(16, 'a')),
+                              wire::Credentials{"admin", "wrong"});
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::NotAuthenticated));
+  EXPECT_EQ(reply->correlation_id, id);
+  EXPECT_EQ(reply->payload, "Not Authenticated");
+  client.send(Command::Ping);
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::Pong));
+  EXPECT_TRUE(engine_.calls().empty());
+}
+
+TEST_F(SessionTest, AuthenticateSetsTheConnectionDefault) {
+  RawClient client(port());
+  Guid id = client.send(Command::Authenticate, {}, wire::Credentials{"admin", "changeit"});
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::Authenticated));
+  EXPECT_EQ(reply->correlation_id, id);
+  client.send(Command::WriteEvents, write_events("s", std::string(16, 'a')));
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::WriteEventsCompleted));
+  EXPECT_EQ(engine_.calls(), std::vector<std::string>{"append:admin:s"});
+}
+
+TEST_F(SessionTest, BadDefaultCredentialsRefuseLaterRequests) {
+  RawClient client(port());
+  client.send(Command::Authenticate, {}, wire::Credentials{"admin", "nope"});
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::NotAuthenticated));
+  const Guid id = client.send(Command::WriteEvents, write_events("s", std::string(16, 'a')));
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::NotAuthenticated));
+  EXPECT_EQ(reply->correlation_id, id);
+}
+
+TEST_F(SessionTest, UnknownCommandAndInvalidProtobufGetBadRequest) {
+  RawClient client(port());
+  Guid id = client.send(static_cast<Command>(0x5A));
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::BadRequest));
+  EXPECT_EQ(reply->correlation_id, id);
+
+  id = client.send(Command::WriteEvents, std::string("\xff\xff\xff", 3));
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::BadRequest));
+  EXPECT_EQ(reply->correlation_id, id);
+  EXPECT_EQ(reply->payload, "Could not unwrap network package for command WriteEvents.");
+
+  client.send(Command::Ping);
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::Pong));
+}
+
+TEST_F(SessionTest, TrustedWriteGetsBadRequestAndClose) {
+  RawClient client(port());
+  const Guid id = client.send(Command::WriteEvents, write_events("s", std::string(16, 'a')),
+                              std::nullopt, 0x02);
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::BadRequest));
+  EXPECT_EQ(reply->correlation_id, id);
+  EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST_F(SessionTest, OversizedFrameClosesTheConnection) {
+  RawClient client(port());
+  client.send_bytes(std::string("\x00\x00\x00\x80", 4));  // 2 GiB
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::BadRequest));
+  EXPECT_EQ(reply->correlation_id, nil_guid());
+  EXPECT_TRUE(client.closed_by_server());
+  RawClient other(port());
+  other.send(Command::Ping);
+  EXPECT_TRUE(other.receive());
+}
+
+TEST_F(SessionTest, VolatileSubscriptionFlow) {
+  RawClient client(port());
+  pb::SubscribeToStream subscribe;
+  subscribe.set_event_stream_id("orders");
+  subscribe.set_resolve_link_tos(false);
+  const Guid id = client.send(Command::SubscribeToStream, subscribe.SerializeAsString());
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  ASSERT_EQ(reply->command, uint8_t(Command::SubscriptionConfirmation));
+  EXPECT_EQ(reply->correlation_id, id);
+  pb::SubscriptionConfirmation confirmation;
+  ASSERT_TRUE(confirmation.ParseFromString(reply->payload));
+  EXPECT_EQ(confirmation.last_event_number(), -1);
+
+  EventRecord record;
+  record.stream = "orders";
+  record.position = {200, 200};
+  engine_.push(ResolvedEvent{record, std::nullopt});
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  ASSERT_EQ(reply->command, uint8_t(Command::StreamEventAppeared));
+  pb::StreamEventAppeared appeared;
+  ASSERT_TRUE(appeared.ParseFromString(reply->payload));
+  EXPECT_EQ(appeared.event().commit_position(), 200);
+
+  wire::Package unsubscribe;
+  unsubscribe.command = uint8_t(Command::UnsubscribeFromStream);
+  unsubscribe.correlation_id = id;
+  client.send_bytes(wire::encode_package(unsubscribe));
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::SubscriptionDropped));
+  EXPECT_EQ(reply->correlation_id, id);
+}
+
+TEST_F(SessionTest, PersistentSubscriptionsAndScavengeAreRefusedCleanly) {
+  RawClient client(port());
+  client.send(Command::CreatePersistentSubscription, {});
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::CreatePersistentSubscriptionCompleted));
+  client.send(Command::ConnectToPersistentSubscription, {});
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::SubscriptionDropped));
+  client.send(Command::ScavengeDatabase, {});
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::ScavengeDatabaseCompleted));
+}
+
+class HeartbeatTest : public SessionTest {
+ protected:
+  void SetUp() override {
+    TcpServerConfig config;
+    config.heartbeat_interval_ms = 100;
+    config.heartbeat_timeout_ms = 100;
+    start(config);
+  }
+};
+
+TEST_F(HeartbeatTest, SilentClientGetsHeartbeatRequestThenIsClosed) {
+  RawClient client(port());
+  auto request = client.receive(milliseconds(3000), /*keep_heartbeats=*/true);
+  ASSERT_TRUE(request);
+  EXPECT_EQ(request->command, uint8_t(Command::HeartbeatRequest));
+  EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST_F(HeartbeatTest, AnsweringClientStaysConnected) {
+  RawClient client(port());
+  for (int i = 0; i < 5; ++i) {
+    auto request = client.receive(milliseconds(3000), /*keep_heartbeats=*/true);
+    ASSERT_TRUE(request);
+    ASSERT_EQ(request->command, uint8_t(Command::HeartbeatRequest));
+    client.send_bytes(
+        wire::encode_package(Command::HeartbeatResponse, request->correlation_id, ""));
+  }
+  client.send(Command::Ping);
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::Pong));
+}
+
+}  // namespace
+}  // namespace chorus::tcp
