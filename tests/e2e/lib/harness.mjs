@@ -79,6 +79,7 @@ export class Worker {
       '--ext-tcp-port', String(this.tcpPort), '--ext-http-port', String(this.httpPort),
       '--int-tcp-port', String(this.intTcpPort), '--int-http-port', String(this.intHttpPort),
       ...(this.memDb ? ['--mem-db'] : ['--db', this.dbDir]),
+      '--log', this.logDir(),
       ...this.extraArgs,
     ];
     this.proc = spawn(WORKER, args, {
@@ -106,6 +107,12 @@ export class Worker {
     return this;
   }
 
+  // Logs go to a temporary folder, never into the source tree.
+  logDir() {
+    if (!this.logDirPath) this.logDirPath = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-e2e-log-'));
+    return this.logDirPath;
+  }
+
   get pid() { return this.proc?.pid; }
   get tcpEndpoint() { return `tcp://127.0.0.1:${this.tcpPort}`; }
 
@@ -128,6 +135,7 @@ export class Worker {
   async cleanup() {
     await this.stop();
     if (this.ownsDir) fs.rmSync(this.dbDir, { recursive: true, force: true });
+    if (this.logDirPath) fs.rmSync(this.logDirPath, { recursive: true, force: true });
   }
 }
 
