@@ -190,8 +190,8 @@ describe('client reads', () => {
       `reply must echo the resolved head position, got ${sl.fromPosition}`);
     assert.ok(sl.nextPosition.compareTo(sl.fromPosition) < 0,
       `backward from end: next ${sl.nextPosition} must be < from ${sl.fromPosition}`);
-    // Our three events are the newest ones, newest first.
-    assert.deepEqual(sl.events.slice(0, 3).map((e) => e.event.eventId),
+    // Our three events are among the newest ones, newest first.
+    assert.deepEqual(sl.events.filter((e) => e.event.eventStreamId === s).map((e) => e.event.eventId),
       evs.map((e) => e.eventId).reverse());
     for (let i = 1; i < sl.events.length; i++) {
       assert.ok(sl.events[i].originalPosition.compareTo(sl.events[i - 1].originalPosition) < 0,

@@ -32,9 +32,11 @@ export async function connect(w, settings = {}, { client = es, timeoutMs = 10000
   const conn = client.createConnection({ ...testSettings, ...settings }, w.tcpEndpoint,
     name || `e2e-${randomUUID().slice(0, 8)}`);
   conn.on('error', () => {});
-  // Kept for tests of bad default credentials: the client only emits this and carries on.
+  // Kept for tests of bad default credentials: on NotAuthenticated the client's internal
+  // handler emits `authenticationFailed` and carries on; EventStoreNodeConnection does not
+  // forward that event, so listen on the handler itself.
   conn.authFailures = [];
-  conn.on('authenticationFailed', (reason) => conn.authFailures.push(reason));
+  (conn._handler || conn).on('authenticationFailed', (reason) => conn.authFailures.push(reason));
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(
       `client did not reach "connected" within ${timeoutMs} ms (IdentifyClient unanswered?)`)),
