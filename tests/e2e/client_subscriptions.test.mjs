@@ -230,4 +230,21 @@ describe('client subscriptions', () => {
     }
     sub.stop();
   });
+
+  test('an idle subscription survives several heartbeat periods and still gets events', T, async () => {
+    const s = streamName('idle');
+    const got = collector();
+    const dropped = [];
+    const sub = await conn.subscribeToStream(s, false, (_s, e) => got.push(e),
+      (_s, reason) => dropped.push(reason));
+    // Idle time is the point of this test: the client declares the connection dead after
+    // 750 + 1500 ms without any package, so the server must answer its heartbeat requests.
+    await new Promise((r) => setTimeout(r, 3500));
+    assert.deepEqual(dropped, [], 'subscription dropped while idle');
+    await writer.appendToStream(s, NO_STREAM, jsonEvent({ afterIdle: true }));
+    await got.waitFor(1, 'event after idle period');
+    sub.unsubscribe();
+    assert.deepEqual(conn.disconnects, [], 'subscribing connection was lost');
+    assert.deepEqual(writer.disconnects, [], 'writing connection was lost');
+  });
 });

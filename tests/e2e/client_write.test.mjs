@@ -209,4 +209,8 @@ describe('client appends', () => {
       conns.slice(1).forEach(closeQuietly);
     }
   });
+
+  test('the connection stayed up through every test (heartbeats answered under load)', T, () => {
+    assert.deepEqual(conn.disconnects, []);
+  });
 });

@@ -36,6 +36,11 @@ export async function connect(w, settings = {}, { client = es, timeoutMs = 10000
   // handler emits `authenticationFailed` and carries on; EventStoreNodeConnection does not
   // forward that event, so listen on the handler itself.
   conn.authFailures = [];
+  // Every connection loss after `connected` (heartbeat timeout, server close) is recorded, so
+  // tests can prove the server kept the connection healthy.
+  conn.disconnects = [];
+  conn.on('disconnected', (ep) => conn.disconnects.push(`disconnected ${JSON.stringify(ep)}`));
+  conn.on('reconnecting', () => conn.disconnects.push('reconnecting'));
   (conn._handler || conn).on('authenticationFailed', (reason) => conn.authFailures.push(reason));
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(
