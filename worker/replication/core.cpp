@@ -1,0 +1,483 @@
+// Core implementation. See core.hpp for the model; the comments here explain the safety rules.
+#include "worker/replication/core.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <sstream>
+#include <stdexcept>
+
+namespace chorus::replication {
+namespace {
+
+// Always-on invariant check: a broken invariant in the core is a programmer error.
+#define CHORUS_CORE_ASSERT(cond, what)                                             \
+  do {                                                                             \
+    if (!(cond)) throw std::logic_error(std::string("replication core: ") + what); \
+  } while (0)
+
+size_t entry_bytes(const Entry& e) { return static_cast<size_t>(e.end - e.position); }
+
+}  // namespace
+
+const char* role_name(Role role) {
+  switch (role) {
+    case Role::Follower:
+      return "Follower";
+    case Role::Candidate:
+      return "Candidate";
+    case Role::Leader:
+      return "Leader";
+  }
+  return "?";
+}
+
+int64_t message_epoch(const Body& body) {
+  return std::visit([](const auto& m) { return m.epoch; }, body);
+}
+
+std::string Core::epoch_payload(const EpochRecord& e, const NodeId& leader) {
+  return "epoch " + std::to_string(e.number) + " " + std::to_string(e.position) + " " +
+         to_string(e.id) + " " + leader;
+}
+
+std::optional<EpochRecord> Core::parse_epoch_payload(const std::string& payload) {
+  std::istringstream in(payload);
+  std::string word, id;
+  EpochRecord e;
+  if (!(in >> word >> e.number >> e.position >> id) || word != "epoch") return std::nullopt;
+  const auto g = parse_guid(id);
+  if (!g) return std::nullopt;
+  e.id = *g;
+  return e;
+}
+
+Core::Core(Config config, InitialState initial, LogReader& log)
+    : config_(std::move(config)),
+      log_(log),
+      rng_(config_.seed),
+      hard_(std::move(initial.hard_state)),
+      epochs_(std::move(initial.epochs)),
+      log_end_(initial.log_end),
+      durable_end_(initial.log_end) {
+  CHORUS_CORE_ASSERT(config_.cluster_size >= 1, "cluster size must be at least 1");
+  CHORUS_CORE_ASSERT(config_.election_ticks_max > config_.election_ticks_min, "election ticks");
+  reset_election_timer();
+  // A single-node cluster need not wait for anybody: it elects itself at once.
+  if (quorum() == 1) become_candidate();
+}
+
+// ------------------------------------------------------------------ time
+
+void Core::tick() {
+  ++now_tick_;
+  if (role_ == Role::Leader) {
+    if (++heartbeat_elapsed_ >= config_.heartbeat_ticks) {
+      heartbeat_elapsed_ = 0;
+      for (const auto& peer : peers_) send_appends(peer, true);
+    }
+    check_quorum();
+    return;
+  }
+  if (role_ == Role::Follower && leader_ && !synced_ &&
+      now_tick_ - subscribe_sent_tick_ >= config_.heartbeat_ticks * 2) {
+    send_subscribe();
+  }
+  if (++election_elapsed_ >= election_timeout_) become_candidate();
+}
+
+void Core::reset_election_timer() {
+  election_elapsed_ = 0;
+  std::uniform_int_distribution<int> d(config_.election_ticks_min, config_.election_ticks_max - 1);
+  election_timeout_ = d(rng_);
+}
+
+void Core::check_quorum() {
+  // A leader that has not heard from a majority within an election timeout steps down, so a
+  // partitioned leader stops taking writes that can never commit.
+  if (quorum() == 1) return;
+  int heard = 1;
+  for (const auto& [id, p] : progress_) {
+    if (now_tick_ - p.last_heard_tick < config_.election_ticks_max) ++heard;
+  }
+  if (heard < quorum()) become_follower(hard_.epoch, std::nullopt);
+}
+
+// ------------------------------------------------------------------ roles
+
+void Core::persist_hard_state() { ready_.hard_state = hard_; }
+
+void Core::become_follower(int64_t epoch, std::optional<NodeId> leader) {
+  const bool changed = role_ != Role::Follower || leader_ != leader || epoch != hard_.epoch;
+  if (epoch > hard_.epoch) {
+    hard_.epoch = epoch;
+    hard_.voted_for.clear();
+    persist_hard_state();
+  }
+  if (leader_ != leader) synced_ = false;
+  role_ = Role::Follower;
+  leader_ = std::move(leader);
+  progress_.clear();
+  votes_.clear();
+  reset_election_timer();
+  if (changed) ready_.role_changed = true;
+}
+
+void Core::become_candidate() {
+  role_ = Role::Candidate;
+  leader_.reset();
+  synced_ = false;
+  hard_.epoch += 1;
+  hard_.voted_for = config_.self;
+  persist_hard_state();
+  votes_ = {config_.self};
+  elections_started_ += 1;
+  reset_election_timer();
+  ready_.role_changed = true;
+  if (static_cast<int>(votes_.size()) >= quorum()) {
+    become_leader();
+    return;
+  }
+  for (const auto& peer : peers_) {
+    send(peer, VoteRequest{hard_.epoch, last_epoch(), log_end_, config_.priority});
+  }
+}
+
+void Core::become_leader() {
+  role_ = Role::Leader;
+  leader_ = config_.self;
+  synced_ = true;
+  votes_.clear();
+  heartbeat_elapsed_ = 0;
+  ready_.role_changed = true;
+  progress_.clear();
+  for (const auto& peer : peers_) progress_[peer].last_heard_tick = now_tick_;
+  // The epoch record opens the epoch; nothing of earlier epochs counts as committed by this
+  // leader until the epoch record itself is on a majority.
+  EpochRecord record{hard_.epoch, log_end_, random_guid()};
+  std::uniform_int_distribution<uint64_t> bits;
+  // The id comes from the seeded source so that a simulation replays exactly.
+  Guid id{};
+  const uint64_t a = bits(rng_), b = bits(rng_);
+  for (int i = 0; i < 8; ++i) {
+    id.data[i] = static_cast<uint8_t>(a >> (8 * i));
+    id.data[8 + i] = static_cast<uint8_t>(b >> (8 * i));
+  }
+  record.id = id;
+  Entry e;
+  e.position = log_end_;
+  e.epoch = hard_.epoch;
+  e.is_epoch_record = true;
+  e.payload = epoch_payload(record, config_.self);
+  e.end = e.position + kEntryOverheadBytes + static_cast<int64_t>(e.payload.size());
+  epochs_.push_back(record);
+  append_local({e});
+  for (const auto& peer : peers_) send_appends(peer, true);
+  maybe_commit();
+}
+
+void Core::resign() {
+  if (role_ != Role::Leader) return;
+  become_follower(hard_.epoch, std::nullopt);
+  // Give the others a head start: this node waits a full maximum timeout before campaigning.
+  election_timeout_ = config_.election_ticks_max * 2;
+}
+
+// ------------------------------------------------------------------ messages
+
+void Core::send(const NodeId& to, Body body) {
+  ready_.messages.push_back(Message{config_.self, to, std::move(body)});
+}
+
+void Core::set_peers(const std::vector<NodeId>& peers) {
+  for (const auto& p : peers) {
+    if (p == config_.self) continue;
+    if (peers_.insert(p).second && role_ == Role::Leader) {
+      progress_[p].last_heard_tick = now_tick_;
+      send_appends(p, true);
+    }
+  }
+}
+
+void Core::step(const Message& message) {
+  if (message.to != config_.self || message.from == config_.self) return;
+  if (peers_.insert(message.from).second && role_ == Role::Leader) {
+    progress_[message.from].last_heard_tick = now_tick_;
+  }
+  const int64_t epoch = message_epoch(message.body);
+  if (epoch > hard_.epoch) {
+    // A newer epoch: follow it. Its leader is known only from an Append.
+    const bool from_leader = std::holds_alternative<Append>(message.body);
+    become_follower(epoch, from_leader ? std::optional<NodeId>(message.from) : std::nullopt);
+  }
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, VoteRequest>) on_vote_request(message.from, m);
+        if constexpr (std::is_same_v<T, VoteResponse>) on_vote_response(message.from, m);
+        if constexpr (std::is_same_v<T, Subscribe>) on_subscribe(message.from, m);
+        if constexpr (std::is_same_v<T, Append>) on_append(message.from, m);
+        if constexpr (std::is_same_v<T, AppendAck>) on_ack(message.from, m);
+      },
+      message.body);
+}
+
+bool Core::log_up_to_date(int64_t last_epoch_of_candidate, int64_t log_end_of_candidate) const {
+  if (last_epoch_of_candidate != last_epoch()) return last_epoch_of_candidate > last_epoch();
+  return log_end_of_candidate >= log_end_;
+}
+
+void Core::on_vote_request(const NodeId& from, const VoteRequest& m) {
+  bool granted = false;
+  if (m.epoch == hard_.epoch && (hard_.voted_for.empty() || hard_.voted_for == from) &&
+      role_ != Role::Leader && log_up_to_date(m.last_epoch, m.log_end)) {
+    const bool same_log = m.last_epoch == last_epoch() && m.log_end == log_end_;
+    if (same_log && m.priority < config_.priority && hard_.voted_for.empty()) {
+      // Equally up to date and we rank higher: campaign ourselves soon instead.
+      election_elapsed_ = std::max(election_elapsed_, election_timeout_ - 1);
+    } else {
+      granted = true;
+      hard_.voted_for = from;
+      persist_hard_state();
+      reset_election_timer();
+    }
+  }
+  send(from, VoteResponse{hard_.epoch, granted});
+}
+
+void Core::on_vote_response(const NodeId& from, const VoteResponse& m) {
+  if (role_ != Role::Candidate || m.epoch != hard_.epoch || !m.granted) return;
+  votes_.insert(from);
+  if (static_cast<int>(votes_.size()) >= quorum()) become_leader();
+}
+
+void Core::send_subscribe() {
+  if (!leader_) return;
+  subscribe_sent_tick_ = now_tick_;
+  send(*leader_, Subscribe{hard_.epoch, log_end_, epochs_});
+}
+
+int64_t Core::common_point(const Subscribe& m) const {
+  // The newest epoch both logs hold (same number and id): the logs agree up to the end of that
+  // epoch in the leader's log, as far as the follower's log reaches.
+  for (auto f = m.epochs.rbegin(); f != m.epochs.rend(); ++f) {
+    const auto mine = std::find_if(epochs_.begin(), epochs_.end(),
+                                   [&](const EpochRecord& e) { return e.number == f->number; });
+    if (mine == epochs_.end() || !(*mine == *f)) continue;
+    const auto next = std::next(mine);
+    const int64_t epoch_end = next == epochs_.end() ? log_end_ : next->position;
+    return std::min(m.log_end, epoch_end);
+  }
+  return 0;
+}
+
+void Core::on_subscribe(const NodeId& from, const Subscribe& m) {
+  if (role_ != Role::Leader || m.epoch != hard_.epoch) return;
+  auto& p = progress_[from];
+  p.synced = true;
+  p.next = common_point(m);
+  p.acked_log_end = p.next;
+  p.durable_end = std::min(p.durable_end, p.next);
+  p.last_heard_tick = now_tick_;
+  Append a{hard_.epoch, p.next, true, entries_from(p.next, config_.append_bytes_max), commit_end_};
+  if (!a.entries.empty()) p.next = a.entries.back().end;
+  send(from, std::move(a));
+}
+
+void Core::send_appends(const NodeId& to, bool heartbeat) {
+  auto it = progress_.find(to);
+  if (it == progress_.end() || !it->second.synced) {
+    // Not synced yet: an empty Append tells the follower who leads; it answers with Subscribe.
+    if (heartbeat) send(to, Append{hard_.epoch, log_end_, false, {}, commit_end_});
+    return;
+  }
+  auto& p = it->second;
+  bool sent = false;
+  while (p.next < log_end_ &&
+         static_cast<size_t>(p.next - p.acked_log_end) < config_.inflight_bytes_max) {
+    auto entries = entries_from(p.next, config_.append_bytes_max);
+    if (entries.empty()) break;
+    const int64_t start = p.next;
+    p.next = entries.back().end;
+    send(to, Append{hard_.epoch, start, false, std::move(entries), commit_end_});
+    sent = true;
+  }
+  if (!sent && heartbeat) send(to, Append{hard_.epoch, p.next, false, {}, commit_end_});
+}
+
+void Core::on_append(const NodeId& from, const Append& m) {
+  if (m.epoch < hard_.epoch) {
+    // A stale leader: tell it about the newer epoch so it steps down.
+    send(from, AppendAck{hard_.epoch, log_end_, durable_end_});
+    return;
+  }
+  if (role_ != Role::Follower || leader_ != from) become_follower(m.epoch, from);
+  reset_election_timer();
+  if (m.sync) {
+    CHORUS_CORE_ASSERT(m.start >= std::min(commit_end_, log_end_),
+                       "leader asked to truncate committed entries");
+    if (m.start < log_end_) truncate_local(m.start);
+    CHORUS_CORE_ASSERT(m.start == log_end_, "sync start beyond the local log");
+    synced_ = true;
+  }
+  if (!synced_) {
+    if (now_tick_ - subscribe_sent_tick_ >= config_.heartbeat_ticks) send_subscribe();
+    return;
+  }
+  std::vector<Entry> entries = m.entries;
+  if (m.start < log_end_) {
+    // Overlap (a duplicated or late message). Within one epoch the leader's log and ours agree,
+    // so the entries we already hold are the same: keep only what lies beyond our log.
+    std::erase_if(entries, [&](const Entry& e) { return e.position < log_end_; });
+  }
+  const int64_t first = entries.empty() ? m.start : entries.front().position;
+  if (first > log_end_) {
+    // A gap (a lost message): only a resync repairs it.
+    synced_ = false;
+    send_subscribe();
+    return;
+  }
+  if (!entries.empty()) append_local(std::move(entries));
+  set_commit(std::min(m.commit_end, durable_end_));
+  send(from, AppendAck{hard_.epoch, log_end_, durable_end_});
+}
+
+void Core::on_ack(const NodeId& from, const AppendAck& m) {
+  if (role_ != Role::Leader || m.epoch != hard_.epoch) return;
+  auto it = progress_.find(from);
+  if (it == progress_.end()) return;
+  auto& p = it->second;
+  p.last_heard_tick = now_tick_;
+  if (!p.synced) return;
+  // Acks may arrive out of order; positions only move forward within one sync.
+  p.acked_log_end = std::max(p.acked_log_end, std::min(m.log_end, p.next));
+  p.durable_end = std::max(p.durable_end, std::min(m.durable_end, p.next));
+  maybe_commit();
+  send_appends(from, false);
+}
+
+// ------------------------------------------------------------------ log
+
+void Core::append_local(std::vector<Entry> entries) {
+  for (auto& e : entries) {
+    CHORUS_CORE_ASSERT(e.position == log_end_, "entries must be contiguous");
+    CHORUS_CORE_ASSERT(e.end > e.position, "entry without size");
+    if (e.is_epoch_record && role_ != Role::Leader) {
+      if (auto record = parse_epoch_payload(e.payload)) epochs_.push_back(*record);
+    }
+    log_end_ = e.end;
+    buffer_bytes_ += entry_bytes(e);
+    buffer_.push_back(e);
+    ready_.append.push_back(std::move(e));
+  }
+  trim_buffer();
+}
+
+void Core::truncate_local(int64_t position) {
+  CHORUS_CORE_ASSERT(position >= commit_end_, "truncation below the commit position");
+  while (!buffer_.empty() && buffer_.back().position >= position) {
+    buffer_bytes_ -= entry_bytes(buffer_.back());
+    buffer_.pop_back();
+  }
+  if (!buffer_.empty() && buffer_.back().end != position) {
+    buffer_.clear();
+    buffer_bytes_ = 0;
+  }
+  while (!epochs_.empty() && epochs_.back().position >= position) epochs_.pop_back();
+  log_end_ = position;
+  durable_end_ = std::min(durable_end_, position);
+  // Entries appended in this same Ready that are now gone must not reach storage.
+  std::erase_if(ready_.append, [&](const Entry& e) { return e.position >= position; });
+  ready_.truncate_to = ready_.truncate_to ? std::min(*ready_.truncate_to, position) : position;
+}
+
+std::vector<Entry> Core::entries_from(int64_t from, size_t bytes_max) {
+  if (from >= log_end_) return {};
+  if (!buffer_.empty() && from >= buffer_.front().position) {
+    std::vector<Entry> out;
+    size_t bytes = 0;
+    auto it = std::lower_bound(buffer_.begin(), buffer_.end(), from,
+                               [](const Entry& e, int64_t pos) { return e.position < pos; });
+    for (; it != buffer_.end() && (out.empty() || bytes + entry_bytes(*it) <= bytes_max); ++it) {
+      bytes += entry_bytes(*it);
+      out.push_back(*it);
+    }
+    return out;
+  }
+  auto out = log_.read(from, bytes_max);
+  // Storage holds only what is durable; the buffer holds the rest.
+  return out;
+}
+
+void Core::trim_buffer() {
+  // Keep every entry that is not durable yet; beyond that keep recent entries up to the cap.
+  while (buffer_bytes_ > config_.buffer_bytes_max && !buffer_.empty() &&
+         buffer_.front().end <= durable_end_) {
+    buffer_bytes_ -= entry_bytes(buffer_.front());
+    buffer_.pop_front();
+  }
+}
+
+void Core::durable(int64_t end) {
+  end = std::min(end, log_end_);
+  if (end <= durable_end_) return;
+  durable_end_ = end;
+  trim_buffer();
+  if (role_ == Role::Leader) {
+    maybe_commit();
+  } else if (role_ == Role::Follower && leader_ && synced_) {
+    send(*leader_, AppendAck{hard_.epoch, log_end_, durable_end_});
+  }
+}
+
+int64_t Core::current_epoch_start() const { return epochs_.empty() ? 0 : epochs_.back().position; }
+
+void Core::maybe_commit() {
+  if (role_ != Role::Leader) return;
+  std::vector<int64_t> ends{durable_end_};
+  for (const auto& [id, p] : progress_) {
+    if (p.synced) ends.push_back(p.durable_end);
+  }
+  if (static_cast<int>(ends.size()) < quorum()) return;
+  std::sort(ends.begin(), ends.end(), std::greater<>());
+  const int64_t candidate = ends[static_cast<size_t>(quorum() - 1)];
+  // Only a prefix that includes this epoch's record may be committed by counting replicas.
+  if (candidate > current_epoch_start()) set_commit(candidate);
+}
+
+void Core::set_commit(int64_t end) {
+  if (end <= commit_end_) return;
+  commit_end_ = end;
+  ready_.commit_end = end;
+}
+
+std::optional<std::vector<Entry>> Core::propose(std::vector<std::string> payloads) {
+  if (role_ != Role::Leader) return std::nullopt;
+  std::vector<Entry> entries;
+  int64_t position = log_end_;
+  for (auto& payload : payloads) {
+    Entry e;
+    e.position = position;
+    e.epoch = hard_.epoch;
+    e.payload = std::move(payload);
+    e.end = position + kEntryOverheadBytes + static_cast<int64_t>(e.payload.size());
+    position = e.end;
+    entries.push_back(std::move(e));
+  }
+  append_local(entries);
+  for (const auto& peer : peers_) send_appends(peer, false);
+  return entries;
+}
+
+std::map<NodeId, int64_t> Core::follower_durable_ends() const {
+  std::map<NodeId, int64_t> out;
+  for (const auto& [id, p] : progress_) out[id] = p.durable_end;
+  return out;
+}
+
+Ready Core::ready() {
+  Ready out = std::move(ready_);
+  ready_ = Ready{};
+  return out;
+}
+
+}  // namespace chorus::replication

@@ -1,0 +1,234 @@
+// replication::Core: elections, epochs and quorum replication of one node's log as a pure,
+// deterministic state machine (as etcd's raft package). It is fed ticks, received messages,
+// proposals and "durable up to" notices; it hands back, through ready(), what to persist, what to
+// append or truncate locally, what to send and the new commit position. It owns no socket,
+// thread, clock or file; randomness comes from a seed. Not thread-safe: one owner thread.
+//
+// The log is a sequence of entries at byte-like positions. Every leader starts its epoch by
+// appending an epoch record; an entry's epoch is the epoch of the last epoch record before it.
+// Followers sync with a new leader by sending their epoch history (Subscribe); the leader answers
+// with entries from the last common point and the follower truncates its divergent suffix (which
+// is never committed). The commit position is the highest end position durable on a majority of
+// the configured cluster size, counted only once the current epoch's record is included.
+#pragma once
+
+#include "common/guid.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace chorus::replication {
+
+// A member's stable identity: its internal TCP endpoint "ip:port".
+using NodeId = std::string;
+
+// Fixed cost of an entry on top of its payload, so positions advance like byte offsets.
+inline constexpr int64_t kEntryOverheadBytes = 64;
+
+struct EpochRecord {
+  int64_t number = 0;
+  int64_t position = 0;  // where the epoch record sits in the log
+  Guid id{};
+  friend bool operator==(const EpochRecord&, const EpochRecord&) = default;
+};
+
+struct Entry {
+  int64_t position = 0;
+  int64_t end = 0;    // position of the next entry
+  int64_t epoch = 0;  // epoch number it was written in
+  bool is_epoch_record = false;
+  std::string payload;  // opaque to the core (an event record, or the epoch record's data)
+  friend bool operator==(const Entry&, const Entry&) = default;
+};
+
+// Reads entries that are durable in local storage (positions below the durable end).
+class LogReader {
+ public:
+  virtual ~LogReader() = default;
+  // Entries starting exactly at `from` (a record boundary), in order, up to about bytes_max
+  // (at least one entry if any exists).
+  virtual std::vector<Entry> read(int64_t from, size_t bytes_max) = 0;
+};
+
+enum class Role { Follower, Candidate, Leader };
+const char* role_name(Role role);
+
+struct VoteRequest {
+  int64_t epoch = 0;
+  int64_t last_epoch = 0;  // epoch of the candidate's last entry
+  int64_t log_end = 0;
+  int32_t priority = 0;
+};
+struct VoteResponse {
+  int64_t epoch = 0;
+  bool granted = false;
+};
+struct Subscribe {  // follower -> leader: "here is my log; where do we agree?"
+  int64_t epoch = 0;
+  int64_t log_end = 0;
+  std::vector<EpochRecord> epochs;
+};
+struct Append {  // leader -> follower; no entries = heartbeat
+  int64_t epoch = 0;
+  int64_t start = 0;  // position of the first entry (the follower's expected log end)
+  bool sync = false;  // answer to Subscribe: truncate to `start` first if longer
+  std::vector<Entry> entries;
+  int64_t commit_end = 0;
+};
+struct AppendAck {
+  int64_t epoch = 0;
+  int64_t log_end = 0;
+  int64_t durable_end = 0;
+};
+
+using Body = std::variant<VoteRequest, VoteResponse, Subscribe, Append, AppendAck>;
+struct Message {
+  NodeId from;
+  NodeId to;
+  Body body;
+};
+int64_t message_epoch(const Body& body);
+
+struct HardState {
+  int64_t epoch = 0;
+  NodeId voted_for;  // empty: none in this epoch
+  friend bool operator==(const HardState&, const HardState&) = default;
+};
+
+struct Config {
+  NodeId self;
+  int cluster_size = 1;
+  int32_t priority = 0;
+  int heartbeat_ticks = 5;
+  int election_ticks_min = 30;  // randomized in [min, max)
+  int election_ticks_max = 60;
+  size_t append_bytes_max = 1u << 20;    // one Append message
+  size_t inflight_bytes_max = 8u << 20;  // sent but not acknowledged, per follower
+  size_t buffer_bytes_max = 64u << 20;   // recent entries kept in memory for followers
+  uint64_t seed = 1;
+};
+
+// What a node knows of its own log when it starts.
+struct InitialState {
+  HardState hard_state;
+  std::vector<EpochRecord> epochs;  // ascending
+  int64_t log_end = 0;              // everything below is durable
+};
+
+struct Ready {
+  std::optional<HardState> hard_state;  // persist before sending `messages`
+  std::optional<int64_t> truncate_to;   // drop local entries at positions >= this, first
+  std::vector<Entry> append;            // then append these locally (in order)
+  std::vector<Message> messages;
+  std::optional<int64_t> commit_end;  // the committed prefix grew to here
+  bool role_changed = false;
+  bool empty() const {
+    return !hard_state && !truncate_to && append.empty() && messages.empty() && !commit_end &&
+           !role_changed;
+  }
+};
+
+class Core {
+ public:
+  Core(Config config, InitialState initial, LogReader& log);
+
+  void tick();
+  void step(const Message& message);
+  // Local storage made every entry below `end` durable. It must describe the log as it is
+  // after the latest truncate_to handed out (drop notices about writes made before it).
+  void durable(int64_t end);
+  // The members to talk to (from gossip), without self. Unknown senders are added on contact.
+  void set_peers(const std::vector<NodeId>& peers);
+  // Leader only: appends payloads as entries of the current epoch. Returns them (with positions)
+  // or nullopt when not leader.
+  std::optional<std::vector<Entry>> propose(std::vector<std::string> payloads);
+  // Leader only: step down and let another node win the next election (admin resign).
+  void resign();
+
+  Ready ready();
+
+  Role role() const { return role_; }
+  int64_t epoch() const { return hard_.epoch; }
+  const std::optional<NodeId>& leader() const { return leader_; }
+  int64_t log_end() const { return log_end_; }
+  int64_t durable_end() const { return durable_end_; }
+  int64_t commit_end() const { return commit_end_; }
+  const std::vector<EpochRecord>& epochs() const { return epochs_; }
+  const NodeId& self() const { return config_.self; }
+  int64_t last_epoch() const { return epochs_.empty() ? 0 : epochs_.back().number; }
+  // Leader: how far each follower has acknowledged (durable end), for lag reports.
+  std::map<NodeId, int64_t> follower_durable_ends() const;
+  int64_t elections_started() const { return elections_started_; }
+  int quorum() const { return config_.cluster_size / 2 + 1; }
+
+  // The payload of an epoch record (what followers and storage see).
+  static std::string epoch_payload(const EpochRecord& e, const NodeId& leader);
+  // The record back from an epoch record entry's payload (nullopt if malformed).
+  static std::optional<EpochRecord> parse_epoch_payload(const std::string& payload);
+
+ private:
+  struct Progress {
+    bool synced = false;  // answered a Subscribe in this epoch
+    int64_t next = 0;     // next position to send
+    int64_t acked_log_end = 0;
+    int64_t durable_end = 0;
+    int last_heard_tick = 0;
+  };
+
+  void become_follower(int64_t epoch, std::optional<NodeId> leader);
+  void become_candidate();
+  void become_leader();
+  void reset_election_timer();
+  void persist_hard_state();
+  void send(const NodeId& to, Body body);
+  void on_vote_request(const NodeId& from, const VoteRequest& m);
+  void on_vote_response(const NodeId& from, const VoteResponse& m);
+  void on_subscribe(const NodeId& from, const Subscribe& m);
+  void on_append(const NodeId& from, const Append& m);
+  void on_ack(const NodeId& from, const AppendAck& m);
+  void send_subscribe();
+  void send_appends(const NodeId& to, bool heartbeat);
+  void maybe_commit();
+  void set_commit(int64_t end);
+  void append_local(std::vector<Entry> entries);
+  void truncate_local(int64_t position);
+  std::vector<Entry> entries_from(int64_t from, size_t bytes_max);
+  int64_t common_point(const Subscribe& m) const;
+  void trim_buffer();
+  void check_quorum();
+  bool log_up_to_date(int64_t last_epoch, int64_t log_end) const;
+  int64_t current_epoch_start() const;
+
+  Config config_;
+  LogReader& log_;
+  std::mt19937_64 rng_;
+  HardState hard_;
+  Role role_ = Role::Follower;
+  std::optional<NodeId> leader_;
+  std::vector<EpochRecord> epochs_;
+  int64_t log_end_ = 0;
+  int64_t durable_end_ = 0;
+  int64_t commit_end_ = 0;
+  std::deque<Entry> buffer_;  // recent entries, contiguous, ending at log_end_
+  size_t buffer_bytes_ = 0;
+  std::set<NodeId> peers_;
+  std::map<NodeId, Progress> progress_;
+  std::set<NodeId> votes_;
+  bool synced_ = false;  // follower: synced with the current leader's log
+  int subscribe_sent_tick_ = -1000000;
+  int now_tick_ = 0;
+  int election_elapsed_ = 0;
+  int election_timeout_ = 0;
+  int heartbeat_elapsed_ = 0;
+  int64_t elections_started_ = 0;
+  Ready ready_;
+};
+
+}  // namespace chorus::replication
