@@ -6,7 +6,7 @@
 // defaults of streams without their own ACL.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker } from './lib/harness.mjs';
+import { startWorker, waitFor } from './lib/harness.mjs';
 import {
   es, connect, closeQuietly, streamName, makeEvents, jsonEvent, num, dataOf, rejectsWith,
   admin, ops, ANY, NO_STREAM,
@@ -194,5 +194,28 @@ describe('client metadata and ACLs', () => {
     }
     await conn.appendToStream(s, ANY, jsonEvent({ anonAgain: true }));
     assert.deepEqual(numbers(await conn.readStreamEventsForward(s, 0, 10)), [0, 1]);
+  });
+
+  test('$maxAge hides events older than the age once it has passed', T, async () => {
+    const s = streamName('maxage');
+    await conn.appendToStream(s, NO_STREAM, makeEvents(3));
+    await conn.setStreamMetadataRaw(s, ANY, { $maxAge: 1 });
+    assert.equal((await conn.readStreamEventsForward(s, 0, 10)).events.length, 3,
+      'events younger than $maxAge stay visible');
+    await waitFor(async () => (await conn.readStreamEventsForward(s, 0, 10)).events.length === 0,
+      { timeoutMs: 5000, intervalMs: 100, what: 'events older than $maxAge 1 s to disappear' });
+    assert.equal((await conn.readEvent(s, 0)).status, 'notFound');
+  });
+
+  test('writes and deletes of $all are refused even for admin; transactions need write access', T, async () => {
+    await rejectsWith(conn.appendToStream('$all', ANY, jsonEvent({}), admin), { name: 'AccessDeniedError' });
+    await rejectsWith(conn.deleteStream('$all', ANY, false, admin), { name: 'AccessDeniedError' });
+    const s = streamName('tx-acl');
+    await conn.setStreamMetadataRaw(s, NO_STREAM, { $acl: { $w: '$admins' } }, admin);
+    await rejectsWith(conn.startTransaction(s, ANY), { name: 'AccessDeniedError' });
+    const tx = await conn.startTransaction(s, ANY, admin);
+    await tx.write(jsonEvent({ inTx: true }));
+    await tx.commit();
+    assert.equal((await conn.readStreamEventsForward(s, 0, 10)).events.length, 1);
   });
 });

@@ -6,6 +6,7 @@
 // $all from the end position delivers no history, only new events.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { startWorker } from './lib/harness.mjs';
 import {
   es, connect, closeQuietly, streamName, makeEvents, jsonEvent, num, dataOf, rejectsWith,
@@ -246,5 +247,22 @@ describe('client subscriptions', () => {
     sub.unsubscribe();
     assert.deepEqual(conn.disconnects, [], 'subscribing connection was lost');
     assert.deepEqual(writer.disconnects, [], 'writing connection was lost');
+  });
+
+  test('a volatile subscription with resolveLinkTos pushes the target event with its link', T, async () => {
+    const target = streamName('sub-target');
+    const linker = streamName('sub-linker');
+    const tev = jsonEvent({ t: 1 }, 'Target');
+    await writer.appendToStream(target, NO_STREAM, tev);
+    const got = collector();
+    const sub = await conn.subscribeToStream(linker, true, (_s, e) => got.push(e));
+    const link = es.createEventData(randomUUID(), '$>', false, Buffer.from(`0@${target}`));
+    await writer.appendToStream(linker, NO_STREAM, link);
+    await got.waitFor(1, 'resolved link event');
+    const e = got.events[0];
+    assert.equal(e.event?.eventId, tev.eventId, 'event = the link target');
+    assert.equal(e.link?.eventId, link.eventId, 'link = the link record');
+    assert.equal(e.originalStreamId, linker);
+    sub.unsubscribe();
   });
 });
