@@ -342,6 +342,14 @@ void Session::unsubscribe(const wire::Package& package) {
 void Session::send(Command command, const Guid& correlation_id, std::string_view payload,
                    bool urgent) {
   if (closed_) return;
+  if (payload.size() + wire::kPackageHeaderBytes > wire::kFrameBytesMax) {
+    // The client would drop the whole connection on such a frame (and retry for ever); fail
+    // only this operation instead.
+    send_text(Command::BadRequest, correlation_id,
+              "The reply of " + std::to_string(payload.size()) +
+                  " bytes exceeds the 64 MiB frame limit; read fewer events at a time.");
+    return;
+  }
   std::string bytes = wire::encode_package(command, correlation_id, payload);
   if (queued_bytes_ + bytes.size() > kOutgoingQueueBytesMax) {
     std::fprintf(stderr, "tcp: closing a connection whose outgoing queue passed %zu bytes\n",
