@@ -83,7 +83,10 @@ void Session::close() {
 // ---- Reading -------------------------------------------------------------------------------
 
 void Session::read_more() {
-  if (closed_ || reading_ || closing_after_flush_ || reading_should_pause()) return;
+  // While on_read() works through a chunk it starts the next read itself, once, at the end.
+  if (closed_ || reading_ || handling_frames_ || closing_after_flush_ || reading_should_pause()) {
+    return;
+  }
   reading_ = true;
   socket_.async_read_some(
       boost::asio::buffer(read_buffer_),
@@ -102,10 +105,13 @@ void Session::on_read(const boost::system::error_code& error, size_t bytes) {
   last_received_ = Clock::now();
   heartbeat_sent_at_.reset();
   parser_.feed(std::string_view(read_buffer_.data(), bytes));
+  handling_frames_ = true;
   while (std::optional<std::string> frame = parser_.next_frame()) {
     handle_frame(*frame);
-    if (closed_ || closing_after_flush_) return;
+    if (closed_ || closing_after_flush_) break;
   }
+  handling_frames_ = false;
+  if (closed_ || closing_after_flush_) return;
   if (parser_.invalid()) {
     fail_and_close(nil_guid(), "Invalid TCP frame: " + parser_.error());
     return;

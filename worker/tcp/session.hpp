@@ -96,6 +96,7 @@ class Session : public std::enable_shared_from_this<Session> {
   wire::FrameParser parser_;
   std::vector<char> read_buffer_;
   bool reading_ = false;
+  bool handling_frames_ = false;  // on_read() is working through a chunk of bytes
   bool closed_ = false;
   bool closing_after_flush_ = false;
 
