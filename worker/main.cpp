@@ -1,12 +1,15 @@
 // chorus-worker: one database node. Parses the options, opens the log and the engine, serves
-// EventStore's external TCP protocol on a small Asio thread pool, and shuts down cleanly on
-// SIGINT/SIGTERM. Exit codes: 0 normal, 1 cannot start (database, folders, port), 2 usage error.
+// EventStore's external TCP protocol on a small Asio thread pool and the external and internal
+// HTTP APIs (Poco), and shuts down cleanly on SIGINT/SIGTERM or POST /admin/shutdown. Exit codes: 0
+// normal, 1 cannot start (database, folders, port), 2 usage error.
 #include "common/log.hpp"
 #include "common/options.hpp"
 #include "worker/engine/engine.hpp"
+#include "worker/http/http_server.hpp"
 #include "worker/tcp/tcp_server.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -14,6 +17,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <stdexcept>
@@ -100,19 +104,83 @@ chorus::tcp::TcpServerConfig tcp_config(const chorus::WorkerOptions& options) {
   return config;
 }
 
-// Serves until SIGINT or SIGTERM, then stops the server, shuts the engine down (fsync, close)
-// and stops the io_context.
-int serve(chorus::Log& log, const chorus::WorkerOptions& options, chorus::Engine& engine) {
+// What the HTTP node endpoints report; `shutdown` must only post the real work.
+chorus::http::NodeConfig http_node_config(const chorus::ParseResult& parsed,
+                                          const chorus::tcp::TcpServer& server,
+                                          std::function<void()> shutdown) {
+  const chorus::WorkerOptions& options = parsed.options;
+  chorus::http::NodeConfig config;
+  config.version = CHORUS_VERSION;
+  config.ext_ip = options.ext_ip;
+  config.int_ip = options.int_ip;
+  config.ext_tcp_port = options.ext_tcp_port;
+  config.int_tcp_port = options.int_tcp_port;
+  config.ext_http_port = options.ext_http_port;
+  config.int_http_port = options.int_http_port;
+  config.node_priority = options.node_priority;
+  config.db_folder = options.db_folder;
+  config.in_memory = options.mem_db;
+  for (const chorus::EffectiveOption& option : parsed.effective) {
+    config.options.push_back(
+        {option.name, option.value_text, std::string(chorus::to_string(option.source))});
+  }
+  config.tcp_connections = [&server] { return server.connections(); };
+  config.request_shutdown = std::move(shutdown);
+  return config;
+}
+
+// Starts one HTTP server; "" or the reason it cannot listen.
+std::string start_http(chorus::Log& log, chorus::http::HttpServer& server, const std::string& ip,
+                       uint16_t port, const char* what) {
+  const std::string endpoint = ip + ":" + std::to_string(port);
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    const std::string message =
+        std::string("cannot listen on ") + endpoint + " for " + what + ": " + e.what();
+    log.error(message);
+    return message;
+  }
+  std::cout << kProgram << " listening: " << what << " " << endpoint << std::endl;
+  log.info(std::string("listening: ") + what + " " + endpoint);
+  return "";
+}
+
+// Serves until SIGINT, SIGTERM or POST /admin/shutdown, then stops the servers, shuts the engine
+// down (fsync, close) and stops the io_context.
+int serve(chorus::Log& log, const chorus::ParseResult& parsed, chorus::Engine& engine) {
+  const chorus::WorkerOptions& options = parsed.options;
   boost::asio::io_context io;
   chorus::tcp::TcpServer server(io, engine, tcp_config(options));
+  std::unique_ptr<chorus::http::HttpServer> ext_http;
+  std::unique_ptr<chorus::http::HttpServer> int_http;
+  bool stopped = false;
+  auto shutdown = [&] {
+    if (stopped) return;
+    stopped = true;
+    if (ext_http) ext_http->stop();
+    if (int_http) int_http->stop();
+    server.stop();
+    engine.shutdown();
+    io.stop();
+  };
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
     if (ec) return;
     log.info("signal " + std::to_string(signal_number) + " received, shutting down");
-    server.stop();
-    engine.shutdown();
-    io.stop();
+    shutdown();
   });
+  auto node = std::make_shared<chorus::http::HttpNode>(
+      http_node_config(parsed, server, [&io, &log, &shutdown] {
+        boost::asio::post(io, [&log, &shutdown] {
+          log.info("shutdown requested over HTTP");
+          shutdown();
+        });
+      }));
+  ext_http = std::make_unique<chorus::http::HttpServer>(
+      engine, node, chorus::http::HttpServerConfig{options.ext_ip, options.ext_http_port, false});
+  int_http = std::make_unique<chorus::http::HttpServer>(
+      engine, node, chorus::http::HttpServerConfig{options.int_ip, options.int_http_port, true});
 
   const std::string endpoint = options.ext_ip + ":" + std::to_string(options.ext_tcp_port);
   // The contract says std::system_error; an Asio call that escapes throws Boost's own type.
@@ -133,6 +201,15 @@ int serve(chorus::Log& log, const chorus::WorkerOptions& options, chorus::Engine
   }
   std::cout << kProgram << " listening: external TCP " << endpoint << std::endl;
   log.info("listening: external TCP " + endpoint);
+  std::string http_error =
+      start_http(log, *ext_http, options.ext_ip, options.ext_http_port, "external HTTP");
+  if (http_error.empty()) {
+    http_error = start_http(log, *int_http, options.int_ip, options.int_http_port, "internal HTTP");
+  }
+  if (!http_error.empty()) {
+    shutdown();
+    return fail_to_start(http_error);
+  }
 
   std::vector<std::thread> threads;
   for (int i = 1; i < kIoThreads; ++i) threads.emplace_back([&io] { io.run(); });
@@ -161,7 +238,7 @@ int run(const chorus::ParseResult& parsed) {
     log.error(std::string("cannot open the database: ") + e.what());
     return fail_to_start(std::string("cannot open the database: ") + e.what());
   }
-  const int code = serve(log, options, *engine);
+  const int code = serve(log, parsed, *engine);
   engine->shutdown();
   return code;
 }

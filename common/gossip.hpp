@@ -1,0 +1,57 @@
+// Gossip model: the member document of EventStore's `GET /gossip?format=json` (ClusterInfoDto),
+// with the union of the v5 and v20 member keys, and its JSON form (Poco JSON). Shared by the
+// worker's HTTP endpoints, the cluster membership code and the manager. Plain data and pure
+// functions; any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace chorus {
+
+struct MemberInfo {
+  std::string instance_id;  // GUID text; empty GUID for seeds and managers
+  std::string time_stamp;   // ISO-8601 UTC, e.g. "2020-09-02T13:53:24.234898Z"
+  std::string state;        // v20 names: "Leader", "Follower", ..., "Manager"
+  bool is_alive = true;
+  std::string internal_tcp_ip;
+  int internal_tcp_port = 0;
+  int internal_secure_tcp_port = 0;
+  std::string external_tcp_ip;
+  int external_tcp_port = 0;
+  int external_secure_tcp_port = 0;
+  std::string internal_http_ip;
+  int internal_http_port = 0;
+  std::string external_http_ip;
+  int external_http_port = 0;
+  int64_t last_commit_position = 0;
+  int64_t writer_checkpoint = 0;
+  int64_t chaser_checkpoint = 0;
+  int64_t epoch_position = -1;
+  int64_t epoch_number = -1;
+  std::string epoch_id = "00000000-0000-0000-0000-000000000000";
+  int node_priority = 0;
+  bool is_read_only_replica = false;  // v20
+  // v20's httpEndPointIp/httpEndPointPort are written from the external HTTP pair.
+  bool operator==(const MemberInfo&) const = default;
+};
+
+struct ClusterInfo {
+  std::vector<MemberInfo> members;
+  std::string server_ip;  // the answering node's internal HTTP endpoint
+  int server_port = 0;
+  bool operator==(const ClusterInfo&) const = default;
+};
+
+// The JSON text of a ClusterInfoDto (camelCase keys, enums as strings).
+std::string to_json(const ClusterInfo& info);
+// Parses a ClusterInfoDto; missing keys keep their defaults; v20-only documents (httpEndPoint*)
+// fill the external HTTP pair. nullopt with `error` set when the text is not such a document.
+std::optional<ClusterInfo> cluster_info_from_json(const std::string& text, std::string* error);
+
+// "YYYY-MM-DDTHH:MM:SS.ffffffZ" for a time in microseconds since the Unix epoch.
+std::string iso8601_utc(int64_t unix_micros);
+
+}  // namespace chorus

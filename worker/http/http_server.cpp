@@ -1,0 +1,264 @@
+// HttpServer (see http_server.hpp): Poco::Net::HTTPServer with one request handler that turns
+// the Poco request into a Request, authenticates Basic credentials, routes it, and writes the
+// Reply with CORS headers. Limits from limits.hpp.
+#include "worker/http/http_server.hpp"
+
+#include "common/guid.hpp"
+#include "worker/engine/engine.hpp"
+#include "worker/http/engine_wait.hpp"
+#include "worker/http/headers.hpp"
+#include "worker/http/limits.hpp"
+#include "worker/http/node_api.hpp"
+#include "worker/http/router.hpp"
+#include "worker/http/streams_api.hpp"
+
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/ThreadPool.h>
+#include <Poco/URI.h>
+
+#include <chrono>
+#include <stdexcept>
+
+namespace chorus::http {
+namespace {
+
+constexpr const char* kAllowHeaders =
+    "Content-Type, X-Requested-With, X-Forwarded-Host, X-Forwarded-Prefix, X-PINGOTHER, "
+    "Authorization, ES-LongPoll, ES-ExpectedVersion, ES-EventId, ES-EventType, ES-RequireMaster, "
+    "ES-RequireLeader, ES-HardDelete, ES-ResolveLinkTos";
+constexpr const char* kExposeHeaders = "Location, ES-Position, ES-CurrentVersion";
+
+int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+// A reason phrase must not break the status line.
+std::string safe_reason(std::string reason) {
+  for (char& c : reason) {
+    if (c == '\r' || c == '\n') c = ' ';
+  }
+  return reason;
+}
+
+class Dispatcher : public Poco::Net::HTTPRequestHandler {
+ public:
+  Dispatcher(Engine& engine, HttpNode& node, const Router& router)
+      : engine_(engine), node_(node), router_(router) {}
+
+  void handleRequest(Poco::Net::HTTPServerRequest& in,
+                     Poco::Net::HTTPServerResponse& out) override {
+    const auto started = std::chrono::steady_clock::now();
+    Reply reply;
+    std::vector<std::string> allowed;
+    try {
+      reply = handle(in, allowed);
+    } catch (const std::exception& e) {
+      reply = text_reply(500, std::string("Internal error: ") + e.what());
+    }
+    send(reply, allowed, out);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    node_.request_duration_seconds().observe(seconds);
+    node_.requests().fetch_add(1);
+    if (reply.status >= 500) node_.requests_failed().fetch_add(1);
+  }
+
+ private:
+  Reply handle(Poco::Net::HTTPServerRequest& in, std::vector<std::string>& allowed) {
+    Request request;
+    request.method = in.getMethod();
+    const std::string& uri = in.getURI();
+    request.path = uri.substr(0, uri.find('?'));
+    try {
+      for (const auto& [key, value] : Poco::URI(uri).getQueryParameters()) {
+        request.query.emplace(key, value);
+      }
+    } catch (const Poco::Exception&) {
+      return text_reply(400, "Invalid request URI.");
+    }
+    for (const auto& [name, value] : in) request.headers.emplace(name, value);
+    request.base_url =
+        "http://" + (in.has("Host") ? in.get("Host") : in.serverAddress().toString());
+
+    RouteMatch match = router_.match(request.method, request.path);
+    allowed = match.allowed;
+    if (request.method == "OPTIONS") {
+      if (allowed.empty()) return text_reply(404, "Not Found");
+      Reply reply = text_reply(200, "OK");
+      reply.body.clear();
+      return reply;
+    }
+    if (match.kind == RouteMatch::Kind::NotFound) return text_reply(404, "Not Found");
+    if (match.kind == RouteMatch::Kind::MethodNotAllowed) {
+      Reply reply = text_reply(405, "Method Not Allowed");
+      reply.headers["Allow"] = join(allowed);
+      return reply;
+    }
+    if (std::optional<Reply> refused = read_body(in, request.body)) return *refused;
+    if (std::optional<Reply> refused = authenticate(request)) return *refused;
+    request.params = std::move(match.params);
+    return match.route->handler(request);
+  }
+
+  // Reads the body up to the cap; 413 (and the connection is closed) beyond it.
+  static std::optional<Reply> read_body(Poco::Net::HTTPServerRequest& in, std::string& body) {
+    if (in.hasContentLength() &&
+        in.getContentLength64() > static_cast<int64_t>(kRequestBodyBytesMax)) {
+      return text_reply(413, "Request entity too large");
+    }
+    std::istream& stream = in.stream();
+    char buffer[64 * 1024];
+    while (stream) {
+      stream.read(buffer, sizeof buffer);
+      body.append(buffer, static_cast<size_t>(stream.gcount()));
+      if (body.size() > kRequestBodyBytesMax) return text_reply(413, "Request entity too large");
+    }
+    return std::nullopt;
+  }
+
+  std::optional<Reply> authenticate(Request& request) {
+    const std::optional<std::string> header = request.header("Authorization");
+    if (!header) return std::nullopt;
+    const std::optional<Credentials> credentials = parse_basic_auth(*header);
+    if (!credentials) return unauthorized(header_error_text("Authorization"));
+    const std::optional<std::optional<Principal>> who =
+        wait_for_engine<std::optional<Principal>>([&](auto done) {
+          engine_.authenticate(credentials->login, credentials->password, std::move(done));
+        });
+    if (!who) return text_reply(503, "Server Is Not Ready");
+    if (!*who) return unauthorized("Not Authenticated");
+    request.who = std::move(**who);
+    return std::nullopt;
+  }
+
+  static void send(const Reply& reply, const std::vector<std::string>& allowed,
+                   Poco::Net::HTTPServerResponse& out) {
+    const auto status = static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status);
+    if (reply.reason.empty()) {
+      out.setStatusAndReason(status);
+    } else {
+      out.setStatusAndReason(status, safe_reason(reply.reason));
+    }
+    out.set("Access-Control-Allow-Origin", "*");
+    out.set("Access-Control-Allow-Methods", allowed.empty() ? "GET" : join(allowed));
+    out.set("Access-Control-Allow-Headers", kAllowHeaders);
+    out.set("Access-Control-Expose-Headers", kExposeHeaders);
+    for (const auto& [name, value] : reply.headers) out.set(name, value);
+    if (reply.status == 413 || reply.status >= 500) out.setKeepAlive(false);
+    if (reply.status == 204 || reply.status == 304) {
+      out.setContentLength(0);
+      out.send();
+      return;
+    }
+    if (!reply.content_type.empty()) out.setContentType(reply.content_type);
+    out.setContentLength64(static_cast<Poco::Int64>(reply.body.size()));
+    out.send().write(reply.body.data(), static_cast<std::streamsize>(reply.body.size()));
+  }
+
+  Engine& engine_;
+  HttpNode& node_;
+  const Router& router_;
+};
+
+class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+ public:
+  Factory(Engine& engine, HttpNode& node, const Router& router)
+      : engine_(engine), node_(node), router_(router) {}
+  Poco::Net::HTTPRequestHandler* createRequestHandler(
+      const Poco::Net::HTTPServerRequest&) override {
+    return new Dispatcher(engine_, node_, router_);
+  }
+
+ private:
+  Engine& engine_;
+  HttpNode& node_;
+  const Router& router_;
+};
+
+}  // namespace
+
+HttpNode::HttpNode(NodeConfig config)
+    : config_(std::move(config)),
+      instance_id_(to_string(random_guid())),
+      started_unix_ms_(now_unix_ms()),
+      request_duration_seconds_(Histogram::seconds_buckets()) {}
+
+struct HttpServer::Impl {
+  Impl(Engine& e, std::shared_ptr<HttpNode> n, HttpServerConfig c)
+      : engine(e),
+        node(std::move(n)),
+        config(std::move(c)),
+        streams(e, node->stopping()),
+        node_api(e, *node, config.internal),
+        pool(1, kThreadsMax) {
+    if (!config.internal) streams.register_routes(router);
+    node_api.register_routes(router);
+  }
+
+  Engine& engine;
+  std::shared_ptr<HttpNode> node;
+  HttpServerConfig config;
+  Router router;
+  StreamsApi streams;
+  NodeApi node_api;
+  Poco::ThreadPool pool;
+  std::unique_ptr<Poco::Net::HTTPServer> server;
+  uint16_t bound_port = 0;
+};
+
+HttpServer::HttpServer(Engine& engine, std::shared_ptr<HttpNode> node, HttpServerConfig config)
+    : impl_(std::make_unique<Impl>(engine, std::move(node), std::move(config))) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+  Poco::Net::ServerSocket socket;
+  try {
+    socket.bind(Poco::Net::SocketAddress(impl_->config.ip, impl_->config.port), true);
+    socket.listen(kQueuedConnectionsMax);
+  } catch (const Poco::Exception& e) {
+    throw std::runtime_error(e.displayText());
+  }
+  impl_->bound_port = socket.address().port();
+  Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
+  params->setMaxThreads(kThreadsMax);
+  params->setMaxQueued(kQueuedConnectionsMax);
+  params->setTimeout(
+      Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(kSocketTimeoutMs) * 1000));
+  params->setKeepAlive(true);
+  params->setKeepAliveTimeout(
+      Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(kKeepAliveTimeoutMs) * 1000));
+  params->setMaxKeepAliveRequests(kKeepAliveRequestsMax);
+  params->setServerName("Chorus");
+  impl_->server = std::make_unique<Poco::Net::HTTPServer>(
+      new Factory(impl_->engine, *impl_->node, impl_->router), impl_->pool, socket, params);
+  impl_->server->start();
+}
+
+void HttpServer::stop() {
+  if (!impl_ || !impl_->server) return;
+  impl_->node->stopping().store(true);
+  impl_->server->stopAll(true);
+  impl_->pool.joinAll();
+  impl_->server.reset();
+}
+
+uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+}  // namespace chorus::http

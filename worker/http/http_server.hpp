@@ -1,0 +1,94 @@
+// HttpServer: EventStore's HTTP API on one endpoint, with Poco::Net's HTTPServer (a bounded pool
+// of request threads and a bounded accept queue, see limits.hpp). The external server serves the
+// streams API and the node endpoints; the internal one serves gossip (GET/POST) and the node
+// endpoints. Request threads call the Engine and wait for its callback with a deadline.
+// start()/stop() from the thread that owns the server; HttpNode is shared by both servers.
+#pragma once
+
+#include "common/histogram.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace chorus {
+class Engine;
+}
+
+namespace chorus::http {
+
+struct OptionRow {
+  std::string name;    // PascalCase option name
+  std::string value;   // effective value as text
+  std::string source;  // "<DEFAULT>", "Command Line", ...
+};
+
+// What the node endpoints report about this worker. Filled once by main before start().
+struct NodeConfig {
+  std::string version;
+  std::string ext_ip = "127.0.0.1";
+  std::string int_ip = "127.0.0.1";
+  uint16_t ext_tcp_port = 0;
+  uint16_t int_tcp_port = 0;
+  uint16_t ext_http_port = 0;
+  uint16_t int_http_port = 0;
+  int node_priority = 0;
+  std::string db_folder;  // for the database size in /stats
+  bool in_memory = false;
+  std::vector<OptionRow> options;          // for /info/options
+  std::function<int()> tcp_connections;    // current external TCP connections
+  std::function<void()> request_shutdown;  // must return at once (post the real work)
+};
+
+// State shared by the two servers of one worker: identity, counters and histograms.
+class HttpNode {
+ public:
+  explicit HttpNode(NodeConfig config);
+  const NodeConfig& config() const { return config_; }
+  const std::string& instance_id() const { return instance_id_; }
+  int64_t started_unix_ms() const { return started_unix_ms_; }
+  Histogram& request_duration_seconds() { return request_duration_seconds_; }
+  std::atomic<int64_t>& requests() { return requests_; }
+  std::atomic<int64_t>& requests_failed() { return requests_failed_; }
+  std::atomic<bool>& stopping() { return stopping_; }
+  const std::atomic<bool>& stopping() const { return stopping_; }
+
+ private:
+  NodeConfig config_;
+  std::string instance_id_;  // a fresh GUID per process start
+  int64_t started_unix_ms_;
+  Histogram request_duration_seconds_;
+  std::atomic<int64_t> requests_{0};
+  std::atomic<int64_t> requests_failed_{0};  // answered 5xx
+  std::atomic<bool> stopping_{false};
+};
+
+struct HttpServerConfig {
+  std::string ip = "127.0.0.1";
+  uint16_t port = 2113;
+  bool internal = false;  // internal: gossip + node endpoints; external: streams + node
+};
+
+class HttpServer {
+ public:
+  HttpServer(Engine& engine, std::shared_ptr<HttpNode> node, HttpServerConfig config);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds, listens and starts the request threads. Throws std::runtime_error with a clear
+  // message (e.g. "address already in use").
+  void start();
+  // Stops accepting, wakes long polls, aborts open connections. Idempotent.
+  void stop();
+  uint16_t port() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace chorus::http

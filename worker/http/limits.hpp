@@ -1,0 +1,37 @@
+// Every limit of the HTTP front end, in one place (STYLE.md 5). Hitting one means a refusal with a
+// clear status (413, 503) or a closed connection; never unbounded growth. Constants only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace chorus::http {
+
+// Request threads per server. Each waits on the engine for at most kEngineWaitMs (long polls
+// longer), so this bounds the engine work one server can have in flight.
+inline constexpr int kThreadsMax = 16;
+// Accepted connections waiting for a thread; more are closed at once by Poco's TCPServer.
+inline constexpr int kQueuedConnectionsMax = 64;
+// Largest request body. EventStore refuses events above 4 MiB over HTTP; a JSON body with such
+// an event and its escaping fits in twice that.
+inline constexpr size_t kRequestBodyBytesMax = 8u * 1024u * 1024u;
+// Largest event (data + metadata) accepted over HTTP, as EventStore (413 above).
+inline constexpr size_t kHttpEventBytesMax = 4u * 1024u * 1024u;
+// A client that sends nothing for this long while a request is being read is disconnected.
+inline constexpr int kSocketTimeoutMs = 10000;
+// An idle keep-alive connection is closed after this long, and after this many requests.
+inline constexpr int kKeepAliveTimeoutMs = 15000;
+inline constexpr int kKeepAliveRequestsMax = 1000;
+// A request thread waits this long for an engine answer (commit timeout 5 s plus slack).
+inline constexpr int kEngineWaitMs = 10000;
+// ES-LongPoll is capped at this many seconds so a thread is not held for ever.
+inline constexpr int kLongPollSecondsMax = 60;
+// Long-poll waits wake up this often to notice a server stop.
+inline constexpr int kLongPollSliceMs = 100;
+// Page size of a feed read without a count, and the largest count (as EventStore).
+inline constexpr int32_t kFeedCountDefault = 20;
+inline constexpr int32_t kFeedCountMax = 4096;
+// Path segments in a route pattern or request path that the router looks at.
+inline constexpr size_t kPathSegmentsMax = 16;
+
+}  // namespace chorus::http

@@ -1,0 +1,282 @@
+// Node endpoints (see node_api.hpp).
+#include "worker/http/node_api.hpp"
+
+#include "worker/engine/engine.hpp"
+#include "worker/http/metrics_text.hpp"
+#include "worker/http/streams_api.hpp"
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+
+#include <unistd.h>
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace chorus::http {
+namespace {
+
+using Poco::JSON::Object;
+
+int64_t now_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string stringify(const Object::Ptr& object) {
+  std::ostringstream out;
+  object->stringify(out);
+  return out.str();
+}
+
+Object::Ptr new_object() { return new Object(Poco::JSON_PRESERVE_KEY_ORDER); }
+
+struct ProcessFacts {
+  double cpu_seconds = 0;
+  int64_t rss_bytes = 0;
+  int64_t threads = 0;
+};
+
+// Fields 14/15 (utime, stime), 20 (num_threads) and 24 (rss pages) of /proc/self/stat.
+ProcessFacts read_process_facts() {
+  ProcessFacts facts;
+  std::ifstream file("/proc/self/stat");
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return facts;
+  std::istringstream rest(text.substr(close + 2));
+  std::vector<std::string> fields;
+  for (std::string field; rest >> field;) fields.push_back(field);
+  // After the command name, field 3 (state) is index 0.
+  auto field = [&](size_t number) { return std::stod(fields.at(number - 3)); };
+  try {
+    const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    facts.cpu_seconds = (field(14) + field(15)) / ticks;
+    facts.threads = static_cast<int64_t>(field(20));
+    facts.rss_bytes = static_cast<int64_t>(field(24)) * ::sysconf(_SC_PAGESIZE);
+  } catch (const std::exception&) {
+    return facts;
+  }
+  return facts;
+}
+
+int64_t database_bytes(const NodeConfig& config) {
+  if (config.in_memory) return 0;
+  std::error_code ec;
+  int64_t total = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(config.db_folder, ec)) {
+    if (entry.is_regular_file(ec)) total += static_cast<int64_t>(entry.file_size(ec));
+  }
+  return total;
+}
+
+bool may_administer(const Principal& who) { return who.is_admin() || who.in_role("$ops"); }
+
+bool hidden_option(const std::string& name) {
+  std::string lower = name;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower.find("password") != std::string::npos;
+}
+
+Reply ping(Request&) { return json_reply(200, R"({"text":"Ping request successfully handled"})"); }
+
+Reply health_live(Request& request, const HttpNode& node) {
+  if (node.stopping()) return text_reply(503, "Shutting down");
+  int code = 204;
+  if (std::optional<std::string> live = request.query_value("liveCode")) {
+    try {
+      code = std::stoi(*live);
+    } catch (const std::exception&) {
+      return text_reply(400, "liveCode must be an HTTP status code");
+    }
+    if (code < 200 || code > 599) return text_reply(400, "liveCode must be an HTTP status code");
+  }
+  Reply reply;
+  reply.status = code;
+  return reply;
+}
+
+Reply info(const HttpNode& node) {
+  Object::Ptr features = new_object();
+  features->set("projections", false);
+  features->set("userManagement", false);
+  features->set("atomPub", true);
+  features->set("persistentSubscriptions", false);
+  Object::Ptr root = new_object();
+  root->set("esVersion", node.config().version);
+  root->set("chorusVersion", node.config().version);
+  root->set("state", "leader");
+  root->set("features", features);
+  return json_reply(200, stringify(root));
+}
+
+Reply info_options(const HttpNode& node) {
+  Poco::JSON::Array::Ptr rows = new Poco::JSON::Array;
+  for (const OptionRow& row : node.config().options) {
+    Object::Ptr item = new_object();
+    item->set("name", row.name);
+    item->set("value", hidden_option(row.name) ? std::string("****") : row.value);
+    item->set("source", row.source);
+    rows->add(item);
+  }
+  std::ostringstream out;
+  rows->stringify(out);
+  return json_reply(200, out.str());
+}
+
+}  // namespace
+
+ClusterInfo single_node_cluster_info(const HttpNode& node, const EngineStats& stats,
+                                     int64_t now_unix_micros) {
+  const NodeConfig& config = node.config();
+  MemberInfo self;
+  self.instance_id = node.instance_id();
+  self.time_stamp = iso8601_utc(now_unix_micros);
+  self.state = "Leader";
+  self.is_alive = true;
+  self.internal_tcp_ip = config.int_ip;
+  self.internal_tcp_port = config.int_tcp_port;
+  self.external_tcp_ip = config.ext_ip;
+  self.external_tcp_port = config.ext_tcp_port;
+  self.internal_http_ip = config.int_ip;
+  self.internal_http_port = config.int_http_port;
+  self.external_http_ip = config.ext_ip;
+  self.external_http_port = config.ext_http_port;
+  self.last_commit_position = stats.commit_checkpoint;
+  self.writer_checkpoint = stats.writer_checkpoint;
+  self.chaser_checkpoint = stats.chaser_checkpoint;
+  self.epoch_position = 0;
+  self.epoch_number = 0;
+  self.node_priority = config.node_priority;
+  ClusterInfo info;
+  info.members.push_back(self);
+  info.server_ip = config.int_ip;
+  info.server_port = config.int_http_port;
+  return info;
+}
+
+std::string metrics_text(HttpNode& node, const EngineStats& stats) {
+  PrometheusText out;
+  const ProcessFacts process = read_process_facts();
+  const int tcp = node.config().tcp_connections ? node.config().tcp_connections() : 0;
+  out.counter("chorus_io_events_written_total", "Events written to storage.",
+              static_cast<double>(stats.events_written));
+  out.counter("chorus_io_bytes_written_total", "Event bytes (data + metadata) written.",
+              static_cast<double>(stats.bytes_written));
+  out.counter("chorus_io_events_read_total", "Events read from storage.",
+              static_cast<double>(stats.events_read));
+  out.counter("chorus_io_bytes_read_total", "Event bytes (data + metadata) read.",
+              static_cast<double>(stats.bytes_read));
+  out.samples("chorus_checkpoints", "Log positions of this node's checkpoints.", "gauge",
+              {{"name=\"writer\"", static_cast<double>(stats.writer_checkpoint)},
+               {"name=\"chaser\"", static_cast<double>(stats.chaser_checkpoint)},
+               {"name=\"commit\"", static_cast<double>(stats.commit_checkpoint)}});
+  out.gauge("chorus_tcp_connections", "Open external TCP client connections.", tcp);
+  out.gauge("chorus_subscriptions", "Volatile subscriptions.",
+            static_cast<double>(stats.subscriptions));
+  out.counter("chorus_http_requests_total", "HTTP requests answered.",
+              static_cast<double>(node.requests().load()));
+  out.counter("chorus_http_requests_failed_total", "HTTP requests answered with a 5xx status.",
+              static_cast<double>(node.requests_failed().load()));
+  out.histogram("chorus_http_request_duration_seconds", "Time to answer an HTTP request.",
+                node.request_duration_seconds().snapshot());
+  out.counter("chorus_writer_flushes_total", "Storage transactions committed.",
+              static_cast<double>(stats.flushes));
+  out.histogram("chorus_writer_flush_duration_seconds",
+                "Duration of one storage transaction (write + fsync).",
+                stats.flush_duration_seconds);
+  out.histogram("chorus_writer_flush_size_events", "Records per storage transaction.",
+                stats.flush_size_events);
+  out.gauge("chorus_proc_up_time_seconds", "Seconds since the process started.",
+            static_cast<double>(now_micros() / 1000 - node.started_unix_ms()) / 1000.0);
+  out.counter("chorus_proc_cpu_seconds_total", "CPU time used by the process.",
+              process.cpu_seconds);
+  out.gauge("chorus_proc_mem_bytes", "Resident memory of the process.",
+            static_cast<double>(process.rss_bytes));
+  out.gauge("chorus_proc_thread_count", "Threads of the process.",
+            static_cast<double>(process.threads));
+  return out.text();
+}
+
+NodeApi::NodeApi(Engine& engine, HttpNode& node, bool internal)
+    : engine_(engine), node_(node), internal_(internal) {}
+
+void NodeApi::register_routes(Router& router) {
+  router.add("GET", "/gossip", [this](Request& r) { return gossip(r); });
+  if (internal_) router.add("POST", "/gossip", [this](Request& r) { return gossip(r); });
+  router.add("GET", "/ping", ping);
+  router.add("GET", "/info", [this](Request&) { return info(node_); });
+  router.add("GET", "/info/options", [this](Request&) { return info_options(node_); });
+  router.add("GET", "/stats", [this](Request& r) { return stats(r); });
+  router.add("GET", "/health/live", [this](Request& r) { return health_live(r, node_); });
+  router.add("GET", "/metrics", [this](Request&) {
+    Reply reply = json_reply(200, metrics_text(node_, engine_.stats()));
+    reply.content_type = kPrometheusContentType;
+    return reply;
+  });
+  router.add("POST", "/admin/shutdown", [this](Request& r) { return admin_shutdown(r); });
+  router.add("POST", "/admin/scavenge", [this](Request& r) { return admin_scavenge(r); });
+}
+
+// GET answers this node's view. POST (internal port) accepts a peer's view; until cluster
+// membership exists it is only validated, and the answer is our view, as EventStore answers.
+Reply NodeApi::gossip(Request& request) {
+  if (request.method == "POST") {
+    std::string error;
+    if (!cluster_info_from_json(request.body, &error)) {
+      return text_reply(400, "Malformed gossip: " + error);
+    }
+  }
+  return json_reply(200, to_json(single_node_cluster_info(node_, engine_.stats(), now_micros())));
+}
+
+Reply NodeApi::stats(Request&) {
+  const EngineStats stats = engine_.stats();
+  const ProcessFacts facts = read_process_facts();
+  Object::Ptr process = new_object();
+  process->set("pid", static_cast<int64_t>(::getpid()));
+  process->set("startTime", iso8601_utc(node_.started_unix_ms() * 1000));
+  process->set("uptimeSeconds", (now_micros() / 1000 - node_.started_unix_ms()) / 1000.0);
+  process->set("cpuSeconds", facts.cpu_seconds);
+  process->set("rssBytes", facts.rss_bytes);
+  process->set("threads", facts.threads);
+  Object::Ptr storage = new_object();
+  storage->set("writerCheckpoint", stats.writer_checkpoint);
+  storage->set("chaserCheckpoint", stats.chaser_checkpoint);
+  storage->set("commitCheckpoint", stats.commit_checkpoint);
+  storage->set("dbSizeBytes", database_bytes(node_.config()));
+  storage->set("inMemory", node_.config().in_memory);
+  storage->set("eventsWritten", stats.events_written);
+  storage->set("bytesWritten", stats.bytes_written);
+  storage->set("eventsRead", stats.events_read);
+  storage->set("bytesRead", stats.bytes_read);
+  storage->set("flushes", stats.flushes);
+  Object::Ptr connections = new_object();
+  connections->set("tcp", node_.config().tcp_connections ? node_.config().tcp_connections() : 0);
+  connections->set("subscriptions", stats.subscriptions);
+  connections->set("httpRequests", node_.requests().load());
+  Object::Ptr root = new_object();
+  root->set("process", process);
+  root->set("storage", storage);
+  root->set("connections", connections);
+  return json_reply(200, stringify(root));
+}
+
+Reply NodeApi::admin_shutdown(Request& request) {
+  if (!may_administer(request.who)) return unauthorized("Access denied");
+  if (node_.config().request_shutdown) node_.config().request_shutdown();
+  return json_reply(200, "{}");
+}
+
+Reply NodeApi::admin_scavenge(Request& request) {
+  if (!may_administer(request.who)) return unauthorized("Access denied");
+  return json_reply(501, R"({"reason":"Scavenging is not implemented in this version of Chorus; )"
+                         R"(nothing was scavenged."})");
+}
+
+}  // namespace chorus::http

@@ -1,0 +1,36 @@
+// NodeApi: the node endpoints of both HTTP servers: /gossip, /ping, /info, /info/options,
+// /stats, /health/live, /metrics, /admin/shutdown, /admin/scavenge. Reads engine.stats(), the
+// process's /proc entries and the shared HttpNode; never touches streams. Request threads.
+#pragma once
+
+#include "common/gossip.hpp"
+#include "worker/engine/engine.hpp"
+#include "worker/http/http_server.hpp"
+#include "worker/http/router.hpp"
+
+namespace chorus::http {
+
+// This node's gossip document on a single node: itself as an alive Leader.
+ClusterInfo single_node_cluster_info(const HttpNode& node, const EngineStats& stats,
+                                     int64_t now_unix_micros);
+
+// The Prometheus text of /metrics.
+std::string metrics_text(HttpNode& node, const EngineStats& stats);
+
+class NodeApi {
+ public:
+  NodeApi(Engine& engine, HttpNode& node, bool internal);
+  void register_routes(Router& router);
+
+ private:
+  Reply gossip(Request& request);
+  Reply stats(Request& request);
+  Reply admin_shutdown(Request& request);
+  Reply admin_scavenge(Request& request);
+
+  Engine& engine_;
+  HttpNode& node_;
+  const bool internal_;
+};
+
+}  // namespace chorus::http

@@ -1,0 +1,48 @@
+// Request and Reply: the HTTP exchange as plain values, so handlers can be tested without sockets.
+// The server turns Poco's request into a Request and writes a Reply back. Plain data; any thread.
+#pragma once
+
+#include "worker/engine/types.hpp"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chorus::http {
+
+// Case-insensitive header and query maps (header names are ASCII).
+struct CaseLess {
+  bool operator()(std::string_view a, std::string_view b) const;
+};
+using HeaderMap = std::map<std::string, std::string, CaseLess>;
+
+struct Request {
+  std::string method;
+  std::string path;                          // decoded path, no query
+  std::map<std::string, std::string> query;  // decoded query parameters (first value wins)
+  HeaderMap headers;
+  std::string body;
+  std::string base_url;                       // "http://<Host header>", for links
+  std::map<std::string, std::string> params;  // route parameters ({stream}, {count}, ...)
+  Principal who;                              // anonymous unless valid credentials were sent
+  std::optional<std::string> header(std::string_view name) const;
+  std::string param(const std::string& name) const;
+  std::optional<std::string> query_value(const std::string& name) const;
+};
+
+struct Reply {
+  int status = 200;
+  std::string reason;  // status line text; empty = the standard one
+  HeaderMap headers;
+  std::string content_type;
+  std::string body;
+};
+
+// A text reply whose reason phrase and body both carry `message`.
+Reply text_reply(int status, const std::string& message);
+// A JSON reply (content type application/json).
+Reply json_reply(int status, std::string body);
+
+}  // namespace chorus::http

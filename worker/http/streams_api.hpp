@@ -1,0 +1,63 @@
+// StreamsApi: the /streams routes (writes, reads, feeds, long polls, deletes, metadata, $all).
+// Maps HTTP to Engine calls and Engine results to EventStore's status codes (PROTOCOL.md E2);
+// every rule (versions, ACLs, paging, deletes) stays in the engine. Handlers run on Poco request
+// threads and block on the engine with a deadline.
+#pragma once
+
+#include "worker/http/request.hpp"
+#include "worker/http/router.hpp"
+
+#include <atomic>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace chorus {
+class Engine;
+}
+
+namespace chorus::http {
+
+// The events of a write request body, or the reply that refuses it.
+struct ParsedWrite {
+  std::vector<NewEvent> events;
+  std::optional<Reply> refusal;  // 400 / 307 / 413
+};
+
+// Parses a POST /streams body by content type: an events+json array, or one event
+// (application/json with ES-EventType and ES-EventId; without an id -> 307 to incoming/{guid}).
+// `default_type` names the event type when the header is absent ("" = required).
+ParsedWrite parse_write_body(const Request& request, const std::string& stream,
+                             const std::string& default_type);
+
+// Status and headers of a write result (201 + Location, 400 + ES-CurrentVersion, ...).
+Reply write_reply(const WriteResult& result, const std::string& location);
+// Status of a read result without a body (404, 410, 401, 500) or nullopt for success.
+std::optional<Reply> read_status_reply(ReadStreamStatus status, const std::string& error);
+// 401 with EventStore's challenge header.
+Reply unauthorized(const std::string& message);
+
+class StreamsApi {
+ public:
+  StreamsApi(Engine& engine, const std::atomic<bool>& stopping);
+  void register_routes(Router& router);
+
+ private:
+  Reply post_events(Request& request, const std::string& stream, const std::string& default_type,
+                    const std::optional<Guid>& event_id);
+  Reply get_stream_page(Request& request, const std::string& stream, const std::string& from,
+                        const std::string& direction, const std::string& count);
+  Reply get_all_page(Request& request, const std::string& from, bool forward, int32_t count,
+                     bool resolve);
+  Reply get_event(Request& request, const std::string& stream, const std::string& number);
+  Reply delete_stream(Request& request, const std::string& stream);
+  std::optional<ReadStreamResult> read_stream_waiting(const Request& request,
+                                                      const std::string& stream, int64_t from,
+                                                      int32_t count, bool resolve,
+                                                      int long_poll_seconds);
+
+  Engine& engine_;
+  const std::atomic<bool>& stopping_;
+};
+
+}  // namespace chorus::http
