@@ -448,6 +448,28 @@ TEST_F(SessionTest, VolatileSubscriptionFlow) {
   EXPECT_EQ(reply->correlation_id, id);
 }
 
+TEST_F(SessionTest, SubscriberThatDoesNotReadIsDisconnected) {
+  RawClient client(port());
+  pb::SubscribeToStream subscribe;
+  subscribe.set_event_stream_id("");
+  subscribe.set_resolve_link_tos(false);
+  ASSERT_TRUE(client.send(Command::SubscribeToStream, subscribe.SerializeAsString()) != Guid{});
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  ASSERT_EQ(reply->command, uint8_t(Command::SubscriptionConfirmation));
+  // The client stops reading; 200 pushes of 1 MiB exceed the bounded outgoing queue.
+  EventRecord record;
+  record.data = std::string(1024 * 1024, 'x');
+  for (int i = 0; i < 200; ++i) engine_.push(ResolvedEvent{record, std::nullopt});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (server_->connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(10));  // polling a condition, with a deadline
+  }
+  EXPECT_EQ(server_->connections(), 0);
+  EXPECT_TRUE(client.closed_by_server(std::chrono::seconds(20)));
+  EXPECT_EQ(engine_.calls().back(), "forget");
+}
+
 TEST_F(SessionTest, PersistentSubscriptionsAndScavengeAreRefusedCleanly) {
   RawClient client(port());
   client.send(Command::CreatePersistentSubscription, {});
