@@ -73,9 +73,10 @@ void add_rich_fields(Object::Ptr& entry, const ResolvedEvent& event, bool with_b
   entry->set("eventNumber", shown.number);
   if (with_body) {
     add_data(entry, "data", "dataBase64", shown.data_is_json, shown.data);
-    add_data(entry, "metaData", "metaDataBase64", shown.metadata_is_json, shown.metadata);
+    // As EventStore's ToEntry: metadata is shown as text when the data is JSON.
+    add_data(entry, "metaData", "metaDataBase64", shown.data_is_json, shown.metadata);
     if (event.link && event.event) {
-      add_data(entry, "linkMetaData", "linkMetaDataBase64", event.link->metadata_is_json,
+      add_data(entry, "linkMetaData", "linkMetaDataBase64", shown.data_is_json,
                event.link->metadata);
     }
   }

@@ -96,6 +96,7 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     request.base_url =
         "http://" + (in.has("Host") ? in.get("Host") : in.serverAddress().toString());
 
+    if (std::optional<Reply> refused = read_body(in, request.body)) return *refused;
     RouteMatch match = router_.match(request.method, request.path);
     allowed = match.allowed;
     if (request.method == "OPTIONS") {
@@ -110,24 +111,26 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
       reply.headers["Allow"] = join(allowed);
       return reply;
     }
-    if (std::optional<Reply> refused = read_body(in, request.body)) return *refused;
     if (std::optional<Reply> refused = authenticate(request)) return *refused;
     request.params = std::move(match.params);
     return match.route->handler(request);
   }
 
-  // Reads the body up to the cap; 413 (and the connection is closed) beyond it.
+  // Reads the whole body (so a keep-alive connection stays in step whatever the answer), up to
+  // the cap; beyond it 413, after draining a bounded amount, and the connection is closed.
   static std::optional<Reply> read_body(Poco::Net::HTTPServerRequest& in, std::string& body) {
-    if (in.hasContentLength() &&
-        in.getContentLength64() > static_cast<int64_t>(kRequestBodyBytesMax)) {
-      return text_reply(413, "Request entity too large");
-    }
     std::istream& stream = in.stream();
     char buffer[64 * 1024];
-    while (stream) {
+    size_t total = 0;
+    while (stream && total <= kOversizedBodyDrainBytesMax) {
       stream.read(buffer, sizeof buffer);
-      body.append(buffer, static_cast<size_t>(stream.gcount()));
-      if (body.size() > kRequestBodyBytesMax) return text_reply(413, "Request entity too large");
+      const auto got = static_cast<size_t>(stream.gcount());
+      total += got;
+      if (total <= kRequestBodyBytesMax) body.append(buffer, got);
+    }
+    if (total > kRequestBodyBytesMax) {
+      body.clear();
+      return text_reply(413, "Request entity too large");
     }
     return std::nullopt;
   }

@@ -15,6 +15,9 @@ inline constexpr int kQueuedConnectionsMax = 64;
 // Largest request body. EventStore refuses events above 4 MiB over HTTP; a JSON body with such
 // an event and its escaping fits in twice that.
 inline constexpr size_t kRequestBodyBytesMax = 8u * 1024u * 1024u;
+// An oversized body up to this size is read and discarded so that the client, still sending,
+// receives the 413 instead of a connection reset; the connection is closed after it.
+inline constexpr size_t kOversizedBodyDrainBytesMax = 32u * 1024u * 1024u;
 // Largest event (data + metadata) accepted over HTTP, as EventStore (413 above).
 inline constexpr size_t kHttpEventBytesMax = 4u * 1024u * 1024u;
 // A client that sends nothing for this long while a request is being read is disconnected.
