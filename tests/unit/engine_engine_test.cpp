@@ -134,14 +134,14 @@ TEST(EngineOnDisk, SurvivesReopen) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("chorus-engine-" + to_string(random_guid()));
   {
-    auto e = Engine::open(EngineConfig{dir.string(), false, 2, 5000});
+    auto e = Engine::open(EngineConfig{dir.string(), false, 2, 5000, {}});
     std::promise<WriteResult> p;
     e->append(Principal::anon(), "s", kExpectedNoStream, {event("a")},
               [&](WriteResult r) { p.set_value(r); });
     ASSERT_EQ(p.get_future().get().result, OperationResult::Success);
   }
   {
-    auto e = Engine::open(EngineConfig{dir.string(), false, 2, 5000});
+    auto e = Engine::open(EngineConfig{dir.string(), false, 2, 5000, {}});
     std::promise<ReadEventResult> p;
     e->read_event(Principal::anon(), "s", -1, false, [&](ReadEventResult r) { p.set_value(r); });
     const auto r = p.get_future().get();

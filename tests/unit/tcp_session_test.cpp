@@ -137,6 +137,10 @@ class FakeEngine : public Engine {
     boost::asio::post(io_, [this, id] { subscriptions_.erase(id); });
   }
   EngineStats stats() const override { return {}; }
+  void receive(replication::Message) override {}
+  void set_peers(std::vector<std::string>) override {}
+  NodeStatus status() const override { return {}; }
+  void resign() override {}
   void shutdown() override {}
 
   milliseconds auth_delay{0};

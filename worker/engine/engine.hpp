@@ -1,5 +1,6 @@
-// Engine: one database node's storage and EventStore semantics behind an asynchronous API.
-// It owns the core strand (expected versions, in-flight writes, transactions, subscriptions),
+// Engine: one database node's storage, replication and EventStore semantics behind an
+// asynchronous API. It owns the core thread (the replication core, expected versions, in-flight
+// writes, transactions, subscriptions),
 // the storage writer thread (group commit) and a pool of reader threads with their own SQLite
 // connections. Every method may be called from any thread and returns at once; the callback runs
 // later on an engine thread and must not block (post to your own executor for real work).
@@ -8,9 +9,11 @@
 
 #include "common/histogram.hpp"
 #include "worker/engine/types.hpp"
+#include "worker/replication/core.hpp"
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,11 +21,46 @@
 
 namespace chorus {
 
+// How this node takes part in replication. A cluster of size 1 leads at once.
+struct ClusterConfig {
+  std::string node_id = "127.0.0.1:1112";  // this node's internal TCP endpoint (its identity)
+  int cluster_size = 1;
+  int32_t node_priority = 0;
+  int tick_ms = 10;                   // the replication core's clock
+  int heartbeat_ms = 50;              // leader -> follower heartbeats
+  int election_timeout_ms_min = 300;  // randomized between min and max
+  int election_timeout_ms_max = 600;
+  uint64_t seed = 0;  // 0: drawn at random
+};
+
 struct EngineConfig {
   std::string db_folder;             // folder of the SQLite file; ignored when in_memory
   bool in_memory = false;            // --mem-db
   int reader_threads = 2;            // size of the read pool
   int64_t commit_timeout_ms = 5000;  // a write not committed by then answers CommitTimeout
+  ClusterConfig cluster;
+};
+
+// Sends replication messages to other nodes. Called on the engine's core thread; must not block.
+class ReplicationTransport {
+ public:
+  virtual ~ReplicationTransport() = default;
+  virtual void send(const replication::Message& message) = 0;
+};
+
+// A node's role and log positions as EventStore's gossip shows them.
+struct NodeStatus {
+  std::string state = "Initializing";    // v20 names: Leader, PreLeader, Follower, CatchingUp...
+  bool is_leader = false;                // leading and accepting writes
+  std::optional<std::string> leader_id;  // NodeId of the leader this node follows
+  int64_t epoch_number = -1;
+  int64_t epoch_position = -1;
+  Guid epoch_id{};
+  int64_t writer_checkpoint = 0;
+  int64_t chaser_checkpoint = 0;
+  int64_t commit_checkpoint = 0;
+  int64_t elections = 0;
+  std::map<std::string, int64_t> follower_durable;  // leader: each follower's durable end
 };
 
 struct EngineStats {
@@ -54,7 +92,16 @@ class Engine {
 
   // Opens (or creates) the database, creates the built-in users on first start, starts threads.
   // Throws std::runtime_error with a clear message if the database cannot be opened.
-  static std::unique_ptr<Engine> open(const EngineConfig& config);
+  // `transport` may be null for a single node; it must outlive the engine.
+  static std::unique_ptr<Engine> open(const EngineConfig& config,
+                                      ReplicationTransport* transport = nullptr);
+
+  // Replication: a message from another node, and the members to talk to (from gossip).
+  virtual void receive(replication::Message message) = 0;
+  virtual void set_peers(std::vector<std::string> node_ids) = 0;
+  virtual NodeStatus status() const = 0;
+  // Leader: step down so that another node leads (admin resign). No effect otherwise.
+  virtual void resign() = 0;
 
   // Checks credentials. nullopt = wrong login or password. Successful checks are cached.
   virtual void authenticate(std::string login, std::string password,

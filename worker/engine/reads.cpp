@@ -184,9 +184,15 @@ ReadAllResult read_all(ReadConnection& c, const ReadView& v, const Principal& wh
   result.next = result.from;
   if (count == 0) return result;
   auto records = c.all(start, forward, v.committed_pos, count);
-  if (!records.empty()) {
-    const auto& edge = records.back();
-    const int64_t next = forward ? record_end(edge) : edge.position.prepare;
+  if (forward) {
+    // A short page reached the head: continue from there (epoch records may follow the last
+    // event, and catch-up subscriptions compare the next position with the commit position).
+    const int64_t next = static_cast<int32_t>(records.size()) < count
+                             ? std::max(v.commit_end, start)
+                             : record_end(records.back());
+    result.next = Position{next, next};
+  } else if (!records.empty()) {
+    const int64_t next = records.back().position.prepare;
     result.next = Position{next, next};
   }
   for (auto& r : records) {

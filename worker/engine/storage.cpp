@@ -1,4 +1,4 @@
-// SQLite storage: schema, group-commit writer thread, pooled read connections.
+// SQLite storage: schema, group-commit writer thread, pooled read connections, hard state.
 #include "worker/engine/storage.hpp"
 
 #include <sqlite3.h>
@@ -13,7 +13,7 @@ namespace {
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS events(
   pos INTEGER PRIMARY KEY,
-  commit_pos INTEGER NOT NULL,
+  end_pos INTEGER NOT NULL,
   stream TEXT NOT NULL,
   number INTEGER NOT NULL,
   event_id BLOB NOT NULL,
@@ -23,10 +23,20 @@ CREATE TABLE IF NOT EXISTS events(
   data BLOB NOT NULL,
   metadata BLOB NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS events_by_stream ON events(stream, number);
+CREATE TABLE IF NOT EXISTS epochs(
+  pos INTEGER PRIMARY KEY,
+  end_pos INTEGER NOT NULL,
+  number INTEGER NOT NULL,
+  epoch_id BLOB NOT NULL,
+  leader TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS hard_state(
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  epoch INTEGER NOT NULL,
+  voted_for TEXT NOT NULL);
 )sql";
 
 constexpr const char* kColumns =
-    "pos, commit_pos, stream, number, event_id, type, flags, created_ms, data, metadata";
+    "pos, end_pos, stream, number, event_id, type, flags, created_ms, data, metadata";
 constexpr int kFlagDataJson = 1;
 constexpr int kFlagMetadataJson = 2;
 constexpr int kBusyTimeoutMs = 10000;
@@ -44,6 +54,21 @@ void exec(sqlite3* db, const char* sql) {
   }
 }
 
+sqlite3_stmt* prepare_on(sqlite3* db, const std::string& sql) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) !=
+      SQLITE_OK) {
+    fail(db, "SQLite prepare " + sql);
+  }
+  return s;
+}
+
+void step_done(sqlite3* db, sqlite3_stmt* s, const std::string& what) {
+  const int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) fail(db, what);
+}
+
 std::string blob(sqlite3_stmt* s, int column) {
   const auto* p = static_cast<const char*>(sqlite3_column_blob(s, column));
   return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, column))) : std::string();
@@ -52,7 +77,10 @@ std::string blob(sqlite3_stmt* s, int column) {
 EventRecord row_to_record(sqlite3_stmt* s) {
   EventRecord r;
   r.position.prepare = sqlite3_column_int64(s, 0);
-  r.position.commit = sqlite3_column_int64(s, 1);
+  r.log_end = sqlite3_column_int64(s, 1);
+  // An event's commit position is its end: every later event, and the head position echoed for
+  // reads from the end, then compare strictly below it, as with EventStore's commit records.
+  r.position.commit = r.log_end;
   r.stream = blob(s, 2);
   r.number = sqlite3_column_int64(s, 3);
   r.event_id = from_raw_bytes(blob(s, 4)).value_or(Guid{});
@@ -66,12 +94,22 @@ EventRecord row_to_record(sqlite3_stmt* s) {
   return r;
 }
 
+EpochRow row_to_epoch(sqlite3_stmt* s) {
+  EpochRow e;
+  e.position = sqlite3_column_int64(s, 0);
+  e.end = sqlite3_column_int64(s, 1);
+  e.number = sqlite3_column_int64(s, 2);
+  e.id = from_raw_bytes(blob(s, 3)).value_or(Guid{});
+  e.leader = blob(s, 4);
+  return e;
+}
+
 std::vector<EventRecord> collect(sqlite3* db, sqlite3_stmt* s) {
   std::vector<EventRecord> out;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(row_to_record(s));
-  if (rc != SQLITE_DONE) fail(db, "SQLite read");
   sqlite3_reset(s);
+  if (rc != SQLITE_DONE) fail(db, "SQLite read");
   return out;
 }
 
@@ -85,12 +123,42 @@ void bind_text(sqlite3_stmt* s, int index, const std::string& text) {
   sqlite3_bind_text(s, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
 
+int64_t scalar(sqlite3* db, const char* sql) {
+  sqlite3_stmt* s = prepare_on(db, sql);
+  int64_t v = 0;
+  if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  return v;
+}
+
+size_t entry_bytes(const StoredEntry& e) {
+  return static_cast<size_t>(entry_end(e) - entry_position(e));
+}
+
 }  // namespace
 
-int64_t record_end(const EventRecord& r) {
-  return r.position.prepare + kRecordOverheadBytes + static_cast<int64_t>(r.stream.size()) +
-         static_cast<int64_t>(r.event_type.size()) + static_cast<int64_t>(r.data.size()) +
-         static_cast<int64_t>(r.metadata.size());
+int64_t entry_position(const StoredEntry& e) {
+  return std::visit(
+      [](const auto& x) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(x)>, EventRecord>) {
+          return x.position.prepare;
+        } else {
+          return x.position;
+        }
+      },
+      e);
+}
+
+int64_t entry_end(const StoredEntry& e) {
+  return std::visit(
+      [](const auto& x) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(x)>, EventRecord>) {
+          return x.log_end;
+        } else {
+          return x.end;
+        }
+      },
+      e);
 }
 
 Database::Database(const StorageLocation& where) : in_memory_(where.in_memory) {
@@ -137,42 +205,30 @@ sqlite3* Database::open_connection(bool writer) const {
 
 ReadConnection::ReadConnection(const Database& db) : db_(db.open_connection(false)) {
   const std::string cols = kColumns;
-  last_record_ = prepare(
-      ("SELECT " + cols + " FROM events WHERE stream=?1 AND pos<=?2 ORDER BY number DESC LIMIT 1")
-          .c_str());
-  record_ = prepare(
-      ("SELECT " + cols + " FROM events WHERE stream=?1 AND number=?2 AND pos<=?3").c_str());
-  range_asc_ = prepare(("SELECT " + cols +
-                        " FROM events WHERE stream=?1 AND number>=?2 AND number<=?3 AND pos<=?4"
-                        " ORDER BY number ASC LIMIT ?5")
+  const std::string from = "SELECT " + cols + " FROM events WHERE ";
+  last_record_ = prepare((from + "stream=?1 AND pos<=?2 ORDER BY number DESC LIMIT 1").c_str());
+  record_ = prepare((from + "stream=?1 AND number=?2 AND pos<=?3").c_str());
+  range_asc_ = prepare((from + "stream=?1 AND number>=?2 AND number<=?3 AND pos<=?4"
+                               " ORDER BY number ASC LIMIT ?5")
                            .c_str());
-  range_desc_ = prepare(("SELECT " + cols +
-                         " FROM events WHERE stream=?1 AND number>=?2 AND number<=?3 AND pos<=?4"
-                         " ORDER BY number DESC LIMIT ?5")
+  range_desc_ = prepare((from + "stream=?1 AND number>=?2 AND number<=?3 AND pos<=?4"
+                                " ORDER BY number DESC LIMIT ?5")
                             .c_str());
-  all_fwd_ = prepare(
-      ("SELECT " + cols + " FROM events WHERE pos>=?1 AND pos<=?2 ORDER BY pos ASC LIMIT ?3")
-          .c_str());
-  all_bwd_ = prepare(
-      ("SELECT " + cols + " FROM events WHERE pos<?1 AND pos<=?2 ORDER BY pos DESC LIMIT ?3")
-          .c_str());
-  last_in_log_ = prepare(("SELECT " + cols + " FROM events ORDER BY pos DESC LIMIT 1").c_str());
+  all_fwd_ = prepare((from + "pos>=?1 AND pos<=?2 ORDER BY pos ASC LIMIT ?3").c_str());
+  all_bwd_ = prepare((from + "pos<?1 AND pos<=?2 ORDER BY pos DESC LIMIT ?3").c_str());
+  events_from_ = prepare((from + "pos>=?1 ORDER BY pos ASC LIMIT ?2").c_str());
+  epochs_from_ = prepare(
+      "SELECT pos, end_pos, number, epoch_id, leader FROM epochs WHERE pos>=?1 ORDER BY pos");
 }
 
 ReadConnection::~ReadConnection() {
-  for (auto* s :
-       {last_record_, record_, range_asc_, range_desc_, all_fwd_, all_bwd_, last_in_log_}) {
-    sqlite3_finalize(s);
-  }
+  for (auto* s : statements_) sqlite3_finalize(s);
   sqlite3_close(db_);
 }
 
 sqlite3_stmt* ReadConnection::prepare(const char* sql) {
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
-    fail(db_, std::string("SQLite prepare ") + sql);
-  }
-  return s;
+  statements_.push_back(prepare_on(db_, sql));
+  return statements_.back();
 }
 
 std::optional<EventRecord> ReadConnection::last_record(const std::string& stream, int64_t max_pos) {
@@ -210,7 +266,64 @@ std::vector<EventRecord> ReadConnection::all(int64_t from_pos, bool forward, int
   return collect(db_, s);
 }
 
-std::optional<EventRecord> ReadConnection::last_in_log() { return first_of(db_, last_in_log_); }
+std::vector<StoredEntry> ReadConnection::entries(int64_t from, size_t bytes_max) {
+  // Events in pages, with the epoch records (few) merged in by position.
+  constexpr int kPageRows = 256;
+  std::vector<EpochRow> epochs;
+  sqlite3_bind_int64(epochs_from_, 1, from);
+  while (sqlite3_step(epochs_from_) == SQLITE_ROW) epochs.push_back(row_to_epoch(epochs_from_));
+  sqlite3_reset(epochs_from_);
+  std::vector<StoredEntry> out;
+  size_t bytes = 0;
+  size_t next_epoch = 0;
+  int64_t position = from;
+  for (;;) {
+    sqlite3_bind_int64(events_from_, 1, position);
+    sqlite3_bind_int(events_from_, 2, kPageRows);
+    auto page = collect(db_, events_from_);
+    for (auto& r : page) {
+      while (next_epoch < epochs.size() && epochs[next_epoch].position < r.position.prepare) {
+        bytes += static_cast<size_t>(epochs[next_epoch].end - epochs[next_epoch].position);
+        out.emplace_back(epochs[next_epoch++]);
+      }
+      if (!out.empty() && bytes >= bytes_max) return out;
+      bytes += static_cast<size_t>(r.log_end - r.position.prepare);
+      out.emplace_back(std::move(r));
+    }
+    if (static_cast<int>(page.size()) < kPageRows || bytes >= bytes_max) break;
+    position = entry_end(out.back());
+  }
+  while (next_epoch < epochs.size() && (out.empty() || bytes < bytes_max)) {
+    bytes += static_cast<size_t>(epochs[next_epoch].end - epochs[next_epoch].position);
+    out.emplace_back(epochs[next_epoch++]);
+  }
+  return out;
+}
+
+std::vector<EpochRow> ReadConnection::epochs() {
+  std::vector<EpochRow> out;
+  sqlite3_bind_int64(epochs_from_, 1, 0);
+  while (sqlite3_step(epochs_from_) == SQLITE_ROW) out.push_back(row_to_epoch(epochs_from_));
+  sqlite3_reset(epochs_from_);
+  return out;
+}
+
+int64_t ReadConnection::log_end() {
+  return std::max(scalar(db_, "SELECT COALESCE(MAX(end_pos), 0) FROM events"),
+                  scalar(db_, "SELECT COALESCE(MAX(end_pos), 0) FROM epochs"));
+}
+
+std::pair<int64_t, std::string> ReadConnection::hard_state() {
+  sqlite3_stmt* s = prepare_on(db_, "SELECT epoch, voted_for FROM hard_state WHERE id=1");
+  std::pair<int64_t, std::string> out{0, ""};
+  if (sqlite3_step(s) == SQLITE_ROW) out = {sqlite3_column_int64(s, 0), blob(s, 1)};
+  sqlite3_finalize(s);
+  return out;
+}
+
+int64_t ReadConnection::size_bytes() {
+  return scalar(db_, "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size");
+}
 
 ReadPool::ReadPool(const Database& db, int size) {
   for (int i = 0; i < size; ++i) free_.push_back(std::make_unique<ReadConnection>(db));
@@ -234,35 +347,56 @@ void ReadPool::give_back(std::unique_ptr<ReadConnection> c) {
   available_.notify_one();
 }
 
+HardStateStore::HardStateStore(const Database& db)
+    : db_(db.in_memory() ? nullptr : db.open_connection(true)) {}
+
+HardStateStore::~HardStateStore() { sqlite3_close(db_); }
+
+void HardStateStore::save(int64_t epoch, const std::string& voted_for) {
+  // An in-memory database dies with the process, and its hard state with it.
+  if (!db_) return;
+  sqlite3_stmt* s =
+      prepare_on(db_, "INSERT OR REPLACE INTO hard_state(id, epoch, voted_for) VALUES(1, ?1, ?2)");
+  sqlite3_bind_int64(s, 1, epoch);
+  bind_text(s, 2, voted_for);
+  const int rc = sqlite3_step(s);
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) fail(db_, "SQLite save hard state");
+}
+
 StorageWriter::StorageWriter(const Database& db,
-                             std::function<void(int64_t, const FlushStats&)> on_durable,
+                             std::function<void(int64_t, uint64_t, const FlushStats&)> on_durable,
                              std::function<void(const std::string&)> on_failure)
     : db_(db.open_connection(true)),
       on_durable_(std::move(on_durable)),
       on_failure_(std::move(on_failure)) {
-  const std::string sql =
-      std::string("INSERT INTO events(") + kColumns + ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)";
-  if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr) !=
-      SQLITE_OK) {
-    fail(db_, "SQLite prepare insert");
-  }
+  insert_event_ = prepare_on(db_, std::string("INSERT INTO events(") + kColumns +
+                                      ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+  insert_epoch_ = prepare_on(
+      db_, "INSERT INTO epochs(pos, end_pos, number, epoch_id, leader) VALUES(?1,?2,?3,?4,?5)");
+  truncate_events_ = prepare_on(db_, "DELETE FROM events WHERE pos>=?1");
+  truncate_epochs_ = prepare_on(db_, "DELETE FROM epochs WHERE pos>=?1");
+  last_end_ = std::max(scalar(db_, "SELECT COALESCE(MAX(end_pos), 0) FROM events"),
+                       scalar(db_, "SELECT COALESCE(MAX(end_pos), 0) FROM epochs"));
   thread_ = std::thread([this] { run(); });
 }
 
 StorageWriter::~StorageWriter() {
   stop();
-  sqlite3_finalize(insert_);
+  for (auto* s : {insert_event_, insert_epoch_, truncate_events_, truncate_epochs_}) {
+    sqlite3_finalize(s);
+  }
   sqlite3_close(db_);
 }
 
-bool StorageWriter::submit(std::vector<EventRecord> records) {
+bool StorageWriter::submit(LogBatch batch) {
   size_t bytes = 0;
-  for (const auto& r : records) bytes += static_cast<size_t>(record_end(r) - r.position.prepare);
+  for (const auto& e : batch.entries) bytes += entry_bytes(e);
   {
     std::lock_guard lock(mutex_);
     if (stopping_ || failed_ || queued_bytes_ + bytes > kWriterQueueBytesMax) return false;
     queued_bytes_ += bytes;
-    queue_.push_back(std::move(records));
+    queue_.push_back(std::move(batch));
   }
   wake_.notify_one();
   return true;
@@ -279,7 +413,7 @@ void StorageWriter::stop() {
 
 void StorageWriter::run() {
   for (;;) {
-    std::vector<std::vector<EventRecord>> batches;
+    std::vector<LogBatch> batches;
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
@@ -289,8 +423,7 @@ void StorageWriter::run() {
       size_t taken = 0;
       while (taken < queue_.size()) {
         size_t b = 0;
-        for (const auto& r : queue_[taken])
-          b += static_cast<size_t>(record_end(r) - r.position.prepare);
+        for (const auto& e : queue_[taken].entries) b += entry_bytes(e);
         if (taken > 0 && bytes + b > kFlushBytesMax) break;
         bytes += b;
         ++taken;
@@ -313,42 +446,62 @@ void StorageWriter::run() {
       on_failure_(e.what());
       return;
     }
-    on_durable_(batches.back().back().position.prepare, stats);
+    on_durable_(last_end_, batches.back().generation, stats);
   }
 }
 
-void StorageWriter::write_transaction(std::vector<std::vector<EventRecord>>& batches,
-                                      FlushStats& stats) {
+void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats& stats) {
   const auto started = std::chrono::steady_clock::now();
   exec(db_, "BEGIN IMMEDIATE");
+  int64_t end = last_end_;
   for (const auto& batch : batches) {
-    for (const auto& r : batch) {
-      sqlite3_bind_int64(insert_, 1, r.position.prepare);
-      sqlite3_bind_int64(insert_, 2, r.position.commit);
-      bind_text(insert_, 3, r.stream);
-      sqlite3_bind_int64(insert_, 4, r.number);
-      const std::string id = to_raw_bytes(r.event_id);
-      sqlite3_bind_blob(insert_, 5, id.data(), 16, SQLITE_TRANSIENT);
-      bind_text(insert_, 6, r.event_type);
-      sqlite3_bind_int(
-          insert_, 7,
-          (r.data_is_json ? kFlagDataJson : 0) | (r.metadata_is_json ? kFlagMetadataJson : 0));
-      sqlite3_bind_int64(insert_, 8, r.created_ms);
-      sqlite3_bind_blob64(insert_, 9, r.data.data(), r.data.size(), SQLITE_STATIC);
-      sqlite3_bind_blob64(insert_, 10, r.metadata.data(), r.metadata.size(), SQLITE_STATIC);
-      if (sqlite3_step(insert_) != SQLITE_DONE) {
-        sqlite3_reset(insert_);
-        fail(db_, "SQLite insert of " + r.stream + "@" + std::to_string(r.number));
+    if (batch.truncate_to) {
+      for (auto* s : {truncate_events_, truncate_epochs_}) {
+        sqlite3_bind_int64(s, 1, *batch.truncate_to);
+        step_done(db_, s, "SQLite truncate");
       }
-      sqlite3_reset(insert_);
-      stats.records += 1;
-      stats.bytes += r.data.size() + r.metadata.size();
+      end = std::min(end, *batch.truncate_to);
+    }
+    for (const auto& e : batch.entries) {
+      insert(e, stats);
+      end = entry_end(e);
     }
   }
   exec(db_, "COMMIT");
+  last_end_ = end;
   stats.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
+}
+
+void StorageWriter::insert(const StoredEntry& entry, FlushStats& stats) {
+  if (const auto* epoch = std::get_if<EpochRow>(&entry)) {
+    sqlite3_bind_int64(insert_epoch_, 1, epoch->position);
+    sqlite3_bind_int64(insert_epoch_, 2, epoch->end);
+    sqlite3_bind_int64(insert_epoch_, 3, epoch->number);
+    const std::string id = to_raw_bytes(epoch->id);
+    sqlite3_bind_blob(insert_epoch_, 4, id.data(), 16, SQLITE_TRANSIENT);
+    bind_text(insert_epoch_, 5, epoch->leader);
+    step_done(db_, insert_epoch_, "SQLite insert of epoch " + std::to_string(epoch->number));
+    return;
+  }
+  const auto& r = std::get<EventRecord>(entry);
+  sqlite3_bind_int64(insert_event_, 1, r.position.prepare);
+  sqlite3_bind_int64(insert_event_, 2, r.log_end);
+  bind_text(insert_event_, 3, r.stream);
+  sqlite3_bind_int64(insert_event_, 4, r.number);
+  const std::string id = to_raw_bytes(r.event_id);
+  sqlite3_bind_blob(insert_event_, 5, id.data(), 16, SQLITE_TRANSIENT);
+  bind_text(insert_event_, 6, r.event_type);
+  sqlite3_bind_int(
+      insert_event_, 7,
+      (r.data_is_json ? kFlagDataJson : 0) | (r.metadata_is_json ? kFlagMetadataJson : 0));
+  sqlite3_bind_int64(insert_event_, 8, r.created_ms);
+  sqlite3_bind_blob64(insert_event_, 9, r.data.data(), r.data.size(), SQLITE_STATIC);
+  sqlite3_bind_blob64(insert_event_, 10, r.metadata.data(), r.metadata.size(), SQLITE_STATIC);
+  step_done(db_, insert_event_, "SQLite insert of " + r.stream + "@" + std::to_string(r.number));
+  stats.records += 1;
+  stats.bytes += r.data.size() + r.metadata.size();
 }
 
 }  // namespace chorus

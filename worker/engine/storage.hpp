@@ -1,7 +1,9 @@
-// Storage: the SQLite file of one node. One StorageWriter thread appends records in group-commit
-// transactions (many client writes per fsync); ReadConnections (a fixed pool) answer queries and
-// see only positions up to a bound the caller gives (the committed position). WAL on disk;
-// `--mem-db` uses a shared-cache in-memory database instead.
+// Storage: the SQLite file of one node. The log's entries are event records (table events) and
+// epoch records (table epochs), each at a log position with its end; a small table holds the
+// replication core's hard state. One StorageWriter thread applies batches (truncate, then append)
+// in group-commit transactions; ReadConnections (a fixed pool) answer queries bounded by a
+// position the caller gives (the committed one). WAL on disk; `--mem-db` uses a shared-cache
+// in-memory database instead.
 // Threading: StorageWriter methods from any thread; a ReadConnection by one thread at a time.
 #pragma once
 
@@ -15,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 struct sqlite3;
@@ -27,13 +30,29 @@ namespace chorus {
 inline constexpr size_t kFlushBytesMax = 32u * 1024u * 1024u;
 // Bytes queued for the writer before new writes are refused (clients retry on PrepareTimeout).
 inline constexpr size_t kWriterQueueBytesMax = 256u * 1024u * 1024u;
-// Fixed cost added to each record's size when positions are assigned (header, ids, numbers).
-inline constexpr int64_t kRecordOverheadBytes = 64;
-// The first position of an empty log; positions are never 0 so no event sits at (0,0).
-inline constexpr int64_t kFirstLogPosition = 1;
 
-// The log position after `record`: positions advance by the record's size, like byte offsets.
-int64_t record_end(const EventRecord& record);
+inline int64_t record_end(const EventRecord& record) { return record.log_end; }
+
+// An epoch record as stored.
+struct EpochRow {
+  int64_t number = 0;
+  int64_t position = 0;
+  int64_t end = 0;
+  Guid id{};
+  std::string leader;
+};
+
+using StoredEntry = std::variant<EventRecord, EpochRow>;
+int64_t entry_position(const StoredEntry& e);
+int64_t entry_end(const StoredEntry& e);
+
+// One unit of work for the writer: drop entries at positions >= truncate_to (if set), then
+// append `entries` (ascending, contiguous).
+struct LogBatch {
+  std::optional<int64_t> truncate_to;
+  std::vector<StoredEntry> entries;
+  uint64_t generation = 0;  // bumped by the owner at each truncation; echoed in notices
+};
 
 struct StorageLocation {
   std::string db_folder;
@@ -45,10 +64,8 @@ class Database {
  public:
   explicit Database(const StorageLocation& where);
   ~Database();
-  // The SQLite URI/path every connection opens, and the flags to open it with.
-  const std::string& uri() const { return uri_; }
-  int open_flags() const { return flags_; }
   bool in_memory() const { return in_memory_; }
+  const std::string& path() const { return uri_; }
   sqlite3* open_connection(bool writer) const;
 
  private:
@@ -73,19 +90,27 @@ class ReadConnection {
                                  bool ascending, int64_t max_pos, int limit);
   // $all: forward = positions >= from, backward = positions < from; at most `limit`.
   std::vector<EventRecord> all(int64_t from_pos, bool forward, int64_t max_pos, int limit);
-  // The last record of the log, if any.
-  std::optional<EventRecord> last_in_log();
+  // Every entry (events and epochs) from `from` on, in log order, up to about bytes_max.
+  std::vector<StoredEntry> entries(int64_t from, size_t bytes_max);
+  std::vector<EpochRow> epochs();
+  // The end of the last entry in the log (0 for an empty log).
+  int64_t log_end();
+  // The replication core's hard state: (epoch, voted_for).
+  std::pair<int64_t, std::string> hard_state();
+  int64_t size_bytes();
 
  private:
   sqlite3_stmt* prepare(const char* sql);
   sqlite3* db_ = nullptr;
+  std::vector<sqlite3_stmt*> statements_;
   sqlite3_stmt* last_record_ = nullptr;
   sqlite3_stmt* record_ = nullptr;
   sqlite3_stmt* range_asc_ = nullptr;
   sqlite3_stmt* range_desc_ = nullptr;
   sqlite3_stmt* all_fwd_ = nullptr;
   sqlite3_stmt* all_bwd_ = nullptr;
-  sqlite3_stmt* last_in_log_ = nullptr;
+  sqlite3_stmt* events_from_ = nullptr;
+  sqlite3_stmt* epochs_from_ = nullptr;
 };
 
 // A fixed set of ReadConnections lent to reader threads.
@@ -115,6 +140,18 @@ class ReadPool {
   std::vector<std::unique_ptr<ReadConnection>> free_;
 };
 
+// Writes the hard state synchronously (elections are rare; the vote must be on disk before it
+// is sent). Used by the engine's core thread.
+class HardStateStore {
+ public:
+  explicit HardStateStore(const Database& db);
+  ~HardStateStore();
+  void save(int64_t epoch, const std::string& voted_for);
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
 struct FlushStats {
   size_t records = 0;
   size_t bytes = 0;
@@ -123,32 +160,37 @@ struct FlushStats {
 
 class StorageWriter {
  public:
-  // on_durable(last_position, stats) runs on the writer thread after each committed transaction;
-  // on_failure(message) once if SQLite fails, after which the writer refuses everything.
-  StorageWriter(const Database& db, std::function<void(int64_t, const FlushStats&)> on_durable,
+  // on_durable(log_end, generation, stats) runs on the writer thread after each committed
+  // transaction; on_failure(message) once if SQLite fails, after which the writer refuses all.
+  StorageWriter(const Database& db,
+                std::function<void(int64_t, uint64_t, const FlushStats&)> on_durable,
                 std::function<void(const std::string&)> on_failure);
   ~StorageWriter();
   StorageWriter(const StorageWriter&) = delete;
   StorageWriter& operator=(const StorageWriter&) = delete;
 
-  // Queues records (positions already assigned, ascending). False when the queue is full or the
-  // writer has failed or stopped.
-  bool submit(std::vector<EventRecord> records);
+  // Queues a batch. False when the queue is full or the writer has failed or stopped.
+  bool submit(LogBatch batch);
   // Writes what is queued, then stops the thread and closes the connection.
   void stop();
 
  private:
   void run();
-  void write_transaction(std::vector<std::vector<EventRecord>>& batches, FlushStats& stats);
+  void write_transaction(std::vector<LogBatch>& batches, FlushStats& stats);
+  void insert(const StoredEntry& entry, FlushStats& stats);
 
   sqlite3* db_ = nullptr;
-  sqlite3_stmt* insert_ = nullptr;
-  std::function<void(int64_t, const FlushStats&)> on_durable_;
+  sqlite3_stmt* insert_event_ = nullptr;
+  sqlite3_stmt* insert_epoch_ = nullptr;
+  sqlite3_stmt* truncate_events_ = nullptr;
+  sqlite3_stmt* truncate_epochs_ = nullptr;
+  std::function<void(int64_t, uint64_t, const FlushStats&)> on_durable_;
   std::function<void(const std::string&)> on_failure_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::vector<std::vector<EventRecord>> queue_;
+  std::vector<LogBatch> queue_;
   size_t queued_bytes_ = 0;
+  int64_t last_end_ = 0;
   bool stopping_ = false;
   bool failed_ = false;
   std::thread thread_;

@@ -64,6 +64,7 @@ struct EventRecord {
   std::string metadata;
   int64_t created_ms = 0;  // milliseconds since the Unix epoch
   Position position;       // where the event sits in $all
+  int64_t log_end = 0;     // the log position just after this record
 };
 
 // A read result entry: `event` is the target (or the record itself), `link` the `$>` record
@@ -86,7 +87,11 @@ enum class OperationResult : int {
   AccessDenied = 7,
 };
 
+// Why a node did not handle a write: it is not the leader (or not ready to lead yet).
+enum class NotHandledReason { None = -1, NotReady = 0, TooBusy = 1, NotLeader = 2 };
+
 struct WriteResult {
+  NotHandledReason not_handled = NotHandledReason::None;
   OperationResult result = OperationResult::Success;
   std::string message;
   int64_t first_event_number = 0;
@@ -96,6 +101,7 @@ struct WriteResult {
 };
 
 struct DeleteResult {
+  NotHandledReason not_handled = NotHandledReason::None;
   OperationResult result = OperationResult::Success;
   std::string message;
   Position position;
@@ -103,6 +109,7 @@ struct DeleteResult {
 };
 
 struct TransactionResult {
+  NotHandledReason not_handled = NotHandledReason::None;
   int64_t transaction_id = -1;
   OperationResult result = OperationResult::Success;
   std::string message;

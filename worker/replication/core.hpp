@@ -162,6 +162,8 @@ class Core {
   int64_t commit_end() const { return commit_end_; }
   const std::vector<EpochRecord>& epochs() const { return epochs_; }
   const NodeId& self() const { return config_.self; }
+  // Follower: its log agrees with the current leader's (it answered our Subscribe).
+  bool synced() const { return synced_; }
   int64_t last_epoch() const { return epochs_.empty() ? 0 : epochs_.back().number; }
   // Leader: how far each follower has acknowledged (durable end), for lag reports.
   std::map<NodeId, int64_t> follower_durable_ends() const;

@@ -1,0 +1,18 @@
+// Conversions between the replication core's entries (opaque payloads) and what storage keeps:
+// event records (serialized as chorus.internal.LogRecord) and epoch records. Pure; any thread.
+#pragma once
+
+#include "worker/engine/storage.hpp"
+#include "worker/replication/core.hpp"
+
+#include <optional>
+#include <string>
+
+namespace chorus {
+
+std::string encode_record(const EventRecord& record);
+// nullopt when the payload is not a valid record.
+std::optional<StoredEntry> decode_entry(const replication::Entry& entry);
+replication::Entry encode_entry(const StoredEntry& stored);
+
+}  // namespace chorus
