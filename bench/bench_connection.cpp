@@ -68,6 +68,14 @@ void BenchConnection::close() {
   handshake_timer_.cancel();
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
+  // The handlers hold their owner, which holds this connection: drop them to break the cycle, but
+  // only after the handler that may be running now (close is often called from one) returns.
+  auto self = shared_from_this();
+  asio::post(strand_, [self] {
+    self->on_ready_ = nullptr;
+    self->on_reply_ = nullptr;
+    self->on_fail_ = nullptr;
+  });
 }
 
 void BenchConnection::read_some() {
@@ -142,7 +150,7 @@ void BenchConnection::on_write(const boost::system::error_code& ec) {
 void BenchConnection::fail(const std::string& reason) {
   if (closed_) return;
   close();
-  if (on_fail_) on_fail_(name_ + ": " + reason);
+  on_fail_(name_ + ": " + reason);
 }
 
 }  // namespace chorus::bench

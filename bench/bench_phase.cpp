@@ -72,6 +72,7 @@ class PhaseShared {
   asio::steady_timer watchdog_;
   std::atomic<int> ready_count_{0};
   std::atomic<int> done_count_{0};
+  std::atomic<bool> started_{false};
   std::atomic<bool> all_done_{false};
   std::atomic<int64_t> budget_events_;
   std::atomic<uint64_t> next_stream_{0};
@@ -339,7 +340,7 @@ void PhaseShared::arm_watchdog() {
 void PhaseShared::on_watchdog() {
   if (all_done_.load()) return;
   const int64_t idle_ms = (now_ns() - last_progress_ns_.load()) / 1000000;
-  const bool started = ready_count_.load() == config_.connections;
+  const bool started = started_.load(std::memory_order_acquire);
   if (idle_ms > kStallTimeoutMs) {
     abort_all("no progress for " + std::to_string(idle_ms) + " ms");
   } else if (started && Clock::now() - start_ > std::chrono::seconds(kPhaseSecondsMax)) {
@@ -357,6 +358,7 @@ void PhaseShared::on_session_ready() {
   start_ = Clock::now();
   const auto duration = std::chrono::duration<double>(config_.duration_s);
   deadline_ = start_ + std::chrono::duration_cast<Clock::duration>(duration);
+  started_.store(true, std::memory_order_release);  // publishes start_ to the watchdog
   progress();
   for (const auto& session : sessions_) session->begin();
 }
