@@ -37,4 +37,7 @@ inline constexpr size_t kSubscriptionsPerConnectionMax = 4096;
 // After a fatal protocol error the session tries to flush its last BadRequest for this long.
 inline constexpr int kCloseFlushTimeoutMs = 1000;
 
+// Pause before accepting again after accept() failed (e.g. out of file descriptors).
+inline constexpr int kAcceptRetryDelayMs = 100;
+
 }  // namespace chorus::tcp

@@ -4,11 +4,16 @@
 // lives in a shared_ptr and is guarded by a mutex.
 #include "worker/tcp/tcp_server.hpp"
 
+#include "worker/tcp/limits.hpp"
 #include "worker/tcp/session.hpp"
 
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -25,9 +30,13 @@ struct SessionRegistry {
 
 }  // namespace
 
-struct TcpServer::Impl {
+struct TcpServer::Impl : std::enable_shared_from_this<TcpServer::Impl> {
   Impl(boost::asio::io_context& io_context, Engine& engine_ref, TcpServerConfig server_config)
-      : io(io_context), engine(engine_ref), config(std::move(server_config)), acceptor(io) {}
+      : io(io_context),
+        engine(engine_ref),
+        config(std::move(server_config)),
+        acceptor(boost::asio::make_strand(io)),
+        retry_timer(acceptor.get_executor()) {}
 
   void accept_next();
   void on_accept(const boost::system::error_code& error, boost::asio::ip::tcp::socket socket);
@@ -35,26 +44,32 @@ struct TcpServer::Impl {
   boost::asio::io_context& io;
   Engine& engine;
   TcpServerConfig config;
-  boost::asio::ip::tcp::acceptor acceptor;
+  boost::asio::ip::tcp::acceptor acceptor;  // on its own strand; stop() dispatches to it
+  boost::asio::steady_timer retry_timer;    // pause after a failed accept
   std::shared_ptr<SessionRegistry> registry = std::make_shared<SessionRegistry>();
   uint16_t bound_port = 0;
-  bool stopped = false;
+  std::atomic<bool> stopped{false};
 };
 
 void TcpServer::Impl::accept_next() {
-  acceptor.async_accept(boost::asio::make_strand(io), [this](const boost::system::error_code& error,
-                                                             boost::asio::ip::tcp::socket socket) {
-    on_accept(error, std::move(socket));
-  });
+  acceptor.async_accept(boost::asio::make_strand(io),
+                        [self = shared_from_this()](const boost::system::error_code& error,
+                                                    boost::asio::ip::tcp::socket socket) {
+                          self->on_accept(error, std::move(socket));
+                        });
 }
 
 void TcpServer::Impl::on_accept(const boost::system::error_code& error,
                                 boost::asio::ip::tcp::socket socket) {
   if (error == boost::asio::error::operation_aborted || stopped) return;
   if (error) {
-    // Running out of file descriptors and similar: keep accepting; the error is transient.
+    // Running out of file descriptors and similar: transient; retry after a pause instead of
+    // spinning on the failing accept.
     std::fprintf(stderr, "tcp: accept failed: %s\n", error.message().c_str());
-    accept_next();
+    retry_timer.expires_after(std::chrono::milliseconds(kAcceptRetryDelayMs));
+    retry_timer.async_wait([self = shared_from_this()](const boost::system::error_code& e) {
+      if (!e && !self->stopped) self->accept_next();
+    });
     return;
   }
   std::shared_ptr<SessionRegistry> reg = registry;
@@ -79,7 +94,7 @@ void TcpServer::Impl::on_accept(const boost::system::error_code& error,
 }
 
 TcpServer::TcpServer(boost::asio::io_context& io, Engine& engine, TcpServerConfig config)
-    : impl_(std::make_unique<Impl>(io, engine, std::move(config))) {}
+    : impl_(std::make_shared<Impl>(io, engine, std::move(config))) {}
 
 TcpServer::~TcpServer() { stop(); }
 
@@ -92,9 +107,9 @@ void TcpServer::start() {
   }
   const tcp::endpoint endpoint(address, impl_->config.port);
   const std::string where = impl_->config.ip + ":" + std::to_string(impl_->config.port);
-  impl_->acceptor.open(endpoint.protocol());
-  impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
-  impl_->acceptor.bind(endpoint, error);
+  impl_->acceptor.open(endpoint.protocol(), error);
+  if (!error) impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), error);
+  if (!error) impl_->acceptor.bind(endpoint, error);
   if (error) {
     throw std::system_error(error, "cannot listen on external TCP " + where);
   }
@@ -107,10 +122,13 @@ void TcpServer::start() {
 }
 
 void TcpServer::stop() {
-  if (!impl_ || impl_->stopped) return;
-  impl_->stopped = true;
-  boost::system::error_code ignored;
-  impl_->acceptor.close(ignored);
+  if (!impl_ || impl_->stopped.exchange(true)) return;
+  // The acceptor is not thread-safe: close it on its strand (at once when already there).
+  boost::asio::dispatch(impl_->acceptor.get_executor(), [impl = impl_] {
+    boost::system::error_code ignored;
+    impl->acceptor.close(ignored);
+    impl->retry_timer.cancel();
+  });
   std::vector<std::shared_ptr<Session>> live;
   {
     std::lock_guard guard(impl_->registry->mutex);

@@ -1,6 +1,7 @@
 // TcpServer: EventStore's external TCP client protocol on one listening endpoint (Boost.Asio).
 // Accepts connections and runs one session per connection on the given io_context; sessions turn
-// packages into Engine calls and replies. start()/stop() from the thread that owns the server.
+// packages into Engine calls and replies. start() from the thread that owns the server, before
+// the io_context runs; stop() from any thread (also from a handler running on the io_context).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -39,7 +40,8 @@ class TcpServer {
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  // Shared with pending accept handlers, which may complete after this object is gone.
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace chorus::tcp
