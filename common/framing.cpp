@@ -85,7 +85,8 @@ std::string command_name(uint8_t command) {
 PackageParse parse_package(std::string_view frame) {
   PackageParse result;
   if (frame.size() < kPackageHeaderBytes) {
-    result.error = "package of " + std::to_string(frame.size()) + " bytes is shorter than its header";
+    result.error =
+        "package of " + std::to_string(frame.size()) + " bytes is shorter than its header";
     return result;
   }
   Package p;
@@ -122,10 +123,17 @@ PackageParse parse_package(std::string_view frame) {
 }
 
 std::string encode_package(const Package& package) {
+  // A login or password longer than its one-byte length field is cut at 255 bytes, so the
+  // frame stays well-formed (the server then answers NotAuthenticated).
+  std::string_view login;
+  std::string_view password;
+  if (package.credentials) {
+    login = std::string_view(package.credentials->login).substr(0, kCredentialBytesMax);
+    password = std::string_view(package.credentials->password).substr(0, kCredentialBytesMax);
+  }
   std::string out;
   size_t body = kPackageHeaderBytes + package.payload.size();
-  if (package.credentials) body += 2 + package.credentials->login.size() +
-                                   package.credentials->password.size();
+  if (package.credentials) body += 2 + login.size() + password.size();
   out.reserve(kLengthPrefixBytes + body);
   append_le32(out, static_cast<uint32_t>(body));
   out.push_back(static_cast<char>(package.command));
@@ -134,10 +142,10 @@ std::string encode_package(const Package& package) {
   out.push_back(static_cast<char>(flags));
   out += to_dotnet_bytes(package.correlation_id);
   if (package.credentials) {
-    out.push_back(static_cast<char>(package.credentials->login.size()));
-    out += package.credentials->login;
-    out.push_back(static_cast<char>(package.credentials->password.size()));
-    out += package.credentials->password;
+    out.push_back(static_cast<char>(login.size()));
+    out += login;
+    out.push_back(static_cast<char>(password.size()));
+    out += password;
   }
   out += package.payload;
   return out;

@@ -19,6 +19,8 @@ inline constexpr uint32_t kFrameBytesMax = 64u * 1024u * 1024u;
 // command(1) + flags(1) + correlation id(16).
 inline constexpr size_t kPackageHeaderBytes = 18;
 inline constexpr size_t kLengthPrefixBytes = 4;
+// Login and password each carry a one-byte length.
+inline constexpr size_t kCredentialBytesMax = 255;
 
 enum class Flags : uint8_t { None = 0x00, Authenticated = 0x01, TrustedWrite = 0x02 };
 

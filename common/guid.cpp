@@ -6,6 +6,7 @@
 #include <boost/uuid/uuid_io.hpp>
 
 #include <algorithm>
+#include <cctype>
 
 namespace chorus {
 namespace {

@@ -166,6 +166,23 @@ TEST(Package, TruncatedCredentialsAreRejected) {
   EXPECT_FALSE(parse_package(frame + "\x05" + "admin" + "\x08" + "chan").package);
 }
 
+TEST(Package, OverlongCredentialsAreCutAndTheFrameStaysValid) {
+  Package p;
+  p.command = static_cast<uint8_t>(Command::Ping);
+  p.credentials = Credentials{std::string(300, 'l'), std::string(256, 'p')};
+  p.payload = "tail";
+  const std::string bytes = encode_package(p);
+  FrameParser parser;
+  parser.feed(bytes);
+  const std::optional<std::string> frame = parser.next_frame();
+  ASSERT_TRUE(frame);
+  const PackageParse parsed = parse_package(*frame);
+  ASSERT_TRUE(parsed.package) << parsed.error;
+  EXPECT_EQ(parsed.package->credentials->login.size(), kCredentialBytesMax);
+  EXPECT_EQ(parsed.package->credentials->password.size(), kCredentialBytesMax);
+  EXPECT_EQ(parsed.package->payload, "tail");
+}
+
 TEST(Package, ShorterThanHeaderIsRejected) {
   const PackageParse parsed = parse_package(std::string(17, '\0'));
   EXPECT_FALSE(parsed.package);
