@@ -84,7 +84,9 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     Request request;
     request.method = in.getMethod();
     const std::string& uri = in.getURI();
-    request.path = uri.substr(0, uri.find('?'));
+    const size_t question = uri.find('?');
+    request.path = uri.substr(0, question);
+    if (question != std::string::npos) request.raw_query = uri.substr(question + 1);
     try {
       for (const auto& [key, value] : Poco::URI(uri).getQueryParameters()) {
         request.query.emplace(key, value);
@@ -207,7 +209,7 @@ struct HttpServer::Impl {
       : engine(e),
         node(std::move(n)),
         config(std::move(c)),
-        streams(e, node->stopping()),
+        streams(e, node->stopping(), node->config().leader_http),
         node_api(e, *node, config.internal),
         pool(1, kThreadsMax) {
     if (!config.internal) streams.register_routes(router);

@@ -5,12 +5,15 @@
 // start()/stop() from the thread that owns the server; HttpNode is shared by both servers.
 #pragma once
 
+#include "common/gossip.hpp"
+
 #include "common/histogram.hpp"
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,14 @@ struct NodeConfig {
   std::vector<OptionRow> options;          // for /info/options
   std::function<int()> tcp_connections;    // current external TCP connections
   std::function<void()> request_shutdown;  // must return at once (post the real work)
+  // The leader's external HTTP "host:port" when this node follows one (from gossip); unset or
+  // nullopt while unknown. Used for EventStore's 307 to the leader.
+  std::function<std::optional<std::string>()> leader_http;
+  // Cluster gossip (worker/cluster): this node's view for GET /gossip, and a peer's POSTed view
+  // merged into ours (the answer is our view; nullopt + reason for another cluster's). When
+  // unset, the node answers as a single node.
+  std::function<ClusterInfo()> gossip_view;
+  std::function<std::optional<ClusterInfo>(const ClusterInfo&, std::string*)> gossip_push;
 };
 
 // State shared by the two servers of one worker: identity, counters and histograms.

@@ -101,7 +101,7 @@ Reply health_live(Request& request, const HttpNode& node) {
   return reply;
 }
 
-Reply info(const HttpNode& node) {
+Reply info(const HttpNode& node, Engine& engine) {
   Object::Ptr features = new_object();
   features->set("projections", false);
   features->set("userManagement", false);
@@ -110,7 +110,10 @@ Reply info(const HttpNode& node) {
   Object::Ptr root = new_object();
   root->set("esVersion", node.config().version);
   root->set("chorusVersion", node.config().version);
-  root->set("state", "leader");
+  std::string state = engine.status().state;
+  std::transform(state.begin(), state.end(), state.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  root->set("state", state);
   root->set("features", features);
   return json_reply(200, stringify(root));
 }
@@ -131,13 +134,13 @@ Reply info_options(const HttpNode& node) {
 
 }  // namespace
 
-ClusterInfo single_node_cluster_info(const HttpNode& node, const EngineStats& stats,
+ClusterInfo single_node_cluster_info(const HttpNode& node, const NodeStatus& status,
                                      int64_t now_unix_micros) {
   const NodeConfig& config = node.config();
   MemberInfo self;
   self.instance_id = node.instance_id();
   self.time_stamp = iso8601_utc(now_unix_micros);
-  self.state = "Leader";
+  self.state = status.state;
   self.is_alive = true;
   self.internal_tcp_ip = config.int_ip;
   self.internal_tcp_port = config.int_tcp_port;
@@ -147,11 +150,12 @@ ClusterInfo single_node_cluster_info(const HttpNode& node, const EngineStats& st
   self.internal_http_port = config.int_http_port;
   self.external_http_ip = config.ext_ip;
   self.external_http_port = config.ext_http_port;
-  self.last_commit_position = stats.commit_checkpoint;
-  self.writer_checkpoint = stats.writer_checkpoint;
-  self.chaser_checkpoint = stats.chaser_checkpoint;
-  self.epoch_position = 0;
-  self.epoch_number = 0;
+  self.last_commit_position = status.commit_checkpoint;
+  self.writer_checkpoint = status.writer_checkpoint;
+  self.chaser_checkpoint = status.chaser_checkpoint;
+  self.epoch_position = status.epoch_position;
+  self.epoch_number = status.epoch_number;
+  self.epoch_id = to_string(status.epoch_id);
   self.node_priority = config.node_priority;
   ClusterInfo info;
   info.members.push_back(self);
@@ -210,7 +214,7 @@ void NodeApi::register_routes(Router& router) {
   router.add("GET", "/gossip", [this](Request& r) { return gossip(r); });
   if (internal_) router.add("POST", "/gossip", [this](Request& r) { return gossip(r); });
   router.add("GET", "/ping", ping);
-  router.add("GET", "/info", [this](Request&) { return info(node_); });
+  router.add("GET", "/info", [this](Request&) { return info(node_, engine_); });
   router.add("GET", "/info/options", [this](Request&) { return info_options(node_); });
   router.add("GET", "/stats", [this](Request& r) { return stats(r); });
   router.add("GET", "/health/live", [this](Request& r) { return health_live(r, node_); });
@@ -226,13 +230,19 @@ void NodeApi::register_routes(Router& router) {
 // GET answers this node's view. POST (internal port) accepts a peer's view; until cluster
 // membership exists it is only validated, and the answer is our view, as EventStore answers.
 Reply NodeApi::gossip(Request& request) {
+  const NodeConfig& config = node_.config();
   if (request.method == "POST") {
     std::string error;
-    if (!cluster_info_from_json(request.body, &error)) {
-      return text_reply(400, "Malformed gossip: " + error);
+    const auto view = cluster_info_from_json(request.body, &error);
+    if (!view) return text_reply(400, "Malformed gossip: " + error);
+    if (config.gossip_push) {
+      const auto merged = config.gossip_push(*view, &error);
+      if (!merged) return text_reply(409, "Gossip refused: " + error);
+      return json_reply(200, to_json(*merged));
     }
   }
-  return json_reply(200, to_json(single_node_cluster_info(node_, engine_.stats(), now_micros())));
+  if (config.gossip_view) return json_reply(200, to_json(config.gossip_view()));
+  return json_reply(200, to_json(single_node_cluster_info(node_, engine_.status(), now_micros())));
 }
 
 Reply NodeApi::stats(Request&) {

@@ -10,8 +10,9 @@
 
 namespace chorus::http {
 
-// This node's gossip document on a single node: itself as an alive Leader.
-ClusterInfo single_node_cluster_info(const HttpNode& node, const EngineStats& stats,
+// This node's own gossip entry (alive, state and positions from the engine) as the whole
+// document, until cluster membership (issue 4) merges in the other members.
+ClusterInfo single_node_cluster_info(const HttpNode& node, const NodeStatus& status,
                                      int64_t now_unix_micros);
 
 // The Prometheus text of /metrics.

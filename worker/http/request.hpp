@@ -20,7 +20,8 @@ using HeaderMap = std::map<std::string, std::string, CaseLess>;
 
 struct Request {
   std::string method;
-  std::string path;                          // decoded path, no query
+  std::string path;                          // path as sent (router decodes), no query
+  std::string raw_query;                     // the text after '?', as sent
   std::map<std::string, std::string> query;  // decoded query parameters (first value wins)
   HeaderMap headers;
   std::string body;

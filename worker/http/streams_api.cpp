@@ -239,6 +239,19 @@ ParsedWrite parse_write_body(const Request& request, const std::string& stream,
   return parsed;
 }
 
+Reply not_handled_reply(NotHandledReason reason, const Request& request,
+                        const std::function<std::optional<std::string>()>& leader_http) {
+  if (reason == NotHandledReason::TooBusy) return text_reply(503, "Server Is Too Busy");
+  const std::optional<std::string> leader =
+      reason == NotHandledReason::NotLeader && leader_http ? leader_http() : std::nullopt;
+  if (!leader) return text_reply(503, "Server Is Not Ready");
+  Reply redirect = text_reply(307, "Temporary Redirect");
+  std::string target = "http://" + *leader + request.path;
+  if (!request.raw_query.empty()) target += "?" + request.raw_query;
+  redirect.headers["Location"] = target;
+  return redirect;
+}
+
 Reply write_reply(const WriteResult& result, const std::string& location) {
   switch (result.result) {
     case OperationResult::Success: {
@@ -268,8 +281,9 @@ std::optional<Reply> read_status_reply(ReadStreamStatus status, const std::strin
   return common_read_status(status, error);
 }
 
-StreamsApi::StreamsApi(Engine& engine, const std::atomic<bool>& stopping)
-    : engine_(engine), stopping_(stopping) {}
+StreamsApi::StreamsApi(Engine& engine, const std::atomic<bool>& stopping,
+                       std::function<std::optional<std::string>()> leader_http)
+    : engine_(engine), stopping_(stopping), leader_http_(std::move(leader_http)) {}
 
 void StreamsApi::register_routes(Router& router) {
   router.add("POST", "/streams/{stream}/metadata", [this](Request& r) {
@@ -318,6 +332,9 @@ Reply StreamsApi::post_events(Request& request, const std::string& stream,
     engine_.append(request.who, stream, *expected, std::move(parsed.events), std::move(done));
   });
   if (!result) return timeout_reply();
+  if (result->not_handled != NotHandledReason::None) {
+    return not_handled_reply(result->not_handled, request, leader_http_);
+  }
   return write_reply(*result, request.base_url + stream_path(stream));
 }
 
@@ -331,6 +348,9 @@ Reply StreamsApi::delete_stream(Request& request, const std::string& stream) {
     engine_.delete_stream(request.who, stream, *expected, *hard, std::move(done));
   });
   if (!result) return timeout_reply();
+  if (result->not_handled != NotHandledReason::None) {
+    return not_handled_reply(result->not_handled, request, leader_http_);
+  }
   if (result->result == OperationResult::Success) {
     Reply reply = text_reply(204, "Stream deleted");
     reply.body.clear();

@@ -8,6 +8,7 @@
 #include "worker/http/router.hpp"
 
 #include <atomic>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,12 +35,18 @@ ParsedWrite parse_write_body(const Request& request, const std::string& stream,
 Reply write_reply(const WriteResult& result, const std::string& location);
 // Status of a read result without a body (404, 410, 401, 500) or nullopt for success.
 std::optional<Reply> read_status_reply(ReadStreamStatus status, const std::string& error);
+// 503 (not ready, too busy) or 307 to the same path on the leader (NotLeader, leader known).
+Reply not_handled_reply(NotHandledReason reason, const Request& request,
+                        const std::function<std::optional<std::string>()>& leader_http);
 // 401 with EventStore's challenge header.
 Reply unauthorized(const std::string& message);
 
 class StreamsApi {
  public:
-  StreamsApi(Engine& engine, const std::atomic<bool>& stopping);
+  // `leader_http` names the leader's external HTTP "host:port" when this node is not the leader
+  // (for EventStore's 307 on NotLeader); empty or nullopt -> 503 Not Ready.
+  StreamsApi(Engine& engine, const std::atomic<bool>& stopping,
+             std::function<std::optional<std::string>()> leader_http);
   void register_routes(Router& router);
 
  private:
@@ -58,6 +65,7 @@ class StreamsApi {
 
   Engine& engine_;
   const std::atomic<bool>& stopping_;
+  const std::function<std::optional<std::string>()> leader_http_;
 };
 
 }  // namespace chorus::http
