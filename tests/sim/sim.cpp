@@ -243,7 +243,9 @@ Result Simulation::run() {
 
 void Simulation::step() {
   if (faults_active_) inject_faults();
-  if (options_.faults) client_step();
+  // After healing the client writes for a while, then stops, so that "every acknowledged write
+  // reaches every node" has a fixed target rather than one the writes keep moving.
+  if (options_.faults && (!healed_ || step_count_ < client_stop_step_)) client_step();
   const int64_t end_ms = now_ms_ + kTickMs;
   while (result_.ok && !events_.empty() && events_.top().time_ms < end_ms) {
     Event event = events_.top();
@@ -712,7 +714,10 @@ void Simulation::client_step() {
   if (!chance(propose_rate_)) return;
   std::vector<int> leaders;
   for (const auto& node : nodes_) {
-    if (node->up && node->paused_until_ms <= now_ms_ && node->core->role() == Role::Leader) {
+    // Like real clients, a bounded number of writes waits for an answer at any time: an
+    // unbounded offered load would outrun replication under the smallest Append limits.
+    if (node->up && node->paused_until_ms <= now_ms_ && node->core->role() == Role::Leader &&
+        node->pending.size() < kClientPendingMax) {
       leaders.push_back(node->index);
     }
   }
@@ -763,6 +768,7 @@ void Simulation::liveness_phase() {
   heal_all();
   healed_ = true;
   const int64_t healed_step = step_count_;
+  client_stop_step_ = healed_step + kLivenessWriteTicks;
   bool leader_seen = false;
   while (result_.ok) {
     const int64_t elapsed = step_count_ - healed_step;
@@ -771,7 +777,9 @@ void Simulation::liveness_phase() {
       return fail("liveness: no leader within " + std::to_string(kLeaderDeadlineTicks) +
                   " ticks after healing; " + describe_nodes());
     }
-    if (leader_seen && acked_after_heal_ > 0 && converged()) return;
+    if (leader_seen && acked_after_heal_ > 0 && step_count_ >= client_stop_step_ && converged()) {
+      return;
+    }
     if (elapsed >= kConvergenceDeadlineTicks) {
       return fail("liveness: not converged " + std::to_string(kConvergenceDeadlineTicks) +
                   " ticks after healing (acked after heal: " + std::to_string(acked_after_heal_) +

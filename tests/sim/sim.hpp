@@ -69,8 +69,10 @@ struct Result {
 inline constexpr int64_t kTickMs = 10;  // one Core tick, one simulation step
 inline constexpr int kElectionTicksMax = 60;
 inline constexpr int64_t kPauseMsMax = 3 * kElectionTicksMax * kTickMs;
+inline constexpr size_t kClientPendingMax = 8;          // unacknowledged writes at a time
 inline constexpr int kLeaderDeadlineTicks = 1000;       // liveness: 10 s simulated after healing
 inline constexpr int kConvergenceDeadlineTicks = 3000;  // liveness: 30 s simulated after healing
+inline constexpr int kLivenessWriteTicks = 500;         // liveness: the client writes 5 s more
 
 // The command line that replays `options` exactly.
 std::string replay_command(const Options& options);
@@ -200,6 +202,7 @@ class Simulation {
   int64_t payload_counter_ = 0;
   int64_t acked_after_heal_ = 0;
   bool healed_ = false;
+  int64_t client_stop_step_ = 0;
   Result result_;
   std::deque<std::string> trace_lines_;
 };

@@ -182,5 +182,83 @@ TEST(Sim, LeaderThatLosesItsMajorityAcknowledgesNothing) {
   EXPECT_EQ(sim.acked().size(), acked);
 }
 
+// Seeds that once broke an invariant, replayed in full (chorus-sim --seed N --nodes 3 --steps
+// 2000 --mode safety). 1, 4, 10, 11: a late or duplicated sync Append (an answer to an older
+// Subscribe) truncated a follower that had synced since, and a stale AppendAck then let the
+// leader count entries the follower no longer held: a commit durable on one node (or the core's
+// own asserts "sync start beyond the local log" / "leader asked to truncate committed
+// entries"). 33, 40: the sync point of common_point fell inside the follower's own later epoch.
+class RegressionSeed : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(RegressionSeed, KeepsEveryInvariant) {
+  Options options;
+  options.seed = GetParam();
+  options.trace_tail = 40;
+  Simulation sim(options);
+  const Result result = sim.run();
+  std::string trace;
+  for (const auto& line : result.trace_tail) trace += line + "\n";
+  EXPECT_TRUE(result.ok) << result.failure << "\nreplay: " << replay_command(options) << "\n"
+                         << trace;
+}
+
+INSTANTIATE_TEST_SUITE_P(Sim, RegressionSeed, ::testing::Values(1, 4, 10, 11, 33, 40));
+
+// The sync point must stop where the follower's copy of the newest common epoch ends, not only
+// where the leader's does: here both hold epoch 13, the follower then wrote epoch 15 at 2000
+// (never committed) and the leader's next epoch (17) starts at 3000. Syncing from 2500 would keep
+// the follower's epoch-15 record as if it were common: the logs would diverge below the sync.
+struct FixedLog : replication::LogReader {
+  std::vector<Entry> entries;
+  std::vector<Entry> read(int64_t from, size_t) override {
+    std::vector<Entry> out;
+    for (const auto& e : entries) {
+      if (e.position >= from) out.push_back(e);
+    }
+    return out;
+  }
+};
+
+replication::EpochRecord epoch_at(int64_t number, int64_t position) {
+  replication::EpochRecord r{number, position, {}};
+  r.id.data[0] = static_cast<uint8_t>(number);
+  return r;
+}
+
+TEST(CoreRegression, SyncPointStopsWhereTheFollowersEpochEnds) {
+  FixedLog log;
+  const auto e1 = epoch_at(1, 0), e13 = epoch_at(13, 1000), e15 = epoch_at(15, 2000);
+  log.entries = {{0, 1000, 1, true, Core::epoch_payload(e1, "n0")},
+                 {1000, 1500, 13, true, Core::epoch_payload(e13, "n0")},
+                 {1500, 2000, 13, false, "a"},
+                 {2000, 2500, 13, false, "b"},
+                 {2500, 3000, 13, false, "c"}};
+  replication::Config config;
+  config.self = "n0";
+  config.cluster_size = 3;
+  replication::InitialState init{HardState{16, ""}, {e1, e13}, 3000};
+  Core core(config, init, log);
+  core.set_peers({"n1", "n2"});
+  for (int t = 0; t < 200 && core.role() != replication::Role::Candidate; ++t) core.tick();
+  ASSERT_EQ(core.role(), replication::Role::Candidate);
+  core.step(Message{"n1", "n0", replication::VoteResponse{core.epoch(), true}});
+  ASSERT_EQ(core.role(), replication::Role::Leader);
+  (void)core.ready();
+  replication::Subscribe sub;
+  sub.epoch = core.epoch();
+  sub.log_end = 2500;
+  sub.epochs = {e1, e13, e15};
+  core.step(Message{"n2", "n0", sub});
+  const auto ready = core.ready();
+  bool answered = false;
+  for (const auto& m : ready.messages) {
+    const auto* a = std::get_if<replication::Append>(&m.body);
+    if (m.to != "n2" || !a || !a->sync) continue;
+    answered = true;
+    EXPECT_EQ(a->start, 2000) << "the follower's entries from 2000 are epoch 15, not epoch 13";
+  }
+  EXPECT_TRUE(answered);
+}
+
 }  // namespace
 }  // namespace chorus::sim
