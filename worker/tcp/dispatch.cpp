@@ -13,13 +13,38 @@ constexpr const char* kPersistentNotImplemented =
     "persistent subscriptions are not implemented yet";
 constexpr const char* kScavengeNotImplemented = "scavenging is not implemented yet";
 
-// Answers NotHandled when this node must not serve the request; true if it did.
-bool refused_by_routing(Command command, bool require_master, const ReplyFn& reply) {
-  std::optional<NotHandledReply> refusal = route_request(command, require_master);
-  if (!refusal) return false;
+void reply_not_handled(const NotHandledReply& refusal, const ReplyFn& reply) {
   reply(Command::NotHandled,
-        not_handled(static_cast<pb::NotHandled::NotHandledReason>(refusal->reason),
-                    refusal->additional_info));
+        not_handled(static_cast<pb::NotHandled::NotHandledReason>(refusal.reason),
+                    refusal.additional_info));
+}
+
+// Refuses the request or passes it to the leader when this node must not serve it; true if so.
+bool routed_elsewhere(const wire::Package& package, const Principal& who, bool require_master,
+                      const ReplyFn& reply, const ClusterState* cluster) {
+  const auto command = static_cast<Command>(package.command);
+  const RouteDecision route = route_request(command, require_master, cluster);
+  switch (route.kind) {
+    case RouteKind::Serve:
+      return false;
+    case RouteKind::Refuse:
+      reply_not_handled(route.refusal, reply);
+      return true;
+    case RouteKind::Forward:
+      cluster->forward(who, package.command, package.payload,
+                       [reply](std::optional<std::pair<uint8_t, std::string>> answer) {
+                         if (!answer) return reply_not_handled(NotHandledReply{}, reply);
+                         reply(static_cast<Command>(answer->first), std::move(answer->second));
+                       });
+      return true;
+  }
+  return false;
+}
+
+// True (and NotHandled sent) when the engine refused because leadership moved meanwhile.
+bool engine_refused(NotHandledReason reason, const ReplyFn& reply, const ClusterState* cluster) {
+  if (reason == NotHandledReason::None) return false;
+  reply_not_handled(refusal_for(reason, cluster), reply);
   return true;
 }
 
@@ -29,44 +54,49 @@ bool decode(const wire::Package& package, Message* message) {
 }
 
 DispatchOutcome write_events(Engine& engine, const Principal& who, const wire::Package& package,
-                             ReplyFn reply) {
+                             ReplyFn reply, const ClusterState* cluster) {
   pb::WriteEvents request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
   std::optional<std::vector<NewEvent>> events = from_proto(request.events());
   if (!events) return DispatchOutcome::DecodeFailed;
-  if (refused_by_routing(Command::WriteEvents, request.require_master(), reply)) {
+  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   engine.append(who, request.event_stream_id(), request.expected_version(), std::move(*events),
-                [reply = std::move(reply)](WriteResult result) {
+                [reply = std::move(reply), cluster](WriteResult result) {
+                  if (engine_refused(result.not_handled, reply, cluster)) return;
                   reply(Command::WriteEventsCompleted, write_completed(result));
                 });
   return DispatchOutcome::Submitted;
 }
 
 DispatchOutcome delete_stream(Engine& engine, const Principal& who, const wire::Package& package,
-                              ReplyFn reply) {
+                              ReplyFn reply, const ClusterState* cluster) {
   pb::DeleteStream request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
-  if (refused_by_routing(Command::DeleteStream, request.require_master(), reply)) {
+  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   engine.delete_stream(who, request.event_stream_id(), request.expected_version(),
-                       request.hard_delete(), [reply = std::move(reply)](DeleteResult result) {
+                       request.hard_delete(),
+                       [reply = std::move(reply), cluster](DeleteResult result) {
+                         if (engine_refused(result.not_handled, reply, cluster)) return;
                          reply(Command::DeleteStreamCompleted, delete_completed(result));
                        });
   return DispatchOutcome::Submitted;
 }
 
 DispatchOutcome transaction_start(Engine& engine, const Principal& who,
-                                  const wire::Package& package, ReplyFn reply) {
+                                  const wire::Package& package, ReplyFn reply,
+                                  const ClusterState* cluster) {
   pb::TransactionStart request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
-  if (refused_by_routing(Command::TransactionStart, request.require_master(), reply)) {
+  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   engine.transaction_start(who, request.event_stream_id(), request.expected_version(),
-                           [reply = std::move(reply)](TransactionResult result) {
+                           [reply = std::move(reply), cluster](TransactionResult result) {
+                             if (engine_refused(result.not_handled, reply, cluster)) return;
                              reply(Command::TransactionStartCompleted,
                                    transaction_start_completed(result));
                            });
@@ -74,41 +104,48 @@ DispatchOutcome transaction_start(Engine& engine, const Principal& who,
 }
 
 DispatchOutcome transaction_write(Engine& engine, const Principal& who,
-                                  const wire::Package& package, ReplyFn reply) {
+                                  const wire::Package& package, ReplyFn reply,
+                                  const ClusterState* cluster) {
   pb::TransactionWrite request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
   std::optional<std::vector<NewEvent>> events = from_proto(request.events());
   if (!events) return DispatchOutcome::DecodeFailed;
-  if (refused_by_routing(Command::TransactionWrite, request.require_master(), reply)) {
+  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   const int64_t id = request.transaction_id();
-  engine.transaction_write(
-      who, id, std::move(*events), [reply = std::move(reply), id](TransactionResult result) {
-        reply(Command::TransactionWriteCompleted, transaction_write_completed(result, id));
-      });
+  engine.transaction_write(who, id, std::move(*events),
+                           [reply = std::move(reply), id, cluster](TransactionResult result) {
+                             if (engine_refused(result.not_handled, reply, cluster)) return;
+                             reply(Command::TransactionWriteCompleted,
+                                   transaction_write_completed(result, id));
+                           });
   return DispatchOutcome::Submitted;
 }
 
 DispatchOutcome transaction_commit(Engine& engine, const Principal& who,
-                                   const wire::Package& package, ReplyFn reply) {
+                                   const wire::Package& package, ReplyFn reply,
+                                   const ClusterState* cluster) {
   pb::TransactionCommit request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
-  if (refused_by_routing(Command::TransactionCommit, request.require_master(), reply)) {
+  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   const int64_t id = request.transaction_id();
-  engine.transaction_commit(who, id, [reply = std::move(reply), id](TransactionResult result) {
-    reply(Command::TransactionCommitCompleted, transaction_commit_completed(result, id));
-  });
+  engine.transaction_commit(who, id,
+                            [reply = std::move(reply), id, cluster](TransactionResult result) {
+                              if (engine_refused(result.not_handled, reply, cluster)) return;
+                              reply(Command::TransactionCommitCompleted,
+                                    transaction_commit_completed(result, id));
+                            });
   return DispatchOutcome::Submitted;
 }
 
 DispatchOutcome read_event(Engine& engine, const Principal& who, const wire::Package& package,
-                           ReplyFn reply) {
+                           ReplyFn reply, const ClusterState* cluster) {
   pb::ReadEvent request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
-  if (refused_by_routing(Command::ReadEvent, request.require_master(), reply)) {
+  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   engine.read_event(who, request.event_stream_id(), request.event_number(),
@@ -119,11 +156,10 @@ DispatchOutcome read_event(Engine& engine, const Principal& who, const wire::Pac
 }
 
 DispatchOutcome read_stream(Engine& engine, const Principal& who, const wire::Package& package,
-                            ReplyFn reply, bool forward) {
+                            ReplyFn reply, bool forward, const ClusterState* cluster) {
   pb::ReadStreamEvents request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
-  const auto command = static_cast<Command>(package.command);
-  if (refused_by_routing(command, request.require_master(), reply)) {
+  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   const Command completed = forward ? Command::ReadStreamEventsForwardCompleted
@@ -138,11 +174,10 @@ DispatchOutcome read_stream(Engine& engine, const Principal& who, const wire::Pa
 }
 
 DispatchOutcome read_all(Engine& engine, const Principal& who, const wire::Package& package,
-                         ReplyFn reply, bool forward) {
+                         ReplyFn reply, bool forward, const ClusterState* cluster) {
   pb::ReadAllEvents request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
-  const auto command = static_cast<Command>(package.command);
-  if (refused_by_routing(command, request.require_master(), reply)) {
+  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   const Command completed =
@@ -187,30 +222,38 @@ DispatchOutcome not_implemented(const wire::Package& package, const ReplyFn& rep
 }  // namespace
 
 DispatchOutcome dispatch_request(Engine& engine, const Principal& who, const wire::Package& package,
-                                 ReplyFn reply) {
-  switch (static_cast<Command>(package.command)) {
+                                 ReplyFn reply, const ClusterState* cluster) {
+  const auto command = static_cast<Command>(package.command);
+  switch (command) {
     case Command::WriteEvents:
-      return write_events(engine, who, package, std::move(reply));
+      return write_events(engine, who, package, std::move(reply), cluster);
     case Command::DeleteStream:
-      return delete_stream(engine, who, package, std::move(reply));
+      return delete_stream(engine, who, package, std::move(reply), cluster);
     case Command::TransactionStart:
-      return transaction_start(engine, who, package, std::move(reply));
+      return transaction_start(engine, who, package, std::move(reply), cluster);
     case Command::TransactionWrite:
-      return transaction_write(engine, who, package, std::move(reply));
+      return transaction_write(engine, who, package, std::move(reply), cluster);
     case Command::TransactionCommit:
-      return transaction_commit(engine, who, package, std::move(reply));
+      return transaction_commit(engine, who, package, std::move(reply), cluster);
     case Command::ReadEvent:
-      return read_event(engine, who, package, std::move(reply));
+      return read_event(engine, who, package, std::move(reply), cluster);
     case Command::ReadStreamEventsForward:
-      return read_stream(engine, who, package, std::move(reply), true);
+      return read_stream(engine, who, package, std::move(reply), true, cluster);
     case Command::ReadStreamEventsBackward:
-      return read_stream(engine, who, package, std::move(reply), false);
+      return read_stream(engine, who, package, std::move(reply), false, cluster);
     case Command::ReadAllEventsForward:
-      return read_all(engine, who, package, std::move(reply), true);
+      return read_all(engine, who, package, std::move(reply), true, cluster);
     case Command::ReadAllEventsBackward:
-      return read_all(engine, who, package, std::move(reply), false);
-    default:
+      return read_all(engine, who, package, std::move(reply), false, cluster);
+    default: {
+      // Persistent-subscription commands live on the leader only (PROTOCOL.md B).
+      const RouteDecision route = route_request(command, false, cluster);
+      if (route.kind == RouteKind::Refuse) {
+        reply_not_handled(route.refusal, reply);
+        return DispatchOutcome::Submitted;
+      }
       return not_implemented(package, reply);
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include "common/framing.hpp"
 #include "worker/engine/engine.hpp"
+#include "worker/tcp/routing.hpp"
 
 #include <functional>
 #include <string>
@@ -21,8 +22,10 @@ enum class DispatchOutcome {
   Unsupported,   // not a request command this module handles
 };
 
+// `cluster` (null for a single node) decides whether the request is served here, passed to the
+// leader, or refused with NotHandled.
 DispatchOutcome dispatch_request(Engine& engine, const Principal& who, const wire::Package& package,
-                                 ReplyFn reply);
+                                 ReplyFn reply, const ClusterState* cluster = nullptr);
 
 // The text of the BadRequest for an undecodable payload, as EventStore words it.
 std::string unwrap_error_text(uint8_t command);

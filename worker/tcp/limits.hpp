@@ -11,20 +11,21 @@
 namespace chorus::tcp {
 
 // Bytes asked of the socket per read; large enough that a 3 MiB event arrives in few reads.
-inline constexpr size_t kReadChunkBytes = 256u * 1024u;
+inline constexpr size_t kReadChunkBytes = size_t{256} * 1024;
 
 // Replies and pushes queued for one connection. A subscriber (or a pipelining client) that does
 // not read its socket is disconnected when this is exceeded. Two maximal frames plus slack, so one
 // large read reply never trips it on its own.
-inline constexpr size_t kOutgoingQueueBytesMax = 2u * wire::kFrameBytesMax + 8u * 1024u * 1024u;
+inline constexpr size_t kOutgoingQueueBytesMax =
+    size_t{2} * wire::kFrameBytesMax + size_t{8} * 1024 * 1024;
 
 // Reading from the socket pauses while this many bytes wait to be written, so a client that
 // pipelines requests without reading replies is slowed down instead of growing the queue.
-inline constexpr size_t kReadPauseQueuedBytes = 16u * 1024u * 1024u;
+inline constexpr size_t kReadPauseQueuedBytes = size_t{16} * 1024 * 1024;
 
 // One socket write gathers queued packages up to this many bytes (one write in flight), so a
 // heartbeat waits behind at most one batch.
-inline constexpr size_t kWriteBatchBytesMax = 1u * 1024u * 1024u;
+inline constexpr size_t kWriteBatchBytesMax = size_t{1} * 1024 * 1024;
 inline constexpr size_t kWriteBatchPackagesMax = 256;
 
 // Requests received but not answered yet (waiting for authentication, or in the engine). The

@@ -261,7 +261,7 @@ void Session::dispatch(const Principal& who, wire::Package& package) {
                                                               std::string payload) {
     self->reply_later(command, correlation_id, std::move(payload));
   };
-  switch (dispatch_request(engine_, who, package, std::move(reply))) {
+  switch (dispatch_request(engine_, who, package, std::move(reply), config_.cluster)) {
     case DispatchOutcome::Submitted:
       return;
     case DispatchOutcome::NoReply:

@@ -8,6 +8,7 @@
 
 #include "common/framing.hpp"
 #include "worker/engine/engine.hpp"
+#include "worker/tcp/routing.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -29,6 +30,7 @@ namespace chorus::tcp {
 struct SessionConfig {
   int heartbeat_interval_ms = 2000;
   int heartbeat_timeout_ms = 1000;
+  const ClusterState* cluster = nullptr;  // null: a single node that serves everything
 };
 
 class Session : public std::enable_shared_from_this<Session> {

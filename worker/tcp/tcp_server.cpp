@@ -82,7 +82,8 @@ void TcpServer::Impl::on_accept(const boost::system::error_code& error,
     return;
   }
   const uint64_t id = reg->next_id++;
-  SessionConfig session_config{config.heartbeat_interval_ms, config.heartbeat_timeout_ms};
+  SessionConfig session_config{config.heartbeat_interval_ms, config.heartbeat_timeout_ms,
+                               config.cluster};
   auto session = std::make_shared<Session>(std::move(socket), engine, session_config, [reg, id] {
     std::lock_guard guard(reg->mutex);
     reg->sessions.erase(id);
