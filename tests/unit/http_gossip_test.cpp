@@ -23,7 +23,10 @@ TEST(HttpGossip, RoundTrip) {
   m.writer_checkpoint = 1234567890123;
   m.epoch_number = 3;
   m.node_priority = 2;
-  ClusterInfo info{{m}, "10.0.0.1", 2112};
+  ClusterInfo info;
+  info.members = {m};
+  info.server_ip = "10.0.0.1";
+  info.server_port = 2112;
   EXPECT_EQ(m.time_stamp, "2020-09-02T13:53:24.234898Z");
   const std::string text = to_json(info);
   for (const char* key : {"\"instanceId\"", "\"httpEndPointIp\"", "\"isReadOnlyReplica\"",
