@@ -235,7 +235,8 @@ HttpServer::~HttpServer() { stop(); }
 void HttpServer::start() {
   Poco::Net::ServerSocket socket;
   try {
-    socket.bind(Poco::Net::SocketAddress(impl_->config.ip, impl_->config.port), true);
+    // SO_REUSEADDR for quick restarts, but never SO_REUSEPORT: a second worker must fail to bind.
+    socket.bind(Poco::Net::SocketAddress(impl_->config.ip, impl_->config.port), true, false);
     socket.listen(kQueuedConnectionsMax);
   } catch (const Poco::Exception& e) {
     throw std::runtime_error(e.displayText());
