@@ -463,7 +463,7 @@ TEST_F(SessionTest, SubscriberThatDoesNotReadIsDisconnected) {
   ASSERT_EQ(reply->command, uint8_t(Command::SubscriptionConfirmation));
   // The client stops reading; 200 pushes of 1 MiB exceed the bounded outgoing queue.
   EventRecord record;
-  record.data = std::string(1024 * 1024, 'x');
+  record.data = std::string(size_t{1024} * 1024, 'x');
   for (int i = 0; i < 200; ++i) engine_.push(ResolvedEvent{record, std::nullopt});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (server_->connections() > 0 && std::chrono::steady_clock::now() < deadline) {
