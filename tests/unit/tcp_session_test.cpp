@@ -20,6 +20,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -61,6 +62,7 @@ class FakeEngine : public Engine {
 
   void authenticate(std::string login, std::string password,
                     std::function<void(std::optional<Principal>)> done) override {
+    ++authentications;
     auto timer = std::make_shared<boost::asio::steady_timer>(io_, auth_delay);
     timer->async_wait([timer, login, password, done = std::move(done)](auto) {
       if (password == "changeit") {
@@ -144,6 +146,7 @@ class FakeEngine : public Engine {
   void shutdown() override {}
 
   milliseconds auth_delay{0};
+  std::atomic<int> authentications{0};
 
  private:
   void record(std::string call) {
@@ -327,6 +330,27 @@ TEST_F(SessionTest, ArrivalOrderKeptAcrossAsynchronousAuthentication) {
   EXPECT_EQ(second->correlation_id, commit_id);
   const std::vector<std::string> expected{"append:admin:s", "transaction_commit:"};
   EXPECT_EQ(engine_.calls(), expected);
+}
+
+TEST_F(SessionTest, ProvenCredentialsAreNotCheckedAgain) {
+  RawClient client(port());
+  for (int i = 0; i < 3; ++i) {
+    client.send(Command::WriteEvents, write_events("s", std::string(16, 'a')),
+                wire::Credentials{"admin", "changeit"});
+    auto reply = client.receive();
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->command, uint8_t(Command::WriteEventsCompleted));
+  }
+  EXPECT_EQ(engine_.authentications.load(), 1);
+  // Other credentials are checked on their own (and wrong ones are never remembered).
+  for (int i = 0; i < 2; ++i) {
+    client.send(Command::WriteEvents, write_events("s", std::string(16, 'a')),
+                wire::Credentials{"admin", "wrong"});
+    auto reply = client.receive();
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->command, uint8_t(Command::NotAuthenticated));
+  }
+  EXPECT_EQ(engine_.authentications.load(), 3);
 }
 
 TEST_F(SessionTest, WrongCredentialsGetNotAuthenticatedAndConnectionGoesOn) {

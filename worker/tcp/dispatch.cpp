@@ -132,12 +132,11 @@ DispatchOutcome transaction_commit(Engine& engine, const Principal& who,
     return DispatchOutcome::Submitted;
   }
   const int64_t id = request.transaction_id();
-  engine.transaction_commit(who, id,
-                            [reply = std::move(reply), id, cluster](TransactionResult result) {
-                              if (engine_refused(result.not_handled, reply, cluster)) return;
-                              reply(Command::TransactionCommitCompleted,
-                                    transaction_commit_completed(result, id));
-                            });
+  engine.transaction_commit(
+      who, id, [reply = std::move(reply), id, cluster](TransactionResult result) {
+        if (engine_refused(result.not_handled, reply, cluster)) return;
+        reply(Command::TransactionCommitCompleted, transaction_commit_completed(result, id));
+      });
   return DispatchOutcome::Submitted;
 }
 

@@ -176,6 +176,12 @@ void Session::enqueue_request(wire::Package package) {
   pending.package = std::move(package);
   ++requests_in_flight_;
   if (pending.package.credentials) {
+    if (std::optional<Principal> who = proven_principal(*pending.package.credentials)) {
+      pending.auth = Pending::Auth::Valid;
+      pending.principal = std::move(*who);
+      drain_requests();
+      return;
+    }
     pending.auth = Pending::Auth::Checking;
     const wire::Credentials& credentials = *pending.package.credentials;
     engine_.authenticate(credentials.login, credentials.password,
@@ -196,8 +202,35 @@ void Session::on_authenticated(uint64_t sequence, std::optional<Principal> princ
   if (index >= pending_.size()) return;
   Pending& pending = pending_[index];
   pending.auth = principal ? Pending::Auth::Valid : Pending::Auth::Invalid;
-  if (principal) pending.principal = std::move(*principal);
+  if (principal) {
+    remember_proven(*pending.package.credentials, *principal);
+    pending.principal = std::move(*principal);
+  }
   drain_requests();
+}
+
+std::optional<Principal> Session::proven_principal(const wire::Credentials& credentials) const {
+  const Clock::time_point now = Clock::now();
+  for (const ProvenCredentials& proven : proven_) {
+    if (proven.expires_at > now && proven.credentials.login == credentials.login &&
+        proven.credentials.password == credentials.password) {
+      return proven.principal;
+    }
+  }
+  return std::nullopt;
+}
+
+void Session::remember_proven(const wire::Credentials& credentials, const Principal& principal) {
+  const Clock::time_point expires_at =
+      Clock::now() + std::chrono::milliseconds(kProvenCredentialsTtlMs);
+  for (ProvenCredentials& proven : proven_) {
+    if (proven.credentials.login == credentials.login) {
+      proven = ProvenCredentials{credentials, principal, expires_at};
+      return;
+    }
+  }
+  if (proven_.size() >= kProvenCredentialsMax) proven_.erase(proven_.begin());
+  proven_.push_back(ProvenCredentials{credentials, principal, expires_at});
 }
 
 void Session::drain_requests() {

@@ -117,6 +117,17 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<Principal> default_principal_;
   bool default_invalid_ = false;
 
+  // Credentials this connection proved recently: later packages with the same ones skip the
+  // asynchronous check (and its wait behind the engine's readers).
+  struct ProvenCredentials {
+    wire::Credentials credentials;
+    Principal principal;
+    Clock::time_point expires_at;
+  };
+  std::optional<Principal> proven_principal(const wire::Credentials& credentials) const;
+  void remember_proven(const wire::Credentials& credentials, const Principal& principal);
+  std::vector<ProvenCredentials> proven_;
+
   std::deque<Pending> pending_;
   uint64_t pending_front_sequence_ = 0;  // sequence number of pending_.front()
   size_t requests_in_flight_ = 0;        // pending_ + submitted and not yet answered

@@ -21,9 +21,9 @@ class ClusterState;
 struct TcpServerConfig {
   std::string ip = "127.0.0.1";
   uint16_t port = 1113;
-  int heartbeat_interval_ms = 2000;  // EventStore's ExtTcpHeartbeatInterval
-  int heartbeat_timeout_ms = 1000;   // EventStore's ExtTcpHeartbeatTimeout
-  int connections_max = 10000;       // more are accepted and closed at once
+  int heartbeat_interval_ms = 2000;       // EventStore's ExtTcpHeartbeatInterval
+  int heartbeat_timeout_ms = 1000;        // EventStore's ExtTcpHeartbeatTimeout
+  int connections_max = 10000;            // more are accepted and closed at once
   const ClusterState* cluster = nullptr;  // routing in a cluster; null for a single node
 };
 
