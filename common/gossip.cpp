@@ -85,6 +85,7 @@ std::string to_json(const ClusterInfo& info) {
   root.set("members", members);
   root.set("serverIp", info.server_ip);
   root.set("serverPort", info.server_port);
+  if (!info.cluster_name.empty()) root.set("clusterName", info.cluster_name);
   std::ostringstream out;
   root.stringify(out);
   return out.str();
@@ -111,6 +112,7 @@ std::optional<ClusterInfo> cluster_info_from_json(const std::string& text, std::
     }
     read_key(*root, "serverIp", info.server_ip);
     read_key(*root, "serverPort", info.server_port);
+    read_key(*root, "clusterName", info.cluster_name);
     return info;
   } catch (const Poco::Exception& e) {
     if (error != nullptr) *error = e.displayText();

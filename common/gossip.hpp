@@ -42,6 +42,9 @@ struct ClusterInfo {
   std::vector<MemberInfo> members;
   std::string server_ip;  // the answering node's internal HTTP endpoint
   int server_port = 0;
+  // Chorus only ("clusterName"): gossip between clusters of different names is refused, so two
+  // clusters never merge. Empty in documents from EventStore itself.
+  std::string cluster_name;
   bool operator==(const ClusterInfo&) const = default;
 };
 

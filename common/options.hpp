@@ -42,6 +42,8 @@ struct WorkerOptions {
   int ext_tcp_heartbeat_timeout_ms = 1000;
   int int_tcp_heartbeat_interval_ms = 700;
   int int_tcp_heartbeat_timeout_ms = 700;
+  std::string cluster_name = "default";
+  int leader_election_timeout_ms = 300;
   int gossip_interval_ms = 1000;
   int gossip_timeout_ms = 500;
   int commit_timeout_ms = 5000;

@@ -4,8 +4,13 @@
 // normal, 1 cannot start (database, folders, port), 2 usage error.
 #include "common/log.hpp"
 #include "common/options.hpp"
+#include "worker/cluster/gossip_service.hpp"
+#include "worker/cluster/router.hpp"
+#include "worker/cluster/transport.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/http/http_server.hpp"
+#include "worker/http/node_api.hpp"
+#include "worker/tcp/dispatch.hpp"
 #include "worker/tcp/tcp_server.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -14,6 +19,8 @@
 #include <boost/system/system_error.hpp>
 
 #include <unistd.h>
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -92,7 +99,54 @@ chorus::EngineConfig engine_config(const chorus::WorkerOptions& options) {
   config.in_memory = options.mem_db;
   config.reader_threads = options.reader_threads_count;
   config.commit_timeout_ms = options.commit_timeout_ms;
+  config.cluster.node_id = options.int_ip + ":" + std::to_string(options.int_tcp_port);
+  config.cluster.cluster_size = options.cluster_size;
+  config.cluster.node_priority = options.node_priority;
+  config.cluster.election_timeout_ms_min = options.leader_election_timeout_ms;
+  config.cluster.election_timeout_ms_max = options.leader_election_timeout_ms * 2;
+  config.cluster.heartbeat_ms = std::max(10, options.leader_election_timeout_ms / 6);
   return config;
+}
+
+chorus::cluster::GossipConfig gossip_config(const chorus::WorkerOptions& options) {
+  chorus::cluster::GossipConfig config;
+  config.cluster_name = options.cluster_name;
+  for (const auto& seed : options.gossip_seeds) config.seeds.emplace_back(seed.host, seed.port);
+  // A single node needs nobody; it does not look for peers in DNS.
+  config.discover_via_dns = options.discover_via_dns && options.cluster_size > 1;
+  config.cluster_dns = options.cluster_dns;
+  config.cluster_gossip_port = options.cluster_gossip_port;
+  config.interval_ms = options.gossip_interval_ms;
+  config.timeout_ms = options.gossip_timeout_ms;
+  return config;
+}
+
+// The leader runs a request that a follower forwarded, as the client's user, with the same
+// request handling as its own TCP clients.
+void handle_forward(chorus::Engine& engine, const chorus::internal::Forward& request,
+                    std::function<void(chorus::internal::ForwardReply)> reply) {
+  chorus::Principal who;
+  who.login = request.login();
+  for (const auto& g : request.groups()) who.groups.push_back(g);
+  chorus::wire::Package package;
+  package.command = static_cast<uint8_t>(request.command());
+  package.payload = request.payload();
+  const uint64_t id = request.request_id();
+  const auto outcome = chorus::tcp::dispatch_request(
+      engine, who, package, [reply, id](chorus::wire::Command command, std::string payload) {
+        chorus::internal::ForwardReply r;
+        r.set_request_id(id);
+        r.set_command(static_cast<uint32_t>(command));
+        r.set_payload(std::move(payload));
+        reply(std::move(r));
+      });
+  if (outcome != chorus::tcp::DispatchOutcome::Submitted) {
+    chorus::internal::ForwardReply r;
+    r.set_request_id(id);
+    r.set_command(static_cast<uint32_t>(chorus::wire::Command::BadRequest));
+    r.set_payload(chorus::tcp::unwrap_error_text(package.command));
+    reply(std::move(r));
+  }
 }
 
 chorus::tcp::TcpServerConfig tcp_config(const chorus::WorkerOptions& options) {
@@ -146,12 +200,48 @@ std::string start_http(chorus::Log& log, chorus::http::HttpServer& server, const
   return "";
 }
 
+// What the TCP front end asks about the cluster, answered by the cluster Router.
+class RouterState final : public chorus::tcp::ClusterState {
+ public:
+  explicit RouterState(chorus::cluster::Router& router) : router_(router) {}
+  bool is_leader() const override { return router_.is_leader(); }
+  std::optional<chorus::tcp::LeaderInfo> leader() const override {
+    const auto l = router_.leader();
+    if (!l) return std::nullopt;
+    return chorus::tcp::LeaderInfo{l->external_tcp_ip, l->external_tcp_port,
+                                   l->external_secure_tcp_port, l->external_http_ip,
+                                   l->external_http_port};
+  }
+  void forward(
+      const chorus::Principal& who, uint8_t command, std::string payload,
+      std::function<void(std::optional<std::pair<uint8_t, std::string>>)> done) const override {
+    router_.forward(who, command, std::move(payload),
+                    [done = std::move(done)](std::optional<chorus::cluster::ForwardedReply> r) {
+                      if (!r) return done(std::nullopt);
+                      done(std::make_pair(r->command, std::move(r->payload)));
+                    });
+  }
+
+ private:
+  chorus::cluster::Router& router_;
+};
+
+// The node's cluster parts: the internal transport (replication), gossip and client routing.
+struct ClusterParts {
+  std::unique_ptr<chorus::cluster::Transport> transport;
+  std::unique_ptr<chorus::cluster::GossipService> gossip;
+  std::unique_ptr<chorus::cluster::Router> router;
+};
+
 // Serves until SIGINT, SIGTERM or POST /admin/shutdown, then stops the servers, shuts the engine
 // down (fsync, close) and stops the io_context.
-int serve(chorus::Log& log, const chorus::ParseResult& parsed, chorus::Engine& engine) {
+int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_context& io,
+          chorus::Engine& engine, ClusterParts& cluster) {
   const chorus::WorkerOptions& options = parsed.options;
-  boost::asio::io_context io;
-  chorus::tcp::TcpServer server(io, engine, tcp_config(options));
+  RouterState router_state(*cluster.router);
+  auto server_config = tcp_config(options);
+  server_config.cluster = &router_state;
+  chorus::tcp::TcpServer server(io, engine, server_config);
   std::unique_ptr<chorus::http::HttpServer> ext_http;
   std::unique_ptr<chorus::http::HttpServer> int_http;
   bool stopped = false;
@@ -161,7 +251,9 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, chorus::Engine& e
     if (ext_http) ext_http->stop();
     if (int_http) int_http->stop();
     server.stop();
+    cluster.gossip->stop();
     engine.shutdown();
+    cluster.transport->stop();
     io.stop();
   };
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -170,18 +262,36 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, chorus::Engine& e
     log.info("signal " + std::to_string(signal_number) + " received, shutting down");
     shutdown();
   });
-  auto node = std::make_shared<chorus::http::HttpNode>(
-      http_node_config(parsed, server, [&io, &log, &shutdown] {
-        boost::asio::post(io, [&log, &shutdown] {
-          log.info("shutdown requested over HTTP");
-          shutdown();
-        });
-      }));
+  auto node_config = http_node_config(parsed, server, [&io, &log, &shutdown] {
+    boost::asio::post(io, [&log, &shutdown] {
+      log.info("shutdown requested over HTTP");
+      shutdown();
+    });
+  });
+  auto* gossip = cluster.gossip.get();
+  node_config.gossip_view = [gossip] { return gossip->view(); };
+  node_config.gossip_push = [gossip](const chorus::ClusterInfo& view, std::string* error) {
+    return gossip->handle_push(view, error);
+  };
+  auto* router = cluster.router.get();
+  node_config.leader_http = [router]() -> std::optional<std::string> {
+    const auto leader = router->leader();
+    if (!leader) return std::nullopt;
+    return leader->external_http_ip + ":" + std::to_string(leader->external_http_port);
+  };
+  auto node = std::make_shared<chorus::http::HttpNode>(std::move(node_config));
+  // The gossip entry of this node: its endpoints from the HTTP node config, its state from the
+  // engine.
+  cluster.gossip->start_with_self([node, &engine]() -> chorus::MemberInfo {
+    const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    return chorus::http::single_node_cluster_info(*node, engine.status(), now).members.front();
+  });
   ext_http = std::make_unique<chorus::http::HttpServer>(
       engine, node, chorus::http::HttpServerConfig{options.ext_ip, options.ext_http_port, false});
   int_http = std::make_unique<chorus::http::HttpServer>(
       engine, node, chorus::http::HttpServerConfig{options.int_ip, options.int_http_port, true});
-
   const std::string endpoint = options.ext_ip + ":" + std::to_string(options.ext_tcp_port);
   // The contract says std::system_error; an Asio call that escapes throws Boost's own type.
   std::string listen_error;
@@ -196,7 +306,7 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, chorus::Engine& e
     const std::string message =
         "cannot listen on " + endpoint + " for external TCP: " + listen_error;
     log.error(message);
-    engine.shutdown();
+    shutdown();
     return fail_to_start(message);
   }
   std::cout << kProgram << " listening: external TCP " << endpoint << std::endl;
@@ -210,13 +320,28 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, chorus::Engine& e
     shutdown();
     return fail_to_start(http_error);
   }
-
   std::vector<std::thread> threads;
   for (int i = 1; i < kIoThreads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (std::thread& thread : threads) thread.join();
   log.info("stopped");
   return EXIT_SUCCESS;
+}
+
+// Binds the internal TCP port for replication; "" or the reason it cannot.
+std::string start_transport(chorus::Log& log, chorus::cluster::Transport& transport,
+                            const chorus::WorkerOptions& options) {
+  const std::string endpoint = options.int_ip + ":" + std::to_string(options.int_tcp_port);
+  try {
+    transport.start();
+  } catch (const std::system_error& e) {
+    return "cannot listen on " + endpoint + " for internal TCP: " + e.code().message();
+  } catch (const boost::system::system_error& e) {
+    return "cannot listen on " + endpoint + " for internal TCP: " + e.code().message();
+  }
+  std::cout << kProgram << " listening: internal TCP " << endpoint << std::endl;
+  log.info("listening: internal TCP " + endpoint);
+  return "";
 }
 
 int run(const chorus::ParseResult& parsed) {
@@ -231,15 +356,45 @@ int run(const chorus::ParseResult& parsed) {
       return fail_to_start("cannot create database folder '" + options.db_folder + "': " + problem);
     }
   }
+  boost::asio::io_context io;
+  std::atomic<chorus::Engine*> engine_ptr{nullptr};
+  chorus::cluster::TransportHandlers handlers;
+  handlers.on_message = [&engine_ptr](chorus::replication::Message m) {
+    if (auto* e = engine_ptr.load()) e->receive(std::move(m));
+  };
+  handlers.on_forward = [&engine_ptr](const chorus::internal::Forward& request,
+                                      std::function<void(chorus::internal::ForwardReply)> reply) {
+    if (auto* e = engine_ptr.load()) handle_forward(*e, request, std::move(reply));
+  };
+  ClusterParts cluster;
+  const auto config = engine_config(options);
+  cluster.transport = std::make_unique<chorus::cluster::Transport>(
+      io, config.cluster.node_id, options.cluster_name, options.int_ip, options.int_tcp_port,
+      std::move(handlers));
+  if (std::string problem = start_transport(log, *cluster.transport, options); !problem.empty()) {
+    log.error(problem);
+    return fail_to_start(problem);
+  }
   std::unique_ptr<chorus::Engine> engine;
   try {
-    engine = chorus::Engine::open(engine_config(options));
+    engine = chorus::Engine::open(config, cluster.transport.get());
   } catch (const std::exception& e) {
     log.error(std::string("cannot open the database: ") + e.what());
+    cluster.transport->stop();
     return fail_to_start(std::string("cannot open the database: ") + e.what());
   }
-  const int code = serve(log, parsed, *engine);
+  engine_ptr = engine.get();
+  auto* raw_engine = engine.get();
+  cluster.gossip = std::make_unique<chorus::cluster::GossipService>(
+      gossip_config(options), nullptr,
+      [raw_engine](std::vector<std::string> peers) { raw_engine->set_peers(std::move(peers)); });
+  cluster.router = std::make_unique<chorus::cluster::Router>(*engine, cluster.gossip.get(),
+                                                             cluster.transport.get());
+  const int code = serve(log, parsed, io, *engine, cluster);
+  cluster.gossip->stop();
+  engine_ptr = nullptr;
   engine->shutdown();
+  cluster.transport->stop();
   return code;
 }
 

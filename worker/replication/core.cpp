@@ -78,6 +78,12 @@ void Core::tick() {
     check_quorum();
     return;
   }
+  if (role_ == Role::Follower && synced_ &&
+      now_tick_ - matched_tick_ > config_.heartbeat_ticks * 3) {
+    // The leader no longer sends in our session (it answered an older Subscribe): sync again.
+    synced_ = false;
+    session_ = 0;
+  }
   if (role_ == Role::Follower && leader_ && !synced_ &&
       now_tick_ - subscribe_sent_tick_ >= config_.heartbeat_ticks * 2) {
     send_subscribe();
@@ -113,7 +119,10 @@ void Core::become_follower(int64_t epoch, std::optional<NodeId> leader) {
     hard_.voted_for.clear();
     persist_hard_state();
   }
-  if (leader_ != leader) synced_ = false;
+  if (leader_ != leader) {
+    synced_ = false;
+    session_ = 0;
+  }
   role_ = Role::Follower;
   leader_ = std::move(leader);
   progress_.clear();
@@ -253,7 +262,8 @@ void Core::on_vote_response(const NodeId& from, const VoteResponse& m) {
 void Core::send_subscribe() {
   if (!leader_) return;
   subscribe_sent_tick_ = now_tick_;
-  send(*leader_, Subscribe{hard_.epoch, log_end_, epochs_});
+  if (session_ == 0) session_ = rng_() | 1;
+  send(*leader_, Subscribe{hard_.epoch, log_end_, epochs_, session_});
 }
 
 int64_t Core::common_point(const Subscribe& m) const {
@@ -265,7 +275,10 @@ int64_t Core::common_point(const Subscribe& m) const {
     if (mine == epochs_.end() || !(*mine == *f)) continue;
     const auto next = std::next(mine);
     const int64_t epoch_end = next == epochs_.end() ? log_end_ : next->position;
-    return std::min(m.log_end, epoch_end);
+    const auto follower_next = f.base();  // the follower's epoch after this one
+    const int64_t follower_end =
+        follower_next == m.epochs.end() ? m.log_end : follower_next->position;
+    return std::min(follower_end, epoch_end);
   }
   return 0;
 }
@@ -274,11 +287,13 @@ void Core::on_subscribe(const NodeId& from, const Subscribe& m) {
   if (role_ != Role::Leader || m.epoch != hard_.epoch) return;
   auto& p = progress_[from];
   p.synced = true;
+  p.session = m.session;
   p.next = common_point(m);
   p.acked_log_end = p.next;
   p.durable_end = std::min(p.durable_end, p.next);
   p.last_heard_tick = now_tick_;
-  Append a{hard_.epoch, p.next, true, entries_from(p.next, config_.append_bytes_max), commit_end_};
+  Append a{hard_.epoch, p.next,   true, entries_from(p.next, config_.append_bytes_max),
+           commit_end_, p.session};
   if (!a.entries.empty()) p.next = a.entries.back().end;
   send(from, std::move(a));
 }
@@ -298,10 +313,10 @@ void Core::send_appends(const NodeId& to, bool heartbeat) {
     if (entries.empty()) break;
     const int64_t start = p.next;
     p.next = entries.back().end;
-    send(to, Append{hard_.epoch, start, false, std::move(entries), commit_end_});
+    send(to, Append{hard_.epoch, start, false, std::move(entries), commit_end_, p.session});
     sent = true;
   }
-  if (!sent && heartbeat) send(to, Append{hard_.epoch, p.next, false, {}, commit_end_});
+  if (!sent && heartbeat) send(to, Append{hard_.epoch, p.next, false, {}, commit_end_, p.session});
 }
 
 void Core::on_append(const NodeId& from, const Append& m) {
@@ -312,6 +327,9 @@ void Core::on_append(const NodeId& from, const Append& m) {
   }
   if (role_ != Role::Follower || leader_ != from) become_follower(m.epoch, from);
   reset_election_timer();
+  if (m.sync && (synced_ || m.session != session_)) return;  // answers another Subscribe
+  if (!m.sync && synced_ && m.session != session_) return;   // stale: another session
+  if (synced_ || m.sync) matched_tick_ = now_tick_;
   if (m.sync) {
     CHORUS_CORE_ASSERT(m.start >= std::min(commit_end_, log_end_),
                        "leader asked to truncate committed entries");
@@ -333,12 +351,13 @@ void Core::on_append(const NodeId& from, const Append& m) {
   if (first > log_end_) {
     // A gap (a lost message): only a resync repairs it.
     synced_ = false;
+    session_ = 0;
     send_subscribe();
     return;
   }
   if (!entries.empty()) append_local(std::move(entries));
   set_commit(std::min(m.commit_end, durable_end_));
-  send(from, AppendAck{hard_.epoch, log_end_, durable_end_});
+  send(from, AppendAck{hard_.epoch, log_end_, durable_end_, session_});
 }
 
 void Core::on_ack(const NodeId& from, const AppendAck& m) {
@@ -347,7 +366,7 @@ void Core::on_ack(const NodeId& from, const AppendAck& m) {
   if (it == progress_.end()) return;
   auto& p = it->second;
   p.last_heard_tick = now_tick_;
-  if (!p.synced) return;
+  if (!p.synced || m.session != p.session) return;
   // Acks may arrive out of order; positions only move forward within one sync.
   p.acked_log_end = std::max(p.acked_log_end, std::min(m.log_end, p.next));
   p.durable_end = std::max(p.durable_end, std::min(m.durable_end, p.next));
@@ -425,7 +444,7 @@ void Core::durable(int64_t end) {
   if (role_ == Role::Leader) {
     maybe_commit();
   } else if (role_ == Role::Follower && leader_ && synced_) {
-    send(*leader_, AppendAck{hard_.epoch, log_end_, durable_end_});
+    send(*leader_, AppendAck{hard_.epoch, log_end_, durable_end_, session_});
   }
 }
 

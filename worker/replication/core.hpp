@@ -74,6 +74,7 @@ struct Subscribe {  // follower -> leader: "here is my log; where do we agree?"
   int64_t epoch = 0;
   int64_t log_end = 0;
   std::vector<EpochRecord> epochs;
+  uint64_t session = 0;
 };
 struct Append {  // leader -> follower; no entries = heartbeat
   int64_t epoch = 0;
@@ -81,11 +82,13 @@ struct Append {  // leader -> follower; no entries = heartbeat
   bool sync = false;  // answer to Subscribe: truncate to `start` first if longer
   std::vector<Entry> entries;
   int64_t commit_end = 0;
+  uint64_t session = 0;
 };
 struct AppendAck {
   int64_t epoch = 0;
   int64_t log_end = 0;
   int64_t durable_end = 0;
+  uint64_t session = 0;
 };
 
 using Body = std::variant<VoteRequest, VoteResponse, Subscribe, Append, AppendAck>;
@@ -178,7 +181,8 @@ class Core {
  private:
   struct Progress {
     bool synced = false;  // answered a Subscribe in this epoch
-    int64_t next = 0;     // next position to send
+    uint64_t session = 0;
+    int64_t next = 0;  // next position to send
     int64_t acked_log_end = 0;
     int64_t durable_end = 0;
     int last_heard_tick = 0;
@@ -224,6 +228,8 @@ class Core {
   std::map<NodeId, Progress> progress_;
   std::set<NodeId> votes_;
   bool synced_ = false;  // follower: synced with the current leader's log
+  uint64_t session_ = 0;
+  int matched_tick_ = 0;
   int subscribe_sent_tick_ = -1000000;
   int now_tick_ = 0;
   int election_elapsed_ = 0;

@@ -1,0 +1,184 @@
+// Gossip runtime: timing, seed resolution and the HTTP exchange.
+#include "worker/cluster/gossip_service.hpp"
+
+#include <Poco/Net/DNS.h>
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/IPAddress.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/StreamCopier.h>
+
+#include <chrono>
+#include <iostream>
+#include <sstream>
+
+namespace chorus::cluster {
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// POSTs our view to http://<key>/gossip; the answer is the peer's view.
+std::optional<ClusterInfo> exchange(const std::string& key, const std::string& body,
+                                    int timeout_ms) {
+  const auto colon = key.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  try {
+    Poco::Net::HTTPClientSession session(
+        key.substr(0, colon), static_cast<Poco::UInt16>(std::stoi(key.substr(colon + 1))));
+    session.setTimeout(Poco::Timespan(static_cast<long>(timeout_ms) * 1000));
+    Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_POST, "/gossip",
+                                   Poco::Net::HTTPMessage::HTTP_1_1);
+    request.setContentType("application/json");
+    request.setContentLength(static_cast<std::streamsize>(body.size()));
+    session.sendRequest(request) << body;
+    Poco::Net::HTTPResponse response;
+    std::istream& in = session.receiveResponse(response);
+    std::string text;
+    Poco::StreamCopier::copyToString(in, text);
+    if (response.getStatus() != Poco::Net::HTTPResponse::HTTP_OK) return std::nullopt;
+    return cluster_info_from_json(text, nullptr);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+GossipService::GossipService(GossipConfig config, std::function<MemberInfo()> self,
+                             std::function<void(std::vector<std::string>)> on_peers)
+    : config_(std::move(config)),
+      self_(std::move(self)),
+      on_peers_(std::move(on_peers)),
+      membership_(config_.cluster_name, config_.times),
+      rng_(std::random_device{}()) {}
+
+GossipService::~GossipService() { stop(); }
+
+void GossipService::start() {
+  {
+    std::lock_guard lock(mutex_);
+    const int64_t now = now_ms();
+    membership_.set_self(self_(), now);
+    for (const auto& [ip, port] : config_.seeds) membership_.add_seed(ip, port, now);
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+void GossipService::start_with_self(std::function<MemberInfo()> self) {
+  self_ = std::move(self);
+  start();
+}
+
+void GossipService::stop() {
+  {
+    std::lock_guard lock(wake_mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void GossipService::run() {
+  while (!stopping_) {
+    round();
+    const int wait = rounds_ < config_.fast_rounds ? config_.fast_interval_ms : config_.interval_ms;
+    std::unique_lock lock(wake_mutex_);
+    wake_.wait_for(lock, std::chrono::milliseconds(wait), [&] { return stopping_.load(); });
+  }
+}
+
+void GossipService::resolve_seeds(int64_t now) {
+  if (!config_.discover_via_dns || config_.cluster_dns.empty()) return;
+  if (rounds_ % config_.dns_refresh_rounds != 0) return;
+  try {
+    const auto host = Poco::Net::DNS::hostByName(config_.cluster_dns);
+    std::lock_guard lock(mutex_);
+    for (const auto& address : host.addresses()) {
+      if (address.family() != Poco::Net::IPAddress::IPv4) continue;
+      membership_.add_seed(address.toString(), config_.cluster_gossip_port, now);
+    }
+  } catch (const std::exception& e) {
+    // An unresolvable name leaves this node alone: it cannot lead without a majority.
+    if (rounds_ == 0) {
+      std::cerr << "chorus-worker: cannot resolve cluster DNS name " << config_.cluster_dns << ": "
+                << e.what() << std::endl;
+    }
+  }
+}
+
+void GossipService::round() {
+  const int64_t now = now_ms();
+  resolve_seeds(now);
+  std::string target;
+  std::string body;
+  {
+    std::lock_guard lock(mutex_);
+    membership_.set_self(self_(), now);
+    membership_.expire(now);
+    const auto targets = membership_.gossip_targets();
+    if (!targets.empty()) {
+      std::uniform_int_distribution<size_t> pick(0, targets.size() - 1);
+      target = targets[pick(rng_)];
+      body = to_json(membership_.view());
+    }
+  }
+  ++rounds_;
+  if (target.empty()) return;
+  const auto answer = exchange(target, body, config_.timeout_ms);
+  {
+    std::lock_guard lock(mutex_);
+    if (!answer || !membership_.merge(*answer, target, now_ms())) {
+      membership_.contact_failed(target, now_ms());
+    }
+  }
+  notify_peers();
+}
+
+void GossipService::notify_peers() {
+  std::vector<std::string> peers;
+  {
+    std::lock_guard lock(mutex_);
+    peers = membership_.replication_peers();
+  }
+  std::sort(peers.begin(), peers.end());
+  if (peers == last_peers_) return;
+  last_peers_ = peers;
+  on_peers_(peers);
+}
+
+std::optional<ClusterInfo> GossipService::handle_push(const ClusterInfo& view, std::string* error) {
+  std::optional<ClusterInfo> answer;
+  {
+    std::lock_guard lock(mutex_);
+    const std::string peer = view.server_ip + ":" + std::to_string(view.server_port);
+    const int64_t now = now_ms();
+    membership_.set_self(self_(), now);
+    if (!membership_.merge(view, peer, now)) {
+      if (error)
+        *error = "gossip from cluster '" + view.cluster_name + "', this is '" +
+                 membership_.cluster_name() + "'";
+      return std::nullopt;
+    }
+    answer = membership_.view();
+  }
+  notify_peers();
+  return answer;
+}
+
+ClusterInfo GossipService::view() {
+  std::lock_guard lock(mutex_);
+  membership_.set_self(self_(), now_ms());
+  return membership_.view();
+}
+
+std::optional<MemberInfo> GossipService::member_for_node(const std::string& node_id) {
+  std::lock_guard lock(mutex_);
+  return membership_.by_node_id(node_id);
+}
+
+}  // namespace chorus::cluster

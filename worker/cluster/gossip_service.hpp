@@ -1,0 +1,74 @@
+// GossipService: runs gossip for one worker (PROTOCOL.md D3). Every interval (the first rounds
+// faster) it refreshes its own entry, picks a random known member (seeds from --gossip-seed or
+// from --cluster-dns, peers, managers) and POSTs its view to that member's internal HTTP
+// /gossip, merging the answer. Pushes from others arrive through handle_push(). It tells the
+// engine which replication peers exist. Own thread for the (blocking) Poco HTTP client; the
+// other methods from any thread.
+#pragma once
+
+#include "worker/cluster/membership.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace chorus::cluster {
+
+struct GossipConfig {
+  std::string cluster_name = "default";
+  std::vector<std::pair<std::string, int>> seeds;  // internal HTTP endpoints
+  bool discover_via_dns = false;
+  std::string cluster_dns;
+  int cluster_gossip_port = 2112;
+  int interval_ms = 1000;
+  int fast_interval_ms = 100;  // the first rounds, so that a new cluster forms quickly
+  int fast_rounds = 20;
+  int timeout_ms = 500;
+  int dns_refresh_rounds = 30;  // resolve the cluster DNS name again every N rounds
+  MembershipTimes times;
+};
+
+class GossipService {
+ public:
+  // self(): our current member entry. on_peers(node_ids): the replication peers changed.
+  GossipService(GossipConfig config, std::function<MemberInfo()> self,
+                std::function<void(std::vector<std::string>)> on_peers);
+  ~GossipService();
+
+  void start();
+  // Starts with the provider of our own entry given now (when it needs objects made later).
+  void start_with_self(std::function<MemberInfo()> self);
+  void stop();
+
+  // A peer's POSTed view: merged, then our view is the answer. nullopt (with `error`) for a
+  // malformed document or another cluster's.
+  std::optional<ClusterInfo> handle_push(const ClusterInfo& view, std::string* error);
+  ClusterInfo view();
+  std::optional<MemberInfo> member_for_node(const std::string& node_id);
+
+ private:
+  void run();
+  void round();
+  void resolve_seeds(int64_t now);
+  void notify_peers();
+
+  GossipConfig config_;
+  std::function<MemberInfo()> self_;
+  std::function<void(std::vector<std::string>)> on_peers_;
+  std::mutex mutex_;
+  Membership membership_;
+  std::vector<std::string> last_peers_;
+  std::mt19937_64 rng_;
+  std::atomic<bool> stopping_{false};
+  std::condition_variable wake_;
+  std::mutex wake_mutex_;
+  std::thread thread_;
+  int rounds_ = 0;
+};
+
+}  // namespace chorus::cluster

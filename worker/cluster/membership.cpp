@@ -1,0 +1,144 @@
+// Gossip membership rules.
+#include "worker/cluster/membership.hpp"
+
+#include <algorithm>
+
+namespace chorus::cluster {
+
+namespace {
+const char* kEmptyGuid = "00000000-0000-0000-0000-000000000000";
+}
+
+std::string member_key(const MemberInfo& m) {
+  return m.internal_http_ip + ":" + std::to_string(m.internal_http_port);
+}
+
+std::string member_node_id(const MemberInfo& m) {
+  return m.internal_tcp_ip + ":" + std::to_string(m.internal_tcp_port);
+}
+
+bool is_manager_or_seed(const MemberInfo& m) { return m.state == "Manager"; }
+
+Membership::Membership(std::string cluster_name, MembershipTimes times)
+    : cluster_name_(std::move(cluster_name)), times_(times) {}
+
+void Membership::set_self(MemberInfo self, int64_t now_ms) {
+  (void)now_ms;
+  self_key_ = member_key(self);
+  self_ = std::move(self);
+  members_.erase(self_key_);
+}
+
+void Membership::add_seed(const std::string& ip, int port, int64_t now_ms) {
+  MemberInfo seed;
+  seed.instance_id = kEmptyGuid;
+  seed.state = "Manager";
+  seed.is_alive = true;
+  seed.internal_http_ip = seed.external_http_ip = seed.internal_tcp_ip = seed.external_tcp_ip = ip;
+  seed.internal_http_port = seed.external_http_port = seed.internal_tcp_port =
+      seed.external_tcp_port = port;
+  const auto key = member_key(seed);
+  if (key == self_key_ || members_.count(key)) return;
+  members_[key] = Entry{seed, now_ms, true};
+}
+
+bool Membership::newer(const MemberInfo& candidate, const MemberInfo& current) {
+  if (candidate.epoch_number != current.epoch_number) {
+    return candidate.epoch_number > current.epoch_number;
+  }
+  if (candidate.writer_checkpoint != current.writer_checkpoint) {
+    return candidate.writer_checkpoint > current.writer_checkpoint;
+  }
+  return candidate.time_stamp > current.time_stamp;  // ISO-8601 UTC sorts as text
+}
+
+bool Membership::merge(const ClusterInfo& view, const std::string& peer_key, int64_t now_ms) {
+  if (view.cluster_name != cluster_name_ && !view.cluster_name.empty()) return false;
+  for (const auto& m : view.members) {
+    const auto key = member_key(m);
+    if (key == self_key_ || m.internal_http_port <= 0) continue;
+    auto it = members_.find(key);
+    if (key == peer_key) {
+      // The peer's entry about itself always wins; we just heard from it, so it is alive.
+      MemberInfo mine = m;
+      mine.is_alive = true;
+      members_[key] = Entry{mine, now_ms, false};
+      continue;
+    }
+    if (it == members_.end()) {
+      members_[key] = Entry{m, now_ms, is_manager_or_seed(m) && m.instance_id == kEmptyGuid};
+      continue;
+    }
+    if (it->second.seed && !is_manager_or_seed(m)) {
+      it->second = Entry{m, now_ms, false};  // a real member replaces the seed placeholder
+    } else if (newer(m, it->second.info)) {
+      it->second.info = m;
+      it->second.last_changed_ms = now_ms;
+    }
+  }
+  // A peer that answered is alive even if it did not list itself (EventStore always does).
+  if (auto it = members_.find(peer_key); it != members_.end() && !it->second.info.is_alive) {
+    it->second.info.is_alive = true;
+    it->second.last_changed_ms = now_ms;
+  }
+  return true;
+}
+
+void Membership::contact_failed(const std::string& key, int64_t now_ms) {
+  auto it = members_.find(key);
+  if (it == members_.end() || !it->second.info.is_alive) return;
+  it->second.info.is_alive = false;
+  it->second.last_changed_ms = now_ms;
+}
+
+void Membership::expire(int64_t now_ms) {
+  for (auto it = members_.begin(); it != members_.end();) {
+    const bool gone = !it->second.info.is_alive && !it->second.seed &&
+                      now_ms - it->second.last_changed_ms > times_.dead_member_removal_ms;
+    it = gone ? members_.erase(it) : std::next(it);
+  }
+}
+
+ClusterInfo Membership::view() const {
+  ClusterInfo out;
+  out.cluster_name = cluster_name_;
+  out.server_ip = self_.internal_http_ip;
+  out.server_port = self_.internal_http_port;
+  out.members.push_back(self_);
+  for (const auto& [key, e] : members_) out.members.push_back(e.info);
+  // The leader first: EventStore's clients rank states by name, and both generations of the
+  // node client pick the first of equals (PROTOCOL.md H2).
+  // Of two members claiming to lead (a stale entry of a deposed leader), the newer epoch first.
+  std::stable_sort(out.members.begin(), out.members.end(), [](const auto& a, const auto& b) {
+    const bool la = a.state == "Leader" && a.is_alive, lb = b.state == "Leader" && b.is_alive;
+    if (la != lb) return la;
+    return la && a.epoch_number > b.epoch_number;
+  });
+  return out;
+}
+
+std::vector<std::string> Membership::gossip_targets() const {
+  std::vector<std::string> out;
+  for (const auto& [key, e] : members_) out.push_back(key);
+  return out;
+}
+
+std::vector<std::string> Membership::replication_peers() const {
+  std::vector<std::string> out;
+  for (const auto& [key, e] : members_) {
+    if (!is_manager_or_seed(e.info) && !e.info.is_read_only_replica) {
+      out.push_back(member_node_id(e.info));
+    }
+  }
+  return out;
+}
+
+std::optional<MemberInfo> Membership::by_node_id(const std::string& node_id) const {
+  if (member_node_id(self_) == node_id) return self_;
+  for (const auto& [key, e] : members_) {
+    if (!is_manager_or_seed(e.info) && member_node_id(e.info) == node_id) return e.info;
+  }
+  return std::nullopt;
+}
+
+}  // namespace chorus::cluster

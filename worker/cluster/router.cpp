@@ -1,0 +1,49 @@
+// Router implementation.
+#include "worker/cluster/router.hpp"
+
+#include "worker/cluster/gossip_service.hpp"
+#include "worker/cluster/transport.hpp"
+
+namespace chorus::cluster {
+
+Router::Router(Engine& engine, GossipService* gossip, Transport* transport)
+    : engine_(engine), gossip_(gossip), transport_(transport) {}
+
+bool Router::is_leader() const { return engine_.status().is_leader; }
+
+std::optional<LeaderEndpoints> Router::leader() const {
+  const auto status = engine_.status();
+  if (!status.leader_id || !gossip_) return std::nullopt;
+  const auto member = gossip_->member_for_node(*status.leader_id);
+  if (!member || member->external_tcp_port <= 0) return std::nullopt;
+  LeaderEndpoints e;
+  e.node_id = *status.leader_id;
+  e.external_tcp_ip = member->external_tcp_ip;
+  e.external_tcp_port = member->external_tcp_port;
+  e.external_secure_tcp_port = member->external_secure_tcp_port;
+  e.external_http_ip = member->external_http_ip;
+  e.external_http_port = member->external_http_port;
+  e.internal_http_ip = member->internal_http_ip;
+  e.internal_http_port = member->internal_http_port;
+  return e;
+}
+
+void Router::forward(const Principal& who, uint8_t command, std::string payload,
+                     std::function<void(std::optional<ForwardedReply>)> done) {
+  const auto status = engine_.status();
+  if (!transport_ || !status.leader_id || status.is_leader) return done(std::nullopt);
+  internal::Forward request;
+  request.set_request_id(0);
+  request.set_login(who.login);
+  for (const auto& g : who.groups) request.add_groups(g);
+  request.set_command(command);
+  request.set_payload(std::move(payload));
+  transport_->forward(
+      *status.leader_id, std::move(request),
+      [done = std::move(done)](std::optional<internal::ForwardReply> reply) {
+        if (!reply) return done(std::nullopt);
+        done(ForwardedReply{static_cast<uint8_t>(reply->command()), reply->payload()});
+      });
+}
+
+}  // namespace chorus::cluster

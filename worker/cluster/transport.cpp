@@ -1,0 +1,348 @@
+// Internal TCP transport implementation.
+#include "worker/cluster/transport.hpp"
+
+#include "common/framing.hpp"
+#include "worker/cluster/message_codec.hpp"
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <future>
+#include <iostream>
+#include <map>
+#include <set>
+
+namespace chorus::cluster {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+std::string frame(const internal::ReplicationMessage& m) {
+  const std::string body = m.SerializeAsString();
+  std::string out(4, '\0');
+  const auto n = static_cast<uint32_t>(body.size());
+  for (int i = 0; i < 4; ++i)
+    out[static_cast<size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
+  return out + body;
+}
+
+std::optional<tcp::endpoint> parse_endpoint(const std::string& id) {
+  const auto colon = id.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(id.substr(0, colon), ec);
+  if (ec) return std::nullopt;
+  try {
+    const int port = std::stoi(id.substr(colon + 1));
+    if (port <= 0 || port > 65535) return std::nullopt;
+    return tcp::endpoint(address, static_cast<uint16_t>(port));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
+  struct Peer {
+    std::unique_ptr<tcp::socket> socket;
+    bool connecting = false;
+    bool writing = false;
+    std::deque<std::string> queue;
+    size_t queued_bytes = 0;
+    Clock::time_point last_attempt{};
+  };
+  struct Incoming {
+    tcp::socket socket;
+    wire::FrameParser parser;
+    std::array<char, 64 * 1024> buffer{};
+    explicit Incoming(tcp::socket s) : socket(std::move(s)) {}
+  };
+  struct PendingForward {
+    std::function<void(std::optional<internal::ForwardReply>)> done;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+
+  Impl(asio::io_context& io_, std::string self, std::string cluster_, std::string ip,
+       uint16_t port_, TransportHandlers h)
+      : io(io_),
+        strand(asio::make_strand(io_)),
+        acceptor(strand),
+        self_id(std::move(self)),
+        cluster(std::move(cluster_)),
+        listen_ip(std::move(ip)),
+        port(port_),
+        handlers(std::move(h)) {}
+
+  asio::io_context& io;
+  asio::strand<asio::io_context::executor_type> strand;
+  tcp::acceptor acceptor;
+  std::string self_id;
+  std::string cluster;
+  std::string listen_ip;
+  uint16_t port;
+  TransportHandlers handlers;
+  std::map<std::string, Peer> peers;
+  std::set<std::shared_ptr<Incoming>> incoming;
+  std::map<uint64_t, PendingForward> forwards;
+  uint64_t next_forward_id = 1;
+  std::atomic<bool> stopped{false};
+
+  void accept() {
+    acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](
+                                                     boost::system::error_code ec, tcp::socket s) {
+      if (self->stopped) return;
+      if (!ec) {
+        asio::post(self->strand, [self, s = std::move(s)]() mutable {
+          if (static_cast<int>(self->incoming.size()) >= kIncomingConnectionsMax) return;
+          auto in = std::make_shared<Incoming>(std::move(s));
+          self->incoming.insert(in);
+          self->read(in);
+        });
+      }
+      self->accept();
+    });
+  }
+
+  void read(const std::shared_ptr<Incoming>& in) {
+    in->socket.async_read_some(
+        asio::buffer(in->buffer),
+        asio::bind_executor(
+            strand, [self = shared_from_this(), in](boost::system::error_code ec, size_t n) {
+              if (ec || self->stopped) {
+                self->incoming.erase(in);
+                return;
+              }
+              in->parser.feed(std::string_view(in->buffer.data(), n));
+              while (auto f = in->parser.next_frame()) self->on_frame(*f);
+              if (in->parser.invalid()) {
+                boost::system::error_code ignored;
+                in->socket.close(ignored);
+                self->incoming.erase(in);
+                return;
+              }
+              self->read(in);
+            }));
+  }
+
+  void on_frame(const std::string& bytes) {
+    internal::ReplicationMessage m;
+    if (!m.ParseFromString(bytes) || m.cluster() != cluster || m.to() != self_id) return;
+    if (m.has_forward()) {
+      if (!handlers.on_forward) return;
+      const std::string from = m.from();
+      handlers.on_forward(m.forward(), [self = shared_from_this(), from](internal::ForwardReply r) {
+        asio::post(self->strand, [self, from, r = std::move(r)] {
+          internal::ReplicationMessage out;
+          out.set_from(self->self_id);
+          out.set_to(from);
+          out.set_cluster(self->cluster);
+          *out.mutable_forward_reply() = r;
+          self->enqueue(from, frame(out));
+        });
+      });
+      return;
+    }
+    if (m.has_forward_reply()) {
+      auto it = forwards.find(m.forward_reply().request_id());
+      if (it == forwards.end()) return;
+      auto pending = std::move(it->second);
+      forwards.erase(it);
+      pending.timer->cancel();
+      pending.done(m.forward_reply());
+      return;
+    }
+    if (auto message = from_proto(m); message && handlers.on_message) {
+      handlers.on_message(std::move(*message));
+    }
+  }
+
+  void enqueue(const std::string& to, std::string bytes) {
+    if (stopped) return;
+    auto& peer = peers[to];
+    if (peer.queued_bytes + bytes.size() > kPeerQueueBytesMax) return;
+    peer.queued_bytes += bytes.size();
+    peer.queue.push_back(std::move(bytes));
+    if (peer.socket && !peer.connecting) {
+      flush(to);
+    } else if (!peer.connecting) {
+      connect(to);
+    }
+  }
+
+  void connect(const std::string& to) {
+    auto& peer = peers[to];
+    const auto now = Clock::now();
+    if (now - peer.last_attempt < std::chrono::milliseconds(kReconnectDelayMs)) {
+      // Too soon after a failure: keep only what is queued until the next message retries.
+      return;
+    }
+    const auto endpoint = parse_endpoint(to);
+    if (!endpoint) {
+      peer.queue.clear();
+      peer.queued_bytes = 0;
+      return;
+    }
+    peer.last_attempt = now;
+    peer.connecting = true;
+    peer.socket = std::make_unique<tcp::socket>(strand);
+    auto timer = std::make_shared<asio::steady_timer>(strand);
+    timer->expires_after(std::chrono::milliseconds(kConnectTimeoutMs));
+    auto* socket = peer.socket.get();
+    timer->async_wait([socket, self = shared_from_this(), to](boost::system::error_code ec) {
+      if (ec) return;
+      auto it = self->peers.find(to);
+      if (it != self->peers.end() && it->second.socket.get() == socket && it->second.connecting) {
+        boost::system::error_code ignored;
+        socket->close(ignored);
+      }
+    });
+    socket->async_connect(
+        *endpoint, [self = shared_from_this(), to, socket, timer](boost::system::error_code ec) {
+          timer->cancel();
+          auto it = self->peers.find(to);
+          if (it == self->peers.end() || it->second.socket.get() != socket) return;
+          auto& p = it->second;
+          p.connecting = false;
+          if (ec || self->stopped) {
+            self->drop(to);
+            return;
+          }
+          boost::system::error_code ignored;
+          socket->set_option(tcp::no_delay(true), ignored);
+          self->flush(to);
+        });
+  }
+
+  void drop(const std::string& to) {
+    auto& p = peers[to];
+    if (p.socket) {
+      boost::system::error_code ignored;
+      p.socket->close(ignored);
+    }
+    p.socket.reset();
+    p.connecting = false;
+    p.writing = false;
+    p.queue.clear();
+    p.queued_bytes = 0;
+  }
+
+  void flush(const std::string& to) {
+    auto& p = peers[to];
+    if (p.writing || p.queue.empty() || !p.socket) return;
+    // Gather what is queued into one write.
+    auto buffer = std::make_shared<std::string>();
+    while (!p.queue.empty() && buffer->size() < (1u << 20)) {
+      *buffer += p.queue.front();
+      p.queued_bytes -= p.queue.front().size();
+      p.queue.pop_front();
+    }
+    p.writing = true;
+    auto* socket = p.socket.get();
+    asio::async_write(
+        *socket, asio::buffer(*buffer),
+        [self = shared_from_this(), to, buffer, socket](boost::system::error_code ec, size_t) {
+          auto it = self->peers.find(to);
+          if (it == self->peers.end() || it->second.socket.get() != socket) return;
+          it->second.writing = false;
+          if (ec) {
+            self->drop(to);
+            return;
+          }
+          self->flush(to);
+        });
+  }
+
+  void stop_all() {
+    stopped = true;
+    boost::system::error_code ignored;
+    acceptor.close(ignored);
+    for (auto& [id, p] : peers) {
+      if (p.socket) p.socket->close(ignored);
+    }
+    for (const auto& in : incoming) in->socket.close(ignored);
+    incoming.clear();
+    for (auto& [id, f] : forwards) {
+      f.timer->cancel();
+      f.done(std::nullopt);
+    }
+    forwards.clear();
+  }
+};
+
+Transport::Transport(boost::asio::io_context& io, std::string self_id, std::string cluster,
+                     std::string listen_ip, uint16_t port, TransportHandlers handlers)
+    : impl_(std::make_shared<Impl>(io, std::move(self_id), std::move(cluster), std::move(listen_ip),
+                                   port, std::move(handlers))) {}
+
+Transport::~Transport() { stop(); }
+
+void Transport::start() {
+  const auto address = asio::ip::make_address(impl_->listen_ip);
+  const tcp::endpoint endpoint(address, impl_->port);
+  impl_->acceptor.open(endpoint.protocol());
+  impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
+  impl_->acceptor.bind(endpoint);
+  impl_->acceptor.listen();
+  impl_->accept();
+}
+
+void Transport::stop() {
+  if (impl_->stopped.exchange(true)) return;
+  std::promise<void> done;
+  asio::post(impl_->strand, [impl = impl_, &done] {
+    impl->stop_all();
+    done.set_value();
+  });
+  // The io_context may already be stopped at shutdown; do not wait for ever.
+  done.get_future().wait_for(std::chrono::seconds(2));
+}
+
+void Transport::send(const replication::Message& message) {
+  auto bytes = frame(to_proto(message, impl_->cluster));
+  asio::post(impl_->strand, [impl = impl_, to = message.to, bytes = std::move(bytes)]() mutable {
+    impl->enqueue(to, std::move(bytes));
+  });
+}
+
+void Transport::forward(const std::string& to, internal::Forward request,
+                        std::function<void(std::optional<internal::ForwardReply>)> done) {
+  asio::post(impl_->strand,
+             [impl = impl_, to, request = std::move(request), done = std::move(done)]() mutable {
+               if (impl->stopped) return done(std::nullopt);
+               const uint64_t id = impl->next_forward_id++;
+               request.set_request_id(id);
+               auto timer = std::make_unique<asio::steady_timer>(impl->strand);
+               timer->expires_after(std::chrono::milliseconds(kForwardTimeoutMs));
+               timer->async_wait([impl, id](boost::system::error_code ec) {
+                 if (ec) return;
+                 auto it = impl->forwards.find(id);
+                 if (it == impl->forwards.end()) return;
+                 auto pending = std::move(it->second);
+                 impl->forwards.erase(it);
+                 pending.done(std::nullopt);
+               });
+               impl->forwards.emplace(id, Impl::PendingForward{std::move(done), std::move(timer)});
+               internal::ReplicationMessage m;
+               m.set_from(impl->self_id);
+               m.set_to(to);
+               m.set_cluster(impl->cluster);
+               *m.mutable_forward() = std::move(request);
+               impl->enqueue(to, frame(m));
+             });
+}
+
+int Transport::connections() const { return static_cast<int>(impl_->incoming.size()); }
+
+}  // namespace chorus::cluster

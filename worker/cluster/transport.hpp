@@ -1,0 +1,59 @@
+// Transport: replication messages and forwarded client requests between nodes over the internal
+// TCP port (Boost.Asio). One outgoing connection per peer (NodeId "ip:port"), reconnected on
+// demand; incoming connections only receive. Messages of another cluster are dropped. Loss is
+// tolerated by the replication core, so a full peer queue drops messages instead of growing.
+// send()/forward() from any thread; handlers run on the transport's strand.
+#pragma once
+
+#include "replication.pb.h"
+#include "worker/engine/engine.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace chorus::cluster {
+
+// Limits (one place, with their reasons).
+// Bytes queued for one peer; beyond it new messages are dropped (the core resends).
+inline constexpr size_t kPeerQueueBytesMax = 32u << 20;
+// A peer that cannot be reached is tried again after this long.
+inline constexpr int kReconnectDelayMs = 200;
+inline constexpr int kConnectTimeoutMs = 1000;
+// Incoming connections accepted at once (peers, and their reconnects).
+inline constexpr int kIncomingConnectionsMax = 256;
+// A forwarded client request not answered by the leader in this time fails (ForwardTimeout).
+inline constexpr int kForwardTimeoutMs = 7000;
+
+struct TransportHandlers {
+  std::function<void(replication::Message)> on_message;
+  // A client request forwarded by a follower; call reply once with the answer.
+  std::function<void(const internal::Forward&, std::function<void(internal::ForwardReply)>)>
+      on_forward;
+};
+
+class Transport final : public ReplicationTransport {
+ public:
+  Transport(boost::asio::io_context& io, std::string self_id, std::string cluster,
+            std::string listen_ip, uint16_t port, TransportHandlers handlers);
+  ~Transport() override;
+
+  // Binds and listens. Throws std::system_error (e.g. address in use).
+  void start();
+  void stop();
+
+  void send(const replication::Message& message) override;
+  // Sends a client request to the leader; `done` gets its reply, or nullopt on timeout/failure.
+  void forward(const std::string& to, internal::Forward request,
+               std::function<void(std::optional<internal::ForwardReply>)> done);
+  int connections() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace chorus::cluster
