@@ -53,9 +53,15 @@ export function canConnect(port, host = '127.0.0.1') {
 }
 
 // A running worker. `start()` spawns it; `stop()` sends SIGTERM (then SIGKILL after a grace
-// period) to its PID; `kill()` sends SIGKILL at once.
+// period) to its PID; `kill()` sends SIGKILL at once. `host` is the address it binds (internal
+// and external; any 127.x.y.z on Linux); ports set on the object before the first start()
+// (tcpPort, httpPort, intTcpPort, intHttpPort) are used as they are. `onOutput(text)` sees every
+// chunk the process writes to stdout or stderr.
 export class Worker {
-  constructor({ memDb = false, dbDir, extraArgs = [], env = {} } = {}) {
+  constructor({ memDb = false, dbDir, extraArgs = [], env = {}, host = '127.0.0.1',
+    onOutput } = {}) {
+    this.host = host;
+    this.onOutput = onOutput;
     this.memDb = memDb;
     this.dbDir = dbDir;
     this.extraArgs = extraArgs;
@@ -65,17 +71,17 @@ export class Worker {
 
   async start() {
     if (!this.tcpPort) {
-      this.tcpPort = await freePort();
-      this.httpPort = await freePort();
-      this.intTcpPort = await freePort();
-      this.intHttpPort = await freePort();
+      this.tcpPort = await freePort(this.host);
+      this.httpPort = await freePort(this.host);
+      this.intTcpPort = await freePort(this.host);
+      this.intHttpPort = await freePort(this.host);
     }
     if (!this.memDb && !this.dbDir) {
       this.dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-e2e-'));
       this.ownsDir = true;
     }
     const args = [
-      '--ext-ip', '127.0.0.1', '--int-ip', '127.0.0.1',
+      '--ext-ip', this.host, '--int-ip', this.host,
       '--ext-tcp-port', String(this.tcpPort), '--ext-http-port', String(this.httpPort),
       '--int-tcp-port', String(this.intTcpPort), '--int-http-port', String(this.intHttpPort),
       ...(this.memDb ? ['--mem-db'] : ['--db', this.dbDir]),
@@ -90,7 +96,10 @@ export class Worker {
       this.proc = undefined;
       resolve({ code, signal });
     }));
-    const collect = (d) => { this.output = (this.output + d.toString()).slice(-20000); };
+    const collect = (d) => {
+      this.output = (this.output + d.toString()).slice(-20000);
+      this.onOutput?.(d.toString());
+    };
     this.proc.stdout.on('data', collect);
     this.proc.stderr.on('data', collect);
     let gone = false;
@@ -99,7 +108,7 @@ export class Worker {
       throw new Error(`worker exited early (${JSON.stringify(r)}):\n${this.output}`);
     });
     await Promise.race([
-      waitFor(() => canConnect(this.tcpPort),
+      waitFor(() => canConnect(this.tcpPort, this.host),
         { what: `worker TCP port ${this.tcpPort}`, stopIf: () => gone }),
       exitedEarly,
     ]);
@@ -114,7 +123,7 @@ export class Worker {
   }
 
   get pid() { return this.proc?.pid; }
-  get tcpEndpoint() { return `tcp://127.0.0.1:${this.tcpPort}`; }
+  get tcpEndpoint() { return `tcp://${this.host}:${this.tcpPort}`; }
 
   async kill() {
     if (!this.proc) return;
