@@ -104,10 +104,18 @@ TEST(HttpStreams, NotHandled) {
   request.raw_query = "a=1";
   EXPECT_EQ(not_handled_reply(NotHandledReason::NotReady, request, nullptr).status, 503);
   EXPECT_EQ(not_handled_reply(NotHandledReason::NotLeader, request, nullptr).status, 503);
+  // With ES-RequireMaster the client is sent to the leader; without, the write is passed on to
+  // it (here the leader cannot be reached, so the client is told to retry).
+  request.headers["ES-RequireMaster"] = "true";
   const Reply redirect = not_handled_reply(NotHandledReason::NotLeader, request,
                                            [] { return std::optional<std::string>("l:2113"); });
   EXPECT_EQ(redirect.status, 307);
   EXPECT_EQ(redirect.headers.at("Location"), "http://l:2113/streams/s?a=1");
+  request.headers.erase("ES-RequireMaster");
+  EXPECT_EQ(not_handled_reply(NotHandledReason::NotLeader, request,
+                              [] { return std::optional<std::string>("127.0.0.1:1"); })
+                .status,
+            503);
 }
 
 }  // namespace

@@ -164,8 +164,29 @@ ClusterInfo single_node_cluster_info(const HttpNode& node, const NodeStatus& sta
   return info;
 }
 
-std::string metrics_text(HttpNode& node, const EngineStats& stats) {
+// The node's place in the cluster: role, epoch, elections and each follower's lag (leader).
+void cluster_metrics(PrometheusText& out, const NodeStatus& status) {
+  out.samples("chorus_node_state", "1 for this node's current state (EventStore's names).", "gauge",
+              {{"state=\"" + status.state + "\"", 1}});
+  out.gauge("chorus_epoch_number", "The epoch of this node's last epoch record.",
+            static_cast<double>(status.epoch_number));
+  out.counter("chorus_elections_total", "Elections this node started.",
+              static_cast<double>(status.elections));
+  std::vector<std::pair<std::string, double>> lag;
+  for (const auto& [node_id, durable] : status.follower_durable) {
+    lag.emplace_back("follower=\"" + node_id + "\"",
+                     static_cast<double>(std::max<int64_t>(0, status.writer_checkpoint - durable)));
+  }
+  if (!lag.empty()) {
+    out.samples("chorus_replication_lag_bytes",
+                "Leader only: how far each follower's durable log is behind the leader's.", "gauge",
+                lag);
+  }
+}
+
+std::string metrics_text(HttpNode& node, const EngineStats& stats, const NodeStatus& status) {
   PrometheusText out;
+  cluster_metrics(out, status);
   const ProcessFacts process = read_process_facts();
   const int tcp = node.config().tcp_connections ? node.config().tcp_connections() : 0;
   out.counter("chorus_io_events_written_total", "Events written to storage.",
@@ -219,12 +240,13 @@ void NodeApi::register_routes(Router& router) {
   router.add("GET", "/stats", [this](Request& r) { return stats(r); });
   router.add("GET", "/health/live", [this](Request& r) { return health_live(r, node_); });
   router.add("GET", "/metrics", [this](Request&) {
-    Reply reply = json_reply(200, metrics_text(node_, engine_.stats()));
+    Reply reply = json_reply(200, metrics_text(node_, engine_.stats(), engine_.status()));
     reply.content_type = kPrometheusContentType;
     return reply;
   });
   router.add("POST", "/admin/shutdown", [this](Request& r) { return admin_shutdown(r); });
   router.add("POST", "/admin/scavenge", [this](Request& r) { return admin_scavenge(r); });
+  router.add("POST", "/admin/node/resign", [this](Request& r) { return admin_resign(r); });
 }
 
 // GET answers this node's view. POST (internal port) accepts a peer's view; until cluster
@@ -266,6 +288,24 @@ Reply NodeApi::stats(Request&) {
   storage->set("eventsRead", stats.events_read);
   storage->set("bytesRead", stats.bytes_read);
   storage->set("flushes", stats.flushes);
+  const NodeStatus status = engine_.status();
+  Object::Ptr cluster = new_object();
+  cluster->set("state", status.state);
+  cluster->set("isLeader", status.is_leader);
+  if (status.leader_id) cluster->set("leader", *status.leader_id);
+  cluster->set("epochNumber", status.epoch_number);
+  cluster->set("epochPosition", status.epoch_position);
+  cluster->set("epochId", to_string(status.epoch_id));
+  cluster->set("elections", status.elections);
+  Poco::JSON::Array::Ptr followers = new Poco::JSON::Array;
+  for (const auto& [node_id, durable] : status.follower_durable) {
+    Object::Ptr f = new_object();
+    f->set("node", node_id);
+    f->set("durableCheckpoint", durable);
+    f->set("lagBytes", std::max<int64_t>(0, status.writer_checkpoint - durable));
+    followers->add(f);
+  }
+  cluster->set("followers", followers);
   Object::Ptr connections = new_object();
   connections->set("tcp", node_.config().tcp_connections ? node_.config().tcp_connections() : 0);
   connections->set("subscriptions", stats.subscriptions);
@@ -274,6 +314,7 @@ Reply NodeApi::stats(Request&) {
   root->set("process", process);
   root->set("storage", storage);
   root->set("connections", connections);
+  root->set("cluster", cluster);
   return json_reply(200, stringify(root));
 }
 
@@ -281,6 +322,15 @@ Reply NodeApi::admin_shutdown(Request& request) {
   if (!may_administer(request.who)) return unauthorized("Access denied");
   if (node_.config().request_shutdown) node_.config().request_shutdown();
   return json_reply(200, "{}");
+}
+
+// The leader steps down so that another node wins the next election (rolling restarts).
+Reply NodeApi::admin_resign(Request& request) {
+  if (!may_administer(request.who)) return unauthorized("Access denied");
+  if (!engine_.status().is_leader)
+    return json_reply(409, R"({"error":"This node is not the leader."})");
+  engine_.resign();
+  return json_reply(200, R"({"resigned":true})");
 }
 
 Reply NodeApi::admin_scavenge(Request& request) {

@@ -16,7 +16,7 @@ ClusterInfo single_node_cluster_info(const HttpNode& node, const NodeStatus& sta
                                      int64_t now_unix_micros);
 
 // The Prometheus text of /metrics.
-std::string metrics_text(HttpNode& node, const EngineStats& stats);
+std::string metrics_text(HttpNode& node, const EngineStats& stats, const NodeStatus& status);
 
 class NodeApi {
  public:
@@ -28,6 +28,7 @@ class NodeApi {
   Reply stats(Request& request);
   Reply admin_shutdown(Request& request);
   Reply admin_scavenge(Request& request);
+  Reply admin_resign(Request& request);
 
   Engine& engine_;
   HttpNode& node_;

@@ -2,6 +2,8 @@
 // Configure.cs (PROTOCOL.md E2).
 #include "worker/http/streams_api.hpp"
 
+#include "worker/http/proxy.hpp"
+
 #include "worker/engine/engine.hpp"
 #include "worker/http/engine_wait.hpp"
 #include "worker/http/feed.hpp"
@@ -239,12 +241,25 @@ ParsedWrite parse_write_body(const Request& request, const std::string& stream,
   return parsed;
 }
 
+// ES-RequireMaster (v5) or ES-RequireLeader (v20) set to true.
+bool requires_leader(const Request& request) {
+  for (const char* name : {"ES-RequireMaster", "ES-RequireLeader"}) {
+    const auto value = parse_bool_header(request.header(name), false);
+    if (value && *value) return true;
+  }
+  return false;
+}
+
 Reply not_handled_reply(NotHandledReason reason, const Request& request,
                         const std::function<std::optional<std::string>()>& leader_http) {
   if (reason == NotHandledReason::TooBusy) return text_reply(503, "Server Is Too Busy");
   const std::optional<std::string> leader =
       reason == NotHandledReason::NotLeader && leader_http ? leader_http() : std::nullopt;
   if (!leader) return text_reply(503, "Server Is Not Ready");
+  // Writes are passed on to the leader unless the client insists on the leader itself.
+  if (request.method != "GET" && !requires_leader(request)) {
+    return proxy_to_leader(*leader, request);
+  }
   Reply redirect = text_reply(307, "Temporary Redirect");
   std::string target = "http://" + *leader + request.path;
   if (!request.raw_query.empty()) target += "?" + request.raw_query;
@@ -285,12 +300,23 @@ StreamsApi::StreamsApi(Engine& engine, const std::atomic<bool>& stopping,
                        std::function<std::optional<std::string>()> leader_http)
     : engine_(engine), stopping_(stopping), leader_http_(std::move(leader_http)) {}
 
+std::optional<Reply> StreamsApi::leader_required(const Request& request) const {
+  if (!requires_leader(request)) return std::nullopt;
+  const NodeStatus status = engine_.status();
+  if (status.is_leader) return std::nullopt;
+  return not_handled_reply(
+      status.leader_id ? NotHandledReason::NotLeader : NotHandledReason::NotReady, request,
+      leader_http_);
+}
+
 void StreamsApi::register_routes(Router& router) {
   router.add("POST", "/streams/{stream}/metadata", [this](Request& r) {
     return post_events(r, "$$" + r.param("stream"), "$metadata", std::nullopt);
   });
-  router.add("GET", "/streams/{stream}/metadata",
-             [this](Request& r) { return get_event(r, "$$" + r.param("stream"), "head"); });
+  router.add("GET", "/streams/{stream}/metadata", [this](Request& r) {
+    if (auto redirect = leader_required(r)) return *redirect;
+    return get_event(r, "$$" + r.param("stream"), "head");
+  });
   router.add("POST", "/streams/{stream}",
              [this](Request& r) { return post_events(r, r.param("stream"), "", std::nullopt); });
   router.add("POST", "/streams/{stream}/incoming/{guid}", [this](Request& r) {
@@ -300,15 +326,21 @@ void StreamsApi::register_routes(Router& router) {
   });
   router.add("DELETE", "/streams/{stream}",
              [this](Request& r) { return delete_stream(r, r.param("stream")); });
+  // Reads are served here from committed data unless the client requires the leader.
   router.add("GET", "/streams/{stream}", [this](Request& r) {
+    if (auto redirect = leader_required(r)) return *redirect;
     return get_stream_page(r, r.param("stream"), "head", "backward", "");
   });
-  router.add("GET", "/streams/{stream}/{event}",
-             [this](Request& r) { return get_event(r, r.param("stream"), r.param("event")); });
+  router.add("GET", "/streams/{stream}/{event}", [this](Request& r) {
+    if (auto redirect = leader_required(r)) return *redirect;
+    return get_event(r, r.param("stream"), r.param("event"));
+  });
   router.add("GET", "/streams/{stream}/{from}/{direction}", [this](Request& r) {
+    if (auto redirect = leader_required(r)) return *redirect;
     return get_stream_page(r, r.param("stream"), r.param("from"), r.param("direction"), "");
   });
   router.add("GET", "/streams/{stream}/{from}/{direction}/{count}", [this](Request& r) {
+    if (auto redirect = leader_required(r)) return *redirect;
     return get_stream_page(r, r.param("stream"), r.param("from"), r.param("direction"),
                            r.param("count"));
   });

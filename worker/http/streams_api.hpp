@@ -50,6 +50,8 @@ class StreamsApi {
   void register_routes(Router& router);
 
  private:
+  // A 307 (or 503) when the client requires the leader and this node is not it.
+  std::optional<Reply> leader_required(const Request& request) const;
   Reply post_events(Request& request, const std::string& stream, const std::string& default_type,
                     const std::optional<Guid>& event_id);
   Reply get_stream_page(Request& request, const std::string& stream, const std::string& from,

@@ -1,0 +1,58 @@
+// HTTP proxy to the leader (Poco's HTTP client).
+#include "worker/http/proxy.hpp"
+
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/StreamCopier.h>
+
+namespace chorus::http {
+namespace {
+
+// Hop-by-hop headers, and those Poco sets from the body it sends.
+bool copied(const std::string& name) {
+  static const char* kSkipped[] = {"Connection", "Keep-Alive",     "Transfer-Encoding", "TE",
+                                   "Upgrade",    "Content-Length", "Proxy-Connection"};
+  for (const char* skip : kSkipped) {
+    if (Poco::icompare(name, std::string(skip)) == 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Reply proxy_to_leader(const std::string& leader, const Request& request) {
+  const auto colon = leader.rfind(':');
+  if (colon == std::string::npos) return text_reply(503, "Server Is Not Ready");
+  try {
+    Poco::Net::HTTPClientSession session(
+        leader.substr(0, colon), static_cast<Poco::UInt16>(std::stoi(leader.substr(colon + 1))));
+    session.setTimeout(Poco::Timespan(static_cast<long>(kProxyTimeoutMs) * 1000));
+    std::string target = request.path;
+    if (!request.raw_query.empty()) target += "?" + request.raw_query;
+    Poco::Net::HTTPRequest out(request.method, target, Poco::Net::HTTPMessage::HTTP_1_1);
+    for (const auto& [name, value] : request.headers) {
+      if (copied(name)) out.set(name, value);
+    }
+    if (const auto host = request.header("Host")) out.set("X-Forwarded-Host", *host);
+    out.setContentLength(static_cast<std::streamsize>(request.body.size()));
+    session.sendRequest(out) << request.body;
+    Poco::Net::HTTPResponse in;
+    std::istream& body = session.receiveResponse(in);
+    Reply reply;
+    reply.status = static_cast<int>(in.getStatus());
+    reply.reason = in.getReason();
+    Poco::StreamCopier::copyToString(body, reply.body);
+    for (const auto& [name, value] : in) {
+      if (!copied(name) || Poco::icompare(name, std::string("Content-Type")) == 0) continue;
+      if (name.rfind("Access-Control-", 0) == 0) continue;  // the server adds its own
+      reply.headers[name] = value;
+    }
+    if (in.has("Content-Type")) reply.content_type = in.getContentType();
+    return reply;
+  } catch (const std::exception&) {
+    return text_reply(503, "Server Is Not Ready");
+  }
+}
+
+}  // namespace chorus::http

@@ -1,0 +1,18 @@
+// Passing a client's HTTP request on to the leader, as EventStore's followers do for writes
+// (PROTOCOL.md E3): same method, path, query, headers and body, plus X-Forwarded-Host; the
+// leader's answer is relayed as it is. Request threads; blocking with a deadline.
+#pragma once
+
+#include "worker/http/router.hpp"
+
+#include <string>
+
+namespace chorus::http {
+
+// A leader that does not answer within this long gives the client a 503 (it may retry).
+inline constexpr int kProxyTimeoutMs = 10000;
+
+// `leader` is "host:port" of the leader's external HTTP endpoint.
+Reply proxy_to_leader(const std::string& leader, const Request& request);
+
+}  // namespace chorus::http
