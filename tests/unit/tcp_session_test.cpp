@@ -6,6 +6,7 @@
 #include "common/framing.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/tcp/convert.hpp"
+#include "worker/tcp/limits.hpp"
 #include "worker/tcp/tcp_server.hpp"
 
 #include <arpa/inet.h>
@@ -78,7 +79,18 @@ class FakeEngine : public Engine {
     WriteResult result;
     result.last_event_number = static_cast<int64_t>(events.size()) - 1;
     result.position = {100, 100};
+    if (hold_appends) {
+      std::lock_guard guard(mutex_);
+      held_.push_back([done = std::move(done), result] { done(result); });
+      return;
+    }
     later([done = std::move(done), result] { done(result); });
+  }
+  // Answers every held append (on the engine thread).
+  void release_appends() {
+    std::lock_guard guard(mutex_);
+    for (auto& answer : held_) later(std::move(answer));
+    held_.clear();
   }
   void delete_stream(Principal, std::string stream, int64_t, bool,
                      std::function<void(DeleteResult)> done) override {
@@ -147,6 +159,7 @@ class FakeEngine : public Engine {
 
   milliseconds auth_delay{0};
   std::atomic<int> authentications{0};
+  std::atomic<bool> hold_appends{false};
 
  private:
   void record(std::string call) {
@@ -162,6 +175,7 @@ class FakeEngine : public Engine {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::mutex mutex_;
   std::vector<std::string> calls_;
+  std::vector<std::function<void()>> held_;
   uint64_t next_subscription_ = 1;
   std::map<uint64_t, SubscriptionCallbacks> subscriptions_;  // engine thread only
   std::thread thread_;
@@ -474,6 +488,44 @@ TEST_F(SessionTest, VolatileSubscriptionFlow) {
   ASSERT_TRUE(reply);
   EXPECT_EQ(reply->command, uint8_t(Command::SubscriptionDropped));
   EXPECT_EQ(reply->correlation_id, id);
+}
+
+TEST_F(SessionTest, ReadingPausesAtTheInFlightLimitAndResumes) {
+  // The limit is checked between socket reads, so it may be passed by one read's worth of small
+  // requests; far more than that stay unread until replies drain.
+  engine_.hold_appends = true;
+  RawClient client(port());
+  const size_t sent = kRequestsInFlightMax * 2;
+  std::string burst;
+  for (size_t i = 0; i < sent; ++i) {
+    burst += wire::encode_package(Command::WriteEvents, random_guid(),
+                                  write_events("s", std::string(16, 'a')));
+  }
+  // Sent from another thread: the send blocks once the server stops reading.
+  std::thread sender([&client, &burst] { client.send_bytes(burst); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  size_t submitted = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(200));  // until the count stops growing
+    const size_t now = engine_.calls().size();
+    if (now >= kRequestsInFlightMax && now == submitted) break;
+    submitted = now;
+  }
+  EXPECT_GE(submitted, kRequestsInFlightMax);
+  EXPECT_LT(submitted, sent);
+  engine_.hold_appends = false;
+  engine_.release_appends();
+  size_t answered = 0;
+  while (answered < sent) {
+    std::optional<wire::Package> reply = client.receive(std::chrono::seconds(10));
+    if (!reply) break;
+    EXPECT_EQ(reply->command, uint8_t(Command::WriteEventsCompleted));
+    ++answered;
+    if (answered == submitted) engine_.release_appends();  // the ones submitted meanwhile
+  }
+  sender.join();
+  EXPECT_EQ(answered, sent);
+  EXPECT_EQ(engine_.calls().size(), sent);
 }
 
 TEST_F(SessionTest, SubscriberThatDoesNotReadIsDisconnected) {
