@@ -11,6 +11,7 @@ apt_packages=(
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libpoco-dev libprotobuf-dev protobuf-compiler libsqlite3-dev libssl-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev clang-format clang-tidy
+  chromium  # headless browser for the dashboard tests (tests/e2e/dashboard_*)
 )
 
 log() { echo "[setup] $*" >&2; }
@@ -35,13 +36,16 @@ install_debian_packages() {
 }
 
 install_npm_packages() {
-  local e2e="$repo_root/tests/e2e"
-  [ -f "$e2e/package-lock.json" ] || return 0
-  if [ ! -d "$e2e/node_modules" ] || [ "$e2e/package-lock.json" -nt "$e2e/node_modules" ]; then
-    log "installing npm packages in tests/e2e"
-    (cd "$e2e" && npm ci --no-audit --no-fund)
-    touch "$e2e/node_modules"
-  fi
+  local dir
+  # tests/e2e: the client packages and playwright-core; web-ui: the dashboard's build tools.
+  for dir in "$repo_root/tests/e2e" "$repo_root/web-ui"; do
+    [ -f "$dir/package-lock.json" ] || continue
+    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+      log "installing npm packages in ${dir#"$repo_root"/}"
+      (cd "$dir" && npm ci --no-audit --no-fund)
+      touch "$dir/node_modules"
+    fi
+  done
 }
 
 build_release() {

@@ -1,0 +1,188 @@
+// The manager's HTTP API (docs/management-api.md) as typed calls. Every failure becomes an
+// ApiError with the HTTP status (0 when the manager did not answer) and a readable message, so
+// pages show one line instead of a stack. Reads take no credentials; changes send the session's
+// Basic credentials.
+import type { LastExit } from './format';
+
+export interface ManagerInfo {
+  name: string;
+  version: string;
+  intHttp: string;
+  extHttp: string;
+  peers: string[];
+  uptimeSeconds: number;
+}
+
+export type SupervisorState = 'Running' | 'Starting' | 'Backoff' | 'Failed' | 'Stopped';
+
+export interface NodeInfo {
+  name: string;
+  cluster: string;
+  state: SupervisorState | string;
+  pid: number | null;
+  uptimeSeconds: number | null;
+  restarts: number;
+  lastExit: LastExit | null;
+  nextStartInMs: number | null;
+  ports: { intTcp: number; extTcp: number; intHttp: number; extHttp: number };
+  ip: { int: string; ext: string };
+  dataFolder: string;
+  dataBytes: number | null;
+  cpuSeconds: number | null;
+  rssBytes: number | null;
+  role: string | null;
+  epochNumber: number | null;
+  writerCheckpoint: number | null;
+  chaserCheckpoint: number | null;
+  commitCheckpoint: number | null;
+  eventsWritten: number | null;
+  eventsRead: number | null;
+}
+
+export interface NodesAnswer {
+  manager: ManagerInfo;
+  nodes: NodeInfo[];
+}
+
+export interface HistoryEvent {
+  at: string;
+  node: string;
+  event: string;
+  detail: string;
+}
+
+export interface RecentStream {
+  stream: string;
+  lastEventNumber: number;
+  updated: string;
+}
+
+export interface AuthAnswer {
+  login: string;
+  groups: string[];
+}
+
+export interface RollingRestartAnswer {
+  ok: boolean;
+  steps?: { node: string; action: string; ms: number }[];
+  error?: string;
+}
+
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+// Reads answer within seconds or the manager is in trouble; operator actions (stop waits for the
+// grace period, a rolling restart for every node) may legitimately take minutes.
+export const kReadTimeoutMs = 5000;
+export const kActionTimeoutMs = 15 * 60 * 1000;
+
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+export interface ApiOptions {
+  method?: 'GET' | 'POST';
+  auth?: string | null;
+  timeout_ms?: number;
+}
+
+// The message for a failed answer: the body's "error" field, else its text, else the status.
+export function errorMessage(status: number, status_text: string, body: string): string {
+  let detail = '';
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (parsed && typeof parsed === 'object' && 'error' in parsed) {
+      detail = String((parsed as { error: unknown }).error);
+    }
+  } catch {
+    detail = body.trim().slice(0, 200);
+  }
+  if (status === 401 && !detail) detail = 'log in with a user of $admins or $ops';
+  const head = `HTTP ${status}${status_text ? ' ' + status_text : ''}`;
+  return detail ? `${head}: ${detail}` : head;
+}
+
+export class ApiClient {
+  constructor(private readonly fetch_fn: FetchLike, private readonly base_url = '') {}
+
+  async request<T>(path: string, options: ApiOptions = {}): Promise<T> {
+    const method = options.method ?? 'GET';
+    const timeout_ms = options.timeout_ms ??
+      (method === 'GET' ? kReadTimeoutMs : kActionTimeoutMs);
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (options.auth) headers.Authorization = options.auth;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeout_ms);
+    let response: Response;
+    let body: string;
+    try {
+      response = await this.fetch_fn(this.base_url + path,
+        { method, headers, signal: controller.signal, cache: 'no-store' });
+      body = await response.text();
+    } catch (e) {
+      const reason = controller.signal.aborted ? `no answer within ${timeout_ms} ms`
+        : (e instanceof Error ? e.message : String(e));
+      throw new ApiError(0, `manager not reachable: ${reason}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!response.ok) throw new ApiError(response.status,
+      errorMessage(response.status, response.statusText, body));
+    if (body === '') return undefined as T;
+    try {
+      return JSON.parse(body) as T;
+    } catch {
+      throw new ApiError(response.status, `answer is not JSON: ${body.slice(0, 80)}`);
+    }
+  }
+
+  nodes(): Promise<NodesAnswer> {
+    return this.request('/api/nodes');
+  }
+
+  gossip(): Promise<unknown> {
+    return this.request('/gossip?format=json');
+  }
+
+  history(limit = 100): Promise<{ events: HistoryEvent[] }> {
+    return this.request(`/api/history?limit=${limit}`);
+  }
+
+  log(node: string, lines = 200): Promise<{ lines: string[] }> {
+    return this.request(`/api/nodes/${encodeURIComponent(node)}/log?lines=${lines}`);
+  }
+
+  nodeAction(node: string, action: 'start' | 'stop' | 'restart' | 'resign',
+             auth: string | null): Promise<{ ok: boolean }> {
+    return this.request(`/api/nodes/${encodeURIComponent(node)}/${action}`,
+      { method: 'POST', auth });
+  }
+
+  rollingRestart(cluster: string, auth: string | null): Promise<RollingRestartAnswer> {
+    return this.request(`/api/cluster/rolling-restart?cluster=${encodeURIComponent(cluster)}`,
+      { method: 'POST', auth });
+  }
+
+  auth(auth: string): Promise<AuthAnswer> {
+    return this.request('/api/auth', { auth });
+  }
+
+  recentStreams(auth: string | null): Promise<{ streams: RecentStream[] }> {
+    return this.request('/api/recent-streams', { auth });
+  }
+
+  // path: a node HTTP API path below /streams/, e.g. "orders/head/backward/20?embed=body".
+  streamFeed(path: string, auth: string | null): Promise<unknown> {
+    return this.request(`/api/streams/${path}`, { auth });
+  }
+}
+
+// "Basic base64(user:password)", UTF-8 safe.
+export function basicAuth(user: string, password: string): string {
+  const bytes = new TextEncoder().encode(`${user}:${password}`);
+  let binary = '';
+  bytes.forEach((b) => { binary += String.fromCharCode(b); });
+  return `Basic ${btoa(binary)}`;
+}
