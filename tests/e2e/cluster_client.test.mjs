@@ -5,7 +5,7 @@
 // events written through the leader, reads committed data locally, and has its writes forwarded
 // to the leader (they succeed and are on the leader at the acknowledged numbers); a client pinned
 // to a follower with requireMaster=true is redirected (NotHandled NotLeader) to the leader and its
-// read succeeds there.
+// read or write succeeds there.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, waitFor } from './lib/cluster.mjs';
@@ -126,6 +126,16 @@ test('follower-pinned client (requireMaster=false): volatile subscription sees w
       return r.events.length === 4 && r.events;
     }, { timeoutMs: 5000, what: `4 events readable on follower ${f.name}` });
     assert.deepEqual(events.map((e) => e.event.eventId), evs.map((e) => e.eventId));
+    // $all on the follower (admin) holds them too, in write order.
+    const inAll = [];
+    let pos = es.positions.start;
+    for (let page = 0; page < 1000; page++) {
+      const slice = await fconn.readAllEventsForward(pos, 500, false, admin);
+      for (const e of slice.events) if (e.event?.eventStreamId === s) inAll.push(e.event.eventId);
+      if (slice.isEndOfStream) break;
+      pos = slice.nextPosition;
+    }
+    assert.deepEqual(inAll, evs.map((e) => e.eventId), `$all on follower ${f.name}`);
     // It never left the follower.
     const connected = fconn.events.filter((e) => e.ev === 'connected').map(endpointOf);
     assert.deepEqual(connected.map((c) => c?.port), [f.tcpPort]);
@@ -165,4 +175,18 @@ test('a read with requireMaster=true on a follower is redirected to the leader',
   assert.equal(connected[0]?.port, f.tcpPort, 'first connected to the follower');
   assert.equal(connected.at(-1)?.port, leader.tcpPort,
     `then reconnected to the leader (connected: ${JSON.stringify(connected)})`);
+});
+
+test('a write with requireMaster=true on a follower is redirected to the leader and succeeds', { timeout: 30000 }, async () => {
+  const f = followers[0];
+  const fconn = await cluster.connect({ node: f, settings: { requireMaster: true } });
+  const s = streamName('redirw');
+  const ev = jsonEvent({ redirected: true });
+  const r = await fconn.appendToStream(s, NO_STREAM, ev);
+  assert.equal(num(r.nextExpectedVersion), 0);
+  const { events } = await readAll(conn, s);
+  assert.deepEqual(events.map((e) => e.event.eventId), [ev.eventId]);
+  const connected = fconn.events.filter((e) => e.ev === 'connected').map(endpointOf);
+  assert.deepEqual(connected.map((c) => c?.port), [f.tcpPort, leader.tcpPort],
+    'connected to the follower, then to the leader');
 });

@@ -224,9 +224,16 @@ export class Cluster {
     }).join('\n');
   }
 
+  // Stops every node by its PID and removes its folders; with CHORUS_E2E_KEEP=1 the data and
+  // log folders are kept (and named) for a post-mortem.
   async cleanup() {
     for (const c of this.conns) { try { c.close(); } catch {} }
     this.conns = [];
+    if (process.env.CHORUS_E2E_KEEP) {
+      await Promise.all(this.nodes.map((n) => n.stop().catch(() => {})));
+      for (const n of this.nodes) console.log(`# kept ${n.name}: db ${n.dbDir ?? '-'} log ${n.logDir()}`);
+      return;
+    }
     await Promise.all(this.nodes.map((n) => n.cleanup().catch(() => {})));
   }
 }
