@@ -6,6 +6,8 @@
 //   every acknowledged event is then present exactly once, at its acknowledged stream and
 //   number, on every node (each read directly over tcp:// with requireMaster=false), streams
 //   are contiguous, no event that was never written appears, and all nodes hold the same.
+//   Two more writers append with exact expected versions: a write answered WrongExpectedVersion
+//   never appears, and acknowledged ones sit at expected+1 (idempotent retries on a new leader).
 // - SIGKILL of a follower: writes go on without a failure; restarted on the same folder it
 //   catches up (the same writerCheckpoint as the leader in gossip) and holds the same events.
 // - SIGKILL of two of three nodes: no write is acknowledged (short operation timeout, retries);
@@ -18,9 +20,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { Cluster, describeViews, waitFor } from './lib/cluster.mjs';
-import { ANY, num, readAll, streamName, jsonEvent, withDeadline } from './lib/es.mjs';
+import { es, ANY, NO_STREAM, num, readAll, streamName, jsonEvent, withDeadline } from './lib/es.mjs';
 
 const STREAMS = Array.from({ length: 8 }, (_, i) => streamName(`fo${i}`));
+// Streams written only with an exact expected version (compare-and-set), one writer each.
+const CAS_STREAMS = Array.from({ length: 2 }, (_, i) => streamName(`cas${i}`));
+const ALL_STREAMS = [...STREAMS, ...CAS_STREAMS];
 const WRITERS = 6;
 const FAILOVER_MS = 3000;
 const LEADER_KILLS = 3;
@@ -41,6 +46,8 @@ class Scenario {
     this.label = label;
     this.attempted = new Map(); // id -> stream
     this.acked = []; // { id, stream, number, at, node (host:port that acknowledged) }
+    this.rejected = new Set(); // ids of writes that definitely failed (WrongExpectedVersion)
+    this.casVersion = new Map(CAS_STREAMS.map((s) => [s, NO_STREAM])); // last known version
     this.loadConns = [];
   }
 
@@ -67,7 +74,7 @@ class Scenario {
     const conn = await this.cluster.connect({ node, settings: { requireMaster: false, maxReconnections: 0 } });
     try {
       const out = new Map();
-      for (const s of STREAMS) {
+      for (const s of ALL_STREAMS) {
         const { status, events } = await readAll(conn, s);
         out.set(s, status === 'success' ? events.map((e) => [e.event.eventId, num(e.event.eventNumber)]) : []);
       }
@@ -103,6 +110,7 @@ class Scenario {
           assert.equal(n, k, `${where}: ${s} must be numbered contiguously (at ${k} found ${n})`);
           assert.ok(!byId.has(id), `${where}: event ${id} stored twice (${JSON.stringify(byId.get(id))} and ${s}/${n})`);
           assert.equal(this.attempted.get(id), s, `${where}: event ${id} in ${s} was never written there`);
+          assert.ok(!this.rejected.has(id), `${where}: event ${id} in ${s}/${n} was answered WrongExpectedVersion`);
           byId.set(id, { stream: s, number: n });
         });
       }
@@ -116,7 +124,8 @@ class Scenario {
     assert.equal(new Set(announced).size, announced.length,
       `${label}: an epoch was announced twice: ${JSON.stringify(this.cluster.nodes.map((n) => [n.name, n.leading.map((l) => l.epoch)]))}`);
     const total = [...contents[0].values()].reduce((n, v) => n + v.length, 0);
-    console.log(`# ${label}: ${this.acked.length} acknowledged of ${this.attempted.size} attempted; ${total} stored, identical on ${nodes.length} nodes`);
+    console.log(`# ${label}: ${this.acked.length} acknowledged of ${this.attempted.size} attempted ` +
+      `(${this.rejected.size} WrongExpectedVersion); ${total} stored, identical on ${nodes.length} nodes`);
   }
 
   // SIGKILL of the leader from an ack callback under load; returns the failover figure after
@@ -205,7 +214,8 @@ class Load {
   }
 
   start() {
-    this.loops = this.conns.map((conn) => this.loop(conn));
+    this.loops = [...this.conns.map((conn) => this.loop(conn)),
+      ...CAS_STREAMS.map((stream, i) => this.casLoop(this.conns[i % this.conns.length], stream))];
     return this;
   }
 
@@ -225,6 +235,40 @@ class Load {
         this.failures.push({ at: Date.now(), error: `${e.name}: ${e.message.slice(0, 200)}` });
         // Back off a little after a failure so a leaderless spell is not a busy loop.
         await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  // Appends with the exact expected version. WrongExpectedVersion is a definite failure: that
+  // event must never appear. Any other failure leaves the outcome unknown: re-read the version.
+  async casLoop(conn, stream) {
+    let needRead = false;
+    while (!this.stopped) {
+      const sc = this.sc;
+      if (needRead) {
+        try {
+          const last = await conn.readStreamEventsBackward(stream, es.streamPosition.end, 1, false);
+          sc.casVersion.set(stream, last.status === 'success' ? num(last.lastEventNumber) : NO_STREAM);
+          needRead = false;
+        } catch {
+          await new Promise((r) => setTimeout(r, 50)); // back off while no leader answers
+          continue;
+        }
+      }
+      const expected = sc.casVersion.get(stream);
+      const ev = jsonEvent({ expected }, 'Cas');
+      sc.attempted.set(ev.eventId, stream);
+      try {
+        const r = await conn.appendToStream(stream, expected, ev);
+        const number = num(r.nextExpectedVersion);
+        assert.equal(number, expected + 1, `CAS append at ${expected} acknowledged at ${number}`);
+        sc.casVersion.set(stream, number);
+        sc.acked.push({ id: ev.eventId, stream, number, at: Date.now(),
+          node: `${conn.endpoint?.host}:${conn.endpoint?.port}` });
+      } catch (e) {
+        if (e.name === 'WrongExpectedVersionError') sc.rejected.add(ev.eventId);
+        else this.failures.push({ at: Date.now(), error: `cas ${e.name}: ${e.message.slice(0, 200)}` });
+        needRead = true;
       }
     }
   }
