@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { Cluster, waitFor } from './lib/cluster.mjs';
 import {
   es, admin, ANY, NO_STREAM, num, readAll, streamName, makeEvents, jsonEvent, dataOf,
-  deferred, withDeadline,
+  deferred, withDeadline, testSettings,
 } from './lib/es.mjs';
 
 const cluster = new Cluster({ memDb: true });
@@ -46,6 +46,21 @@ test('gossip-seeded client writes one event and reads it back', { timeout: 30000
   const connected = conn.events.filter((e) => e.ev === 'connected').map(endpointOf);
   assert.equal(connected.at(-1)?.port, leader.tcpPort,
     `client connected to ${JSON.stringify(connected)}, leader tcp ${leader.tcpPort}`);
+});
+
+test('a client seeded with one follower\'s gossip endpoint only finds and uses the leader', { timeout: 30000 }, async () => {
+  const f = followers[0];
+  const c = es.createConnection({ ...testSettings }, cluster.seeds([f]), 'one-seed');
+  c.on('error', () => {});
+  const connected = [];
+  c.on('connected', (ep) => connected.push(ep));
+  cluster.conns.push(c);
+  await c.connect();
+  const s = streamName('oneseed');
+  const r = await c.appendToStream(s, NO_STREAM, jsonEvent({ seeded: 'follower' }));
+  assert.equal(num(r.nextExpectedVersion), 0);
+  assert.equal(connected.at(-1)?.port, leader.tcpPort,
+    `connected to ${JSON.stringify(connected)}; leader tcp ${leader.tcpPort}`);
 });
 
 test('gossip-seeded client writes many events (batch, sequential and concurrent) in order', { timeout: 60000 }, async () => {
