@@ -1,5 +1,6 @@
 // Cluster page: one row per gossip member (EventStore's Cluster Status), leader first, with the
 // L/W/C checkpoints and the lag behind the leader; refreshed by the live store every second.
+import { isStale } from '../stale';
 import { Badge, ErrorLine, LastUpdated } from '../components';
 import { useLiveStore, useNow } from '../context';
 import {
@@ -73,7 +74,7 @@ export function ClusterPage() {
       </div>
       <ErrorLine error={store.gossip.last_error} />
       <Summary members={members} />
-      <div class="table-wrap">
+      <div class={`table-wrap ${isStale(store.gossip, now) ? 'stale-data' : ''}`}>
         <table class="cards" data-testid="cluster-table">
           <thead>
             <tr><th>Name</th><th>State</th><th>Alive</th><th>Epoch</th><th>L/W/C</th>

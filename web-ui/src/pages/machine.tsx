@@ -4,6 +4,7 @@
 import { useState } from 'preact/hooks';
 import { ApiError, type ManagerInfo, type NodeInfo } from '../api';
 import { canOperate } from '../auth';
+import { isStale } from '../stale';
 import { Badge, ConfirmDialog, ErrorLine, LastUpdated, type ConfirmRequest } from '../components';
 import { useApp, useLiveStore, useNow } from '../context';
 import { supervisorStateClass } from '../cluster';
@@ -61,7 +62,7 @@ function NodeRow({ node, cpu_load, allowed, onAction, onLog }: {
         {cpu_load === null ? '–' : `${(cpu_load * 100).toFixed(1)} %`}</td>
       <td data-label="Memory" class="num">{formatBytes(node.rssBytes)}</td>
       <td data-label="Data" class="num">{formatBytes(node.dataBytes)}</td>
-      <td data-label="Actions" class="actions">
+      <td data-label="Actions"><div class="actions">
         {actionsFor(node).map((a) => (
           <button type="button" data-testid={`action-${a}`} disabled={!allowed}
                   title={allowed ? '' : 'log in to act'} onClick={() => onAction(node, a)}>
@@ -70,7 +71,7 @@ function NodeRow({ node, cpu_load, allowed, onAction, onLog }: {
         ))}
         <button type="button" class="link" data-testid="action-log"
                 onClick={() => onLog(node.name)}>Log</button>
-      </td>
+      </div></td>
     </tr>
   );
 }
@@ -142,7 +143,7 @@ export function MachinePage() {
           Read-only: <a href="#/login">log in</a> as a user of $admins or $ops to act.</p>
       )}
       <ActionStatus pending={actions.pending} result={actions.result} />
-      <div class="table-wrap">
+      <div class={`table-wrap ${isStale(store.nodes, now) ? 'stale-data' : ''}`}>
         <table class="cards" data-testid="nodes-table">
           <thead>
             <tr><th>Node</th><th>State</th><th>Role</th><th>PID</th><th>Uptime</th>
