@@ -43,10 +43,12 @@ std::string describe_body(const replication::Body& body) {
       [&](const auto& m) {
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, replication::VoteRequest>) {
-          out << "VoteRequest e" << m.epoch << " last_epoch=" << m.last_epoch
-              << " log_end=" << m.log_end << " prio=" << m.priority;
+          out << (m.pre ? "PreVoteRequest e" : "VoteRequest e") << m.epoch
+              << " last_epoch=" << m.last_epoch << " log_end=" << m.log_end
+              << " prio=" << m.priority;
         } else if constexpr (std::is_same_v<T, replication::VoteResponse>) {
-          out << "VoteResponse e" << m.epoch << (m.granted ? " granted" : " refused");
+          out << (m.pre ? "PreVoteResponse e" : "VoteResponse e") << m.epoch
+              << (m.granted ? " granted" : " refused");
         } else if constexpr (std::is_same_v<T, replication::Subscribe>) {
           out << "Subscribe e" << m.epoch << " log_end=" << m.log_end << " epochs=";
           for (const auto& r : m.epochs) out << r.number << "@" << r.position << ",";
@@ -543,7 +545,8 @@ void Simulation::check_roles(Node& node) {
 
 void Simulation::check_vote(Node& node, const Message& message) {
   const auto* vote = std::get_if<replication::VoteResponse>(&message.body);
-  if (!vote || !vote->granted) return;
+  // A pre-vote promises nothing and changes no state, so there is nothing to persist.
+  if (!vote || !vote->granted || vote->pre) return;
   if (node.hard.epoch != vote->epoch || node.hard.voted_for != message.to) {
     fail(node.id + " grants a vote to " + message.to + " in epoch " + std::to_string(vote->epoch) +
          " that it has not persisted");

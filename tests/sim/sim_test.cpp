@@ -239,7 +239,17 @@ TEST(CoreRegression, SyncPointStopsWhereTheFollowersEpochEnds) {
   replication::InitialState init{HardState{16, ""}, {e1, e13}, 3000};
   Core core(config, init, log);
   core.set_peers({"n1", "n2"});
-  for (int t = 0; t < 200 && core.role() != replication::Role::Candidate; ++t) core.tick();
+  // An election starts with a pre-vote; one granted pre-vote (with our own) is a majority.
+  int64_t pre_vote_epoch = 0;
+  for (int t = 0; t < 200 && pre_vote_epoch == 0; ++t) {
+    core.tick();
+    for (const auto& m : core.ready().messages) {
+      const auto* r = std::get_if<replication::VoteRequest>(&m.body);
+      if (r && r->pre) pre_vote_epoch = r->epoch;
+    }
+  }
+  ASSERT_NE(pre_vote_epoch, 0);
+  core.step(Message{"n1", "n0", replication::VoteResponse{pre_vote_epoch, true, true}});
   ASSERT_EQ(core.role(), replication::Role::Candidate);
   core.step(Message{"n1", "n0", replication::VoteResponse{core.epoch(), true}});
   ASSERT_EQ(core.role(), replication::Role::Leader);

@@ -32,10 +32,12 @@ internal::ReplicationMessage to_proto(const replication::Message& m, const std::
           p->set_last_epoch(b.last_epoch);
           p->set_log_end(b.log_end);
           p->set_priority(b.priority);
+          p->set_pre(b.pre);
         } else if constexpr (std::is_same_v<T, replication::VoteResponse>) {
           auto* p = out.mutable_vote_response();
           p->set_epoch(b.epoch);
           p->set_granted(b.granted);
+          p->set_pre(b.pre);
         } else if constexpr (std::is_same_v<T, replication::Subscribe>) {
           auto* p = out.mutable_subscribe();
           p->set_epoch(b.epoch);
@@ -74,11 +76,13 @@ std::optional<replication::Message> from_proto(const internal::ReplicationMessag
   switch (m.body_case()) {
     case internal::ReplicationMessage::kVoteRequest: {
       const auto& p = m.vote_request();
-      out.body = replication::VoteRequest{p.epoch(), p.last_epoch(), p.log_end(), p.priority()};
+      out.body =
+          replication::VoteRequest{p.epoch(), p.last_epoch(), p.log_end(), p.priority(), p.pre()};
       break;
     }
     case internal::ReplicationMessage::kVoteResponse:
-      out.body = replication::VoteResponse{m.vote_response().epoch(), m.vote_response().granted()};
+      out.body = replication::VoteResponse{m.vote_response().epoch(), m.vote_response().granted(),
+                                           m.vote_response().pre()};
       break;
     case internal::ReplicationMessage::kSubscribe: {
       const auto& p = m.subscribe();

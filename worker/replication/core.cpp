@@ -35,6 +35,12 @@ int64_t message_epoch(const Body& body) {
   return std::visit([](const auto& m) { return m.epoch; }, body);
 }
 
+bool is_pre_vote(const Body& body) {
+  if (const auto* r = std::get_if<VoteRequest>(&body)) return r->pre;
+  if (const auto* r = std::get_if<VoteResponse>(&body)) return r->pre;
+  return false;
+}
+
 std::string Core::epoch_payload(const EpochRecord& e, const NodeId& leader) {
   return "epoch " + std::to_string(e.number) + " " + std::to_string(e.position) + " " +
          to_string(e.id) + " " + leader;
@@ -88,7 +94,20 @@ void Core::tick() {
       now_tick_ - subscribe_sent_tick_ >= config_.heartbeat_ticks * 2) {
     send_subscribe();
   }
-  if (++election_elapsed_ >= election_timeout_) become_candidate();
+  if (++election_elapsed_ >= election_timeout_) start_pre_vote();
+}
+
+void Core::start_pre_vote() {
+  if (quorum() == 1) {
+    become_candidate();
+    return;
+  }
+  pre_voting_ = true;
+  pre_votes_ = {config_.self};
+  reset_election_timer();  // a failed pre-vote is tried again after another timeout
+  for (const auto& peer : peers_) {
+    send(peer, VoteRequest{hard_.epoch + 1, last_epoch(), log_end_, config_.priority, true});
+  }
 }
 
 void Core::reset_election_timer() {
@@ -119,6 +138,7 @@ void Core::become_follower(int64_t epoch, std::optional<NodeId> leader) {
     hard_.voted_for.clear();
     persist_hard_state();
   }
+  pre_voting_ = false;
   if (leader_ != leader) {
     synced_ = false;
     session_ = 0;
@@ -132,6 +152,7 @@ void Core::become_follower(int64_t epoch, std::optional<NodeId> leader) {
 }
 
 void Core::become_candidate() {
+  pre_voting_ = false;
   role_ = Role::Candidate;
   leader_.reset();
   synced_ = false;
@@ -152,6 +173,7 @@ void Core::become_candidate() {
 }
 
 void Core::become_leader() {
+  pre_voting_ = false;
   role_ = Role::Leader;
   leader_ = config_.self;
   synced_ = true;
@@ -213,7 +235,7 @@ void Core::step(const Message& message) {
     progress_[message.from].last_heard_tick = now_tick_;
   }
   const int64_t epoch = message_epoch(message.body);
-  if (epoch > hard_.epoch) {
+  if (epoch > hard_.epoch && !is_pre_vote(message.body)) {
     // A newer epoch: follow it. Its leader is known only from an Append.
     const bool from_leader = std::holds_alternative<Append>(message.body);
     become_follower(epoch, from_leader ? std::optional<NodeId>(message.from) : std::nullopt);
@@ -236,6 +258,17 @@ bool Core::log_up_to_date(int64_t last_epoch_of_candidate, int64_t log_end_of_ca
 }
 
 void Core::on_vote_request(const NodeId& from, const VoteRequest& m) {
+  if (m.pre) {
+    // Grant only if a real election in that epoch could get our vote, and we have not heard
+    // from a leader recently (a leader in contact keeps its followers).
+    const bool leader_in_contact =
+        role_ == Role::Leader ||
+        (role_ == Role::Follower && leader_ && election_elapsed_ < config_.election_ticks_min);
+    const bool granted =
+        m.epoch > hard_.epoch && !leader_in_contact && log_up_to_date(m.last_epoch, m.log_end);
+    send(from, VoteResponse{m.epoch, granted, true});
+    return;
+  }
   bool granted = false;
   if (m.epoch == hard_.epoch && (hard_.voted_for.empty() || hard_.voted_for == from) &&
       role_ != Role::Leader && log_up_to_date(m.last_epoch, m.log_end)) {
@@ -254,6 +287,12 @@ void Core::on_vote_request(const NodeId& from, const VoteRequest& m) {
 }
 
 void Core::on_vote_response(const NodeId& from, const VoteResponse& m) {
+  if (m.pre) {
+    if (!pre_voting_ || role_ == Role::Leader || m.epoch != hard_.epoch + 1 || !m.granted) return;
+    pre_votes_.insert(from);
+    if (static_cast<int>(pre_votes_.size()) >= quorum()) become_candidate();
+    return;
+  }
   if (role_ != Role::Candidate || m.epoch != hard_.epoch || !m.granted) return;
   votes_.insert(from);
   if (static_cast<int>(votes_.size()) >= quorum()) become_leader();

@@ -60,15 +60,20 @@ class LogReader {
 enum class Role { Follower, Candidate, Leader };
 const char* role_name(Role role);
 
+// A pre-vote (pre = true) asks "would you vote for me in epoch `epoch`?" without anybody
+// changing epoch: a node that cannot win (partitioned, or restarted while a leader is in
+// contact with the others) then never disrupts the cluster with a higher epoch.
 struct VoteRequest {
   int64_t epoch = 0;
   int64_t last_epoch = 0;  // epoch of the candidate's last entry
   int64_t log_end = 0;
   int32_t priority = 0;
+  bool pre = false;
 };
 struct VoteResponse {
   int64_t epoch = 0;
   bool granted = false;
+  bool pre = false;
 };
 struct Subscribe {  // follower -> leader: "here is my log; where do we agree?"
   int64_t epoch = 0;
@@ -98,6 +103,7 @@ struct Message {
   Body body;
 };
 int64_t message_epoch(const Body& body);
+bool is_pre_vote(const Body& body);
 
 struct HardState {
   int64_t epoch = 0;
@@ -189,6 +195,7 @@ class Core {
   };
 
   void become_follower(int64_t epoch, std::optional<NodeId> leader);
+  void start_pre_vote();
   void become_candidate();
   void become_leader();
   void reset_election_timer();
@@ -227,6 +234,8 @@ class Core {
   std::set<NodeId> peers_;
   std::map<NodeId, Progress> progress_;
   std::set<NodeId> votes_;
+  std::set<NodeId> pre_votes_;
+  bool pre_voting_ = false;
   bool synced_ = false;  // follower: synced with the current leader's log
   uint64_t session_ = 0;
   int matched_tick_ = 0;
