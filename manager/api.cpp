@@ -1,0 +1,837 @@
+// The manager's HTTP endpoints: routing, JSON documents, auth, log tails, the dashboard's files.
+#include "manager/api.hpp"
+
+#include "manager/http_client.hpp"
+
+#include <Poco/Base64Decoder.h>
+#include <Poco/DigestEngine.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/SHA2Engine.h>
+#include <Poco/StreamCopier.h>
+#include <Poco/URI.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace chorus::manager {
+namespace {
+
+namespace fs = std::filesystem;
+using Poco::JSON::Array;
+using Poco::JSON::Object;
+
+constexpr int kLogLinesDefault = 200;
+constexpr int kLogLinesMax = 10000;
+constexpr int kHistoryDefault = 200;
+constexpr int kNodeCallTimeoutMs = 5000;          // proxied calls to a node
+constexpr int kAuthCallTimeoutMs = 2000;          // credential checks
+constexpr int64_t kRollingNodeTimeoutMs = 60000;  // one node of a rolling restart
+constexpr int kFollowPollMs = 250;
+constexpr size_t kRequestBodyMax = 4 * 1024 * 1024;  // gossip documents are a few KB
+
+struct Reply {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::map<std::string, std::string> headers;
+};
+
+Reply json(int status, const Object::Ptr& object) {
+  std::ostringstream out;
+  object->stringify(out);
+  return Reply{status, out.str(), "application/json", {}};
+}
+
+Reply error_reply(int status, const std::string& message) {
+  Object::Ptr o = new Object;
+  o->set("error", message);
+  if (status >= 500) o->set("ok", false);
+  return json(status, o);
+}
+
+Object::Ptr parse_object(const std::string& text) {
+  if (text.empty()) return nullptr;
+  try {
+    Poco::JSON::Parser parser;
+    return parser.parse(text).extract<Object::Ptr>();
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+std::string query_value(const Poco::URI& uri, const std::string& name) {
+  for (const auto& [k, v] : uri.getQueryParameters()) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+int int_query(const Poco::URI& uri, const std::string& name, int fallback, int max) {
+  const std::string v = query_value(uri, name);
+  if (v.empty()) return fallback;
+  try {
+    return std::clamp(std::stoi(v), 0, max);
+  } catch (const std::exception&) {
+    return fallback;
+  }
+}
+
+std::string host_for(const std::string& ip) { return ip == "0.0.0.0" ? "127.0.0.1" : ip; }
+
+std::string member_key_of(const NodeSpec& spec) {
+  return spec.resolved.int_ip + ":" + std::to_string(spec.resolved.int_http_port);
+}
+
+// The last `n` lines of a file (reads at most the last few MB).
+std::vector<std::string> tail_lines(const std::string& path, int n) {
+  std::ifstream in(path, std::ios::binary);
+  std::deque<std::string> lines;
+  if (!in) return {};
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  const std::streamoff window = 8 * 1024 * 1024;
+  in.seekg(std::max<std::streamoff>(0, size - window));
+  if (size > window) {
+    std::string partial;
+    std::getline(in, partial);
+  }
+  std::string line;
+  while (std::getline(in, line)) {
+    lines.push_back(line);
+    if (static_cast<int>(lines.size()) > n) lines.pop_front();
+  }
+  return {lines.begin(), lines.end()};
+}
+
+std::string content_type_for(const fs::path& path) {
+  static const std::map<std::string, std::string> types = {
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".ico", "image/x-icon"},
+      {".map", "application/json"},
+      {".txt", "text/plain"},
+      {".woff2", "font/woff2"}};
+  auto it = types.find(path.extension().string());
+  return it == types.end() ? "application/octet-stream" : it->second;
+}
+
+class Handler final : public Poco::Net::HTTPRequestHandler {
+ public:
+  Handler(ApiContext& ctx, AuthCache& auth, bool internal)
+      : ctx_(ctx), auth_(auth), internal_(internal) {}
+
+  void handleRequest(Poco::Net::HTTPServerRequest& request,
+                     Poco::Net::HTTPServerResponse& response) override {
+    Reply reply;
+    try {
+      Poco::URI uri(request.getURI());
+      std::string body;
+      if (request.getMethod() == "POST") {
+        std::string chunk(64 * 1024, '\0');
+        auto& in = request.stream();
+        while (in.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) ||
+               in.gcount() > 0) {
+          body.append(chunk.data(), static_cast<size_t>(in.gcount()));
+          if (body.size() > kRequestBodyMax) break;
+        }
+      }
+      if (body.size() > kRequestBodyMax) {
+        reply = error_reply(413, "request body too large");
+      } else if (is_follow(request, uri)) {
+        return follow_log(request, response, uri);
+      } else {
+        reply = route(request, uri, body);
+      }
+    } catch (const std::exception& e) {
+      reply = error_reply(500, e.what());
+    }
+    send(response, reply);
+  }
+
+ private:
+  static void cors(Poco::Net::HTTPServerResponse& response) {
+    response.set("Access-Control-Allow-Origin", "*");
+    response.set("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    response.set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept");
+    response.set("Access-Control-Expose-Headers", "WWW-Authenticate");
+  }
+
+  static void send(Poco::Net::HTTPServerResponse& response, const Reply& reply) {
+    cors(response);
+    response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
+    for (const auto& [k, v] : reply.headers) response.set(k, v);
+    if (reply.status == 204) {
+      response.setContentLength(0);
+      response.send();
+      return;
+    }
+    response.setContentType(reply.content_type);
+    response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
+    response.send() << reply.body;
+  }
+
+  Reply route(Poco::Net::HTTPServerRequest& request, const Poco::URI& uri,
+              const std::string& body) {
+    const std::string& method = request.getMethod();
+    const std::string path = uri.getPath();
+    if (method == "OPTIONS") return Reply{204, "", "", {}};
+    if (path == "/gossip") return gossip(method, uri, body);
+    if (method == "GET" && path == "/health/live") {
+      if (query_value(uri, "liveCode") == "200") return Reply{200, "", "text/plain", {}};
+      return Reply{204, "", "", {}};
+    }
+    if (method == "GET" && path == "/metrics") return metrics();
+    if (internal_) return error_reply(404, "not found on the internal port");
+    if (path.rfind("/api/", 0) == 0) return api(request, method, uri, body);
+    if (method == "GET") return static_file(path);
+    return error_reply(404, "not found");
+  }
+
+  Reply gossip(const std::string& method, const Poco::URI& uri, const std::string& body) {
+    if (method == "POST") {
+      if (!internal_) return error_reply(404, "gossip is pushed to the internal port");
+      std::string error;
+      const auto view = cluster_info_from_json(body, &error);
+      if (!view) return Reply{400, "Malformed gossip: " + error, "text/plain", {}};
+      const auto merged = ctx_.relay.handle_push(*view, &error);
+      if (!merged) return Reply{409, "Gossip refused: " + error, "text/plain", {}};
+      return Reply{200, to_json(*merged), "application/json", {}};
+    }
+    if (method != "GET") return error_reply(405, "GET or POST");
+    const auto view = ctx_.relay.view(query_value(uri, "cluster"));
+    if (!view) return error_reply(404, "no cluster named " + query_value(uri, "cluster"));
+    return Reply{200, to_json(*view), "application/json", {}};
+  }
+
+  Reply api(Poco::Net::HTTPServerRequest& request, const std::string& method, const Poco::URI& uri,
+            const std::string& body) {
+    (void)body;
+    const std::string path = uri.getPath();
+    std::vector<std::string> parts;
+    uri.getPathSegments(parts);  // "api", ...
+    const std::string auth_header = request.get("Authorization", "");
+    if (method == "GET") {
+      if (path == "/api/nodes") return nodes_document();
+      if (path == "/api/clusters") return clusters_document();
+      if (path == "/api/history") return history(uri);
+      if (path == "/api/auth") return auth_document(auth_header);
+      if (path == "/api/recent-streams") return recent_streams(auth_header, uri);
+      if (parts.size() >= 2 && parts[1] == "streams") return proxy_streams(request, uri);
+      if (parts.size() == 4 && parts[1] == "nodes" && parts[3] == "log") {
+        return node_log(parts[2], uri);
+      }
+      return error_reply(404, "not found");
+    }
+    if (method != "POST") return error_reply(405, "GET or POST");
+    const bool node_action = parts.size() == 4 && parts[1] == "nodes";
+    const bool rolling = path == "/api/cluster/rolling-restart";
+    if (!node_action && !rolling) return error_reply(404, "not found");
+    if (node_action && !ctx_.supervisor.has_node(parts[2])) {
+      return error_reply(404, "no node named " + parts[2]);
+    }
+    if (auto refused = authorize(auth_header)) return *refused;
+    if (rolling) return rolling_restart(auth_header, query_value(uri, "cluster"));
+    return node_action_reply(parts[2], parts[3], auth_header);
+  }
+
+  // --- authorization ---
+
+  // nullopt when the caller may change things; else the 401 (or 503) reply.
+  std::optional<Reply> authorize(const std::string& header) {
+    Reply denied = error_reply(401, "credentials of a user in $admins or $ops are required");
+    denied.headers["WWW-Authenticate"] = "Basic realm=\"chorus-manager\"";
+    if (header.empty()) return denied;
+    const int64_t now = steady_now_ms();
+    const auto node = running_node("");
+    switch (auth_.lookup(header, now, node.has_value())) {
+      case AuthCache::Verdict::kAllowed:
+        return std::nullopt;
+      case AuthCache::Verdict::kDenied:
+        return denied;
+      case AuthCache::Verdict::kUnknown:
+        break;
+    }
+    if (!node) return error_reply(503, "no running node can check the credentials");
+    // A side-effect-free request that the node allows to $admins and $ops only: scavenging is
+    // not implemented, so the node answers 501 to them and 401 to everyone else.
+    const auto answer =
+        http_request("POST", host_for(node->resolved.ext_ip), node->resolved.ext_http_port,
+                     "/admin/scavenge", "", {{"Authorization", header}}, kAuthCallTimeoutMs);
+    if (!answer) return error_reply(503, "the node did not answer the credential check");
+    const bool allowed = answer->status != 401 && answer->status != 403;
+    auth_.remember(header, allowed, now);
+    if (!allowed) return denied;
+    return std::nullopt;
+  }
+
+  // A running node of `cluster` (any cluster if empty).
+  std::optional<NodeSpec> running_node(const std::string& cluster) {
+    for (const NodeView& v : ctx_.supervisor.nodes()) {
+      if (v.state != NodeState::kRunning) continue;
+      if (!cluster.empty() && v.spec->cluster != cluster) continue;
+      return *v.spec;
+    }
+    return std::nullopt;
+  }
+
+  Reply auth_document(const std::string& header) {
+    if (header.empty()) return authorize(header).value();
+    const auto node = running_node("");
+    if (!node) return error_reply(503, "no running node can check the credentials");
+    const std::string host = host_for(node->resolved.ext_ip);
+    const int port = node->resolved.ext_http_port;
+    const auto ping = http_request("GET", host, port, "/ping", "", {{"Authorization", header}},
+                                   kAuthCallTimeoutMs);
+    if (!ping || ping->status == 401) return authorize("").value();
+    std::string login;
+    try {
+      const std::string encoded = header.substr(header.find(' ') + 1);
+      std::istringstream in(encoded);
+      std::ostringstream decoded;
+      Poco::Base64Decoder decoder(in);
+      Poco::StreamCopier::copyStream(decoder, decoded);
+      login = decoded.str().substr(0, decoded.str().find(':'));
+    } catch (const std::exception&) {
+      return authorize("").value();
+    }
+    Array::Ptr groups = new Array;
+    const bool may_change = !authorize(header).has_value();
+    const auto user = http_request(
+        "GET", host, port, "/streams/%24user-" + Poco::URI(login).toString() + "/head", "",
+        {{"Authorization", header}, {"Accept", "application/json"}}, kAuthCallTimeoutMs);
+    Object::Ptr data = user && user->status == 200 ? parse_object(user->body) : nullptr;
+    if (data && data->has("groups")) {
+      groups = data->getArray("groups");
+    } else if (may_change) {
+      groups->add(login == "admin" ? "$admins" : "$ops");
+    }
+    Object::Ptr o = new Object;
+    o->set("login", login);
+    o->set("groups", groups);
+    o->set("mayChange", may_change);
+    return json(200, o);
+  }
+
+  // --- documents ---
+
+  Object::Ptr manager_object() {
+    Object::Ptr m = new Object;
+    m->set("name", ctx_.config.name);
+    m->set("version", ctx_.version);
+    m->set("intHttp", ctx_.config.int_ip + ":" + std::to_string(ctx_.config.int_http_port));
+    m->set("extHttp", ctx_.config.ext_ip + ":" + std::to_string(ctx_.config.ext_http_port));
+    Array::Ptr peers = new Array;
+    for (const HostPort& p : ctx_.config.gossip_seeds) {
+      peers->add(p.host + ":" + std::to_string(p.port));
+    }
+    m->set("peers", peers);
+    m->set("defaultCluster", ctx_.config.default_cluster);
+    m->set("uptimeSeconds", static_cast<double>(steady_now_ms() - ctx_.started_ms) / 1000.0);
+    return m;
+  }
+
+  Object::Ptr node_object(const NodeView& v, const std::map<std::string, ClusterInfo>& views) {
+    const NodeSpec& s = *v.spec;
+    Object::Ptr o = new Object;
+    o->set("name", s.name);
+    o->set("cluster", s.cluster);
+    o->set("state", std::string(to_string(v.state)));
+    o->set("pid", v.pid ? Poco::Dynamic::Var(*v.pid) : Poco::Dynamic::Var());
+    o->set("uptimeSeconds",
+           v.uptime_seconds ? Poco::Dynamic::Var(*v.uptime_seconds) : Poco::Dynamic::Var());
+    o->set("restarts", v.record.restarts);
+    if (v.record.last_exit_at.empty()) {
+      o->set("lastExit", Poco::Dynamic::Var());
+    } else {
+      Object::Ptr e = new Object;
+      const auto& r = v.record;
+      e->set("code",
+             r.last_exit_code ? Poco::Dynamic::Var(*r.last_exit_code) : Poco::Dynamic::Var());
+      e->set("signal",
+             r.last_exit_signal ? Poco::Dynamic::Var(*r.last_exit_signal) : Poco::Dynamic::Var());
+      e->set("at", r.last_exit_at);
+      e->set("reason", r.last_exit_reason);
+      o->set("lastExit", e);
+    }
+    o->set("nextStartInMs",
+           v.next_start_in_ms ? Poco::Dynamic::Var(*v.next_start_in_ms) : Poco::Dynamic::Var());
+    Object::Ptr ports = new Object;
+    ports->set("intTcp", s.resolved.int_tcp_port);
+    ports->set("extTcp", s.resolved.ext_tcp_port);
+    ports->set("intHttp", s.resolved.int_http_port);
+    ports->set("extHttp", s.resolved.ext_http_port);
+    o->set("ports", ports);
+    Object::Ptr ip = new Object;
+    ip->set("int", s.resolved.int_ip);
+    ip->set("ext", s.resolved.ext_ip);
+    o->set("ip", ip);
+    o->set("dataFolder", s.db_folder);
+    o->set("role", Poco::Dynamic::Var());
+    o->set("epochNumber", Poco::Dynamic::Var());
+    add_stats(o, v);
+    if (v.pid) add_role(o, s, views);
+    return o;
+  }
+
+  static void add_stats(Object::Ptr& o, const NodeView& v) {
+    const Object::Ptr stats = parse_object(v.stats_json);
+    const Object::Ptr process = stats ? stats->getObject("process") : nullptr;
+    const Object::Ptr storage = stats ? stats->getObject("storage") : nullptr;
+    auto copy = [&](const Object::Ptr& from, const char* key, const char* as) {
+      o->set(as, from && from->has(key) ? from->get(key) : Poco::Dynamic::Var());
+    };
+    copy(storage, "dbSizeBytes", "dataBytes");
+    copy(process, "cpuSeconds", "cpuSeconds");
+    copy(process, "rssBytes", "rssBytes");
+    copy(storage, "writerCheckpoint", "writerCheckpoint");
+    copy(storage, "chaserCheckpoint", "chaserCheckpoint");
+    copy(storage, "commitCheckpoint", "commitCheckpoint");
+    copy(storage, "eventsWritten", "eventsWritten");
+    copy(storage, "eventsRead", "eventsRead");
+  }
+
+  static void add_role(Object::Ptr& o, const NodeSpec& s,
+                       const std::map<std::string, ClusterInfo>& views) {
+    auto it = views.find(s.cluster);
+    if (it == views.end()) return;
+    for (const MemberInfo& m : it->second.members) {
+      const std::string key = m.internal_http_ip + ":" + std::to_string(m.internal_http_port);
+      if (key != member_key_of(s) || m.state == "Manager" || !m.is_alive) continue;
+      o->set("role", m.state);
+      o->set("epochNumber", m.epoch_number);
+    }
+  }
+
+  std::map<std::string, ClusterInfo> cluster_views() {
+    std::map<std::string, ClusterInfo> out;
+    for (const std::string& c : ctx_.relay.clusters()) {
+      if (auto v = ctx_.relay.view(c)) out[c] = *v;
+    }
+    return out;
+  }
+
+  Reply nodes_document() {
+    const auto views = cluster_views();
+    Array::Ptr nodes = new Array;
+    for (const NodeView& v : ctx_.supervisor.nodes()) nodes->add(node_object(v, views));
+    Object::Ptr o = new Object;
+    o->set("manager", manager_object());
+    o->set("nodes", nodes);
+    return json(200, o);
+  }
+
+  Reply clusters_document() {
+    Array::Ptr names = new Array;
+    for (const std::string& c : ctx_.relay.clusters()) names->add(c);
+    Object::Ptr o = new Object;
+    o->set("clusters", names);
+    o->set("default", ctx_.config.default_cluster);
+    return json(200, o);
+  }
+
+  Reply history(const Poco::URI& uri) {
+    const int limit = int_query(uri, "limit", kHistoryDefault, kHistoryRowsMax);
+    Array::Ptr events = new Array;
+    for (const HistoryEvent& e : ctx_.store.history(limit)) {
+      Object::Ptr o = new Object;
+      o->set("at", e.at);
+      o->set("node", e.node);
+      o->set("event", e.event);
+      o->set("detail", e.detail);
+      events->add(o);
+    }
+    Object::Ptr o = new Object;
+    o->set("events", events);
+    return json(200, o);
+  }
+
+  Reply node_log(const std::string& name, const Poco::URI& uri) {
+    const auto v = ctx_.supervisor.node(name);
+    if (!v) return error_reply(404, "no node named " + name);
+    Array::Ptr lines = new Array;
+    for (auto& line :
+         tail_lines(v->log_file, int_query(uri, "lines", kLogLinesDefault, kLogLinesMax))) {
+      lines->add(line);
+    }
+    Object::Ptr o = new Object;
+    o->set("lines", lines);
+    return json(200, o);
+  }
+
+  bool is_follow(Poco::Net::HTTPServerRequest& request, const Poco::URI& uri) {
+    std::vector<std::string> parts;
+    uri.getPathSegments(parts);
+    return !internal_ && request.getMethod() == "GET" && parts.size() == 4 && parts[0] == "api" &&
+           parts[1] == "nodes" && parts[3] == "log" && query_value(uri, "follow") == "true";
+  }
+
+  // text/event-stream: the last N lines, then each new line, until the client goes away.
+  void follow_log(Poco::Net::HTTPServerRequest&, Poco::Net::HTTPServerResponse& response,
+                  const Poco::URI& uri) {
+    std::vector<std::string> parts;
+    uri.getPathSegments(parts);
+    const auto v = ctx_.supervisor.node(parts[2]);
+    if (!v) return send(response, error_reply(404, "no node named " + parts[2]));
+    cors(response);
+    response.setContentType("text/event-stream");
+    response.set("Cache-Control", "no-cache");
+    response.setChunkedTransferEncoding(true);
+    std::ostream& out = response.send();
+    for (const auto& line : tail_lines(v->log_file, int_query(uri, "lines", 0, kLogLinesMax))) {
+      out << "data: " << line << "\n\n";
+    }
+    out.flush();
+    std::error_code ec;
+    auto offset = fs::file_size(v->log_file, ec);
+    if (ec) offset = 0;
+    std::string pending;
+    while (out.good() && !ctx_.stopping->load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(kFollowPollMs));
+      const auto size = fs::file_size(v->log_file, ec);
+      if (ec) continue;
+      if (size < offset) offset = 0;  // rotated
+      if (size == offset) {
+        out << ": keep-alive\n\n";
+        out.flush();
+        continue;
+      }
+      std::ifstream in(v->log_file, std::ios::binary);
+      in.seekg(static_cast<std::streamoff>(offset));
+      std::string chunk(size - offset, '\0');
+      in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      offset += static_cast<uintmax_t>(in.gcount());
+      pending += chunk.substr(0, static_cast<size_t>(in.gcount()));
+      size_t nl;
+      while ((nl = pending.find('\n')) != std::string::npos) {
+        out << "data: " << pending.substr(0, nl) << "\n\n";
+        pending.erase(0, nl + 1);
+      }
+      out.flush();
+    }
+  }
+
+  // --- actions ---
+
+  Reply node_action_reply(const std::string& name, const std::string& action,
+                          const std::string& auth_header) {
+    Supervisor& sup = ctx_.supervisor;
+    if (action == "start") {
+      sup.start_node(name);
+    } else if (action == "stop") {
+      if (!sup.stop_node(name)) return error_reply(500, "the node did not stop in time");
+    } else if (action == "restart") {
+      if (!sup.stop_node(name)) return error_reply(500, "the node did not stop in time");
+      sup.start_node(name);
+    } else if (action == "resign") {
+      return resign(name, auth_header);
+    } else {
+      return error_reply(404, "no action " + action);
+    }
+    Object::Ptr o = new Object;
+    o->set("ok", true);
+    o->set("node", node_object(*sup.node(name), cluster_views()));
+    return json(200, o);
+  }
+
+  std::optional<std::string> role_of(const NodeSpec& s) {
+    const auto view = ctx_.relay.view(s.cluster);
+    if (!view) return std::nullopt;
+    for (const MemberInfo& m : view->members) {
+      const std::string key = m.internal_http_ip + ":" + std::to_string(m.internal_http_port);
+      if (key == member_key_of(s) && m.state != "Manager" && m.is_alive) return m.state;
+    }
+    return std::nullopt;
+  }
+
+  Reply resign(const std::string& name, const std::string& auth_header) {
+    const auto v = ctx_.supervisor.node(name);
+    if (role_of(*v->spec) != "Leader") return error_reply(409, name + " is not the leader");
+    const auto answer = http_request("POST", host_for(v->spec->resolved.ext_ip),
+                                     v->spec->resolved.ext_http_port, "/admin/node/resign", "",
+                                     {{"Authorization", auth_header}}, kNodeCallTimeoutMs);
+    if (!answer) return error_reply(502, "the node did not answer");
+    if (answer->status >= 300) {
+      return error_reply(502, "the node answered " + std::to_string(answer->status));
+    }
+    Object::Ptr o = new Object;
+    o->set("ok", true);
+    return json(200, o);
+  }
+
+  // A restarted node is back when it is Running, a Follower in gossip, and its writer
+  // checkpoint reached what the leader had written when the node went down.
+  bool wait_back(const NodeSpec& s, int64_t leader_position) {
+    const int64_t deadline = steady_now_ms() + kRollingNodeTimeoutMs;
+    while (steady_now_ms() < deadline && !ctx_.stopping->load()) {
+      const auto view = ctx_.relay.view(s.cluster);
+      for (const MemberInfo& m : view ? view->members : std::vector<MemberInfo>{}) {
+        const std::string key = m.internal_http_ip + ":" + std::to_string(m.internal_http_port);
+        if (key == member_key_of(s) && m.is_alive && m.state == "Follower" &&
+            m.writer_checkpoint >= leader_position) {
+          return true;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  int64_t leader_position(const std::string& cluster) {
+    const auto view = ctx_.relay.view(cluster);
+    for (const MemberInfo& m : view ? view->members : std::vector<MemberInfo>{}) {
+      if (m.state == "Leader" && m.is_alive) return m.writer_checkpoint;
+    }
+    return 0;
+  }
+
+  Reply rolling_restart(const std::string& auth_header, std::string cluster) {
+    static std::mutex running;
+    std::unique_lock lock(running, std::try_to_lock);
+    if (!lock.owns_lock()) return error_reply(409, "a rolling restart is already running");
+    if (cluster.empty()) cluster = ctx_.config.default_cluster;
+    std::vector<const NodeSpec*> order;
+    const NodeSpec* leader = nullptr;
+    for (const NodeSpec& s : ctx_.config.nodes) {
+      if (s.cluster != cluster) continue;
+      if (role_of(s) == "Leader") {
+        leader = &s;
+      } else {
+        order.push_back(&s);
+      }
+    }
+    if (leader) order.push_back(leader);
+    if (order.empty()) return error_reply(404, "no node of cluster " + cluster);
+    Array::Ptr steps = new Array;
+    for (const NodeSpec* s : order) {
+      const int64_t began = steady_now_ms();
+      if (s == leader) {
+        http_request("POST", host_for(s->resolved.ext_ip), s->resolved.ext_http_port,
+                     "/admin/node/resign", "", {{"Authorization", auth_header}},
+                     kNodeCallTimeoutMs);
+        Object::Ptr step = new Object;
+        step->set("node", s->name);
+        step->set("action", "resign");
+        steps->add(step);
+      }
+      const int64_t position = leader_position(cluster);
+      ctx_.supervisor.stop_node(s->name);
+      ctx_.supervisor.start_node(s->name);
+      if (!wait_back(*s, position)) {
+        Object::Ptr o = new Object;
+        o->set("ok", false);
+        o->set("error", s->name + " did not come back as a caught-up Follower in time");
+        o->set("steps", steps);
+        return json(500, o);
+      }
+      Object::Ptr step = new Object;
+      step->set("node", s->name);
+      step->set("action", "restart");
+      step->set("ms", steady_now_ms() - began);
+      steps->add(step);
+    }
+    Object::Ptr o = new Object;
+    o->set("ok", true);
+    o->set("steps", steps);
+    return json(200, o);
+  }
+
+  // --- streams, proxied ---
+
+  Reply proxy_streams(Poco::Net::HTTPServerRequest& request, const Poco::URI& uri) {
+    const std::string cluster = query_value(uri, "cluster");
+    const auto node = running_node(cluster.empty() ? ctx_.config.default_cluster : cluster);
+    if (!node) return error_reply(503, "no running node of the cluster");
+    std::string target = request.getURI().substr(std::string("/api").size());
+    std::map<std::string, std::string> headers{{"Accept", "application/json"}};
+    if (request.has("Authorization")) headers["Authorization"] = request.get("Authorization");
+    const auto answer =
+        http_request("GET", host_for(node->resolved.ext_ip), node->resolved.ext_http_port, target,
+                     "", headers, kNodeCallTimeoutMs);
+    if (!answer) return error_reply(502, "the node did not answer");
+    Reply r{answer->status, answer->body, answer->content_type, {}};
+    if (answer->status == 401) r.headers["WWW-Authenticate"] = "Basic realm=\"chorus-manager\"";
+    return r;
+  }
+
+  Reply recent_streams(const std::string& header, const Poco::URI& uri) {
+    const std::string cluster = query_value(uri, "cluster");
+    const auto node = running_node(cluster.empty() ? ctx_.config.default_cluster : cluster);
+    if (!node) return error_reply(503, "no running node of the cluster");
+    const auto answer = http_request(
+        "GET", host_for(node->resolved.ext_ip), node->resolved.ext_http_port,
+        "/streams/%24all/head/backward/100?embed=body", "",
+        {{"Authorization", header}, {"Accept", "application/vnd.eventstore.atom+json"}},
+        kNodeCallTimeoutMs);
+    if (!answer) return error_reply(502, "the node did not answer");
+    if (answer->status == 401 || header.empty()) return authorize("").value();
+    if (answer->status != 200) return error_reply(answer->status, "the node refused");
+    Array::Ptr streams = new Array;
+    std::set<std::string> seen;
+    const Object::Ptr feed = parse_object(answer->body);
+    const Array::Ptr entries = feed ? feed->getArray("entries") : nullptr;
+    for (size_t i = 0; entries && i < entries->size(); ++i) {
+      const Object::Ptr e = entries->getObject(static_cast<unsigned>(i));
+      if (!e || !e->has("streamId")) continue;
+      const std::string stream = e->getValue<std::string>("streamId");
+      if (stream.empty() || stream[0] == '$' || !seen.insert(stream).second) continue;
+      Object::Ptr s = new Object;
+      s->set("stream", stream);
+      s->set("lastEventNumber",
+             e->has("eventNumber") ? e->get("eventNumber") : Poco::Dynamic::Var());
+      s->set("updated", e->has("updated") ? e->get("updated") : Poco::Dynamic::Var());
+      streams->add(s);
+    }
+    Object::Ptr o = new Object;
+    o->set("streams", streams);
+    return json(200, o);
+  }
+
+  // --- the manager itself ---
+
+  Reply metrics() {
+    std::ostringstream out;
+    std::map<std::string, int> by_state;
+    for (const NodeView& v : ctx_.supervisor.nodes()) ++by_state[std::string(to_string(v.state))];
+    out << "# HELP chorus_manager_nodes Nodes of this manager by state.\n"
+           "# TYPE chorus_manager_nodes gauge\n";
+    for (const char* s : {"Running", "Starting", "Backoff", "Failed", "Stopped", "Stopping"}) {
+      out << "chorus_manager_nodes{state=\"" << s << "\"} " << by_state[s] << "\n";
+    }
+    const SupervisorCounters& c = ctx_.supervisor.counters();
+    auto counter = [&](const char* name, const char* help, int64_t value) {
+      out << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n"
+          << name << " " << value << "\n";
+    };
+    counter("chorus_manager_node_starts_total", "Node processes started.", c.spawns);
+    counter("chorus_manager_node_exits_total", "Node processes that exited.", c.exits);
+    counter("chorus_manager_node_restarts_total", "Automatic restarts.", c.restarts);
+    counter("chorus_manager_health_check_failures_total", "Failed /health/live checks.",
+            c.health_failures);
+    counter("chorus_manager_hung_kills_total", "Nodes killed because their health was silent.",
+            c.hung_kills);
+    counter("chorus_manager_gossip_exchanges_total", "Gossip pushes answered.",
+            ctx_.relay.exchanges_ok());
+    counter("chorus_manager_gossip_failures_total", "Gossip pushes that failed.",
+            ctx_.relay.exchanges_failed());
+    counter("chorus_manager_gossip_received_total", "Gossip pushes received.",
+            ctx_.relay.pushes_received());
+    out << "# HELP chorus_manager_uptime_seconds Time since the manager started.\n"
+           "# TYPE chorus_manager_uptime_seconds gauge\nchorus_manager_uptime_seconds "
+        << static_cast<double>(steady_now_ms() - ctx_.started_ms) / 1000.0 << "\n";
+    return Reply{200, out.str(), "text/plain; version=0.0.4", {}};
+  }
+
+  Reply static_file(const std::string& path) {
+    if (ctx_.web_root.empty()) return error_reply(404, "no dashboard files (--web-root)");
+    if (path.find("..") != std::string::npos) return error_reply(400, "bad path");
+    fs::path file = fs::path(ctx_.web_root) / (path == "/" ? "index.html" : path.substr(1));
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) {
+      // Paths of the single-page dashboard without a file extension get its index.html.
+      if (fs::path(path).has_extension()) return error_reply(404, "not found");
+      file = fs::path(ctx_.web_root) / "index.html";
+      if (!fs::is_regular_file(file, ec)) return error_reply(404, "no dashboard files");
+    }
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream content;
+    content << in.rdbuf();
+    return Reply{200, content.str(), content_type_for(file), {}};
+  }
+
+  ApiContext& ctx_;
+  AuthCache& auth_;
+  bool internal_;
+};
+
+class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
+ public:
+  Factory(ApiContext& ctx, AuthCache& auth, bool internal)
+      : ctx_(ctx), auth_(auth), internal_(internal) {}
+  Poco::Net::HTTPRequestHandler* createRequestHandler(
+      const Poco::Net::HTTPServerRequest&) override {
+    return new Handler(ctx_, auth_, internal_);
+  }
+
+ private:
+  ApiContext& ctx_;
+  AuthCache& auth_;
+  bool internal_;
+};
+
+std::string digest(const std::string& text) {
+  Poco::SHA2Engine sha;
+  sha.update(text);
+  return Poco::DigestEngine::digestToHex(sha.digest());
+}
+
+std::unique_ptr<Poco::Net::HTTPServer> make_server(ApiContext& ctx, AuthCache& auth, bool internal,
+                                                   const std::string& ip, uint16_t port) {
+  Poco::Net::ServerSocket socket;
+  // SO_REUSEADDR for quick restarts, but not SO_REUSEPORT: a second manager must fail to bind.
+  socket.bind(Poco::Net::SocketAddress(ip, port), true, false);
+  socket.listen(64);
+  auto* params = new Poco::Net::HTTPServerParams;
+  params->setMaxThreads(internal ? 8 : 16);
+  params->setMaxQueued(64);
+  params->setKeepAlive(true);
+  return std::make_unique<Poco::Net::HTTPServer>(new Factory(ctx, auth, internal), socket, params);
+}
+
+}  // namespace
+
+AuthCache::Verdict AuthCache::lookup(const std::string& header, int64_t now_ms, bool any_node_up) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(digest(header));
+  if (it == entries_.end()) return Verdict::kUnknown;
+  if (now_ms - it->second.at_ms <= kAuthCacheMs || (!any_node_up && it->second.allowed)) {
+    return it->second.allowed ? Verdict::kAllowed : Verdict::kDenied;
+  }
+  return Verdict::kUnknown;
+}
+
+void AuthCache::remember(const std::string& header, bool allowed, int64_t now_ms) {
+  std::lock_guard lock(mutex_);
+  if (entries_.size() >= kAuthCacheEntriesMax) entries_.clear();
+  entries_[digest(header)] = Entry{allowed, now_ms};
+}
+
+ApiServers::ApiServers(ApiContext context) : context_(std::move(context)) {}
+
+ApiServers::~ApiServers() { stop(); }
+
+void ApiServers::start() {
+  internal_ =
+      make_server(context_, auth_, true, context_.config.int_ip, context_.config.int_http_port);
+  external_ =
+      make_server(context_, auth_, false, context_.config.ext_ip, context_.config.ext_http_port);
+  internal_->start();
+  external_->start();
+}
+
+void ApiServers::stop() {
+  if (external_) external_->stopAll(true);
+  if (internal_) internal_->stopAll(true);
+  external_.reset();
+  internal_.reset();
+}
+
+}  // namespace chorus::manager

@@ -1,0 +1,71 @@
+// ManagerApi: the manager's HTTP endpoints (docs/management-api.md) on Poco's HTTP server: gossip
+// (GET on both ports, POST on the internal one), health and metrics, the management API and the
+// dashboard's files (external port). Poco's request threads call it; every piece of state it
+// touches is thread-safe (Supervisor, GossipRelay, Store) or guarded here.
+#pragma once
+
+#include "common/log.hpp"
+#include "manager/config.hpp"
+#include "manager/gossip_relay.hpp"
+#include "manager/store.hpp"
+#include "manager/supervisor.hpp"
+
+#include <Poco/Net/HTTPServer.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace chorus::manager {
+
+struct ApiContext {
+  const ManagerConfig& config;
+  Supervisor& supervisor;
+  GossipRelay& relay;
+  Store& store;
+  Log& log;
+  std::string web_root;
+  std::string version;
+  int64_t started_ms = 0;
+  std::atomic<bool>* stopping = nullptr;
+};
+
+// Authorization decisions, cached: a header a node accepted is trusted for kAuthCacheMs, and
+// while no node can check it, for the manager's lifetime (so an operator can start a cluster
+// whose nodes are all down with credentials the nodes accepted before).
+class AuthCache {
+ public:
+  enum class Verdict { kAllowed, kDenied, kUnknown };
+  Verdict lookup(const std::string& header, int64_t now_ms, bool any_node_up);
+  void remember(const std::string& header, bool allowed, int64_t now_ms);
+
+ private:
+  struct Entry {
+    bool allowed;
+    int64_t at_ms;
+  };
+  std::mutex mutex_;
+  std::map<std::string, Entry> entries_;  // by SHA-256 of the header; bounded
+};
+
+inline constexpr int64_t kAuthCacheMs = 5000;
+inline constexpr size_t kAuthCacheEntriesMax = 1000;
+
+// Starts the two servers; throws (with the reason) if a port cannot be bound.
+class ApiServers {
+ public:
+  explicit ApiServers(ApiContext context);
+  ~ApiServers();
+  void start();
+  void stop();
+
+ private:
+  ApiContext context_;
+  AuthCache auth_;
+  std::unique_ptr<Poco::Net::HTTPServer> internal_;
+  std::unique_ptr<Poco::Net::HTTPServer> external_;
+};
+
+}  // namespace chorus::manager

@@ -1,0 +1,178 @@
+// Gossip relay runtime: memberships per cluster, the push thread, DNS seeds.
+#include "manager/gossip_relay.hpp"
+
+#include "manager/http_client.hpp"
+#include "manager/supervisor.hpp"
+
+#include <Poco/Net/DNS.h>
+#include <Poco/Net/IPAddress.h>
+
+#include <chrono>
+
+namespace chorus::manager {
+namespace {
+
+constexpr int kFastRounds = 20;  // the first rounds every 100 ms, so a cluster forms fast
+constexpr int kFastIntervalMs = 100;
+constexpr int kDnsRefreshRounds = 30;  // resolve ClusterDns again every N rounds
+
+int64_t now_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+GossipRelay::GossipRelay(const ManagerConfig& config, Log& log, std::string instance_id)
+    : config_(config), log_(log), instance_id_(std::move(instance_id)) {
+  std::lock_guard lock(mutex_);
+  const int64_t now = steady_now_ms();
+  membership_for(config_.default_cluster, now);
+  for (const NodeSpec& node : config_.nodes) {
+    auto& m = membership_for(node.cluster, now);
+    const std::string host = node.resolved.int_ip == "0.0.0.0" ? "127.0.0.1" : node.resolved.int_ip;
+    m.add_seed(host, node.resolved.int_http_port, now);
+  }
+}
+
+GossipRelay::~GossipRelay() { stop(); }
+
+MemberInfo GossipRelay::self() const {
+  MemberInfo m;
+  m.instance_id = instance_id_;
+  m.time_stamp = iso8601_utc(now_micros());
+  m.state = "Manager";
+  m.is_alive = true;
+  m.internal_http_ip = config_.int_ip;
+  m.internal_http_port = config_.int_http_port;
+  m.external_http_ip = config_.ext_ip;
+  m.external_http_port = config_.ext_http_port;
+  m.internal_tcp_ip = config_.int_ip;
+  m.external_tcp_ip = config_.ext_ip;
+  return m;
+}
+
+cluster::Membership& GossipRelay::membership_for(const std::string& cluster, int64_t now) {
+  auto it = clusters_.find(cluster);
+  if (it != clusters_.end()) return *it->second;
+  auto m = std::make_unique<cluster::Membership>(cluster);
+  m->set_self(self(), now);
+  for (const HostPort& seed : config_.gossip_seeds) m->add_seed(seed.host, seed.port, now);
+  for (const auto& [host, port] : dns_seeds_) m->add_seed(host, port, now);
+  return *clusters_.emplace(cluster, std::move(m)).first->second;
+}
+
+void GossipRelay::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void GossipRelay::stop() {
+  stopping_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+std::optional<ClusterInfo> GossipRelay::handle_push(const ClusterInfo& pushed, std::string* error) {
+  ++pushes_received_;
+  ClusterInfo view = pushed;
+  if (view.cluster_name.empty()) view.cluster_name = config_.default_cluster;
+  std::lock_guard lock(mutex_);
+  if (!clusters_.count(view.cluster_name) && clusters_.size() >= kClustersMax) {
+    if (error) *error = "this manager relays " + std::to_string(kClustersMax) + " clusters at most";
+    return std::nullopt;
+  }
+  const int64_t now = steady_now_ms();
+  auto& m = membership_for(view.cluster_name, now);
+  m.set_self(self(), now);
+  const std::string peer = view.server_ip + ":" + std::to_string(view.server_port);
+  if (!m.merge(view, peer, now)) {
+    if (error) *error = "gossip from cluster '" + view.cluster_name + "' refused";
+    return std::nullopt;
+  }
+  return m.view();
+}
+
+std::optional<ClusterInfo> GossipRelay::view(const std::string& cluster) {
+  std::lock_guard lock(mutex_);
+  auto it = clusters_.find(cluster.empty() ? config_.default_cluster : cluster);
+  if (it == clusters_.end()) return std::nullopt;
+  it->second->set_self(self(), steady_now_ms());
+  return it->second->view();
+}
+
+std::vector<std::string> GossipRelay::clusters() {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> out;
+  for (const auto& [name, m] : clusters_) out.push_back(name);
+  return out;
+}
+
+void GossipRelay::run() {
+  for (int64_t round_number = 0; !stopping_; ++round_number) {
+    round(round_number);
+    const int wait = round_number < kFastRounds ? kFastIntervalMs : config_.gossip_interval_ms;
+    for (int waited = 0; waited < wait && !stopping_; waited += 20) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+}
+
+void GossipRelay::resolve_dns(int64_t now) {
+  try {
+    const auto host = Poco::Net::DNS::hostByName(config_.cluster_dns);
+    std::lock_guard lock(mutex_);
+    for (const auto& address : host.addresses()) {
+      if (address.family() != Poco::Net::IPAddress::IPv4) continue;
+      dns_seeds_.emplace_back(address.toString(), config_.cluster_gossip_port);
+      for (auto& [name, m] : clusters_) {
+        m->add_seed(address.toString(), config_.cluster_gossip_port, now);
+      }
+    }
+  } catch (const std::exception& e) {
+    log_.warn("cannot resolve ClusterDns " + config_.cluster_dns + ": " + e.what());
+  }
+}
+
+// Every member of every cluster gets our view; the answers are merged. The exchanges run
+// without the lock (each has its deadline).
+void GossipRelay::round(int64_t round_number) {
+  if (config_.discover_via_dns && round_number % kDnsRefreshRounds == 0) {
+    resolve_dns(steady_now_ms());
+  }
+  struct Push {
+    std::string cluster;
+    std::string target;
+    std::string body;
+  };
+  std::vector<Push> pushes;
+  {
+    std::lock_guard lock(mutex_);
+    const int64_t now = steady_now_ms();
+    for (auto& [name, m] : clusters_) {
+      m->set_self(self(), now);
+      m->expire(now);
+      const std::string body = to_json(m->view());
+      for (const auto& target : m->gossip_targets()) pushes.push_back({name, target, body});
+    }
+  }
+  for (const Push& p : pushes) {
+    if (stopping_) return;
+    const auto colon = p.target.rfind(':');
+    const auto answer =
+        http_request("POST", p.target.substr(0, colon), std::stoi(p.target.substr(colon + 1)),
+                     "/gossip", p.body, {}, config_.gossip_timeout_ms);
+    std::optional<ClusterInfo> info;
+    if (answer && answer->status == 200) info = cluster_info_from_json(answer->body, nullptr);
+    std::lock_guard lock(mutex_);
+    auto& m = *clusters_.at(p.cluster);
+    const int64_t now = steady_now_ms();
+    if (info && m.merge(*info, p.target, now)) {
+      ++exchanges_ok_;
+    } else {
+      ++exchanges_failed_;
+      m.contact_failed(p.target, now);
+    }
+  }
+}
+
+}  // namespace chorus::manager

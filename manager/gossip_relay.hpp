@@ -1,0 +1,67 @@
+// GossipRelay: the manager as a gossip member in state Manager (PROTOCOL.md D, ANCHORS.md 1a).
+// One Membership per cluster name, so clusters never mix. Nodes and peer managers POST their
+// views to the internal port (handle_push: merged, our view answered); a relay thread pushes
+// each cluster's view to every member of that cluster (its nodes, peer managers, seeds) every
+// interval and merges the answers, so the view served on GET /gossip stays current while local
+// nodes are down. Public methods are thread-safe (one mutex).
+#pragma once
+
+#include "common/log.hpp"
+#include "manager/config.hpp"
+#include "worker/cluster/membership.hpp"
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace chorus::manager {
+
+// Clusters one manager relays at most (each from a node or a peer); more are refused.
+inline constexpr size_t kClustersMax = 32;
+
+class GossipRelay {
+ public:
+  GossipRelay(const ManagerConfig& config, Log& log, std::string instance_id);
+  ~GossipRelay();
+
+  void start();
+  void stop();
+
+  // A member's POSTed view: merged into its cluster's membership (an empty cluster name is the
+  // default cluster); the answer is our view of that cluster. nullopt with `error` if refused.
+  std::optional<ClusterInfo> handle_push(const ClusterInfo& view, std::string* error);
+  // The view of a cluster (empty name: the default cluster); nullopt if unknown.
+  std::optional<ClusterInfo> view(const std::string& cluster);
+  std::vector<std::string> clusters();
+  const std::string& default_cluster() const { return config_.default_cluster; }
+
+  int64_t exchanges_ok() const { return exchanges_ok_; }
+  int64_t exchanges_failed() const { return exchanges_failed_; }
+  int64_t pushes_received() const { return pushes_received_; }
+
+ private:
+  cluster::Membership& membership_for(const std::string& cluster, int64_t now);  // REQUIRES lock
+  MemberInfo self() const;
+  void run();
+  void round(int64_t round_number);
+  void resolve_dns(int64_t now);
+
+  const ManagerConfig& config_;
+  Log& log_;
+  std::string instance_id_;
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<cluster::Membership>> clusters_;  // GUARDED_BY(mutex_)
+  std::vector<std::pair<std::string, int>> dns_seeds_;                    // GUARDED_BY(mutex_)
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> exchanges_ok_{0};
+  std::atomic<int64_t> exchanges_failed_{0};
+  std::atomic<int64_t> pushes_received_{0};
+  std::thread thread_;
+};
+
+}  // namespace chorus::manager

@@ -1,0 +1,24 @@
+// A blocking HTTP/1.1 request with a deadline (Poco Net), for health checks, gossip and calls to
+// the nodes. Any thread; no shared state.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+namespace chorus::manager {
+
+struct HttpAnswer {
+  int status = 0;
+  std::string body;
+  std::string content_type;
+  std::map<std::string, std::string> headers;
+};
+
+// nullopt when the connection or the deadline failed.
+std::optional<HttpAnswer> http_request(const std::string& method, const std::string& host, int port,
+                                       const std::string& target, const std::string& body,
+                                       const std::map<std::string, std::string>& headers,
+                                       int timeout_ms);
+
+}  // namespace chorus::manager

@@ -1,0 +1,426 @@
+// Supervisor runtime: processes, signals, exit codes, output files, health checks.
+#include "manager/supervisor.hpp"
+
+#include "common/gossip.hpp"
+#include "manager/http_client.hpp"
+
+#include <boost/process/args.hpp>
+#include <boost/process/exe.hpp>
+#include <boost/process/extend.hpp>
+#include <boost/process/io.hpp>
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace chorus::manager {
+namespace {
+
+namespace bp = boost::process;
+namespace fs = std::filesystem;
+
+constexpr int kLoopMs = 20;                // supervisor tick
+constexpr int kRotateEveryTicks = 50;      // output files checked about once a second
+constexpr int kFdsToCloseMax = 4096;       // the child marks these close-on-exec
+constexpr int kHealthTimeoutMs = 1000;     // one /health/live request
+constexpr int kLeftoverTermWaitMs = 5000;  // an earlier instance's node: SIGTERM, then SIGKILL
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// True while `pid` runs; an exited process that nobody reaped yet (a zombie) counts as gone.
+bool process_exists(int pid) {
+  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
+  const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  const auto paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
+}  // namespace
+
+int64_t steady_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+Supervisor::Supervisor(const ManagerConfig& config, Store& store, Log& log, std::string worker_path)
+    : config_(config), store_(store), log_(log), worker_path_(std::move(worker_path)) {
+  pid_folder_ = (fs::path(config.db_folder) / "manager" / "pids").string();
+  std::random_device rd;
+  for (const NodeSpec& spec : config.nodes) {
+    auto node = std::make_unique<Node>(
+        Node{&spec, RestartPolicy(config.limits, rd()), {}, nullptr, "", "", "", 0});
+    node->log_file = (fs::path(config.log_folder) / (spec.name + ".out.log")).string();
+    node->pid_file = (fs::path(pid_folder_) / (spec.name + ".pid")).string();
+    if (auto record = store.node(spec.name)) node->record = *record;
+    node->policy.set_restarts(node->record.restarts);
+    nodes_.push_back(std::move(node));
+  }
+}
+
+Supervisor::~Supervisor() { shutdown(); }
+
+void Supervisor::start() {
+  std::error_code ec;
+  fs::create_directories(pid_folder_, ec);
+  {
+    std::lock_guard lock(mutex_);
+    const int64_t now = steady_now_ms();
+    for (auto& node : nodes_) {
+      reap_leftover(*node);
+      if (node->record.operator_stopped) {
+        store_.add_event(node->spec->name, "stopped",
+                         "stopped by the operator earlier; not started");
+        continue;
+      }
+      node->policy.start(now);
+    }
+  }
+  thread_ = std::thread([this] { run(); });
+  health_thread_ = std::thread([this] { health_loop(); });
+}
+
+// A pid file names a process an earlier manager started; if it is still that node's worker
+// (its command line names the node's log folder), it is stopped before a new one starts.
+void Supervisor::reap_leftover(Node& node) {
+  const std::string text = read_text(node.pid_file);
+  if (text.empty()) return;
+  const int pid = std::atoi(text.c_str());
+  std::string cmdline = read_text("/proc/" + std::to_string(pid) + "/cmdline");
+  for (char& c : cmdline) {
+    if (c == '\0') c = ' ';
+  }
+  const std::string marker = "--log=" + node.spec->log_folder;
+  if (pid > 1 && cmdline.find("chorus-worker") != std::string::npos &&
+      cmdline.find(marker) != std::string::npos) {
+    log_.warn("node " + node.spec->name + ": stopping pid " + std::to_string(pid) +
+              " left by an earlier manager");
+    store_.add_event(node.spec->name, "stopped",
+                     "pid " + std::to_string(pid) + " left by an earlier manager was stopped");
+    ::kill(pid, SIGTERM);
+    const int64_t deadline = steady_now_ms() + kLeftoverTermWaitMs;
+    while (process_exists(pid) && steady_now_ms() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (process_exists(pid)) ::kill(pid, SIGKILL);
+  }
+  fs::remove(node.pid_file);
+}
+
+void Supervisor::shutdown() {
+  if (!thread_.joinable()) return;
+  {
+    std::unique_lock lock(mutex_);
+    const int64_t now = steady_now_ms();
+    for (auto& node : nodes_) node->policy.stop(now);
+    changed_.wait_for(lock, std::chrono::milliseconds(config_.limits.stop_grace_ms + 2000), [&] {
+      for (auto& node : nodes_) {
+        if (node->policy.process_alive()) return false;
+      }
+      return true;
+    });
+  }
+  stopping_ = true;
+  thread_.join();
+  health_thread_.join();
+}
+
+void Supervisor::run() {
+  int ticks = 0;
+  while (!stopping_) {
+    {
+      std::lock_guard lock(mutex_);
+      const int64_t now = steady_now_ms();
+      for (auto& node : nodes_) {
+        step(*node, now);
+        if (ticks % kRotateEveryTicks == 0) rotate_log(*node);
+      }
+    }
+    changed_.notify_all();
+    ++ticks;
+    std::this_thread::sleep_for(std::chrono::milliseconds(kLoopMs));
+  }
+}
+
+void Supervisor::step(Node& node, int64_t now) {
+  reap(node, now);
+  switch (node.policy.tick(now)) {
+    case Action::kSpawn:
+      spawn(node, now);
+      break;
+    case Action::kTerminate:
+      signal(node, SIGTERM);
+      break;
+    case Action::kKill:
+      if (node.policy.hung_kill_pending()) {
+        ++counters_.hung_kills;
+        store_.add_event(node.spec->name, "hung", "health check silent; killing it");
+        log_.warn("node " + node.spec->name + ": health check silent, killing it");
+      }
+      signal(node, SIGKILL);
+      break;
+    case Action::kNone:
+      break;
+  }
+}
+
+void Supervisor::reap(Node& node, int64_t now) {
+  if (!node.child) return;
+  std::error_code ec;
+  if (node.child->running(ec)) return;
+  const int raw = node.child->native_exit_code();
+  ExitStatus status;
+  if (WIFSIGNALED(raw)) {
+    status.signal = WTERMSIG(raw);
+  } else if (WIFEXITED(raw)) {
+    status.code = WEXITSTATUS(raw);
+  }
+  node.child.reset();
+  fs::remove(node.pid_file);
+  ++counters_.exits;
+  const bool was_stopping = node.policy.state() == NodeState::kStopping;
+  const ExitVerdict verdict = node.policy.exited(now, status);
+  record_exit(node, status, verdict);
+  (void)was_stopping;
+}
+
+void Supervisor::record_exit(Node& node, const ExitStatus& status, const ExitVerdict& verdict) {
+  node.record.last_exit_code = status.code;
+  node.record.last_exit_signal = status.signal;
+  node.record.last_exit_at = iso8601_utc(std::chrono::duration_cast<std::chrono::microseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
+  node.record.last_exit_reason = status.describe();
+  if (node.policy.restarts() > node.record.restarts) ++counters_.restarts;
+  node.record.restarts = node.policy.restarts();
+  store_.save_node(node.spec->name, node.record);
+  const std::string& name = node.spec->name;
+  log_.info("node " + name + ": " + verdict.detail);
+  switch (verdict.next) {
+    case NodeState::kFailed:
+      store_.add_event(name, "exited", verdict.detail);
+      store_.add_event(name, "failed", "restart limit reached; start it through the API");
+      break;
+    case NodeState::kBackoff:
+      store_.add_event(name, "exited", verdict.detail);
+      store_.add_event(name, "restarting", "in " + std::to_string(verdict.delay_ms) + " ms");
+      break;
+    case NodeState::kStopped:
+      store_.add_event(name, "stopped", verdict.detail);
+      break;
+    default:
+      store_.add_event(name, "exited", verdict.detail);
+      break;
+  }
+}
+
+void Supervisor::spawn(Node& node, int64_t now) {
+  const auto args = worker_args(config_, *node.spec);
+  const int log_fd = ::open(node.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const pid_t parent = ::getpid();
+  // In the child, before exec: no signal stays blocked (the manager blocks SIGTERM for Poco's
+  // sigwait), the node dies with the manager, output goes to its file, no manager socket leaks.
+  auto setup = [log_fd, parent](auto&) {
+    sigset_t all;
+    sigfillset(&all);
+    ::sigprocmask(SIG_UNBLOCK, &all, nullptr);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(1);
+    ::setpgid(0, 0);
+    if (log_fd >= 0) {
+      ::dup2(log_fd, STDOUT_FILENO);
+      ::dup2(log_fd, STDERR_FILENO);
+    }
+    for (int fd = 3; fd < kFdsToCloseMax; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  };
+  std::error_code ec;
+  try {
+    node.child =
+        std::make_unique<bp::child>(bp::exe = worker_path_, bp::args = args, bp::std_in < bp::null,
+                                    bp::extend::on_exec_setup = setup, ec);
+  } catch (const std::exception& e) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+    log_.error(std::string("spawn: ") + e.what());
+  }
+  if (log_fd >= 0) ::close(log_fd);
+  if (ec || !node.child || !node.child->valid()) {
+    node.child.reset();
+    const ExitVerdict verdict = node.policy.spawn_failed(now, worker_path_ + ": " + ec.message());
+    record_exit(node, ExitStatus{}, verdict);
+    return;
+  }
+  ++counters_.spawns;
+  node.policy.spawned(now);
+  node.started_ms = now;
+  node.stats_json.clear();
+  const int pid = node.child->id();
+  std::ofstream(node.pid_file) << pid << "\n";
+  store_.add_event(node.spec->name, "started", "pid " + std::to_string(pid));
+  log_.info("node " + node.spec->name + ": started, pid " + std::to_string(pid));
+}
+
+void Supervisor::signal(Node& node, int sig) {
+  if (node.child) ::kill(node.child->id(), sig);
+}
+
+// Size rotation by copy and truncate: the node keeps writing to the same file (O_APPEND), so
+// its output never depends on the manager reading a pipe. A few lines written during the copy
+// may be lost; that is the price of a node that survives a slow manager.
+void Supervisor::rotate_log(Node& node) {
+  std::error_code ec;
+  const auto size = fs::file_size(node.log_file, ec);
+  if (ec || static_cast<int64_t>(size) <= config_.node_log_bytes_max) return;
+  for (int i = config_.node_log_files_max - 1; i >= 1; --i) {
+    fs::rename(node.log_file + "." + std::to_string(i), node.log_file + "." + std::to_string(i + 1),
+               ec);
+  }
+  if (config_.node_log_files_max >= 1) {
+    fs::copy_file(node.log_file, node.log_file + ".1", fs::copy_options::overwrite_existing, ec);
+  }
+  ::truncate(node.log_file.c_str(), 0);
+}
+
+void Supervisor::health_loop() {
+  while (!stopping_) {
+    struct Probe {
+      std::string name;
+      int pid;
+      std::string host;
+      int port;
+    };
+    std::vector<Probe> probes;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& node : nodes_) {
+        if (!node->child) continue;
+        const WorkerOptions& o = node->spec->resolved;
+        const std::string host = o.int_ip == "0.0.0.0" ? "127.0.0.1" : o.int_ip;
+        probes.push_back({node->spec->name, node->child->id(), host, o.int_http_port});
+      }
+    }
+    for (const Probe& p : probes) {
+      const auto health =
+          http_request("GET", p.host, p.port, "/health/live", "", {}, kHealthTimeoutMs);
+      const bool ok = health && health->status >= 200 && health->status < 300;
+      std::optional<HttpAnswer> stats;
+      if (ok) stats = http_request("GET", p.host, p.port, "/stats", "", {}, kHealthTimeoutMs);
+      std::lock_guard lock(mutex_);
+      Node* node = find(p.name);
+      if (!node || !node->child || node->child->id() != p.pid) continue;
+      if (ok) {
+        node->policy.health_ok(steady_now_ms());
+      } else {
+        ++counters_.health_failures;
+      }
+      if (stats && stats->status == 200) node->stats_json = stats->body;
+    }
+    for (int waited = 0; waited < config_.health_interval_ms && !stopping_; waited += 20) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+}
+
+NodeView Supervisor::view_of(const Node& node, int64_t now) const {
+  NodeView v;
+  v.spec = node.spec;
+  v.state = node.policy.state();
+  if (node.child) {
+    v.pid = node.child->id();
+    v.uptime_seconds = static_cast<double>(now - node.started_ms) / 1000.0;
+  }
+  v.next_start_in_ms = node.policy.next_start_in_ms(now);
+  v.record = node.record;
+  v.record.restarts = node.policy.restarts();
+  v.stats_json = node.child ? node.stats_json : "";
+  v.log_file = node.log_file;
+  return v;
+}
+
+std::vector<NodeView> Supervisor::nodes() const {
+  std::lock_guard lock(mutex_);
+  std::vector<NodeView> out;
+  const int64_t now = steady_now_ms();
+  for (const auto& node : nodes_) out.push_back(view_of(*node, now));
+  return out;
+}
+
+std::optional<NodeView> Supervisor::node(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  const Node* n = find(name);
+  if (!n) return std::nullopt;
+  return view_of(*n, steady_now_ms());
+}
+
+bool Supervisor::has_node(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  return find(name) != nullptr;
+}
+
+bool Supervisor::start_node(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  Node* n = find(name);
+  if (!n) return false;
+  store_.add_event(name, "start-requested", "by the operator");
+  n->policy.start(steady_now_ms());
+  n->record.operator_stopped = false;
+  store_.save_node(name, n->record);
+  return true;
+}
+
+bool Supervisor::stop_node(const std::string& name) {
+  {
+    std::lock_guard lock(mutex_);
+    Node* n = find(name);
+    if (!n) return false;
+    store_.add_event(name, "stop-requested", "by the operator");
+    n->policy.stop(steady_now_ms());
+    n->record.operator_stopped = true;
+    store_.save_node(name, n->record);
+  }
+  return wait_for(
+      name, [](const NodeView& v) { return !v.pid.has_value(); },
+      config_.limits.stop_grace_ms + 2000);
+}
+
+bool Supervisor::wait_for(const std::string& name, const std::function<bool(const NodeView&)>& done,
+                          int64_t timeout_ms) const {
+  std::unique_lock lock(mutex_);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    const Node* n = find(name);
+    if (!n) return false;
+    if (done(view_of(*n, steady_now_ms()))) return true;
+    if (changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      return done(view_of(*n, steady_now_ms()));
+    }
+  }
+}
+
+Supervisor::Node* Supervisor::find(const std::string& name) {
+  for (auto& node : nodes_) {
+    if (node->spec->name == name) return node.get();
+  }
+  return nullptr;
+}
+
+const Supervisor::Node* Supervisor::find(const std::string& name) const {
+  for (const auto& node : nodes_) {
+    if (node->spec->name == name) return node.get();
+  }
+  return nullptr;
+}
+
+}  // namespace chorus::manager

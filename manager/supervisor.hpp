@@ -1,0 +1,111 @@
+// Supervisor: runs this machine's nodes as chorus-worker processes (Boost.Process) under one
+// RestartPolicy each. One supervisor thread spawns, reaps, signals and rotates output files (it
+// must be the thread that forks: PR_SET_PDEATHSIG follows the forking thread); a health thread
+// polls each node's /health/live and /stats. Public methods are thread-safe (one mutex) and are
+// called from the HTTP threads.
+#pragma once
+
+#include "common/log.hpp"
+#include "manager/config.hpp"
+#include "manager/restart_policy.hpp"
+#include "manager/store.hpp"
+
+#include <boost/process/child.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace chorus::manager {
+
+// A node as the API shows it (a copy taken under the lock).
+struct NodeView {
+  const NodeSpec* spec = nullptr;
+  NodeState state = NodeState::kStopped;
+  std::optional<int> pid;
+  std::optional<double> uptime_seconds;
+  std::optional<int64_t> next_start_in_ms;
+  NodeRecord record;       // restarts and the last exit
+  std::string stats_json;  // the node's last /stats answer ("" if none)
+  std::string log_file;    // its output file
+};
+
+struct SupervisorCounters {
+  std::atomic<int64_t> spawns{0};
+  std::atomic<int64_t> exits{0};
+  std::atomic<int64_t> restarts{0};
+  std::atomic<int64_t> health_failures{0};
+  std::atomic<int64_t> hung_kills{0};
+};
+
+class Supervisor {
+ public:
+  Supervisor(const ManagerConfig& config, Store& store, Log& log, std::string worker_path);
+  ~Supervisor();
+
+  // Kills what an earlier manager left running, then starts every node the operator did not
+  // stop, and the threads.
+  void start();
+  // Stops every node (SIGTERM, SIGKILL after the grace period) and the threads.
+  void shutdown();
+
+  std::vector<NodeView> nodes() const;
+  std::optional<NodeView> node(const std::string& name) const;
+  bool has_node(const std::string& name) const;
+  // Operator actions. stop_node waits (up to the grace period and a bit) until it has stopped.
+  bool start_node(const std::string& name);
+  bool stop_node(const std::string& name);
+  // Waits until `done(view)` holds or the deadline passes.
+  bool wait_for(const std::string& name, const std::function<bool(const NodeView&)>& done,
+                int64_t timeout_ms) const;
+  const SupervisorCounters& counters() const { return counters_; }
+
+ private:
+  struct Node {
+    const NodeSpec* spec;
+    RestartPolicy policy;
+    NodeRecord record;
+    std::unique_ptr<boost::process::child> child;
+    std::string log_file;
+    std::string pid_file;
+    std::string stats_json;
+    int64_t started_ms = 0;
+  };
+
+  void run();
+  void step(Node& node, int64_t now);
+  void reap(Node& node, int64_t now);
+  void spawn(Node& node, int64_t now);
+  void signal(Node& node, int sig);
+  void record_exit(Node& node, const ExitStatus& status, const ExitVerdict& verdict);
+  void rotate_log(Node& node);
+  void reap_leftover(Node& node);
+  void health_loop();
+  NodeView view_of(const Node& node, int64_t now) const;
+  Node* find(const std::string& name);
+  const Node* find(const std::string& name) const;
+
+  const ManagerConfig& config_;
+  Store& store_;
+  Log& log_;
+  std::string worker_path_;
+  std::string pid_folder_;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  std::vector<std::unique_ptr<Node>> nodes_;  // GUARDED_BY(mutex_)
+  SupervisorCounters counters_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  std::thread health_thread_;
+};
+
+int64_t steady_now_ms();
+
+}  // namespace chorus::manager

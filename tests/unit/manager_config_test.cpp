@@ -1,0 +1,183 @@
+// Goal: prove that the manager's configuration is read from its three sources with the right
+// precedence, that the watchdog file is understood, and that invalid configurations are refused
+// with exit code 2 and a message naming the file and the key.
+#include "manager/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace chorus::manager {
+namespace {
+
+const char* kThreeNodes = R"(
+IntIp: 127.0.0.1
+ExtIp: 127.0.0.1
+IntHttpPort: 30777
+ExtHttpPort: 30778
+DiscoverViaDns: false
+GossipSeed: 127.0.0.2:30777,127.0.0.3:30777
+Log: /tmp/logs
+Db: /tmp/data
+Nodes:
+  - Name: n1
+    Options: {ClusterSize: 3, IntTcpPort: 1112, ExtTcpPort: 1113, IntHttpPort: 2112, ExtHttpPort: 2113}
+  - Name: n2
+    Cluster: default
+    Options: {ClusterSize: 3, IntTcpPort: 1212, ExtTcpPort: 1213, IntHttpPort: 2212, ExtHttpPort: 2213}
+)";
+
+ConfigResult parse(std::map<std::string, std::string> files, std::vector<std::string> args,
+                   Environment env = {}) {
+  std::vector<const char*> argv{"chorus-manager"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  return parse_manager_config(static_cast<int>(argv.size()), argv.data(), env,
+                              [files](const std::string& path, std::string* text) {
+                                auto it = files.find(path);
+                                if (it == files.end()) return false;
+                                *text = it->second;
+                                return true;
+                              });
+}
+
+ConfigResult parse_yaml(const std::string& yaml) {
+  return parse({{"m.yaml", yaml}}, {"--config", "m.yaml"});
+}
+
+TEST(ManagerConfig, ReadsTheIssueExample) {
+  const auto r = parse_yaml(kThreeNodes);
+  ASSERT_TRUE(r.ok()) << r.error;
+  const ManagerConfig& c = r.config;
+  EXPECT_EQ(c.int_http_port, 30777);
+  ASSERT_EQ(c.gossip_seeds.size(), 2u);
+  EXPECT_EQ(c.gossip_seeds[1].host, "127.0.0.3");
+  ASSERT_EQ(c.nodes.size(), 2u);
+  EXPECT_EQ(c.nodes[1].resolved.ext_tcp_port, 1213);
+  EXPECT_EQ(c.nodes[0].resolved.cluster_size, 3);
+  EXPECT_EQ(c.nodes[0].db_folder, "/tmp/data/n1");
+  EXPECT_EQ(c.default_cluster, "default");
+  const auto args = worker_args(c, c.nodes[0]);
+  auto has = [&](const std::string& a) {
+    return std::find(args.begin(), args.end(), a) != args.end();
+  };
+  EXPECT_TRUE(has("--gossip-seed=127.0.0.1:30777"));
+  EXPECT_TRUE(has("--discover-via-dns=false"));
+  EXPECT_TRUE(has("--cluster-name=default"));
+  EXPECT_TRUE(has("--db=/tmp/data/n1"));
+  EXPECT_TRUE(has("--log=/tmp/logs/n1"));
+}
+
+TEST(ManagerConfig, CommandLineBeatsEnvironmentBeatsFile) {
+  auto r = parse({{"m.yaml", kThreeNodes}}, {"--config", "m.yaml"},
+                 {{"CHORUS_MANAGER_EXT_HTTP_PORT", "31000"}});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.config.ext_http_port, 31000);
+  r = parse({{"m.yaml", kThreeNodes}}, {"--config", "m.yaml", "--ext-http-port", "32000"},
+            {{"CHORUS_MANAGER_EXT_HTTP_PORT", "31000"}});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.config.ext_http_port, 32000);
+  r = parse({{"m.yaml", kThreeNodes}}, {}, {{"CHORUS_MANAGER_CONFIG", "m.yaml"}});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.config.nodes.size(), 2u);
+}
+
+TEST(ManagerConfig, WhatIfListsEffectiveValuesAndNodeCommandLines) {
+  const auto r = parse({{"m.yaml", kThreeNodes}}, {"--config=m.yaml", "--what-if"});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_TRUE(r.config.what_if);
+  std::string all;
+  for (const auto& line : r.effective) all += line + "\n";
+  EXPECT_NE(all.find("INT HTTP PORT: 30777 (Config File)"), std::string::npos) << all;
+  EXPECT_NE(all.find("NODE n2 (cluster default): chorus-worker"), std::string::npos) << all;
+}
+
+TEST(ManagerConfig, WatchdogFileAddsNodes) {
+  const auto r = parse({{"m.yaml", "EnableWatchdog: true\nWatchdogConfig: wd.txt\n"},
+                        {"wd.txt",
+                         "# --int-tcp-port 1112 --ext-tcp-port 1113 --int-http-port 2112 "
+                         "--ext-http-port 2113\n\n"
+                         "# --int-tcp-port 1212 --ext-tcp-port 1213 --int-http-port 2212 "
+                         "--ext-http-port 2213 --cluster-name other\n"}},
+                       {"--config", "m.yaml"});
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.config.nodes.size(), 2u);
+  EXPECT_EQ(r.config.nodes[0].name, "watchdog-1");
+  EXPECT_EQ(r.config.nodes[1].cluster, "other");
+  EXPECT_EQ(r.config.nodes[1].resolved.ext_http_port, 2213);
+}
+
+void expect_error(const ConfigResult& r, const std::vector<std::string>& parts) {
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.exit_code, kConfigErrorExitCode);
+  for (const auto& p : parts) EXPECT_NE(r.error.find(p), std::string::npos) << r.error;
+}
+
+TEST(ManagerConfig, UnknownKeysAreNamed) {
+  expect_error(parse_yaml("IntIpp: 1.2.3.4\n"), {"m.yaml", "IntIpp", "unknown key"});
+  expect_error(parse_yaml("Nodes:\n  - Name: a\n    Colour: red\n"),
+               {"m.yaml", "Nodes[0].Colour", "unknown key"});
+  expect_error(parse_yaml("Nodes:\n  - Name: a\n    Options: {ExtTcpPrt: 5}\n"),
+               {"m.yaml", "Nodes[0].Options", "ext-tcp-prt"});
+  expect_error(parse({}, {"--bogus", "1"}), {"--bogus", "unknown option"});
+}
+
+TEST(ManagerConfig, BadValuesAreNamed) {
+  expect_error(parse_yaml("IntHttpPort: 99999\n"), {"m.yaml", "IntHttpPort", "99999"});
+  expect_error(parse_yaml("DiscoverViaDns: maybe\n"), {"DiscoverViaDns"});
+  expect_error(parse_yaml("GossipSeed: nohost\n"), {"GossipSeed"});
+  expect_error(parse({}, {"--config", "missing.yaml"}), {"missing.yaml", "cannot read"});
+  expect_error(parse_yaml("Nodes:\n  - Name: a\n    Options: {GossipSeed: 1.2.3.4:5}\n"),
+               {"Nodes[0].Options.GossipSeed", "set by the manager"});
+}
+
+TEST(ManagerConfig, PortClashesAreNamed) {
+  expect_error(parse_yaml("Nodes:\n"
+                          "  - Name: a\n    Options: {ExtTcpPort: 5000, IntTcpPort: 5001, "
+                          "IntHttpPort: 5002, ExtHttpPort: 5003}\n"
+                          "  - Name: b\n    Options: {ExtTcpPort: 6000, IntTcpPort: 6001, "
+                          "IntHttpPort: 6002, ExtHttpPort: 5003}\n"),
+               {"Nodes[1].Options.ExtHttpPort", "5003", "Nodes[0].Options.ExtHttpPort"});
+  expect_error(parse_yaml("Nodes:\n  - Name: a\n    Options: {ExtHttpPort: 30778}\n"),
+               {"Nodes[0].Options.ExtHttpPort", "30778", "ExtHttpPort"});
+  // Two nodes with all defaults clash on every port.
+  expect_error(parse_yaml("Nodes:\n  - Name: a\n  - Name: b\n"), {"Nodes[1]", "also used by"});
+}
+
+TEST(ManagerConfig, DisagreeingClusterSizesAreNamed) {
+  expect_error(parse_yaml("Nodes:\n"
+                          "  - Name: a\n    Options: {ClusterSize: 3, ExtTcpPort: 5000, "
+                          "IntTcpPort: 5001, IntHttpPort: 5002, ExtHttpPort: 5003}\n"
+                          "  - Name: b\n    Options: {ClusterSize: 5, ExtTcpPort: 6000, "
+                          "IntTcpPort: 6001, IntHttpPort: 6002, ExtHttpPort: 6003}\n"),
+               {"Nodes[1].Options.ClusterSize", "Nodes[0].Options.ClusterSize"});
+  // Different clusters may differ.
+  const auto r = parse_yaml(
+      "Nodes:\n"
+      "  - Name: a\n    Options: {ClusterSize: 3, ExtTcpPort: 5000, "
+      "IntTcpPort: 5001, IntHttpPort: 5002, ExtHttpPort: 5003}\n"
+      "  - Name: b\n    Cluster: other\n    Options: {ClusterSize: 5, ExtTcpPort: 6000, "
+      "IntTcpPort: 6001, IntHttpPort: 6002, ExtHttpPort: 6003}\n");
+  EXPECT_TRUE(r.ok()) << r.error;
+}
+
+TEST(ManagerConfig, DuplicateNodeNamesAreRefused) {
+  expect_error(parse_yaml("Nodes:\n"
+                          "  - Name: a\n    Options: {ExtTcpPort: 5000, IntTcpPort: 5001, "
+                          "IntHttpPort: 5002, ExtHttpPort: 5003}\n"
+                          "  - Name: a\n    Options: {ExtTcpPort: 6000, IntTcpPort: 6001, "
+                          "IntHttpPort: 6002, ExtHttpPort: 6003}\n"),
+               {"Nodes[1].Name", "two nodes"});
+}
+
+TEST(ManagerConfig, UnwritableFolderIsNamed) {
+  auto r = parse_yaml("Db: /proc/chorus-cannot-be-here\n");
+  ASSERT_TRUE(r.ok()) << r.error;
+  const std::string problem = validate_folders(r.config);
+  EXPECT_NE(problem.find("Db"), std::string::npos) << problem;
+  EXPECT_NE(problem.find("m.yaml"), std::string::npos) << problem;
+}
+
+}  // namespace
+}  // namespace chorus::manager
