@@ -12,6 +12,7 @@ apt_packages=(
   libpoco-dev libprotobuf-dev protobuf-compiler libsqlite3-dev libssl-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev clang-format clang-tidy
   chromium  # headless browser for the dashboard tests (tests/e2e/dashboard_*)
+  dpkg-dev file adduser systemd curl  # installer/: cpack DEB (dpkg-shlibdeps), postinst, systemd-analyze
 )
 
 log() { echo "[setup] $*" >&2; }
