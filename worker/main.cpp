@@ -274,10 +274,12 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
     return gossip->handle_push(view, error);
   };
   auto* router = cluster.router.get();
-  node_config.leader_http = [router]() -> std::optional<std::string> {
+  node_config.leader_http = [router]() -> std::optional<chorus::http::LeaderHttp> {
     const auto leader = router->leader();
     if (!leader) return std::nullopt;
-    return leader->external_http_ip + ":" + std::to_string(leader->external_http_port);
+    return chorus::http::LeaderHttp{
+        leader->external_http_ip + ":" + std::to_string(leader->external_http_port),
+        leader->internal_http_ip + ":" + std::to_string(leader->internal_http_port)};
   };
   auto node = std::make_shared<chorus::http::HttpNode>(std::move(node_config));
   // The gossip entry of this node: its endpoints from the HTTP node config, its state from the

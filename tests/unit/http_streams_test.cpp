@@ -107,13 +107,17 @@ TEST(HttpStreams, NotHandled) {
   // With ES-RequireMaster the client is sent to the leader; without, the write is passed on to
   // it (here the leader cannot be reached, so the client is told to retry).
   request.headers["ES-RequireMaster"] = "true";
-  const Reply redirect = not_handled_reply(NotHandledReason::NotLeader, request,
-                                           [] { return std::optional<std::string>("l:2113"); });
+  const Reply redirect = not_handled_reply(NotHandledReason::NotLeader, request, [] {
+    return std::optional<LeaderHttp>(LeaderHttp{"l:2113", "l:2112"});
+  });
   EXPECT_EQ(redirect.status, 307);
   EXPECT_EQ(redirect.headers.at("Location"), "http://l:2113/streams/s?a=1");
   request.headers.erase("ES-RequireMaster");
-  EXPECT_EQ(not_handled_reply(NotHandledReason::NotLeader, request,
-                              [] { return std::optional<std::string>("127.0.0.1:1"); })
+  EXPECT_EQ(not_handled_reply(
+                NotHandledReason::NotLeader, request,
+                [] {
+                  return std::optional<LeaderHttp>(LeaderHttp{"127.0.0.1:1", "127.0.0.1:1"});
+                })
                 .status,
             503);
 }

@@ -212,7 +212,9 @@ struct HttpServer::Impl {
         streams(e, node->stopping(), node->config().leader_http),
         node_api(e, *node, config.internal),
         pool(1, kThreadsMax) {
-    if (!config.internal) streams.register_routes(router);
+    // Both ports serve the streams API, as EventStore's do; followers pass writes on to the
+    // leader's internal port.
+    streams.register_routes(router);
     node_api.register_routes(router);
   }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/gossip.hpp"
+#include "worker/http/request.hpp"
 
 #include "common/histogram.hpp"
 
@@ -46,7 +47,7 @@ struct NodeConfig {
   std::function<void()> request_shutdown;  // must return at once (post the real work)
   // The leader's external HTTP "host:port" when this node follows one (from gossip); unset or
   // nullopt while unknown. Used for EventStore's 307 to the leader.
-  std::function<std::optional<std::string>()> leader_http;
+  std::function<std::optional<LeaderHttp>()> leader_http;
   // Cluster gossip (worker/cluster): this node's view for GET /gossip, and a peer's POSTed view
   // merged into ours (the answer is our view; nullopt + reason for another cluster's). When
   // unset, the node answers as a single node.

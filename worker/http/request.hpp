@@ -18,6 +18,13 @@ struct CaseLess {
 };
 using HeaderMap = std::map<std::string, std::string, CaseLess>;
 
+// The leader's HTTP endpoints ("host:port"): external for clients (307), internal for writes a
+// follower passes on over the internal network.
+struct LeaderHttp {
+  std::string external;
+  std::string internal;
+};
+
 struct Request {
   std::string method;
   std::string path;                          // path as sent (router decodes), no query

@@ -251,17 +251,17 @@ bool requires_leader(const Request& request) {
 }
 
 Reply not_handled_reply(NotHandledReason reason, const Request& request,
-                        const std::function<std::optional<std::string>()>& leader_http) {
+                        const std::function<std::optional<LeaderHttp>()>& leader_http) {
   if (reason == NotHandledReason::TooBusy) return text_reply(503, "Server Is Too Busy");
-  const std::optional<std::string> leader =
+  const std::optional<LeaderHttp> leader =
       reason == NotHandledReason::NotLeader && leader_http ? leader_http() : std::nullopt;
   if (!leader) return text_reply(503, "Server Is Not Ready");
   // Writes are passed on to the leader unless the client insists on the leader itself.
   if (request.method != "GET" && !requires_leader(request)) {
-    return proxy_to_leader(*leader, request);
+    return proxy_to_leader(leader->internal, request);
   }
   Reply redirect = text_reply(307, "Temporary Redirect");
-  std::string target = "http://" + *leader + request.path;
+  std::string target = "http://" + leader->external + request.path;
   if (!request.raw_query.empty()) target += "?" + request.raw_query;
   redirect.headers["Location"] = target;
   return redirect;
@@ -297,7 +297,7 @@ std::optional<Reply> read_status_reply(ReadStreamStatus status, const std::strin
 }
 
 StreamsApi::StreamsApi(Engine& engine, const std::atomic<bool>& stopping,
-                       std::function<std::optional<std::string>()> leader_http)
+                       std::function<std::optional<LeaderHttp>()> leader_http)
     : engine_(engine), stopping_(stopping), leader_http_(std::move(leader_http)) {}
 
 std::optional<Reply> StreamsApi::leader_required(const Request& request) const {

@@ -37,7 +37,7 @@ Reply write_reply(const WriteResult& result, const std::string& location);
 std::optional<Reply> read_status_reply(ReadStreamStatus status, const std::string& error);
 // 503 (not ready, too busy) or 307 to the same path on the leader (NotLeader, leader known).
 Reply not_handled_reply(NotHandledReason reason, const Request& request,
-                        const std::function<std::optional<std::string>()>& leader_http);
+                        const std::function<std::optional<LeaderHttp>()>& leader_http);
 // 401 with EventStore's challenge header.
 Reply unauthorized(const std::string& message);
 
@@ -46,7 +46,7 @@ class StreamsApi {
   // `leader_http` names the leader's external HTTP "host:port" when this node is not the leader
   // (for EventStore's 307 on NotLeader); empty or nullopt -> 503 Not Ready.
   StreamsApi(Engine& engine, const std::atomic<bool>& stopping,
-             std::function<std::optional<std::string>()> leader_http);
+             std::function<std::optional<LeaderHttp>()> leader_http);
   void register_routes(Router& router);
 
  private:
@@ -67,7 +67,7 @@ class StreamsApi {
 
   Engine& engine_;
   const std::atomic<bool>& stopping_;
-  const std::function<std::optional<std::string>()> leader_http_;
+  const std::function<std::optional<LeaderHttp>()> leader_http_;
 };
 
 }  // namespace chorus::http
