@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds Chorus and starts one worker on 127.0.0.1 (data in ./data, logs in ./logs), in the
-# foreground. Extra arguments go to chorus-worker, e.g. ./run.sh --mem-db --ext-tcp-port 4113.
+# Builds Chorus and starts one chorus-manager in the foreground with three virtual nodes of one
+# cluster on 127.0.0.1 (manager/examples/local-3-nodes.yaml): clients use 127.0.0.1:30778 as
+# gossip seed (or a node's TCP port 1113/1213/1313), the dashboard and management API are on
+# http://127.0.0.1:30778/. Data in ./data, logs in ./logs. Ctrl-C stops the manager and its nodes.
+# Extra arguments go to chorus-manager, e.g. ./run.sh --ext-http-port 31778 or ./run.sh --what-if.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 ./scripts/setup.sh
-# The worker's defaults are exactly that (127.0.0.1, ./data, ./logs, relative to this folder).
-exec ./build/release/worker/chorus-worker "$@"
+exec ./build/release/manager/chorus-manager --config manager/examples/local-3-nodes.yaml "$@"

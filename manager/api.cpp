@@ -145,7 +145,9 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     try {
       Poco::URI uri(request.getURI());
       std::string body;
-      if (request.getMethod() == "POST") {
+      // Without Content-Length or chunking Poco would read until the connection closes.
+      if (request.getMethod() == "POST" &&
+          (request.hasContentLength() || request.getChunkedTransferEncoding())) {
         std::string chunk(64 * 1024, '\0');
         auto& in = request.stream();
         while (in.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) ||

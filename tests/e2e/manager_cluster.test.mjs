@@ -1,0 +1,187 @@
+// Goal: prove that one chorus-manager with three nodes of one cluster behaves as issue 5 asks:
+// the cluster forms through the manager's gossip relay; node-eventstore-client given only the
+// manager's port as gossip seed writes and reads; a SIGKILLed worker is restarted within 1 s
+// plus its backoff and catches up; the leader's SIGKILLed worker is replaced by a new leader and
+// returns as a follower; a SIGSTOPped worker is detected and restarted; stop/start through the
+// API need credentials (401 without); SIGTERM of the manager stops all its workers; a restarted
+// manager keeps the history and starts its nodes again; SIGKILL of the manager takes its workers
+// down too.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Manager, ADMIN, pidAlive, waitFor } from './manager_harness.mjs';
+import { es, testSettings, jsonEvent, streamName, readAll, ANY, closeQuietly } from './lib/es.mjs';
+
+const nodes = ['n1', 'n2', 'n3'].map((name) => ({
+  name, options: { ClusterSize: 3 },
+}));
+const m = new Manager({
+  nodes,
+  settings: { HungAfterMs: 1500, StopGraceMs: 5000, GossipIntervalMs: 300 },
+});
+let conn;
+
+after(async () => {
+  closeQuietly(conn);
+  await m.cleanup();
+});
+
+async function gossipConnection() {
+  const c = es.createConnection({ ...testSettings, maxReconnections: 20, maxRetries: 10,
+    gossipTimeout: 1000, maxDiscoverAttempts: 20 },
+  [new es.GossipSeed({ host: m.ip, port: m.extHttpPort })], 'manager-e2e');
+  c.on('error', () => {});
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('client did not connect')), 20000);
+    c.once('connected', () => { clearTimeout(timer); resolve(); });
+    c.connect().catch(reject);
+  });
+  return c;
+}
+
+function memberOf(gossip, name) {
+  const port = m.node(name).options.IntHttpPort;
+  return gossip.members.find((x) => x.internalHttpPort === port && x.state !== 'Manager');
+}
+
+async function leaderName() {
+  const g = await m.waitForCluster(2);
+  return nodes.map((n) => n.name).find((name) => memberOf(g, name)?.state === 'Leader');
+}
+
+// Waits until `name` runs under a new pid and is a caught-up follower again.
+async function waitBackAsFollower(name, oldPid, timeoutMs = 30000) {
+  return waitFor(async () => {
+    const info = await m.nodeInfo(name);
+    if (info.state !== 'Running' || info.pid === oldPid) return false;
+    const g = await m.gossip();
+    const me = memberOf(g, name);
+    const leader = g.members.find((x) => x.state === 'Leader' && x.isAlive);
+    return me?.isAlive && me.state === 'Follower' && leader &&
+      me.writerCheckpoint >= leader.writerCheckpoint - 0 ? info : false;
+  }, { timeoutMs, intervalMs: 100, what: `${name} back as a caught-up follower` });
+}
+
+test('one manager with three nodes forms a cluster; its gossip lists the leader first',
+  { timeout: 60000 }, async () => {
+    await m.start();
+    const g = await m.waitForCluster(2);
+    assert.equal(g.members[0].state, 'Leader');
+    assert.ok(g.members.some((x) => x.state === 'Manager' && x.externalHttpPort === m.extHttpPort),
+      'the manager itself is a member in state Manager');
+    const list = await m.nodes();
+    assert.deepEqual(list.map((n) => n.state), ['Running', 'Running', 'Running']);
+    assert.ok(list.every((n) => n.pid > 0 && n.ports.extTcp > 0));
+    // The internal port serves the same view.
+    const res = await fetch(`http://${m.ip}:${m.intHttpPort}/gossip?format=json`);
+    assert.equal(res.status, 200);
+  });
+
+test('a client with only the manager as gossip seed writes and reads', { timeout: 60000 },
+  async () => {
+    conn = await gossipConnection();
+    const stream = streamName('mgr');
+    for (let i = 0; i < 10; i++) await conn.appendToStream(stream, ANY, jsonEvent({ i }, 'T'));
+    const { status, events } = await readAll(conn, stream);
+    assert.equal(status, 'success');
+    assert.equal(events.length, 10);
+  });
+
+test('a SIGKILLed follower worker is restarted at once and catches up', { timeout: 60000 },
+  async () => {
+    const leader = await leaderName();
+    const victim = nodes.map((n) => n.name).find((n) => n !== leader);
+    const before = await m.nodeInfo(victim);
+    const killedAt = Date.now();
+    process.kill(before.pid, 'SIGKILL');
+    const restarted = await waitFor(async () => {
+      const info = await m.nodeInfo(victim);
+      return info.pid && info.pid !== before.pid ? info : false;
+    }, { timeoutMs: 5000, intervalMs: 20, what: `${victim} restarted` });
+    assert.ok(Date.now() - killedAt < 1000 + 200, `restarted after ${Date.now() - killedAt} ms`);
+    assert.equal(restarted.lastExit.signal, 9);
+    // Writes go on while it catches up.
+    await conn.appendToStream(streamName('during'), ANY, jsonEvent({ x: 1 }, 'T'));
+    await waitBackAsFollower(victim, before.pid);
+  });
+
+test('the leader\'s SIGKILLed worker: a new leader, the old one returns as a follower',
+  { timeout: 60000 }, async () => {
+    const leader = await leaderName();
+    const before = await m.nodeInfo(leader);
+    process.kill(before.pid, 'SIGKILL');
+    await waitFor(async () => {
+      const g = await m.gossip();
+      const l = g.members.find((x) => x.state === 'Leader' && x.isAlive);
+      return l && l.internalHttpPort !== m.node(leader).options.IntHttpPort;
+    }, { timeoutMs: 20000, intervalMs: 100, what: 'a new leader' });
+    await waitBackAsFollower(leader, before.pid);
+    await conn.appendToStream(streamName('after-failover'), ANY, jsonEvent({ y: 1 }, 'T'));
+  });
+
+test('a SIGSTOPped worker is detected as hung, killed and restarted', { timeout: 60000 },
+  async () => {
+    const leader = await leaderName();
+    const victim = nodes.map((n) => n.name).find((n) => n !== leader);
+    const before = await m.nodeInfo(victim);
+    process.kill(before.pid, 'SIGSTOP');
+    await waitBackAsFollower(victim, before.pid);
+    assert.ok(!pidAlive(before.pid), 'the stopped process was killed');
+    const events = await m.history();
+    assert.ok(events.some((e) => e.node === victim && e.event === 'hung'), 'history has "hung"');
+  });
+
+test('stop and start through the API; 401 without credentials', { timeout: 60000 }, async () => {
+  const denied = await m.fetch('/api/nodes/n3/stop', { method: 'POST' });
+  assert.equal(denied.status, 401);
+  assert.match(denied.headers.get('www-authenticate'), /Basic/);
+  const wrong = await m.fetch('/api/nodes/n3/stop', { method: 'POST',
+    auth: 'Basic ' + Buffer.from('admin:wrong').toString('base64') });
+  assert.equal(wrong.status, 401);
+  assert.equal((await m.nodeInfo('n3')).state, 'Running');
+  const unknown = await m.fetch('/api/nodes/nope/stop', { method: 'POST', auth: ADMIN });
+  assert.equal(unknown.status, 404);
+
+  const pid = (await m.nodeInfo('n3')).pid;
+  const stopped = await m.json('/api/nodes/n3/stop', { method: 'POST', auth: ADMIN });
+  assert.equal(stopped.status, 200);
+  assert.equal(stopped.body.node.state, 'Stopped');
+  assert.ok(!pidAlive(pid));
+  const started = await m.json('/api/nodes/n3/start', { method: 'POST', auth: ADMIN });
+  assert.equal(started.status, 200);
+  await waitFor(async () => (await m.nodeInfo('n3')).state === 'Running',
+    { timeoutMs: 15000, what: 'n3 running again' });
+  const events = await m.history();
+  assert.ok(events.some((e) => e.node === 'n3' && e.event === 'stop-requested'));
+  assert.ok(events.some((e) => e.node === 'n3' && e.event === 'start-requested'));
+});
+
+test('SIGTERM of the manager stops every worker; a new manager keeps the history and starts '
+  + 'the nodes again', { timeout: 90000 }, async () => {
+  closeQuietly(conn);
+  conn = undefined;
+  await m.waitForCluster(2);
+  const pids = (await m.nodes()).map((n) => n.pid);
+  const historyBefore = await m.history();
+  const r = await m.stop();
+  assert.equal(r.code, 0, m.output);
+  for (const pid of pids) assert.ok(!pidAlive(pid), `worker ${pid} exited with the manager`);
+
+  await m.start();
+  await m.waitForCluster(2);
+  const events = await m.history();
+  assert.ok(events.length > historyBefore.length);
+  const oldest = historyBefore[historyBefore.length - 1];
+  assert.ok(events.some((e) => e.at === oldest.at && e.event === oldest.event), 'history kept');
+  assert.equal(events.filter((e) => e.event === 'manager-started').length, 2);
+  assert.ok(events.some((e) => e.event === 'manager-stopped'));
+  const list = await m.nodes();
+  assert.ok(list.find((n) => n.name === 'n1').restarts >= 0);
+});
+
+test('SIGKILL of the manager takes its workers down too', { timeout: 60000 }, async () => {
+  const pids = (await m.nodes()).map((n) => n.pid);
+  assert.equal(pids.length, 3);
+  await m.kill();
+  await waitFor(() => pids.every((pid) => !pidAlive(pid)),
+    { timeoutMs: 15000, what: 'every worker gone after the manager was killed' });
+});
