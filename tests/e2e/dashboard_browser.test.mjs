@@ -222,9 +222,10 @@ test('the stop button stops a node and start brings it back', { skip, timeout: 9
 
 test('an event written by node-eventstore-client shows in the stream browser with its JSON',
   { skip, timeout: 60000 }, async () => {
+    // The manager's external HTTP port is the only gossip seed the client gets.
     conn = es.createConnection({ ...testSettings, maxReconnections: 20, maxRetries: 10,
-      gossipSeeds: [new es.GossipSeed({ host: IP, port: manager.extHttpPort })],
-      gossipTimeout: 1000, maxDiscoverAttempts: 20 }, null, 'dashboard-e2e');
+      gossipTimeout: 1000, maxDiscoverAttempts: 20 },
+    [new es.GossipSeed({ host: IP, port: manager.extHttpPort })], 'dashboard-e2e');
     conn.on('error', () => {});
     await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('client did not connect')), 20000);
