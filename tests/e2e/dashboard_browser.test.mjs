@@ -250,6 +250,11 @@ test('an event written by node-eventstore-client shows in the stream browser wit
     const meta = JSON.parse(await event.locator('[data-testid=event-metadata]').innerText());
     assert.deepEqual(meta, { source: 'e2e' });
     await screenshot('stream-events');
+
+    // Admins also browse $all, where the same event is among the newest.
+    await page.click('[data-testid=open-all]');
+    await pageWait('the event in $all', (m) => [...document.querySelectorAll(
+      '[data-testid=stream-event]')].some((e) => e.innerText.includes(m)), marker, 15000);
   });
 
 test('the charts have data', { skip, timeout: 30000 }, async () => {

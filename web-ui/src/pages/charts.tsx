@@ -8,6 +8,9 @@ import { formatBytes, formatRate } from '../format';
 
 const kPalette = ['#2563eb', '#16a34a', '#dc2626', '#9333ea', '#ea580c', '#0891b2', '#ca8a04'];
 const kChartHeightPx = 220;
+// Lag is a whole number of bytes: ticks at 1-2-5 steps, never fractions of a byte.
+const kWholeByteSteps = [1, 2, 5].flatMap((d) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9]
+  .map((p) => d * p)).sort((a, b) => a - b);
 
 type Metric = 'writes' | 'reads' | 'lag';
 
@@ -18,7 +21,8 @@ function options(names: string[], width: number, metric: Metric): uPlot.Options 
     height: kChartHeightPx,
     legend: { live: true },
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-    axes: [{}, { size: 70, values: (_u, ticks) => ticks.map(fmt) }],
+    axes: [{}, { size: 70, values: (_u, ticks) => ticks.map(fmt),
+                 ...(metric === 'lag' ? { incrs: kWholeByteSteps } : {}) }],
     series: [{}, ...names.map((name, i) => ({
       label: name,
       stroke: kPalette[i % kPalette.length],
