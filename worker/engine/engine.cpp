@@ -215,6 +215,9 @@ class EngineImpl final : public Engine {
   std::unique_ptr<StorageLogReader> log_reader_;
   std::unique_ptr<replication::Core> core_;
   bool leader_ready_ = false;
+  // The records being proposed (positions assigned) while their entries are applied.
+  const std::vector<EventRecord>* proposing_ = nullptr;
+  size_t proposing_next_ = 0;
   uint64_t generation_ = 0;  // bumped at each truncation
   int64_t durable_end_ = 0;  // local storage holds everything below this
   int64_t visible_end_ = 0;  // committed and durable here: what reads and acks may use
@@ -377,7 +380,14 @@ void EngineImpl::apply_entries(std::vector<replication::Entry> entries) {
   LogBatch batch;
   batch.generation = generation_;
   for (auto& entry : entries) {
-    auto stored = decode_entry(entry);
+    // Our own proposals are at hand as records; only entries from a leader need decoding.
+    std::optional<StoredEntry> stored;
+    if (proposing_ != nullptr && proposing_next_ < proposing_->size() &&
+        (*proposing_)[proposing_next_].position.prepare == entry.position) {
+      stored = (*proposing_)[proposing_next_++];
+    } else {
+      stored = decode_entry(entry);
+    }
     if (!stored) {
       on_storage_failure("undecodable log entry at position " + std::to_string(entry.position));
       return;
@@ -692,7 +702,10 @@ bool EngineImpl::propose_records(std::vector<EventRecord>& records) {
     records[i].position = Position{(*entries)[i].end, (*entries)[i].position};
     records[i].log_end = (*entries)[i].end;
   }
+  proposing_ = &records;
+  proposing_next_ = 0;
   process_ready();  // hands the entries to storage and to the followers
+  proposing_ = nullptr;
   return storage_failure_.empty();
 }
 
