@@ -3,8 +3,9 @@
 // SIGKILLed worker's new pid and restart count appear without a reload; the stop button stops a
 // node (the page says Stopped) and start brings it back; an event written by
 // node-eventstore-client shows in the stream browser with its JSON; the charts have data; the
-// page raises no script error. Headless Debian Chromium driven by playwright-core; a screenshot
-// of each page is saved under tests/e2e/artifacts/.
+// page raises no script error; the "last updated" mark turns stale while the manager is frozen.
+// Headless Debian Chromium driven by playwright-core; a screenshot of each page is saved under
+// tests/e2e/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -282,4 +283,21 @@ test('the phone-sized layout shows the nodes', { skip, timeout: 30000 }, async (
 
 test('no script errors on the page', { skip }, () => {
   assert.deepEqual(problems, []);
+});
+
+test('the "last updated" mark turns stale while the manager does not answer', { skip,
+  timeout: 60000 }, async () => {
+  await page.goto(`${manager.url}/#/cluster`);
+  await pageWait('a fresh mark', () => document.querySelector(
+    '[data-testid=last-updated]')?.dataset.stale === 'false');
+  process.kill(manager.proc.pid, 'SIGSTOP');
+  try {
+    await pageWait('a stale mark', () => document.querySelector(
+      '[data-testid=last-updated]')?.dataset.stale === 'true', undefined, 15000);
+    await screenshot('cluster-stale');
+  } finally {
+    process.kill(manager.proc.pid, 'SIGCONT');
+  }
+  await pageWait('a fresh mark again', () => document.querySelector(
+    '[data-testid=last-updated]')?.dataset.stale === 'false', undefined, 20000);
 });
