@@ -142,7 +142,8 @@ export class Cluster {
   }
 
   // Resolves when every live node answers gossip, exactly one live node is Leader in its own
-  // entry, the others Follower, every node names that same leader (by instanceId) as the only
+  // entry, the others Follower (followers: 'all'; or Follower/CatchingUp with followers:
+  // 'replicating', for a cluster under a write load), every node names that same leader (by instanceId) as the only
   // alive Leader, with the same epoch number. Returns { leader (ClusterNode), epoch, ms }.
   async waitForLeader({ timeoutMs = 5000, followers = 'all', what = 'an agreed leader' } = {}) {
     const t0 = Date.now();
@@ -155,7 +156,8 @@ export class Cluster {
       if (leaderViews.length !== 1) return false;
       const lv = leaderViews[0];
       const others = vs.filter((v) => v !== lv);
-      if (followers === 'all' && !others.every((v) => v.self.state === 'Follower')) return false;
+      const ok = followers === 'all' ? ['Follower'] : ['Follower', 'CatchingUp'];
+      if (!others.every((v) => ok.includes(v.self.state))) return false;
       for (const v of vs) {
         if (v.leaders.length !== 1 || v.leaders[0].instanceId !== lv.self.instanceId) return false;
         if (v.self.epochNumber !== lv.self.epochNumber) return false;

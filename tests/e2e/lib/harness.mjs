@@ -92,10 +92,18 @@ export class Worker {
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => {
-      this.proc = undefined;
-      resolve({ code, signal });
-    }));
+    const proc = this.proc;
+    this.exited = new Promise((resolve) => {
+      proc.once('exit', (code, signal) => {
+        if (this.proc === proc) this.proc = undefined;
+        resolve({ code, signal });
+      });
+      // A failed spawn (no binary, no permission) emits 'error' and maybe no 'exit'.
+      proc.once('error', (e) => {
+        if (this.proc === proc) this.proc = undefined;
+        resolve({ error: e.message });
+      });
+    });
     const collect = (d) => {
       this.output = (this.output + d.toString()).slice(-20000);
       this.onOutput?.(d.toString());
