@@ -142,8 +142,14 @@ export class ApiClient {
     return this.request('/api/nodes');
   }
 
-  gossip(): Promise<unknown> {
-    return this.request('/gossip?format=json');
+  // cluster: null for the manager's default cluster.
+  gossip(cluster: string | null = null): Promise<unknown> {
+    const query = cluster ? `&cluster=${encodeURIComponent(cluster)}` : '';
+    return this.request(`/gossip?format=json${query}`);
+  }
+
+  clusters(): Promise<{ clusters: string[] }> {
+    return this.request('/api/clusters');
   }
 
   history(limit = 100): Promise<{ events: HistoryEvent[] }> {

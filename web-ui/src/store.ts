@@ -23,6 +23,8 @@ export class LiveStore {
   private listeners_ = new Set<() => void>();
   private timer_: ReturnType<typeof setInterval> | null = null;
   private in_flight_ = false;
+  // The cluster whose gossip the cluster page shows; null: the manager's default.
+  private cluster_: string | null = null;
 
   constructor(private readonly api: ApiClient, private readonly now = () => Date.now()) {}
 
@@ -40,6 +42,19 @@ export class LiveStore {
   stop(): void {
     if (this.timer_) clearInterval(this.timer_);
     this.timer_ = null;
+  }
+
+  get cluster(): string | null {
+    return this.cluster_;
+  }
+
+  // Shows another cluster's gossip from the next round on (the old view is dropped at once).
+  setCluster(cluster: string | null): void {
+    if (cluster === this.cluster_) return;
+    this.cluster_ = cluster;
+    this.gossip = polled();
+    this.listeners_.forEach((fn) => fn());
+    void this.poll();
   }
 
   // One round; a round still waiting for a slow manager is not overlapped by the next.
@@ -69,7 +84,10 @@ export class LiveStore {
 
   private async pollGossip(): Promise<void> {
     try {
-      this.gossip.value = parseGossip(await this.api.gossip());
+      const cluster = this.cluster_;
+      const members = parseGossip(await this.api.gossip(cluster));
+      if (cluster !== this.cluster_) return;
+      this.gossip.value = members;
       this.gossip.last_success_ms = this.now();
       this.gossip.last_error = null;
     } catch (e) {

@@ -49,3 +49,23 @@ describe('LiveStore', () => {
     expect(notified).toBe(3);
   });
 });
+
+describe('LiveStore cluster choice', () => {
+  it('asks the manager for the chosen cluster\'s gossip and drops the old view', async () => {
+    const urls: string[] = [];
+    const fetch: FetchLike = async (url) => {
+      urls.push(url);
+      const body = url.startsWith('/gossip') ? gossip : nodesAnswer(1);
+      return new Response(JSON.stringify(body), { status: 200 });
+    };
+    const store = new LiveStore(new ApiClient(fetch), () => 1000);
+    await store.poll();
+    expect(urls).toContain('/gossip?format=json');
+    expect(store.gossip.value).toHaveLength(1);
+    store.setCluster('other one');
+    expect(store.gossip.value).toBeNull();
+    await store.poll();
+    expect(urls).toContain('/gossip?format=json&cluster=other%20one');
+    expect(store.cluster).toBe('other one');
+  });
+});

@@ -2,7 +2,8 @@
 // L/W/C checkpoints and the lag behind the leader; refreshed by the live store every second.
 import { isStale } from '../stale';
 import { Badge, ErrorLine, LastUpdated } from '../components';
-import { useLiveStore, useNow } from '../context';
+import { useEffect, useState } from 'preact/hooks';
+import { useApp, useLiveStore, useNow } from '../context';
 import {
   leaderOf, memberName, memberStateClass, replicationLag, sortMembers, type Member,
 } from '../cluster';
@@ -60,9 +61,28 @@ function Summary({ members }: { members: Member[] }) {
   );
 }
 
+// A choice of cluster when this manager serves more than one.
+function ClusterChoice() {
+  const { api, store } = useApp();
+  const [clusters, setClusters] = useState<string[]>([]);
+  useEffect(() => {
+    api.clusters().then((a) => setClusters(a.clusters ?? []), () => setClusters([]));
+  }, [api]);
+  if (clusters.length < 2) return null;
+  return (
+    <select data-testid="cluster-choice" value={store.cluster ?? clusters[0]}
+            aria-label="cluster"
+            onChange={(e) => store.setCluster((e.target as HTMLSelectElement).value)}>
+      {clusters.map((c) => <option value={c}>{c}</option>)}
+    </select>
+  );
+}
+
 export function ClusterPage() {
   const store = useLiveStore();
   const now = useNow();
+  const gossip_href = `/gossip?format=json${store.cluster
+    ? `&cluster=${encodeURIComponent(store.cluster)}` : ''}`;
   const members = store.gossip.value ? sortMembers(store.gossip.value) : [];
   const leader = leaderOf(members);
   const nodes = store.nodes.value?.nodes ?? [];
@@ -70,7 +90,10 @@ export function ClusterPage() {
     <section>
       <div class="page-head">
         <h1>Cluster</h1>
+        <ClusterChoice />
         <LastUpdated freshness={store.gossip} now={now} />
+        <a href={gossip_href} target="_blank" rel="noreferrer" data-testid="gossip-json">
+          gossip JSON</a>
       </div>
       <ErrorLine error={store.gossip.last_error} />
       <Summary members={members} />
