@@ -17,7 +17,7 @@
 //
 // Usage (from the repository root):
 //   node bench/failover.mjs --worker build/bench/worker/chorus-worker --dir /tmp/chorus-failover \
-//     --rounds 12 [--inflight 8] [--poll-ms 20] [--settle-ms 2000] [--worker-args "..."]
+//     --rounds 12 [--inflight 8] [--poll-ms 20] [--settle-ms 2000] [--worker-args "..."] [--prio 1]
 // The node client is taken from tests/e2e/node_modules (npm ci there first).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -34,7 +34,7 @@ const es = require('node-eventstore-client');
 function parseArgs(argv) {
   const o = {
     worker: 'build/bench/worker/chorus-worker', dir: '/tmp/chorus-failover', rounds: 10,
-    inflight: 8, pollMs: 20, settleMs: 2000, eventSize: 256, workerArgs: '', timeoutMs: 30000,
+    inflight: 8, pollMs: 20, settleMs: 2000, eventSize: 256, workerArgs: '', timeoutMs: 30000, prio: 0,
   };
   for (let i = 2; i < argv.length; i += 2) {
     const k = argv[i].replace(/^--/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase());
@@ -66,8 +66,15 @@ function startNode(n) {
     ...opt.workerArgs.split(' ').filter(Boolean),
   ];
   const out = fs.openSync(path.join(opt.dir, `out${n.i}.txt`), 'a');
-  n.proc = spawn(opt.worker, args, { stdio: ['ignore', out, out] });
+  // --prio 1: each node in its own session (so its own scheduler autogroup) with autogroup
+  // nice -19, as in docs/benchmarks.md (needs root).
+  n.proc = spawn(opt.worker, args, { stdio: ['ignore', out, out], detached: opt.prio === 1 });
   n.pid = n.proc.pid;
+  if (opt.prio === 1) {
+    try { fs.writeFileSync(`/proc/${n.pid}/autogroup`, '-19'); } catch (e) {
+      console.error(`autogroup nice failed for ${n.pid}: ${e.message}`);
+    }
+  }
   const proc = n.proc;
   n.exited = new Promise((r) => proc.once('exit', () => { if (n.proc === proc) n.pid = 0; r(); }));
   fs.closeSync(out);

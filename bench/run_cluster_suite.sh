@@ -9,7 +9,9 @@
 # node. PRIO=1 starts every process in its own scheduler autogroup with autogroup nice -19 (needs
 # root; see docs/benchmarks.md). Every process started here is killed by its PID at the end.
 # Usage: bench/run_cluster_suite.sh OUT_DIR WORK_DIR [WORKER_BIN] [BENCH_BIN]
-#   env: RUNS (3), DURATION (10), PRIO (0), READS (0), WORKER_ARGS (extra worker options)
+#   env: RUNS (3), DURATION (10), PRIO (0), READS (0), WORKER_ARGS (extra worker options),
+#        PROFILE (0; 1: only one cluster (a) run, with the leader's per-thread schedstat and a
+#        `perf record -e cpu-clock --call-graph dwarf` of the leader in the middle 5 s, to OUT_DIR)
 set -euo pipefail
 out=${1:?usage: run_cluster_suite.sh OUT_DIR WORK_DIR [WORKER_BIN] [BENCH_BIN]}
 work=${2:?usage: run_cluster_suite.sh OUT_DIR WORK_DIR [WORKER_BIN] [BENCH_BIN]}
@@ -86,6 +88,25 @@ run() {
   fi
   tail -n 1 "$out/$name.txt"
 }
+
+if [ "${PROFILE:-0}" = 1 ]; then
+  i=${lp:1:1}
+  lpid=${pids[$i]}
+  echo "profiling leader pid $lpid (port $lp)" | tee -a "$out/pids.txt"
+  (
+    sleep 2
+    bench/thread_schedstat.sh "$lpid" 5 >"$out/leader_schedstat.txt" 2>&1 &
+    for f in 1 2 3; do [ "$f" != "$i" ] && bench/thread_schedstat.sh "${pids[$f]}" 5 >"$out/follower${f}_schedstat.txt" 2>&1 & done
+    perf record -e cpu-clock -F 999 --call-graph dwarf,16384 -p "$lpid" -o "$out/leader.perf" -- sleep 5 \
+      >"$out/perf_record.txt" 2>&1
+    wait
+  ) &
+  prof=$!
+  run cluster_a_profiled "$lp" --mode write --connections 64 --inflight 1 --streams 64 \
+    --event-size 256 --duration-s "$duration" --batch 1
+  wait "$prof" || true
+  exit 0
+fi
 
 w=(--mode write --connections 64 --inflight 1 --streams 64 --event-size 256 --duration-s "$duration")
 for i in $(seq "$runs"); do
