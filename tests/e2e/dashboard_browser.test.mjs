@@ -8,91 +8,31 @@
 // tests/e2e/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { WORKER, freePort, waitFor } from './lib/harness.mjs';
+import { Manager, MANAGER } from './manager_harness.mjs';
 import { es, testSettings, jsonEvent, streamName, closeQuietly } from './lib/es.mjs';
 
-const MANAGER = process.env.CHORUS_MANAGER ||
-  path.resolve(path.dirname(WORKER), '../manager/chorus-manager');
 // The CMake target web_ui builds the dashboard into <build>/web-ui/dist.
 const WEB_ROOT = process.env.CHORUS_WEB_ROOT ||
   path.resolve(path.dirname(MANAGER), '../web-ui/dist');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(import.meta.dirname, 'artifacts');
 const NODE_NAMES = ['n1', 'n2', 'n3'];
-const IP = '127.0.0.1';
 
 // The browser test needs the manager; until it is built the test skips, saying why.
 const skip = fs.existsSync(MANAGER) ? false
   : `chorus-manager not found at ${MANAGER} (set CHORUS_MANAGER or build manager/)`;
 if (skip) console.log(`# dashboard browser test skipped: ${skip}`);
 
-// A chorus-manager on free ports in a temporary folder, stopped by its PID; the pid files it
-// keeps let cleanup SIGKILL any worker it left behind.
-class ManagerProcess {
-  async start() {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-dashboard-'));
-    this.intHttpPort = await freePort(IP);
-    this.extHttpPort = await freePort(IP);
-    const lines = [`IntIp: ${IP}`, `ExtIp: ${IP}`, `IntHttpPort: ${this.intHttpPort}`,
-      `ExtHttpPort: ${this.extHttpPort}`, `Db: ${path.join(this.dir, 'data')}`,
-      `Log: ${path.join(this.dir, 'logs')}`, `WebRoot: ${WEB_ROOT}`, `WorkerPath: ${WORKER}`,
-      'Nodes:'];
-    for (const name of NODE_NAMES) {
-      const ports = {};
-      for (const k of ['IntTcpPort', 'ExtTcpPort', 'IntHttpPort', 'ExtHttpPort']) {
-        ports[k] = await freePort(IP);
-      }
-      const options = Object.entries({ ClusterSize: 3, IntIp: IP, ExtIp: IP, ...ports })
-        .map(([k, v]) => `${k}: ${v}`).join(', ');
-      lines.push(`  - Name: ${name}`, '    Cluster: default', `    Options: {${options}}`);
-    }
-    const config = path.join(this.dir, 'manager.yaml');
-    fs.writeFileSync(config, lines.join('\n') + '\n');
-    this.output = '';
-    this.proc = spawn(MANAGER, ['--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const collect = (d) => { this.output = (this.output + d.toString()).slice(-20000); };
-    this.proc.stdout.on('data', collect);
-    this.proc.stderr.on('data', collect);
-    this.exited = new Promise((resolve) => this.proc.once('exit', resolve));
-    let gone = false;
-    this.exited.then(() => { gone = true; });
-    await waitFor(async () => (await this.fetch('/health/live')).status === 204,
-      { what: 'the manager answering /health/live', timeoutMs: 15000, stopIf: () => gone });
-    if (gone) throw new Error(`chorus-manager exited early:\n${this.output}`);
-  }
-
-  get url() { return `http://${IP}:${this.extHttpPort}`; }
-
-  fetch(p) { return fetch(this.url + p, { signal: AbortSignal.timeout(5000) }); }
-
-  async json(p) { return (await this.fetch(p)).json(); }
-
-  async nodes() { return (await this.json('/api/nodes')).nodes; }
-
-  async stop() {
-    if (!this.proc) return;
-    const pid = this.proc.pid;
-    const pidFolder = path.join(this.dir, 'data', 'manager', 'pids');
-    const workerPids = fs.existsSync(pidFolder) ? fs.readdirSync(pidFolder)
-      .map((f) => Number(fs.readFileSync(path.join(pidFolder, f), 'utf8'))).filter((p) => p > 0)
-      : [];
-    if (this.proc.exitCode === null && this.proc.signalCode === null) {
-      process.kill(pid, 'SIGTERM');
-      const timer = setTimeout(() => { try { process.kill(pid, 'SIGKILL'); } catch {} }, 20000);
-      await this.exited;
-      clearTimeout(timer);
-    }
-    for (const p of workerPids) { try { process.kill(p, 'SIGKILL'); } catch {} }
-    this.proc = undefined;
-    fs.rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-const manager = new ManagerProcess();
+// Three nodes of one cluster under one manager that serves the built dashboard.
+const manager = new Manager({
+  nodes: NODE_NAMES.map((name) => ({ name, cluster: 'default', options: { ClusterSize: 3 } })),
+  settings: { WebRoot: WEB_ROOT },
+});
+// The manager's external HTTP port: the dashboard, the API and the clients' gossip seed.
+const base = () => `http://${manager.ip}:${manager.extHttpPort}`;
 let browser;
 let page;
 let conn;
@@ -144,12 +84,12 @@ after(async () => {
     await browser.close().catch(() => {});
     fs.rmSync(browser.userDataDir, { recursive: true, force: true });
   }
-  await manager.stop();
+  await manager.cleanup();
 });
 
-test('cluster page: one Leader, two Followers and every node\'s name', { skip, timeout: 60000 },
+test('cluster page: one Leader, two Followers and every node\'s name', { skip, timeout: 90000 },
   async () => {
-    await page.goto(`${manager.url}/#/cluster`);
+    await page.goto(`${base()}/#/cluster`);
     await pageWait('one Leader and two Followers with the names n1, n2, n3', (names) => {
       const rows = [...document.querySelectorAll('[data-testid=member-row]')]
         .filter((r) => r.dataset.state !== 'Manager' && r.dataset.alive === 'true');
@@ -157,7 +97,7 @@ test('cluster page: one Leader, two Followers and every node\'s name', { skip, t
       const shown = rows.map((r) => r.dataset.name);
       return count('Leader') === 1 && count('Follower') === 2 &&
         names.every((n) => shown.includes(n));
-    }, NODE_NAMES);
+    }, NODE_NAMES, 60000);
     const text = await page.locator('[data-testid=cluster-table]').innerText();
     for (const n of NODE_NAMES) assert.match(text, new RegExp(`\\b${n}\\b`));
     assert.equal(await page.locator('[data-testid=last-updated]').first()
@@ -166,7 +106,7 @@ test('cluster page: one Leader, two Followers and every node\'s name', { skip, t
   });
 
 test('login with the database\'s admin user', { skip, timeout: 30000 }, async () => {
-  await page.goto(`${manager.url}/#/login`);
+  await page.goto(`${base()}/#/login`);
   await screenshot('login');
   await page.fill('[data-testid=login-user]', 'admin');
   await page.fill('[data-testid=login-password]', 'changeit');
@@ -177,7 +117,7 @@ test('login with the database\'s admin user', { skip, timeout: 30000 }, async ()
 
 test('a SIGKILLed worker\'s new pid and restart count show without a reload',
   { skip, timeout: 60000 }, async () => {
-    await page.goto(`${manager.url}/#/machine`);
+    await page.goto(`${base()}/#/machine`);
     await pageWait('three Running nodes', () => [...document.querySelectorAll(
       '[data-testid=node-row]')].filter((r) => r.dataset.state === 'Running').length === 3);
     const victim = (await manager.nodes()).find((n) => n.role !== 'Leader' && n.pid > 0);
@@ -226,7 +166,7 @@ test('an event written by node-eventstore-client shows in the stream browser wit
     // The manager's external HTTP port is the only gossip seed the client gets.
     conn = es.createConnection({ ...testSettings, maxReconnections: 20, maxRetries: 10,
       gossipTimeout: 1000, maxDiscoverAttempts: 20 },
-    [new es.GossipSeed({ host: IP, port: manager.extHttpPort })], 'dashboard-e2e');
+    [new es.GossipSeed({ host: manager.ip, port: manager.extHttpPort })], 'dashboard-e2e');
     conn.on('error', () => {});
     await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('client did not connect')), 20000);
@@ -238,7 +178,7 @@ test('an event written by node-eventstore-client shows in the stream browser wit
     await conn.appendToStream(stream, es.expectedVersion.any,
       jsonEvent({ order: 7, marker, items: ['a', 'b'] }, 'OrderPlaced', { source: 'e2e' }));
 
-    await page.goto(`${manager.url}/#/streams`);
+    await page.goto(`${base()}/#/streams`);
     await pageWait(`${stream} among the recently written streams`, (s) => !!document
       .querySelector(`[data-testid=recent-stream][data-stream="${s}"]`), stream);
     await screenshot('streams');
@@ -259,7 +199,7 @@ test('an event written by node-eventstore-client shows in the stream browser wit
   });
 
 test('the charts have data', { skip, timeout: 30000 }, async () => {
-  await page.goto(`${manager.url}/#/charts`);
+  await page.goto(`${base()}/#/charts`);
   for (const metric of ['writes', 'reads', 'lag']) {
     await pageWait(`points on the ${metric} chart`, (m) => Number(document
       .querySelector(`[data-testid=chart-${m}]`)?.dataset.points) >= 3, metric, 15000);
@@ -272,7 +212,7 @@ test('the charts have data', { skip, timeout: 30000 }, async () => {
 
 test('the phone-sized layout shows the nodes', { skip, timeout: 30000 }, async () => {
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto(`${manager.url}/#/machine`);
+  await page.goto(`${base()}/#/machine`);
   await pageWait('three node cards', () =>
     document.querySelectorAll('[data-testid=node-row]').length === 3);
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
@@ -287,16 +227,16 @@ test('no script errors on the page', { skip }, () => {
 
 test('the "last updated" mark turns stale while the manager does not answer', { skip,
   timeout: 60000 }, async () => {
-  await page.goto(`${manager.url}/#/cluster`);
+  await page.goto(`${base()}/#/cluster`);
   await pageWait('a fresh mark', () => document.querySelector(
     '[data-testid=last-updated]')?.dataset.stale === 'false');
-  process.kill(manager.proc.pid, 'SIGSTOP');
+  process.kill(manager.pid, 'SIGSTOP');
   try {
     await pageWait('a stale mark', () => document.querySelector(
       '[data-testid=last-updated]')?.dataset.stale === 'true', undefined, 15000);
     await screenshot('cluster-stale');
   } finally {
-    process.kill(manager.proc.pid, 'SIGCONT');
+    process.kill(manager.pid, 'SIGCONT');
   }
   await pageWait('a fresh mark again', () => document.querySelector(
     '[data-testid=last-updated]')?.dataset.stale === 'false', undefined, 20000);
