@@ -64,10 +64,9 @@ async function writeRead(ip, port) {
   const es = require('node-eventstore-client');
   const conn = es.createConnection({
     log: new es.NoopLogger(), maxReconnections: 20, reconnectionDelay: 200, maxRetries: 10,
-    operationTimeout: 15000, failOnNoServerResponse: true,
-    gossipSeeds: [new es.GossipSeed({ host: ip, port: Number(port) })],
-    gossipTimeout: 1000, maxDiscoverAttempts: 20,
-  }, null, 'installer-test');
+    operationTimeout: 15000, failOnNoServerResponse: true, gossipTimeout: 1000,
+    maxDiscoverAttempts: 20,
+  }, [new es.GossipSeed({ host: ip, port: Number(port) })], 'installer-test');
   conn.on('error', () => {});
   try {
     await new Promise((resolve, reject) => {

@@ -54,10 +54,11 @@ cleanup() {
 trap cleanup EXIT
 
 if dpkg-query -W -f='${Status}' chorus 2>/dev/null | grep -q 'ok installed\|config-files'; then
-  fail "a package named chorus is already installed on this machine; refusing to replace it"
+  fail "a package named chorus is already installed on this machine (dpkg --purge chorus, if it is a leftover of this test); refusing to replace it"
 fi
-[ -e /etc/chorus ] || [ -e /var/lib/chorus ] &&
-  fail "/etc/chorus or /var/lib/chorus exists (an install.sh install?); refusing to touch it"
+for p in /etc/chorus /var/lib/chorus /var/log/chorus /etc/systemd/system/chorus-manager.service; do
+  [ -e "$p" ] && fail "$p exists (an install.sh install? installer/install.sh --uninstall --purge removes it); refusing to touch it"
+done
 
 # ---- the package
 step "cpack -G DEB"
@@ -82,8 +83,9 @@ for bad in -dev build-essential cmake ninja-build protobuf-compiler nodejs npm c
 done
 conffiles="$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)"
 [ "$conffiles" = /etc/chorus/manager.yaml ] || fail "conffiles is '$conffiles'"
+control_files="$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)"
 for script in postinst prerm postrm; do
-  dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -qx "./$script" || fail "no $script"
+  grep -qx "./$script" <<<"$control_files" || fail "no $script in the control archive"
 done
 dpkg-deb -c "$deb" >"$work/contents"
 for f in ./usr/bin/chorus-manager ./usr/bin/chorus-worker ./etc/chorus/manager.yaml \
@@ -176,7 +178,8 @@ grep -q '"dataFolder": *"/var/lib/chorus/n1"' "$work/nodes.json" || { cat "$work
 worker_exe=$(readlink "/proc/$(pgrep -u chorus -x chorus-worker | head -1)/exe")
 [ "$worker_exe" = /usr/bin/chorus-worker ] || fail "nodes run $worker_exe, not /usr/bin/chorus-worker"
 if [ "$web_built" = 1 ]; then
-  curl -sf "http://127.0.0.1:$ext_port/" | grep -qi '<html' || fail "the dashboard is not served from /usr/share/chorus/web"
+  index="$(curl -sf "http://127.0.0.1:$ext_port/")"
+  grep -qi "<html" <<<"$index" || fail "the dashboard is not served from /usr/share/chorus/web"
 fi
 [ "$(stat -c %U /var/log/chorus/chorus-manager.log)" = chorus ] || fail "manager log not owned by chorus"
 ls /var/lib/chorus/n1/ | grep -q . || fail "nothing in /var/lib/chorus/n1"
