@@ -161,6 +161,15 @@ test('the stop button stops a node and start brings it back', { skip, timeout: 9
     await screenshot('machine');
   });
 
+test('a node\'s log tail follows over Server-Sent Events', { skip, timeout: 30000 }, async () => {
+  await page.selectOption('[data-testid=log-node]', 'n1');
+  await page.check('[data-testid=log-follow]');
+  await pageWait('log lines from the follow stream', () => Number(document.querySelector(
+    '[data-testid=log-box]')?.dataset.lines) > 0, undefined, 15000);
+  assert.match(await page.locator('[data-testid=log-box]').innerText(), /chorus-worker|\[\w+\]/);
+  await page.uncheck('[data-testid=log-follow]');
+});
+
 test('an event written by node-eventstore-client shows in the stream browser with its JSON',
   { skip, timeout: 60000 }, async () => {
     // The manager's external HTTP port is the only gossip seed the client gets.
