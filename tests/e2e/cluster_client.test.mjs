@@ -5,9 +5,12 @@
 // events written through the leader, reads committed data locally, and has its writes forwarded
 // to the leader (they succeed and are on the leader at the acknowledged numbers); a client pinned
 // to a follower with requireMaster=true is redirected (NotHandled NotLeader) to the leader and its
-// read or write succeeds there.
+// read or write succeeds there. A client seeded with one follower only, and the old 0.2.19 client
+// (v5 state ranks), both end up on the leader.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import es0219 from 'node-eventstore-client-0219';
 import { Cluster, waitFor } from './lib/cluster.mjs';
 import {
   es, admin, ANY, NO_STREAM, num, readAll, streamName, makeEvents, jsonEvent, dataOf,
@@ -204,4 +207,26 @@ test('a write with requireMaster=true on a follower is redirected to the leader 
   const connected = fconn.events.filter((e) => e.ev === 'connected').map(endpointOf);
   assert.deepEqual(connected.map((c) => c?.port), [f.tcpPort, leader.tcpPort],
     'connected to the follower, then to the leader');
+});
+
+test('node-eventstore-client 0.2.19 with gossip seeds (v5 ranks) finds the leader, writes and reads', { timeout: 30000 }, async () => {
+  const seeds = cluster.nodes.map((n) => new es0219.GossipSeed({ host: n.host, port: n.httpPort }));
+  const c = es0219.createConnection({ ...testSettings, log: new es0219.NoopLogger() }, seeds, 'v0219');
+  c.on('error', () => {});
+  const connected = [];
+  c.on('connected', (ep) => connected.push(ep));
+  cluster.conns.push(c);
+  await withDeadline(new Promise((resolve, reject) => {
+    c.once('connected', resolve);
+    c.once('closed', (r) => reject(new Error(`closed: ${r}`)));
+    c.connect().catch(reject);
+  }), 10000, '0.2.19 client connected');
+  const s = streamName('v0219');
+  const evs = [1, 2, 3].map((i) => es0219.createJsonEventData(randomUUID(), { i }, null, 'Old'));
+  const r = await c.appendToStream(s, es0219.expectedVersion.noStream, evs);
+  assert.equal(num(r.nextExpectedVersion), 2);
+  const slice = await c.readStreamEventsForward(s, 0, 10, false);
+  assert.deepEqual(slice.events.map((e) => e.event.eventId), evs.map((e) => e.eventId));
+  assert.equal(connected.at(-1)?.port, leader.tcpPort,
+    `0.2.19 client connected to ${JSON.stringify(connected)}; leader tcp ${leader.tcpPort}`);
 });
