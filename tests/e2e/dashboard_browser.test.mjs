@@ -105,15 +105,21 @@ test('cluster page: one Leader, two Followers and every node\'s name', { skip, t
     await screenshot('cluster');
   });
 
-test('login with the database\'s admin user', { skip, timeout: 30000 }, async () => {
-  await page.goto(`${base()}/#/login`);
-  await screenshot('login');
-  await page.fill('[data-testid=login-user]', 'admin');
-  await page.fill('[data-testid=login-password]', 'changeit');
-  await page.click('[data-testid=login-submit]');
-  await page.locator('[data-testid=session-user]').waitFor({ timeout: 10000 });
-  assert.equal(await page.locator('[data-testid=session-user]').innerText(), 'admin');
-});
+test('read-only until login; login with the database\'s admin user', { skip, timeout: 30000 },
+  async () => {
+    await page.goto(`${base()}/#/machine`);
+    await page.locator('[data-testid=read-only]').waitFor({ timeout: 10000 });
+    await page.locator('[data-testid=node-row]').first().waitFor({ timeout: 10000 });
+    assert.ok(await page.locator('[data-testid=action-stop]').first().isDisabled(),
+      'actions are disabled without a login');
+    await page.goto(`${base()}/#/login`);
+    await screenshot('login');
+    await page.fill('[data-testid=login-user]', 'admin');
+    await page.fill('[data-testid=login-password]', 'changeit');
+    await page.click('[data-testid=login-submit]');
+    await page.locator('[data-testid=session-user]').waitFor({ timeout: 10000 });
+    assert.equal(await page.locator('[data-testid=session-user]').innerText(), 'admin');
+  });
 
 test('a SIGKILLed worker\'s new pid and restart count show without a reload',
   { skip, timeout: 60000 }, async () => {
