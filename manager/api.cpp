@@ -41,6 +41,7 @@ constexpr int kNodeCallTimeoutMs = 5000;          // proxied calls to a node
 constexpr int kAuthCallTimeoutMs = 2000;          // credential checks
 constexpr int64_t kRollingNodeTimeoutMs = 60000;  // one node of a rolling restart
 constexpr int kFollowPollMs = 250;
+constexpr int kKeepAlivePolls = 20;                  // a keep-alive comment every 5 s of silence
 constexpr size_t kRequestBodyMax = 4 * 1024 * 1024;  // gossip documents are a few KB
 
 struct Reply {
@@ -506,14 +507,17 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     auto offset = fs::file_size(v->log_file, ec);
     if (ec) offset = 0;
     std::string pending;
+    int idle_polls = 0;
     while (out.good() && !ctx_.stopping->load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(kFollowPollMs));
       const auto size = fs::file_size(v->log_file, ec);
       if (ec) continue;
       if (size < offset) offset = 0;  // rotated
       if (size == offset) {
-        out << ": keep-alive\n\n";
-        out.flush();
+        if (++idle_polls % kKeepAlivePolls == 0) {
+          out << ": keep-alive\n\n";  // also finds a client that went away
+          out.flush();
+        }
         continue;
       }
       std::ifstream in(v->log_file, std::ios::binary);

@@ -276,6 +276,11 @@ void read_command_line(Parse& p, int argc, const char* const* argv, std::string*
       p.result.config.help = true;
       continue;
     }
+    if (name == "daemon" || name == "pidfile" || name == "umask") {
+      // Poco's ServerApplication options (run in the background), passed on to it.
+      p.result.config.daemon_args.push_back(argv[i]);
+      continue;
+    }
     if (name == "what-if" || name == "whatif") {
       p.result.config.what_if = !value || to_bool(*value).value_or(true);
       continue;
@@ -392,18 +397,67 @@ void apply_values(Parse& p) {
     }
     k.set(c, it->second.text);
   }
+  // Absolute paths: the nodes' command lines and the pid-file checks then do not depend on the
+  // folder a node or a daemonized manager runs in.
+  for (std::string* folder : {&c.db_folder, &c.log_folder, &c.worker_path, &c.web_root}) {
+    if (!folder->empty()) *folder = std::filesystem::absolute(*folder).lexically_normal();
+  }
+  for (std::string* folder : {&c.db_folder, &c.log_folder}) {
+    if (folder->size() > 1 && folder->back() == '/') folder->pop_back();
+  }
   if (c.limits.intensity_exits_max < 1) p.fail("RestartIntensity: must be at least 1");
   if (c.limits.backoff_max_ms < c.limits.backoff_initial_ms) {
     p.fail("RestartBackoffMaxMs: smaller than RestartBackoffInitialMs");
   }
 }
 
+// The value of a key in `c` as option text (for --what-if).
+std::string value_text(const std::string& key, const ManagerConfig& c) {
+  std::string seeds;
+  for (const HostPort& h : c.gossip_seeds) {
+    seeds += (seeds.empty() ? "" : ",") + h.host + ":" + std::to_string(h.port);
+  }
+  const RestartLimits& l = c.limits;
+  const std::map<std::string, std::string> texts = {
+      {"Name", c.name},
+      {"IntIp", c.int_ip},
+      {"ExtIp", c.ext_ip},
+      {"IntHttpPort", std::to_string(c.int_http_port)},
+      {"ExtHttpPort", std::to_string(c.ext_http_port)},
+      {"DiscoverViaDns", c.discover_via_dns ? "true" : "false"},
+      {"GossipSeed", seeds},
+      {"ClusterDns", c.cluster_dns},
+      {"ClusterGossipPort", std::to_string(c.cluster_gossip_port)},
+      {"Log", c.log_folder},
+      {"Db", c.db_folder},
+      {"EnableWatchdog", c.enable_watchdog ? "true" : "false"},
+      {"WatchdogConfig", c.watchdog_config},
+      {"DefaultCluster", c.default_cluster},
+      {"WorkerPath", c.worker_path},
+      {"WebRoot", c.web_root},
+      {"GossipIntervalMs", std::to_string(c.gossip_interval_ms)},
+      {"GossipTimeoutMs", std::to_string(c.gossip_timeout_ms)},
+      {"HealthIntervalMs", std::to_string(c.health_interval_ms)},
+      {"NodeLogFileSize", std::to_string(c.node_log_bytes_max)},
+      {"NodeLogFileCount", std::to_string(c.node_log_files_max)},
+      {"RestartBackoffInitialMs", std::to_string(l.backoff_initial_ms)},
+      {"RestartBackoffMaxMs", std::to_string(l.backoff_max_ms)},
+      {"RestartIntensity", std::to_string(l.intensity_exits_max)},
+      {"RestartPeriodMs", std::to_string(l.intensity_period_ms)},
+      {"StableAfterMs", std::to_string(l.stable_after_ms)},
+      {"StartGraceMs", std::to_string(l.start_grace_ms)},
+      {"HungAfterMs", std::to_string(l.hung_after_ms)},
+      {"StopGraceMs", std::to_string(l.stop_grace_ms)},
+  };
+  auto it = texts.find(key);
+  return it == texts.end() ? "" : it->second;
+}
+
 std::string display_value(const std::string& key, const ManagerConfig& c,
                           const std::map<std::string, Value>& values) {
   auto it = values.find(key);
-  if (it != values.end()) return it->second.text + " (" + it->second.source + ")";
-  (void)c;
-  return "(<DEFAULT>)";
+  const std::string source = it == values.end() ? "<DEFAULT>" : it->second.source;
+  return value_text(key, c) + " (" + source + ")";
 }
 
 // Resolves each node's worker options; the worker's own parser checks names and values.
@@ -591,7 +645,8 @@ std::string manager_help() {
       "Usage: chorus-manager --config <manager.yaml> [--what-if] [--<option> <value> ...]\n"
       "Options (YAML key, environment variable):\n"
       "  --config                      CHORUS_MANAGER_CONFIG\n"
-      "  --what-if                     print the effective configuration and exit\n";
+      "  --what-if                     print the effective configuration and exit\n"
+      "  --daemon [--pidfile=<file>]   run in the background (Poco ServerApplication)\n";
   for (const Key& k : keys()) {
     std::string flag = "  --" + kebab_name(k.name);
     flag.resize(std::max<size_t>(flag.size() + 1, 32), ' ');

@@ -56,6 +56,7 @@ struct ManagerConfig {
   std::vector<NodeSpec> nodes;
   bool what_if = false;
   bool help = false;
+  std::vector<std::string> daemon_args;  // --daemon, --pidfile=..., --umask=...: for Poco
 };
 
 struct ConfigResult {

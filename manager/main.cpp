@@ -177,6 +177,9 @@ int main(int argc, char** argv) {
     return chorus::manager::kConfigErrorExitCode;
   }
   ManagerApp app(parsed.config);
-  char* app_argv[] = {argv[0], nullptr};
-  return app.run(1, app_argv);
+  std::vector<char*> app_argv{argv[0]};
+  std::vector<std::string> daemon_args = parsed.config.daemon_args;
+  for (std::string& a : daemon_args) app_argv.push_back(a.data());
+  app_argv.push_back(nullptr);
+  return app.run(static_cast<int>(app_argv.size()) - 1, app_argv.data());
 }

@@ -91,6 +91,7 @@ TEST(ManagerConfig, WhatIfListsEffectiveValuesAndNodeCommandLines) {
   for (const auto& line : r.effective) all += line + "\n";
   EXPECT_NE(all.find("INT HTTP PORT: 30777 (Config File)"), std::string::npos) << all;
   EXPECT_NE(all.find("NODE n2 (cluster default): chorus-worker"), std::string::npos) << all;
+  EXPECT_NE(all.find("RESTART INTENSITY: 5 (<DEFAULT>)"), std::string::npos) << all;
 }
 
 TEST(ManagerConfig, WatchdogFileAddsNodes) {
