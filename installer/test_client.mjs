@@ -1,6 +1,6 @@
 // Helper of installer/test_package.sh (node, no test runner): talks to an installed
 // chorus-manager with the same unmodified node-eventstore-client the e2e tests use.
-//   node test_client.mjs free-ports N            N distinct free TCP ports on 127.0.0.1
+//   node test_client.mjs free-ports N            N free TCP ports on 127.0.0.1 (below 32768)
 //   node test_client.mjs ports-free P1 P2 ...     exit 0 if every port can be bound
 //   node test_client.mjs wait-cluster IP PORT S   gossip on IP:PORT shows 1 Leader, 2 Followers
 //   node test_client.mjs write-read IP PORT       write an event with gossip seed IP:PORT, read it
@@ -20,17 +20,17 @@ function bindable(port) {
   });
 }
 
+// Ports below Linux's ephemeral range (32768-60999), so that no outgoing connection takes one
+// between this check and the node's bind.
 async function freePorts(n) {
-  const servers = [];
-  const ports = new Set();
-  while (ports.size < n) {
-    const s = net.createServer();
-    await new Promise((resolve) => s.listen({ port: 0, host: '127.0.0.1', exclusive: true }, resolve));
-    servers.push(s);
-    ports.add(s.address().port);
+  const ports = [];
+  let port = 20000 + Math.floor(Math.random() * 10000);
+  while (ports.length < n && port < 32768) {
+    if (await bindable(port)) ports.push(port);
+    port += 1;
   }
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return [...ports];
+  if (ports.length < n) throw new Error('not enough free ports below 32768');
+  return ports;
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
