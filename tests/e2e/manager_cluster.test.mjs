@@ -5,24 +5,32 @@
 // returns as a follower; a SIGSTOPped worker is detected and restarted; stop/start through the
 // API need credentials (401 without); SIGTERM of the manager stops all its workers; a restarted
 // manager keeps the history and starts its nodes again; SIGKILL of the manager takes its workers
-// down too.
+// down too. Along the way: the streams proxy, recent streams, /api/auth, metrics, the
+// dashboard's files and a rolling restart (followers first, the leader last after it resigns).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Manager, ADMIN, pidAlive, waitFor } from './manager_harness.mjs';
 import { es, testSettings, jsonEvent, streamName, readAll, ANY, closeQuietly } from './lib/es.mjs';
 
 const nodes = ['n1', 'n2', 'n3'].map((name) => ({
   name, options: { ClusterSize: 3 },
 }));
+const webRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-mgr-web-'));
+fs.writeFileSync(path.join(webRoot, 'index.html'), '<html>dashboard</html>');
+fs.writeFileSync(path.join(webRoot, 'app.js'), 'console.log(1)');
 const m = new Manager({
   nodes,
-  settings: { HungAfterMs: 1500, StopGraceMs: 5000, GossipIntervalMs: 300 },
+  settings: { HungAfterMs: 1500, StopGraceMs: 5000, GossipIntervalMs: 300, WebRoot: webRoot },
 });
 let conn;
 
 after(async () => {
   closeQuietly(conn);
   await m.cleanup();
+  fs.rmSync(webRoot, { recursive: true, force: true });
 });
 
 async function gossipConnection() {
@@ -84,6 +92,42 @@ test('a client with only the manager as gossip seed writes and reads', { timeout
     const { status, events } = await readAll(conn, stream);
     assert.equal(status, 'success');
     assert.equal(events.length, 10);
+  });
+
+test('streams proxy, recent streams, auth, metrics and the dashboard\'s files',
+  { timeout: 30000 }, async () => {
+    const stream = streamName('proxied');
+    await conn.appendToStream(stream, ANY, jsonEvent({ a: 1 }, 'Proxied'));
+    const feed = await m.json(`/api/streams/${stream}/head/backward/20?embed=body`,
+      { auth: ADMIN });
+    assert.equal(feed.status, 200);
+    assert.equal(feed.body.entries.length, 1);
+    const recent = await m.json('/api/recent-streams', { auth: ADMIN });
+    assert.equal(recent.status, 200);
+    assert.ok(recent.body.streams.some((x) => x.stream === stream), JSON.stringify(recent.body));
+    assert.equal((await m.fetch('/api/recent-streams')).status, 401);
+    const auth = await m.json('/api/auth', { auth: ADMIN });
+    assert.equal(auth.status, 200);
+    assert.equal(auth.body.login, 'admin');
+    assert.ok(auth.body.groups.includes('$admins'));
+    const ops = await m.json('/api/auth',
+      { auth: 'Basic ' + Buffer.from('ops:changeit').toString('base64') });
+    assert.equal(ops.status, 200);
+    assert.equal(ops.body.mayChange, true);
+    assert.equal((await m.fetch('/api/auth')).status, 401);
+    const metrics = await (await m.fetch('/metrics')).text();
+    assert.match(metrics, /chorus_manager_nodes\{state="Running"\} 3/);
+    const index = await m.fetch('/');
+    assert.equal(index.status, 200);
+    assert.match(await index.text(), /dashboard/);
+    assert.match((await m.fetch('/app.js')).headers.get('content-type'), /javascript/);
+    assert.equal((await m.fetch('/nodes/n1')).status, 200, 'dashboard routes get index.html');
+    assert.equal((await m.fetch('/missing.js')).status, 404);
+    assert.doesNotMatch(await (await m.fetch('/..%2F..%2Fetc%2Fpasswd')).text(), /root:/);
+    const clusters = await m.json('/api/clusters');
+    assert.deepEqual(clusters.body.clusters, ['default']);
+    const cors = await m.fetch('/api/nodes');
+    assert.equal(cors.headers.get('access-control-allow-origin'), '*');
   });
 
 test('a SIGKILLed follower worker is restarted at once and catches up', { timeout: 60000 },
@@ -154,6 +198,26 @@ test('stop and start through the API; 401 without credentials', { timeout: 60000
   assert.ok(events.some((e) => e.node === 'n3' && e.event === 'stop-requested'));
   assert.ok(events.some((e) => e.node === 'n3' && e.event === 'start-requested'));
 });
+
+test('rolling restart: followers first, the leader last after it resigns', { timeout: 120000 },
+  async () => {
+    await m.waitForCluster(2);
+    const leader = await leaderName();
+    const before = new Map((await m.nodes()).map((n) => [n.name, n.pid]));
+    const denied = await m.fetch('/api/cluster/rolling-restart', { method: 'POST' });
+    assert.equal(denied.status, 401);
+    const r = await m.json('/api/cluster/rolling-restart?cluster=default',
+      { method: 'POST', auth: ADMIN, timeoutMs: 110000 });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const restarts = r.body.steps.filter((x) => x.action === 'restart').map((x) => x.node);
+    assert.equal(restarts.length, 3);
+    assert.equal(restarts[2], leader, 'the leader is restarted last');
+    assert.ok(r.body.steps.some((x) => x.action === 'resign' && x.node === leader));
+    const after = await m.nodes();
+    for (const n of after) assert.notEqual(n.pid, before.get(n.name), `${n.name} restarted`);
+    await m.waitForCluster(2);
+    await conn.appendToStream(streamName('after-rolling'), ANY, jsonEvent({ z: 1 }, 'T'));
+  });
 
 test('SIGTERM of the manager stops every worker; a new manager keeps the history and starts '
   + 'the nodes again', { timeout: 90000 }, async () => {
