@@ -124,6 +124,16 @@ if [ -d /run/systemd/system ]; then
   systemctl is-active --quiet chorus-manager && fail "the service was started by the install"
 fi
 echo "user, folders OK; the service was not started"
+[ "$(stat -c %U:%G:%a /etc/chorus/manager.yaml)" = root:chorus:640 ] ||
+  fail "/etc/chorus/manager.yaml is $(stat -c %U:%G:%a /etc/chorus/manager.yaml), want root:chorus:640"
+
+step "dpkg -i again (reinstall/upgrade keeps an edited conffile)"
+echo "# edited by the operator" >>/etc/chorus/manager.yaml
+dpkg -i "$deb" >"$work/dpkg2.log" 2>&1 || { cat "$work/dpkg2.log"; fail "second dpkg -i failed"; }
+grep -q '^# edited by the operator$' /etc/chorus/manager.yaml || fail "the reinstall replaced the edited config"
+[ "$(stat -c %U "/var/lib/chorus")" = chorus ] || fail "/var/lib/chorus not owned by chorus after reinstall"
+pgrep -u chorus >/dev/null && fail "something runs as chorus after the reinstall"
+echo "edited config kept; service still not started"
 
 step "systemd-analyze verify"
 if command -v systemd-analyze >/dev/null; then
