@@ -124,6 +124,7 @@ const state = { acks: [], connected: [], disconnected: [], errors: 0, stop: fals
 async function writerLoop(conn, k) {
   const stream = `failover-${randomUUID().slice(0, 8)}-${k}`;
   while (!state.stop) {
+    if (state.paused) { await sleep(20); continue; }
     const ev = es.createEventData(randomUUID(), 'Bench', false, payload);
     try {
       await conn.appendToStream(stream, es.expectedVersion.any, [ev]);
@@ -214,13 +215,17 @@ async function main() {
     rounds.push(round);
     if (tAck === null) break;
 
-    // Restart the victim on its folder; wait until it is Follower and caught up.
+    // Restart the victim on its folder; wait until it is Follower and caught up. The writers
+    // pause meanwhile (under this machine's load a restarted follower may trail a leader that is
+    // written at full speed for minutes); they resume, and must be acknowledged, before the kill.
+    state.paused = true;
     const tRestart = now();
     startNode(victim);
     let caughtUp = false;
     let target = null;
-    while (now() - tRestart < 60000) {
-      const v = await gossip(victim);
+    let v = null;
+    while (now() - tRestart < 120000) {
+      v = await gossip(victim);
       if (v?.self?.state === 'Follower') {
         if (target === null) {
           const l = await findLeader();
@@ -232,9 +237,16 @@ async function main() {
       }
       await sleep(50);
     }
-    if (!caughtUp) throw new Error(`round ${r}: restarted node did not catch up`);
+    if (!caughtUp) {
+      const views = await Promise.all(nodes.map((n) => gossip(n)));
+      throw new Error(`round ${r}: restarted node ${victim.extTcp} did not catch up (target ` +
+        `${target}); gossip self views: ${JSON.stringify(views.map((x) => x?.self && {
+          port: x.self.externalTcpPort, state: x.self.state, writer: x.self.writerCheckpoint,
+          commit: x.self.lastCommitPosition, epoch: x.self.epochNumber }))}`);
+    }
     console.error(`round ${r}: node ${victim.extTcp} back as caught-up Follower in ` +
       `${Math.round(now() - tRestart)} ms`);
+    state.paused = false;
     await sleep(opt.settleMs);
   }
 
