@@ -71,12 +71,14 @@ std::string find_worker(const ManagerConfig& config) {
   return (exe_dir() / "chorus-worker").string();
 }
 
-// The dashboard's files: --web-root, the installed share folder, or the source tree's build.
+// The dashboard's files: --web-root, the installed share folder, the CMake build's web_ui
+// output (<build>/web-ui/dist beside <build>/manager), or the source tree's build.
 std::string find_web_root(const ManagerConfig& config) {
   if (!config.web_root.empty()) return config.web_root;
   const fs::path source(CHORUS_SOURCE_DIR);
   for (const fs::path& candidate :
-       {exe_dir() / ".." / "share" / "chorus" / "web", source / "web-ui" / "dist"}) {
+       {exe_dir() / ".." / "share" / "chorus" / "web", exe_dir() / ".." / "web-ui" / "dist",
+        source / "web-ui" / "dist"}) {
     if (fs::exists(candidate / "index.html")) return fs::weakly_canonical(candidate).string();
   }
   return "";
