@@ -40,6 +40,8 @@ constexpr int kHistoryDefault = 200;
 constexpr int kNodeCallTimeoutMs = 5000;          // proxied calls to a node
 constexpr int kAuthCallTimeoutMs = 2000;          // credential checks
 constexpr int64_t kRollingNodeTimeoutMs = 60000;  // one node of a rolling restart
+constexpr int64_t kResignWaitMs = 10000;          // for another leader after a resign
+constexpr int kFollowersMax = 8;                  // log streams at once (each holds a thread)
 constexpr int kFollowPollMs = 250;
 constexpr int kKeepAlivePolls = 20;                  // a keep-alive comment every 5 s of silence
 constexpr size_t kRequestBodyMax = 4 * 1024 * 1024;  // gossip documents are a few KB
@@ -286,14 +288,17 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     return std::nullopt;
   }
 
-  // A running node of `cluster` (any cluster if empty).
+  // A running node of `cluster` (any cluster if empty); the leader if it runs here, since
+  // followers serve committed data only and may lag by a moment.
   std::optional<NodeSpec> running_node(const std::string& cluster) {
+    std::optional<NodeSpec> found;
     for (const NodeView& v : ctx_.supervisor.nodes()) {
       if (v.state != NodeState::kRunning) continue;
       if (!cluster.empty() && v.spec->cluster != cluster) continue;
-      return *v.spec;
+      if (role_of(*v.spec) == "Leader") return *v.spec;
+      if (!found) found = *v.spec;
     }
-    return std::nullopt;
+    return found;
   }
 
   Reply auth_document(const std::string& header) {
@@ -490,6 +495,15 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
   // text/event-stream: the last N lines, then each new line, until the client goes away.
   void follow_log(Poco::Net::HTTPServerRequest&, Poco::Net::HTTPServerResponse& response,
                   const Poco::URI& uri) {
+    static std::atomic<int> followers{0};
+    if (followers.fetch_add(1) >= kFollowersMax) {
+      followers.fetch_sub(1);
+      return send(response, error_reply(503, "too many log streams; try again later"));
+    }
+    struct Release {
+      std::atomic<int>& count;
+      ~Release() { count.fetch_sub(1); }
+    } release{followers};
     std::vector<std::string> parts;
     uri.getPathSegments(parts);
     const auto v = ctx_.supervisor.node(parts[2]);
@@ -601,6 +615,19 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     return false;
   }
 
+  // After a resign: until another member leads (or the deadline; it is restarted anyway).
+  void wait_other_leader(const NodeSpec& s) {
+    const int64_t deadline = steady_now_ms() + kResignWaitMs;
+    while (steady_now_ms() < deadline && !ctx_.stopping->load()) {
+      const auto view = ctx_.relay.view(s.cluster);
+      for (const MemberInfo& m : view ? view->members : std::vector<MemberInfo>{}) {
+        const std::string key = m.internal_http_ip + ":" + std::to_string(m.internal_http_port);
+        if (m.state == "Leader" && m.is_alive && key != member_key_of(s)) return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
   int64_t leader_position(const std::string& cluster) {
     const auto view = ctx_.relay.view(cluster);
     for (const MemberInfo& m : view ? view->members : std::vector<MemberInfo>{}) {
@@ -633,6 +660,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
         http_request("POST", host_for(s->resolved.ext_ip), s->resolved.ext_http_port,
                      "/admin/node/resign", "", {{"Authorization", auth_header}},
                      kNodeCallTimeoutMs);
+        wait_other_leader(*s);
         Object::Ptr step = new Object;
         step->set("node", s->name);
         step->set("action", "resign");

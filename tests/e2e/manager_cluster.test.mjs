@@ -98,9 +98,11 @@ test('streams proxy, recent streams, auth, metrics and the dashboard\'s files',
   { timeout: 30000 }, async () => {
     const stream = streamName('proxied');
     await conn.appendToStream(stream, ANY, jsonEvent({ a: 1 }, 'Proxied'));
-    const feed = await m.json(`/api/streams/${stream}/head/backward/20?embed=body`,
-      { auth: ADMIN });
-    assert.equal(feed.status, 200);
+    const feed = await waitFor(async () => {
+      const res = await m.fetch(`/api/streams/${stream}/head/backward/20?embed=body`,
+        { auth: ADMIN });
+      return res.status === 200 ? { status: 200, body: await res.json() } : false;
+    }, { timeoutMs: 5000, what: 'the stream through the proxy' });
     assert.equal(feed.body.entries.length, 1);
     const recent = await m.json('/api/recent-streams', { auth: ADMIN });
     assert.equal(recent.status, 200);
