@@ -18,6 +18,7 @@
 // Usage (from the repository root):
 //   node bench/failover.mjs --worker build/bench/worker/chorus-worker --dir /tmp/chorus-failover \
 //     --rounds 12 [--inflight 8] [--poll-ms 20] [--settle-ms 2000] [--worker-args "..."] [--prio 1]
+//     [--check-period-ms 1000] [--discover-delay-ms 500]
 // The node client is taken from tests/e2e/node_modules (npm ci there first).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -35,6 +36,7 @@ function parseArgs(argv) {
   const o = {
     worker: 'build/bench/worker/chorus-worker', dir: '/tmp/chorus-failover', rounds: 10,
     inflight: 8, pollMs: 20, settleMs: 2000, eventSize: 256, workerArgs: '', timeoutMs: 30000, prio: 0,
+    checkPeriodMs: 1000, discoverDelayMs: 500,
   };
   for (let i = 2; i < argv.length; i += 2) {
     const k = argv[i].replace(/^--/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase());
@@ -114,8 +116,12 @@ const settings = {
   log: new es.NoopLogger(),
   maxReconnections: 1000, reconnectionDelay: 100, maxRetries: 1000, operationTimeout: 20000,
   maxDiscoverAttempts: 100, failOnNoServerResponse: false, requireMaster: true,
-  // client defaults kept: heartbeatInterval 750, heartbeatTimeout 1500, discoverDelay 500,
-  // gossipTimeout 1000, clientConnectionTimeout 1000
+  // The client's defaults unless --check-period-ms / --discover-delay-ms: operations answered
+  // NotHandled(NotReady) are re-sent at the next operation-timeout check (1000 ms); a discovery
+  // attempt that finds no leader in gossip waits discoverDelay (500 ms) before the next one.
+  operationTimeoutCheckPeriod: opt.checkPeriodMs, discoverDelay: opt.discoverDelayMs,
+  // kept: heartbeatInterval 750, heartbeatTimeout 1500, gossipTimeout 1000,
+  // clientConnectionTimeout 1000
 };
 const seeds = nodes.map((n) => new es.GossipSeed({ host: '127.0.0.1', port: n.extHttp }));
 const payload = Buffer.alloc(opt.eventSize, 0x61);
@@ -254,6 +260,7 @@ async function main() {
   const ok = rounds.filter((x) => x.ackMs !== null);
   const summary = {
     summary: true, rounds: rounds.length, completed: ok.length, inflight: opt.inflight,
+    checkPeriodMs: opt.checkPeriodMs, discoverDelayMs: opt.discoverDelayMs,
     workerArgs: opt.workerArgs, ackedTotal: state.acked, clientErrors: state.errors,
     ackMs: summarize(ok.map((x) => x.ackMs)),
     leaderMs: summarize(ok.map((x) => x.leaderMs)),

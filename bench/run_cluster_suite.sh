@@ -11,7 +11,8 @@
 # Usage: bench/run_cluster_suite.sh OUT_DIR WORK_DIR [WORKER_BIN] [BENCH_BIN]
 #   env: RUNS (3), DURATION (10), PRIO (0), READS (0), WORKER_ARGS (extra worker options),
 #        PROFILE (0; 1: only one cluster (a) run, with the leader's per-thread schedstat and a
-#        `perf record -e cpu-clock --call-graph dwarf` of the leader in the middle 5 s, to OUT_DIR)
+#        `perf record -e cpu-clock --call-graph dwarf` of the leader in the middle 5 s, to OUT_DIR;
+#        2: the same without perf, i.e. per-thread schedstat of all three nodes only)
 set -euo pipefail
 out=${1:?usage: run_cluster_suite.sh OUT_DIR WORK_DIR [WORKER_BIN] [BENCH_BIN]}
 work=${2:?usage: run_cluster_suite.sh OUT_DIR WORK_DIR [WORKER_BIN] [BENCH_BIN]}
@@ -89,7 +90,7 @@ run() {
   tail -n 1 "$out/$name.txt"
 }
 
-if [ "${PROFILE:-0}" = 1 ]; then
+if [ "${PROFILE:-0}" != 0 ]; then
   i=${lp:1:1}
   lpid=${pids[$i]}
   echo "profiling leader pid $lpid (port $lp)" | tee -a "$out/pids.txt"
@@ -97,7 +98,7 @@ if [ "${PROFILE:-0}" = 1 ]; then
     sleep 2
     bench/thread_schedstat.sh "$lpid" 5 >"$out/leader_schedstat.txt" 2>&1 &
     for f in 1 2 3; do [ "$f" != "$i" ] && bench/thread_schedstat.sh "${pids[$f]}" 5 >"$out/follower${f}_schedstat.txt" 2>&1 & done
-    perf record -e cpu-clock -F 999 --call-graph dwarf,16384 -p "$lpid" -o "$out/leader.perf" -- sleep 5 \
+    [ "$PROFILE" = 1 ] && perf record -e cpu-clock -F 999 --call-graph dwarf,16384 -p "$lpid" -o "$out/leader.perf" -- sleep 5 \
       >"$out/perf_record.txt" 2>&1
     wait
   ) &
