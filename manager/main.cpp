@@ -13,6 +13,7 @@
 #include <Poco/UUIDGenerator.h>
 #include <Poco/Util/ServerApplication.h>
 
+#include <unistd.h>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -176,6 +177,14 @@ int main(int argc, char** argv) {
   }
   if (auto problem = chorus::manager::validate_folders(parsed.config); !problem.empty()) {
     std::cerr << "chorus-manager: " << problem << "\n";
+    return chorus::manager::kConfigErrorExitCode;
+  }
+  const std::string worker = find_worker(parsed.config);
+  if (::access(worker.c_str(), X_OK) != 0) {
+    std::cerr << "chorus-manager: "
+              << (parsed.config.config_file.empty() ? "(no config file)"
+                                                    : parsed.config.config_file)
+              << ": WorkerPath: '" << worker << "' is not an executable file\n";
     return chorus::manager::kConfigErrorExitCode;
   }
   ManagerApp app(parsed.config);

@@ -191,10 +191,8 @@ void Supervisor::reap(Node& node, int64_t now) {
   node.child.reset();
   fs::remove(node.pid_file);
   ++counters_.exits;
-  const bool was_stopping = node.policy.state() == NodeState::kStopping;
   const ExitVerdict verdict = node.policy.exited(now, status);
   record_exit(node, status, verdict);
-  (void)was_stopping;
 }
 
 void Supervisor::record_exit(Node& node, const ExitStatus& status, const ExitVerdict& verdict) {
@@ -203,7 +201,8 @@ void Supervisor::record_exit(Node& node, const ExitStatus& status, const ExitVer
   node.record.last_exit_at = iso8601_utc(std::chrono::duration_cast<std::chrono::microseconds>(
                                              std::chrono::system_clock::now().time_since_epoch())
                                              .count());
-  node.record.last_exit_reason = status.describe();
+  node.record.last_exit_reason =
+      status.code || status.signal ? status.describe() : verdict.detail;  // could not start
   if (node.policy.restarts() > node.record.restarts) ++counters_.restarts;
   node.record.restarts = node.policy.restarts();
   store_.save_node(node.spec->name, node.record);

@@ -96,6 +96,9 @@ test('invalid configurations exit with code 2 and name the key', { timeout: 6000
   const missing = await runManager(['--config', path.join(dir, 'absent.yaml')]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /absent\.yaml: cannot read/);
+  const noWorker = await runManager(['--config', cases[4][0], '--worker-path', '/nonexistent']);
+  assert.equal(noWorker.code, 2);
+  assert.match(noWorker.stderr, /folder\.yaml: WorkerPath: '\/nonexistent' is not an executable/);
   const whatIf = await runManager(['--config', cases[4][0], '--what-if', '--ext-http-port', '31999']);
   assert.equal(whatIf.code, 0, whatIf.stderr);
   assert.match(whatIf.stdout, /EXT HTTP PORT: 31999 \(Command Line\)/);
