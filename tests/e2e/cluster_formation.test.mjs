@@ -39,6 +39,8 @@ async function formsWithin(cluster, label) {
     assert.fail(`${e.message}\n${cluster.diagnostics(1500)}`);
   }
   const ms = Date.now() - t0;
+  const gone = cluster.nodes.filter((n) => !n.alive);
+  assert.equal(gone.length, 0, `nodes exited: ${gone.map((n) => n.name)}\n${cluster.diagnostics(1500)}`);
   const vs = await cluster.views();
   const states = vs.map((v) => v.self.state).sort();
   assert.deepEqual(states, ['Follower', 'Follower', 'Leader'], describeViews(vs));

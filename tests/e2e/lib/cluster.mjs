@@ -116,11 +116,32 @@ export class Cluster {
     return this;
   }
 
-  // Allocates (first time) and starts every node at once.
+  // Allocates (first time) and starts every node at once, then waits until each answers
+  // GET /gossip. A free port can be taken by another process before a node binds it (the node
+  // then exits with "Address already in use", possibly after its TCP port already answered):
+  // on the first start the cluster is then allocated anew, up to three times.
   async start() {
-    if (this.nodes.length === 0) await this.allocate();
-    await Promise.all(this.nodes.map((n) => (n.alive ? null : n.start())));
-    return this;
+    for (let attempt = 1; ; attempt++) {
+      const fresh = this.nodes.length === 0;
+      if (fresh) await this.allocate();
+      try {
+        await Promise.all(this.nodes.map((n) => (n.alive ? null : n.start())));
+        await waitFor(async () => {
+          await Promise.all(this.nodes.map((n) => n.gossip(500)));
+          return true;
+        }, { timeoutMs: 10000, what: 'every node answering GET /gossip',
+          stopIf: () => this.nodes.some((n) => !n.alive) });
+        const dead = this.nodes.find((n) => !n.alive);
+        if (dead) throw new Error(`${dead.name} exited at its start:\n${dead.output.slice(-2000)}`);
+        return this;
+      } catch (e) {
+        const output = this.nodes.map((n) => n.output).join('\n');
+        if (!fresh || attempt >= 3 || !/Address already in use/.test(output)) throw e;
+        console.log(`# a port was taken before a node bound it; allocating the cluster again (attempt ${attempt + 1})`);
+        await this.cleanup();
+        this.nodes = [];
+      }
+    }
   }
 
   live() { return this.nodes.filter((n) => n.alive); }
