@@ -6,7 +6,8 @@
 // stream. Then, for each of --rounds rounds:
 //   1. find the leader from gossip, SIGKILL it (by the PID this script started) at t0;
 //   2. poll the survivors' GET /gossip every --poll-ms: t_leader = first time a survivor lists
-//      itself as Leader (the server-side part of the failover);
+//      itself as Leader (the server-side part of the failover); t_agreed = first time both
+//      survivors' gossip lists the same live Leader (what a client asking any seed sees);
 //   3. t_conn = the client's first `connected` event after t0 (it saw the connection drop,
 //      rediscovered the cluster through gossip and identified to the new leader);
 //   4. t_ack = the first acknowledged append received after t_conn (acks still buffered from the
@@ -192,6 +193,18 @@ async function main() {
       if (l) { tLeader = now(); newLeader = l.self.externalTcpPort; break; }
       await sleep(opt.pollMs);
     }
+    // What clients see: the first time every survivor's gossip lists the same live Leader (the
+    // node client takes its leader from one seed's view), polled alongside the client's progress.
+    let tAgreed = null;
+    const agreed = (async () => {
+      while (tAgreed === null && now() - t0 < opt.timeoutMs) {
+        const views = await Promise.all(survivors.map((n) => gossip(n, opt.pollMs * 5)));
+        const ports = views.map((v) => v?.g.members.find((m) => m.state === 'Leader' && m.isAlive
+          && m.internalHttpPort !== victim.intHttp)?.externalTcpPort);
+        if (ports.every((x) => x !== undefined && x === ports[0])) { tAgreed = now(); break; }
+        await sleep(opt.pollMs);
+      }
+    })();
     // Client side: first `connected` after the kill, then the first ack after that.
     let tConn = null;
     let tAck = null;
@@ -205,12 +218,14 @@ async function main() {
       await sleep(5);
     }
     state.watch = false;
+    await agreed;
     await victim.exited;
     const tDrop = state.disconnected.find((t) => t > t0);
     const connEp = state.connected.slice(nConnected).find((x) => x.t > t0)?.ep;
     const round = {
       round: r, killed: victim.extTcp, killedPid: victimPid, newLeader,
       leaderMs: tLeader && +(tLeader - t0).toFixed(1),
+      agreedMs: tAgreed && +(tAgreed - t0).toFixed(1),
       dropMs: tDrop && +(tDrop - t0).toFixed(1),
       connectedMs: tConn && +(tConn - t0).toFixed(1),
       connectedTo: connEp && `${connEp.host || connEp.address || ''}:${connEp.port || ''}`,
@@ -264,6 +279,7 @@ async function main() {
     workerArgs: opt.workerArgs, ackedTotal: state.acked, clientErrors: state.errors,
     ackMs: summarize(ok.map((x) => x.ackMs)),
     leaderMs: summarize(ok.map((x) => x.leaderMs)),
+    agreedMs: summarize(ok.filter((x) => x.agreedMs).map((x) => x.agreedMs)),
     connectedMs: summarize(ok.map((x) => x.connectedMs)),
     dropMs: summarize(ok.filter((x) => x.dropMs).map((x) => x.dropMs)),
   };
