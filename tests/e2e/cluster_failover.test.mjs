@@ -11,6 +11,8 @@
 //   A volatile $all subscription on every node records what it delivers: each delivered event
 //   is stored at the same stream/number afterwards (only committed events are delivered, even
 //   by the leader that is then killed), contiguously per stream, across the failover too.
+//   Writers pinned to the followers (requireMaster=false) have their writes forwarded to the
+//   leader, and to the next one after the (first) kill; what they were acknowledged is stored.
 //   (In-sync followers under load must report Follower: skipped, server bug, see the test.)
 // - SIGSTOP of the leader under load (with writers pinned to it): another node leads and takes
 //   writes; after SIGCONT the old leader steps down, and nothing it acknowledged is lost.
@@ -193,8 +195,20 @@ class Scenario {
     const cluster = this.cluster;
     const { leader: old, epoch } = await cluster.waitForLeader({ timeoutMs: 10000 });
     await this.watchAll();
+    // Writers pinned to each follower with requireMaster=false: their writes are forwarded to
+    // the leader, also across its death (to the next one), and fail rather than ack unstored.
+    // (First kill only: a forwarded write in flight at the kill waits for ForwardTimeout.)
+    const forwarders = [];
+    for (const f of k === 1 ? cluster.live().filter((n) => n !== old) : []) {
+      const c = await cluster.connect({ node: f, name: `forwarder-${f.index}`,
+        settings: { requireMaster: false, maxReconnections: 0, operationTimeout: 10000 } });
+      c.endpoint = { host: f.host, port: f.tcpPort };
+      forwarders.push(c);
+    }
+    const fwdLoad = this.load(forwarders);
     const load = this.load();
     await load.moreAcks(200, 15000, 'acks before the kill');
+    if (forwarders.length) await fwdLoad.moreAcks(20, 15000, 'forwarded acks before the kill');
     assert.equal(load.failures.length, 0, `failures before the kill: ${JSON.stringify(load.failures.slice(0, 3))}`);
     const killAt = await new Promise((resolve) => {
       load.listeners.push(() => {
@@ -223,9 +237,23 @@ class Scenario {
     const fig = { cluster: this.label, kill: k, oldEpoch: epoch, newEpoch: next.epoch,
       leaderLineMs: leadingAt - killAt, firstAckMs: firstAckAt - killAt, failedWrites: load.failures.length };
     figures.push(fig);
-    console.log(`# leader kill ${k}: ${JSON.stringify(fig)}`);
     await load.moreAcks(100, 10000, 'acks after the failover');
+    const fwdAfter = fwdLoad.acks;
+    if (forwarders.length) {
+      await fwdLoad.moreAcks(20, 15000, 'forwarded acks after the failover (through the new leader)')
+        .catch((e) => assert.fail(`${e.message}: ${JSON.stringify(fwdLoad.failures.slice(-3))}`));
+    }
     await load.stop();
+    await fwdLoad.stop();
+    if (forwarders.length) {
+      Object.assign(fig, { forwardedAcks: fwdLoad.acks, forwardedFailures: fwdLoad.failures.length,
+        forwardedMaxMs: fwdLoad.maxMs });
+      assert.ok(fwdLoad.acks > fwdAfter);
+    }
+    console.log(`# leader kill ${k}: ${JSON.stringify(fig)}`);
+    if (fwdLoad.failures.length) console.log(`# forwarded write failures: ${JSON.stringify(fwdLoad.failures.slice(0, 3))}`);
+    for (const c of forwarders) c.close();
+    cluster.conns = cluster.conns.filter((c) => !forwarders.includes(c));
     assert.ok(next.epoch > epoch, `new epoch ${next.epoch} > ${epoch}`);
     assert.notEqual(next.leader, old);
     // Restart the old leader on its folder: it rejoins as a follower.
@@ -291,10 +319,12 @@ class Load {
       const stream = STREAMS[Math.floor(Math.random() * STREAMS.length)];
       const ev = jsonEvent({ at: Date.now() }, 'Failover');
       this.sc.attempted.set(ev.eventId, stream);
+      const sentAt = Date.now();
       try {
         const r = await conn.appendToStream(stream, ANY, ev);
         const a = { id: ev.eventId, stream, number: num(r.nextExpectedVersion), at: Date.now(),
           node: `${conn.endpoint?.host}:${conn.endpoint?.port}` };
+        this.maxMs = Math.max(this.maxMs ?? 0, a.at - sentAt);
         this.sc.acked.push(a);
         this.acks++;
         for (const l of this.listeners) l(a);
