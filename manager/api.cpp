@@ -43,8 +43,8 @@ constexpr int64_t kRollingNodeTimeoutMs = 60000;  // one node of a rolling resta
 constexpr int64_t kResignWaitMs = 10000;          // for another leader after a resign
 constexpr int kFollowersMax = 8;                  // log streams at once (each holds a thread)
 constexpr int kFollowPollMs = 250;
-constexpr int kKeepAlivePolls = 20;                  // a keep-alive comment every 5 s of silence
-constexpr size_t kRequestBodyMax = 4 * 1024 * 1024;  // gossip documents are a few KB
+constexpr int kKeepAlivePolls = 20;  // a keep-alive comment every 5 s of silence
+constexpr size_t kRequestBodyMax = size_t{4} * 1024 * 1024;  // gossip documents are a few KB
 
 struct Reply {
   int status = 200;
@@ -106,7 +106,7 @@ std::vector<std::string> tail_lines(const std::string& path, int n) {
   if (!in) return {};
   in.seekg(0, std::ios::end);
   const std::streamoff size = in.tellg();
-  const std::streamoff window = 8 * 1024 * 1024;
+  const std::streamoff window = std::streamoff{8} * 1024 * 1024;
   in.seekg(std::max<std::streamoff>(0, size - window));
   if (size > window) {
     std::string partial;
@@ -121,7 +121,7 @@ std::vector<std::string> tail_lines(const std::string& path, int n) {
 }
 
 std::string content_type_for(const fs::path& path) {
-  static const std::map<std::string, std::string> types = {
+  static const std::map<std::string, std::string> kTypes = {
       {".html", "text/html; charset=utf-8"},
       {".js", "text/javascript; charset=utf-8"},
       {".mjs", "text/javascript; charset=utf-8"},
@@ -133,8 +133,8 @@ std::string content_type_for(const fs::path& path) {
       {".map", "application/json"},
       {".txt", "text/plain"},
       {".woff2", "font/woff2"}};
-  auto it = types.find(path.extension().string());
-  return it == types.end() ? "application/octet-stream" : it->second;
+  auto it = kTypes.find(path.extension().string());
+  return it == kTypes.end() ? "application/octet-stream" : it->second;
 }
 
 class Handler final : public Poco::Net::HTTPRequestHandler {
@@ -151,7 +151,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
       // Without Content-Length or chunking Poco would read until the connection closes.
       if (request.getMethod() == "POST" &&
           (request.hasContentLength() || request.getChunkedTransferEncoding())) {
-        std::string chunk(64 * 1024, '\0');
+        std::string chunk(size_t{64} * 1024, '\0');
         auto& in = request.stream();
         while (in.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) ||
                in.gcount() > 0) {
@@ -197,7 +197,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
   Reply route(Poco::Net::HTTPServerRequest& request, const Poco::URI& uri,
               const std::string& body) {
     const std::string& method = request.getMethod();
-    const std::string path = uri.getPath();
+    const std::string& path = uri.getPath();
     if (method == "OPTIONS") return Reply{204, "", "", {}};
     if (path == "/gossip") return gossip(method, uri, body);
     if (method == "GET" && path == "/health/live") {
@@ -230,7 +230,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
   Reply api(Poco::Net::HTTPServerRequest& request, const std::string& method, const Poco::URI& uri,
             const std::string& body) {
     (void)body;
-    const std::string path = uri.getPath();
+    const std::string& path = uri.getPath();
     std::vector<std::string> parts;
     uri.getPathSegments(parts);  // "api", ...
     const std::string auth_header = request.get("Authorization", "");

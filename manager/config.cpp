@@ -84,7 +84,7 @@ uint16_t port_of(const std::string& v) { return static_cast<uint16_t>(*to_int(v)
 int64_t int_of(const std::string& v) { return *to_int(v); }
 
 const std::vector<Key>& keys() {
-  static const std::vector<Key> table = {
+  static const std::vector<Key> kTable = {
       {"Name", Kind::kString, "Name of this manager in the API (default: host name).",
        [](ManagerConfig& c, const std::string& v) { c.name = v; }},
       {"IntIp", Kind::kString, "Internal IP: gossip with nodes and peer managers.",
@@ -146,7 +146,7 @@ const std::vector<Key>& keys() {
       {"StopGraceMs", Kind::kInt, "SIGTERM, then SIGKILL after this.",
        [](ManagerConfig& c, const std::string& v) { c.limits.stop_grace_ms = int_of(v); }},
   };
-  return table;
+  return kTable;
 }
 
 const Key* find_key(const std::string& name) {
@@ -187,9 +187,9 @@ struct Parse {
 
 // Options that the manager sets on every node itself.
 const std::set<std::string>& manager_owned_options() {
-  static const std::set<std::string> owned = {"GossipSeed",        "DiscoverViaDns", "ClusterDns",
-                                              "ClusterGossipPort", "ClusterName",    "Log"};
-  return owned;
+  static const std::set<std::string> kOwned = {"GossipSeed",        "DiscoverViaDns", "ClusterDns",
+                                               "ClusterGossipPort", "ClusterName",    "Log"};
+  return kOwned;
 }
 
 void parse_node(Parse& p, const YAML::Node& item, size_t index, const std::string& file) {
@@ -263,7 +263,7 @@ std::string env_name(const std::string& key) {
 void read_command_line(Parse& p, int argc, const char* const* argv, std::string* config_file) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg.rfind("--", 0) != 0 && arg.rfind("-", 0) == 0) arg = "-" + arg;  // -Config form
+    if (arg.rfind("--", 0) != 0 && arg.rfind('-', 0) == 0) arg = "-" + arg;  // -Config form
     if (arg.rfind("--", 0) != 0) return p.fail("unexpected argument '" + arg + "'");
     std::string name = arg.substr(2);
     std::optional<std::string> value;
@@ -278,7 +278,7 @@ void read_command_line(Parse& p, int argc, const char* const* argv, std::string*
     }
     if (name == "daemon" || name == "pidfile" || name == "umask") {
       // Poco's ServerApplication options (run in the background), passed on to it.
-      p.result.config.daemon_args.push_back(argv[i]);
+      p.result.config.daemon_args.emplace_back(argv[i]);
       continue;
     }
     if (name == "what-if" || name == "whatif") {
@@ -466,8 +466,9 @@ void resolve_nodes(Parse& p, const std::string& file) {
   std::set<std::string> names;
   for (NodeSpec& node : c.nodes) {
     const std::string where = file + ": " + node.key;
-    if (!names.insert(node.name).second)
+    if (!names.insert(node.name).second) {
       return p.fail(where + ".Name: '" + node.name + "' is used by two nodes");
+    }
     if (node.name.find('/') != std::string::npos || node.name == "manager" || node.name[0] == '.') {
       return p.fail(where + ".Name: '" + node.name + "' cannot name a folder");
     }
@@ -608,7 +609,7 @@ std::vector<std::string> worker_args(const ManagerConfig& config, const NodeSpec
   const std::filesystem::path db = std::filesystem::path(config.db_folder) / node.name;
   const std::filesystem::path log = std::filesystem::path(config.log_folder) / node.name;
   args.push_back("--gossip-seed=" + config.int_ip + ":" + std::to_string(config.int_http_port));
-  args.push_back("--discover-via-dns=false");
+  args.emplace_back("--discover-via-dns=false");
   args.push_back("--cluster-name=" + node.cluster);
   if (!has_db) args.push_back("--db=" + db.string());
   args.push_back("--log=" + log.string());

@@ -50,8 +50,9 @@ struct ManagerConfig {
   int gossip_interval_ms = 500;
   int gossip_timeout_ms = 500;
   int health_interval_ms = 500;
-  int64_t node_log_bytes_max = 10 * 1024 * 1024;  // a node's log file is rotated beyond this
-  int node_log_files_max = 3;                     // rotated files kept per node
+  int64_t node_log_bytes_max =
+      int64_t{10} * 1024 * 1024;  // a node's log file is rotated beyond this
+  int node_log_files_max = 3;     // rotated files kept per node
   RestartLimits limits;
   std::vector<NodeSpec> nodes;
   bool what_if = false;

@@ -12,7 +12,7 @@
 namespace chorus::manager {
 namespace {
 
-const char* kThreeNodes = R"(
+constexpr const char* kThreeNodes = R"(
 IntIp: 127.0.0.1
 ExtIp: 127.0.0.1
 IntHttpPort: 30777
@@ -29,8 +29,8 @@ Nodes:
     Options: {ClusterSize: 3, IntTcpPort: 1212, ExtTcpPort: 1213, IntHttpPort: 2212, ExtHttpPort: 2213}
 )";
 
-ConfigResult parse(std::map<std::string, std::string> files, std::vector<std::string> args,
-                   Environment env = {}) {
+ConfigResult parse(const std::map<std::string, std::string>& files,
+                   const std::vector<std::string>& args, const Environment& env = {}) {
   std::vector<const char*> argv{"chorus-manager"};
   for (const auto& a : args) argv.push_back(a.c_str());
   return parse_manager_config(static_cast<int>(argv.size()), argv.data(), env,

@@ -108,7 +108,9 @@ TEST(RestartPolicy, FiveExitsWithinAMinuteMakeItFailedUntilStarted) {
   const auto fifth = h.policy.exited(h.now, code(1));
   EXPECT_EQ(fifth.next, NodeState::kFailed);
   EXPECT_EQ(h.policy.state(), NodeState::kFailed);
-  for (int i = 0; i < 100; ++i) EXPECT_EQ(h.policy.tick(h.now + i * 1000), Action::kNone);
+  for (int64_t i = 0; i < 100; ++i) {
+    EXPECT_EQ(h.policy.tick(h.now + i * 1000), Action::kNone);
+  }
   h.policy.start(h.now + 100000);  // the operator
   EXPECT_EQ(h.policy.tick(h.now + 100000), Action::kSpawn);
 }
@@ -143,7 +145,9 @@ TEST(RestartPolicy, OperatorStopSendsTermThenKillAndStaysStopped) {
   EXPECT_EQ(h.policy.tick(h.now + 5001), Action::kNone);
   const auto v = h.policy.exited(h.now + 5010, killed(SIGKILL));
   EXPECT_EQ(v.next, NodeState::kStopped);
-  for (int i = 0; i < 100; ++i) EXPECT_EQ(h.policy.tick(h.now + 6000 + i * 1000), Action::kNone);
+  for (int64_t i = 0; i < 100; ++i) {
+    EXPECT_EQ(h.policy.tick(h.now + 6000 + i * 1000), Action::kNone);
+  }
   EXPECT_EQ(h.policy.restarts(), 0);
 }
 
