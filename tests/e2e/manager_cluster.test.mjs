@@ -4,9 +4,10 @@
 // plus its backoff and catches up; the leader's SIGKILLed worker is replaced by a new leader and
 // returns as a follower; a SIGSTOPped worker is detected and restarted; stop/start through the
 // API need credentials (401 without); SIGTERM of the manager stops all its workers; a restarted
-// manager keeps the history and starts its nodes again; SIGKILL of the manager takes its workers
-// down too. Along the way: the streams proxy, recent streams, /api/auth, metrics, the
-// dashboard's files and a rolling restart (followers first, the leader last after it resigns).
+// manager keeps the history and starts its nodes again, except one the operator stopped; SIGKILL
+// of the manager takes its workers down too. Along the way: the streams proxy, recent streams,
+// /api/auth, metrics, the dashboard's files and a rolling restart (followers first, the leader
+// last after it resigns).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -226,13 +227,22 @@ test('SIGTERM of the manager stops every worker; a new manager keeps the history
   closeQuietly(conn);
   conn = undefined;
   await m.waitForCluster(2);
-  const pids = (await m.nodes()).map((n) => n.pid);
+  // An operator stop outlives the manager: n3 stays stopped after the restart.
+  assert.equal((await m.json('/api/nodes/n3/stop', { method: 'POST', auth: ADMIN })).status, 200);
+  const pids = (await m.nodes()).map((n) => n.pid).filter((p) => p);
+  assert.equal(pids.length, 2);
   const historyBefore = await m.history();
   const r = await m.stop();
   assert.equal(r.code, 0, m.output);
   for (const pid of pids) assert.ok(!pidAlive(pid), `worker ${pid} exited with the manager`);
 
   await m.start();
+  await m.waitForCluster(1);
+  const n3 = await m.nodeInfo('n3');
+  assert.equal(n3.state, 'Stopped');
+  assert.equal(n3.pid, null);
+  assert.equal((await m.json('/api/nodes/n3/start', { method: 'POST', auth: ADMIN })).status,
+    200);
   await m.waitForCluster(2);
   const events = await m.history();
   assert.ok(events.length > historyBefore.length);
