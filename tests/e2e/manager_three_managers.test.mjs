@@ -1,7 +1,7 @@
 // Goal: prove that three managers on 127.0.0.1, 127.0.0.2 and 127.0.0.3, each with one node and
 // the other two managers as gossip seeds, relay gossip into one cluster: every manager serves
 // the same leader (listed first) and all three nodes, and a client that knows only one manager
-// writes and reads, through any of them.
+// writes and reads, through any of them, also through a manager whose own node is down.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Manager, freePort } from './manager_harness.mjs';
@@ -66,4 +66,27 @@ test('three managers with one node each form one cluster reachable through any m
       assert.equal(status, 'success');
       assert.equal(events.length, 1);
     }
+  });
+
+test('a manager whose only node is down still serves the cluster\'s view, leader first',
+  { timeout: 60000 }, async () => {
+    const admin = 'Basic ' + Buffer.from('admin:changeit').toString('base64');
+    // Stop a follower's node, so that the remaining two keep a majority.
+    let target;
+    for (const m of managers) {
+      const g = await m.waitForCluster(2);
+      const mine = (await m.nodes())[0];
+      const me = g.members.find((x) => x.state !== 'Manager' &&
+        x.internalHttpPort === mine.ports.intHttp && x.internalHttpIp === m.ip);
+      if (me?.state === 'Follower') { target = m; break; }
+    }
+    assert.ok(target, 'a manager with a follower');
+    const res = await target.fetch('/api/nodes/node/stop', { method: 'POST', auth: admin });
+    assert.equal(res.status, 200);
+    const g = await target.waitForCluster(1);
+    assert.equal(g.members[0].state, 'Leader');
+    const c = await connectVia(target);
+    const stream = streamName('node-down');
+    await c.appendToStream(stream, ANY, jsonEvent({ x: 1 }, 'T'));
+    assert.equal((await readAll(c, stream)).events.length, 1);
   });
