@@ -72,6 +72,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   struct PendingForward {
     std::function<void(std::optional<internal::ForwardReply>)> done;
     std::unique_ptr<asio::steady_timer> timer;
+    std::string to;
   };
 
   Impl(asio::io_context& io_, std::string self, std::string cluster_, std::string ip,
@@ -226,6 +227,18 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   }
 
   void drop(const std::string& to) {
+    // Requests passed to that node will not be answered: fail them now, so clients retry on the
+    // next leader at once instead of after the forward timeout.
+    for (auto it = forwards.begin(); it != forwards.end();) {
+      if (it->second.to != to) {
+        ++it;
+        continue;
+      }
+      auto pending = std::move(it->second);
+      it = forwards.erase(it);
+      pending.timer->cancel();
+      pending.done(std::nullopt);
+    }
     auto& p = peers[to];
     if (p.socket) {
       boost::system::error_code ignored;
@@ -318,29 +331,29 @@ void Transport::send(const replication::Message& message) {
 
 void Transport::forward(const std::string& to, internal::Forward request,
                         std::function<void(std::optional<internal::ForwardReply>)> done) {
-  asio::post(impl_->strand,
-             [impl = impl_, to, request = std::move(request), done = std::move(done)]() mutable {
-               if (impl->stopped) return done(std::nullopt);
-               const uint64_t id = impl->next_forward_id++;
-               request.set_request_id(id);
-               auto timer = std::make_unique<asio::steady_timer>(impl->strand);
-               timer->expires_after(std::chrono::milliseconds(kForwardTimeoutMs));
-               timer->async_wait([impl, id](boost::system::error_code ec) {
-                 if (ec) return;
-                 auto it = impl->forwards.find(id);
-                 if (it == impl->forwards.end()) return;
-                 auto pending = std::move(it->second);
-                 impl->forwards.erase(it);
-                 pending.done(std::nullopt);
-               });
-               impl->forwards.emplace(id, Impl::PendingForward{std::move(done), std::move(timer)});
-               internal::ReplicationMessage m;
-               m.set_from(impl->self_id);
-               m.set_to(to);
-               m.set_cluster(impl->cluster);
-               *m.mutable_forward() = std::move(request);
-               impl->enqueue(to, frame(m));
-             });
+  asio::post(impl_->strand, [impl = impl_, to, request = std::move(request),
+                             done = std::move(done)]() mutable {
+    if (impl->stopped) return done(std::nullopt);
+    const uint64_t id = impl->next_forward_id++;
+    request.set_request_id(id);
+    auto timer = std::make_unique<asio::steady_timer>(impl->strand);
+    timer->expires_after(std::chrono::milliseconds(kForwardTimeoutMs));
+    timer->async_wait([impl, id](boost::system::error_code ec) {
+      if (ec) return;
+      auto it = impl->forwards.find(id);
+      if (it == impl->forwards.end()) return;
+      auto pending = std::move(it->second);
+      impl->forwards.erase(it);
+      pending.done(std::nullopt);
+    });
+    impl->forwards.emplace(id, Impl::PendingForward{std::move(done), std::move(timer), to});
+    internal::ReplicationMessage m;
+    m.set_from(impl->self_id);
+    m.set_to(to);
+    m.set_cluster(impl->cluster);
+    *m.mutable_forward() = std::move(request);
+    impl->enqueue(to, frame(m));
+  });
 }
 
 int Transport::connections() const { return static_cast<int>(impl_->incoming.size()); }

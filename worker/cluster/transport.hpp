@@ -18,8 +18,9 @@
 namespace chorus::cluster {
 
 // Limits (one place, with their reasons).
-// Bytes queued for one peer; beyond it new messages are dropped (the core resends).
-inline constexpr size_t kPeerQueueBytesMax = 32u << 20;
+// Bytes queued for one peer; beyond it new messages are dropped (the core resends). Far above
+// the leader's in-flight window, so that a follower's resyncs cannot fill it with Appends.
+inline constexpr size_t kPeerQueueBytesMax = 256u << 20;
 // A peer that cannot be reached is tried again after this long.
 inline constexpr int kReconnectDelayMs = 200;
 inline constexpr int kConnectTimeoutMs = 1000;

@@ -56,7 +56,9 @@ constexpr size_t kCredentialCacheMax = 10'000;
 constexpr int kSingleNodeReadyWaitMs = 30'000;
 // The largest Append the leader sends, and how much it sends a follower ahead of its acks.
 constexpr size_t kAppendBytesMax = 1u << 20;
-constexpr size_t kReplicationInflightBytesMax = 16u << 20;
+constexpr size_t kReplicationInflightBytesMax = 4u << 20;
+// A follower this close to the leader's commit position counts as caught up (Follower).
+constexpr int64_t kCaughtUpSlackBytes = 4 << 20;
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -215,6 +217,7 @@ class EngineImpl final : public Engine {
   std::unique_ptr<StorageLogReader> log_reader_;
   std::unique_ptr<replication::Core> core_;
   bool leader_ready_ = false;
+  bool appends_scheduled_ = false;  // a send of pending appends is posted
   // The records being proposed (positions assigned) while their entries are applied.
   const std::vector<EventRecord>* proposing_ = nullptr;
   size_t proposing_next_ = 0;
@@ -552,8 +555,11 @@ void EngineImpl::update_status() {
     s.state = "Unknown";
   } else {
     s.leader_id = core_->leader();
-    // Caught up once synced with the leader and nothing of ours waits to be committed.
-    s.state = core_->synced() && visible_end_ >= core_->log_end() ? "Follower" : "CatchingUp";
+    // Caught up: synced with the leader and holding (nearly) all it has committed. Under load
+    // a follower is always a few writes behind the commit position; that is not catching up.
+    const bool caught_up =
+        core_->synced() && core_->leader_commit_end() - durable_end_ <= kCaughtUpSlackBytes;
+    s.state = caught_up ? "Follower" : "CatchingUp";
   }
   if (!core_->epochs().empty()) {
     s.epoch_number = core_->epochs().back().number;
@@ -696,7 +702,7 @@ bool EngineImpl::propose_records(std::vector<EventRecord>& records) {
   std::vector<std::string> payloads;
   payloads.reserve(records.size());
   for (const auto& r : records) payloads.push_back(encode_record(r));
-  const auto entries = core_->propose(std::move(payloads));
+  const auto entries = core_->propose(std::move(payloads), false);
   if (!entries) return false;
   for (size_t i = 0; i < records.size(); ++i) {
     records[i].position = Position{(*entries)[i].end, (*entries)[i].position};
@@ -704,8 +710,19 @@ bool EngineImpl::propose_records(std::vector<EventRecord>& records) {
   }
   proposing_ = &records;
   proposing_next_ = 0;
-  process_ready();  // hands the entries to storage and to the followers
+  process_ready();  // hands the entries to storage
   proposing_ = nullptr;
+  // The followers get the entries once the writes already queued on the core thread are
+  // proposed too: one Append per burst instead of one per client write.
+  if (!appends_scheduled_) {
+    appends_scheduled_ = true;
+    on_core([this] {
+      appends_scheduled_ = false;
+      if (!core_ || shut_down_) return;
+      core_->send_pending_appends();
+      process_ready();
+    });
+  }
   return storage_failure_.empty();
 }
 

@@ -140,6 +140,7 @@ void Core::become_follower(int64_t epoch, std::optional<NodeId> leader) {
   }
   pre_voting_ = false;
   if (leader_ != leader) {
+    leader_commit_end_ = 0;
     synced_ = false;
     session_ = 0;
   }
@@ -394,8 +395,14 @@ void Core::on_append(const NodeId& from, const Append& m) {
     send_subscribe();
     return;
   }
-  if (!entries.empty()) append_local(std::move(entries));
+  leader_commit_end_ = std::max(leader_commit_end_, m.commit_end);
   set_commit(std::min(m.commit_end, durable_end_));
+  if (!entries.empty()) {
+    // New entries are acknowledged once they are durable (durable() sends the ack).
+    append_local(std::move(entries));
+    return;
+  }
+  // A heartbeat (or a duplicate): answer, so the leader knows we are here and how far we are.
   send(from, AppendAck{hard_.epoch, log_end_, durable_end_, session_});
 }
 
@@ -508,7 +515,7 @@ void Core::set_commit(int64_t end) {
   ready_.commit_end = end;
 }
 
-std::optional<std::vector<Entry>> Core::propose(std::vector<std::string> payloads) {
+std::optional<std::vector<Entry>> Core::propose(std::vector<std::string> payloads, bool send_now) {
   if (role_ != Role::Leader) return std::nullopt;
   std::vector<Entry> entries;
   int64_t position = log_end_;
@@ -522,8 +529,13 @@ std::optional<std::vector<Entry>> Core::propose(std::vector<std::string> payload
     entries.push_back(std::move(e));
   }
   append_local(entries);
-  for (const auto& peer : peers_) send_appends(peer, false);
+  if (send_now) send_pending_appends();
   return entries;
+}
+
+void Core::send_pending_appends() {
+  if (role_ != Role::Leader) return;
+  for (const auto& peer : peers_) send_appends(peer, false);
 }
 
 std::map<NodeId, int64_t> Core::follower_durable_ends() const {

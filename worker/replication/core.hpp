@@ -157,7 +157,12 @@ class Core {
   void set_peers(const std::vector<NodeId>& peers);
   // Leader only: appends payloads as entries of the current epoch. Returns them (with positions)
   // or nullopt when not leader.
-  std::optional<std::vector<Entry>> propose(std::vector<std::string> payloads);
+  // With send_now false the entries go to the followers at the next send_pending_appends() (or
+  // heartbeat), so that a burst of proposals travels in few messages.
+  std::optional<std::vector<Entry>> propose(std::vector<std::string> payloads,
+                                            bool send_now = true);
+  // Leader: sends every follower what it has not been sent yet (within its in-flight window).
+  void send_pending_appends();
   // Leader only: step down and let another node win the next election (admin resign).
   void resign();
 
@@ -173,6 +178,9 @@ class Core {
   const NodeId& self() const { return config_.self; }
   // Follower: its log agrees with the current leader's (it answered our Subscribe).
   bool synced() const { return synced_; }
+  // Follower: the highest commit position the current leader has announced (not clamped to
+  // what is durable here), to tell a caught-up follower from one that is catching up.
+  int64_t leader_commit_end() const { return leader_commit_end_; }
   int64_t last_epoch() const { return epochs_.empty() ? 0 : epochs_.back().number; }
   // Leader: how far each follower has acknowledged (durable end), for lag reports.
   std::map<NodeId, int64_t> follower_durable_ends() const;
@@ -229,6 +237,7 @@ class Core {
   int64_t log_end_ = 0;
   int64_t durable_end_ = 0;
   int64_t commit_end_ = 0;
+  int64_t leader_commit_end_ = 0;
   std::deque<Entry> buffer_;  // recent entries, contiguous, ending at log_end_
   size_t buffer_bytes_ = 0;
   std::set<NodeId> peers_;
