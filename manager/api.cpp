@@ -276,13 +276,21 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
         break;
     }
     if (!node) return error_reply(503, "no running node can check the credentials");
-    // A side-effect-free request that the node allows to $admins and $ops only: scavenging is
-    // not implemented, so the node answers 501 to them and 401 to everyone else.
+    // The node says who the caller is; changes need $admins or $ops.
     const auto answer =
-        http_request("POST", host_for(node->resolved.ext_ip), node->resolved.ext_http_port,
-                     "/admin/scavenge", "", {{"Authorization", header}}, kAuthCallTimeoutMs);
+        http_request("GET", host_for(node->resolved.ext_ip), node->resolved.ext_http_port,
+                     "/users/%24current", "", {{"Authorization", header}}, kAuthCallTimeoutMs);
     if (!answer) return error_reply(503, "the node did not answer the credential check");
-    const bool allowed = answer->status != 401 && answer->status != 403;
+    bool allowed = false;
+    if (answer->status == 200) {
+      const Object::Ptr body = parse_object(answer->body);
+      const Object::Ptr data = body && body->has("data") ? body->getObject("data") : nullptr;
+      const Array::Ptr groups = data && data->has("groups") ? data->getArray("groups") : nullptr;
+      for (size_t i = 0; groups && i < groups->size(); ++i) {
+        const std::string g = groups->getElement<std::string>(static_cast<unsigned>(i));
+        allowed = allowed || g == "$admins" || g == "$ops";
+      }
+    }
     auth_.remember(header, allowed, now);
     if (!allowed) return denied;
     return std::nullopt;
@@ -323,15 +331,11 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     }
     Array::Ptr groups = new Array;
     const bool may_change = !authorize(header).has_value();
-    const auto user = http_request(
-        "GET", host, port, "/streams/%24user-" + Poco::URI(login).toString() + "/head", "",
-        {{"Authorization", header}, {"Accept", "application/json"}}, kAuthCallTimeoutMs);
-    Object::Ptr data = user && user->status == 200 ? parse_object(user->body) : nullptr;
-    if (data && data->has("groups")) {
-      groups = data->getArray("groups");
-    } else if (may_change) {
-      groups->add(login == "admin" ? "$admins" : "$ops");
-    }
+    const auto user = http_request("GET", host, port, "/users/%24current", "",
+                                   {{"Authorization", header}}, kAuthCallTimeoutMs);
+    const Object::Ptr body = user && user->status == 200 ? parse_object(user->body) : nullptr;
+    const Object::Ptr data = body && body->has("data") ? body->getObject("data") : nullptr;
+    if (data && data->has("groups")) groups = data->getArray("groups");
     Object::Ptr o = new Object;
     o->set("login", login);
     o->set("groups", groups);

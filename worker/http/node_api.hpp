@@ -29,6 +29,7 @@ class NodeApi {
   Reply admin_shutdown(Request& request);
   Reply admin_scavenge(Request& request);
   Reply admin_resign(Request& request);
+  Reply current_user(Request& request);
 
   Engine& engine_;
   HttpNode& node_;
