@@ -179,6 +179,8 @@ chorus::http::NodeConfig http_node_config(const chorus::ParseResult& parsed,
         {option.name, option.value_text, std::string(chorus::to_string(option.source))});
   }
   config.tcp_connections = [&server] { return server.connections(); };
+  config.tcp_requests = [&server] { return server.requests(); };
+  config.tcp_request_durations = [&server] { return server.request_durations(); };
   config.request_shutdown = std::move(shutdown);
   return config;
 }

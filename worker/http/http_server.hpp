@@ -42,8 +42,10 @@ struct NodeConfig {
   int node_priority = 0;
   std::string db_folder;  // for the database size in /stats
   bool in_memory = false;
-  std::vector<OptionRow> options;          // for /info/options
-  std::function<int()> tcp_connections;    // current external TCP connections
+  std::vector<OptionRow> options;         // for /info/options
+  std::function<int()> tcp_connections;   // current external TCP connections
+  std::function<int64_t()> tcp_requests;  // external TCP requests dispatched
+  std::function<HistogramSnapshot()> tcp_request_durations;
   std::function<void()> request_shutdown;  // must return at once (post the real work)
   // The leader's external HTTP "host:port" when this node follows one (from gossip); unset or
   // nullopt while unknown. Used for EventStore's 307 to the leader.

@@ -202,6 +202,15 @@ std::string metrics_text(HttpNode& node, const EngineStats& stats, const NodeSta
                {"name=\"chaser\"", static_cast<double>(stats.chaser_checkpoint)},
                {"name=\"commit\"", static_cast<double>(stats.commit_checkpoint)}});
   out.gauge("chorus_tcp_connections", "Open external TCP client connections.", tcp);
+  if (node.config().tcp_requests) {
+    out.counter("chorus_tcp_requests_total", "External TCP client requests dispatched.",
+                static_cast<double>(node.config().tcp_requests()));
+  }
+  if (node.config().tcp_request_durations) {
+    out.histogram("chorus_tcp_request_duration_seconds",
+                  "Time from a TCP client request to its reply.",
+                  node.config().tcp_request_durations());
+  }
   out.gauge("chorus_subscriptions", "Volatile subscriptions.",
             static_cast<double>(stats.subscriptions));
   out.counter("chorus_http_requests_total", "HTTP requests answered.",

@@ -290,8 +290,16 @@ void Session::authenticate_connection(const Pending& pending) {
 
 void Session::dispatch(const Principal& who, wire::Package& package) {
   const Guid correlation_id = package.correlation_id;
-  ReplyFn reply = [self = shared_from_this(), correlation_id](Command command,
-                                                              std::string payload) {
+  // Requests are counted and timed from dispatch to reply (TcpMetrics, for /metrics).
+  std::shared_ptr<TcpMetrics> metrics = config_.metrics;
+  if (metrics != nullptr) metrics->requests += 1;
+  const auto started = std::chrono::steady_clock::now();
+  ReplyFn reply = [self = shared_from_this(), correlation_id, metrics, started](
+                      Command command, std::string payload) {
+    if (metrics != nullptr) {
+      metrics->request_duration_seconds.observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
     self->reply_later(command, correlation_id, std::move(payload));
   };
   switch (dispatch_request(engine_, who, package, std::move(reply), config_.cluster)) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "common/framing.hpp"
+#include "common/histogram.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/tcp/routing.hpp"
 
@@ -14,6 +15,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -27,10 +29,17 @@
 
 namespace chorus::tcp {
 
+// Counts and durations of the client requests a server's sessions dispatch (shared by them).
+struct TcpMetrics {
+  std::atomic<int64_t> requests{0};
+  Histogram request_duration_seconds{Histogram::seconds_buckets()};
+};
+
 struct SessionConfig {
   int heartbeat_interval_ms = 2000;
   int heartbeat_timeout_ms = 1000;
   const ClusterState* cluster = nullptr;  // null: a single node that serves everything
+  std::shared_ptr<TcpMetrics> metrics;    // null: not measured
 };
 
 class Session : public std::enable_shared_from_this<Session> {

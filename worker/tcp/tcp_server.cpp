@@ -47,6 +47,7 @@ struct TcpServer::Impl : std::enable_shared_from_this<TcpServer::Impl> {
   boost::asio::ip::tcp::acceptor acceptor;  // on its own strand; stop() dispatches to it
   boost::asio::steady_timer retry_timer;    // pause after a failed accept
   std::shared_ptr<SessionRegistry> registry = std::make_shared<SessionRegistry>();
+  std::shared_ptr<TcpMetrics> metrics = std::make_shared<TcpMetrics>();
   uint16_t bound_port = 0;
   std::atomic<bool> stopped{false};
 };
@@ -83,7 +84,7 @@ void TcpServer::Impl::on_accept(const boost::system::error_code& error,
   }
   const uint64_t id = reg->next_id++;
   SessionConfig session_config{config.heartbeat_interval_ms, config.heartbeat_timeout_ms,
-                               config.cluster};
+                               config.cluster, metrics};
   auto session = std::make_shared<Session>(std::move(socket), engine, session_config, [reg, id] {
     std::lock_guard guard(reg->mutex);
     reg->sessions.erase(id);
@@ -141,6 +142,12 @@ void TcpServer::stop() {
 }
 
 uint16_t TcpServer::port() const { return impl_->bound_port; }
+
+int64_t TcpServer::requests() const { return impl_->metrics->requests.load(); }
+
+HistogramSnapshot TcpServer::request_durations() const {
+  return impl_->metrics->request_duration_seconds.snapshot();
+}
 
 int TcpServer::connections() const {
   std::lock_guard guard(impl_->registry->mutex);

@@ -4,6 +4,8 @@
 // the io_context runs; stop() from any thread (also from a handler running on the io_context).
 #pragma once
 
+#include "common/histogram.hpp"
+
 #include <boost/asio/io_context.hpp>
 
 #include <cstdint>
@@ -40,6 +42,9 @@ class TcpServer {
   void stop();
   uint16_t port() const;
   int connections() const;
+  // Client requests dispatched (to the engine or the leader) and their durations until reply.
+  int64_t requests() const;
+  HistogramSnapshot request_durations() const;
 
  private:
   struct Impl;
