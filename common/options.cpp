@@ -4,6 +4,8 @@
 // binding, which also renders the normalised value shown by --what-if.
 #include "common/options.hpp"
 
+#include "common/text.hpp"
+
 #include <yaml-cpp/yaml.h>
 #include <boost/program_options.hpp>
 
@@ -58,22 +60,8 @@ struct RawValue {
   std::string origin;  // names the option as the user wrote it, for error messages
 };
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())) != 0) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())) != 0) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
+using text::lower;
+using text::trim;
 
 std::optional<bool> parse_bool(std::string_view text) {
   const std::string value = lower(trim(text));

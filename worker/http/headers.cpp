@@ -1,6 +1,8 @@
 // Header parsing and formatting (see headers.hpp).
 #include "worker/http/headers.hpp"
 
+#include "common/text.hpp"
+
 #include "worker/http/limits.hpp"
 
 #include <Poco/Base64Decoder.h>
@@ -14,22 +16,8 @@
 namespace chorus::http {
 namespace {
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
+using text::lower;
+using text::trim;
 
 std::optional<int64_t> parse_integer(std::string_view text) {
   text = trim(text);
