@@ -25,8 +25,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { randomUUID } from 'node:crypto';
-import { Cluster, describeViews, waitFor } from './lib/cluster.mjs';
+import { Cluster, addHostsName, describeViews, waitFor } from './lib/cluster.mjs';
 import { es, admin, ANY, NO_STREAM, num, readAll, streamName, jsonEvent, withDeadline } from './lib/es.mjs';
 
 const STREAMS = Array.from({ length: 8 }, (_, i) => streamName(`fo${i}`));
@@ -563,19 +562,13 @@ test('whole-cluster SIGKILL under write load and restart keeps every acknowledge
 });
 
 test('three addresses (127.0.0.1/.2/.3, same ports) found by DNS: leader SIGKILL under load, then whole-cluster SIGKILL; nothing acknowledged lost', { timeout: 120000 }, async (t) => {
-  let original;
-  try {
-    original = fs.readFileSync('/etc/hosts', 'utf8');
-    fs.accessSync('/etc/hosts', fs.constants.W_OK);
-  } catch (e) {
-    console.log(`# skipped: /etc/hosts is not writable (${e.message})`);
+  const hosts = addHostsName('chorus-fo', ['127.0.0.1', '127.0.0.2', '127.0.0.3']);
+  if (!hosts) {
     t.skip('/etc/hosts not writable');
     return;
   }
-  const name = `chorus-fo-${randomUUID().slice(0, 8)}.test`;
-  hostsBackup = original;
-  fs.writeFileSync('/etc/hosts', `${original.replace(/\n?$/, '\n')}` +
-    ['127.0.0.1', '127.0.0.2', '127.0.0.3'].map((a) => `${a} ${name}\n`).join(''));
+  const { name } = hosts;
+  hostsBackup = hosts.original;
   try {
     dnsScenario = new Scenario(new Cluster({ memDb: false, hosts: ['127.0.0.1', '127.0.0.2', '127.0.0.3'],
       samePorts: true, dns: { name } }), 'three addresses + DNS');
@@ -585,7 +578,7 @@ test('three addresses (127.0.0.1/.2/.3, same ports) found by DNS: leader SIGKILL
     assert.ok(fig.firstAckMs <= FAILOVER_MS,
       `first acknowledged write ${fig.firstAckMs} ms after the leader kill (limit ${FAILOVER_MS})`);
   } finally {
-    fs.writeFileSync('/etc/hosts', original);
+    fs.writeFileSync('/etc/hosts', hosts.original);
     hostsBackup = undefined;
   }
 });

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import dns from 'node:dns/promises';
-import { Cluster, describeViews } from './lib/cluster.mjs';
+import { Cluster, addHostsName, describeViews } from './lib/cluster.mjs';
 
 const FORM_MS = 5000;
 const clusters = [];
@@ -78,19 +78,13 @@ test('three addresses 127.0.0.1/.2/.3 with the same ports on each', { timeout: 6
 });
 
 test('DNS discovery: --cluster-dns resolving (via /etc/hosts) to the three addresses', { timeout: 60000 }, async (t) => {
-  let original;
-  try {
-    original = fs.readFileSync('/etc/hosts', 'utf8');
-    fs.accessSync('/etc/hosts', fs.constants.W_OK);
-  } catch (e) {
-    console.log(`# skipped: /etc/hosts is not writable (${e.message})`);
+  const hosts = addHostsName('chorus-e2e', ['127.0.0.1', '127.0.0.2', '127.0.0.3']);
+  if (!hosts) {
     t.skip('/etc/hosts not writable');
     return;
   }
-  const name = `chorus-e2e-${randomUUID().slice(0, 8)}.test`;
-  hostsBackup = original;
-  fs.writeFileSync('/etc/hosts', `${original.replace(/\n?$/, '\n')}` +
-    ['127.0.0.1', '127.0.0.2', '127.0.0.3'].map((a) => `${a} ${name}\n`).join(''));
+  const { name } = hosts;
+  hostsBackup = hosts.original;
   try {
     // --cluster-gossip-port = the internal HTTP port that every node shares.
     const c = new Cluster({ memDb: true, hosts: ['127.0.0.1', '127.0.0.2', '127.0.0.3'],
@@ -99,7 +93,7 @@ test('DNS discovery: --cluster-dns resolving (via /etc/hosts) to the three addre
     await formsWithin(c, 'dns');
     await c.cleanup();
   } finally {
-    fs.writeFileSync('/etc/hosts', original);
+    fs.writeFileSync('/etc/hosts', hosts.original);
     hostsBackup = undefined;
   }
 });

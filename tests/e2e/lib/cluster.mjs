@@ -261,6 +261,24 @@ export class Cluster {
   }
 }
 
+// Adds a fresh name resolving to each address to /etc/hosts (for DNS discovery tests; needs
+// root). Returns { name, original } — the caller restores `original` — or null, having printed
+// why, when the file cannot be written.
+export function addHostsName(prefix, addresses) {
+  let original;
+  try {
+    original = fs.readFileSync('/etc/hosts', 'utf8');
+    fs.accessSync('/etc/hosts', fs.constants.W_OK);
+  } catch (e) {
+    console.log(`# skipped: /etc/hosts is not writable (${e.message})`);
+    return null;
+  }
+  const name = `${prefix}-${randomUUID().slice(0, 8)}.test`;
+  fs.writeFileSync('/etc/hosts', `${original.replace(/\n?$/, '\n')}` +
+    addresses.map((a) => `${a} ${name}\n`).join(''));
+  return { name, original };
+}
+
 export function describeViews(vs) {
   if (!vs) return '(none)';
   return vs.map((v) => {
