@@ -20,11 +20,13 @@ struct StreamView {
   StreamMetadata metadata;
 };
 
-StreamView view_stream(ReadConnection& c, const ReadView& v, const std::string& stream) {
+// `metadata` is the committed metadata of the stream whose rules govern (x for "$$x").
+StreamView view_stream(ReadConnection& c, const ReadView& v, const std::string& stream,
+                       StreamMetadata metadata) {
   StreamView sv;
   const bool meta = is_metastream(stream);
   const std::string original(original_stream(stream));
-  sv.metadata = committed_metadata(c, original, v.committed_pos);
+  sv.metadata = std::move(metadata);
   if (meta) {
     const auto orig_last = c.last_record(original, v.committed_pos);
     if (orig_last && orig_last->number == kDeletedStreamNumber) {
@@ -57,11 +59,13 @@ StreamView view_stream(ReadConnection& c, const ReadView& v, const std::string& 
   return sv;
 }
 
-bool may_read(ReadConnection& c, const ReadView& v, const Principal& who,
-              const std::string& stream) {
-  const auto metadata =
-      committed_metadata(c, std::string(original_stream(stream)), v.committed_pos);
-  return check_access(stream, StreamAccess::Read, who, metadata, v.settings);
+// The governing metadata when `who` may read `stream`; nullopt when access is denied. One query
+// serves both the access check and the read's bounds.
+std::optional<StreamMetadata> readable(ReadConnection& c, const ReadView& v, const Principal& who,
+                                       const std::string& stream) {
+  auto metadata = committed_metadata(c, std::string(original_stream(stream)), v.committed_pos);
+  if (!check_access(stream, StreamAccess::Read, who, metadata, v.settings)) return std::nullopt;
+  return metadata;
 }
 
 }  // namespace
@@ -102,11 +106,12 @@ ReadEventResult read_event(ReadConnection& c, const ReadView& v, const Principal
     result.error = stream.empty() ? "Empty stream name." : "Invalid event number.";
     return result;
   }
-  if (!may_read(c, v, who, stream)) {
+  auto metadata = readable(c, v, who, stream);
+  if (!metadata) {
     result.status = ReadEventStatus::AccessDenied;
     return result;
   }
-  const auto sv = view_stream(c, v, stream);
+  const auto sv = view_stream(c, v, stream, std::move(*metadata));
   if (sv.status == ReadStreamStatus::NoStream) {
     result.status = ReadEventStatus::NoStream;
     return result;
@@ -138,12 +143,13 @@ ReadStreamResult read_stream(ReadConnection& c, const ReadView& v, const Princip
     result.error = "Empty stream name.";
     return result;
   }
-  if (!may_read(c, v, who, stream)) {
+  auto metadata = readable(c, v, who, stream);
+  if (!metadata) {
     result.status = ReadStreamStatus::AccessDenied;
     return result;
   }
   count = std::clamp<int32_t>(count, 0, kReadCountMax);
-  const auto sv = view_stream(c, v, stream);
+  const auto sv = view_stream(c, v, stream, std::move(*metadata));
   if (sv.status != ReadStreamStatus::Success) {
     result.status = sv.status;
     return result;  // no events, next -1, last -1, end of stream
@@ -173,7 +179,7 @@ ReadStreamResult read_stream(ReadConnection& c, const ReadView& v, const Princip
 ReadAllResult read_all(ReadConnection& c, const ReadView& v, const Principal& who, Position from,
                        int32_t count, bool forward, bool resolve_links) {
   ReadAllResult result;
-  if (!may_read(c, v, who, "$all")) {
+  if (!readable(c, v, who, "$all")) {
     result.status = ReadAllStatus::AccessDenied;
     return result;
   }
