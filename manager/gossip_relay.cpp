@@ -57,7 +57,7 @@ cluster::Membership& GossipRelay::membership_for(const std::string& cluster, int
   auto it = clusters_.find(cluster);
   if (it != clusters_.end()) return *it->second;
   auto m = std::make_unique<cluster::Membership>(cluster);
-  m->set_self(self(), now);
+  m->set_self(self());
   for (const HostPort& seed : config_.gossip_seeds) m->add_seed(seed.host, seed.port, now);
   for (const auto& [host, port] : dns_seeds_) m->add_seed(host, port, now);
   return *clusters_.emplace(cluster, std::move(m)).first->second;
@@ -83,7 +83,7 @@ std::optional<ClusterInfo> GossipRelay::handle_push(const ClusterInfo& pushed, s
   }
   const int64_t now = steady_now_ms();
   auto& m = membership_for(view.cluster_name, now);
-  m.set_self(self(), now);
+  m.set_self(self());
   const std::string peer = view.server_ip + ":" + std::to_string(view.server_port);
   if (!m.merge(view, peer, now)) {
     if (error) *error = "gossip from cluster '" + view.cluster_name + "' refused";
@@ -96,7 +96,7 @@ std::optional<ClusterInfo> GossipRelay::view(const std::string& cluster) {
   std::lock_guard lock(mutex_);
   auto it = clusters_.find(cluster.empty() ? config_.default_cluster : cluster);
   if (it == clusters_.end()) return std::nullopt;
-  it->second->set_self(self(), steady_now_ms());
+  it->second->set_self(self());
   return it->second->view();
 }
 
@@ -149,7 +149,7 @@ void GossipRelay::round(int64_t round_number) {
     std::lock_guard lock(mutex_);
     const int64_t now = steady_now_ms();
     for (auto& [name, m] : clusters_) {
-      m->set_self(self(), now);
+      m->set_self(self());
       m->expire(now);
       const std::string body = to_json(m->view());
       for (const auto& target : m->gossip_targets()) pushes.push_back({name, target, body});

@@ -63,7 +63,7 @@ void GossipService::start() {
   {
     std::lock_guard lock(mutex_);
     const int64_t now = now_ms();
-    membership_.set_self(self_(), now);
+    membership_.set_self(self_());
     for (const auto& [ip, port] : config_.seeds) membership_.add_seed(ip, port, now);
   }
   thread_ = std::thread([this] { run(); });
@@ -118,7 +118,7 @@ void GossipService::round() {
   std::string body;
   {
     std::lock_guard lock(mutex_);
-    membership_.set_self(self_(), now);
+    membership_.set_self(self_());
     membership_.expire(now);
     const auto targets = membership_.gossip_targets();
     if (!targets.empty()) {
@@ -157,7 +157,7 @@ std::optional<ClusterInfo> GossipService::handle_push(const ClusterInfo& view, s
     std::lock_guard lock(mutex_);
     const std::string peer = view.server_ip + ":" + std::to_string(view.server_port);
     const int64_t now = now_ms();
-    membership_.set_self(self_(), now);
+    membership_.set_self(self_());
     if (!membership_.merge(view, peer, now)) {
       if (error)
         *error = "gossip from cluster '" + view.cluster_name + "', this is '" +
@@ -172,7 +172,7 @@ std::optional<ClusterInfo> GossipService::handle_push(const ClusterInfo& view, s
 
 ClusterInfo GossipService::view() {
   std::lock_guard lock(mutex_);
-  membership_.set_self(self_(), now_ms());
+  membership_.set_self(self_());
   return membership_.view();
 }
 

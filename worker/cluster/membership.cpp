@@ -22,8 +22,7 @@ bool is_manager_or_seed(const MemberInfo& m) { return m.state == "Manager"; }
 Membership::Membership(std::string cluster_name, MembershipTimes times)
     : cluster_name_(std::move(cluster_name)), times_(times) {}
 
-void Membership::set_self(MemberInfo self, int64_t now_ms) {
-  (void)now_ms;
+void Membership::set_self(MemberInfo self) {
   self_key_ = member_key(self);
   self_ = std::move(self);
   members_.erase(self_key_);

@@ -28,7 +28,7 @@ class Membership {
  public:
   Membership(std::string cluster_name, MembershipTimes times = {});
 
-  void set_self(MemberInfo self, int64_t now_ms);
+  void set_self(MemberInfo self);
   // A seed (an internal HTTP endpoint) appears as a Manager member until it answers.
   void add_seed(const std::string& ip, int port, int64_t now_ms);
   // Merges a view received from (or answered by) the member at `peer_key`. False (and nothing

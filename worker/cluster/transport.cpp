@@ -356,6 +356,4 @@ void Transport::forward(const std::string& to, internal::Forward request,
   });
 }
 
-int Transport::connections() const { return static_cast<int>(impl_->incoming.size()); }
-
 }  // namespace chorus::cluster

@@ -50,7 +50,6 @@ class Transport final : public ReplicationTransport {
   // Sends a client request to the leader; `done` gets its reply, or nullopt on timeout/failure.
   void forward(const std::string& to, internal::Forward request,
                std::function<void(std::optional<internal::ForwardReply>)> done);
-  int connections() const;
 
  private:
   struct Impl;
