@@ -5,10 +5,10 @@
 // and metadata read report deleted; deletes check the expected version.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker } from './lib/harness.mjs';
 import {
-  connect, closeQuietly, streamName, makeEvents, jsonEvent, num, dataOf, rejectsWith,
+  streamName, makeEvents, jsonEvent, num, dataOf, rejectsWith,
   ANY, NO_STREAM, STREAM_EXISTS, Long,
+  openWorkerConnection, closeWorkerConnection,
 } from './lib/es.mjs';
 
 const T = { timeout: 60000 };
@@ -18,16 +18,8 @@ const LONG_MAX = '9223372036854775807';
 describe('client deletes', () => {
   let w;
   let conn;
-
-  before(async () => {
-    w = await startWorker({ memDb: true });
-    conn = await connect(w);
-  });
-
-  after(async () => {
-    closeQuietly(conn);
-    await w?.cleanup();
-  });
+  before(async () => ({ w, conn } = await openWorkerConnection()));
+  after(() => closeWorkerConnection(w, conn));
 
   test('soft delete: reads say not found, metadata keeps isStreamDeleted false and $tb = long.Max', T, async () => {
     const s = streamName('soft');

@@ -5,10 +5,10 @@
 // start, and an unknown transaction id is an error.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker } from './lib/harness.mjs';
 import {
-  es, connect, closeQuietly, streamName, makeEvents, jsonEvent, num, dataOf, rejectsWith, admin,
+  es, streamName, makeEvents, jsonEvent, num, dataOf, rejectsWith, admin,
   ANY, NO_STREAM, Long,
+  openWorkerConnection, closeWorkerConnection,
 } from './lib/es.mjs';
 
 const T = { timeout: 60000 };
@@ -16,16 +16,8 @@ const T = { timeout: 60000 };
 describe('client transactions', () => {
   let w;
   let conn;
-
-  before(async () => {
-    w = await startWorker({ memDb: true });
-    conn = await connect(w);
-  });
-
-  after(async () => {
-    closeQuietly(conn);
-    await w?.cleanup();
-  });
+  before(async () => ({ w, conn } = await openWorkerConnection()));
+  after(() => closeWorkerConnection(w, conn));
 
   test('start, write twice, commit → events readable in order, invisible before commit', T, async () => {
     const s = streamName('tx');

@@ -7,10 +7,10 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startWorker } from './lib/harness.mjs';
 import {
-  connect, closeQuietly, streamName, makeEvents, jsonEvent, rawEvent, num, dataOf, rejectsWith,
+  connect, streamName, makeEvents, jsonEvent, rawEvent, num, dataOf, rejectsWith,
   readAll, ANY, NO_STREAM, STREAM_EXISTS,
+  openWorkerConnection, closeWorkerConnection, closeQuietly,
 } from './lib/es.mjs';
 
 const T = { timeout: 60000 };
@@ -18,16 +18,8 @@ const T = { timeout: 60000 };
 describe('client appends', () => {
   let w;
   let conn;
-
-  before(async () => {
-    w = await startWorker({ memDb: true });
-    conn = await connect(w);
-  });
-
-  after(async () => {
-    closeQuietly(conn);
-    await w?.cleanup();
-  });
+  before(async () => ({ w, conn } = await openWorkerConnection()));
+  after(() => closeWorkerConnection(w, conn));
 
   test('append of 1 event: version 0, position > 0, read back with id, type, data, date', T, async () => {
     const s = streamName('one');

@@ -6,6 +6,7 @@ import es from 'node-eventstore-client';
 import Long from 'long';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { startWorker } from './harness.mjs';
 
 export { es, Long };
 
@@ -58,6 +59,17 @@ export async function connect(w, settings = {}, { client = es, timeoutMs = 10000
 
 export function closeQuietly(conn) {
   try { conn?.close(); } catch {}
+}
+
+// The usual fixture of a client test file: one in-memory worker and one anonymous connection.
+export async function openWorkerConnection() {
+  const w = await startWorker({ memDb: true });
+  return { w, conn: await connect(w) };
+}
+
+export async function closeWorkerConnection(w, conn) {
+  closeQuietly(conn);
+  await w?.cleanup();
 }
 
 // A unique stream name per test so tests in one file never see each other's events.
