@@ -69,7 +69,13 @@ Core::Core(Config config, InitialState initial, LogReader& log)
   CHORUS_CORE_ASSERT(config_.election_ticks_max > config_.election_ticks_min, "election ticks");
   reset_election_timer();
   // A single-node cluster need not wait for anybody: it elects itself at once.
-  if (quorum() == 1) become_candidate();
+  if (quorum() == 1) {
+    become_candidate();
+    return;
+  }
+  // A node that (re)starts first listens for a full maximum timeout more, so that a restarted
+  // node joins the leader its peers elected meanwhile instead of racing them for leadership.
+  election_timeout_ += config_.election_ticks_max;
 }
 
 // ------------------------------------------------------------------ time
