@@ -11,16 +11,26 @@ export const WORKER = process.env.CHORUS_WORKER ||
   path.resolve(import.meta.dirname, '../../build/release/worker/chorus-worker');
 
 // A free TCP port on 127.0.0.1, found by binding port 0 and releasing it.
+// Ports this process has handed out: the kernel may offer a released port again, and a test that
+// asks for several ports before binding any of them must get distinct ones.
+const handedOut = new Set();
+
 export async function freePort(host = '127.0.0.1') {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise((resolve, reject) => {
+      const srv = net.createServer();
+      srv.unref();
+      srv.on('error', reject);
+      srv.listen(0, host, () => {
+        const { port: p } = srv.address();
+        srv.close(() => resolve(p));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 // Waits until fn() returns a truthy value, polling every intervalMs, failing after timeoutMs.
