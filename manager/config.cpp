@@ -460,6 +460,19 @@ std::string display_value(const std::string& key, const ManagerConfig& c,
   return value_text(key, c) + " (" + source + ")";
 }
 
+// Whether the node's own options (with its --config file, if any) set IntIp and ExtIp. A node
+// whose own options do not parse is reported by resolve_nodes with the full command line.
+void mark_own_addresses(NodeSpec& node) {
+  std::vector<const char*> argv{"chorus-worker"};
+  for (const auto& a : node.args) argv.push_back(a.c_str());
+  const auto own = parse_worker_options(static_cast<int>(argv.size()), argv.data(), Environment{});
+  for (const EffectiveOption& o : own.effective) {
+    if (o.source == OptionSource::kDefault) continue;
+    if (o.name == "IntIp") node.own_int_ip = true;
+    if (o.name == "ExtIp") node.own_ext_ip = true;
+  }
+}
+
 // Resolves each node's worker options; the worker's own parser checks names and values.
 void resolve_nodes(Parse& p, const std::string& file) {
   ManagerConfig& c = p.result.config;
@@ -472,6 +485,7 @@ void resolve_nodes(Parse& p, const std::string& file) {
     if (node.name.find('/') != std::string::npos || node.name == "manager" || node.name[0] == '.') {
       return p.fail(where + ".Name: '" + node.name + "' cannot name a folder");
     }
+    mark_own_addresses(node);
     const auto args = worker_args(c, node);
     std::vector<const char*> argv{"chorus-worker"};
     for (const auto& a : args) argv.push_back(a.c_str());
@@ -598,6 +612,17 @@ ConfigResult parse_manager_config(int argc, const char* const* argv, const Envir
   return p.result;
 }
 
+namespace {
+
+// Whether `args` has `flag` as "--flag value" or "--flag=value".
+bool has_flag(const std::vector<std::string>& args, const std::string& flag) {
+  return std::any_of(args.begin(), args.end(), [&](const std::string& a) {
+    return a == flag || a.rfind(flag + "=", 0) == 0;
+  });
+}
+
+}  // namespace
+
 std::vector<std::string> worker_args(const ManagerConfig& config, const NodeSpec& node) {
   std::vector<std::string> args = node.args;
   bool has_db = false;
@@ -608,6 +633,14 @@ std::vector<std::string> worker_args(const ManagerConfig& config, const NodeSpec
   }
   const std::filesystem::path db = std::filesystem::path(config.db_folder) / node.name;
   const std::filesystem::path log = std::filesystem::path(config.log_folder) / node.name;
+  // A node on this machine listens on this machine's addresses unless it names its own (three
+  // managers on three addresses with port-only node options form one cluster).
+  if (!node.own_int_ip && !has_flag(node.args, "--int-ip")) {
+    args.push_back("--int-ip=" + config.int_ip);
+  }
+  if (!node.own_ext_ip && !has_flag(node.args, "--ext-ip")) {
+    args.push_back("--ext-ip=" + config.ext_ip);
+  }
   args.push_back("--gossip-seed=" + config.int_ip + ":" + std::to_string(config.int_http_port));
   args.emplace_back("--discover-via-dns=false");
   args.push_back("--cluster-name=" + node.cluster);

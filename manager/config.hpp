@@ -27,6 +27,10 @@ struct NodeSpec {
   WorkerOptions resolved;  // the worker's view of the full command line (ports, ips, size)
   std::string db_folder;   // "" with MemDb
   std::string log_folder;
+  // The node sets its own address (in Options, a watchdog line or its --config file); if not,
+  // the manager passes its IntIp/ExtIp.
+  bool own_int_ip = false;
+  bool own_ext_ip = false;
 };
 
 struct ManagerConfig {
@@ -82,7 +86,8 @@ ConfigResult parse_manager_config(int argc, const char* const* argv, const Envir
 std::string validate_folders(const ManagerConfig& config);
 
 // The full worker command line of a node: its options, then what the manager sets
-// (--gossip-seed, --discover-via-dns=false, --cluster-name, --db unless given, --log).
+// (--int-ip/--ext-ip from the manager's IntIp/ExtIp unless the node sets its own, --gossip-seed,
+// --discover-via-dns=false, --cluster-name, --db unless given, --log).
 std::vector<std::string> worker_args(const ManagerConfig& config, const NodeSpec& node);
 
 std::string manager_help();

@@ -2,6 +2,7 @@
 // starts the manager (whose nodes are real chorus-worker processes), talks to its HTTP API and
 // gossip, and stops the manager and every node it started by PID (the pid files in
 // <Db>/manager/pids cover a manager killed with SIGKILL). Used by tests/e2e/manager_*.test.mjs.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -49,8 +50,7 @@ export class Manager {
       for (const k of ['IntTcpPort', 'ExtTcpPort', 'IntHttpPort', 'ExtHttpPort']) {
         if (!n.options[k]) n.options[k] = await freePort(this.ip);
       }
-      n.options.IntIp = n.options.IntIp || this.ip;
-      n.options.ExtIp = n.options.ExtIp || this.ip;
+      // No IntIp/ExtIp: like an operator's config, the nodes take the manager's addresses.
     }
     const lines = [
       `IntIp: ${this.ip}`, `ExtIp: ${this.ip}`,
@@ -109,7 +109,12 @@ export class Manager {
   async nodes() { return (await this.json('/api/nodes')).body.nodes; }
   async nodeInfo(name) { return (await this.nodes()).find((n) => n.name === name); }
   async gossip(query = '') { return (await this.json(`/gossip?format=json${query}`)).body; }
-  async history() { return (await this.json('/api/history?limit=1000')).body.events; }
+  // The restart history needs a login ($admins or $ops), checked by a running node.
+  async history(auth = ADMIN) {
+    const { status, body } = await this.json('/api/history?limit=1000', { auth });
+    assert.equal(status, 200, `GET /api/history: ${JSON.stringify(body)}`);
+    return body.events;
+  }
 
   // Waits until the cluster seen through this manager has one alive Leader (listed first) and
   // `followers` alive Followers; returns the gossip document.

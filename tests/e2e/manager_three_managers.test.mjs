@@ -1,10 +1,12 @@
-// Goal: prove that three managers on 127.0.0.1, 127.0.0.2 and 127.0.0.3, each with one node and
-// the other two managers as gossip seeds, relay gossip into one cluster: every manager serves
-// the same leader (listed first) and all three nodes, and a client that knows only one manager
-// writes and reads, through any of them, also through a manager whose own node is down.
+// Goal: prove issue 15's scenario: three managers on 127.0.0.1, 127.0.0.2 and 127.0.0.3, each
+// supervising one node whose Options list only ports (the manager passes its IntIp/ExtIp, and
+// --what-if shows it), relay gossip into one cluster: every manager serves the same leader
+// (listed first) and all three nodes; a client that knows only one manager writes and reads
+// through any of them, also through a manager whose own node is down; and a client seeded with
+// the three managers keeps writing when the leader's manager is SIGKILLed (its node dies with it).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Manager, freePort } from './manager_harness.mjs';
+import { Manager, ADMIN, freePort, pidAlive, runManager, waitFor } from './manager_harness.mjs';
 import { es, testSettings, jsonEvent, streamName, readAll, ANY, closeQuietly } from './lib/es.mjs';
 
 const ips = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
@@ -48,6 +50,12 @@ test('three managers with one node each form one cluster reachable through any m
           GossipSeed: seeds(ip).join(','), GossipIntervalMs: 300 },
       }));
     }
+    await managers[1].prepare();
+    const whatIf = await runManager(['--config', managers[1].configPath, '--what-if']);
+    assert.equal(whatIf.code, 0, whatIf.stderr);
+    const nodeLine = whatIf.stdout.split('\n').find((l) => l.startsWith('NODE node '));
+    assert.ok(nodeLine?.includes(' --int-ip=127.0.0.2') && nodeLine.includes(' --ext-ip=127.0.0.2'),
+      `--what-if shows the node's command line with the manager's addresses: ${nodeLine}`);
     await Promise.all(managers.map((m) => m.start()));
     const views = await Promise.all(managers.map((m) => m.waitForCluster(2, 40000)));
     const leaderOf = (g) => `${g.members[0].internalHttpIp}:${g.members[0].internalHttpPort}`;
@@ -90,3 +98,78 @@ test('a manager whose only node is down still serves the cluster\'s view, leader
     await c.appendToStream(stream, ANY, jsonEvent({ x: 1 }, 'T'));
     assert.equal((await readAll(c, stream)).events.length, 1);
   });
+
+// The member of this manager's own node in a gossip document.
+function ownMember(g, m, port) {
+  return g.members.find((x) => x.state !== 'Manager' && x.internalHttpIp === m.ip &&
+    x.internalHttpPort === port);
+}
+
+test('a client seeded with the three managers keeps writing through a SIGKILL of the leader\'s ' +
+  'manager', { timeout: 120000 }, async () => {
+  // The previous test stopped one node; all three run again first.
+  for (const m of managers) {
+    const res = await m.fetch('/api/nodes/node/start', { method: 'POST', auth: ADMIN });
+    assert.equal(res.status, 200);
+  }
+  await Promise.all(managers.map((m) => m.waitForCluster(2, 40000)));
+  const g = await managers[0].waitForCluster(2);
+  const port = (await managers[0].nodes())[0].ports.intHttp;
+  const victim = managers.find((m) => ownMember(g, m, port)?.state === 'Leader');
+  assert.ok(victim, 'the manager of the leader');
+  const survivors = managers.filter((m) => m !== victim);
+  const victimNodePids = victim.workerPids();
+  assert.equal(victimNodePids.length, 1);
+
+  const c = es.createConnection({ ...testSettings, maxReconnections: 50, reconnectionDelay: 200,
+    maxRetries: 20, operationTimeout: 10000, gossipTimeout: 1000, maxDiscoverAttempts: 30 },
+  managers.map((m) => new es.GossipSeed({ host: m.ip, port: m.extHttpPort })), 'three-seeded');
+  c.on('error', () => {});
+  conns.push(c);
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no connection via the seeds')), 20000);
+    c.once('connected', () => { clearTimeout(timer); resolve(); });
+    c.connect().catch(reject);
+  });
+
+  // One writer, appending one event at a time; each acknowledged event id is remembered.
+  const stream = streamName('through-kill');
+  const acked = [];
+  const failures = [];
+  let writing = true;
+  let killedAt = 0;
+  const writer = (async () => {
+    for (let i = 0; writing; i++) {
+      const e = jsonEvent({ i }, 'T');
+      try {
+        await c.appendToStream(stream, ANY, e);
+        acked.push({ id: e.eventId, afterKill: killedAt > 0 });
+      } catch (err) {
+        failures.push(`${i}: ${err.message}`);
+      }
+    }
+  })();
+  await waitFor(() => acked.length >= 20, { timeoutMs: 20000, what: '20 writes before the kill' });
+  await victim.kill();
+  killedAt = Date.now();
+  // Its node dies with it (PR_SET_PDEATHSIG), so the cluster keeps two of three nodes.
+  await waitFor(() => !pidAlive(victimNodePids[0]), { timeoutMs: 15000,
+    what: 'the killed manager\'s node to exit' });
+  await waitFor(() => acked.filter((a) => a.afterKill).length >= 50,
+    { timeoutMs: 45000, what: '50 acknowledged writes after the kill' });
+  const resumedMs = Date.now() - killedAt;
+  writing = false;
+  await writer;
+  for (const m of survivors) {
+    const view = await m.waitForCluster(1, 20000);
+    assert.notEqual(ownMember(view, victim, port)?.isAlive, true, 'the killed node is not alive');
+  }
+  // Every acknowledged write is in the stream, read through the same seeded client.
+  const { status, events } = await readAll(c, stream);
+  assert.equal(status, 'success');
+  const stored = new Set(events.map((e) => e.event.eventId));
+  const missing = acked.filter((a) => !stored.has(a.id));
+  assert.deepEqual(missing, [], 'no acknowledged write is lost');
+  console.log(`# ${acked.length} writes acknowledged, 50 after the kill within ${resumedMs} ms; ` +
+    `${failures.length} attempts failed: ${failures.slice(0, 3).join('; ')}`);
+});

@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -178,6 +182,77 @@ TEST(ManagerConfig, UnwritableFolderIsNamed) {
   const std::string problem = validate_folders(r.config);
   EXPECT_NE(problem.find("Db"), std::string::npos) << problem;
   EXPECT_NE(problem.find("m.yaml"), std::string::npos) << problem;
+}
+
+// The issue 15 scenario: a machine's IntIp/ExtIp reach every node that names no address.
+constexpr const char* kPortsOnly = R"(
+IntIp: 127.0.0.2
+ExtIp: 127.0.0.3
+Nodes:
+  - Name: a
+    Options: {IntTcpPort: 5001, ExtTcpPort: 5002, IntHttpPort: 5003, ExtHttpPort: 5004}
+  - Name: b
+    Options: {IntIp: 127.0.0.9, IntTcpPort: 6001, ExtTcpPort: 6002, IntHttpPort: 6003,
+              ExtHttpPort: 6004}
+)";
+
+int count_prefix(const std::vector<std::string>& args, const std::string& prefix) {
+  return static_cast<int>(std::count_if(
+      args.begin(), args.end(), [&](const std::string& a) { return a.rfind(prefix, 0) == 0; }));
+}
+
+TEST(ManagerConfig, NodesWithoutAddressesGetTheManagersAddresses) {
+  const auto r = parse_yaml(kPortsOnly);
+  ASSERT_TRUE(r.ok()) << r.error;
+  const NodeSpec& a = r.config.nodes[0];
+  EXPECT_EQ(a.resolved.int_ip, "127.0.0.2");
+  EXPECT_EQ(a.resolved.ext_ip, "127.0.0.3");
+  const auto args = worker_args(r.config, a);
+  EXPECT_EQ(count_prefix(args, "--int-ip=127.0.0.2"), 1);
+  EXPECT_EQ(count_prefix(args, "--ext-ip=127.0.0.3"), 1);
+  // A node's own address wins and is not given twice (the worker refuses a repeated option).
+  const NodeSpec& b = r.config.nodes[1];
+  EXPECT_EQ(b.resolved.int_ip, "127.0.0.9");
+  EXPECT_EQ(b.resolved.ext_ip, "127.0.0.3");
+  const auto b_args = worker_args(r.config, b);
+  EXPECT_EQ(count_prefix(b_args, "--int-ip"), 1);
+  EXPECT_EQ(count_prefix(b_args, "--ext-ip=127.0.0.3"), 1);
+}
+
+TEST(ManagerConfig, WhatIfShowsTheNodesAddresses) {
+  const auto r = parse({{"m.yaml", kPortsOnly}}, {"--config=m.yaml", "--what-if"});
+  ASSERT_TRUE(r.ok()) << r.error;
+  std::string node_a;
+  for (const auto& line : r.effective) {
+    if (line.rfind("NODE a ", 0) == 0) node_a = line;
+  }
+  EXPECT_NE(node_a.find(" --int-ip=127.0.0.2"), std::string::npos) << node_a;
+  EXPECT_NE(node_a.find(" --ext-ip=127.0.0.3"), std::string::npos) << node_a;
+  EXPECT_NE(node_a.find(" --int-tcp-port=5001"), std::string::npos) << node_a;
+}
+
+TEST(ManagerConfig, AnAddressInTheNodesConfigFileIsItsOwn) {
+  const auto file = std::filesystem::temp_directory_path() /
+                    ("chorus-node-" + std::to_string(::getpid()) + ".yaml");
+  std::ofstream(file) << "IntIp: 127.0.0.7\n";
+  const auto r = parse_yaml(
+      "IntIp: 127.0.0.2\nNodes:\n  - Name: a\n    Options: {Config: " + file.string() + "}\n");
+  std::filesystem::remove(file);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.config.nodes[0].resolved.int_ip, "127.0.0.7");
+  EXPECT_EQ(r.config.nodes[0].resolved.ext_ip, "127.0.0.1");
+  EXPECT_EQ(count_prefix(worker_args(r.config, r.config.nodes[0]), "--int-ip"), 0);
+}
+
+TEST(ManagerConfig, PortClashesUseTheFilledInAddresses) {
+  // Both nodes take the manager's 127.0.0.2, so equal ports clash there (before, each defaulted
+  // to 127.0.0.1 and crash-looped at run time instead).
+  expect_error(parse_yaml("IntIp: 127.0.0.2\nExtIp: 127.0.0.2\nNodes:\n"
+                          "  - Name: a\n    Options: {ExtTcpPort: 5000, IntTcpPort: 5001, "
+                          "IntHttpPort: 5002, ExtHttpPort: 5003}\n"
+                          "  - Name: b\n    Options: {ExtTcpPort: 5000, IntTcpPort: 6001, "
+                          "IntHttpPort: 6002, ExtHttpPort: 6003}\n"),
+               {"Nodes[1].Options.ExtTcpPort", "5000", "Nodes[0].Options.ExtTcpPort"});
 }
 
 }  // namespace
