@@ -1,6 +1,6 @@
 // Proves the replication core's basic contract with perfect delivery: a leader is elected, its
 // proposals commit on every node, a restarted node with a divergent suffix truncates it, and a
-// lone node of three never leads.
+// lone node of three never leads; a sync Append outside the follower's log is ignored.
 #include "worker/replication/core.hpp"
 
 #include <gtest/gtest.h>
@@ -161,6 +161,39 @@ TEST(ReplicationCore, DivergentSuffixIsTruncated) {
     EXPECT_FALSE(has_lost) << "node " << i << " kept an uncommitted entry of a dead epoch";
     EXPECT_GE(n.core->commit_end(), e->back().end);
   }
+}
+
+// Found by fuzzing (tests/fuzz/replication_fuzz.cpp): a sync Append in the follower's session that
+// starts beyond its log threw ("sync start beyond the local log") and so took the node down. It
+// is a peer's input: the follower must ignore it, keep its log, and subscribe again.
+TEST(ReplicationCore, SyncAppendBeyondTheFollowersLogIsIgnored) {
+  Cluster c(3);
+  c.run(100);
+  Core* lead = c.leader();
+  ASSERT_NE(lead, nullptr);
+  ASSERT_TRUE(lead->propose({"a"}));
+  c.run(10);
+  int f = 0;
+  while (c.nodes[f].core->role() == Role::Leader) ++f;
+  c.start(f);  // restarted: not synced with the leader yet
+  Core& follower = *c.nodes[f].core;
+  const NodeId to = c.ids[static_cast<size_t>(f)];
+  follower.step({lead->self(), to, Append{lead->epoch(), lead->log_end(), false, {}, 0, 0}});
+  uint64_t session = 0;
+  for (const auto& m : follower.ready().messages) {
+    if (const auto* s = std::get_if<Subscribe>(&m.body)) session = s->session;
+  }
+  ASSERT_NE(session, 0u) << "the restarted follower did not subscribe";
+  const int64_t end = follower.log_end();
+  const Append beyond{lead->epoch(), end + 1000, true, {}, 0, session};
+  EXPECT_NO_THROW(follower.step({lead->self(), to, beyond}));
+  EXPECT_EQ(follower.log_end(), end);
+  EXPECT_FALSE(follower.synced());
+  bool subscribed_again = false;
+  for (const auto& m : follower.ready().messages) {
+    subscribed_again |= std::holds_alternative<Subscribe>(m.body);
+  }
+  EXPECT_TRUE(subscribed_again);
 }
 
 }  // namespace

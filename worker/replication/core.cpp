@@ -377,10 +377,15 @@ void Core::on_append(const NodeId& from, const Append& m) {
   if (!m.sync && synced_ && m.session != session_) return;   // stale: another session
   if (synced_ || m.sync) matched_tick_ = now_tick_;
   if (m.sync) {
-    CHORUS_CORE_ASSERT(m.start >= std::min(commit_end_, log_end_),
-                       "leader asked to truncate committed entries");
+    // A leader answers our Subscribe from a point within the log we reported and at or above
+    // what we committed. A sync Append outside that range comes from a peer that does not know
+    // our log (or is faulty): it is a peer's input, not our bug, so ignore it and sync again.
+    if (m.start < std::min(commit_end_, log_end_) || m.start > log_end_) {
+      session_ = 0;
+      send_subscribe();
+      return;
+    }
     if (m.start < log_end_) truncate_local(m.start);
-    CHORUS_CORE_ASSERT(m.start == log_end_, "sync start beyond the local log");
     synced_ = true;
   }
   if (!synced_) {
