@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Shared by ./run.sh and ./test.sh: installs missing Debian packages and the e2e npm packages,
-# then configures and builds Chorus with the `release` preset (build/release). Idempotent and
-# quiet when nothing is missing. Source it or run it from anywhere; it works from the repo root.
+# then configures and builds Chorus with the `release` preset (build/release). With --fuzz (as
+# ./test.sh runs it) it also builds the libFuzzer targets with the `fuzz` preset (build/fuzz,
+# clang). Idempotent and quiet when nothing is missing. Run it from anywhere.
 set -euo pipefail
+
+with_fuzz=0
+if [ "${1:-}" = "--fuzz" ]; then with_fuzz=1; fi
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -11,6 +15,7 @@ apt_packages=(
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libpoco-dev libprotobuf-dev protobuf-compiler libsqlite3-dev libssl-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev clang-format clang-tidy
+  clang libclang-rt-dev  # tests/fuzz: libFuzzer and the ASan/UBSan runtimes for clang
   chromium  # headless browser for the dashboard tests (tests/e2e/dashboard_*)
   dpkg-dev file adduser systemd curl  # installer/: cpack DEB (dpkg-shlibdeps), postinst, systemd-analyze
 )
@@ -57,6 +62,21 @@ build_release() {
   cmake --build build/release -j"$(nproc)"
 }
 
+# Configured before the release tree, which registers the fuzz tests only when build/fuzz exists.
+configure_fuzz() {
+  cd "$repo_root"
+  if [ ! -f build/fuzz/build.ninja ]; then
+    cmake --preset fuzz >/dev/null
+  fi
+}
+
+build_fuzz() {
+  cd "$repo_root"
+  cmake --build build/fuzz --target fuzz_targets -j"$(nproc)"
+}
+
 install_debian_packages
 install_npm_packages
+if [ "$with_fuzz" = 1 ]; then configure_fuzz; fi
 build_release
+if [ "$with_fuzz" = 1 ]; then build_fuzz; fi

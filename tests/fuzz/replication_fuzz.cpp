@@ -1,0 +1,181 @@
+// Fuzz target: replication messages as they arrive on the internal TCP port (protobuf bytes),
+// decoded by worker/cluster/message_codec and stepped into a replication core, interleaved with
+// ticks, proposals and "durable" notices. Properties: nothing throws (a peer's bytes are input,
+// not a programmer error); the epoch, the persisted hard state and the commit position never
+// decrease; the commit position stays within the log; what the core hands to storage is
+// contiguous with the log it has.
+//
+// Input: a sequence of operations, each an opcode byte then its operands (see run_op). A message
+// operand is a 2-byte little-endian length and that many protobuf bytes; its `to` is set to the
+// core under test (the transport drops other messages). Opcode kInSession also replaces the
+// message's session with the one this core last sent to that peer, so the fuzzer can reach
+// synced states without guessing a random 64-bit session.
+#include "replication.pb.h"
+#include "tests/fuzz/fuzz_check.hpp"
+#include "worker/cluster/message_codec.hpp"
+#include "worker/replication/core.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace rep = chorus::replication;
+
+const rep::NodeId kSelf = "10.0.0.1:1112";
+
+enum Op : uint8_t { kTick, kMessage, kInSession, kDurable, kPropose, kSetPeers, kOpCount };
+
+// Storage as the engine keeps it: entries in order, what is durable readable by the core.
+class MemLog final : public rep::LogReader {
+ public:
+  std::vector<rep::Entry> read(int64_t from, size_t bytes_max) override {
+    std::vector<rep::Entry> out;
+    size_t bytes = 0;
+    for (const auto& e : entries_) {
+      if (e.position < from || e.end > durable_end_) continue;
+      if (!out.empty() && bytes + static_cast<size_t>(e.end - e.position) > bytes_max) break;
+      bytes += static_cast<size_t>(e.end - e.position);
+      out.push_back(e);
+    }
+    return out;
+  }
+  int64_t end() const { return entries_.empty() ? base_end_ : entries_.back().end; }
+  void truncate(int64_t position) {
+    std::erase_if(entries_, [&](const rep::Entry& e) { return e.position >= position; });
+    durable_end_ = std::min(durable_end_, position);
+    base_end_ = std::min(base_end_, position);
+  }
+  void append(const rep::Entry& e) {
+    FUZZ_CHECK(e.position == end(), "storage asked to append with a gap");
+    FUZZ_CHECK(e.end > e.position, "storage asked to append an empty entry");
+    entries_.push_back(e);
+  }
+  void make_durable() { durable_end_ = end(); }
+
+ private:
+  std::vector<rep::Entry> entries_;
+  int64_t base_end_ = 0;
+  int64_t durable_end_ = 0;
+};
+
+class Reader {
+ public:
+  Reader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+  bool done() const { return at_ >= size_; }
+  uint8_t byte() { return at_ < size_ ? data_[at_++] : 0; }
+  std::string bytes(size_t n) {
+    n = std::min(n, size_ - at_);
+    std::string out(reinterpret_cast<const char*>(data_ + at_), n);
+    at_ += n;
+    return out;
+  }
+
+ private:
+  const uint8_t* data_;
+  size_t size_;
+  size_t at_ = 0;
+};
+
+struct Harness {
+  MemLog log;
+  rep::Core core;
+  std::map<rep::NodeId, uint64_t> sessions;  // last session this core sent to each peer
+  int64_t epoch = 0;
+  int64_t hard_epoch = 0;
+  int64_t commit_end = 0;
+
+  Harness() : core(config(), {}, log) {}
+
+  static rep::Config config() {
+    rep::Config c;
+    c.self = kSelf;
+    c.cluster_size = 3;
+    c.seed = 7;
+    return c;
+  }
+
+  void drain() {
+    rep::Ready ready = core.ready();
+    if (ready.hard_state) {
+      FUZZ_CHECK(ready.hard_state->epoch >= hard_epoch, "persisted epoch went back");
+      hard_epoch = ready.hard_state->epoch;
+    }
+    if (ready.truncate_to) {
+      FUZZ_CHECK(*ready.truncate_to >= commit_end, "truncation below the commit position");
+      log.truncate(*ready.truncate_to);
+    }
+    for (const auto& e : ready.append) log.append(e);
+    for (const auto& m : ready.messages) {
+      if (const auto* s = std::get_if<rep::Subscribe>(&m.body)) sessions[m.to] = s->session;
+      if (const auto* a = std::get_if<rep::AppendAck>(&m.body)) sessions[m.to] = a->session;
+      if (const auto* a = std::get_if<rep::Append>(&m.body)) sessions[m.to] = a->session;
+      (void)chorus::cluster::to_proto(m, "fuzz");  // what the transport would send
+    }
+    FUZZ_CHECK(core.epoch() >= epoch, "epoch went back");
+    epoch = core.epoch();
+    FUZZ_CHECK(core.commit_end() >= commit_end, "commit position went back");
+    commit_end = core.commit_end();
+    FUZZ_CHECK(commit_end <= core.log_end(), "commit position beyond the log");
+    FUZZ_CHECK(log.end() == core.log_end(), "storage and core disagree on the log end");
+  }
+
+  void message(Reader& in, bool in_session) {
+    const size_t length = in.byte() | (size_t{in.byte()} << 8);
+    chorus::internal::ReplicationMessage proto;
+    if (!proto.ParseFromString(in.bytes(length))) return;
+    proto.set_to(kSelf);
+    if (in_session) {
+      const uint64_t session = sessions[proto.from()];
+      if (proto.has_append()) proto.mutable_append()->set_session(session);
+      if (proto.has_append_ack()) proto.mutable_append_ack()->set_session(session);
+      if (proto.has_subscribe()) proto.mutable_subscribe()->set_session(session);
+    }
+    const auto decoded = chorus::cluster::from_proto(proto);
+    if (decoded) core.step(*decoded);
+  }
+
+  void run_op(Reader& in) {
+    switch (in.byte() % kOpCount) {
+      case kTick:
+        for (int n = in.byte(); n >= 0; --n) core.tick();
+        break;
+      case kMessage:
+        message(in, false);
+        break;
+      case kInSession:
+        message(in, true);
+        break;
+      case kDurable:
+        log.make_durable();
+        core.durable(log.end());
+        break;
+      case kPropose:
+        (void)core.propose({in.bytes(in.byte() % 32)}, in.byte() % 2 == 0);
+        break;
+      case kSetPeers:
+        core.set_peers({"10.0.0.2:1112", "10.0.0.3:1112"});
+        break;
+    }
+    drain();
+  }
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  Reader in(data, size);
+  try {
+    Harness h;
+    h.drain();
+    while (!in.done()) h.run_op(in);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fuzz property broken: the core threw: %s\n", e.what());
+    std::abort();
+  }
+  return 0;
+}
