@@ -8,7 +8,7 @@
 
 #include "common/log.hpp"
 #include "manager/config.hpp"
-#include "worker/cluster/membership.hpp"
+#include "common/membership.hpp"
 
 #include <atomic>
 #include <map>

@@ -6,7 +6,7 @@
 // other methods from any thread.
 #pragma once
 
-#include "worker/cluster/membership.hpp"
+#include "common/membership.hpp"
 
 #include <atomic>
 #include <condition_variable>

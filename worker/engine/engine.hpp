@@ -10,6 +10,7 @@
 #include "common/histogram.hpp"
 #include "worker/engine/types.hpp"
 #include "worker/replication/core.hpp"
+#include "worker/subscriptions/hub.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -39,6 +40,9 @@ struct EngineConfig {
   int reader_threads = 2;            // size of the read pool
   int64_t commit_timeout_ms = 5000;  // a write not committed by then answers CommitTimeout
   ClusterConfig cluster;
+  // Passwords of the built-in users, set when a leader first creates them.
+  std::string default_admin_password = "changeit";
+  std::string default_ops_password = "changeit";
 };
 
 // Sends replication messages to other nodes. Called on the engine's core thread; must not block.
@@ -76,14 +80,6 @@ struct EngineStats {
   int64_t open_transactions = 0;
   HistogramSnapshot flush_duration_seconds;  // one storage transaction (write + fsync)
   HistogramSnapshot flush_size_events;       // records per storage transaction
-};
-
-struct SubscriptionCallbacks {
-  // last_event_number is nullopt for $all, -1 for a stream that does not exist.
-  std::function<void(int64_t last_commit_position, std::optional<int64_t> last_event_number)>
-      confirmed;
-  std::function<void(const ResolvedEvent&)> event_appeared;
-  std::function<void(DropReason)> dropped;
 };
 
 class Engine {
@@ -138,6 +134,10 @@ class Engine {
   virtual void unsubscribe(uint64_t subscription_id) = 0;
   // Ends a subscription silently (the connection went away).
   virtual void forget_subscription(uint64_t subscription_id) = 0;
+
+  // Calls done(true) once everything before `log_end` is visible on this node (committed and
+  // durable here), done(false) if that takes longer than the commit timeout.
+  virtual void when_visible(int64_t log_end, std::function<void(bool visible)> done) = 0;
 
   virtual EngineStats stats() const = 0;
 

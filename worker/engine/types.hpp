@@ -165,7 +165,9 @@ enum class DropReason {
   AccessDenied = 1,
   NotFound = 2,
   PersistentSubscriptionDeleted = 3,
-  SubscriberMaxCountReached = 4
+  SubscriberMaxCountReached = 4,
+  // Not on the wire: the subscriber fell too far behind; front ends close its connection.
+  SlowConsumer = 100
 };
 
 }  // namespace chorus

@@ -362,11 +362,19 @@ void Session::subscribe(const Principal& who, const wire::Package& package) {
     deliver(Command::SubscriptionConfirmation,
             subscription_confirmation(last_commit_position, last));
   };
-  // Serialized on the engine thread: one copy of the event instead of two.
+  // Serialized on the subscription hub's delivery thread, off the engine's core thread.
   callbacks.event_appeared = [deliver](const ResolvedEvent& event) {
     deliver(Command::StreamEventAppeared, stream_event_appeared(event));
   };
-  callbacks.dropped = [deliver](DropReason reason) {
+  callbacks.dropped = [deliver, weak, executor](DropReason reason) {
+    if (reason == DropReason::SlowConsumer) {
+      // As EventStore: a subscriber that cannot keep up loses its connection, and its client
+      // reconnects and catches up by reading.
+      boost::asio::post(executor, [weak] {
+        if (std::shared_ptr<Session> self = weak.lock()) self->close();
+      });
+      return;
+    }
     deliver(Command::SubscriptionDropped, subscription_dropped(reason));
   };
   subscriptions_[correlation_id] = engine_.subscribe(

@@ -1,5 +1,5 @@
 // Gossip membership rules.
-#include "worker/cluster/membership.hpp"
+#include "common/membership.hpp"
 
 #include <algorithm>
 

@@ -1,0 +1,382 @@
+// ReplicationRuntime: the replication core's adapter to SQLite, the network and the clock. A
+// proposal's entries go to storage at once and to the followers once the burst of writes queued
+// on the core thread is proposed; what is visible advances with min(majority commit, local
+// durable end), so acknowledgements and reads never see data a new leader could truncate.
+#include "worker/engine/replication_runtime.hpp"
+
+#include "worker/engine/log_codec.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <iostream>
+#include <random>
+
+namespace chorus {
+namespace {
+
+namespace asio = boost::asio;
+
+// The largest Append the leader sends, and how much it sends a follower ahead of its acks.
+constexpr size_t kAppendBytesMax = 1u << 20;
+constexpr size_t kReplicationInflightBytesMax = 4u << 20;
+// A follower this close to the leader's commit position counts as caught up (Follower).
+constexpr int64_t kCaughtUpSlackBytes = 4 << 20;
+
+// The replication core reads older entries (for followers catching up) from SQLite.
+class StorageLogReader final : public replication::LogReader {
+ public:
+  explicit StorageLogReader(ReadConnection& c) : c_(c) {}
+  std::vector<replication::Entry> read(int64_t from, size_t bytes_max) override {
+    std::vector<replication::Entry> out;
+    for (const auto& stored : c_.entries(from, bytes_max)) out.push_back(encode_entry(stored));
+    return out;
+  }
+
+ private:
+  ReadConnection& c_;
+};
+
+}  // namespace
+
+ReplicationRuntime::ReplicationRuntime(const EngineConfig& config, const Database& db,
+                                       asio::io_context& core, RuntimeListener& listener)
+    : config_(config), io_(core), listener_(listener), tick_timer_(core) {
+  hard_state_store_ = std::make_unique<HardStateStore>(db);
+  writer_ = std::make_unique<StorageWriter>(
+      db,
+      [this](int64_t end, uint64_t generation, const FlushStats& flush) {
+        asio::post(io_, [this, end, generation, flush] { on_durable(end, generation, flush); });
+      },
+      [this](const std::string& message) {
+        asio::post(io_, [this, message] { on_storage_failure(message); });
+      });
+}
+
+ReplicationRuntime::~ReplicationRuntime() = default;
+
+void ReplicationRuntime::start(ReplicationTransport* transport, ReadConnection& log) {
+  transport_ = transport;
+  replication::InitialState init;
+  const auto [epoch, voted_for] = log.hard_state();
+  init.hard_state = replication::HardState{epoch, voted_for};
+  for (const auto& e : log.epochs()) {
+    init.epochs.push_back(replication::EpochRecord{e.number, e.position, e.id});
+  }
+  init.log_end = log.log_end();
+  durable_end_ = init.log_end;
+  const auto& cc = config_.cluster;
+  replication::Config rc;
+  rc.self = cc.node_id;
+  rc.cluster_size = cc.cluster_size;
+  rc.priority = cc.node_priority;
+  const int tick = std::max(1, cc.tick_ms);
+  rc.heartbeat_ticks = std::max(1, cc.heartbeat_ms / tick);
+  rc.election_ticks_min = std::max(2, cc.election_timeout_ms_min / tick);
+  rc.election_ticks_max = std::max(rc.election_ticks_min + 1, cc.election_timeout_ms_max / tick);
+  rc.append_bytes_max = kAppendBytesMax;
+  rc.inflight_bytes_max = kReplicationInflightBytesMax;
+  rc.seed = cc.seed != 0 ? cc.seed : std::random_device{}();
+  log_reader_ = std::make_unique<StorageLogReader>(log);
+  core_ = std::make_unique<replication::Core>(rc, init, *log_reader_);
+  process_ready();
+  update_status();
+  schedule_tick();
+}
+
+void ReplicationRuntime::stop_writer() {
+  if (writer_) writer_->stop();  // writes what is queued; its last notices reach the core
+}
+
+void ReplicationRuntime::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  tick_timer_.cancel();
+  fail_waiters();
+}
+
+// ---------------------------------------------------------------- inputs
+
+void ReplicationRuntime::receive(const replication::Message& message) {
+  if (!core_ || stopped_) return;
+  core_->step(message);
+  process_ready();
+}
+
+void ReplicationRuntime::set_peers(const std::vector<std::string>& node_ids) {
+  if (!core_ || stopped_) return;
+  core_->set_peers(node_ids);
+  process_ready();
+}
+
+void ReplicationRuntime::resign() {
+  if (!core_) return;
+  core_->resign();
+  process_ready();
+  update_status();
+}
+
+void ReplicationRuntime::schedule_tick() {
+  tick_timer_.expires_after(std::chrono::milliseconds(std::max(1, config_.cluster.tick_ms)));
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped_) return;
+    on_tick();
+    schedule_tick();
+  });
+}
+
+void ReplicationRuntime::on_tick() {
+  core_->tick();
+  process_ready();
+  check_timeouts();
+  update_status();
+}
+
+// ---------------------------------------------------------------- the core's output
+
+void ReplicationRuntime::process_ready() {
+  auto ready = core_->ready();
+  if (ready.empty()) return;
+  if (ready.hard_state) {
+    try {
+      hard_state_store_->save(ready.hard_state->epoch, ready.hard_state->voted_for);
+    } catch (const std::exception& e) {
+      // A vote that cannot be made durable must not be sent.
+      on_storage_failure(e.what());
+      return;
+    }
+  }
+  if (ready.truncate_to) apply_truncation(*ready.truncate_to);
+  if (!ready.append.empty()) apply_entries(std::move(ready.append));
+  if (transport_) {
+    for (const auto& m : ready.messages) transport_->send(m);
+  }
+  if (ready.role_changed) on_role_change();
+  if (ready.commit_end) advance_commit();
+}
+
+void ReplicationRuntime::apply_truncation(int64_t position) {
+  generation_ += 1;
+  LogBatch batch;
+  batch.truncate_to = position;
+  batch.generation = generation_;
+  if (!writer_->submit(std::move(batch))) {
+    on_storage_failure("the storage writer refused a truncation");
+    return;
+  }
+  durable_end_ = std::min(durable_end_, position);
+  while (!uncommitted_.empty() && uncommitted_.back()->position.prepare >= position) {
+    uncommitted_.pop_back();
+  }
+  listener_.on_truncated(position);
+}
+
+void ReplicationRuntime::apply_entries(std::vector<replication::Entry> entries) {
+  LogBatch batch;
+  batch.generation = generation_;
+  for (auto& entry : entries) {
+    // Our own proposals are at hand as records; only entries from a leader need decoding.
+    std::optional<StoredEntry> stored;
+    if (proposing_ != nullptr && proposing_next_ < proposing_->size() &&
+        (*proposing_)[proposing_next_].position.prepare == entry.position) {
+      stored = (*proposing_)[proposing_next_++];
+    } else {
+      stored = decode_entry(entry);
+    }
+    if (!stored) {
+      on_storage_failure("undecodable log entry at position " + std::to_string(entry.position));
+      return;
+    }
+    if (auto* r = std::get_if<EventRecord>(&*stored)) {
+      listener_.on_record_appended(*r);
+      events_written_ += 1;
+      bytes_written_ += static_cast<int64_t>(r->data.size() + r->metadata.size());
+      uncommitted_.push_back(std::make_shared<const EventRecord>(*r));
+    }
+    batch.entries.push_back(std::move(*stored));
+  }
+  if (!writer_->submit(std::move(batch))) {
+    on_storage_failure("the storage writer queue is full or failed");
+  }
+}
+
+void ReplicationRuntime::on_durable(int64_t end, uint64_t generation, const FlushStats& flush) {
+  flushes_ += 1;
+  flush_duration_.observe(static_cast<double>(flush.duration_us) / 1e6);
+  flush_size_.observe(static_cast<double>(flush.records));
+  // A notice about writes made before the latest truncation says nothing about the log now.
+  if (generation != generation_ || !core_) return;
+  durable_end_ = std::max(durable_end_, end);
+  core_->durable(end);
+  process_ready();
+  advance_commit();
+}
+
+void ReplicationRuntime::advance_commit() {
+  const int64_t visible = std::min(core_->commit_end(), durable_end_);
+  if (visible <= visible_end_) return;
+  visible_end_ = visible;
+  listener_.on_visible(visible_end_);
+  // Publish committed records in log order, then answer the waiters.
+  while (!uncommitted_.empty() && uncommitted_.front()->log_end <= visible_end_) {
+    auto record = std::move(uncommitted_.front());
+    uncommitted_.pop_front();
+    listener_.on_record_committed(record);
+  }
+  while (!waiters_.empty() && waiters_.begin()->first <= visible_end_) {
+    auto waiter = std::move(waiters_.begin()->second);
+    waiters_.erase(waiters_.begin());
+    waiter.on_visible();
+  }
+  if (core_->role() == replication::Role::Leader && !leader_ready_ && !core_->epochs().empty() &&
+      visible_end_ > core_->epochs().back().position) {
+    leader_ready_ = true;
+    std::cerr << "chorus-worker: leading epoch " << core_->epoch() << " at position "
+              << core_->epochs().back().position << std::endl;
+    listener_.on_leader_ready();
+    update_status();
+  }
+}
+
+void ReplicationRuntime::on_role_change() {
+  if (core_->role() != replication::Role::Leader) {
+    const bool was_ready = leader_ready_;
+    if (was_ready) {
+      std::cerr << "chorus-worker: no longer leader (epoch " << core_->epoch() << ")" << std::endl;
+    }
+    leader_ready_ = false;
+    // A deposed leader cannot know whether its pending writes will commit: they time out, and
+    // the clients retry with the same event ids (idempotent on the new leader).
+    fail_waiters();
+    listener_.on_leadership_lost();
+  }
+  update_status();
+}
+
+void ReplicationRuntime::on_storage_failure(const std::string& message) {
+  // A failed write or fsync stops all later writes: what is on disk is no longer known.
+  if (!storage_failure_.empty()) return;
+  storage_failure_ = message;
+  std::cerr << "chorus-worker: storage failure, writes stopped: " << message << std::endl;
+  fail_waiters();
+}
+
+void ReplicationRuntime::fail_waiters() {
+  auto waiters = std::move(waiters_);
+  waiters_.clear();
+  for (auto& [end, waiter] : waiters) waiter.on_timeout();
+}
+
+void ReplicationRuntime::check_timeouts() {
+  const auto now = Clock::now();
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (it->second.deadline <= now) {
+      auto waiter = std::move(it->second);
+      it = waiters_.erase(it);
+      waiter.on_timeout();
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- proposals
+
+NotHandledReason ReplicationRuntime::refusal() const {
+  if (core_ && core_->role() == replication::Role::Leader && leader_ready_) {
+    return NotHandledReason::None;
+  }
+  if (core_ && core_->role() == replication::Role::Follower && core_->leader()) {
+    return NotHandledReason::NotLeader;
+  }
+  return NotHandledReason::NotReady;
+}
+
+bool ReplicationRuntime::propose(std::vector<EventRecord>& records) {
+  if (!storage_failure_.empty() || refusal() != NotHandledReason::None) return false;
+  std::vector<std::string> payloads;
+  payloads.reserve(records.size());
+  for (const auto& r : records) payloads.push_back(encode_record(r));
+  const auto entries = core_->propose(std::move(payloads), false);
+  if (!entries) return false;
+  for (size_t i = 0; i < records.size(); ++i) {
+    records[i].position = Position{(*entries)[i].end, (*entries)[i].position};
+    records[i].log_end = (*entries)[i].end;
+  }
+  proposing_ = &records;
+  proposing_next_ = 0;
+  process_ready();  // hands the entries to storage
+  proposing_ = nullptr;
+  // The followers get the entries once the writes already queued on the core thread are
+  // proposed too: one Append per burst instead of one per client write.
+  if (!appends_scheduled_) {
+    appends_scheduled_ = true;
+    asio::post(io_, [this] {
+      appends_scheduled_ = false;
+      if (!core_ || stopped_) return;
+      core_->send_pending_appends();
+      process_ready();
+    });
+  }
+  return storage_failure_.empty();
+}
+
+void ReplicationRuntime::await_visible(int64_t end, std::function<void()> on_visible,
+                                       std::function<void()> on_timeout) {
+  if (end <= visible_end_) return on_visible();
+  if (stopped_ || !storage_failure_.empty()) return on_timeout();
+  const auto deadline = Clock::now() + std::chrono::milliseconds(config_.commit_timeout_ms);
+  waiters_.emplace(end, Waiter{deadline, std::move(on_visible), std::move(on_timeout)});
+}
+
+// ---------------------------------------------------------------- status
+
+int64_t ReplicationRuntime::epoch() const { return core_ ? core_->epoch() : -1; }
+
+void ReplicationRuntime::update_status() {
+  NodeStatus s;
+  const auto role = core_->role();
+  if (role == replication::Role::Leader) {
+    s.state = leader_ready_ ? "Leader" : "PreLeader";
+    s.is_leader = leader_ready_;
+    s.leader_id = core_->self();
+    s.follower_durable = core_->follower_durable_ends();
+  } else if (role == replication::Role::Candidate || !core_->leader()) {
+    s.state = "Unknown";
+  } else {
+    s.leader_id = core_->leader();
+    // Caught up: synced with the leader and holding (nearly) all it has committed. Under load
+    // a follower is always a few writes behind the commit position; that is not catching up.
+    const bool caught_up =
+        core_->synced() && core_->leader_commit_end() - durable_end_ <= kCaughtUpSlackBytes;
+    s.state = caught_up ? "Follower" : "CatchingUp";
+  }
+  if (!core_->epochs().empty()) {
+    s.epoch_number = core_->epochs().back().number;
+    s.epoch_position = core_->epochs().back().position;
+    s.epoch_id = core_->epochs().back().id;
+  }
+  s.writer_checkpoint = durable_end_;
+  s.chaser_checkpoint = durable_end_;
+  s.commit_checkpoint = visible_end_;
+  s.elections = core_->elections_started();
+  std::lock_guard lock(status_mutex_);
+  status_ = std::move(s);
+}
+
+NodeStatus ReplicationRuntime::status() const {
+  std::lock_guard lock(status_mutex_);
+  return status_;
+}
+
+RuntimeStats ReplicationRuntime::stats() const {
+  RuntimeStats s;
+  s.events_written = events_written_.load();
+  s.bytes_written = bytes_written_.load();
+  s.flushes = flushes_.load();
+  s.flush_duration_seconds = flush_duration_.snapshot();
+  s.flush_size_events = flush_size_.snapshot();
+  return s;
+}
+
+}  // namespace chorus

@@ -1,0 +1,147 @@
+// ReplicationRuntime: runs the pure replication core against real storage and time. It owns the
+// core, the storage writer (group commit), the hard-state store and the tick timer; it makes
+// proposals durable, counts what a majority holds, answers waiters once their position is
+// visible (committed by a majority and durable here), and tells a RuntimeListener what entered
+// the log, what was truncated, what committed (in log order) and when leadership came or went.
+// Threading: every member runs on the core thread (the io_context given to the constructor),
+// except status() and stats(), which any thread may call.
+#pragma once
+
+#include "common/histogram.hpp"
+#include "worker/engine/engine.hpp"
+#include "worker/engine/storage.hpp"
+#include "worker/engine/write_path.hpp"
+#include "worker/replication/core.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace chorus {
+
+// What the layers above the runtime learn from it. Called on the core thread.
+class RuntimeListener {
+ public:
+  virtual ~RuntimeListener() = default;
+  // A record entered the local log (proposed here or received from the leader); not committed.
+  virtual void on_record_appended(const EventRecord& record) = 0;
+  // Every record at or after `position` left the log.
+  virtual void on_truncated(int64_t position) = 0;
+  // The visible end advanced (before the records that it made visible are reported).
+  virtual void on_visible(int64_t visible_end) = 0;
+  // A record became visible (committed and durable here); called in log order.
+  virtual void on_record_committed(const std::shared_ptr<const EventRecord>& record) = 0;
+  // This node leads and its epoch record is committed: it may take writes.
+  virtual void on_leader_ready() = 0;
+  // This node stopped leading (or stopped being ready to lead).
+  virtual void on_leadership_lost() = 0;
+};
+
+struct RuntimeStats {
+  int64_t events_written = 0;
+  int64_t bytes_written = 0;
+  int64_t flushes = 0;
+  HistogramSnapshot flush_duration_seconds;
+  HistogramSnapshot flush_size_events;
+};
+
+class ReplicationRuntime final : public WriteLog {
+ public:
+  ReplicationRuntime(const EngineConfig& config, const Database& db, boost::asio::io_context& core,
+                     RuntimeListener& listener);
+  ~ReplicationRuntime() override;
+  ReplicationRuntime(const ReplicationRuntime&) = delete;
+  ReplicationRuntime& operator=(const ReplicationRuntime&) = delete;
+
+  // Loads the hard state and the log's end, builds the core and starts ticking.
+  // `log` reads older entries for followers; it must outlive the runtime.
+  void start(ReplicationTransport* transport, ReadConnection& log);
+  // Writes what is queued, fails every waiter and stops ticking. Idempotent.
+  void stop_writer();
+  void stop();
+
+  // Replication inputs.
+  void receive(const replication::Message& message);
+  void set_peers(const std::vector<std::string>& node_ids);
+  void resign();
+
+  // Why this node cannot take a write now (None when it leads with its epoch committed).
+  NotHandledReason refusal() const override;
+  bool storage_failed() const override { return !storage_failure_.empty(); }
+  // Assigns positions to `records` and hands them to storage and the followers. False when this
+  // node does not lead or storage refuses.
+  bool propose(std::vector<EventRecord>& records) override;
+  // Runs on_visible once everything below `end` is visible, on_timeout if that takes longer than
+  // the commit timeout or this node loses its leadership first.
+  void await_visible(int64_t end, std::function<void()> on_visible,
+                     std::function<void()> on_timeout) override;
+
+  int64_t durable_end() const { return durable_end_; }
+  int64_t visible_end() const override { return visible_end_; }
+  int64_t epoch() const override;
+  bool leader_ready() const { return leader_ready_; }
+
+  NodeStatus status() const;
+  RuntimeStats stats() const;
+
+ private:
+  void schedule_tick();
+  void on_tick();
+  void process_ready();
+  void apply_truncation(int64_t position);
+  void apply_entries(std::vector<replication::Entry> entries);
+  void on_durable(int64_t end, uint64_t generation, const FlushStats& flush);
+  void advance_commit();
+  void on_storage_failure(const std::string& message);
+  void on_role_change();
+  void fail_waiters();
+  void check_timeouts();
+  void update_status();
+
+  using Clock = std::chrono::steady_clock;
+  struct Waiter {
+    Clock::time_point deadline;
+    std::function<void()> on_visible;
+    std::function<void()> on_timeout;
+  };
+
+  EngineConfig config_;
+  boost::asio::io_context& io_;
+  RuntimeListener& listener_;
+  std::unique_ptr<StorageWriter> writer_;
+  std::unique_ptr<HardStateStore> hard_state_store_;
+  std::unique_ptr<replication::LogReader> log_reader_;
+  std::unique_ptr<replication::Core> core_;
+  boost::asio::steady_timer tick_timer_;
+  ReplicationTransport* transport_ = nullptr;
+  bool stopped_ = false;
+
+  bool leader_ready_ = false;
+  bool appends_scheduled_ = false;  // a send of pending appends is posted
+  // The records being proposed (positions assigned) while their entries are applied.
+  const std::vector<EventRecord>* proposing_ = nullptr;
+  size_t proposing_next_ = 0;
+  uint64_t generation_ = 0;  // bumped at each truncation
+  int64_t durable_end_ = 0;  // local storage holds everything below this
+  int64_t visible_end_ = 0;  // committed and durable here: what reads and acks may use
+  std::deque<std::shared_ptr<const EventRecord>> uncommitted_;
+  std::multimap<int64_t, Waiter> waiters_;  // by the end position that must be visible
+  std::string storage_failure_;
+
+  mutable std::mutex status_mutex_;
+  NodeStatus status_;
+  std::atomic<int64_t> events_written_{0}, bytes_written_{0}, flushes_{0};
+  Histogram flush_duration_{Histogram::seconds_buckets()};
+  Histogram flush_size_{Histogram::size_buckets()};
+};
+
+}  // namespace chorus

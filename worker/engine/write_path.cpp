@@ -1,0 +1,420 @@
+// WritePath: expected versions, idempotent retries, deletes and explicit transactions on the
+// leader. Stream versions count writes in flight, so two writes to one stream in the same burst
+// get consecutive numbers; a truncation forgets everything that may include truncated records.
+// Transactions belong to the principal that started them and carry unguessable ids (drawn at
+// random, so an id from another node or user names nothing here); they are re-checked against
+// the stream's ACL at commit and abandoned when idle.
+#include "worker/engine/write_path.hpp"
+
+#include "worker/engine/reads.hpp"
+#include "worker/engine/rules.hpp"
+
+#include <limits>
+
+namespace chorus {
+namespace {
+
+std::string describe_size(size_t bytes) { return std::to_string(bytes) + " bytes"; }
+
+size_t event_bytes(const std::vector<NewEvent>& events) {
+  size_t bytes = 0;
+  for (const auto& e : events) bytes += e.data.size() + e.metadata.size();
+  return bytes;
+}
+
+template <class Result>
+void answer_later(WriteLog& log, int64_t end, Result r, std::function<void(Result)> done) {
+  log.await_visible(
+      end, [done, r] { done(r); },
+      [done, r]() mutable {
+        r.result = OperationResult::CommitTimeout;
+        r.message = "Commit timeout.";
+        done(r);
+      });
+}
+
+}  // namespace
+
+WritePath::WritePath(WriteStore& store, WriteLog& log, NowMs now_ms, uint64_t seed)
+    : store_(store), log_(log), now_ms_(std::move(now_ms)), random_(seed) {}
+
+// ---------------------------------------------------------------- stream state
+
+WritePath::StreamState& WritePath::stream_state(const std::string& stream) {
+  auto it = streams_.find(stream);
+  if (it != streams_.end()) return it->second;
+  StreamState s;
+  if (const auto last = store_.last_record(stream)) s.last_number = last->number;
+  return streams_.emplace(stream, s).first->second;
+}
+
+std::shared_ptr<const StreamMetadata> WritePath::metadata_of(const std::string& stream) {
+  auto it = metadata_.find(stream);
+  if (it != metadata_.end()) return it->second;
+  const auto last = store_.last_record(metastream_of(stream));
+  auto m = std::make_shared<StreamMetadata>(last ? parse_metadata(last->data) : StreamMetadata{});
+  return metadata_.emplace(stream, std::move(m)).first->second;
+}
+
+StreamWriteState WritePath::write_state(const std::string& stream) {
+  StreamWriteState w;
+  const auto last = stream_state(stream).last_number;
+  w.last_event_number = last;
+  w.tombstoned = last == kDeletedStreamNumber;
+  if (!is_metastream(stream)) {
+    w.soft_deleted = metadata_of(stream)->soft_deleted();
+    w.has_metadata = stream_state(metastream_of(stream)).last_number >= 0;
+  } else if (stream_state(std::string(original_stream(stream))).last_number ==
+             kDeletedStreamNumber) {
+    w.tombstoned = true;  // the metadata of a hard-deleted stream cannot change
+  }
+  return w;
+}
+
+bool WritePath::can_access(const std::string& stream, StreamAccess access, const Principal& who) {
+  const auto metadata = metadata_of(std::string(original_stream(stream)));
+  return check_access(stream, access, who, *metadata, *settings_);
+}
+
+std::optional<int64_t> WritePath::number_in_stream(const std::string& stream,
+                                                   const Guid& id) const {
+  auto it = recent_ids_.find(id);
+  if (it == recent_ids_.end() || it->second.stream != stream) return std::nullopt;
+  return it->second.number;
+}
+
+void WritePath::remember_id(const EventRecord& r) {
+  auto [it, inserted] = recent_ids_.insert_or_assign(
+      r.event_id, IdEntry{r.stream, r.number, r.position.prepare, r.log_end});
+  if (inserted) recent_order_.push_back(r.event_id);
+  while (recent_order_.size() > kRecentIdsMax) {
+    recent_ids_.erase(recent_order_.front());
+    recent_order_.pop_front();
+  }
+}
+
+void WritePath::trim_stream_cache() {
+  if (streams_.size() <= kStreamCacheMax && metadata_.size() <= kStreamCacheMax) return;
+  for (auto it = streams_.begin(); it != streams_.end() && streams_.size() > kStreamCacheMax / 2;) {
+    it = it->second.inflight == 0 ? streams_.erase(it) : std::next(it);
+  }
+  if (metadata_.size() > kStreamCacheMax) metadata_.clear();
+}
+
+EventRecord WritePath::make_record(const std::string& stream, int64_t number,
+                                   const NewEvent& e) const {
+  EventRecord r;
+  r.stream = stream;
+  r.number = number;
+  r.event_id = e.event_id;
+  r.event_type = e.event_type;
+  r.data_is_json = e.data_is_json;
+  r.metadata_is_json = e.metadata_is_json;
+  r.data = e.data;
+  r.metadata = e.metadata;
+  r.created_ms = now_ms_();
+  return r;
+}
+
+bool WritePath::propose(std::vector<EventRecord>& records) {
+  for (auto& r : records) stream_state(r.stream);  // cached before the records are in flight
+  return log_.propose(records);
+}
+
+// ---------------------------------------------------------------- inputs from the log
+
+void WritePath::on_record_appended(const EventRecord& r) {
+  remember_id(r);
+  auto it = streams_.find(r.stream);
+  if (it != streams_.end()) {
+    it->second.last_number = r.number;
+    it->second.inflight += 1;
+  }
+  if (is_metastream(r.stream)) {
+    metadata_[std::string(original_stream(r.stream))] =
+        std::make_shared<StreamMetadata>(parse_metadata(r.data));
+  }
+}
+
+void WritePath::on_truncated(int64_t position) {
+  for (auto it = recent_ids_.begin(); it != recent_ids_.end();) {
+    it = it->second.position >= position ? recent_ids_.erase(it) : std::next(it);
+  }
+  // Stream versions and metadata may include truncated records: reload them on demand.
+  streams_.clear();
+  metadata_.clear();
+}
+
+void WritePath::on_record_committed(const EventRecord& r) {
+  auto it = streams_.find(r.stream);
+  if (it != streams_.end()) it->second.inflight = std::max(0, it->second.inflight - 1);
+  // Settings change ACLs only once committed: a truncated $settings event never took effect.
+  if (r.stream == kSettingsStream) {
+    settings_ = std::make_shared<SystemSettings>(parse_settings(r.data));
+  }
+  trim_stream_cache();
+}
+
+void WritePath::on_leader_ready() {
+  // Everything before our epoch record is durable here now: reload versions from storage.
+  streams_.clear();
+  metadata_.clear();
+}
+
+void WritePath::on_leadership_lost() {
+  transactions_.clear();
+  transactions_bytes_ = 0;
+}
+
+// ---------------------------------------------------------------- appends
+
+void WritePath::answer_idempotent(const WriteResult& r, int64_t end,
+                                  const std::function<void(WriteResult)>& done) {
+  if (end <= log_.visible_end()) return done(r);
+  answer_later<WriteResult>(log_, end, r, done);
+}
+
+void WritePath::append(const Principal& who, const std::string& stream, int64_t expected,
+                       std::vector<NewEvent> events, bool check_acl,
+                       std::function<void(WriteResult)> done) {
+  WriteResult r;
+  auto fail = [&](OperationResult result, std::string message) {
+    r.result = result;
+    r.message = std::move(message);
+    r.first_event_number = std::numeric_limits<int32_t>::min();
+    r.last_event_number = std::numeric_limits<int32_t>::min();
+    done(r);
+  };
+  if (const auto why = log_.refusal(); why != NotHandledReason::None) {
+    r.not_handled = why;
+    return done(r);
+  }
+  if (log_.storage_failed()) return fail(OperationResult::PrepareTimeout, "Storage failed.");
+  if (stream.empty()) return fail(OperationResult::InvalidTransaction, "Empty stream name.");
+  for (const auto& e : events) {
+    if (e.data.size() + e.metadata.size() > kEventBytesMax) {
+      return fail(OperationResult::InvalidTransaction,
+                  "Event of " + describe_size(e.data.size() + e.metadata.size()) +
+                      " exceeds the limit of " + describe_size(kEventBytesMax) + ".");
+    }
+  }
+  if (check_acl && !can_access(stream, StreamAccess::Write, who)) {
+    return fail(OperationResult::AccessDenied, "Access denied.");
+  }
+  const auto state = write_state(stream);
+  std::vector<Guid> ids;
+  for (const auto& e : events) ids.push_back(e.event_id);
+  const auto check = check_write(state, expected, ids,
+                                 [&](const Guid& id) { return number_in_stream(stream, id); });
+  switch (check.decision) {
+    case WriteDecision::StreamDeleted:
+      return fail(OperationResult::StreamDeleted, "Stream deleted.");
+    case WriteDecision::WrongExpectedVersion:
+      r.current_version = state.last_event_number;
+      return fail(OperationResult::WrongExpectedVersion, "Wrong expected version.");
+    case WriteDecision::Idempotent: {
+      const auto& entry = recent_ids_.at(ids.back());
+      r.first_event_number = check.first_existing;
+      r.last_event_number = entry.number;
+      r.position = Position{entry.end, entry.position};
+      return answer_idempotent(r, entry.end, done);
+    }
+    case WriteDecision::Append:
+      break;
+  }
+  if (events.empty()) {
+    r.first_event_number = state.last_event_number + 1;
+    r.last_event_number = state.last_event_number;
+    const int64_t head = log_.visible_end();
+    r.position = Position{head, head - 1};
+    return done(r);
+  }
+  std::vector<EventRecord> records;
+  const int64_t first = state.last_event_number + 1;
+  if (state.soft_deleted && !is_metastream(stream)) {
+    // Writing to a soft-deleted stream undeletes it: old events stay hidden behind $tb.
+    const auto meta_stream = metastream_of(stream);
+    const auto old = store_.last_record(meta_stream);
+    NewEvent m{random_guid(),
+               kMetadataEventType,
+               true,
+               false,
+               metadata_with_truncate_before(old ? old->data : "{}", first),
+               ""};
+    records.push_back(make_record(meta_stream, stream_state(meta_stream).last_number + 1, m));
+  }
+  for (size_t i = 0; i < events.size(); ++i) {
+    records.push_back(make_record(stream, first + static_cast<int64_t>(i), events[i]));
+  }
+  if (!propose(records)) {
+    return fail(OperationResult::PrepareTimeout, "The node could not take the write.");
+  }
+  r.first_event_number = first;
+  r.last_event_number = first + static_cast<int64_t>(events.size()) - 1;
+  r.position = records.back().position;
+  answer_later<WriteResult>(log_, records.back().log_end, r, std::move(done));
+}
+
+void WritePath::delete_stream(const Principal& who, const std::string& stream, int64_t expected,
+                              bool hard, std::function<void(DeleteResult)> done) {
+  DeleteResult r;
+  auto fail = [&](OperationResult result, std::string message) {
+    r.result = result;
+    r.message = std::move(message);
+    done(r);
+  };
+  if (const auto why = log_.refusal(); why != NotHandledReason::None) {
+    r.not_handled = why;
+    return done(r);
+  }
+  if (log_.storage_failed()) return fail(OperationResult::PrepareTimeout, "Storage failed.");
+  if (stream.empty()) return fail(OperationResult::InvalidTransaction, "Empty stream name.");
+  if (!can_access(stream, StreamAccess::Delete, who)) {
+    return fail(OperationResult::AccessDenied, "Access denied.");
+  }
+  auto state = write_state(stream);
+  const auto check = check_write(state, expected, {}, [](const Guid&) { return std::nullopt; });
+  if (check.decision == WriteDecision::StreamDeleted) {
+    return fail(OperationResult::StreamDeleted, "Stream deleted.");
+  }
+  if (check.decision != WriteDecision::Append) {
+    r.current_version = state.last_event_number;
+    return fail(OperationResult::WrongExpectedVersion, "Wrong expected version.");
+  }
+  std::vector<EventRecord> records;
+  if (hard) {
+    NewEvent t{random_guid(), kTombstoneEventType, false, false, "", ""};
+    records.push_back(make_record(stream, kDeletedStreamNumber, t));
+  } else {
+    const auto meta_stream = metastream_of(stream);
+    NewEvent m{random_guid(),
+               kMetadataEventType,
+               true,
+               false,
+               "{\"$tb\":" + std::to_string(kDeletedStreamNumber) + "}",
+               ""};
+    records.push_back(make_record(meta_stream, stream_state(meta_stream).last_number + 1, m));
+  }
+  if (!propose(records)) {
+    return fail(OperationResult::PrepareTimeout, "The node could not take the delete.");
+  }
+  r.position = records.back().position;
+  answer_later<DeleteResult>(log_, records.back().log_end, r, std::move(done));
+}
+
+// ---------------------------------------------------------------- transactions
+
+int64_t WritePath::new_transaction_id() {
+  // Positive, unguessable and unique in practice: knowing an id is what lets a client use it.
+  for (;;) {
+    const auto id = static_cast<int64_t>(random_() >> 1);
+    if (id > 0 && transactions_.count(id) == 0) return id;
+  }
+}
+
+std::optional<TransactionResult> WritePath::refuse_transaction(int64_t id, const Principal& who) {
+  TransactionResult r;
+  r.transaction_id = id;
+  if (const auto why = log_.refusal(); why != NotHandledReason::None) {
+    r.not_handled = why;
+    return r;
+  }
+  auto it = transactions_.find(id);
+  if (it == transactions_.end()) {
+    r.result = OperationResult::InvalidTransaction;
+    r.message = "Unknown transaction " + std::to_string(id) + ".";
+    return r;
+  }
+  // The node client sends TransactionWrite without credentials, so an anonymous write to
+  // another's transaction relies on the id being unguessable; a named caller must be the owner.
+  if (!who.anonymous() && who.login != it->second.owner.login) {
+    r.result = OperationResult::AccessDenied;
+    r.message = "The transaction belongs to another user.";
+    return r;
+  }
+  return std::nullopt;
+}
+
+void WritePath::transaction_start(const Principal& who, const std::string& stream, int64_t expected,
+                                  std::function<void(TransactionResult)> done) {
+  TransactionResult r;
+  if (const auto why = log_.refusal(); why != NotHandledReason::None) {
+    r.not_handled = why;
+    return done(r);
+  }
+  expire_transactions();
+  // Expected version and deleted state are checked at commit, as EventStore does.
+  if (stream.empty() || !can_access(stream, StreamAccess::Write, who)) {
+    r.result = stream.empty() ? OperationResult::InvalidTransaction : OperationResult::AccessDenied;
+    r.message = stream.empty() ? "Empty stream name." : "Access denied.";
+    return done(r);
+  }
+  if (transactions_.size() >= kTransactionsOpenMax) {
+    r.result = OperationResult::PrepareTimeout;
+    r.message = "Too many open transactions.";
+    return done(r);
+  }
+  r.transaction_id = new_transaction_id();
+  transactions_.emplace(r.transaction_id, Transaction{who, stream, expected, {}, 0, now_ms_()});
+  done(r);
+}
+
+void WritePath::transaction_write(const Principal& who, int64_t id, std::vector<NewEvent> events,
+                                  std::function<void(TransactionResult)> done) {
+  if (auto refused = refuse_transaction(id, who)) return done(*refused);
+  auto& tx = transactions_.at(id);
+  TransactionResult r;
+  r.transaction_id = id;
+  const size_t bytes = event_bytes(events);
+  if (tx.bytes + bytes > kTransactionBytesMax) {
+    r.result = OperationResult::InvalidTransaction;
+    r.message = "Transaction exceeds " + describe_size(kTransactionBytesMax) + ".";
+    return done(r);
+  }
+  if (transactions_bytes_ + bytes > kTransactionsBytesMax) {
+    r.result = OperationResult::PrepareTimeout;
+    r.message = "Open transactions hold more than " + describe_size(kTransactionsBytesMax) +
+                "; try again later.";
+    return done(r);
+  }
+  tx.bytes += bytes;
+  transactions_bytes_ += bytes;
+  tx.last_used_ms = now_ms_();
+  for (auto& e : events) tx.events.push_back(std::move(e));
+  done(r);
+}
+
+void WritePath::transaction_commit(const Principal& who, int64_t id,
+                                   std::function<void(TransactionResult)> done) {
+  if (auto refused = refuse_transaction(id, who)) return done(*refused);
+  auto node = transactions_.extract(id);
+  Transaction tx = std::move(node.mapped());
+  transactions_bytes_ -= tx.bytes;
+  // The owner's access is checked again: the stream's ACL may have changed since the start.
+  append(tx.owner, tx.stream, tx.expected_version, std::move(tx.events), true,
+         [id, done](const WriteResult& w) {
+           TransactionResult r;
+           r.transaction_id = id;
+           r.not_handled = w.not_handled;
+           r.result = w.result;
+           r.message = w.message;
+           r.first_event_number = w.first_event_number;
+           r.last_event_number = w.last_event_number;
+           r.position = w.position;
+           done(r);
+         });
+}
+
+void WritePath::expire_transactions() {
+  const int64_t now = now_ms_();
+  for (auto it = transactions_.begin(); it != transactions_.end();) {
+    if (now - it->second.last_used_ms > kTransactionIdleTimeoutMs) {
+      transactions_bytes_ -= it->second.bytes;
+      it = transactions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace chorus
