@@ -150,6 +150,9 @@ class FakeEngine : public Engine {
     record("forget");
     boost::asio::post(io_, [this, id] { subscriptions_.erase(id); });
   }
+  void when_visible(int64_t, std::function<void(bool)> done) override {
+    boost::asio::post(io_, [done = std::move(done)] { done(true); });
+  }
   EngineStats stats() const override { return {}; }
   void receive(replication::Message) override {}
   void set_peers(std::vector<std::string>) override {}
