@@ -2,6 +2,7 @@
 #include "manager/api.hpp"
 
 #include "manager/http_client.hpp"
+#include "manager/static_files.hpp"
 
 #include <Poco/Base64Decoder.h>
 #include <Poco/DigestEngine.h>
@@ -780,19 +781,18 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
 
   Reply static_file(const std::string& path) {
     if (ctx_.web_root.empty()) return error_reply(404, "no dashboard files (--web-root)");
-    if (path.find("..") != std::string::npos) return error_reply(400, "bad path");
-    fs::path file = fs::path(ctx_.web_root) / (path == "/" ? "index.html" : path.substr(1));
-    std::error_code ec;
-    if (!fs::is_regular_file(file, ec)) {
-      // Paths of the single-page dashboard without a file extension get its index.html.
-      if (fs::path(path).has_extension()) return error_reply(404, "not found");
-      file = fs::path(ctx_.web_root) / "index.html";
-      if (!fs::is_regular_file(file, ec)) return error_reply(404, "no dashboard files");
+    const StaticPath found = resolve_static_path(ctx_.web_root, path);
+    if (found.status == StaticPath::Status::kRefused) {
+      std::string shown;  // encoded: the path may hold control characters
+      Poco::URI::encode(path.substr(0, 200), "", shown);
+      ctx_.log.warn("refused static path " + shown + ": " + found.reason);
+      return error_reply(404, "not found");
     }
-    std::ifstream in(file, std::ios::binary);
+    if (found.status == StaticPath::Status::kMissing) return error_reply(404, "not found");
+    std::ifstream in(found.file, std::ios::binary);
     std::ostringstream content;
     content << in.rdbuf();
-    return Reply{200, content.str(), content_type_for(file), {}};
+    return Reply{200, content.str(), content_type_for(found.file), {}};
   }
 
   ApiContext& ctx_;
