@@ -181,6 +181,7 @@ chorus::http::NodeConfig http_node_config(const chorus::ParseResult& parsed,
   config.tcp_connections = [&server] { return server.connections(); };
   config.tcp_requests = [&server] { return server.requests(); };
   config.tcp_request_durations = [&server] { return server.request_durations(); };
+  config.tcp_write_durations = [&server] { return server.write_durations(); };
   config.request_shutdown = std::move(shutdown);
   return config;
 }

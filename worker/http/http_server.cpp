@@ -75,6 +75,9 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     node_.request_duration_seconds().observe(seconds);
+    if (in.getMethod() == "POST" && in.getURI().rfind("/streams/", 0) == 0) {
+      node_.write_duration_seconds().observe(seconds);
+    }
     node_.requests().fetch_add(1);
     if (reply.status >= 500) node_.requests_failed().fetch_add(1);
   }
@@ -202,7 +205,8 @@ HttpNode::HttpNode(NodeConfig config)
     : config_(std::move(config)),
       instance_id_(to_string(random_guid())),
       started_unix_ms_(now_unix_ms()),
-      request_duration_seconds_(Histogram::seconds_buckets()) {}
+      request_duration_seconds_(Histogram::seconds_buckets()),
+      write_duration_seconds_(Histogram::seconds_buckets()) {}
 
 struct HttpServer::Impl {
   Impl(Engine& e, std::shared_ptr<HttpNode> n, HttpServerConfig c)

@@ -46,6 +46,7 @@ struct NodeConfig {
   std::function<int()> tcp_connections;   // current external TCP connections
   std::function<int64_t()> tcp_requests;  // external TCP requests dispatched
   std::function<HistogramSnapshot()> tcp_request_durations;
+  std::function<HistogramSnapshot()> tcp_write_durations;  // WriteEvents over TCP
   std::function<void()> request_shutdown;  // must return at once (post the real work)
   // The leader's external HTTP "host:port" when this node follows one (from gossip); unset or
   // nullopt while unknown. Used for EventStore's 307 to the leader.
@@ -65,6 +66,8 @@ class HttpNode {
   const std::string& instance_id() const { return instance_id_; }
   int64_t started_unix_ms() const { return started_unix_ms_; }
   Histogram& request_duration_seconds() { return request_duration_seconds_; }
+  // POSTs of events to /streams/{stream}: the HTTP half of the client write latency.
+  Histogram& write_duration_seconds() { return write_duration_seconds_; }
   std::atomic<int64_t>& requests() { return requests_; }
   std::atomic<int64_t>& requests_failed() { return requests_failed_; }
   std::atomic<bool>& stopping() { return stopping_; }
@@ -75,6 +78,7 @@ class HttpNode {
   std::string instance_id_;  // a fresh GUID per process start
   int64_t started_unix_ms_;
   Histogram request_duration_seconds_;
+  Histogram write_duration_seconds_;
   std::atomic<int64_t> requests_{0};
   std::atomic<int64_t> requests_failed_{0};  // answered 5xx
   std::atomic<bool> stopping_{false};

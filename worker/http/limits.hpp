@@ -34,6 +34,12 @@ inline constexpr int kLongPollSliceMs = 100;
 // Page size of a feed read without a count, and the largest count (as EventStore).
 inline constexpr int32_t kFeedCountDefault = 20;
 inline constexpr int32_t kFeedCountMax = 4096;
+// /stats on a leader counts the events each follower lacks by reading $all from its durable
+// position, at most this many (a lag beyond it is reported as this, with lagEventsCapped), so a
+// far-behind follower costs one bounded read per /stats call.
+inline constexpr int32_t kLagEventsCountMax = 1000;
+// That read waits at most this long; /stats then reports the lag in bytes only.
+inline constexpr int kLagReadWaitMs = 1000;
 // Path segments in a route pattern or request path that the router looks at.
 inline constexpr size_t kPathSegmentsMax = 16;
 

@@ -2,6 +2,8 @@
 #include "worker/http/node_api.hpp"
 
 #include "worker/engine/engine.hpp"
+#include "worker/http/engine_wait.hpp"
+#include "worker/http/limits.hpp"
 #include "worker/http/metrics_text.hpp"
 #include "worker/http/streams_api.hpp"
 
@@ -164,6 +166,34 @@ ClusterInfo single_node_cluster_info(const HttpNode& node, const NodeStatus& sta
   return info;
 }
 
+// Client write latency (WriteEvents over TCP and event POSTs over HTTP share the seconds
+// buckets): the two histograms summed.
+HistogramSnapshot write_durations(HttpNode& node) {
+  HistogramSnapshot all = node.write_duration_seconds().snapshot();
+  if (!node.config().tcp_write_durations) return all;
+  const HistogramSnapshot tcp = node.config().tcp_write_durations();
+  if (tcp.upper_bounds != all.upper_bounds) return all;
+  for (size_t i = 0; i < all.counts.size() && i < tcp.counts.size(); ++i) {
+    all.counts[i] += tcp.counts[i];
+  }
+  all.sum += tcp.sum;
+  all.count += tcp.count;
+  return all;
+}
+
+Object::Ptr histogram_object(const HistogramSnapshot& h) {
+  Object::Ptr o = new_object();
+  Poco::JSON::Array::Ptr bounds = new Poco::JSON::Array;
+  for (double b : h.upper_bounds) bounds->add(b);
+  Poco::JSON::Array::Ptr counts = new Poco::JSON::Array;
+  for (int64_t c : h.counts) counts->add(c);
+  o->set("upperBounds", bounds);  // seconds; the last count is above the last bound
+  o->set("counts", counts);
+  o->set("count", h.count);
+  o->set("sumSeconds", h.sum);
+  return o;
+}
+
 // The node's place in the cluster: role, epoch, elections and each follower's lag (leader).
 void cluster_metrics(PrometheusText& out, const NodeStatus& status) {
   out.samples("chorus_node_state", "1 for this node's current state (EventStore's names).", "gauge",
@@ -221,6 +251,9 @@ std::string metrics_text(HttpNode& node, const EngineStats& stats, const NodeSta
                 node.request_duration_seconds().snapshot());
   out.counter("chorus_writer_flushes_total", "Storage transactions committed.",
               static_cast<double>(stats.flushes));
+  out.histogram("chorus_write_duration_seconds",
+                "Client writes (TCP WriteEvents, HTTP event POSTs), request to reply.",
+                write_durations(node));
   out.histogram("chorus_writer_flush_duration_seconds",
                 "Duration of one storage transaction (write + fsync).",
                 stats.flush_duration_seconds);
@@ -313,6 +346,7 @@ Reply NodeApi::stats(Request&) {
     f->set("node", node_id);
     f->set("durableCheckpoint", durable);
     f->set("lagBytes", std::max<int64_t>(0, status.writer_checkpoint - durable));
+    add_lag_in_events(f, durable, status.writer_checkpoint);
     followers->add(f);
   }
   cluster->set("followers", followers);
@@ -320,12 +354,48 @@ Reply NodeApi::stats(Request&) {
   connections->set("tcp", node_.config().tcp_connections ? node_.config().tcp_connections() : 0);
   connections->set("subscriptions", stats.subscriptions);
   connections->set("httpRequests", node_.requests().load());
+  Object::Ptr latency = new_object();
+  latency->set("writes", histogram_object(write_durations(node_)));
   Object::Ptr root = new_object();
   root->set("process", process);
   root->set("storage", storage);
   root->set("connections", connections);
+  root->set("latency", latency);
   root->set("cluster", cluster);
   return json_reply(200, stringify(root));
+}
+
+// A follower's lag as events (committed events between its durable end and `writer`, the
+// leader's end when lagBytes was taken, at most kLagEventsCountMax) and as time (the age of the
+// oldest of them), read from $all here. Events written after `writer` are not counted, so the
+// three figures describe the same moment.
+void NodeApi::add_lag_in_events(Object::Ptr& follower, int64_t durable, int64_t writer) {
+  if (durable >= writer) {  // caught up: nothing to read
+    follower->set("lagEvents", 0);
+    follower->set("lagEventsCapped", false);
+    follower->set("lagMs", 0);
+    return;
+  }
+  const Principal system{"$system", {"$admins"}};
+  const auto read = wait_for_engine<ReadAllResult>(
+      [&](auto done) {
+        engine_.read_all(system, Position{durable, durable}, kLagEventsCountMax, true, false,
+                         std::move(done));
+      },
+      kLagReadWaitMs);
+  if (!read || read->status != ReadAllStatus::Success) return;
+  int32_t count = 0;
+  for (const ResolvedEvent& e : read->events) {
+    if (e.original().position.prepare < writer) ++count;
+  }
+  follower->set("lagEvents", count);
+  follower->set("lagEventsCapped", count >= kLagEventsCountMax);
+  int64_t lag_ms = 0;
+  if (count > 0) {
+    const int64_t oldest_ms = read->events.front().original().created_ms;
+    lag_ms = std::max<int64_t>(0, now_micros() / 1000 - oldest_ms);
+  }
+  follower->set("lagMs", lag_ms);
 }
 
 Reply NodeApi::admin_shutdown(Request& request) {

@@ -8,6 +8,8 @@
 #include "worker/http/http_server.hpp"
 #include "worker/http/router.hpp"
 
+#include <Poco/JSON/Object.h>
+
 namespace chorus::http {
 
 // This node's own gossip entry (alive, state and positions from the engine) as the whole
@@ -30,6 +32,7 @@ class NodeApi {
   Reply admin_scavenge(Request& request);
   Reply admin_resign(Request& request);
   Reply current_user(Request& request);
+  void add_lag_in_events(Poco::JSON::Object::Ptr& follower, int64_t durable, int64_t writer);
 
   Engine& engine_;
   HttpNode& node_;

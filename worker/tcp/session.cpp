@@ -294,11 +294,14 @@ void Session::dispatch(const Principal& who, wire::Package& package) {
   std::shared_ptr<TcpMetrics> metrics = config_.metrics;
   if (metrics != nullptr) metrics->requests += 1;
   const auto started = std::chrono::steady_clock::now();
-  ReplyFn reply = [self = shared_from_this(), correlation_id, metrics, started](
+  const bool is_write = package.command == static_cast<uint8_t>(Command::WriteEvents);
+  ReplyFn reply = [self = shared_from_this(), correlation_id, metrics, started, is_write](
                       Command command, std::string payload) {
     if (metrics != nullptr) {
-      metrics->request_duration_seconds.observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      metrics->request_duration_seconds.observe(seconds);
+      if (is_write) metrics->write_duration_seconds.observe(seconds);
     }
     self->reply_later(command, correlation_id, std::move(payload));
   };

@@ -33,6 +33,7 @@ namespace chorus::tcp {
 struct TcpMetrics {
   std::atomic<int64_t> requests{0};
   Histogram request_duration_seconds{Histogram::seconds_buckets()};
+  Histogram write_duration_seconds{Histogram::seconds_buckets()};  // WriteEvents only
 };
 
 struct SessionConfig {

@@ -149,6 +149,10 @@ HistogramSnapshot TcpServer::request_durations() const {
   return impl_->metrics->request_duration_seconds.snapshot();
 }
 
+HistogramSnapshot TcpServer::write_durations() const {
+  return impl_->metrics->write_duration_seconds.snapshot();
+}
+
 int TcpServer::connections() const {
   std::lock_guard guard(impl_->registry->mutex);
   return static_cast<int>(impl_->registry->sessions.size());

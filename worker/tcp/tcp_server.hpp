@@ -45,6 +45,7 @@ class TcpServer {
   // Client requests dispatched (to the engine or the leader) and their durations until reply.
   int64_t requests() const;
   HistogramSnapshot request_durations() const;
+  HistogramSnapshot write_durations() const;  // WriteEvents, dispatch to reply
 
  private:
   struct Impl;
