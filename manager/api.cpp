@@ -2,6 +2,7 @@
 #include "manager/api.hpp"
 
 #include "manager/http_client.hpp"
+#include "manager/machines.hpp"
 #include "manager/static_files.hpp"
 
 #include <Poco/Base64Decoder.h>
@@ -38,6 +39,8 @@ using Poco::JSON::Object;
 constexpr int kLogLinesDefault = 200;
 constexpr int kLogLinesMax = 10000;
 constexpr int kHistoryDefault = 200;
+// Chart samples sent when the page gives no ?since: the charts' default window.
+constexpr int64_t kDefaultHistoryWindowMs = int64_t{5} * 60 * 1000;
 constexpr int kNodeCallTimeoutMs = 5000;          // proxied calls to a node
 constexpr int kAuthCallTimeoutMs = 2000;          // credential checks
 constexpr int64_t kRollingNodeTimeoutMs = 60000;  // one node of a rolling restart
@@ -206,7 +209,11 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
       return Reply{204, "", "", {}};
     }
     if (method == "GET" && path == "/metrics") return metrics();
-    if (internal_) return error_reply(404, "not found on the internal port");
+    if (internal_) {
+      // Peer managers read this machine's nodes here for their Machines view.
+      if (method == "GET" && path == "/api/nodes") return nodes_document();
+      return error_reply(404, "not found on the internal port");
+    }
     if (path.rfind("/api/", 0) == 0) return api(request, method, uri, body);
     if (method == "GET") return static_file(path);
     return error_reply(404, "not found");
@@ -238,11 +245,18 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     if (method == "GET") {
       if (path == "/api/nodes") return nodes_document();
       if (path == "/api/clusters") return clusters_document();
-      if (path == "/api/history") return history(uri);
+      if (path == "/api/machines") return machines_document();
+      if (path == "/api/metrics-history") return metrics_history(uri);
+      // Logs and the restart history leak operational detail: $admins or $ops only.
+      if (path == "/api/history") {
+        if (auto refused = authorize(auth_header)) return *refused;
+        return history(uri);
+      }
       if (path == "/api/auth") return auth_document(auth_header);
       if (path == "/api/recent-streams") return recent_streams(auth_header, uri);
       if (parts.size() >= 2 && parts[1] == "streams") return proxy_streams(request, uri);
       if (parts.size() == 4 && parts[1] == "nodes" && parts[3] == "log") {
+        if (auto refused = authorize(auth_header)) return *refused;
         return node_log(parts[2], uri);
       }
       return error_reply(404, "not found");
@@ -452,6 +466,45 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     return json(200, o);
   }
 
+  Reply machines_document() {
+    const std::string self = ctx_.config.int_ip + ":" + std::to_string(ctx_.config.int_http_port);
+    return Reply{200,
+                 machines_json(self, nodes_document().body, ctx_.relay.peer_managers()),
+                 "application/json",
+                 {}};
+  }
+
+  // ?resolution=1s (default: the last 5 minutes) or 1m (the last day); ?since=<Unix ms>.
+  Reply metrics_history(const Poco::URI& uri) {
+    if (!ctx_.history) return error_reply(404, "this manager keeps no chart history");
+    const std::string resolution = query_value(uri, "resolution");
+    if (!resolution.empty() && resolution != "1s" && resolution != "1m") {
+      return error_reply(400, "resolution: expected 1s or 1m, got '" + resolution + "'");
+    }
+    const bool minutes = resolution == "1m";
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    int64_t since = now - (minutes ? static_cast<int64_t>(kMinuteSamplesMax) * kMinuteMs
+                                   : kDefaultHistoryWindowMs);
+    if (const std::string text = query_value(uri, "since"); !text.empty()) {
+      size_t used = 0;
+      try {
+        since = std::stoll(text, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != text.size() || since < 0) {
+        return error_reply(400, "since: expected Unix milliseconds, got '" + text + "'");
+      }
+    }
+    return Reply{
+        200,
+        history_json(*ctx_.history, minutes ? Resolution::kMinute : Resolution::kSecond, since),
+        "application/json",
+        {}};
+  }
+
   Reply clusters_document() {
     Array::Ptr names = new Array;
     for (const std::string& c : ctx_.relay.clusters()) names->add(c);
@@ -498,8 +551,9 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
   }
 
   // text/event-stream: the last N lines, then each new line, until the client goes away.
-  void follow_log(Poco::Net::HTTPServerRequest&, Poco::Net::HTTPServerResponse& response,
+  void follow_log(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
                   const Poco::URI& uri) {
+    if (auto refused = authorize(request.get("Authorization", ""))) return send(response, *refused);
     static std::atomic<int> followers{0};
     if (followers.fetch_add(1) >= kFollowersMax) {
       followers.fetch_sub(1);

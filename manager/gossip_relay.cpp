@@ -7,6 +7,7 @@
 #include <Poco/Net/DNS.h>
 #include <Poco/Net/IPAddress.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace chorus::manager {
@@ -104,6 +105,19 @@ std::vector<std::string> GossipRelay::clusters() {
   std::lock_guard lock(mutex_);
   std::vector<std::string> out;
   for (const auto& [name, m] : clusters_) out.push_back(name);
+  return out;
+}
+
+std::vector<HostPort> GossipRelay::peer_managers() {
+  std::vector<HostPort> out;
+  auto add = [&](const std::string& host, int port) {
+    const HostPort p{host, static_cast<uint16_t>(port)};
+    const bool self = port == config_.int_http_port && host == config_.int_ip;
+    if (!self && std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+  };
+  for (const HostPort& seed : config_.gossip_seeds) add(seed.host, seed.port);
+  std::lock_guard lock(mutex_);
+  for (const auto& [host, port] : dns_seeds_) add(host, port);
   return out;
 }
 

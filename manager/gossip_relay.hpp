@@ -38,6 +38,9 @@ class GossipRelay {
   // The view of a cluster (empty name: the default cluster); nullopt if unknown.
   std::optional<ClusterInfo> view(const std::string& cluster);
   std::vector<std::string> clusters();
+  // The peer managers' internal HTTP endpoints the operator named: GossipSeed, or what
+  // ClusterDns resolved to (without this manager itself), each once.
+  std::vector<HostPort> peer_managers();
   const std::string& default_cluster() const { return config_.default_cluster; }
 
   int64_t exchanges_ok() const { return exchanges_ok_; }

@@ -6,6 +6,8 @@
 #include "manager/api.hpp"
 #include "manager/config.hpp"
 #include "manager/gossip_relay.hpp"
+#include "manager/metrics_history.hpp"
+#include "manager/sampler.hpp"
 #include "manager/store.hpp"
 #include "manager/supervisor.hpp"
 
@@ -116,9 +118,13 @@ class ManagerApp final : public Poco::Util::ServerApplication {
     chorus::manager::GossipRelay relay(config_, log, instance);
     chorus::manager::Supervisor supervisor(config_, *store, log, worker);
     std::atomic<bool> stopping{false};
-    chorus::manager::ApiServers api(
-        chorus::manager::ApiContext{config_, supervisor, relay, *store, log, web_root,
-                                    CHORUS_VERSION, chorus::manager::steady_now_ms(), &stopping});
+    std::vector<std::string> node_names;
+    for (const auto& node : config_.nodes) node_names.push_back(node.name);
+    chorus::manager::MetricsHistory history(node_names);
+    chorus::manager::MetricsSampler sampler(supervisor, relay, history);
+    chorus::manager::ApiServers api(chorus::manager::ApiContext{
+        config_, supervisor, relay, *store, log, web_root, CHORUS_VERSION,
+        chorus::manager::steady_now_ms(), &stopping, &history});
     try {
       api.start();
     } catch (const std::exception& e) {
@@ -135,9 +141,11 @@ class ManagerApp final : public Poco::Util::ServerApplication {
     store->add_event("", "manager-started", "pid " + std::to_string(::getpid()));
     relay.start();
     supervisor.start();
+    sampler.start();
     waitForTerminationRequest();
     log.info("termination requested: stopping the nodes");
     stopping = true;
+    sampler.stop();
     supervisor.shutdown();
     api.stop();
     relay.stop();

@@ -94,7 +94,9 @@ void Supervisor::start() {
 }
 
 // A pid file names a process an earlier manager started; if it is still that node's worker
-// (its command line names the node's log folder), it is stopped before a new one starts.
+// (its command line names the node's log folder), it is stopped before a new one starts. If it
+// is gone, it ended while no manager watched it (e.g. with a manager killed by SIGKILL): that
+// exit is recorded too, so the history shows every exit.
 void Supervisor::reap_leftover(Node& node) {
   const std::string text = read_text(node.pid_file);
   if (text.empty()) return;
@@ -104,8 +106,21 @@ void Supervisor::reap_leftover(Node& node) {
     if (c == '\0') c = ' ';
   }
   const std::string marker = "--log=" + node.spec->log_folder;
-  if (pid > 1 && cmdline.find("chorus-worker") != std::string::npos &&
-      cmdline.find(marker) != std::string::npos) {
+  const bool ours = pid > 1 && process_exists(pid) &&
+                    cmdline.find("chorus-worker") != std::string::npos &&
+                    cmdline.find(marker) != std::string::npos;
+  if (!ours) {
+    const std::string reason =
+        "pid " + std::to_string(pid) + " ended while no manager watched it (its manager was gone)";
+    node.record.last_exit_code.reset();
+    node.record.last_exit_signal.reset();
+    node.record.last_exit_at = iso8601_utc(std::chrono::duration_cast<std::chrono::microseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count());
+    node.record.last_exit_reason = reason;
+    store_.save_node(node.spec->name, node.record);
+    store_.add_event(node.spec->name, "exited", reason);
+  } else {
     log_.warn("node " + node.spec->name + ": stopping pid " + std::to_string(pid) +
               " left by an earlier manager");
     store_.add_event(node.spec->name, "stopped",

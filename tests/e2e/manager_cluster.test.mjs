@@ -3,11 +3,12 @@
 // manager's port as gossip seed writes and reads; a SIGKILLed worker is restarted within 1 s
 // plus its backoff and catches up; the leader's SIGKILLed worker is replaced by a new leader and
 // returns as a follower; a SIGSTOPped worker is detected and restarted; stop/start through the
-// API need credentials (401 without); SIGTERM of the manager stops all its workers; a restarted
-// manager keeps the history and starts its nodes again, except one the operator stopped; SIGKILL
-// of the manager takes its workers down too. Along the way: the streams proxy, recent streams,
-// /api/auth, metrics, the dashboard's files and a rolling restart (followers first, the leader
-// last after it resigns).
+// API need credentials (401 without), and so do the node logs and the restart history;
+// SIGTERM of the manager stops all its workers; a restarted manager keeps the history and
+// starts its nodes again, except one the operator stopped; SIGKILL of the manager takes its
+// workers down too, and the next manager records their exits. Along the way: the streams
+// proxy, recent streams, /api/auth, metrics, the chart history, the machines document, the
+// dashboard's files and a rolling restart (followers first, the leader last after it resigns).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -202,6 +203,81 @@ test('stop and start through the API; 401 without credentials', { timeout: 60000
   assert.ok(events.some((e) => e.node === 'n3' && e.event === 'start-requested'));
 });
 
+test('logs and the restart history need a login of $admins or $ops; /api/nodes and gossip stay '
+  + 'open', { timeout: 30000 }, async () => {
+  const wrong = 'Basic ' + Buffer.from('admin:wrong').toString('base64');
+  for (const p of ['/api/history', '/api/nodes/n1/log?lines=5',
+    '/api/nodes/n1/log?follow=true&lines=1', '/api/nodes/nope/log']) {
+    for (const auth of [undefined, wrong]) {
+      const res = await m.fetch(p, { auth });
+      assert.equal(res.status, 401, `${p} with ${auth ? 'a wrong password' : 'no credentials'}`);
+      assert.match(res.headers.get('www-authenticate') ?? '', /Basic/);
+      await res.text();
+    }
+  }
+  const ops = 'Basic ' + Buffer.from('ops:changeit').toString('base64');
+  for (const auth of [ADMIN, ops]) {
+    const tail = await m.json('/api/nodes/n1/log?lines=5', { auth });
+    assert.equal(tail.status, 200);
+    assert.ok(tail.body.lines.length > 0);
+    assert.ok((await m.history(auth)).length > 0);
+  }
+  const follow = await m.fetch('/api/nodes/n1/log?follow=true&lines=1', { auth: ADMIN });
+  assert.equal(follow.status, 200);
+  assert.match(follow.headers.get('content-type'), /text\/event-stream/);
+  await follow.body.cancel();
+  assert.equal((await m.fetch('/api/nodes')).status, 200);
+  assert.equal((await m.fetch('/gossip?format=json')).status, 200);
+});
+
+test('chart history: a sample a second with the nodes\' figures; bad parameters are refused',
+  { timeout: 30000 }, async () => {
+    const since = Date.now() - 3000;
+    await conn.appendToStream(streamName('chart'), ANY, jsonEvent({ c: 1 }, 'T'));
+    const doc = await waitFor(async () => {
+      const r = await m.json(`/api/metrics-history?resolution=1s&since=${since}`);
+      assert.equal(r.status, 200);
+      return r.body.times.length >= 3 ? r.body : false;
+    }, { timeoutMs: 10000, what: 'three samples' });
+    assert.deepEqual(doc.nodes, ['n1', 'n2', 'n3']);
+    assert.ok(doc.times.every((t, i) => t > since && (i === 0 || t > doc.times[i - 1])));
+    for (const n of doc.nodes) {
+      assert.equal(doc.series.eventsWritten[n].length, doc.times.length);
+      assert.ok(doc.series.dataBytes[n].some((v) => v > 0), `${n} disk use`);
+      assert.ok(doc.series.lagBytes[n].some((v) => v !== null), `${n} lag`);
+    }
+    const minutes = await m.json('/api/metrics-history?resolution=1m');
+    assert.equal(minutes.status, 200);
+    assert.equal(minutes.body.intervalMs, 60000);
+    assert.ok(minutes.body.times.length >= 1, 'the minute in progress');
+    for (const bad of ['resolution=5s', 'since=abc', 'since=-5', 'since=12x']) {
+      const r = await m.json(`/api/metrics-history?${bad}`);
+      assert.equal(r.status, 400, bad);
+      assert.match(r.body.error, /resolution|since/);
+    }
+  });
+
+test('machines: this manager alone (no peers); its nodes document is also on the internal port',
+  { timeout: 30000 }, async () => {
+    const r = await m.json('/api/machines');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.machines.length, 1);
+    const [self] = r.body.machines;
+    assert.equal(self.self, true);
+    assert.equal(self.reachable, true);
+    assert.deepEqual(self.nodes.map((n) => n.name), ['n1', 'n2', 'n3']);
+    const internal = await fetch(`http://${m.ip}:${m.intHttpPort}/api/nodes`);
+    assert.equal(internal.status, 200);
+    assert.equal((await internal.json()).nodes.length, 3);
+    // Nothing else of the API is on the internal port.
+    for (const p of ['/api/history', '/api/machines', '/api/nodes/n1/log']) {
+      const res = await fetch(`http://${m.ip}:${m.intHttpPort}${p}`, {
+        headers: { Authorization: ADMIN } });
+      assert.equal(res.status, 404, p);
+      await res.text();
+    }
+  });
+
 test('rolling restart: followers first, the leader last after it resigns', { timeout: 120000 },
   async () => {
     await m.waitForCluster(2);
@@ -254,10 +330,26 @@ test('SIGTERM of the manager stops every worker; a new manager keeps the history
   assert.ok(list.find((n) => n.name === 'n1').restarts >= 0);
 });
 
-test('SIGKILL of the manager takes its workers down too', { timeout: 60000 }, async () => {
-  const pids = (await m.nodes()).map((n) => n.pid);
-  assert.equal(pids.length, 3);
-  await m.kill();
-  await waitFor(() => pids.every((pid) => !pidAlive(pid)),
-    { timeoutMs: 15000, what: 'every worker gone after the manager was killed' });
-});
+test('SIGKILL of the manager takes its workers down too; the next manager records those exits',
+  { timeout: 90000 }, async () => {
+    const before = await m.nodes();
+    const pids = before.map((n) => n.pid);
+    assert.equal(pids.length, 3);
+    await m.kill();
+    await waitFor(() => pids.every((pid) => !pidAlive(pid)),
+      { timeoutMs: 15000, what: 'every worker gone after the manager was killed' });
+    // Regression: exits nobody watched were missing from the history (only the new starts were
+    // there). The next manager on the same folder lists each with its pid and cause.
+    await m.start();
+    await m.waitForCluster(2);
+    const events = await m.history();
+    for (const n of before) {
+      const exit = events.find((e) => e.node === n.name && e.event === 'exited' &&
+        e.detail.startsWith(`pid ${n.pid} ended while no manager watched it`));
+      assert.ok(exit, `${n.name}'s exit (pid ${n.pid}) in the history`);
+      const started = events.findIndex((e) => e.node === n.name && e.event === 'started');
+      assert.ok(started >= 0 && started < events.indexOf(exit), 'then its new start');
+      const info = await m.nodeInfo(n.name);
+      assert.match(info.lastExit.reason, /no manager watched it/);
+    }
+  });

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Manager, ADMIN, pidAlive, waitFor } from './manager_harness.mjs';
+import { WORKER } from './lib/harness.mjs';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-mgr-fake-'));
 const managers = [];
@@ -18,21 +19,30 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-// A stand-in worker; its file name contains "chorus-worker" as a real one's does.
+// A stand-in worker; its file name contains "chorus-worker" as a real one's does. Node n2 (its
+// own cluster) runs the real worker: logs and history need a login, which a running node checks.
 function fakeWorker(name, body) {
   const p = path.join(dir, `${name}-chorus-worker.sh`);
-  fs.writeFileSync(p, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  fs.writeFileSync(p, `#!/bin/sh\ncase " $* " in *'/n2 '*) exec '${WORKER}' "$@" ;; esac\n` +
+    `${body}\n`, { mode: 0o755 });
   return p;
 }
 
 // Stand-ins never answer /health/live: a long start grace keeps them "Starting".
 function manager(worker, settings = {}) {
   const m = new Manager({
-    nodes: [{ name: 'n1', options: { MemDb: true } }],
+    nodes: [{ name: 'n1', options: { MemDb: true } },
+      { name: 'n2', cluster: 'auth', options: { MemDb: true } }],
     settings: { WorkerPath: worker, StartGraceMs: 600000, ...settings },
   });
   managers.push(m);
   return m;
+}
+
+// Until the real node n2 runs, no node can check the credentials that logs and history need.
+async function waitForChecker(m) {
+  await waitFor(async () => (await m.nodeInfo('n2')).state === 'Running',
+    { timeoutMs: 15000, what: 'n2 (the real worker) running' });
 }
 
 test('exit code 75 is restarted at once and counts towards the limit', { timeout: 30000 },
@@ -45,6 +55,7 @@ test('exit code 75 is restarted at once and counts towards the limit', { timeout
     }, { timeoutMs: 10000, what: 'n1 Failed after five exits' });
     assert.equal(info.lastExit.code, 75);
     assert.equal(info.restarts, 4);
+    await waitForChecker(m);
     const events = await m.history();
     const restarts = events.filter((e) => e.node === 'n1' && e.event === 'restarting');
     assert.equal(restarts.length, 4);
@@ -63,13 +74,14 @@ test('output is rotated by size; the log endpoint tails and follows it', { timeo
     await waitFor(() => fs.existsSync(`${out}.1`), { timeoutMs: 10000, what: 'a rotated file' });
     assert.ok(fs.statSync(`${out}.1`).size > 50000);
     // Right after a rotation the file may hold fewer lines; the ticks refill it.
+    await waitForChecker(m);
     const tail = await waitFor(async () => {
-      const t = await m.json('/api/nodes/n1/log?lines=3');
+      const t = await m.json('/api/nodes/n1/log?lines=3', { auth: ADMIN });
       return t.body.lines.length === 3 ? t : false;
     }, { timeoutMs: 5000, what: 'three lines' });
     assert.equal(tail.status, 200);
     // follow: new lines arrive as server-sent events
-    const res = await m.fetch('/api/nodes/n1/log?follow=true&lines=1');
+    const res = await m.fetch('/api/nodes/n1/log?follow=true&lines=1', { auth: ADMIN });
     assert.match(res.headers.get('content-type'), /text\/event-stream/);
     const reader = res.body.getReader();
     let text = '';
@@ -102,6 +114,7 @@ test('a node that ignores SIGTERM is killed after the grace period; a leftover o
   assert.ok(pidAlive(leftover), 'the stubborn node outlived the killed manager');
   await m.start();
   await waitFor(() => !pidAlive(leftover), { timeoutMs: 10000, what: `leftover ${leftover} gone` });
+  await waitForChecker(m);
   const events = await m.history();
   assert.ok(events.some((e) => /left by an earlier manager/.test(e.detail)));
   const fresh = await waitFor(async () => (await m.nodeInfo('n1')).pid, { what: 'a new n1' });

@@ -1,0 +1,27 @@
+// The cluster-wide "Machines" document (GET /api/machines): this manager's own nodes document,
+// then each peer manager's, fetched from the peer's internal HTTP port (GET /api/nodes there)
+// at the endpoints the operator configured (GossipSeed or ClusterDns), never at addresses that
+// gossip merely claims. Peers are asked in parallel, each with a deadline. Any thread.
+#pragma once
+
+#include "common/options.hpp"
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace chorus::manager {
+
+// A peer manager answers within this, or it is listed as unreachable.
+inline constexpr int kPeerCallTimeoutMs = 2000;
+// Peer managers asked at most (a cluster has a handful of machines; seeds beyond are skipped).
+inline constexpr size_t kPeerManagersMax = 16;
+// A peer's nodes document larger than this is refused (a manager's is a few KB).
+inline constexpr size_t kPeerAnswerBytesMax = size_t{1024} * 1024;
+
+// {"machines": [{"address", "self", "reachable", "manager", "nodes"} | {"address", "self":
+// false, "reachable": false, "error"}]}; `own_nodes_json` is this manager's /api/nodes answer.
+std::string machines_json(const std::string& own_address, const std::string& own_nodes_json,
+                          const std::vector<HostPort>& peers);
+
+}  // namespace chorus::manager

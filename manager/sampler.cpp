@@ -1,0 +1,130 @@
+// Chart sampling: node figures, latency deltas, lag from the leader or gossip.
+#include "manager/sampler.hpp"
+
+#include "manager/http_client.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace chorus::manager {
+namespace {
+
+int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string http_key(const std::string& ip, int port) { return ip + ":" + std::to_string(port); }
+
+const MemberInfo* member_of(const ClusterInfo& view, const NodeSpec& spec) {
+  const std::string key = http_key(spec.resolved.int_ip, spec.resolved.int_http_port);
+  for (const MemberInfo& m : view.members) {
+    if (m.state != "Manager" && http_key(m.internal_http_ip, m.internal_http_port) == key) {
+      return &m;
+    }
+  }
+  return nullptr;
+}
+
+const MemberInfo* leader_of(const ClusterInfo& view) {
+  for (const MemberInfo& m : view.members) {
+    if (m.state == "Leader" && m.is_alive) return &m;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+MetricsSampler::MetricsSampler(Supervisor& supervisor, GossipRelay& relay, MetricsHistory& history)
+    : supervisor_(supervisor), relay_(relay), history_(history) {}
+
+MetricsSampler::~MetricsSampler() { stop(); }
+
+void MetricsSampler::start() {
+  thread_ = std::thread([this] {
+    int64_t next = steady_now_ms();
+    while (!stopping_) {
+      sample_once(unix_now_ms());
+      next += kSampleIntervalMs;
+      while (!stopping_ && steady_now_ms() < next) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      if (steady_now_ms() > next + kSampleIntervalMs) next = steady_now_ms();  // fell behind
+    }
+  });
+}
+
+void MetricsSampler::stop() {
+  stopping_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void MetricsSampler::sample_once(int64_t now_unix_ms) {
+  const std::vector<NodeView> views = supervisor_.nodes();
+  std::vector<NodeFigures> figures(views.size());
+  std::map<std::string, std::string> leader_stats;  // by cluster, fetched once per sample
+  for (size_t i = 0; i < views.size(); ++i) {
+    const NodeView& v = views[i];
+    if (!v.pid || v.stats_json.empty()) {
+      last_writes_.erase(v.spec->name);  // a gap, and no latency across a restart
+      continue;
+    }
+    HistogramSnapshot writes;
+    if (!figures_from_stats(v.stats_json, &figures[i], &writes)) continue;
+    auto last = last_writes_.find(v.spec->name);
+    if (last != last_writes_.end()) {
+      figures[i][Figure::kWriteP99Ms] = quantile_ms(last->second, writes, 0.99);
+    }
+    last_writes_[v.spec->name] = writes;
+    add_lag(v, leader_stats, figures[i]);
+  }
+  history_.add(now_unix_ms, std::move(figures));
+}
+
+// Gossip only claims where the leader is: it is asked only on a machine the operator named as a
+// peer (GossipSeed or ClusterDns), never at an address a pushed view made up.
+bool MetricsSampler::on_peer_machine(const std::string& host) {
+  for (const HostPort& peer : relay_.peer_managers()) {
+    if (peer.host == host) return true;
+  }
+  return false;
+}
+
+void MetricsSampler::add_lag(const NodeView& v, std::map<std::string, std::string>& leader_stats,
+                             NodeFigures& figures) {
+  const NodeSpec& spec = *v.spec;
+  const auto view = relay_.view(spec.cluster);
+  const MemberInfo* self = view ? member_of(*view, spec) : nullptr;
+  const MemberInfo* leader = view ? leader_of(*view) : nullptr;
+  if (!self || !self->is_alive || !leader) return;
+  if (self == leader) {
+    figures[Figure::kLagBytes] = 0;
+    figures[Figure::kLagEvents] = 0;
+    figures[Figure::kLagMs] = 0;
+    return;
+  }
+  auto cached = leader_stats.find(spec.cluster);
+  if (cached == leader_stats.end()) {
+    std::string text;
+    for (const NodeView& other : supervisor_.nodes()) {
+      if (other.spec->cluster == spec.cluster && other.pid &&
+          member_of(*view, *other.spec) == leader) {
+        text = other.stats_json;  // the leader runs here
+      }
+    }
+    if (text.empty() && on_peer_machine(leader->internal_http_ip)) {
+      const auto answer = http_request("GET", leader->internal_http_ip, leader->internal_http_port,
+                                       "/stats", "", {}, kLeaderStatsTimeoutMs);
+      if (answer && answer->status == 200) text = answer->body;
+    }
+    cached = leader_stats.emplace(spec.cluster, text).first;
+  }
+  const std::string node_id =
+      spec.resolved.int_ip + ":" + std::to_string(spec.resolved.int_tcp_port);
+  if (lag_from_leader_stats(cached->second, node_id, &figures)) return;
+  figures[Figure::kLagBytes] = static_cast<double>(
+      std::max<int64_t>(0, leader->writer_checkpoint - self->writer_checkpoint));
+}
+
+}  // namespace chorus::manager
