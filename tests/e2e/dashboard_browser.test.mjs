@@ -1,6 +1,7 @@
 // Goal: prove the dashboard works in a real browser against a real chorus-manager with three real
 // nodes (issue 6): the cluster page shows one Leader, two Followers and every node's name; a
-// SIGKILLed worker's new pid and restart count appear without a reload; the stop button stops a
+// SIGKILLed worker's new pid and restart count appear without a reload, and its kill, restart
+// and new start in the restart history; the stop button stops a
 // node (the page says Stopped) and start brings it back; an event written by
 // node-eventstore-client shows in the stream browser with its JSON; the charts have data; the
 // page raises no script error; the "last updated" mark turns stale while the manager is frozen.
@@ -139,6 +140,19 @@ test('a SIGKILLed worker\'s new pid and restart count show without a reload',
     assert.equal(await page.evaluate(() => window.__noReload), true, 'the page was not reloaded');
     const info = (await manager.nodes()).find((n) => n.name === victim.name);
     assert.equal(await nodeRow(victim.name).getAttribute('data-pid'), String(info.pid));
+    // The restart history lists the kill with its cause, the restart and the new start (newest
+    // first), without a reload.
+    await pageWait(`${victim.name}'s kill, restart and new start in the restart history`,
+      ({ name, pid }) => {
+        const rows = [...document.querySelectorAll('[data-testid=history-row]')]
+          .filter((r) => r.dataset.node === name);
+        const at = (event, text) => rows.findIndex((r) => r.dataset.event === event &&
+          r.innerText.includes(text));
+        const started = at('started', `pid ${pid}`);
+        const restarting = at('restarting', 'in ');
+        const exited = at('exited', 'killed by signal 9');
+        return started >= 0 && started < restarting && restarting < exited;
+      }, { name: victim.name, pid: info.pid }, 15000);
   });
 
 test('the stop button stops a node and start brings it back', { skip, timeout: 90000 },
@@ -170,8 +184,10 @@ test('the stop button stops a node and start brings it back', { skip, timeout: 9
 test('a node\'s log tail follows over Server-Sent Events', { skip, timeout: 30000 }, async () => {
   await page.selectOption('[data-testid=log-node]', 'n1');
   await page.check('[data-testid=log-follow]');
-  await pageWait('log lines from the follow stream', () => Number(document.querySelector(
-    '[data-testid=log-box]')?.dataset.lines) > 0, undefined, 15000);
+  await pageWait('log lines from the follow stream', () => {
+    const box = document.querySelector('[data-testid=log-box]');
+    return box?.dataset.source === 'follow' && Number(box.dataset.lines) > 0;
+  }, undefined, 15000);
   assert.match(await page.locator('[data-testid=log-box]').innerText(), /chorus-worker|\[\w+\]/);
   await page.uncheck('[data-testid=log-follow]');
 });
@@ -215,7 +231,7 @@ test('an event written by node-eventstore-client shows in the stream browser wit
 
 test('the charts have data', { skip, timeout: 30000 }, async () => {
   await page.goto(`${base()}/#/charts`);
-  for (const metric of ['writes', 'reads', 'lag']) {
+  for (const metric of ['writes', 'reads', 'lagBytes']) {
     await pageWait(`points on the ${metric} chart`, (m) => Number(document
       .querySelector(`[data-testid=chart-${m}]`)?.dataset.points) >= 3, metric, 15000);
     const series = await page.locator(`[data-testid=chart-${metric}]`).getAttribute('data-series');

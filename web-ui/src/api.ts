@@ -1,7 +1,7 @@
 // The manager's HTTP API (docs/management-api.md) as typed calls. Every failure becomes an
 // ApiError with the HTTP status (0 when the manager did not answer) and a readable message, so
-// pages show one line instead of a stack. Reads take no credentials; changes send the session's
-// Basic credentials.
+// pages show one line instead of a stack. Reads take no credentials, except node logs and the
+// restart history; those and changes send the session's Basic credentials.
 import type { LastExit } from './format';
 
 export interface ManagerInfo {
@@ -60,6 +60,16 @@ export interface RecentStream {
 export interface AuthAnswer {
   login: string;
   groups: string[];
+}
+
+// One manager of the cluster as GET /api/machines lists it (this one first, then each peer).
+export interface MachineInfo {
+  address: string;
+  self: boolean;
+  reachable: boolean;
+  error?: string;
+  manager?: ManagerInfo;
+  nodes?: NodeInfo[];
 }
 
 export interface RollingRestartAnswer {
@@ -152,12 +162,22 @@ export class ApiClient {
     return this.request('/api/clusters');
   }
 
-  history(limit = 100): Promise<{ events: HistoryEvent[] }> {
-    return this.request(`/api/history?limit=${limit}`);
+  history(auth: string | null, limit = 100): Promise<{ events: HistoryEvent[] }> {
+    return this.request(`/api/history?limit=${limit}`, { auth });
   }
 
-  log(node: string, lines = 200): Promise<{ lines: string[] }> {
-    return this.request(`/api/nodes/${encodeURIComponent(node)}/log?lines=${lines}`);
+  log(node: string, auth: string | null, lines = 200): Promise<{ lines: string[] }> {
+    return this.request(`/api/nodes/${encodeURIComponent(node)}/log?lines=${lines}`, { auth });
+  }
+
+  machines(): Promise<{ machines: MachineInfo[] }> {
+    return this.request('/api/machines');
+  }
+
+  // Chart samples after `since_ms` (Unix ms) at one a second ('1s') or one a minute ('1m').
+  metricsHistory(resolution: '1s' | '1m', since_ms: number): Promise<unknown> {
+    return this.request(`/api/metrics-history?resolution=${resolution}&since=${
+      Math.max(0, Math.floor(since_ms))}`);
   }
 
   nodeAction(node: string, action: 'start' | 'stop' | 'restart' | 'resign',

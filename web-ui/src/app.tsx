@@ -9,12 +9,14 @@ import { ChartsPage } from './pages/charts';
 import { ClusterPage } from './pages/cluster';
 import { LoginPage } from './pages/login';
 import { MachinePage } from './pages/machine';
+import { MachinesPage } from './pages/machines';
 import { StreamsPage } from './pages/streams';
 import { parseRoute, type Page } from './route';
 import type { LiveStore } from './store';
 
 const kNav: { page: Page; label: string }[] = [
   { page: 'cluster', label: 'Cluster' },
+  { page: 'machines', label: 'Machines' },
   { page: 'machine', label: 'This machine' },
   { page: 'streams', label: 'Streams' },
   { page: 'charts', label: 'Charts' },
@@ -67,6 +69,7 @@ function Header({ page, session, onLogout }: { page: Page; session: Session | nu
 function CurrentPage({ page, stream }: { page: Page; stream: string | null }) {
   switch (page) {
     case 'machine': return <MachinePage />;
+    case 'machines': return <MachinesPage />;
     case 'streams': return <StreamsPage stream={stream} />;
     case 'charts': return <ChartsPage />;
     case 'login': return <LoginPage />;

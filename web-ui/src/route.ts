@@ -1,6 +1,6 @@
 // Hash routes ("#/streams/orders"), so the manager serves one index.html for every page and a
 // reload keeps the page.
-export type Page = 'cluster' | 'machine' | 'streams' | 'charts' | 'login';
+export type Page = 'cluster' | 'machines' | 'machine' | 'streams' | 'charts' | 'login';
 
 export interface Route {
   page: Page;
@@ -8,7 +8,7 @@ export interface Route {
   stream: string | null;
 }
 
-const kPages: Page[] = ['cluster', 'machine', 'streams', 'charts', 'login'];
+const kPages: Page[] = ['cluster', 'machines', 'machine', 'streams', 'charts', 'login'];
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/');

@@ -113,6 +113,7 @@ describe('routes', () => {
   it('parses pages and stream names', () => {
     expect(parseRoute('')).toEqual({ page: 'cluster', stream: null });
     expect(parseRoute('#/machine')).toEqual({ page: 'machine', stream: null });
+    expect(parseRoute('#/machines')).toEqual({ page: 'machines', stream: null });
     expect(parseRoute('#/nowhere')).toEqual({ page: 'cluster', stream: null });
     expect(parseRoute(streamHash('$all'))).toEqual({ page: 'streams', stream: '$all' });
     expect(parseRoute(streamHash('a/b c'))).toEqual({ page: 'streams', stream: 'a/b c' });

@@ -1,5 +1,5 @@
 // Restart history: the manager's supervisor events, newest first, re-read every few seconds
-// while shown.
+// while shown. The manager shows it to a logged-in user of $admins or $ops only.
 import { useEffect, useState } from 'preact/hooks';
 import type { HistoryEvent } from '../api';
 import { ErrorLine } from '../components';
@@ -15,14 +15,18 @@ const kEventClasses: Record<string, string> = {
 };
 
 export function HistoryPanel() {
-  const { api } = useApp();
+  const { api, session } = useApp();
+  const auth = session?.authorization ?? null;
   const [events, setEvents] = useState<HistoryEvent[]>([]);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
+    setEvents([]);
+    setError(null);
+    if (!auth) return undefined;
     let live = true;
     const load = async () => {
       try {
-        const answer = await api.history(kHistoryRows);
+        const answer = await api.history(auth, kHistoryRows);
         if (live) { setEvents(answer.events ?? []); setError(null); }
       } catch (e) {
         if (live) setError(e instanceof Error ? e.message : String(e));
@@ -31,7 +35,17 @@ export function HistoryPanel() {
     void load();
     const timer = setInterval(load, kHistoryRefreshMs);
     return () => { live = false; clearInterval(timer); };
-  }, [api]);
+  }, [api, auth]);
+  if (!auth) {
+    return (
+      <div class="panel">
+        <h2>Restart history</h2>
+        <p class="muted" data-testid="history-login">
+          <a href="#/login">Log in</a> as a user of $admins or $ops to see the restart history.
+        </p>
+      </div>
+    );
+  }
   return (
     <div class="panel">
       <h2>Restart history</h2>
