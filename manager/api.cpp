@@ -2,7 +2,6 @@
 #include "manager/api.hpp"
 
 #include "manager/http_client.hpp"
-#include "manager/machines.hpp"
 #include "manager/static_files.hpp"
 
 #include <Poco/Base64Decoder.h>
@@ -468,10 +467,11 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
 
   Reply machines_document() {
     const std::string self = ctx_.config.int_ip + ":" + std::to_string(ctx_.config.int_http_port);
-    return Reply{200,
-                 machines_json(self, nodes_document().body, ctx_.relay.peer_managers()),
-                 "application/json",
-                 {}};
+    auto build = [&] {
+      return machines_json(self, nodes_document().body, ctx_.relay.peer_managers());
+    };
+    const std::string doc = ctx_.machines ? ctx_.machines->get(steady_now_ms(), build) : build();
+    return Reply{200, doc, "application/json", {}};
   }
 
   // ?resolution=1s (default: the last 5 minutes) or 1m (the last day); ?since=<Unix ms>.

@@ -7,6 +7,7 @@
 #include "common/log.hpp"
 #include "manager/config.hpp"
 #include "manager/gossip_relay.hpp"
+#include "manager/machines.hpp"
 #include "manager/metrics_history.hpp"
 #include "manager/store.hpp"
 #include "manager/supervisor.hpp"
@@ -32,6 +33,7 @@ struct ApiContext {
   int64_t started_ms = 0;
   std::atomic<bool>* stopping = nullptr;
   const MetricsHistory* history = nullptr;  // the charts' samples (null: none kept)
+  MachinesCache* machines = nullptr;        // the Machines document's last build
 };
 
 // Authorization decisions, cached: a header a node accepted is trusted for kAuthCacheMs, and

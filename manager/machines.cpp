@@ -61,6 +61,15 @@ Object::Ptr ask_peer(const HostPort& peer) {
 
 }  // namespace
 
+std::string MachinesCache::get(int64_t now_ms, const std::function<std::string()>& build) {
+  std::lock_guard lock(mutex_);
+  if (now_ms - built_ms_ >= kMachinesRefreshMs || document_.empty()) {
+    document_ = build();
+    built_ms_ = now_ms;
+  }
+  return document_;
+}
+
 std::string machines_json(const std::string& own_address, const std::string& own_nodes_json,
                           const std::vector<HostPort>& peers) {
   std::vector<std::future<Object::Ptr>> asked;

@@ -7,6 +7,10 @@
 #include "common/options.hpp"
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,6 +22,21 @@ inline constexpr int kPeerCallTimeoutMs = 2000;
 inline constexpr size_t kPeerManagersMax = 16;
 // A peer's nodes document larger than this is refused (a manager's is a few KB).
 inline constexpr size_t kPeerAnswerBytesMax = size_t{1024} * 1024;
+
+// The document is built at most once in this long, however many ask: an anonymous client cannot
+// make the manager call its peers faster than that.
+inline constexpr int64_t kMachinesRefreshMs = 1000;
+
+// The last document and when it was built. Concurrent callers wait for one build.
+class MachinesCache {
+ public:
+  std::string get(int64_t now_ms, const std::function<std::string()>& build);
+
+ private:
+  std::mutex mutex_;
+  std::string document_;                                        // GUARDED_BY(mutex_)
+  int64_t built_ms_ = std::numeric_limits<int64_t>::min() / 2;  // GUARDED_BY(mutex_)
+};
 
 // {"machines": [{"address", "self", "reachable", "manager", "nodes"} | {"address", "self":
 // false, "reachable": false, "error"}]}; `own_nodes_json` is this manager's /api/nodes answer.

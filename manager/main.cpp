@@ -122,9 +122,10 @@ class ManagerApp final : public Poco::Util::ServerApplication {
     for (const auto& node : config_.nodes) node_names.push_back(node.name);
     chorus::manager::MetricsHistory history(node_names);
     chorus::manager::MetricsSampler sampler(supervisor, relay, history);
+    chorus::manager::MachinesCache machines;
     chorus::manager::ApiServers api(chorus::manager::ApiContext{
         config_, supervisor, relay, *store, log, web_root, CHORUS_VERSION,
-        chorus::manager::steady_now_ms(), &stopping, &history});
+        chorus::manager::steady_now_ms(), &stopping, &history, &machines});
     try {
       api.start();
     } catch (const std::exception& e) {
