@@ -7,8 +7,8 @@
 #pragma once
 
 #include "common/log.hpp"
-#include "manager/config.hpp"
 #include "common/membership.hpp"
+#include "manager/config.hpp"
 
 #include <atomic>
 #include <map>
