@@ -130,18 +130,24 @@ TEST_F(EngineTest, SubscriptionSeesCommittedEventsInOrder) {
   EXPECT_EQ(got.get_future().get(), (std::vector<std::string>{"one", "two"}));
 }
 
+EngineConfig on_disk(const std::string& folder) {
+  EngineConfig c;
+  c.db_folder = folder;
+  return c;
+}
+
 TEST(EngineOnDisk, SurvivesReopen) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("chorus-engine-" + to_string(random_guid()));
   {
-    auto e = Engine::open(EngineConfig{dir.string(), false, 2, 5000, {}});
+    auto e = Engine::open(on_disk(dir.string()));
     std::promise<WriteResult> p;
     e->append(Principal::anon(), "s", kExpectedNoStream, {event("a")},
               [&](WriteResult r) { p.set_value(r); });
     ASSERT_EQ(p.get_future().get().result, OperationResult::Success);
   }
   {
-    auto e = Engine::open(EngineConfig{dir.string(), false, 2, 5000, {}});
+    auto e = Engine::open(on_disk(dir.string()));
     std::promise<ReadEventResult> p;
     e->read_event(Principal::anon(), "s", -1, false, [&](ReadEventResult r) { p.set_value(r); });
     const auto r = p.get_future().get();
@@ -149,6 +155,28 @@ TEST(EngineOnDisk, SurvivesReopen) {
     EXPECT_EQ(r.event->event->event_type, "a");
   }
   std::filesystem::remove_all(dir);
+}
+
+// Security hole 2: a link must not reveal a target its reader may not read. Anonymous links to
+// the admin's user record (which holds the password hash); reading it back with links resolved
+// gives the link alone, while the admin, who may read the target, gets it.
+TEST_F(EngineTest, LinksResolveOnlyTargetsTheReaderMayRead) {
+  NewEvent link{random_guid(), "$>", false, false, "0@$user-admin", ""};
+  ASSERT_EQ(append("hole2", kExpectedNoStream, {link}).result, OperationResult::Success);
+  auto read_as = [&](const Principal& who) {
+    std::promise<ReadStreamResult> p;
+    engine_->read_stream(who, "hole2", 0, 10, true, true,
+                         [&](ReadStreamResult r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  };
+  const auto anon = read_as(Principal::anon());
+  ASSERT_EQ(anon.events.size(), 1u);
+  EXPECT_FALSE(anon.events[0].event) << "the target leaked";
+  ASSERT_TRUE(anon.events[0].link);
+  const auto admin = read_as(kAdmin);
+  ASSERT_EQ(admin.events.size(), 1u);
+  ASSERT_TRUE(admin.events[0].event);
+  EXPECT_EQ(admin.events[0].event->stream, "$user-admin");
 }
 
 }  // namespace

@@ -157,8 +157,7 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
   write_path_ = std::make_unique<WritePath>(store, *runtime_, now_ms, std::random_device{}());
   hub_ = std::make_unique<SubscriptionHub>(
       [this](const EventRecord& record, const Principal& who, bool resolve_links) {
-        (void)who;
-        return resolve(*hub_reader_, record, resolve_links, committed_position_.load());
+        return resolve(*hub_reader_, read_view(), who, record, resolve_links);
       });
   LeaderContext context;
   context.append = [this](const Principal& who, const std::string& stream, int64_t expected,

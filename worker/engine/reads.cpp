@@ -76,21 +76,36 @@ StreamMetadata committed_metadata(ReadConnection& c, const std::string& stream, 
   return parse_metadata(last->data);
 }
 
-std::optional<EventRecord> resolve_link(ReadConnection& c, const EventRecord& link,
-                                        int64_t max_pos) {
+std::optional<EventRecord> resolve_link(ReadConnection& c, const ReadView& v, const Principal& who,
+                                        const EventRecord& link) {
   const auto at = link.data.find('@');
   if (at == std::string::npos) return std::nullopt;
   int64_t number = 0;
   const char* begin = link.data.data();
   const auto [end, ec] = std::from_chars(begin, begin + at, number);
   if (ec != std::errc() || end != begin + at) return std::nullopt;
-  return c.record(link.data.substr(at + 1), number, max_pos);
+  // The target is read with the reader's rights and the target stream's rules, as if the reader
+  // had asked for it: a target it may not read, or that is deleted, truncated or expired,
+  // resolves as missing (security hole 2: links must not bypass ACLs).
+  const std::string target = link.data.substr(at + 1);
+  if (target.empty()) return std::nullopt;
+  auto metadata = readable(c, v, who, target);
+  if (!metadata) return std::nullopt;
+  const auto sv = view_stream(c, v, target, std::move(*metadata));
+  if (sv.status != ReadStreamStatus::Success) return std::nullopt;
+  if (number < sv.bounds.min_event_number || number > sv.bounds.last_event_number) {
+    return std::nullopt;
+  }
+  auto record = c.record(target, number, v.committed_pos);
+  if (!record || expired(*record, sv.metadata, v.now_ms)) return std::nullopt;
+  return record;
 }
 
-ResolvedEvent resolve(ReadConnection& c, EventRecord record, bool resolve_links, int64_t max_pos) {
+ResolvedEvent resolve(ReadConnection& c, const ReadView& v, const Principal& who,
+                      EventRecord record, bool resolve_links) {
   ResolvedEvent e;
   if (resolve_links && record.event_type == kLinkEventType) {
-    e.event = resolve_link(c, record, max_pos);
+    e.event = resolve_link(c, v, who, record);
     e.link = std::move(record);
   } else {
     e.event = std::move(record);
@@ -129,7 +144,7 @@ ReadEventResult read_event(ReadConnection& c, const ReadView& v, const Principal
     result.status = ReadEventStatus::NotFound;
     return result;
   }
-  result.event = resolve(c, std::move(*record), resolve_links, v.committed_pos);
+  result.event = resolve(c, v, who, std::move(*record), resolve_links);
   return result;
 }
 
@@ -171,7 +186,7 @@ ReadStreamResult read_stream(ReadConnection& c, const ReadView& v, const Princip
   }
   for (auto& r : records) {
     if (expired(r, sv.metadata, v.now_ms)) continue;
-    result.events.push_back(resolve(c, std::move(r), resolve_links, v.committed_pos));
+    result.events.push_back(resolve(c, v, who, std::move(r), resolve_links));
   }
   return result;
 }
@@ -202,7 +217,7 @@ ReadAllResult read_all(ReadConnection& c, const ReadView& v, const Principal& wh
     result.next = Position{next, next};
   }
   for (auto& r : records) {
-    result.events.push_back(resolve(c, std::move(r), resolve_links, v.committed_pos));
+    result.events.push_back(resolve(c, v, who, std::move(r), resolve_links));
   }
   return result;
 }

@@ -25,10 +25,12 @@ ReadStreamResult read_stream(ReadConnection& c, const ReadView& v, const Princip
 ReadAllResult read_all(ReadConnection& c, const ReadView& v, const Principal& who, Position from,
                        int32_t count, bool forward, bool resolve_links);
 
-// The target of a `$>` link record ("<number>@<stream>"), or nullopt when it cannot be found.
-std::optional<EventRecord> resolve_link(ReadConnection& c, const EventRecord& link,
-                                        int64_t max_pos);
-ResolvedEvent resolve(ReadConnection& c, EventRecord record, bool resolve_links, int64_t max_pos);
+// The target of a `$>` link record ("<number>@<stream>") as `who` may see it: nullopt when it
+// cannot be found or `who` may not read it (EventStore resolves links with the reader's rights).
+std::optional<EventRecord> resolve_link(ReadConnection& c, const ReadView& v, const Principal& who,
+                                        const EventRecord& link);
+ResolvedEvent resolve(ReadConnection& c, const ReadView& v, const Principal& who,
+                      EventRecord record, bool resolve_links);
 
 // The metadata of `stream` (from its metastream) as committed.
 StreamMetadata committed_metadata(ReadConnection& c, const std::string& stream, int64_t max_pos);
