@@ -44,6 +44,9 @@ namespace {
 // Network I/O threads: the engine does the heavy work on its own threads, so two are plenty.
 constexpr int kIoThreads = 2;
 constexpr int kExitCannotStart = 1;
+// Storage failed while running: exit with EX_TEMPFAIL, the manager's "restart me" code, so the
+// node restarts from what is on disk instead of running on with writes stopped.
+constexpr int kExitStorageFailed = 75;
 constexpr const char* kProgram = "chorus-worker";
 constexpr const char* kLogFileName = "chorus-worker.log";
 
@@ -105,6 +108,13 @@ chorus::EngineConfig engine_config(const chorus::WorkerOptions& options) {
   config.cluster.election_timeout_ms_min = options.leader_election_timeout_ms;
   config.cluster.election_timeout_ms_max = options.leader_election_timeout_ms * 2;
   config.cluster.heartbeat_ms = std::max(10, options.leader_election_timeout_ms / 6);
+  config.on_storage_failure = [](const std::string& reason) {
+    // Nothing after the failure may be acknowledged; what is on disk is consistent (SQLite's
+    // journal), so a restart picks up from there and catches up from the cluster.
+    std::cerr << kProgram << ": storage failed (" << reason << "); exiting with code "
+              << kExitStorageFailed << " to be restarted" << std::endl;
+    std::_Exit(kExitStorageFailed);
+  };
   return config;
 }
 
@@ -208,6 +218,7 @@ class RouterState final : public chorus::tcp::ClusterState {
  public:
   explicit RouterState(chorus::cluster::Router& router) : router_(router) {}
   bool is_leader() const override { return router_.is_leader(); }
+  bool caught_up() const override { return router_.caught_up(); }
   std::optional<chorus::tcp::LeaderInfo> leader() const override {
     const auto l = router_.leader();
     if (!l) return std::nullopt;

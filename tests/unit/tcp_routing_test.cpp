@@ -17,12 +17,14 @@ namespace pb = EventStore::Client::Messages;
 class FakeCluster : public ClusterState {
  public:
   bool is_leader() const override { return leader_here; }
+  bool caught_up() const override { return caught_up_here; }
   std::optional<LeaderInfo> leader() const override { return known_leader; }
   void forward(const Principal&, uint8_t, std::string,
                std::function<void(std::optional<std::pair<uint8_t, std::string>>)>) const override {
   }
 
   bool leader_here = false;
+  bool caught_up_here = true;
   std::optional<LeaderInfo> known_leader;
 };
 
@@ -84,6 +86,28 @@ TEST(Routing, NoKnownLeaderMeansNotReady) {
   ASSERT_EQ(route.kind, RouteKind::Refuse);
   EXPECT_EQ(route.refusal.reason, pb::NotHandled::NotReady);
   EXPECT_FALSE(route.refusal.additional_info);
+}
+
+}  // namespace
+}  // namespace chorus::tcp
+
+namespace chorus::tcp {
+namespace {
+
+// Issue 11 defect 3: a restarted follower that has not caught up must not answer reads with an
+// older state than the client has seen; it says NotReady (the client retries) and still
+// forwards writes.
+TEST(Routing, FollowerStillCatchingUpRefusesReadsWithNotReady) {
+  FakeCluster cluster;
+  cluster.known_leader = LeaderInfo{"10.0.0.1", 1113, 0, "10.0.0.1", 2113};
+  cluster.caught_up_here = false;
+  const RouteDecision read = route_request(Command::ReadStreamEventsForward, false, &cluster);
+  ASSERT_EQ(read.kind, RouteKind::Refuse);
+  EXPECT_EQ(read.refusal.reason, pb::NotHandled::NotReady);
+  EXPECT_EQ(route_request(Command::WriteEvents, false, &cluster).kind, RouteKind::Forward);
+  cluster.caught_up_here = true;
+  EXPECT_EQ(route_request(Command::ReadStreamEventsForward, false, &cluster).kind,
+            RouteKind::Serve);
 }
 
 }  // namespace

@@ -28,6 +28,11 @@ std::optional<LeaderEndpoints> Router::leader() const {
   return e;
 }
 
+bool Router::caught_up() const {
+  const NodeStatus status = engine_.status();
+  return status.is_leader || status.state == "Follower";
+}
+
 void Router::forward(const Principal& who, uint8_t command, std::string payload,
                      std::function<void(std::optional<ForwardedReply>)> done) {
   const auto status = engine_.status();

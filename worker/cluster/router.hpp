@@ -38,6 +38,8 @@ class Router {
   Router(Engine& engine, GossipService* gossip, Transport* transport);
 
   bool is_leader() const;
+  // Leading, or following with (nearly) all of the leader's committed log (state Follower).
+  bool caught_up() const;
   // The leader's endpoints, when this node follows a leader known to gossip.
   std::optional<LeaderEndpoints> leader() const;
   // Sends a client request (command byte + request message) to the leader, to be executed

@@ -43,6 +43,11 @@ struct EngineConfig {
   // Passwords of the built-in users, set when a leader first creates them.
   std::string default_admin_password = "changeit";
   std::string default_ops_password = "changeit";
+  // Called once (on the core thread) when storage fails: a write or fsync failed, the writer's
+  // queue overflowed, or a log entry could not be decoded. Nothing after the failure is ever
+  // acknowledged; the process should exit so that its supervisor restarts it from what is on
+  // disk. Unset: the node stays up and refuses writes.
+  std::function<void(const std::string& reason)> on_storage_failure;
 };
 
 // Sends replication messages to other nodes. Called on the engine's core thread; must not block.

@@ -205,7 +205,8 @@ void ReplicationRuntime::on_durable(int64_t end, uint64_t generation, const Flus
   flush_duration_.observe(static_cast<double>(flush.duration_us) / 1e6);
   flush_size_.observe(static_cast<double>(flush.records));
   // A notice about writes made before the latest truncation says nothing about the log now.
-  if (generation != generation_ || !core_) return;
+  // After a storage failure nothing more counts as durable: a later batch may sit behind a hole.
+  if (generation != generation_ || !core_ || !storage_failure_.empty()) return;
   durable_end_ = std::max(durable_end_, end);
   core_->durable(end);
   process_ready();
@@ -259,6 +260,7 @@ void ReplicationRuntime::on_storage_failure(const std::string& message) {
   storage_failure_ = message;
   std::cerr << "chorus-worker: storage failure, writes stopped: " << message << std::endl;
   fail_waiters();
+  if (config_.on_storage_failure) config_.on_storage_failure(message);
 }
 
 void ReplicationRuntime::fail_waiters() {

@@ -131,6 +131,15 @@ int64_t scalar(sqlite3* db, const char* sql) {
   return v;
 }
 
+// The end of the log: the end of the entry at the highest position. The log is contiguous, so
+// that entry also has the highest end; looking it up by the rowid is O(log n), where MAX(end_pos)
+// scanned the whole table and made a large database slow to start.
+int64_t stored_log_end(sqlite3* db) {
+  return std::max(
+      scalar(db, "SELECT COALESCE((SELECT end_pos FROM events ORDER BY pos DESC LIMIT 1), 0)"),
+      scalar(db, "SELECT COALESCE((SELECT end_pos FROM epochs ORDER BY pos DESC LIMIT 1), 0)"));
+}
+
 size_t entry_bytes(const StoredEntry& e) {
   return static_cast<size_t>(entry_end(e) - entry_position(e));
 }
@@ -308,10 +317,7 @@ std::vector<EpochRow> ReadConnection::epochs() {
   return out;
 }
 
-int64_t ReadConnection::log_end() {
-  return std::max(scalar(db_, "SELECT COALESCE(MAX(end_pos), 0) FROM events"),
-                  scalar(db_, "SELECT COALESCE(MAX(end_pos), 0) FROM epochs"));
-}
+int64_t ReadConnection::log_end() { return stored_log_end(db_); }
 
 std::pair<int64_t, std::string> ReadConnection::hard_state() {
   sqlite3_stmt* s = prepare_on(db_, "SELECT epoch, voted_for FROM hard_state WHERE id=1");
@@ -376,8 +382,7 @@ StorageWriter::StorageWriter(const Database& db,
       db_, "INSERT INTO epochs(pos, end_pos, number, epoch_id, leader) VALUES(?1,?2,?3,?4,?5)");
   truncate_events_ = prepare_on(db_, "DELETE FROM events WHERE pos>=?1");
   truncate_epochs_ = prepare_on(db_, "DELETE FROM epochs WHERE pos>=?1");
-  last_end_ = std::max(scalar(db_, "SELECT COALESCE(MAX(end_pos), 0) FROM events"),
-                       scalar(db_, "SELECT COALESCE(MAX(end_pos), 0) FROM epochs"));
+  last_end_ = stored_log_end(db_);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -394,7 +399,13 @@ bool StorageWriter::submit(LogBatch batch) {
   for (const auto& e : batch.entries) bytes += entry_bytes(e);
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ || failed_ || queued_bytes_ + bytes > kWriterQueueBytesMax) return false;
+    if (stopping_ || failed_) return false;
+    if (queued_bytes_ + bytes > kWriterQueueBytesMax) {
+      // A batch that cannot be queued leaves a hole in the log: nothing after it may be
+      // written (and so acknowledged) either. The owner treats this as a storage failure.
+      failed_ = true;
+      return false;
+    }
     queued_bytes_ += bytes;
     queue_.push_back(std::move(batch));
   }

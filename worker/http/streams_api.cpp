@@ -301,9 +301,14 @@ StreamsApi::StreamsApi(Engine& engine, const std::atomic<bool>& stopping,
     : engine_(engine), stopping_(stopping), leader_http_(std::move(leader_http)) {}
 
 std::optional<Reply> StreamsApi::leader_required(const Request& request) const {
-  if (!requires_leader(request)) return std::nullopt;
   const NodeStatus status = engine_.status();
   if (status.is_leader) return std::nullopt;
+  if (!requires_leader(request)) {
+    // A follower serves reads once caught up; before that its answers could go back in time
+    // (404 for a stream the client just wrote), so it says it is not ready (503), as EventStore.
+    if (status.state == "Follower") return std::nullopt;
+    return not_handled_reply(NotHandledReason::NotReady, request, leader_http_);
+  }
   return not_handled_reply(
       status.leader_id ? NotHandledReason::NotLeader : NotHandledReason::NotReady, request,
       leader_http_);

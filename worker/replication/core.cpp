@@ -353,8 +353,10 @@ void Core::send_appends(const NodeId& to, bool heartbeat) {
   }
   auto& p = it->second;
   bool sent = false;
+  // The window counts from what the follower has made durable, not what it has received: a
+  // follower on a slow disk must slow the leader down instead of piling up its writer queue.
   while (p.next < log_end_ &&
-         static_cast<size_t>(p.next - p.acked_log_end) < config_.inflight_bytes_max) {
+         static_cast<size_t>(p.next - p.durable_end) < config_.inflight_bytes_max) {
     auto entries = entries_from(p.next, config_.append_bytes_max);
     if (entries.empty()) break;
     const int64_t start = p.next;

@@ -67,6 +67,8 @@ RouteDecision route_request(Command command, bool require_master, const ClusterS
       return RouteDecision{RouteKind::Forward, {}};
     case Kind::Read:
       if (require_master) return refuse(not_leader(*leader));
+      // A follower still catching up says so, as EventStore does, and the client retries.
+      if (!cluster->caught_up()) return refuse(not_ready());
       return {};  // served here from committed data
     case Kind::Other:
       break;

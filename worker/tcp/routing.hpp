@@ -27,6 +27,9 @@ class ClusterState {
   virtual bool is_leader() const = 0;
   // The leader's external endpoints, when this node follows a known leader.
   virtual std::optional<LeaderInfo> leader() const = 0;
+  // A follower holding (nearly) everything the leader has committed. One that is still catching
+  // up (after a restart) would answer reads with an older state than the client has seen.
+  virtual bool caught_up() const { return true; }
   // Runs a request on the leader as `who`; `done` gets (reply command, reply message), or
   // nullopt when there is no leader or it did not answer in time.
   virtual void forward(
