@@ -1,6 +1,8 @@
-// Chart data from counter samples: the manager's /api/nodes gives cumulative eventsWritten and
-// eventsRead per node; sampling it every second and differencing gives writes/s and reads/s. A
-// counter that goes down (the node restarted) or a node that is missing gives a gap, not a spike.
+// Rates from counter samples taken by the page's own poller: the manager's /api/nodes gives
+// cumulative counters per node (CPU seconds, events written and read); differencing the last two
+// gives the current rate (CPU seconds per second is CPU load). A counter that goes down (the
+// node restarted) or a node that is missing gives no rate, not a spike. The charts' history comes
+// from the manager instead (chartdata.ts).
 
 export interface NodeSample {
   events_written: number | null;
@@ -47,30 +49,6 @@ export class SampleHistory {
     return this.samples_;
   }
 
-  // Every node name seen in the window, sorted, so series keep their colours.
-  nodeNames(): string[] {
-    const names = new Set<string>();
-    for (const s of this.samples_) Object.keys(s.nodes).forEach((n) => names.add(n));
-    return [...names].sort();
-  }
-
-  // uPlot's column layout: [times in seconds, one column per node]. Rates start at the second
-  // sample; lag is taken as is.
-  series(metric: 'writes' | 'reads' | 'lag'): { names: string[]; data: (number | null)[][] } {
-    const names = this.nodeNames();
-    const times: number[] = [];
-    const columns: (number | null)[][] = names.map(() => []);
-    const first = metric === 'lag' ? 0 : 1;
-    for (let i = first; i < this.samples_.length; i++) {
-      const cur = this.samples_[i];
-      times.push(cur.at_ms / 1000);
-      names.forEach((name, k) => {
-        columns[k].push(this.valueAt(i, name, metric));
-      });
-    }
-    return { names, data: [times, ...columns] };
-  }
-
   // The rate of a counter between the last two samples (CPU seconds per second is CPU load).
   latestRate(name: string, field: CounterField): number | null {
     const n = this.samples_.length;
@@ -81,17 +59,5 @@ export class SampleHistory {
     const now = cur.nodes[name];
     if (!before || !now) return null;
     return counterRate(before[field], prev.at_ms, now[field], cur.at_ms);
-  }
-
-  private valueAt(i: number, name: string, metric: 'writes' | 'reads' | 'lag'): number | null {
-    const cur = this.samples_[i];
-    const now = cur.nodes[name];
-    if (!now) return null;
-    if (metric === 'lag') return now.lag_bytes;
-    const prev_sample = this.samples_[i - 1];
-    const before = prev_sample.nodes[name];
-    if (!before) return null;
-    const field = metric === 'writes' ? 'events_written' : 'events_read';
-    return counterRate(before[field], prev_sample.at_ms, now[field], cur.at_ms);
   }
 }

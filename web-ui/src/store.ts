@@ -1,5 +1,6 @@
 // The dashboard's live data: one poller (every second) reads /api/nodes and /gossip from the
-// manager, keeps their freshness, and feeds the chart history, whatever page is open. Runs on
+// manager, keeps their freshness, and keeps recent samples for current rates (CPU load),
+// whatever page is open. Runs on
 // the page's single thread; pages subscribe and re-render on each change.
 import { ApiClient, type NodesAnswer } from './api';
 import { leaderOf, nodeLag, parseGossip, type Member } from './cluster';

@@ -1,5 +1,5 @@
-// Goal: the live store records a chart sample per successful /api/nodes poll (with the lag from
-// the gossip leader), keeps the last good data when a poll fails, and notifies subscribers.
+// Goal: the live store records a sample per successful /api/nodes poll (with the lag from the
+// gossip leader), keeps the last good data when a poll fails, and notifies subscribers.
 import { describe, expect, it } from 'vitest';
 import { ApiClient, type FetchLike } from '../src/api';
 import { LiveStore } from '../src/store';
@@ -37,8 +37,8 @@ describe('LiveStore', () => {
     now = 2000;
     written = 30;
     await store.poll();
-    expect(store.history.series('writes').data).toEqual([[2], [20]]);
-    expect(store.history.series('lag').data).toEqual([[1, 2], [30, 30]]);
+    expect(store.history.latestRate('n1', 'events_written')).toBe(20);
+    expect(store.history.samples.map((x) => x.nodes.n1.lag_bytes)).toEqual([30, 30]);
     up = false;
     now = 3000;
     await store.poll();
