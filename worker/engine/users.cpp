@@ -110,8 +110,11 @@ std::optional<UserRecord> user_from_json(std::string_view json) {
 std::string credential_cache_key(std::string_view login, std::string_view password) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  std::string input(login);
-  input.push_back('\0');
+  // The login's length goes first, so no two (login, password) pairs share an input: with a
+  // plain separator, ("a\0", "b") and ("a", "\0b") collided (fuzzing finding F3).
+  std::string input = std::to_string(login.size());
+  input.push_back(':');
+  input.append(login);
   input.append(password);
   EVP_Digest(input.data(), input.size(), digest, &len, EVP_sha256(), nullptr);
   return std::string(reinterpret_cast<const char*>(digest), len);
