@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <ctime>
 #include <exception>
+#include <functional>
+#include <map>
 #include <sstream>
 
 namespace chorus {
@@ -39,6 +41,7 @@ Poco::JSON::Object::Ptr member_to_object(const MemberInfo& m) {
   o->set("epochId", m.epoch_id);
   o->set("nodePriority", m.node_priority);
   o->set("isReadOnlyReplica", m.is_read_only_replica);
+  if (m.external_http_port_v5 > 0) o->set("externalHttpPortV5", m.external_http_port_v5);
   return o;
 }
 
@@ -73,6 +76,7 @@ MemberInfo member_from_object(const Poco::JSON::Object& o) {
   read_key(o, "epochId", m.epoch_id);
   read_key(o, "nodePriority", m.node_priority);
   read_key(o, "isReadOnlyReplica", m.is_read_only_replica);
+  read_key(o, "externalHttpPortV5", m.external_http_port_v5);
   return m;
 }
 
@@ -120,6 +124,44 @@ std::optional<ClusterInfo> cluster_info_from_json(const std::string& text, std::
     if (error != nullptr) *error = e.what();
   }
   return std::nullopt;
+}
+
+std::string v5_state_name(const std::string& state) {
+  // v20 -> v5. Every v5 name (EventStore 5's VNodeState) also maps to itself, so a document
+  // converted twice is unchanged.
+  static const std::map<std::string, std::string, std::less<>> kNames = {
+      {"Initializing", "Initializing"},
+      {"DiscoverLeader", "Unknown"},
+      {"Unknown", "Unknown"},
+      {"PreReplica", "PreReplica"},
+      {"CatchingUp", "CatchingUp"},
+      {"Clone", "Clone"},
+      {"Follower", "Slave"},
+      {"Slave", "Slave"},
+      {"PreLeader", "PreMaster"},
+      {"PreMaster", "PreMaster"},
+      {"Leader", "Master"},
+      {"Master", "Master"},
+      {"Manager", "Manager"},
+      {"ShuttingDown", "ShuttingDown"},
+      {"Shutdown", "Shutdown"},
+      // A leader handing over must not look like the leader to a v5 client.
+      {"ResigningLeader", "Unknown"},
+      {"ReadOnlyLeaderless", "Unknown"},
+      {"PreReadOnlyReplica", "PreReplica"},
+      // v5's Clone is the closest: a replica that never leads, ranked below Slave.
+      {"ReadOnlyReplica", "Clone"},
+  };
+  const auto it = kNames.find(state);
+  return it == kNames.end() ? "Unknown" : it->second;
+}
+
+ClusterInfo with_v5_state_names(ClusterInfo info) {
+  for (MemberInfo& m : info.members) {
+    m.state = v5_state_name(m.state);
+    if (m.external_http_port_v5 > 0) m.external_http_port = m.external_http_port_v5;
+  }
+  return info;
 }
 
 std::string iso8601_utc(int64_t unix_micros) {

@@ -134,6 +134,18 @@ Binding bind_port(uint16_t WorkerOptions::*member) {
           [member](const WorkerOptions& o) { return std::to_string(o.*member); }};
 }
 
+// A port that may be 0 for "off".
+Binding bind_optional_port(uint16_t WorkerOptions::*member) {
+  return {ValueKind::kPort,
+          [member](WorkerOptions& o, std::string_view text) -> std::string {
+            const std::optional<int> value = parse_int(text, 0, kPortMax);
+            if (!value) return "expected 0 (off) or a port number from 1 to 65535";
+            o.*member = static_cast<uint16_t>(*value);
+            return "";
+          },
+          [member](const WorkerOptions& o) { return std::to_string(o.*member); }};
+}
+
 Binding bind_string(std::string WorkerOptions::*member, bool allow_empty) {
   return {ValueKind::kString,
           [member, allow_empty](WorkerOptions& o, std::string_view text) -> std::string {
@@ -207,6 +219,10 @@ std::vector<OptionSpec> make_option_table() {
        bind_port(&W::int_http_port)},
       {"ExtHttpPort", "2113", "External HTTP port (HTTP API, /gossip).",
        bind_port(&W::ext_http_port)},
+      {"ExtHttpPortV5", "0",
+       "Second external HTTP port, for EventStore 5-era clients: the same API, /gossip in v5 "
+       "state names (Master, Slave); 0 = off.",
+       bind_optional_port(&W::ext_http_port_v5)},
       {"ClusterSize", "1", "Number of nodes in the cluster; a majority must hold a write.",
        bind_int(&W::cluster_size, 1, kClusterSizeMax)},
       {"NodePriority", "0", "Election tie-breaker between equally up-to-date nodes.",

@@ -32,6 +32,7 @@ struct WorkerOptions {
   uint16_t ext_tcp_port = 1113;
   uint16_t int_http_port = 2112;
   uint16_t ext_http_port = 2113;
+  uint16_t ext_http_port_v5 = 0;  // 0 = off; the HTTP API with gossip in v5 state names
   int cluster_size = 1;
   bool discover_via_dns = true;
   std::vector<HostPort> gossip_seeds;

@@ -142,8 +142,9 @@ std::string content_type_for(const fs::path& path) {
 
 class Handler final : public Poco::Net::HTTPRequestHandler {
  public:
-  Handler(ApiContext& ctx, AuthCache& auth, bool internal)
-      : ctx_(ctx), auth_(auth), internal_(internal) {}
+  // v5_state_names: the ExtHttpPortV5 server, whose /gossip uses EventStore 5's state names.
+  Handler(ApiContext& ctx, AuthCache& auth, bool internal, bool v5_state_names)
+      : ctx_(ctx), auth_(auth), internal_(internal), v5_state_names_(v5_state_names) {}
 
   void handleRequest(Poco::Net::HTTPServerRequest& request,
                      Poco::Net::HTTPServerResponse& response) override {
@@ -231,7 +232,8 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     if (method != "GET") return error_reply(405, "GET or POST");
     const auto view = ctx_.relay.view(query_value(uri, "cluster"));
     if (!view) return error_reply(404, "no cluster named " + query_value(uri, "cluster"));
-    return Reply{200, to_json(*view), "application/json", {}};
+    return Reply{
+        200, to_json(v5_state_names_ ? with_v5_state_names(*view) : *view), "application/json", {}};
   }
 
   Reply api(Poco::Net::HTTPServerRequest& request, const std::string& method, const Poco::URI& uri,
@@ -852,21 +854,23 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
   ApiContext& ctx_;
   AuthCache& auth_;
   bool internal_;
+  bool v5_state_names_;
 };
 
 class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
  public:
-  Factory(ApiContext& ctx, AuthCache& auth, bool internal)
-      : ctx_(ctx), auth_(auth), internal_(internal) {}
+  Factory(ApiContext& ctx, AuthCache& auth, bool internal, bool v5_state_names)
+      : ctx_(ctx), auth_(auth), internal_(internal), v5_state_names_(v5_state_names) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest&) override {
-    return new Handler(ctx_, auth_, internal_);
+    return new Handler(ctx_, auth_, internal_, v5_state_names_);
   }
 
  private:
   ApiContext& ctx_;
   AuthCache& auth_;
   bool internal_;
+  bool v5_state_names_;
 };
 
 std::string digest(const std::string& text) {
@@ -876,7 +880,8 @@ std::string digest(const std::string& text) {
 }
 
 std::unique_ptr<Poco::Net::HTTPServer> make_server(ApiContext& ctx, AuthCache& auth, bool internal,
-                                                   const std::string& ip, uint16_t port) {
+                                                   const std::string& ip, uint16_t port,
+                                                   bool v5_state_names = false) {
   Poco::Net::ServerSocket socket;
   // SO_REUSEADDR for quick restarts, but not SO_REUSEPORT: a second manager must fail to bind.
   socket.bind(Poco::Net::SocketAddress(ip, port), true, false);
@@ -885,7 +890,8 @@ std::unique_ptr<Poco::Net::HTTPServer> make_server(ApiContext& ctx, AuthCache& a
   params->setMaxThreads(internal ? 8 : 16);
   params->setMaxQueued(64);
   params->setKeepAlive(true);
-  return std::make_unique<Poco::Net::HTTPServer>(new Factory(ctx, auth, internal), socket, params);
+  return std::make_unique<Poco::Net::HTTPServer>(new Factory(ctx, auth, internal, v5_state_names),
+                                                 socket, params);
 }
 
 }  // namespace
@@ -915,11 +921,18 @@ void ApiServers::start() {
       make_server(context_, auth_, true, context_.config.int_ip, context_.config.int_http_port);
   external_ =
       make_server(context_, auth_, false, context_.config.ext_ip, context_.config.ext_http_port);
+  if (context_.config.ext_http_port_v5 != 0) {
+    external_v5_ = make_server(context_, auth_, false, context_.config.ext_ip,
+                               context_.config.ext_http_port_v5, true);
+  }
   internal_->start();
   external_->start();
+  if (external_v5_) external_v5_->start();
 }
 
 void ApiServers::stop() {
+  if (external_v5_) external_v5_->stopAll(true);
+  external_v5_.reset();
   if (external_) external_->stopAll(true);
   if (internal_) internal_->stopAll(true);
   external_.reset();

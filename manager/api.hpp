@@ -1,6 +1,7 @@
 // ManagerApi: the manager's HTTP endpoints (docs/management-api.md) on Poco's HTTP server: gossip
-// (GET on both ports, POST on the internal one), health and metrics, the management API and the
-// dashboard's files (external port). Poco's request threads call it; every piece of state it
+// (GET on every port, POST on the internal one), health and metrics, the management API and the
+// dashboard's files (external ports). ExtHttpPortV5, when set, is a second external port whose
+// gossip uses EventStore 5's state names. Poco's request threads call it; every piece of state it
 // touches is thread-safe (Supervisor, GossipRelay, Store) or guarded here.
 #pragma once
 
@@ -57,7 +58,8 @@ class AuthCache {
 inline constexpr int64_t kAuthCacheMs = 5000;
 inline constexpr size_t kAuthCacheEntriesMax = 1000;
 
-// Starts the two servers; throws (with the reason) if a port cannot be bound.
+// Starts the servers (internal, external, and the ExtHttpPortV5 one when set); throws (with the
+// reason) if a port cannot be bound.
 class ApiServers {
  public:
   explicit ApiServers(ApiContext context);
@@ -70,6 +72,7 @@ class ApiServers {
   AuthCache auth_;
   std::unique_ptr<Poco::Net::HTTPServer> internal_;
   std::unique_ptr<Poco::Net::HTTPServer> external_;
+  std::unique_ptr<Poco::Net::HTTPServer> external_v5_;  // ExtHttpPortV5, when set
 };
 
 }  // namespace chorus::manager

@@ -15,7 +15,7 @@
 namespace chorus::manager {
 namespace {
 
-enum class Kind { kString, kBool, kPort, kInt, kSeeds };
+enum class Kind { kString, kBool, kPort, kOptionalPort, kInt, kSeeds };
 
 struct Key {
   const char* name;  // PascalCase YAML key
@@ -68,6 +68,10 @@ std::string check_value(Kind kind, const std::string& v) {
       const auto n = to_int(v);
       return n && *n >= 1 && *n <= 65535 ? "" : "'" + v + "' is not a port (1-65535)";
     }
+    case Kind::kOptionalPort: {
+      const auto n = to_int(v);
+      return n && *n >= 0 && *n <= 65535 ? "" : "'" + v + "' is not 0 (off) or a port (1-65535)";
+    }
     case Kind::kInt: {
       const auto n = to_int(v);
       return n && *n >= 0 ? "" : "'" + v + "' is not a non-negative integer";
@@ -95,6 +99,9 @@ const std::vector<Key>& keys() {
        [](ManagerConfig& c, const std::string& v) { c.int_http_port = port_of(v); }},
       {"ExtHttpPort", Kind::kPort, "External HTTP port (gossip for clients, API, dashboard).",
        [](ManagerConfig& c, const std::string& v) { c.ext_http_port = port_of(v); }},
+      {"ExtHttpPortV5", Kind::kOptionalPort,
+       "Second external HTTP port, gossip in EventStore 5's state names (Master); 0 = off.",
+       [](ManagerConfig& c, const std::string& v) { c.ext_http_port_v5 = port_of(v); }},
       {"DiscoverViaDns", Kind::kBool, "Find peer managers by resolving ClusterDns.",
        [](ManagerConfig& c, const std::string& v) { c.discover_via_dns = *to_bool(v); }},
       {"GossipSeed", Kind::kSeeds, "Peer managers' internal HTTP endpoints, host:port,...",
@@ -424,6 +431,7 @@ std::string value_text(const std::string& key, const ManagerConfig& c) {
       {"ExtIp", c.ext_ip},
       {"IntHttpPort", std::to_string(c.int_http_port)},
       {"ExtHttpPort", std::to_string(c.ext_http_port)},
+      {"ExtHttpPortV5", std::to_string(c.ext_http_port_v5)},
       {"DiscoverViaDns", c.discover_via_dns ? "true" : "false"},
       {"GossipSeed", seeds},
       {"ClusterDns", c.cluster_dns},
@@ -514,12 +522,16 @@ void check_ports(Parse& p, const std::string& file) {
   };
   std::vector<Use> uses = {{c.int_ip, c.int_http_port, "IntHttpPort"},
                            {c.ext_ip, c.ext_http_port, "ExtHttpPort"}};
+  if (c.ext_http_port_v5 != 0) uses.push_back({c.ext_ip, c.ext_http_port_v5, "ExtHttpPortV5"});
   for (const NodeSpec& n : c.nodes) {
     const WorkerOptions& o = n.resolved;
     uses.push_back({o.int_ip, o.int_tcp_port, option_key(n, "IntTcpPort")});
     uses.push_back({o.ext_ip, o.ext_tcp_port, option_key(n, "ExtTcpPort")});
     uses.push_back({o.int_ip, o.int_http_port, option_key(n, "IntHttpPort")});
     uses.push_back({o.ext_ip, o.ext_http_port, option_key(n, "ExtHttpPort")});
+    if (o.ext_http_port_v5 != 0) {
+      uses.push_back({o.ext_ip, o.ext_http_port_v5, option_key(n, "ExtHttpPortV5")});
+    }
   }
   for (size_t i = 0; i < uses.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {

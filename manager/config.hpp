@@ -40,6 +40,7 @@ struct ManagerConfig {
   std::string ext_ip = "127.0.0.1";
   uint16_t int_http_port = 30777;
   uint16_t ext_http_port = 30778;
+  uint16_t ext_http_port_v5 = 0;  // 0 = off; as ExtHttpPort, gossip in v5 state names
   bool discover_via_dns = false;
   std::vector<HostPort> gossip_seeds;  // peer managers' internal HTTP endpoints
   std::string cluster_dns = "fake.dns";

@@ -49,6 +49,7 @@ MemberInfo GossipRelay::self() const {
   m.internal_http_port = config_.int_http_port;
   m.external_http_ip = config_.ext_ip;
   m.external_http_port = config_.ext_http_port;
+  m.external_http_port_v5 = config_.ext_http_port_v5;
   m.internal_tcp_ip = config_.int_ip;
   m.external_tcp_ip = config_.ext_ip;
   return m;

@@ -136,9 +136,12 @@ class ManagerApp final : public Poco::Util::ServerApplication {
       std::cerr << "chorus-manager: " << message << "\n";
       return kExitCannotStart;
     }
-    log.info("listening: internal HTTP " + config_.int_ip + ":" +
-             std::to_string(config_.int_http_port) + ", external HTTP " + config_.ext_ip + ":" +
-             std::to_string(config_.ext_http_port));
+    log.info(
+        "listening: internal HTTP " + config_.int_ip + ":" + std::to_string(config_.int_http_port) +
+        ", external HTTP " + config_.ext_ip + ":" + std::to_string(config_.ext_http_port) +
+        (config_.ext_http_port_v5 != 0 ? ", external HTTP with v5 gossip names " + config_.ext_ip +
+                                             ":" + std::to_string(config_.ext_http_port_v5)
+                                       : std::string()));
     store->add_event("", "manager-started", "pid " + std::to_string(::getpid()));
     relay.start();
     supervisor.start();

@@ -181,6 +181,7 @@ chorus::http::NodeConfig http_node_config(const chorus::ParseResult& parsed,
   config.int_tcp_port = options.int_tcp_port;
   config.ext_http_port = options.ext_http_port;
   config.int_http_port = options.int_http_port;
+  config.ext_http_port_v5 = options.ext_http_port_v5;
   config.node_priority = options.node_priority;
   config.db_folder = options.db_folder;
   config.in_memory = options.mem_db;
@@ -258,12 +259,14 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
   chorus::tcp::TcpServer server(io, engine, server_config);
   std::unique_ptr<chorus::http::HttpServer> ext_http;
   std::unique_ptr<chorus::http::HttpServer> int_http;
+  std::unique_ptr<chorus::http::HttpServer> v5_http;  // --ext-http-port-v5, when set
   bool stopped = false;
   auto shutdown = [&] {
     if (stopped) return;
     stopped = true;
     if (ext_http) ext_http->stop();
     if (int_http) int_http->stop();
+    if (v5_http) v5_http->stop();
     server.stop();
     cluster.gossip->stop();
     engine.shutdown();
@@ -308,6 +311,11 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
       engine, node, chorus::http::HttpServerConfig{options.ext_ip, options.ext_http_port, false});
   int_http = std::make_unique<chorus::http::HttpServer>(
       engine, node, chorus::http::HttpServerConfig{options.int_ip, options.int_http_port, true});
+  if (options.ext_http_port_v5 != 0) {
+    v5_http = std::make_unique<chorus::http::HttpServer>(
+        engine, node,
+        chorus::http::HttpServerConfig{options.ext_ip, options.ext_http_port_v5, false, true});
+  }
   const std::string endpoint = options.ext_ip + ":" + std::to_string(options.ext_tcp_port);
   // The contract says std::system_error; an Asio call that escapes throws Boost's own type.
   std::string listen_error;
@@ -331,6 +339,10 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
       start_http(log, *ext_http, options.ext_ip, options.ext_http_port, "external HTTP");
   if (http_error.empty()) {
     http_error = start_http(log, *int_http, options.int_ip, options.int_http_port, "internal HTTP");
+  }
+  if (http_error.empty() && v5_http) {
+    http_error = start_http(log, *v5_http, options.ext_ip, options.ext_http_port_v5,
+                            "external HTTP (v5 gossip names)");
   }
   if (!http_error.empty()) {
     shutdown();

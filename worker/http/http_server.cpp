@@ -214,7 +214,7 @@ struct HttpServer::Impl {
         node(std::move(n)),
         config(std::move(c)),
         streams(e, node->stopping(), node->config().leader_http),
-        node_api(e, *node, config.internal),
+        node_api(e, *node, config.internal, config.v5_state_names),
         pool(1, kThreadsMax) {
     // Both ports serve the streams API, as EventStore's do; followers pass writes on to the
     // leader's internal port.

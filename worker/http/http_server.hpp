@@ -39,6 +39,7 @@ struct NodeConfig {
   uint16_t int_tcp_port = 0;
   uint16_t ext_http_port = 0;
   uint16_t int_http_port = 0;
+  uint16_t ext_http_port_v5 = 0;  // 0 = none
   int node_priority = 0;
   std::string db_folder;  // for the database size in /stats
   bool in_memory = false;
@@ -88,6 +89,9 @@ struct HttpServerConfig {
   std::string ip = "127.0.0.1";
   uint16_t port = 2113;
   bool internal = false;  // internal: gossip + node endpoints; external: streams + node
+  // --ext-http-port-v5: GET /gossip answers in EventStore 5's state names. v5-era clients send
+  // the same gossip request as v20 ones (docs/cluster.md), so the port tells them apart.
+  bool v5_state_names = false;
 };
 
 class HttpServer {

@@ -152,6 +152,7 @@ ClusterInfo single_node_cluster_info(const HttpNode& node, const NodeStatus& sta
   self.internal_http_port = config.int_http_port;
   self.external_http_ip = config.ext_ip;
   self.external_http_port = config.ext_http_port;
+  self.external_http_port_v5 = config.ext_http_port_v5;
   self.last_commit_position = status.commit_checkpoint;
   self.writer_checkpoint = status.writer_checkpoint;
   self.chaser_checkpoint = status.chaser_checkpoint;
@@ -270,8 +271,8 @@ std::string metrics_text(HttpNode& node, const EngineStats& stats, const NodeSta
   return out.text();
 }
 
-NodeApi::NodeApi(Engine& engine, HttpNode& node, bool internal)
-    : engine_(engine), node_(node), internal_(internal) {}
+NodeApi::NodeApi(Engine& engine, HttpNode& node, bool internal, bool v5_state_names)
+    : engine_(engine), node_(node), internal_(internal), v5_state_names_(v5_state_names) {}
 
 void NodeApi::register_routes(Router& router) {
   router.add("GET", "/gossip", [this](Request& r) { return gossip(r); });
@@ -306,8 +307,10 @@ Reply NodeApi::gossip(Request& request) {
       return json_reply(200, to_json(*merged));
     }
   }
-  if (config.gossip_view) return json_reply(200, to_json(config.gossip_view()));
-  return json_reply(200, to_json(single_node_cluster_info(node_, engine_.status(), now_micros())));
+  ClusterInfo view = config.gossip_view
+                         ? config.gossip_view()
+                         : single_node_cluster_info(node_, engine_.status(), now_micros());
+  return json_reply(200, to_json(v5_state_names_ ? with_v5_state_names(std::move(view)) : view));
 }
 
 Reply NodeApi::stats(Request&) {

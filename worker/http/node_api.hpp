@@ -22,7 +22,8 @@ std::string metrics_text(HttpNode& node, const EngineStats& stats, const NodeSta
 
 class NodeApi {
  public:
-  NodeApi(Engine& engine, HttpNode& node, bool internal);
+  // v5_state_names: /gossip answers in EventStore 5's names (with_v5_state_names).
+  NodeApi(Engine& engine, HttpNode& node, bool internal, bool v5_state_names = false);
   void register_routes(Router& router);
 
  private:
@@ -37,6 +38,7 @@ class NodeApi {
   Engine& engine_;
   HttpNode& node_;
   const bool internal_;
+  const bool v5_state_names_;
 };
 
 }  // namespace chorus::http
