@@ -1,6 +1,8 @@
 // Proves the replication core's basic contract with perfect delivery: a leader is elected, its
-// proposals commit on every node, a restarted node with a divergent suffix truncates it, and a
-// lone node of three never leads; a sync Append outside the follower's log is ignored.
+// proposals commit on every node, a restarted node with a divergent suffix truncates it, a lone
+// node of three never leads, a sync Append outside the follower's log is ignored, and followers
+// learn a new commit position from the messages that follow the commit itself (no heartbeat
+// tick), also when their own copy becomes durable later.
 #include "worker/replication/core.hpp"
 
 #include <gtest/gtest.h>
@@ -12,7 +14,8 @@ namespace chorus::replication {
 namespace {
 
 struct Node : LogReader {
-  std::vector<Entry> log;  // durable (synced at once in this test)
+  std::vector<Entry> log;  // durable (synced at once in this test, unless hold_durable)
+  bool hold_durable = false;
   HardState hard;
   std::unique_ptr<Core> core;
   std::vector<Entry> read(int64_t from, size_t bytes_max) override {
@@ -49,16 +52,18 @@ class Cluster {
     node.core = std::make_unique<Core>(c, init, node);
     node.core->set_peers(ids);
   }
+  // Applies the node's Ready; what durable() then hands out (an ack) is taken in the same call.
   void process(int i) {
     auto& node = nodes[i];
     if (!node.core) return;
-    auto r = node.core->ready();
-    if (r.hard_state) node.hard = *r.hard_state;
-    if (r.truncate_to)
-      std::erase_if(node.log, [&](const Entry& e) { return e.position >= *r.truncate_to; });
-    for (auto& e : r.append) node.log.push_back(e);
-    if (!r.append.empty()) node.core->durable(node.log.back().end);
-    for (auto& m : r.messages) inflight.push_back(m);
+    for (auto r = node.core->ready(); !r.empty(); r = node.core->ready()) {
+      if (r.hard_state) node.hard = *r.hard_state;
+      if (r.truncate_to)
+        std::erase_if(node.log, [&](const Entry& e) { return e.position >= *r.truncate_to; });
+      for (auto& e : r.append) node.log.push_back(e);
+      if (!r.append.empty() && !node.hold_durable) node.core->durable(node.log.back().end);
+      for (auto& m : r.messages) inflight.push_back(m);
+    }
   }
   void run(int ticks) {
     for (int t = 0; t < ticks; ++t) {
@@ -66,17 +71,27 @@ class Cluster {
         if (n.core) n.core->tick();
         process(i);
       }
-      while (!inflight.empty()) {
-        auto m = inflight.front();
-        inflight.pop_front();
-        for (auto& [i, n] : nodes) {
-          if (n.core && ids[static_cast<size_t>(i)] == m.to) {
-            n.core->step(m);
-            process(i);
-          }
+      deliver();
+    }
+  }
+  // Delivers every message in flight (and the answers they cause) without any tick.
+  void deliver() {
+    while (!inflight.empty()) {
+      auto m = inflight.front();
+      inflight.pop_front();
+      for (auto& [i, n] : nodes) {
+        if (n.core && ids[static_cast<size_t>(i)] == m.to) {
+          n.core->step(m);
+          process(i);
         }
       }
     }
+  }
+  int leader_index() {
+    for (auto& [i, n] : nodes) {
+      if (n.core && n.core->role() == Role::Leader) return i;
+    }
+    return -1;
   }
   int leaders() {
     int count = 0;
@@ -194,6 +209,44 @@ TEST(ReplicationCore, SyncAppendBeyondTheFollowersLogIsIgnored) {
     subscribed_again |= std::holds_alternative<Subscribe>(m.body);
   }
   EXPECT_TRUE(subscribed_again);
+}
+
+TEST(ReplicationCore, FollowersLearnTheCommitPositionWithoutAHeartbeat) {
+  Cluster c(3);
+  c.run(100);
+  ASSERT_EQ(c.leaders(), 1);
+  c.run(10);  // every follower synced
+  auto e = c.leader()->propose({"a"});
+  ASSERT_TRUE(e);
+  c.process(c.leader_index());
+  c.deliver();  // appends, acks, and whatever they cause; no tick, so no heartbeat
+  for (auto& [i, n] : c.nodes) EXPECT_EQ(n.core->commit_end(), e->back().end) << "node " << i;
+}
+
+TEST(ReplicationCore, SlowFollowerCommitsWhenItsCopyBecomesDurable) {
+  Cluster c(3);
+  c.run(100);
+  ASSERT_EQ(c.leaders(), 1);
+  c.run(10);
+  const int slow = (c.leader_index() + 1) % 3;
+  c.nodes[slow].hold_durable = true;
+  auto e = c.leader()->propose({"a"});
+  ASSERT_TRUE(e);
+  c.process(c.leader_index());
+  c.deliver();
+  // Committed by the leader and the other follower; the slow one was told, but holds the entry
+  // only in memory, so it may not show it yet.
+  EXPECT_EQ(c.leader()->commit_end(), e->back().end);
+  Core& core = *c.nodes[slow].core;
+  EXPECT_LT(core.commit_end(), e->back().end);
+  EXPECT_EQ(core.leader_commit_end(), e->back().end);
+  // Its fsync completes: the commit position moves at once, with no message from the leader.
+  c.nodes[slow].hold_durable = false;
+  core.durable(c.nodes[slow].log.back().end);
+  EXPECT_EQ(core.commit_end(), e->back().end);
+  const Ready r = core.ready();
+  ASSERT_TRUE(r.commit_end.has_value());
+  EXPECT_EQ(*r.commit_end, e->back().end);
 }
 
 }  // namespace

@@ -503,6 +503,8 @@ void Core::durable(int64_t end) {
   if (role_ == Role::Leader) {
     maybe_commit();
   } else if (role_ == Role::Follower && leader_ && synced_) {
+    // The leader may have announced a commit position beyond what was durable here then.
+    set_commit(std::min(leader_commit_end_, durable_end_));
     send(*leader_, AppendAck{hard_.epoch, log_end_, durable_end_, session_});
   }
 }
@@ -526,6 +528,27 @@ void Core::set_commit(int64_t end) {
   if (end <= commit_end_) return;
   commit_end_ = end;
   ready_.commit_end = end;
+  if (role_ == Role::Leader) commit_to_announce_ = true;
+}
+
+// Leader: every synced follower hears a new commit position in the same Ready that commits it,
+// not at the next heartbeat, so a follower can show a write it forwarded as soon as the write
+// is acknowledged. An Append of this Ready that carries the position is enough; otherwise an
+// empty one starts where the follower acknowledged its log (never a gap for it).
+void Core::announce_commit() {
+  commit_to_announce_ = false;
+  if (role_ != Role::Leader) return;
+  for (const auto& [id, p] : progress_) {
+    if (!p.synced) continue;
+    const bool carried =
+        std::any_of(ready_.messages.begin(), ready_.messages.end(), [&](const Message& m) {
+          const auto* a = std::get_if<Append>(&m.body);
+          return a != nullptr && m.to == id && a->commit_end >= commit_end_;
+        });
+    if (!carried) {
+      send(id, Append{hard_.epoch, p.acked_log_end, false, {}, commit_end_, p.session});
+    }
+  }
 }
 
 std::optional<std::vector<Entry>> Core::propose(std::vector<std::string> payloads, bool send_now) {
@@ -558,6 +581,7 @@ std::map<NodeId, int64_t> Core::follower_durable_ends() const {
 }
 
 Ready Core::ready() {
+  if (commit_to_announce_) announce_commit();
   Ready out = std::move(ready_);
   ready_ = Ready{};
   return out;

@@ -9,7 +9,8 @@
 // Followers sync with a new leader by sending their epoch history (Subscribe); the leader answers
 // with entries from the last common point and the follower truncates its divergent suffix (which
 // is never committed). The commit position is the highest end position durable on a majority of
-// the configured cluster size, counted only once the current epoch's record is included.
+// the configured cluster size, counted only once the current epoch's record is included; the
+// leader announces each new one to its followers in the Ready that commits it.
 #pragma once
 
 #include "common/guid.hpp"
@@ -218,6 +219,7 @@ class Core {
   void send_appends(const NodeId& to, bool heartbeat);
   void maybe_commit();
   void set_commit(int64_t end);
+  void announce_commit();
   void append_local(std::vector<Entry> entries);
   void truncate_local(int64_t position);
   std::vector<Entry> entries_from(int64_t from, size_t bytes_max);
@@ -245,7 +247,8 @@ class Core {
   std::set<NodeId> votes_;
   std::set<NodeId> pre_votes_;
   bool pre_voting_ = false;
-  bool synced_ = false;  // follower: synced with the current leader's log
+  bool synced_ = false;              // follower: synced with the current leader's log
+  bool commit_to_announce_ = false;  // leader: commit_end_ grew since the last ready()
   uint64_t session_ = 0;
   int matched_tick_ = 0;
   int subscribe_sent_tick_ = -1000000;
