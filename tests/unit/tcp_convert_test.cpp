@@ -1,6 +1,7 @@
 // Goal: engine types <-> protobuf conversions keep GUIDs in .NET order inside payloads, fill every
 // proto2 required field of each reply (so strict decoders accept them), and carry the values the
-// clients read (PROTOCOL.md C2/C3/C7).
+// clients read (PROTOCOL.md C2/C3/C7); a forwarded answer is recognised as a successful write
+// with its commit position (and only then), and turns into a complete CommitTimeout.
 #include "worker/tcp/convert.hpp"
 
 #include <gtest/gtest.h>
@@ -109,6 +110,35 @@ TEST(Convert, WriteCompletedSuccessAndWrongExpectedVersion) {
   EXPECT_EQ(reply.current_version(), 5);
   EXPECT_EQ(reply.first_event_number(), kInvalidEventNumber);
   EXPECT_EQ(reply.last_event_number(), kInvalidEventNumber);
+}
+
+TEST(Convert, ForwardedWriteAnswers) {
+  using wire::Command;
+  WriteResult ok;
+  ok.first_event_number = 3;
+  ok.last_event_number = 4;
+  ok.position = {1234, 1200};
+  const std::string written = write_completed(ok);
+  EXPECT_EQ(written_end(Command::WriteEventsCompleted, written), 1234);
+  // Not a write, or not a success, or not the message it claims to be: nothing to wait for.
+  EXPECT_EQ(written_end(Command::ReadEventCompleted, written), std::nullopt);
+  WriteResult wrong;
+  wrong.result = OperationResult::WrongExpectedVersion;
+  EXPECT_EQ(written_end(Command::WriteEventsCompleted, write_completed(wrong)), std::nullopt);
+  EXPECT_EQ(written_end(Command::WriteEventsCompleted, "\xff\xff"), std::nullopt);
+  DeleteResult deleted;
+  deleted.position = {999, 998};
+  EXPECT_EQ(written_end(Command::DeleteStreamCompleted, delete_completed(deleted)), 999);
+
+  auto timeout = strict_parse<pb::WriteEventsCompleted>(
+      as_commit_timeout(Command::WriteEventsCompleted, written));
+  EXPECT_EQ(timeout.result(), pb::CommitTimeout);
+  EXPECT_EQ(timeout.first_event_number(), kInvalidEventNumber);
+  EXPECT_EQ(timeout.commit_position(), -1);
+  EXPECT_FALSE(timeout.message().empty());
+  auto delete_timeout = strict_parse<pb::DeleteStreamCompleted>(
+      as_commit_timeout(Command::DeleteStreamCompleted, delete_completed(deleted)));
+  EXPECT_EQ(delete_timeout.result(), pb::CommitTimeout);
 }
 
 TEST(Convert, TransactionRepliesAreComplete) {

@@ -16,6 +16,7 @@
 #include <Poco/JSON/Stringifier.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -29,6 +30,10 @@ constexpr const char* kAllStream = "$all";
 constexpr const char* kTimeoutText = "Operation timed out";
 
 Reply timeout_reply() { return text_reply(500, kTimeoutText); }
+
+// On a successful write or delete: its commit position (the log position its last record ends
+// at), so that a follower that passed the request on can wait until it shows the write.
+constexpr const char* kCommitPositionHeader = "Chorus-Commit-Position";
 
 std::string media_base(const std::optional<std::string>& content_type) {
   if (!content_type) return "";
@@ -273,6 +278,7 @@ Reply write_reply(const WriteResult& result, const std::string& location) {
       Reply reply = text_reply(201, "Created");
       reply.body.clear();
       reply.headers["Location"] = location + "/" + std::to_string(result.first_event_number);
+      reply.headers[kCommitPositionHeader] = std::to_string(result.position.commit);
       return reply;
     }
     case OperationResult::WrongExpectedVersion: {
@@ -351,6 +357,25 @@ void StreamsApi::register_routes(Router& router) {
   });
 }
 
+// The leader's answer to a write this node passed on: a success is returned only once this node
+// shows the write (its commit position is visible here), so the client reads its own write on
+// the node it talks to; 500 (EventStore's CommitTimeout) if that takes longer than the commit
+// timeout. Other answers (refusals, 307, 503) are returned as they are.
+Reply StreamsApi::visible_here(Reply leader_answer) {
+  const auto header = leader_answer.headers.find(kCommitPositionHeader);
+  if (leader_answer.status / 100 != 2 || header == leader_answer.headers.end()) {
+    return leader_answer;
+  }
+  int64_t end = 0;
+  const std::string& text = header->second;
+  const auto [rest, error] = std::from_chars(text.data(), text.data() + text.size(), end);
+  if (error != std::errc() || rest != text.data() + text.size()) return leader_answer;
+  const std::optional<bool> visible =
+      wait_for_engine<bool>([&](auto done) { engine_.when_visible(end, std::move(done)); });
+  if (!visible || !*visible) return text_reply(500, "Write timeout");
+  return leader_answer;
+}
+
 Reply StreamsApi::post_events(Request& request, const std::string& stream,
                               const std::string& default_type,
                               const std::optional<Guid>& event_id) {
@@ -370,7 +395,7 @@ Reply StreamsApi::post_events(Request& request, const std::string& stream,
   });
   if (!result) return timeout_reply();
   if (result->not_handled != NotHandledReason::None) {
-    return not_handled_reply(result->not_handled, request, leader_http_);
+    return visible_here(not_handled_reply(result->not_handled, request, leader_http_));
   }
   return write_reply(*result, request.base_url + stream_path(stream));
 }
@@ -386,12 +411,13 @@ Reply StreamsApi::delete_stream(Request& request, const std::string& stream) {
   });
   if (!result) return timeout_reply();
   if (result->not_handled != NotHandledReason::None) {
-    return not_handled_reply(result->not_handled, request, leader_http_);
+    return visible_here(not_handled_reply(result->not_handled, request, leader_http_));
   }
   if (result->result == OperationResult::Success) {
     Reply reply = text_reply(204, "Stream deleted");
     reply.body.clear();
     reply.content_type.clear();
+    reply.headers[kCommitPositionHeader] = std::to_string(result->position.commit);
     return reply;
   }
   WriteResult as_write;

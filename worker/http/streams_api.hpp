@@ -60,6 +60,7 @@ class StreamsApi {
                      bool resolve);
   Reply get_event(Request& request, const std::string& stream, const std::string& number);
   Reply delete_stream(Request& request, const std::string& stream);
+  Reply visible_here(Reply leader_answer);
   std::optional<ReadStreamResult> read_stream_waiting(const Request& request,
                                                       const std::string& stream, int64_t from,
                                                       int32_t count, bool resolve,

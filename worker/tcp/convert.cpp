@@ -219,4 +219,59 @@ std::string not_handled(pb::NotHandled::NotHandledReason reason,
   return reply.SerializeAsString();
 }
 
+namespace {
+
+// The commit position of a successful completed write, whichever of the three messages it is.
+template <typename Message>
+std::optional<int64_t> success_end(const std::string& payload) {
+  Message m;
+  if (!m.ParseFromString(payload) || m.result() != pb::Success || m.commit_position() <= 0) {
+    return std::nullopt;
+  }
+  return m.commit_position();
+}
+
+template <typename Message>
+std::string to_commit_timeout(const std::string& payload) {
+  Message m;
+  m.ParsePartialFromString(payload);
+  m.set_result(pb::CommitTimeout);
+  m.set_message(kNotVisibleInTime);
+  m.set_prepare_position(-1);
+  m.set_commit_position(-1);
+  if constexpr (requires { m.set_first_event_number(0); }) {
+    m.set_first_event_number(kInvalidEventNumber);
+    m.set_last_event_number(kInvalidEventNumber);
+  }
+  return m.SerializePartialAsString();
+}
+
+}  // namespace
+
+std::optional<int64_t> written_end(wire::Command command, const std::string& payload) {
+  switch (command) {
+    case wire::Command::WriteEventsCompleted:
+      return success_end<pb::WriteEventsCompleted>(payload);
+    case wire::Command::DeleteStreamCompleted:
+      return success_end<pb::DeleteStreamCompleted>(payload);
+    case wire::Command::TransactionCommitCompleted:
+      return success_end<pb::TransactionCommitCompleted>(payload);
+    default:
+      return std::nullopt;
+  }
+}
+
+std::string as_commit_timeout(wire::Command command, const std::string& payload) {
+  switch (command) {
+    case wire::Command::WriteEventsCompleted:
+      return to_commit_timeout<pb::WriteEventsCompleted>(payload);
+    case wire::Command::DeleteStreamCompleted:
+      return to_commit_timeout<pb::DeleteStreamCompleted>(payload);
+    case wire::Command::TransactionCommitCompleted:
+      return to_commit_timeout<pb::TransactionCommitCompleted>(payload);
+    default:
+      return payload;
+  }
+}
+
 }  // namespace chorus::tcp

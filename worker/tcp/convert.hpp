@@ -4,6 +4,7 @@
 // are in .NET byte order (A2). Pure functions; any thread.
 #pragma once
 
+#include "common/framing.hpp"
 #include "messages.pb.h"
 #include "worker/engine/types.hpp"
 
@@ -32,6 +33,16 @@ void to_proto(const EventRecord& record, pb::EventRecord* out);
 void to_proto(const ResolvedEvent& event, pb::ResolvedIndexedEvent* out);
 // With the $all position of the original record (link if any, else event).
 void to_proto(const ResolvedEvent& event, pb::ResolvedEvent* out);
+
+// A forwarded request's answer (from the leader) that reports a successful write
+// (WriteEventsCompleted, DeleteStreamCompleted, TransactionCommitCompleted): its commit position,
+// the log position its last record ends at. nullopt for any other answer.
+std::optional<int64_t> written_end(wire::Command command, const std::string& payload);
+// That answer as CommitTimeout: the write was not visible on this node within the commit
+// timeout (it may still have happened, as after any CommitTimeout; a retry is idempotent).
+std::string as_commit_timeout(wire::Command command, const std::string& payload);
+inline constexpr const char* kNotVisibleInTime =
+    "committed by the leader but not visible on this node within the commit timeout";
 
 // Serialized reply payloads.
 std::string write_completed(const WriteResult& result);

@@ -19,9 +19,23 @@ void reply_not_handled(const NotHandledReply& refusal, const ReplyFn& reply) {
                     refusal.additional_info));
 }
 
+// A forwarded request's answer. A successful write is answered only once this node shows it
+// (its commit position is visible here), so a client reads its own write on the node it talks
+// to; CommitTimeout if that takes longer than the commit timeout.
+void reply_forwarded(Engine& engine, const ReplyFn& reply,
+                     std::optional<std::pair<uint8_t, std::string>> answer) {
+  if (!answer) return reply_not_handled(NotHandledReply{}, reply);
+  const auto command = static_cast<Command>(answer->first);
+  const std::optional<int64_t> end = written_end(command, answer->second);
+  if (!end) return reply(command, std::move(answer->second));
+  engine.when_visible(*end, [reply, command, payload = std::move(answer->second)](bool visible) {
+    reply(command, visible ? payload : as_commit_timeout(command, payload));
+  });
+}
+
 // Refuses the request or passes it to the leader when this node must not serve it; true if so.
-bool routed_elsewhere(const wire::Package& package, const Principal& who, bool require_master,
-                      const ReplyFn& reply, const ClusterState* cluster) {
+bool routed_elsewhere(Engine& engine, const wire::Package& package, const Principal& who,
+                      bool require_master, const ReplyFn& reply, const ClusterState* cluster) {
   const auto command = static_cast<Command>(package.command);
   const RouteDecision route = route_request(command, require_master, cluster);
   switch (route.kind) {
@@ -32,9 +46,8 @@ bool routed_elsewhere(const wire::Package& package, const Principal& who, bool r
       return true;
     case RouteKind::Forward:
       cluster->forward(who, package.command, package.payload,
-                       [reply](std::optional<std::pair<uint8_t, std::string>> answer) {
-                         if (!answer) return reply_not_handled(NotHandledReply{}, reply);
-                         reply(static_cast<Command>(answer->first), std::move(answer->second));
+                       [&engine, reply](std::optional<std::pair<uint8_t, std::string>> answer) {
+                         reply_forwarded(engine, reply, std::move(answer));
                        });
       return true;
   }
@@ -59,7 +72,7 @@ DispatchOutcome write_events(Engine& engine, const Principal& who, const wire::P
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
   std::optional<std::vector<NewEvent>> events = from_proto(request.events());
   if (!events) return DispatchOutcome::DecodeFailed;
-  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
+  if (routed_elsewhere(engine, package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   engine.append(who, request.event_stream_id(), request.expected_version(), std::move(*events),
@@ -74,7 +87,7 @@ DispatchOutcome delete_stream(Engine& engine, const Principal& who, const wire::
                               ReplyFn reply, const ClusterState* cluster) {
   pb::DeleteStream request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
-  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
+  if (routed_elsewhere(engine, package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   engine.delete_stream(who, request.event_stream_id(), request.expected_version(),
@@ -91,7 +104,7 @@ DispatchOutcome transaction_start(Engine& engine, const Principal& who,
                                   const ClusterState* cluster) {
   pb::TransactionStart request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
-  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
+  if (routed_elsewhere(engine, package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   engine.transaction_start(who, request.event_stream_id(), request.expected_version(),
@@ -110,7 +123,7 @@ DispatchOutcome transaction_write(Engine& engine, const Principal& who,
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
   std::optional<std::vector<NewEvent>> events = from_proto(request.events());
   if (!events) return DispatchOutcome::DecodeFailed;
-  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
+  if (routed_elsewhere(engine, package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   const int64_t id = request.transaction_id();
@@ -128,7 +141,7 @@ DispatchOutcome transaction_commit(Engine& engine, const Principal& who,
                                    const ClusterState* cluster) {
   pb::TransactionCommit request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
-  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
+  if (routed_elsewhere(engine, package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   const int64_t id = request.transaction_id();
@@ -144,7 +157,7 @@ DispatchOutcome read_event(Engine& engine, const Principal& who, const wire::Pac
                            ReplyFn reply, const ClusterState* cluster) {
   pb::ReadEvent request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
-  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
+  if (routed_elsewhere(engine, package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   engine.read_event(who, request.event_stream_id(), request.event_number(),
@@ -158,7 +171,7 @@ DispatchOutcome read_stream(Engine& engine, const Principal& who, const wire::Pa
                             ReplyFn reply, bool forward, const ClusterState* cluster) {
   pb::ReadStreamEvents request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
-  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
+  if (routed_elsewhere(engine, package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   const Command completed = forward ? Command::ReadStreamEventsForwardCompleted
@@ -176,7 +189,7 @@ DispatchOutcome read_all(Engine& engine, const Principal& who, const wire::Packa
                          ReplyFn reply, bool forward, const ClusterState* cluster) {
   pb::ReadAllEvents request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
-  if (routed_elsewhere(package, who, request.require_master(), reply, cluster)) {
+  if (routed_elsewhere(engine, package, who, request.require_master(), reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
   const Command completed =
