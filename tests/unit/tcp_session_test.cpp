@@ -39,6 +39,63 @@ TransactionResult transaction(int64_t id) {
   return result;
 }
 
+// A PersistentApi that answers NotLeader to everything (like a follower's).
+class RefusingPersistent : public PersistentApi {
+ public:
+  void create(Principal, std::string, std::string, PersistentSettings,
+              std::function<void(PersistentResult)> done) override {
+    done(not_leader());
+  }
+  void update(Principal, std::string, std::string, PersistentSettings,
+              std::function<void(PersistentResult)> done) override {
+    done(not_leader());
+  }
+  void remove(Principal, std::string, std::string,
+              std::function<void(PersistentResult)> done) override {
+    done(not_leader());
+  }
+  uint64_t connect(Principal, std::string, std::string, int32_t, std::string,
+                   PersistentCallbacks callbacks) override {
+    callbacks.not_handled(NotHandledReason::NotLeader);
+    return 1;
+  }
+  void ack(uint64_t, std::vector<Guid>) override {}
+  void nak(uint64_t, std::vector<Guid>, NakAction, std::string) override {}
+  void disconnect(uint64_t, bool) override {}
+  void pull(Principal, std::string, std::string, int32_t,
+            std::function<void(PersistentPullResult)> done) override {
+    PersistentPullResult r;
+    r.not_handled = NotHandledReason::NotLeader;
+    done(r);
+  }
+  void ack_ids(Principal, std::string, std::string, std::vector<Guid>, std::optional<NakAction>,
+               std::function<void(PersistentResult)> done) override {
+    done(not_leader());
+  }
+  void replay_parked(Principal, std::string, std::string,
+                     std::function<void(PersistentResult)> done) override {
+    done(not_leader());
+  }
+  void list(Principal, std::string, std::function<void(PersistentListResult)> done) override {
+    PersistentListResult r;
+    r.not_handled = NotHandledReason::NotLeader;
+    done(r);
+  }
+  void info(Principal, std::string, std::string,
+            std::function<void(PersistentInfoResult)> done) override {
+    PersistentInfoResult r;
+    r.not_handled = NotHandledReason::NotLeader;
+    done(r);
+  }
+
+ private:
+  static PersistentResult not_leader() {
+    PersistentResult r;
+    r.not_handled = NotHandledReason::NotLeader;
+    return r;
+  }
+};
+
 // An Engine whose callbacks run later on its own thread, as the real one's do. Authentication
 // takes `auth_delay` so that requests with credentials complete out of order.
 class FakeEngine : public Engine {
@@ -154,6 +211,8 @@ class FakeEngine : public Engine {
     boost::asio::post(io_, [done = std::move(done)] { done(true); });
   }
   EngineStats stats() const override { return {}; }
+  // These session tests do not use persistent subscriptions; the fake's API refuses them all.
+  PersistentApi& persistent() override { return refusing_; }
   void receive(replication::Message) override {}
   void set_peers(std::vector<std::string>) override {}
   NodeStatus status() const override { return {}; }
@@ -177,6 +236,7 @@ class FakeEngine : public Engine {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::mutex mutex_;
+  RefusingPersistent refusing_;
   std::vector<std::string> calls_;
   std::vector<std::function<void()>> held_;
   uint64_t next_subscription_ = 1;

@@ -13,11 +13,13 @@
 #include "worker/engine/users.hpp"
 #include "worker/engine/write_path.hpp"
 #include "worker/services/leader_services.hpp"
+#include "worker/services/persistent_subscriptions.hpp"
 #include "worker/services/user_bootstrap.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <pthread.h>
@@ -81,6 +83,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   void forget_subscription(uint64_t id) override;
   void when_visible(int64_t log_end, std::function<void(bool visible)> done) override;
   EngineStats stats() const override;
+  PersistentApi& persistent() override { return *persistent_; }
   void receive(replication::Message message) override;
   void set_peers(std::vector<std::string> node_ids) override;
   NodeStatus status() const override;
@@ -100,6 +103,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   std::optional<int64_t> committed_last_number(const std::string& stream);
   void maybe_signal_ready();
   void forget_credentials();
+  void add_persistent_context(LeaderContext& context);
 
   // --- any thread ---
   ReadView read_view() const;
@@ -125,6 +129,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   std::unique_ptr<ReplicationRuntime> runtime_;
   std::unique_ptr<WritePath> write_path_;
   std::unique_ptr<LeaderServices> services_;
+  PersistentSubscriptions* persistent_ = nullptr;  // owned by services_
   // The hub's registry is core-thread state; its reader belongs to its delivery thread.
   std::unique_ptr<ReadConnection> hub_reader_;
   std::unique_ptr<SubscriptionHub> hub_;
@@ -167,9 +172,14 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
   context.last_number = [this](const std::string& stream) {
     return write_path_->last_number(stream);
   };
+  add_persistent_context(context);
   services_ = std::make_unique<LeaderServices>(std::move(context));
   services_->add(std::make_unique<UserBootstrap>(
       DefaultPasswords{config.default_admin_password, config.default_ops_password}));
+  auto persistent = std::make_unique<PersistentSubscriptions>(
+      [this](std::function<void()> work) { on_core(std::move(work)); }, now_ms);
+  persistent_ = persistent.get();
+  services_->add(std::move(persistent));
 
   auto ready = ready_promise_.get_future();
   on_core([this, transport] { start_core(transport); });
@@ -186,6 +196,45 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
                                std::to_string(kSingleNodeReadyWaitMs) + " ms");
     }
   }
+}
+
+// What the persistent-subscription service needs beyond appends: deletes, reads on the reader
+// pool answered on the core thread, ACL checks, timers and the commit position.
+void EngineImpl::add_persistent_context(LeaderContext& context) {
+  context.delete_stream = [this](const Principal& who, const std::string& stream, int64_t expected,
+                                 bool hard, std::function<void(DeleteResult)> done) {
+    write_path_->delete_stream(who, stream, expected, hard, std::move(done));
+  };
+  context.read_stream = [this](const std::string& stream, int64_t from, int32_t count, bool forward,
+                               bool resolve_links, std::function<void(ReadStreamResult)> done) {
+    asio::post(*readers_, [this, stream, from, count, forward, resolve_links,
+                           done = std::move(done)]() mutable {
+      ReadStreamResult r;
+      try {
+        auto c = read_pool_->borrow();
+        const Principal system{"$system", {"$admins"}};
+        r = chorus::read_stream(*c, read_view(), system, stream, from, count, forward,
+                                resolve_links);
+      } catch (const std::exception& e) {
+        r.status = ReadStreamStatus::Error;
+        r.error = e.what();
+      }
+      on_core([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+    });
+  };
+  context.can_access = [this](const std::string& stream, StreamAccess access,
+                              const Principal& who) {
+    return write_path_->can_access(stream, access, who);
+  };
+  context.after = [this](int delay_ms, std::function<void()> work) {
+    auto timer =
+        std::make_shared<asio::steady_timer>(core_io_, std::chrono::milliseconds(delay_ms));
+    timer->async_wait(
+        [this, timer, work = std::move(work)](const boost::system::error_code& error) {
+          if (!error && !shut_down_) work();
+        });
+  };
+  context.commit_position = [this] { return committed_position_.load(); };
 }
 
 void EngineImpl::start_core(ReplicationTransport* transport) {
@@ -227,6 +276,7 @@ void EngineImpl::on_record_committed(const std::shared_ptr<const EventRecord>& r
     maybe_signal_ready();
   }
   hub_->publish(record);
+  services_->on_record_committed(*record);
 }
 
 void EngineImpl::on_leader_ready() {

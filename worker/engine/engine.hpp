@@ -11,6 +11,7 @@
 #include "worker/engine/types.hpp"
 #include "worker/replication/core.hpp"
 #include "worker/subscriptions/hub.hpp"
+#include "worker/subscriptions/persistent_api.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -145,6 +146,9 @@ class Engine {
   virtual void when_visible(int64_t log_end, std::function<void(bool visible)> done) = 0;
 
   virtual EngineStats stats() const = 0;
+
+  // Persistent subscriptions (competing consumers); served while this node leads.
+  virtual PersistentApi& persistent() = 0;
 
   // Stops accepting work, finishes or fails what is in flight, fsyncs and closes SQLite.
   // Blocks until done. Idempotent.

@@ -24,4 +24,9 @@ void LeaderServices::stop_all() {
   }
 }
 
+void LeaderServices::on_record_committed(const EventRecord& record) {
+  if (!running_) return;
+  for (auto& s : services_) s->on_record_committed(record);
+}
+
 }  // namespace chorus
