@@ -218,9 +218,15 @@ TEST(Convert, OtherRepliesAreComplete) {
             pb::SubscriptionDropped::AccessDenied);
   const auto scavenge = strict_parse<pb::ScavengeDatabaseCompleted>(scavenge_failed("no"));
   EXPECT_EQ(scavenge.result(), pb::ScavengeDatabaseCompleted::Failed);
-  strict_parse<pb::CreatePersistentSubscriptionCompleted>(create_persistent_failed("x"));
-  strict_parse<pb::UpdatePersistentSubscriptionCompleted>(update_persistent_failed("x"));
-  strict_parse<pb::DeletePersistentSubscriptionCompleted>(delete_persistent_failed("x"));
+  PersistentResult exists;
+  exists.status = PersistentStatus::Exists;
+  exists.reason = "x";
+  const auto created =
+      strict_parse<pb::CreatePersistentSubscriptionCompleted>(create_persistent_completed(exists));
+  EXPECT_EQ(created.result(), pb::CreatePersistentSubscriptionCompleted::AlreadyExists);
+  strict_parse<pb::UpdatePersistentSubscriptionCompleted>(update_persistent_completed(exists));
+  strict_parse<pb::DeletePersistentSubscriptionCompleted>(delete_persistent_completed(exists));
+  strict_parse<pb::PersistentSubscriptionConfirmation>(persistent_confirmation("s::g", 5, -1));
   strict_parse<pb::NotHandled>(not_handled(pb::NotHandled::NotReady, std::nullopt));
 }
 

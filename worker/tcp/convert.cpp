@@ -190,24 +190,83 @@ std::string scavenge_failed(const std::string& error) {
   return reply.SerializeAsString();
 }
 
-std::string create_persistent_failed(const std::string& reason) {
-  pb::CreatePersistentSubscriptionCompleted reply;
-  reply.set_result(pb::CreatePersistentSubscriptionCompleted::Fail);
-  reply.set_reason(reason);
+namespace {
+
+template <typename Reply>
+std::string persistent_completed(const PersistentResult& r) {
+  Reply reply;
+  using Result = decltype(reply.result());
+  reply.set_result(static_cast<Result>(static_cast<int>(r.status)));
+  if (!r.reason.empty()) reply.set_reason(r.reason);
   return reply.SerializeAsString();
 }
 
-std::string update_persistent_failed(const std::string& reason) {
-  pb::UpdatePersistentSubscriptionCompleted reply;
-  reply.set_result(pb::UpdatePersistentSubscriptionCompleted::Fail);
-  reply.set_reason(reason);
+template <typename Request>
+PersistentSettingsRequest settings_of(const Request& m) {
+  PersistentSettingsRequest out;
+  PersistentSettings& s = out.settings;
+  s.resolve_link_tos = m.resolve_link_tos();
+  s.start_from = m.start_from();
+  s.message_timeout_ms = m.message_timeout_milliseconds();
+  s.extra_statistics = m.record_statistics();
+  s.live_buffer_size = m.live_buffer_size();
+  s.read_batch_size = m.read_batch_size();
+  s.buffer_size = m.buffer_size();
+  s.max_retry_count = m.max_retry_count();
+  s.checkpoint_after_ms = m.checkpoint_after_time();
+  s.max_checkpoint_count = m.checkpoint_max_count();
+  s.min_checkpoint_count = m.checkpoint_min_count();
+  s.max_subscriber_count = m.subscriber_max_count();
+  // Older clients name no strategy: prefer_round_robin chooses between the two original ones.
+  if (m.has_named_consumer_strategy() && !m.named_consumer_strategy().empty()) {
+    const auto strategy = parse_strategy(m.named_consumer_strategy());
+    if (!strategy) {
+      out.error = "unknown consumer strategy '" + m.named_consumer_strategy() + "'";
+    } else {
+      s.strategy = *strategy;
+    }
+  } else {
+    s.strategy =
+        m.prefer_round_robin() ? ConsumerStrategy::RoundRobin : ConsumerStrategy::DispatchToSingle;
+  }
+  return out;
+}
+
+}  // namespace
+
+PersistentSettingsRequest settings_from_proto(const pb::CreatePersistentSubscription& m) {
+  return settings_of(m);
+}
+
+PersistentSettingsRequest settings_from_proto(const pb::UpdatePersistentSubscription& m) {
+  return settings_of(m);
+}
+
+std::string create_persistent_completed(const PersistentResult& r) {
+  return persistent_completed<pb::CreatePersistentSubscriptionCompleted>(r);
+}
+
+std::string update_persistent_completed(const PersistentResult& r) {
+  return persistent_completed<pb::UpdatePersistentSubscriptionCompleted>(r);
+}
+
+std::string delete_persistent_completed(const PersistentResult& r) {
+  return persistent_completed<pb::DeletePersistentSubscriptionCompleted>(r);
+}
+
+std::string persistent_confirmation(const std::string& subscription_id,
+                                    int64_t last_commit_position, int64_t last_event_number) {
+  pb::PersistentSubscriptionConfirmation reply;
+  reply.set_last_commit_position(last_commit_position);
+  reply.set_subscription_id(subscription_id);
+  reply.set_last_event_number(last_event_number);
   return reply.SerializeAsString();
 }
 
-std::string delete_persistent_failed(const std::string& reason) {
-  pb::DeletePersistentSubscriptionCompleted reply;
-  reply.set_result(pb::DeletePersistentSubscriptionCompleted::Fail);
-  reply.set_reason(reason);
+std::string persistent_event_appeared(const ResolvedEvent& event, int32_t retry_count) {
+  pb::PersistentSubscriptionStreamEventAppeared reply;
+  to_proto(event, reply.mutable_event());
+  reply.set_retry_count(retry_count);
   return reply.SerializeAsString();
 }
 

@@ -7,6 +7,7 @@
 #include "common/framing.hpp"
 #include "messages.pb.h"
 #include "worker/engine/types.hpp"
+#include "worker/subscriptions/persistent_api.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -60,10 +61,19 @@ std::string subscription_confirmation(int64_t last_commit_position,
 std::string stream_event_appeared(const ResolvedEvent& event);
 std::string subscription_dropped(DropReason reason);
 std::string scavenge_failed(const std::string& error);
-// Persistent subscriptions are not implemented yet: every management command fails with `reason`.
-std::string create_persistent_failed(const std::string& reason);
-std::string update_persistent_failed(const std::string& reason);
-std::string delete_persistent_failed(const std::string& reason);
+// Persistent subscriptions. `error` is set when the request names an unknown strategy.
+struct PersistentSettingsRequest {
+  PersistentSettings settings;
+  std::string error;
+};
+PersistentSettingsRequest settings_from_proto(const pb::CreatePersistentSubscription& m);
+PersistentSettingsRequest settings_from_proto(const pb::UpdatePersistentSubscription& m);
+std::string create_persistent_completed(const PersistentResult& result);
+std::string update_persistent_completed(const PersistentResult& result);
+std::string delete_persistent_completed(const PersistentResult& result);
+std::string persistent_confirmation(const std::string& subscription_id,
+                                    int64_t last_commit_position, int64_t last_event_number);
+std::string persistent_event_appeared(const ResolvedEvent& event, int32_t retry_count);
 std::string not_handled(pb::NotHandled::NotHandledReason reason,
                         const std::optional<std::string>& additional_info);
 

@@ -4,13 +4,13 @@
 #include "worker/tcp/convert.hpp"
 #include "worker/tcp/routing.hpp"
 
+#include <type_traits>
+
 namespace chorus::tcp {
 namespace {
 
 using wire::Command;
 
-constexpr const char* kPersistentNotImplemented =
-    "persistent subscriptions are not implemented yet";
 constexpr const char* kScavengeNotImplemented = "scavenging is not implemented yet";
 
 void reply_not_handled(const NotHandledReply& refusal, const ReplyFn& reply) {
@@ -202,31 +202,61 @@ DispatchOutcome read_all(Engine& engine, const Principal& who, const wire::Packa
   return DispatchOutcome::Submitted;
 }
 
-// Persistent subscriptions and scavenging are answered without the engine until they exist.
-DispatchOutcome not_implemented(const wire::Package& package, const ReplyFn& reply) {
+// Create/Update/Delete of persistent subscription groups (leader only; routed before this).
+template <typename Request>
+DispatchOutcome manage_persistent(Engine& engine, const Principal& who,
+                                  const wire::Package& package, ReplyFn reply,
+                                  const ClusterState* cluster, Command completed,
+                                  std::string (*encode)(const PersistentResult&)) {
+  Request request;
+  if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
+  auto answer = [reply = std::move(reply), cluster, completed, encode](PersistentResult r) {
+    if (engine_refused(r.not_handled, reply, cluster)) return;
+    reply(completed, encode(r));
+  };
+  if constexpr (std::is_same_v<Request, pb::DeletePersistentSubscription>) {
+    engine.persistent().remove(who, request.event_stream_id(), request.subscription_group_name(),
+                               std::move(answer));
+  } else {
+    PersistentSettingsRequest settings = settings_from_proto(request);
+    if (!settings.error.empty()) {
+      PersistentResult r;
+      r.status = PersistentStatus::Fail;
+      r.reason = settings.error;
+      answer(r);
+      return DispatchOutcome::Submitted;
+    }
+    const auto method = std::is_same_v<Request, pb::CreatePersistentSubscription>
+                            ? &PersistentApi::create
+                            : &PersistentApi::update;
+    (engine.persistent().*method)(who, request.event_stream_id(), request.subscription_group_name(),
+                                  settings.settings, std::move(answer));
+  }
+  return DispatchOutcome::Submitted;
+}
+
+DispatchOutcome persistent_or_scavenge(Engine& engine, const Principal& who,
+                                       const wire::Package& package, ReplyFn reply,
+                                       const ClusterState* cluster) {
   switch (static_cast<Command>(package.command)) {
     case Command::CreatePersistentSubscription:
-      reply(Command::CreatePersistentSubscriptionCompleted,
-            create_persistent_failed(kPersistentNotImplemented));
-      return DispatchOutcome::Submitted;
+      return manage_persistent<pb::CreatePersistentSubscription>(
+          engine, who, package, std::move(reply), cluster,
+          Command::CreatePersistentSubscriptionCompleted, create_persistent_completed);
     case Command::UpdatePersistentSubscription:
-      reply(Command::UpdatePersistentSubscriptionCompleted,
-            update_persistent_failed(kPersistentNotImplemented));
-      return DispatchOutcome::Submitted;
+      return manage_persistent<pb::UpdatePersistentSubscription>(
+          engine, who, package, std::move(reply), cluster,
+          Command::UpdatePersistentSubscriptionCompleted, update_persistent_completed);
     case Command::DeletePersistentSubscription:
-      reply(Command::DeletePersistentSubscriptionCompleted,
-            delete_persistent_failed(kPersistentNotImplemented));
-      return DispatchOutcome::Submitted;
-    case Command::ConnectToPersistentSubscription:
-      reply(Command::SubscriptionDropped, subscription_dropped(DropReason::NotFound));
-      return DispatchOutcome::Submitted;
-    case Command::PersistentSubscriptionAckEvents:
-    case Command::PersistentSubscriptionNakEvents:
-      return DispatchOutcome::NoReply;
+      return manage_persistent<pb::DeletePersistentSubscription>(
+          engine, who, package, std::move(reply), cluster,
+          Command::DeletePersistentSubscriptionCompleted, delete_persistent_completed);
     case Command::ScavengeDatabase:
+      // Scavenging is answered without the engine until it exists.
       reply(Command::ScavengeDatabaseCompleted, scavenge_failed(kScavengeNotImplemented));
       return DispatchOutcome::Submitted;
     default:
+      // Connect, ack and nak are session state (Session::connect_persistent).
       return DispatchOutcome::Unsupported;
   }
 }
@@ -264,7 +294,7 @@ DispatchOutcome dispatch_request(Engine& engine, const Principal& who, const wir
         reply_not_handled(route.refusal, reply);
         return DispatchOutcome::Submitted;
       }
-      return not_implemented(package, reply);
+      return persistent_or_scavenge(engine, who, package, std::move(reply), cluster);
     }
   }
 }

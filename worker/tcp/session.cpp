@@ -271,6 +271,17 @@ void Session::process_request(Pending& pending) {
     unsubscribe(package);
     return;
   }
+  if (command == Command::ConnectToPersistentSubscription) {
+    --requests_in_flight_;
+    connect_persistent(who, package);
+    return;
+  }
+  if (command == Command::PersistentSubscriptionAckEvents ||
+      command == Command::PersistentSubscriptionNakEvents) {
+    --requests_in_flight_;
+    ack_persistent(package);
+    return;
+  }
   dispatch(who, package);
 }
 
@@ -385,6 +396,12 @@ void Session::subscribe(const Principal& who, const wire::Package& package) {
 }
 
 void Session::unsubscribe(const wire::Package& package) {
+  const auto consumer = persistent_.find(package.correlation_id);
+  if (consumer != persistent_.end()) {
+    // The engine answers through the consumer's `dropped(Unsubscribed)`.
+    engine_.persistent().disconnect(consumer->second, /*notify=*/true);
+    return;
+  }
   const auto it = subscriptions_.find(package.correlation_id);
   if (it == subscriptions_.end()) {
     send(Command::SubscriptionDropped, package.correlation_id,
@@ -393,6 +410,107 @@ void Session::unsubscribe(const wire::Package& package) {
   }
   // The engine answers through the subscription's `dropped(Unsubscribed)`.
   engine_.unsubscribe(it->second);
+}
+
+void Session::refuse(const Guid& correlation_id, const NotHandledReply& refusal) {
+  send(Command::NotHandled, correlation_id,
+       not_handled(static_cast<pb::NotHandled::NotHandledReason>(refusal.reason),
+                   refusal.additional_info));
+}
+
+void Session::connect_persistent(const Principal& who, const wire::Package& package) {
+  const Guid correlation_id = package.correlation_id;
+  pb::ConnectToPersistentSubscription request;
+  if (!request.ParsePartialFromString(package.payload)) {
+    send_text(Command::BadRequest, correlation_id, unwrap_error_text(package.command));
+    return;
+  }
+  // Persistent subscriptions live on the leader only (PROTOCOL.md B).
+  const RouteDecision route =
+      route_request(Command::ConnectToPersistentSubscription, false, config_.cluster);
+  if (route.kind == RouteKind::Refuse) return refuse(correlation_id, route.refusal);
+  if (persistent_.count(correlation_id) != 0 || subscriptions_.count(correlation_id) != 0) {
+    send_text(Command::BadRequest, correlation_id, "Subscription already exists.");
+    return;
+  }
+  if (persistent_.size() + subscriptions_.size() >= kSubscriptionsPerConnectionMax) {
+    send(Command::SubscriptionDropped, correlation_id,
+         subscription_dropped(DropReason::SubscriberMaxCountReached));
+    return;
+  }
+  // Callbacks run on the engine's core thread: they post to the strand, which serializes.
+  const std::weak_ptr<Session> weak = weak_from_this();
+  const boost::asio::any_io_executor executor = executor_;
+  auto on_strand = [weak, executor](std::function<void(Session&)> work) {
+    boost::asio::post(executor, [weak, work = std::move(work)] {
+      if (std::shared_ptr<Session> self = weak.lock()) work(*self);
+    });
+  };
+  const ClusterState* cluster = config_.cluster;
+  PersistentCallbacks callbacks;
+  callbacks.not_handled = [on_strand, correlation_id, cluster](NotHandledReason reason) {
+    on_strand([correlation_id, reason, cluster](Session& s) {
+      s.persistent_.erase(correlation_id);
+      s.refuse(correlation_id, refusal_for(reason, cluster));
+    });
+  };
+  callbacks.confirmed = [on_strand, correlation_id](const std::string& id, int64_t commit,
+                                                    int64_t last) {
+    on_strand([correlation_id, id, commit, last](Session& s) {
+      s.send(Command::PersistentSubscriptionConfirmation, correlation_id,
+             persistent_confirmation(id, commit, last));
+    });
+  };
+  callbacks.event_appeared = [on_strand, correlation_id](std::shared_ptr<const ResolvedEvent> e,
+                                                         int32_t retry_count) {
+    on_strand([correlation_id, e = std::move(e), retry_count](Session& s) {
+      s.send(Command::PersistentSubscriptionStreamEventAppeared, correlation_id,
+             persistent_event_appeared(*e, retry_count));
+    });
+  };
+  callbacks.dropped = [on_strand, correlation_id](DropReason reason) {
+    on_strand([correlation_id, reason](Session& s) {
+      s.persistent_.erase(correlation_id);
+      s.send(Command::SubscriptionDropped, correlation_id, subscription_dropped(reason));
+    });
+  };
+  boost::system::error_code ignored;
+  const auto peer = socket_.remote_endpoint(ignored);
+  const std::string from =
+      ignored ? "" : peer.address().to_string() + ":" + std::to_string(peer.port());
+  persistent_[correlation_id] = engine_.persistent().connect(
+      who, request.event_stream_id(), request.subscription_id(),
+      request.allowed_in_flight_messages(), from, std::move(callbacks));
+}
+
+void Session::ack_persistent(const wire::Package& package) {
+  const auto command = static_cast<Command>(package.command);
+  const auto consumer = persistent_.find(package.correlation_id);
+  auto ids_of = [](const auto& repeated) {
+    std::vector<Guid> ids;
+    for (const std::string& bytes : repeated) {
+      if (auto id = from_dotnet_bytes(bytes)) ids.push_back(*id);
+    }
+    return ids;
+  };
+  if (command == Command::PersistentSubscriptionAckEvents) {
+    pb::PersistentSubscriptionAckEvents request;
+    if (!request.ParsePartialFromString(package.payload)) {
+      send_text(Command::BadRequest, package.correlation_id, unwrap_error_text(package.command));
+      return;
+    }
+    if (consumer == persistent_.end()) return;  // late: the subscription is gone
+    engine_.persistent().ack(consumer->second, ids_of(request.processed_event_ids()));
+    return;
+  }
+  pb::PersistentSubscriptionNakEvents request;
+  if (!request.ParsePartialFromString(package.payload)) {
+    send_text(Command::BadRequest, package.correlation_id, unwrap_error_text(package.command));
+    return;
+  }
+  if (consumer == persistent_.end()) return;
+  engine_.persistent().nak(consumer->second, ids_of(request.processed_event_ids()),
+                           static_cast<NakAction>(request.action()), request.message());
 }
 
 // ---- Writing -------------------------------------------------------------------------------
@@ -522,6 +640,10 @@ void Session::close_now() {
     engine_.forget_subscription(subscription_id);
   }
   subscriptions_.clear();
+  for (const auto& [correlation_id, consumer] : persistent_) {
+    engine_.persistent().disconnect(consumer, /*notify=*/false);
+  }
+  persistent_.clear();
   pending_front_sequence_ += pending_.size();
   pending_.clear();
   urgent_.clear();

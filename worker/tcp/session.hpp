@@ -1,6 +1,7 @@
 // Session: one client connection of the external TCP protocol. Owns the socket, the frame
 // parser, the bounded outgoing queue (one write in flight, heartbeats ahead of other replies),
-// the heartbeat timer, the connection's default credentials, its volatile subscriptions and the
+// the heartbeat timer, the connection's default credentials, its volatile and persistent
+// subscriptions (consumers) and the
 // FIFO that submits requests to the engine in arrival order while their credentials are checked.
 // Every member runs on the session's strand (the socket's executor); close() may be called from
 // any thread.
@@ -81,6 +82,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void dispatch(const Principal& who, wire::Package& package);
   void subscribe(const Principal& who, const wire::Package& package);
   void unsubscribe(const wire::Package& package);
+  void connect_persistent(const Principal& who, const wire::Package& package);
+  void ack_persistent(const wire::Package& package);
+  void refuse(const Guid& correlation_id, const NotHandledReply& refusal);
   void reply_later(wire::Command command, const Guid& correlation_id, std::string payload);
 
   // Writing.
@@ -143,6 +147,7 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t requests_in_flight_ = 0;        // pending_ + submitted and not yet answered
 
   std::map<Guid, uint64_t> subscriptions_;  // correlation id -> engine subscription id
+  std::map<Guid, uint64_t> persistent_;     // correlation id -> persistent consumer id
 };
 
 }  // namespace chorus::tcp
