@@ -227,6 +227,44 @@ std::string all_feed_json(const AllFeedRequest& request, const ReadAllResult& re
   return stringify(feed);
 }
 
+std::string competing_feed_json(const CompetingFeedRequest& request,
+                                const std::vector<ResolvedEvent>& events) {
+  std::string stream_escaped;
+  std::string group_escaped;
+  Poco::URI::encode(request.stream, "/?#%&+ ", stream_escaped);
+  Poco::URI::encode(request.group, "/?#%&+ ", group_escaped);
+  const std::string base =
+      request.base_url + "/subscriptions/" + stream_escaped + "/" + group_escaped;
+  const std::string self = base + "/" + std::to_string(request.count);
+  Object::Ptr feed = feed_header("All Events Persistent Subscription", self, self,
+                                 first_updated(events, true), false);
+  Array::Ptr links = new Array;
+  // Acks name the original record (the link when the event came through one), as ES does.
+  std::string ids;
+  for (const ResolvedEvent& e : events) {
+    if (!ids.empty()) ids += ",";
+    ids += to_string(e.original().event_id);
+  }
+  if (!events.empty()) {
+    add_link(links, base + "/ack?ids=" + ids, "ackAll");
+    add_link(links, base + "/nack?ids=" + ids, "nackAll");
+  }
+  add_link(links, self, "previous");
+  add_link(links, self, "self");
+  feed->set("links", links);
+  Array::Ptr entries = new Array;
+  for (auto it = events.rbegin(); it != events.rend(); ++it) {
+    Object::Ptr entry = entry_object(request.base_url, *it, request.embed);
+    Array::Ptr entry_links = entry->getArray("links");
+    const std::string id = to_string(it->original().event_id);
+    add_link(entry_links, base + "/ack/" + id, "ack");
+    add_link(entry_links, base + "/nack/" + id, "nack");
+    entries->add(entry);
+  }
+  feed->set("entries", entries);
+  return stringify(feed);
+}
+
 std::string event_entry_json(const std::string& base_url, const ResolvedEvent& event,
                              MediaType type) {
   const Embed embed = type == MediaType::AtomJson ? Embed::Content : Embed::Body;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace chorus::http {
 
@@ -32,6 +33,18 @@ struct AllFeedRequest {
   Embed embed = Embed::None;
 };
 std::string all_feed_json(const AllFeedRequest& request, const ReadAllResult& result);
+
+// Competing-consumer reads of a persistent subscription group (E4): entries newest-first with
+// `ack` and `nack` links, and `ackAll`/`nackAll` feed links when there are entries.
+struct CompetingFeedRequest {
+  std::string base_url;
+  std::string stream;
+  std::string group;
+  int32_t count = 1;
+  Embed embed = Embed::None;
+};
+std::string competing_feed_json(const CompetingFeedRequest& request,
+                                const std::vector<ResolvedEvent>& events);
 
 // One event as an entry: the rich entry with data (events+json) or with `content` (atom+json).
 std::string event_entry_json(const std::string& base_url, const ResolvedEvent& event,

@@ -11,6 +11,7 @@
 #include "worker/http/node_api.hpp"
 #include "worker/http/router.hpp"
 #include "worker/http/streams_api.hpp"
+#include "worker/http/subscriptions_api.hpp"
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
@@ -215,11 +216,13 @@ struct HttpServer::Impl {
         config(std::move(c)),
         streams(e, node->stopping(), node->config().leader_http),
         node_api(e, *node, config.internal, config.v5_state_names),
+        subscriptions(e, node->config().leader_http),
         pool(1, kThreadsMax) {
     // Both ports serve the streams API, as EventStore's do; followers pass writes on to the
     // leader's internal port.
     streams.register_routes(router);
     node_api.register_routes(router);
+    subscriptions.register_routes(router);
   }
 
   Engine& engine;
@@ -228,6 +231,7 @@ struct HttpServer::Impl {
   Router router;
   StreamsApi streams;
   NodeApi node_api;
+  SubscriptionsApi subscriptions;
   Poco::ThreadPool pool;
   std::unique_ptr<Poco::Net::HTTPServer> server;
   uint16_t bound_port = 0;
