@@ -7,7 +7,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import es0219 from 'node-eventstore-client-0219';
-import { startWorker } from './lib/harness.mjs';
+import { startWorker, waitFor } from './lib/harness.mjs';
 import {
   es, connect, closeQuietly, streamName, makeEvents, jsonEvent, deferred, withDeadline, admin,
   ops, ANY, Long,
@@ -101,7 +101,8 @@ describe('persistent subscriptions over TCP (23.10.1)', () => {
     const subA = await c1.connectToPersistentSubscription(s, 'rr', (_s, e) => a.push(e));
     const subB = await c2.connectToPersistentSubscription(s, 'rr', (_s, e) => b.push(e));
     await appendN(conn, s, 16);
-    await a.until(() => a.seen.length + b.seen.length >= 20, 'all 20 events delivered');
+    await waitFor(() => a.seen.length + b.seen.length >= 20,
+      { timeoutMs: WAIT, what: 'all 20 events delivered' });
     const all = [...a.seen, ...b.seen].map(numberOf).sort((x, y) => x - y);
     assert.deepEqual(all, Array.from({ length: 20 }, (_, i) => i), 'each event exactly once');
     assert.ok(a.seen.length >= 5 && b.seen.length >= 5,
@@ -133,7 +134,8 @@ describe('persistent subscriptions over TCP (23.10.1)', () => {
           Buffer.from(`${r.nextExpectedVersion}@${src}`)));
       }
     }
-    await a.until(() => a.seen.length + b.seen.length >= 24, 'all 24 links delivered');
+    await waitFor(() => a.seen.length + b.seen.length >= 24,
+      { timeoutMs: WAIT, what: 'all 24 links delivered' });
     const owner = new Map();
     for (const [name, log] of [['a', a], ['b', b]]) {
       for (const e of log.seen) {
@@ -147,7 +149,7 @@ describe('persistent subscriptions over TCP (23.10.1)', () => {
     subB.stop();
   });
 
-  test('nak retry carries the retry count until the message is parked; replay parked', T,
+  test('nak retry redelivers until the message is parked; replay parked', T,
     async () => {
       const s = streamName('ps-nak');
       await appendN(conn, s, 1);
@@ -261,7 +263,9 @@ describe('persistent subscriptions over TCP (0.2.19)', () => {
     const dropped = deferred();
     await conn.connectToPersistentSubscription(s, 'g', (_s, e) => log.push(e),
       (_s, reason) => dropped.resolve(reason));
-    for (const e of makeEvents(3)) await conn.appendToStream(s, ANY, e);
+    for (let i = 0; i < 3; i++) {
+      await conn.appendToStream(s, ANY, es0219.createJsonEventData(randomUUID(), { i }, null, 'T'));
+    }
     await log.until((seen) => seen.length >= 3, 'three events');
     assert.deepEqual(log.seen.map(numberOf), [0, 1, 2]);
     await conn.deletePersistentSubscription(s, 'g');

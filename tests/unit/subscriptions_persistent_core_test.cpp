@@ -190,19 +190,21 @@ TEST(PersistentCore, NakParkSkipAndStop) {
   EXPECT_EQ(core.consumer_count(), 1u);
 }
 
-TEST(PersistentCore, MessageTimeoutRetriesToAnotherConsumer) {
+TEST(PersistentCore, MessageTimeoutRedeliversWithRetryCount) {
   PersistentCore core(small_settings(), std::nullopt, 0, 0);
   core.connect(1, 1, 0);
   std::vector<Action> seen;
   serve_reads(core, seen, 0, 0);
-  core.connect(2, 1, 0);
   core.tick(999);
   EXPECT_TRUE(only<persistent::Deliver>(core.take_actions()).empty());
   core.tick(1000);  // messageTimeout (1000 ms) passed
   auto again = only<persistent::Deliver>(core.take_actions());
   ASSERT_EQ(again.size(), 1u);
-  EXPECT_EQ(again[0].consumer, 2u);
+  EXPECT_EQ(again[0].message.number, 0);
   EXPECT_EQ(again[0].message.retry_count, 1);
+  // The late ack of the first delivery still counts: the message is done once.
+  core.ack({again[0].message.id}, 1001);
+  EXPECT_EQ(core.in_flight(), 0u);
 }
 
 TEST(PersistentCore, DisconnectHandsInFlightMessagesToOthers) {
@@ -227,7 +229,7 @@ TEST(PersistentCore, CheckpointAtMaxCountAndByTimeAfterMinCount) {
   std::vector<Action> seen;
   serve_reads(core, seen, 29, 0);
   auto delivered = only<persistent::Deliver>(seen);
-  ASSERT_EQ(delivered.size(), 20u);  // bufferSize bounds what is read ahead
+  ASSERT_EQ(delivered.size(), 30u);
   // 10 acks (maxCheckPointCount) force a checkpoint of the contiguous prefix.
   std::vector<Guid> ids;
   for (int i = 0; i < 10; ++i) ids.push_back(delivered[static_cast<size_t>(i)].message.id);
@@ -297,11 +299,18 @@ TEST(PersistentCore, LiveGapOrFullLiveBufferFallsBackToReading) {
   EXPECT_EQ(reads[0].from, 1);
   core.on_read(1, page(1, 1), 2, true, 0);
   EXPECT_EQ(core.state(), GroupState::Live);
-  // liveBufferSize 10, no consumer: the 11th live record goes back to reading.
-  for (int64_t n = 2; n < 12; ++n) core.on_live(n, message(n), 0);
+  // liveBufferSize 10, no consumer, 2 events buffered: the 9th live record goes back to reading.
+  for (int64_t n = 2; n < 10; ++n) core.on_live(n, message(n), 0);
   EXPECT_EQ(core.state(), GroupState::Live);
-  core.on_live(12, message(12), 0);
+  core.on_live(10, message(10), 0);
   EXPECT_EQ(core.state(), GroupState::Behind);
+  // A read that finds nothing new waits for the next tick instead of reading again at once.
+  reads = only<persistent::Read>(core.take_actions());
+  ASSERT_EQ(reads.size(), 1u);
+  core.on_read(reads[0].from, {}, reads[0].from, true, 0);
+  EXPECT_TRUE(only<persistent::Read>(core.take_actions()).empty());
+  core.tick(100);
+  EXPECT_EQ(only<persistent::Read>(core.take_actions()).size(), 1u);
 }
 
 TEST(PersistentCore, MaxSubscriberCountRefusesWithTheReason) {

@@ -613,16 +613,17 @@ TEST_F(SessionTest, SubscriberThatDoesNotReadIsDisconnected) {
   EXPECT_EQ(engine_.calls().back(), "forget");
 }
 
-TEST_F(SessionTest, PersistentSubscriptionsAndScavengeAreRefusedCleanly) {
+// The fake engine's persistent subscriptions answer NotLeader, as a follower's do.
+TEST_F(SessionTest, PersistentSubscriptionRefusalsBecomeNotHandledAndScavengeIsRefused) {
   RawClient client(port());
   client.send(Command::CreatePersistentSubscription, {});
   auto reply = client.receive();
   ASSERT_TRUE(reply);
-  EXPECT_EQ(reply->command, uint8_t(Command::CreatePersistentSubscriptionCompleted));
+  EXPECT_EQ(reply->command, uint8_t(Command::NotHandled));
   client.send(Command::ConnectToPersistentSubscription, {});
   reply = client.receive();
   ASSERT_TRUE(reply);
-  EXPECT_EQ(reply->command, uint8_t(Command::SubscriptionDropped));
+  EXPECT_EQ(reply->command, uint8_t(Command::NotHandled));
   client.send(Command::ScavengeDatabase, {});
   reply = client.receive();
   ASSERT_TRUE(reply);

@@ -7,6 +7,7 @@
 #include "worker/http/engine_wait.hpp"
 #include "worker/http/feed.hpp"
 #include "worker/http/headers.hpp"
+#include "worker/http/metrics_text.hpp"
 #include "worker/http/proxy.hpp"
 #include "worker/http/streams_api.hpp"
 
@@ -18,6 +19,7 @@
 #include <algorithm>
 #include <cctype>
 #include <sstream>
+#include <tuple>
 
 namespace chorus::http {
 namespace {
@@ -197,7 +199,8 @@ std::string group_info_json(const std::string& base_url, const PersistentGroupIn
     conn->set("averageItemsPerSecond", 0);
     conn->set("totalItemsProcessed", c.acked);
     conn->set("countSinceLastMeasurement", 0);
-    conn->set("extraStatistics", new Array);
+    Array::Ptr extra = new Array;
+    conn->set("extraStatistics", extra);
     conn->set("availableSlots", std::max(0, c.slots - c.in_flight));
     conn->set("inFlightMessages", c.in_flight);
     connections->add(conn);
@@ -213,6 +216,65 @@ std::string group_summaries_json(const std::string& base_url,
   std::ostringstream out;
   list->stringify(out);
   return out.str();
+}
+
+// /metrics waits this long for the groups, so a busy core thread does not stall scrapes.
+constexpr int kMetricsWaitMs = 1000;
+
+std::vector<PersistentGroupInfo> persistent_groups_for_metrics(Engine& engine) {
+  const Principal system{"$system", {"$admins"}};
+  auto result = wait_for_engine<PersistentListResult>(
+      [&](auto done) { engine.persistent().list(system, "", std::move(done)); }, kMetricsWaitMs);
+  if (!result || result->not_handled != NotHandledReason::None) return {};
+  return std::move(result->groups);
+}
+
+void persistent_metrics(PrometheusText& out, const std::vector<PersistentGroupInfo>& groups) {
+  if (groups.empty()) return;
+  auto label = [](const PersistentGroupInfo& g) {
+    auto quote = [](const std::string& text) {
+      std::string q;
+      for (char c : text) {
+        if (c == '\\' || c == '"') q += '\\';
+        q += c == '\n' ? ' ' : c;
+      }
+      return q;
+    };
+    return "stream=\"" + quote(g.stream) + "\",group=\"" + quote(g.group) + "\"";
+  };
+  using Get = double (*)(const PersistentGroupInfo&);
+  const std::vector<std::tuple<const char*, const char*, Get>> families = {
+      {"chorus_persistent_subscription_consumers", "Consumers connected to the group.",
+       [](const PersistentGroupInfo& g) { return static_cast<double>(g.consumers.size()); }},
+      {"chorus_persistent_subscription_in_flight", "Messages delivered and not yet acknowledged.",
+       [](const PersistentGroupInfo& g) { return static_cast<double>(g.in_flight); }},
+      {"chorus_persistent_subscription_behind_events",
+       "Events of the stream not yet processed (last known - last processed).",
+       [](const PersistentGroupInfo& g) {
+         return static_cast<double>(
+             std::max<int64_t>(0, g.last_known_number - g.last_processed_number));
+       }},
+      {"chorus_persistent_subscription_last_checkpoint", "Last checkpointed event number.",
+       [](const PersistentGroupInfo& g) { return static_cast<double>(g.last_checkpoint); }},
+      {"chorus_persistent_subscription_parked", "Parked messages.",
+       [](const PersistentGroupInfo& g) { return static_cast<double>(g.parked_count); }},
+      {"chorus_persistent_subscription_oldest_parked_age_seconds",
+       "Age of the oldest parked message (0: none).",
+       [](const PersistentGroupInfo& g) {
+         return static_cast<double>(g.oldest_parked_age_ms) / 1000.0;
+       }},
+      {"chorus_persistent_subscription_processed_per_second",
+       "Events acknowledged, skipped or parked per second (last measurement).",
+       [](const PersistentGroupInfo& g) { return g.rate_out_per_second; }},
+      {"chorus_persistent_subscription_stuck",
+       "1 when consumers are connected but nothing moved for a message timeout.",
+       [](const PersistentGroupInfo& g) { return g.status == "Stuck" ? 1.0 : 0.0; }},
+  };
+  for (const auto& [name, help, get] : families) {
+    std::vector<std::pair<std::string, double>> values;
+    for (const auto& g : groups) values.emplace_back(label(g), get(g));
+    out.samples(name, help, "gauge", values);
+  }
 }
 
 SubscriptionsApi::SubscriptionsApi(Engine& engine,

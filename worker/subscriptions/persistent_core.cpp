@@ -222,7 +222,7 @@ void PersistentCore::replay(std::vector<PersistentMessage> messages, int64_t now
 // ---------------------------------------------------------------- reading
 
 void PersistentCore::maybe_read() {
-  if (live_ || reading_) return;
+  if (live_ || reading_ || read_after_tick_) return;
   const auto buffered = static_cast<int32_t>(buffer_.size());
   if (buffered >= settings_.buffer_size) return;
   const int32_t count = std::min(settings_.read_batch_size, settings_.buffer_size - buffered);
@@ -234,6 +234,9 @@ void PersistentCore::on_read(int64_t from, std::vector<PersistentMessage> messag
                              int64_t next_number, bool end_of_stream, int64_t now_ms) {
   if (!reading_ || from != next_number_) return;  // an answer to a read we no longer want
   reading_ = false;
+  // At the end without progress (a record seen live is not readable yet): wait for a tick
+  // rather than read again at once.
+  read_after_tick_ = end_of_stream && messages.empty() && next_number <= next_number_;
   for (auto& m : messages) {
     if (m.number < next_number_) continue;
     last_known_ = std::max(last_known_, m.number);
@@ -252,7 +255,9 @@ void PersistentCore::on_read_failed() { reading_ = false; }
 void PersistentCore::on_live(int64_t number, std::optional<PersistentMessage> message,
                              int64_t now_ms) {
   last_known_ = std::max(last_known_, number);
-  if (!live_) return maybe_read();
+  // Something new was written: an empty read no longer has to wait for the tick.
+  if (number >= next_number_) read_after_tick_ = false;
+  if (!live_) return maybe_read();  // a read is out, or the next tick reads
   if (number < next_number_) return;
   if (number == next_number_ && message &&
       static_cast<int32_t>(buffer_.size()) < settings_.live_buffer_size) {
@@ -356,6 +361,7 @@ void PersistentCore::tick(int64_t now_ms) {
             [](const auto& a, const auto& b) { return a.number < b.number; });
   for (auto& m : back) retry(std::move(m), "message timeout");
   maybe_checkpoint(now_ms, true);
+  read_after_tick_ = false;
   maybe_read();
   dispatch(now_ms);
 }

@@ -194,10 +194,11 @@ class PersistentCore {
   std::unordered_map<Guid, InFlight, boost::hash<Guid>> in_flight_;
   std::multiset<int64_t> outstanding_;  // numbers handed out or retried or parking, not done
 
-  bool live_ = false;        // reading caught up: live records go straight into the buffer
-  bool reading_ = false;     // a Read is out
-  int64_t next_number_ = 0;  // the next number to read or take live
-  int64_t last_known_ = -1;  // the stream's last number as far as we know
+  bool live_ = false;             // reading caught up: live records go straight into the buffer
+  bool reading_ = false;          // a Read is out
+  bool read_after_tick_ = false;  // the last read found nothing new: the next tick reads
+  int64_t next_number_ = 0;       // the next number to read or take live
+  int64_t last_known_ = -1;       // the stream's last number as far as we know
   int64_t last_checkpoint_ = -1;
   bool has_checkpoint_ = false;
   int64_t acked_since_checkpoint_ = 0;
