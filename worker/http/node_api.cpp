@@ -6,6 +6,7 @@
 #include "worker/http/limits.hpp"
 #include "worker/http/metrics_text.hpp"
 #include "worker/http/streams_api.hpp"
+#include "worker/http/subscriptions_api.hpp"
 
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
@@ -284,6 +285,9 @@ void NodeApi::register_routes(Router& router) {
   router.add("GET", "/health/live", [this](Request& r) { return health_live(r, node_); });
   router.add("GET", "/metrics", [this](Request&) {
     Reply reply = json_reply(200, metrics_text(node_, engine_.stats(), engine_.status()));
+    PrometheusText groups;
+    persistent_metrics(groups, persistent_groups_for_metrics(engine_));
+    reply.body += groups.text();
     reply.content_type = kPrometheusContentType;
     return reply;
   });

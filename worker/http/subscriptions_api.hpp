@@ -12,6 +12,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace chorus {
 class Engine;
@@ -31,6 +32,12 @@ ParsedSettings parse_persistent_settings(const std::string& body);
 std::string group_info_json(const std::string& base_url, const PersistentGroupInfo& info);
 std::string group_summaries_json(const std::string& base_url,
                                  const std::vector<PersistentGroupInfo>& groups);
+
+class PrometheusText;
+// Per group gauges for /metrics (labels stream and group).
+void persistent_metrics(PrometheusText& out, const std::vector<PersistentGroupInfo>& groups);
+// The leader's groups for /metrics, or nothing when this node does not lead (or is slow).
+std::vector<PersistentGroupInfo> persistent_groups_for_metrics(Engine& engine);
 
 class SubscriptionsApi {
  public:
