@@ -243,6 +243,9 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     std::vector<std::string> parts;
     uri.getPathSegments(parts);  // "api", ...
     const std::string auth_header = request.get("Authorization", "");
+    if (parts.size() >= 2 && parts[1] == "subscriptions") {
+      return proxy_subscriptions(request, method, uri);
+    }
     if (method == "GET") {
       if (path == "/api/nodes") return nodes_document();
       if (path == "/api/clusters") return clusters_document();
@@ -760,6 +763,31 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     if (request.has("Authorization")) headers["Authorization"] = request.get("Authorization");
     const auto answer =
         http_request("GET", host_for(node->resolved.ext_ip), node->resolved.ext_http_port, target,
+                     "", headers, kNodeCallTimeoutMs);
+    if (!answer) return error_reply(502, "the node did not answer");
+    Reply r{answer->status, answer->body, answer->content_type, {}};
+    if (answer->status == 401) r.headers["WWW-Authenticate"] = "Basic realm=\"chorus-manager\"";
+    return r;
+  }
+
+  // The dashboard's Subscriptions page: /api/subscriptions/... is the node's /subscriptions/...
+  // (list, info, DELETE a group, POST replayParked), with the caller's credentials; the node
+  // decides who may do what ($admins/$ops to delete or replay) and passes it on to its leader.
+  Reply proxy_subscriptions(Poco::Net::HTTPServerRequest& request, const std::string& method,
+                            const Poco::URI& uri) {
+    const bool replay =
+        method == "POST" && uri.getPath().size() > 13 && uri.getPath().ends_with("/replayParked");
+    if (method != "GET" && method != "DELETE" && !replay) {
+      return error_reply(405, "GET, DELETE, or POST .../replayParked");
+    }
+    const std::string cluster = query_value(uri, "cluster");
+    const auto node = running_node(cluster.empty() ? ctx_.config.default_cluster : cluster);
+    if (!node) return error_reply(503, "no running node of the cluster");
+    const std::string target = uri.getPathEtc().substr(std::string("/api").size());
+    std::map<std::string, std::string> headers{{"Accept", "application/json"}};
+    if (request.has("Authorization")) headers["Authorization"] = request.get("Authorization");
+    const auto answer =
+        http_request(method, host_for(node->resolved.ext_ip), node->resolved.ext_http_port, target,
                      "", headers, kNodeCallTimeoutMs);
     if (!answer) return error_reply(502, "the node did not answer");
     Reply r{answer->status, answer->body, answer->content_type, {}};

@@ -93,7 +93,7 @@ export const kActionTimeoutMs = 15 * 60 * 1000;
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
 export interface ApiOptions {
-  method?: 'GET' | 'POST';
+  method?: 'GET' | 'POST' | 'DELETE';
   auth?: string | null;
   timeout_ms?: number;
 }
@@ -112,6 +112,31 @@ export function errorMessage(status: number, status_text: string, body: string):
   if (status === 401 && !detail) detail = 'log in with a user of $admins or $ops';
   const head = `HTTP ${status}${status_text ? ' ' + status_text : ''}`;
   return detail ? `${head}: ${detail}` : head;
+}
+
+// A persistent subscription group as the node's /subscriptions list shows it.
+export interface SubscriptionSummary {
+  eventStreamId: string;
+  groupName: string;
+  status: string;
+  averageItemsPerSecond: number;
+  averageItemsPerSecondIn?: number;
+  totalItemsProcessed: number;
+  lastProcessedEventNumber: number;
+  lastKnownEventNumber: number;
+  lastCheckpointedEventNumber?: number;
+  connectionCount: number;
+  totalInFlightMessages: number;
+  parkedMessageCount?: number;
+  oldestParkedMessageAgeMilliseconds?: number;
+}
+
+export interface SubscriptionInfo extends SubscriptionSummary {
+  config: Record<string, unknown>;
+  readBufferCount: number;
+  retryBufferCount: number;
+  connections: { from: string; username: string; inFlightMessages: number;
+                 availableSlots: number; totalItemsProcessed: number }[];
 }
 
 export class ApiClient {
@@ -197,6 +222,27 @@ export class ApiClient {
 
   recentStreams(auth: string | null): Promise<{ streams: RecentStream[] }> {
     return this.request('/api/recent-streams', { auth });
+  }
+
+  // Persistent subscriptions (the node's /subscriptions API through the manager).
+  subscriptions(auth: string | null): Promise<SubscriptionSummary[]> {
+    return this.request('/api/subscriptions', { auth });
+  }
+
+  subscriptionInfo(stream: string, group: string, auth: string | null):
+    Promise<SubscriptionInfo> {
+    return this.request(`/api/subscriptions/${encodeURIComponent(stream)}/` +
+      `${encodeURIComponent(group)}/info`, { auth });
+  }
+
+  replayParked(stream: string, group: string, auth: string | null): Promise<unknown> {
+    return this.request(`/api/subscriptions/${encodeURIComponent(stream)}/` +
+      `${encodeURIComponent(group)}/replayParked`, { method: 'POST', auth });
+  }
+
+  deleteSubscription(stream: string, group: string, auth: string | null): Promise<unknown> {
+    return this.request(`/api/subscriptions/${encodeURIComponent(stream)}/` +
+      `${encodeURIComponent(group)}`, { method: 'DELETE', auth });
   }
 
   // path: a node HTTP API path below /streams/, e.g. "orders/head/backward/20?embed=body".

@@ -11,6 +11,7 @@ import { LoginPage } from './pages/login';
 import { MachinePage } from './pages/machine';
 import { MachinesPage } from './pages/machines';
 import { StreamsPage } from './pages/streams';
+import { SubscriptionsPage } from './pages/subscriptions';
 import { parseRoute, type Page } from './route';
 import type { LiveStore } from './store';
 
@@ -19,6 +20,7 @@ const kNav: { page: Page; label: string }[] = [
   { page: 'machines', label: 'Machines' },
   { page: 'machine', label: 'This machine' },
   { page: 'streams', label: 'Streams' },
+  { page: 'subscriptions', label: 'Subscriptions' },
   { page: 'charts', label: 'Charts' },
 ];
 
@@ -66,11 +68,13 @@ function Header({ page, session, onLogout }: { page: Page; session: Session | nu
   );
 }
 
-function CurrentPage({ page, stream }: { page: Page; stream: string | null }) {
+function CurrentPage({ page, stream, group }: { page: Page; stream: string | null;
+                                                group: { stream: string; group: string } | null }) {
   switch (page) {
     case 'machine': return <MachinePage />;
     case 'machines': return <MachinesPage />;
     case 'streams': return <StreamsPage stream={stream} />;
+    case 'subscriptions': return <SubscriptionsPage open={group} />;
     case 'charts': return <ChartsPage />;
     case 'login': return <LoginPage />;
     default: return <ClusterPage />;
@@ -89,7 +93,7 @@ export function App({ api, store }: { api: ApiClient; store: LiveStore }) {
     <AppContext.Provider value={{ api, store, session, setSession }}>
       <Header page={route.page} session={session} onLogout={() => setSession(null)} />
       <main data-testid={`page-${route.page}`}>
-        <CurrentPage page={route.page} stream={route.stream} />
+        <CurrentPage page={route.page} stream={route.stream} group={route.group ?? null} />
       </main>
     </AppContext.Provider>
   );

@@ -1,14 +1,18 @@
 // Hash routes ("#/streams/orders"), so the manager serves one index.html for every page and a
 // reload keeps the page.
-export type Page = 'cluster' | 'machines' | 'machine' | 'streams' | 'charts' | 'login';
+export type Page = 'cluster' | 'machines' | 'machine' | 'streams' | 'subscriptions' | 'charts' |
+  'login';
 
 export interface Route {
   page: Page;
   // For the streams page: the open stream (decoded), if any.
   stream: string | null;
+  // For the subscriptions page: the open group ("#/subscriptions/<stream>/<group>"), if any.
+  group?: { stream: string; group: string } | null;
 }
 
-const kPages: Page[] = ['cluster', 'machines', 'machine', 'streams', 'charts', 'login'];
+const kPages: Page[] = ['cluster', 'machines', 'machine', 'streams', 'subscriptions', 'charts',
+  'login'];
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/');
@@ -21,7 +25,19 @@ export function parseRoute(hash: string): Route {
       stream = parts.slice(1).join('/');
     }
   }
-  return { page, stream };
+  let group: { stream: string; group: string } | null = null;
+  if (page === 'subscriptions' && parts.length === 3 && parts[1] !== '' && parts[2] !== '') {
+    try {
+      group = { stream: decodeURIComponent(parts[1]), group: decodeURIComponent(parts[2]) };
+    } catch {
+      group = null;
+    }
+  }
+  return page === 'subscriptions' ? { page, stream, group } : { page, stream };
+}
+
+export function subscriptionHash(stream: string, group: string): string {
+  return `#/subscriptions/${encodeURIComponent(stream)}/${encodeURIComponent(group)}`;
 }
 
 export function streamHash(stream: string): string {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { canOperate, isAdmin, loadSession, saveSession } from '../src/auth';
 import { followUrl, LogBuffer, logLevel, splitEventData } from '../src/logs';
-import { parseRoute, streamHash } from '../src/route';
+import { parseRoute, streamHash, subscriptionHash } from '../src/route';
 import { isStale, kStaleAfterMs } from '../src/stale';
 import { headPath, parseFeed, proxyPath } from '../src/streams';
 
@@ -117,5 +117,11 @@ describe('routes', () => {
     expect(parseRoute('#/nowhere')).toEqual({ page: 'cluster', stream: null });
     expect(parseRoute(streamHash('$all'))).toEqual({ page: 'streams', stream: '$all' });
     expect(parseRoute(streamHash('a/b c'))).toEqual({ page: 'streams', stream: 'a/b c' });
+  });
+  it('parses the subscriptions page and an open group', () => {
+    expect(parseRoute('#/subscriptions')).toEqual({ page: 'subscriptions', stream: null,
+      group: null });
+    expect(parseRoute(subscriptionHash('orders/x', 'g 1'))).toEqual({ page: 'subscriptions',
+      stream: null, group: { stream: 'orders/x', group: 'g 1' } });
   });
 });
