@@ -81,7 +81,9 @@ struct Simulation::Node : replication::LogReader {
   std::vector<size_t> record_indexes;  // indexes of epoch records in `log`
   std::unordered_set<std::string> payloads;
   bool sync_pending = false;
-  int64_t commit_end = 0;  // as reported by this incarnation's Ready
+  bool storage_failed = false;  // nothing becomes durable until the node exits
+  bool halted = false;          // a synchronous write failed: it does nothing until it exits
+  int64_t commit_end = 0;       // as reported by this incarnation's Ready
   int64_t truncations = 0;
   std::deque<Pending> pending;
 
@@ -144,6 +146,8 @@ void Stats::add(const Stats& o) {
   partitions += o.partitions;
   truncations += o.truncations;
   reader_reads += o.reader_reads;
+  storage_failures += o.storage_failures;
+  slow_disks += o.slow_disks;
 }
 
 std::string replay_command(const Options& options) {
@@ -155,7 +159,8 @@ std::string replay_command(const Options& options) {
 
 // ------------------------------------------------------------------ setup
 
-Simulation::Simulation(Options options) : options_(options), rng_(options.seed) {
+Simulation::Simulation(Options options)
+    : options_(options), rng_(options.seed), disk_rng_(options.seed ^ 0x5eedd15cULL) {
   const int n = options_.nodes;
   for (int i = 0; i < n; ++i) {
     ids_.push_back("n" + std::to_string(i));
@@ -187,6 +192,12 @@ Simulation::Simulation(Options options) : options_(options), rng_(options.seed) 
     pause_rate_ = 0.004 * unit(rng_);
     partition_rate_ = 0.006 * unit(rng_);
     propose_rate_ = 0.2 + 0.5 * unit(rng_);
+    if (std::bernoulli_distribution(0.5)(disk_rng_)) storage_fail_rate_ = 0.002 * unit(disk_rng_);
+    if (std::bernoulli_distribution(0.3)(disk_rng_)) {
+      set_slow_disk(
+          std::uniform_int_distribution<int>(0, n - 1)(disk_rng_),
+          std::uniform_int_distribution<int64_t>(kSlowSyncMsMin, kSlowSyncMsMax)(disk_rng_));
+    }
   } else {
     delay_ms_max_ = 5;
     sync_ms_max_ = 5;
@@ -219,6 +230,8 @@ void Simulation::start(Node& node) {
   node.up = true;
   node.commit_end = 0;
   node.paused_until_ms = 0;
+  node.storage_failed = false;
+  node.halted = false;
   guarded(node, "constructor", [&] {
     node.core = std::make_unique<Core>(config, init, node);
     node.core->set_peers(ids_);
@@ -288,6 +301,13 @@ void Simulation::process(const Event& event) {
     if (!node.up && node.incarnation == event.incarnation) restart(event.node);
     return;
   }
+  if (event.kind == EventKind::StorageExit) {
+    if (node.up && node.incarnation == event.incarnation) storage_exit(node);
+    return;
+  }
+  // A halted node (a write of its hard state or truncation failed) handles nothing more; what
+  // reaches it is lost with the process.
+  if (node.halted) return;
   // A message is addressed to a node, not to an incarnation; ticks and syncs die with theirs.
   if (!node.up || (event.kind != EventKind::Deliver && event.incarnation != node.incarnation)) {
     return;
@@ -309,6 +329,10 @@ void Simulation::process(const Event& event) {
       if (tracing())
         trace(event.message->from + " -> " + node.id + ": " + describe_body(event.message->body));
       guarded(node, "step", [&] { node.core->step(*event.message); });
+      if (node.core && node.core->sync_appends_refused() > 0) {
+        return fail(node.id + " refused a sync Append from " + event.message->from +
+                    " outside its log: no leader may send one");
+      }
       drain(node);
       break;
     }
@@ -342,7 +366,7 @@ void Simulation::guarded(Node& node, const char* what, F&& call) {
 }
 
 void Simulation::drain(Node& node) {
-  for (int round = 0; round < 8 && result_.ok && node.core; ++round) {
+  for (int round = 0; round < 8 && result_.ok && node.core && !node.halted; ++round) {
     replication::Ready ready = node.core->ready();
     if (ready.empty()) break;
     apply(node, ready);
@@ -351,6 +375,14 @@ void Simulation::drain(Node& node) {
 }
 
 void Simulation::apply(Node& node, replication::Ready& ready) {
+  if (node.storage_failed && (ready.hard_state || ready.truncate_to)) {
+    // The write of the hard state or the truncation fails: the whole Ready is dropped (no vote
+    // leaves, nothing is acknowledged) and the node stops at once, then exits.
+    node.halted = true;
+    trace(node.id + " halts: a synchronous write failed on its failed disk");
+    schedule(Event{now_ms_, 0, EventKind::StorageExit, node.index, node.incarnation, nullptr});
+    return;
+  }
   if (ready.hard_state) {
     const HardState& next = *ready.hard_state;
     if (next.epoch < node.hard.epoch) return fail(node.id + ": persisted epoch went backwards");
@@ -462,8 +494,8 @@ void Simulation::apply_append(Node& node, Entry entry) {
   node.log.push_back(std::move(entry));
   if (!node.sync_pending) {
     node.sync_pending = true;
-    schedule(Event{now_ms_ + uniform(1, sync_ms_max_), 0, EventKind::Sync, node.index,
-                   node.incarnation, nullptr});
+    schedule(Event{now_ms_ + sync_delay_ms(node), 0, EventKind::Sync, node.index, node.incarnation,
+                   nullptr});
   }
 }
 
@@ -524,7 +556,8 @@ void Simulation::acknowledge(Node& node) {
 }
 
 void Simulation::check_roles(Node& node) {
-  if (!node.core) return;
+  // A halted node's core ran ahead of what it could persist, but nothing of that leaves it.
+  if (!node.core || node.halted) return;
   const Core& core = *node.core;
   if (core.epoch() != node.hard.epoch) {
     return fail(node.id + " is in epoch " + std::to_string(core.epoch()) + " but persisted epoch " +
@@ -553,7 +586,14 @@ void Simulation::check_vote(Node& node, const Message& message) {
   }
 }
 
+int64_t Simulation::sync_delay_ms(const Node& node) {
+  return uniform(1, node.index == slow_disk_node_ ? slow_sync_ms_max_ : sync_ms_max_);
+}
+
 void Simulation::sync_disk(Node& node) {
+  // A failed disk makes nothing durable: the core hears of no new durable end, so it neither
+  // acknowledges nor (as a leader) counts anything written after the failure.
+  if (node.storage_failed) return;
   const size_t volatile_count = node.log.size() - node.durable_count;
   if (volatile_count == 0) return;
   // Usually everything written so far; sometimes only a prefix (a sync racing more writes).
@@ -565,8 +605,8 @@ void Simulation::sync_disk(Node& node) {
   drain(node);
   if (node.durable_count < node.log.size() && !node.sync_pending) {
     node.sync_pending = true;
-    schedule(Event{now_ms_ + uniform(1, sync_ms_max_), 0, EventKind::Sync, node.index,
-                   node.incarnation, nullptr});
+    schedule(Event{now_ms_ + sync_delay_ms(node), 0, EventKind::Sync, node.index, node.incarnation,
+                   nullptr});
   }
 }
 
@@ -648,8 +688,37 @@ void Simulation::wipe(int index) {
   trace(node.id + " wiped");
 }
 
+void Simulation::fail_storage(int index, int64_t exit_after_ms) {
+  Node& node = *nodes_[static_cast<size_t>(index)];
+  if (!node.up || node.storage_failed) return;
+  node.storage_failed = true;
+  ++result_.stats.storage_failures;
+  trace(node.id + " storage fails (" + std::to_string(node.log.size() - node.durable_count) +
+        " entries not durable); exits in " + std::to_string(exit_after_ms) + " ms");
+  schedule(
+      Event{now_ms_ + exit_after_ms, 0, EventKind::StorageExit, index, node.incarnation, nullptr});
+}
+
+void Simulation::set_slow_disk(int index, int64_t sync_ms_max) {
+  slow_disk_node_ = index;
+  slow_sync_ms_max_ = sync_ms_max;
+  result_.stats.slow_disks = index >= 0 ? 1 : 0;
+}
+
+void Simulation::storage_exit(Node& node) {
+  trace(node.id + " exits after its storage failed");
+  crash(node.index);
+  // Its supervisor restarts it; the disk works again (a transient error, or a replaced disk).
+  const int64_t delay_ms = std::uniform_int_distribution<int64_t>(20, 800)(disk_rng_) * kTickMs;
+  schedule(Event{now_ms_ + delay_ms, 0, EventKind::Restart, node.index, node.incarnation, nullptr});
+}
+
 void Simulation::inject_faults() {
   const int n = options_.nodes;
+  if (storage_fail_rate_ > 0 && std::bernoulli_distribution(storage_fail_rate_)(disk_rng_)) {
+    const int i = std::uniform_int_distribution<int>(0, n - 1)(disk_rng_);
+    fail_storage(i, std::uniform_int_distribution<int64_t>(0, kStorageExitMsMax)(disk_rng_));
+  }
   if (chance(crash_rate_)) {
     const int i = static_cast<int>(uniform(0, n - 1));
     if (nodes_[static_cast<size_t>(i)]->up) {
@@ -719,8 +788,8 @@ void Simulation::client_step() {
   for (const auto& node : nodes_) {
     // Like real clients, a bounded number of writes waits for an answer at any time: an
     // unbounded offered load would outrun replication under the smallest Append limits.
-    if (node->up && node->paused_until_ms <= now_ms_ && node->core->role() == Role::Leader &&
-        node->pending.size() < kClientPendingMax) {
+    if (node->up && !node->halted && node->paused_until_ms <= now_ms_ &&
+        node->core->role() == Role::Leader && node->pending.size() < kClientPendingMax) {
       leaders.push_back(node->index);
     }
   }
@@ -732,7 +801,7 @@ void Simulation::client_step() {
 
 int64_t Simulation::propose(int index, int count) {
   Node& node = *nodes_[static_cast<size_t>(index)];
-  if (!node.up || !node.core) return -1;
+  if (!node.up || !node.core || node.halted) return -1;
   std::vector<std::string> payloads;
   for (int i = 0; i < count; ++i) {
     payloads.push_back("w" + std::to_string(++payload_counter_) + ":" +
@@ -762,9 +831,10 @@ void Simulation::heal_all() {
   heal();
   for (auto& node : nodes_) {
     node->paused_until_ms = std::min(node->paused_until_ms, now_ms_);
+    if (node->up && node->storage_failed) crash(node->index);  // it exits now, restarts below
     if (!node->up) restart(node->index);
   }
-  trace("fault phase over: all nodes up, no partitions, no drops");
+  trace("fault phase over: all nodes up on working disks, no partitions, no drops");
 }
 
 void Simulation::liveness_phase() {

@@ -1,7 +1,8 @@
 // Simulation: a deterministic, single-threaded cluster of replication::Core nodes with a simulated
 // network (delay, loss, duplication, reordering, symmetric and one-way partitions), simulated
-// disks (a durable log and a volatile tail that a crash loses), crashes, restarts, pauses and a
-// client workload. One seeded std::mt19937_64 drives every choice, so a seed replays exactly.
+// disks (a durable log and a volatile tail that a crash loses; a slow disk; a disk that fails,
+// after which the node acknowledges nothing more and exits), crashes, restarts, pauses and a client
+// workload. One seeded std::mt19937_64 drives every choice, so a seed replays exactly.
 // Invariants are checked after every event; the first violation stops the run (see README.md).
 // Not thread-safe; separate Simulation objects may run on separate threads.
 #pragma once
@@ -55,7 +56,9 @@ struct Stats {
   int64_t pauses = 0;
   int64_t partitions = 0;
   int64_t truncations = 0;
-  int64_t reader_reads = 0;  // Core asked storage (LogReader) for old entries
+  int64_t reader_reads = 0;      // Core asked storage (LogReader) for old entries
+  int64_t storage_failures = 0;  // a node's disk failed (it stopped syncing, then exited)
+  int64_t slow_disks = 0;        // runs with one node on a slow disk
   void add(const Stats& o);
 };
 
@@ -73,6 +76,12 @@ inline constexpr size_t kClientPendingMax = 8;          // unacknowledged writes
 inline constexpr int kLeaderDeadlineTicks = 1000;       // liveness: 10 s simulated after healing
 inline constexpr int kConvergenceDeadlineTicks = 3000;  // liveness: 30 s simulated after healing
 inline constexpr int kLivenessWriteTicks = 500;         // liveness: the client writes 5 s more
+// A failed disk is noticed (and the worker exits with its "restart me" code) within this long:
+// the next write or fsync of the storage writer fails.
+inline constexpr int64_t kStorageExitMsMax = 2000;
+// A slow disk takes up to this long per sync (a follower whose durable notices lag).
+inline constexpr int64_t kSlowSyncMsMin = 100;
+inline constexpr int64_t kSlowSyncMsMax = 1500;
 
 // The command line that replays `options` exactly.
 std::string replay_command(const Options& options);
@@ -92,9 +101,14 @@ class Simulation {
   bool run_until(int ticks_max, const std::function<bool()>& done);
   void crash(int node);
   void restart(int node);
-  void wipe(int node);         // crashed node loses its disk and hard state
-  void cut(int from, int to);  // drop messages from -> to
-  void isolate(int node);      // both directions, to and from everybody else
+  void wipe(int node);  // crashed node loses its disk and hard state
+  // The node's disk fails now: nothing more becomes durable (so nothing more is acknowledged),
+  // a hard-state or truncation write halts it at once, and it exits `exit_after_ms` later (then
+  // restarts as after a crash, on a working disk).
+  void fail_storage(int node, int64_t exit_after_ms);
+  void set_slow_disk(int node, int64_t sync_ms_max);  // -1: no slow disk
+  void cut(int from, int to);                         // drop messages from -> to
+  void isolate(int node);                             // both directions, to and from everybody else
   void heal();
   // Proposes payloads on `node` (it must lead); returns the entries' end (or -1).
   int64_t propose(int node, int count);
@@ -112,7 +126,7 @@ class Simulation {
 
  private:
   struct Node;
-  enum class EventKind { Tick, Deliver, Sync, Restart, HealPartition };
+  enum class EventKind { Tick, Deliver, Sync, Restart, HealPartition, StorageExit };
   struct Event {
     int64_t time_ms = 0;
     uint64_t seq = 0;  // ties broken by scheduling order, so the run is deterministic
@@ -145,6 +159,8 @@ class Simulation {
   void check_roles(Node& node);
   void check_vote(Node& node, const Message& message);
   void sync_disk(Node& node);
+  int64_t sync_delay_ms(const Node& node);
+  void storage_exit(Node& node);
   void start(Node& node);
   // Network.
   void send(const Node& from, Message message);
@@ -169,6 +185,9 @@ class Simulation {
 
   Options options_;
   std::mt19937_64 rng_;
+  // Disk faults draw from their own generator, so seeds without them replay as before they
+  // existed (the regression seeds keep their meaning).
+  std::mt19937_64 disk_rng_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<NodeId> ids_;
   std::map<NodeId, int> index_by_id_;
@@ -189,6 +208,9 @@ class Simulation {
   double pause_rate_ = 0;
   double partition_rate_ = 0;
   double propose_rate_ = 0;
+  double storage_fail_rate_ = 0;
+  int slow_disk_node_ = -1;
+  int64_t slow_sync_ms_max_ = 0;
   std::vector<std::vector<bool>> blocked_;
   uint64_t partition_generation_ = 0;
   // Invariant state over the whole run.

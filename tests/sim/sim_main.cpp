@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
             << total.committed_entries << ", leaders " << total.leaders_elected << ", crashes "
             << total.crashes << ", pauses " << total.pauses << ", partitions " << total.partitions
             << ", truncations " << total.truncations << ", storage reads " << total.reader_reads
-            << "\n";
+            << ", storage failures " << total.storage_failures << ", slow disks "
+            << total.slow_disks << "\n";
   return failures.empty() ? 0 : 1;
 }

@@ -1,7 +1,8 @@
 // Scripted scenarios on the simulator (no random faults), each proving one failover behaviour of
 // the replication core end to end while every simulator invariant is checked after each event:
 // a one-way partitioned leader is replaced, a divergent suffix is truncated, a wiped node catches
-// up from position 0, and a minority never elects a leader nor acknowledges a write.
+// up from position 0, a minority never elects a leader nor acknowledges a write, a node whose
+// disk fails acknowledges nothing more, and a slow-disk follower lags but loses nothing.
 #include "tests/sim/sim.hpp"
 
 #include <gtest/gtest.h>
@@ -180,6 +181,62 @@ TEST(Sim, LeaderThatLosesItsMajorityAcknowledgesNothing) {
     }
   }
   EXPECT_EQ(sim.acked().size(), acked);
+}
+
+TEST(Sim, FollowerWithAFailedDiskAcknowledgesNothingMore) {
+  Simulation sim(scripted(43));
+  const int leader = elect_and_commit(sim, 2);
+  ASSERT_GE(leader, 0);
+  const int failed = (leader + 1) % 3;
+  const int64_t durable_before = sim.core(failed).durable_end();
+  sim.fail_storage(failed, 100000);  // stays up, never exits in this test
+  // The other follower and the leader still form a majority: writes commit without it.
+  const int64_t end = sim.propose(leader, 5);
+  ASSERT_GT(end, 0);
+  ASSERT_TRUE(sim.run_until(kSettleTicks, [&] { return sim.commit_end(leader) >= end; }))
+      << tail(sim);
+  ASSERT_TRUE(sim.run_ticks(200)) << tail(sim);
+  EXPECT_EQ(sim.core(failed).durable_end(), durable_before);
+  EXPECT_LE(sim.core(leader).follower_durable_ends().at(sim.core(failed).self()), durable_before);
+  EXPECT_EQ(sim.result().stats.storage_failures, 1);
+}
+
+TEST(Sim, LeaderWhoseDiskFailsExitsAndNothingAcknowledgedIsLost) {
+  Simulation sim(scripted(44));
+  const int leader = elect_and_commit(sim, 3);
+  ASSERT_GE(leader, 0);
+  const std::vector<std::string> acked = sim.acked();
+  sim.fail_storage(leader, 300);
+  ASSERT_TRUE(sim.run_until(kSettleTicks, [&] { return !sim.up(leader); })) << tail(sim);
+  ASSERT_TRUE(sim.run_until(2 * kSettleTicks, [&] {
+    const int l = sim.leader();
+    return l >= 0 && l != leader;
+  })) << tail(sim);
+  const int next = sim.leader();
+  const int64_t end = sim.propose(next, 2);
+  ASSERT_GT(end, 0);
+  ASSERT_TRUE(sim.run_until(kSettleTicks, [&] { return sim.commit_end(next) >= end; }))
+      << tail(sim);
+  for (const auto& payload : acked) EXPECT_TRUE(holds_payload(sim.log(next), payload)) << payload;
+}
+
+TEST(Sim, SlowDiskFollowerLagsButCatchesUp) {
+  Simulation sim(scripted(45));
+  const int leader = elect_and_commit(sim, 1);
+  ASSERT_GE(leader, 0);
+  const int slow = (leader + 1) % 3;
+  sim.set_slow_disk(slow, 1500);
+  int64_t end = 0;
+  for (int burst = 0; burst < 20; ++burst) {
+    end = std::max(end, sim.propose(leader, 3));
+    ASSERT_TRUE(sim.run_ticks(5)) << tail(sim);
+  }
+  // The fast follower and the leader commit at once; the slow one holds everything later.
+  ASSERT_TRUE(sim.run_until(kSettleTicks, [&] { return sim.commit_end(leader) >= end; }))
+      << tail(sim);
+  ASSERT_TRUE(sim.run_until(kSettleTicks, [&] { return sim.core(slow).durable_end() >= end; }))
+      << tail(sim);
+  EXPECT_TRUE(sim.ok()) << tail(sim);
 }
 
 // Seeds that once broke an invariant, replayed in full (chorus-sim --seed N --nodes 3 --steps

@@ -204,6 +204,7 @@ TEST(ReplicationCore, SyncAppendBeyondTheFollowersLogIsIgnored) {
   EXPECT_NO_THROW(follower.step({lead->self(), to, beyond}));
   EXPECT_EQ(follower.log_end(), end);
   EXPECT_FALSE(follower.synced());
+  EXPECT_EQ(follower.sync_appends_refused(), 1);
   bool subscribed_again = false;
   for (const auto& m : follower.ready().messages) {
     subscribed_again |= std::holds_alternative<Subscribe>(m.body);

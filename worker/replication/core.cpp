@@ -383,6 +383,7 @@ void Core::on_append(const NodeId& from, const Append& m) {
     // what we committed. A sync Append outside that range comes from a peer that does not know
     // our log (or is faulty): it is a peer's input, not our bug, so ignore it and sync again.
     if (m.start < std::min(commit_end_, log_end_) || m.start > log_end_) {
+      ++sync_appends_refused_;
       session_ = 0;
       send_subscribe();
       return;

@@ -186,6 +186,9 @@ class Core {
   // Leader: how far each follower has acknowledged (durable end), for lag reports.
   std::map<NodeId, int64_t> follower_durable_ends() const;
   int64_t elections_started() const { return elections_started_; }
+  // Sync Appends refused because they started outside this follower's log: a correct leader
+  // never sends one, so the simulator treats any as a protocol bug.
+  int64_t sync_appends_refused() const { return sync_appends_refused_; }
   int quorum() const { return config_.cluster_size / 2 + 1; }
 
   // The payload of an epoch record (what followers and storage see).
@@ -257,6 +260,7 @@ class Core {
   int election_timeout_ = 0;
   int heartbeat_elapsed_ = 0;
   int64_t elections_started_ = 0;
+  int64_t sync_appends_refused_ = 0;
   Ready ready_;
 };
 
