@@ -3,8 +3,8 @@
 // survives to_json and back unchanged; our own entry is never replaced by a peer's claim; a view
 // of another cluster merges nothing; merging the same view twice changes nothing more.
 #include "common/gossip.hpp"
+#include "common/membership.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
-#include "worker/cluster/membership.hpp"
 
 #include <cstddef>
 #include <cstdint>
