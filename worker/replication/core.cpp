@@ -541,10 +541,13 @@ void Core::announce_commit() {
   if (role_ != Role::Leader) return;
   for (const auto& [id, p] : progress_) {
     if (!p.synced) continue;
+    // A named reference, not the binding: clang before 16 (the fuzz preset) cannot capture
+    // structured bindings in a lambda.
+    const NodeId& to = id;
     const bool carried =
         std::any_of(ready_.messages.begin(), ready_.messages.end(), [&](const Message& m) {
           const auto* a = std::get_if<Append>(&m.body);
-          return a != nullptr && m.to == id && a->commit_end >= commit_end_;
+          return a != nullptr && m.to == to && a->commit_end >= commit_end_;
         });
     if (!carried) {
       send(id, Append{hard_.epoch, p.acked_log_end, false, {}, commit_end_, p.session});
