@@ -829,6 +829,9 @@ void Simulation::heal_all() {
   drop_rate_ = 0;
   long_delay_rate_ = 0;
   heal();
+  // A slow disk counts as a fault too: with the smallest in-flight window and 1.5 s syncs a
+  // follower far behind needs minutes, beyond the convergence deadline.
+  slow_disk_node_ = -1;
   for (auto& node : nodes_) {
     node->paused_until_ms = std::min(node->paused_until_ms, now_ms_);
     if (node->up && node->storage_failed) crash(node->index);  // it exits now, restarts below
