@@ -16,6 +16,7 @@ apt_packages=(
   libpoco-dev libprotobuf-dev protobuf-compiler libsqlite3-dev libssl-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev clang-format clang-tidy
   clang libclang-rt-dev  # tests/fuzz: libFuzzer and the ASan/UBSan runtimes for clang
+  iproute2 util-linux  # tests/faults: ip netns, veth, bridge; mount and fallocate
   chromium  # headless browser for the dashboard tests (tests/e2e/dashboard_*)
   dpkg-dev file adduser systemd curl  # installer/: cpack DEB (dpkg-shlibdeps), postinst, systemd-analyze
 )

@@ -1,0 +1,71 @@
+// The fault harness's network: one bridge in the host namespace and one network namespace per
+// node, joined by a veth pair, on a private /24 of 10.77.0.0/16 (clients stay in the host
+// namespace and reach nodes over the bridge). Partitions are links set down or blackhole routes
+// (no netem, no iptables here). Every name carries this process's id, so runs never collide, and
+// teardown() removes everything it made. Needs root (ip netns).
+import { execFileSync } from 'node:child_process';
+
+function ip(...args) {
+  return execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+}
+
+export class Net {
+  constructor(size) {
+    this.size = size;
+    this.tag = `cf${process.pid % 100000}`;
+    this.subnet = `10.77.${process.pid % 250}`;
+    this.bridge = `${this.tag}br`;
+    this.made = [];
+  }
+
+  ns(i) { return `${this.tag}n${i}`; }
+  hostVeth(i) { return `${this.tag}h${i}`; }
+  addr(i) { return `${this.subnet}.${10 + i}`; }
+
+  setup() {
+    ip('link', 'add', this.bridge, 'type', 'bridge');
+    this.made.push(() => ip('link', 'del', this.bridge));
+    ip('addr', 'add', `${this.subnet}.1/24`, 'dev', this.bridge);
+    ip('link', 'set', this.bridge, 'up');
+    for (let i = 0; i < this.size; i++) {
+      const ns = this.ns(i);
+      const inner = `${this.tag}v${i}`;
+      ip('netns', 'add', ns);
+      this.made.push(() => ip('netns', 'del', ns));
+      ip('link', 'add', this.hostVeth(i), 'type', 'veth', 'peer', 'name', inner);
+      ip('link', 'set', inner, 'netns', ns);
+      ip('link', 'set', this.hostVeth(i), 'master', this.bridge);
+      ip('link', 'set', this.hostVeth(i), 'up');
+      ip('netns', 'exec', ns, 'ip', 'addr', 'add', `${this.addr(i)}/24`, 'dev', inner);
+      ip('netns', 'exec', ns, 'ip', 'link', 'set', inner, 'up');
+      ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
+    }
+    return this;
+  }
+
+  teardown() {
+    for (const undo of this.made.reverse()) {
+      try { undo(); } catch { /* already gone */ }
+    }
+    this.made = [];
+  }
+
+  // Node i loses its link: nobody (peers or clients) reaches it, it reaches nobody.
+  linkDown(i) { ip('link', 'set', this.hostVeth(i), 'down'); }
+  linkUp(i) { ip('link', 'set', this.hostVeth(i), 'up'); }
+
+  // Packets from node i to node j vanish (one way; TCP to j then fails both ways).
+  blackhole(i, j) { ip('netns', 'exec', this.ns(i), 'ip', 'route', 'add', 'blackhole', `${this.addr(j)}/32`); }
+  unblackhole(i, j) {
+    try {
+      ip('netns', 'exec', this.ns(i), 'ip', 'route', 'del', 'blackhole', `${this.addr(j)}/32`);
+    } catch { /* not set */ }
+  }
+
+  healAll() {
+    for (let i = 0; i < this.size; i++) {
+      this.linkUp(i);
+      for (let j = 0; j < this.size; j++) if (i !== j) this.unblackhole(i, j);
+    }
+  }
+}
