@@ -1,55 +1,82 @@
-// run_phase: the sessions that drive each connection (writer, stream reader, $all reader), the
-// start barrier, the work budget shared by the writers, and a watchdog that aborts a stuck phase.
+// run_phase: the sessions that drive each client (writer, stream reader, $all reader), the start
+// barrier, the work budget shared by the writers, and a watchdog that aborts a stuck phase.
 //
-// Threading: each session lives on its connection's strand. The shared state between sessions is
-// atomics only; the start time and deadline are written before any session is told to begin (the
-// post that begins them orders those writes), and results are merged after io_context::run returns.
-#include "bench/bench_phase.hpp"
+// Threading: each session's client runs its handlers on its own strand; a session's state is
+// touched only there. The shared state between sessions is atomics only; the start time and
+// deadline are written before any session is told to begin (the post that begins them orders
+// those writes), and results are merged after io_context::run returns.
+#include "cli/bench_phase.hpp"
 
-#include <atomic>
+#include <chorus/client.hpp>
+
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
 
-#include "bench/bench_connection.hpp"
-#include "messages.pb.h"
+#include "client/transport.hpp"
+#include "common/guid.hpp"
 
 namespace chorus::bench {
 namespace {
 
-namespace msg = EventStore::Client::Messages;
 using Clock = std::chrono::steady_clock;
+namespace asio = client::asio;
 
 // How often the watchdog looks at progress.
 constexpr int kWatchdogPeriodMs = 1000;
-// EventStore's "Any" expected version: no concurrency check, as a logging workload would use.
-constexpr int64_t kExpectedVersionAny = -2;
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
       .count();
 }
 
+// By default a benchmark measures the server: the client must not hide failures behind resends,
+// so every timeout, NotReady or lost connection counts as an error at once.
+client::Settings bench_settings(const PhaseConfig& config, int index) {
+  client::Settings s = config.settings;
+  s.tcp_endpoint = config.endpoint;
+  s.connection_name = "chorus-bench-" + std::to_string(index);
+  s.require_leader = false;
+  s.max_retries = config.max_retries;
+  s.max_reconnections = config.max_reconnections;
+  if (config.max_retries == 0) s.operation_timeout_ms = kStallTimeoutMs;
+  s.max_queue_size = kInflightMax + 1;
+  s.max_concurrent_items = kInflightMax;
+  s.connect_timeout_ms = std::max(s.connect_timeout_ms, 5000);
+  return s;
+}
+
+// The event bytes (data and metadata) of a page, for the MB/s figure of reads.
+int64_t event_bytes(const std::vector<client::ResolvedEvent>& events) {
+  int64_t bytes = 0;
+  for (const client::ResolvedEvent& e : events) {
+    if (e.event) bytes += std::ssize(e.event->data) + std::ssize(e.event->metadata);
+  }
+  return bytes;
+}
+
 class Session;
 
 class PhaseShared {
  public:
-  PhaseShared(asio::io_context& io, const PhaseConfig& config)
+  PhaseShared(asio::io_context& io, const PhaseConfig& config, PhaseProgress* progress)
       : config_(config),
+        progress_(progress),
         watchdog_strand_(asio::make_strand(io)),
         watchdog_(watchdog_strand_),
         budget_events_(config.events_total),
         last_progress_ns_(now_ns()) {}
 
   const PhaseConfig& config() const { return config_; }
+  PhaseProgress* progress_counters() const { return progress_; }
   std::vector<std::shared_ptr<Session>>& sessions() { return sessions_; }
   Clock::time_point start() const { return start_; }
 
-  // Starts the watchdog on its strand.
   void start_watchdog() {
     asio::post(watchdog_strand_, [this] { arm_watchdog(); });
   }
-  // Called once per session when it has identified (or failed before that).
+  // Called once per session when it is connected (or failed before that).
   void on_session_ready();
   // Called once per session when it has finished its work or failed.
   void on_session_done();
@@ -67,6 +94,7 @@ class PhaseShared {
   void abort_all(const std::string& reason);
 
   const PhaseConfig& config_;
+  PhaseProgress* progress_;
   std::vector<std::shared_ptr<Session>> sessions_;
   asio::strand<asio::io_context::executor_type> watchdog_strand_;
   asio::steady_timer watchdog_;
@@ -86,58 +114,73 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(asio::io_context& io, PhaseShared& shared, int index)
       : shared_(shared),
         config_(shared.config()),
-        connection_(std::make_shared<BenchConnection>(io, "chorus-bench-" + std::to_string(index),
-                                                      shared.config().credentials)) {}
+        strand_(asio::make_strand(io)),
+        client_(std::make_unique<client::Client>(io, bench_settings(shared.config(), index))) {}
   virtual ~Session() = default;
 
-  void start(const tcp::endpoint& endpoint) {
+  void start() {
     auto self = shared_from_this();
-    connection_->start(
-        endpoint, [self] { self->report_ready(); },
-        [self](wire::Package&& package, size_t frame_bytes) {
-          if (!self->finished_) self->on_reply(std::move(package), frame_bytes);
-        },
-        [self](const std::string& reason) { self->on_failure(reason); });
+    client_->connect([self](client::Result<client::Endpoint> r) {
+      asio::post(self->strand_, [self, r = std::move(r)] {
+        if (!r.ok()) self->on_failure("connect: " + r.error().message);
+        self->report_ready();
+      });
+    });
   }
   void begin() {
-    auto self = shared_from_this();
-    connection_->post([self] {
+    asio::post(strand_, [self = shared_from_this()] {
       if (!self->finished_) self->on_begin();
     });
   }
   void abort(const std::string& reason) {
-    auto self = shared_from_this();
-    connection_->post([self, reason] { self->on_failure(reason); });
+    asio::post(strand_, [self = shared_from_this(), reason] { self->on_failure(reason); });
   }
   // Only after the io_context has stopped.
   PhaseResult& result() { return result_; }
   Clock::time_point finished_at() const { return finished_at_; }
   bool began() const { return began_; }
+  void release() { client_.reset(); }
 
  protected:
   virtual void on_begin() = 0;
-  virtual void on_reply(wire::Package&& package, size_t frame_bytes) = 0;
 
+  // Runs `fn` on this session's strand, unless the session has finished.
+  template <class F>
+  void on_strand(F&& fn) {
+    asio::post(strand_, [self = shared_from_this(), fn = std::forward<F>(fn)]() mutable {
+      if (!self->finished_) fn();
+    });
+  }
   void finish() {
     if (finished_) return;
     finished_ = true;
     finished_at_ = Clock::now();
-    connection_->close();
+    client_->close();
     shared_.on_session_done();
   }
-  void count_non_success(const std::string& name) { ++result_.non_success[name]; }
-  void record_reply(Clock::time_point sent) {
+  void count_error(const std::string& name) {
+    ++result_.non_success[name];
+    if (auto* p = shared_.progress_counters()) p->errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  void record_reply(Clock::time_point sent, int64_t events) {
     ++result_.requests;
+    result_.events += events;
     shared_.progress();
+    if (auto* p = shared_.progress_counters()) {
+      p->requests.fetch_add(1, std::memory_order_relaxed);
+      p->events.fetch_add(events, std::memory_order_relaxed);
+    }
     if (result_.latencies_us.size() >= kLatencySamplesPerConnectionMax) return;
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent);
     result_.latencies_us.push_back(static_cast<uint32_t>(us.count()));
   }
   void mark_began() { began_ = true; }
+  bool finished() const { return finished_; }
 
   PhaseShared& shared_;
   const PhaseConfig& config_;
-  std::shared_ptr<BenchConnection> connection_;
+  asio::strand<asio::io_context::executor_type> strand_;
+  std::unique_ptr<client::Client> client_;
   PhaseResult result_;
 
  private:
@@ -168,65 +211,44 @@ class WriteSession : public Session {
   }
 
  private:
-  struct Pending {
-    Guid correlation_id;
-    Clock::time_point sent;
-    int events;
-  };
-
   void on_begin() override {
     mark_began();
     for (int i = 0; i < config_.inflight; ++i) {
       if (!issue()) break;
     }
-    if (pending_.empty()) finish();
+    if (in_flight_ == 0) finish();
   }
 
   bool issue() {
-    const int events = shared_.claim_events(config_.batch_events);
-    if (events == 0) return false;
-    msg::WriteEvents write;
-    write.set_event_stream_id(shared_.next_stream());
-    write.set_expected_version(kExpectedVersionAny);
-    write.set_require_master(false);
-    for (int i = 0; i < events; ++i) {
-      msg::NewEvent* event = write.add_events();
-      event->set_event_id(to_dotnet_bytes(random_guid()));
-      event->set_event_type("bench-event");
-      event->set_data_content_type(0);
-      event->set_metadata_content_type(0);
-      event->set_data(data_);
+    const int count = shared_.claim_events(config_.batch_events);
+    if (count == 0) return false;
+    std::vector<client::EventData> events;
+    events.reserve(static_cast<size_t>(count));
+    for (int i = 0; i < count; ++i) {
+      events.push_back(client::EventData{random_guid(), "bench-event", false, data_, ""});
     }
-    const Guid id = random_guid();
-    pending_.push_back(Pending{id, Clock::now(), events});
-    connection_->send(wire::Command::WriteEvents, id, write.SerializeAsString());
+    ++in_flight_;
+    const Clock::time_point sent = Clock::now();
+    auto self = std::static_pointer_cast<WriteSession>(shared_from_this());
+    client_->append(shared_.next_stream(), client::kExpectedVersionAny, std::move(events),
+                    [self, sent, count](client::Result<client::WriteResult> r) {
+                      self->on_strand([self, sent, count, r = std::move(r)] {
+                        self->on_written(r, sent, count);
+                      });
+                    });
     return true;
   }
 
-  void on_reply(wire::Package&& package, size_t) override {
-    auto it = std::find_if(pending_.begin(), pending_.end(), [&](const Pending& p) {
-      return p.correlation_id == package.correlation_id;
-    });
-    if (it == pending_.end()) return count_non_success("UnmatchedReply");
-    const Pending done = *it;
-    pending_.erase(it);
-    record_reply(done.sent);
-    msg::WriteEventsCompleted completed;
-    if (package.command != static_cast<uint8_t>(wire::Command::WriteEventsCompleted)) {
-      count_non_success(wire::command_name(package.command));
-    } else if (!completed.ParseFromString(package.payload)) {
-      count_non_success("UnparseableWriteEventsCompleted");
-    } else if (completed.result() != msg::Success) {
-      count_non_success(msg::OperationResult_Name(completed.result()));
-    } else {
-      result_.events += done.events;
-    }
+  void on_written(const client::Result<client::WriteResult>& r, Clock::time_point sent, int count) {
+    --in_flight_;
+    record_reply(sent, r.ok() ? count : 0);
+    if (!r.ok()) count_error(client::to_string(r.error().kind));
     issue();
-    if (pending_.empty()) finish();
+    if (in_flight_ == 0) finish();
   }
 
   std::string data_;
-  std::vector<Pending> pending_;
+  int in_flight_ = 0;
 };
 
 // Reads one stream forward from 0 to its end, one page in flight.
@@ -241,43 +263,32 @@ class ReadStreamSession : public Session {
   }
 
   void request(int64_t from_event_number) {
-    msg::ReadStreamEvents read;
-    read.set_event_stream_id(config_.read_stream);
-    read.set_from_event_number(from_event_number);
-    read.set_max_count(config_.page_events);
-    read.set_resolve_link_tos(false);
-    read.set_require_master(false);
-    request_id_ = random_guid();
-    sent_ = Clock::now();
-    connection_->send(wire::Command::ReadStreamEventsForward, request_id_,
-                      read.SerializeAsString());
+    const Clock::time_point sent = Clock::now();
+    auto self = std::static_pointer_cast<ReadStreamSession>(shared_from_this());
+    client_->read_stream(
+        config_.read_stream, from_event_number, config_.page_events, client::ReadDirection::Forward,
+        false, [self, sent](client::Result<client::StreamSlice> r) {
+          self->on_strand([self, sent, r = std::move(r)] { self->on_page(r, sent); });
+        });
   }
 
-  void on_reply(wire::Package&& package, size_t frame_bytes) override {
-    if (package.correlation_id != request_id_) return count_non_success("UnmatchedReply");
-    record_reply(sent_);
-    if (package.command != static_cast<uint8_t>(wire::Command::ReadStreamEventsForwardCompleted)) {
-      count_non_success(wire::command_name(package.command));
+  void on_page(const client::Result<client::StreamSlice>& r, Clock::time_point sent) {
+    if (!r.ok()) {
+      record_reply(sent, 0);
+      count_error(client::to_string(r.error().kind));
       return finish();
     }
-    msg::ReadStreamEventsCompleted completed;
-    if (!completed.ParseFromString(package.payload)) {
-      count_non_success("UnparseableReadStreamEventsCompleted");
+    const client::StreamSlice& slice = r.value();
+    record_reply(sent, std::ssize(slice.events));
+    result_.reply_bytes += event_bytes(slice.events);
+    if (slice.status != client::ReadStatus::Success) {
+      count_error(client::to_string(slice.status));
       return finish();
     }
-    if (completed.result() != msg::ReadStreamEventsCompleted::Success) {
-      count_non_success(msg::ReadStreamEventsCompleted::ReadStreamResult_Name(completed.result()));
-      return finish();
-    }
-    result_.events += completed.events_size();
-    result_.reply_bytes += static_cast<int64_t>(frame_bytes);
     const bool enough = config_.read_events_max > 0 && result_.events >= config_.read_events_max;
-    if (completed.is_end_of_stream() || completed.events_size() == 0 || enough) return finish();
-    request(completed.next_event_number());
+    if (slice.is_end_of_stream || slice.events.empty() || enough) return finish();
+    request(slice.next_event_number);
   }
-
-  Guid request_id_{};
-  Clock::time_point sent_{};
 };
 
 // Reads $all forward from the start until a page comes back empty, one page in flight.
@@ -288,46 +299,31 @@ class ReadAllSession : public Session {
  private:
   void on_begin() override {
     mark_began();
-    request(0, 0);
+    request(client::Position::start());
   }
 
-  void request(int64_t commit_position, int64_t prepare_position) {
-    msg::ReadAllEvents read;
-    read.set_commit_position(commit_position);
-    read.set_prepare_position(prepare_position);
-    read.set_max_count(config_.page_events);
-    read.set_resolve_link_tos(false);
-    read.set_require_master(false);
-    request_id_ = random_guid();
-    sent_ = Clock::now();
-    connection_->send(wire::Command::ReadAllEventsForward, request_id_, read.SerializeAsString());
+  void request(client::Position from) {
+    const Clock::time_point sent = Clock::now();
+    auto self = std::static_pointer_cast<ReadAllSession>(shared_from_this());
+    client_->read_all(from, config_.page_events, client::ReadDirection::Forward, false,
+                      [self, sent](client::Result<client::AllSlice> r) {
+                        self->on_strand([self, sent, r = std::move(r)] { self->on_page(r, sent); });
+                      });
   }
 
-  void on_reply(wire::Package&& package, size_t frame_bytes) override {
-    if (package.correlation_id != request_id_) return count_non_success("UnmatchedReply");
-    record_reply(sent_);
-    if (package.command != static_cast<uint8_t>(wire::Command::ReadAllEventsForwardCompleted)) {
-      count_non_success(wire::command_name(package.command));
+  void on_page(const client::Result<client::AllSlice>& r, Clock::time_point sent) {
+    if (!r.ok()) {
+      record_reply(sent, 0);
+      count_error(client::to_string(r.error().kind));
       return finish();
     }
-    msg::ReadAllEventsCompleted completed;
-    if (!completed.ParseFromString(package.payload)) {
-      count_non_success("UnparseableReadAllEventsCompleted");
-      return finish();
-    }
-    if (completed.result() != msg::ReadAllEventsCompleted::Success) {
-      count_non_success(msg::ReadAllEventsCompleted::ReadAllResult_Name(completed.result()));
-      return finish();
-    }
-    result_.events += completed.events_size();
-    result_.reply_bytes += static_cast<int64_t>(frame_bytes);
+    const client::AllSlice& slice = r.value();
+    record_reply(sent, std::ssize(slice.events));
+    result_.reply_bytes += event_bytes(slice.events);
     const bool enough = config_.read_events_max > 0 && result_.events >= config_.read_events_max;
-    if (completed.events_size() == 0 || enough) return finish();
-    request(completed.next_commit_position(), completed.next_prepare_position());
+    if (slice.events.empty() || enough) return finish();
+    request(slice.next);
   }
-
-  Guid request_id_{};
-  Clock::time_point sent_{};
 };
 
 void PhaseShared::arm_watchdog() {
@@ -359,6 +355,7 @@ void PhaseShared::on_session_ready() {
   const auto duration = std::chrono::duration<double>(config_.duration_s);
   deadline_ = start_ + std::chrono::duration_cast<Clock::duration>(duration);
   started_.store(true, std::memory_order_release);  // publishes start_ to the watchdog
+  if (progress_) progress_->started.store(true);
   progress();
   for (const auto& session : sessions_) session->begin();
 }
@@ -408,22 +405,22 @@ PhaseResult merge_results(PhaseShared& shared) {
 
 }  // namespace
 
-PhaseResult run_phase(const PhaseConfig& config) {
+PhaseResult run_phase(const PhaseConfig& config, PhaseProgress* progress) {
   asio::io_context io;
-  tcp::resolver resolver(io);
-  const tcp::endpoint endpoint =
-      *resolver.resolve(config.host, std::to_string(config.port)).begin();
-  PhaseShared shared(io, config);
+  PhaseShared shared(io, config, progress);
   for (int i = 0; i < config.connections; ++i) {
     shared.sessions().push_back(make_session(io, shared, i));
   }
-  for (const auto& session : shared.sessions()) session->start(endpoint);
+  for (const auto& session : shared.sessions()) session->start();
   shared.start_watchdog();
   std::vector<std::thread> extra_threads;
   for (int i = 1; i < config.threads; ++i) extra_threads.emplace_back([&io] { io.run(); });
   io.run();
   for (std::thread& t : extra_threads) t.join();
-  return merge_results(shared);
+  PhaseResult result = merge_results(shared);
+  // The clients are closed; they go before the io_context they were made on.
+  for (const auto& session : shared.sessions()) session->release();
+  return result;
 }
 
 }  // namespace chorus::bench

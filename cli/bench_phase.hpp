@@ -1,15 +1,18 @@
-// One benchmark phase: C connections doing one kind of work (writes, stream reads or $all reads)
-// against one node, run on one io_context with 1-2 threads, measured from the moment every
-// connection has identified until the last one finishes. `run_phase` blocks until then.
+// One benchmark phase of `chorus bench`: C client connections (chorus::client::Client, each its
+// own TCP connection) doing one kind of work (writes, stream reads or $all reads) against one
+// node, run on one io_context with 1-2 threads, measured from the moment every connection is
+// ready until the last one finishes. `run_phase` blocks until then; `progress` counters may be
+// read from another thread meanwhile.
 #pragma once
 
+#include <chorus/settings.hpp>
+
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "common/framing.hpp"
 
 namespace chorus::bench {
 
@@ -32,12 +35,16 @@ enum class PhaseKind { Write, ReadStream, ReadAll };
 
 struct PhaseConfig {
   PhaseKind kind = PhaseKind::Write;
-  std::string host = "127.0.0.1";
-  uint16_t port = 1113;
+  // The node's TCP endpoint, or discovery through `settings.gossip_seeds` when unset.
+  std::optional<client::Endpoint> endpoint;
+  client::Settings settings;  // credentials, seeds; limits are set by run_phase
+  // 0: any timeout, NotReady or lost connection is an error at once (the server's figures);
+  // more: the client library resends as for an application (failover measurements).
+  int max_retries = 0;
+  int max_reconnections = 0;
   int connections = 64;
   int inflight = 1;
   int threads = 1;
-  std::optional<wire::Credentials> credentials;
   // Writes.
   int64_t event_bytes = 256;
   int batch_events = 1;
@@ -60,6 +67,14 @@ struct PhaseResult {
   std::vector<std::string> failures;           // connection-level errors
 };
 
-PhaseResult run_phase(const PhaseConfig& config);
+// Live counters of a running phase (relaxed atomics; for the progress line).
+struct PhaseProgress {
+  std::atomic<int64_t> events{0};
+  std::atomic<int64_t> requests{0};
+  std::atomic<int64_t> errors{0};
+  std::atomic<bool> started{false};
+};
+
+PhaseResult run_phase(const PhaseConfig& config, PhaseProgress* progress);
 
 }  // namespace chorus::bench
