@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs a Chorus build on a machine without the Debian package, with the package's layout:
-#   <prefix>/bin/chorus-manager, <prefix>/bin/chorus-worker, <prefix>/share/chorus/web (the
+#   <prefix>/bin/chorus-manager, <prefix>/bin/chorus-worker, <prefix>/bin/chorus (the CLI, with
+#   its bash completion in <prefix>/share/bash-completion), <prefix>/share/chorus/web (the
 #   dashboard), <prefix>/share/doc/chorus, /etc/chorus/manager.yaml (only if absent),
 #   /etc/systemd/system/chorus-manager.service (ExecStart in <prefix>/bin), the system user
 #   chorus and /var/lib/chorus, /var/log/chorus owned by it. The service is not started.
@@ -51,7 +52,8 @@ if [ "$uninstall" = 1 ]; then
     systemctl stop chorus-manager.service >/dev/null 2>&1 || true
     systemctl disable chorus-manager.service >/dev/null 2>&1 || true
   fi
-  rm -f "$prefix/bin/chorus-manager" "$prefix/bin/chorus-worker" "$unit"
+  rm -f "$prefix/bin/chorus-manager" "$prefix/bin/chorus-worker" "$prefix/bin/chorus" "$unit"
+  rm -f "$prefix/share/bash-completion/completions/chorus"
   rm -rf "$prefix/share/chorus" "$prefix/share/doc/chorus"
   systemd_running && systemctl daemon-reload || true
   say "removed chorus from $prefix and $unit"
@@ -68,9 +70,11 @@ fi
 
 manager_bin="$build/manager/chorus-manager"
 worker_bin="$build/worker/chorus-worker"
+cli_bin="$build/cli/chorus"
 web_dist="$build/web-ui/dist"
 [ -x "$worker_bin" ] || die "no $worker_bin: build first (./run.sh or cmake --build $build), or give --build-dir"
 [ -x "$manager_bin" ] || die "no $manager_bin: build chorus-manager first, or give --build-dir"
+[ -x "$cli_bin" ] || die "no $cli_bin: build the chorus target first, or give --build-dir"
 
 # Copies to a temporary name, then renames: replacing a running binary is safe.
 put() {  # put <mode> <source> <dest>
@@ -94,8 +98,11 @@ done
 
 put 0755 "$worker_bin" "$prefix/bin/chorus-worker"
 put 0755 "$manager_bin" "$prefix/bin/chorus-manager"
+put 0755 "$cli_bin" "$prefix/bin/chorus"
+put 0644 "$repo/cli/chorus.bash-completion" "$prefix/share/bash-completion/completions/chorus"
 if command -v strip >/dev/null; then
-  strip --strip-unneeded "$prefix/bin/chorus-worker" "$prefix/bin/chorus-manager" 2>/dev/null || true
+  strip --strip-unneeded "$prefix/bin/chorus-worker" "$prefix/bin/chorus-manager" \
+    "$prefix/bin/chorus" 2>/dev/null || true
 fi
 if [ -f "$web_dist/index.html" ]; then
   rm -rf "$prefix/share/chorus/web.new"
@@ -107,7 +114,7 @@ if [ -f "$web_dist/index.html" ]; then
 else
   say "warning: no dashboard in $web_dist (npm missing at build time?); the manager serves none"
 fi
-for doc in operations.md configuration.md management-api.md; do
+for doc in operations.md configuration.md management-api.md cli.md; do
   [ -f "$repo/docs/$doc" ] && put 0644 "$repo/docs/$doc" "$prefix/share/doc/chorus/$doc"
 done
 

@@ -88,8 +88,9 @@ for script in postinst prerm postrm; do
   grep -qx "./$script" <<<"$control_files" || fail "no $script in the control archive"
 done
 dpkg-deb -c "$deb" >"$work/contents"
-for f in ./usr/bin/chorus-manager ./usr/bin/chorus-worker ./etc/chorus/manager.yaml \
-         ./lib/systemd/system/chorus-manager.service ./usr/share/doc/chorus/operations.md; do
+for f in ./usr/bin/chorus-manager ./usr/bin/chorus-worker ./usr/bin/chorus ./etc/chorus/manager.yaml \
+         ./lib/systemd/system/chorus-manager.service ./usr/share/doc/chorus/operations.md \
+         ./usr/share/bash-completion/completions/chorus ./usr/share/doc/chorus/cli.md; do
   grep -q " $f\$" "$work/contents" || { cat "$work/contents"; fail "$f is not in the package"; }
 done
 web_built=0
@@ -118,7 +119,9 @@ getent passwd chorus >/dev/null || fail "no user chorus after install"
 for d in /var/lib/chorus /var/log/chorus; do
   [ "$(stat -c %U:%G "$d" 2>/dev/null)" = chorus:chorus ] || fail "$d missing or not owned by chorus"
 done
-[ -x /usr/bin/chorus-manager ] && [ -x /usr/bin/chorus-worker ] || fail "binaries not installed"
+[ -x /usr/bin/chorus-manager ] && [ -x /usr/bin/chorus-worker ] && [ -x /usr/bin/chorus ] ||
+  fail "binaries not installed"
+bash -n /usr/share/bash-completion/completions/chorus || fail "the bash completion does not parse"
 pgrep -u chorus >/dev/null && fail "something runs as chorus right after install (service started?)"
 if [ -d /run/systemd/system ]; then
   systemctl is-active --quiet chorus-manager && fail "the service was started by the install"
@@ -181,6 +184,11 @@ show_logs() {
 }
 "${client[@]}" wait-cluster 127.0.0.1 "$ext_port" 60 || { show_logs; fail "no cluster"; }
 "${client[@]}" write-read 127.0.0.1 "$ext_port" || { show_logs; fail "write/read through the manager"; }
+/usr/bin/chorus --seed "127.0.0.1:$ext_port" status --json >"$work/status.json" ||
+  { show_logs; fail "the installed chorus status failed"; }
+grep -q '"state":"Leader"' "$work/status.json" || { cat "$work/status.json"; fail "chorus status shows no leader"; }
+/usr/bin/chorus --seed "127.0.0.1:$ext_port" append pkg-test Checked '{"ok":true}' >/dev/null ||
+  fail "the installed chorus could not append through the manager"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ext_port/health/live")
 [ "$code" = 204 ] || fail "/health/live answered $code"
 curl -sf "http://127.0.0.1:$ext_port/api/nodes" >"$work/nodes.json" || fail "GET /api/nodes"
@@ -204,7 +212,8 @@ echo "manager and its nodes stopped"
 
 step "dpkg --purge chorus"
 dpkg --purge chorus >"$work/purge.log" 2>&1 || { cat "$work/purge.log"; fail "dpkg --purge failed"; }
-left=$(ls -d /etc/chorus /var/lib/chorus /var/log/chorus /usr/bin/chorus-* /usr/share/chorus \
+left=$(ls -d /etc/chorus /var/lib/chorus /var/log/chorus /usr/bin/chorus-* /usr/bin/chorus \
+          /usr/share/chorus /usr/share/bash-completion/completions/chorus \
           /lib/systemd/system/chorus-manager.service 2>/dev/null)
 [ -z "$left" ] || fail "left after purge: $left"
 getent passwd chorus >/dev/null && fail "user chorus left after purge"
@@ -217,7 +226,8 @@ prefix="$work/prefix"
   { cat "$work/install.log"; fail "install.sh failed"; }
 "$here/install.sh" --prefix "$prefix" --build-dir "$build" >>"$work/install.log" 2>&1 ||
   { cat "$work/install.log"; fail "install.sh failed the second time (not idempotent)"; }
-for f in "$prefix/bin/chorus-manager" "$prefix/bin/chorus-worker" /etc/chorus/manager.yaml \
+for f in "$prefix/bin/chorus-manager" "$prefix/bin/chorus-worker" "$prefix/bin/chorus" \
+         "$prefix/share/bash-completion/completions/chorus" /etc/chorus/manager.yaml \
          /etc/systemd/system/chorus-manager.service; do
   [ -e "$f" ] || fail "install.sh did not install $f"
 done
@@ -227,7 +237,8 @@ grep -q "^ExecStart=$prefix/bin/chorus-manager --config /etc/chorus/manager.yaml
 [ "$(stat -c %U /var/lib/chorus)" = chorus ] || fail "install.sh: /var/lib/chorus not owned by chorus"
 "$here/install.sh" --prefix "$prefix" --uninstall --purge >>"$work/install.log" 2>&1 ||
   { cat "$work/install.log"; fail "install.sh --uninstall failed"; }
-left=$(ls -d /etc/chorus /var/lib/chorus /var/log/chorus "$prefix"/bin/chorus-* "$prefix/share/chorus" \
+left=$(ls -d /etc/chorus /var/lib/chorus /var/log/chorus "$prefix"/bin/chorus-* "$prefix/bin/chorus" \
+          "$prefix/share/chorus" "$prefix/share/bash-completion/completions/chorus" \
           /etc/systemd/system/chorus-manager.service 2>/dev/null)
 [ -z "$left" ] || fail "left after install.sh --uninstall --purge: $left"
 getent passwd chorus >/dev/null && fail "user chorus left after install.sh --uninstall --purge"
