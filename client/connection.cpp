@@ -35,7 +35,7 @@ void Connection::start(Handlers handlers) {
 }
 
 void Connection::on_resolved(const boost::system::error_code& ec,
-                             const tcp::resolver::results_type& results) {
+                             const Tcp::resolver::results_type& results) {
   if (closed_) return;
   if (ec || results.empty()) return fail("resolve " + endpoint_.host + ": " + ec.message());
   auto self = shared_from_this();

@@ -21,7 +21,7 @@
 namespace chorus::client {
 
 // Bytes asked of the socket per read; a 4096-event page arrives in few calls.
-inline constexpr size_t kReadChunkBytes = 256 * 1024;
+inline constexpr size_t kReadChunkBytes = size_t{256} * 1024;
 // Frames waiting to be written beyond the operations in flight (heartbeats, unsubscribes): the
 // OperationTable bounds the rest, so passing this means a bug and closes the connection.
 inline constexpr size_t kWriteQueueSlackFrames = 1024;
@@ -48,7 +48,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const Endpoint& endpoint() const { return endpoint_; }
 
  private:
-  void on_resolved(const boost::system::error_code& ec, const tcp::resolver::results_type& r);
+  void on_resolved(const boost::system::error_code& ec, const Tcp::resolver::results_type& r);
   void on_connected(const boost::system::error_code& ec);
   void send_handshake();
   void send_identify();
@@ -66,7 +66,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Settings settings_;
   Endpoint endpoint_;
   std::unique_ptr<Transport> transport_;
-  tcp::resolver resolver_;
+  Tcp::resolver resolver_;
   asio::steady_timer deadline_;
   asio::steady_timer heartbeat_timer_;
   wire::FrameParser parser_;

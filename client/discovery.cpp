@@ -20,7 +20,7 @@ namespace {
 
 // A gossip document larger than this is not a gossip document (a cluster of 100 members is
 // about 100 KiB).
-constexpr std::streamsize kGossipBytesMax = 4 * 1024 * 1024;
+constexpr std::streamsize kGossipBytesMax = std::streamsize{4} * 1024 * 1024;
 // How finely the pause between discovery rounds watches the cancel flag.
 constexpr int kCancelPollMs = 50;
 
@@ -102,6 +102,7 @@ std::vector<GossipCandidate> candidates_from_gossip(const ClusterInfo& gossip,
 std::vector<GossipCandidate> candidates_from_seeds(const std::vector<Endpoint>& seeds,
                                                    std::mt19937& rng) {
   std::vector<GossipCandidate> out;
+  out.reserve(seeds.size());
   for (const Endpoint& seed : seeds) out.push_back(GossipCandidate{seed, seed.host});
   std::shuffle(out.begin(), out.end(), rng);
   return out;

@@ -8,11 +8,11 @@ class PlainTransport : public Transport {
  public:
   explicit PlainTransport(const Strand& strand) : socket_(strand) {}
 
-  void async_connect(const tcp::endpoint& endpoint, ConnectHandler done) override {
+  void async_connect(const Tcp::endpoint& endpoint, ConnectHandler done) override {
     socket_.async_connect(endpoint, [this, done = std::move(done)](const auto& ec) {
       if (!ec) {
         boost::system::error_code ignored;
-        socket_.set_option(tcp::no_delay(true), ignored);
+        socket_.set_option(Tcp::no_delay(true), ignored);
       }
       done(ec);
     });
@@ -25,12 +25,12 @@ class PlainTransport : public Transport {
   }
   void close() override {
     boost::system::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.shutdown(Tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
   }
 
  private:
-  tcp::socket socket_;
+  Tcp::socket socket_;
 };
 
 }  // namespace

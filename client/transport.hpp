@@ -19,7 +19,7 @@
 namespace chorus::client {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
+using Tcp = asio::ip::tcp;
 using Strand = asio::strand<asio::any_io_executor>;
 
 class Transport {
@@ -28,7 +28,7 @@ class Transport {
   using IoHandler = std::function<void(const boost::system::error_code&, size_t)>;
 
   virtual ~Transport() = default;
-  virtual void async_connect(const tcp::endpoint& endpoint, ConnectHandler done) = 0;
+  virtual void async_connect(const Tcp::endpoint& endpoint, ConnectHandler done) = 0;
   virtual void async_read_some(asio::mutable_buffer buffer, IoHandler done) = 0;
   // Writes all of `buffers` (they stay valid until `done`).
   virtual void async_write(const std::vector<asio::const_buffer>& buffers, IoHandler done) = 0;

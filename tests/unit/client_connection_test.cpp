@@ -44,7 +44,7 @@ class ScriptedNode {
   std::function<Reply(const Package&)> on_request;
   std::function<Reply(const Package&)> on_authenticate;
 
-  ScriptedNode() : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+  ScriptedNode() : acceptor_(io_, Tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
     accept();
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -84,19 +84,19 @@ class ScriptedNode {
 
  private:
   void accept() {
-    acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+    acceptor_.async_accept([this](const boost::system::error_code& ec, Tcp::socket socket) {
       if (ec) return;
       {
         std::lock_guard lock(mutex_);
         ++connections_;
       }
-      auto s = std::make_shared<tcp::socket>(std::move(socket));
+      auto s = std::make_shared<Tcp::socket>(std::move(socket));
       sockets_.push_back(s);
       read(s, std::make_shared<wire::FrameParser>(), std::make_shared<std::vector<char>>(65536));
       accept();
     });
   }
-  void read(std::shared_ptr<tcp::socket> s, std::shared_ptr<wire::FrameParser> parser,
+  void read(std::shared_ptr<Tcp::socket> s, std::shared_ptr<wire::FrameParser> parser,
             std::shared_ptr<std::vector<char>> buffer) {
     s->async_read_some(asio::buffer(*buffer), [this, s, parser, buffer](const auto& ec, size_t n) {
       if (ec) return;
@@ -110,7 +110,7 @@ class ScriptedNode {
     });
   }
   // False when the connection must be closed.
-  bool answer(tcp::socket& s, const Package& p) {
+  bool answer(Tcp::socket& s, const Package& p) {
     {
       std::lock_guard lock(mutex_);
       received_.push_back(p);
@@ -137,8 +137,8 @@ class ScriptedNode {
   }
 
   asio::io_context io_;
-  tcp::acceptor acceptor_;
-  std::vector<std::shared_ptr<tcp::socket>> sockets_;
+  Tcp::acceptor acceptor_;
+  std::vector<std::shared_ptr<Tcp::socket>> sockets_;
   std::thread thread_;
   std::mutex mutex_;
   std::vector<Package> received_;
