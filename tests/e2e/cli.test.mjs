@@ -6,16 +6,12 @@
 // that keeps writing (no failed request) while the leader's process is SIGKILLed.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { Manager, waitFor } from './manager_harness.mjs';
-import { WORKER } from './lib/harness.mjs';
-
-const CLI = process.env.CHORUS_CLI || path.resolve(path.dirname(WORKER), '../cli/chorus');
+import { runChorus, startChorus, killChorusProcesses } from './lib/cli.mjs';
 
 const nodes = ['n1', 'n2', 'n3'].map((name) => ({ name, options: { ClusterSize: 3 } }));
 const m = new Manager({ nodes, settings: { StopGraceMs: 5000, GossipIntervalMs: 300 } });
-const children = new Set();
+const ADMIN_ARGS = ['--user', 'admin', '--password', 'changeit'];
 
 before(async () => {
   await m.start();
@@ -23,30 +19,14 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of children) { try { c.kill('SIGKILL'); } catch {} }
+  killChorusProcesses();
   await m.cleanup();
 });
 
-// Runs chorus with the manager as seed; resolves { code, stdout, stderr }.
-function chorus(args, { input, auth = false, timeoutMs = 60000, env = {}, seeded = true } = {}) {
+// Runs chorus with the manager as seed (unless `seeded` is false).
+function chorus(args, { auth = false, seeded = true, ...opts } = {}) {
   const seed = seeded ? ['--seed', `${m.ip}:${m.extHttpPort}`] : [];
-  const creds = auth ? ['--user', 'admin', '--password', 'changeit'] : [];
-  return new Promise((resolve, reject) => {
-    const p = spawn(CLI, [...seed, ...creds, ...args], { env: { ...process.env, ...env } });
-    children.add(p);
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`chorus ${args.join(' ')} hung`)); },
-      timeoutMs);
-    p.once('exit', (code) => {
-      clearTimeout(timer);
-      children.delete(p);
-      resolve({ code, stdout, stderr });
-    });
-    if (input !== undefined) p.stdin.end(input); else p.stdin.end();
-  });
+  return runChorus([...seed, ...(auth ? ADMIN_ARGS : []), ...args], opts);
 }
 
 async function json(args, opts) {
@@ -55,24 +35,9 @@ async function json(args, opts) {
   return JSON.parse(r.stdout);
 }
 
-// Starts a long-running chorus (tail, logs -f); lines of stdout arrive in `lines`.
+// A long-running chorus (tail, logs -f, a benchmark) with the manager as seed.
 function start(args, { auth = false } = {}) {
-  const creds = auth ? ['--user', 'admin', '--password', 'changeit'] : [];
-  const p = spawn(CLI, ['--seed', `${m.ip}:${m.extHttpPort}`, ...creds, ...args]);
-  children.add(p);
-  const s = { proc: p, lines: [], stderr: '' };
-  let partial = '';
-  p.stdout.on('data', (d) => {
-    const parts = (partial + d).split('\n');
-    partial = parts.pop();
-    s.lines.push(...parts);
-  });
-  p.stderr.on('data', (d) => { s.stderr += d; });
-  s.exited = new Promise((resolve) => p.once('exit', (code, signal) => {
-    children.delete(p);
-    resolve({ code, signal });
-  }));
-  return s;
+  return startChorus(['--seed', `${m.ip}:${m.extHttpPort}`, ...(auth ? ADMIN_ARGS : []), ...args]);
 }
 
 let counter = 0;
