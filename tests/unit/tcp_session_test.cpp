@@ -213,6 +213,8 @@ class FakeEngine : public Engine {
   EngineStats stats() const override { return {}; }
   // These session tests do not use persistent subscriptions; the fake's API refuses them all.
   PersistentApi& persistent() override { return refusing_; }
+  int64_t core_tick_age_ms() const override { return 0; }
+  bool storage_failed() const override { return false; }
   void receive(replication::Message) override {}
   void set_peers(std::vector<std::string>) override {}
   NodeStatus status() const override { return {}; }

@@ -84,6 +84,8 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   void when_visible(int64_t log_end, std::function<void(bool visible)> done) override;
   EngineStats stats() const override;
   PersistentApi& persistent() override { return *persistent_; }
+  int64_t core_tick_age_ms() const override;
+  bool storage_failed() const override { return runtime_->storage_failed_any_thread(); }
   void receive(replication::Message message) override;
   void set_peers(std::vector<std::string> node_ids) override;
   NodeStatus status() const override;
@@ -512,6 +514,14 @@ void EngineImpl::set_peers(std::vector<std::string> node_ids) {
 }
 
 NodeStatus EngineImpl::status() const { return runtime_->status(); }
+
+int64_t EngineImpl::core_tick_age_ms() const {
+  const int64_t last = runtime_->last_tick_steady_ms();
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  return last == 0 ? now : now - last;  // never ticked: as old as the clock
+}
 
 void EngineImpl::resign() {
   on_core([this] { runtime_->resign(); });

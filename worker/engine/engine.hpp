@@ -150,6 +150,11 @@ class Engine {
   // Persistent subscriptions (competing consumers); served while this node leads.
   virtual PersistentApi& persistent() = 0;
 
+  // For health checks, any thread: milliseconds since the core thread last ticked (it ticks
+  // every tick_ms; a large age means it is stuck), and whether storage has failed.
+  virtual int64_t core_tick_age_ms() const = 0;
+  virtual bool storage_failed() const = 0;
+
   // Stops accepting work, finishes or fails what is in flight, fsyncs and closes SQLite.
   // Blocks until done. Idempotent.
   virtual void shutdown() = 0;

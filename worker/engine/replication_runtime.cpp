@@ -126,6 +126,9 @@ void ReplicationRuntime::schedule_tick() {
 }
 
 void ReplicationRuntime::on_tick() {
+  last_tick_steady_ms_.store(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+          .count());
   core_->tick();
   process_ready();
   check_timeouts();
@@ -258,6 +261,7 @@ void ReplicationRuntime::on_storage_failure(const std::string& message) {
   // A failed write or fsync stops all later writes: what is on disk is no longer known.
   if (!storage_failure_.empty()) return;
   storage_failure_ = message;
+  storage_failed_flag_.store(true);
   std::cerr << "chorus-worker: storage failure, writes stopped: " << message << std::endl;
   fail_waiters();
   if (config_.on_storage_failure) config_.on_storage_failure(message);

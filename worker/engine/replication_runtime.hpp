@@ -77,6 +77,9 @@ class ReplicationRuntime final : public WriteLog {
   // Why this node cannot take a write now (None when it leads with its epoch committed).
   NotHandledReason refusal() const override;
   bool storage_failed() const override { return !storage_failure_.empty(); }
+  // Any thread: storage failed, and the steady-clock time (ms) of the core's last tick.
+  bool storage_failed_any_thread() const { return storage_failed_flag_.load(); }
+  int64_t last_tick_steady_ms() const { return last_tick_steady_ms_.load(); }
   // Assigns positions to `records` and hands them to storage and the followers. False when this
   // node does not lead or storage refuses.
   bool propose(std::vector<EventRecord>& records) override;
@@ -136,6 +139,8 @@ class ReplicationRuntime final : public WriteLog {
   std::deque<std::shared_ptr<const EventRecord>> uncommitted_;
   std::multimap<int64_t, Waiter> waiters_;  // by the end position that must be visible
   std::string storage_failure_;
+  std::atomic<bool> storage_failed_flag_{false};
+  std::atomic<int64_t> last_tick_steady_ms_{0};
 
   mutable std::mutex status_mutex_;
   NodeStatus status_;
