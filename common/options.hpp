@@ -25,6 +25,7 @@ struct WorkerOptions {
   std::string config_file;  // "" = no config file
   std::string db_folder = "./data";
   bool mem_db = false;
+  std::string health_socket;  // "" = no health listener (a manager passes one)
   std::string log_folder = "./logs";
   std::string int_ip = "127.0.0.1";
   std::string ext_ip = "127.0.0.1";

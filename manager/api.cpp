@@ -669,8 +669,9 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
       const auto view = ctx_.relay.view(s.cluster);
       for (const MemberInfo& m : view ? view->members : std::vector<MemberInfo>{}) {
         const std::string key = m.internal_http_ip + ":" + std::to_string(m.internal_http_port);
+        // Gossip says caught up; the node's own /health/ready also checks its storage and core.
         if (key == member_key_of(s) && m.is_alive && m.state == "Follower" &&
-            m.writer_checkpoint >= leader_position) {
+            m.writer_checkpoint >= leader_position && ctx_.supervisor.node_ready(s.name)) {
           return true;
         }
       }
@@ -736,7 +737,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
       if (!wait_back(*s, position)) {
         Object::Ptr o = new Object;
         o->set("ok", false);
-        o->set("error", s->name + " did not come back as a caught-up Follower in time");
+        o->set("error", s->name + " did not come back as a ready, caught-up Follower in time");
         o->set("steps", steps);
         return json(500, o);
       }

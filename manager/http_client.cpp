@@ -1,12 +1,40 @@
-// Poco's HTTPClientSession with one timeout for connect, send and receive.
+// Poco's HTTPClientSession with one timeout for connect, send and receive, over TCP or over a
+// Unix socket (a node's health listener).
 #include "manager/http_client.hpp"
 
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
 #include <Poco/StreamCopier.h>
 
 namespace chorus::manager {
+namespace {
+
+std::optional<HttpAnswer> exchange(Poco::Net::HTTPClientSession& session, const std::string& method,
+                                   const std::string& target, const std::string& body,
+                                   const std::map<std::string, std::string>& headers,
+                                   int timeout_ms) {
+  session.setTimeout(Poco::Timespan(static_cast<long>(timeout_ms) * 1000));
+  Poco::Net::HTTPRequest request(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
+  for (const auto& [name, value] : headers) request.set(name, value);
+  if (method == "POST" || !body.empty()) {
+    request.setContentLength(static_cast<std::streamsize>(body.size()));
+    if (!request.has("Content-Type")) request.setContentType("application/json");
+  }
+  session.sendRequest(request) << body;
+  Poco::Net::HTTPResponse response;
+  std::istream& in = session.receiveResponse(response);
+  HttpAnswer answer;
+  answer.status = static_cast<int>(response.getStatus());
+  answer.content_type = response.getContentType();
+  for (const auto& [name, value] : response) answer.headers[name] = value;
+  Poco::StreamCopier::copyToString(in, answer.body);
+  return answer;
+}
+
+}  // namespace
 
 std::optional<HttpAnswer> http_request(const std::string& method, const std::string& host, int port,
                                        const std::string& target, const std::string& body,
@@ -14,22 +42,21 @@ std::optional<HttpAnswer> http_request(const std::string& method, const std::str
                                        int timeout_ms) {
   try {
     Poco::Net::HTTPClientSession session(host, static_cast<Poco::UInt16>(port));
-    session.setTimeout(Poco::Timespan(static_cast<long>(timeout_ms) * 1000));
-    Poco::Net::HTTPRequest request(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
-    for (const auto& [name, value] : headers) request.set(name, value);
-    if (method == "POST" || !body.empty()) {
-      request.setContentLength(static_cast<std::streamsize>(body.size()));
-      if (!request.has("Content-Type")) request.setContentType("application/json");
-    }
-    session.sendRequest(request) << body;
-    Poco::Net::HTTPResponse response;
-    std::istream& in = session.receiveResponse(response);
-    HttpAnswer answer;
-    answer.status = static_cast<int>(response.getStatus());
-    answer.content_type = response.getContentType();
-    for (const auto& [name, value] : response) answer.headers[name] = value;
-    Poco::StreamCopier::copyToString(in, answer.body);
-    return answer;
+    return exchange(session, method, target, body, headers, timeout_ms);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<HttpAnswer> http_request_unix(const std::string& socket_path,
+                                            const std::string& target, int timeout_ms) {
+  try {
+    const Poco::Timespan timeout(static_cast<long>(timeout_ms) * 1000);
+    Poco::Net::StreamSocket socket;
+    socket.connect(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, socket_path),
+                   timeout);
+    Poco::Net::HTTPClientSession session(socket);
+    return exchange(session, "GET", target, "", {{"Host", "localhost"}}, timeout_ms);
   } catch (const std::exception&) {
     return std::nullopt;
   }

@@ -21,4 +21,8 @@ std::optional<HttpAnswer> http_request(const std::string& method, const std::str
                                        const std::map<std::string, std::string>& headers,
                                        int timeout_ms);
 
+// A GET over a node's health listener (a Unix socket); nullopt as above.
+std::optional<HttpAnswer> http_request_unix(const std::string& socket_path,
+                                            const std::string& target, int timeout_ms);
+
 }  // namespace chorus::manager

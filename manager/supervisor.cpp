@@ -27,10 +27,12 @@ namespace {
 namespace bp = boost::process;
 namespace fs = std::filesystem;
 
-constexpr int kLoopMs = 20;                // supervisor tick
-constexpr int kRotateEveryTicks = 50;      // output files checked about once a second
-constexpr int kFdsToCloseMax = 4096;       // the child marks these close-on-exec
-constexpr int kHealthTimeoutMs = 1000;     // one /health/live request
+constexpr int kLoopMs = 20;             // supervisor tick
+constexpr int kRotateEveryTicks = 50;   // output files checked about once a second
+constexpr int kFdsToCloseMax = 4096;    // the child marks these close-on-exec
+constexpr int kHealthTimeoutMs = 1000;  // one /health/live request
+// sizeof(sockaddr_un::sun_path) on Linux, with its terminating NUL.
+constexpr size_t kUnixPathBytesMax = 108;
 constexpr int kLeftoverTermWaitMs = 5000;  // an earlier instance's node: SIGTERM, then SIGKILL
 
 std::string read_text(const std::string& path) {
@@ -59,12 +61,19 @@ int64_t steady_now_ms() {
 Supervisor::Supervisor(const ManagerConfig& config, Store& store, Log& log, std::string worker_path)
     : config_(config), store_(store), log_(log), worker_path_(std::move(worker_path)) {
   pid_folder_ = (fs::path(config.db_folder) / "manager" / "pids").string();
+  health_folder_ = (fs::path(config.db_folder) / "manager" / "health").string();
   std::random_device rd;
   for (const NodeSpec& spec : config.nodes) {
     auto node = std::make_unique<Node>(
-        Node{&spec, RestartPolicy(config.limits, rd()), {}, nullptr, "", "", "", 0});
+        Node{&spec, RestartPolicy(config.limits, rd()), {}, nullptr, "", "", "", "", 0});
     node->log_file = (fs::path(config.log_folder) / (spec.name + ".out.log")).string();
     node->pid_file = (fs::path(pid_folder_) / (spec.name + ".pid")).string();
+    node->health_socket = (fs::path(health_folder_) / (spec.name + ".sock")).string();
+    if (node->health_socket.size() >= kUnixPathBytesMax) {
+      log_.warn("node " + spec.name + ": " + node->health_socket +
+                " is too long for a Unix socket; its health is checked on its internal HTTP port");
+      node->health_socket.clear();
+    }
     if (auto record = store.node(spec.name)) node->record = *record;
     node->policy.set_restarts(node->record.restarts);
     nodes_.push_back(std::move(node));
@@ -76,6 +85,9 @@ Supervisor::~Supervisor() { shutdown(); }
 void Supervisor::start() {
   std::error_code ec;
   fs::create_directories(pid_folder_, ec);
+  fs::create_directories(health_folder_, ec);
+  fs::permissions(health_folder_, fs::perms::owner_all, ec);  // the manager's user alone
+  if (ec) log_.error("cannot make " + health_folder_ + " private: " + ec.message());
   {
     std::lock_guard lock(mutex_);
     const int64_t now = steady_now_ms();
@@ -242,7 +254,11 @@ void Supervisor::record_exit(Node& node, const ExitStatus& status, const ExitVer
 }
 
 void Supervisor::spawn(Node& node, int64_t now) {
-  const auto args = worker_args(config_, *node.spec);
+  auto args = worker_args(config_, *node.spec);
+  if (!node.health_socket.empty()) {
+    args.push_back("--health-socket");
+    args.push_back(node.health_socket);
+  }
   const int log_fd = ::open(node.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   const pid_t parent = ::getpid();
   // In the child, before exec: no signal stays blocked (the manager blocks SIGTERM for Poco's
@@ -314,6 +330,7 @@ void Supervisor::health_loop() {
       int pid;
       std::string host;
       int port;
+      std::string socket;
     };
     std::vector<Probe> probes;
     {
@@ -322,15 +339,23 @@ void Supervisor::health_loop() {
         if (!node->child) continue;
         const WorkerOptions& o = node->spec->resolved;
         const std::string host = o.int_ip == "0.0.0.0" ? "127.0.0.1" : o.int_ip;
-        probes.push_back({node->spec->name, node->child->id(), host, o.int_http_port});
+        probes.push_back(
+            {node->spec->name, node->child->id(), host, o.int_http_port, node->health_socket});
       }
     }
     for (const Probe& p : probes) {
-      const auto health =
-          http_request("GET", p.host, p.port, "/health/live", "", {}, kHealthTimeoutMs);
+      auto get = [&p](const std::string& target) {
+        if (!p.socket.empty()) return http_request_unix(p.socket, target, kHealthTimeoutMs);
+        return http_request("GET", p.host, p.port, target, "", {}, kHealthTimeoutMs);
+      };
+      const auto health = get("/health/live");
       const bool ok = health && health->status >= 200 && health->status < 300;
+      if (health && !ok) {
+        log_.warn("node " + p.name + ": /health/live " + std::to_string(health->status) + " " +
+                  health->body);
+      }
       std::optional<HttpAnswer> stats;
-      if (ok) stats = http_request("GET", p.host, p.port, "/stats", "", {}, kHealthTimeoutMs);
+      if (ok) stats = get("/stats");
       std::lock_guard lock(mutex_);
       Node* node = find(p.name);
       if (!node || !node->child || node->child->id() != p.pid) continue;
@@ -345,6 +370,25 @@ void Supervisor::health_loop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
+}
+
+bool Supervisor::node_ready(const std::string& name) const {
+  std::string socket;
+  std::string host;
+  int port = 0;
+  {
+    std::lock_guard lock(mutex_);
+    const Node* node = find(name);
+    if (!node || !node->child) return false;
+    socket = node->health_socket;
+    const WorkerOptions& o = node->spec->resolved;
+    host = o.int_ip == "0.0.0.0" ? "127.0.0.1" : o.int_ip;
+    port = o.int_http_port;
+  }
+  const auto answer =
+      socket.empty() ? http_request("GET", host, port, "/health/ready", "", {}, kHealthTimeoutMs)
+                     : http_request_unix(socket, "/health/ready", kHealthTimeoutMs);
+  return answer && answer->status == 200;
 }
 
 NodeView Supervisor::view_of(const Node& node, int64_t now) const {

@@ -1,8 +1,9 @@
 // Supervisor: runs this machine's nodes as chorus-worker processes (Boost.Process) under one
 // RestartPolicy each. One supervisor thread spawns, reaps, signals and rotates output files (it
 // must be the thread that forks: PR_SET_PDEATHSIG follows the forking thread); a health thread
-// polls each node's /health/live and /stats. Public methods are thread-safe (one mutex) and are
-// called from the HTTP threads.
+// polls each node's /health/live and /stats on the node's health listener, a Unix socket in a
+// folder only the manager's user can enter (client traffic cannot starve it). Public methods are
+// thread-safe (one mutex) and are called from the HTTP threads.
 #pragma once
 
 #include "common/log.hpp"
@@ -66,6 +67,9 @@ class Supervisor {
   bool wait_for(const std::string& name, const std::function<bool(const NodeView&)>& done,
                 int64_t timeout_ms) const;
   const SupervisorCounters& counters() const { return counters_; }
+  // The node's /health/ready (over its health listener): caught up, storage healthy, core
+  // thread ticking. False when it does not answer 200.
+  bool node_ready(const std::string& name) const;
 
  private:
   struct Node {
@@ -75,6 +79,7 @@ class Supervisor {
     std::unique_ptr<boost::process::child> child;
     std::string log_file;
     std::string pid_file;
+    std::string health_socket;  // "" when the path is too long for a Unix socket
     std::string stats_json;
     int64_t started_ms = 0;
   };
@@ -97,6 +102,7 @@ class Supervisor {
   Log& log_;
   std::string worker_path_;
   std::string pid_folder_;
+  std::string health_folder_;  // mode 0700: reaching a socket in it is the authorization
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   std::vector<std::unique_ptr<Node>> nodes_;  // GUARDED_BY(mutex_)

@@ -198,9 +198,12 @@ chorus::http::NodeConfig http_node_config(const chorus::ParseResult& parsed,
 }
 
 // Starts one HTTP server; "" or the reason it cannot listen.
+// start_http's port for a listener on a Unix socket (the "ip" is then its path).
+constexpr int kNoPort = -1;
+
 std::string start_http(chorus::Log& log, chorus::http::HttpServer& server, const std::string& ip,
-                       uint16_t port, const char* what) {
-  const std::string endpoint = ip + ":" + std::to_string(port);
+                       int port, const char* what) {
+  const std::string endpoint = port == kNoPort ? ip : ip + ":" + std::to_string(port);
   try {
     server.start();
   } catch (const std::exception& e) {
@@ -259,7 +262,8 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
   chorus::tcp::TcpServer server(io, engine, server_config);
   std::unique_ptr<chorus::http::HttpServer> ext_http;
   std::unique_ptr<chorus::http::HttpServer> int_http;
-  std::unique_ptr<chorus::http::HttpServer> v5_http;  // --ext-http-port-v5, when set
+  std::unique_ptr<chorus::http::HttpServer> v5_http;      // --ext-http-port-v5, when set
+  std::unique_ptr<chorus::http::HttpServer> health_http;  // the manager's, when it names one
   bool stopped = false;
   auto shutdown = [&] {
     if (stopped) return;
@@ -267,6 +271,7 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
     if (ext_http) ext_http->stop();
     if (int_http) int_http->stop();
     if (v5_http) v5_http->stop();
+    if (health_http) health_http->stop();
     server.stop();
     cluster.gossip->stop();
     engine.shutdown();
@@ -316,6 +321,11 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
         engine, node,
         chorus::http::HttpServerConfig{options.ext_ip, options.ext_http_port_v5, false, true});
   }
+  if (!options.health_socket.empty()) {
+    chorus::http::HttpServerConfig health_config;
+    health_config.unix_socket_path = options.health_socket;
+    health_http = std::make_unique<chorus::http::HttpServer>(engine, node, health_config);
+  }
   const std::string endpoint = options.ext_ip + ":" + std::to_string(options.ext_tcp_port);
   // The contract says std::system_error; an Asio call that escapes throws Boost's own type.
   std::string listen_error;
@@ -343,6 +353,9 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
   if (http_error.empty() && v5_http) {
     http_error = start_http(log, *v5_http, options.ext_ip, options.ext_http_port_v5,
                             "external HTTP (v5 gossip names)");
+  }
+  if (http_error.empty() && health_http) {
+    http_error = start_http(log, *health_http, "unix:" + options.health_socket, kNoPort, "health");
   }
   if (!http_error.empty()) {
     shutdown();

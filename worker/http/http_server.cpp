@@ -26,6 +26,7 @@
 #include <Poco/URI.h>
 
 #include <chrono>
+#include <filesystem>
 #include <stdexcept>
 
 namespace chorus::http {
@@ -217,13 +218,19 @@ struct HttpServer::Impl {
         streams(e, node->stopping(), node->config().leader_http),
         node_api(e, *node, config.internal, config.v5_state_names),
         subscriptions(e, node->config().leader_http),
-        pool(1, kThreadsMax) {
+        pool(1, health() ? kHealthThreadsMax : kThreadsMax) {
+    if (health()) {
+      node_api.register_health_routes(router);
+      return;
+    }
     // Both ports serve the streams API, as EventStore's do; followers pass writes on to the
     // leader's internal port.
     streams.register_routes(router);
     node_api.register_routes(router);
     subscriptions.register_routes(router);
   }
+  bool health() const { return !config.unix_socket_path.empty(); }
+  int threads_max() const { return health() ? kHealthThreadsMax : kThreadsMax; }
 
   Engine& engine;
   std::shared_ptr<HttpNode> node;
@@ -242,18 +249,38 @@ HttpServer::HttpServer(Engine& engine, std::shared_ptr<HttpNode> node, HttpServe
 
 HttpServer::~HttpServer() { stop(); }
 
+namespace {
+
+// Binds the health listener's Unix socket, replacing a stale one a killed worker left behind,
+// readable and writable by this user alone.
+void bind_unix(Poco::Net::ServerSocket& socket, const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  socket.bind(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, path));
+  std::filesystem::permissions(
+      path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+}  // namespace
+
 void HttpServer::start() {
   Poco::Net::ServerSocket socket;
   try {
-    // SO_REUSEADDR for quick restarts, but never SO_REUSEPORT: a second worker must fail to bind.
-    socket.bind(Poco::Net::SocketAddress(impl_->config.ip, impl_->config.port), true, false);
+    if (impl_->health()) {
+      bind_unix(socket, impl_->config.unix_socket_path);
+    } else {
+      // SO_REUSEADDR for quick restarts, never SO_REUSEPORT: a second worker must fail to bind.
+      socket.bind(Poco::Net::SocketAddress(impl_->config.ip, impl_->config.port), true, false);
+    }
     socket.listen(kQueuedConnectionsMax);
   } catch (const Poco::Exception& e) {
     throw std::runtime_error(e.displayText());
+  } catch (const std::filesystem::filesystem_error& e) {
+    throw std::runtime_error(e.what());
   }
-  impl_->bound_port = socket.address().port();
+  if (!impl_->health()) impl_->bound_port = socket.address().port();
   Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
-  params->setMaxThreads(kThreadsMax);
+  params->setMaxThreads(impl_->threads_max());
   params->setMaxQueued(kQueuedConnectionsMax);
   params->setTimeout(
       Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(kSocketTimeoutMs) * 1000));
@@ -273,6 +300,10 @@ void HttpServer::stop() {
   impl_->server->stopAll(true);
   impl_->pool.joinAll();
   impl_->server.reset();
+  if (impl_->health()) {
+    std::error_code ec;
+    std::filesystem::remove(impl_->config.unix_socket_path, ec);
+  }
 }
 
 uint16_t HttpServer::port() const { return impl_->bound_port; }

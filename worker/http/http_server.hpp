@@ -92,6 +92,11 @@ struct HttpServerConfig {
   // --ext-http-port-v5: GET /gossip answers in EventStore 5's state names. v5-era clients send
   // the same gossip request as v20 ones (docs/cluster.md), so the port tells them apart.
   bool v5_state_names = false;
+  // Non-empty: the manager's health listener on this Unix socket instead of ip:port, serving
+  // only /health/live, /health/ready and /stats on threads of its own, so that no client
+  // traffic can starve the manager's liveness probe. The socket is created mode 0600; the
+  // manager puts it in a folder of its own with mode 0700.
+  std::string unix_socket_path{};
 };
 
 class HttpServer {

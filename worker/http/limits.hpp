@@ -29,6 +29,15 @@ inline constexpr int kKeepAliveRequestsMax = 1000;
 inline constexpr int kEngineWaitMs = 10000;
 // ES-LongPoll is capped at this many seconds so a thread is not held for ever.
 inline constexpr int kLongPollSecondsMax = 60;
+// Long polls waiting at once per server; beyond it a long poll answers at once as if it had
+// timed out (the client polls again), so waiting clients never hold every request thread.
+inline constexpr int kLongPollsWaitingMax = kThreadsMax / 2;
+// Request threads of the manager's health listener (a Unix socket only the manager's user can
+// reach): the manager sends one request at a time per node; two leave room for a stuck one.
+inline constexpr int kHealthThreadsMax = 2;
+// A core thread that has not ticked for this long is stuck: it ticks every 10 ms and nothing on
+// it may block for seconds. /health/live and /health/ready then answer 503.
+inline constexpr int64_t kCoreTickStaleMs = 2000;
 // Long-poll waits wake up this often to notice a server stop.
 inline constexpr int kLongPollSliceMs = 100;
 // Page size of a feed read without a count, and the largest count (as EventStore).

@@ -88,8 +88,19 @@ bool hidden_option(const std::string& name) {
 
 Reply ping(Request&) { return json_reply(200, R"({"text":"Ping request successfully handled"})"); }
 
-Reply health_live(Request& request, const HttpNode& node) {
+Reply health_refusal(const std::string& reason, const std::string& state) {
+  Object::Ptr o = new_object();
+  o->set("ready", false);
+  o->set("reason", reason);
+  o->set("state", state);
+  return json_reply(503, stringify(o));
+}
+
+Reply health_live(Request& request, const HttpNode& node, Engine& engine) {
   if (node.stopping()) return text_reply(503, "Shutting down");
+  const std::string problem =
+      health_problem(false, engine.storage_failed(), engine.core_tick_age_ms(), "");
+  if (!problem.empty()) return health_refusal(problem, engine.status().state);
   int code = 204;
   if (std::optional<std::string> live = request.query_value("liveCode")) {
     try {
@@ -102,6 +113,17 @@ Reply health_live(Request& request, const HttpNode& node) {
   Reply reply;
   reply.status = code;
   return reply;
+}
+
+Reply health_ready(const HttpNode& node, Engine& engine) {
+  const std::string state = engine.status().state;
+  const std::string problem =
+      health_problem(node.stopping(), engine.storage_failed(), engine.core_tick_age_ms(), state);
+  if (!problem.empty()) return health_refusal(problem, state);
+  Object::Ptr o = new_object();
+  o->set("ready", true);
+  o->set("state", state);
+  return json_reply(200, stringify(o));
 }
 
 Reply info(const HttpNode& node, Engine& engine) {
@@ -136,6 +158,19 @@ Reply info_options(const HttpNode& node) {
 }
 
 }  // namespace
+
+std::string health_problem(bool stopping, bool storage_failed, int64_t core_tick_age_ms,
+                           const std::string& ready_state) {
+  if (stopping) return "shutting down";
+  if (storage_failed) return "storage failed";
+  if (core_tick_age_ms > kCoreTickStaleMs) {
+    return "core thread has not ticked for " + std::to_string(core_tick_age_ms) + " ms";
+  }
+  if (!ready_state.empty() && ready_state != "Leader" && ready_state != "Follower") {
+    return "not caught up (state " + ready_state + ")";
+  }
+  return "";
+}
 
 ClusterInfo single_node_cluster_info(const HttpNode& node, const NodeStatus& status,
                                      int64_t now_unix_micros) {
@@ -282,7 +317,8 @@ void NodeApi::register_routes(Router& router) {
   router.add("GET", "/info", [this](Request&) { return info(node_, engine_); });
   router.add("GET", "/info/options", [this](Request&) { return info_options(node_); });
   router.add("GET", "/stats", [this](Request& r) { return stats(r); });
-  router.add("GET", "/health/live", [this](Request& r) { return health_live(r, node_); });
+  router.add("GET", "/health/live", [this](Request& r) { return health_live(r, node_, engine_); });
+  router.add("GET", "/health/ready", [this](Request&) { return health_ready(node_, engine_); });
   router.add("GET", "/metrics", [this](Request&) {
     Reply reply = json_reply(200, metrics_text(node_, engine_.stats(), engine_.status()));
     PrometheusText groups;
@@ -295,6 +331,14 @@ void NodeApi::register_routes(Router& router) {
   router.add("POST", "/admin/scavenge", [this](Request& r) { return admin_scavenge(r); });
   router.add("POST", "/admin/node/resign", [this](Request& r) { return admin_resign(r); });
   router.add("GET", "/users/$current", [this](Request& r) { return current_user(r); });
+}
+
+// The manager's health listener: health and /stats only. Reaching the socket is the
+// authorization (its folder is the manager's, mode 0700), so nothing else is served there.
+void NodeApi::register_health_routes(Router& router) {
+  router.add("GET", "/health/live", [this](Request& r) { return health_live(r, node_, engine_); });
+  router.add("GET", "/health/ready", [this](Request&) { return health_ready(node_, engine_); });
+  router.add("GET", "/stats", [this](Request& r) { return stats(r); });
 }
 
 // GET answers this node's view. POST (internal port) accepts a peer's view; until cluster

@@ -1,6 +1,7 @@
 // NodeApi: the node endpoints of both HTTP servers: /gossip, /ping, /info, /info/options,
-// /stats, /health/live, /metrics, /admin/shutdown, /admin/scavenge. Reads engine.stats(), the
-// process's /proc entries and the shared HttpNode; never touches streams. Request threads.
+// /stats, /health/live, /health/ready, /metrics, /admin/shutdown, /admin/scavenge. Reads
+// engine.stats(), the process's /proc entries and the shared HttpNode; never touches streams.
+// Request threads.
 #pragma once
 
 #include "common/gossip.hpp"
@@ -17,6 +18,12 @@ namespace chorus::http {
 ClusterInfo single_node_cluster_info(const HttpNode& node, const NodeStatus& status,
                                      int64_t now_unix_micros);
 
+// Why a node is not healthy, "" when it is: shutting down, failed storage, a core thread that
+// has not ticked for kCoreTickStaleMs. With a `ready_state` (its NodeStatus state), also not
+// ready unless Leader or Follower (caught up). /health/live passes "" as the state.
+std::string health_problem(bool stopping, bool storage_failed, int64_t core_tick_age_ms,
+                           const std::string& ready_state);
+
 // The Prometheus text of /metrics.
 std::string metrics_text(HttpNode& node, const EngineStats& stats, const NodeStatus& status);
 
@@ -25,6 +32,8 @@ class NodeApi {
   // v5_state_names: /gossip answers in EventStore 5's names (with_v5_state_names).
   NodeApi(Engine& engine, HttpNode& node, bool internal, bool v5_state_names = false);
   void register_routes(Router& router);
+  // Only /health/live, /health/ready and /stats (the manager's health listener).
+  void register_health_routes(Router& router);
 
  private:
   Reply gossip(Request& request);

@@ -437,6 +437,15 @@ std::optional<ReadStreamResult> StreamsApi::read_stream_waiting(const Request& r
     });
   };
   if (long_poll_seconds <= 0) return read();
+  // A slot among kLongPollsWaitingMax, or no wait at all: answered as if the poll timed out.
+  if (long_polls_waiting_.fetch_add(1) >= kLongPollsWaitingMax) {
+    long_polls_waiting_.fetch_sub(1);
+    return read();
+  }
+  struct Release {
+    std::atomic<int>& count;
+    ~Release() { count.fetch_sub(1); }
+  } release{long_polls_waiting_};
   // Subscribe before reading so that an event written between the read and the wait wakes us.
   auto waiter = std::make_shared<EventWaiter>();
   SubscriptionCallbacks callbacks;

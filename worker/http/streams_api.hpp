@@ -68,6 +68,7 @@ class StreamsApi {
 
   Engine& engine_;
   const std::atomic<bool>& stopping_;
+  std::atomic<int> long_polls_waiting_{0};  // bounded by kLongPollsWaitingMax
   const std::function<std::optional<LeaderHttp>()> leader_http_;
 };
 
