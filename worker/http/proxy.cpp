@@ -4,7 +4,9 @@
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
-#include <Poco/StreamCopier.h>
+#include <Poco/String.h>
+
+#include <istream>
 
 namespace chorus::http {
 namespace {
@@ -15,6 +17,18 @@ bool copied(const std::string& name) {
                                    "Upgrade",    "Content-Length", "Proxy-Connection"};
   for (const char* skip : kSkipped) {
     if (Poco::icompare(name, std::string(skip)) == 0) return false;
+  }
+  return true;
+}
+
+// Reads the leader's body, at most `limit` bytes; false when there was more.
+bool read_bounded(std::istream& in, std::string& out, size_t limit) {
+  char buffer[16 * 1024];
+  while (in) {
+    in.read(buffer, sizeof buffer);
+    const auto got = static_cast<size_t>(in.gcount());
+    if (out.size() + got > limit) return false;
+    out.append(buffer, got);
   }
   return true;
 }
@@ -42,7 +56,10 @@ Reply proxy_to_leader(const std::string& leader, const Request& request) {
     Reply reply;
     reply.status = static_cast<int>(in.getStatus());
     reply.reason = in.getReason();
-    Poco::StreamCopier::copyToString(body, reply.body);
+    if (!read_bounded(body, reply.body, kProxiedReplyBytesMax)) {
+      return text_reply(
+          502, "The leader's answer exceeds " + std::to_string(kProxiedReplyBytesMax) + " bytes");
+    }
     for (const auto& [name, value] : in) {
       if (!copied(name) || Poco::icompare(name, std::string("Content-Type")) == 0) continue;
       if (name.rfind("Access-Control-", 0) == 0) continue;  // the server adds its own
