@@ -69,16 +69,6 @@ Reply error_reply(int status, const std::string& message) {
   return json(status, o);
 }
 
-Object::Ptr parse_object(const std::string& text) {
-  if (text.empty()) return nullptr;
-  try {
-    Poco::JSON::Parser parser;
-    return parser.parse(text).extract<Object::Ptr>();
-  } catch (const std::exception&) {
-    return nullptr;
-  }
-}
-
 std::string query_value(const Poco::URI& uri, const std::string& name) {
   for (const auto& [k, v] : uri.getQueryParameters()) {
     if (k == name) return v;
@@ -302,7 +292,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     if (!answer) return error_reply(503, "the node did not answer the credential check");
     bool allowed = false;
     if (answer->status == 200) {
-      const Object::Ptr body = parse_object(answer->body);
+      const Object::Ptr body = parse_json_object(answer->body);
       const Object::Ptr data = body && body->has("data") ? body->getObject("data") : nullptr;
       const Array::Ptr groups = data && data->has("groups") ? data->getArray("groups") : nullptr;
       for (size_t i = 0; groups && i < groups->size(); ++i) {
@@ -352,7 +342,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     const bool may_change = !authorize(header).has_value();
     const auto user = http_request("GET", host, port, "/users/%24current", "",
                                    {{"Authorization", header}}, kAuthCallTimeoutMs);
-    const Object::Ptr body = user && user->status == 200 ? parse_object(user->body) : nullptr;
+    const Object::Ptr body = user && user->status == 200 ? parse_json_object(user->body) : nullptr;
     const Object::Ptr data = body && body->has("data") ? body->getObject("data") : nullptr;
     if (data && data->has("groups")) groups = data->getArray("groups");
     Object::Ptr o = new Object;
@@ -424,7 +414,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
   }
 
   static void add_stats(Object::Ptr& o, const NodeView& v) {
-    const Object::Ptr stats = parse_object(v.stats_json);
+    const Object::Ptr stats = parse_json_object(v.stats_json);
     const Object::Ptr process = stats ? stats->getObject("process") : nullptr;
     const Object::Ptr storage = stats ? stats->getObject("storage") : nullptr;
     auto copy = [&](const Object::Ptr& from, const char* key, const char* as) {
@@ -810,7 +800,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     if (answer->status != 200) return error_reply(answer->status, "the node refused");
     Array::Ptr streams = new Array;
     std::set<std::string> seen;
-    const Object::Ptr feed = parse_object(answer->body);
+    const Object::Ptr feed = parse_json_object(answer->body);
     const Array::Ptr entries = feed ? feed->getArray("entries") : nullptr;
     for (size_t i = 0; entries && i < entries->size(); ++i) {
       const Object::Ptr e = entries->getObject(static_cast<unsigned>(i));

@@ -2,6 +2,7 @@
 // Unix socket (a node's health listener).
 #include "manager/http_client.hpp"
 
+#include <Poco/JSON/Parser.h>
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
@@ -59,6 +60,16 @@ std::optional<HttpAnswer> http_request_unix(const std::string& socket_path,
     return exchange(session, "GET", target, "", {{"Host", "localhost"}}, timeout_ms);
   } catch (const std::exception&) {
     return std::nullopt;
+  }
+}
+
+Poco::JSON::Object::Ptr parse_json_object(const std::string& text) {
+  if (text.empty()) return nullptr;
+  try {
+    Poco::JSON::Parser parser;
+    return parser.parse(text).extract<Poco::JSON::Object::Ptr>();
+  } catch (const std::exception&) {
+    return nullptr;
   }
 }
 

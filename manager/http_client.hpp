@@ -2,6 +2,8 @@
 // the nodes. Any thread; no shared state.
 #pragma once
 
+#include <Poco/JSON/Object.h>
+
 #include <map>
 #include <optional>
 #include <string>
@@ -24,5 +26,8 @@ std::optional<HttpAnswer> http_request(const std::string& method, const std::str
 // A GET over a node's health listener (a Unix socket); nullopt as above.
 std::optional<HttpAnswer> http_request_unix(const std::string& socket_path,
                                             const std::string& target, int timeout_ms);
+
+// A JSON object from an answer's body; nullptr when the body is empty, not JSON or not an object.
+Poco::JSON::Object::Ptr parse_json_object(const std::string& text);
 
 }  // namespace chorus::manager

@@ -16,22 +16,13 @@ namespace {
 using Poco::JSON::Array;
 using Poco::JSON::Object;
 
-Object::Ptr parse(const std::string& text) {
-  try {
-    Poco::JSON::Parser parser;
-    return parser.parse(text).extract<Object::Ptr>();
-  } catch (const std::exception&) {
-    return nullptr;
-  }
-}
-
 // One machine's entry from a nodes document; an unreachable one with `error` if it is none.
 Object::Ptr machine(const std::string& address, bool self, const std::string& body,
                     const std::string& error) {
   Object::Ptr m = new Object;
   m->set("address", address);
   m->set("self", self);
-  const Object::Ptr doc = error.empty() ? parse(body) : nullptr;
+  const Object::Ptr doc = error.empty() ? parse_json_object(body) : nullptr;
   const bool valid = doc && doc->has("manager") && doc->isObject("manager") && doc->has("nodes") &&
                      doc->isArray("nodes");
   m->set("reachable", valid);

@@ -1,5 +1,6 @@
 // Chart history rings, minute folding, latency quantiles and /stats parsing (see the header).
 #include "manager/metrics_history.hpp"
+#include "manager/http_client.hpp"
 
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
@@ -14,16 +15,6 @@ namespace {
 
 using Poco::JSON::Array;
 using Poco::JSON::Object;
-
-Object::Ptr parse(const std::string& text) {
-  if (text.empty()) return nullptr;
-  try {
-    Poco::JSON::Parser parser;
-    return parser.parse(text).extract<Object::Ptr>();
-  } catch (const std::exception&) {
-    return nullptr;
-  }
-}
 
 Object::Ptr child(const Object::Ptr& o, const char* key) {
   return o && o->has(key) && o->isObject(key) ? o->getObject(key) : nullptr;
@@ -168,7 +159,7 @@ double quantile_ms(const HistogramSnapshot& before, const HistogramSnapshot& aft
 
 bool figures_from_stats(const std::string& stats_json, NodeFigures* figures,
                         HistogramSnapshot* writes) {
-  const Object::Ptr root = parse(stats_json);
+  const Object::Ptr root = parse_json_object(stats_json);
   if (!root) return false;
   const Object::Ptr storage = child(root, "storage");
   const Object::Ptr process = child(root, "process");
@@ -232,7 +223,7 @@ std::string history_json(const MetricsHistory& history, Resolution resolution, i
 
 bool lag_from_leader_stats(const std::string& leader_stats_json, const std::string& node_id,
                            NodeFigures* figures) {
-  const Object::Ptr cluster = child(parse(leader_stats_json), "cluster");
+  const Object::Ptr cluster = child(parse_json_object(leader_stats_json), "cluster");
   const Array::Ptr followers =
       cluster && cluster->has("followers") ? cluster->getArray("followers") : nullptr;
   for (size_t i = 0; followers && i < followers->size(); ++i) {
