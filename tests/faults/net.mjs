@@ -1,19 +1,26 @@
 // The fault harness's network: one bridge in the host namespace and one network namespace per
 // node, joined by a veth pair, on a private /24 of 10.77.0.0/16 (clients stay in the host
 // namespace and reach nodes over the bridge). Partitions are links set down or blackhole routes
-// (no netem, no iptables here). Every name carries this process's id, so runs never collide, and
-// teardown() removes everything it made. Needs root (ip netns).
+// (no netem, no iptables here). Every name carries this process's id and a per-run counter, so
+// runs in one process or in two never collide, and teardown() removes everything it made: the
+// host ends of the veth pairs explicitly, because a deleted namespace is destroyed by the kernel
+// asynchronously (and not at all while anything still holds it), and its veth pairs with it.
+// Needs root (ip netns).
 import { execFileSync } from 'node:child_process';
 
 function ip(...args) {
   return execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 }
 
+let runs = 0;
+
 export class Net {
   constructor(size) {
     this.size = size;
-    this.tag = `cf${process.pid % 100000}`;
-    this.subnet = `10.77.${process.pid % 250}`;
+    const run = runs++;
+    // Interface names are at most 15 bytes: "cf" + 5 + 2 + "br"/"h9" stays within them.
+    this.tag = `cf${process.pid % 100000}${String(run % 100).padStart(2, '0')}`;
+    this.subnet = `10.77.${(process.pid + run) % 250}`;
     this.bridge = `${this.tag}br`;
     this.made = [];
   }
@@ -23,6 +30,7 @@ export class Net {
   addr(i) { return `${this.subnet}.${10 + i}`; }
 
   setup() {
+    this.removeStale();
     ip('link', 'add', this.bridge, 'type', 'bridge');
     this.made.push(() => ip('link', 'del', this.bridge));
     ip('addr', 'add', `${this.subnet}.1/24`, 'dev', this.bridge);
@@ -33,6 +41,7 @@ export class Net {
       ip('netns', 'add', ns);
       this.made.push(() => ip('netns', 'del', ns));
       ip('link', 'add', this.hostVeth(i), 'type', 'veth', 'peer', 'name', inner);
+      this.made.push(() => ip('link', 'del', this.hostVeth(i)));
       ip('link', 'set', inner, 'netns', ns);
       ip('link', 'set', this.hostVeth(i), 'master', this.bridge);
       ip('link', 'set', this.hostVeth(i), 'up');
@@ -41,6 +50,17 @@ export class Net {
       ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
     }
     return this;
+  }
+
+  // Links and namespaces left under this run's names by a process with the same id that died
+  // before its teardown.
+  removeStale() {
+    const gone = (...args) => { try { ip(...args); } catch { /* not there */ } };
+    for (let i = 0; i < this.size; i++) {
+      gone('link', 'del', this.hostVeth(i));
+      gone('netns', 'del', this.ns(i));
+    }
+    gone('link', 'del', this.bridge);
   }
 
   teardown() {
