@@ -1,0 +1,122 @@
+#!/bin/bash
+# Chorus beside NATS JetStream and etcd (issue 16), side by side in one run on this machine: each
+# system as a three-node cluster on 127.0.0.1 with its data on disk, driven by the same Node
+# driver shape (bench/peers/driver.mjs: C writers, each awaiting its acknowledgement, 256-byte
+# values) through its own client. For RUNS repetitions, interleaved, for C in WRITERS, for each
+# system: one measurement of SECONDS (after a 1 s warm-up), with the server CPU of the three
+# processes read from /proc. Prints a markdown table of medians and the ratios to stdout, keeps
+# the JSON lines in OUT_DIR. Installs what it needs (Debian nats-server and etcd-server, the npm
+# drivers from bench/peers/package-lock.json). Every process started here is stopped by its PID.
+# Ports: 21111–23380 (below the ephemeral range; this benchmark owns them while it runs).
+#   bench/peers.sh [OUT_DIR] [WORKER_BIN]
+#   env: RUNS (3), SECONDS_PER_RUN (10), WRITERS ("1 16 64"), SYSTEMS ("chorus nats etcd"),
+#        WORK_DIR (/tmp/chorus-peers), WORKER_ARGS (extra chorus-worker options)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+out=${1:-$repo/bench/results/peers-$(date -u +%Y%m%dT%H%M%SZ)}
+worker=${2:-$repo/build/release/worker/chorus-worker}
+runs=${RUNS:-3}
+seconds=${SECONDS_PER_RUN:-10}
+read -r -a writer_counts <<<"${WRITERS:-1 16 64}"
+read -r -a systems <<<"${SYSTEMS:-chorus nats etcd}"
+read -r -a extra <<<"${WORKER_ARGS:-}"
+work=${WORK_DIR:-/tmp/chorus-peers}
+readonly kReadyDeadlineSeconds=60
+
+[ -x "$worker" ] || { echo "no chorus-worker at $worker (build first: cmake --build build/release)" >&2; exit 2; }
+missing=()
+command -v nats-server >/dev/null || missing+=(nats-server)
+command -v etcd >/dev/null || missing+=(etcd-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "need root to install ${missing[*]}" >&2; exit 2; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+fi
+(cd "$here/peers" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+mkdir -p "$out"
+rm -rf "$work"
+mkdir -p "$work"
+declare -A pids
+all_pids=()
+cleanup() {
+  for p in "${all_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+start() {  # start SYSTEM LOG COMMAND... : runs COMMAND in the background, remembers its PID
+  local system=$1 log=$2
+  shift 2
+  "$@" >"$log" 2>&1 &
+  all_pids+=("$!")
+  pids[$system]="${pids[$system]:-}${pids[$system]:+,}$!"
+}
+
+endpoints_chorus="127.0.0.1:21114,127.0.0.1:22114,127.0.0.1:23114"
+endpoints_nats="127.0.0.1:21222,127.0.0.1:22222,127.0.0.1:23222"
+endpoints_etcd="127.0.0.1:21379,127.0.0.1:22379,127.0.0.1:23379"
+
+for i in 1 2 3; do
+  # Chorus: node i on ports 2i111..2i114 (internal TCP, external TCP, internal HTTP, external HTTP).
+  seeds=""
+  for j in 1 2 3; do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:2${j}113"; done
+  start chorus "$work/chorus$i.log" "$worker" --db "$work/chorus$i" --log "$work/chorus$i-logs" \
+    --int-ip 127.0.0.1 --ext-ip 127.0.0.1 --int-tcp-port=2${i}111 --ext-tcp-port=2${i}112 \
+    --int-http-port=2${i}113 --ext-http-port=2${i}114 --cluster-size=3 \
+    --discover-via-dns=false --gossip-seed="$seeds" "${extra[@]}"
+  # NATS: client 2i222, cluster routes 2i223, JetStream on disk.
+  routes=""
+  for j in 1 2 3; do routes="$routes${routes:+, }nats-route://127.0.0.1:2${j}223"; done
+  cat >"$work/nats$i.conf" <<EOF
+server_name: n$i
+listen: 127.0.0.1:2${i}222
+jetstream { store_dir: "$work/nats$i" }
+cluster { name: bench, listen: 127.0.0.1:2${i}223, routes: [ $routes ] }
+EOF
+  start nats "$work/nats$i.log" nats-server -c "$work/nats$i.conf"
+  # etcd: client 2i379, peers 2i380.
+  start etcd "$work/etcd$i.log" etcd --name "n$i" --data-dir "$work/etcd$i" \
+    --listen-client-urls "http://127.0.0.1:2${i}379" \
+    --advertise-client-urls "http://127.0.0.1:2${i}379" \
+    --listen-peer-urls "http://127.0.0.1:2${i}380" \
+    --initial-advertise-peer-urls "http://127.0.0.1:2${i}380" \
+    --initial-cluster "n1=http://127.0.0.1:21380,n2=http://127.0.0.1:22380,n3=http://127.0.0.1:23380" \
+    --initial-cluster-token bench --initial-cluster-state new
+done
+
+driver() { node "$here/peers/driver.mjs" "$@"; }
+
+# Each cluster is ready when its client's setup (connect; NATS: create the R3 stream) succeeds.
+for system in "${systems[@]}"; do
+  eps_var="endpoints_$system"
+  deadline=$((SECONDS + kReadyDeadlineSeconds))
+  until driver --system "$system" --endpoints "${!eps_var}" --setup 2>"$work/setup-$system.err"; do
+    if [ $SECONDS -ge $deadline ]; then
+      echo "$system did not become ready in ${kReadyDeadlineSeconds}s:" >&2
+      cat "$work/setup-$system.err" >&2
+      exit 1
+    fi
+    sleep 1
+  done
+done
+
+results="$out/results.jsonl"
+: >"$results"
+for ((run = 1; run <= runs; run++)); do
+  for c in "${writer_counts[@]}"; do
+    for system in "${systems[@]}"; do
+      eps_var="endpoints_$system"
+      line=$(driver --system "$system" --writers "$c" --seconds "$seconds" --size 256 \
+        --endpoints "${!eps_var}" --pids "${pids[$system]}")
+      echo "{\"run\":$run,${line#\{}" | tee -a "$results" >&2
+    done
+  done
+done
+
+{
+  echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs);" \
+    "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg); commit $(git -C "$repo" rev-parse --short HEAD)"
+  echo
+  node "$here/peers/table.mjs" "$results"
+} | tee "$out/table.md"
