@@ -3,7 +3,9 @@
 // SIGKILLed worker's new pid and restart count appear without a reload, and its kill, restart
 // and new start in the restart history; the stop button stops a
 // node (the page says Stopped) and start brings it back; an event written by
-// node-eventstore-client shows in the stream browser with its JSON; the charts have data; the
+// node-eventstore-client shows in the stream browser with its JSON; the Subscriptions page lists
+// a persistent subscription group with its parked message, and its replay and delete (confirmed
+// first) work; the charts have data; the
 // page raises no script error; the "last updated" mark turns stale while the manager is frozen.
 // Headless Debian Chromium driven by playwright-core; a screenshot of each page is saved under
 // tests/e2e/artifacts/.
@@ -227,6 +229,45 @@ test('an event written by node-eventstore-client shows in the stream browser wit
     await page.click('[data-testid=open-all]');
     await pageWait('the event in $all', (m) => [...document.querySelectorAll(
       '[data-testid=stream-event]')].some((e) => e.innerText.includes(m)), marker, 15000);
+  });
+
+test('the Subscriptions page lists a group with its parked message; replay and delete are ' +
+  'confirmed', { skip, timeout: 60000 }, async () => {
+    const admin = new es.UserCredentials('admin', 'changeit');
+    const stream = streamName('dash-ps');
+    const group = es.PersistentSubscriptionSettings.create();
+    group.startFrom = 0;
+    group.maxRetryCount = 0;
+    await conn.createPersistentSubscription(stream, 'workers', group, admin);
+    let park = true;
+    const sub = await conn.connectToPersistentSubscription(stream, 'workers', (s, e) => {
+      if (park) s.fail(e, es.PersistentSubscriptionNakEventAction.Park, 'e2e');
+      else s.acknowledge(e);
+    }, undefined, admin, 10, false);
+    await conn.appendToStream(stream, es.expectedVersion.any, jsonEvent({ n: 1 }, 'Work'));
+
+    await page.goto(`${base()}/#/subscriptions`);
+    const row = `[data-testid=subscription][data-stream="${stream}"]`;
+    await pageWait('the group with one parked message', (r) => document.querySelector(r)
+      ?.querySelector('[data-testid=subscription-parked]')?.innerText === '1', row);
+    await screenshot('subscriptions');
+    await page.click(`${row} a`);
+    await page.locator('[data-testid=subscription-detail]').waitFor({ timeout: 15000 });
+    park = false;
+    // Replay is confirmed first; cancelling does nothing.
+    await page.click('[data-testid=replay-parked]');
+    await page.click('[data-testid=confirm-no]');
+    await page.click('[data-testid=replay-parked]');
+    await page.click('[data-testid=confirm-yes]');
+    await pageWait('no parked message after the replay', () => document
+      .querySelector('[data-testid=detail-parked]')?.innerText.startsWith('0'), undefined, 15000);
+    await screenshot('subscription-detail');
+    await page.click('[data-testid=delete-subscription]');
+    await page.click('[data-testid=confirm-yes]');
+    await pageWait('the list without the deleted group', (r) =>
+      window.location.hash === '#/subscriptions' && document.querySelector(
+        '[data-testid=subscriptions]') && !document.querySelector(r), row, 15000);
+    sub.stop();
   });
 
 test('the charts have data', { skip, timeout: 30000 }, async () => {
