@@ -1,28 +1,22 @@
 // Goal: prove that persistent subscriptions (competing consumers, PROTOCOL.md C and G) work for
-// the unmodified node-eventstore-client 23.10.1 and 0.2.19: create/update/delete with their
-// result codes and ACLs ($admins/$ops only), connect with in-flight limits, round robin splits
-// between two consumers, pinned keeps a source stream on one consumer, acks, nak retry until the
-// message is parked (the client does not expose the retry count; tcp_convert_test covers it), replay of parked messages, update and delete drop
-// consumers with the right reason, max subscriber count, and access denied on connect.
+// the unmodified node-eventstore-client 23.10.1 and 0.2.19 (the same tests run with each):
+// create/update/delete with their result codes and ACLs ($admins/$ops only), connect with
+// in-flight limits, round robin splits between two consumers, pinned keeps a source stream on one
+// consumer, acks, nak retry until the message is parked (the client does not expose the retry
+// count; tcp_convert_test covers it), replay of parked messages, update and delete drop consumers
+// with the right reason, max subscriber count and access denied on connect.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import es0219 from 'node-eventstore-client-0219';
 import { startWorker, waitFor } from './lib/harness.mjs';
 import {
-  es, connect, closeQuietly, streamName, makeEvents, jsonEvent, deferred, withDeadline, admin,
-  ops, ANY, Long,
+  es, connect, closeQuietly, streamName, deferred, withDeadline, ANY, Long,
 } from './lib/es.mjs';
 import { randomUUID } from 'node:crypto';
 
 const T = { timeout: 60000 };
 const WAIT = 15000;
 
-// Settings as the client builds them, starting from the beginning of the stream.
-function settings(overrides = {}, client = es) {
-  const s = client.PersistentSubscriptionSettings.create();
-  s.startFrom = Long.fromValue(0);
-  return Object.assign(s, overrides);
-}
 
 // Events a consumer saw, with a way to await a condition on them with a deadline.
 function consumerLog() {
@@ -47,11 +41,23 @@ function consumerLog() {
 
 function numberOf(e) { return e.originalEventNumber.toNumber(); }
 
-async function appendN(conn, stream, n, type = 'Work') {
-  for (const e of makeEvents(n, type)) await conn.appendToStream(stream, ANY, e);
-}
-
-describe('persistent subscriptions over TCP (23.10.1)', () => {
+// The same tests for each client version; each client builds its own settings, credentials and
+// event data (0.2.19 checks `instanceof` against its own classes).
+for (const [version, client] of [['23.10.1', es], ['0.2.19', es0219]]) describe(
+  `persistent subscriptions over TCP (${version})`, () => {
+  const admin = new client.UserCredentials('admin', 'changeit');
+  const ops = new client.UserCredentials('ops', 'changeit');
+  const jsonEvent = (data, type = 'Work') =>
+    client.createJsonEventData(randomUUID(), data, null, type);
+  // Settings as the client builds them, starting from the beginning of the stream.
+  const settings = (overrides = {}) => {
+    const s = client.PersistentSubscriptionSettings.create();
+    s.startFrom = Long.fromValue(0);
+    return Object.assign(s, overrides);
+  };
+  const appendN = async (conn, stream, n) => {
+    for (let i = 0; i < n; i++) await conn.appendToStream(stream, ANY, jsonEvent({ i }));
+  };
   let w;
   let conn;   // manages and writes
   let c1;     // consumers
@@ -59,9 +65,9 @@ describe('persistent subscriptions over TCP (23.10.1)', () => {
 
   before(async () => {
     w = await startWorker({ memDb: true });
-    conn = await connect(w);
-    c1 = await connect(w, { defaultUserCredentials: admin });
-    c2 = await connect(w, { defaultUserCredentials: admin });
+    conn = await connect(w, {}, { client });
+    c1 = await connect(w, { defaultUserCredentials: admin }, { client });
+    c2 = await connect(w, { defaultUserCredentials: admin }, { client });
   });
 
   after(async () => {
@@ -119,7 +125,7 @@ describe('persistent subscriptions over TCP (23.10.1)', () => {
   test('pinned keeps each source stream on one consumer', T, async () => {
     const s = streamName('ps-pin');
     await conn.createPersistentSubscription(s, 'pin',
-      settings({ namedConsumerStrategy: es.SystemConsumerStrategies.Pinned,
+      settings({ namedConsumerStrategy: client.SystemConsumerStrategies.Pinned,
         resolveLinkTos: true }), admin);
     const a = consumerLog();
     const b = consumerLog();
@@ -130,7 +136,7 @@ describe('persistent subscriptions over TCP (23.10.1)', () => {
     for (let round = 0; round < 4; round++) {
       for (const src of sources) {
         const r = await conn.appendToStream(src, ANY, jsonEvent({ round }));
-        await conn.appendToStream(s, ANY, es.createEventData(randomUUID(), '$>', false,
+        await conn.appendToStream(s, ANY, client.createEventData(randomUUID(), '$>', false,
           Buffer.from(`${r.nextExpectedVersion}@${src}`)));
       }
     }
@@ -159,7 +165,7 @@ describe('persistent subscriptions over TCP (23.10.1)', () => {
       const sub = await c1.connectToPersistentSubscription(s, 'nak', (subscription, e) => {
         log.push(e);
         if (failing) {
-          subscription.fail(e, es.PersistentSubscriptionNakEventAction.Retry, 'not yet');
+          subscription.fail(e, client.PersistentSubscriptionNakEventAction.Retry, 'not yet');
         } else {
           subscription.acknowledge(e);
         }
@@ -181,7 +187,8 @@ describe('persistent subscriptions over TCP (23.10.1)', () => {
       // Replay over HTTP (the TCP protocol has no replay command).
       failing = false;
       const auth = `Basic ${Buffer.from('admin:changeit').toString('base64')}`;
-      const res = await fetch(`http://${w.host}:${w.httpPort}/subscriptions/${encodeURIComponent(s)}/nak/replayParked`,
+      const res = await fetch(
+        `http://${w.host}:${w.httpPort}/subscriptions/${encodeURIComponent(s)}/nak/replayParked`,
         { method: 'POST', headers: { authorization: auth } });
       assert.equal(res.status, 200, `replayParked answered ${res.status}`);
       await log.until((seen) => seen.length >= 4, 'the parked message again');
@@ -239,37 +246,5 @@ describe('persistent subscriptions over TCP (23.10.1)', () => {
     assert.deepEqual(log.seen.map(numberOf), [0, 1]);
     sub.stop();
     assert.equal(await withDeadline(dropped.promise, WAIT, 'drop'), 'userInitiated');
-  });
-});
-
-describe('persistent subscriptions over TCP (0.2.19)', () => {
-  let w;
-  let conn;
-
-  before(async () => {
-    w = await startWorker({ memDb: true });
-    conn = await connect(w, { defaultUserCredentials: admin }, { client: es0219 });
-  });
-
-  after(async () => {
-    closeQuietly(conn);
-    await w?.cleanup();
-  });
-
-  test('create, connect, receive, ack, delete', T, async () => {
-    const s = streamName('ps-old');
-    await conn.createPersistentSubscription(s, 'g', settings({}, es0219));
-    const log = consumerLog();
-    const dropped = deferred();
-    await conn.connectToPersistentSubscription(s, 'g', (_s, e) => log.push(e),
-      (_s, reason) => dropped.resolve(reason));
-    for (let i = 0; i < 3; i++) {
-      await conn.appendToStream(s, ANY, es0219.createJsonEventData(randomUUID(), { i }, null, 'T'));
-    }
-    await log.until((seen) => seen.length >= 3, 'three events');
-    assert.deepEqual(log.seen.map(numberOf), [0, 1, 2]);
-    await conn.deletePersistentSubscription(s, 'g');
-    assert.equal(await withDeadline(dropped.promise, WAIT, 'drop'),
-      'persistentSubscriptionDeleted');
   });
 });
