@@ -4,7 +4,8 @@
 // in-flight limits, round robin splits between two consumers, pinned keeps a source stream on one
 // consumer, acks, nak retry until the message is parked (the client does not expose the retry
 // count; tcp_convert_test covers it), replay of parked messages, update and delete drop consumers
-// with the right reason, max subscriber count and access denied on connect.
+// with the right reason, max subscriber count, access denied on connect, and extraStatistics
+// (EventStore's delivery-to-ack times per connection in /info, only when enabled).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import es0219 from 'node-eventstore-client-0219';
@@ -40,6 +41,10 @@ function consumerLog() {
 }
 
 function numberOf(e) { return e.originalEventNumber.toNumber(); }
+
+// EventStore's extra statistics, in its order (RequestStatistics.GetMeasurementDetails).
+const EXTRA_KEYS = ['Mean', 'Median', 'Fastest', 'Quintile 1', 'Quintile 2', 'Quintile 3',
+  'Quintile 4', 'Quintile 5', '90%', '95%', '99%', '99.5%', '99.9%', 'Highest'];
 
 // The same tests for each client version; each client builds its own settings, credentials and
 // event data (0.2.19 checks `instanceof` against its own classes).
@@ -247,4 +252,40 @@ for (const [version, client] of [['23.10.1', es], ['0.2.19', es0219]]) describe(
     sub.stop();
     assert.equal(await withDeadline(dropped.promise, WAIT, 'drop'), 'userInitiated');
   });
+
+  test('extraStatistics: /info shows delivery-to-ack times per connection only when enabled', T,
+    async () => {
+      const s = streamName('ps-stats');
+      await appendN(conn, s, 6);
+      await conn.createPersistentSubscription(s, 'on', settings({ extraStatistics: true }), admin);
+      await conn.createPersistentSubscription(s, 'off', settings(), admin);
+      const HOLD_MS = 50;  // each consumer acks this long after it received the event
+      const subs = [];
+      for (const group of ['on', 'off']) {
+        subs.push(await c1.connectToPersistentSubscription(s, group, (sub, e) => {
+          setTimeout(() => sub.acknowledge(e), HOLD_MS);
+        }, undefined, admin, 10, false));
+      }
+      const auth = `Basic ${Buffer.from('admin:changeit').toString('base64')}`;
+      const info = async (group) => (await fetch(
+        `http://${w.host}:${w.httpPort}/subscriptions/${encodeURIComponent(s)}/${group}/info`,
+        { headers: { authorization: auth } })).json();
+      const acked = (i) => i.connections.length === 1 && i.connections[0].totalItemsProcessed === 6;
+      const on = await waitFor(async () => { const i = await info('on'); return acked(i) && i; },
+        { timeoutMs: WAIT, what: 'six acks in /info of "on"' });
+      assert.equal(on.config.extraStatistics, true);
+      const stats = on.connections[0].extraStatistics;
+      assert.deepEqual(stats.map((m) => m.key), EXTRA_KEYS);
+      const value = Object.fromEntries(stats.map((m) => [m.key, m.value]));
+      assert.ok(value.Fastest >= HOLD_MS - 5,
+        `fastest ${value.Fastest} ms is less than the ${HOLD_MS} ms hold`);
+      assert.ok(value.Fastest <= value.Median && value.Median <= value.Highest,
+        JSON.stringify(value));
+      assert.ok(value.Highest < 10000, `highest ${value.Highest} ms is not a time`);
+      const off = await waitFor(async () => { const i = await info('off'); return acked(i) && i; },
+        { timeoutMs: WAIT, what: 'six acks in /info of "off"' });
+      assert.equal(off.config.extraStatistics, false);
+      assert.deepEqual(off.connections[0].extraStatistics, [], 'no statistics when disabled');
+      for (const sub of subs) sub.stop();
+    });
 });

@@ -4,9 +4,10 @@
 // and new start in the restart history; the stop button stops a
 // node (the page says Stopped) and start brings it back; an event written by
 // node-eventstore-client shows in the stream browser with its JSON; the Subscriptions page lists
-// a persistent subscription group with its parked message, and its replay and delete (confirmed
-// first) work; the charts have data; the
-// page raises no script error; the "last updated" mark turns stale while the manager is frozen.
+// a persistent subscription group with its parked message, its detail shows the consumer's
+// delivery-to-ack times (extraStatistics), and its replay and delete (confirmed first) work; the
+// charts have data; the page raises no script error; the "last updated" mark turns stale while
+// the manager is frozen.
 // Headless Debian Chromium driven by playwright-core; a screenshot of each page is saved under
 // tests/e2e/artifacts/.
 import { test, before, after } from 'node:test';
@@ -238,6 +239,7 @@ test('the Subscriptions page lists a group with its parked message; replay and d
     const group = es.PersistentSubscriptionSettings.create();
     group.startFrom = 0;
     group.maxRetryCount = 0;
+    group.extraStatistics = true;
     await conn.createPersistentSubscription(stream, 'workers', group, admin);
     let park = true;
     const sub = await conn.connectToPersistentSubscription(stream, 'workers', (s, e) => {
@@ -253,6 +255,10 @@ test('the Subscriptions page lists a group with its parked message; replay and d
     await screenshot('subscriptions');
     await page.click(`${row} a`);
     await page.locator('[data-testid=subscription-detail]').waitFor({ timeout: 15000 });
+    // extraStatistics: the consumer's delivery-to-ack times (its park nak was an answer).
+    await pageWait('the consumer\'s delivery-to-ack times', () => /^mean \d+ · median \d+/
+      .test(document.querySelector('[data-testid=consumer-latency]')?.innerText ?? ''),
+    undefined, 15000);
     park = false;
     // Replay is confirmed first; cancelling does nothing.
     await page.click('[data-testid=replay-parked]');

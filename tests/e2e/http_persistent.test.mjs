@@ -1,8 +1,8 @@
 // Proves EventStore's persistent-subscription HTTP API (PROTOCOL.md E4) for the unmodified
 // geteventstore-promise client: assert (create, then update on 409), getEvents as competing
-// Atom with ack/nack links that work (ack, nack retry, nack park), info, the stream and global
-// lists, replayParked, remove; anonymous create/replay/delete are refused with 401; a follower
-// passes the requests on to the leader; /metrics shows the group.
+// Atom with ack/nack links that work (ack, nack retry, nack park), info (with the settings the
+// update set), the stream and global lists, replayParked, remove; anonymous create/replay/delete
+// are refused with 401; a follower passes the requests on to the leader; /metrics shows the group.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -48,7 +48,8 @@ describe('persistent subscriptions over HTTP (geteventstore-promise)', () => {
     await client.writeEvents(s, [1, 2, 3].map((n) => factory.newEvent('Work', { n })));
     await client.persistentSubscriptions.assert('g', s, { maxRetryCount: 0 });
     // A second assert updates (409 on PUT, then POST).
-    await client.persistentSubscriptions.assert('g', s, { maxRetryCount: 0, readBatchSize: 10 });
+    await client.persistentSubscriptions.assert('g', s,
+      { maxRetryCount: 0, readBatchSize: 10, extraStatistics: true });
 
     const first = await client.persistentSubscriptions.getEvents('g', s, 2, 'Body');
     assert.equal(first.entries.length, 2);
@@ -69,6 +70,7 @@ describe('persistent subscriptions over HTTP (geteventstore-promise)', () => {
     assert.equal(info.eventStreamId, s);
     assert.equal(info.groupName, 'g');
     assert.equal(info.config.readBatchSize, 10);
+    assert.equal(info.config.extraStatistics, true, 'the update took extraStatistics');
     assert.ok(['Live', 'Behind', 'Paused', 'Stuck'].includes(info.status));
     assert.ok(info.links.some((l) => l.rel === 'replayParked'));
 
@@ -113,7 +115,8 @@ describe('persistent subscriptions over HTTP (geteventstore-promise)', () => {
     assert.equal(await status(`${base}/subscriptions/${s}/g/nack/${randomUUID()}?action=explode`,
       { method: 'POST', headers: { authorization: auth } }), 400);
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    assert.match(metrics, new RegExp(`chorus_persistent_subscription_consumers\\{stream="${s}",group="g"\\} 0`));
+    assert.match(metrics,
+      new RegExp(`chorus_persistent_subscription_consumers\\{stream="${s}",group="g"\\} 0`));
   });
 });
 

@@ -1,7 +1,7 @@
 // Proves the persistent-subscription dispatch core's rules with fake time and no I/O: reading in
 // pages then going live, strategies (round robin, dispatch to single, pinned), retries on nak and
-// timeout, parking after maxRetryCount, checkpoint cadence (max count, time with min count) and
-// the subscriber limit.
+// timeout, parking after maxRetryCount, checkpoint cadence (max count, time with min count), the
+// subscriber limit, and extraStatistics (EventStore's delivery-to-ack time statistics).
 #include "worker/subscriptions/persistent_core.hpp"
 
 #include <gtest/gtest.h>
@@ -348,6 +348,71 @@ TEST(PersistentCore, ValidationFollowsEventStore) {
   EXPECT_TRUE(validate(s));
   EXPECT_FALSE(parse_strategy("Nope"));
   EXPECT_EQ(parse_strategy("Pinned"), ConsumerStrategy::Pinned);
+}
+
+TEST(PersistentCore, LatencyStatisticsUseEventStoresKeysAndIndexes) {
+  EXPECT_TRUE(latency_statistics({}).empty());
+  std::vector<int64_t> samples;
+  for (int64_t ms = 100; ms >= 1; --ms) samples.push_back(ms);  // 1..100 ms, unsorted
+  const std::vector<LatencyMeasurement> expected = {
+      {"Mean", 50},       {"Median", 51},     {"Fastest", 1},     {"Quintile 1", 1},
+      {"Quintile 2", 21}, {"Quintile 3", 41}, {"Quintile 4", 61}, {"Quintile 5", 81},
+      {"90%", 91},        {"95%", 96},        {"99%", 100},       {"99.5%", 100},
+      {"99.9%", 100},     {"Highest", 100}};
+  EXPECT_EQ(latency_statistics(samples), expected);
+  const auto one = latency_statistics({7});
+  ASSERT_EQ(one.size(), 14u);
+  for (const auto& m : one) EXPECT_EQ(m.value, 7) << m.key;
+}
+
+TEST(PersistentCore, ExtraStatisticsMeasureDeliveryToAckPerConsumerOnlyWhenEnabled) {
+  for (const bool enabled : {false, true}) {
+    PersistentSettings settings = small_settings();
+    settings.extra_statistics = enabled;
+    PersistentCore core(settings, std::nullopt, 3, 0);
+    core.connect(1, 10, 0);
+    std::vector<Action> seen;
+    serve_reads(core, seen, 3, 0);
+    auto delivered = only<persistent::Deliver>(seen);
+    ASSERT_EQ(delivered.size(), 4u);
+    core.ack({delivered[0].message.id}, 10);                          // 10 ms
+    core.ack({delivered[1].message.id}, 30);                          // 30 ms
+    core.nak(1, {delivered[2].message.id}, NakAction::Skip, "", 50);  // a nak counts: 50 ms
+    core.tick(5'000);  // delivery 3 times out: no answer, no measurement
+    const auto stats = core.consumers();
+    ASSERT_EQ(stats.size(), 1u);
+    if (!enabled) {
+      EXPECT_TRUE(stats[0].extra_statistics.empty());
+      continue;
+    }
+    std::map<std::string, int64_t> by_key;
+    for (const auto& m : stats[0].extra_statistics) by_key[m.key] = m.value;
+    EXPECT_EQ(by_key.size(), 14u);
+    EXPECT_EQ(by_key["Mean"], 30);
+    EXPECT_EQ(by_key["Median"], 30);
+    EXPECT_EQ(by_key["Fastest"], 10);
+    EXPECT_EQ(by_key["Highest"], 50);
+  }
+}
+
+TEST(PersistentCore, ExtraStatisticsKeepTheLatestWindowOfAnswers) {
+  PersistentSettings settings = small_settings();
+  settings.extra_statistics = true;
+  settings.buffer_size = 2'000;
+  settings.read_batch_size = 500;
+  settings.max_checkpoint_count = 5'000;
+  const auto total = static_cast<int64_t>(kLatencyWindow) + 10;
+  PersistentCore core(settings, std::nullopt, total - 1, 0);
+  core.connect(1, kPersistentInFlightMax, 0);
+  std::vector<Action> seen;
+  serve_reads(core, seen, total - 1, 0);
+  auto delivered = only<persistent::Deliver>(seen);
+  ASSERT_EQ(delivered.size(), static_cast<size_t>(total));
+  // The first 10 answers take 1 s each; the window keeps only the latest kLatencyWindow (1 ms).
+  for (size_t i = 0; i < delivered.size(); ++i) {
+    core.ack({delivered[i].message.id}, i < 10 ? 1'000 : 1);
+  }
+  for (const auto& m : core.consumers()[0].extra_statistics) EXPECT_EQ(m.value, 1) << m.key;
 }
 
 }  // namespace

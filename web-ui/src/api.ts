@@ -136,7 +136,9 @@ export interface SubscriptionInfo extends SubscriptionSummary {
   readBufferCount: number;
   retryBufferCount: number;
   connections: { from: string; username: string; inFlightMessages: number;
-                 availableSlots: number; totalItemsProcessed: number }[];
+                 availableSlots: number; totalItemsProcessed: number;
+                 // With the group's extraStatistics: EventStore's delivery-to-ack times (ms).
+                 extraStatistics?: { key: string; value: number }[] }[];
 }
 
 export class ApiClient {

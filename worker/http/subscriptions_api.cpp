@@ -199,7 +199,14 @@ std::string group_info_json(const std::string& base_url, const PersistentGroupIn
     conn->set("averageItemsPerSecond", 0);
     conn->set("totalItemsProcessed", c.acked);
     conn->set("countSinceLastMeasurement", 0);
+    // EventStore's list of {key, value} (milliseconds); empty without extraStatistics.
     Array::Ptr extra = new Array;
+    for (const auto& m : c.extra_statistics) {
+      Object::Ptr measurement = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+      measurement->set("key", m.key);
+      measurement->set("value", m.value);
+      extra->add(measurement);
+    }
     conn->set("extraStatistics", extra);
     conn->set("availableSlots", std::max(0, c.slots - c.in_flight));
     conn->set("inFlightMessages", c.in_flight);

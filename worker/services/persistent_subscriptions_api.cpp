@@ -420,7 +420,8 @@ PersistentGroupInfo PersistentSubscriptions::describe(const Group& g, int64_t no
   info.retry_buffer_count = static_cast<int64_t>(core.retry_buffered());
   info.in_flight = static_cast<int64_t>(core.in_flight());
   for (const auto& c : core.consumers()) {
-    PersistentConsumerInfo ci{c.id, "", "", c.in_flight, c.slots, c.delivered, c.acked};
+    PersistentConsumerInfo ci{c.id, "", "", c.in_flight, c.slots, c.delivered, c.acked, {}};
+    ci.extra_statistics = c.extra_statistics;
     auto found = consumers_.find(c.id);
     if (found != consumers_.end()) {
       ci.from = found->second.from;

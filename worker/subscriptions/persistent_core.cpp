@@ -8,6 +8,7 @@
 #include "worker/subscriptions/persistent_core.hpp"
 
 #include <algorithm>
+#include <numeric>
 
 namespace chorus {
 namespace {
@@ -23,6 +24,27 @@ uint32_t stream_hash(const std::string& stream) {
 }
 
 }  // namespace
+
+std::vector<LatencyMeasurement> latency_statistics(std::vector<int64_t> samples_ms) {
+  std::vector<LatencyMeasurement> out;
+  if (samples_ms.empty()) return out;
+  std::sort(samples_ms.begin(), samples_ms.end());
+  const auto size = static_cast<int64_t>(samples_ms.size());
+  // EventStore's index of a percentile (here in per mille, exact): truncated, at most the last.
+  auto at = [&](int64_t per_mille) {
+    return samples_ms[static_cast<size_t>(std::min(size - 1, per_mille * size / 1000))];
+  };
+  const int64_t sum = std::accumulate(samples_ms.begin(), samples_ms.end(), int64_t{0});
+  out.push_back({"Mean", sum / size});
+  out.push_back({"Median", samples_ms[static_cast<size_t>(size / 2)]});
+  out.push_back({"Fastest", samples_ms.front()});
+  for (int64_t i = 0; i < 5; ++i) out.push_back({"Quintile " + std::to_string(i + 1), at(i * 200)});
+  const std::pair<const char*, int64_t> percentiles[] = {
+      {"90%", 900}, {"95%", 950}, {"99%", 990}, {"99.5%", 995}, {"99.9%", 999}};
+  for (const auto& [key, per_mille] : percentiles) out.push_back({key, at(per_mille)});
+  out.push_back({"Highest", samples_ms.back()});
+  return out;
+}
 
 std::optional<ConsumerStrategy> parse_strategy(const std::string& name) {
   if (name.empty() || name == "RoundRobin") return ConsumerStrategy::RoundRobin;
@@ -146,10 +168,20 @@ std::optional<PersistentMessage> PersistentCore::take_in_flight(const Guid& id) 
   return std::move(entry.message);
 }
 
+void PersistentCore::measure(const InFlight& entry, int64_t now_ms) {
+  if (!settings_.extra_statistics) return;
+  auto c = consumers_.find(entry.consumer);
+  if (c == consumers_.end()) return;  // pulled over HTTP: no connection to measure
+  auto& window = c->second.latencies_ms;
+  if (window.size() >= kLatencyWindow) window.pop_front();
+  window.push_back(std::max<int64_t>(0, now_ms - entry.handed_out_ms));
+}
+
 void PersistentCore::ack(const std::vector<Guid>& ids, int64_t now_ms) {
   for (const Guid& id : ids) {
     auto f = in_flight_.find(id);
     if (f == in_flight_.end()) continue;  // late (timed out and retried) or unknown: ignored
+    measure(f->second, now_ms);
     auto c = consumers_.find(f->second.consumer);
     if (c != consumers_.end()) c->second.acked += 1;
     auto message = take_in_flight(id);
@@ -164,6 +196,7 @@ void PersistentCore::ack(const std::vector<Guid>& ids, int64_t now_ms) {
 void PersistentCore::nak(uint64_t consumer, const std::vector<Guid>& ids, NakAction action,
                          const std::string& reason, int64_t now_ms) {
   for (const Guid& id : ids) {
+    if (auto f = in_flight_.find(id); f != in_flight_.end()) measure(f->second, now_ms);
     auto message = take_in_flight(id);
     if (!message) continue;
     switch (action) {
@@ -312,7 +345,8 @@ void PersistentCore::hand_out(uint64_t consumer, PersistentMessage message, int6
     c.delivered += 1;
     actions_.push_back(persistent::Deliver{consumer, message});
   }
-  in_flight_[id] = InFlight{std::move(message), consumer, now_ms + settings_.message_timeout_ms};
+  in_flight_[id] =
+      InFlight{std::move(message), consumer, now_ms + settings_.message_timeout_ms, now_ms};
   last_hand_out_ms_ = now_ms;
 }
 
@@ -407,8 +441,13 @@ std::vector<ConsumerStats> PersistentCore::consumers() const {
   std::vector<ConsumerStats> out;
   for (uint64_t id : order_) {
     const Consumer& c = consumers_.at(id);
-    out.push_back(
-        ConsumerStats{id, static_cast<int32_t>(c.in_flight.size()), c.slots, c.delivered, c.acked});
+    ConsumerStats stats{id, static_cast<int32_t>(c.in_flight.size()), c.slots, c.delivered, c.acked,
+                        {}};
+    if (settings_.extra_statistics) {
+      stats.extra_statistics =
+          latency_statistics(std::vector<int64_t>(c.latencies_ms.begin(), c.latencies_ms.end()));
+    }
+    out.push_back(std::move(stats));
   }
   return out;
 }

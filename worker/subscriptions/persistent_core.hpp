@@ -34,6 +34,8 @@ inline constexpr int32_t kPersistentBufferMax = 100'000;
 inline constexpr int32_t kPersistentConsumersMax = 1'000;
 // Pinned strategy: source streams are hashed into this many buckets, each owned by one consumer.
 inline constexpr uint32_t kPinnedBuckets = 1024;
+// extraStatistics: the latest delivery-to-ack times kept per consumer (EventStore's window).
+inline constexpr size_t kLatencyWindow = 1'000;
 
 enum class ConsumerStrategy { RoundRobin, DispatchToSingle, Pinned };
 std::optional<ConsumerStrategy> parse_strategy(const std::string& name);
@@ -99,12 +101,26 @@ struct Drop {
 using Action = std::variant<Deliver, Read, Park, Checkpoint, Drop>;
 }  // namespace persistent
 
+// One of EventStore's extra statistics ("Mean", "Median", "90%", ...), in milliseconds.
+struct LatencyMeasurement {
+  std::string key;
+  int64_t value = 0;
+  bool operator==(const LatencyMeasurement&) const = default;
+};
+
+// EventStore's extra statistics over delivery-to-ack times: Mean, Median, Fastest, Quintile 1-5,
+// 90%, 95%, 99%, 99.5%, 99.9%, Highest (each a sample, not an interpolation); empty without
+// samples.
+std::vector<LatencyMeasurement> latency_statistics(std::vector<int64_t> samples_ms);
+
 struct ConsumerStats {
   uint64_t id = 0;
   int32_t in_flight = 0;
   int32_t slots = 0;
   int64_t delivered = 0;
   int64_t acked = 0;
+  // Only with the group's extraStatistics: times from delivery to ack or nak.
+  std::vector<LatencyMeasurement> extra_statistics;
 };
 
 enum class GroupState { Live, Behind };
@@ -167,11 +183,13 @@ class PersistentCore {
     std::set<Guid> in_flight;
     int64_t delivered = 0;
     int64_t acked = 0;
+    std::deque<int64_t> latencies_ms;  // extraStatistics: the latest kLatencyWindow answers
   };
   struct InFlight {
     PersistentMessage message;
     uint64_t consumer = 0;  // 0: pulled over HTTP
     int64_t deadline_ms = 0;
+    int64_t handed_out_ms = 0;
   };
 
   void dispatch(int64_t now_ms);
@@ -184,6 +202,8 @@ class PersistentCore {
   void maybe_checkpoint(int64_t now_ms, bool timed);
   int64_t low_water() const;
   std::optional<PersistentMessage> take_in_flight(const Guid& id);
+  // extraStatistics: the consumer answered (ack or nak) the message handed out in `entry`.
+  void measure(const InFlight& entry, int64_t now_ms);
 
   PersistentSettings settings_;
   std::map<uint64_t, Consumer> consumers_;

@@ -24,6 +24,17 @@ function ageText(ms: number | undefined): string {
   return s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`;
 }
 
+// A consumer's extra statistics (the group's extraStatistics setting) in one line.
+const kLatencyKeys = ['Mean', 'Median', '99%', 'Highest'];
+function latencyText(stats: { key: string; value: number }[] | undefined,
+  enabled: boolean): string {
+  if (!enabled) return 'off (extraStatistics)';
+  if (!stats || stats.length === 0) return 'no acks yet';
+  const value = (key: string) => stats.find((m) => m.key === key)?.value;
+  return kLatencyKeys.filter((k) => value(k) !== undefined)
+    .map((k) => `${k.toLowerCase()} ${value(k)}`).join(' · ');
+}
+
 function usePolled<T>(load: () => Promise<T>, deps: unknown[]) {
   const [value, setValue] = useState<T | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -130,13 +141,15 @@ function GroupDetail({ stream, group }: { stream: string; group: string }) {
           <h3>Consumers</h3>
           <table class="compact" data-testid="subscription-consumers">
             <thead><tr><th>From</th><th>User</th><th>In flight</th><th>Free slots</th>
-              <th>Acked</th></tr></thead>
+              <th>Acked</th><th>Delivery to ack (ms)</th></tr></thead>
             <tbody>
               {info.connections.map((c) => (
                 <tr data-testid="subscription-consumer"><td class="mono">{c.from}</td>
                   <td>{c.username}</td><td class="num">{c.inFlightMessages}</td>
                   <td class="num">{c.availableSlots}</td>
-                  <td class="num">{c.totalItemsProcessed}</td></tr>
+                  <td class="num">{c.totalItemsProcessed}</td>
+                  <td data-testid="consumer-latency">{latencyText(c.extraStatistics,
+                    info.config.extraStatistics === true)}</td></tr>
               ))}
             </tbody>
           </table>
