@@ -1,13 +1,17 @@
 // Proves that persistent subscriptions survive failover on a 3-node cluster with the unmodified
 // node-eventstore-client: two consumers (gossip seeds, auto-ack) process 10,000 events of one
-// stream while the leader is SIGKILLed twice (restarted in between). Every acknowledged write is
+// stream while the leader is SIGKILLed twice (restarted in between), each kill mid-stream: sent
+// from inside a consumer's event handler, so that event (and what else the leader handed out) is
+// in flight, unacknowledged, with more events still to come. Every acknowledged write is
 // processed at least once, nothing is lost, and the duplicates (redelivered after each failover
 // from the group's last checkpoint) stay under the documented bound: per leader kill at most
 // maxCheckPointCount + consumers x allowed in-flight (docs/persistent-subscriptions.md).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, waitFor } from './lib/cluster.mjs';
-import { es, admin, ANY, Long, makeEvents, streamName } from './lib/es.mjs';
+import {
+  es, admin, ANY, Long, makeEvents, streamName, deferred, withDeadline,
+} from './lib/es.mjs';
 
 const EVENTS = 10000;
 const BATCH = 100;
@@ -30,7 +34,8 @@ before(async () => {
 });
 after(async () => { await cluster?.cleanup(); });
 
-// A consumer that reconnects whenever its subscription drops, and records every delivery.
+// A consumer that reconnects whenever its subscription drops, records every delivery and then
+// calls state.onDelivery() (where an armed leader kill fires).
 function startConsumer(conn, deliveries, state) {
   const join = async () => {
     while (!state.stopped) {
@@ -39,6 +44,7 @@ function startConsumer(conn, deliveries, state) {
           const id = e.originalEvent.eventId;
           deliveries.set(id, (deliveries.get(id) || 0) + 1);
           state.total += 1;
+          state.onDelivery(id);
         }, () => { if (!state.stopped) setTimeout(join, 50); }, admin, IN_FLIGHT, true);
         return;
       } catch {
@@ -59,7 +65,34 @@ test('10,000 events acked by two consumers across two leader kills: none lost, d
     const maxCheckPointCount = group.maxCheckPointCount;
 
     const deliveries = new Map();
-    const state = { stopped: false, total: 0 };
+    const written = new Set();
+    // Kill k fires when the k-th third of the events has been processed. The writer stays half a
+    // third ahead of the armed kill and no further, so the kill is always reached mid-stream
+    // (never after the last delivery) and never passed before it is armed.
+    const third = EVENTS / (KILLS + 1);
+    let writeLimit = Math.round(1.5 * third);
+    let armed = null;
+    const kills = [];
+    const state = {
+      stopped: false,
+      total: 0,
+      onDelivery(id) {
+        if (!armed || deliveries.size < armed.at) return;
+        const { node, fired } = armed;
+        armed = null;
+        // SIGKILL now, inside the handler: this event's ack has not been sent yet.
+        kills.push({ at: Date.now() - started, processed: deliveries.size,
+          written: written.size, inFlight: id });
+        fired.resolve(node.kill());
+      },
+    };
+    const arm = async (k) => {
+      const node = await cluster.leader({ timeoutMs: 15000 });
+      const fired = deferred();
+      armed = { at: Math.round(k * third), node, fired };
+      writeLimit = k === KILLS ? EVENTS : Math.round((k + 0.5) * third);
+      return { node, fired: fired.promise };
+    };
     const consumers = [];
     for (let i = 0; i < CONSUMERS; i++) {
       const conn = await cluster.connect({ settings });
@@ -68,9 +101,10 @@ test('10,000 events acked by two consumers across two leader kills: none lost, d
     await Promise.all(consumers);
 
     // The writer retries each batch with the same ids until it is acknowledged (idempotent).
-    const written = new Set();
     const writer = (async () => {
       for (let i = 0; i < EVENTS; i += BATCH) {
+        await waitFor(() => i + BATCH <= writeLimit, { timeoutMs: 120000, intervalMs: 10,
+          what: `the writer allowed past ${i} events` });
         const batch = makeEvents(BATCH, 'Work');
         for (;;) {
           try {
@@ -84,16 +118,12 @@ test('10,000 events acked by two consumers across two leader kills: none lost, d
       }
     })();
 
-    const kills = [];
     for (let k = 1; k <= KILLS; k++) {
-      await waitFor(() => deliveries.size >= (EVENTS * k) / (KILLS + 1),
-        { timeoutMs: 60000, what: `${(EVENTS * k) / (KILLS + 1)} events processed` });
-      const leader = await cluster.leader({ timeoutMs: 15000 });
-      const before = state.total;
-      await cluster.kill(leader);
-      kills.push({ at: Date.now() - started, processedBefore: before });
+      const { node, fired } = await arm(k);
+      // Resolves once the killed leader's process has exited.
+      await withDeadline(fired, 90000, `leader kill ${k} at ${Math.round(k * third)} processed`);
       await cluster.waitForLeader({ timeoutMs: 15000, followers: 'live' });
-      await cluster.restart(leader);
+      await cluster.restart(node);
     }
     await writer;
     await waitFor(() => [...written].every((id) => deliveries.has(id)),
@@ -109,4 +139,13 @@ test('10,000 events acked by two consumers across two leader kills: none lost, d
       `${state.total} deliveries, ${duplicates} duplicates (bound ${bound}), ` +
       `${Math.round((Date.now() - started) / 1000)} s; kills ${JSON.stringify(kills)}`);
     assert.ok(duplicates <= bound, `${duplicates} duplicates exceed the bound ${bound}`);
+    // Each kill hit the stream mid-way: events were processed after it, and the event whose
+    // handler sent the SIGKILL (unacknowledged then) was delivered again by the next leader.
+    assert.equal(kills.length, KILLS);
+    for (const [i, k] of kills.entries()) {
+      assert.equal(k.processed, Math.round((i + 1) * third), 'the kill fired at its mark');
+      assert.ok(k.processed < EVENTS, `kill ${i + 1} came after the last event was processed`);
+      assert.ok(deliveries.get(k.inFlight) >= 2,
+        `the event in flight at kill ${i + 1} was not delivered again`);
+    }
   });
