@@ -1,12 +1,33 @@
 // The fault harness's cluster: one chorus-worker per network namespace (net.mjs), started
 // through `ip netns exec` with the disk-fault shim preloaded (fault_shim.c; its control file
-// switches EIO and slow-fsync modes at run time). A supervisor restarts any node that exits
-// unless a schedule holds it down, as a manager would. Every process is stopped by its PID.
+// switches EIO, slow-fsync and clock modes at run time). Unmanaged, the harness restarts any
+// node that exits unless a schedule holds it down, as a manager would. Managed, each namespace
+// runs a chorus-manager supervising its one worker, and the harness restarts only managers (as
+// systemd would). Every process is stopped by its PID; leftovers() finds any process still
+// holding this run's folder. Single-threaded (the node event loop).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const kRestartDelayMs = 500;  // a manager's first restart backoff
+const kRestartDelayMs = 500;  // a manager's (or systemd's) first restart backoff
+const kManagerIntPort = 30777;
+const kManagerExtPort = 30778;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// A process that exited but was not reaped yet (a zombie) counts as gone.
+export function pidAlive(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function tail(text, lines = 8) {
+  return text.split('\n').filter((l) => l && !/\[Information\]/.test(l)).slice(-lines).join('\n');
+}
 
 export class FaultNode {
   constructor(cluster, index) {
@@ -17,32 +38,56 @@ export class FaultNode {
     this.dbDir = path.join(this.dir, 'db');
     this.control = path.join(this.dir, 'disk-fault');
     this.output = '';
-    this.held = false;     // a schedule keeps it down: the supervisor does not restart it
+    this.held = false;     // a schedule keeps it down: the harness does not restart it
     this.restarts = 0;
     fs.mkdirSync(this.dbDir, { recursive: true });
     fs.writeFileSync(this.control, '');
+    if (cluster.manager) this.writeManagerConfig();
   }
 
+  // Alive: the process the harness started (the worker, or managed: the manager).
   get alive() { return !!this.proc; }
   get name() { return `n${this.index}(${this.addr})`; }
+  get pidFile() { return path.join(this.dir, 'mgr', 'manager', 'pids', 'node.pid'); }
 
-  args() {
+  workerArgs() {
     const seeds = this.cluster.nodes.filter((n) => n !== this).map((n) => `${n.addr}:2112`);
     return ['--int-ip', this.addr, '--ext-ip', this.addr, '--db', this.dbDir,
       '--log', path.join(this.dir, 'log'), `--cluster-size=${this.cluster.nodes.length}`,
       '--discover-via-dns=false', `--gossip-seed=${seeds.join(',')}`];
   }
 
+  // One manager per namespace with one node; the managers are each other's gossip seeds.
+  writeManagerConfig() {
+    const seeds = this.cluster.net.addrs().filter((a) => a !== this.addr)
+      .map((a) => `${a}:${kManagerIntPort}`);
+    this.config = path.join(this.dir, 'manager.yaml');
+    fs.writeFileSync(this.config, [
+      `IntIp: ${this.addr}`, `ExtIp: ${this.addr}`,
+      `IntHttpPort: ${kManagerIntPort}`, `ExtHttpPort: ${kManagerExtPort}`,
+      'DiscoverViaDns: false', `GossipSeed: ${seeds.join(',')}`,
+      `Db: ${path.join(this.dir, 'mgr')}`, `Log: ${path.join(this.dir, 'mgr-log')}`,
+      `WorkerPath: ${this.cluster.worker}`, 'HealthIntervalMs: 200',
+      'Nodes:', '  - Name: node',
+      `    Options: {ClusterSize: ${this.cluster.net.size}, Db: ${this.dbDir}, IntTcpPort: 1112, ` +
+        'ExtTcpPort: 1113, IntHttpPort: 2112, ExtHttpPort: 2113}',
+    ].join('\n') + '\n');
+  }
+
   start() {
     const env = { ...process.env, CHORUS_FAULT_CONTROL: this.control,
       CHORUS_FAULT_PATH: this.dbDir };
     if (this.cluster.shim) env.LD_PRELOAD = this.cluster.shim;
-    const proc = spawn('ip', ['netns', 'exec', this.cluster.net.ns(this.index),
-      this.cluster.worker, ...this.args()], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const command = this.cluster.manager
+      ? [this.cluster.manager, '--config', this.config]
+      : [this.cluster.worker, ...this.workerArgs()];
+    const proc = spawn('ip', ['netns', 'exec', this.cluster.net.ns(this.index), ...command],
+      { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     const collect = (d) => { this.output = (this.output + d.toString()).slice(-20000); };
     proc.stdout.on('data', collect);
     proc.stderr.on('data', collect);
+    proc.once('error', (e) => collect(`spawn failed: ${e.message}\n`));
     this.exited = new Promise((resolve) => {
       proc.once('exit', (code, signal) => {
         if (this.proc === proc) this.proc = undefined;
@@ -52,15 +97,32 @@ export class FaultNode {
     });
   }
 
-  signal(sig) {
-    if (this.proc) process.kill(this.proc.pid, sig);
+  // The worker's pid: our child, or managed, the one in the manager's pid file.
+  workerPid() {
+    if (!this.cluster.manager) return this.proc?.pid;
+    try {
+      const pid = Number(fs.readFileSync(this.pidFile, 'utf8'));
+      return pid > 0 && pidAlive(pid) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
+  // Signals the worker (a pause stops the node, not its manager).
+  signal(sig) {
+    const pid = this.workerPid();
+    if (pid) { try { process.kill(pid, sig); } catch { /* just exited */ } }
+  }
+
+  // SIGKILL; managed, the manager and its worker in the same instant (a machine losing power,
+  // the OOM killer taking the whole cgroup), then waits until both are gone.
   async kill() {
-    if (!this.proc) return;
+    const worker = this.cluster.manager ? this.workerPid() : undefined;
     const exited = this.exited;
-    this.signal('SIGKILL');
-    await exited;
+    if (this.proc) process.kill(this.proc.pid, 'SIGKILL');
+    if (worker) { try { process.kill(worker, 'SIGKILL'); } catch { /* already gone */ } }
+    if (exited) await exited;
+    for (let i = 0; worker && pidAlive(worker) && i < 100; i++) await sleep(50);
   }
 
   setDisk(mode) { fs.writeFileSync(this.control, mode); }
@@ -76,21 +138,40 @@ export class FaultNode {
   async self() {
     try {
       const g = await this.gossip(800);
-      return g.members.find((m) => m.internalHttpIp === this.addr);
+      return g.members.find((m) => m.internalHttpIp === this.addr && m.state !== 'Manager');
     } catch {
       return undefined;
     }
   }
+
+  // The last lines of this node's output that are not routine (and its manager's, if any).
+  logTail() {
+    let text = tail(this.output);
+    if (this.cluster.manager) {
+      try {
+        text += '\n' + tail(fs.readFileSync(path.join(this.dir, 'mgr-log', 'node.out.log'), 'utf8'));
+      } catch { /* no node output yet */ }
+    }
+    return text;
+  }
 }
 
 export class FaultCluster {
-  constructor({ net, worker, shim, root }) {
+  // manager: the chorus-manager binary for a managed cluster, else undefined.
+  constructor({ net, worker, shim, root, manager }) {
     this.net = net;
     this.worker = worker;
     this.shim = shim;
     this.root = root;
+    this.manager = manager;
     this.nodes = [];
     for (let i = 0; i < net.size; i++) this.nodes.push(new FaultNode(this, i));
+  }
+
+  // Where clients find the cluster: managed, the managers' external ports, as operators do.
+  gossipSeeds() {
+    const port = this.manager ? kManagerExtPort : 2113;
+    return this.nodes.map((n) => ({ host: n.addr, port }));
   }
 
   start() {
@@ -139,13 +220,29 @@ export class FaultCluster {
       ` restarts=${this.nodes[i].restarts}`);
   }
 
+  // Stops every process by its PID: workers first when managed (else the manager's death would
+  // only SIGTERM them), after SIGCONT so a paused one can die.
   async stop() {
     this.stopping = true;
     clearInterval(this.supervisor);
     for (const n of this.nodes) {
       clearTimeout(n.restartTimer);
-      n.signal('SIGCONT');  // a paused node must be able to die
+      n.signal('SIGCONT');
     }
     await Promise.all(this.nodes.map((n) => n.kill()));
+  }
+
+  // Pids of processes still running with this run's folder on their command line (a worker a
+  // dead manager left behind, say): after stop() there must be none.
+  leftovers() {
+    const out = [];
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+      try {
+        const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+        if (cmd.includes(this.root + '/') && pidAlive(Number(entry))) out.push(Number(entry));
+      } catch { /* exited meanwhile */ }
+    }
+    return out;
   }
 }

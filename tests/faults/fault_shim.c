@@ -1,11 +1,13 @@
-/* fault_shim: an LD_PRELOAD library that makes a process's disk misbehave on demand, for the
- * fault harness (tests/faults). It wraps write, pwrite, pwrite64, writev, fsync and fdatasync
- * and, for regular files whose path starts with $CHORUS_FAULT_PATH (the node's data folder),
- * applies the mode named in the file $CHORUS_FAULT_CONTROL:
+/* fault_shim: an LD_PRELOAD library that makes a process's disk (or wall clock) misbehave on
+ * demand, for the fault harness (tests/faults). It wraps write, pwrite, pwrite64, writev, fsync
+ * and fdatasync and, for regular files whose path starts with $CHORUS_FAULT_PATH (the node's data
+ * folder), applies the mode named in the file $CHORUS_FAULT_CONTROL; it also wraps
+ * clock_gettime, gettimeofday and time for the wall clock:
  *   (empty or missing)  pass through
  *   eio-fsync           fsync/fdatasync fail with EIO (the write itself succeeded)
  *   eio-write           writes fail with EIO
  *   slow-fsync <ms>     fsync/fdatasync sleep <ms> first (a slow disk)
+ *   clock <+-seconds>   CLOCK_REALTIME reads this far off (a clock jump; monotonic clocks stay)
  * The control file is re-read at most every 20 ms, so the harness switches modes at run time.
  * Any thread may call the wrappers; the cached mode is published with atomics. */
 #define _GNU_SOURCE
@@ -18,20 +20,35 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
-enum { kModeNone, kModeEioFsync, kModeEioWrite, kModeSlowFsync };
+enum { kModeNone, kModeEioFsync, kModeEioWrite, kModeSlowFsync, kModeClock };
 enum { kRereadMs = 20 };
 
 static _Atomic int mode_ = kModeNone;
 static _Atomic long slow_ms_ = 0;
+static _Atomic long clock_offset_s_ = 0;
 static _Atomic long long checked_ms_ = -1000000;
+
+typedef int (*clock_gettime_fn)(clockid_t, struct timespec*);
+
+/* The real clock_gettime, looked up once (it is called far more often than the disk calls). */
+static clock_gettime_fn real_clock_gettime(void) {
+  static _Atomic(clock_gettime_fn) real = NULL;
+  clock_gettime_fn fn = atomic_load(&real);
+  if (fn == NULL) {
+    fn = (clock_gettime_fn)dlsym(RTLD_NEXT, "clock_gettime");
+    atomic_store(&real, fn);
+  }
+  return fn;
+}
 
 static long long now_ms(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  real_clock_gettime()(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -43,6 +60,7 @@ static int current_mode(void) {
   const char* path = getenv("CHORUS_FAULT_CONTROL");
   int mode = kModeNone;
   long ms = 0;
+  long offset_s = 0;
   if (path != NULL) {
     const int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
@@ -56,10 +74,15 @@ static int current_mode(void) {
           mode = kModeSlowFsync;
           ms = strtol(text + 10, NULL, 10);
         }
+        if (strncmp(text, "clock ", 6) == 0) {
+          mode = kModeClock;
+          offset_s = strtol(text + 6, NULL, 10);
+        }
       }
     }
   }
   atomic_store(&slow_ms_, ms);
+  atomic_store(&clock_offset_s_, offset_s);
   atomic_store(&mode_, mode);
   return mode;
 }
@@ -141,4 +164,30 @@ int fsync(int fd) {
 int fdatasync(int fd) {
   if (before_sync(fd) != 0) return -1;
   return REAL("fdatasync", int (*)(int))(fd);
+}
+
+/* The wall-clock offset in seconds while the clock mode is on, else 0. */
+static long clock_offset(void) {
+  return current_mode() == kModeClock ? atomic_load(&clock_offset_s_) : 0;
+}
+
+int clock_gettime(clockid_t clock, struct timespec* ts) {
+  const int rc = real_clock_gettime()(clock, ts);
+  if (rc == 0 && (clock == CLOCK_REALTIME || clock == CLOCK_REALTIME_COARSE)) {
+    ts->tv_sec += clock_offset();
+  }
+  return rc;
+}
+
+int gettimeofday(struct timeval* restrict tv, void* restrict tz) {
+  const int rc = REAL("gettimeofday", int (*)(struct timeval*, void*))(tv, tz);
+  if (rc == 0) tv->tv_sec += clock_offset();
+  return rc;
+}
+
+time_t time(time_t* out) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return (time_t)-1;
+  if (out != NULL) *out = ts.tv_sec;
+  return ts.tv_sec;
 }

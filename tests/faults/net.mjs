@@ -28,9 +28,11 @@ export class Net {
   ns(i) { return `${this.tag}n${i}`; }
   hostVeth(i) { return `${this.tag}h${i}`; }
   addr(i) { return `${this.subnet}.${10 + i}`; }
+  addrs() { return Array.from({ length: this.size }, (_, i) => this.addr(i)); }
 
   setup() {
     this.removeStale();
+    this.pickFreeSubnet();
     ip('link', 'add', this.bridge, 'type', 'bridge');
     this.made.push(() => ip('link', 'del', this.bridge));
     ip('addr', 'add', `${this.subnet}.1/24`, 'dev', this.bridge);
@@ -52,6 +54,14 @@ export class Net {
     return this;
   }
 
+  // Another run (another process) may hold the /24 this one's ids map to: take the next free one.
+  pickFreeSubnet() {
+    const used = ip('-o', '-4', 'addr', 'show');
+    for (let k = 0; k < 250 && used.includes(` ${this.subnet}.`); k++) {
+      this.subnet = `10.77.${(Number(this.subnet.split('.')[2]) + 1) % 250}`;
+    }
+  }
+
   // Links and namespaces left under this run's names by a process with the same id that died
   // before its teardown.
   removeStale() {
@@ -61,6 +71,17 @@ export class Net {
       gone('netns', 'del', this.ns(i));
     }
     gone('link', 'del', this.bridge);
+  }
+
+  // What of this run is still there after teardown(): its namespaces and host links.
+  leftovers() {
+    const names = new Set([
+      ...ip('netns', 'list').split('\n').map((l) => l.split(' ')[0]),
+      ...ip('-o', 'link', 'show').split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0]),
+    ]);
+    const mine = [this.bridge];
+    for (let i = 0; i < this.size; i++) mine.push(this.ns(i), this.hostVeth(i));
+    return mine.filter((n) => names.has(n)).map((n) => `network ${n}`);
   }
 
   teardown() {

@@ -6,8 +6,10 @@
 //   node tests/faults/run.mjs --schedule kill-leader,bridge --runs 5 --seed 100
 //   node tests/faults/run.mjs --schedule all --runs 5          (every schedule)
 // A run is replayed by its schedule and seed (the seed picks victims and writers' streams; the
-// timing of a real cluster is not deterministic). Needs root; CHORUS_WORKER and
-// CHORUS_FAULT_SHIM name the binaries (default: build/release).
+// timing of a real cluster is not deterministic). Needs root; CHORUS_WORKER, CHORUS_MANAGER
+// and CHORUS_FAULT_SHIM name the binaries (default: build/release). A run removes everything it
+// made (processes, namespaces, links, mounts, its folder) also when it fails or is interrupted,
+// and reports anything it had to clean up after the cluster stopped as `leftBehind`.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { check } from './checker.mjs';
 import { FaultCluster } from './cluster.mjs';
 import { Net } from './net.mjs';
-import { needsTmpfs, schedules } from './schedules.mjs';
+import { needsManager, needsTmpfs, schedules } from './schedules.mjs';
 import { runWorkload } from './workload.mjs';
 
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -46,37 +48,119 @@ async function until(what, deadlineMs, fn) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-export async function runOne(name, seed, { phaseMs = 3000 } = {}) {
-  const worker = process.env.CHORUS_WORKER || path.join(repo, 'build/release/worker/chorus-worker');
-  const shim = process.env.CHORUS_FAULT_SHIM ||
-    path.join(repo, 'build/release/tests/faults/libchorus_fault_shim.so');
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-faults-'));
-  const mounts = [];
-  const net = new Net(3);
-  let cluster;
-  const started = Date.now();
+// Runs `fn`, turning its error into one that says which step failed.
+async function step(what, fn) {
   try {
-    net.setup();
-    if (needsTmpfs.has(name)) {
-      for (let i = 0; i < net.size; i++) {
-        const dir = path.join(root, `node${i}`);
-        fs.mkdirSync(dir);
-        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=128m', 'tmpfs', dir]);
-        mounts.push(dir);
-      }
+    return await fn();
+  } catch (e) {
+    throw new Error(`${what}: ${e.message}`);
+  }
+}
+
+function binaries() {
+  const pick = (env, rel) => process.env[env] || path.join(repo, 'build/release', rel);
+  const b = { worker: pick('CHORUS_WORKER', 'worker/chorus-worker'),
+    manager: pick('CHORUS_MANAGER', 'manager/chorus-manager'),
+    shim: pick('CHORUS_FAULT_SHIM', 'tests/faults/libchorus_fault_shim.so') };
+  return b;
+}
+
+// Cleanups of runs in progress, run on SIGINT/SIGTERM so an interrupted run leaves nothing.
+const inProgress = new Set();
+let handlersInstalled = false;
+function installSignalHandlers() {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.once(sig, async () => {
+      await Promise.allSettled([...inProgress].map((f) => f()));
+      process.exit(130);
+    });
+  }
+}
+
+function unmount(dir) {
+  try {
+    execFileSync('umount', [dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch {
+    // Still busy (a process exiting): detach it now, the kernel frees it when unused.
+    try { execFileSync('umount', ['-l', dir], { stdio: ['ignore', 'pipe', 'pipe'] }); } catch { /* */ }
+  }
+}
+
+// Undoes everything a run made, whatever state it is in; returns what it found left behind
+// (which it also removed): processes, namespaces, links, mounts.
+async function teardown({ history, cluster, net, mounts, root }) {
+  const left = [];
+  history?.abort?.();
+  await cluster?.stop().catch((e) => left.push(`stopping the cluster: ${e.message}`));
+  for (const pid of cluster?.leftovers() ?? []) {
+    left.push(`process ${pid}`);
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  net.teardown();
+  left.push(...net.leftovers());
+  for (const dir of mounts) unmount(dir);
+  const mounted = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n')
+    .filter((l) => l.split(' ')[1]?.startsWith(root + '/'));
+  left.push(...mounted.map((l) => `mount ${l.split(' ')[1]}`));
+  fs.rmSync(root, { recursive: true, force: true });
+  return left;
+}
+
+// One run of one schedule; never throws: setup failures come back as verdict "error" saying
+// which step failed and why. `bins` overrides binaries() (tests use a worker that cannot start).
+export async function runOne(name, seed, { phaseMs = 3000, bins = {},
+  leaderDeadlineMs = kLeaderDeadlineMs } = {}) {
+  installSignalHandlers();
+  const { worker, manager, shim } = { ...binaries(), ...bins };
+  const managed = needsManager.has(name);
+  const started = Date.now();
+  const base = { schedule: name, seed, mode: managed ? 'managed' : 'workers' };
+  const run = { mounts: [], root: fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-faults-')) };
+  run.net = new Net(3);
+  const cleanup = () => { inProgress.delete(cleanup); return teardown(run); };
+  inProgress.add(cleanup);
+  let result;
+  try {
+    if (!schedules[name]) throw new Error(`unknown schedule ${name}`);
+    for (const [what, file] of [['CHORUS_WORKER', worker], ['CHORUS_FAULT_SHIM', shim],
+      ...(managed ? [['CHORUS_MANAGER', manager]] : [])]) {
+      if (!fs.existsSync(file)) throw new Error(`${what}: ${file} does not exist (build it first)`);
     }
-    cluster = new FaultCluster({ net, worker, shim, root });
+    await step('setting up the network', () => run.net.setup());
+    if (needsTmpfs.has(name)) {
+      await step('mounting tmpfs data folders', () => {
+        for (let i = 0; i < run.net.size; i++) {
+          const dir = path.join(run.root, `node${i}`);
+          fs.mkdirSync(dir);
+          execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=128m', 'tmpfs', dir],
+            { stdio: ['ignore', 'pipe', 'pipe'] });
+          run.mounts.push(dir);
+        }
+      });
+    }
+    const cluster = new FaultCluster({ net: run.net, worker, shim, root: run.root,
+      manager: managed ? manager : undefined });
+    run.cluster = cluster;
     cluster.start();
-    await until('a leader', kLeaderDeadlineMs, async () => (await cluster.leader()) >= 0);
+    await step('electing a first leader', () =>
+      until(`a leader in ${leaderDeadlineMs / 1000} s`, leaderDeadlineMs,
+        async () => (await cluster.leader()) >= 0));
     const rng = mulberry32(seed);
     const streams = ['hot-a', 'hot-b', 'hot-c'].map((s) => `${s}-${seed}`);
-    const ctx = { cluster, net, rng, sleep, phaseMs };
+    const ctx = { cluster, net: run.net, rng, sleep, phaseMs };
     let scheduleError;
-    const schedule = schedules[name](ctx).catch((e) => { scheduleError = e; });
+    let release;
+    const gate = new Promise((r) => { release = r; });
+    // The schedule starts once the workload is connected (a slow start must not eat its phases).
+    const schedule = gate.then(() => schedules[name](ctx)).catch((e) => { scheduleError = e; });
     const stop = schedule.then(() => sleep(kTailMs));
-    const history = await runWorkload(cluster, { streams, rng, stop });
+    const history = await step('starting the workload', () =>
+      runWorkload(cluster, { streams, rng, stop, started: release }));
+    run.history = history;
     // Heal everything, then let replication settle before reading every node.
-    net.healAll();
+    run.net.healAll();
     for (const n of cluster.nodes) {
       n.setDisk('');
       n.held = false;
@@ -88,25 +172,40 @@ export async function runOne(name, seed, { phaseMs = 3000 } = {}) {
       throw new Error(`${e.message}: ${(await cluster.describe()).join('; ')}`);
     }
     await history.finish(15000);
-    const result = await check(cluster, history, streams);
+    const r = await step('checking', () => check(cluster, history, streams));
     const final = await cluster.describe();
-    if (scheduleError) result.violations.push(`schedule failed: ${scheduleError.message}`);
-    return { schedule: name, seed, seconds: Math.round((Date.now() - started) / 1000),
-      ops: history.ops, acknowledged: history.acked.length, unknown: history.unknown.length,
-      refused: history.failed, stored: result.stored, lost: result.lost,
-      duplicated: result.duplicated, restarts: cluster.nodes.map((n) => n.restarts), final,
-      verdict: result.violations.length ? 'fail' : 'ok', violations: result.violations.slice(0, 20) };
+    if (scheduleError) r.violations.push(`schedule failed: ${scheduleError.message}`);
+    result = { ...base, seconds: 0, ops: history.ops, acknowledged: history.acked.length,
+      unknown: history.unknown.length, refused: history.failed, stored: r.stored, lost: r.lost,
+      duplicated: r.duplicated, restarts: cluster.nodes.map((n) => n.restarts),
+      observed: observed(history), final,
+      verdict: r.violations.length ? 'fail' : 'ok', violations: r.violations.slice(0, 40) };
   } catch (e) {
-    return { schedule: name, seed, seconds: Math.round((Date.now() - started) / 1000),
-      verdict: 'error', error: e.message,
-      logs: cluster?.nodes.map((n) => n.output.split('\n').filter((l) =>
-        !/\[Information\]/.test(l)).slice(-8).join('\n')) };
+    result = { ...base, seconds: 0, verdict: 'error', error: e.message,
+      logs: run.cluster?.nodes.map((n) => n.logTail()) };
   } finally {
-    await cluster?.stop();
-    net.teardown();
-    for (const dir of mounts) { try { execFileSync('umount', [dir]); } catch { /* busy */ } }
-    fs.rmSync(root, { recursive: true, force: true });
+    const left = await cleanup();
+    if (left.length) {
+      result.verdict = result.verdict === 'ok' ? 'fail' : result.verdict;
+      result.leftBehind = left;
+    }
+    result.seconds = Math.round((Date.now() - started) / 1000);
   }
+  return result;
+}
+
+// How much each check had to go on: a check that observed nothing proves nothing.
+function observed(history) {
+  const reads = { leader: 0, nodeTcp: 0, nodeHttp: 0 };
+  for (const [reader, log] of history.reads) {
+    if (reader.startsWith('leader')) reads.leader += log.length;
+    else if (reader.endsWith('http')) reads.nodeHttp += log.length;
+    else reads.nodeTcp += log.length;
+  }
+  let delivered = 0;
+  for (const subs of history.subscriptions.values()) for (const s of subs) delivered += s.seen.length;
+  return { leaderReads: reads.leader, nodeTcpReads: reads.nodeTcp, nodeHttpReads: reads.nodeHttp,
+    leaderClaims: history.leaders.length, subscriberEvents: delivered };
 }
 
 async function main() {

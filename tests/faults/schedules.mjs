@@ -1,7 +1,9 @@
 // Named fault schedules. Each is an async function of a context { cluster, net, rng, sleep,
 // phaseMs } run while the workload writes; it injects its fault, waits, and heals (the runner
 // heals everything again afterwards). Victims are chosen from the live roles (leader, a
-// follower) with the run's seeded rng, so a seed replays the same choices.
+// follower) with the run's seeded rng, so a seed replays the same choices. `needsTmpfs` and
+// `needsManager` name the schedules that want size-limited data folders or a chorus-manager
+// per namespace.
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -26,6 +28,17 @@ async function killAndRestart(ctx, indexes, downMs) {
   await Promise.all(indexes.map((i) => ctx.cluster.nodes[i].kill()));
   await ctx.sleep(downMs);
   for (const i of indexes) ctx.cluster.nodes[i].held = false;  // the supervisor restarts them
+}
+
+// Waits until the node's gossip time stamp (its wall clock) is `offsetS` off the true time: the
+// jump took effect (else the schedule fails instead of proving nothing).
+async function clockIs(ctx, node, offsetS) {
+  for (let i = 0; i < 50; i++) {
+    const stamp = Date.parse((await node.self())?.timeStamp ?? '');
+    if (Math.abs(stamp - (Date.now() + offsetS * 1000)) < 60000) return;
+    await ctx.sleep(100);
+  }
+  throw new Error(`${node.name}'s clock did not jump by ${offsetS} s`);
 }
 
 // Fills the tmpfs under a node's data folder, leaving `leaveBytes` free.
@@ -108,6 +121,37 @@ export const schedules = {
     await ctx.sleep(3 * ctx.phaseMs);
     node.setDisk('');
   },
+  'kill-manager-leader': async (ctx) => {
+    // The leader's manager and its worker die in the same instant; the manager comes back (as
+    // systemd restarts it) and starts its worker again. Then the same for the new leader.
+    await ctx.sleep(ctx.phaseMs);
+    await killAndRestart(ctx, [await leaderOf(ctx)], 2000);
+    await ctx.sleep(ctx.phaseMs);
+    await killAndRestart(ctx, [await leaderOf(ctx)], 2000);
+  },
+  'kill-manager-all': async (ctx) => {
+    // Every manager with its worker at once (the whole cluster loses power), back 1 s later.
+    await ctx.sleep(ctx.phaseMs);
+    await killAndRestart(ctx, ctx.cluster.nodes.map((n) => n.index), 1000);
+  },
+  'clock-jumps': async (ctx) => {
+    // Wall clocks jump (CLOCK_REALTIME only, through the shim): the leader an hour ahead and a
+    // follower an hour behind, then the other way round, then back to the true time.
+    await ctx.sleep(ctx.phaseMs);
+    const l = ctx.cluster.nodes[await leaderOf(ctx)];
+    const f = ctx.cluster.nodes[await followerOf(ctx)];
+    l.setDisk('clock +3600');
+    f.setDisk('clock -3600');
+    await clockIs(ctx, l, 3600);
+    await clockIs(ctx, f, -3600);
+    await ctx.sleep(ctx.phaseMs);
+    l.setDisk('clock -3600');
+    f.setDisk('clock +3600');
+    await clockIs(ctx, l, -3600);
+    await ctx.sleep(ctx.phaseMs);
+    l.setDisk('');
+    f.setDisk('');
+  },
   'enospc-follower': async (ctx) => {
     await ctx.sleep(ctx.phaseMs);
     const node = ctx.cluster.nodes[await followerOf(ctx)];
@@ -119,3 +163,5 @@ export const schedules = {
 
 // Schedules whose nodes keep their data folders on a size-limited tmpfs.
 export const needsTmpfs = new Set(['enospc-follower']);
+// Schedules run with a chorus-manager per namespace supervising that namespace's worker.
+export const needsManager = new Set(['kill-manager-leader', 'kill-manager-all']);
