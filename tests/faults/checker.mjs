@@ -15,7 +15,8 @@ async function nodeConnection(node) {
   `tcp://${node.addr}:1113`, `checker-${node.index}`);
   conn.on('error', () => {});
   await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`checker: ${node.name} did not connect`)), 15000);
+    const timer = setTimeout(() => reject(new Error(`checker: ${node.name} did not connect`)),
+      15000);
     conn.once('connected', () => { clearTimeout(timer); resolve(); });
     conn.connect().catch(reject);
   });
@@ -27,7 +28,9 @@ async function readStream(conn, stream) {
   for (let from = 0; ;) {
     const r = await conn.readStreamEventsForward(stream, from, 4096, false);
     if (r.status === 'noStream') return out;
-    for (const e of r.events) out.push({ id: e.originalEvent.eventId, n: num(e.originalEventNumber) });
+    for (const e of r.events) {
+      out.push({ id: e.originalEvent.eventId, n: num(e.originalEventNumber) });
+    }
     if (r.isEndOfStream) return out;
     from = num(r.nextEventNumber);
   }
@@ -157,7 +160,8 @@ function checkAcknowledged(views, history, f) {
         missing = true;
         f.add('lost', `n${i}: acknowledged ${a.stream}@${a.version} (${a.eventId}) is missing`);
       } else if (at[0].n !== a.version) {
-        f.add('acked-version', `n${i}: ${a.eventId} acknowledged at ${a.version}, stored at ${at[0].n}`);
+        f.add('acked-version',
+          `n${i}: ${a.eventId} acknowledged at ${a.version}, stored at ${at[0].n}`);
       }
     });
     if (missing) lost += 1;
@@ -174,7 +178,8 @@ function checkCas(views, history, streams, f) {
   const refused = new Set(history.refused.map((w) => w.eventId));
   for (const a of history.acked) {
     if (a.version !== a.expected + 1) {
-      f.add('cas', `${a.eventId} expected ${a.stream}@${a.expected} but was acknowledged at ${a.version}`);
+      f.add('cas',
+        `${a.eventId} expected ${a.stream}@${a.expected} but was acknowledged at ${a.version}`);
     }
   }
   const cas = new Map();

@@ -130,7 +130,9 @@ test('subscriber: a repeat, a wrong event, and stopping short each fail', () => 
 
 test('a broken run reports each rule\'s first violations, then how many more', () => {
   const r = run((_v, h) => {
-    for (let k = 0; k < 50; k++) h.leaders.push({ node: `n${k}`, epoch: 100 + k }, { node: 'z', epoch: 100 + k });
+    for (let k = 0; k < 50; k++) {
+      h.leaders.push({ node: `n${k}`, epoch: 100 + k }, { node: 'z', epoch: 100 + k });
+    }
   });
   assert.equal(r.violations.length, 21);
   assert.match(r.violations[20], /one-leader: \.\.\. 30 more/);

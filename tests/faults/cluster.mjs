@@ -149,7 +149,8 @@ export class FaultNode {
     let text = tail(this.output);
     if (this.cluster.manager) {
       try {
-        text += '\n' + tail(fs.readFileSync(path.join(this.dir, 'mgr-log', 'node.out.log'), 'utf8'));
+        const out = path.join(this.dir, 'mgr-log', 'node.out.log');
+        text += '\n' + tail(fs.readFileSync(out, 'utf8'));
       } catch { /* no node output yet */ }
     }
     return text;

@@ -96,7 +96,9 @@ export class Net {
   linkUp(i) { ip('link', 'set', this.hostVeth(i), 'up'); }
 
   // Packets from node i to node j vanish (one way; TCP to j then fails both ways).
-  blackhole(i, j) { ip('netns', 'exec', this.ns(i), 'ip', 'route', 'add', 'blackhole', `${this.addr(j)}/32`); }
+  blackhole(i, j) {
+    ip('netns', 'exec', this.ns(i), 'ip', 'route', 'add', 'blackhole', `${this.addr(j)}/32`);
+  }
   unblackhole(i, j) {
     try {
       ip('netns', 'exec', this.ns(i), 'ip', 'route', 'del', 'blackhole', `${this.addr(j)}/32`);

@@ -2,7 +2,8 @@
 // Runs fault schedules against a real 3-node Chorus cluster, one network namespace per node,
 // under a client workload, then heals, waits for the cluster to quiesce and checks the history
 // (checker.mjs). Prints one JSON line per run: schedule, seed, ops, acknowledged, unknown,
-// lost, duplicated, verdict, violations. Exit code 1 when any run's verdict is not "ok".
+// lost, duplicated, verdict, violations; then (on stderr) the table of docs/reliability.md.
+// Exit code 1 when any run's verdict is not "ok".
 //   node tests/faults/run.mjs --schedule kill-leader,bridge --runs 5 --seed 100
 //   node tests/faults/run.mjs --schedule all --runs 5          (every schedule)
 // A run is replayed by its schedule and seed (the seed picks victims and writers' streams; the
@@ -84,7 +85,9 @@ function unmount(dir) {
     execFileSync('umount', [dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch {
     // Still busy (a process exiting): detach it now, the kernel frees it when unused.
-    try { execFileSync('umount', ['-l', dir], { stdio: ['ignore', 'pipe', 'pipe'] }); } catch { /* */ }
+    try {
+      execFileSync('umount', ['-l', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch { /* not mounted */ }
   }
 }
 
@@ -198,14 +201,35 @@ export async function runOne(name, seed, { phaseMs = 3000, bins = {},
 function observed(history) {
   const reads = { leader: 0, nodeTcp: 0, nodeHttp: 0 };
   for (const [reader, log] of history.reads) {
-    if (reader.startsWith('leader')) reads.leader += log.length;
-    else if (reader.endsWith('http')) reads.nodeHttp += log.length;
-    else reads.nodeTcp += log.length;
+    let kind = 'nodeTcp';
+    if (reader.startsWith('leader')) kind = 'leader';
+    else if (reader.endsWith('http')) kind = 'nodeHttp';
+    reads[kind] += log.filter((r) => r.version >= 0).length;  // reads that found an event
   }
   let delivered = 0;
-  for (const subs of history.subscriptions.values()) for (const s of subs) delivered += s.seen.length;
+  for (const subs of history.subscriptions.values()) {
+    for (const s of subs) delivered += s.seen.length;
+  }
   return { leaderReads: reads.leader, nodeTcpReads: reads.nodeTcp, nodeHttpReads: reads.nodeHttp,
     leaderClaims: history.leaders.length, subscriberEvents: delivered };
+}
+
+// The table of docs/reliability.md, one row per schedule, from the runs' results.
+export function summarize(results) {
+  const rows = ['| schedule | runs | acknowledged | lost | duplicated | node restarts | verdicts |',
+    '|---|---|---|---|---|---|---|'];
+  const sum = (list, f) => list.reduce((a, r) => a + (f(r) ?? 0), 0);
+  const fmt = (n) => n.toLocaleString('en-US');
+  for (const name of [...new Set(results.map((r) => r.schedule))]) {
+    const runs = results.filter((r) => r.schedule === name);
+    const verdicts = {};
+    for (const r of runs) verdicts[r.verdict] = (verdicts[r.verdict] ?? 0) + 1;
+    rows.push(`| ${name} | ${runs.length} | ${fmt(sum(runs, (r) => r.acknowledged))} | ` +
+      `${sum(runs, (r) => r.lost)} | ${sum(runs, (r) => r.duplicated)} | ` +
+      `${sum(runs, (r) => r.restarts?.reduce((a, b) => a + b, 0))} | ` +
+      `${Object.entries(verdicts).map(([v, n]) => `${n} ${v}`).join(', ')} |`);
+  }
+  return rows.join('\n');
 }
 
 async function main() {
@@ -216,15 +240,16 @@ async function main() {
   } });
   const names = values.schedule === 'all' ? Object.keys(schedules) : values.schedule.split(',');
   for (const n of names) if (!schedules[n]) throw new Error(`unknown schedule ${n}`);
-  let failed = false;
+  const results = [];
   for (const name of names) {
     for (let k = 0; k < Number(values.runs); k++) {
       const r = await runOne(name, Number(values.seed) + k);
-      failed ||= r.verdict !== 'ok';
+      results.push(r);
       console.log(JSON.stringify(r));
     }
   }
-  process.exit(failed ? 1 : 0);
+  console.error(summarize(results));  // stderr: stdout stays JSON lines
+  process.exit(results.every((r) => r.verdict === 'ok') ? 0 : 1);
 }
 
 if (process.argv[1] === import.meta.filename) main();

@@ -66,6 +66,8 @@ export const schedules = {
   'kill-all': async (ctx) => {
     await ctx.sleep(ctx.phaseMs);
     await killAndRestart(ctx, ctx.cluster.nodes.map((n) => n.index), 1000);
+    await leaderOf(ctx);  // then write a while more to the cluster that came back
+    await ctx.sleep(ctx.phaseMs);
   },
   'pause-leader': async (ctx) => {
     await ctx.sleep(ctx.phaseMs);
@@ -133,6 +135,8 @@ export const schedules = {
     // Every manager with its worker at once (the whole cluster loses power), back 1 s later.
     await ctx.sleep(ctx.phaseMs);
     await killAndRestart(ctx, ctx.cluster.nodes.map((n) => n.index), 1000);
+    await leaderOf(ctx);
+    await ctx.sleep(ctx.phaseMs);
   },
   'clock-jumps': async (ctx) => {
     // Wall clocks jump (CLOCK_REALTIME only, through the shim): the leader an hour ahead and a

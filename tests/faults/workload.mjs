@@ -219,7 +219,8 @@ export async function runWorkload(cluster, { streams, writers = 3, rng, stop, st
   for (let i = 0; i < writers; i++) {
     tasks.push(writer(conns[i], `w${i}`, streams, history, rng, running));
   }
-  tasks.push(reader('leader-tcp', (s) => lastVersion(conns[writers], s), streams, history, running));
+  const viaLeader = (s) => lastVersion(conns[writers], s);
+  tasks.push(reader('leader-tcp', viaLeader, streams, history, running));
   cluster.nodes.forEach((n, i) => {
     tasks.push(reader(`n${i}-tcp`, (s) => lastVersion(pinned[i], s), streams, history, running));
     tasks.push(reader(`n${i}-http`, (s) => lastVersionHttp(n.addr, s), streams, history, running));
