@@ -26,6 +26,7 @@ namespace po = boost::program_options;
 // Limits on values; each is generous but keeps a typo from asking for something absurd.
 constexpr int kClusterSizeMax = 99;          // EventStore clusters are 3 or 5 nodes in practice
 constexpr int kReaderThreadsMax = 64;        // far above the cores of any machine we target
+constexpr int kProjectionThreadsMax = 64;    // the same bound, for projection threads
 constexpr int kMillisecondsMax = 3'600'000;  // one hour: longer timeouts are surely mistakes
 constexpr int kPortMin = 1;                  // port 0 ("any free port") is refused on purpose
 constexpr int kPortMax = 65535;
@@ -191,6 +192,22 @@ Binding bind_log_level() {
           [](const WorkerOptions& o) { return o.log_level; }};
 }
 
+// EventStore's --run-projections: None, System (the standard projections) or All.
+Binding bind_run_projections() {
+  static const std::vector<std::string> kModes = {"None", "System", "All"};
+  return {ValueKind::kString,
+          [](WorkerOptions& o, std::string_view text) -> std::string {
+            for (const std::string& mode : kModes) {
+              if (lower(mode) == lower(trim(text))) {
+                o.run_projections = mode;
+                return "";
+              }
+            }
+            return "expected one of None, System, All";
+          },
+          [](const WorkerOptions& o) { return o.run_projections; }};
+}
+
 std::vector<OptionSpec> make_option_table() {
   using W = WorkerOptions;
   const int ms_max = kMillisecondsMax;
@@ -263,6 +280,15 @@ std::vector<OptionSpec> make_option_table() {
        bind_int(&W::prepare_timeout_ms, 1, ms_max)},
       {"ReaderThreadsCount", "4", "Threads (each with its own SQLite connection) serving reads.",
        bind_int(&W::reader_threads_count, 1, kReaderThreadsMax)},
+      {"RunProjections", "None",
+       "None, System (the standard projections) or All (also user projections, not yet served).",
+       bind_run_projections()},
+      {"StartStandardProjections", "false",
+       "Run $streams, $stream_by_category, $by_category, $by_event_type and $by_correlation_id "
+       "(with --run-projections System or All).",
+       bind_bool(&W::start_standard_projections)},
+      {"ProjectionThreads", "3", "Threads for user projections (accepted; not used yet).",
+       bind_int(&W::projection_threads, 1, kProjectionThreadsMax)},
   };
   return t;
 }

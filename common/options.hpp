@@ -51,6 +51,9 @@ struct WorkerOptions {
   int commit_timeout_ms = 5000;
   int prepare_timeout_ms = 2000;
   int reader_threads_count = 4;
+  std::string run_projections = "None";  // None, System or All (docs/projections.md)
+  bool start_standard_projections = false;
+  int projection_threads = 3;
   std::string log_level = "Information";
   bool what_if = false;
   bool help = false;

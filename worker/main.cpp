@@ -102,6 +102,8 @@ chorus::EngineConfig engine_config(const chorus::WorkerOptions& options) {
   config.in_memory = options.mem_db;
   config.reader_threads = options.reader_threads_count;
   config.commit_timeout_ms = options.commit_timeout_ms;
+  config.run_system_projections =
+      options.run_projections != "None" && options.start_standard_projections;
   config.cluster.node_id = options.int_ip + ":" + std::to_string(options.int_tcp_port);
   config.cluster.cluster_size = options.cluster_size;
   config.cluster.node_priority = options.node_priority;

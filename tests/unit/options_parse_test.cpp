@@ -284,5 +284,28 @@ TEST(OptionsHelp, ListsEveryFlagVariableAndKey) {
   }
 }
 
+// The projection options take EventStore's names and values (case-insensitive modes), default to
+// None/false/3, come from the environment too, and refuse an unknown mode naming the option.
+TEST(OptionsProjections, ModesDefaultsAndRefusals) {
+  const ParseResult d = parse({});
+  EXPECT_EQ(d.options.run_projections, "None");
+  EXPECT_FALSE(d.options.start_standard_projections);
+  EXPECT_EQ(d.options.projection_threads, 3);
+  const ParseResult r = parse({"--run-projections=system", "--start-standard-projections=true"},
+                              {{"CHORUS_PROJECTION_THREADS", "5"}});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.options.run_projections, "System");
+  EXPECT_TRUE(r.options.start_standard_projections);
+  EXPECT_EQ(r.options.projection_threads, 5);
+  EXPECT_EQ(source_of(r, "ProjectionThreads"), OptionSource::kEnvironment);
+  EXPECT_EQ(parse({"--run-projections=ALL"}).options.run_projections, "All");
+  for (const char* arg : {"--run-projections=Some", "--projection-threads=0"}) {
+    const ParseResult bad = parse({arg});
+    EXPECT_EQ(bad.exit_code, kUsageErrorExitCode) << arg;
+    const std::string flag = std::string(arg).substr(0, std::string(arg).find('='));
+    EXPECT_NE(bad.error.find(flag), std::string::npos) << arg << " -> " << bad.error;
+  }
+}
+
 }  // namespace
 }  // namespace chorus

@@ -14,6 +14,7 @@
 #include "worker/engine/write_path.hpp"
 #include "worker/services/leader_services.hpp"
 #include "worker/services/persistent_subscriptions.hpp"
+#include "worker/services/system_projections.hpp"
 #include "worker/services/user_bootstrap.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -182,6 +183,11 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
       [this](std::function<void()> work) { on_core(std::move(work)); }, now_ms);
   persistent_ = persistent.get();
   services_->add(std::move(persistent));
+  if (config.run_system_projections) {
+    const auto& all = projections::kSystemProjections;
+    services_->add(std::make_unique<SystemProjections>(
+        std::vector<projections::SystemProjection>(all.begin(), all.end()), now_ms));
+  }
 
   auto ready = ready_promise_.get_future();
   on_core([this, transport] { start_core(transport); });
@@ -219,6 +225,20 @@ void EngineImpl::add_persistent_context(LeaderContext& context) {
                                 resolve_links);
       } catch (const std::exception& e) {
         r.status = ReadStreamStatus::Error;
+        r.error = e.what();
+      }
+      on_core([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+    });
+  };
+  context.read_all = [this](Position from, int32_t count, std::function<void(ReadAllResult)> done) {
+    asio::post(*readers_, [this, from, count, done = std::move(done)]() mutable {
+      ReadAllResult r;
+      try {
+        auto c = read_pool_->borrow();
+        const Principal system{"$system", {"$admins"}};
+        r = chorus::read_all(*c, read_view(), system, from, count, true, false);
+      } catch (const std::exception& e) {
+        r.status = ReadAllStatus::Error;
         r.error = e.what();
       }
       on_core([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });

@@ -44,6 +44,8 @@ struct EngineConfig {
   // Passwords of the built-in users, set when a leader first creates them.
   std::string default_admin_password = "changeit";
   std::string default_ops_password = "changeit";
+  // Run the standard projections ($ce-, $et-, ... links) while this node leads.
+  bool run_system_projections = false;
   // Called once (on the core thread) when storage fails: a write or fsync failed, the writer's
   // queue overflowed, or a log entry could not be decoded. Nothing after the failure is ever
   // acknowledged; the process should exit so that its supervisor restarts it from what is on

@@ -1,7 +1,7 @@
-// LeaderServices: the things that run only while this node leads (user bootstrap now; persistent
-// subscriptions, projections and scavenging next). Each is started when the node becomes leader
-// with its epoch committed and stopped on any role change, so no two nodes run one at once for
-// long, and a new leader starts from what is committed in the log.
+// LeaderServices: the things that run only while this node leads (user bootstrap, persistent
+// subscriptions, system projections; user projections and scavenging next). Each is started
+// when the node becomes leader with its epoch committed and stopped on any role change, so no
+// two nodes run one at once for long, and a new leader starts from what is committed in the log.
 // Threading: start_all/stop_all and the services' start/stop run on the engine's core thread;
 // a service that needs its own thread owns it and joins it in stop().
 #pragma once
@@ -33,6 +33,10 @@ struct LeaderContext {
   std::function<void(const std::string& stream, int64_t from, int32_t count, bool forward,
                      bool resolve_links, std::function<void(ReadStreamResult)> done)>
       read_stream;
+  // Reads committed records of $all forward from `from` with every right (on a reader thread,
+  // links not resolved); `done` runs on the core thread.
+  std::function<void(Position from, int32_t count, std::function<void(ReadAllResult)> done)>
+      read_all;
   // EventStore's ACL check for `who` (settings and stream metadata as this node knows them).
   std::function<bool(const std::string& stream, StreamAccess access, const Principal& who)>
       can_access;
