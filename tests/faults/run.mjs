@@ -6,6 +6,7 @@
 // Exit code 1 when any run's verdict is not "ok".
 //   node tests/faults/run.mjs --schedule kill-leader,bridge --runs 5 --seed 100
 //   node tests/faults/run.mjs --schedule all --runs 5          (every schedule)
+//   node tests/faults/run.mjs --schedule bridge --phase-ms 10000  (longer phases)
 // A run is replayed by its schedule and seed (the seed picks victims and writers' streams; the
 // timing of a real cluster is not deterministic). Needs root; CHORUS_WORKER, CHORUS_MANAGER
 // and CHORUS_FAULT_SHIM name the binaries (default: build/release). A run removes everything it
@@ -237,13 +238,15 @@ async function main() {
     schedule: { type: 'string', default: 'all' },
     runs: { type: 'string', default: '1' },
     seed: { type: 'string', default: '1' },
+    'phase-ms': { type: 'string', default: '3000' },  // longer phases: longer faults and runs
   } });
   const names = values.schedule === 'all' ? Object.keys(schedules) : values.schedule.split(',');
   for (const n of names) if (!schedules[n]) throw new Error(`unknown schedule ${n}`);
   const results = [];
   for (const name of names) {
     for (let k = 0; k < Number(values.runs); k++) {
-      const r = await runOne(name, Number(values.seed) + k);
+      const phaseMs = Number(values['phase-ms']);
+      const r = await runOne(name, Number(values.seed) + k, { phaseMs });
       results.push(r);
       console.log(JSON.stringify(r));
     }
