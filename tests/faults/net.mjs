@@ -7,6 +7,7 @@
 // asynchronously (and not at all while anything still holds it), and its veth pairs with it.
 // Needs root (ip netns).
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 
 function ip(...args) {
   return execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
@@ -18,8 +19,10 @@ export class Net {
   constructor(size) {
     this.size = size;
     const run = runs++;
-    // Interface names are at most 15 bytes: "cf" + 5 + 2 + "br"/"h9" stays within them.
-    this.tag = `cf${process.pid % 100000}${String(run % 100).padStart(2, '0')}`;
+    // The whole pid (at most 7 digits, pid_max <= 2^22): a live process never shares it, so
+    // removeStale() only ever removes names of a dead one. Interface names are at most 15
+    // bytes: "cf" + 7 + 2 + "br"/"h9" stays within them.
+    this.tag = `cf${process.pid}${String(run % 100).padStart(2, '0')}`;
     this.subnet = `10.77.${(process.pid + run) % 250}`;
     this.bridge = `${this.tag}br`;
     this.made = [];
@@ -64,6 +67,8 @@ export class Net {
 
   // Links and namespaces left under this run's names by a process with the same id that died
   // before its teardown.
+  // Also removes the names of any harness process that no longer runs (one killed with SIGKILL
+  // cannot tear down): names cf<pid><run>{br,h<i>,n<i>} whose pid is gone.
   removeStale() {
     const gone = (...args) => { try { ip(...args); } catch { /* not there */ } };
     for (let i = 0; i < this.size; i++) {
@@ -71,6 +76,18 @@ export class Net {
       gone('netns', 'del', this.ns(i));
     }
     gone('link', 'del', this.bridge);
+    const dead = (name) => {
+      const m = /^cf(\d+)\d\d(br|h\d+|n\d+)$/.exec(name ?? '');
+      return m && Number(m[1]) !== process.pid && !fs.existsSync(`/proc/${m[1]}`);
+    };
+    for (const l of ip('netns', 'list').split('\n')) {
+      const name = l.split(' ')[0];
+      if (dead(name)) gone('netns', 'del', name);
+    }
+    for (const l of ip('-o', 'link', 'show').split('\n')) {
+      const name = l.split(':')[1]?.trim().split('@')[0];
+      if (dead(name) && !/n\d+$/.test(name)) gone('link', 'del', name);
+    }
   }
 
   // What of this run is still there after teardown(): its namespaces and host links.
