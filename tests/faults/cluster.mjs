@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pidAlive } from './net.mjs';
 
 const kRestartDelayMs = 500;  // a manager's (or systemd's) first restart backoff
 const kManagerIntPort = 30777;
@@ -15,14 +16,17 @@ const kManagerExtPort = 30778;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// A process that exited but was not reaped yet (a zombie) counts as gone.
-export function pidAlive(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
+// Live processes whose command line names a folder under `root` (a run's workers, managers).
+export function processesUnder(root) {
+  const out = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmd.includes(root + '/') && pidAlive(Number(entry))) out.push(Number(entry));
+    } catch { /* exited meanwhile */ }
   }
+  return out;
 }
 
 function tail(text, lines = 8) {
@@ -243,15 +247,5 @@ export class FaultCluster {
 
   // Pids of processes still running with this run's folder on their command line (a worker a
   // dead manager left behind, say): after stop() there must be none.
-  leftovers() {
-    const out = [];
-    for (const entry of fs.readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-      try {
-        const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-        if (cmd.includes(this.root + '/') && pidAlive(Number(entry))) out.push(Number(entry));
-      } catch { /* exited meanwhile */ }
-    }
-    return out;
-  }
+  leftovers() { return processesUnder(this.root); }
 }

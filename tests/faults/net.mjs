@@ -13,6 +13,16 @@ function ip(...args) {
   return execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 }
 
+// A process that exited but was not reaped yet (a zombie) counts as gone.
+export function pidAlive(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 let runs = 0;
 
 export class Net {
@@ -78,7 +88,7 @@ export class Net {
     gone('link', 'del', this.bridge);
     const dead = (name) => {
       const m = /^cf(\d+)\d\d(br|h\d+|n\d+)$/.exec(name ?? '');
-      return m && Number(m[1]) !== process.pid && !fs.existsSync(`/proc/${m[1]}`);
+      return m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]));
     };
     for (const l of ip('netns', 'list').split('\n')) {
       const name = l.split(' ')[0];

@@ -18,8 +18,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { check } from './checker.mjs';
-import { FaultCluster } from './cluster.mjs';
-import { Net } from './net.mjs';
+import { FaultCluster, processesUnder } from './cluster.mjs';
+import { Net, pidAlive } from './net.mjs';
 import { needsManager, needsTmpfs, schedules } from './schedules.mjs';
 import { runWorkload } from './workload.mjs';
 
@@ -92,6 +92,27 @@ function unmount(dir) {
   }
 }
 
+// What runs of harness processes that died without their teardown (SIGKILL) left: each run's
+// folder names its harness's pid in `owner`; if that process is gone, the run's processes are
+// killed by PID, its mounts detached and its folder removed (net.mjs removes its names).
+function reapDeadRuns() {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    if (!name.startsWith('chorus-faults-')) continue;
+    const root = path.join(os.tmpdir(), name);
+    let owner;
+    try { owner = Number(fs.readFileSync(path.join(root, 'owner'), 'utf8')); } catch { continue; }
+    if (!(owner > 0) || owner === process.pid || pidAlive(owner)) continue;
+    for (const pid of processesUnder(root)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    for (const line of fs.readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
+      const dir = line.split(' ')[1];
+      if (dir?.startsWith(root + '/')) unmount(dir);
+    }
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
 // Undoes everything a run made, whatever state it is in; returns what it found left behind
 // (which it also removed): processes, namespaces, links, mounts.
 async function teardown({ history, cluster, net, mounts, root }) {
@@ -121,7 +142,9 @@ export async function runOne(name, seed, { phaseMs = 3000, bins = {},
   const managed = needsManager.has(name);
   const started = Date.now();
   const base = { schedule: name, seed, mode: managed ? 'managed' : 'workers' };
+  reapDeadRuns();
   const run = { mounts: [], root: fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-faults-')) };
+  fs.writeFileSync(path.join(run.root, 'owner'), String(process.pid));
   run.net = new Net(3);
   const cleanup = () => { inProgress.delete(cleanup); return teardown(run); };
   inProgress.add(cleanup);
