@@ -261,7 +261,7 @@ async function main() {
     schedule: { type: 'string', default: 'all' },
     runs: { type: 'string', default: '1' },
     seed: { type: 'string', default: '1' },
-    'phase-ms': { type: 'string', default: '3000' },  // longer phases: longer faults and runs
+    'phase-ms': { type: 'string', default: '3000' },  // the writing before and between faults
   } });
   const names = values.schedule === 'all' ? Object.keys(schedules) : values.schedule.split(',');
   for (const n of names) if (!schedules[n]) throw new Error(`unknown schedule ${n}`);
