@@ -1,8 +1,8 @@
 // Proves, in a short mode for ./test.sh, that no acknowledged write is lost or duplicated and
 // every node ends with the same history under a few fault schedules (a killed leader, a paused
-// leader, a bridge partition), each run once against a real 3-node cluster in
-// network namespaces with the unmodified node-eventstore-client, and that each run leaves no
-// process, namespace, link or mount behind. The full table: run.mjs.
+// leader, a bridge partition, a leader's manager killed with its worker), each run once against
+// a real 3-node cluster in network namespaces with the unmodified node-eventstore-client, and
+// that each run leaves no process, namespace, link or mount behind. The full table: run.mjs.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
@@ -20,7 +20,8 @@ function canUseNamespaces() {
 
 const skip = canUseNamespaces() ? false : 'needs root and iproute2 (ip netns)';
 
-for (const [schedule, seed] of [['kill-leader', 1], ['pause-leader', 2], ['bridge', 3]]) {
+const kShort = [['kill-leader', 1], ['pause-leader', 2], ['bridge', 3], ['kill-manager-leader', 4]];
+for (const [schedule, seed] of kShort) {
   test(`${schedule}: every acknowledged write survives, once, in one order on every node`,
     { skip, timeout: 240000 }, async () => {
       const r = await runOne(schedule, seed, { phaseMs: 2000 });
