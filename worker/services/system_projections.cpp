@@ -1,6 +1,10 @@
-// SystemProjections: see system_projections.hpp. The pipeline has one step in flight at a time
-// (a read of $all, or the writes of one page), so links reach each target stream in source
-// order and a checkpoint never passes a link that is not acknowledged.
+// SystemProjections: see system_projections.hpp. One read of $all is in flight at a time and
+// pages are issued in log order, so links reach each target stream in source order (appends are
+// ordered on the core thread). Pages complete in order; the checkpoint never passes a page with a
+// link not acknowledged. A transient failure rewinds to the oldest incomplete page and writes
+// from there again: links that did land are answered as idempotent retries by their ids, and
+// within one leader's term a later link is never committed before an earlier one (the log
+// commits in order), so rewriting cannot reorder a target stream.
 #include "worker/services/system_projections.hpp"
 
 #include "worker/engine/reads.hpp"
@@ -57,8 +61,10 @@ SystemProjections::SystemProjections(std::vector<SystemProjection> enabled, NowM
 void SystemProjections::start(LeaderContext& context) {
   context_ = &context;
   running_ = std::make_shared<std::atomic<bool>>(true);
-  done_.clear();
-  loaded_ = busy_ = wake_ = retry_scheduled_ = false;
+  start_.clear();
+  pages_.clear();
+  loaded_ = reading_ = wake_ = retry_scheduled_ = false;
+  generation_ += 1;
   links_unchecked_ = 0;
   last_checkpoint_ms_ = now_ms_();
   if (enabled_.empty()) return;
@@ -72,6 +78,7 @@ void SystemProjections::start(LeaderContext& context) {
 void SystemProjections::stop() {
   if (running_) running_->store(false);
   loaded_ = false;
+  pages_.clear();
 }
 
 void SystemProjections::load_checkpoints() {
@@ -85,30 +92,33 @@ void SystemProjections::load_checkpoints() {
     }
     auto token = running_;
     context_->read_stream(stream, -1, 1, false, false, [this, token, p](ReadStreamResult r) {
-      if (!alive(token)) return;
-      Position from = Position::start();
-      if (r.status == ReadStreamStatus::Success && !r.events.empty() && r.events.front().event) {
-        const auto& e = *r.events.front().event;
-        if (auto tag = parse_checkpoint(e.metadata)) {
-          from = *tag;
-        } else {
-          std::cerr << "chorus-worker: " << projections::name_of(p)
-                    << ": unreadable checkpoint; starting from the beginning of $all" << std::endl;
-        }
-      }
-      done_[p] = from;
-      if (--checkpoints_pending_ > 0) return;
-      cursor_ = done_.begin()->second;
-      for (const auto& [q, at] : done_) cursor_ = std::min(cursor_, at);
-      loaded_ = true;
-      read_next();
+      if (alive(token)) on_checkpoint_loaded(p, r);
     });
   }
 }
 
+void SystemProjections::on_checkpoint_loaded(SystemProjection p, const ReadStreamResult& r) {
+  Position from = Position::start();
+  if (r.status == ReadStreamStatus::Success && !r.events.empty() && r.events.front().event) {
+    if (auto tag = parse_checkpoint(r.events.front().event->metadata)) {
+      from = *tag;
+    } else {
+      std::cerr << "chorus-worker: " << projections::name_of(p)
+                << ": unreadable checkpoint; starting from the beginning of $all" << std::endl;
+    }
+  }
+  start_[p] = from;
+  if (--checkpoints_pending_ > 0) return;
+  cursor_ = start_.begin()->second;
+  for (const auto& [q, at] : start_) cursor_ = std::min(cursor_, at);
+  acked_ = cursor_;
+  loaded_ = true;
+  read_next();
+}
+
 void SystemProjections::on_record_committed(const EventRecord& /*record*/) {
   if (!loaded_) return;
-  if (busy_ || retry_scheduled_) {
+  if (reading_ || retry_scheduled_ || pages_.size() >= kSystemPagesInFlightMax) {
     wake_ = true;
     return;
   }
@@ -116,8 +126,8 @@ void SystemProjections::on_record_committed(const EventRecord& /*record*/) {
 }
 
 void SystemProjections::poll() {
-  if (!busy_ && !retry_scheduled_ && loaded_) read_next();
-  maybe_checkpoint(false);
+  if (loaded_ && !retry_scheduled_) read_next();
+  maybe_checkpoint();
   auto token = running_;
   context_->after(kSystemPollMs, [this, token] {
     if (alive(token)) poll();
@@ -125,12 +135,14 @@ void SystemProjections::poll() {
 }
 
 void SystemProjections::read_next() {
-  if (busy_ || !loaded_) return;
-  busy_ = true;
+  if (reading_ || !loaded_ || pages_.size() >= kSystemPagesInFlightMax) return;
+  reading_ = true;
   wake_ = false;
   auto token = running_;
-  context_->read_all(cursor_, kSystemPageRecords, [this, token](ReadAllResult page) {
-    if (!alive(token)) return;
+  const uint64_t generation = generation_;
+  context_->read_all(cursor_, kSystemPageRecords, [this, token, generation](ReadAllResult page) {
+    if (!alive(token) || generation != generation_) return;
+    reading_ = false;
     on_page(std::move(page));
   });
 }
@@ -139,72 +151,70 @@ void SystemProjections::on_page(ReadAllResult page) {
   if (page.status != ReadAllStatus::Success) {
     std::cerr << "chorus-worker: system projections: reading $all failed: " << page.error
               << std::endl;
-    return retry_later();
+    return rewind(acked_);
   }
   std::vector<projections::Link> links;
   for (const ResolvedEvent& e : page.events) {
     if (!e.event) continue;
     const EventRecord& record = *e.event;
     for (SystemProjection p : enabled_) {
-      if (record.position < done_[p]) continue;  // written before this projection's checkpoint
+      if (record.position < start_[p]) continue;  // linked before this projection's checkpoint
       if (auto link = projections::link_for(p, record)) links.push_back(std::move(*link));
     }
   }
-  const bool full = static_cast<int32_t>(page.events.size()) >= kSystemPageRecords;
-  if (full) wake_ = true;  // more to read at once
-  write_links(std::move(links), page.next);
-}
-
-void SystemProjections::write_links(std::vector<projections::Link> links, Position next) {
-  if (links.empty()) return on_links_written(next, 0, true);
-  auto remaining = std::make_shared<size_t>(links.size());
-  auto all_ok = std::make_shared<bool>(true);
-  const size_t count = links.size();
+  Page issued{next_page_id_++, cursor_, page.next, links.size(), links.size(), false};
+  pages_.push_back(issued);
+  cursor_ = std::max(cursor_, page.next);
   auto token = running_;
+  const uint64_t generation = generation_;
   for (auto& link : links) {
     const std::string stream = link.stream;
     context_->append(kSystem, stream, kExpectedAny, {std::move(link.event)},
-                     [this, token, remaining, all_ok, next, count, stream](const WriteResult& w) {
+                     [this, token, generation, id = issued.id, stream](const WriteResult& w) {
                        if (!alive(token)) return;
-                       if (transient_failure(w)) {
-                         *all_ok = false;
-                       } else if (w.result != OperationResult::Success) {
+                       const bool transient = transient_failure(w);
+                       if (!transient && w.result != OperationResult::Success) {
                          std::cerr << "chorus-worker: system projections: skipped a link to "
                                    << stream << ": " << w.message << std::endl;
                        }
-                       if (--*remaining == 0) on_links_written(next, count, *all_ok);
+                       on_link_written(generation, id, transient);
                      });
   }
+  if (links.empty()) complete_pages();
+  // A full page means more is there already; otherwise wait for commits (or the poll).
+  if (static_cast<int32_t>(page.events.size()) >= kSystemPageRecords || wake_) read_next();
 }
 
-void SystemProjections::on_links_written(Position next, size_t count, bool all_ok) {
-  busy_ = false;
-  // A failed page is written again from the same position: the links that did land are
-  // answered as idempotent retries by their ids.
-  if (!all_ok) return retry_later();
-  cursor_ = std::max(cursor_, next);
-  for (auto& [p, at] : done_) at = std::max(at, cursor_);
-  links_written_ += static_cast<int64_t>(count);
-  links_unchecked_ += static_cast<int64_t>(count);
-  maybe_checkpoint(false);
+void SystemProjections::on_link_written(uint64_t generation, uint64_t page_id, bool transient) {
+  if (generation != generation_) return;
+  for (Page& page : pages_) {
+    if (page.id != page_id) continue;
+    page.remaining -= 1;
+    page.failed = page.failed || transient;
+    break;
+  }
+  complete_pages();
+}
+
+void SystemProjections::complete_pages() {
+  while (!pages_.empty() && pages_.front().remaining == 0) {
+    const Page page = pages_.front();
+    if (page.failed) return rewind(page.from);
+    pages_.pop_front();
+    acked_ = std::max(acked_, page.next);
+    links_unchecked_ += static_cast<int64_t>(page.links);
+  }
+  maybe_checkpoint();
   if (wake_) read_next();
 }
 
-void SystemProjections::maybe_checkpoint(bool force) {
-  if (!loaded_ || links_unchecked_ == 0) return;
-  if (!force && now_ms_() - last_checkpoint_ms_ < kSystemCheckpointMs) return;
-  const std::string tag = checkpoint_metadata(cursor_);
-  for (SystemProjection p : enabled_) {
-    NewEvent e{random_guid(), kCheckpointEventType, true, true, "{}", tag};
-    context_->append(kSystem, projections::checkpoint_stream_of(projections::name_of(p)),
-                     kExpectedAny, {e}, [](const WriteResult&) {});
-  }
-  links_unchecked_ = 0;
-  last_checkpoint_ms_ = now_ms_();
-}
-
-void SystemProjections::retry_later() {
-  busy_ = false;
+// Forgets every page in flight and reads again from `from` after kSystemRetryMs.
+void SystemProjections::rewind(Position from) {
+  generation_ += 1;
+  pages_.clear();
+  reading_ = false;
+  cursor_ = from;
+  if (retry_scheduled_) return;
   retry_scheduled_ = true;
   auto token = running_;
   context_->after(kSystemRetryMs, [this, token] {
@@ -212,6 +222,19 @@ void SystemProjections::retry_later() {
     retry_scheduled_ = false;
     read_next();
   });
+}
+
+void SystemProjections::maybe_checkpoint() {
+  if (!loaded_ || links_unchecked_ == 0) return;
+  if (now_ms_() - last_checkpoint_ms_ < kSystemCheckpointMs) return;
+  const std::string tag = checkpoint_metadata(acked_);
+  for (SystemProjection p : enabled_) {
+    NewEvent e{random_guid(), kCheckpointEventType, true, true, "{}", tag};
+    context_->append(kSystem, projections::checkpoint_stream_of(projections::name_of(p)),
+                     kExpectedAny, {e}, [](const WriteResult&) {});
+  }
+  links_unchecked_ = 0;
+  last_checkpoint_ms_ = now_ms_();
 }
 
 }  // namespace chorus
