@@ -1,0 +1,87 @@
+#!/bin/bash
+# Idle cost of virtual nodes (issue 16): one chorus-manager supervising CLUSTERS three-node
+# clusters on 127.0.0.1, all idle. Waits until every node answers /health/ready, lets them settle,
+# then reads each process's CPU time (/proc utime+stime) and RSS over SECONDS and prints a
+# markdown table: per worker (median and max) and the manager, in % of one core and MiB.
+# Ports 24000-24999 and 25xxx below the ephemeral range; every process is stopped by its PID.
+#   bench/idle.sh [BUILD_DIR]   env: CLUSTERS (4), SECONDS_MEASURED (60), WORK_DIR, WORKER (binary)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$repo/build/release}
+clusters=${CLUSTERS:-4}
+measured=${SECONDS_MEASURED:-60}
+work=${WORK_DIR:-/tmp/chorus-idle}
+readonly kReadyDeadlineSeconds=120 kSettleSeconds=10 kTicksPerSecond=100
+manager_bin=$build/manager/chorus-manager
+worker_bin=${WORKER:-$build/worker/chorus-worker}
+[ -x "$manager_bin" ] && [ -x "$worker_bin" ] || { echo "build first: $build" >&2; exit 2; }
+
+rm -rf "$work"
+mkdir -p "$work"
+{
+  echo "IntIp: 127.0.0.1"
+  echo "ExtIp: 127.0.0.1"
+  echo "IntHttpPort: 24777"
+  echo "ExtHttpPort: 24778"
+  echo "DiscoverViaDns: false"
+  echo "Log: $work/logs"
+  echo "Db: $work/data"
+  echo "WorkerPath: $worker_bin"
+  echo "Nodes:"
+  for ((c = 0; c < clusters; c++)); do
+    for n in 0 1 2; do
+      base=$((25000 + c * 100 + n * 10))
+      echo "  - Name: c${c}n${n}"
+      echo "    Cluster: c$c"
+      echo "    Options: { ClusterSize: 3, IntTcpPort: $base, ExtTcpPort: $((base + 1)),"
+      echo "               IntHttpPort: $((base + 2)), ExtHttpPort: $((base + 3)) }"
+    done
+  done
+} >"$work/manager.yaml"
+
+"$manager_bin" --config "$work/manager.yaml" >"$work/manager.out" 2>&1 &
+manager=$!
+trap 'kill "$manager" 2>/dev/null || true; wait "$manager" 2>/dev/null || true' EXIT
+
+deadline=$((SECONDS + kReadyDeadlineSeconds))
+for ((c = 0; c < clusters; c++)); do
+  for n in 0 1 2; do
+    port=$((25000 + c * 100 + n * 10 + 3))
+    until curl -sf -o /dev/null "http://127.0.0.1:$port/health/ready"; do
+      if [ $SECONDS -ge $deadline ]; then
+        echo "node c${c}n${n} (port $port) not ready after ${kReadyDeadlineSeconds}s" >&2
+        tail -5 "$work/manager.out" >&2
+        exit 1
+      fi
+      sleep 0.5
+    done
+  done
+done
+sleep "$kSettleSeconds"
+
+mapfile -t workers < <(pgrep -P "$manager" -f chorus-worker)
+[ ${#workers[@]} -eq $((clusters * 3)) ] || {
+  echo "expected $((clusters * 3)) workers under the manager, found ${#workers[@]}" >&2
+  exit 1
+}
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+declare -A before
+for p in "$manager" "${workers[@]}"; do before[$p]=$(ticks "$p"); done
+sleep "$measured"
+percent() { echo "scale=2; ($(ticks "$1") - ${before[$1]}) * 100 / ($kTicksPerSecond * $measured)" | bc; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+for p in "${workers[@]}"; do echo "$(percent "$p") $(rss_mib "$p")"; done >"$work/workers.txt"
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+maximum() { sort -n | tail -1; }
+cpu_median=$(cut -d' ' -f1 "$work/workers.txt" | median)
+cpu_max=$(cut -d' ' -f1 "$work/workers.txt" | maximum)
+rss_median=$(cut -d' ' -f2 "$work/workers.txt" | median)
+rss_max=$(cut -d' ' -f2 "$work/workers.txt" | maximum)
+echo "Machine: $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg);" \
+  "commit $(git -C "$repo" rev-parse --short HEAD); $clusters clusters x 3 idle nodes, ${measured}s"
+echo
+echo "| process | CPU % of a core | RSS MiB |"
+echo "|---|---|---|"
+echo "| worker, median of $((clusters * 3)) | $cpu_median | $rss_median |"
+echo "| worker, max | $cpu_max | $rss_max |"
+echo "| manager | $(percent "$manager") | $(rss_mib "$manager") |"
