@@ -22,6 +22,9 @@ constexpr size_t kAppendBytesMax = 1u << 20;
 constexpr size_t kReplicationInflightBytesMax = 4u << 20;
 // A follower this close to the leader's commit position counts as caught up (Follower).
 constexpr int64_t kCaughtUpSlackBytes = 4 << 20;
+// An idle core thread still wakes this often, so that its watchdog age (/health/ready) and the
+// write timeouts stay fresh; otherwise it sleeps until the core has a tick due.
+constexpr int kIdleWakeMs = 250;
 
 // The replication core reads older entries (for followers catching up) from SQLite.
 class StorageLogReader final : public replication::LogReader {
@@ -36,6 +39,10 @@ class StorageLogReader final : public replication::LogReader {
  private:
   ReadConnection& c_;
 };
+
+int64_t steady_ms(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
 
 }  // namespace
 
@@ -79,9 +86,10 @@ void ReplicationRuntime::start(ReplicationTransport* transport, ReadConnection& 
   rc.seed = cc.seed != 0 ? cc.seed : std::random_device{}();
   log_reader_ = std::make_unique<StorageLogReader>(log);
   core_ = std::make_unique<replication::Core>(rc, init, *log_reader_);
+  tick_base_ = Clock::now();
+  last_tick_steady_ms_.store(steady_ms(tick_base_));
   process_ready();
   update_status();
-  schedule_tick();
 }
 
 void ReplicationRuntime::stop_writer() {
@@ -99,45 +107,83 @@ void ReplicationRuntime::stop() {
 
 void ReplicationRuntime::receive(const replication::Message& message) {
   if (!core_ || stopped_) return;
+  catch_up_ticks();
   core_->step(message);
   process_ready();
 }
 
 void ReplicationRuntime::set_peers(const std::vector<std::string>& node_ids) {
   if (!core_ || stopped_) return;
+  catch_up_ticks();
   core_->set_peers(node_ids);
   process_ready();
 }
 
 void ReplicationRuntime::resign() {
   if (!core_) return;
+  catch_up_ticks();
   core_->resign();
   process_ready();
   update_status();
 }
 
-void ReplicationRuntime::schedule_tick() {
-  tick_timer_.expires_after(std::chrono::milliseconds(std::max(1, config_.cluster.tick_ms)));
+// Idle cost: the core counts a tick every tick_ms of wall time, but the thread wakes only when
+// a tick is due to act (Core::ticks_until_due) or kIdleWakeMs passed; every input first ticks
+// the ticks that passed since, so the core sees the same clock as if it were ticked each time.
+void ReplicationRuntime::catch_up_ticks() {
+  const auto now = Clock::now();
+  const auto tick = std::chrono::milliseconds(std::max(1, config_.cluster.tick_ms));
+  int64_t n = (now - tick_base_) / tick;
+  if (n <= 0) return;
+  tick_base_ += n * tick;
+  last_tick_steady_ms_.store(steady_ms(now));
+  // After a stall (SIGSTOP, a swapped-out process) tick no more than one idle wake's worth:
+  // a paused leader resumes as a late tick would have found it, not an election timeout later.
+  n = std::min<int64_t>(n, idle_wake_ticks() + 1);
+  while (n > 0) {
+    const int64_t k = std::min<int64_t>(n, core_->ticks_until_due());
+    for (int64_t i = 0; i < k; ++i) core_->tick();
+    n -= k;
+    apply_ready();  // at most one acting tick per round: no doubled heartbeats
+  }
+}
+
+int ReplicationRuntime::idle_wake_ticks() const {
+  return std::max(1, kIdleWakeMs / std::max(1, config_.cluster.tick_ms));
+}
+
+void ReplicationRuntime::arm_tick_timer() {
+  if (stopped_ || !core_) return;
+  const int due = std::min(core_->ticks_until_due(), idle_wake_ticks());
+  const auto at =
+      tick_base_ + due * std::chrono::milliseconds(std::max(1, config_.cluster.tick_ms));
+  if (tick_armed_ && at >= tick_wake_at_) return;  // already wakes in time: no timer syscall
+  tick_armed_ = true;
+  tick_wake_at_ = at;
+  tick_timer_.expires_at(at);  // cancels an earlier wait, whose handler sees operation_aborted
   tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec == boost::asio::error::operation_aborted) return;
+    tick_armed_ = false;
     if (ec || stopped_) return;
     on_tick();
-    schedule_tick();
   });
 }
 
 void ReplicationRuntime::on_tick() {
-  last_tick_steady_ms_.store(
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
-          .count());
-  core_->tick();
-  process_ready();
+  catch_up_ticks();
   check_timeouts();
   update_status();
+  arm_tick_timer();
 }
 
 // ---------------------------------------------------------------- the core's output
 
 void ReplicationRuntime::process_ready() {
+  apply_ready();
+  arm_tick_timer();
+}
+
+void ReplicationRuntime::apply_ready() {
   auto ready = core_->ready();
   if (ready.empty()) return;
   if (ready.hard_state) {
@@ -211,6 +257,7 @@ void ReplicationRuntime::on_durable(int64_t end, uint64_t generation, const Flus
   // After a storage failure nothing more counts as durable: a later batch may sit behind a hole.
   if (generation != generation_ || !core_ || !storage_failure_.empty()) return;
   durable_end_ = std::max(durable_end_, end);
+  catch_up_ticks();
   core_->durable(end);
   process_ready();
   advance_commit();
@@ -299,6 +346,7 @@ NotHandledReason ReplicationRuntime::refusal() const {
 }
 
 bool ReplicationRuntime::propose(std::vector<EventRecord>& records) {
+  if (core_ && !stopped_) catch_up_ticks();
   if (!storage_failure_.empty() || refusal() != NotHandledReason::None) return false;
   std::vector<std::string> payloads;
   payloads.reserve(records.size());
@@ -320,6 +368,7 @@ bool ReplicationRuntime::propose(std::vector<EventRecord>& records) {
     asio::post(io_, [this] {
       appends_scheduled_ = false;
       if (!core_ || stopped_) return;
+      catch_up_ticks();
       core_->send_pending_appends();
       process_ready();
     });

@@ -97,9 +97,12 @@ class ReplicationRuntime final : public WriteLog {
   RuntimeStats stats() const;
 
  private:
-  void schedule_tick();
+  void catch_up_ticks();
+  int idle_wake_ticks() const;
+  void arm_tick_timer();
   void on_tick();
-  void process_ready();
+  void process_ready();  // apply_ready, then wake the thread when the next tick is due
+  void apply_ready();
   void apply_truncation(int64_t position);
   void apply_entries(std::vector<replication::Entry> entries);
   void on_durable(int64_t end, uint64_t generation, const FlushStats& flush);
@@ -125,6 +128,9 @@ class ReplicationRuntime final : public WriteLog {
   std::unique_ptr<replication::LogReader> log_reader_;
   std::unique_ptr<replication::Core> core_;
   boost::asio::steady_timer tick_timer_;
+  Clock::time_point tick_base_;     // when the core's latest tick fell (a multiple of tick_ms)
+  Clock::time_point tick_wake_at_;  // when the armed timer fires
+  bool tick_armed_ = false;
   ReplicationTransport* transport_ = nullptr;
   bool stopped_ = false;
 

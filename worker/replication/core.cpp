@@ -103,6 +103,30 @@ void Core::tick() {
   if (++election_elapsed_ >= election_timeout_) start_pre_vote();
 }
 
+int Core::ticks_until_due() const {
+  // Each bound is the k >= 1 at which tick() number k from now first meets its condition.
+  int due = kNothingDue;
+  const auto at = [&due](int k) { due = std::min(due, std::max(1, k)); };
+  if (role_ == Role::Leader) {
+    if (!peers_.empty()) at(config_.heartbeat_ticks - heartbeat_elapsed_);
+    if (quorum() > 1) {
+      // check_quorum: the earliest peer to fall silent (conservative: a step-down needs more).
+      if (static_cast<int>(progress_.size()) + 1 < quorum()) at(1);
+      for (const auto& [id, p] : progress_) {
+        at(p.last_heard_tick + config_.election_ticks_max - now_tick_);
+      }
+    }
+    return due;
+  }
+  if (role_ == Role::Follower && synced_)
+    at(matched_tick_ + config_.heartbeat_ticks * 3 + 1 - now_tick_);
+  if (role_ == Role::Follower && leader_ && !synced_) {
+    at(subscribe_sent_tick_ + config_.heartbeat_ticks * 2 - now_tick_);
+  }
+  at(election_timeout_ - election_elapsed_);
+  return due;
+}
+
 void Core::start_pre_vote() {
   if (quorum() == 1) {
     become_candidate();

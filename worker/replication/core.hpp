@@ -150,6 +150,12 @@ class Core {
   Core(Config config, InitialState initial, LogReader& log);
 
   void tick();
+  // How many ticks from now the first tick() falls that does more than count: a heartbeat, a
+  // resync, a quorum check that may step down, an election. Ticks before it change nothing
+  // anybody sees, so an idle runtime may sleep until then and tick the skipped ticks in a row.
+  // kNothingDue when no tick will ever act by itself (a single-node leader).
+  int ticks_until_due() const;
+  static constexpr int kNothingDue = 1 << 30;
   void step(const Message& message);
   // Local storage made every entry below `end` durable. It must describe the log as it is
   // after the latest truncate_to handed out (drop notices about writes made before it).
