@@ -112,7 +112,8 @@ class PersistentSubscriptions final : public LeaderService, public PersistentApi
   void do_checkpoint(Group& g, int64_t number);
   void tick();
   void measure(Group& g, int64_t now);
-  PersistentGroupInfo describe(const Group& g, int64_t now) const;
+  // `detail`: with each consumer's extraStatistics (for /info; lists and metrics skip them).
+  PersistentGroupInfo describe(const Group& g, int64_t now, bool detail) const;
   void do_replay(Group& g, std::function<void(PersistentResult)> done);
   std::optional<PersistentMessage> to_message(const ResolvedEvent& e) const;
   bool alive(const std::shared_ptr<std::atomic<bool>>& token) const { return token && *token; }

@@ -398,7 +398,8 @@ void PersistentSubscriptions::do_replay(Group& g, std::function<void(PersistentR
 
 // ---------------------------------------------------------------- observability
 
-PersistentGroupInfo PersistentSubscriptions::describe(const Group& g, int64_t now) const {
+PersistentGroupInfo PersistentSubscriptions::describe(const Group& g, int64_t now,
+                                                      bool detail) const {
   PersistentGroupInfo info;
   info.stream = g.stream;
   info.group = g.group;
@@ -419,7 +420,7 @@ PersistentGroupInfo PersistentSubscriptions::describe(const Group& g, int64_t no
   info.read_buffer_count = static_cast<int64_t>(core.buffered());
   info.retry_buffer_count = static_cast<int64_t>(core.retry_buffered());
   info.in_flight = static_cast<int64_t>(core.in_flight());
-  for (const auto& c : core.consumers()) {
+  for (const auto& c : core.consumers(detail)) {
     PersistentConsumerInfo ci{c.id, "", "", c.in_flight, c.slots, c.delivered, c.acked, {}};
     ci.extra_statistics = c.extra_statistics;
     auto found = consumers_.find(c.id);
@@ -449,7 +450,7 @@ void PersistentSubscriptions::list(Principal who, std::string stream,
         for (const auto& [key, g] : groups_) {
           if (!stream.empty() && g.stream != stream) continue;
           if (!context_->can_access(g.stream, StreamAccess::Read, who)) continue;
-          r.groups.push_back(describe(g, now));
+          r.groups.push_back(describe(g, now, false));
         }
         done(std::move(r));
       },
@@ -471,7 +472,7 @@ void PersistentSubscriptions::info(Principal who, std::string stream, std::strin
         } else if (!context_->can_access(stream, StreamAccess::Read, who)) {
           r.status = PersistentStatus::AccessDenied;
         } else {
-          r.info = describe(it->second, now_ms_());
+          r.info = describe(it->second, now_ms_(), true);
         }
         done(std::move(r));
       },

@@ -56,7 +56,8 @@ struct PersistentConsumerInfo {
   int32_t slots = 0;
   int64_t delivered = 0;
   int64_t acked = 0;
-  // The group's extraStatistics: EventStore's delivery-to-ack time statistics (else empty).
+  // The group's extraStatistics: EventStore's delivery-to-ack time statistics; filled by info()
+  // only (else empty).
   std::vector<LatencyMeasurement> extra_statistics;
 };
 

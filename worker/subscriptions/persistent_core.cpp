@@ -437,13 +437,13 @@ std::vector<persistent::Action> PersistentCore::take_actions() {
   return out;
 }
 
-std::vector<ConsumerStats> PersistentCore::consumers() const {
+std::vector<ConsumerStats> PersistentCore::consumers(bool with_extra_statistics) const {
   std::vector<ConsumerStats> out;
   for (uint64_t id : order_) {
     const Consumer& c = consumers_.at(id);
     ConsumerStats stats{id, static_cast<int32_t>(c.in_flight.size()), c.slots, c.delivered, c.acked,
                         {}};
-    if (settings_.extra_statistics) {
+    if (with_extra_statistics && settings_.extra_statistics) {
       stats.extra_statistics =
           latency_statistics(std::vector<int64_t>(c.latencies_ms.begin(), c.latencies_ms.end()));
     }

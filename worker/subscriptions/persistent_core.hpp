@@ -171,7 +171,9 @@ class PersistentCore {
   size_t buffered() const { return buffer_.size(); }
   size_t retry_buffered() const { return retry_.size(); }
   size_t in_flight() const { return in_flight_.size(); }
-  std::vector<ConsumerStats> consumers() const;
+  // `with_extra_statistics`: also compute the extraStatistics (a sort of each consumer's window,
+  // so only for one group's /info, not for lists and metrics).
+  std::vector<ConsumerStats> consumers(bool with_extra_statistics) const;
   size_t consumer_count() const { return order_.size(); }
   const PersistentSettings& settings() const { return settings_; }
   // Milliseconds since a message was last handed out while messages were waiting (0 otherwise).
