@@ -4,17 +4,24 @@
 // resolving to the events; nothing is linked with the default (None); a node SIGKILLed and
 // restarted on its folder resumes from its checkpoint without a duplicate or a gap; and in a
 // 3-node cluster the links stay exactly-once and in order across a SIGKILL of the leader while
-// events are being written.
+// events are being written. The projections' HTTP status routes answer node-eventstore-client's
+// ProjectionsManager (list, status, statistics) on the leader and, passed on, on a follower, and
+// refuse anonymous callers.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Worker, waitFor } from './lib/harness.mjs';
 import { Cluster } from './lib/cluster.mjs';
-import { connect, closeQuietly, admin, ANY, jsonEvent, num } from './lib/es.mjs';
+import { es, connect, closeQuietly, admin, ANY, jsonEvent, num } from './lib/es.mjs';
 
 const PROJECTIONS = ['--run-projections=System', '--start-standard-projections=true'];
 const cleanups = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });
+
+const STANDARD = ['$streams', '$stream_by_category', '$by_category', '$by_event_type',
+  '$by_correlation_id'];
+const projectionsOf = (node) =>
+  new es.ProjectionsManager(new es.NoopLogger(), `http://${node.host}:${node.httpPort}`, 5000);
 
 const uid = () => randomUUID().replace(/-/g, '').slice(0, 12);
 
@@ -85,6 +92,21 @@ test('standard projections link every event once, in order, into each of their s
     const raw = await conn.readStreamEventsForward(`$ce-${cat}`, 0, 1, false, admin);
     assert.equal(raw.events[0].event.eventType, '$>');
     assert.equal(raw.events[0].event.data.toString(), `0@${cat}-0`);
+    // ProjectionsManager sees the five, running, with the events they processed.
+    const pm = projectionsOf(w);
+    const all = await pm.listAll(admin);
+    assert.deepEqual(all.map((p) => p.name).sort(), [...STANDARD].sort());
+    assert.ok(all.every((p) => p.status === 'Running' && p.mode === 'Continuous'));
+    const status = JSON.parse(await pm.getStatus('$by_category', admin));
+    assert.equal(status.name, '$by_category');
+    assert.ok(status.eventsProcessedAfterRestart >= 30, JSON.stringify(status));
+    assert.match(status.position, /^C:\d+\/P:\d+$/);
+    const stats = JSON.parse(await pm.getStatistics('$by_event_type', admin));
+    assert.equal(stats.projections[0].name, '$by_event_type');
+    assert.deepEqual(await pm.listOneTime(admin), []);
+    await assert.rejects(pm.getStatus('nope', admin), /404/);
+    const anonymous = await fetch(`http://${w.host}:${w.httpPort}/projections/any`);
+    assert.equal(anonymous.status, 401);
     // The service set a retention on its checkpoint stream when it started.
     const meta = await conn.readStreamEventsBackward(
       '$$$projections-$by_category-checkpoint', -1, 1, false, admin);
@@ -109,6 +131,7 @@ test('without --run-projections nothing is linked', { timeout: 30000 }, async ()
   const checkpoint = await conn.readStreamEventsBackward(
     '$projections-$by_category-checkpoint', -1, 1, false, admin);
   assert.equal(checkpoint.status, 'streamNotFound');
+  assert.deepEqual(await projectionsOf(w).listAll(admin), []);
 });
 
 test('a node killed with SIGKILL resumes from its checkpoint: no duplicate, no gap',
@@ -201,4 +224,8 @@ test('3-node cluster: $ce- and $et- link each event once, in order, across two l
     await expectLinks(conn, `$ce-${cat}`, written, 60000);
     await expectLinks(conn, `$et-${type}`, written, 60000);
     closeQuietly(conn);
+    // A follower passes the projections API on to the leader.
+    const follower = (await cluster.followers({ timeoutMs: 15000 }))[0];
+    const status = JSON.parse(await projectionsOf(follower).getStatus('$by_category', admin));
+    assert.equal(status.status, 'Running');
   });

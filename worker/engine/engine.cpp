@@ -85,6 +85,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   void when_visible(int64_t log_end, std::function<void(bool visible)> done) override;
   EngineStats stats() const override;
   PersistentApi& persistent() override { return *persistent_; }
+  void list_projections(std::function<void(projections::ProjectionListResult)> done) override;
   int64_t core_tick_age_ms() const override;
   bool storage_failed() const override { return runtime_->storage_failed_any_thread(); }
   void receive(replication::Message message) override;
@@ -132,7 +133,8 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   std::unique_ptr<ReplicationRuntime> runtime_;
   std::unique_ptr<WritePath> write_path_;
   std::unique_ptr<LeaderServices> services_;
-  PersistentSubscriptions* persistent_ = nullptr;  // owned by services_
+  PersistentSubscriptions* persistent_ = nullptr;    // owned by services_
+  SystemProjections* system_projections_ = nullptr;  // owned by services_; null when off
   // The hub's registry is core-thread state; its reader belongs to its delivery thread.
   std::unique_ptr<ReadConnection> hub_reader_;
   std::unique_ptr<SubscriptionHub> hub_;
@@ -185,8 +187,10 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
   services_->add(std::move(persistent));
   if (config.run_system_projections) {
     const auto& all = projections::kSystemProjections;
-    services_->add(std::make_unique<SystemProjections>(
-        std::vector<projections::SystemProjection>(all.begin(), all.end()), now_ms));
+    auto system = std::make_unique<SystemProjections>(
+        std::vector<projections::SystemProjection>(all.begin(), all.end()), now_ms);
+    system_projections_ = system.get();
+    services_->add(std::move(system));
   }
 
   auto ready = ready_promise_.get_future();
@@ -257,6 +261,18 @@ void EngineImpl::add_persistent_context(LeaderContext& context) {
         });
   };
   context.commit_position = [this] { return committed_position_.load(); };
+}
+
+void EngineImpl::list_projections(std::function<void(projections::ProjectionListResult)> done) {
+  on_core([this, done = std::move(done)] {
+    projections::ProjectionListResult r;
+    if (!services_->running()) {
+      r.not_handled = NotHandledReason::NotLeader;
+    } else if (system_projections_ != nullptr) {
+      r.projections = system_projections_->describe();
+    }
+    done(std::move(r));
+  });
 }
 
 void EngineImpl::start_core(ReplicationTransport* transport) {

@@ -9,6 +9,7 @@
 
 #include "common/histogram.hpp"
 #include "worker/engine/types.hpp"
+#include "worker/projections/status.hpp"
 #include "worker/replication/core.hpp"
 #include "worker/subscriptions/hub.hpp"
 #include "worker/subscriptions/persistent_api.hpp"
@@ -151,6 +152,14 @@ class Engine {
 
   // Persistent subscriptions (competing consumers); served while this node leads.
   virtual PersistentApi& persistent() = 0;
+
+  // The projections this node runs as leader (NotLeader on any other node); empty when
+  // --run-projections is None. `done` runs on an engine thread.
+  virtual void list_projections(std::function<void(projections::ProjectionListResult)> done) {
+    projections::ProjectionListResult r;
+    r.not_handled = NotHandledReason::NotReady;
+    done(std::move(r));
+  }
 
   // For health checks, any thread: milliseconds since the core thread last ticked (it ticks
   // every tick_ms; a large age means it is stuck), and whether storage has failed.

@@ -9,6 +9,7 @@
 #include "worker/http/headers.hpp"
 #include "worker/http/limits.hpp"
 #include "worker/http/node_api.hpp"
+#include "worker/http/projections_api.hpp"
 #include "worker/http/router.hpp"
 #include "worker/http/streams_api.hpp"
 #include "worker/http/subscriptions_api.hpp"
@@ -218,6 +219,7 @@ struct HttpServer::Impl {
         streams(e, node->stopping(), node->config().leader_http),
         node_api(e, *node, config.internal, config.v5_state_names),
         subscriptions(e, node->config().leader_http),
+        projections(e, node->config().leader_http),
         pool(1, health() ? kHealthThreadsMax : kThreadsMax) {
     if (health()) {
       node_api.register_health_routes(router);
@@ -228,6 +230,7 @@ struct HttpServer::Impl {
     streams.register_routes(router);
     node_api.register_routes(router);
     subscriptions.register_routes(router);
+    projections.register_routes(router);
   }
   bool health() const { return !config.unix_socket_path.empty(); }
   int threads_max() const { return health() ? kHealthThreadsMax : kThreadsMax; }
@@ -239,6 +242,7 @@ struct HttpServer::Impl {
   StreamsApi streams;
   NodeApi node_api;
   SubscriptionsApi subscriptions;
+  ProjectionsApi projections;
   Poco::ThreadPool pool;
   std::unique_ptr<Poco::Net::HTTPServer> server;
   uint16_t bound_port = 0;

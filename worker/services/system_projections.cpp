@@ -66,6 +66,7 @@ void SystemProjections::start(LeaderContext& context) {
   loaded_ = reading_ = wake_ = retry_scheduled_ = false;
   generation_ += 1;
   links_unchecked_ = 0;
+  records_read_ = 0;
   last_checkpoint_ms_ = now_ms_();
   if (enabled_.empty()) return;
   load_checkpoints();
@@ -111,7 +112,7 @@ void SystemProjections::on_checkpoint_loaded(SystemProjection p, const ReadStrea
   if (--checkpoints_pending_ > 0) return;
   cursor_ = start_.begin()->second;
   for (const auto& [q, at] : start_) cursor_ = std::min(cursor_, at);
-  acked_ = cursor_;
+  acked_ = checkpoint_ = cursor_;
   loaded_ = true;
   read_next();
 }
@@ -154,6 +155,7 @@ void SystemProjections::on_page(ReadAllResult page) {
     return rewind(acked_);
   }
   std::vector<projections::Link> links;
+  records_read_ += static_cast<int64_t>(page.events.size());
   for (const ResolvedEvent& e : page.events) {
     if (!e.event) continue;
     const EventRecord& record = *e.event;
@@ -234,7 +236,31 @@ void SystemProjections::maybe_checkpoint() {
                      kExpectedAny, {e}, [](const WriteResult&) {});
   }
   links_unchecked_ = 0;
+  checkpoint_ = acked_;
   last_checkpoint_ms_ = now_ms_();
+}
+
+std::vector<projections::ProjectionStatus> SystemProjections::describe() const {
+  std::vector<projections::ProjectionStatus> out;
+  // Positions are log offsets: the share of the committed log that is processed.
+  const int64_t head = context_ ? context_->commit_position() + 1 : 0;
+  const double progress = head <= 0 ? 100.0
+                                    : std::min(100.0, 100.0 * static_cast<double>(acked_.prepare) /
+                                                          static_cast<double>(head));
+  int64_t in_flight = 0;
+  for (const Page& page : pages_) in_flight += static_cast<int64_t>(page.remaining);
+  for (SystemProjection p : enabled_) {
+    projections::ProjectionStatus s;
+    s.name = projections::name_of(p);
+    s.status = loaded_ ? "Running" : "Preparing";
+    s.position = acked_;
+    s.checkpoint = checkpoint_;
+    s.events_processed = records_read_;
+    s.writes_in_progress = in_flight;
+    s.progress = loaded_ ? progress : 0;
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 }  // namespace chorus

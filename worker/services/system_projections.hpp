@@ -10,6 +10,7 @@
 // Threading: everything runs on the engine's core thread (a LeaderService).
 #pragma once
 
+#include "worker/projections/status.hpp"
 #include "worker/projections/system_projections.hpp"
 #include "worker/services/leader_services.hpp"
 
@@ -47,6 +48,8 @@ class SystemProjections final : public LeaderService {
   void start(LeaderContext& context) override;
   void stop() override;
   void on_record_committed(const EventRecord& record) override;
+  // Each projection's status, for the projections API (core thread, while started).
+  std::vector<projections::ProjectionStatus> describe() const;
 
  private:
   // A page whose links were issued; complete when `remaining` reaches 0.
@@ -87,6 +90,8 @@ class SystemProjections final : public LeaderService {
   uint64_t next_page_id_ = 1;
   uint64_t generation_ = 0;      // bumped by rewind(): acknowledgements of older pages are ignored
   int64_t links_unchecked_ = 0;  // links acknowledged since the last checkpoint
+  Position checkpoint_;          // the last checkpoint written or loaded
+  int64_t records_read_ = 0;     // since this node started leading
   int64_t last_checkpoint_ms_ = 0;
 };
 

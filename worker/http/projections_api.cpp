@@ -1,0 +1,152 @@
+// Projections routes (read side); see projections_api.hpp. Field names and shapes follow
+// EventStore's ProjectionStatistics, which node-eventstore-client's ProjectionsManager and
+// geteventstore-promise parse.
+#include "worker/http/projections_api.hpp"
+
+#include "worker/engine/engine.hpp"
+#include "worker/http/engine_wait.hpp"
+#include "worker/http/proxy.hpp"
+#include "worker/http/streams_api.hpp"
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/URI.h>
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+
+namespace chorus::http {
+namespace {
+
+using Poco::JSON::Array;
+using Poco::JSON::Object;
+
+std::string tag(const Position& p) {
+  return "C:" + std::to_string(p.commit) + "/P:" + std::to_string(p.prepare);
+}
+
+std::string stringify(const Object::Ptr& o) {
+  std::ostringstream out;
+  o->stringify(out);
+  return out.str();
+}
+
+Object::Ptr status_object(const std::string& base_url, const projections::ProjectionStatus& s) {
+  std::string escaped;
+  Poco::URI::encode(s.name, "$/?#%&+ ", escaped);
+  const std::string url = base_url + "/projection/" + escaped;
+  Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  o->set("coreProcessingTime", 0);
+  o->set("version", 0);
+  o->set("epoch", -1);
+  o->set("effectiveName", s.name);
+  o->set("writesInProgress", s.writes_in_progress);
+  o->set("readsInProgress", 0);
+  o->set("partitionsCached", 1);
+  o->set("status", s.status);
+  o->set("stateReason", "");
+  o->set("name", s.name);
+  o->set("mode", s.mode);
+  o->set("position", tag(s.position));
+  o->set("progress", s.progress);
+  o->set("lastCheckpoint", tag(s.checkpoint));
+  o->set("eventsProcessedAfterRestart", s.events_processed);
+  o->set("statusUrl", url);
+  o->set("stateUrl", url + "/state");
+  o->set("resultUrl", url + "/result");
+  o->set("queryUrl", url + "/query?config=yes");
+  o->set("enableCommandUrl", url + "/command/enable");
+  o->set("disableCommandUrl", url + "/command/disable");
+  o->set("checkpointStatus", "");
+  o->set("bufferedEvents", 0);
+  o->set("writePendingEventsBeforeCheckpoint", 0);
+  o->set("writePendingEventsAfterCheckpoint", s.writes_in_progress);
+  return o;
+}
+
+std::string list_json(const std::string& base_url,
+                      const std::vector<projections::ProjectionStatus>& list) {
+  Array::Ptr a = new Array;
+  for (const auto& s : list) a->add(status_object(base_url, s));
+  Object::Ptr o = new Object;
+  o->set("projections", a);
+  return stringify(o);
+}
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+}  // namespace
+
+std::string projection_status_json(const std::string& base_url,
+                                   const projections::ProjectionStatus& status) {
+  return stringify(status_object(base_url, status));
+}
+
+ProjectionsApi::ProjectionsApi(Engine& engine,
+                               std::function<std::optional<LeaderHttp>()> leader_http)
+    : engine_(engine), leader_http_(std::move(leader_http)) {}
+
+void ProjectionsApi::register_routes(Router& router) {
+  for (const char* mode : {"any", "all-non-transient", "continuous", "onetime", "transient"}) {
+    const std::string m = mode;
+    router.add("GET", "/projections/" + m, [this, m](Request& r) { return list(r, m); });
+  }
+  router.add("GET", "/projection/{name}", [this](Request& r) { return one(r, false); });
+  router.add("GET", "/projection/{name}/statistics", [this](Request& r) { return one(r, true); });
+}
+
+std::optional<Reply> ProjectionsApi::fetch(Request& request,
+                                           projections::ProjectionListResult& out) const {
+  if (request.who.anonymous()) return unauthorized("Projections are shown to signed-in users.");
+  auto result = wait_for_engine<projections::ProjectionListResult>(
+      [&](auto done) { engine_.list_projections(std::move(done)); });
+  if (!result) return text_reply(503, "Server Is Too Busy");
+  if (result->not_handled == NotHandledReason::None) {
+    out = std::move(*result);
+    return std::nullopt;
+  }
+  // Projections run on the leader: pass the request on (E3), or 307 when the client insists.
+  const auto leader = result->not_handled == NotHandledReason::NotLeader && leader_http_
+                          ? leader_http_()
+                          : std::nullopt;
+  if (!leader) return text_reply(503, "Server Is Not Ready");
+  const auto required = request.header("ES-RequireMaster")
+                            .value_or(request.header("ES-RequireLeader").value_or("false"));
+  if (lower(required) == "true")
+    return not_handled_reply(result->not_handled, request, leader_http_);
+  return proxy_to_leader(leader->internal, request);
+}
+
+Reply ProjectionsApi::list(Request& request, const std::string& mode) {
+  projections::ProjectionListResult result;
+  if (auto refused = fetch(request, result)) return *refused;
+  std::vector<projections::ProjectionStatus> shown;
+  for (auto& s : result.projections) {
+    const bool continuous = s.mode == "Continuous";
+    if (mode == "any" || mode == "all-non-transient" || (mode == "continuous" && continuous) ||
+        (mode == "onetime" && s.mode == "OneTime") ||
+        (mode == "transient" && s.mode == "Transient")) {
+      shown.push_back(std::move(s));
+    }
+  }
+  return json_reply(200, list_json(request.base_url, shown));
+}
+
+Reply ProjectionsApi::one(Request& request, bool statistics) {
+  projections::ProjectionListResult result;
+  if (auto refused = fetch(request, result)) return *refused;
+  const std::string name = request.param("name");
+  for (const auto& s : result.projections) {
+    if (s.name != name) continue;
+    if (statistics) return json_reply(200, list_json(request.base_url, {s}));
+    return json_reply(200, projection_status_json(request.base_url, s));
+  }
+  return text_reply(404, "Projection " + name + " not found.");
+}
+
+}  // namespace chorus::http

@@ -1,0 +1,42 @@
+// ProjectionsApi: the read side of EventStore's projections HTTP API for the projections this
+// cluster runs (the standard projections so far; docs/projections.md): GET /projections/any,
+// all-non-transient, continuous, onetime and transient, GET /projection/{name} and its
+// /statistics. Projections run on the leader: another node passes each request on to it (E3).
+// Any authenticated user may read them; anonymous requests are refused (401). Handlers run on
+// Poco request threads and block on the engine with a deadline.
+#pragma once
+
+#include "worker/http/request.hpp"
+#include "worker/http/router.hpp"
+#include "worker/projections/status.hpp"
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace chorus {
+class Engine;
+}
+
+namespace chorus::http {
+
+// EventStore's projection statistics JSON of one projection; `base_url` is "http://host:port".
+std::string projection_status_json(const std::string& base_url,
+                                   const projections::ProjectionStatus& status);
+
+class ProjectionsApi {
+ public:
+  ProjectionsApi(Engine& engine, std::function<std::optional<LeaderHttp>()> leader_http);
+  void register_routes(Router& router);
+
+ private:
+  // The leader's list, or the reply to send instead (refusal, forwarding, timeout).
+  std::optional<Reply> fetch(Request& request, projections::ProjectionListResult& out) const;
+  Reply list(Request& request, const std::string& mode);
+  Reply one(Request& request, bool statistics);
+
+  Engine& engine_;
+  const std::function<std::optional<LeaderHttp>()> leader_http_;
+};
+
+}  // namespace chorus::http
