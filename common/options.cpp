@@ -281,13 +281,13 @@ std::vector<OptionSpec> make_option_table() {
       {"ReaderThreadsCount", "4", "Threads (each with its own SQLite connection) serving reads.",
        bind_int(&W::reader_threads_count, 1, kReaderThreadsMax)},
       {"RunProjections", "None",
-       "None, System (the standard projections) or All (also user projections, not yet served).",
+       "None, System (the standard projections) or All (also user projections, transient so far).",
        bind_run_projections()},
       {"StartStandardProjections", "false",
        "Run $streams, $stream_by_category, $by_category, $by_event_type and $by_correlation_id "
        "(with --run-projections System or All).",
        bind_bool(&W::start_standard_projections)},
-      {"ProjectionThreads", "3", "Threads for user projections (accepted; not used yet).",
+      {"ProjectionThreads", "3", "Threads that run user projections' JavaScript.",
        bind_int(&W::projection_threads, 1, kProjectionThreadsMax)},
   };
   return t;

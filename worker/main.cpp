@@ -104,6 +104,8 @@ chorus::EngineConfig engine_config(const chorus::WorkerOptions& options) {
   config.commit_timeout_ms = options.commit_timeout_ms;
   config.run_system_projections =
       options.run_projections != "None" && options.start_standard_projections;
+  config.run_user_projections = options.run_projections == "All";
+  config.projection_threads = options.projection_threads;
   config.cluster.node_id = options.int_ip + ":" + std::to_string(options.int_tcp_port);
   config.cluster.cluster_size = options.cluster_size;
   config.cluster.node_priority = options.node_priority;

@@ -16,6 +16,7 @@
 #include "worker/services/persistent_subscriptions.hpp"
 #include "worker/services/system_projections.hpp"
 #include "worker/services/user_bootstrap.hpp"
+#include "worker/services/user_projections.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -86,6 +87,14 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   EngineStats stats() const override;
   PersistentApi& persistent() override { return *persistent_; }
   void list_projections(std::function<void(projections::ProjectionListResult)> done) override;
+  void create_projection(Principal who, std::string mode, std::string name, std::string query,
+                         std::function<void(projections::ProjectionReply)> done) override;
+  void delete_projection(Principal who, std::string name,
+                         std::function<void(projections::ProjectionReply)> done) override;
+  void projection_state(std::string name, std::string partition, bool result,
+                        std::function<void(projections::ProjectionReply)> done) override;
+  void projection_query(std::string name,
+                        std::function<void(projections::ProjectionReply)> done) override;
   int64_t core_tick_age_ms() const override;
   bool storage_failed() const override { return runtime_->storage_failed_any_thread(); }
   void receive(replication::Message message) override;
@@ -135,6 +144,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   std::unique_ptr<LeaderServices> services_;
   PersistentSubscriptions* persistent_ = nullptr;    // owned by services_
   SystemProjections* system_projections_ = nullptr;  // owned by services_; null when off
+  UserProjections* user_projections_ = nullptr;      // owned by services_; null when off
   // The hub's registry is core-thread state; its reader belongs to its delivery thread.
   std::unique_ptr<ReadConnection> hub_reader_;
   std::unique_ptr<SubscriptionHub> hub_;
@@ -192,6 +202,13 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
     system_projections_ = system.get();
     services_->add(std::move(system));
   }
+  if (config.run_user_projections) {
+    auto user = std::make_unique<UserProjections>(
+        config.projection_threads,
+        [this](std::function<void()> work) { on_core(std::move(work)); });
+    user_projections_ = user.get();
+    services_->add(std::move(user));
+  }
 
   auto ready = ready_promise_.get_future();
   on_core([this, transport] { start_core(transport); });
@@ -234,13 +251,14 @@ void EngineImpl::add_persistent_context(LeaderContext& context) {
       on_core([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
     });
   };
-  context.read_all = [this](Position from, int32_t count, std::function<void(ReadAllResult)> done) {
-    asio::post(*readers_, [this, from, count, done = std::move(done)]() mutable {
+  context.read_all = [this](Position from, int32_t count, bool resolve_links,
+                            std::function<void(ReadAllResult)> done) {
+    asio::post(*readers_, [this, from, count, resolve_links, done = std::move(done)]() mutable {
       ReadAllResult r;
       try {
         auto c = read_pool_->borrow();
         const Principal system{"$system", {"$admins"}};
-        r = chorus::read_all(*c, read_view(), system, from, count, true, false);
+        r = chorus::read_all(*c, read_view(), system, from, count, true, resolve_links);
       } catch (const std::exception& e) {
         r.status = ReadAllStatus::Error;
         r.error = e.what();
@@ -268,10 +286,83 @@ void EngineImpl::list_projections(std::function<void(projections::ProjectionList
     projections::ProjectionListResult r;
     if (!services_->running()) {
       r.not_handled = NotHandledReason::NotLeader;
-    } else if (system_projections_ != nullptr) {
-      r.projections = system_projections_->describe();
+    } else {
+      if (system_projections_ != nullptr) r.projections = system_projections_->describe();
+      if (user_projections_ != nullptr) {
+        for (auto& s : user_projections_->describe()) r.projections.push_back(std::move(s));
+      }
     }
     done(std::move(r));
+  });
+}
+
+namespace {
+
+projections::ProjectionReply projection_reply(NotHandledReason not_handled,
+                                              projections::ProjectionOutcome outcome,
+                                              std::string message) {
+  projections::ProjectionReply r;
+  r.not_handled = not_handled;
+  r.outcome = outcome;
+  r.message = std::move(message);
+  return r;
+}
+
+}  // namespace
+
+// Runs `work` with the user projections on the core thread, or answers why it cannot.
+template <class Work>
+void with_user_projections(bool leading, UserProjections* service,
+                           const std::function<void(projections::ProjectionReply)>& done,
+                           Work&& work) {
+  using projections::ProjectionOutcome;
+  if (!leading) return done(projection_reply(NotHandledReason::NotLeader, {}, ""));
+  if (service == nullptr) {
+    return done(projection_reply(NotHandledReason::None, ProjectionOutcome::NotFound,
+                                 "User projections are off (--run-projections=All serves them)."));
+  }
+  work(*service);
+}
+
+void EngineImpl::create_projection(Principal who, std::string mode, std::string name,
+                                   std::string query,
+                                   std::function<void(projections::ProjectionReply)> done) {
+  on_core([this, who = std::move(who), mode = std::move(mode), name = std::move(name),
+           query = std::move(query), done = std::move(done)]() mutable {
+    with_user_projections(services_->running(), user_projections_, done, [&](UserProjections& u) {
+      if (mode != "transient") {
+        return done(projection_reply(NotHandledReason::None,
+                                     projections::ProjectionOutcome::Invalid,
+                                     "Only transient projections are served so far."));
+      }
+      u.create_transient(who, name, query, std::move(done));
+    });
+  });
+}
+
+void EngineImpl::delete_projection(Principal who, std::string name,
+                                   std::function<void(projections::ProjectionReply)> done) {
+  on_core([this, who = std::move(who), name = std::move(name), done = std::move(done)]() mutable {
+    with_user_projections(services_->running(), user_projections_, done,
+                          [&](UserProjections& u) { u.remove(who, name, std::move(done)); });
+  });
+}
+
+void EngineImpl::projection_state(std::string name, std::string partition, bool result,
+                                  std::function<void(projections::ProjectionReply)> done) {
+  on_core([this, name = std::move(name), partition = std::move(partition), result,
+           done = std::move(done)]() mutable {
+    with_user_projections(services_->running(), user_projections_, done, [&](UserProjections& u) {
+      u.state(name, partition, result, std::move(done));
+    });
+  });
+}
+
+void EngineImpl::projection_query(std::string name,
+                                  std::function<void(projections::ProjectionReply)> done) {
+  on_core([this, name = std::move(name), done = std::move(done)]() mutable {
+    with_user_projections(services_->running(), user_projections_, done,
+                          [&](UserProjections& u) { u.query(name, std::move(done)); });
   });
 }
 

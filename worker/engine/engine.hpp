@@ -47,6 +47,9 @@ struct EngineConfig {
   std::string default_ops_password = "changeit";
   // Run the standard projections ($ce-, $et-, ... links) while this node leads.
   bool run_system_projections = false;
+  // Serve user projections (--run-projections=All) on this many threads while leading.
+  bool run_user_projections = false;
+  int projection_threads = 3;
   // Called once (on the core thread) when storage fails: a write or fsync failed, the writer's
   // queue overflowed, or a log entry could not be decoded. Nothing after the failure is ever
   // acknowledged; the process should exit so that its supervisor restarts it from what is on
@@ -92,6 +95,13 @@ struct EngineStats {
 };
 
 class Engine {
+ protected:
+  static void not_ready(const std::function<void(projections::ProjectionReply)>& done) {
+    projections::ProjectionReply r;
+    r.not_handled = NotHandledReason::NotReady;
+    done(std::move(r));
+  }
+
  public:
   virtual ~Engine() = default;
 
@@ -159,6 +169,25 @@ class Engine {
     projections::ProjectionListResult r;
     r.not_handled = NotHandledReason::NotReady;
     done(std::move(r));
+  }
+  // User projections (transient mode so far): create (mode "transient", "onetime" or
+  // "continuous"), delete, a partition's state or result, and the query text.
+  virtual void create_projection(Principal /*who*/, std::string /*mode*/, std::string /*name*/,
+                                 std::string /*query*/,
+                                 std::function<void(projections::ProjectionReply)> done) {
+    not_ready(done);
+  }
+  virtual void delete_projection(Principal /*who*/, std::string /*name*/,
+                                 std::function<void(projections::ProjectionReply)> done) {
+    not_ready(done);
+  }
+  virtual void projection_state(std::string /*name*/, std::string /*partition*/, bool /*result*/,
+                                std::function<void(projections::ProjectionReply)> done) {
+    not_ready(done);
+  }
+  virtual void projection_query(std::string /*name*/,
+                                std::function<void(projections::ProjectionReply)> done) {
+    not_ready(done);
   }
 
   // For health checks, any thread: milliseconds since the core thread last ticked (it ticks

@@ -45,7 +45,7 @@ Object::Ptr status_object(const std::string& base_url, const projections::Projec
   o->set("readsInProgress", 0);
   o->set("partitionsCached", 1);
   o->set("status", s.status);
-  o->set("stateReason", "");
+  o->set("stateReason", s.state_reason);
   o->set("name", s.name);
   o->set("mode", s.mode);
   o->set("position", tag(s.position));
@@ -98,6 +98,93 @@ void ProjectionsApi::register_routes(Router& router) {
   }
   router.add("GET", "/projection/{name}", [this](Request& r) { return one(r, false); });
   router.add("GET", "/projection/{name}/statistics", [this](Request& r) { return one(r, true); });
+  router.add("GET", "/projection/{name}/state", [this](Request& r) { return state(r, false); });
+  router.add("GET", "/projection/{name}/result", [this](Request& r) { return state(r, true); });
+  router.add("GET", "/projection/{name}/query", [this](Request& r) { return query(r); });
+  router.add("DELETE", "/projection/{name}", [this](Request& r) { return remove(r); });
+  for (const char* mode : {"transient", "onetime", "continuous"}) {
+    const std::string m = mode;
+    router.add("POST", "/projections/" + m, [this, m](Request& r) { return create(r, m); });
+  }
+}
+
+// Projections run on the leader: pass the request on (E3), or 307 when the client insists.
+Reply ProjectionsApi::elsewhere(NotHandledReason reason, const Request& request) const {
+  const auto leader =
+      reason == NotHandledReason::NotLeader && leader_http_ ? leader_http_() : std::nullopt;
+  if (!leader) return text_reply(503, "Server Is Not Ready");
+  const auto required = request.header("ES-RequireMaster")
+                            .value_or(request.header("ES-RequireLeader").value_or("false"));
+  if (lower(required) == "true") return not_handled_reply(reason, request, leader_http_);
+  return proxy_to_leader(leader->internal, request);
+}
+
+Reply ProjectionsApi::answer(const Request& request,
+                             const std::optional<projections::ProjectionReply>& r, int ok_status,
+                             const std::string& content_type) const {
+  using projections::ProjectionOutcome;
+  if (!r) return text_reply(503, "Server Is Too Busy");
+  if (r->not_handled != NotHandledReason::None) return elsewhere(r->not_handled, request);
+  switch (r->outcome) {
+    case ProjectionOutcome::Ok: {
+      Reply reply = json_reply(ok_status, r->body);
+      reply.content_type = content_type;
+      return reply;
+    }
+    case ProjectionOutcome::NotFound:
+      return text_reply(404, r->message);
+    case ProjectionOutcome::Exists:
+      return text_reply(409, r->message);
+    case ProjectionOutcome::AccessDenied:
+      return unauthorized(r->message);
+    case ProjectionOutcome::Invalid:
+      break;
+  }
+  return text_reply(400, r->message);
+}
+
+Reply ProjectionsApi::create(Request& request, const std::string& mode) {
+  if (request.who.anonymous()) return unauthorized("Creating a projection takes $admins or $ops.");
+  const std::string type = lower(request.query_value("type").value_or("js"));
+  if (type != "js") return text_reply(400, "Only JavaScript projections (type=JS) exist.");
+  const std::string name = request.query_value("name").value_or("");
+  auto r = wait_for_engine<projections::ProjectionReply>([&](auto done) {
+    engine_.create_projection(request.who, mode, name, request.body, std::move(done));
+  });
+  Reply reply = answer(request, r, 201, "application/json");
+  if (reply.status == 201) {
+    std::string escaped;
+    Poco::URI::encode(name, "$/?#%&+ ", escaped);
+    reply.headers["Location"] = request.base_url + "/projection/" + escaped;
+    reply.body = "{\"name\":\"" + escaped + "\"}";
+  }
+  return reply;
+}
+
+Reply ProjectionsApi::remove(Request& request) {
+  if (request.who.anonymous()) return unauthorized("Deleting a projection takes $admins or $ops.");
+  auto r = wait_for_engine<projections::ProjectionReply>([&](auto done) {
+    engine_.delete_projection(request.who, request.param("name"), std::move(done));
+  });
+  Reply reply = answer(request, r, 200, "application/json");
+  if (reply.status == 200) reply.body = "{}";
+  return reply;
+}
+
+Reply ProjectionsApi::state(Request& request, bool result) {
+  if (request.who.anonymous()) return unauthorized("Projections are shown to signed-in users.");
+  auto r = wait_for_engine<projections::ProjectionReply>([&](auto done) {
+    engine_.projection_state(request.param("name"), request.query_value("partition").value_or(""),
+                             result, std::move(done));
+  });
+  return answer(request, r, 200, "application/json");
+}
+
+Reply ProjectionsApi::query(Request& request) {
+  if (request.who.anonymous()) return unauthorized("Projections are shown to signed-in users.");
+  auto r = wait_for_engine<projections::ProjectionReply>(
+      [&](auto done) { engine_.projection_query(request.param("name"), std::move(done)); });
+  return answer(request, r, 200, "text/plain");
 }
 
 std::optional<Reply> ProjectionsApi::fetch(Request& request,

@@ -1,9 +1,11 @@
-// ProjectionsApi: the read side of EventStore's projections HTTP API for the projections this
-// cluster runs (the standard projections so far; docs/projections.md): GET /projections/any,
-// all-non-transient, continuous, onetime and transient, GET /projection/{name} and its
-// /statistics. Projections run on the leader: another node passes each request on to it (E3).
-// Any authenticated user may read them; anonymous requests are refused (401). Handlers run on
-// Poco request threads and block on the engine with a deadline.
+// ProjectionsApi: EventStore's projections HTTP API for what this cluster runs
+// (docs/projections.md): GET /projections/any, all-non-transient, continuous, onetime and
+// transient, GET /projection/{name} and its /statistics, /state, /result and /query; POST
+// /projections/transient|onetime|continuous (only transient is served so far) and DELETE
+// /projection/{name}. Projections run on the leader: another node passes each request on to it
+// (E3). Any signed-in user may read; creating and deleting take $admins or $ops; anonymous
+// requests are refused (401). Handlers run on Poco request threads and block on the engine with
+// a deadline.
 #pragma once
 
 #include "worker/http/request.hpp"
@@ -34,6 +36,13 @@ class ProjectionsApi {
   std::optional<Reply> fetch(Request& request, projections::ProjectionListResult& out) const;
   Reply list(Request& request, const std::string& mode);
   Reply one(Request& request, bool statistics);
+  Reply elsewhere(NotHandledReason reason, const Request& request) const;
+  Reply answer(const Request& request, const std::optional<projections::ProjectionReply>& r,
+               int ok_status, const std::string& content_type) const;
+  Reply create(Request& request, const std::string& mode);
+  Reply remove(Request& request);
+  Reply state(Request& request, bool result);
+  Reply query(Request& request);
 
   Engine& engine_;
   const std::function<std::optional<LeaderHttp>()> leader_http_;

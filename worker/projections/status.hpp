@@ -12,7 +12,8 @@ namespace chorus::projections {
 
 struct ProjectionStatus {
   std::string name;
-  std::string status;  // Running, Preparing (loading its checkpoint)
+  std::string status;        // Running, Preparing (loading its checkpoint), Faulted
+  std::string state_reason;  // why it is Faulted
   std::string mode = "Continuous";
   Position position;             // every record before it is processed and its output acknowledged
   Position checkpoint;           // the last checkpoint written (or loaded at start)
@@ -24,6 +25,16 @@ struct ProjectionStatus {
 struct ProjectionListResult {
   NotHandledReason not_handled = NotHandledReason::None;
   std::vector<ProjectionStatus> projections;
+};
+
+// The answer of a projection command or query (create, delete, state, result, query).
+enum class ProjectionOutcome { Ok, NotFound, Exists, AccessDenied, Invalid };
+
+struct ProjectionReply {
+  NotHandledReason not_handled = NotHandledReason::None;
+  ProjectionOutcome outcome = ProjectionOutcome::Ok;
+  std::string message;  // why, when not Ok
+  std::string body;     // state, result (JSON, "" when none) or the query text
 };
 
 }  // namespace chorus::projections

@@ -33,9 +33,10 @@ struct LeaderContext {
   std::function<void(const std::string& stream, int64_t from, int32_t count, bool forward,
                      bool resolve_links, std::function<void(ReadStreamResult)> done)>
       read_stream;
-  // Reads committed records of $all forward from `from` with every right (on a reader thread,
-  // links not resolved); `done` runs on the core thread.
-  std::function<void(Position from, int32_t count, std::function<void(ReadAllResult)> done)>
+  // Reads committed records of $all forward from `from` with every right (on a reader thread);
+  // `done` runs on the core thread.
+  std::function<void(Position from, int32_t count, bool resolve_links,
+                     std::function<void(ReadAllResult)> done)>
       read_all;
   // EventStore's ACL check for `who` (settings and stream metadata as this node knows them).
   std::function<bool(const std::string& stream, StreamAccess access, const Principal& who)>

@@ -141,11 +141,12 @@ void SystemProjections::read_next() {
   wake_ = false;
   auto token = running_;
   const uint64_t generation = generation_;
-  context_->read_all(cursor_, kSystemPageRecords, [this, token, generation](ReadAllResult page) {
-    if (!alive(token) || generation != generation_) return;
-    reading_ = false;
-    on_page(std::move(page));
-  });
+  context_->read_all(cursor_, kSystemPageRecords, false,
+                     [this, token, generation](ReadAllResult page) {
+                       if (!alive(token) || generation != generation_) return;
+                       reading_ = false;
+                       on_page(std::move(page));
+                     });
 }
 
 void SystemProjections::on_page(ReadAllResult page) {
