@@ -3,8 +3,9 @@
 // ordered on the core thread). Pages complete in order; the checkpoint never passes a page with a
 // link not acknowledged. A transient failure rewinds to the oldest incomplete page and writes
 // from there again: links that did land are answered as idempotent retries by their ids, and
-// within one leader's term a later link is never committed before an earlier one (the log
-// commits in order), so rewriting cannot reorder a target stream.
+// rewriting cannot reorder a target stream: the log commits in order (a timed-out link that a
+// later one follows was committed too), and it refuses a write only when it does not lead, so
+// a refused link is followed by refusals only (services_system_projections_test checks both).
 #include "worker/services/system_projections.hpp"
 
 #include "worker/engine/reads.hpp"
