@@ -3,18 +3,22 @@
 // projection gives the right state for every account after 10,000 events; the projection is
 // listed, its query, state and result are served, and it is deleted; a throwing, a runaway and
 // an emitting query become Faulted with their reason while the node keeps serving; bad queries,
-// duplicates, anonymous callers and unserved modes are refused with clear answers.
+// duplicates, anonymous callers and unserved modes are refused with clear answers; and
+// geteventstore-promise's projection calls (assert, getState, getResult, getInfo,
+// getAllProjectionsInfo, remove) work unmodified.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Worker, waitFor } from './lib/harness.mjs';
+import EventStore from 'geteventstore-promise';
 import { es, connect, closeQuietly, admin, ops, ANY, jsonEvent } from './lib/es.mjs';
 
 let w;
 let conn;
 let pm;
 before(async () => {
-  w = new Worker({ memDb: true, extraArgs: ['--run-projections=All'] });
+  w = new Worker({ memDb: true,
+    extraArgs: ['--run-projections=All', '--start-standard-projections=true'] });
   await w.start();
   conn = await connect(w);
   pm = new es.ProjectionsManager(new es.NoopLogger(), `http://${w.host}:${w.httpPort}`, 10000);
@@ -125,4 +129,31 @@ test('bad queries, duplicates, anonymous callers and unserved modes are refused'
     assert.equal(anonymousState.status, 401);
     await pm.delete(name, false, false, false, admin);
     await assert.rejects(pm.delete(name, false, false, false, admin), /404/);
+  });
+
+test('geteventstore-promise: assert a transient projection, read its state and result, remove it',
+  { timeout: 30000 }, async () => {
+    const client = new EventStore.HTTPClient({
+      hostname: w.host, port: w.httpPort,
+      credentials: { username: 'admin', password: 'changeit' },
+    });
+    const cat = `gesp${uid()}`;
+    const name = `counter-${uid()}`;
+    for (let i = 0; i < 5; i++) {
+      await conn.appendToStream(`${cat}-${i % 2}`, ANY, jsonEvent({ i }, 'Counted'), admin);
+    }
+    await client.projections.assert(name, `fromCategory('${cat}').when({
+      $init: function () { return { n: 0 }; },
+      Counted: function (s) { s.n++; }
+    }).transformBy(function (s) { return { total: s.n }; });`, 'transient');
+    await waitFor(async () => (await client.projections.getState(name))?.n === 5,
+      { timeoutMs: 20000, what: 'the state counting 5 events' });
+    assert.deepEqual(await client.projections.getResult(name), { total: 5 });
+    // getAllProjectionsInfo lists all-non-transient, as EventStore: the standard ones, not this.
+    const all = await client.projections.getAllProjectionsInfo();
+    assert.ok(all.projections.some((p) => p.name === '$by_category'));
+    assert.ok(!all.projections.some((p) => p.name === name));
+    assert.equal((await client.projections.getInfo('$by_category')).status, 'Running');
+    await client.projections.remove(name);
+    await assert.rejects(pm.getStatus(name, admin), /404/);
   });

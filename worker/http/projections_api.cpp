@@ -215,8 +215,8 @@ Reply ProjectionsApi::list(Request& request, const std::string& mode) {
   std::vector<projections::ProjectionStatus> shown;
   for (auto& s : result.projections) {
     const bool continuous = s.mode == "Continuous";
-    if (mode == "any" || mode == "all-non-transient" || (mode == "continuous" && continuous) ||
-        (mode == "onetime" && s.mode == "OneTime") ||
+    if (mode == "any" || (mode == "all-non-transient" && s.mode != "Transient") ||
+        (mode == "continuous" && continuous) || (mode == "onetime" && s.mode == "OneTime") ||
         (mode == "transient" && s.mode == "Transient")) {
       shown.push_back(std::move(s));
     }
