@@ -13,6 +13,7 @@
 #include "worker/http/router.hpp"
 #include "worker/http/streams_api.hpp"
 #include "worker/http/subscriptions_api.hpp"
+#include "worker/http/users_api.hpp"
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
@@ -220,6 +221,7 @@ struct HttpServer::Impl {
         node_api(e, *node, config.internal, config.v5_state_names),
         subscriptions(e, node->config().leader_http),
         projections(e, node->config().leader_http),
+        users(e, node->config().leader_http),
         pool(1, health() ? kHealthThreadsMax : kThreadsMax) {
     if (health()) {
       node_api.register_health_routes(router);
@@ -231,6 +233,7 @@ struct HttpServer::Impl {
     node_api.register_routes(router);
     subscriptions.register_routes(router);
     projections.register_routes(router);
+    users.register_routes(router);
   }
   bool health() const { return !config.unix_socket_path.empty(); }
   int threads_max() const { return health() ? kHealthThreadsMax : kThreadsMax; }
@@ -243,6 +246,7 @@ struct HttpServer::Impl {
   NodeApi node_api;
   SubscriptionsApi subscriptions;
   ProjectionsApi projections;
+  UsersApi users;
   Poco::ThreadPool pool;
   std::unique_ptr<Poco::Net::HTTPServer> server;
   uint16_t bound_port = 0;

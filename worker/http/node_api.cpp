@@ -330,7 +330,6 @@ void NodeApi::register_routes(Router& router) {
   router.add("POST", "/admin/shutdown", [this](Request& r) { return admin_shutdown(r); });
   router.add("POST", "/admin/scavenge", [this](Request& r) { return admin_scavenge(r); });
   router.add("POST", "/admin/node/resign", [this](Request& r) { return admin_resign(r); });
-  router.add("GET", "/users/$current", [this](Request& r) { return current_user(r); });
 }
 
 // The manager's health listener: health and /stats only. Reaching the socket is the
@@ -453,20 +452,6 @@ Reply NodeApi::admin_shutdown(Request& request) {
   if (!may_administer(request.who)) return unauthorized("Access denied");
   if (node_.config().request_shutdown) node_.config().request_shutdown();
   return json_reply(200, "{}");
-}
-
-// Who the caller is (EventStore's GET /users/$current): login and groups, 401 when anonymous.
-Reply NodeApi::current_user(Request& request) {
-  if (request.who.anonymous()) return unauthorized("Not Authenticated");
-  Object::Ptr data = new_object();
-  data->set("loginName", request.who.login);
-  Poco::JSON::Array::Ptr groups = new Poco::JSON::Array;
-  for (const auto& g : request.who.groups) groups->add(g);
-  data->set("groups", groups);
-  data->set("disabled", false);
-  Object::Ptr root = new_object();
-  root->set("data", data);
-  return json_reply(200, stringify(root));
 }
 
 // The leader steps down so that another node wins the next election (rolling restarts).

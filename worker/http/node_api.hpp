@@ -41,7 +41,6 @@ class NodeApi {
   Reply admin_shutdown(Request& request);
   Reply admin_scavenge(Request& request);
   Reply admin_resign(Request& request);
-  Reply current_user(Request& request);
   void add_lag_in_events(Poco::JSON::Object::Ptr& follower, int64_t durable, int64_t writer);
 
   Engine& engine_;
