@@ -30,6 +30,10 @@ constexpr int kProjectionThreadsMax = 64;    // the same bound, for projection t
 constexpr int kMillisecondsMax = 3'600'000;  // one hour: longer timeouts are surely mistakes
 constexpr int kPortMin = 1;                  // port 0 ("any free port") is refused on purpose
 constexpr int kPortMax = 65535;
+// Longest default password; the users API accepts no longer one either.
+constexpr size_t kPasswordBytesMax = 1024;
+// What --what-if, the log and /info/options show instead of a secret (EventStore's mask).
+constexpr const char* kSecretMask = "****";
 
 enum class ValueKind { kBool, kInt, kPort, kString, kHostPortList };
 
@@ -42,6 +46,7 @@ struct Binding {
   ValueKind kind;
   ApplyFn apply;
   ShowFn show;
+  bool secret = false;  // its text never appears in output or error messages
 };
 
 struct OptionSpec {
@@ -155,6 +160,20 @@ Binding bind_string(std::string WorkerOptions::*member, bool allow_empty) {
             return "";
           },
           [member](const WorkerOptions& o) { return o.*member; }};
+}
+
+// A secret such as a password: applied like a string, never shown.
+Binding bind_secret(std::string WorkerOptions::*member) {
+  return {ValueKind::kString,
+          [member](WorkerOptions& o, std::string_view text) -> std::string {
+            if (text.empty()) return "expected a non-empty password";
+            if (text.size() > kPasswordBytesMax) {
+              return "expected at most " + std::to_string(kPasswordBytesMax) + " bytes";
+            }
+            o.*member = std::string(text);
+            return "";
+          },
+          [](const WorkerOptions&) { return std::string(kSecretMask); }, true};
 }
 
 Binding bind_host_ports(std::vector<HostPort> WorkerOptions::*member) {
@@ -289,6 +308,13 @@ std::vector<OptionSpec> make_option_table() {
        bind_bool(&W::start_standard_projections)},
       {"ProjectionThreads", "3", "Threads that run user projections' JavaScript.",
        bind_int(&W::projection_threads, 1, kProjectionThreadsMax)},
+      {"DefaultAdminPassword", "changeit",
+       "Password of the built-in admin user, set at first start only (prefer the environment "
+       "variable: a command line is visible to every local user).",
+       bind_secret(&W::default_admin_password)},
+      {"DefaultOpsPassword", "changeit",
+       "Password of the built-in ops user, set at first start only.",
+       bind_secret(&W::default_ops_password)},
   };
   return t;
 }
@@ -531,7 +557,8 @@ ParseResult parse_worker_options(int argc, const char* const* argv, const Enviro
     }
     const std::string problem = spec.binding.apply(result.options, raw.text);
     if (!problem.empty()) {
-      return fail("invalid value '" + raw.text + "' for " + describe_origin(raw) + ": " + problem);
+      const std::string shown = spec.binding.secret ? std::string(kSecretMask) : raw.text;
+      return fail("invalid value '" + shown + "' for " + describe_origin(raw) + ": " + problem);
     }
     result.effective.push_back(
         EffectiveOption{spec.name, spec.binding.show(result.options), raw.source});

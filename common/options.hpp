@@ -54,6 +54,10 @@ struct WorkerOptions {
   std::string run_projections = "None";  // None, System or All (docs/projections.md)
   bool start_standard_projections = false;
   int projection_threads = 3;
+  // Passwords of the built-in admin and ops users, used only when the database has no users yet
+  // (first start); changing them later goes through the users API.
+  std::string default_admin_password = "changeit";
+  std::string default_ops_password = "changeit";
   std::string log_level = "Information";
   bool what_if = false;
   bool help = false;

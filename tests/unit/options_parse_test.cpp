@@ -276,6 +276,43 @@ TEST(OptionsWhatIf, PrintsEveryOptionWithItsSource) {
   EXPECT_NE(text.find("MEM DB: false (<DEFAULT>)\n"), std::string::npos) << text;
 }
 
+// The default passwords come from EventStoreDB 21+'s option names and are never printed.
+TEST(OptionsDefaultPasswords, AppliedFromEachSourceAndMasked) {
+  const ParseResult defaults = parse({});
+  ASSERT_TRUE(defaults.ok()) << defaults.error;
+  EXPECT_EQ(defaults.options.default_admin_password, "changeit");
+  EXPECT_EQ(defaults.options.default_ops_password, "changeit");
+
+  const ParseResult r = parse({"--default-ops-password=0ps-s3cret"},
+                              {{"CHORUS_DEFAULT_ADMIN_PASSWORD", "adm1n-s3cret"}});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.options.default_admin_password, "adm1n-s3cret");
+  EXPECT_EQ(r.options.default_ops_password, "0ps-s3cret");
+  const std::string text = format_effective_options(r.effective);
+  EXPECT_NE(text.find("DEFAULT ADMIN PASSWORD: **** (Environment Variable)\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("DEFAULT OPS PASSWORD: **** (Command Line)\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("s3cret"), std::string::npos) << text;
+
+  TempYaml yaml("DefaultAdminPassword: from-the-file\n");
+  const ParseResult file = parse({"--config", yaml.path().c_str()});
+  ASSERT_TRUE(file.ok()) << file.error;
+  EXPECT_EQ(file.options.default_admin_password, "from-the-file");
+}
+
+TEST(OptionsDefaultPasswords, RefusedWhenEmptyOrTooLongWithoutEchoingThem) {
+  const ParseResult empty = parse({"--default-admin-password="});
+  EXPECT_EQ(empty.exit_code, kUsageErrorExitCode);
+  EXPECT_NE(empty.error.find("--default-admin-password"), std::string::npos) << empty.error;
+
+  const std::string long_password = "secret-" + std::string(2000, 'x');
+  const ParseResult too_long = parse({}, {{"CHORUS_DEFAULT_OPS_PASSWORD", long_password}});
+  EXPECT_EQ(too_long.exit_code, kUsageErrorExitCode);
+  EXPECT_NE(too_long.error.find("CHORUS_DEFAULT_OPS_PASSWORD"), std::string::npos)
+      << too_long.error;
+  EXPECT_EQ(too_long.error.find("secret-"), std::string::npos) << too_long.error;
+}
+
 TEST(OptionsHelp, ListsEveryFlagVariableAndKey) {
   const std::string help = worker_options_help();
   for (const char* text : {"--ext-tcp-port", "CHORUS_EXT_TCP_PORT", "ExtTcpPort", "--mem-db",
