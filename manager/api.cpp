@@ -143,8 +143,8 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
       Poco::URI uri(request.getURI());
       std::string body;
       // Without Content-Length or chunking Poco would read until the connection closes.
-      if (request.getMethod() == "POST" &&
-          (request.hasContentLength() || request.getChunkedTransferEncoding())) {
+      const bool has_body = request.getMethod() == "POST" || request.getMethod() == "PUT";
+      if (has_body && (request.hasContentLength() || request.getChunkedTransferEncoding())) {
         std::string chunk(size_t{64} * 1024, '\0');
         auto& in = request.stream();
         while (in.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) ||
@@ -236,6 +236,8 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     if (parts.size() >= 2 && parts[1] == "subscriptions") {
       return proxy_subscriptions(request, method, uri);
     }
+    // The users API keeps its own methods and rules: the node decides (PUT, DELETE too).
+    if (parts.size() >= 2 && parts[1] == "users") return proxy_users(request, uri, body);
     if (method == "GET") {
       if (path == "/api/nodes") return nodes_document();
       if (path == "/api/clusters") return clusters_document();
@@ -783,6 +785,33 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     if (!answer) return error_reply(502, "the node did not answer");
     Reply r{answer->status, answer->body, answer->content_type, {}};
     if (answer->status == 401) r.headers["WWW-Authenticate"] = "Basic realm=\"chorus-manager\"";
+    return r;
+  }
+
+  // /api/users/... -> the node's /users/... with the caller's credentials; every rule (admins
+  // only, one's own record) is the node's. A follower passes writes on to its leader.
+  Reply proxy_users(Poco::Net::HTTPServerRequest& request, const Poco::URI& uri,
+                    const std::string& body) {
+    const std::string& method = request.getMethod();
+    if (method != "GET" && method != "POST" && method != "PUT" && method != "DELETE") {
+      return error_reply(405, "GET, POST, PUT or DELETE");
+    }
+    const std::string cluster = query_value(uri, "cluster");
+    const auto node = running_node(cluster.empty() ? ctx_.config.default_cluster : cluster);
+    if (!node) return error_reply(503, "no running node of the cluster");
+    // The raw target keeps an escaped '/' in a login name escaped.
+    const std::string target = request.getURI().substr(std::string("/api").size());
+    std::map<std::string, std::string> headers{{"Accept", "application/json"}};
+    if (request.has("Authorization")) headers["Authorization"] = request.get("Authorization");
+    if (!body.empty()) headers["Content-Type"] = "application/json";
+    const auto answer =
+        http_request(method, host_for(node->resolved.ext_ip), node->resolved.ext_http_port, target,
+                     body, headers, kNodeCallTimeoutMs);
+    if (!answer) return error_reply(502, "the node did not answer");
+    Reply r{answer->status, answer->body, answer->content_type, {}};
+    if (const auto it = answer->headers.find("Location"); it != answer->headers.end()) {
+      r.headers["Location"] = it->second;
+    }
     return r;
   }
 

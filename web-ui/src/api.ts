@@ -93,9 +93,10 @@ export const kActionTimeoutMs = 15 * 60 * 1000;
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
 export interface ApiOptions {
-  method?: 'GET' | 'POST' | 'DELETE';
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
   auth?: string | null;
   timeout_ms?: number;
+  body?: unknown;  // sent as JSON
 }
 
 // The message for a failed answer: the body's "error" field, else its text, else the status.
@@ -150,13 +151,15 @@ export class ApiClient {
       (method === 'GET' ? kReadTimeoutMs : kActionTimeoutMs);
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (options.auth) headers.Authorization = options.auth;
+    if (options.body !== undefined) headers['Content-Type'] = 'application/json';
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeout_ms);
     let response: Response;
     let body: string;
     try {
       response = await this.fetch_fn(this.base_url + path,
-        { method, headers, signal: controller.signal, cache: 'no-store' });
+        { method, headers, signal: controller.signal, cache: 'no-store',
+          body: options.body === undefined ? undefined : JSON.stringify(options.body) });
       body = await response.text();
     } catch (e) {
       const reason = controller.signal.aborted ? `no answer within ${timeout_ms} ms`

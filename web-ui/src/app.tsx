@@ -2,7 +2,7 @@
 // page the hash names.
 import { useEffect, useState } from 'preact/hooks';
 import type { ApiClient } from './api';
-import { loadSession, saveSession, type Session } from './auth';
+import { isAdmin, loadSession, saveSession, type Session } from './auth';
 import { LastUpdated } from './components';
 import { AppContext, useLiveStore, useNow } from './context';
 import { ChartsPage } from './pages/charts';
@@ -12,16 +12,18 @@ import { MachinePage } from './pages/machine';
 import { MachinesPage } from './pages/machines';
 import { StreamsPage } from './pages/streams';
 import { SubscriptionsPage } from './pages/subscriptions';
+import { UsersPage } from './pages/users';
 import { parseRoute, type Page } from './route';
 import type { LiveStore } from './store';
 
-const kNav: { page: Page; label: string }[] = [
+const kNav: { page: Page; label: string; admins_only?: boolean }[] = [
   { page: 'cluster', label: 'Cluster' },
   { page: 'machines', label: 'Machines' },
   { page: 'machine', label: 'This machine' },
   { page: 'streams', label: 'Streams' },
   { page: 'subscriptions', label: 'Subscriptions' },
   { page: 'charts', label: 'Charts' },
+  { page: 'users', label: 'Users', admins_only: true },
 ];
 
 function useRoute() {
@@ -46,7 +48,7 @@ function Header({ page, session, onLogout }: { page: Page; session: Session | nu
         {manager && <span class="manager-name" data-testid="manager-name">{manager.name}</span>}
       </div>
       <nav>
-        {kNav.map((n) => (
+        {kNav.filter((n) => !n.admins_only || isAdmin(session)).map((n) => (
           <a href={`#/${n.page}`} class={page === n.page ? 'active' : ''}
              data-testid={`nav-${n.page}`}>{n.label}</a>
         ))}
@@ -76,6 +78,7 @@ function CurrentPage({ page, stream, group }: { page: Page; stream: string | nul
     case 'streams': return <StreamsPage stream={stream} />;
     case 'subscriptions': return <SubscriptionsPage open={group} />;
     case 'charts': return <ChartsPage />;
+    case 'users': return <UsersPage />;
     case 'login': return <LoginPage />;
     default: return <ClusterPage />;
   }

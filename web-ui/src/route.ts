@@ -1,7 +1,7 @@
 // Hash routes ("#/streams/orders"), so the manager serves one index.html for every page and a
 // reload keeps the page.
 export type Page = 'cluster' | 'machines' | 'machine' | 'streams' | 'subscriptions' | 'charts' |
-  'login';
+  'users' | 'login';
 
 export interface Route {
   page: Page;
@@ -12,7 +12,7 @@ export interface Route {
 }
 
 const kPages: Page[] = ['cluster', 'machines', 'machine', 'streams', 'subscriptions', 'charts',
-  'login'];
+  'users', 'login'];
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/');
