@@ -122,8 +122,8 @@ class FakeEngine : public Engine {
                     std::function<void(std::optional<Principal>)> done) override {
     ++authentications;
     auto timer = std::make_shared<boost::asio::steady_timer>(io_, auth_delay);
-    timer->async_wait([timer, login, password, done = std::move(done)](auto) {
-      if (password == "changeit") {
+    timer->async_wait([this, timer, login, password, done = std::move(done)](auto) {
+      if (password == "changeit" && !disabled.load()) {
         done(Principal{login, {"$admins"}});
       } else {
         done(std::nullopt);
@@ -210,6 +210,7 @@ class FakeEngine : public Engine {
   void when_visible(int64_t, std::function<void(bool)> done) override {
     boost::asio::post(io_, [done = std::move(done)] { done(true); });
   }
+  uint64_t credentials_generation() const override { return generation.load(); }
   EngineStats stats() const override { return {}; }
   // These session tests do not use persistent subscriptions; the fake's API refuses them all.
   PersistentApi& persistent() override { return refusing_; }
@@ -224,6 +225,10 @@ class FakeEngine : public Engine {
   milliseconds auth_delay{0};
   std::atomic<int> authentications{0};
   std::atomic<bool> hold_appends{false};
+  // A user change: every user is refused while `disabled`; bump `generation` with it, as the
+  // engine does when a user record changes.
+  std::atomic<bool> disabled{false};
+  std::atomic<uint64_t> generation{0};
 
  private:
   void record(std::string call) {
@@ -430,6 +435,40 @@ TEST_F(SessionTest, ProvenCredentialsAreNotCheckedAgain) {
     EXPECT_EQ(reply->command, uint8_t(Command::NotAuthenticated));
   }
   EXPECT_EQ(engine_.authentications.load(), 3);
+}
+
+// A disabled user (or a changed password) counts at once on a connection that proved the
+// credentials before: both the per-package ones it remembers and its Authenticate default.
+TEST_F(SessionTest, AUserChangeMakesProvenAndDefaultCredentialsCheckedAgain) {
+  RawClient client(port());
+  auto expect_reply = [&](Command command, std::optional<wire::Credentials> credentials) {
+    client.send(Command::WriteEvents, write_events("s", std::string(16, 'a')), credentials);
+    auto reply = client.receive();
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->command, uint8_t(command));
+  };
+  client.send(Command::Authenticate, {}, wire::Credentials{"admin", "changeit"});
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::Authenticated));
+  const wire::Credentials own{"admin", "changeit"};
+  expect_reply(Command::WriteEventsCompleted, std::nullopt);
+  expect_reply(Command::WriteEventsCompleted, own);
+  const int checks = engine_.authentications.load();
+  expect_reply(Command::WriteEventsCompleted, std::nullopt);
+  expect_reply(Command::WriteEventsCompleted, own);
+  EXPECT_EQ(engine_.authentications.load(), checks) << "no user changed: nothing checked again";
+
+  engine_.disabled = true;
+  engine_.generation += 1;
+  expect_reply(Command::NotAuthenticated, std::nullopt);
+  expect_reply(Command::NotAuthenticated, own);
+  expect_reply(Command::NotAuthenticated, std::nullopt);
+
+  engine_.disabled = false;
+  engine_.generation += 1;
+  expect_reply(Command::WriteEventsCompleted, own);
+  expect_reply(Command::WriteEventsCompleted, std::nullopt);  // re-enabling restores the default
 }
 
 TEST_F(SessionTest, WrongCredentialsGetNotAuthenticatedAndConnectionGoesOn) {

@@ -7,6 +7,7 @@
 #include "worker/engine/engine.hpp"
 
 #include "worker/engine/acl.hpp"
+#include "worker/engine/credentials.hpp"
 #include "worker/engine/reads.hpp"
 #include "worker/engine/replication_runtime.hpp"
 #include "worker/engine/storage.hpp"
@@ -44,11 +45,17 @@ namespace asio = boost::asio;
 constexpr int kRecentIdsWarmup = 100'000;
 // Live subscriptions per node.
 constexpr size_t kSubscriptionsMax = 100'000;
-// How long a verified credential stays cached.
-constexpr int64_t kCredentialCacheTtlMs = 60'000;
-constexpr size_t kCredentialCacheMax = 10'000;
+// Password checks (PBKDF2) use at most a quarter of the cores, so a flood of wrong passwords
+// leaves the rest to everything else; at least one thread.
+constexpr unsigned kPasswordCheckCoreShare = 4;
 // A single node waits this long at start to elect itself and create the built-in users.
 constexpr int kSingleNodeReadyWaitMs = 30'000;
+
+// A record whose change may change who some credentials belong to: a user record, or the
+// metadata of a user stream (a soft delete).
+bool is_user_record(const std::string& stream) {
+  return stream.rfind("$user-", 0) == 0 || stream.rfind("$$user-", 0) == 0;
+}
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -84,6 +91,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   void unsubscribe(uint64_t id) override;
   void forget_subscription(uint64_t id) override;
   void when_visible(int64_t log_end, std::function<void(bool visible)> done) override;
+  uint64_t credentials_generation() const override { return credentials_->generation(); }
   EngineStats stats() const override;
   PersistentApi& persistent() override { return *persistent_; }
   void list_projections(std::function<void(projections::ProjectionListResult)> done) override;
@@ -117,6 +125,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   void maybe_signal_ready();
   void forget_credentials();
   void add_persistent_context(LeaderContext& context);
+  std::optional<UserRecord> committed_user(const std::string& login);
 
   // --- any thread ---
   ReadView read_view() const;
@@ -155,8 +164,8 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   std::atomic<int64_t> commit_end_{0};           // the head for reads from the end
   mutable std::mutex settings_mutex_;
   std::shared_ptr<const SystemSettings> settings_ = std::make_shared<SystemSettings>();
-  std::mutex credentials_mutex_;
-  std::unordered_map<std::string, std::pair<Principal, int64_t>> credentials_;
+  std::unique_ptr<CredentialChecker> credentials_;
+  std::unique_ptr<asio::thread_pool> auth_answers_;  // one thread: delivers checker answers
 
   // Statistics.
   std::atomic<int64_t> events_read_{0}, bytes_read_{0}, subscription_count_{0},
@@ -171,6 +180,12 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
   read_pool_ = std::make_unique<ReadPool>(*db_, std::max(1, config.reader_threads));
   readers_ =
       std::make_unique<asio::thread_pool>(static_cast<size_t>(std::max(1, config.reader_threads)));
+  CredentialLimits credential_limits;
+  credential_limits.threads =
+      static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / kPasswordCheckCoreShare));
+  auth_answers_ = std::make_unique<asio::thread_pool>(1);
+  credentials_ = std::make_unique<CredentialChecker>(
+      [this](const std::string& login) { return committed_user(login); }, credential_limits);
   RuntimeListener& listener = *this;
   WriteStore& store = *this;
   runtime_ = std::make_unique<ReplicationRuntime>(config_, *db_, core_io_, listener);
@@ -384,7 +399,7 @@ void EngineImpl::start_core(ReplicationTransport* transport) {
 
 void EngineImpl::on_record_appended(const EventRecord& record) {
   write_path_->on_record_appended(record);
-  if (record.stream.rfind("$user-", 0) == 0) forget_credentials();
+  if (is_user_record(record.stream)) forget_credentials();
 }
 
 void EngineImpl::on_truncated(int64_t position) { write_path_->on_truncated(position); }
@@ -400,10 +415,10 @@ void EngineImpl::on_record_committed(const std::shared_ptr<const EventRecord>& r
     std::lock_guard lock(settings_mutex_);
     settings_ = write_path_->settings();
   }
-  if (record->stream.rfind("$user-", 0) == 0) {
-    forget_credentials();
-    maybe_signal_ready();
-  }
+  // After on_visible: a check that starts now reads this record; one that read the previous
+  // record is not cached (the checker's generation moved on).
+  if (is_user_record(record->stream)) forget_credentials();
+  if (record->stream.rfind("$user-", 0) == 0) maybe_signal_ready();
   hub_->publish(record);
   services_->on_record_committed(*record);
 }
@@ -437,9 +452,23 @@ void EngineImpl::maybe_signal_ready() {
   ready_promise_.set_value();
 }
 
-void EngineImpl::forget_credentials() {
-  std::lock_guard lock(credentials_mutex_);
-  credentials_.clear();
+void EngineImpl::forget_credentials() { credentials_->forget_all(); }
+
+// The user a login names in committed data, or nullopt when there is none: no stream, a hard
+// delete (tombstone) or a soft delete ($tb past the last record). Checker threads.
+std::optional<UserRecord> EngineImpl::committed_user(const std::string& login) {
+  const int64_t committed = committed_position_.load();
+  auto c = read_pool_->borrow();
+  const std::string stream = user_stream(login);
+  const auto record = c->last_record(stream, committed);
+  if (!record || record->number == kDeletedStreamNumber) return std::nullopt;
+  if (const auto meta = c->last_record(metastream_of(stream), committed)) {
+    const StreamMetadata metadata = parse_metadata(meta->data);
+    if (metadata.truncate_before && *metadata.truncate_before > record->number) {
+      return std::nullopt;
+    }
+  }
+  return user_from_json(record->data);
 }
 
 // ---------------------------------------------------------------- public API: writes
@@ -562,31 +591,13 @@ void EngineImpl::read_all(Principal who, Position from, int32_t max_count, bool 
 
 void EngineImpl::authenticate(std::string login, std::string password,
                               std::function<void(std::optional<Principal>)> done) {
-  asio::post(*readers_, [this, login = std::move(login), password = std::move(password),
-                         done = std::move(done)] {
-    const auto key = credential_cache_key(login, password);
-    {
-      std::lock_guard lock(credentials_mutex_);
-      auto it = credentials_.find(key);
-      if (it != credentials_.end() && it->second.second > now_ms()) return done(it->second.first);
-    }
-    std::optional<Principal> result;
-    try {
-      auto c = read_pool_->borrow();
-      const auto record = c->last_record(user_stream(login), committed_position_.load());
-      const auto user = record ? user_from_json(record->data) : std::nullopt;
-      if (user && verify_password(*user, password)) result = Principal{user->login, user->groups};
-    } catch (const std::exception& e) {
-      std::cerr << "chorus-worker: authentication of " << login << " failed: " << e.what()
-                << std::endl;
-    }
-    if (result) {
-      std::lock_guard lock(credentials_mutex_);
-      if (credentials_.size() >= kCredentialCacheMax) credentials_.clear();
-      credentials_[key] = {*result, now_ms() + kCredentialCacheTtlMs};
-    }
-    done(result);
-  });
+  // The checker may answer inline (cache hits, refusals); callers are promised a later call on
+  // an engine thread, and the answers thread keeps that cheap work off the readers.
+  credentials_->check(std::move(login), std::move(password),
+                      [this, done = std::move(done)](std::optional<Principal> who) mutable {
+                        asio::post(*auth_answers_,
+                                   [done = std::move(done), who = std::move(who)] { done(who); });
+                      });
 }
 
 // ---------------------------------------------------------------- public API: subscriptions
@@ -676,6 +687,8 @@ EngineStats EngineImpl::stats() const {
 void EngineImpl::shutdown() {
   std::lock_guard lock(shutdown_mutex_);
   if (shut_down_.exchange(true)) return;
+  credentials_->stop();  // answers what waits; its lookups need the read pool below
+  auth_answers_->join();
   readers_->join();
   runtime_->stop_writer();  // writes what is queued; its last notices reach the core below
   std::promise<void> drained;

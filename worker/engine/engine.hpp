@@ -118,7 +118,9 @@ class Engine {
   // Leader: step down so that another node leads (admin resign). No effect otherwise.
   virtual void resign() = 0;
 
-  // Checks credentials. nullopt = wrong login or password. Successful checks are cached.
+  // Checks credentials. nullopt = wrong login or password, a disabled or deleted user, or a
+  // check refused because too many are waiting (a flood of wrong passwords). Results are cached
+  // until a user record changes (worker/engine/credentials.hpp).
   virtual void authenticate(std::string login, std::string password,
                             std::function<void(std::optional<Principal>)> done) = 0;
 
@@ -157,6 +159,10 @@ class Engine {
   // Calls done(true) once everything before `log_end` is visible on this node (committed and
   // durable here), done(false) if that takes longer than the commit timeout.
   virtual void when_visible(int64_t log_end, std::function<void(bool visible)> done) = 0;
+
+  // Grows whenever a user record changes on this node (appended, committed or its stream
+  // deleted): credentials proven under an older value must be checked again before they count.
+  virtual uint64_t credentials_generation() const = 0;
 
   virtual EngineStats stats() const = 0;
 

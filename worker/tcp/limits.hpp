@@ -35,8 +35,8 @@ inline constexpr size_t kRequestsInFlightMax = 10000;
 // Volatile subscriptions on one connection; more are refused with SubscriberMaxCountReached.
 inline constexpr size_t kSubscriptionsPerConnectionMax = 4096;
 
-// Credentials a connection proved are reused without a new check for this long (a changed
-// password or role takes effect on the connection after at most this delay), for this many logins.
+// Credentials a connection proved are reused without a new check for this long, for this many
+// logins, unless a user changed meanwhile (then they are checked again at once).
 inline constexpr int kProvenCredentialsTtlMs = 5000;
 inline constexpr size_t kProvenCredentialsMax = 8;
 

@@ -176,6 +176,7 @@ void Session::enqueue_request(wire::Package package) {
   pending.package = std::move(package);
   ++requests_in_flight_;
   if (pending.package.credentials) {
+    pending.generation = engine_.credentials_generation();
     if (std::optional<Principal> who = proven_principal(*pending.package.credentials)) {
       pending.auth = Pending::Auth::Valid;
       pending.principal = std::move(*who);
@@ -202,17 +203,43 @@ void Session::on_authenticated(uint64_t sequence, std::optional<Principal> princ
   if (index >= pending_.size()) return;
   Pending& pending = pending_[index];
   pending.auth = principal ? Pending::Auth::Valid : Pending::Auth::Invalid;
-  if (principal) {
-    remember_proven(*pending.package.credentials, *principal);
-    pending.principal = std::move(*principal);
+  if (pending.refreshes_default) {
+    default_principal_ = principal;
+    default_generation_ = pending.generation;
+    default_invalid_ = !principal;
+  } else if (principal) {
+    remember_proven(*pending.package.credentials, *principal, pending.generation);
   }
+  if (principal) pending.principal = std::move(*principal);
   drain_requests();
+}
+
+bool Session::default_is_stale() const {
+  return default_credentials_ && default_generation_ != engine_.credentials_generation();
+}
+
+// A user changed since the default credentials were proven: check them again (in order, before
+// the request that would use them) so that a disabled user or a changed password counts at once.
+void Session::recheck_default(Pending& pending) {
+  pending.auth = Pending::Auth::Checking;
+  pending.refreshes_default = true;
+  pending.generation = engine_.credentials_generation();
+  const uint64_t sequence = pending_front_sequence_;
+  engine_.authenticate(default_credentials_->login, default_credentials_->password,
+                       [self = shared_from_this(), sequence](std::optional<Principal> who) {
+                         boost::asio::post(self->executor_,
+                                           [self, sequence, who = std::move(who)]() mutable {
+                                             self->on_authenticated(sequence, std::move(who));
+                                           });
+                       });
 }
 
 std::optional<Principal> Session::proven_principal(const wire::Credentials& credentials) const {
   const Clock::time_point now = Clock::now();
+  const uint64_t generation = engine_.credentials_generation();
   for (const ProvenCredentials& proven : proven_) {
-    if (proven.expires_at > now && proven.credentials.login == credentials.login &&
+    if (proven.expires_at > now && proven.generation == generation &&
+        proven.credentials.login == credentials.login &&
         proven.credentials.password == credentials.password) {
       return proven.principal;
     }
@@ -220,21 +247,26 @@ std::optional<Principal> Session::proven_principal(const wire::Credentials& cred
   return std::nullopt;
 }
 
-void Session::remember_proven(const wire::Credentials& credentials, const Principal& principal) {
+void Session::remember_proven(const wire::Credentials& credentials, const Principal& principal,
+                              uint64_t generation) {
   const Clock::time_point expires_at =
       Clock::now() + std::chrono::milliseconds(kProvenCredentialsTtlMs);
   for (ProvenCredentials& proven : proven_) {
     if (proven.credentials.login == credentials.login) {
-      proven = ProvenCredentials{credentials, principal, expires_at};
+      proven = ProvenCredentials{credentials, principal, expires_at, generation};
       return;
     }
   }
   if (proven_.size() >= kProvenCredentialsMax) proven_.erase(proven_.begin());
-  proven_.push_back(ProvenCredentials{credentials, principal, expires_at});
+  proven_.push_back(ProvenCredentials{credentials, principal, expires_at, generation});
 }
 
 void Session::drain_requests() {
   while (!closed_ && !pending_.empty() && pending_.front().auth != Pending::Auth::Checking) {
+    if (pending_.front().auth == Pending::Auth::UseDefault && default_is_stale()) {
+      recheck_default(pending_.front());
+      break;
+    }
     Pending pending = std::move(pending_.front());
     pending_.pop_front();
     ++pending_front_sequence_;
@@ -290,11 +322,17 @@ void Session::authenticate_connection(const Pending& pending) {
   // default, as EventStore does (PROTOCOL.md A4).
   if (pending.auth == Pending::Auth::Valid) {
     default_principal_ = pending.principal;
+    default_credentials_ = *pending.package.credentials;
+    default_generation_ = pending.generation;
     default_invalid_ = false;
     send(Command::Authenticated, pending.package.correlation_id, {});
     return;
   }
+  // Kept with their verdict: a later user change (a reset password, an enabled user) may make
+  // them valid, as EventStore checks the connection's credentials on every request.
   default_principal_.reset();
+  default_credentials_ = pending.package.credentials;
+  default_generation_ = pending.generation;
   default_invalid_ = true;
   send_text(Command::NotAuthenticated, pending.package.correlation_id, kNotAuthenticatedText);
 }

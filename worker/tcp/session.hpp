@@ -65,6 +65,8 @@ class Session : public std::enable_shared_from_this<Session> {
     wire::Package package;
     enum class Auth { UseDefault, Checking, Valid, Invalid } auth = Auth::UseDefault;
     Principal principal;
+    uint64_t generation = 0;         // the engine's credentials generation its check started in
+    bool refreshes_default = false;  // a re-check of the connection's default credentials
   };
 
   // Reading and frames.
@@ -127,19 +129,27 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<Clock::time_point> heartbeat_sent_at_;
 
   // Default credentials from Authenticate: a principal, or "invalid" after a failed attempt
-  // (EventStore keeps bad defaults, so later requests without credentials are refused).
+  // (EventStore keeps bad defaults, so later requests without credentials are refused). The
+  // verdict holds while the engine's credentials generation is the one it was reached in; after
+  // a user change the credentials are checked again before the next request uses them.
   std::optional<Principal> default_principal_;
+  std::optional<wire::Credentials> default_credentials_;
+  uint64_t default_generation_ = 0;
   bool default_invalid_ = false;
+  bool default_is_stale() const;
+  void recheck_default(Pending& pending);
 
   // Credentials this connection proved recently: later packages with the same ones skip the
-  // asynchronous check (and its wait behind the engine's readers).
+  // asynchronous check, while no user changed since (the engine's credentials generation).
   struct ProvenCredentials {
     wire::Credentials credentials;
     Principal principal;
     Clock::time_point expires_at;
+    uint64_t generation = 0;
   };
   std::optional<Principal> proven_principal(const wire::Credentials& credentials) const;
-  void remember_proven(const wire::Credentials& credentials, const Principal& principal);
+  void remember_proven(const wire::Credentials& credentials, const Principal& principal,
+                       uint64_t generation);
   std::vector<ProvenCredentials> proven_;
 
   std::deque<Pending> pending_;
