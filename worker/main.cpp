@@ -106,6 +106,8 @@ chorus::EngineConfig engine_config(const chorus::WorkerOptions& options) {
       options.run_projections != "None" && options.start_standard_projections;
   config.run_user_projections = options.run_projections == "All";
   config.projection_threads = options.projection_threads;
+  config.default_admin_password = options.default_admin_password;
+  config.default_ops_password = options.default_ops_password;
   config.cluster.node_id = options.int_ip + ":" + std::to_string(options.int_tcp_port);
   config.cluster.cluster_size = options.cluster_size;
   config.cluster.node_priority = options.node_priority;

@@ -2,7 +2,10 @@
 // (.NET ClientAPI; no npm client ships one) with its paths, bodies and expected status codes;
 // every refusal (anonymous, non-admin, wrong current password, bad JSON, unknown user, bad login
 // names); that a disabled, re-passworded or deleted user is refused at once over TCP
-// (node-eventstore-client) and HTTP while re-enabling restores access.
+// (node-eventstore-client, also on a connection that proved them before, with per-operation or
+// default credentials) and HTTP while re-enabling restores access; and that the default
+// passwords given with --default-admin-password / CHORUS_DEFAULT_OPS_PASSWORD replace changeit
+// at first start only.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -178,19 +181,26 @@ describe('users API on one worker', () => {
     // Authenticate first, so that the node has this credential cached when it is disabled.
     assert.equal(await tcpAuthenticates(conn, s, name, 'pw'), true);
     assert.equal(await httpAuthenticates(w, name, 'pw'), true);
+    // A connection whose default credentials (Authenticate) are this user's.
+    const asUser = await connect(w, { defaultUserCredentials: new es.UserCredentials(name, 'pw') });
+    const readDefault = () => asUser.readStreamEventsForward(s, 0, 10, false);
+    assert.equal((await readDefault()).events.length, 1);
 
     await users.disable(name);
     assert.equal((await users.getUser(name)).disabled, true);
+    // The same connection that proved the credentials a moment ago, and a new one.
+    assert.equal(await tcpAuthenticates(conn, s, name, 'pw'), false, 'TCP refused once disabled');
     const fresh = await connect(w);
     try {
       assert.equal(await tcpAuthenticates(fresh, s, name, 'pw'), false,
-        'TCP refused once disabled');
+        'TCP refused once disabled (new connection)');
     } finally {
       closeQuietly(fresh);
     }
     assert.equal(await httpAuthenticates(w, name, 'pw'), false, 'HTTP refused once disabled');
     const read = await call(w, 'GET', `/streams/${s}`, { auth: basic(name, 'pw') });
     assert.equal(read.status, 401);
+    await rejectsWith(readDefault(), { message: /Authentication error/ });
     const user = await users.getUser(name);
     assert.equal(user.links.at(-1).rel, 'enable');
 
@@ -200,6 +210,8 @@ describe('users API on one worker', () => {
     const slice = await conn.readStreamEventsForward(s, 0, 10, false,
       new es.UserCredentials(name, 'pw'));
     assert.equal(slice.events.length, 2);
+    assert.equal((await readDefault()).events.length, 2, 'the default credentials work again');
+    closeQuietly(asUser);
   });
 
   test('anonymous callers are refused everywhere with 401 and the challenge', T, async () => {
@@ -312,5 +324,41 @@ describe('users API on one worker', () => {
     }
     assert.equal((await call(w, 'GET', `/users/${name}`, { auth: ADMIN })).status, 404,
       'nothing was created by the failed calls');
+  });
+});
+
+describe('default passwords at first start', () => {
+  let w;
+  let conn;
+
+  after(async () => {
+    closeQuietly(conn);
+    await w?.cleanup();
+  });
+
+  test('--default-admin-password and CHORUS_DEFAULT_OPS_PASSWORD replace changeit', T, async () => {
+    w = await startWorker({ extraArgs: ['--default-admin-password', 'Adm1n-first'],
+      env: { CHORUS_DEFAULT_OPS_PASSWORD: '0ps-first' } });
+    assert.equal(await httpAuthenticates(w, 'admin', 'changeit'), false);
+    assert.equal(await httpAuthenticates(w, 'ops', 'changeit'), false);
+    assert.equal(await httpAuthenticates(w, 'admin', 'Adm1n-first'), true);
+    assert.equal(await httpAuthenticates(w, 'ops', '0ps-first'), true);
+    conn = await connect(w);
+    await rejectsWith(conn.readStreamEventsForward('$users', 0, 1, false,
+      new es.UserCredentials('admin', 'changeit')), { message: /Authentication error/ });
+    const slice = await conn.readStreamEventsForward('$users', 0, 10, false,
+      new es.UserCredentials('admin', 'Adm1n-first'));
+    assert.equal(slice.events.length, 2);
+    closeQuietly(conn);
+    conn = undefined;
+
+    // Only at first start: a restart with other defaults keeps the stored passwords.
+    await w.stop();
+    w.extraArgs = ['--default-admin-password', 'ignored-later'];
+    w.env = {};
+    await w.start();
+    assert.equal(await httpAuthenticates(w, 'admin', 'ignored-later'), false);
+    assert.equal(await httpAuthenticates(w, 'admin', 'Adm1n-first'), true);
+    assert.equal(await httpAuthenticates(w, 'ops', '0ps-first'), true);
   });
 });
