@@ -126,6 +126,28 @@ else
   say "kept the existing $config_dir/manager.yaml"
 fi
 
+# The admin password of new databases, as the package's postinst does: given in
+# CHORUS_DEFAULT_ADMIN_PASSWORD, kept if the file exists, else random; root-only (the unit's
+# EnvironmentFile= is read by systemd as root).
+credentials="$config_dir/credentials.env"
+if [ ! -f "$credentials" ]; then
+  password="${CHORUS_DEFAULT_ADMIN_PASSWORD:-}"
+  case "$password" in
+    *"'"*|*"
+"*) say "CHORUS_DEFAULT_ADMIN_PASSWORD may not hold a quote or a line break: using a random one"
+        password="" ;;
+  esac
+  if [ -z "$password" ]; then
+    password="$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)"
+  fi
+  (umask 077 && printf "CHORUS_DEFAULT_ADMIN_PASSWORD='%s'\\n" "$password" >"$credentials")
+  chown root:root "$credentials"
+  chmod 0600 "$credentials"
+  say "the admin password of new databases is in $credentials (readable by root only)"
+else
+  say "kept the existing $credentials"
+fi
+
 sed -e "s|@CHORUS_BIN_DIR@|$prefix/bin|g" -e "s|@CHORUS_CONFIG_FILE@|$config_dir/manager.yaml|g" \
     -e "s|@CHORUS_DOC_DIR@|$prefix/share/doc/chorus|g" \
     "$here/chorus-manager.service.in" >"$unit.new.$$"

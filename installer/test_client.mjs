@@ -3,7 +3,8 @@
 //   node test_client.mjs free-ports N            N free TCP ports on 127.0.0.1 (below 32768)
 //   node test_client.mjs ports-free P1 P2 ...     exit 0 if every port can be bound
 //   node test_client.mjs wait-cluster IP PORT S   gossip on IP:PORT shows 1 Leader, 2 Followers
-//   node test_client.mjs write-read IP PORT       write an event with gossip seed IP:PORT, read it
+//   node test_client.mjs write-read IP PORT [PW]  write an event with gossip seed IP:PORT, read it
+//                                                 (as admin, password PW, else changeit)
 // CHORUS_E2E_DIR names tests/e2e, whose node_modules hold the client.
 import net from 'node:net';
 import path from 'node:path';
@@ -59,7 +60,7 @@ async function waitCluster(ip, port, seconds) {
   return 1;
 }
 
-async function writeRead(ip, port) {
+async function writeRead(ip, port, password = 'changeit') {
   const require = createRequire(path.join(process.env.CHORUS_E2E_DIR, 'package.json'));
   const es = require('node-eventstore-client');
   const conn = es.createConnection({
@@ -75,7 +76,7 @@ async function writeRead(ip, port) {
       conn.connect().catch(reject);
     });
     const stream = `installer-${randomUUID().slice(0, 8)}`;
-    const admin = new es.UserCredentials('admin', 'changeit');
+    const admin = new es.UserCredentials('admin', password);
     const event = es.createJsonEventData(randomUUID(), { installed: true }, null, 'Installed');
     await conn.appendToStream(stream, es.expectedVersion.noStream, [event], admin);
     const slice = await conn.readStreamEventsForward(stream, 0, 10, true, admin);
@@ -101,7 +102,7 @@ if (mode === 'free-ports') {
 } else if (mode === 'wait-cluster') {
   code = await waitCluster(args[0], args[1], Number(args[2] || 60));
 } else if (mode === 'write-read') {
-  code = await writeRead(args[0], args[1]);
+  code = await writeRead(args[0], args[1], args[2]);
 } else {
   console.error(`unknown mode ${mode}`);
 }

@@ -129,11 +129,20 @@ fi
 echo "user, folders OK; the service was not started"
 [ "$(stat -c %U:%G:%a /etc/chorus/manager.yaml)" = root:chorus:640 ] ||
   fail "/etc/chorus/manager.yaml is $(stat -c %U:%G:%a /etc/chorus/manager.yaml), want root:chorus:640"
+credentials=/etc/chorus/credentials.env
+[ "$(stat -c %U:%G:%a "$credentials" 2>/dev/null)" = root:root:600 ] ||
+  fail "$credentials missing or not root:root 0600"
+grep -qE "^CHORUS_DEFAULT_ADMIN_PASSWORD='[A-Za-z0-9]{20,}'\$" "$credentials" ||
+  fail "$credentials does not hold a random admin password"
+grep -q "$credentials" "$work/dpkg.log" || { cat "$work/dpkg.log"; fail "the install did not say where the admin password is"; }
+admin_password="$(sed -E "s/^CHORUS_DEFAULT_ADMIN_PASSWORD='(.*)'\$/\1/" "$credentials")"
+echo "a random admin password in $credentials (root only), and the install said where"
 
 step "dpkg -i again (reinstall/upgrade keeps an edited conffile)"
 echo "# edited by the operator" >>/etc/chorus/manager.yaml
 dpkg -i "$deb" >"$work/dpkg2.log" 2>&1 || { cat "$work/dpkg2.log"; fail "second dpkg -i failed"; }
 grep -q '^# edited by the operator$' /etc/chorus/manager.yaml || fail "the reinstall replaced the edited config"
+grep -qF "'$admin_password'" "$credentials" || fail "the reinstall changed the admin password"
 [ "$(stat -c %U "/var/lib/chorus")" = chorus ] || fail "/var/lib/chorus not owned by chorus after reinstall"
 pgrep -u chorus >/dev/null && fail "something runs as chorus after the reinstall"
 echo "edited config kept; service still not started"
@@ -169,7 +178,9 @@ else
   echo "default ports taken: $config with ports $(grep -oE 'Port: [0-9]+' "$config" | awk '{print $2}' | tr '\n' ' ')"
 fi
 ext_port=$(grep -E '^ExtHttpPort:' "$config" | awk '{print $2}')
-runuser -u chorus -- /usr/bin/chorus-manager --config "$config" >"$work/manager.out" 2>&1 &
+# As the unit's EnvironmentFile= does (systemd reads it as root), then the manager's nodes.
+(set -a && . "$credentials" && exec runuser -u chorus -- /usr/bin/chorus-manager --config "$config") \
+  >"$work/manager.out" 2>&1 &
 runuser_pid=$!
 for _ in $(seq 1 50); do
   manager_pid=$(pgrep -u chorus -x chorus-manager | head -1)
@@ -183,12 +194,18 @@ show_logs() {
   tail -5 /var/log/chorus/*.out.log 2>/dev/null
 }
 "${client[@]}" wait-cluster 127.0.0.1 "$ext_port" 60 || { show_logs; fail "no cluster"; }
-"${client[@]}" write-read 127.0.0.1 "$ext_port" || { show_logs; fail "write/read through the manager"; }
+"${client[@]}" write-read 127.0.0.1 "$ext_port" "$admin_password" ||
+  { show_logs; fail "write/read through the manager (as admin, with the generated password)"; }
 /usr/bin/chorus --seed "127.0.0.1:$ext_port" status --json >"$work/status.json" ||
   { show_logs; fail "the installed chorus status failed"; }
 grep -q '"state":"Leader"' "$work/status.json" || { cat "$work/status.json"; fail "chorus status shows no leader"; }
 /usr/bin/chorus --seed "127.0.0.1:$ext_port" append pkg-test Checked '{"ok":true}' >/dev/null ||
   fail "the installed chorus could not append through the manager"
+code=$(curl -s -o /dev/null -w '%{http_code}' -u "admin:$admin_password" "http://127.0.0.1:$ext_port/api/auth")
+[ "$code" = 200 ] || { show_logs; fail "admin with the generated password: /api/auth answered $code"; }
+code=$(curl -s -o /dev/null -w '%{http_code}' -u admin:changeit "http://127.0.0.1:$ext_port/api/auth")
+[ "$code" = 401 ] || fail "admin/changeit still works on a new install (/api/auth answered $code)"
+echo "the nodes created admin with the generated password (changeit refused)"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ext_port/health/live")
 [ "$code" = 204 ] || fail "/health/live answered $code"
 curl -sf "http://127.0.0.1:$ext_port/api/nodes" >"$work/nodes.json" || fail "GET /api/nodes"
@@ -222,8 +239,13 @@ echo "purged: nothing left"
 # ---- install.sh (no package)
 step "install.sh --prefix (twice) and --uninstall --purge"
 prefix="$work/prefix"
-"$here/install.sh" --prefix "$prefix" --build-dir "$build" >"$work/install.log" 2>&1 ||
+CHORUS_DEFAULT_ADMIN_PASSWORD=given-by-the-operator \
+  "$here/install.sh" --prefix "$prefix" --build-dir "$build" >"$work/install.log" 2>&1 ||
   { cat "$work/install.log"; fail "install.sh failed"; }
+grep -qx "CHORUS_DEFAULT_ADMIN_PASSWORD='given-by-the-operator'" /etc/chorus/credentials.env ||
+  fail "install.sh did not store the given admin password"
+[ "$(stat -c %U:%G:%a /etc/chorus/credentials.env)" = root:root:600 ] ||
+  fail "install.sh: credentials.env is not root:root 0600"
 "$here/install.sh" --prefix "$prefix" --build-dir "$build" >>"$work/install.log" 2>&1 ||
   { cat "$work/install.log"; fail "install.sh failed the second time (not idempotent)"; }
 for f in "$prefix/bin/chorus-manager" "$prefix/bin/chorus-worker" "$prefix/bin/chorus" \
