@@ -151,10 +151,12 @@ TEST(CredentialChecker, AFloodForOneLoginNeitherDelaysAnotherNorQueuesWithoutBou
   CredentialLimits limits;
   limits.threads = 1;
   limits.queued_per_login_max = 4;
-  CredentialChecker checker([&](const std::string& l) { return users.get(l); }, limits);
+  // Declared before the checker: its destructor answers the checks still queued, whose
+  // callbacks write these.
   std::mutex mutex;
   std::vector<std::string> order;  // completion order of computed checks
   std::atomic<int> refused_at_once{0};
+  CredentialChecker checker([&](const std::string& l) { return users.get(l); }, limits);
   const int kFlood = 50;
   for (int i = 0; i < kFlood; ++i) {
     const auto caller = std::this_thread::get_id();
