@@ -1,6 +1,7 @@
 // The manager's HTTP endpoints: routing, JSON documents, auth, log tails, the dashboard's files.
 #include "manager/api.hpp"
 
+#include "common/thread_name.hpp"
 #include "manager/http_client.hpp"
 #include "manager/static_files.hpp"
 
@@ -911,6 +912,7 @@ class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
       : ctx_(ctx), auth_(auth), internal_(internal), v5_state_names_(v5_state_names) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest&) override {
+    name_this_thread_once("http");
     return new Handler(ctx_, auth_, internal_, v5_state_names_);
   }
 

@@ -1,6 +1,7 @@
 // Gossip relay runtime: memberships per cluster, the push thread, DNS seeds.
 #include "manager/gossip_relay.hpp"
 
+#include "common/thread_name.hpp"
 #include "manager/http_client.hpp"
 #include "manager/supervisor.hpp"
 
@@ -66,7 +67,10 @@ cluster::Membership& GossipRelay::membership_for(const std::string& cluster, int
 }
 
 void GossipRelay::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("gossip-relay");
+    run();
+  });
 }
 
 void GossipRelay::stop() {

@@ -1,6 +1,7 @@
 // Chart sampling: node figures, latency deltas, lag from the leader or gossip.
 #include "manager/sampler.hpp"
 
+#include "common/thread_name.hpp"
 #include "manager/http_client.hpp"
 
 #include <algorithm>
@@ -43,6 +44,7 @@ MetricsSampler::~MetricsSampler() { stop(); }
 
 void MetricsSampler::start() {
   thread_ = std::thread([this] {
+    set_thread_name("sampler");
     int64_t next = steady_now_ms();
     while (!stopping_) {
       sample_once(unix_now_ms());

@@ -2,6 +2,7 @@
 #include "manager/supervisor.hpp"
 
 #include "common/gossip.hpp"
+#include "common/thread_name.hpp"
 #include "manager/http_client.hpp"
 
 #include <boost/process/args.hpp>
@@ -101,8 +102,14 @@ void Supervisor::start() {
       node->policy.start(now);
     }
   }
-  thread_ = std::thread([this] { run(); });
-  health_thread_ = std::thread([this] { health_loop(); });
+  thread_ = std::thread([this] {
+    set_thread_name("supervisor");
+    run();
+  });
+  health_thread_ = std::thread([this] {
+    set_thread_name("health");
+    health_loop();
+  });
 }
 
 // A pid file names a process an earlier manager started; if it is still that node's worker

@@ -4,6 +4,7 @@
 // normal, 1 cannot start (database, folders, port), 2 usage error.
 #include "common/log.hpp"
 #include "common/options.hpp"
+#include "common/thread_name.hpp"
 #include "worker/cluster/gossip_service.hpp"
 #include "worker/cluster/router.hpp"
 #include "worker/cluster/transport.hpp"
@@ -368,7 +369,12 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
     return fail_to_start(http_error);
   }
   std::vector<std::thread> threads;
-  for (int i = 1; i < kIoThreads; ++i) threads.emplace_back([&io] { io.run(); });
+  for (int i = 1; i < kIoThreads; ++i) {
+    threads.emplace_back([&io, i] {
+      chorus::set_thread_name("io-" + std::to_string(i));
+      io.run();
+    });
+  }
   io.run();
   for (std::thread& thread : threads) thread.join();
   log.info("stopped");

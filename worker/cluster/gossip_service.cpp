@@ -1,6 +1,8 @@
 // Gossip runtime: timing, seed resolution and the HTTP exchange.
 #include "worker/cluster/gossip_service.hpp"
 
+#include "common/thread_name.hpp"
+
 #include <Poco/Net/DNS.h>
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
@@ -66,7 +68,10 @@ void GossipService::start() {
     membership_.set_self(self_());
     for (const auto& [ip, port] : config_.seeds) membership_.add_seed(ip, port, now);
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("gossip");
+    run();
+  });
 }
 
 void GossipService::start_with_self(std::function<MemberInfo()> self) {

@@ -6,6 +6,7 @@
 // majority and durable here).
 #include "worker/engine/engine.hpp"
 
+#include "common/thread_name.hpp"
 #include "worker/engine/acl.hpp"
 #include "worker/engine/credentials.hpp"
 #include "worker/engine/reads.hpp"
@@ -228,7 +229,7 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
   auto ready = ready_promise_.get_future();
   on_core([this, transport] { start_core(transport); });
   core_thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "core");
+    set_thread_name("core");
     core_io_.run();
   });
   if (config.cluster.cluster_size == 1) {

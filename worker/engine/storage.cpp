@@ -1,6 +1,8 @@
 // SQLite storage: schema, group-commit writer thread, pooled read connections, hard state.
 #include "worker/engine/storage.hpp"
 
+#include "common/thread_name.hpp"
+
 #include <sqlite3.h>
 
 #include <chrono>
@@ -383,7 +385,10 @@ StorageWriter::StorageWriter(const Database& db,
   truncate_events_ = prepare_on(db_, "DELETE FROM events WHERE pos>=?1");
   truncate_epochs_ = prepare_on(db_, "DELETE FROM epochs WHERE pos>=?1");
   last_end_ = stored_log_end(db_);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("writer");
+    run();
+  });
 }
 
 StorageWriter::~StorageWriter() {

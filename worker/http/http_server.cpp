@@ -4,6 +4,7 @@
 #include "worker/http/http_server.hpp"
 
 #include "common/guid.hpp"
+#include "common/thread_name.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/http/engine_wait.hpp"
 #include "worker/http/headers.hpp"
@@ -194,6 +195,7 @@ class Factory : public Poco::Net::HTTPRequestHandlerFactory {
       : engine_(engine), node_(node), router_(router) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest&) override {
+    name_this_thread_once("http");
     return new Dispatcher(engine_, node_, router_);
   }
 

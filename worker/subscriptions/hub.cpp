@@ -3,6 +3,8 @@
 // are served in turns of at most kDeliveryBatchMax items.
 #include "worker/subscriptions/hub.hpp"
 
+#include "common/thread_name.hpp"
+
 #include <boost/asio/post.hpp>
 
 #include <pthread.h>
@@ -14,7 +16,7 @@ namespace asio = boost::asio;
 SubscriptionHub::SubscriptionHub(Resolve resolve)
     : resolve_(std::move(resolve)), work_(asio::make_work_guard(delivery_io_)) {
   delivery_thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "subscriptions");
+    set_thread_name("subscriptions");
     delivery_io_.run();
   });
 }

@@ -1,0 +1,36 @@
+// Goal: prove that a worker names its threads (issue 16: `top -H` must show where time goes): a
+// single node on disk that served one HTTP request and one TCP write has threads named core,
+// writer, subscriptions, io-1 and http, read from /proc/<pid>/task/*/comm; its main thread keeps
+// the process name, so pgrep and killall still find it.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { Worker } from './lib/harness.mjs';
+import { connect, closeQuietly, streamName, jsonEvent, ANY } from './lib/es.mjs';
+
+let w;
+let conn;
+
+after(async () => {
+  closeQuietly(conn);
+  await w?.cleanup();
+});
+
+function threadNames(pid) {
+  return fs.readdirSync(`/proc/${pid}/task`).map((tid) =>
+    fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim());
+}
+
+test('a worker names its threads', { timeout: 60000 }, async () => {
+  w = new Worker({});
+  await w.start();
+  const res = await fetch(`http://127.0.0.1:${w.httpPort}/info`);
+  assert.equal(res.status, 200);
+  conn = await connect(w);
+  await conn.appendToStream(streamName('threads'), ANY, [jsonEvent({ a: 1 }, 'Named')]);
+  const names = threadNames(w.pid);
+  for (const expected of ['core', 'writer', 'subscriptions', 'io-1', 'http']) {
+    assert.ok(names.includes(expected), `no thread named ${expected} in ${names.join(', ')}`);
+  }
+  assert.equal(fs.readFileSync(`/proc/${w.pid}/comm`, 'utf8').trim(), 'chorus-worker');
+});
