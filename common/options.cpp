@@ -300,7 +300,7 @@ std::vector<OptionSpec> make_option_table() {
       {"ReaderThreadsCount", "4", "Threads (each with its own SQLite connection) serving reads.",
        bind_int(&W::reader_threads_count, 1, kReaderThreadsMax)},
       {"RunProjections", "None",
-       "None, System (the standard projections) or All (also user projections, transient so far).",
+       "None, System (the standard projections) or All (also user projections).",
        bind_run_projections()},
       {"StartStandardProjections", "false",
        "Run $streams, $stream_by_category, $by_category, $by_event_type and $by_correlation_id "

@@ -118,7 +118,7 @@ test('bad queries, duplicates, anonymous callers and unserved modes are refused'
     await createTransient(name, 'fromAll().when({ $any: function (s) { return s; } })', admin);
     await assert.rejects(createTransient(name, 'fromAll()', admin), /409/);
     await assert.rejects(createTransient('$mine', 'fromAll()', admin), /400/);
-    await assert.rejects(pm.createContinuous(`cont-${uid()}`, 'fromAll()', false, admin), /400/);
+    await assert.rejects(pm.createOneTime('fromAll()', admin), /400/);
     const base = `http://${w.host}:${w.httpPort}`;
     const anonymous = await fetch(`${base}/projections/transient?name=anon&type=JS`,
       { method: 'POST', body: 'fromAll()' });

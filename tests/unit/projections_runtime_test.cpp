@@ -330,3 +330,26 @@ TEST(ProjectionRuntime, SandboxHasNoHostAccess) {
   EXPECT_EQ(p->state(""), R"({"duktape":"undefined","require":"undefined","print":"undefined"})");
   EXPECT_EQ(p->log_lines(), std::vector<std::string>{"checked"});
 }
+
+// A snapshot of every partition (and the shared state) restores into a fresh projection, which
+// folds on from there: what a checkpoint of a continuous projection holds.
+TEST(ProjectionRuntime, SnapshotRestoresEveryPartition) {
+  const char* query = R"(fromAll().foreachStream().when({
+    $init: function () { return { n: 0 }; },
+    $initShared: function () { return { total: 0 }; },
+    $any: function (s) { s[0].n++; s[1].total++; return s; } });)";
+  auto p = compile_ok(query);
+  p->process(ev("a", 0, "X", "{}"));
+  p->process(ev("b", 0, "X", "{}"));
+  p->process(ev("a", 1, "X", "{}"));
+  const auto snap = p->snapshot();
+  ASSERT_TRUE(snap);
+  auto q = compile_ok(query);
+  ASSERT_TRUE(q->restore(*snap)) << q->fault();
+  q->process(ev("b", 1, "X", "{}"));
+  EXPECT_EQ(q->state("a"), R"({"n":2})");
+  EXPECT_EQ(q->state("b"), R"({"n":2})");
+  EXPECT_EQ(q->shared_state(), R"({"total":4})");
+  EXPECT_FALSE(q->restore("not json"));
+  EXPECT_TRUE(q->faulted());
+}

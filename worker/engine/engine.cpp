@@ -97,6 +97,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   PersistentApi& persistent() override { return *persistent_; }
   void list_projections(std::function<void(projections::ProjectionListResult)> done) override;
   void create_projection(Principal who, std::string mode, std::string name, std::string query,
+                         bool emit,
                          std::function<void(projections::ProjectionReply)> done) override;
   void delete_projection(Principal who, std::string name,
                          std::function<void(projections::ProjectionReply)> done) override;
@@ -220,8 +221,8 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
   }
   if (config.run_user_projections) {
     auto user = std::make_unique<UserProjections>(
-        config.projection_threads,
-        [this](std::function<void()> work) { on_core(std::move(work)); });
+        config.projection_threads, [this](std::function<void()> work) { on_core(std::move(work)); },
+        now_ms);
     user_projections_ = user.get();
     services_->add(std::move(user));
   }
@@ -341,17 +342,17 @@ void with_user_projections(bool leading, UserProjections* service,
 }
 
 void EngineImpl::create_projection(Principal who, std::string mode, std::string name,
-                                   std::string query,
+                                   std::string query, bool emit,
                                    std::function<void(projections::ProjectionReply)> done) {
   on_core([this, who = std::move(who), mode = std::move(mode), name = std::move(name),
-           query = std::move(query), done = std::move(done)]() mutable {
+           query = std::move(query), emit, done = std::move(done)]() mutable {
     with_user_projections(services_->running(), user_projections_, done, [&](UserProjections& u) {
-      if (mode != "transient") {
-        return done(projection_reply(NotHandledReason::None,
-                                     projections::ProjectionOutcome::Invalid,
-                                     "Only transient projections are served so far."));
+      if (mode != "transient" && mode != "continuous") {
+        return done(
+            projection_reply(NotHandledReason::None, projections::ProjectionOutcome::Invalid,
+                             "Only transient and continuous projections are served so far."));
       }
-      u.create_transient(who, name, query, std::move(done));
+      u.create(who, mode, name, query, emit, std::move(done));
     });
   });
 }

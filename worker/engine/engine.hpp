@@ -176,10 +176,10 @@ class Engine {
     r.not_handled = NotHandledReason::NotReady;
     done(std::move(r));
   }
-  // User projections (transient mode so far): create (mode "transient", "onetime" or
-  // "continuous"), delete, a partition's state or result, and the query text.
+  // User projections: create (mode "transient", "onetime" or "continuous"; `emit`: whether it
+  // may emit), delete, a partition's state or result, and the query text.
   virtual void create_projection(Principal /*who*/, std::string /*mode*/, std::string /*name*/,
-                                 std::string /*query*/,
+                                 std::string /*query*/, bool /*emit*/,
                                  std::function<void(projections::ProjectionReply)> done) {
     not_ready(done);
   }

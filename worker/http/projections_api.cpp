@@ -148,8 +148,10 @@ Reply ProjectionsApi::create(Request& request, const std::string& mode) {
   const std::string type = lower(request.query_value("type").value_or("js"));
   if (type != "js") return text_reply(400, "Only JavaScript projections (type=JS) exist.");
   const std::string name = request.query_value("name").value_or("");
+  const std::string emit_text = lower(request.query_value("emit").value_or("no"));
+  const bool emit = emit_text == "1" || emit_text == "yes" || emit_text == "true";
   auto r = wait_for_engine<projections::ProjectionReply>([&](auto done) {
-    engine_.create_projection(request.who, mode, name, request.body, std::move(done));
+    engine_.create_projection(request.who, mode, name, request.body, emit, std::move(done));
   });
   Reply reply = answer(request, r, 201, "application/json");
   if (reply.status == 201) {

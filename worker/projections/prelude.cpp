@@ -271,6 +271,18 @@ const char* const kPrelude = R"JS(
     return null;
   });
   entry('__chorus_log', function () { return JSON.stringify(logLines); });
+  entry('__chorus_snapshot', function () {
+    return JSON.stringify({ states: states, sharedReady: sharedReady,
+                            shared: sharedReady ? shared : null });
+  });
+  entry('__chorus_restore', function (json) {
+    var o = JSON.parse(json);
+    states = Object.create(null);
+    for (var k in o.states) states[k] = o.states[k];
+    sharedReady = !!o.sharedReady;
+    shared = o.shared;
+    return null;
+  });
 })(this);
 )JS";
 

@@ -194,6 +194,13 @@ bool Projection::load_shared_state(const std::string& json) {
   return !faulted();
 }
 
+std::optional<std::string> Projection::snapshot() { return enter("__chorus_snapshot", {}); }
+
+bool Projection::restore(const std::string& json) {
+  enter("__chorus_restore", {json});
+  return !faulted();
+}
+
 std::vector<std::string> Projection::log_lines() {
   std::vector<std::string> lines;
   const auto json = enter("__chorus_log", {});

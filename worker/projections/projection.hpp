@@ -96,6 +96,10 @@ class Projection {
   // Restores a partition's state from a checkpoint (JSON); false and Faulted when it fails.
   bool load_state(const std::string& partition, const std::string& json);
   bool load_shared_state(const std::string& json);
+  // Every partition's state (and the shared state) as one JSON document, for a checkpoint; and
+  // back. nullopt / false (and Faulted) when it fails.
+  std::optional<std::string> snapshot();
+  bool restore(const std::string& json);
   // What the query logged with log(), the most recent last (bounded).
   std::vector<std::string> log_lines();
 

@@ -1,21 +1,34 @@
 // UserProjections: see user_projections.hpp. A page goes: core thread reads $all (links
-// resolved) -> a projection thread feeds the events under the projection's mutex -> the core
-// thread records the outcome and reads on. A removed or stopped projection's page in flight is
-// dropped when it comes back.
+// resolved) -> a projection thread feeds the events under the projection's mutex (and takes a
+// snapshot of every state when a checkpoint is due) -> the core thread writes what was emitted,
+// one event per append in order, and once all are acknowledged moves the cursor and writes the
+// checkpoint. A write that fails reloads the projection from its last checkpoint: its state must
+// not run ahead of what is written. A removed or stopped projection's answers in flight are
+// dropped when they come back.
 #include "worker/services/user_projections.hpp"
 
 #include "worker/engine/reads.hpp"
+#include "worker/projections/system_projections.hpp"
 
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
+#include <sstream>
 
 namespace chorus {
 namespace {
 
-using projections::Outcome;
 using projections::ProjectionOutcome;
 using projections::ProjectionReply;
+
+const Principal kSystem{"$system", {"$admins"}};
+constexpr const char* kRegistryStream = "$projections-$all";
+constexpr const char* kCreatedType = "$ProjectionCreated";
+constexpr const char* kDeletedType = "$ProjectionDeleted";
+constexpr const char* kDefinitionType = "$ProjectionUpdated";
 
 ProjectionReply reply(ProjectionOutcome outcome, std::string message = "") {
   ProjectionReply r;
@@ -35,57 +48,32 @@ std::optional<std::string> bad_name(const std::string& name) {
   return std::nullopt;
 }
 
-projections::ProjectionEvent to_event(const EventRecord& r, const std::string& read_stream) {
-  projections::ProjectionEvent e;
-  e.read_stream = read_stream;
-  e.stream = r.stream;
-  e.number = r.number;
-  e.event_type = r.event_type;
-  e.event_id = to_string(r.event_id);
-  e.is_json = r.data_is_json;
-  e.data = r.data;
-  e.metadata = r.metadata;
-  return e;
+std::string definition_stream(const std::string& name) { return "$projections-" + name; }
+
+std::string to_json(const Poco::JSON::Object& o) {
+  std::ostringstream out;
+  o.stringify(out);
+  return out.str();
 }
 
-// What a record of $all is to `p`: a link is fed resolved only to a projection that reads its
-// stream by name (fromStream('$ce-x')); others see the raw link, which they skip unless they
-// ask for links. Everything else is fed as it is.
-std::optional<projections::ProjectionEvent> as_seen_by(const projections::Projection& p,
-                                                       const ResolvedEvent& e) {
-  if (!e.link) return e.event ? std::optional(to_event(*e.event, e.event->stream)) : std::nullopt;
-  const auto& named = p.sources().streams;
-  const bool by_name = std::find(named.begin(), named.end(), e.link->stream) != named.end();
-  if (!by_name || !e.event) return to_event(*e.link, e.link->stream);
-  auto resolved = to_event(*e.event, e.link->stream);
-  resolved.link_metadata = e.link->metadata;
-  resolved.resolved_link = true;
-  return resolved;
-}
-
-// Feeds one page on a projection thread; returns the fault ("" when none). Stops early when
-// the service stops, so that shutdown does not wait for a whole page of slow handlers.
-std::string feed(projections::Projection& p, const std::vector<ResolvedEvent>& events,
-                 int64_t& processed, const std::atomic<bool>& running) {
-  for (const ResolvedEvent& e : events) {
-    if (!running) return "";
-    const auto event = as_seen_by(p, e);
-    if (!event) continue;
-    const auto r = p.process(*event);
-    if (r.outcome == Outcome::Faulted) return p.fault();
-    if (r.outcome != Outcome::Processed) continue;
-    processed += 1;
-    if (!r.emitted.empty()) {
-      return "'emit' and 'linkTo' are not allowed in a transient projection";
-    }
-  }
-  return "";
+std::string definition_json(const std::string& query, bool emit, const Principal& run_as) {
+  Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
+  o.set("query", query);
+  o.set("mode", "Continuous");
+  o.set("emitEnabled", emit);
+  o.set("runAs", run_as.login);
+  Poco::JSON::Array::Ptr groups = new Poco::JSON::Array;
+  for (const auto& g : run_as.groups) groups->add(g);
+  o.set("runAsGroups", groups);
+  return to_json(o);
 }
 
 }  // namespace
 
-UserProjections::UserProjections(int threads, Post post_to_core)
-    : pool_(static_cast<size_t>(std::max(1, threads))), post_(std::move(post_to_core)) {}
+UserProjections::UserProjections(int threads, Post post_to_core, NowMs now_ms)
+    : pool_(static_cast<size_t>(std::max(1, threads))),
+      post_(std::move(post_to_core)),
+      now_ms_(std::move(now_ms)) {}
 
 UserProjections::~UserProjections() {
   if (running_) running_->store(false);
@@ -96,6 +84,7 @@ void UserProjections::start(LeaderContext& context) {
   context_ = &context;
   running_ = std::make_shared<std::atomic<bool>>(true);
   entries_.clear();
+  load_registry();
   auto token = running_;
   context_->after(kUserPollMs, [this, token] {
     if (*token) poll();
@@ -105,7 +94,7 @@ void UserProjections::start(LeaderContext& context) {
 void UserProjections::stop() {
   if (running_) running_->store(false);
   for (auto& [name, entry] : entries_) entry->removed = true;
-  entries_.clear();  // transient: they live as long as this node leads
+  entries_.clear();  // transient ones die here; continuous ones are loaded by the next leader
 }
 
 void UserProjections::on_record_committed(const EventRecord& /*record*/) {
@@ -126,9 +115,17 @@ void UserProjections::poll() {
   });
 }
 
-void UserProjections::create_transient(const Principal& who, const std::string& name,
-                                       const std::string& query,
-                                       std::function<void(ProjectionReply)> done) {
+void UserProjections::add(std::shared_ptr<Entry> entry) {
+  entry->last_checkpoint_ms = now_ms_();
+  entries_[entry->name] = entry;
+  pump(entry);
+}
+
+// ---------------------------------------------------------------- create, remove, read
+
+void UserProjections::create(const Principal& who, const std::string& mode, const std::string& name,
+                             const std::string& query, bool emit,
+                             std::function<void(ProjectionReply)> done) {
   if (!may_manage(who)) return done(reply(ProjectionOutcome::AccessDenied, "Access denied."));
   if (auto bad = bad_name(name)) return done(reply(ProjectionOutcome::Invalid, *bad));
   if (entries_.count(name) != 0) {
@@ -138,27 +135,77 @@ void UserProjections::create_transient(const Principal& who, const std::string& 
     return done(reply(ProjectionOutcome::Invalid,
                       "at most " + std::to_string(kUserProjectionsMax) + " projections"));
   }
+  auto entry = std::make_shared<Entry>();
+  entry->name = name;
+  entry->query = query;
+  entry->persistent = mode == "continuous";
+  entry->emit_enabled = entry->persistent && emit;
+  entry->run_as = who;
   // Compiling runs the query's body: on a projection thread, under its limits.
   auto token = running_;
-  boost::asio::post(pool_, [this, token, name, query, done = std::move(done)]() mutable {
-    auto compiled = projections::Projection::compile(name, query, projections::JsLimits{});
-    post_([this, token, name, query, done = std::move(done),
+  boost::asio::post(pool_, [this, token, entry, done = std::move(done)]() mutable {
+    auto compiled = projections::Projection::compile(entry->name, entry->query, {});
+    post_([this, token, entry, done = std::move(done),
            compiled =
                std::make_shared<projections::Projection::Compiled>(std::move(compiled))]() mutable {
       if (!*token) return done(ProjectionReply{NotHandledReason::NotLeader, {}, {}, {}});
       if (!compiled->projection) return done(reply(ProjectionOutcome::Invalid, compiled->error));
-      if (entries_.count(name) != 0) {
-        return done(reply(ProjectionOutcome::Exists, "Projection " + name + " exists."));
+      if (entries_.count(entry->name) != 0) {
+        return done(reply(ProjectionOutcome::Exists, "Projection " + entry->name + " exists."));
       }
-      auto entry = std::make_shared<Entry>();
-      entry->name = name;
-      entry->query = query;
       entry->projection = std::move(compiled->projection);
-      entries_[name] = entry;
-      done(reply(ProjectionOutcome::Ok));
-      pump(entry);
+      if (!entry->persistent) {
+        add(entry);
+        return done(reply(ProjectionOutcome::Ok));
+      }
+      persist(entry, std::move(done));
     });
   });
+}
+
+// Writes a continuous projection's definition, then its registry entry; it runs once both are
+// acknowledged.
+void UserProjections::persist(const std::shared_ptr<Entry>& entry,
+                              std::function<void(ProjectionReply)> done) {
+  entries_[entry->name] = entry;  // holds the name while the writes are in flight
+  entry->busy = true;
+  auto token = running_;
+  auto failed = [this, entry](const WriteResult& w) {
+    entries_.erase(entry->name);
+    entry->removed = true;
+    ProjectionReply r = reply(ProjectionOutcome::Invalid, "not saved: " + w.message);
+    r.not_handled = w.not_handled;
+    return r;
+  };
+  NewEvent definition{random_guid(),
+                      kDefinitionType,
+                      true,
+                      false,
+                      definition_json(entry->query, entry->emit_enabled, entry->run_as),
+                      ""};
+  context_->append(
+      kSystem, definition_stream(entry->name), kExpectedAny, {definition},
+      [this, token, entry, failed, done = std::move(done)](const WriteResult& w) mutable {
+        if (!*token) return done(ProjectionReply{NotHandledReason::NotLeader, {}, {}, {}});
+        if (w.not_handled != NotHandledReason::None || w.result != OperationResult::Success) {
+          return done(failed(w));
+        }
+        NewEvent created{random_guid(), kCreatedType, false, false, entry->name, ""};
+        context_->append(
+            kSystem, kRegistryStream, kExpectedAny, {created},
+            [this, token, entry, failed, done = std::move(done)](const WriteResult& w2) mutable {
+              if (!*token) {
+                return done(ProjectionReply{NotHandledReason::NotLeader, {}, {}, {}});
+              }
+              if (w2.not_handled != NotHandledReason::None ||
+                  w2.result != OperationResult::Success) {
+                return done(failed(w2));
+              }
+              entry->busy = false;
+              add(entry);
+              done(reply(ProjectionOutcome::Ok));
+            });
+      });
 }
 
 void UserProjections::remove(const Principal& who, const std::string& name,
@@ -168,15 +215,33 @@ void UserProjections::remove(const Principal& who, const std::string& name,
   if (it == entries_.end()) {
     return done(reply(ProjectionOutcome::NotFound, "Projection " + name + " not found."));
   }
-  it->second->removed = true;
+  auto entry = it->second;
+  entry->removed = true;
   entries_.erase(it);
-  done(reply(ProjectionOutcome::Ok));
+  if (!entry->persistent) return done(reply(ProjectionOutcome::Ok));
+  // The registry forgets it; its checkpoints go, so that a projection created later under the
+  // same name starts afresh. Emitted streams stay (EventStore's deleteEmittedStreams is not
+  // served yet).
+  context_->delete_stream(kSystem, projections::checkpoint_stream_of(name), kExpectedAny, false,
+                          [](const DeleteResult&) {});
+  NewEvent deleted{random_guid(), kDeletedType, false, false, name, ""};
+  auto token = running_;
+  context_->append(kSystem, kRegistryStream, kExpectedAny, {deleted},
+                   [token, done = std::move(done)](const WriteResult& w) {
+                     if (!*token || w.not_handled != NotHandledReason::None) {
+                       return done(ProjectionReply{NotHandledReason::NotLeader, {}, {}, {}});
+                     }
+                     if (w.result != OperationResult::Success) {
+                       return done(reply(ProjectionOutcome::Invalid, "not deleted: " + w.message));
+                     }
+                     done(reply(ProjectionOutcome::Ok));
+                   });
 }
 
 void UserProjections::state(const std::string& name, const std::string& partition, bool result,
                             std::function<void(ProjectionReply)> done) {
   auto it = entries_.find(name);
-  if (it == entries_.end()) {
+  if (it == entries_.end() || !it->second->projection) {
     return done(reply(ProjectionOutcome::NotFound, "Projection " + name + " not found."));
   }
   auto entry = it->second;
@@ -206,56 +271,17 @@ void UserProjections::query(const std::string& name, std::function<void(Projecti
   done(std::move(r));
 }
 
-void UserProjections::pump(const std::shared_ptr<Entry>& entry) {
-  if (entry->busy || entry->removed || !entry->fault.empty() || !running()) return;
-  entry->busy = true;
-  entry->wake = false;
-  auto token = running_;
-  context_->read_all(entry->cursor, kUserPageRecords, true,
-                     [this, token, entry](ReadAllResult page) {
-                       if (!*token || entry->removed) return;
-                       on_page(entry, std::move(page));
-                     });
-}
-
-void UserProjections::on_page(const std::shared_ptr<Entry>& entry, ReadAllResult page) {
-  if (page.status != ReadAllStatus::Success) {
-    entry->busy = false;  // read again at the next poll
-    return;
-  }
-  auto token = running_;
-  boost::asio::post(pool_, [this, token, entry, page = std::move(page)]() mutable {
-    int64_t processed = 0;
-    std::string fault;
-    {
-      std::lock_guard lock(*entry->mutex);
-      fault = feed(*entry->projection, page.events, processed, *token);
-    }
-    post_([this, token, entry, processed, fault, next = page.next,
-           full = static_cast<int32_t>(page.events.size()) >= kUserPageRecords] {
-      if (!*token || entry->removed) return;  // also when feed() stopped early
-      entry->busy = false;
-      entry->processed += processed;
-      if (!fault.empty()) {
-        entry->fault = fault;
-        return;
-      }
-      entry->cursor = std::max(entry->cursor, next);
-      if (full || entry->wake) pump(entry);
-    });
-  });
-}
-
 std::vector<projections::ProjectionStatus> UserProjections::describe() const {
   std::vector<projections::ProjectionStatus> out;
   const int64_t head = context_ ? context_->commit_position() + 1 : 0;
   for (const auto& [name, entry] : entries_) {
     projections::ProjectionStatus s;
     s.name = name;
-    s.mode = "Transient";
-    s.status = entry->fault.empty() ? "Running" : "Faulted";
+    s.mode = entry->persistent ? "Continuous" : "Transient";
+    s.status = !entry->fault.empty() ? "Faulted" : entry->projection ? "Running" : "Preparing";
     s.state_reason = entry->fault;
-    s.position = s.checkpoint = entry->cursor;
+    s.position = entry->cursor;
+    s.checkpoint = entry->checkpoint;
     s.events_processed = entry->processed;
     s.progress = head <= 0 ? 100.0
                            : std::min(100.0, 100.0 * static_cast<double>(entry->cursor.prepare) /

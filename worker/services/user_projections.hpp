@@ -1,9 +1,14 @@
-// UserProjections: the leader service that runs user projections in transient mode (EventStore's
-// transient projections: held in the leader's memory only, gone when it stops leading). Each
-// reads $all from the start in pages and feeds its Projection on the projection threads
-// (--projection-threads); one page per projection is in flight, so a Projection is used by one
-// thread at a time (its mutex also serialises state and result queries). Transient projections
-// may not emit: a query that calls emit() or linkTo() faults, as EventStore's does.
+// UserProjections: the leader service that runs user projections. Transient ones (as
+// EventStore's) live in the leader's memory only. Continuous ones are kept in streams: the
+// registry $projections-$all ($ProjectionCreated/$ProjectionDeleted), the definition
+// $projections-<name> ($ProjectionUpdated: query, emit, run-as user) and checkpoints
+// $projections-<name>-checkpoint (every partition's state, the $all position in metadata); a new
+// leader loads them and resumes. Each projection reads $all in pages and feeds its Projection on
+// the projection threads (--projection-threads), one page in flight, so a Projection is used by
+// one thread at a time (its mutex also serialises state and result queries). Emitted events get
+// ids derived from the projection, the source position and their index, so after a failover
+// the events written again from the checkpoint are idempotent retries; they are written with
+// the creator's rights and never to system streams. Transient projections may not emit.
 // Threading: the public methods and the LeaderService hooks run on the engine's core thread;
 // JavaScript runs on the service's own pool, which it joins when destroyed.
 #pragma once
@@ -34,12 +39,18 @@ inline constexpr int32_t kUserPageRecords = 200;
 inline constexpr size_t kProjectionNameBytesMax = 200;
 // A caught-up projection looks at $all at least this often.
 inline constexpr int kUserPollMs = 500;
+// A continuous projection checkpoints at most this long after it processed events: it bounds
+// what a new leader processes (and writes, idempotently) again after a failover.
+inline constexpr int64_t kUserCheckpointMs = 1'000;
+// A continuous projection that failed to write is reloaded from its checkpoint after this long.
+inline constexpr int kUserReloadMs = 500;
 
 class UserProjections final : public LeaderService {
  public:
   using Post = std::function<void(std::function<void()>)>;
+  using NowMs = std::function<int64_t()>;
   // `post_to_core` runs work on the engine's core thread.
-  UserProjections(int threads, Post post_to_core);
+  UserProjections(int threads, Post post_to_core, NowMs now_ms);
   ~UserProjections() override;
 
   std::string name() const override { return "user projections"; }
@@ -48,8 +59,10 @@ class UserProjections final : public LeaderService {
   void on_record_committed(const EventRecord& record) override;
 
   // Core thread. `done` runs on the core thread.
-  void create_transient(const Principal& who, const std::string& name, const std::string& query,
-                        std::function<void(projections::ProjectionReply)> done);
+  // mode "transient" or "continuous" (`emit`: whether it may emit).
+  void create(const Principal& who, const std::string& mode, const std::string& name,
+              const std::string& query, bool emit,
+              std::function<void(projections::ProjectionReply)> done);
   void remove(const Principal& who, const std::string& name,
               std::function<void(projections::ProjectionReply)> done);
   // The state (or the result) of `partition` ("" the root) as JSON, "" when there is none.
@@ -63,22 +76,48 @@ class UserProjections final : public LeaderService {
   struct Entry {
     std::string name;
     std::string query;
+    bool persistent = false;  // continuous: kept in streams, resumed by the next leader
+    bool emit_enabled = false;
+    Principal run_as;  // whose rights emitted events are written with
     std::shared_ptr<projections::Projection> projection;  // used under `mutex` only
     std::shared_ptr<std::mutex> mutex = std::make_shared<std::mutex>();
     Position cursor = Position::start();
+    Position checkpoint = Position::start();
     bool busy = false;
     bool removed = false;
     bool wake = false;
     std::string fault;
     int64_t processed = 0;
+    int64_t last_checkpoint_ms = 0;
+  };
+  // A page's outcome from a projection thread.
+  struct Fed {
+    std::string fault;
+    int64_t processed = 0;
+    std::vector<std::pair<std::string, NewEvent>> emitted;  // target stream, event
+    std::optional<std::string> snapshot;                    // when a checkpoint is due
   };
 
   void pump(const std::shared_ptr<Entry>& entry);
   void on_page(const std::shared_ptr<Entry>& entry, ReadAllResult page);
+  void on_fed(const std::shared_ptr<Entry>& entry, Fed fed, Position next, bool full);
+  void write_emitted(const std::shared_ptr<Entry>& entry, Fed fed, Position next, bool full);
+  void page_done(const std::shared_ptr<Entry>& entry, std::optional<std::string> snapshot,
+                 Position next, bool full);
   void poll();
+  // Continuous projections: the registry, a definition with its checkpoint, a reload.
+  void load_registry();
+  void load(const std::string& name);
+  void install(const std::string& name, const std::string& definition,
+               std::optional<std::pair<std::string, Position>> checkpoint);
+  void reload_later(const std::shared_ptr<Entry>& entry);
+  void persist(const std::shared_ptr<Entry>& entry,
+               std::function<void(projections::ProjectionReply)> done);
+  void add(std::shared_ptr<Entry> entry);
 
   boost::asio::thread_pool pool_;
   Post post_;
+  NowMs now_ms_;
   LeaderContext* context_ = nullptr;
   std::shared_ptr<std::atomic<bool>> running_;
   std::map<std::string, std::shared_ptr<Entry>> entries_;
