@@ -1,6 +1,7 @@
 // Framing and package codec for EventStore's TCP protocol.
 #include "common/framing.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -164,7 +165,32 @@ FrameParser::FrameParser(uint32_t frame_bytes_max) : frame_bytes_max_(frame_byte
 void FrameParser::feed(std::string_view bytes) {
   if (invalid()) return;
   compact();
-  buffer_.append(bytes.data(), bytes.size());
+  grow_for(bytes.size());
+  buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+}
+
+void FrameParser::grow_for(size_t more_bytes) {
+  const size_t needed = buffer_.size() + more_bytes;
+  if (needed <= buffer_.capacity()) return;
+  // Doubling, but not past the end of the frame in progress: a 64 MiB frame then holds 64 MiB,
+  // not the 128 MiB plain doubling could reach (a vector reserves exactly what it is asked).
+  size_t target = std::max(needed, buffer_.capacity() * 2);
+  if (buffered_bytes() >= kLengthPrefixBytes) {
+    const uint32_t length = read_le32(buffer_.data() + consumed_);
+    const size_t frame_end = consumed_ + kLengthPrefixBytes + length;
+    if (length <= frame_bytes_max_ && frame_end >= needed) target = std::min(target, frame_end);
+  }
+  buffer_.reserve(target);
+}
+
+void FrameParser::release_if_empty() {
+  if (consumed_ != buffer_.size()) return;
+  consumed_ = 0;
+  if (buffer_.capacity() > kParserIdleCapacityBytesMax) {
+    std::vector<char>().swap(buffer_);
+  } else {
+    buffer_.clear();
+  }
 }
 
 std::optional<std::string> FrameParser::next_frame() {
@@ -179,15 +205,16 @@ std::optional<std::string> FrameParser::next_frame() {
     return std::nullopt;
   }
   if (available < kLengthPrefixBytes + raw) return std::nullopt;
-  std::string frame = buffer_.substr(consumed_ + kLengthPrefixBytes, raw);
+  std::string frame(buffer_.data() + consumed_ + kLengthPrefixBytes, raw);
   consumed_ += kLengthPrefixBytes + raw;
+  release_if_empty();
   return frame;
 }
 
 void FrameParser::compact() {
   // Drop consumed bytes once they dominate the buffer, so memory stays bounded by one frame.
   if (consumed_ > 0 && consumed_ * 2 >= buffer_.size()) {
-    buffer_.erase(0, consumed_);
+    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(consumed_));
     consumed_ = 0;
   }
 }

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace chorus::wire {
 
@@ -105,6 +106,10 @@ PackageParse parse_package(std::string_view frame);
 std::string encode_package(const Package& package);
 std::string encode_package(Command command, const Guid& correlation_id, std::string_view payload);
 
+// A parser with no partial frame keeps at most this much buffer capacity; more (left by a large
+// frame) is freed, so an idle connection does not hold the memory of its largest frame.
+inline constexpr size_t kParserIdleCapacityBytesMax = size_t{1} * 1024 * 1024;
+
 // Incremental frame splitter. Feed bytes; pull complete frames; once `invalid()` the stream is
 // unrecoverable (a length prefix <= 0 or over the cap) and the connection must be closed.
 class FrameParser {
@@ -118,12 +123,21 @@ class FrameParser {
   const std::string& error() const { return error_; }
   // Bytes buffered but not yet returned as a frame.
   size_t buffered_bytes() const { return buffer_.size() - consumed_; }
+  // Those bytes (starting with the partial frame's length prefix, if any).
+  std::string_view buffered() const {
+    return std::string_view(buffer_.data() + consumed_, buffer_.size() - consumed_);
+  }
+  // Memory the buffer holds (its capacity). It grows geometrically but never past the end of
+  // the frame being received, and shrinks once no frame is in progress.
+  size_t capacity_bytes() const { return buffer_.capacity(); }
 
  private:
   void compact();
+  void grow_for(size_t more_bytes);
+  void release_if_empty();
 
   uint32_t frame_bytes_max_;
-  std::string buffer_;
+  std::vector<char> buffer_;
   size_t consumed_ = 0;
   std::string error_;
 };

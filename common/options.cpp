@@ -28,7 +28,8 @@ constexpr int kClusterSizeMax = 99;          // EventStore clusters are 3 or 5 n
 constexpr int kReaderThreadsMax = 64;        // far above the cores of any machine we target
 constexpr int kProjectionThreadsMax = 64;    // the same bound, for projection threads
 constexpr int kMillisecondsMax = 3'600'000;  // one hour: longer timeouts are surely mistakes
-constexpr int kPortMin = 1;                  // port 0 ("any free port") is refused on purpose
+constexpr int kExtTcpConnectionsCeiling = 100'000;  // their read buffers alone: 25 GiB
+constexpr int kPortMin = 1;  // port 0 ("any free port") is refused on purpose
 constexpr int kPortMax = 65535;
 // Longest default password; the users API accepts no longer one either.
 constexpr size_t kPasswordBytesMax = 1024;
@@ -288,6 +289,9 @@ std::vector<OptionSpec> make_option_table() {
        bind_int(&W::ext_tcp_heartbeat_interval_ms, 1, ms_max)},
       {"ExtTcpHeartbeatTimeout", "1000", "Milliseconds to wait for a client's heartbeat answer.",
        bind_int(&W::ext_tcp_heartbeat_timeout_ms, 1, ms_max)},
+      {"ExtTcpConnectionsMax", std::to_string(kExtTcpConnectionsMaxDefault),
+       "Client TCP connections served at once; more are closed as soon as they are accepted.",
+       bind_int(&W::ext_tcp_connections_max, 1, kExtTcpConnectionsCeiling)},
       {"IntTcpHeartbeatInterval", "700", "Milliseconds of peer silence before a heartbeat.",
        bind_int(&W::int_tcp_heartbeat_interval_ms, 1, ms_max)},
       {"IntTcpHeartbeatTimeout", "700", "Milliseconds to wait for a peer's heartbeat answer.",

@@ -21,6 +21,12 @@ struct HostPort {
   bool operator==(const HostPort&) const = default;
 };
 
+// Default of ExtTcpConnectionsMax (issue 10, hole 7; it was 10,000). Each client connection
+// holds a 256 KiB read buffer, a file descriptor and up to 16 MiB of replies before its reading
+// pauses: 1,000 keeps idle connections within 256 MiB while serving far more clients than a node
+// sees (each client keeps one connection).
+inline constexpr int kExtTcpConnectionsMaxDefault = 1000;
+
 struct WorkerOptions {
   std::string config_file;  // "" = no config file
   std::string db_folder = "./data";
@@ -42,6 +48,7 @@ struct WorkerOptions {
   int node_priority = 0;
   int ext_tcp_heartbeat_interval_ms = 2000;
   int ext_tcp_heartbeat_timeout_ms = 1000;
+  int ext_tcp_connections_max = kExtTcpConnectionsMaxDefault;  // more are closed at once
   int int_tcp_heartbeat_interval_ms = 700;
   int int_tcp_heartbeat_timeout_ms = 700;
   std::string cluster_name = "default";

@@ -6,107 +6,12 @@
 // unmodified client can append.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { startWorker } from './lib/harness.mjs';
+import { RawConn, CMD, EMPTY_GUID } from './lib/raw_tcp.mjs';
 import { connect, closeQuietly, streamName, makeEvents, NO_STREAM } from './lib/es.mjs';
 
 const T = { timeout: 60000 };
-const DEADLINE_MS = 5000;
-
-const CMD = {
-  Ping: 0x03, Pong: 0x04, WriteEvents: 0x82, ReadEvent: 0xb0,
-  BadRequest: 0xf0, NotAuthenticated: 0xf4,
-};
-const EMPTY_GUID = Buffer.alloc(16);
-
-// A raw connection that speaks frames: int32 LE length, command, flags, 16-byte correlation id,
-// optional credentials, payload.
-class RawConn {
-  static open(port) {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host: '127.0.0.1' });
-      socket.once('connect', () => resolve(new RawConn(socket)));
-      socket.once('error', reject);
-    });
-  }
-
-  constructor(socket) {
-    this.socket = socket;
-    this.buffer = Buffer.alloc(0);
-    this.packages = [];
-    this.waiters = [];
-    this.isClosed = false;
-    socket.on('data', (d) => { this.buffer = Buffer.concat([this.buffer, d]); this.split(); });
-    socket.on('error', () => {});
-    socket.on('close', () => { this.isClosed = true; this.wake(); });
-  }
-
-  split() {
-    while (this.buffer.length >= 4) {
-      const n = this.buffer.readInt32LE(0);
-      if (this.buffer.length < 4 + n) break;
-      const frame = this.buffer.subarray(4, 4 + n);
-      this.buffer = this.buffer.subarray(4 + n);
-      this.packages.push({
-        command: frame[0], flags: frame[1], correlationId: Buffer.from(frame.subarray(2, 18)),
-        payload: Buffer.from(frame.subarray(18)),
-      });
-    }
-    this.wake();
-  }
-
-  wake() { for (const w of this.waiters.splice(0)) w(); }
-
-  // Sends one package; returns its (random) correlation id.
-  send(command, { payload = Buffer.alloc(0), flags = 0, login, password } = {}) {
-    const correlationId = randomBytes(16);
-    const parts = [Buffer.from([command, flags | (login !== undefined ? 0x01 : 0)]), correlationId];
-    if (login !== undefined) {
-      parts.push(Buffer.from([Buffer.byteLength(login)]), Buffer.from(login));
-      parts.push(Buffer.from([Buffer.byteLength(password)]), Buffer.from(password));
-    }
-    parts.push(payload);
-    const body = Buffer.concat(parts);
-    const prefix = Buffer.alloc(4);
-    prefix.writeInt32LE(body.length, 0);
-    this.socket.write(Buffer.concat([prefix, body]));
-    return correlationId;
-  }
-
-  sendRaw(bytes) { this.socket.write(bytes); }
-
-  // Resolves when pred() is truthy (re-checked on every package or close), rejects at the deadline.
-  async until(pred, what, timeoutMs = DEADLINE_MS) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = pred();
-      if (v) return v;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => { clearTimeout(timer); resolve(); });
-      });
-    }
-  }
-
-  // The next package that is not a server heartbeat request.
-  async next(what = 'a package') {
-    const pick = () => {
-      while (this.packages.length > 0) {
-        const p = this.packages.shift();
-        if (p.command !== 0x01) return p;
-      }
-      if (this.isClosed) throw new Error(`connection closed while waiting for ${what}`);
-      return undefined;
-    };
-    return this.until(pick, what);
-  }
-
-  closed() { return this.until(() => this.isClosed, 'the server to close the connection'); }
-  end() { this.socket.destroy(); }
-}
 
 // ReadEvent { event_stream_id = stream, event_number = 0, resolve_link_tos = false,
 // require_master = true }, encoded by hand (field tags 0x0a, 0x10, 0x18, 0x20).

@@ -104,6 +104,32 @@ TEST(FrameParser, StaysInvalidAfterError) {
   EXPECT_TRUE(parser.invalid());
 }
 
+// A large frame fed in chunks never makes the buffer hold much more than the frame itself, and
+// once it has been taken out an idle parser gives the memory back.
+TEST(FrameParser, LargeFrameMemoryIsBoundedAndFreedAfterward) {
+  const std::string payload(size_t{10} * 1024 * 1024 + 7, 'x');
+  const std::string bytes = encode_package(Command::Ping, sample_guid(), payload);
+  FrameParser parser;
+  const size_t chunk = 256 * 1024;
+  for (size_t at = 0; at < bytes.size(); at += chunk) {
+    parser.feed(std::string_view(bytes).substr(at, chunk));
+    EXPECT_LE(parser.capacity_bytes(), bytes.size() + chunk) << "after " << at << " bytes";
+    EXPECT_EQ(parser.buffered(), std::string_view(bytes).substr(0, parser.buffered_bytes()));
+    if (at + chunk < bytes.size()) {
+      EXPECT_FALSE(parser.next_frame());
+    }
+  }
+  const std::optional<std::string> frame = parser.next_frame();
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->size(), kPackageHeaderBytes + payload.size());
+  EXPECT_EQ(parser.buffered_bytes(), 0u);
+  EXPECT_LE(parser.capacity_bytes(), kParserIdleCapacityBytesMax);
+  parser.feed(encode_package(Command::Pong, sample_guid(), "after"));
+  const std::optional<std::string> next = parser.next_frame();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->substr(kPackageHeaderBytes), "after");
+}
+
 TEST(Package, RoundTripWithoutCredentials) {
   Package p;
   p.command = static_cast<uint8_t>(Command::ReadEvent);

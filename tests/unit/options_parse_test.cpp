@@ -313,6 +313,24 @@ TEST(OptionsDefaultPasswords, RefusedWhenEmptyOrTooLongWithoutEchoingThem) {
   EXPECT_EQ(too_long.error.find("secret-"), std::string::npos) << too_long.error;
 }
 
+// Hole 7: the client connection limit defaults to a named constant far below the old 10,000,
+// may be set from every source, and refuses values that would not bound anything.
+TEST(OptionsTcpConnections, DefaultEachSourceAndRange) {
+  EXPECT_EQ(parse({}).options.ext_tcp_connections_max, kExtTcpConnectionsMaxDefault);
+  EXPECT_EQ(kExtTcpConnectionsMaxDefault, 1000);
+  EXPECT_EQ(parse({"--ext-tcp-connections-max=50"}).options.ext_tcp_connections_max, 50);
+  EXPECT_EQ(parse({}, {{"CHORUS_EXT_TCP_CONNECTIONS_MAX", "20"}}).options.ext_tcp_connections_max,
+            20);
+  const TempYaml file("ExtTcpConnectionsMax: 30\n");
+  EXPECT_EQ(parse({"--config", file.path().c_str()}).options.ext_tcp_connections_max, 30);
+  for (const char* arg : {"--ext-tcp-connections-max=0", "--ext-tcp-connections-max=-1",
+                          "--ext-tcp-connections-max=100001", "--ext-tcp-connections-max=many"}) {
+    const ParseResult r = parse({arg});
+    EXPECT_EQ(r.exit_code, kUsageErrorExitCode) << arg;
+    EXPECT_NE(r.error.find("--ext-tcp-connections-max"), std::string::npos) << r.error;
+  }
+}
+
 TEST(OptionsHelp, ListsEveryFlagVariableAndKey) {
   const std::string help = worker_options_help();
   for (const char* text : {"--ext-tcp-port", "CHORUS_EXT_TCP_PORT", "ExtTcpPort", "--mem-db",

@@ -6,6 +6,7 @@
 #include "common/framing.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/tcp/convert.hpp"
+#include "worker/tcp/frame_budget.hpp"
 #include "worker/tcp/limits.hpp"
 #include "worker/tcp/tcp_server.hpp"
 
@@ -21,8 +22,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -669,6 +672,132 @@ TEST_F(SessionTest, PersistentSubscriptionRefusalsBecomeNotHandledAndScavengeIsR
   reply = client.receive();
   ASSERT_TRUE(reply);
   EXPECT_EQ(reply->command, uint8_t(Command::ScavengeDatabaseCompleted));
+}
+
+// Each test starts its server with the limits it checks.
+class LimitsTest : public SessionTest {
+ protected:
+  void SetUp() override {}
+  void TearDown() override {
+    if (server_) SessionTest::TearDown();
+  }
+  static TcpServerConfig quiet_config() {
+    TcpServerConfig config;
+    config.heartbeat_interval_ms = 60000;
+    return config;
+  }
+  // Polls `condition` until it holds or `timeout` passes.
+  static bool eventually(const std::function<bool()>& condition,
+                         milliseconds timeout = milliseconds(10000)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    return true;
+  }
+  static void expect_pong(RawClient& client) {
+    const Guid id = client.send(Command::Ping);
+    std::optional<wire::Package> reply = client.receive();
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->command, uint8_t(Command::Pong));
+    EXPECT_EQ(reply->correlation_id, id);
+  }
+};
+
+// Hole 7: partially received frames of all connections share one budget. The frame that would
+// pass it closes its own connection with a BadRequest; the frame already held completes.
+TEST_F(LimitsTest, AFrameBeyondTheNodeBudgetClosesItsConnectionAndOthersGoOn) {
+  constexpr size_t kKiB = 1024;
+  auto budget = std::make_shared<FrameBudget>(1024 * kKiB);
+  TcpServerConfig config = quiet_config();
+  config.frame_budget = budget;
+  start(config);
+  const Guid held_id = random_guid();
+  const std::string held =
+      wire::encode_package(Command::Ping, held_id, std::string(700 * kKiB, 'p'));
+  RawClient first(port());
+  first.send_bytes(held.substr(0, 600 * kKiB));
+  ASSERT_TRUE(eventually([&] { return budget->used_bytes() == 600 * kKiB; }));
+
+  const Guid refused_id = random_guid();
+  const std::string refused =
+      wire::encode_package(Command::Ping, refused_id, std::string(700 * kKiB, 'q'));
+  RawClient second(port());
+  second.send_bytes(refused.substr(0, 500 * kKiB));
+  std::optional<wire::Package> reply = second.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::BadRequest));
+  EXPECT_EQ(reply->correlation_id, refused_id);
+  EXPECT_NE(reply->payload.find("too many large frames"), std::string::npos) << reply->payload;
+  EXPECT_TRUE(second.closed_by_server());
+  EXPECT_EQ(budget->used_bytes(), 600 * kKiB) << "the refused frame's share is released";
+
+  first.send_bytes(held.substr(600 * kKiB));
+  reply = first.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::Pong));
+  EXPECT_EQ(reply->correlation_id, held_id);
+  EXPECT_TRUE(eventually([&] { return budget->used_bytes() == 0; }));
+  RawClient third(port());
+  expect_pong(third);
+  expect_pong(first);
+}
+
+// Hole 7: connections beyond connections_max are closed at once; those already open are served,
+// and a slot freed by a closed connection serves a new one.
+TEST_F(LimitsTest, ConnectionsBeyondTheLimitAreClosedAndTheOthersServed) {
+  TcpServerConfig config = quiet_config();
+  config.connections_max = 2;
+  start(config);
+  auto first = std::make_unique<RawClient>(port());
+  RawClient second(port());
+  expect_pong(*first);
+  expect_pong(second);
+  RawClient third(port());
+  EXPECT_TRUE(third.closed_by_server());
+  expect_pong(second);
+  first.reset();
+  ASSERT_TRUE(eventually([&] { return server_->connections() == 1; }));
+  RawClient fourth(port());
+  expect_pong(fourth);
+  expect_pong(second);
+}
+
+// Hole 7: a subscriber that stops reading is disconnected when a write does not complete within
+// write_timeout_ms, although its queue stays far below kOutgoingQueueBytesMax; its subscription
+// is forgotten, and a subscriber that reads gets every event.
+TEST_F(LimitsTest, AClientThatStopsReadingIsClosedAtTheWriteDeadline) {
+  TcpServerConfig config = quiet_config();
+  config.write_timeout_ms = 1000;
+  start(config);
+  pb::SubscribeToStream subscribe;
+  subscribe.set_event_stream_id("");
+  subscribe.set_resolve_link_tos(false);
+  RawClient stalled(port());
+  RawClient reader(port());
+  for (RawClient* client : {&stalled, &reader}) {
+    client->send(Command::SubscribeToStream, subscribe.SerializeAsString());
+    std::optional<wire::Package> reply = client->receive();
+    ASSERT_TRUE(reply);
+    ASSERT_EQ(reply->command, uint8_t(Command::SubscriptionConfirmation));
+  }
+  // 32 MiB fill both sockets' kernel buffers (a few MiB on loopback) and stall the write.
+  constexpr int kPushes = 32;
+  static_assert(size_t{kPushes} * 1024 * 1024 * 2 < kOutgoingQueueBytesMax);
+  EventRecord record;
+  record.data = std::string(size_t{1024} * 1024, 'x');
+  for (int i = 0; i < kPushes; ++i) engine_.push(ResolvedEvent{record, std::nullopt});
+  for (int i = 0; i < kPushes; ++i) {
+    std::optional<wire::Package> pushed = reader.receive(std::chrono::seconds(10));
+    ASSERT_TRUE(pushed) << "push " << i;
+    EXPECT_EQ(pushed->command, uint8_t(Command::StreamEventAppeared));
+  }
+  ASSERT_TRUE(eventually([&] { return server_->connections() == 1; }));
+  const std::vector<std::string> calls = engine_.calls();
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "forget"), 1);
+  EXPECT_TRUE(stalled.closed_by_server(std::chrono::seconds(10)));
+  expect_pong(reader);
 }
 
 class HeartbeatTest : public SessionTest {

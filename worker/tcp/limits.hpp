@@ -13,6 +13,21 @@ namespace chorus::tcp {
 // Bytes asked of the socket per read; large enough that a 3 MiB event arrives in few reads.
 inline constexpr size_t kReadChunkBytes = size_t{256} * 1024;
 
+// Bytes of partially received frames held across all connections of the node (issue 10, hole
+// 7): without it, 1,000 connections could each buffer most of a 64 MiB frame. Four maximal
+// frames arrive at once; a frame that would pass it closes its connection with a BadRequest.
+inline constexpr size_t kPartialFrameBytesBudget = size_t{4} * wire::kFrameBytesMax;
+
+// A socket write (one batch, at most kWriteBatchBytesMax) must complete within this time, or the
+// client is disconnected and its queue and subscriptions are freed: a client that stops reading
+// would otherwise hold them for ever. Lenient on purpose: such a client has long missed its
+// heartbeats, and a link moving 100 KiB/s still drains a 1 MiB batch in time.
+inline constexpr int kWriteTimeoutMs = 10000;
+
+// Connections refused at the limit are logged at most once per this interval (with a count), so
+// a flood of connection attempts cannot flood the log as well.
+inline constexpr int kRefusalLogIntervalMs = 10000;
+
 // Replies and pushes queued for one connection. A subscriber (or a pipelining client) that does
 // not read its socket is disconnected when this is exceeded. Two maximal frames plus slack, so one
 // large read reply never trips it on its own.

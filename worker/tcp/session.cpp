@@ -6,7 +6,9 @@
 // - One socket write is in flight; it gathers queued packages. Heartbeats and pings jump ahead of
 //   queued replies, so they wait behind at most one batch (kWriteBatchBytesMax).
 // - Memory is bounded: reading pauses while many bytes or requests are outstanding, and a
-//   connection whose queue still passes kOutgoingQueueBytesMax (a slow subscriber) is closed.
+//   connection whose queue still passes kOutgoingQueueBytesMax (a slow subscriber) is closed;
+//   so is one whose socket write does not complete within write_timeout_ms (a client that stopped
+//   reading) and one whose partial frame the node-wide FrameBudget cannot hold.
 #include "worker/tcp/session.hpp"
 
 #include "worker/tcp/convert.hpp"
@@ -16,6 +18,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace chorus::tcp {
@@ -61,6 +64,7 @@ Session::Session(Socket socket, Engine& engine, SessionConfig config,
     : socket_(std::move(socket)),
       executor_(socket_.get_executor()),
       heartbeat_timer_(executor_),
+      write_timer_(executor_),
       engine_(engine),
       config_(config),
       on_closed_(std::move(on_closed)),
@@ -70,6 +74,9 @@ void Session::start() {
   boost::asio::post(executor_, [self = shared_from_this()] {
     boost::system::error_code ignored;
     self->socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+    const auto peer = self->socket_.remote_endpoint(ignored);
+    self->peer_ = ignored ? std::string("an unknown peer")
+                          : peer.address().to_string() + ":" + std::to_string(peer.port());
     self->last_received_ = Clock::now();
     self->read_more();
     self->arm_heartbeat(std::chrono::milliseconds(self->config_.heartbeat_interval_ms));
@@ -116,7 +123,40 @@ void Session::on_read(const boost::system::error_code& error, size_t bytes) {
     fail_and_close(nil_guid(), "Invalid TCP frame: " + parser_.error());
     return;
   }
+  if (!hold_partial_frame()) return;
   read_more();
+}
+
+// Charges the bytes of the frame still arriving to the node-wide budget. A frame the budget
+// cannot hold is dropped at once (its memory freed) and the connection closed with a BadRequest
+// naming the limit; the client may send it again once fewer large frames are in flight.
+bool Session::hold_partial_frame() {
+  if (!config_.frame_budget) return true;
+  FrameBudget& budget = *config_.frame_budget;
+  if (budget.resize(frame_bytes_held_, parser_.buffered_bytes())) return true;
+  const std::string_view partial = parser_.buffered();
+  uint32_t declared = 0;
+  for (size_t i = 0; i < std::min(wire::kLengthPrefixBytes, partial.size()); ++i) {
+    declared |= uint32_t(static_cast<unsigned char>(partial[i])) << (8 * i);
+  }
+  Guid correlation_id = nil_guid();
+  if (partial.size() >= wire::kLengthPrefixBytes + wire::kPackageHeaderBytes) {
+    correlation_id = *from_dotnet_bytes(partial.substr(wire::kLengthPrefixBytes + 2, 16));
+  }
+  std::fprintf(stderr,
+               "tcp: closing the connection from %s: its frame of %u bytes (%zu received) would "
+               "pass the budget of %zu bytes for partially received frames of all connections "
+               "(%zu held by others)\n",
+               peer_.c_str(), declared, partial.size(), budget.bytes_max(),
+               budget.used_bytes() - frame_bytes_held_);
+  parser_ = wire::FrameParser();
+  budget.resize(frame_bytes_held_, 0);
+  fail_and_close(correlation_id, "The node is receiving too many large frames at once (at most " +
+                                     std::to_string(budget.bytes_max()) +
+                                     " bytes in all connections); this frame of " +
+                                     std::to_string(declared) +
+                                     " bytes was dropped. Send it again later.");
+  return false;
 }
 
 void Session::handle_frame(const std::string& frame) {
@@ -602,6 +642,7 @@ void Session::start_write() {
   buffers.reserve(batch_.size());
   for (const std::string& package : batch_) buffers.emplace_back(boost::asio::buffer(package));
   writing_ = true;
+  arm_write_deadline();
   boost::asio::async_write(
       socket_, buffers,
       [self = shared_from_this()](const boost::system::error_code& error, size_t bytes) {
@@ -620,6 +661,28 @@ void Session::on_written(const boost::system::error_code& error, size_t bytes) {
   }
   start_write();
   read_more();
+}
+
+void Session::arm_write_deadline() {
+  const uint64_t write = ++writes_started_;
+  write_timer_.expires_after(std::chrono::milliseconds(config_.write_timeout_ms));
+  write_timer_.async_wait(
+      [self = shared_from_this(), write](const boost::system::error_code& error) {
+        self->on_write_deadline(error, write);
+      });
+}
+
+// The write in flight did not complete in time: the client stopped reading (or its network is
+// gone). Its queue, subscriptions and pending requests are freed with the connection.
+void Session::on_write_deadline(const boost::system::error_code& error, uint64_t write) {
+  if (error == boost::asio::error::operation_aborted || closed_) return;
+  if (!writing_ || write != writes_started_) return;
+  std::fprintf(stderr,
+               "tcp: closing the connection from %s: a write did not complete within %d ms (the "
+               "client does not read); dropping %zu queued bytes and %zu subscriptions\n",
+               peer_.c_str(), config_.write_timeout_ms, queued_bytes_,
+               subscriptions_.size() + persistent_.size());
+  close_now();
 }
 
 void Session::fail_and_close(const Guid& correlation_id, const std::string& text) {
@@ -674,6 +737,9 @@ void Session::close_now() {
   socket_.shutdown(Socket::shutdown_both, ignored);
   socket_.close(ignored);
   heartbeat_timer_.cancel();
+  write_timer_.cancel();
+  parser_ = wire::FrameParser();
+  if (config_.frame_budget) config_.frame_budget->resize(frame_bytes_held_, 0);
   for (const auto& [correlation_id, subscription_id] : subscriptions_) {
     engine_.forget_subscription(subscription_id);
   }

@@ -10,6 +10,8 @@
 #include "common/framing.hpp"
 #include "common/histogram.hpp"
 #include "worker/engine/engine.hpp"
+#include "worker/tcp/frame_budget.hpp"
+#include "worker/tcp/limits.hpp"
 #include "worker/tcp/routing.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -42,6 +44,9 @@ struct SessionConfig {
   int heartbeat_timeout_ms = 1000;
   const ClusterState* cluster = nullptr;  // null: a single node that serves everything
   std::shared_ptr<TcpMetrics> metrics;    // null: not measured
+  // The node-wide budget of partially received frames; null: not budgeted.
+  std::shared_ptr<FrameBudget> frame_budget;
+  int write_timeout_ms = kWriteTimeoutMs;  // a socket write must complete within this
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -74,6 +79,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_read(const boost::system::error_code& error, size_t bytes);
   void handle_frame(const std::string& frame);
   void handle_package(wire::Package package);
+  bool hold_partial_frame();
 
   // Ordered requests.
   void enqueue_request(wire::Package package);
@@ -95,6 +101,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void send_text(wire::Command command, const Guid& correlation_id, const std::string& text);
   void start_write();
   void on_written(const boost::system::error_code& error, size_t bytes);
+  void arm_write_deadline();
+  void on_write_deadline(const boost::system::error_code& error, uint64_t write);
   void fail_and_close(const Guid& correlation_id, const std::string& text);
   bool reading_should_pause() const;
 
@@ -107,12 +115,15 @@ class Session : public std::enable_shared_from_this<Session> {
   Socket socket_;
   boost::asio::any_io_executor executor_;  // the strand all members run on
   boost::asio::steady_timer heartbeat_timer_;
+  boost::asio::steady_timer write_timer_;  // the deadline of the write in flight
   Engine& engine_;
   SessionConfig config_;
   std::function<void()> on_closed_;
 
   wire::FrameParser parser_;
   std::vector<char> read_buffer_;
+  std::string peer_;             // "address:port", for log lines
+  size_t frame_bytes_held_ = 0;  // this connection's share of config_.frame_budget
   bool reading_ = false;
   bool handling_frames_ = false;  // on_read() is working through a chunk of bytes
   bool closed_ = false;
@@ -124,6 +135,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::string> batch_;
   size_t queued_bytes_ = 0;  // urgent_ + normal_ + batch_
   bool writing_ = false;
+  uint64_t writes_started_ = 0;  // names the write a deadline belongs to
 
   Clock::time_point last_received_;
   std::optional<Clock::time_point> heartbeat_sent_at_;

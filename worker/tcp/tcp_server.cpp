@@ -1,4 +1,5 @@
-// TcpServer: the acceptor, the registry of live sessions and the connections_max limit.
+// TcpServer: the acceptor, the registry of live sessions and the connections_max limit (refusals
+// are logged at most once per kRefusalLogIntervalMs, with a count).
 // Each accepted socket gets its own strand; the registry is shared with the sessions (they
 // unregister themselves when they close, possibly after the server object is gone), so it
 // lives in a shared_ptr and is guarded by a mutex.
@@ -35,21 +36,28 @@ struct TcpServer::Impl : std::enable_shared_from_this<TcpServer::Impl> {
       : io(io_context),
         engine(engine_ref),
         config(std::move(server_config)),
+        frame_budget(config.frame_budget ? config.frame_budget
+                                         : std::make_shared<FrameBudget>(kPartialFrameBytesBudget)),
         acceptor(boost::asio::make_strand(io)),
         retry_timer(acceptor.get_executor()) {}
 
   void accept_next();
   void on_accept(const boost::system::error_code& error, boost::asio::ip::tcp::socket socket);
+  void refuse(boost::asio::ip::tcp::socket& socket, size_t open);
 
   boost::asio::io_context& io;
   Engine& engine;
   TcpServerConfig config;
+  std::shared_ptr<FrameBudget> frame_budget;
   boost::asio::ip::tcp::acceptor acceptor;  // on its own strand; stop() dispatches to it
   boost::asio::steady_timer retry_timer;    // pause after a failed accept
   std::shared_ptr<SessionRegistry> registry = std::make_shared<SessionRegistry>();
   std::shared_ptr<TcpMetrics> metrics = std::make_shared<TcpMetrics>();
   uint16_t bound_port = 0;
   std::atomic<bool> stopped{false};
+  // Refusals at connections_max not logged yet, and when the last line was (acceptor strand).
+  uint64_t refusals_unlogged = 0;
+  std::chrono::steady_clock::time_point refusal_logged_at{};
 };
 
 void TcpServer::Impl::accept_next() {
@@ -76,15 +84,20 @@ void TcpServer::Impl::on_accept(const boost::system::error_code& error,
   std::shared_ptr<SessionRegistry> reg = registry;
   std::unique_lock lock(reg->mutex);
   if (reg->sessions.size() >= static_cast<size_t>(config.connections_max)) {
+    const size_t open = reg->sessions.size();
     lock.unlock();
-    boost::system::error_code ignored;
-    socket.close(ignored);
+    refuse(socket, open);
     accept_next();
     return;
   }
   const uint64_t id = reg->next_id++;
-  SessionConfig session_config{config.heartbeat_interval_ms, config.heartbeat_timeout_ms,
-                               config.cluster, metrics};
+  SessionConfig session_config;
+  session_config.heartbeat_interval_ms = config.heartbeat_interval_ms;
+  session_config.heartbeat_timeout_ms = config.heartbeat_timeout_ms;
+  session_config.cluster = config.cluster;
+  session_config.metrics = metrics;
+  session_config.frame_budget = frame_budget;
+  session_config.write_timeout_ms = config.write_timeout_ms;
   auto session = std::make_shared<Session>(std::move(socket), engine, session_config, [reg, id] {
     std::lock_guard guard(reg->mutex);
     reg->sessions.erase(id);
@@ -93,6 +106,28 @@ void TcpServer::Impl::on_accept(const boost::system::error_code& error,
   lock.unlock();
   session->start();
   accept_next();
+}
+
+// Closes a connection accepted beyond connections_max. Logged with a count, at most once per
+// kRefusalLogIntervalMs: refusing costs the peer nothing, so every refusal may be a flood.
+void TcpServer::Impl::refuse(boost::asio::ip::tcp::socket& socket, size_t open) {
+  boost::system::error_code peer_error;
+  const auto peer = socket.remote_endpoint(peer_error);
+  boost::system::error_code ignored;
+  socket.close(ignored);
+  ++refusals_unlogged;
+  const auto now = std::chrono::steady_clock::now();
+  if (refusal_logged_at != std::chrono::steady_clock::time_point{} &&
+      now - refusal_logged_at < std::chrono::milliseconds(kRefusalLogIntervalMs)) {
+    return;
+  }
+  std::fprintf(stderr,
+               "tcp: refused a connection from %s: %zu connections are open, the limit "
+               "(ExtTcpConnectionsMax); %llu refused since the last such line\n",
+               peer_error ? "an unknown peer" : peer.address().to_string().c_str(), open,
+               static_cast<unsigned long long>(refusals_unlogged));
+  refusals_unlogged = 0;
+  refusal_logged_at = now;
 }
 
 TcpServer::TcpServer(boost::asio::io_context& io, Engine& engine, TcpServerConfig config)

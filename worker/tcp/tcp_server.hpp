@@ -5,6 +5,9 @@
 #pragma once
 
 #include "common/histogram.hpp"
+#include "common/options.hpp"
+#include "worker/tcp/frame_budget.hpp"
+#include "worker/tcp/limits.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -23,10 +26,14 @@ class ClusterState;
 struct TcpServerConfig {
   std::string ip = "127.0.0.1";
   uint16_t port = 1113;
-  int heartbeat_interval_ms = 2000;       // EventStore's ExtTcpHeartbeatInterval
-  int heartbeat_timeout_ms = 1000;        // EventStore's ExtTcpHeartbeatTimeout
-  int connections_max = 10000;            // more are accepted and closed at once
+  int heartbeat_interval_ms = 2000;                    // EventStore's ExtTcpHeartbeatInterval
+  int heartbeat_timeout_ms = 1000;                     // EventStore's ExtTcpHeartbeatTimeout
+  int connections_max = kExtTcpConnectionsMaxDefault;  // more are accepted and closed at once
   const ClusterState* cluster = nullptr;  // routing in a cluster; null for a single node
+  // Partially received frames of all connections; shared by a node's servers. Null: the server
+  // makes its own of kPartialFrameBytesBudget bytes.
+  std::shared_ptr<FrameBudget> frame_budget;
+  int write_timeout_ms = kWriteTimeoutMs;  // a socket write must complete within this
 };
 
 class TcpServer {
