@@ -3,7 +3,9 @@
 // (emit enabled) is right for every account, and its audit stream holds each withdrawal once and
 // in order, after its node is SIGKILLed and restarted on its folder, and in a 3-node cluster
 // after the leader is SIGKILLed while events are written (the next leader resumes from the
-// checkpoint). A continuous projection without emit that emits is Faulted.
+// checkpoint). A continuous projection without emit that emits is Faulted. disable stops it
+// where it is, enable resumes it, reset folds everything again without emitting twice, and
+// commands are refused to anonymous callers.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -62,10 +64,14 @@ function ledger(cat) {
 async function expectState(pm, name, expected) {
   for (const [account, want] of expected) {
     let last = '';
-    await waitFor(async () => {
-      last = await pm.getPartitionState(name, account, admin);
-      return last !== '' && JSON.parse(last).count === want.count;
-    }, { timeoutMs: 60000, what: `${want.count} events folded for ${account} (last ${last})` });
+    try {
+      await waitFor(async () => {
+        last = await pm.getPartitionState(name, account, admin);
+        return last !== '' && JSON.parse(last).count === want.count;
+      }, { timeoutMs: 60000, what: `${want.count} events folded for ${account}` });
+    } catch (e) {
+      throw new Error(`${e.message}; last state ${last}`);
+    }
     assert.deepEqual(JSON.parse(last), want);
   }
 }
@@ -119,6 +125,48 @@ test('a continuous projection resumes from its checkpoint after SIGKILL: state a
     await pm.delete(name, false, false, false, admin);
     await assert.rejects(pm.getStatus(name, admin), /404/);
   });
+
+test('disable, enable and reset a continuous projection', { timeout: 90000 }, async () => {
+  const w = new Worker({ memDb: true, extraArgs: ['--run-projections=All'] });
+  cleanups.push(() => w.cleanup());
+  await w.start();
+  const conn = await connect(w);
+  cleanups.push(async () => closeQuietly(conn));
+  const pm = managerOf(w);
+  const cat = `cmd${uid()}`;
+  const audit = `cmdaudit${uid()}`;
+  const name = `cmdbal-${uid()}`;
+  const book = ledger(cat);
+  await book.write(conn, 20);
+  await pm.createContinuous(name, balanceQuery(cat, audit), false, admin);
+  await expectState(pm, name, book.expected);
+  const before = new Map([...book.expected].map(([k, v]) => [k, { ...v }]));
+
+  await pm.disable(name, admin);
+  assert.equal(JSON.parse(await pm.getStatus(name, admin)).status, 'Stopped');
+  await book.write(conn, 20);
+  // A projection created after these writes has folded them all: the disabled one had the time
+  // to, and did not.
+  const control = `control-${uid()}`;
+  await pm._client.createTransient(pm._httpEndPoint, control,
+    balanceQuery(cat, audit).replace(/linkTo\([^)]*\);/, ''), admin);
+  await expectState(pm, control, book.expected);
+  await expectState(pm, name, before);
+
+  await pm.enable(name, admin);
+  await expectState(pm, name, book.expected);
+  await pm.reset(name, admin);
+  await expectState(pm, name, book.expected);
+  await expectAudit(conn, audit, book.withdrawals);
+
+  const base = `http://${w.host}:${w.httpPort}`;
+  const anonymous = await fetch(`${base}/projection/${name}/command/disable`, { method: 'POST' });
+  assert.equal(anonymous.status, 401);
+  await assert.rejects(pm._client.sendPost(`${base}/projection/${name}/command/explode`, '',
+    admin, 200), /404/);
+  await pm.delete(control, false, false, false, admin);
+  await pm.delete(name, false, false, false, admin);
+});
 
 test('3-node cluster: a continuous projection survives a leader SIGKILL during writes',
   { timeout: 180000 }, async () => {

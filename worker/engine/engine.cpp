@@ -105,6 +105,8 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
                         std::function<void(projections::ProjectionReply)> done) override;
   void projection_query(std::string name,
                         std::function<void(projections::ProjectionReply)> done) override;
+  void projection_command(Principal who, std::string name, std::string command,
+                          std::function<void(projections::ProjectionReply)> done) override;
   int64_t core_tick_age_ms() const override;
   bool storage_failed() const override { return runtime_->storage_failed_any_thread(); }
   void receive(replication::Message message) override;
@@ -371,6 +373,16 @@ void EngineImpl::projection_state(std::string name, std::string partition, bool 
            done = std::move(done)]() mutable {
     with_user_projections(services_->running(), user_projections_, done, [&](UserProjections& u) {
       u.state(name, partition, result, std::move(done));
+    });
+  });
+}
+
+void EngineImpl::projection_command(Principal who, std::string name, std::string command,
+                                    std::function<void(projections::ProjectionReply)> done) {
+  on_core([this, who = std::move(who), name = std::move(name), command = std::move(command),
+           done = std::move(done)]() mutable {
+    with_user_projections(services_->running(), user_projections_, done, [&](UserProjections& u) {
+      u.command(who, name, command, std::move(done));
     });
   });
 }

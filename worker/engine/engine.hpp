@@ -191,6 +191,11 @@ class Engine {
                                 std::function<void(projections::ProjectionReply)> done) {
     not_ready(done);
   }
+  // enable, disable, abort or reset.
+  virtual void projection_command(Principal /*who*/, std::string /*name*/, std::string /*command*/,
+                                  std::function<void(projections::ProjectionReply)> done) {
+    not_ready(done);
+  }
   virtual void projection_query(std::string /*name*/,
                                 std::function<void(projections::ProjectionReply)> done) {
     not_ready(done);

@@ -102,6 +102,8 @@ void ProjectionsApi::register_routes(Router& router) {
   router.add("GET", "/projection/{name}/result", [this](Request& r) { return state(r, true); });
   router.add("GET", "/projection/{name}/query", [this](Request& r) { return query(r); });
   router.add("DELETE", "/projection/{name}", [this](Request& r) { return remove(r); });
+  router.add("POST", "/projection/{name}/command/{command}",
+             [this](Request& r) { return command(r); });
   for (const char* mode : {"transient", "onetime", "continuous"}) {
     const std::string m = mode;
     router.add("POST", "/projections/" + m, [this, m](Request& r) { return create(r, m); });
@@ -167,6 +169,20 @@ Reply ProjectionsApi::remove(Request& request) {
   if (request.who.anonymous()) return unauthorized("Deleting a projection takes $admins or $ops.");
   auto r = wait_for_engine<projections::ProjectionReply>([&](auto done) {
     engine_.delete_projection(request.who, request.param("name"), std::move(done));
+  });
+  Reply reply = answer(request, r, 200, "application/json");
+  if (reply.status == 200) reply.body = "{}";
+  return reply;
+}
+
+Reply ProjectionsApi::command(Request& request) {
+  if (request.who.anonymous()) return unauthorized("Commands take $admins or $ops.");
+  const std::string name = request.param("command");
+  if (name != "enable" && name != "disable" && name != "abort" && name != "reset") {
+    return text_reply(404, "Unknown command " + name + ".");
+  }
+  auto r = wait_for_engine<projections::ProjectionReply>([&](auto done) {
+    engine_.projection_command(request.who, request.param("name"), name, std::move(done));
   });
   Reply reply = answer(request, r, 200, "application/json");
   if (reply.status == 200) reply.body = "{}";

@@ -1,11 +1,11 @@
 // ProjectionsApi: EventStore's projections HTTP API for what this cluster runs
 // (docs/projections.md): GET /projections/any, all-non-transient, continuous, onetime and
 // transient, GET /projection/{name} and its /statistics, /state, /result and /query; POST
-// /projections/transient|onetime|continuous (one-time is not served yet) and DELETE
-// /projection/{name}. Projections run on the leader: another node passes each request on to it
-// (E3). Any signed-in user may read; creating and deleting take $admins or $ops; anonymous
-// requests are refused (401). Handlers run on Poco request threads and block on the engine with
-// a deadline.
+// /projections/transient|onetime|continuous (one-time is not served yet), POST
+// /projection/{name}/command/enable|disable|abort|reset and DELETE /projection/{name}. Projections
+// run on the leader: another node passes each request on to it (E3). Any signed-in user may read;
+// creating and deleting take $admins or $ops; anonymous requests are refused (401). Handlers run on
+// Poco request threads and block on the engine with a deadline.
 #pragma once
 
 #include "worker/http/request.hpp"
@@ -43,6 +43,7 @@ class ProjectionsApi {
   Reply remove(Request& request);
   Reply state(Request& request, bool result);
   Reply query(Request& request);
+  Reply command(Request& request);
 
   Engine& engine_;
   const std::function<std::optional<LeaderHttp>()> leader_http_;

@@ -56,11 +56,13 @@ std::string to_json(const Poco::JSON::Object& o) {
   return out.str();
 }
 
-std::string definition_json(const std::string& query, bool emit, const Principal& run_as) {
+std::string definition_json(const std::string& query, bool emit, bool enabled,
+                            const Principal& run_as) {
   Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
   o.set("query", query);
   o.set("mode", "Continuous");
   o.set("emitEnabled", emit);
+  o.set("enabled", enabled);
   o.set("runAs", run_as.login);
   Poco::JSON::Array::Ptr groups = new Poco::JSON::Array;
   for (const auto& g : run_as.groups) groups->add(g);
@@ -181,7 +183,7 @@ void UserProjections::persist(const std::shared_ptr<Entry>& entry,
                       kDefinitionType,
                       true,
                       false,
-                      definition_json(entry->query, entry->emit_enabled, entry->run_as),
+                      definition_json(entry->query, entry->emit_enabled, true, entry->run_as),
                       ""};
   context_->append(
       kSystem, definition_stream(entry->name), kExpectedAny, {definition},
@@ -271,6 +273,80 @@ void UserProjections::query(const std::string& name, std::function<void(Projecti
   done(std::move(r));
 }
 
+void UserProjections::command(const Principal& who, const std::string& name,
+                              const std::string& command,
+                              std::function<void(ProjectionReply)> done) {
+  if (!may_manage(who)) return done(reply(ProjectionOutcome::AccessDenied, "Access denied."));
+  auto it = entries_.find(name);
+  if (it == entries_.end()) {
+    return done(reply(ProjectionOutcome::NotFound, "Projection " + name + " not found."));
+  }
+  auto entry = it->second;
+  if (command == "enable" || command == "disable" || command == "abort") {
+    entry->enabled = command == "enable";
+    if (entry->enabled) pump(entry);
+    if (!entry->persistent) return done(reply(ProjectionOutcome::Ok));
+    return save_definition(entry, std::move(done));
+  }
+  if (command != "reset") {
+    return done(reply(ProjectionOutcome::NotFound, "Unknown command " + command + "."));
+  }
+  // A fresh entry from the query: the old one's pages in flight are dropped when they return.
+  entry->removed = true;
+  auto fresh = std::make_shared<Entry>();
+  fresh->name = entry->name;
+  fresh->query = entry->query;
+  fresh->persistent = entry->persistent;
+  fresh->emit_enabled = entry->emit_enabled;
+  fresh->enabled = entry->enabled;
+  fresh->run_as = entry->run_as;
+  fresh->busy = true;
+  entries_[name] = fresh;
+  if (fresh->persistent) {
+    context_->delete_stream(kSystem, projections::checkpoint_stream_of(name), kExpectedAny, false,
+                            [](const DeleteResult&) {});
+  }
+  auto token = running_;
+  boost::asio::post(pool_, [this, token, fresh]() {
+    auto compiled = projections::Projection::compile(fresh->name, fresh->query, {});
+    auto shared = std::shared_ptr<projections::Projection>(std::move(compiled.projection));
+    post_([this, token, fresh, shared, error = compiled.error] {
+      if (!*token || fresh->removed) return;
+      fresh->busy = false;
+      if (!shared) {
+        fresh->fault = error;
+        return;
+      }
+      fresh->projection = shared;
+      add(fresh);
+    });
+  });
+  done(reply(ProjectionOutcome::Ok));
+}
+
+// Rewrites a continuous projection's definition (its enabled flag changed).
+void UserProjections::save_definition(const std::shared_ptr<Entry>& entry,
+                                      std::function<void(ProjectionReply)> done) {
+  NewEvent definition{
+      random_guid(),
+      kDefinitionType,
+      true,
+      false,
+      definition_json(entry->query, entry->emit_enabled, entry->enabled, entry->run_as),
+      ""};
+  auto token = running_;
+  context_->append(kSystem, definition_stream(entry->name), kExpectedAny, {definition},
+                   [token, done = std::move(done)](const WriteResult& w) {
+                     if (!*token || w.not_handled != NotHandledReason::None) {
+                       return done(ProjectionReply{NotHandledReason::NotLeader, {}, {}, {}});
+                     }
+                     if (w.result != OperationResult::Success) {
+                       return done(reply(ProjectionOutcome::Invalid, "not saved: " + w.message));
+                     }
+                     done(reply(ProjectionOutcome::Ok));
+                   });
+}
+
 std::vector<projections::ProjectionStatus> UserProjections::describe() const {
   std::vector<projections::ProjectionStatus> out;
   const int64_t head = context_ ? context_->commit_position() + 1 : 0;
@@ -278,7 +354,10 @@ std::vector<projections::ProjectionStatus> UserProjections::describe() const {
     projections::ProjectionStatus s;
     s.name = name;
     s.mode = entry->persistent ? "Continuous" : "Transient";
-    s.status = !entry->fault.empty() ? "Faulted" : entry->projection ? "Running" : "Preparing";
+    s.status = !entry->fault.empty() ? "Faulted"
+               : !entry->projection  ? "Preparing"
+               : entry->enabled      ? "Running"
+                                     : "Stopped";
     s.state_reason = entry->fault;
     s.position = entry->cursor;
     s.checkpoint = entry->checkpoint;

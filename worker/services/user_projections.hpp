@@ -69,6 +69,10 @@ class UserProjections final : public LeaderService {
   void state(const std::string& name, const std::string& partition, bool result,
              std::function<void(projections::ProjectionReply)> done);
   void query(const std::string& name, std::function<void(projections::ProjectionReply)> done);
+  // EventStore's commands: enable, disable (and abort, the same here), reset (start again from
+  // the beginning of $all with fresh state; emitted events are written again only where missing).
+  void command(const Principal& who, const std::string& name, const std::string& command,
+               std::function<void(projections::ProjectionReply)> done);
   std::vector<projections::ProjectionStatus> describe() const;
   bool running() const { return running_ && *running_; }
 
@@ -78,7 +82,8 @@ class UserProjections final : public LeaderService {
     std::string query;
     bool persistent = false;  // continuous: kept in streams, resumed by the next leader
     bool emit_enabled = false;
-    Principal run_as;  // whose rights emitted events are written with
+    bool enabled = true;  // disabled: it keeps its state and position and processes nothing
+    Principal run_as;     // whose rights emitted events are written with
     std::shared_ptr<projections::Projection> projection;  // used under `mutex` only
     std::shared_ptr<std::mutex> mutex = std::make_shared<std::mutex>();
     Position cursor = Position::start();
@@ -114,6 +119,8 @@ class UserProjections final : public LeaderService {
   void persist(const std::shared_ptr<Entry>& entry,
                std::function<void(projections::ProjectionReply)> done);
   void add(std::shared_ptr<Entry> entry);
+  void save_definition(const std::shared_ptr<Entry>& entry,
+                       std::function<void(projections::ProjectionReply)> done);
 
   boost::asio::thread_pool pool_;
   Post post_;

@@ -94,7 +94,8 @@ std::optional<EventRecord> last_event(const ReadStreamResult& r) {
 // ---------------------------------------------------------------- pages
 
 void UserProjections::pump(const std::shared_ptr<Entry>& entry) {
-  if (entry->busy || entry->removed || !entry->fault.empty() || !entry->projection || !running()) {
+  if (entry->busy || entry->removed || !entry->enabled || !entry->fault.empty() ||
+      !entry->projection || !running()) {
     return;
   }
   entry->busy = true;
@@ -282,6 +283,7 @@ void UserProjections::install(const std::string& name, const std::string& defini
     auto o = parser.parse(definition).extract<Poco::JSON::Object::Ptr>();
     entry->query = o->getValue<std::string>("query");
     entry->emit_enabled = o->optValue<bool>("emitEnabled", false);
+    entry->enabled = o->optValue<bool>("enabled", true);
     entry->run_as.login = o->optValue<std::string>("runAs", "");
     if (auto groups = o->getArray("runAsGroups")) {
       for (size_t i = 0; i < groups->size(); ++i) {
