@@ -3,7 +3,8 @@
 // projection gives the right state for every account after 10,000 events; the projection is
 // listed, its query, state and result are served, and it is deleted; a throwing, a runaway and
 // an emitting query become Faulted with their reason while the node keeps serving; bad queries,
-// duplicates, anonymous callers and unserved modes are refused with clear answers; and
+// duplicates and anonymous callers are refused with clear answers; a one-time projection folds
+// $all as it was when created and completes; and
 // geteventstore-promise's projection calls (assert, getState, getResult, getInfo,
 // getAllProjectionsInfo, remove) work unmodified.
 import { test, before, after } from 'node:test';
@@ -95,7 +96,7 @@ test('throwing, runaway and emitting queries fault with their reason; the node k
       ['loops', `fromCategory('${cat}').when({ Poke: function () { for (;;) {} } })`,
         /limit of 250 ms/],
       ['emits', `fromCategory('${cat}').when({ Poke: function (s, e) { emit('x', 'Y', {}); } })`,
-        /not allowed in a transient projection/],
+        /not allowed in a transient/],
     ];
     for (const [kind, query, reason] of cases) {
       const name = `${kind}-${uid()}`;
@@ -109,7 +110,26 @@ test('throwing, runaway and emitting queries fault with their reason; the node k
     }
   });
 
-test('bad queries, duplicates, anonymous callers and unserved modes are refused',
+test('a one-time projection (createOneTime, no name) folds what exists, then completes',
+  { timeout: 30000 }, async () => {
+    const cat = `once${uid()}`;
+    for (let i = 0; i < 30; i++) {
+      await conn.appendToStream(`${cat}-${i % 3}`, ANY, jsonEvent({ i }, 'Tick'), admin);
+    }
+    const existing = new Set((await pm.listOneTime(admin)).map((p) => p.name));
+    await pm.createOneTime(`fromCategory('${cat}').when({
+      $init: function () { return { n: 0 }; }, Tick: function (s) { s.n++; } });`, admin);
+    const created = (await pm.listOneTime(admin)).filter((p) => !existing.has(p.name));
+    assert.equal(created.length, 1);
+    const { name } = created[0];
+    assert.equal(created[0].mode, 'OneTime');
+    await waitFor(async () => (await statusOf(name)).status === 'Completed',
+      { timeoutMs: 20000, what: 'the one-time projection completed' });
+    assert.deepEqual(JSON.parse(await pm.getState(name, admin)), { n: 30 });
+    await pm.delete(name, false, false, false, admin);
+  });
+
+test('bad queries, duplicates and anonymous callers are refused',
   { timeout: 30000 }, async () => {
     await assert.rejects(createTransient(`syntax-${uid()}`, 'fromAll().when({', admin),
       /400/);
@@ -118,7 +138,6 @@ test('bad queries, duplicates, anonymous callers and unserved modes are refused'
     await createTransient(name, 'fromAll().when({ $any: function (s) { return s; } })', admin);
     await assert.rejects(createTransient(name, 'fromAll()', admin), /409/);
     await assert.rejects(createTransient('$mine', 'fromAll()', admin), /400/);
-    await assert.rejects(pm.createOneTime('fromAll()', admin), /400/);
     const base = `http://${w.host}:${w.httpPort}`;
     const anonymous = await fetch(`${base}/projections/transient?name=anon&type=JS`,
       { method: 'POST', body: 'fromAll()' });

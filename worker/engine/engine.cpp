@@ -349,10 +349,10 @@ void EngineImpl::create_projection(Principal who, std::string mode, std::string 
   on_core([this, who = std::move(who), mode = std::move(mode), name = std::move(name),
            query = std::move(query), emit, done = std::move(done)]() mutable {
     with_user_projections(services_->running(), user_projections_, done, [&](UserProjections& u) {
-      if (mode != "transient" && mode != "continuous") {
-        return done(
-            projection_reply(NotHandledReason::None, projections::ProjectionOutcome::Invalid,
-                             "Only transient and continuous projections are served so far."));
+      if (mode != "transient" && mode != "continuous" && mode != "onetime") {
+        return done(projection_reply(NotHandledReason::None,
+                                     projections::ProjectionOutcome::Invalid,
+                                     "Unknown projection mode " + mode + "."));
       }
       u.create(who, mode, name, query, emit, std::move(done));
     });

@@ -149,7 +149,10 @@ Reply ProjectionsApi::create(Request& request, const std::string& mode) {
   if (request.who.anonymous()) return unauthorized("Creating a projection takes $admins or $ops.");
   const std::string type = lower(request.query_value("type").value_or("js"));
   if (type != "js") return text_reply(400, "Only JavaScript projections (type=JS) exist.");
-  const std::string name = request.query_value("name").value_or("");
+  std::string name = request.query_value("name").value_or("");
+  // A one-time projection may come without a name (node-eventstore-client's createOneTime):
+  // EventStore names it with a new id.
+  if (name.empty() && mode == "onetime") name = to_string(random_guid());
   const std::string emit_text = lower(request.query_value("emit").value_or("no"));
   const bool emit = emit_text == "1" || emit_text == "yes" || emit_text == "true";
   auto r = wait_for_engine<projections::ProjectionReply>([&](auto done) {

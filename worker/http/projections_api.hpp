@@ -1,7 +1,7 @@
 // ProjectionsApi: EventStore's projections HTTP API for what this cluster runs
 // (docs/projections.md): GET /projections/any, all-non-transient, continuous, onetime and
 // transient, GET /projection/{name} and its /statistics, /state, /result and /query; POST
-// /projections/transient|onetime|continuous (one-time is not served yet), POST
+// /projections/transient|onetime|continuous, POST
 // /projection/{name}/command/enable|disable|abort|reset and DELETE /projection/{name}. Projections
 // run on the leader: another node passes each request on to it (E3). Any signed-in user may read;
 // creating and deleting take $admins or $ops; anonymous requests are refused (401). Handlers run on

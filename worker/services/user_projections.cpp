@@ -141,6 +141,11 @@ void UserProjections::create(const Principal& who, const std::string& mode, cons
   entry->name = name;
   entry->query = query;
   entry->persistent = mode == "continuous";
+  entry->one_time = mode == "onetime";
+  if (entry->one_time) {
+    const int64_t head = context_->commit_position() + 1;
+    entry->stop_at = Position{head, head};
+  }
   entry->emit_enabled = entry->persistent && emit;
   entry->run_as = who;
   // Compiling runs the query's body: on a projection thread, under its limits.
@@ -353,8 +358,9 @@ std::vector<projections::ProjectionStatus> UserProjections::describe() const {
   for (const auto& [name, entry] : entries_) {
     projections::ProjectionStatus s;
     s.name = name;
-    s.mode = entry->persistent ? "Continuous" : "Transient";
+    s.mode = entry->persistent ? "Continuous" : entry->one_time ? "OneTime" : "Transient";
     s.status = !entry->fault.empty() ? "Faulted"
+               : entry->completed    ? "Completed"
                : !entry->projection  ? "Preparing"
                : entry->enabled      ? "Running"
                                      : "Stopped";

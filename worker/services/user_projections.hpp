@@ -1,5 +1,6 @@
 // UserProjections: the leader service that runs user projections. Transient ones (as
-// EventStore's) live in the leader's memory only. Continuous ones are kept in streams: the
+// EventStore's) live in the leader's memory only; so do one-time ones, which stop (Completed) at
+// the end $all had when they were created. Continuous ones are kept in streams: the
 // registry $projections-$all ($ProjectionCreated/$ProjectionDeleted), the definition
 // $projections-<name> ($ProjectionUpdated: query, emit, run-as user) and checkpoints
 // $projections-<name>-checkpoint (every partition's state, the $all position in metadata); a new
@@ -59,7 +60,7 @@ class UserProjections final : public LeaderService {
   void on_record_committed(const EventRecord& record) override;
 
   // Core thread. `done` runs on the core thread.
-  // mode "transient" or "continuous" (`emit`: whether it may emit).
+  // mode "transient", "onetime" or "continuous" (`emit`: whether a continuous one may emit).
   void create(const Principal& who, const std::string& mode, const std::string& name,
               const std::string& query, bool emit,
               std::function<void(projections::ProjectionReply)> done);
@@ -82,8 +83,11 @@ class UserProjections final : public LeaderService {
     std::string query;
     bool persistent = false;  // continuous: kept in streams, resumed by the next leader
     bool emit_enabled = false;
-    bool enabled = true;  // disabled: it keeps its state and position and processes nothing
-    Principal run_as;     // whose rights emitted events are written with
+    bool enabled = true;    // disabled: it keeps its state and position and processes nothing
+    bool one_time = false;  // in memory, stops at `stop_at` (the head when it was created)
+    bool completed = false;
+    Position stop_at;
+    Principal run_as;  // whose rights emitted events are written with
     std::shared_ptr<projections::Projection> projection;  // used under `mutex` only
     std::shared_ptr<std::mutex> mutex = std::make_shared<std::mutex>();
     Position cursor = Position::start();

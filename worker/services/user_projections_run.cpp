@@ -94,8 +94,8 @@ std::optional<EventRecord> last_event(const ReadStreamResult& r) {
 // ---------------------------------------------------------------- pages
 
 void UserProjections::pump(const std::shared_ptr<Entry>& entry) {
-  if (entry->busy || entry->removed || !entry->enabled || !entry->fault.empty() ||
-      !entry->projection || !running()) {
+  if (entry->busy || entry->removed || !entry->enabled || entry->completed ||
+      !entry->fault.empty() || !entry->projection || !running()) {
     return;
   }
   entry->busy = true;
@@ -161,7 +161,7 @@ void UserProjections::on_fed(const std::shared_ptr<Entry>& entry, Fed fed, Posit
   if (fed.fault.empty() && !fed.emitted.empty() && !entry->emit_enabled) {
     fed.fault = entry->persistent
                     ? "'emit' and 'linkTo' need the projection created with emit enabled"
-                    : "'emit' and 'linkTo' are not allowed in a transient projection";
+                    : "'emit' and 'linkTo' are not allowed in a transient or one-time projection";
   }
   if (fed.fault.empty() && fed.snapshot && fed.snapshot->size() > kEventBytesMax) {
     fed.fault = "the state (" + std::to_string(fed.snapshot->size()) +
@@ -224,6 +224,11 @@ void UserProjections::page_done(const std::shared_ptr<Entry>& entry,
                                 std::optional<std::string> snapshot, Position next, bool full) {
   entry->cursor = std::max(entry->cursor, next);
   entry->busy = false;
+  if (entry->one_time && !(entry->cursor < entry->stop_at)) {
+    entry->completed = true;
+    entry->enabled = false;
+    return;
+  }
   if (snapshot) {
     NewEvent e{random_guid(), kCheckpointType,      true,
                true,          std::move(*snapshot), checkpoint_tag(entry->cursor)};
