@@ -5,7 +5,8 @@
 // after the leader is SIGKILLed while events are written (the next leader resumes from the
 // checkpoint). A continuous projection without emit that emits is Faulted. disable stops it
 // where it is, enable resumes it, reset folds everything again without emitting twice, and
-// commands are refused to anonymous callers.
+// commands are refused to anonymous callers; updateQuery replaces the query (400 if it does not
+// compile).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -158,6 +159,15 @@ test('disable, enable and reset a continuous projection', { timeout: 90000 }, as
   await pm.reset(name, admin);
   await expectState(pm, name, book.expected);
   await expectAudit(conn, audit, book.withdrawals);
+
+  // The new query is saved and runs (from the last checkpoint, which depends on timing, so
+  // only its text and status are checked here).
+  const updated = balanceQuery(cat, audit).replace('s.count++; linkTo', 's.count += 100; linkTo');
+  await pm.updateQuery(name, updated, admin);
+  assert.equal(await pm.getQuery(name, admin), updated);
+  await waitFor(async () => JSON.parse(await pm.getStatus(name, admin)).status === 'Running',
+    { timeoutMs: 20000, what: 'running the new query' });
+  await assert.rejects(pm.updateQuery(name, 'fromAll().when({', admin), /400/);
 
   const base = `http://${w.host}:${w.httpPort}`;
   const anonymous = await fetch(`${base}/projection/${name}/command/disable`, { method: 'POST' });

@@ -107,6 +107,8 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
                         std::function<void(projections::ProjectionReply)> done) override;
   void projection_command(Principal who, std::string name, std::string command,
                           std::function<void(projections::ProjectionReply)> done) override;
+  void update_projection_query(Principal who, std::string name, std::string query,
+                               std::function<void(projections::ProjectionReply)> done) override;
   int64_t core_tick_age_ms() const override;
   bool storage_failed() const override { return runtime_->storage_failed_any_thread(); }
   void receive(replication::Message message) override;
@@ -383,6 +385,16 @@ void EngineImpl::projection_command(Principal who, std::string name, std::string
            done = std::move(done)]() mutable {
     with_user_projections(services_->running(), user_projections_, done, [&](UserProjections& u) {
       u.command(who, name, command, std::move(done));
+    });
+  });
+}
+
+void EngineImpl::update_projection_query(Principal who, std::string name, std::string query,
+                                         std::function<void(projections::ProjectionReply)> done) {
+  on_core([this, who = std::move(who), name = std::move(name), query = std::move(query),
+           done = std::move(done)]() mutable {
+    with_user_projections(services_->running(), user_projections_, done, [&](UserProjections& u) {
+      u.update_query(who, name, query, std::move(done));
     });
   });
 }

@@ -191,6 +191,12 @@ class Engine {
                                 std::function<void(projections::ProjectionReply)> done) {
     not_ready(done);
   }
+  // Replaces a user projection's query.
+  virtual void update_projection_query(Principal /*who*/, std::string /*name*/,
+                                       std::string /*query*/,
+                                       std::function<void(projections::ProjectionReply)> done) {
+    not_ready(done);
+  }
   // enable, disable, abort or reset.
   virtual void projection_command(Principal /*who*/, std::string /*name*/, std::string /*command*/,
                                   std::function<void(projections::ProjectionReply)> done) {

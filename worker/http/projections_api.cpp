@@ -102,6 +102,7 @@ void ProjectionsApi::register_routes(Router& router) {
   router.add("GET", "/projection/{name}/result", [this](Request& r) { return state(r, true); });
   router.add("GET", "/projection/{name}/query", [this](Request& r) { return query(r); });
   router.add("DELETE", "/projection/{name}", [this](Request& r) { return remove(r); });
+  router.add("PUT", "/projection/{name}/query", [this](Request& r) { return update_query(r); });
   router.add("POST", "/projection/{name}/command/{command}",
              [this](Request& r) { return command(r); });
   for (const char* mode : {"transient", "onetime", "continuous"}) {
@@ -186,6 +187,19 @@ Reply ProjectionsApi::command(Request& request) {
   }
   auto r = wait_for_engine<projections::ProjectionReply>([&](auto done) {
     engine_.projection_command(request.who, request.param("name"), name, std::move(done));
+  });
+  Reply reply = answer(request, r, 200, "application/json");
+  if (reply.status == 200) reply.body = "{}";
+  return reply;
+}
+
+Reply ProjectionsApi::update_query(Request& request) {
+  if (request.who.anonymous()) return unauthorized("Changing a query takes $admins or $ops.");
+  const std::string type = lower(request.query_value("type").value_or("js"));
+  if (type != "js") return text_reply(400, "Only JavaScript projections (type=JS) exist.");
+  auto r = wait_for_engine<projections::ProjectionReply>([&](auto done) {
+    engine_.update_projection_query(request.who, request.param("name"), request.body,
+                                    std::move(done));
   });
   Reply reply = answer(request, r, 200, "application/json");
   if (reply.status == 200) reply.body = "{}";

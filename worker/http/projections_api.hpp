@@ -1,6 +1,7 @@
 // ProjectionsApi: EventStore's projections HTTP API for what this cluster runs
 // (docs/projections.md): GET /projections/any, all-non-transient, continuous, onetime and
-// transient, GET /projection/{name} and its /statistics, /state, /result and /query; POST
+// transient, GET /projection/{name} and its /statistics, /state, /result and /query; PUT
+// /projection/{name}/query; POST
 // /projections/transient|onetime|continuous, POST
 // /projection/{name}/command/enable|disable|abort|reset and DELETE /projection/{name}. Projections
 // run on the leader: another node passes each request on to it (E3). Any signed-in user may read;
@@ -44,6 +45,7 @@ class ProjectionsApi {
   Reply state(Request& request, bool result);
   Reply query(Request& request);
   Reply command(Request& request);
+  Reply update_query(Request& request);
 
   Engine& engine_;
   const std::function<std::optional<LeaderHttp>()> leader_http_;

@@ -329,6 +329,43 @@ void UserProjections::command(const Principal& who, const std::string& name,
   done(reply(ProjectionOutcome::Ok));
 }
 
+void UserProjections::update_query(const Principal& who, const std::string& name,
+                                   const std::string& query,
+                                   std::function<void(ProjectionReply)> done) {
+  if (!may_manage(who)) return done(reply(ProjectionOutcome::AccessDenied, "Access denied."));
+  if (entries_.count(name) == 0) {
+    return done(reply(ProjectionOutcome::NotFound, "Projection " + name + " not found."));
+  }
+  auto token = running_;
+  boost::asio::post(pool_, [this, token, name, query, done = std::move(done)]() mutable {
+    const auto compiled = projections::Projection::compile(name, query, {});
+    const std::string error = compiled.projection ? "" : compiled.error;
+    post_([this, token, name, query, error, done = std::move(done)]() mutable {
+      if (!*token) return done(ProjectionReply{NotHandledReason::NotLeader, {}, {}, {}});
+      auto it = entries_.find(name);
+      if (it == entries_.end()) {
+        return done(reply(ProjectionOutcome::NotFound, "Projection " + name + " not found."));
+      }
+      if (!error.empty()) return done(reply(ProjectionOutcome::Invalid, error));
+      auto entry = it->second;
+      entry->query = query;
+      if (entry->persistent) {
+        // Saved, then loaded again from the streams: the new query on the last checkpoint.
+        entry->busy = true;
+        return save_definition(
+            entry, [this, token, name, done = std::move(done)](ProjectionReply r) mutable {
+              if (*token && r.not_handled == NotHandledReason::None &&
+                  r.outcome == ProjectionOutcome::Ok) {
+                load(name);
+              }
+              done(std::move(r));
+            });
+      }
+      command(kSystem, name, "reset", std::move(done));
+    });
+  });
+}
+
 // Rewrites a continuous projection's definition (its enabled flag changed).
 void UserProjections::save_definition(const std::shared_ptr<Entry>& entry,
                                       std::function<void(ProjectionReply)> done) {

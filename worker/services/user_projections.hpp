@@ -74,6 +74,10 @@ class UserProjections final : public LeaderService {
   // the beginning of $all with fresh state; emitted events are written again only where missing).
   void command(const Principal& who, const std::string& name, const std::string& command,
                std::function<void(projections::ProjectionReply)> done);
+  // Replaces the query (PUT /query): a continuous projection goes on from its last checkpoint
+  // with the new query, others start again from the beginning of $all.
+  void update_query(const Principal& who, const std::string& name, const std::string& query,
+                    std::function<void(projections::ProjectionReply)> done);
   std::vector<projections::ProjectionStatus> describe() const;
   bool running() const { return running_ && *running_; }
 
