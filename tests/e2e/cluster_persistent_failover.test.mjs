@@ -5,7 +5,11 @@
 // in flight, unacknowledged, with more events still to come. Every acknowledged write is
 // processed at least once, nothing is lost, and the duplicates (redelivered after each failover
 // from the group's last checkpoint) stay under the documented bound: per leader kill at most
-// maxCheckPointCount + consumers x allowed in-flight (docs/persistent-subscriptions.md).
+// maxCheckPointCount + consumers x allowed in-flight (docs/persistent-subscriptions.md). After
+// each kill the new leader's /info reports the checkpoint it resumed from and the events after it
+// that existed then (failoverRedeliveryBound, an upper bound of what it may deliver again): the
+// events consumers saw again after that kill never exceed it, nor do all duplicates exceed the
+// reported bounds summed over the kills.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, waitFor } from './lib/cluster.mjs';
@@ -26,6 +30,8 @@ const settings = {
   failOnNoServerResponse: true, maxDiscoverAttempts: 50, defaultUserCredentials: admin,
 };
 
+const AUTH = `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`;
+
 let cluster;
 before(async () => {
   cluster = new Cluster({ size: 3, memDb: true });
@@ -33,6 +39,19 @@ before(async () => {
   await cluster.waitForLeader({ timeoutMs: 15000 });
 });
 after(async () => { await cluster?.cleanup(); });
+
+// The group's /info on `node` once that node has loaded it after a leader change.
+async function resumedInfo(node) {
+  const url = `http://${node.host}:${node.httpPort}/subscriptions/${encodeURIComponent(STREAM)}/` +
+    `${GROUP}/info`;
+  return waitFor(async () => {
+    const res = await fetch(url, { headers: { authorization: AUTH },
+      signal: AbortSignal.timeout(2000) }).catch(() => null);
+    if (!res?.ok) return false;
+    const info = await res.json();
+    return info.resumedFromCheckpoint !== null && info.resumedFromCheckpoint !== undefined && info;
+  }, { timeoutMs: 20000, intervalMs: 100, what: `/info of the group resumed on ${node.name}` });
+}
 
 // A consumer that reconnects whenever its subscription drops, records every delivery and then
 // calls state.onDelivery() (where an armed leader kill fires).
@@ -43,6 +62,10 @@ function startConsumer(conn, deliveries, state) {
         await conn.connectToPersistentSubscription(STREAM, GROUP, (_s, e) => {
           const id = e.originalEvent.eventId;
           deliveries.set(id, (deliveries.get(id) || 0) + 1);
+          // Delivered before the current leader kill and again after it.
+          const first = state.firstPeriod.get(id);
+          if (first === undefined) state.firstPeriod.set(id, state.period);
+          else if (first < state.period) state.seenAgain[state.period].add(id);
           state.total += 1;
           state.onDelivery(id);
         }, () => { if (!state.stopped) setTimeout(join, 50); }, admin, IN_FLIGHT, true);
@@ -76,6 +99,9 @@ test('10,000 events acked by two consumers across two leader kills: none lost, d
     const state = {
       stopped: false,
       total: 0,
+      period: 0, // the leader kills so far
+      firstPeriod: new Map(),
+      seenAgain: Array.from({ length: KILLS + 1 }, () => new Set()),
       onDelivery(id) {
         if (!armed || deliveries.size < armed.at) return;
         const { node, fired } = armed;
@@ -83,6 +109,7 @@ test('10,000 events acked by two consumers across two leader kills: none lost, d
         // SIGKILL now, inside the handler: this event's ack has not been sent yet.
         kills.push({ at: Date.now() - started, processed: deliveries.size,
           written: written.size, inFlight: id });
+        state.period += 1;
         fired.resolve(node.kill());
       },
     };
@@ -123,12 +150,16 @@ test('10,000 events acked by two consumers across two leader kills: none lost, d
       // Resolves once the killed leader's process has exited.
       await withDeadline(fired, 90000, `leader kill ${k} at ${Math.round(k * third)} processed`);
       await cluster.waitForLeader({ timeoutMs: 15000, followers: 'live' });
+      const info = await resumedInfo(await cluster.leader({ timeoutMs: 15000 }));
+      kills[k - 1].resumedFromCheckpoint = info.resumedFromCheckpoint;
+      kills[k - 1].reportedBound = info.failoverRedeliveryBound;
       await cluster.restart(node);
     }
     await writer;
     await waitFor(() => [...written].every((id) => deliveries.has(id)),
       { timeoutMs: 60000, what: 'every written event processed' });
     state.stopped = true;
+    const last = await resumedInfo(await cluster.leader({ timeoutMs: 15000 }));
 
     const missing = [...written].filter((id) => !deliveries.has(id));
     assert.equal(written.size, EVENTS);
@@ -139,6 +170,27 @@ test('10,000 events acked by two consumers across two leader kills: none lost, d
       `${state.total} deliveries, ${duplicates} duplicates (bound ${bound}), ` +
       `${Math.round((Date.now() - started) / 1000)} s; kills ${JSON.stringify(kills)}`);
     assert.ok(duplicates <= bound, `${duplicates} duplicates exceed the bound ${bound}`);
+    // What the leaders reported: the events consumers saw again after each kill are among the
+    // events after the resumed checkpoint that existed at load, so never more than reported.
+    const reported = kills.reduce((sum, k) => sum + k.reportedBound, 0);
+    console.log(`# reported after each kill: ${JSON.stringify(kills.map((k, i) => ({
+      checkpoint: k.resumedFromCheckpoint, bound: k.reportedBound,
+      seenAgain: state.seenAgain[i + 1].size })))}; last leader delivered ` +
+      `${last.failoverPossiblyRedelivered} of its ${last.failoverRedeliveryBound}`);
+    for (const [i, k] of kills.entries()) {
+      assert.ok(Number.isInteger(k.reportedBound) && k.reportedBound >= 1,
+        `kill ${i + 1}: the unacknowledged event in flight lies after the checkpoint`);
+      assert.ok(state.seenAgain[i + 1].size <= k.reportedBound,
+        `kill ${i + 1}: ${state.seenAgain[i + 1].size} events seen again exceed the reported ` +
+        `bound ${k.reportedBound}`);
+    }
+    assert.ok(duplicates <= reported,
+      `${duplicates} duplicates exceed the ${reported} reported over the kills`);
+    // The last leader's running count: every event seen again after the last kill was delivered
+    // by it from the counted range, and the count never passes the bound.
+    assert.equal(last.failoverRedeliveryBound, kills[KILLS - 1].reportedBound);
+    assert.ok(last.failoverPossiblyRedelivered >= state.seenAgain[KILLS].size);
+    assert.ok(last.failoverPossiblyRedelivered <= last.failoverRedeliveryBound);
     // Each kill hit the stream mid-way: events were processed after it, and the event whose
     // handler sent the SIGKILL (unacknowledged then) was delivered again by the next leader.
     assert.equal(kills.length, KILLS);

@@ -1,7 +1,8 @@
 // Proves the persistent-subscription dispatch core's rules with fake time and no I/O: reading in
 // pages then going live, strategies (round robin, dispatch to single, pinned), retries on nak and
 // timeout, parking after maxRetryCount, checkpoint cadence (max count, time with min count), the
-// subscriber limit, and extraStatistics (EventStore's delivery-to-ack time statistics).
+// subscriber limit, extraStatistics (EventStore's delivery-to-ack time statistics), and what a
+// group loaded after a leader change reports about possible redeliveries.
 #include "worker/subscriptions/persistent_core.hpp"
 
 #include <gtest/gtest.h>
@@ -280,6 +281,50 @@ TEST(PersistentCore, ResumesAfterTheCheckpointAndStartFromEndIsFixedByACheckpoin
   ASSERT_EQ(checkpoints.size(), 1u);
   EXPECT_EQ(checkpoints[0].number, 50);
   EXPECT_EQ(only<persistent::Read>(actions).at(0).from, 51);
+}
+
+TEST(PersistentCore, ResumedGroupCountsEventsAfterTheCheckpointThatExistedAtLoadOnce) {
+  // Loaded by a new leader: checkpoint 41, the stream ends at 50, so 42..50 (9 events) may have
+  // been handed out by the previous leader.
+  PersistentCore core(small_settings(), 41, 50, 0);
+  core.mark_resumed();
+  ASSERT_TRUE(core.resume_stats().has_value());
+  EXPECT_EQ(core.resume_stats()->checkpoint, 41);
+  EXPECT_EQ(core.resume_stats()->bound, 9);
+  EXPECT_EQ(core.resume_stats()->delivered, 0);
+  core.connect(1, 4, 0);
+  std::vector<Action> seen;
+  serve_reads(core, seen, 50, 0);
+  EXPECT_EQ(core.resume_stats()->delivered, 4);  // only 4 slots: 42..45 handed out
+  // A timeout hands 42..45 out again: a retry on this leader, not counted a second time.
+  core.tick(5000);
+  EXPECT_EQ(only<persistent::Deliver>(core.take_actions()).size(), 4u);
+  EXPECT_EQ(core.resume_stats()->delivered, 4);
+  core.disconnect(1, 5000);
+  core.connect(2, 100, 5000);
+  serve_reads(core, seen, 50, 5000);
+  EXPECT_EQ(core.resume_stats()->delivered, 9);
+  // Events written after the load are new to every consumer.
+  core.on_live(51, message(51), 5000);
+  EXPECT_EQ(only<persistent::Deliver>(core.take_actions()).size(), 1u);
+  EXPECT_EQ(core.resume_stats()->delivered, 9);
+  EXPECT_EQ(core.resume_stats()->bound, 9);
+
+  // Created or updated on this leader: nothing to report.
+  PersistentCore created(small_settings(), std::nullopt, 50, 0);
+  EXPECT_FALSE(created.resume_stats().has_value());
+  // Loaded without a checkpoint: everything from startFrom may have been handed out before.
+  PersistentCore unchecked(small_settings(), std::nullopt, 50, 0);
+  unchecked.mark_resumed();
+  EXPECT_EQ(unchecked.resume_stats()->checkpoint, -1);
+  EXPECT_EQ(unchecked.resume_stats()->bound, 51);
+  // startFrom -1 without a checkpoint starts after the end: nothing can be delivered again.
+  auto settings = small_settings();
+  settings.start_from = -1;
+  PersistentCore from_end(settings, std::nullopt, 50, 0);
+  from_end.mark_resumed();
+  EXPECT_EQ(from_end.resume_stats()->checkpoint, 50);
+  EXPECT_EQ(from_end.resume_stats()->bound, 0);
 }
 
 TEST(PersistentCore, LiveGapOrFullLiveBufferFallsBackToReading) {

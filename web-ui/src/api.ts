@@ -130,6 +130,10 @@ export interface SubscriptionSummary {
   totalInFlightMessages: number;
   parkedMessageCount?: number;
   oldestParkedMessageAgeMilliseconds?: number;
+  // Set when this leader loaded the group after a leader change (null: created or updated here).
+  resumedFromCheckpoint?: number | null;
+  failoverRedeliveryBound?: number;
+  failoverPossiblyRedelivered?: number;
 }
 
 export interface SubscriptionInfo extends SubscriptionSummary {

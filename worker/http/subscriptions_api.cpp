@@ -121,6 +121,13 @@ Object::Ptr summary_object(const std::string& base_url, const PersistentGroupInf
   o->set("parkedMessageCount", g.parked_count);
   o->set("oldestParkedMessageAgeMilliseconds", g.oldest_parked_age_ms);
   o->set("averageItemsPerSecondIn", g.rate_in_per_second);
+  // After a leader change: the checkpoint this leader resumed from (null: the group was created
+  // or updated here), the events after it that existed then (at most this many are delivered
+  // again) and how many of those it has delivered so far.
+  o->set("resumedFromCheckpoint",
+         g.resumed ? Poco::Dynamic::Var(g.resumed->checkpoint) : Poco::Dynamic::Var());
+  o->set("failoverRedeliveryBound", g.resumed ? g.resumed->bound : int64_t{0});
+  o->set("failoverPossiblyRedelivered", g.resumed ? g.resumed->delivered : int64_t{0});
   return o;
 }
 
@@ -273,6 +280,17 @@ void persistent_metrics(PrometheusText& out, const std::vector<PersistentGroupIn
       {"chorus_persistent_subscription_processed_per_second",
        "Events acknowledged, skipped or parked per second (last measurement).",
        [](const PersistentGroupInfo& g) { return g.rate_out_per_second; }},
+      {"chorus_persistent_subscription_failover_redelivery_bound",
+       "Events after the checkpoint this leader resumed from that existed at load: at most this "
+       "many are delivered again after the leader change (0: created or updated here).",
+       [](const PersistentGroupInfo& g) {
+         return g.resumed ? static_cast<double>(g.resumed->bound) : 0.0;
+       }},
+      {"chorus_persistent_subscription_failover_possibly_redelivered",
+       "Of those events, how many this leader has delivered since it loaded the group.",
+       [](const PersistentGroupInfo& g) {
+         return g.resumed ? static_cast<double>(g.resumed->delivered) : 0.0;
+       }},
       {"chorus_persistent_subscription_stuck",
        "1 when consumers are connected but nothing moved for a message timeout.",
        [](const PersistentGroupInfo& g) { return g.status == "Stuck" ? 1.0 : 0.0; }},

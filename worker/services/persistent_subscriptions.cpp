@@ -169,7 +169,7 @@ void PersistentSubscriptions::load_group(const std::string& key) {
                                           << std::endl;
                               }
                             }
-                            start_group(it->second, checkpoint);
+                            start_group(it->second, checkpoint, true);
                           }
                           if (--loads_pending_ == 0) finish_loading();
                         });
@@ -193,10 +193,12 @@ void PersistentSubscriptions::finish_loading() {
   for (auto& work : waiting) work();
 }
 
-void PersistentSubscriptions::start_group(Group& g, std::optional<int64_t> checkpoint) {
+void PersistentSubscriptions::start_group(Group& g, std::optional<int64_t> checkpoint,
+                                          bool loaded) {
   const int64_t now = now_ms_();
   g.core = std::make_unique<PersistentCore>(g.settings, checkpoint, context_->last_number(g.stream),
                                             now);
+  if (loaded) g.core->mark_resumed();
   g.window_start_ms = now;
   process(g);
 }

@@ -102,7 +102,8 @@ class PersistentSubscriptions final : public LeaderService, public PersistentApi
   void on_config_loaded(const std::string& json);
   void load_group(const std::string& key);
   void finish_loading();
-  void start_group(Group& g, std::optional<int64_t> checkpoint);
+  // `loaded`: read back after a leader change or restart (counts possible redeliveries).
+  void start_group(Group& g, std::optional<int64_t> checkpoint, bool loaded = false);
   void write_config(std::function<void(bool ok, std::string error)> done);
   void ensure_metadata(const std::string& stream, const std::string& json);
   void drop_group(const std::string& key, DropReason reason);

@@ -420,6 +420,7 @@ PersistentGroupInfo PersistentSubscriptions::describe(const Group& g, int64_t no
   info.read_buffer_count = static_cast<int64_t>(core.buffered());
   info.retry_buffer_count = static_cast<int64_t>(core.retry_buffered());
   info.in_flight = static_cast<int64_t>(core.in_flight());
+  info.resumed = core.resume_stats();
   for (const auto& c : core.consumers(detail)) {
     PersistentConsumerInfo ci{c.id, "", "", c.in_flight, c.slots, c.delivered, c.acked, {}};
     ci.extra_statistics = c.extra_statistics;

@@ -79,6 +79,10 @@ struct PersistentGroupInfo {
   int64_t retry_buffer_count = 0;
   int64_t in_flight = 0;
   std::vector<PersistentConsumerInfo> consumers;
+  // Set when this leader loaded the group after a leader change or restart (ResumeStats):
+  // the checkpoint it resumed from, the upper bound of redeliveries and how many of those events
+  // it has delivered since. nullopt: created or updated on this leader.
+  std::optional<ResumeStats> resumed;
 };
 
 struct PersistentListResult {

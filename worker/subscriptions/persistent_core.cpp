@@ -146,7 +146,7 @@ std::vector<PersistentMessage> PersistentCore::pull(int32_t count, int64_t now_m
       PersistentMessage m = std::move(queue->front());
       const bool from_buffer = queue == &buffer_;
       queue->pop_front();
-      if (from_buffer && !m.replayed) outstanding_.insert(m.number);
+      if (from_buffer && !m.replayed) first_hand_out(m.number);
       if (in_flight_.count(m.id) != 0) continue;
       hand_out(0, m, now_ms);
       out.push_back(std::move(m));
@@ -375,7 +375,7 @@ void PersistentCore::dispatch(int64_t now_ms) {
         ++i;                 // its consumer is full; others may take later messages
         continue;
       }
-      if (from_buffer && !replayed) outstanding_.insert(number);
+      if (from_buffer && !replayed) first_hand_out(number);
       queue->erase(queue->begin() + static_cast<std::ptrdiff_t>(i));
     }
   }
@@ -423,6 +423,17 @@ void PersistentCore::maybe_checkpoint(int64_t now_ms, bool timed) {
   last_checkpoint_ = checkpoint;
   acked_since_checkpoint_ = 0;
   last_checkpoint_ms_ = now_ms;
+}
+
+void PersistentCore::first_hand_out(int64_t number) {
+  outstanding_.insert(number);
+  // Each number enters the buffer once (the sequence only moves forward), so this counts events.
+  if (resume_ && number <= resume_last_) resume_->delivered += 1;
+}
+
+void PersistentCore::mark_resumed() {
+  resume_ = ResumeStats{last_checkpoint_, std::max<int64_t>(0, last_known_ - last_checkpoint_), 0};
+  resume_last_ = last_known_;
 }
 
 void PersistentCore::drop_all(DropReason reason) {

@@ -125,6 +125,19 @@ struct ConsumerStats {
 
 enum class GroupState { Live, Behind };
 
+// A group loaded by a leader after a leader change (or a restart): every event after the
+// checkpoint it resumed from that already existed then may have been handed out by the previous
+// leader, so delivering it again may be a redelivery.
+struct ResumeStats {
+  int64_t checkpoint = -1;  // the last number treated as processed at load
+  // Events after `checkpoint` up to the stream's last number at load: an upper bound of the
+  // redeliveries the leader change causes (gaps, deleted events and events the previous leader
+  // never handed out make the real number smaller).
+  int64_t bound = 0;
+  // Of those, how many this leader has handed out since load (each counted once).
+  int64_t delivered = 0;
+};
+
 class PersistentCore {
  public:
   // `checkpoint` is the last processed number loaded from the checkpoint stream (nullopt: none);
@@ -159,6 +172,9 @@ class PersistentCore {
   void tick(int64_t now_ms);
   // Drops every consumer with `reason` (delete, update, leadership lost).
   void drop_all(DropReason reason);
+  // The group was loaded after a leader change or restart (not created or updated here): start
+  // counting what may be delivered again (see ResumeStats). Call before the first dispatch.
+  void mark_resumed();
 
   std::vector<persistent::Action> take_actions();
 
@@ -178,6 +194,8 @@ class PersistentCore {
   const PersistentSettings& settings() const { return settings_; }
   // Milliseconds since a message was last handed out while messages were waiting (0 otherwise).
   int64_t stalled_ms(int64_t now_ms) const;
+  // Set by mark_resumed(); nullopt for a group created or updated on this leader.
+  const std::optional<ResumeStats>& resume_stats() const { return resume_; }
 
  private:
   struct Consumer {
@@ -206,6 +224,8 @@ class PersistentCore {
   std::optional<PersistentMessage> take_in_flight(const Guid& id);
   // extraStatistics: the consumer answered (ack or nak) the message handed out in `entry`.
   void measure(const InFlight& entry, int64_t now_ms);
+  // A message of the sequence leaves the buffer for the first time.
+  void first_hand_out(int64_t number);
 
   PersistentSettings settings_;
   std::map<uint64_t, Consumer> consumers_;
@@ -227,6 +247,8 @@ class PersistentCore {
   int64_t last_checkpoint_ms_ = 0;
   int64_t processed_total_ = 0;
   int64_t last_hand_out_ms_ = 0;
+  std::optional<ResumeStats> resume_;
+  int64_t resume_last_ = -1;  // the stream's last number at load
   std::vector<persistent::Action> actions_;
 };
 

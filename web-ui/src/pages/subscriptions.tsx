@@ -132,6 +132,11 @@ function GroupDetail({ stream, group }: { stream: string; group: string }) {
               <tr><th>Last checkpoint</th><td>{info.lastCheckpointedEventNumber ?? '—'}</td></tr>
               <tr><th>Parked</th><td data-testid="detail-parked">{info.parkedMessageCount ?? 0}
                 {' '}(oldest {ageText(info.oldestParkedMessageAgeMilliseconds)})</td></tr>
+              <tr><th>After leader change</th><td data-testid="detail-failover">
+                {info.resumedFromCheckpoint == null ? 'created or updated on this leader'
+                  : `resumed after ${info.resumedFromCheckpoint}: ` +
+                    `${info.failoverPossiblyRedelivered ?? 0} of at most ` +
+                    `${info.failoverRedeliveryBound ?? 0} possibly redelivered`}</td></tr>
               <tr><th>Rate in / out</th><td>{(info.averageItemsPerSecondIn ?? 0).toFixed(1)} /
                 {' '}{info.averageItemsPerSecond.toFixed(1)} per second</td></tr>
               <tr><th>Buffered / retrying / in flight</th><td>{info.readBufferCount} /
