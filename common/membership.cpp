@@ -7,7 +7,18 @@ namespace chorus::cluster {
 
 namespace {
 const char* kEmptyGuid = "00000000-0000-0000-0000-000000000000";
+
+bool has_instance_id(const MemberInfo& m) {
+  return !m.instance_id.empty() && m.instance_id != kEmptyGuid;
 }
+
+// Two entries that name the same member: by instance id, or (database nodes) by the internal TCP
+// endpoint that is their replication identity.
+bool same_member(const MemberInfo& a, const MemberInfo& b) {
+  if (has_instance_id(a) && a.instance_id == b.instance_id) return true;
+  return !is_manager_or_seed(a) && !is_manager_or_seed(b) && member_node_id(a) == member_node_id(b);
+}
+}  // namespace
 
 std::string member_key(const MemberInfo& m) {
   return m.internal_http_ip + ":" + std::to_string(m.internal_http_port);
@@ -51,6 +62,29 @@ bool Membership::newer(const MemberInfo& candidate, const MemberInfo& current) {
   return candidate.time_stamp > current.time_stamp;  // ISO-8601 UTC sorts as text
 }
 
+bool Membership::claims_another(const MemberInfo& m, const std::string& key) const {
+  if (same_member(m, self_)) return true;
+  for (const auto& [other_key, e] : members_) {
+    // A dead entry does not block: the member may have come back on other endpoints.
+    if (other_key == key || e.seed || !e.info.is_alive) continue;
+    if (same_member(m, e.info)) return true;
+  }
+  return false;
+}
+
+// The peer's entry about itself always wins; we just heard from it, so it is alive. Entries of
+// the same member at other endpoints (stale, or forged by someone else) are dropped.
+void Membership::merge_first_hand(const MemberInfo& m, const std::string& key, int64_t now_ms) {
+  if (same_member(m, self_)) return;  // nobody else speaks as us
+  std::erase_if(members_, [&](const auto& item) {
+    return item.first != key && !item.second.seed && same_member(m, item.second.info);
+  });
+  if (!members_.count(key) && members_.size() >= kMembersMax) return;
+  MemberInfo mine = m;
+  mine.is_alive = true;
+  members_[key] = Entry{mine, now_ms, false};
+}
+
 bool Membership::merge(const ClusterInfo& view, const std::string& peer_key, int64_t now_ms) {
   if (view.cluster_name != cluster_name_ && !view.cluster_name.empty()) return false;
   for (const auto& m : view.members) {
@@ -58,13 +92,13 @@ bool Membership::merge(const ClusterInfo& view, const std::string& peer_key, int
     if (key == self_key_ || m.internal_http_port <= 0) continue;
     auto it = members_.find(key);
     if (key == peer_key) {
-      // The peer's entry about itself always wins; we just heard from it, so it is alive.
-      MemberInfo mine = m;
-      mine.is_alive = true;
-      members_[key] = Entry{mine, now_ms, false};
+      merge_first_hand(m, key, now_ms);
       continue;
     }
+    // A third party's word about a member that says otherwise itself (or about us): ignored.
+    if (claims_another(m, key)) continue;
     if (it == members_.end()) {
+      if (members_.size() >= kMembersMax) continue;
       members_[key] = Entry{m, now_ms, is_manager_or_seed(m) && m.instance_id == kEmptyGuid};
       continue;
     }

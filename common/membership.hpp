@@ -1,9 +1,11 @@
 // Membership: one node's view of the cluster from gossip (PROTOCOL.md D2-D3), as a pure class fed
 // peers' views and contact results with the time as an input. Members are keyed by their internal
 // HTTP endpoint. A peer's entry about itself wins; for others the entry with the higher epoch,
-// then writer checkpoint, then time stamp wins; our own entry is always ours. Views from another
-// cluster (by name) are refused. Seeds and managers are members in state Manager.
-// Not thread-safe: one owner (GossipService locks around it).
+// then writer checkpoint, then time stamp wins; our own entry is always ours. A member's
+// endpoints are what it says about itself: an entry from a third party that gives a known
+// member's instance id or internal TCP endpoint at other endpoints is ignored (hole 4 of issue
+// 10). Views from another cluster (by name) are refused. Seeds and managers are members in state
+// Manager. The member count is bounded. Not thread-safe: one owner (GossipService locks).
 #pragma once
 
 #include "common/gossip.hpp"
@@ -15,6 +17,10 @@
 #include <vector>
 
 namespace chorus::cluster {
+
+// Members one view holds at most: a cluster has at most 99 nodes (--cluster-size), plus its
+// managers and seeds; more is a flood, and new members beyond it are ignored.
+inline constexpr size_t kMembersMax = 256;
 
 struct MembershipTimes {
   int64_t dead_member_removal_ms = 30 * 60 * 1000;  // EventStore: 30 minutes
@@ -54,6 +60,10 @@ class Membership {
     bool seed = false;
   };
   static bool newer(const MemberInfo& candidate, const MemberInfo& current);
+  // Whether `m` (at `key`) names ourselves, or a live member known at other endpoints, by
+  // instance id or internal TCP endpoint.
+  bool claims_another(const MemberInfo& m, const std::string& key) const;
+  void merge_first_hand(const MemberInfo& m, const std::string& key, int64_t now_ms);
 
   std::string cluster_name_;
   MembershipTimes times_;

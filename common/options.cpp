@@ -319,6 +319,14 @@ std::vector<OptionSpec> make_option_table() {
       {"DefaultOpsPassword", "changeit",
        "Password of the built-in ops user, set at first start only.",
        bind_secret(&W::default_ops_password)},
+      {"ClusterSecretFile", "",
+       "File (mode 600) with the secret that cluster members prove to each other on internal "
+       "TCP and gossip (docs/security.md).",
+       bind_string(&W::cluster_secret_file, true)},
+      {"Insecure", "false",
+       "Run without TLS on every port, and allow a non-loopback --int-ip without a cluster "
+       "secret or certificates.",
+       bind_bool(&W::insecure)},
   };
   return t;
 }

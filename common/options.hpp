@@ -66,6 +66,9 @@ struct WorkerOptions {
   std::string default_admin_password = "changeit";
   std::string default_ops_password = "changeit";
   std::string log_level = "Information";
+  // The shared secret that members prove on internal TCP and gossip ("" = none).
+  std::string cluster_secret_file;
+  bool insecure = false;  // allowed to run without TLS or a cluster secret on a non-loopback IP
   bool what_if = false;
   bool help = false;
   bool version = false;

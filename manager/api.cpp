@@ -134,8 +134,13 @@ std::string content_type_for(const fs::path& path) {
 class Handler final : public Poco::Net::HTTPRequestHandler {
  public:
   // v5_state_names: the ExtHttpPortV5 server, whose /gossip uses EventStore 5's state names.
-  Handler(ApiContext& ctx, AuthCache& auth, bool internal, bool v5_state_names)
-      : ctx_(ctx), auth_(auth), internal_(internal), v5_state_names_(v5_state_names) {}
+  Handler(ApiContext& ctx, AuthCache& auth, bool internal, bool v5_state_names,
+          auth::ReplayGuard& replay)
+      : ctx_(ctx),
+        auth_(auth),
+        internal_(internal),
+        v5_state_names_(v5_state_names),
+        replay_(replay) {}
 
   void handleRequest(Poco::Net::HTTPServerRequest& request,
                      Poco::Net::HTTPServerResponse& response) override {
@@ -194,7 +199,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     const std::string& method = request.getMethod();
     const std::string& path = uri.getPath();
     if (method == "OPTIONS") return Reply{204, "", "", {}};
-    if (path == "/gossip") return gossip(method, uri, body);
+    if (path == "/gossip") return gossip(request, method, uri, body);
     if (method == "GET" && path == "/health/live") {
       if (query_value(uri, "liveCode") == "200") return Reply{200, "", "text/plain", {}};
       return Reply{204, "", "", {}};
@@ -210,15 +215,31 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     return error_reply(404, "not found");
   }
 
-  Reply gossip(const std::string& method, const Poco::URI& uri, const std::string& body) {
+  Reply gossip(const Poco::Net::HTTPServerRequest& request, const std::string& method,
+               const Poco::URI& uri, const std::string& body) {
     if (method == "POST") {
       if (!internal_) return error_reply(404, "gossip is pushed to the internal port");
+      const auth::Secret& secret = ctx_.config.cluster_secret;
+      const std::string signature = request.get(auth::kAuthHeader, "");
+      if (!secret.empty()) {
+        const std::string problem = auth::verify_request(secret, method, uri.getPath(), body,
+                                                         signature, auth::now_unix_ms(), replay_);
+        if (!problem.empty()) {
+          ctx_.log.warn("gossip push from " + request.clientAddress().host().toString() +
+                        " refused: " + problem);
+          return Reply{401, "Gossip refused: " + problem, "text/plain", {}};
+        }
+      }
       std::string error;
       const auto view = cluster_info_from_json(body, &error);
       if (!view) return Reply{400, "Malformed gossip: " + error, "text/plain", {}};
       const auto merged = ctx_.relay.handle_push(*view, &error);
       if (!merged) return Reply{409, "Gossip refused: " + error, "text/plain", {}};
-      return Reply{200, to_json(*merged), "application/json", {}};
+      Reply reply{200, to_json(*merged), "application/json", {}};
+      if (!secret.empty()) {
+        reply.headers[auth::kAuthHeader] = auth::sign_answer(secret, signature, 200, reply.body);
+      }
+      return reply;
     }
     if (method != "GET") return error_reply(405, "GET or POST");
     const auto view = ctx_.relay.view(query_value(uri, "cluster"));
@@ -904,6 +925,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
   AuthCache& auth_;
   bool internal_;
   bool v5_state_names_;
+  auth::ReplayGuard& replay_;
 };
 
 class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
@@ -913,7 +935,7 @@ class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest&) override {
     name_this_thread_once("http");
-    return new Handler(ctx_, auth_, internal_, v5_state_names_);
+    return new Handler(ctx_, auth_, internal_, v5_state_names_, replay_);
   }
 
  private:
@@ -921,6 +943,7 @@ class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
   AuthCache& auth_;
   bool internal_;
   bool v5_state_names_;
+  auth::ReplayGuard replay_;  // nonces of accepted gossip pushes on this port
 };
 
 std::string digest(const std::string& text) {

@@ -124,6 +124,11 @@ const std::vector<Key>& keys() {
        [](ManagerConfig& c, const std::string& v) { c.worker_path = v; }},
       {"WebRoot", Kind::kString, "Folder of the dashboard's files.",
        [](ManagerConfig& c, const std::string& v) { c.web_root = v; }},
+      {"ClusterSecretFile", Kind::kString,
+       "Secret file (mode 600) for internal TCP and gossip; default <Db>/manager/cluster-secret.",
+       [](ManagerConfig& c, const std::string& v) { c.cluster_secret_file = v; }},
+      {"Insecure", Kind::kBool, "No cluster secret; allowed on a non-loopback IntIp.",
+       [](ManagerConfig& c, const std::string& v) { c.insecure = *to_bool(v); }},
       {"GossipIntervalMs", Kind::kInt, "Gossip round interval.",
        [](ManagerConfig& c, const std::string& v) { c.gossip_interval_ms = int_of(v); }},
       {"GossipTimeoutMs", Kind::kInt, "Timeout of one gossip exchange.",
@@ -195,7 +200,8 @@ struct Parse {
 // Options that the manager sets on every node itself.
 const std::set<std::string>& manager_owned_options() {
   static const std::set<std::string> kOwned = {"GossipSeed",        "DiscoverViaDns", "ClusterDns",
-                                               "ClusterGossipPort", "ClusterName",    "Log"};
+                                               "ClusterGossipPort", "ClusterName",    "Log",
+                                               "ClusterSecretFile"};
   return kOwned;
 }
 
@@ -406,7 +412,8 @@ void apply_values(Parse& p) {
   }
   // Absolute paths: the nodes' command lines and the pid-file checks then do not depend on the
   // folder a node or a daemonized manager runs in.
-  for (std::string* folder : {&c.db_folder, &c.log_folder, &c.worker_path, &c.web_root}) {
+  for (std::string* folder :
+       {&c.db_folder, &c.log_folder, &c.worker_path, &c.web_root, &c.cluster_secret_file}) {
     if (!folder->empty()) *folder = std::filesystem::absolute(*folder).lexically_normal();
   }
   for (std::string* folder : {&c.db_folder, &c.log_folder}) {
@@ -443,6 +450,8 @@ std::string value_text(const std::string& key, const ManagerConfig& c) {
       {"DefaultCluster", c.default_cluster},
       {"WorkerPath", c.worker_path},
       {"WebRoot", c.web_root},
+      {"ClusterSecretFile", c.cluster_secret_file},
+      {"Insecure", c.insecure ? "true" : "false"},
       {"GossipIntervalMs", std::to_string(c.gossip_interval_ms)},
       {"GossipTimeoutMs", std::to_string(c.gossip_timeout_ms)},
       {"HealthIntervalMs", std::to_string(c.health_interval_ms)},
@@ -658,7 +667,33 @@ std::vector<std::string> worker_args(const ManagerConfig& config, const NodeSpec
   args.push_back("--cluster-name=" + node.cluster);
   if (!has_db) args.push_back("--db=" + db.string());
   args.push_back("--log=" + log.string());
+  if (!config.cluster_secret.empty()) {
+    args.push_back("--cluster-secret-file=" + config.cluster_secret_file);
+  }
+  if (config.insecure) args.emplace_back("--insecure");
   return args;
+}
+
+std::string resolve_cluster_secret(ManagerConfig& config) {
+  const std::string file = config.config_file.empty() ? "(no config file)" : config.config_file;
+  if (config.cluster_secret_file.empty()) {
+    if (config.insecure) return "";
+    // Secure by default: one secret for this manager's nodes, made once and kept with its data.
+    const auto path = std::filesystem::path(config.db_folder) / "manager" / "cluster-secret";
+    config.cluster_secret_file = path.string();
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    std::string error;
+    if (!std::filesystem::exists(path, ec) &&
+        !auth::create_secret_file(config.cluster_secret_file, &error)) {
+      return file + ": ClusterSecretFile: " + error;
+    }
+  }
+  std::string error;
+  const auto secret = auth::load_secret_file(config.cluster_secret_file, &error);
+  if (!secret) return file + ": ClusterSecretFile: " + error;
+  config.cluster_secret = *secret;
+  return "";
 }
 
 std::string validate_folders(const ManagerConfig& config) {

@@ -5,6 +5,7 @@
 // Any thread.
 #pragma once
 
+#include "common/cluster_auth.hpp"
 #include "common/options.hpp"
 #include "manager/restart_policy.hpp"
 
@@ -52,6 +53,11 @@ struct ManagerConfig {
   std::string default_cluster;  // served on the main ports; the first node's cluster unless set
   std::string worker_path;      // "" = chorus-worker next to the manager binary
   std::string web_root;         // "" = the default search (see main.cpp)
+  // The secret members prove on internal TCP and gossip; "" = <Db>/manager/cluster-secret,
+  // created if missing (see resolve_cluster_secret). Handed to every node.
+  std::string cluster_secret_file;
+  bool insecure = false;        // no cluster secret at all (and allowed on a non-loopback IntIp)
+  auth::Secret cluster_secret;  // loaded by resolve_cluster_secret; empty with Insecure
   int gossip_interval_ms = 500;
   int gossip_timeout_ms = 500;
   int health_interval_ms = 500;
@@ -90,6 +96,11 @@ std::string validate_folders(const ManagerConfig& config);
 // (--int-ip/--ext-ip from the manager's IntIp/ExtIp unless the node sets its own, --gossip-seed,
 // --discover-via-dns=false, --cluster-name, --db unless given, --log).
 std::vector<std::string> worker_args(const ManagerConfig& config, const NodeSpec& node);
+
+// Loads ClusterSecretFile, or creates and loads <Db>/manager/cluster-secret when none is named
+// (nothing with Insecure and no file); refuses a non-loopback IntIp without a secret unless
+// Insecure. "" or the error naming the key.
+std::string resolve_cluster_secret(ManagerConfig& config);
 
 std::string manager_help();
 

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 namespace chorus::manager {
 namespace {
@@ -64,6 +65,45 @@ cluster::Membership& GossipRelay::membership_for(const std::string& cluster, int
   for (const HostPort& seed : config_.gossip_seeds) m->add_seed(seed.host, seed.port, now);
   for (const auto& [host, port] : dns_seeds_) m->add_seed(host, port, now);
   return *clusters_.emplace(cluster, std::move(m)).first->second;
+}
+
+std::set<std::string> GossipRelay::allowed_targets() const {
+  std::set<std::string> out;
+  for (const NodeSpec& node : config_.nodes) {
+    const std::string host = node.resolved.int_ip == "0.0.0.0" ? "127.0.0.1" : node.resolved.int_ip;
+    out.insert(host + ":" + std::to_string(node.resolved.int_http_port));
+  }
+  for (const HostPort& seed : config_.gossip_seeds) {
+    out.insert(seed.host + ":" + std::to_string(seed.port));
+  }
+  for (const auto& [host, port] : dns_seeds_) out.insert(host + ":" + std::to_string(port));
+  return out;
+}
+
+std::optional<std::string> GossipRelay::exchange(const std::string& target,
+                                                 const std::string& body) {
+  const auto colon = target.rfind(':');
+  std::map<std::string, std::string> headers;
+  const auth::Secret& secret = config_.cluster_secret;
+  if (!secret.empty()) {
+    headers[auth::kAuthHeader] =
+        auth::sign_request(secret, "POST", "/gossip", body, auth::now_unix_ms());
+  }
+  const auto answer =
+      http_request("POST", target.substr(0, colon), std::stoi(target.substr(colon + 1)), "/gossip",
+                   body, headers, config_.gossip_timeout_ms);
+  if (!answer) return std::nullopt;
+  if (answer->status == 401) log_.warn("gossip to " + target + " refused: " + answer->body);
+  if (answer->status != 200) return std::nullopt;
+  if (!secret.empty()) {
+    const auto it = answer->headers.find(auth::kAuthHeader);
+    if (it == answer->headers.end() ||
+        !auth::verify_answer(secret, headers[auth::kAuthHeader], 200, answer->body, it->second)) {
+      log_.warn("gossip answer from " + target + " ignored: not signed with the cluster secret");
+      return std::nullopt;
+    }
+  }
+  return answer->body;
 }
 
 void GossipRelay::start() {
@@ -167,21 +207,23 @@ void GossipRelay::round(int64_t round_number) {
   {
     std::lock_guard lock(mutex_);
     const int64_t now = steady_now_ms();
+    const std::set<std::string> allowed = allowed_targets();
     for (auto& [name, m] : clusters_) {
       m->set_self(self());
       m->expire(now);
       const std::string body = to_json(m->view());
-      for (const auto& target : m->gossip_targets()) pushes.push_back({name, target, body});
+      for (const auto& target : m->gossip_targets()) {
+        // Only where the configuration points: an address named in a pushed view is never
+        // contacted (the relay must not be a way to make this manager POST anywhere).
+        if (allowed.count(target) != 0) pushes.push_back({name, target, body});
+      }
     }
   }
   for (const Push& p : pushes) {
     if (stopping_) return;
-    const auto colon = p.target.rfind(':');
-    const auto answer =
-        http_request("POST", p.target.substr(0, colon), std::stoi(p.target.substr(colon + 1)),
-                     "/gossip", p.body, {}, config_.gossip_timeout_ms);
+    const auto answer = exchange(p.target, p.body);
     std::optional<ClusterInfo> info;
-    if (answer && answer->status == 200) info = cluster_info_from_json(answer->body, nullptr);
+    if (answer) info = cluster_info_from_json(*answer, nullptr);
     std::lock_guard lock(mutex_);
     auto& m = *clusters_.at(p.cluster);
     const int64_t now = steady_now_ms();

@@ -3,7 +3,8 @@
 // views to the internal port (handle_push: merged, our view answered); a relay thread pushes
 // each cluster's view to every member of that cluster (its nodes, peer managers, seeds) every
 // interval and merges the answers, so the view served on GET /gossip stays current while local
-// nodes are down. Public methods are thread-safe (one mutex).
+// nodes are down. With a cluster secret every push is signed and only signed answers count; the
+// relay pushes only to its own nodes and configured seeds. Public methods are thread-safe.
 #pragma once
 
 #include "common/log.hpp"
@@ -15,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,6 +55,9 @@ class GossipRelay {
   void run();
   void round(int64_t round_number);
   void resolve_dns(int64_t now);
+  std::set<std::string> allowed_targets() const;  // REQUIRES lock
+  // POSTs a view (signed with the cluster secret); the answer's body if it is signed for it.
+  std::optional<std::string> exchange(const std::string& target, const std::string& body);
 
   const ManagerConfig& config_;
   Log& log_;

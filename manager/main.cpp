@@ -114,6 +114,9 @@ class ManagerApp final : public Poco::Util::ServerApplication {
     log.info(std::string("chorus-manager ") + CHORUS_VERSION + " starting, pid " +
              std::to_string(::getpid()) + ", worker " + worker + ", dashboard " +
              (web_root.empty() ? "(none)" : web_root));
+    log.info(config_.cluster_secret.empty()
+                 ? std::string("no cluster secret (Insecure): gossip is not authenticated")
+                 : "cluster secret: " + config_.cluster_secret_file);
     const std::string instance = Poco::UUIDGenerator::defaultGenerator().createRandom().toString();
     chorus::manager::GossipRelay relay(config_, log, instance);
     chorus::manager::Supervisor supervisor(config_, *store, log, worker);
@@ -191,7 +194,12 @@ int main(int argc, char** argv) {
     std::cerr << "chorus-manager: " << problem << "\n";
     return chorus::manager::kConfigErrorExitCode;
   }
-  const std::string worker = find_worker(parsed.config);
+  chorus::manager::ManagerConfig config = parsed.config;
+  if (auto problem = chorus::manager::resolve_cluster_secret(config); !problem.empty()) {
+    std::cerr << "chorus-manager: " << problem << "\n";
+    return chorus::manager::kConfigErrorExitCode;
+  }
+  const std::string worker = find_worker(config);
   if (::access(worker.c_str(), X_OK) != 0) {
     std::cerr << "chorus-manager: "
               << (parsed.config.config_file.empty() ? "(no config file)"
@@ -199,7 +207,7 @@ int main(int argc, char** argv) {
               << ": WorkerPath: '" << worker << "' is not an executable file\n";
     return chorus::manager::kConfigErrorExitCode;
   }
-  ManagerApp app(parsed.config);
+  ManagerApp app(config);
   std::vector<char*> app_argv{argv[0]};
   std::vector<std::string> daemon_args = parsed.config.daemon_args;
   for (std::string& a : daemon_args) app_argv.push_back(a.data());

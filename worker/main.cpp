@@ -2,6 +2,8 @@
 // EventStore's external TCP protocol on a small Asio thread pool and the external and internal
 // HTTP APIs (Poco), and shuts down cleanly on SIGINT/SIGTERM or POST /admin/shutdown. Exit codes: 0
 // normal, 1 cannot start (database, folders, port), 2 usage error.
+#include "common/cluster_auth.hpp"
+#include "common/guid.hpp"
 #include "common/log.hpp"
 #include "common/options.hpp"
 #include "common/thread_name.hpp"
@@ -9,12 +11,14 @@
 #include "worker/cluster/router.hpp"
 #include "worker/cluster/transport.hpp"
 #include "worker/engine/engine.hpp"
+#include "worker/engine/users.hpp"
 #include "worker/http/http_server.hpp"
 #include "worker/http/node_api.hpp"
 #include "worker/tcp/dispatch.hpp"
 #include "worker/tcp/tcp_server.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/system/system_error.hpp>
@@ -25,6 +29,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -50,6 +55,7 @@ constexpr int kExitCannotStart = 1;
 constexpr int kExitStorageFailed = 75;
 constexpr const char* kProgram = "chorus-worker";
 constexpr const char* kLogFileName = "chorus-worker.log";
+constexpr const char* kInstanceIdFileName = "instance-id";
 
 // The process environment, CHORUS_* variables only (the parser ignores the rest anyway).
 chorus::Environment read_environment() {
@@ -138,13 +144,33 @@ chorus::cluster::GossipConfig gossip_config(const chorus::WorkerOptions& options
   return config;
 }
 
+// The user a forwarded request runs as. A Forward carries the login only, never groups: the
+// follower checked the client's password, the link proved it a member (cluster secret or mutual
+// TLS), and the leader takes the groups from its own copy of the user record, so a claimed
+// "$admins" cannot travel. (Re-checking the password here would send it over the internal network
+// and cost a PBKDF2 run per forwarded request.) nullopt: no such user, or disabled.
+void forwarded_user(chorus::Engine& engine, const std::string& login,
+                    std::function<void(std::optional<chorus::Principal>)> done) {
+  if (login.empty()) return done(chorus::Principal::anon());
+  // The engine's own reader: user records are readable by admins only.
+  const chorus::Principal system{"$system", {"$admins"}};
+  engine.read_event(
+      system, chorus::user_stream(login), -1, false,
+      [login, done = std::move(done)](chorus::ReadEventResult r) {
+        if (r.status != chorus::ReadEventStatus::Success || !r.event || !r.event->event) {
+          return done(std::nullopt);
+        }
+        const auto user = chorus::user_from_json(r.event->event->data);
+        if (!user || user->disabled || user->login != login) return done(std::nullopt);
+        done(chorus::Principal{user->login, user->groups});
+      });
+}
+
 // The leader runs a request that a follower forwarded, as the client's user, with the same
 // request handling as its own TCP clients.
-void handle_forward(chorus::Engine& engine, const chorus::internal::Forward& request,
-                    std::function<void(chorus::internal::ForwardReply)> reply) {
-  chorus::Principal who;
-  who.login = request.login();
-  for (const auto& g : request.groups()) who.groups.push_back(g);
+void run_forward(chorus::Engine& engine, const chorus::Principal& who,
+                 const chorus::internal::Forward& request,
+                 std::function<void(chorus::internal::ForwardReply)> reply) {
   chorus::wire::Package package;
   package.command = static_cast<uint8_t>(request.command());
   package.payload = request.payload();
@@ -164,6 +190,63 @@ void handle_forward(chorus::Engine& engine, const chorus::internal::Forward& req
     r.set_payload(chorus::tcp::unwrap_error_text(package.command));
     reply(std::move(r));
   }
+}
+
+void handle_forward(chorus::Engine& engine, const chorus::internal::Forward& request,
+                    std::function<void(chorus::internal::ForwardReply)> reply) {
+  forwarded_user(
+      engine, request.login(),
+      [&engine, request, reply = std::move(reply)](std::optional<chorus::Principal> who) {
+        if (who) return run_forward(engine, *who, request, reply);
+        chorus::internal::ForwardReply r;
+        r.set_request_id(request.request_id());
+        r.set_command(static_cast<uint32_t>(chorus::wire::Command::NotAuthenticated));
+        r.set_payload("Not authenticated: unknown or disabled user");
+        reply(std::move(r));
+      });
+}
+
+// The node's identity, kept with its data so that it survives restarts (a --mem-db node makes
+// one per run); "" with `error` when the file cannot be read or written.
+std::string instance_id(const chorus::WorkerOptions& options, std::string* error) {
+  if (options.mem_db) return chorus::to_string(chorus::random_guid());
+  const auto path = std::filesystem::path(options.db_folder) / kInstanceIdFileName;
+  std::string text;
+  if (std::ifstream in(path); in && std::getline(in, text) && chorus::parse_guid(text)) {
+    return text;
+  }
+  if (std::filesystem::exists(path)) {
+    *error = "instance id file '" + path.string() + "' is not a GUID";
+    return "";
+  }
+  text = chorus::to_string(chorus::random_guid());
+  std::ofstream out(path);
+  out << text << "\n";
+  out.flush();
+  if (!out) *error = "cannot write instance id file '" + path.string() + "'";
+  return out ? text : "";
+}
+
+bool is_loopback(const std::string& ip) {
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(ip, ec);
+  return !ec && address.is_loopback();
+}
+
+// The cluster secret, if one is configured. Without one, a node whose internal address is
+// reachable from other machines must be told it may run unprotected (--insecure).
+std::optional<chorus::auth::Secret> cluster_secret(const chorus::WorkerOptions& options,
+                                                   std::string* error) {
+  if (!options.cluster_secret_file.empty()) {
+    return chorus::auth::load_secret_file(options.cluster_secret_file, error);
+  }
+  if (is_loopback(options.int_ip) || options.insecure) return chorus::auth::Secret{};
+  *error = "the internal address " + options.int_ip +
+           " is not loopback, and neither a cluster secret (--cluster-secret-file) nor "
+           "certificates protect the internal ports: anyone who reaches them could join the "
+           "cluster. Give --cluster-secret-file (see docs/security.md), or --insecure to run "
+           "unprotected on a trusted network.";
+  return std::nullopt;
 }
 
 chorus::tcp::TcpServerConfig tcp_config(const chorus::WorkerOptions& options) {
@@ -260,6 +343,8 @@ struct ClusterParts {
   std::unique_ptr<chorus::cluster::Transport> transport;
   std::unique_ptr<chorus::cluster::GossipService> gossip;
   std::unique_ptr<chorus::cluster::Router> router;
+  chorus::auth::Secret secret;  // empty: internal traffic is not signed
+  std::string instance_id;
 };
 
 // Serves until SIGINT, SIGTERM or POST /admin/shutdown, then stops the servers, shuts the engine
@@ -301,6 +386,8 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
       shutdown();
     });
   });
+  node_config.cluster_secret = cluster.secret;
+  node_config.instance_id = cluster.instance_id;
   auto* gossip = cluster.gossip.get();
   node_config.gossip_view = [gossip] { return gossip->view(); };
   node_config.gossip_push = [gossip](const chorus::ClusterInfo& view, std::string* error) {
@@ -413,6 +500,20 @@ int run(const chorus::ParseResult& parsed) {
       return fail_to_start("cannot create database folder '" + options.db_folder + "': " + problem);
     }
   }
+  ClusterParts cluster;
+  std::string refusal;
+  const auto secret = cluster_secret(options, &refusal);
+  if (secret) cluster.instance_id = instance_id(options, &refusal);
+  if (!refusal.empty()) {
+    log.error(refusal);
+    return fail_to_start(refusal);
+  }
+  cluster.secret = *secret;
+  if (secret->empty()) {
+    log.warn(
+        "no cluster secret: internal TCP and gossip are not authenticated (loopback or "
+        "--insecure)");
+  }
   boost::asio::io_context io;
   std::atomic<chorus::Engine*> engine_ptr{nullptr};
   chorus::cluster::TransportHandlers handlers;
@@ -423,11 +524,12 @@ int run(const chorus::ParseResult& parsed) {
                                       std::function<void(chorus::internal::ForwardReply)> reply) {
     if (auto* e = engine_ptr.load()) handle_forward(*e, request, std::move(reply));
   };
-  ClusterParts cluster;
+  handlers.on_refused = [&log](const std::string& reason) { log.warn(reason); };
   const auto config = engine_config(options);
   cluster.transport = std::make_unique<chorus::cluster::Transport>(
       io, config.cluster.node_id, options.cluster_name, options.int_ip, options.int_tcp_port,
       std::move(handlers));
+  cluster.transport->require_secret(cluster.secret);
   if (std::string problem = start_transport(log, *cluster.transport, options); !problem.empty()) {
     log.error(problem);
     return fail_to_start(problem);
@@ -442,9 +544,15 @@ int run(const chorus::ParseResult& parsed) {
   }
   engine_ptr = engine.get();
   auto* raw_engine = engine.get();
+  auto gossip = gossip_config(options);
+  gossip.secret = cluster.secret;
+  auto* transport = cluster.transport.get();
   cluster.gossip = std::make_unique<chorus::cluster::GossipService>(
-      gossip_config(options), nullptr,
-      [raw_engine](std::vector<std::string> peers) { raw_engine->set_peers(std::move(peers)); });
+      std::move(gossip), nullptr, [raw_engine, transport](std::vector<std::string> peers) {
+        // Only members that gossip knows of may send replication messages.
+        transport->set_members(peers);
+        raw_engine->set_peers(std::move(peers));
+      });
   cluster.router = std::make_unique<chorus::cluster::Router>(*engine, cluster.gossip.get(),
                                                              cluster.transport.get());
   const int code = serve(log, parsed, io, *engine, cluster);

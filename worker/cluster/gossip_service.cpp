@@ -24,9 +24,10 @@ int64_t now_ms() {
       .count();
 }
 
-// POSTs our view to http://<key>/gossip; the answer is the peer's view.
-std::optional<ClusterInfo> exchange(const std::string& key, const std::string& body,
-                                    int timeout_ms) {
+// POSTs our view to http://<key>/gossip, signed when there is a secret; the answer is the peer's
+// view (nullopt when it fails, or is not signed for this request).
+std::optional<ClusterInfo> exchange(const std::string& key, const std::string& body, int timeout_ms,
+                                    const auth::Secret& secret) {
   const auto colon = key.rfind(':');
   if (colon == std::string::npos) return std::nullopt;
   try {
@@ -37,12 +38,28 @@ std::optional<ClusterInfo> exchange(const std::string& key, const std::string& b
                                    Poco::Net::HTTPMessage::HTTP_1_1);
     request.setContentType("application/json");
     request.setContentLength(static_cast<std::streamsize>(body.size()));
+    std::string signature;
+    if (!secret.empty()) {
+      signature = auth::sign_request(secret, "POST", "/gossip", body, auth::now_unix_ms());
+      request.set(auth::kAuthHeader, signature);
+    }
     session.sendRequest(request) << body;
     Poco::Net::HTTPResponse response;
     std::istream& in = session.receiveResponse(response);
     std::string text;
     Poco::StreamCopier::copyToString(in, text);
-    if (response.getStatus() != Poco::Net::HTTPResponse::HTTP_OK) return std::nullopt;
+    if (response.getStatus() != Poco::Net::HTTPResponse::HTTP_OK) {
+      if (response.getStatus() == Poco::Net::HTTPResponse::HTTP_UNAUTHORIZED) {
+        std::cerr << "chorus-worker: gossip to " << key << " refused: " << text << std::endl;
+      }
+      return std::nullopt;
+    }
+    if (!secret.empty() &&
+        !auth::verify_answer(secret, signature, 200, text, response.get(auth::kAuthHeader, ""))) {
+      std::cerr << "chorus-worker: gossip answer from " << key
+                << " ignored: not signed with the cluster secret" << std::endl;
+      return std::nullopt;
+    }
     return cluster_info_from_json(text, nullptr);
   } catch (const std::exception&) {
     return std::nullopt;
@@ -134,7 +151,7 @@ void GossipService::round() {
   }
   ++rounds_;
   if (target.empty()) return;
-  const auto answer = exchange(target, body, config_.timeout_ms);
+  const auto answer = exchange(target, body, config_.timeout_ms, config_.secret);
   {
     std::lock_guard lock(mutex_);
     if (!answer || !membership_.merge(*answer, target, now_ms())) {

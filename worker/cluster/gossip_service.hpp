@@ -6,6 +6,7 @@
 // other methods from any thread.
 #pragma once
 
+#include "common/cluster_auth.hpp"
 #include "common/membership.hpp"
 
 #include <atomic>
@@ -31,6 +32,8 @@ struct GossipConfig {
   int timeout_ms = 500;
   int dns_refresh_rounds = 30;  // resolve the cluster DNS name again every N rounds
   MembershipTimes times;
+  // With a secret, pushes are signed and only answers signed for them are merged.
+  auth::Secret secret;
 };
 
 class GossipService {

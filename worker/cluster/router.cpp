@@ -39,8 +39,8 @@ void Router::forward(const Principal& who, uint8_t command, std::string payload,
   if (!transport_ || !status.leader_id || status.is_leader) return done(std::nullopt);
   internal::Forward request;
   request.set_request_id(0);
+  // The login only: the leader resolves the groups from its own user records (never a claim).
   request.set_login(who.login);
-  for (const auto& g : who.groups) request.add_groups(g);
   request.set_command(command);
   request.set_payload(std::move(payload));
   transport_->forward(

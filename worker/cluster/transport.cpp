@@ -2,7 +2,9 @@
 #include "worker/cluster/transport.hpp"
 
 #include "common/framing.hpp"
+#include "worker/cluster/message_check.hpp"
 #include "worker/cluster/message_codec.hpp"
+#include "worker/cluster/secret_handshake.hpp"
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/connect.hpp>
@@ -67,6 +69,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     tcp::socket socket;
     wire::FrameParser parser;
     std::array<char, 64 * 1024> buffer{};
+    std::string peer_id;  // the node id it proved (with a cluster secret)
     explicit Incoming(tcp::socket s) : socket(std::move(s)) {}
   };
   struct PendingForward {
@@ -99,6 +102,10 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   std::map<uint64_t, PendingForward> forwards;
   uint64_t next_forward_id = 1;
   std::atomic<bool> stopped{false};
+  auth::Secret secret;            // set before start(); empty: no handshake
+  std::set<std::string> members;  // allowed senders (strand)
+  Clock::time_point refusals_minute{};
+  int refusals_logged = 0;
 
   void accept() {
     acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](
@@ -109,11 +116,58 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
           if (static_cast<int>(self->incoming.size()) >= kIncomingConnectionsMax) return;
           auto in = std::make_shared<Incoming>(std::move(s));
           self->incoming.insert(in);
-          self->read(in);
+          self->authenticate(in);
         });
       }
       self->accept();
     });
+  }
+
+  // Logs why a connection or message was refused, at most kRefusalLogsPerMinute a minute.
+  void refuse(const std::string& reason) {
+    const auto now = Clock::now();
+    if (now - refusals_minute > std::chrono::minutes(1)) {
+      refusals_minute = now;
+      refusals_logged = 0;
+    }
+    if (refusals_logged++ < kRefusalLogsPerMinute && handlers.on_refused) {
+      handlers.on_refused(reason);
+    }
+  }
+
+  void close_incoming(const std::shared_ptr<Incoming>& in) {
+    boost::system::error_code ignored;
+    in->socket.close(ignored);
+    incoming.erase(in);
+  }
+
+  // The cluster-secret handshake of an incoming connection (none without a secret), within its
+  // deadline; then the connection is read.
+  void authenticate(const std::shared_ptr<Incoming>& in) {
+    if (secret.empty()) return read(in);
+    boost::system::error_code ec;
+    const auto remote = in->socket.remote_endpoint(ec);
+    const std::string from = ec ? "?" : remote.address().to_string();
+    auto timer = std::make_shared<asio::steady_timer>(strand);
+    timer->expires_after(std::chrono::milliseconds(kAuthHandshakeTimeoutMs));
+    timer->async_wait([in](boost::system::error_code e) {
+      boost::system::error_code ignored;
+      if (!e) in->socket.close(ignored);
+    });
+    async_accept_cluster_handshake(
+        in->socket, strand, secret, cluster,
+        [self = shared_from_this(), in, timer, from](std::string error, std::string peer) {
+          asio::post(self->strand, [self, in, timer, from, error, peer] {
+            timer->cancel();
+            if (self->stopped) return;
+            if (!error.empty()) {
+              self->refuse("internal TCP connection from " + from + " refused: " + error);
+              return self->close_incoming(in);
+            }
+            in->peer_id = peer;
+            self->read(in);
+          });
+        });
   }
 
   void read(const std::shared_ptr<Incoming>& in) {
@@ -126,20 +180,49 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
                 return;
               }
               in->parser.feed(std::string_view(in->buffer.data(), n));
-              while (auto f = in->parser.next_frame()) self->on_frame(*f);
-              if (in->parser.invalid()) {
-                boost::system::error_code ignored;
-                in->socket.close(ignored);
-                self->incoming.erase(in);
-                return;
+              while (auto f = in->parser.next_frame()) {
+                if (!self->on_frame(*in, *f)) return self->close_incoming(in);
               }
+              if (in->parser.invalid()) return self->close_incoming(in);
               self->read(in);
             }));
   }
 
-  void on_frame(const std::string& bytes) {
+  // False when the connection must be closed (it does not speak for a member of this cluster).
+  bool admit(const Incoming& in, const internal::ReplicationMessage& m) {
+    if (m.cluster() != cluster || m.to() != self_id) {
+      refuse("internal message for cluster '" + m.cluster() + "' node " + m.to() + " refused");
+      return false;
+    }
+    if (const std::string problem = check_message_fields(m); !problem.empty()) {
+      refuse("internal message from " + m.from() + " refused: " + problem);
+      return false;
+    }
+    if (!secret.empty() && m.from() != in.peer_id) {
+      refuse("internal message claiming to be from " + m.from() + " on the connection of " +
+             in.peer_id + " refused");
+      return false;
+    }
+    return true;
+  }
+
+  bool on_frame(const Incoming& in, const std::string& bytes) {
     internal::ReplicationMessage m;
-    if (!m.ParseFromString(bytes) || m.cluster() != cluster || m.to() != self_id) return;
+    if (!m.ParseFromString(bytes)) {
+      refuse("unreadable internal message refused");
+      return false;
+    }
+    if (!admit(in, m)) return false;
+    if (members.count(m.from()) == 0) {
+      // Perhaps a member that gossip has not told us of yet: drop, keep the connection.
+      refuse("internal message from " + m.from() + ", not a member of this cluster, refused");
+      return true;
+    }
+    dispatch(std::move(m));
+    return true;
+  }
+
+  void dispatch(internal::ReplicationMessage m) {
     if (m.has_forward()) {
       if (!handlers.on_forward) return;
       const std::string from = m.from();
@@ -157,7 +240,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     }
     if (m.has_forward_reply()) {
       auto it = forwards.find(m.forward_reply().request_id());
-      if (it == forwards.end()) return;
+      if (it == forwards.end() || it->second.to != m.from()) return;
       auto pending = std::move(it->second);
       forwards.erase(it);
       pending.timer->cancel();
@@ -214,15 +297,47 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
           timer->cancel();
           auto it = self->peers.find(to);
           if (it == self->peers.end() || it->second.socket.get() != socket) return;
-          auto& p = it->second;
-          p.connecting = false;
           if (ec || self->stopped) {
             self->drop(to);
             return;
           }
           boost::system::error_code ignored;
           socket->set_option(tcp::no_delay(true), ignored);
-          self->flush(to);
+          self->prove(to, socket);
+        });
+  }
+
+  // The cluster-secret handshake of an outgoing connection (none without a secret); queued
+  // messages are sent once it succeeds.
+  void prove(const std::string& to, tcp::socket* socket) {
+    if (secret.empty()) {
+      peers[to].connecting = false;
+      return flush(to);
+    }
+    auto timer = std::make_shared<asio::steady_timer>(strand);
+    timer->expires_after(std::chrono::milliseconds(kAuthHandshakeTimeoutMs));
+    timer->async_wait([socket, self = shared_from_this(), to](boost::system::error_code e) {
+      if (e) return;
+      auto it = self->peers.find(to);
+      if (it != self->peers.end() && it->second.socket.get() == socket) {
+        boost::system::error_code ignored;
+        socket->close(ignored);
+      }
+    });
+    async_connect_cluster_handshake(
+        *socket, strand, secret, cluster, self_id,
+        [self = shared_from_this(), to, socket, timer](std::string error, std::string) {
+          asio::post(self->strand, [self, to, socket, timer, error] {
+            timer->cancel();
+            auto it = self->peers.find(to);
+            if (it == self->peers.end() || it->second.socket.get() != socket) return;
+            if (!error.empty() || self->stopped) {
+              if (!error.empty()) self->refuse("internal TCP connection to " + to + ": " + error);
+              return self->drop(to);
+            }
+            it->second.connecting = false;
+            self->flush(to);
+          });
         });
   }
 
@@ -300,6 +415,15 @@ Transport::Transport(boost::asio::io_context& io, std::string self_id, std::stri
                                    port, std::move(handlers))) {}
 
 Transport::~Transport() { stop(); }
+
+void Transport::require_secret(auth::Secret secret) { impl_->secret = std::move(secret); }
+
+void Transport::set_members(const std::vector<std::string>& node_ids) {
+  asio::post(impl_->strand, [impl = impl_, ids = std::set<std::string>(node_ids.begin(),
+                                                                       node_ids.end())]() mutable {
+    impl->members = std::move(ids);
+  });
+}
 
 void Transport::start() {
   const auto address = asio::ip::make_address(impl_->listen_ip);

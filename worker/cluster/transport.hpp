@@ -1,10 +1,12 @@
 // Transport: replication messages and forwarded client requests between nodes over the internal
 // TCP port (Boost.Asio). One outgoing connection per peer (NodeId "ip:port"), reconnected on
-// demand; incoming connections only receive. Messages of another cluster are dropped. Loss is
-// tolerated by the replication core, so a full peer queue drops messages instead of growing.
-// send()/forward() from any thread; handlers run on the transport's strand.
+// demand; incoming connections only receive. Refused: messages of another cluster, from a sender
+// that is not a member (or, with a cluster secret, not the node its connection proved), or with
+// a field out of range. Loss is tolerated by the replication core, so a full peer queue drops
+// messages instead of growing. send()/forward() from any thread; handlers run on the strand.
 #pragma once
 
+#include "common/cluster_auth.hpp"
 #include "replication.pb.h"
 #include "worker/engine/engine.hpp"
 
@@ -26,6 +28,8 @@ inline constexpr int kReconnectDelayMs = 200;
 inline constexpr int kConnectTimeoutMs = 1000;
 // Incoming connections accepted at once (peers, and their reconnects).
 inline constexpr int kIncomingConnectionsMax = 256;
+// Refusals written to the log per minute: enough to see an attack, not enough to fill the disk.
+inline constexpr int kRefusalLogsPerMinute = 20;
 // A forwarded client request not answered by the leader in this time fails (ForwardTimeout).
 inline constexpr int kForwardTimeoutMs = 7000;
 
@@ -34,6 +38,9 @@ struct TransportHandlers {
   // A client request forwarded by a follower; call reply once with the answer.
   std::function<void(const internal::Forward&, std::function<void(internal::ForwardReply)>)>
       on_forward;
+  // A connection or message refused (failed handshake, unknown sender, field out of range):
+  // the reason, for the log.
+  std::function<void(const std::string&)> on_refused;
 };
 
 class Transport final : public ReplicationTransport {
@@ -42,6 +49,13 @@ class Transport final : public ReplicationTransport {
             std::string listen_ip, uint16_t port, TransportHandlers handlers);
   ~Transport() override;
 
+  // With a secret (call before start()), every connection in either direction opens with the
+  // cluster-secret handshake, and an incoming connection carries messages only from the node id
+  // it proved.
+  void require_secret(auth::Secret secret);
+  // The node ids allowed to send to us (gossip's replication peers); messages from any other
+  // sender are refused. Any thread.
+  void set_members(const std::vector<std::string>& node_ids);
   // Binds and listens. Throws std::system_error (e.g. address in use).
   void start();
   void stop();

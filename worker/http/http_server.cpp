@@ -209,7 +209,7 @@ class Factory : public Poco::Net::HTTPRequestHandlerFactory {
 
 HttpNode::HttpNode(NodeConfig config)
     : config_(std::move(config)),
-      instance_id_(to_string(random_guid())),
+      instance_id_(config_.instance_id.empty() ? to_string(random_guid()) : config_.instance_id),
       started_unix_ms_(now_unix_ms()),
       request_duration_seconds_(Histogram::seconds_buckets()),
       write_duration_seconds_(Histogram::seconds_buckets()) {}

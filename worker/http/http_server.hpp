@@ -5,6 +5,7 @@
 // start()/stop() from the thread that owns the server; HttpNode is shared by both servers.
 #pragma once
 
+#include "common/cluster_auth.hpp"
 #include "common/gossip.hpp"
 #include "worker/http/request.hpp"
 
@@ -57,6 +58,11 @@ struct NodeConfig {
   // unset, the node answers as a single node.
   std::function<ClusterInfo()> gossip_view;
   std::function<std::optional<ClusterInfo>(const ClusterInfo&, std::string*)> gossip_push;
+  // With a cluster secret, a POSTed gossip must carry a valid signature (401 otherwise) and the
+  // answer is signed; empty: gossip is unsigned (loopback or --insecure).
+  auth::Secret cluster_secret;
+  // This node's instance id, kept with its data ("" = a fresh one per process start).
+  std::string instance_id;
 };
 
 // State shared by the two servers of one worker: identity, counters and histograms.
@@ -73,10 +79,12 @@ class HttpNode {
   std::atomic<int64_t>& requests_failed() { return requests_failed_; }
   std::atomic<bool>& stopping() { return stopping_; }
   const std::atomic<bool>& stopping() const { return stopping_; }
+  auth::ReplayGuard& gossip_replay_guard() { return gossip_replay_guard_; }
 
  private:
   NodeConfig config_;
-  std::string instance_id_;  // a fresh GUID per process start
+  std::string instance_id_;
+  auth::ReplayGuard gossip_replay_guard_;  // nonces of accepted gossip pushes
   int64_t started_unix_ms_;
   Histogram request_duration_seconds_;
   Histogram write_duration_seconds_;

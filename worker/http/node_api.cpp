@@ -17,6 +17,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 namespace chorus::http {
@@ -345,13 +346,28 @@ void NodeApi::register_health_routes(Router& router) {
 Reply NodeApi::gossip(Request& request) {
   const NodeConfig& config = node_.config();
   if (request.method == "POST") {
+    const std::string signature = request.header(auth::kAuthHeader).value_or("");
+    if (!config.cluster_secret.empty()) {
+      const std::string problem =
+          auth::verify_request(config.cluster_secret, request.method, request.path, request.body,
+                               signature, auth::now_unix_ms(), node_.gossip_replay_guard());
+      if (!problem.empty()) {
+        std::cerr << "chorus-worker: gossip push refused: " << problem << std::endl;
+        return text_reply(401, "Gossip refused: " + problem);
+      }
+    }
     std::string error;
     const auto view = cluster_info_from_json(request.body, &error);
     if (!view) return text_reply(400, "Malformed gossip: " + error);
     if (config.gossip_push) {
       const auto merged = config.gossip_push(*view, &error);
       if (!merged) return text_reply(409, "Gossip refused: " + error);
-      return json_reply(200, to_json(*merged));
+      Reply reply = json_reply(200, to_json(*merged));
+      if (!config.cluster_secret.empty()) {
+        reply.headers[auth::kAuthHeader] =
+            auth::sign_answer(config.cluster_secret, signature, 200, reply.body);
+      }
+      return reply;
     }
   }
   ClusterInfo view = config.gossip_view

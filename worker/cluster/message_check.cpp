@@ -1,0 +1,102 @@
+// Field range checks of internal messages (see message_check.hpp).
+#include "worker/cluster/message_check.hpp"
+
+#include "common/cluster_auth.hpp"
+#include "worker/replication/core.hpp"
+
+namespace chorus::cluster {
+namespace {
+
+bool position_ok(int64_t p) { return p >= 0 && p <= kPositionMax; }
+bool epoch_ok(int64_t e) { return e >= 0 && e <= kEpochMax; }
+
+std::string check_entries(const internal::Append& a) {
+  int64_t expected = a.start();
+  for (const auto& e : a.entries()) {
+    if (e.position() != expected) return "Append entries not contiguous from start";
+    const auto size = static_cast<int64_t>(e.payload().size()) + replication::kEntryOverheadBytes;
+    if (!position_ok(e.end()) || e.end() != e.position() + size) return "Append entry end wrong";
+    if (!epoch_ok(e.epoch()) || e.epoch() > a.epoch()) return "Append entry epoch out of range";
+    if (e.is_epoch_record()) {
+      const auto record = replication::Core::parse_epoch_payload(e.payload());
+      if (!record || record->number != e.epoch() || record->position != e.position()) {
+        return "Append carries a malformed epoch record";
+      }
+    }
+    expected = e.end();
+  }
+  return "";
+}
+
+std::string check_subscribe(const internal::Subscribe& s) {
+  if (!epoch_ok(s.epoch()) || !position_ok(s.log_end())) return "Subscribe out of range";
+  if (s.epochs_size() > kSubscribeEpochsMax) return "Subscribe lists too many epochs";
+  int64_t number = -1;
+  int64_t position = -1;
+  for (const auto& e : s.epochs()) {
+    if (!epoch_ok(e.number()) || !position_ok(e.position()) || e.position() > s.log_end()) {
+      return "Subscribe epoch record out of range";
+    }
+    if (e.number() <= number || e.position() < position || e.number() > s.epoch()) {
+      return "Subscribe epoch records not ascending";
+    }
+    if (e.id().size() != 16) return "Subscribe epoch id is not 16 bytes";
+    number = e.number();
+    position = e.position();
+  }
+  return "";
+}
+
+std::string check_body(const internal::ReplicationMessage& m) {
+  switch (m.body_case()) {
+    case internal::ReplicationMessage::kVoteRequest: {
+      const auto& v = m.vote_request();
+      if (!epoch_ok(v.epoch()) || !epoch_ok(v.last_epoch()) || v.last_epoch() > v.epoch() ||
+          !position_ok(v.log_end())) {
+        return "VoteRequest out of range";
+      }
+      return "";
+    }
+    case internal::ReplicationMessage::kVoteResponse:
+      return epoch_ok(m.vote_response().epoch()) ? "" : "VoteResponse epoch out of range";
+    case internal::ReplicationMessage::kSubscribe:
+      return check_subscribe(m.subscribe());
+    case internal::ReplicationMessage::kAppend: {
+      const auto& a = m.append();
+      if (!epoch_ok(a.epoch()) || !position_ok(a.start()) || !position_ok(a.commit_end())) {
+        return "Append out of range";
+      }
+      return check_entries(a);
+    }
+    case internal::ReplicationMessage::kAppendAck: {
+      const auto& a = m.append_ack();
+      if (!epoch_ok(a.epoch()) || !position_ok(a.log_end()) || !position_ok(a.durable_end()) ||
+          a.durable_end() > a.log_end()) {
+        return "AppendAck out of range";
+      }
+      return "";
+    }
+    case internal::ReplicationMessage::kForward: {
+      const auto& f = m.forward();
+      if (f.command() > 0xFF) return "Forward command is not a byte";
+      if (f.login().size() > kLoginBytesMax) return "Forward login too long";
+      // The leader resolves groups itself; a claimed list is refused, not ignored.
+      if (f.groups_size() != 0) return "Forward claims groups";
+      return "";
+    }
+    case internal::ReplicationMessage::kForwardReply:
+      return m.forward_reply().command() > 0xFF ? "ForwardReply command is not a byte" : "";
+    default:
+      return "message without a known body";
+  }
+}
+
+}  // namespace
+
+std::string check_message_fields(const internal::ReplicationMessage& m) {
+  if (m.from().empty() || m.from().size() > auth::kNodeIdBytesMax) return "bad sender id";
+  if (m.to().empty() || m.to().size() > auth::kNodeIdBytesMax) return "bad recipient id";
+  return check_body(m);
+}
+
+}  // namespace chorus::cluster
