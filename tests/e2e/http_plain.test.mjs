@@ -7,7 +7,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { startWorker, waitFor, canConnect } from './lib/harness.mjs';
+import { startWorker, waitFor, canConnect, clusterSecretFile } from './lib/harness.mjs';
+import { readSecret, signRequest } from './lib/internal_peer.mjs';
 import { es, connect, closeQuietly, admin, NO_STREAM } from './lib/es.mjs';
 
 const T = { timeout: 60000 };
@@ -135,8 +136,13 @@ describe('HTTP API with plain fetch', () => {
     const a = await (await fetch(`${base}/gossip`)).json();
     const b = await (await fetch(`${intBase}/gossip`)).json();
     assert.equal(a.members[0].instanceId, b.members[0].instanceId, 'stable instanceId');
-    const pushed = await fetch(`${intBase}/gossip`, { method: 'POST', body: JSON.stringify(a) });
+    const body = JSON.stringify(a);
+    const unsigned = await fetch(`${intBase}/gossip`, { method: 'POST', body });
+    assert.equal(unsigned.status, 401, 'gossip without the cluster secret\'s signature');
+    const pushed = await fetch(`${intBase}/gossip`, { method: 'POST', body, headers: {
+      'X-Chorus-Auth': signRequest(readSecret(clusterSecretFile()), 'POST', '/gossip', body) } });
     assert.equal(pushed.status, 200);
+    assert.match(pushed.headers.get('x-chorus-auth'), /^[0-9a-f]{64}$/, 'the answer is signed');
     const ext = await fetch(`${base}/gossip`, { method: 'POST', body: '{}' });
     assert.equal(ext.status, 405, 'gossip POST exists only on the internal port');
   });

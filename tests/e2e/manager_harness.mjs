@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { WORKER, freePort, waitFor } from './lib/harness.mjs';
+import { WORKER, clusterSecretFile, freePort, waitFor } from './lib/harness.mjs';
 
 export { waitFor, freePort };
 
@@ -60,8 +60,14 @@ export class Manager {
       // The worker under test, whichever build the tests were given.
       `WorkerPath: ${WORKER}`,
     ];
+    // One secret for every manager of the test process (as an operator copies one file to
+    // every machine), unless the test sets its own or none.
+    if (!('ClusterSecretFile' in this.settings) && !('Insecure' in this.settings)) {
+      lines.push(`ClusterSecretFile: ${clusterSecretFile()}`);
+    }
     for (const [k, v] of Object.entries(this.settings)) {
-      if (k !== 'IntHttpPort' && k !== 'ExtHttpPort') lines.push(`${k}: ${v}`);
+      // null leaves a key out (ClusterSecretFile: null = the manager's own default).
+      if (k !== 'IntHttpPort' && k !== 'ExtHttpPort' && v !== null) lines.push(`${k}: ${v}`);
     }
     lines.push('Nodes:');
     for (const n of this.nodeSpecs) {

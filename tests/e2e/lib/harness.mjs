@@ -2,6 +2,7 @@
 // folder, waits (with a deadline) until their TCP port accepts connections, and stops each one by
 // its PID when the test ends. Every system test in tests/e2e uses it.
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -31,6 +32,19 @@ export async function freePort(host = '127.0.0.1') {
       return port;
     }
   }
+}
+
+// A cluster secret file for this test process (mode 0600, removed at exit). Workers and managers
+// get it by default, so every test runs with authenticated internal traffic.
+let secretFile;
+export function clusterSecretFile() {
+  if (!secretFile) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-e2e-secret-'));
+    secretFile = path.join(dir, 'cluster-secret');
+    fs.writeFileSync(secretFile, crypto.randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
+  return secretFile;
 }
 
 // Waits until fn() returns a truthy value, polling every intervalMs, failing after timeoutMs.
@@ -66,11 +80,13 @@ export function canConnect(port, host = '127.0.0.1') {
 // period) to its PID; `kill()` sends SIGKILL at once. `host` is the address it binds (internal
 // and external; any 127.x.y.z on Linux); ports set on the object before the first start()
 // (tcpPort, httpPort, intTcpPort, intHttpPort) are used as they are. `onOutput(text)` sees every
-// chunk the process writes to stdout or stderr.
+// chunk the process writes to stdout or stderr. `secretFile` is its --cluster-secret-file (the
+// test process's shared one by default; null for none).
 export class Worker {
   constructor({ memDb = false, dbDir, extraArgs = [], env = {}, host = '127.0.0.1',
-    onOutput } = {}) {
+    onOutput, secretFile = clusterSecretFile() } = {}) {
     this.host = host;
+    this.secretFile = secretFile;
     this.onOutput = onOutput;
     this.memDb = memDb;
     this.dbDir = dbDir;
@@ -96,6 +112,7 @@ export class Worker {
       '--int-tcp-port', String(this.intTcpPort), '--int-http-port', String(this.intHttpPort),
       ...(this.memDb ? ['--mem-db'] : ['--db', this.dbDir]),
       '--log', this.logDir(),
+      ...(this.secretFile ? ['--cluster-secret-file', this.secretFile] : []),
       ...this.extraArgs,
     ];
     this.proc = spawn(WORKER, args, {
