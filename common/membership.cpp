@@ -62,6 +62,13 @@ bool Membership::newer(const MemberInfo& candidate, const MemberInfo& current) {
   return candidate.time_stamp > current.time_stamp;  // ISO-8601 UTC sorts as text
 }
 
+// A third party that saw the member die reports its last entry with isAlive false. Taking that
+// word lets a member that never contacts it directly (the manager relay talks only to its own
+// nodes and peers) stop listing a dead node as alive; the member's next entry is newer.
+bool Membership::reports_death(const MemberInfo& candidate, const MemberInfo& current) {
+  return !candidate.is_alive && current.is_alive && candidate.time_stamp == current.time_stamp;
+}
+
 bool Membership::claims_another(const MemberInfo& m, const std::string& key) const {
   if (same_member(m, self_)) return true;
   for (const auto& [other_key, e] : members_) {
@@ -104,7 +111,7 @@ bool Membership::merge(const ClusterInfo& view, const std::string& peer_key, int
     }
     if (it->second.seed && !is_manager_or_seed(m)) {
       it->second = Entry{m, now_ms, false};  // a real member replaces the seed placeholder
-    } else if (newer(m, it->second.info)) {
+    } else if (newer(m, it->second.info) || reports_death(m, it->second.info)) {
       it->second.info = m;
       it->second.last_changed_ms = now_ms;
     }

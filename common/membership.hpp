@@ -60,6 +60,7 @@ class Membership {
     bool seed = false;
   };
   static bool newer(const MemberInfo& candidate, const MemberInfo& current);
+  static bool reports_death(const MemberInfo& candidate, const MemberInfo& current);
   // Whether `m` (at `key`) names ourselves, or a live member known at other endpoints, by
   // instance id or internal TCP endpoint.
   bool claims_another(const MemberInfo& m, const std::string& key) const;

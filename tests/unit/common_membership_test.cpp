@@ -114,6 +114,19 @@ TEST_F(MembershipRules, AMemberBackOnNewEndpointsIsLearnedOnceTheOldOneIsDead) {
   EXPECT_TRUE(found->is_alive);
 }
 
+TEST_F(MembershipRules, AThirdPartyReportsADeathButNotAStaleOne) {
+  MemberInfo dead = leader_;
+  dead.is_alive = false;
+  ASSERT_TRUE(m_.merge(view_of(c_, {dead}), member_key(c_), 2000));
+  EXPECT_FALSE(m_.by_node_id(member_node_id(leader_))->is_alive);
+  // The member speaks again (a newer entry): alive.
+  MemberInfo back = leader_;
+  back.time_stamp = "2026-12-02T00:00:05.000000Z";
+  ASSERT_TRUE(m_.merge(view_of(back, {}), member_key(back), 3000));
+  ASSERT_TRUE(m_.merge(view_of(c_, {dead}), member_key(c_), 4000));  // the old report again
+  EXPECT_TRUE(m_.by_node_id(member_node_id(leader_))->is_alive);
+}
+
 TEST_F(MembershipRules, MemberCountIsBounded) {
   std::vector<MemberInfo> flood;
   for (int i = 0; i < 1000; ++i) {
