@@ -1,9 +1,9 @@
 // Fuzz target: replication messages as they arrive on the internal TCP port (protobuf bytes),
-// decoded by worker/cluster/message_codec and stepped into a replication core, interleaved with
-// ticks, proposals and "durable" notices. Properties: nothing throws (a peer's bytes are input,
-// not a programmer error); the epoch, the persisted hard state and the commit position never
-// decrease; the commit position stays within the log; what the core hands to storage is
-// contiguous with the log it has.
+// range-checked and decoded as the transport does (worker/cluster/message_check, message_codec)
+// and stepped into a replication core, interleaved with ticks, proposals and "durable" notices.
+// Properties: nothing throws (a peer's bytes are input, not a programmer error); the epoch, the
+// persisted hard state and the commit position never decrease; the commit position stays within the
+// log; what the core hands to storage is contiguous with the log it has.
 //
 // Input: a sequence of operations, each an opcode byte then its operands (see run_op). A message
 // operand is a 2-byte little-endian length and that many protobuf bytes; its `to` is set to the
@@ -12,6 +12,7 @@
 // synced states without guessing a random 64-bit session.
 #include "replication.pb.h"
 #include "tests/fuzz/fuzz_check.hpp"
+#include "worker/cluster/message_check.hpp"
 #include "worker/cluster/message_codec.hpp"
 #include "worker/replication/core.hpp"
 
@@ -135,6 +136,8 @@ struct Harness {
       if (proto.has_append_ack()) proto.mutable_append_ack()->set_session(session);
       if (proto.has_subscribe()) proto.mutable_subscribe()->set_session(session);
     }
+    // The transport refuses (and disconnects) a message with a field out of range (finding F2).
+    if (!chorus::cluster::check_message_fields(proto).empty()) return;
     const auto decoded = chorus::cluster::from_proto(proto);
     if (decoded) core.step(*decoded);
   }
