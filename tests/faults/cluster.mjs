@@ -6,6 +6,7 @@
 // systemd would). Every process is stopped by its PID; leftovers() finds any process still
 // holding this run's folder. Single-threaded (the node event loop).
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pidAlive } from './net.mjs';
@@ -58,7 +59,8 @@ export class FaultNode {
     const seeds = this.cluster.nodes.filter((n) => n !== this).map((n) => `${n.addr}:2112`);
     return ['--int-ip', this.addr, '--ext-ip', this.addr, '--db', this.dbDir,
       '--log', path.join(this.dir, 'log'), `--cluster-size=${this.cluster.nodes.length}`,
-      '--discover-via-dns=false', `--gossip-seed=${seeds.join(',')}`];
+      '--discover-via-dns=false', `--gossip-seed=${seeds.join(',')}`,
+      '--cluster-secret-file', this.cluster.secretFile];
   }
 
   // One manager per namespace with one node; the managers are each other's gossip seeds.
@@ -72,6 +74,7 @@ export class FaultNode {
       'DiscoverViaDns: false', `GossipSeed: ${seeds.join(',')}`,
       `Db: ${path.join(this.dir, 'mgr')}`, `Log: ${path.join(this.dir, 'mgr-log')}`,
       `WorkerPath: ${this.cluster.worker}`, 'HealthIntervalMs: 200',
+      `ClusterSecretFile: ${this.cluster.secretFile}`,
       'Nodes:', '  - Name: node',
       `    Options: {ClusterSize: ${this.cluster.net.size}, Db: ${this.dbDir}, IntTcpPort: 1112, ` +
         'ExtTcpPort: 1113, IntHttpPort: 2112, ExtHttpPort: 2113}',
@@ -169,6 +172,10 @@ export class FaultCluster {
     this.shim = shim;
     this.root = root;
     this.manager = manager;
+    // The nodes' addresses are not loopback, so they run as a real deployment must: with a
+    // cluster secret (docs/security.md), the same file for every node and manager.
+    this.secretFile = path.join(root, 'cluster-secret');
+    fs.writeFileSync(this.secretFile, crypto.randomBytes(32).toString('hex'), { mode: 0o600 });
     this.nodes = [];
     for (let i = 0; i < net.size; i++) this.nodes.push(new FaultNode(this, i));
   }
