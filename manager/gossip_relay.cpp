@@ -179,13 +179,18 @@ void GossipRelay::run() {
 void GossipRelay::resolve_dns(int64_t now) {
   try {
     const auto host = Poco::Net::DNS::hostByName(config_.cluster_dns);
-    std::lock_guard lock(mutex_);
+    // The A records as they are now replace the previous ones: appending them again every
+    // refresh grew the list (and the POSTs made from it each round) without bound.
+    std::vector<std::pair<std::string, int>> fresh;
     for (const auto& address : host.addresses()) {
       if (address.family() != Poco::Net::IPAddress::IPv4) continue;
-      dns_seeds_.emplace_back(address.toString(), config_.cluster_gossip_port);
-      for (auto& [name, m] : clusters_) {
-        m->add_seed(address.toString(), config_.cluster_gossip_port, now);
-      }
+      std::pair<std::string, int> seed{address.toString(), config_.cluster_gossip_port};
+      if (std::find(fresh.begin(), fresh.end(), seed) == fresh.end()) fresh.push_back(seed);
+    }
+    std::lock_guard lock(mutex_);
+    dns_seeds_ = std::move(fresh);
+    for (const auto& [address, port] : dns_seeds_) {
+      for (auto& [name, m] : clusters_) m->add_seed(address, port, now);
     }
   } catch (const std::exception& e) {
     log_.warn("cannot resolve ClusterDns " + config_.cluster_dns + ": " + e.what());
