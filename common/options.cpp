@@ -323,9 +323,22 @@ std::vector<OptionSpec> make_option_table() {
        "File (mode 600) with the secret that cluster members prove to each other on internal "
        "TCP and gossip (docs/security.md).",
        bind_string(&W::cluster_secret_file, true)},
+      {"CertificateFile", "",
+       "PEM certificate (then its chain) of this node; turns on TLS: HTTPS on both HTTP ports, "
+       "TLS on internal TCP.",
+       bind_string(&W::certificate_file, true)},
+      {"CertificatePrivateKeyFile", "", "Unencrypted PEM private key of --certificate-file.",
+       bind_string(&W::certificate_private_key_file, true)},
+      {"TrustedRootCertificatesPath", "",
+       "Folder of CA certificates (.pem, .crt, .cer) or one PEM file; peers must chain to one.",
+       bind_string(&W::trusted_root_certificates_path, true)},
+      {"ExtSecureTcpPort", "0", "External TCP port with TLS (native client protocol); 0: none.",
+       bind_optional_port(&W::ext_secure_tcp_port)},
+      {"DisableInsecureTcp", "false", "Do not open the plain external TCP port (--ext-tcp-port).",
+       bind_bool(&W::disable_insecure_tcp)},
       {"Insecure", "false",
-       "Run without TLS on every port, and allow a non-loopback --int-ip without a cluster "
-       "secret or certificates.",
+       "Run without TLS on every port (even when certificate options are given), and allow a "
+       "non-loopback --int-ip without a cluster secret or certificates.",
        bind_bool(&W::insecure)},
   };
   return t;
@@ -496,6 +509,24 @@ ParseResult fail(std::string message) {
   return result;
 }
 
+// Rules between the TLS options; "" or the problem, naming the options.
+std::string check_tls_options(const WorkerOptions& o) {
+  const bool certificate = !o.certificate_file.empty();
+  if (certificate != !o.certificate_private_key_file.empty() ||
+      certificate != !o.trusted_root_certificates_path.empty()) {
+    return "--certificate-file, --certificate-private-key-file and "
+           "--trusted-root-certificates-path go together: give all three or none";
+  }
+  if (o.ext_secure_tcp_port != 0 && !o.tls_enabled()) {
+    return o.insecure ? "--ext-secure-tcp-port cannot be used with --insecure"
+                      : "--ext-secure-tcp-port needs --certificate-file";
+  }
+  if (o.disable_insecure_tcp && o.ext_secure_tcp_port == 0) {
+    return "--disable-insecure-tcp needs --ext-secure-tcp-port (clients would have no TCP port)";
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string_view to_string(OptionSource source) {
@@ -574,6 +605,9 @@ ParseResult parse_worker_options(int argc, const char* const* argv, const Enviro
     }
     result.effective.push_back(
         EffectiveOption{spec.name, spec.binding.show(result.options), raw.source});
+  }
+  if (std::string problem = check_tls_options(result.options); !problem.empty()) {
+    return fail(problem);
   }
   return result;
 }

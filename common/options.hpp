@@ -68,10 +68,21 @@ struct WorkerOptions {
   std::string log_level = "Information";
   // The shared secret that members prove on internal TCP and gossip ("" = none).
   std::string cluster_secret_file;
-  bool insecure = false;  // allowed to run without TLS or a cluster secret on a non-loopback IP
+  // TLS (EventStore's names): PEM certificate and key, and the CAs that sign cluster members.
+  std::string certificate_file;
+  std::string certificate_private_key_file;
+  std::string trusted_root_certificates_path;
+  uint16_t ext_secure_tcp_port = 0;  // 0: no secure external TCP port
+  // No TLS anywhere (even if certificates are named), and a non-loopback --int-ip may run without
+  // a cluster secret or certificates.
+  bool insecure = false;
+  bool disable_insecure_tcp = false;  // no plain external TCP port
   bool what_if = false;
   bool help = false;
   bool version = false;
+
+  // Certificates are configured and --insecure does not turn them off.
+  bool tls_enabled() const { return !certificate_file.empty() && !insecure; }
 };
 
 // Where an effective value came from, in increasing precedence.

@@ -20,6 +20,7 @@ apt_packages=(
   iproute2 util-linux  # tests/faults: ip netns, veth, bridge; mount and fallocate
   chromium  # headless browser for the dashboard tests (tests/e2e/dashboard_*)
   dpkg-dev file adduser systemd curl  # installer/: cpack DEB (dpkg-shlibdeps), postinst, systemd-analyze
+  openssl  # the tests make their CA and node certificates at test time
 )
 
 log() { echo "[setup] $*" >&2; }

@@ -331,10 +331,60 @@ TEST(OptionsTcpConnections, DefaultEachSourceAndRange) {
   }
 }
 
+TEST(OptionsTls, EventStoreNamesFromEverySource) {
+  TempYaml yaml("TrustedRootCertificatesPath: /etc/chorus/ca\nDisableInsecureTCP: true\n");
+  const ParseResult r = parse({"--certificate-file=/etc/chorus/node.crt", "--config",
+                               yaml.path().c_str(), "--ext-secure-tcp-port", "1115"},
+                              {{"CHORUS_CERTIFICATE_PRIVATE_KEY_FILE", "/etc/chorus/node.key"}});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.options.certificate_file, "/etc/chorus/node.crt");
+  EXPECT_EQ(r.options.certificate_private_key_file, "/etc/chorus/node.key");
+  EXPECT_EQ(r.options.trusted_root_certificates_path, "/etc/chorus/ca");
+  EXPECT_EQ(r.options.ext_secure_tcp_port, 1115);
+  EXPECT_TRUE(r.options.disable_insecure_tcp);
+  EXPECT_TRUE(r.options.tls_enabled());
+  const std::string text = format_effective_options(r.effective);
+  EXPECT_NE(text.find("EXT SECURE TCP PORT: 1115 (Command Line)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("INSECURE: false (<DEFAULT>)\n"), std::string::npos) << text;
+}
+
+TEST(OptionsTls, DefaultsAreNoTlsAndNoSecurePort) {
+  const ParseResult r = parse({});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_FALSE(r.options.tls_enabled());
+  EXPECT_EQ(r.options.ext_secure_tcp_port, 0);
+  EXPECT_FALSE(r.options.insecure);
+  EXPECT_FALSE(r.options.disable_insecure_tcp);
+}
+
+TEST(OptionsTls, InconsistentCombinationsAreRefused) {
+  const char* cert = "--certificate-file=c.pem";
+  const char* key = "--certificate-private-key-file=k.pem";
+  const char* roots = "--trusted-root-certificates-path=ca";
+  ParseResult r = parse({cert, key});
+  EXPECT_EQ(r.exit_code, kUsageErrorExitCode);
+  EXPECT_NE(r.error.find("go together"), std::string::npos) << r.error;
+  r = parse({"--ext-secure-tcp-port=1115"});
+  EXPECT_EQ(r.error, "--ext-secure-tcp-port needs --certificate-file");
+  r = parse({cert, key, roots, "--insecure", "--ext-secure-tcp-port=1115"});
+  EXPECT_EQ(r.error, "--ext-secure-tcp-port cannot be used with --insecure");
+  r = parse({cert, key, roots, "--disable-insecure-tcp"});
+  EXPECT_NE(r.error.find("--disable-insecure-tcp needs --ext-secure-tcp-port"), std::string::npos);
+  r = parse({cert, key, roots, "--ext-secure-tcp-port=70000"});
+  EXPECT_NE(r.error.find("expected 0 (off) or a port number from 1 to 65535"), std::string::npos);
+  // --insecure keeps the certificate options but turns TLS off.
+  r = parse({cert, key, roots, "--insecure"});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_FALSE(r.options.tls_enabled());
+}
+
 TEST(OptionsHelp, ListsEveryFlagVariableAndKey) {
   const std::string help = worker_options_help();
-  for (const char* text : {"--ext-tcp-port", "CHORUS_EXT_TCP_PORT", "ExtTcpPort", "--mem-db",
-                           "--gossip-seed", "--what-if", "--commit-timeout-ms"}) {
+  for (const char* text :
+       {"--ext-tcp-port", "CHORUS_EXT_TCP_PORT", "ExtTcpPort", "--mem-db", "--gossip-seed",
+        "--what-if", "--commit-timeout-ms", "--certificate-file", "--certificate-private-key-file",
+        "--trusted-root-certificates-path", "--ext-secure-tcp-port", "CHORUS_EXT_SECURE_TCP_PORT",
+        "--insecure", "--disable-insecure-tcp"}) {
     EXPECT_NE(help.find(text), std::string::npos) << text;
   }
 }
