@@ -336,6 +336,20 @@ bool expect_peer_name(SSL* connection, const std::string& host) {
   return X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size()) == 1;
 }
 
+bool peer_certificate_names(SSL* connection, const std::string& host) {
+  if (SSL_get_verify_result(connection) != X509_V_OK) return false;
+  X509* certificate = SSL_get1_peer_certificate(connection);
+  if (certificate == nullptr) return false;
+  int found = X509_check_ip_asc(certificate, host.c_str(), 0);
+  if (found < 0) {  // not an IP address: a DNS name
+    ERR_clear_error();
+    found = X509_check_host(certificate, host.c_str(), host.size(),
+                            X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr);
+  }
+  X509_free(certificate);
+  return found == 1;
+}
+
 std::unique_ptr<Poco::Net::HTTPClientSession> make_http_session(
     const std::string& host, uint16_t port, const Poco::Net::Context::Ptr& context,
     int timeout_ms) {

@@ -87,6 +87,10 @@ class Certificates {
 // Call before the handshake of a client connection.
 bool expect_peer_name(SSL* connection, const std::string& host);
 
+// True when the verified certificate the peer presented on `connection` names `host` (an IP
+// address against IP SANs, a name against DNS SANs). False when it presented none.
+bool peer_certificate_names(SSL* connection, const std::string& host);
+
 // An HTTP client session to host:port whose whole exchange (connect, send, receive) gives up
 // after about `timeout_ms`: HTTPS when `context` is set (a client context from
 // poco_client_context(): our certificate is presented, the server's is verified against the

@@ -21,6 +21,10 @@ void Stream::expect_peer_name(const std::string& host) {
   if (tls_) chorus::tls::expect_peer_name(tls_->native_handle(), host);
 }
 
+bool Stream::peer_certificate_names(const std::string& host) {
+  return tls_ && chorus::tls::peer_certificate_names(tls_->native_handle(), host);
+}
+
 void Stream::close() {
   boost::system::error_code ignored;
   socket().shutdown(Socket::shutdown_both, ignored);

@@ -36,6 +36,9 @@ class Stream {
 
   // Client side: the server's certificate must name `host` (IP or DNS SAN). No effect if plain.
   void expect_peer_name(const std::string& host);
+  // After the handshake: the peer presented a verified certificate that names `host`. False
+  // when plain.
+  bool peer_certificate_names(const std::string& host);
 
   // The TLS handshake in `role`; for a plain stream the handler runs at once (posted) with
   // success. Handler: void(boost::system::error_code).

@@ -7,6 +7,7 @@
 #include "common/log.hpp"
 #include "common/options.hpp"
 #include "common/thread_name.hpp"
+#include "common/tls.hpp"
 #include "worker/cluster/gossip_service.hpp"
 #include "worker/cluster/router.hpp"
 #include "worker/cluster/transport.hpp"
@@ -131,8 +132,10 @@ chorus::EngineConfig engine_config(const chorus::WorkerOptions& options) {
   return config;
 }
 
-chorus::cluster::GossipConfig gossip_config(const chorus::WorkerOptions& options) {
+chorus::cluster::GossipConfig gossip_config(const chorus::WorkerOptions& options,
+                                            const chorus::tls::Certificates* certificates) {
   chorus::cluster::GossipConfig config;
+  if (certificates != nullptr) config.tls = certificates->poco_client_context();
   config.cluster_name = options.cluster_name;
   for (const auto& seed : options.gossip_seeds) config.seeds.emplace_back(seed.host, seed.port);
   // A single node needs nobody; it does not look for peers in DNS.
@@ -233,14 +236,17 @@ bool is_loopback(const std::string& ip) {
   return !ec && address.is_loopback();
 }
 
-// The cluster secret, if one is configured. Without one, a node whose internal address is
-// reachable from other machines must be told it may run unprotected (--insecure).
+// The cluster secret, if one is configured. Without one (and without certificates, whose mutual
+// TLS authenticates members too), a node whose internal address is reachable from other machines
+// must be told it may run unprotected (--insecure).
 std::optional<chorus::auth::Secret> cluster_secret(const chorus::WorkerOptions& options,
                                                    std::string* error) {
   if (!options.cluster_secret_file.empty()) {
     return chorus::auth::load_secret_file(options.cluster_secret_file, error);
   }
-  if (is_loopback(options.int_ip) || options.insecure) return chorus::auth::Secret{};
+  if (options.tls_enabled() || is_loopback(options.int_ip) || options.insecure) {
+    return chorus::auth::Secret{};
+  }
   *error = "the internal address " + options.int_ip +
            " is not loopback, and neither a cluster secret (--cluster-secret-file) nor "
            "certificates protect the internal ports: anyone who reaches them could join the "
@@ -262,16 +268,77 @@ chorus::tcp::TcpServerConfig tcp_config(const chorus::WorkerOptions& options) {
   return config;
 }
 
+// The external TCP servers: the plain port (unless --disable-insecure-tcp) and the secure port
+// (with --ext-secure-tcp-port). They share one set of request metrics.
+struct TcpServers {
+  std::unique_ptr<chorus::tcp::TcpServer> plain;
+  std::unique_ptr<chorus::tcp::TcpServer> secure;
+  std::shared_ptr<chorus::tcp::TcpMetrics> metrics = std::make_shared<chorus::tcp::TcpMetrics>();
+
+  int connections() const {
+    return (plain ? plain->connections() : 0) + (secure ? secure->connections() : 0);
+  }
+  void stop() {
+    if (plain) plain->stop();
+    if (secure) secure->stop();
+  }
+};
+
+TcpServers make_tcp_servers(boost::asio::io_context& io, chorus::Engine& engine,
+                            const chorus::WorkerOptions& options,
+                            const chorus::tls::Certificates* certificates,
+                            const chorus::tcp::ClusterState* cluster) {
+  TcpServers servers;
+  auto config = tcp_config(options);
+  config.cluster = cluster;
+  config.metrics = servers.metrics;
+  if (!options.disable_insecure_tcp) {
+    servers.plain = std::make_unique<chorus::tcp::TcpServer>(io, engine, config);
+  }
+  if (options.ext_secure_tcp_port != 0 && certificates != nullptr) {
+    config.port = options.ext_secure_tcp_port;
+    // Clients of the native protocol authenticate with credentials, not certificates.
+    config.tls = certificates->asio_server_context(/*require_peer_certificate=*/false);
+    servers.secure = std::make_unique<chorus::tcp::TcpServer>(io, engine, config);
+  }
+  return servers;
+}
+
+// Starts one external TCP server; "" or the reason it cannot listen.
+std::string start_tcp(chorus::Log& log, chorus::tcp::TcpServer& server, const std::string& ip,
+                      uint16_t port, const char* what) {
+  const std::string endpoint = ip + ":" + std::to_string(port);
+  // The contract says std::system_error; an Asio call that escapes throws Boost's own type.
+  std::string listen_error;
+  try {
+    server.start();
+  } catch (const std::system_error& e) {
+    listen_error = e.code().message();
+  } catch (const boost::system::system_error& e) {
+    listen_error = e.code().message();
+  }
+  if (!listen_error.empty()) {
+    const std::string message =
+        std::string("cannot listen on ") + endpoint + " for " + what + ": " + listen_error;
+    log.error(message);
+    return message;
+  }
+  std::cout << kProgram << " listening: " << what << " " << endpoint << std::endl;
+  log.info(std::string("listening: ") + what + " " + endpoint);
+  return "";
+}
+
 // What the HTTP node endpoints report; `shutdown` must only post the real work.
 chorus::http::NodeConfig http_node_config(const chorus::ParseResult& parsed,
-                                          const chorus::tcp::TcpServer& server,
+                                          const TcpServers& servers,
                                           std::function<void()> shutdown) {
   const chorus::WorkerOptions& options = parsed.options;
   chorus::http::NodeConfig config;
   config.version = CHORUS_VERSION;
   config.ext_ip = options.ext_ip;
   config.int_ip = options.int_ip;
-  config.ext_tcp_port = options.ext_tcp_port;
+  config.ext_tcp_port = options.disable_insecure_tcp ? 0 : options.ext_tcp_port;
+  config.ext_secure_tcp_port = servers.secure ? options.ext_secure_tcp_port : 0;
   config.int_tcp_port = options.int_tcp_port;
   config.ext_http_port = options.ext_http_port;
   config.int_http_port = options.int_http_port;
@@ -283,10 +350,11 @@ chorus::http::NodeConfig http_node_config(const chorus::ParseResult& parsed,
     config.options.push_back(
         {option.name, option.value_text, std::string(chorus::to_string(option.source))});
   }
-  config.tcp_connections = [&server] { return server.connections(); };
-  config.tcp_requests = [&server] { return server.requests(); };
-  config.tcp_request_durations = [&server] { return server.request_durations(); };
-  config.tcp_write_durations = [&server] { return server.write_durations(); };
+  config.tcp_connections = [&servers] { return servers.connections(); };
+  auto metrics = servers.metrics;
+  config.tcp_requests = [metrics] { return metrics->requests.load(); };
+  config.tcp_request_durations = [metrics] { return metrics->request_duration_seconds.snapshot(); };
+  config.tcp_write_durations = [metrics] { return metrics->write_duration_seconds.snapshot(); };
   config.request_shutdown = std::move(shutdown);
   return config;
 }
@@ -350,12 +418,11 @@ struct ClusterParts {
 // Serves until SIGINT, SIGTERM or POST /admin/shutdown, then stops the servers, shuts the engine
 // down (fsync, close) and stops the io_context.
 int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_context& io,
-          chorus::Engine& engine, ClusterParts& cluster) {
+          chorus::Engine& engine, ClusterParts& cluster,
+          const chorus::tls::Certificates* certificates) {
   const chorus::WorkerOptions& options = parsed.options;
   RouterState router_state(*cluster.router);
-  auto server_config = tcp_config(options);
-  server_config.cluster = &router_state;
-  chorus::tcp::TcpServer server(io, engine, server_config);
+  TcpServers servers = make_tcp_servers(io, engine, options, certificates, &router_state);
   std::unique_ptr<chorus::http::HttpServer> ext_http;
   std::unique_ptr<chorus::http::HttpServer> int_http;
   std::unique_ptr<chorus::http::HttpServer> v5_http;      // --ext-http-port-v5, when set
@@ -368,7 +435,7 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
     if (int_http) int_http->stop();
     if (v5_http) v5_http->stop();
     if (health_http) health_http->stop();
-    server.stop();
+    servers.stop();
     cluster.gossip->stop();
     engine.shutdown();
     cluster.transport->stop();
@@ -380,7 +447,7 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
     log.info("signal " + std::to_string(signal_number) + " received, shutting down");
     shutdown();
   });
-  auto node_config = http_node_config(parsed, server, [&io, &log, &shutdown] {
+  auto node_config = http_node_config(parsed, servers, [&io, &log, &shutdown] {
     boost::asio::post(io, [&log, &shutdown] {
       log.info("shutdown requested over HTTP");
       shutdown();
@@ -394,12 +461,15 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
     return gossip->handle_push(view, error);
   };
   auto* router = cluster.router.get();
-  node_config.leader_http = [router]() -> std::optional<chorus::http::LeaderHttp> {
+  const Poco::Net::Context::Ptr http_client_tls =
+      certificates != nullptr ? certificates->poco_client_context() : nullptr;
+  node_config.leader_http = [router, http_client_tls]() -> std::optional<chorus::http::LeaderHttp> {
     const auto leader = router->leader();
     if (!leader) return std::nullopt;
     return chorus::http::LeaderHttp{
         leader->external_http_ip + ":" + std::to_string(leader->external_http_port),
-        leader->internal_http_ip + ":" + std::to_string(leader->internal_http_port)};
+        leader->internal_http_ip + ":" + std::to_string(leader->internal_http_port),
+        http_client_tls};
   };
   auto node = std::make_shared<chorus::http::HttpNode>(std::move(node_config));
   // The gossip entry of this node: its endpoints from the HTTP node config, its state from the
@@ -410,47 +480,53 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
                          .count();
     return chorus::http::single_node_cluster_info(*node, engine.status(), now).members.front();
   });
+  // With TLS both HTTP ports serve HTTPS; the internal one only to holders of a certificate
+  // signed by a trusted root (members and managers), the external one to any client.
   ext_http = std::make_unique<chorus::http::HttpServer>(
-      engine, node, chorus::http::HttpServerConfig{options.ext_ip, options.ext_http_port, false});
+      engine, node,
+      chorus::http::HttpServerConfig{
+          options.ext_ip, options.ext_http_port, false, false,
+          certificates != nullptr ? certificates->poco_server_context(false) : nullptr});
   int_http = std::make_unique<chorus::http::HttpServer>(
-      engine, node, chorus::http::HttpServerConfig{options.int_ip, options.int_http_port, true});
+      engine, node,
+      chorus::http::HttpServerConfig{
+          options.int_ip, options.int_http_port, true, false,
+          certificates != nullptr ? certificates->poco_server_context(true) : nullptr});
   if (options.ext_http_port_v5 != 0) {
     v5_http = std::make_unique<chorus::http::HttpServer>(
         engine, node,
-        chorus::http::HttpServerConfig{options.ext_ip, options.ext_http_port_v5, false, true});
+        chorus::http::HttpServerConfig{
+            options.ext_ip, options.ext_http_port_v5, false, true,
+            certificates != nullptr ? certificates->poco_server_context(false) : nullptr});
   }
   if (!options.health_socket.empty()) {
     chorus::http::HttpServerConfig health_config;
     health_config.unix_socket_path = options.health_socket;
     health_http = std::make_unique<chorus::http::HttpServer>(engine, node, health_config);
   }
-  const std::string endpoint = options.ext_ip + ":" + std::to_string(options.ext_tcp_port);
-  // The contract says std::system_error; an Asio call that escapes throws Boost's own type.
-  std::string listen_error;
-  try {
-    server.start();
-  } catch (const std::system_error& e) {
-    listen_error = e.code().message();
-  } catch (const boost::system::system_error& e) {
-    listen_error = e.code().message();
+  std::string tcp_error;
+  if (servers.plain) {
+    tcp_error =
+        start_tcp(log, *servers.plain, options.ext_ip, options.ext_tcp_port, "external TCP");
   }
-  if (!listen_error.empty()) {
-    const std::string message =
-        "cannot listen on " + endpoint + " for external TCP: " + listen_error;
-    log.error(message);
+  if (tcp_error.empty() && servers.secure) {
+    tcp_error = start_tcp(log, *servers.secure, options.ext_ip, options.ext_secure_tcp_port,
+                          "external secure TCP");
+  }
+  if (!tcp_error.empty()) {
     shutdown();
-    return fail_to_start(message);
+    return fail_to_start(tcp_error);
   }
-  std::cout << kProgram << " listening: external TCP " << endpoint << std::endl;
-  log.info("listening: external TCP " + endpoint);
-  std::string http_error =
-      start_http(log, *ext_http, options.ext_ip, options.ext_http_port, "external HTTP");
+  std::string http_error = start_http(log, *ext_http, options.ext_ip, options.ext_http_port,
+                                      certificates != nullptr ? "external HTTPS" : "external HTTP");
   if (http_error.empty()) {
-    http_error = start_http(log, *int_http, options.int_ip, options.int_http_port, "internal HTTP");
+    http_error = start_http(log, *int_http, options.int_ip, options.int_http_port,
+                            certificates != nullptr ? "internal HTTPS" : "internal HTTP");
   }
   if (http_error.empty() && v5_http) {
     http_error = start_http(log, *v5_http, options.ext_ip, options.ext_http_port_v5,
-                            "external HTTP (v5 gossip names)");
+                            certificates != nullptr ? "external HTTPS (v5 gossip names)"
+                                                    : "external HTTP (v5 gossip names)");
   }
   if (http_error.empty() && health_http) {
     http_error = start_http(log, *health_http, "unix:" + options.health_socket, kNoPort, "health");
@@ -488,12 +564,38 @@ std::string start_transport(chorus::Log& log, chorus::cluster::Transport& transp
   return "";
 }
 
+// Loads the certificates when TLS is on; null when it is off. `error` says why it cannot start.
+std::shared_ptr<const chorus::tls::Certificates> load_certificates(
+    chorus::Log& log, const chorus::WorkerOptions& options, std::string& error) {
+  if (!options.tls_enabled()) {
+    if (!options.certificate_file.empty()) {
+      log.warn("--insecure: the certificate options are ignored and every port is plain");
+    }
+    return nullptr;
+  }
+  auto certificates = chorus::tls::Certificates::load(
+      {options.certificate_file, options.certificate_private_key_file,
+       options.trusted_root_certificates_path},
+      &error);
+  if (!certificates) return nullptr;
+  const auto summary = certificates->summary();
+  log.info("TLS on: certificate " + summary.subject + ", valid until " + summary.not_after + ", " +
+           std::to_string(summary.trusted_roots) + " trusted root(s)");
+  return certificates;
+}
+
 int run(const chorus::ParseResult& parsed) {
   const chorus::WorkerOptions& options = parsed.options;
   chorus::Log log(
       chorus::parse_log_level(options.log_level).value_or(chorus::LogLevel::kInformation));
   if (std::string problem = start_log(log, parsed); !problem.empty()) {
     return fail_to_start(problem);
+  }
+  std::string tls_problem;
+  const auto certificates = load_certificates(log, options, tls_problem);
+  if (!tls_problem.empty()) {
+    log.error(tls_problem);
+    return fail_to_start(tls_problem);
   }
   if (!options.mem_db) {
     if (std::string problem = ensure_folder(options.db_folder); !problem.empty()) {
@@ -509,7 +611,9 @@ int run(const chorus::ParseResult& parsed) {
     return fail_to_start(refusal);
   }
   cluster.secret = *secret;
-  if (secret->empty()) {
+  if (secret->empty() && certificates) {
+    log.info("no cluster secret: members authenticate by mutual TLS on internal TCP and HTTPS");
+  } else if (secret->empty()) {
     log.warn(
         "no cluster secret: internal TCP and gossip are not authenticated (loopback or "
         "--insecure)");
@@ -526,9 +630,15 @@ int run(const chorus::ParseResult& parsed) {
   };
   handlers.on_refused = [&log](const std::string& reason) { log.warn(reason); };
   const auto config = engine_config(options);
+  chorus::cluster::TransportTls transport_tls;
+  if (certificates) {
+    // Mutual TLS: only holders of a certificate signed by a trusted root are peers.
+    transport_tls.server = certificates->asio_server_context(/*require_peer_certificate=*/true);
+    transport_tls.client = certificates->asio_client_context();
+  }
   cluster.transport = std::make_unique<chorus::cluster::Transport>(
       io, config.cluster.node_id, options.cluster_name, options.int_ip, options.int_tcp_port,
-      std::move(handlers));
+      std::move(handlers), std::move(transport_tls));
   cluster.transport->require_secret(cluster.secret);
   if (std::string problem = start_transport(log, *cluster.transport, options); !problem.empty()) {
     log.error(problem);
@@ -544,7 +654,7 @@ int run(const chorus::ParseResult& parsed) {
   }
   engine_ptr = engine.get();
   auto* raw_engine = engine.get();
-  auto gossip = gossip_config(options);
+  auto gossip = gossip_config(options, certificates.get());
   gossip.secret = cluster.secret;
   auto* transport = cluster.transport.get();
   cluster.gossip = std::make_unique<chorus::cluster::GossipService>(
@@ -555,7 +665,7 @@ int run(const chorus::ParseResult& parsed) {
       });
   cluster.router = std::make_unique<chorus::cluster::Router>(*engine, cluster.gossip.get(),
                                                              cluster.transport.get());
-  const int code = serve(log, parsed, io, *engine, cluster);
+  const int code = serve(log, parsed, io, *engine, cluster, certificates.get());
   cluster.gossip->stop();
   engine_ptr = nullptr;
   engine->shutdown();

@@ -108,18 +108,26 @@ TEST(HttpStreams, NotHandled) {
   // it (here the leader cannot be reached, so the client is told to retry).
   request.headers["ES-RequireMaster"] = "true";
   const Reply redirect = not_handled_reply(NotHandledReason::NotLeader, request, [] {
-    return std::optional<LeaderHttp>(LeaderHttp{"l:2113", "l:2112"});
+    return std::optional<LeaderHttp>(LeaderHttp{"l:2113", "l:2112", nullptr});
   });
   EXPECT_EQ(redirect.status, 307);
   EXPECT_EQ(redirect.headers.at("Location"), "http://l:2113/streams/s?a=1");
+  // A cluster with TLS sends the client to the leader's HTTPS port.
+  const Poco::Net::Context::Ptr tls =
+      new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, Poco::Net::Context::Params());
+  const Reply secure = not_handled_reply(NotHandledReason::NotLeader, request, [tls] {
+    return std::optional<LeaderHttp>(LeaderHttp{"l:2113", "l:2112", tls});
+  });
+  EXPECT_EQ(secure.headers.at("Location"), "https://l:2113/streams/s?a=1");
   request.headers.erase("ES-RequireMaster");
-  EXPECT_EQ(not_handled_reply(
-                NotHandledReason::NotLeader, request,
-                [] {
-                  return std::optional<LeaderHttp>(LeaderHttp{"127.0.0.1:1", "127.0.0.1:1"});
-                })
-                .status,
-            503);
+  EXPECT_EQ(
+      not_handled_reply(
+          NotHandledReason::NotLeader, request,
+          [] {
+            return std::optional<LeaderHttp>(LeaderHttp{"127.0.0.1:1", "127.0.0.1:1", nullptr});
+          })
+          .status,
+      503);
 }
 
 }  // namespace

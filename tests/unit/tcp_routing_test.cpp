@@ -58,6 +58,23 @@ TEST(Routing, FollowerRefusesRequireMasterWithTheLeadersEndpoints) {
   EXPECT_EQ(route_request(Command::ReadEvent, true, &cluster).kind, RouteKind::Refuse);
 }
 
+TEST(Routing, NotLeaderCarriesTheSecurePortWhenTheLeaderHasOne) {
+  // Fields 5/6 are what a client with useSslConnection follows; without a secure port they stay
+  // unset so that such a client does not try port 0.
+  FakeCluster cluster;
+  cluster.known_leader = LeaderInfo{"10.0.0.1", 1113, 1115, "10.0.0.1", 2113};
+  RouteDecision route = route_request(Command::WriteEvents, true, &cluster);
+  pb::NotHandled::MasterInfo info;
+  ASSERT_TRUE(info.ParseFromString(*route.refusal.additional_info));
+  EXPECT_EQ(info.external_secure_tcp_address(), "10.0.0.1");
+  EXPECT_EQ(info.external_secure_tcp_port(), 1115);
+  cluster.known_leader->secure_tcp_port = 0;
+  route = route_request(Command::WriteEvents, true, &cluster);
+  ASSERT_TRUE(info.ParseFromString(*route.refusal.additional_info));
+  EXPECT_FALSE(info.has_external_secure_tcp_port());
+  EXPECT_FALSE(info.has_external_secure_tcp_address());
+}
+
 TEST(Routing, FollowerForwardsWritesAndServesReadsWithoutRequireMaster) {
   FakeCluster cluster;
   cluster.known_leader = LeaderInfo{"10.0.0.1", 1113, 0, "10.0.0.1", 2113};

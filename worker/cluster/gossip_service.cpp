@@ -2,6 +2,7 @@
 #include "worker/cluster/gossip_service.hpp"
 
 #include "common/thread_name.hpp"
+#include "common/tls.hpp"
 
 #include <Poco/Net/DNS.h>
 #include <Poco/Net/HTTPClientSession.h>
@@ -24,16 +25,18 @@ int64_t now_ms() {
       .count();
 }
 
-// POSTs our view to http://<key>/gossip, signed when there is a secret; the answer is the peer's
-// view (nullopt when it fails, or is not signed for this request).
+// POSTs our view to http(s)://<key>/gossip, signed when there is a secret; the answer is the
+// peer's view (nullopt when it fails, or is not signed for this request).
 std::optional<ClusterInfo> exchange(const std::string& key, const std::string& body, int timeout_ms,
-                                    const auth::Secret& secret) {
+                                    const auth::Secret& secret,
+                                    const Poco::Net::Context::Ptr& tls) {
   const auto colon = key.rfind(':');
   if (colon == std::string::npos) return std::nullopt;
   try {
-    Poco::Net::HTTPClientSession session(
-        key.substr(0, colon), static_cast<Poco::UInt16>(std::stoi(key.substr(colon + 1))));
-    session.setTimeout(Poco::Timespan(static_cast<long>(timeout_ms) * 1000));
+    const auto session_ptr = tls::make_http_session(
+        key.substr(0, colon), static_cast<uint16_t>(std::stoi(key.substr(colon + 1))), tls,
+        timeout_ms);
+    Poco::Net::HTTPClientSession& session = *session_ptr;
     Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_POST, "/gossip",
                                    Poco::Net::HTTPMessage::HTTP_1_1);
     request.setContentType("application/json");
@@ -151,7 +154,7 @@ void GossipService::round() {
   }
   ++rounds_;
   if (target.empty()) return;
-  const auto answer = exchange(target, body, config_.timeout_ms, config_.secret);
+  const auto answer = exchange(target, body, config_.timeout_ms, config_.secret, config_.tls);
   {
     std::lock_guard lock(mutex_);
     if (!answer || !membership_.merge(*answer, target, now_ms())) {

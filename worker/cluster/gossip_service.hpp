@@ -9,6 +9,8 @@
 #include "common/cluster_auth.hpp"
 #include "common/membership.hpp"
 
+#include <Poco/Net/Context.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -34,6 +36,8 @@ struct GossipConfig {
   MembershipTimes times;
   // With a secret, pushes are signed and only answers signed for them are merged.
   auth::Secret secret;
+  // With TLS: the client context for the members' HTTPS internal ports (null: plain HTTP).
+  Poco::Net::Context::Ptr tls;
 };
 
 class GossipService {

@@ -15,7 +15,10 @@ std::optional<LeaderEndpoints> Router::leader() const {
   const auto status = engine_.status();
   if (!status.leader_id || !gossip_) return std::nullopt;
   const auto member = gossip_->member_for_node(*status.leader_id);
-  if (!member || member->external_tcp_port <= 0) return std::nullopt;
+  // A leader with only a secure port (--disable-insecure-tcp) still has endpoints to name.
+  if (!member || (member->external_tcp_port <= 0 && member->external_secure_tcp_port <= 0)) {
+    return std::nullopt;
+  }
   LeaderEndpoints e;
   e.node_id = *status.leader_id;
   e.external_tcp_ip = member->external_tcp_ip;

@@ -2,6 +2,7 @@
 #include "worker/cluster/transport.hpp"
 
 #include "common/framing.hpp"
+#include "common/tls_stream.hpp"
 #include "worker/cluster/message_check.hpp"
 #include "worker/cluster/message_codec.hpp"
 #include "worker/cluster/secret_handshake.hpp"
@@ -39,6 +40,9 @@ std::string frame(const internal::ReplicationMessage& m) {
   return out + body;
 }
 
+// The address part of a NodeId "ip:port", which the peer's certificate must name.
+std::string endpoint_host(const std::string& id) { return id.substr(0, id.rfind(':')); }
+
 std::optional<tcp::endpoint> parse_endpoint(const std::string& id) {
   const auto colon = id.rfind(':');
   if (colon == std::string::npos) return std::nullopt;
@@ -58,7 +62,7 @@ std::optional<tcp::endpoint> parse_endpoint(const std::string& id) {
 
 struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   struct Peer {
-    std::unique_ptr<tcp::socket> socket;
+    std::unique_ptr<tls::Stream> socket;
     bool connecting = false;
     bool writing = false;
     std::deque<std::string> queue;
@@ -66,11 +70,13 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     Clock::time_point last_attempt{};
   };
   struct Incoming {
-    tcp::socket socket;
+    tls::Stream socket;
     wire::FrameParser parser;
     std::array<char, 64 * 1024> buffer{};
-    std::string peer_id;  // the node id it proved (with a cluster secret)
-    explicit Incoming(tcp::socket s) : socket(std::move(s)) {}
+    std::string peer_id;       // the node id it proved (with a cluster secret)
+    std::string certified_id;  // the sender its TLS certificate was found to name
+    Incoming(tcp::socket s, std::shared_ptr<asio::ssl::context> tls)
+        : socket(std::move(s), std::move(tls)) {}
   };
   struct PendingForward {
     std::function<void(std::optional<internal::ForwardReply>)> done;
@@ -79,7 +85,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   };
 
   Impl(asio::io_context& io_, std::string self, std::string cluster_, std::string ip,
-       uint16_t port_, TransportHandlers h)
+       uint16_t port_, TransportHandlers h, TransportTls t)
       : io(io_),
         strand(asio::make_strand(io_)),
         acceptor(strand),
@@ -87,7 +93,8 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
         cluster(std::move(cluster_)),
         listen_ip(std::move(ip)),
         port(port_),
-        handlers(std::move(h)) {}
+        handlers(std::move(h)),
+        tls(std::move(t)) {}
 
   asio::io_context& io;
   asio::strand<asio::io_context::executor_type> strand;
@@ -97,6 +104,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   std::string listen_ip;
   uint16_t port;
   TransportHandlers handlers;
+  TransportTls tls;
   std::map<std::string, Peer> peers;
   std::set<std::shared_ptr<Incoming>> incoming;
   std::map<uint64_t, PendingForward> forwards;
@@ -114,9 +122,9 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       if (!ec) {
         asio::post(self->strand, [self, s = std::move(s)]() mutable {
           if (static_cast<int>(self->incoming.size()) >= kIncomingConnectionsMax) return;
-          auto in = std::make_shared<Incoming>(std::move(s));
+          auto in = std::make_shared<Incoming>(std::move(s), self->tls.server);
           self->incoming.insert(in);
-          self->authenticate(in);
+          self->handshake(in);
         });
       }
       self->accept();
@@ -136,23 +144,48 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   }
 
   void close_incoming(const std::shared_ptr<Incoming>& in) {
-    boost::system::error_code ignored;
-    in->socket.close(ignored);
+    in->socket.close();
     incoming.erase(in);
+  }
+
+  // The TLS handshake of an incoming connection (at once when plain), within its deadline; a
+  // peer without a certificate of a trusted root is dropped here.
+  void handshake(const std::shared_ptr<Incoming>& in) {
+    auto timer = std::make_shared<asio::steady_timer>(strand);
+    timer->expires_after(std::chrono::milliseconds(kTlsHandshakeTimeoutMs));
+    timer->async_wait([in](boost::system::error_code ec) {
+      if (!ec) in->socket.close();
+    });
+    in->socket.async_handshake(
+        tls::Stream::Role::kServer,
+        asio::bind_executor(
+            strand, [self = shared_from_this(), in, timer](boost::system::error_code ec) {
+              timer->cancel();
+              if (self->stopped) return self->close_incoming(in);
+              if (ec) {
+                self->refuse("internal TLS connection from " + self->remote_of(*in) +
+                             " refused: " + ec.message());
+                return self->close_incoming(in);
+              }
+              self->authenticate(in);
+            }));
+  }
+
+  std::string remote_of(Incoming& in) {
+    boost::system::error_code ec;
+    const auto remote = in.socket.socket().remote_endpoint(ec);
+    return ec ? "?" : remote.address().to_string();
   }
 
   // The cluster-secret handshake of an incoming connection (none without a secret), within its
   // deadline; then the connection is read.
   void authenticate(const std::shared_ptr<Incoming>& in) {
     if (secret.empty()) return read(in);
-    boost::system::error_code ec;
-    const auto remote = in->socket.remote_endpoint(ec);
-    const std::string from = ec ? "?" : remote.address().to_string();
+    const std::string from = remote_of(*in);
     auto timer = std::make_shared<asio::steady_timer>(strand);
     timer->expires_after(std::chrono::milliseconds(kAuthHandshakeTimeoutMs));
     timer->async_wait([in](boost::system::error_code e) {
-      boost::system::error_code ignored;
-      if (!e) in->socket.close(ignored);
+      if (!e) in->socket.close();
     });
     async_accept_cluster_handshake(
         in->socket, strand, secret, cluster,
@@ -189,7 +222,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   }
 
   // False when the connection must be closed (it does not speak for a member of this cluster).
-  bool admit(const Incoming& in, const internal::ReplicationMessage& m) {
+  bool admit(Incoming& in, const internal::ReplicationMessage& m) {
     if (m.cluster() != cluster || m.to() != self_id) {
       refuse("internal message for cluster '" + m.cluster() + "' node " + m.to() + " refused");
       return false;
@@ -203,10 +236,20 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
              in.peer_id + " refused");
       return false;
     }
+    // Under mutual TLS the sender's address must be one its certificate names (checked once per
+    // connection and sender), so a member cannot speak for another.
+    if (in.socket.secure() && m.from() != in.certified_id) {
+      if (!in.socket.peer_certificate_names(endpoint_host(m.from()))) {
+        refuse("internal message from " + m.from() + " on a connection from " + remote_of(in) +
+               " refused: the peer's certificate does not name " + endpoint_host(m.from()));
+        return false;
+      }
+      in.certified_id = m.from();
+    }
     return true;
   }
 
-  bool on_frame(const Incoming& in, const std::string& bytes) {
+  bool on_frame(Incoming& in, const std::string& bytes) {
     internal::ReplicationMessage m;
     if (!m.ParseFromString(bytes)) {
       refuse("unreadable internal message refused");
@@ -280,7 +323,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     }
     peer.last_attempt = now;
     peer.connecting = true;
-    peer.socket = std::make_unique<tcp::socket>(strand);
+    peer.socket = std::make_unique<tls::Stream>(strand, tls.client);
     auto timer = std::make_shared<asio::steady_timer>(strand);
     timer->expires_after(std::chrono::milliseconds(kConnectTimeoutMs));
     auto* socket = peer.socket.get();
@@ -288,28 +331,44 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       if (ec) return;
       auto it = self->peers.find(to);
       if (it != self->peers.end() && it->second.socket.get() == socket && it->second.connecting) {
-        boost::system::error_code ignored;
-        socket->close(ignored);
+        socket->close();
       }
     });
-    socket->async_connect(
+    // The timer bounds the connect and the TLS handshake together.
+    socket->socket().async_connect(
         *endpoint, [self = shared_from_this(), to, socket, timer](boost::system::error_code ec) {
-          timer->cancel();
           auto it = self->peers.find(to);
           if (it == self->peers.end() || it->second.socket.get() != socket) return;
           if (ec || self->stopped) {
+            timer->cancel();
             self->drop(to);
             return;
           }
           boost::system::error_code ignored;
-          socket->set_option(tcp::no_delay(true), ignored);
-          self->prove(to, socket);
+          socket->socket().set_option(tcp::no_delay(true), ignored);
+          socket->expect_peer_name(endpoint_host(to));
+          socket->async_handshake(tls::Stream::Role::kClient,
+                                  [self, to, socket, timer](boost::system::error_code error) {
+                                    self->on_connected(to, socket, *timer, error);
+                                  });
         });
+  }
+
+  void on_connected(const std::string& to, tls::Stream* socket, asio::steady_timer& timer,
+                    boost::system::error_code ec) {
+    timer.cancel();
+    auto it = peers.find(to);
+    if (it == peers.end() || it->second.socket.get() != socket) return;
+    if (ec || stopped) {
+      if (ec && socket->secure()) refuse("TLS handshake with " + to + " failed: " + ec.message());
+      return drop(to);
+    }
+    prove(to, socket);
   }
 
   // The cluster-secret handshake of an outgoing connection (none without a secret); queued
   // messages are sent once it succeeds.
-  void prove(const std::string& to, tcp::socket* socket) {
+  void prove(const std::string& to, tls::Stream* socket) {
     if (secret.empty()) {
       peers[to].connecting = false;
       return flush(to);
@@ -319,10 +378,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     timer->async_wait([socket, self = shared_from_this(), to](boost::system::error_code e) {
       if (e) return;
       auto it = self->peers.find(to);
-      if (it != self->peers.end() && it->second.socket.get() == socket) {
-        boost::system::error_code ignored;
-        socket->close(ignored);
-      }
+      if (it != self->peers.end() && it->second.socket.get() == socket) socket->close();
     });
     async_connect_cluster_handshake(
         *socket, strand, secret, cluster, self_id,
@@ -355,10 +411,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       pending.done(std::nullopt);
     }
     auto& p = peers[to];
-    if (p.socket) {
-      boost::system::error_code ignored;
-      p.socket->close(ignored);
-    }
+    if (p.socket) p.socket->close();
     p.socket.reset();
     p.connecting = false;
     p.writing = false;
@@ -397,9 +450,9 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     boost::system::error_code ignored;
     acceptor.close(ignored);
     for (auto& [id, p] : peers) {
-      if (p.socket) p.socket->close(ignored);
+      if (p.socket) p.socket->close();
     }
-    for (const auto& in : incoming) in->socket.close(ignored);
+    for (const auto& in : incoming) in->socket.close();
     incoming.clear();
     for (auto& [id, f] : forwards) {
       f.timer->cancel();
@@ -410,9 +463,10 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
 };
 
 Transport::Transport(boost::asio::io_context& io, std::string self_id, std::string cluster,
-                     std::string listen_ip, uint16_t port, TransportHandlers handlers)
+                     std::string listen_ip, uint16_t port, TransportHandlers handlers,
+                     TransportTls tls)
     : impl_(std::make_shared<Impl>(io, std::move(self_id), std::move(cluster), std::move(listen_ip),
-                                   port, std::move(handlers))) {}
+                                   port, std::move(handlers), std::move(tls))) {}
 
 Transport::~Transport() { stop(); }
 

@@ -1,9 +1,11 @@
 // Transport: replication messages and forwarded client requests between nodes over the internal
-// TCP port (Boost.Asio). One outgoing connection per peer (NodeId "ip:port"), reconnected on
+// TCP port (Boost.Asio), over mutual TLS when certificates are configured (tls::Stream carries
+// the bytes either way). One outgoing connection per peer (NodeId "ip:port"), reconnected on
 // demand; incoming connections only receive. Refused: messages of another cluster, from a sender
-// that is not a member (or, with a cluster secret, not the node its connection proved), or with
-// a field out of range. Loss is tolerated by the replication core, so a full peer queue drops
-// messages instead of growing. send()/forward() from any thread; handlers run on the strand.
+// that is not a member (or not the node its connection proved: by the cluster secret, or by a
+// certificate naming the sender's IP), or with a field out of range. Loss is tolerated by the
+// replication core, so a full peer queue drops messages instead of growing. send()/forward()
+// from any thread; handlers run on the strand.
 #pragma once
 
 #include "common/cluster_auth.hpp"
@@ -11,6 +13,7 @@
 #include "worker/engine/engine.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include <functional>
 #include <memory>
@@ -30,6 +33,8 @@ inline constexpr int kConnectTimeoutMs = 1000;
 inline constexpr int kIncomingConnectionsMax = 256;
 // Refusals written to the log per minute: enough to see an attack, not enough to fill the disk.
 inline constexpr int kRefusalLogsPerMinute = 20;
+// A peer must finish the TLS handshake of an incoming connection in this time.
+inline constexpr int kTlsHandshakeTimeoutMs = 2000;
 // A forwarded client request not answered by the leader in this time fails (ForwardTimeout).
 inline constexpr int kForwardTimeoutMs = 7000;
 
@@ -43,10 +48,19 @@ struct TransportHandlers {
   std::function<void(const std::string&)> on_refused;
 };
 
+// Mutual TLS on every internal connection (both null: plain TCP). The server context must
+// require a client certificate; the client context verifies the peer's certificate, which must
+// name the peer's internal IP.
+struct TransportTls {
+  std::shared_ptr<boost::asio::ssl::context> server;
+  std::shared_ptr<boost::asio::ssl::context> client;
+};
+
 class Transport final : public ReplicationTransport {
  public:
   Transport(boost::asio::io_context& io, std::string self_id, std::string cluster,
-            std::string listen_ip, uint16_t port, TransportHandlers handlers);
+            std::string listen_ip, uint16_t port, TransportHandlers handlers,
+            TransportTls tls = {});
   ~Transport() override;
 
   // With a secret (call before start()), every connection in either direction opens with the

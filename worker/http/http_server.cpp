@@ -23,6 +23,7 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetException.h>
+#include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/ThreadPool.h>
@@ -274,7 +275,10 @@ void bind_unix(Poco::Net::ServerSocket& socket, const std::string& path) {
 }  // namespace
 
 void HttpServer::start() {
-  Poco::Net::ServerSocket socket;
+  // With a TLS context the connection threads run the handshake before the first request.
+  Poco::Net::ServerSocket socket = impl_->config.tls.isNull()
+                                       ? Poco::Net::ServerSocket()
+                                       : Poco::Net::SecureServerSocket(impl_->config.tls);
   try {
     if (impl_->health()) {
       bind_unix(socket, impl_->config.unix_socket_path);

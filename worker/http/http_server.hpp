@@ -36,7 +36,8 @@ struct NodeConfig {
   std::string version;
   std::string ext_ip = "127.0.0.1";
   std::string int_ip = "127.0.0.1";
-  uint16_t ext_tcp_port = 0;
+  uint16_t ext_tcp_port = 0;         // 0 when the plain port is disabled
+  uint16_t ext_secure_tcp_port = 0;  // 0 when there is no secure port
   uint16_t int_tcp_port = 0;
   uint16_t ext_http_port = 0;
   uint16_t int_http_port = 0;
@@ -100,6 +101,7 @@ struct HttpServerConfig {
   // --ext-http-port-v5: GET /gossip answers in EventStore 5's state names. v5-era clients send
   // the same gossip request as v20 ones (docs/cluster.md), so the port tells them apart.
   bool v5_state_names = false;
+  Poco::Net::Context::Ptr tls{};  // a server context: HTTPS; null: plain HTTP
   // Non-empty: the manager's health listener on this Unix socket instead of ip:port, serving
   // only /health/live, /health/ready and /stats on threads of its own, so that no client
   // traffic can starve the manager's liveness probe. The socket is created mode 0600; the

@@ -185,6 +185,7 @@ ClusterInfo single_node_cluster_info(const HttpNode& node, const NodeStatus& sta
   self.internal_tcp_port = config.int_tcp_port;
   self.external_tcp_ip = config.ext_ip;
   self.external_tcp_port = config.ext_tcp_port;
+  self.external_secure_tcp_port = config.ext_secure_tcp_port;
   self.internal_http_ip = config.int_ip;
   self.internal_http_port = config.int_http_port;
   self.external_http_ip = config.ext_ip;

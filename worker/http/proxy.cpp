@@ -1,6 +1,8 @@
 // HTTP proxy to the leader (Poco's HTTP client).
 #include "worker/http/proxy.hpp"
 
+#include "common/tls.hpp"
+
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
@@ -35,13 +37,18 @@ bool read_bounded(std::istream& in, std::string& out, size_t limit) {
 
 }  // namespace
 
-Reply proxy_to_leader(const std::string& leader, const Request& request) {
+Reply proxy_to_leader(const std::string& leader, const Request& request,
+                      const Poco::Net::Context::Ptr& tls) {
   const auto colon = leader.rfind(':');
   if (colon == std::string::npos) return text_reply(503, "Server Is Not Ready");
   try {
-    Poco::Net::HTTPClientSession session(
-        leader.substr(0, colon), static_cast<Poco::UInt16>(std::stoi(leader.substr(colon + 1))));
-    session.setTimeout(Poco::Timespan(static_cast<long>(kProxyTimeoutMs) * 1000));
+    // Over TLS the budget is split three ways (see make_http_session); the leader still gets
+    // kProxyTimeoutMs to answer.
+    const int budget_ms = tls.isNull() ? kProxyTimeoutMs : 3 * kProxyTimeoutMs;
+    const auto session_ptr = tls::make_http_session(
+        leader.substr(0, colon), static_cast<uint16_t>(std::stoi(leader.substr(colon + 1))), tls,
+        budget_ms);
+    Poco::Net::HTTPClientSession& session = *session_ptr;
     std::string target = request.path;
     if (!request.raw_query.empty()) target += "?" + request.raw_query;
     Poco::Net::HTTPRequest out(request.method, target, Poco::Net::HTTPMessage::HTTP_1_1);

@@ -6,6 +6,8 @@
 
 #include "worker/http/router.hpp"
 
+#include <Poco/Net/Context.h>
+
 #include <cstddef>
 #include <string>
 
@@ -17,7 +19,9 @@ inline constexpr int kProxyTimeoutMs = 10000;
 // short text; a leader (or an impostor) sending more gets the client a 502, not our memory.
 inline constexpr size_t kProxiedReplyBytesMax = 1024u * 1024u;
 
-// `leader` is "host:port" of the leader's external HTTP endpoint.
-Reply proxy_to_leader(const std::string& leader, const Request& request);
+// `leader` is "host:port" of the leader's internal HTTP endpoint; `tls` a client context when
+// the cluster runs HTTPS (null: plain HTTP).
+Reply proxy_to_leader(const std::string& leader, const Request& request,
+                      const Poco::Net::Context::Ptr& tls);
 
 }  // namespace chorus::http

@@ -4,6 +4,8 @@
 
 #include "worker/engine/types.hpp"
 
+#include <Poco/Net/Context.h>
+
 #include <map>
 #include <optional>
 #include <string>
@@ -23,6 +25,8 @@ using HeaderMap = std::map<std::string, std::string, CaseLess>;
 struct LeaderHttp {
   std::string external;
   std::string internal;
+  // With TLS: the client context for the leader's HTTPS ports (null: plain HTTP).
+  Poco::Net::Context::Ptr tls;
 };
 
 struct Request {

@@ -263,10 +263,11 @@ Reply not_handled_reply(NotHandledReason reason, const Request& request,
   if (!leader) return text_reply(503, "Server Is Not Ready");
   // Writes are passed on to the leader unless the client insists on the leader itself.
   if (request.method != "GET" && !requires_leader(request)) {
-    return proxy_to_leader(leader->internal, request);
+    return proxy_to_leader(leader->internal, request, leader->tls);
   }
   Reply redirect = text_reply(307, "Temporary Redirect");
-  std::string target = "http://" + leader->external + request.path;
+  std::string target =
+      (leader->tls.isNull() ? "http://" : "https://") + leader->external + request.path;
   if (!request.raw_query.empty()) target += "?" + request.raw_query;
   redirect.headers["Location"] = target;
   return redirect;

@@ -341,7 +341,7 @@ Reply SubscriptionsApi::elsewhere(NotHandledReason reason, const Request& reques
   const auto required = request.header("ES-RequireMaster")
                             .value_or(request.header("ES-RequireLeader").value_or("false"));
   if (lower(required) == "true") return not_handled_reply(reason, request, leader_http_);
-  return proxy_to_leader(leader->internal, request);
+  return proxy_to_leader(leader->internal, request, leader->tls);
 }
 
 Reply SubscriptionsApi::put_group(Request& request, bool create) {

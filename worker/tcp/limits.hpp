@@ -55,6 +55,10 @@ inline constexpr size_t kSubscriptionsPerConnectionMax = 4096;
 inline constexpr int kProvenCredentialsTtlMs = 5000;
 inline constexpr size_t kProvenCredentialsMax = 8;
 
+// A connection to the secure port must finish its TLS handshake in this time; until then it holds
+// a session slot without being a client.
+inline constexpr int kTlsHandshakeTimeoutMs = 5000;
+
 // After a fatal protocol error the session tries to flush its last BadRequest for this long.
 inline constexpr int kCloseFlushTimeoutMs = 1000;
 

@@ -61,8 +61,8 @@ bool is_ordered_request(Command command) {
 
 Session::Session(Socket socket, Engine& engine, SessionConfig config,
                  std::function<void()> on_closed)
-    : socket_(std::move(socket)),
-      executor_(socket_.get_executor()),
+    : stream_(std::move(socket), config.tls),
+      executor_(stream_.get_executor()),
       heartbeat_timer_(executor_),
       write_timer_(executor_),
       engine_(engine),
@@ -73,14 +73,39 @@ Session::Session(Socket socket, Engine& engine, SessionConfig config,
 void Session::start() {
   boost::asio::post(executor_, [self = shared_from_this()] {
     boost::system::error_code ignored;
-    self->socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
-    const auto peer = self->socket_.remote_endpoint(ignored);
+    self->stream_.socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+    const auto peer = self->stream_.socket().remote_endpoint(ignored);
     self->peer_ = ignored ? std::string("an unknown peer")
                           : peer.address().to_string() + ":" + std::to_string(peer.port());
     self->last_received_ = Clock::now();
-    self->read_more();
-    self->arm_heartbeat(std::chrono::milliseconds(self->config_.heartbeat_interval_ms));
+    if (!self->stream_.secure()) {
+      self->begin_protocol();
+      return;
+    }
+    self->handshaking_ = true;
+    self->arm_heartbeat(std::chrono::milliseconds(kTlsHandshakeTimeoutMs));
+    self->stream_.async_handshake(
+        tls::Stream::Role::kServer,
+        [self](const boost::system::error_code& error) { self->on_handshake(error); });
   });
+}
+
+void Session::on_handshake(const boost::system::error_code& error) {
+  if (closed_) return;
+  if (error) {
+    // Not TLS (a plain client on the secure port), an untrusted client, or a timeout: the
+    // connection ends; nothing was received, so nothing is lost.
+    close_now();
+    return;
+  }
+  handshaking_ = false;
+  last_received_ = Clock::now();
+  begin_protocol();
+}
+
+void Session::begin_protocol() {
+  read_more();
+  arm_heartbeat(std::chrono::milliseconds(config_.heartbeat_interval_ms));
 }
 
 void Session::close() {
@@ -95,7 +120,7 @@ void Session::read_more() {
     return;
   }
   reading_ = true;
-  socket_.async_read_some(
+  stream_.async_read_some(
       boost::asio::buffer(read_buffer_),
       [self = shared_from_this()](const boost::system::error_code& error, size_t bytes) {
         self->on_read(error, bytes);
@@ -553,7 +578,7 @@ void Session::connect_persistent(const Principal& who, const wire::Package& pack
     });
   };
   boost::system::error_code ignored;
-  const auto peer = socket_.remote_endpoint(ignored);
+  const auto peer = stream_.socket().remote_endpoint(ignored);
   const std::string from =
       ignored ? "" : peer.address().to_string() + ":" + std::to_string(peer.port());
   persistent_[correlation_id] = engine_.persistent().connect(
@@ -644,7 +669,7 @@ void Session::start_write() {
   writing_ = true;
   arm_write_deadline();
   boost::asio::async_write(
-      socket_, buffers,
+      stream_, buffers,
       [self = shared_from_this()](const boost::system::error_code& error, size_t bytes) {
         self->on_written(error, bytes);
       });
@@ -708,7 +733,7 @@ void Session::arm_heartbeat(Clock::duration after) {
 
 void Session::on_heartbeat_timer(const boost::system::error_code& error) {
   if (error == boost::asio::error::operation_aborted || closed_) return;
-  if (closing_after_flush_ || heartbeat_sent_at_) {
+  if (handshaking_ || closing_after_flush_ || heartbeat_sent_at_) {
     // Flush deadline passed, or nothing arrived within heartbeat_timeout of our request.
     close_now();
     return;
@@ -733,9 +758,7 @@ void Session::on_heartbeat_timer(const boost::system::error_code& error) {
 void Session::close_now() {
   if (closed_) return;
   closed_ = true;
-  boost::system::error_code ignored;
-  socket_.shutdown(Socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  stream_.close();
   heartbeat_timer_.cancel();
   write_timer_.cancel();
   parser_ = wire::FrameParser();

@@ -9,6 +9,7 @@
 
 #include "common/framing.hpp"
 #include "common/histogram.hpp"
+#include "common/tls_stream.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/tcp/frame_budget.hpp"
 #include "worker/tcp/limits.hpp"
@@ -46,13 +47,16 @@ struct SessionConfig {
   std::shared_ptr<TcpMetrics> metrics;    // null: not measured
   // The node-wide budget of partially received frames; null: not budgeted.
   std::shared_ptr<FrameBudget> frame_budget;
-  int write_timeout_ms = kWriteTimeoutMs;  // a socket write must complete within this
+  int write_timeout_ms = kWriteTimeoutMs;          // a socket write must complete within this
+  std::shared_ptr<boost::asio::ssl::context> tls;  // null: plain TCP; else TLS server side
 };
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
   using Socket = boost::asio::ip::tcp::socket;
-  // `on_closed` runs once, on the strand, when the connection is closed.
+  // `socket` is an accepted connection; with config.tls the session first completes the TLS
+  // handshake (within kTlsHandshakeTimeoutMs). `on_closed` runs once, on the strand, when the
+  // connection is closed.
   Session(Socket socket, Engine& engine, SessionConfig config, std::function<void()> on_closed);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -73,6 +77,10 @@ class Session : public std::enable_shared_from_this<Session> {
     uint64_t generation = 0;         // the engine's credentials generation its check started in
     bool refreshes_default = false;  // a re-check of the connection's default credentials
   };
+
+  // The TLS handshake (secure port only), then the protocol.
+  void on_handshake(const boost::system::error_code& error);
+  void begin_protocol();
 
   // Reading and frames.
   void read_more();
@@ -112,7 +120,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void close_now();
 
-  Socket socket_;
+  tls::Stream stream_;
   boost::asio::any_io_executor executor_;  // the strand all members run on
   boost::asio::steady_timer heartbeat_timer_;
   boost::asio::steady_timer write_timer_;  // the deadline of the write in flight
@@ -124,6 +132,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<char> read_buffer_;
   std::string peer_;             // "address:port", for log lines
   size_t frame_bytes_held_ = 0;  // this connection's share of config_.frame_budget
+  bool handshaking_ = false;     // TLS handshake in progress; the heartbeat timer is its deadline
   bool reading_ = false;
   bool handling_frames_ = false;  // on_read() is working through a chunk of bytes
   bool closed_ = false;

@@ -38,6 +38,7 @@ struct TcpServer::Impl : std::enable_shared_from_this<TcpServer::Impl> {
         config(std::move(server_config)),
         frame_budget(config.frame_budget ? config.frame_budget
                                          : std::make_shared<FrameBudget>(kPartialFrameBytesBudget)),
+        metrics(config.metrics ? config.metrics : std::make_shared<TcpMetrics>()),
         acceptor(boost::asio::make_strand(io)),
         retry_timer(acceptor.get_executor()) {}
 
@@ -49,10 +50,10 @@ struct TcpServer::Impl : std::enable_shared_from_this<TcpServer::Impl> {
   Engine& engine;
   TcpServerConfig config;
   std::shared_ptr<FrameBudget> frame_budget;
+  std::shared_ptr<TcpMetrics> metrics;
   boost::asio::ip::tcp::acceptor acceptor;  // on its own strand; stop() dispatches to it
   boost::asio::steady_timer retry_timer;    // pause after a failed accept
   std::shared_ptr<SessionRegistry> registry = std::make_shared<SessionRegistry>();
-  std::shared_ptr<TcpMetrics> metrics = std::make_shared<TcpMetrics>();
   uint16_t bound_port = 0;
   std::atomic<bool> stopped{false};
   // Refusals at connections_max not logged yet, and when the last line was (acceptor strand).
@@ -98,6 +99,7 @@ void TcpServer::Impl::on_accept(const boost::system::error_code& error,
   session_config.metrics = metrics;
   session_config.frame_budget = frame_budget;
   session_config.write_timeout_ms = config.write_timeout_ms;
+  session_config.tls = config.tls;
   auto session = std::make_shared<Session>(std::move(socket), engine, session_config, [reg, id] {
     std::lock_guard guard(reg->mutex);
     reg->sessions.erase(id);
@@ -144,15 +146,16 @@ void TcpServer::start() {
   }
   const tcp::endpoint endpoint(address, impl_->config.port);
   const std::string where = impl_->config.ip + ":" + std::to_string(impl_->config.port);
+  const std::string what = impl_->config.tls ? "external secure TCP " : "external TCP ";
   impl_->acceptor.open(endpoint.protocol(), error);
   if (!error) impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), error);
   if (!error) impl_->acceptor.bind(endpoint, error);
   if (error) {
-    throw std::system_error(error, "cannot listen on external TCP " + where);
+    throw std::system_error(error, "cannot listen on " + what + where);
   }
   impl_->acceptor.listen(boost::asio::socket_base::max_listen_connections, error);
   if (error) {
-    throw std::system_error(error, "cannot listen on external TCP " + where);
+    throw std::system_error(error, "cannot listen on " + what + where);
   }
   impl_->bound_port = impl_->acceptor.local_endpoint().port();
   impl_->accept_next();

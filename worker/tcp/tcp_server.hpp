@@ -8,8 +8,10 @@
 #include "common/options.hpp"
 #include "worker/tcp/frame_budget.hpp"
 #include "worker/tcp/limits.hpp"
+#include "worker/tcp/session.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -33,7 +35,11 @@ struct TcpServerConfig {
   // Partially received frames of all connections; shared by a node's servers. Null: the server
   // makes its own of kPartialFrameBytesBudget bytes.
   std::shared_ptr<FrameBudget> frame_budget;
-  int write_timeout_ms = kWriteTimeoutMs;  // a socket write must complete within this
+  int write_timeout_ms = kWriteTimeoutMs;          // a socket write must complete within this
+  std::shared_ptr<boost::asio::ssl::context> tls;  // null: plain TCP; else the secure port
+  // Shared by the plain and the secure server of one node so that /metrics counts both; null:
+  // the server keeps its own.
+  std::shared_ptr<TcpMetrics> metrics;
 };
 
 class TcpServer {

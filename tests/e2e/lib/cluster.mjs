@@ -9,15 +9,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Worker, freePort, waitFor } from './harness.mjs';
+import { Worker, freePort, waitFor, tlsSettings } from './harness.mjs';
 import { es, testSettings } from './es.mjs';
+import { TLS, httpFetch } from './tls.mjs';
 
 export { waitFor };
 
 
-// GET http://host:port/gossip?format=json with a short timeout; the parsed document or throws.
-export async function getGossip(host, port, timeoutMs = 1000) {
-  const res = await fetch(`http://${host}:${port}/gossip?format=json`,
+// GET http(s)://host:port/gossip?format=json with a short timeout; the parsed document or throws.
+export async function getGossip(host, port, timeoutMs = 1000, scheme = TLS ? 'https' : 'http') {
+  const res = await httpFetch(`${scheme}://${host}:${port}/gossip?format=json`,
     { signal: AbortSignal.timeout(timeoutMs) });
   if (res.status !== 200) throw new Error(`GET /gossip on ${host}:${port} answered ${res.status}`);
   return res.json();
@@ -45,7 +46,7 @@ export class ClusterNode extends Worker {
   get name() { return `node${this.index + 1}(${this.host}:${this.httpPort})`; }
   get intHttp() { return `${this.host}:${this.intHttpPort}`; }
 
-  gossip(timeoutMs) { return getGossip(this.host, this.httpPort, timeoutMs); }
+  gossip(timeoutMs) { return getGossip(this.host, this.httpPort, timeoutMs, this.httpScheme); }
 
   // This node's own entry in its own gossip (keyed by internal HTTP endpoint).
   async self(timeoutMs) {
@@ -61,9 +62,11 @@ export class Cluster {
   // size: nodes; memDb: --mem-db, else a temp folder per node; hosts: one address per node
   // (default all 127.0.0.1, free ports each) — with samePorts every node gets the same four
   // ports; dns: { name, port } for --discover-via-dns=true instead of --gossip-seed;
-  // clusterSize: the --cluster-size given (default size); extraArgs: added to every node.
+  // clusterSize: the --cluster-size given (default size); extraArgs: added to every node; tls:
+// certificates and secure ports (default CHORUS_TEST_TLS=1).
   constructor({ size = 3, memDb = true, hosts, samePorts = false, dns, clusterSize,
-    extraArgs = [] } = {}) {
+    extraArgs = [], tls = TLS } = {}) {
+    this.tls = tls;
     this.size = size;
     this.memDb = memDb;
     this.hosts = hosts || Array(size).fill('127.0.0.1');
@@ -90,7 +93,7 @@ export class Cluster {
     }
     for (let i = 0; i < this.size; i++) {
       const host = this.hosts[i];
-      const n = new ClusterNode(this, i, { memDb: this.memDb, host });
+      const n = new ClusterNode(this, i, { memDb: this.memDb, host, tls: this.tls });
       if (!this.memDb) {
         n.dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-cluster-db-'));
         n.ownsDir = true;
@@ -203,10 +206,12 @@ export class Cluster {
   }
 
   // A node-eventstore-client connection: via gossip seeds (default) or pinned to `node` over
-  // tcp://. Resolves once `connected`. Closed in cleanup().
+  // tcp://; over TLS (secure port, HTTPS gossip) in TLS mode. Resolves once `connected`. Closed
+  // in cleanup().
   async connect({ node, settings = {}, timeoutMs = 10000, name } = {}) {
     const target = node ? node.tcpEndpoint : this.seeds();
-    const conn = es.createConnection({ ...testSettings, ...settings }, target,
+    const conn = es.createConnection(
+      { ...testSettings, ...tlsSettings(node || this.nodes[0]), ...settings }, target,
       name || `cluster-${randomUUID().slice(0, 8)}`);
     conn.on('error', () => {});
     conn.events = [];

@@ -6,7 +6,7 @@ import es from 'node-eventstore-client';
 import Long from 'long';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { startWorker } from './harness.mjs';
+import { startWorker, tlsSettings } from './harness.mjs';
 
 export { es, Long };
 
@@ -30,7 +30,8 @@ export const testSettings = {
 // Opens a connection with `client` (23.10.1 by default, or the 0.2.19 module) to the worker and
 // resolves once `connected` fired; rejects on `closed` or after timeoutMs.
 export async function connect(w, settings = {}, { client = es, timeoutMs = 10000, name } = {}) {
-  const conn = client.createConnection({ ...testSettings, ...settings }, w.tcpEndpoint,
+  const conn = client.createConnection({ ...testSettings, ...tlsSettings(w), ...settings },
+    w.tcpEndpoint,
     name || `e2e-${randomUUID().slice(0, 8)}`);
   conn.on('error', () => {});
   // Kept for tests of bad default credentials: on NotAuthenticated the client's internal

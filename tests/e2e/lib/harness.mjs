@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { TLS, workerTlsArgs } from './tls.mjs';
 
 export const WORKER = process.env.CHORUS_WORKER ||
   path.resolve(import.meta.dirname, '../../build/release/worker/chorus-worker');
@@ -79,14 +80,19 @@ export function canConnect(port, host = '127.0.0.1') {
 // A running worker. `start()` spawns it; `stop()` sends SIGTERM (then SIGKILL after a grace
 // period) to its PID; `kill()` sends SIGKILL at once. `host` is the address it binds (internal
 // and external; any 127.x.y.z on Linux); ports set on the object before the first start()
-// (tcpPort, httpPort, intTcpPort, intHttpPort) are used as they are. `onOutput(text)` sees every
-// chunk the process writes to stdout or stderr. `secretFile` is its --cluster-secret-file (the
-// test process's shared one by default; null for none).
+// (tcpPort, httpPort, intTcpPort, intHttpPort, securePort) are used as they are.
+// `onOutput(text)` sees every chunk the process writes to stdout or stderr. `secretFile` is its
+// --cluster-secret-file (the test process's shared one by default; null for none). With `tls`
+// (default: CHORUS_TEST_TLS=1) it starts with the test certificates and a secure TCP port, and
+// without the plain TCP port unless `plainTcp`; tcpEndpoint then names the secure port (clients
+// need tlsSettings(worker)).
 export class Worker {
   constructor({ memDb = false, dbDir, extraArgs = [], env = {}, host = '127.0.0.1',
-    onOutput, secretFile = clusterSecretFile() } = {}) {
+    onOutput, secretFile = clusterSecretFile(), tls = TLS, plainTcp = !tls } = {}) {
     this.host = host;
     this.secretFile = secretFile;
+    this.tls = tls;
+    this.plainTcp = plainTcp;
     this.onOutput = onOutput;
     this.memDb = memDb;
     this.dbDir = dbDir;
@@ -102,6 +108,7 @@ export class Worker {
       this.intTcpPort = await freePort(this.host);
       this.intHttpPort = await freePort(this.host);
     }
+    if (this.tls && !this.securePort) this.securePort = await freePort(this.host);
     if (!this.memDb && !this.dbDir) {
       this.dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-e2e-'));
       this.ownsDir = true;
@@ -113,6 +120,8 @@ export class Worker {
       ...(this.memDb ? ['--mem-db'] : ['--db', this.dbDir]),
       '--log', this.logDir(),
       ...(this.secretFile ? ['--cluster-secret-file', this.secretFile] : []),
+      ...(this.tls ? [...workerTlsArgs(), '--ext-secure-tcp-port', String(this.securePort)] : []),
+      ...(this.plainTcp ? [] : ['--disable-insecure-tcp']),
       ...this.extraArgs,
     ];
     this.proc = spawn(WORKER, args, {
@@ -143,8 +152,8 @@ export class Worker {
       throw new Error(`worker exited early (${JSON.stringify(r)}):\n${this.output}`);
     });
     await Promise.race([
-      waitFor(() => canConnect(this.tcpPort, this.host),
-        { what: `worker TCP port ${this.tcpPort}`, stopIf: () => gone }),
+      waitFor(() => canConnect(this.clientPort, this.host),
+        { what: `worker TCP port ${this.clientPort}`, stopIf: () => gone }),
       exitedEarly,
     ]);
     exitedEarly.catch(() => {});
@@ -158,7 +167,10 @@ export class Worker {
   }
 
   get pid() { return this.proc?.pid; }
-  get tcpEndpoint() { return `tcp://${this.host}:${this.tcpPort}`; }
+  // The TCP port clients use: the secure one in TLS mode.
+  get clientPort() { return this.tls ? this.securePort : this.tcpPort; }
+  get tcpEndpoint() { return `tcp://${this.host}:${this.clientPort}`; }
+  get httpScheme() { return this.tls ? 'https' : 'http'; }
 
   async kill() {
     if (!this.proc) return;
@@ -181,6 +193,12 @@ export class Worker {
     if (this.ownsDir) fs.rmSync(this.dbDir, { recursive: true, force: true });
     if (this.logDirPath) fs.rmSync(this.logDirPath, { recursive: true, force: true });
   }
+}
+
+// Client settings for a worker: TLS without server validation when it runs with certificates
+// (the client takes no CA option; the tests check certificates on their own links).
+export function tlsSettings(worker) {
+  return worker?.tls ? { useSslConnection: true, validateServer: false } : {};
 }
 
 export async function startWorker(opts) {

@@ -1,0 +1,114 @@
+// TLS for the system tests: a CA and a node certificate (IP SANs 127.0.0.1-127.0.0.20 and
+// localhost, usable as server and client certificate) made with `openssl` once per test process
+// into a temporary folder that is removed at exit — no key is ever committed. CHORUS_TEST_TLS=1
+// switches the harness to TLS mode: every worker and manager starts with the certificates, the
+// clients use the secure TCP port and HTTPS. httpFetch() is fetch() for http:// and, for
+// https://, a node:https request that trusts the test CA and presents the node certificate (the
+// internal HTTP ports want one).
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+
+export const TLS = process.env.CHORUS_TEST_TLS === '1';
+export const scheme = TLS ? 'https' : 'http';
+
+// IP SANs of the shared test certificate: every loopback address the tests use.
+const kSanHostsMax = 20;
+
+let material;
+
+function openssl(args, cwd) {
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+// Makes a CA (`name`.crt/.key) in `dir`.
+export function makeCa(dir, name = 'ca', subject = '/CN=Chorus e2e CA') {
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', subject,
+    '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+}
+
+// Makes a certificate `name`.crt/.key in `dir`, signed by the CA `ca` of that folder.
+export function makeNodeCertificate(dir, name, ca = 'ca', sans = defaultSans()) {
+  fs.writeFileSync(path.join(dir, `${name}.ext`),
+    `subjectAltName=${sans}\nextendedKeyUsage=serverAuth,clientAuth\n` +
+    'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n');
+  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`], dir);
+  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`,
+    '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.crt`], dir);
+}
+
+function defaultSans() {
+  const ips = Array.from({ length: kSanHostsMax }, (_, i) => `IP:127.0.0.${i + 1}`);
+  return [...ips, 'DNS:localhost'].join(',');
+}
+
+// The shared test certificates: { dir, rootsDir, caFile, certFile, keyFile, ca, cert, key }.
+export function testCertificates() {
+  if (material) return material;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-e2e-tls-'));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  const rootsDir = path.join(dir, 'roots');
+  fs.mkdirSync(rootsDir);
+  makeCa(rootsDir);
+  makeNodeCertificate(rootsDir, 'node');
+  // The roots folder holds only the CA certificate; the node's files live beside it.
+  for (const f of ['node.crt', 'node.key']) fs.renameSync(path.join(rootsDir, f), path.join(dir, f));
+  for (const f of fs.readdirSync(rootsDir)) {
+    if (f !== 'ca.crt' && f !== 'ca.key') fs.rmSync(path.join(rootsDir, f));
+  }
+  // The CA key is not needed by anyone after signing.
+  fs.renameSync(path.join(rootsDir, 'ca.key'), path.join(dir, 'ca.key'));
+  material = {
+    dir, rootsDir,
+    caFile: path.join(rootsDir, 'ca.crt'),
+    certFile: path.join(dir, 'node.crt'),
+    keyFile: path.join(dir, 'node.key'),
+  };
+  material.ca = fs.readFileSync(material.caFile);
+  material.cert = fs.readFileSync(material.certFile);
+  material.key = fs.readFileSync(material.keyFile);
+  return material;
+}
+
+// The worker options that turn TLS on with the test certificates.
+export function workerTlsArgs() {
+  const m = testCertificates();
+  return ['--certificate-file', m.certFile, '--certificate-private-key-file', m.keyFile,
+    '--trusted-root-certificates-path', m.rootsDir];
+}
+
+// fetch() for http://; for https:// a request that trusts the test CA and presents the test
+// certificate (`tls` overrides those node:https options). Supports method, headers, body and
+// signal; answers { status, ok, headers.get, text(), json() }.
+export async function httpFetch(url, init = {}) {
+  if (!url.startsWith('https:')) return fetch(url, init);
+  const m = testCertificates();
+  const { method = 'GET', headers = {}, body, signal, tls = {} } = init;
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method, headers, ca: m.ca, cert: m.cert, key: m.key, signal,
+      ...tls },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: res.statusCode,
+            ok: res.statusCode >= 200 && res.statusCode < 300,
+            headers: { get: (name) => res.headers[name.toLowerCase()] ?? null },
+            text: async () => text,
+            json: async () => JSON.parse(text),
+          });
+        });
+      });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
