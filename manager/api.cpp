@@ -15,6 +15,7 @@
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/SHA2Engine.h>
 #include <Poco/StreamCopier.h>
@@ -310,9 +311,9 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     }
     if (!node) return error_reply(503, "no running node can check the credentials");
     // The node says who the caller is; changes need $admins or $ops.
-    const auto answer =
-        http_request("GET", host_for(node->resolved.ext_ip), node->resolved.ext_http_port,
-                     "/users/%24current", "", {{"Authorization", header}}, kAuthCallTimeoutMs);
+    const auto answer = http_request(
+        "GET", host_for(node->resolved.ext_ip), node->resolved.ext_http_port, "/users/%24current",
+        "", {{"Authorization", header}}, kAuthCallTimeoutMs, ctx_.config.http_client_tls);
     if (!answer) return error_reply(503, "the node did not answer the credential check");
     bool allowed = false;
     if (answer->status == 200) {
@@ -349,7 +350,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     const std::string host = host_for(node->resolved.ext_ip);
     const int port = node->resolved.ext_http_port;
     const auto ping = http_request("GET", host, port, "/ping", "", {{"Authorization", header}},
-                                   kAuthCallTimeoutMs);
+                                   kAuthCallTimeoutMs, ctx_.config.http_client_tls);
     if (!ping || ping->status == 401) return authorize("").value();
     std::string login;
     try {
@@ -364,8 +365,9 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     }
     Array::Ptr groups = new Array;
     const bool may_change = !authorize(header).has_value();
-    const auto user = http_request("GET", host, port, "/users/%24current", "",
-                                   {{"Authorization", header}}, kAuthCallTimeoutMs);
+    const auto user =
+        http_request("GET", host, port, "/users/%24current", "", {{"Authorization", header}},
+                     kAuthCallTimeoutMs, ctx_.config.http_client_tls);
     const Object::Ptr body = user && user->status == 200 ? parse_json_object(user->body) : nullptr;
     const Object::Ptr data = body && body->has("data") ? body->getObject("data") : nullptr;
     if (data && data->has("groups")) groups = data->getArray("groups");
@@ -663,9 +665,10 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
   Reply resign(const std::string& name, const std::string& auth_header) {
     const auto v = ctx_.supervisor.node(name);
     if (role_of(*v->spec) != "Leader") return error_reply(409, name + " is not the leader");
-    const auto answer = http_request("POST", host_for(v->spec->resolved.ext_ip),
-                                     v->spec->resolved.ext_http_port, "/admin/node/resign", "",
-                                     {{"Authorization", auth_header}}, kNodeCallTimeoutMs);
+    const auto answer =
+        http_request("POST", host_for(v->spec->resolved.ext_ip), v->spec->resolved.ext_http_port,
+                     "/admin/node/resign", "", {{"Authorization", auth_header}}, kNodeCallTimeoutMs,
+                     ctx_.config.http_client_tls);
     if (!answer) return error_reply(502, "the node did not answer");
     if (answer->status >= 300) {
       return error_reply(502, "the node answered " + std::to_string(answer->status));
@@ -737,8 +740,8 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
       const int64_t began = steady_now_ms();
       if (s == leader) {
         http_request("POST", host_for(s->resolved.ext_ip), s->resolved.ext_http_port,
-                     "/admin/node/resign", "", {{"Authorization", auth_header}},
-                     kNodeCallTimeoutMs);
+                     "/admin/node/resign", "", {{"Authorization", auth_header}}, kNodeCallTimeoutMs,
+                     ctx_.config.http_client_tls);
         wait_other_leader(*s);
         Object::Ptr step = new Object;
         step->set("node", s->name);
@@ -778,7 +781,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     if (request.has("Authorization")) headers["Authorization"] = request.get("Authorization");
     const auto answer =
         http_request("GET", host_for(node->resolved.ext_ip), node->resolved.ext_http_port, target,
-                     "", headers, kNodeCallTimeoutMs);
+                     "", headers, kNodeCallTimeoutMs, ctx_.config.http_client_tls);
     if (!answer) return error_reply(502, "the node did not answer");
     Reply r{answer->status, answer->body, answer->content_type, {}};
     if (answer->status == 401) r.headers["WWW-Authenticate"] = "Basic realm=\"chorus-manager\"";
@@ -803,7 +806,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     if (request.has("Authorization")) headers["Authorization"] = request.get("Authorization");
     const auto answer =
         http_request(method, host_for(node->resolved.ext_ip), node->resolved.ext_http_port, target,
-                     "", headers, kNodeCallTimeoutMs);
+                     "", headers, kNodeCallTimeoutMs, ctx_.config.http_client_tls);
     if (!answer) return error_reply(502, "the node did not answer");
     Reply r{answer->status, answer->body, answer->content_type, {}};
     if (answer->status == 401) r.headers["WWW-Authenticate"] = "Basic realm=\"chorus-manager\"";
@@ -845,7 +848,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
         "GET", host_for(node->resolved.ext_ip), node->resolved.ext_http_port,
         "/streams/%24all/head/backward/100?embed=body", "",
         {{"Authorization", header}, {"Accept", "application/vnd.eventstore.atom+json"}},
-        kNodeCallTimeoutMs);
+        kNodeCallTimeoutMs, ctx_.config.http_client_tls);
     if (!answer) return error_reply(502, "the node did not answer");
     if (answer->status == 401 || header.empty()) return authorize("").value();
     if (answer->status != 200) return error_reply(answer->status, "the node refused");
@@ -955,7 +958,12 @@ std::string digest(const std::string& text) {
 std::unique_ptr<Poco::Net::HTTPServer> make_server(ApiContext& ctx, AuthCache& auth, bool internal,
                                                    const std::string& ip, uint16_t port,
                                                    bool v5_state_names = false) {
-  Poco::Net::ServerSocket socket;
+  // With TLS: HTTPS; the internal port (gossip of nodes and peer managers) only to holders of a
+  // certificate signed by a trusted root, the external ones to any client.
+  const auto& certificates = ctx.config.certificates;
+  Poco::Net::ServerSocket socket =
+      certificates ? Poco::Net::SecureServerSocket(certificates->poco_server_context(internal))
+                   : Poco::Net::ServerSocket();
   // SO_REUSEADDR for quick restarts, but not SO_REUSEPORT: a second manager must fail to bind.
   socket.bind(Poco::Net::SocketAddress(ip, port), true, false);
   socket.listen(64);

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -157,6 +158,15 @@ const std::vector<Key>& keys() {
        [](ManagerConfig& c, const std::string& v) { c.limits.hung_after_ms = int_of(v); }},
       {"StopGraceMs", Kind::kInt, "SIGTERM, then SIGKILL after this.",
        [](ManagerConfig& c, const std::string& v) { c.limits.stop_grace_ms = int_of(v); }},
+      {"CertificateFile", Kind::kString,
+       "PEM certificate (then chain) for HTTPS and the nodes' TLS; given to every node.",
+       [](ManagerConfig& c, const std::string& v) { c.certificate_file = v; }},
+      {"CertificatePrivateKeyFile", Kind::kString, "Unencrypted PEM key of CertificateFile.",
+       [](ManagerConfig& c, const std::string& v) { c.certificate_private_key_file = v; }},
+      {"TrustedRootCertificatesPath", Kind::kString,
+       "Folder of CA certificates (or one PEM file) that sign the nodes' and managers' "
+       "certificates.",
+       [](ManagerConfig& c, const std::string& v) { c.trusted_root_certificates_path = v; }},
   };
   return kTable;
 }
@@ -199,9 +209,16 @@ struct Parse {
 
 // Options that the manager sets on every node itself.
 const std::set<std::string>& manager_owned_options() {
-  static const std::set<std::string> kOwned = {"GossipSeed",        "DiscoverViaDns", "ClusterDns",
-                                               "ClusterGossipPort", "ClusterName",    "Log",
-                                               "ClusterSecretFile"};
+  static const std::set<std::string> kOwned = {"GossipSeed",
+                                               "DiscoverViaDns",
+                                               "ClusterDns",
+                                               "ClusterGossipPort",
+                                               "ClusterName",
+                                               "Log",
+                                               "ClusterSecretFile",
+                                               "CertificateFile",
+                                               "CertificatePrivateKeyFile",
+                                               "TrustedRootCertificatesPath"};
   return kOwned;
 }
 
@@ -419,6 +436,20 @@ void apply_values(Parse& p) {
   for (std::string* folder : {&c.db_folder, &c.log_folder}) {
     if (folder->size() > 1 && folder->back() == '/') folder->pop_back();
   }
+  for (std::string* path :
+       {&c.certificate_file, &c.certificate_private_key_file, &c.trusted_root_certificates_path}) {
+    if (!path->empty()) *path = std::filesystem::absolute(*path).lexically_normal();
+  }
+  const bool certificate = !c.certificate_file.empty();
+  if (certificate != !c.certificate_private_key_file.empty() ||
+      certificate != !c.trusted_root_certificates_path.empty()) {
+    const char* missing = c.certificate_file.empty()               ? "CertificateFile"
+                          : c.certificate_private_key_file.empty() ? "CertificatePrivateKeyFile"
+                                                                   : "TrustedRootCertificatesPath";
+    p.fail(std::string(missing) +
+           ": missing (CertificateFile, CertificatePrivateKeyFile and "
+           "TrustedRootCertificatesPath go together)");
+  }
   if (c.limits.intensity_exits_max < 1) p.fail("RestartIntensity: must be at least 1");
   if (c.limits.backoff_max_ms < c.limits.backoff_initial_ms) {
     p.fail("RestartBackoffMaxMs: smaller than RestartBackoffInitialMs");
@@ -465,6 +496,9 @@ std::string value_text(const std::string& key, const ManagerConfig& c) {
       {"StartGraceMs", std::to_string(l.start_grace_ms)},
       {"HungAfterMs", std::to_string(l.hung_after_ms)},
       {"StopGraceMs", std::to_string(l.stop_grace_ms)},
+      {"CertificateFile", c.certificate_file},
+      {"CertificatePrivateKeyFile", c.certificate_private_key_file},
+      {"TrustedRootCertificatesPath", c.trusted_root_certificates_path},
   };
   auto it = texts.find(key);
   return it == texts.end() ? "" : it->second;
@@ -670,6 +704,12 @@ std::vector<std::string> worker_args(const ManagerConfig& config, const NodeSpec
   if (!config.cluster_secret.empty()) {
     args.push_back("--cluster-secret-file=" + config.cluster_secret_file);
   }
+  // Insecure means no TLS either (the node's --insecure ignores certificates).
+  if (!config.certificate_file.empty() && !config.insecure) {
+    args.push_back("--certificate-file=" + config.certificate_file);
+    args.push_back("--certificate-private-key-file=" + config.certificate_private_key_file);
+    args.push_back("--trusted-root-certificates-path=" + config.trusted_root_certificates_path);
+  }
   if (config.insecure) args.emplace_back("--insecure");
   return args;
 }
@@ -693,6 +733,25 @@ std::string resolve_cluster_secret(ManagerConfig& config) {
   const auto secret = auth::load_secret_file(config.cluster_secret_file, &error);
   if (!secret) return file + ": ClusterSecretFile: " + error;
   config.cluster_secret = *secret;
+  return "";
+}
+
+std::string load_certificates(ManagerConfig& config) {
+  if (config.certificate_file.empty() || config.insecure) return "";
+  const std::string file = config.config_file.empty() ? "(no config file)" : config.config_file;
+  std::string error;
+  tls::PathField field = tls::PathField::kCertificate;
+  config.certificates =
+      tls::Certificates::load({config.certificate_file, config.certificate_private_key_file,
+                               config.trusted_root_certificates_path},
+                              &error, std::chrono::system_clock::now(), &field);
+  if (!config.certificates) {
+    const char* key = field == tls::PathField::kPrivateKey     ? "CertificatePrivateKeyFile"
+                      : field == tls::PathField::kTrustedRoots ? "TrustedRootCertificatesPath"
+                                                               : "CertificateFile";
+    return file + ": " + key + ": " + error;
+  }
+  config.http_client_tls = config.certificates->poco_client_context();
   return "";
 }
 

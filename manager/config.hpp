@@ -7,6 +7,7 @@
 
 #include "common/cluster_auth.hpp"
 #include "common/options.hpp"
+#include "common/tls.hpp"
 #include "manager/restart_policy.hpp"
 
 #include <functional>
@@ -56,7 +57,8 @@ struct ManagerConfig {
   // The secret members prove on internal TCP and gossip; "" = <Db>/manager/cluster-secret,
   // created if missing (see resolve_cluster_secret). Handed to every node.
   std::string cluster_secret_file;
-  bool insecure = false;        // no cluster secret at all (and allowed on a non-loopback IntIp)
+  // No cluster secret and no TLS (certificate keys ignored), allowed on a non-loopback IntIp.
+  bool insecure = false;
   auth::Secret cluster_secret;  // loaded by resolve_cluster_secret; empty with Insecure
   int gossip_interval_ms = 500;
   int gossip_timeout_ms = 500;
@@ -65,6 +67,14 @@ struct ManagerConfig {
       int64_t{10} * 1024 * 1024;  // a node's log file is rotated beyond this
   int node_log_files_max = 3;     // rotated files kept per node
   RestartLimits limits;
+  // TLS (EventStore's key names): given to every node; the manager's ports serve HTTPS and its
+  // own HTTP clients use it. All three or none.
+  std::string certificate_file;
+  std::string certificate_private_key_file;
+  std::string trusted_root_certificates_path;
+  // Loaded by load_certificates() when certificate_file is set; null without TLS.
+  std::shared_ptr<const tls::Certificates> certificates;
+  Poco::Net::Context::Ptr http_client_tls;  // for the manager's HTTP calls; null: plain HTTP
   std::vector<NodeSpec> nodes;
   bool what_if = false;
   bool help = false;
@@ -91,6 +101,11 @@ ConfigResult parse_manager_config(int argc, const char* const* argv, const Envir
 // Creates the Db and Log folders (and the nodes') if missing and checks that they are writable;
 // "" or the error naming the key.
 std::string validate_folders(const ManagerConfig& config);
+
+// Loads and checks the certificate files (when CertificateFile is set and Insecure is not) into
+// config.certificates
+// and config.http_client_tls; "" or the error naming the file and key. Touches the disk.
+std::string load_certificates(ManagerConfig& config);
 
 // The full worker command line of a node: its options, then what the manager sets
 // (--int-ip/--ext-ip from the manager's IntIp/ExtIp unless the node sets its own, --gossip-seed,

@@ -91,7 +91,7 @@ std::optional<std::string> GossipRelay::exchange(const std::string& target,
   }
   const auto answer =
       http_request("POST", target.substr(0, colon), std::stoi(target.substr(colon + 1)), "/gossip",
-                   body, headers, config_.gossip_timeout_ms);
+                   body, headers, config_.gossip_timeout_ms, config_.http_client_tls);
   if (!answer) return std::nullopt;
   if (answer->status == 401) log_.warn("gossip to " + target + " refused: " + answer->body);
   if (answer->status != 200) return std::nullopt;

@@ -1,6 +1,8 @@
 // Poco's HTTPClientSession with one timeout for connect, send and receive, over TCP or over a
-// Unix socket (a node's health listener).
+// Unix socket (a node's health listener); HTTPS when given a TLS client context.
 #include "manager/http_client.hpp"
+
+#include "common/tls.hpp"
 
 #include <Poco/JSON/Parser.h>
 #include <Poco/Net/HTTPClientSession.h>
@@ -13,11 +15,10 @@
 namespace chorus::manager {
 namespace {
 
+// The session's timeouts are set by the caller.
 std::optional<HttpAnswer> exchange(Poco::Net::HTTPClientSession& session, const std::string& method,
                                    const std::string& target, const std::string& body,
-                                   const std::map<std::string, std::string>& headers,
-                                   int timeout_ms) {
-  session.setTimeout(Poco::Timespan(static_cast<long>(timeout_ms) * 1000));
+                                   const std::map<std::string, std::string>& headers) {
   Poco::Net::HTTPRequest request(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
   for (const auto& [name, value] : headers) request.set(name, value);
   if (method == "POST" || !body.empty()) {
@@ -40,10 +41,10 @@ std::optional<HttpAnswer> exchange(Poco::Net::HTTPClientSession& session, const 
 std::optional<HttpAnswer> http_request(const std::string& method, const std::string& host, int port,
                                        const std::string& target, const std::string& body,
                                        const std::map<std::string, std::string>& headers,
-                                       int timeout_ms) {
+                                       int timeout_ms, const Poco::Net::Context::Ptr& tls) {
   try {
-    Poco::Net::HTTPClientSession session(host, static_cast<Poco::UInt16>(port));
-    return exchange(session, method, target, body, headers, timeout_ms);
+    const auto session = tls::make_http_session(host, static_cast<uint16_t>(port), tls, timeout_ms);
+    return exchange(*session, method, target, body, headers);
   } catch (const std::exception&) {
     return std::nullopt;
   }
@@ -57,7 +58,8 @@ std::optional<HttpAnswer> http_request_unix(const std::string& socket_path,
     socket.connect(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, socket_path),
                    timeout);
     Poco::Net::HTTPClientSession session(socket);
-    return exchange(session, "GET", target, "", {{"Host", "localhost"}}, timeout_ms);
+    session.setTimeout(timeout);
+    return exchange(session, "GET", target, "", {{"Host", "localhost"}});
   } catch (const std::exception&) {
     return std::nullopt;
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <Poco/JSON/Object.h>
+#include <Poco/Net/Context.h>
 
 #include <map>
 #include <optional>
@@ -17,11 +18,12 @@ struct HttpAnswer {
   std::map<std::string, std::string> headers;
 };
 
-// nullopt when the connection or the deadline failed.
+// nullopt when the connection or the deadline failed. With `tls` (a client context) the request
+// goes over HTTPS, presenting our certificate and verifying the server's; null: plain HTTP.
 std::optional<HttpAnswer> http_request(const std::string& method, const std::string& host, int port,
                                        const std::string& target, const std::string& body,
                                        const std::map<std::string, std::string>& headers,
-                                       int timeout_ms);
+                                       int timeout_ms, const Poco::Net::Context::Ptr& tls);
 
 // A GET over a node's health listener (a Unix socket); nullopt as above.
 std::optional<HttpAnswer> http_request_unix(const std::string& socket_path,

@@ -139,12 +139,19 @@ class ManagerApp final : public Poco::Util::ServerApplication {
       std::cerr << "chorus-manager: " << message << "\n";
       return kExitCannotStart;
     }
-    log.info(
-        "listening: internal HTTP " + config_.int_ip + ":" + std::to_string(config_.int_http_port) +
-        ", external HTTP " + config_.ext_ip + ":" + std::to_string(config_.ext_http_port) +
-        (config_.ext_http_port_v5 != 0 ? ", external HTTP with v5 gossip names " + config_.ext_ip +
-                                             ":" + std::to_string(config_.ext_http_port_v5)
-                                       : std::string()));
+    const std::string http = config_.certificates ? "HTTPS " : "HTTP ";
+    log.info("listening: internal " + http + config_.int_ip + ":" +
+             std::to_string(config_.int_http_port) + ", external " + http + config_.ext_ip + ":" +
+             std::to_string(config_.ext_http_port) +
+             (config_.ext_http_port_v5 != 0
+                  ? ", external " + http + "with v5 gossip names " + config_.ext_ip + ":" +
+                        std::to_string(config_.ext_http_port_v5)
+                  : std::string()));
+    if (config_.certificates) {
+      const auto summary = config_.certificates->summary();
+      log.info("TLS on: certificate " + summary.subject + ", valid until " + summary.not_after +
+               ", " + std::to_string(summary.trusted_roots) + " trusted root(s)");
+    }
     store->add_event("", "manager-started", "pid " + std::to_string(::getpid()));
     relay.start();
     supervisor.start();
@@ -207,7 +214,15 @@ int main(int argc, char** argv) {
               << ": WorkerPath: '" << worker << "' is not an executable file\n";
     return chorus::manager::kConfigErrorExitCode;
   }
-  ManagerApp app(config);
+  if (auto problem = chorus::manager::load_certificates(config); !problem.empty()) {
+    std::cerr << "chorus-manager: " << problem << "\n";
+    return chorus::manager::kConfigErrorExitCode;
+  }
+  if (config.insecure && !config.certificate_file.empty()) {
+    std::cerr
+        << "chorus-manager: Insecure: the certificate keys are ignored, every port is plain\n";
+  }
+  ManagerApp app(std::move(config));
   std::vector<char*> app_argv{argv[0]};
   std::vector<std::string> daemon_args = parsed.config.daemon_args;
   for (std::string& a : daemon_args) app_argv.push_back(a.data());

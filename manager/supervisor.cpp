@@ -351,9 +351,10 @@ void Supervisor::health_loop() {
       }
     }
     for (const Probe& p : probes) {
-      auto get = [&p](const std::string& target) {
+      auto get = [this, &p](const std::string& target) {
         if (!p.socket.empty()) return http_request_unix(p.socket, target, kHealthTimeoutMs);
-        return http_request("GET", p.host, p.port, target, "", {}, kHealthTimeoutMs);
+        return http_request("GET", p.host, p.port, target, "", {}, kHealthTimeoutMs,
+                            config_.http_client_tls);
       };
       const auto health = get("/health/live");
       const bool ok = health && health->status >= 200 && health->status < 300;

@@ -176,6 +176,51 @@ TEST(ManagerConfig, DuplicateNodeNamesAreRefused) {
                {"Nodes[1].Name", "two nodes"});
 }
 
+TEST(ManagerConfig, CertificateKeysAreGivenToEveryNode) {
+  const std::string yaml = std::string(kThreeNodes) +
+                           "CertificateFile: /etc/chorus/node.crt\n"
+                           "CertificatePrivateKeyFile: /etc/chorus/node.key\n"
+                           "TrustedRootCertificatesPath: /etc/chorus/ca\n";
+  const auto r = parse_yaml(yaml);
+  ASSERT_TRUE(r.ok()) << r.error;
+  for (const NodeSpec& node : r.config.nodes) {
+    EXPECT_EQ(node.resolved.certificate_file, "/etc/chorus/node.crt");
+    EXPECT_EQ(node.resolved.certificate_private_key_file, "/etc/chorus/node.key");
+    EXPECT_EQ(node.resolved.trusted_root_certificates_path, "/etc/chorus/ca");
+    EXPECT_TRUE(node.resolved.tls_enabled());
+  }
+}
+
+TEST(ManagerConfig, IncompleteOrNodeOwnCertificateKeysAreNamed) {
+  auto r = parse_yaml(std::string(kThreeNodes) + "CertificateFile: /etc/chorus/node.crt\n");
+  EXPECT_EQ(r.exit_code, kConfigErrorExitCode);
+  EXPECT_NE(r.error.find("CertificatePrivateKeyFile: missing"), std::string::npos) << r.error;
+  r = parse_yaml(R"(
+Nodes:
+  - Name: n1
+    Options: {CertificateFile: /tmp/own.crt}
+)");
+  EXPECT_EQ(r.exit_code, kConfigErrorExitCode);
+  EXPECT_NE(r.error.find("Nodes[0].Options.CertificateFile: set by the manager"), std::string::npos)
+      << r.error;
+}
+
+TEST(ManagerConfig, UnreadableCertificateIsNamedByItsKey) {
+  auto r = parse_yaml(std::string(kThreeNodes) +
+                      "CertificateFile: /nonexistent/node.crt\n"
+                      "CertificatePrivateKeyFile: /nonexistent/node.key\n"
+                      "TrustedRootCertificatesPath: /nonexistent/ca\n");
+  ASSERT_TRUE(r.ok()) << r.error;
+  const std::string error = load_certificates(r.config);
+  EXPECT_EQ(error,
+            "m.yaml: CertificateFile: cannot read certificate file '/nonexistent/node.crt': "
+            "no such file");
+  EXPECT_EQ(r.config.certificates, nullptr);
+  ConfigResult plain = parse_yaml(kThreeNodes);
+  EXPECT_EQ(load_certificates(plain.config), "");
+  EXPECT_TRUE(plain.config.http_client_tls.isNull());
+}
+
 TEST(ManagerConfig, UnwritableFolderIsNamed) {
   auto r = parse_yaml("Db: /proc/chorus-cannot-be-here\n");
   ASSERT_TRUE(r.ok()) << r.error;

@@ -156,19 +156,18 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     timer->async_wait([in](boost::system::error_code ec) {
       if (!ec) in->socket.close();
     });
-    in->socket.async_handshake(
-        tls::Stream::Role::kServer,
-        asio::bind_executor(
-            strand, [self = shared_from_this(), in, timer](boost::system::error_code ec) {
-              timer->cancel();
-              if (self->stopped) return self->close_incoming(in);
-              if (ec) {
-                self->refuse("internal TLS connection from " + self->remote_of(*in) +
-                             " refused: " + ec.message());
-                return self->close_incoming(in);
-              }
-              self->authenticate(in);
-            }));
+    in->socket.async_handshake(tls::Stream::Role::kServer,
+                               asio::bind_executor(strand, [self = shared_from_this(), in,
+                                                            timer](boost::system::error_code ec) {
+                                 timer->cancel();
+                                 if (self->stopped) return self->close_incoming(in);
+                                 if (ec) {
+                                   self->refuse("internal TLS connection from " +
+                                                self->remote_of(*in) + " refused: " + ec.message());
+                                   return self->close_incoming(in);
+                                 }
+                                 self->authenticate(in);
+                               }));
   }
 
   std::string remote_of(Incoming& in) {
