@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import es0219 from 'node-eventstore-client-0219';
 import { Cluster, waitFor } from './lib/cluster.mjs';
+import { tlsSettings } from './lib/harness.mjs';
 import {
   es, admin, ANY, NO_STREAM, num, readAll, streamName, makeEvents, jsonEvent, dataOf,
   deferred, withDeadline, testSettings,
@@ -47,13 +48,14 @@ test('gossip-seeded client writes one event and reads it back', { timeout: 30000
   assert.deepEqual(dataOf(events[0].event), { hello: 'cluster' });
   // The client settled on the leader (gossip lists the leader first and ranks it highest).
   const connected = conn.events.filter((e) => e.ev === 'connected').map(endpointOf);
-  assert.equal(connected.at(-1)?.port, leader.tcpPort,
-    `client connected to ${JSON.stringify(connected)}, leader tcp ${leader.tcpPort}`);
+  assert.equal(connected.at(-1)?.port, leader.clientPort,
+    `client connected to ${JSON.stringify(connected)}, leader tcp ${leader.clientPort}`);
 });
 
 test('a client seeded with one follower\'s gossip endpoint only finds and uses the leader', { timeout: 30000 }, async () => {
   const f = followers[0];
-  const c = es.createConnection({ ...testSettings }, cluster.seeds([f]), 'one-seed');
+  const c = es.createConnection({ ...testSettings, ...tlsSettings(f) }, cluster.seeds([f]),
+    'one-seed');
   c.on('error', () => {});
   const connected = [];
   c.on('connected', (ep) => connected.push(ep));
@@ -62,8 +64,8 @@ test('a client seeded with one follower\'s gossip endpoint only finds and uses t
   const s = streamName('oneseed');
   const r = await c.appendToStream(s, NO_STREAM, jsonEvent({ seeded: 'follower' }));
   assert.equal(num(r.nextExpectedVersion), 0);
-  assert.equal(connected.at(-1)?.port, leader.tcpPort,
-    `connected to ${JSON.stringify(connected)}; leader tcp ${leader.tcpPort}`);
+  assert.equal(connected.at(-1)?.port, leader.clientPort,
+    `connected to ${JSON.stringify(connected)}; leader tcp ${leader.clientPort}`);
 });
 
 test('gossip-seeded client writes many events (batch, sequential and concurrent) in order', { timeout: 60000 }, async () => {
@@ -156,7 +158,7 @@ test('follower-pinned client (requireMaster=false): volatile subscription sees w
     assert.deepEqual(inAll, evs.map((e) => e.eventId), `$all on follower ${f.name}`);
     // It never left the follower.
     const connected = fconn.events.filter((e) => e.ev === 'connected').map(endpointOf);
-    assert.deepEqual(connected.map((c) => c?.port), [f.tcpPort]);
+    assert.deepEqual(connected.map((c) => c?.port), [f.clientPort]);
   }
 });
 
@@ -177,7 +179,7 @@ test('a write through a follower with requireMaster=false is forwarded to the le
   assert.deepEqual(events.map((e) => [e.event.eventId, num(e.event.eventNumber)]),
     evs.map((e, i) => [e.eventId, i]));
   const connected = fconn.events.filter((e) => e.ev === 'connected').map(endpointOf);
-  assert.deepEqual(connected.map((c) => c?.port), [f.tcpPort], 'the forwarding client stays on the follower');
+  assert.deepEqual(connected.map((c) => c?.port), [f.clientPort], 'the forwarding client stays on the follower');
 });
 
 test('a read with requireMaster=true on a follower is redirected to the leader', { timeout: 30000 }, async () => {
@@ -190,8 +192,8 @@ test('a read with requireMaster=true on a follower is redirected to the leader',
   assert.equal(slice.status, 'success');
   assert.deepEqual(slice.events.map((e) => e.event.eventId), evs.map((e) => e.eventId));
   const connected = fconn.events.filter((e) => e.ev === 'connected').map(endpointOf);
-  assert.equal(connected[0]?.port, f.tcpPort, 'first connected to the follower');
-  assert.equal(connected.at(-1)?.port, leader.tcpPort,
+  assert.equal(connected[0]?.port, f.clientPort, 'first connected to the follower');
+  assert.equal(connected.at(-1)?.port, leader.clientPort,
     `then reconnected to the leader (connected: ${JSON.stringify(connected)})`);
 });
 
@@ -205,13 +207,14 @@ test('a write with requireMaster=true on a follower is redirected to the leader 
   const { events } = await readAll(conn, s);
   assert.deepEqual(events.map((e) => e.event.eventId), [ev.eventId]);
   const connected = fconn.events.filter((e) => e.ev === 'connected').map(endpointOf);
-  assert.deepEqual(connected.map((c) => c?.port), [f.tcpPort, leader.tcpPort],
+  assert.deepEqual(connected.map((c) => c?.port), [f.clientPort, leader.clientPort],
     'connected to the follower, then to the leader');
 });
 
 test('node-eventstore-client 0.2.19 with gossip seeds (v5 ranks) finds the leader, writes and reads', { timeout: 30000 }, async () => {
   const seeds = cluster.nodes.map((n) => new es0219.GossipSeed({ host: n.host, port: n.httpPort }));
-  const c = es0219.createConnection({ ...testSettings, log: new es0219.NoopLogger() }, seeds, 'v0219');
+  const c = es0219.createConnection(
+    { ...testSettings, log: new es0219.NoopLogger(), ...tlsSettings(leader) }, seeds, 'v0219');
   c.on('error', () => {});
   const connected = [];
   c.on('connected', (ep) => connected.push(ep));
@@ -227,6 +230,6 @@ test('node-eventstore-client 0.2.19 with gossip seeds (v5 ranks) finds the leade
   assert.equal(num(r.nextExpectedVersion), 2);
   const slice = await c.readStreamEventsForward(s, 0, 10, false);
   assert.deepEqual(slice.events.map((e) => e.event.eventId), evs.map((e) => e.eventId));
-  assert.equal(connected.at(-1)?.port, leader.tcpPort,
-    `0.2.19 client connected to ${JSON.stringify(connected)}; leader tcp ${leader.tcpPort}`);
+  assert.equal(connected.at(-1)?.port, leader.clientPort,
+    `0.2.19 client connected to ${JSON.stringify(connected)}; leader tcp ${leader.clientPort}`);
 });

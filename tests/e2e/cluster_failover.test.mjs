@@ -200,7 +200,7 @@ class Scenario {
     for (const f of k === 1 ? cluster.live().filter((n) => n !== old) : []) {
       const c = await cluster.connect({ node: f, name: `forwarder-${f.index}`,
         settings: { requireMaster: false, maxReconnections: 0, operationTimeout: 10000 } });
-      c.endpoint = { host: f.host, port: f.tcpPort };
+      c.endpoint = { host: f.host, port: f.clientPort };
       forwarders.push(c);
     }
     const fwdLoad = this.load(forwarders);
@@ -217,7 +217,7 @@ class Scenario {
       });
     });
     const firstNew = new Promise((resolve) => {
-      load.listeners.push((a) => { if (a.node !== `${old.host}:${old.tcpPort}` && a.at >= killAt) resolve(a.at); });
+      load.listeners.push((a) => { if (a.node !== `${old.host}:${old.clientPort}` && a.at >= killAt) resolve(a.at); });
     });
     await old.exited;
     let firstAckAt;
@@ -445,7 +445,7 @@ test('leader SIGSTOP under write load: a new leader takes over; after SIGCONT th
     const c = await cluster.connect({ node: old, name: `sticky-${i}`, settings: {
       heartbeatTimeout: 60000, operationTimeout: 30000, failOnNoServerResponse: true,
       maxReconnections: 50, reconnectionDelay: 100, maxRetries: 20 } });
-    c.endpoint = { host: old.host, port: old.tcpPort };
+    c.endpoint = { host: old.host, port: old.clientPort };
     c.on('connected', (ep) => { c.endpoint = ep; });
     sticky.push(c);
   }
@@ -453,7 +453,7 @@ test('leader SIGSTOP under write load: a new leader takes over; after SIGCONT th
   const stickyLoad = main.load(sticky);
   await load.moreAcks(200, 15000, 'acks before the pause');
   await stickyLoad.moreAcks(20, 15000, 'sticky acks before the pause');
-  const oldEp = `${old.host}:${old.tcpPort}`;
+  const oldEp = `${old.host}:${old.clientPort}`;
   process.kill(old.pid, 'SIGSTOP');
   paused = true;
   const stopAt = Date.now();

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Manager, ADMIN, pidAlive, waitFor } from './manager_harness.mjs';
 import { es, testSettings, jsonEvent, streamName, readAll, ANY, closeQuietly } from './lib/es.mjs';
+import { httpFetch } from './lib/tls.mjs';
 
 const nodes = ['n1', 'n2', 'n3'].map((name) => ({
   name, options: { ClusterSize: 3 },
@@ -37,7 +38,7 @@ after(async () => {
 
 async function gossipConnection() {
   const c = es.createConnection({ ...testSettings, maxReconnections: 20, maxRetries: 10,
-    gossipTimeout: 1000, maxDiscoverAttempts: 20 },
+    gossipTimeout: 1000, maxDiscoverAttempts: 20, ...m.clientSettings },
   [new es.GossipSeed({ host: m.ip, port: m.extHttpPort })], 'manager-e2e');
   c.on('error', () => {});
   await new Promise((resolve, reject) => {
@@ -82,7 +83,7 @@ test('one manager with three nodes forms a cluster; its gossip lists the leader 
     assert.deepEqual(list.map((n) => n.state), ['Running', 'Running', 'Running']);
     assert.ok(list.every((n) => n.pid > 0 && n.ports.extTcp > 0));
     // The internal port serves the same view.
-    const res = await fetch(`http://${m.ip}:${m.intHttpPort}/gossip?format=json`);
+    const res = await httpFetch(`${m.scheme}://${m.ip}:${m.intHttpPort}/gossip?format=json`);
     assert.equal(res.status, 200);
   });
 

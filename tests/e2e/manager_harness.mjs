@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { WORKER, clusterSecretFile, freePort, waitFor } from './lib/harness.mjs';
+import { TLS, testCertificates, httpFetch } from './lib/tls.mjs';
 
 export { waitFor, freePort };
 
@@ -33,8 +34,11 @@ function yamlMap(obj) {
 
 export class Manager {
   // nodes: [{ name, cluster, options: {ClusterSize, MemDb, ...} }]; ports are added if missing.
-  constructor({ ip = '127.0.0.1', nodes, settings = {}, dir } = {}) {
+  // With `tls` (default: CHORUS_TEST_TLS=1) the manager gets the test certificates (so its ports
+  // and its nodes' HTTP ports serve HTTPS) and every node a secure TCP port and no plain one.
+  constructor({ ip = '127.0.0.1', nodes, settings = {}, dir, tls = TLS } = {}) {
     this.ip = ip;
+    this.tls = tls;
     this.nodeSpecs = nodes;
     this.settings = settings;
     this.dir = dir || fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-mgr-'));
@@ -50,6 +54,10 @@ export class Manager {
       for (const k of ['IntTcpPort', 'ExtTcpPort', 'IntHttpPort', 'ExtHttpPort']) {
         if (!n.options[k]) n.options[k] = await freePort(this.ip);
       }
+      if (this.tls && !n.options.ExtSecureTcpPort) {
+        n.options.ExtSecureTcpPort = await freePort(this.ip);
+        n.options.DisableInsecureTcp = true;
+      }
       // No IntIp/ExtIp: like an operator's config, the nodes take the manager's addresses.
     }
     const lines = [
@@ -64,6 +72,11 @@ export class Manager {
     // every machine), unless the test sets its own or none.
     if (!('ClusterSecretFile' in this.settings) && !('Insecure' in this.settings)) {
       lines.push(`ClusterSecretFile: ${clusterSecretFile()}`);
+    }
+    if (this.tls) {
+      const c = testCertificates();
+      lines.push(`CertificateFile: ${c.certFile}`, `CertificatePrivateKeyFile: ${c.keyFile}`,
+        `TrustedRootCertificatesPath: ${c.rootsDir}`);
     }
     for (const [k, v] of Object.entries(this.settings)) {
       // null leaves a key out (ClusterSecretFile: null = the manager's own default).
@@ -100,10 +113,13 @@ export class Manager {
   }
 
   get pid() { return this.proc?.pid; }
+  get scheme() { return this.tls ? 'https' : 'http'; }
+  // What a node-eventstore-client needs to reach this manager's nodes (TLS in TLS mode).
+  get clientSettings() { return this.tls ? { useSslConnection: true, validateServer: false } : {}; }
 
   async fetch(p, { method = 'GET', auth, timeoutMs = 15000 } = {}) {
     const headers = auth ? { Authorization: auth } : {};
-    return fetch(`http://${this.ip}:${this.extHttpPort}${p}`,
+    return httpFetch(`${this.scheme}://${this.ip}:${this.extHttpPort}${p}`,
       { method, headers, signal: AbortSignal.timeout(timeoutMs) });
   }
 
