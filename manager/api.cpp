@@ -489,7 +489,8 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
   Reply machines_document() {
     const std::string self = ctx_.config.int_ip + ":" + std::to_string(ctx_.config.int_http_port);
     auto build = [&] {
-      return machines_json(self, nodes_document().body, ctx_.relay.peer_managers());
+      return machines_json(self, nodes_document().body, ctx_.relay.peer_managers(),
+                           ctx_.config.http_client_tls);
     };
     const std::string doc = ctx_.machines ? ctx_.machines->get(steady_now_ms(), build) : build();
     return Reply{200, doc, "application/json", {}};

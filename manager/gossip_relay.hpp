@@ -44,6 +44,8 @@ class GossipRelay {
   // ClusterDns resolved to (without this manager itself), each once.
   std::vector<HostPort> peer_managers();
   const std::string& default_cluster() const { return config_.default_cluster; }
+  // The TLS context of the manager's HTTP calls (null: plain HTTP), for its other pollers.
+  const Poco::Net::Context::Ptr& http_client_tls() const { return config_.http_client_tls; }
 
   int64_t exchanges_ok() const { return exchanges_ok_; }
   int64_t exchanges_failed() const { return exchanges_failed_; }

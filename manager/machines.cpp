@@ -35,10 +35,10 @@ Object::Ptr machine(const std::string& address, bool self, const std::string& bo
   return m;
 }
 
-Object::Ptr ask_peer(const HostPort& peer) {
+Object::Ptr ask_peer(const HostPort& peer, const Poco::Net::Context::Ptr& tls) {
   const std::string address = peer.host + ":" + std::to_string(peer.port);
   const auto answer =
-      http_request("GET", peer.host, peer.port, "/api/nodes", "", {}, kPeerCallTimeoutMs);
+      http_request("GET", peer.host, peer.port, "/api/nodes", "", {}, kPeerCallTimeoutMs, tls);
   if (!answer) return machine(address, false, "", "no answer within the deadline");
   if (answer->status != 200) {
     return machine(address, false, "", "answered HTTP " + std::to_string(answer->status));
@@ -62,10 +62,10 @@ std::string MachinesCache::get(int64_t now_ms, const std::function<std::string()
 }
 
 std::string machines_json(const std::string& own_address, const std::string& own_nodes_json,
-                          const std::vector<HostPort>& peers) {
+                          const std::vector<HostPort>& peers, const Poco::Net::Context::Ptr& tls) {
   std::vector<std::future<Object::Ptr>> asked;
   for (size_t i = 0; i < peers.size() && i < kPeerManagersMax; ++i) {
-    asked.push_back(std::async(std::launch::async, ask_peer, peers[i]));
+    asked.push_back(std::async(std::launch::async, ask_peer, peers[i], tls));
   }
   Array::Ptr list = new Array;
   list->add(machine(own_address, true, own_nodes_json, ""));

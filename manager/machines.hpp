@@ -6,6 +6,8 @@
 
 #include "common/options.hpp"
 
+#include <Poco/Net/Context.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -40,7 +42,8 @@ class MachinesCache {
 
 // {"machines": [{"address", "self", "reachable", "manager", "nodes"} | {"address", "self":
 // false, "reachable": false, "error"}]}; `own_nodes_json` is this manager's /api/nodes answer.
+// `tls`: the client context for the peers' HTTPS ports (null: plain HTTP).
 std::string machines_json(const std::string& own_address, const std::string& own_nodes_json,
-                          const std::vector<HostPort>& peers);
+                          const std::vector<HostPort>& peers, const Poco::Net::Context::Ptr& tls);
 
 }  // namespace chorus::manager

@@ -116,8 +116,9 @@ void MetricsSampler::add_lag(const NodeView& v, std::map<std::string, std::strin
       }
     }
     if (text.empty() && on_peer_machine(leader->internal_http_ip)) {
-      const auto answer = http_request("GET", leader->internal_http_ip, leader->internal_http_port,
-                                       "/stats", "", {}, kLeaderStatsTimeoutMs);
+      const auto answer =
+          http_request("GET", leader->internal_http_ip, leader->internal_http_port, "/stats", "",
+                       {}, kLeaderStatsTimeoutMs, relay_.http_client_tls());
       if (answer && answer->status == 200) text = answer->body;
     }
     cached = leader_stats.emplace(spec.cluster, text).first;

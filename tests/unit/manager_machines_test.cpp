@@ -30,7 +30,7 @@ uint16_t closed_port() {
 TEST(Machines, ThisManagerFirstThenUnreachablePeersWithTheReason) {
   const std::string own = R"({"manager":{"name":"a"},"nodes":[{"name":"n1"}]})";
   const uint16_t port = closed_port();
-  const auto doc = parse(machines_json("127.0.0.1:30777", own, {{"127.0.0.1", port}}));
+  const auto doc = parse(machines_json("127.0.0.1:30777", own, {{"127.0.0.1", port}}, nullptr));
   const auto list = doc->getArray("machines");
   ASSERT_EQ(list->size(), 2u);
   const auto self = list->getObject(0);
@@ -46,7 +46,7 @@ TEST(Machines, ThisManagerFirstThenUnreachablePeersWithTheReason) {
 }
 
 TEST(Machines, AnAnswerThatIsNotANodesDocumentIsNotShown) {
-  const auto doc = parse(machines_json("127.0.0.1:30777", R"({"nodes":"x"})", {}));
+  const auto doc = parse(machines_json("127.0.0.1:30777", R"({"nodes":"x"})", {}, nullptr));
   const auto self = doc->getArray("machines")->getObject(0);
   EXPECT_FALSE(self->getValue<bool>("reachable"));
   EXPECT_NE(self->getValue<std::string>("error").find("not a manager"), std::string::npos);
