@@ -45,6 +45,9 @@ using BioPtr = std::unique_ptr<BIO, BioFree>;
 // Waits of a Poco TLS client exchange on a silent peer: handshake, then two receive waits.
 constexpr int kTlsTimeoutParts = 3;
 
+// Names the sessions of our servers (any fixed value; one per application).
+constexpr char kSessionIdContext[] = "chorus";
+
 // Ciphers for TLS 1.2 (1.3 suites are OpenSSL's defaults): forward secrecy and AEAD only.
 constexpr const char* kCipherList = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!MD5";
 
@@ -267,6 +270,11 @@ void Certificates::apply(SSL_CTX* context) const {
   }
   ok = ok && SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION) == 1;
   ok = ok && SSL_CTX_set_cipher_list(context, kCipherList) == 1;
+  // A client that resumes a session (Node's HTTPS agent does) on a server that asks for client
+  // certificates fails with an internal error unless a session id context is set.
+  ok = ok && SSL_CTX_set_session_id_context(
+                 context, reinterpret_cast<const unsigned char*>(kSessionIdContext),
+                 sizeof(kSessionIdContext) - 1) == 1;
   if (!ok) {
     // load() checked everything these calls need: failing here is a programming error.
     const unsigned long code = ERR_get_error();

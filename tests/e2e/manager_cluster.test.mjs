@@ -275,12 +275,12 @@ test('machines: this manager alone (no peers); its nodes document is also on the
     assert.equal(self.self, true);
     assert.equal(self.reachable, true);
     assert.deepEqual(self.nodes.map((n) => n.name), ['n1', 'n2', 'n3']);
-    const internal = await fetch(`http://${m.ip}:${m.intHttpPort}/api/nodes`);
+    const internal = await httpFetch(`${m.scheme}://${m.ip}:${m.intHttpPort}/api/nodes`);
     assert.equal(internal.status, 200);
     assert.equal((await internal.json()).nodes.length, 3);
     // Nothing else of the API is on the internal port.
     for (const p of ['/api/history', '/api/machines', '/api/nodes/n1/log']) {
-      const res = await fetch(`http://${m.ip}:${m.intHttpPort}${p}`, {
+      const res = await httpFetch(`${m.scheme}://${m.ip}:${m.intHttpPort}${p}`, {
         headers: { Authorization: ADMIN } });
       assert.equal(res.status, 404, p);
       await res.text();

@@ -84,29 +84,32 @@ export function workerTlsArgs() {
 
 // fetch() for http://; for https:// a request that trusts the test CA and presents the test
 // certificate (`tls` overrides those node:https options). Supports method, headers, body and
-// signal; answers { status, ok, headers.get, text(), json() }.
+// signal; answers { status, ok, headers.get, text(), json(), body.cancel() } at the headers.
 export async function httpFetch(url, init = {}) {
   if (!url.startsWith('https:')) return fetch(url, init);
   const m = testCertificates();
   const { method = 'GET', headers = {}, body, signal, tls = {} } = init;
   return new Promise((resolve, reject) => {
     const req = https.request(url, { method, headers, ca: m.ca, cert: m.cert, key: m.key, signal,
-      ...tls },
-      (res) => {
+      ...tls }, (res) => {
+      // Resolves at the headers, as fetch() does; the body is read on demand (or cancelled, for
+      // endless streams such as a log follow).
+      const body = new Promise((done, fail) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({
-            status: res.statusCode,
-            ok: res.statusCode >= 200 && res.statusCode < 300,
-            headers: { get: (name) => res.headers[name.toLowerCase()] ?? null },
-            text: async () => text,
-            json: async () => JSON.parse(text),
-          });
-        });
+        res.on('error', fail);
+        res.on('end', () => done(Buffer.concat(chunks).toString('utf8')));
       });
+      body.catch(() => {});
+      resolve({
+        status: res.statusCode,
+        ok: res.statusCode >= 200 && res.statusCode < 300,
+        headers: { get: (name) => res.headers[name.toLowerCase()] ?? null },
+        text: () => body,
+        json: async () => JSON.parse(await body),
+        body: { cancel: async () => { res.destroy(); } },
+      });
+    });
     req.on('error', reject);
     if (body !== undefined) req.write(body);
     req.end();
