@@ -3,10 +3,12 @@
 // useSslConnection discovers the leader through HTTPS gossip and writes through its secure port;
 // the internal TCP and HTTP ports refuse a TLS peer without a certificate, one whose certificate
 // comes from another CA, and plain connections; a node whose certificate another CA signed
-// cannot join (never listed alive, never a follower) while the cluster keeps serving.
+// cannot join (never listed alive, never a follower) while the cluster keeps serving; a worker's
+// gossip client refuses a peer whose certificate (of the right CA) names another address.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -141,4 +143,46 @@ test('a node with a certificate of another CA cannot join; the cluster keeps ser
     const s = streamName('afterstranger');
     await conn.appendToStream(s, NO_STREAM, jsonEvent({ still: 'serving' }));
     assert.equal((await readAll(conn, s)).events.length, 1);
+  });
+
+// An HTTPS server that wants a client certificate of the test CA and counts what reaches it.
+async function countingServer(cert, key) {
+  const m = testCertificates();
+  const counts = { requests: 0, connections: 0 };
+  const server = https.createServer({ cert, key, ca: m.ca, requestCert: true,
+    rejectUnauthorized: true }, (req, res) => {
+    counts.requests += 1;
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"members":[]}');
+  });
+  server.on('connection', () => { counts.connections += 1; });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, counts, port: server.address().port };
+}
+
+test('a worker\'s gossip client refuses a peer whose certificate names another address', T,
+  async () => {
+    const m = testCertificates();
+    // A certificate of the trusted CA that names 127.0.0.9 only, served on 127.0.0.1.
+    fs.copyFileSync(m.caFile, path.join(strangerDir, 'main.crt'));
+    fs.copyFileSync(path.join(m.dir, 'ca.key'), path.join(strangerDir, 'main.key'));
+    makeNodeCertificate(strangerDir, 'wrongname', 'main', 'IP:127.0.0.9');
+    const good = await countingServer(m.cert, m.key);
+    const bad = await countingServer(fs.readFileSync(path.join(strangerDir, 'wrongname.crt')),
+      fs.readFileSync(path.join(strangerDir, 'wrongname.key')));
+    const w = new Worker({ memDb: true, tls: true, extraArgs: ['--cluster-size=3',
+      '--discover-via-dns=false', `--gossip-seed=127.0.0.1:${good.port},127.0.0.1:${bad.port}`,
+      '--gossip-interval-ms', '100'] });
+    try {
+      await w.start();
+      // Several connections to the bad seed: gossip tried it in more than one round.
+      await waitFor(() => good.counts.requests > 0 && bad.counts.connections > 2,
+        { timeoutMs: 15000, what: 'gossip to both seeds' });
+      assert.equal(bad.counts.requests, 0, 'no request reached the peer with the wrong name');
+    } finally {
+      await w.cleanup();
+      good.server.close();
+      bad.server.close();
+    }
   });
