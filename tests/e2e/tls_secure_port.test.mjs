@@ -116,6 +116,19 @@ describe('secure external TCP port beside the plain one', () => {
     await roundTrip(plain);
   });
 
+  test('the HTTP API is HTTPS and its feed links name https://', T, async () => {
+    const conn = await connect(w, tlsSettings(w));
+    conns.push(conn);
+    const s = streamName('feed');
+    await conn.appendToStream(s, NO_STREAM, jsonEvent({ a: 1 }));
+    const res = await httpFetch(`https://${w.host}:${w.httpPort}/streams/${s}`,
+      { headers: { Accept: 'application/vnd.eventstore.atom+json' } });
+    assert.equal(res.status, 200);
+    const feed = await res.json();
+    assert.equal(feed.id, `https://${w.host}:${w.httpPort}/streams/${s}`);
+    assert.ok(feed.links.every((l) => l.uri.startsWith('https://')), JSON.stringify(feed.links));
+  });
+
   test('gossip advertises both ports', T, async () => {
     const me = (await gossipOf(w)).members[0];
     assert.equal(me.externalTcpPort, w.tcpPort);

@@ -104,8 +104,9 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
       return text_reply(400, "Invalid request URI.");
     }
     for (const auto& [name, value] : in) request.headers.emplace(name, value);
-    request.base_url =
-        "http://" + (in.has("Host") ? in.get("Host") : in.serverAddress().toString());
+    // Feed links name the scheme the client used (https:// on a port with TLS).
+    request.base_url = (in.secure() ? "https://" : "http://") +
+                       (in.has("Host") ? in.get("Host") : in.serverAddress().toString());
 
     if (std::optional<Reply> refused = read_body(in, request.body)) return *refused;
     RouteMatch match = router_.match(request.method, request.path);
