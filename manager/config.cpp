@@ -128,7 +128,7 @@ const std::vector<Key>& keys() {
       {"ClusterSecretFile", Kind::kString,
        "Secret file (mode 600) for internal TCP and gossip; default <Db>/manager/cluster-secret.",
        [](ManagerConfig& c, const std::string& v) { c.cluster_secret_file = v; }},
-      {"Insecure", Kind::kBool, "No cluster secret; allowed on a non-loopback IntIp.",
+      {"Insecure", Kind::kBool, "No cluster secret and no TLS; allowed on a non-loopback IntIp.",
        [](ManagerConfig& c, const std::string& v) { c.insecure = *to_bool(v); }},
       {"GossipIntervalMs", Kind::kInt, "Gossip round interval.",
        [](ManagerConfig& c, const std::string& v) { c.gossip_interval_ms = int_of(v); }},
@@ -717,7 +717,9 @@ std::vector<std::string> worker_args(const ManagerConfig& config, const NodeSpec
 std::string resolve_cluster_secret(ManagerConfig& config) {
   const std::string file = config.config_file.empty() ? "(no config file)" : config.config_file;
   if (config.cluster_secret_file.empty()) {
-    if (config.insecure) return "";
+    // Certificates authenticate members by mutual TLS; a made-up secret per manager would only
+    // keep the nodes of different machines apart.
+    if (config.insecure || !config.certificate_file.empty()) return "";
     // Secure by default: one secret for this manager's nodes, made once and kept with its data.
     const auto path = std::filesystem::path(config.db_folder) / "manager" / "cluster-secret";
     config.cluster_secret_file = path.string();

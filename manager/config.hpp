@@ -55,7 +55,8 @@ struct ManagerConfig {
   std::string worker_path;      // "" = chorus-worker next to the manager binary
   std::string web_root;         // "" = the default search (see main.cpp)
   // The secret members prove on internal TCP and gossip; "" = <Db>/manager/cluster-secret,
-  // created if missing (see resolve_cluster_secret). Handed to every node.
+  // created if missing, unless certificates are configured (see resolve_cluster_secret). Handed
+  // to every node.
   std::string cluster_secret_file;
   // No cluster secret and no TLS (certificate keys ignored), allowed on a non-loopback IntIp.
   bool insecure = false;
@@ -103,8 +104,8 @@ ConfigResult parse_manager_config(int argc, const char* const* argv, const Envir
 std::string validate_folders(const ManagerConfig& config);
 
 // Loads and checks the certificate files (when CertificateFile is set and Insecure is not) into
-// config.certificates
-// and config.http_client_tls; "" or the error naming the file and key. Touches the disk.
+// config.certificates and config.http_client_tls; "" or the error naming the file and key. Touches
+// the disk.
 std::string load_certificates(ManagerConfig& config);
 
 // The full worker command line of a node: its options, then what the manager sets
@@ -112,9 +113,8 @@ std::string load_certificates(ManagerConfig& config);
 // --discover-via-dns=false, --cluster-name, --db unless given, --log).
 std::vector<std::string> worker_args(const ManagerConfig& config, const NodeSpec& node);
 
-// Loads ClusterSecretFile, or creates and loads <Db>/manager/cluster-secret when none is named
-// (nothing with Insecure and no file); refuses a non-loopback IntIp without a secret unless
-// Insecure. "" or the error naming the key.
+// Loads ClusterSecretFile, or creates and loads <Db>/manager/cluster-secret when none is named;
+// nothing with Insecure, or with certificates and no file. "" or the error naming the key.
 std::string resolve_cluster_secret(ManagerConfig& config);
 
 std::string manager_help();

@@ -393,9 +393,9 @@ bool Supervisor::node_ready(const std::string& name) const {
     host = o.int_ip == "0.0.0.0" ? "127.0.0.1" : o.int_ip;
     port = o.int_http_port;
   }
-  const auto answer =
-      socket.empty() ? http_request("GET", host, port, "/health/ready", "", {}, kHealthTimeoutMs)
-                     : http_request_unix(socket, "/health/ready", kHealthTimeoutMs);
+  const auto answer = socket.empty() ? http_request("GET", host, port, "/health/ready", "", {},
+                                                    kHealthTimeoutMs, config_.http_client_tls)
+                                     : http_request_unix(socket, "/health/ready", kHealthTimeoutMs);
   return answer && answer->status == 200;
 }
 

@@ -191,6 +191,39 @@ TEST(ManagerConfig, CertificateKeysAreGivenToEveryNode) {
   }
 }
 
+bool has_arg(const std::vector<std::string>& args, const std::string& prefix) {
+  return std::any_of(args.begin(), args.end(),
+                     [&](const std::string& a) { return a.rfind(prefix, 0) == 0; });
+}
+
+// Mutual TLS authenticates members: with certificates and no ClusterSecretFile the manager makes
+// no secret of its own (one per machine would keep the machines' nodes apart). Insecure turns
+// both off: no secret, and the nodes get --insecure instead of the certificate options.
+TEST(ManagerConfig, CertificatesNeedNoSecretAndInsecureDropsBoth) {
+  const std::string certificates =
+      "CertificateFile: /etc/chorus/node.crt\n"
+      "CertificatePrivateKeyFile: /etc/chorus/node.key\n"
+      "TrustedRootCertificatesPath: /etc/chorus/ca\n";
+  auto r = parse_yaml(std::string(kThreeNodes) + certificates);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(resolve_cluster_secret(r.config), "");
+  EXPECT_TRUE(r.config.cluster_secret.empty());
+  auto args = worker_args(r.config, r.config.nodes[0]);
+  EXPECT_FALSE(has_arg(args, "--cluster-secret-file"));
+  EXPECT_TRUE(has_arg(args, "--certificate-file=/etc/chorus/node.crt"));
+  EXPECT_FALSE(has_arg(args, "--insecure"));
+
+  r = parse_yaml(std::string(kThreeNodes) + certificates + "Insecure: true\n");
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(resolve_cluster_secret(r.config), "");
+  EXPECT_EQ(load_certificates(r.config), "");
+  EXPECT_EQ(r.config.certificates, nullptr);
+  args = worker_args(r.config, r.config.nodes[0]);
+  EXPECT_FALSE(has_arg(args, "--certificate-file"));
+  EXPECT_FALSE(has_arg(args, "--cluster-secret-file"));
+  EXPECT_TRUE(has_arg(args, "--insecure"));
+}
+
 TEST(ManagerConfig, IncompleteOrNodeOwnCertificateKeysAreNamed) {
   auto r = parse_yaml(std::string(kThreeNodes) + "CertificateFile: /etc/chorus/node.crt\n");
   EXPECT_EQ(r.exit_code, kConfigErrorExitCode);
