@@ -1,7 +1,8 @@
 // Goal: prove the cluster-secret start-up rules (docs/security.md): a worker on a loopback
 // internal address runs without a secret (and says so in its log); a worker whose internal
 // address is not loopback refuses to start without a secret, naming --cluster-secret-file and
-// --insecure; a secret file that others can read, or that is too short, is refused with the fix
+// --insecure, unless certificates are configured (mutual TLS authenticates members; it then
+// passes that check without binding anything); a secret file that others can read, or that is too short, is refused with the fix
 // named; a manager creates a private secret in its data folder when none is configured and hands
 // it to its nodes, which then form a cluster.
 import { test, after } from 'node:test';
@@ -11,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { WORKER, startWorker } from './lib/harness.mjs';
+import { workerTlsArgs } from './lib/tls.mjs';
 import { Manager } from './manager_harness.mjs';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-secret-e2e-'));
@@ -21,9 +23,9 @@ after(async () => {
 });
 
 // Runs chorus-worker with `args` until it exits; resolves { code, output }.
-function runWorker(args, timeoutMs = 10000) {
+function runWorker(args, timeoutMs = 10000, storage = ['--mem-db']) {
   return new Promise((resolve, reject) => {
-    const p = spawn(WORKER, ['--mem-db', '--log', path.join(dir, 'logs'), ...args],
+    const p = spawn(WORKER, [...storage, '--log', path.join(dir, 'logs'), ...args],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     p.stdout.on('data', (d) => { output += d; });
@@ -48,6 +50,19 @@ test('a non-loopback internal address without a secret refuses to start', { time
     assert.match(r.output, /not loopback/);
     assert.match(r.output, /--cluster-secret-file/);
     assert.match(r.output, /--insecure/);
+  });
+
+test('with certificates a non-loopback internal address needs no secret', { timeout: 30000 },
+  async () => {
+    // A node that passes the rule goes on to read its instance id; a malformed one stops it
+    // there, before it binds anything, so the test never listens beyond loopback.
+    const db = path.join(dir, 'tls-db');
+    fs.mkdirSync(db, { recursive: true });
+    fs.writeFileSync(path.join(db, 'instance-id'), 'not-a-guid\n');
+    const r = await runWorker(['--int-ip', '0.0.0.0', ...workerTlsArgs()], 10000, ['--db', db]);
+    assert.equal(r.code, 1, r.output);
+    assert.doesNotMatch(r.output, /not loopback/);
+    assert.match(r.output, /instance id file .* is not a GUID/);
   });
 
 test('a secret file readable by others, or too short, is refused', { timeout: 30000 },

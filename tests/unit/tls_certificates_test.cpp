@@ -1,8 +1,15 @@
 // Goal: the certificate loader accepts a good certificate, key and roots (file or folder), and
 // refuses each broken setup with one clear line naming the file: missing files, a key of another
 // certificate, an expired or not yet valid certificate, a certificate of another CA, an encrypted
-// key, a roots folder without certificates. Certificates are made at test time with `openssl`.
+// key, a roots folder without certificates. Over a real mutual-TLS handshake on loopback, the
+// accepting side sees which addresses the client's certificate names (the internal transport's
+// check that a sender speaks for its own address only). Certificates are made at test time with
+// `openssl`.
 #include "common/tls.hpp"
+#include "common/tls_stream.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -143,6 +150,63 @@ TEST_F(TlsCertificatesTest, EncryptedKeyAndNonPemFilesAreRefused) {
   paths.trusted_roots_path = path("empty-roots");
   EXPECT_EQ(load_error(paths), "trusted root certificates folder '" + path("empty-roots") +
                                    "' holds no .pem, .crt or .cer file");
+}
+
+// A client with `client_certificate` connects to a server that requires one; after both
+// handshakes, what the server's stream says about the names in the client's certificate.
+struct HandshakeResult {
+  boost::system::error_code server_error;
+  bool names_own_address = false;
+  bool names_other_address = false;
+};
+
+HandshakeResult mutual_handshake(const Certificates& server_side, const Certificates& client_side) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  chorus::tls::Stream client(io.get_executor(), client_side.asio_client_context());
+  std::unique_ptr<chorus::tls::Stream> server;
+  HandshakeResult result;
+  acceptor.async_accept([&](boost::system::error_code ec, asio::ip::tcp::socket socket) {
+    if (ec) return;
+    server = std::make_unique<chorus::tls::Stream>(std::move(socket),
+                                                   server_side.asio_server_context(true));
+    server->async_handshake(chorus::tls::Stream::Role::kServer, [&](boost::system::error_code e) {
+      result.server_error = e;
+      result.names_own_address = server->peer_certificate_names("127.0.0.1");
+      result.names_other_address = server->peer_certificate_names("127.0.0.2");
+    });
+  });
+  client.socket().async_connect(acceptor.local_endpoint(), [&](boost::system::error_code ec) {
+    if (ec) return;
+    client.expect_peer_name("127.0.0.1");
+    client.async_handshake(chorus::tls::Stream::Role::kClient, [](boost::system::error_code) {});
+  });
+  io.run_for(std::chrono::seconds(10));
+  return result;
+}
+
+TEST_F(TlsCertificatesTest, ServerSeesTheAddressesTheClientsCertificateNames) {
+  std::string error;
+  const auto node = Certificates::load(good(), &error);
+  ASSERT_NE(node, nullptr) << error;
+  const auto result = mutual_handshake(*node, *node);
+  ASSERT_FALSE(result.server_error) << result.server_error.message();
+  EXPECT_TRUE(result.names_own_address);     // the certificate has IP:127.0.0.1
+  EXPECT_FALSE(result.names_other_address);  // a member cannot speak for 127.0.0.2
+}
+
+TEST_F(TlsCertificatesTest, ClientOfAnotherCaFailsTheHandshake) {
+  std::string error;
+  const auto node = Certificates::load(good(), &error);
+  ASSERT_NE(node, nullptr) << error;
+  // A certificate of another CA, which our server does not trust.
+  const auto stranger = Certificates::load(
+      {path("stranger.crt"), path("stranger.key"), path("other-ca.crt")}, &error);
+  ASSERT_NE(stranger, nullptr) << error;
+  const auto result = mutual_handshake(*node, *stranger);
+  EXPECT_TRUE(result.server_error);
+  EXPECT_FALSE(result.names_own_address);
 }
 
 }  // namespace
