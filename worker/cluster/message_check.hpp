@@ -1,7 +1,7 @@
 // Range checks of every field of an internal TCP message, made by the transport before a message
 // reaches the replication core or the leader's request handling (the core asserts its invariants;
-// the adapter refuses bad input). Checks that need the core's state (e.g. an Append's start
-// against the local log) are replication::Core::refusal(). Pure functions; any thread.
+// the adapter refuses bad input). What needs the core's state (e.g. an Append that starts beyond
+// the local log, finding F1) the core itself ignores. Pure functions; any thread.
 #pragma once
 
 #include "replication.pb.h"
