@@ -119,7 +119,7 @@ Reply ProjectionsApi::elsewhere(NotHandledReason reason, const Request& request)
   const auto required = request.header("ES-RequireMaster")
                             .value_or(request.header("ES-RequireLeader").value_or("false"));
   if (lower(required) == "true") return not_handled_reply(reason, request, leader_http_);
-  return proxy_to_leader(leader->internal, request);
+  return proxy_to_leader(leader->internal, request, leader->tls);
 }
 
 Reply ProjectionsApi::answer(const Request& request,
@@ -241,7 +241,7 @@ std::optional<Reply> ProjectionsApi::fetch(Request& request,
                             .value_or(request.header("ES-RequireLeader").value_or("false"));
   if (lower(required) == "true")
     return not_handled_reply(result->not_handled, request, leader_http_);
-  return proxy_to_leader(leader->internal, request);
+  return proxy_to_leader(leader->internal, request, leader->tls);
 }
 
 Reply ProjectionsApi::list(Request& request, const std::string& mode) {
