@@ -832,7 +832,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     if (!body.empty()) headers["Content-Type"] = "application/json";
     const auto answer =
         http_request(method, host_for(node->resolved.ext_ip), node->resolved.ext_http_port, target,
-                     body, headers, kNodeCallTimeoutMs);
+                     body, headers, kNodeCallTimeoutMs, ctx_.config.http_client_tls);
     if (!answer) return error_reply(502, "the node did not answer");
     Reply r{answer->status, answer->body, answer->content_type, {}};
     if (const auto it = answer->headers.find("Location"); it != answer->headers.end()) {
