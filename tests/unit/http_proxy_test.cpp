@@ -90,7 +90,7 @@ Request write_request() {
 
 TEST(HttpProxy, RelaysAnAnswerWithinTheLimit) {
   Leader leader(kProxiedReplyBytesMax, false);
-  const Reply reply = proxy_to_leader(leader.endpoint(), write_request());
+  const Reply reply = proxy_to_leader(leader.endpoint(), write_request(), nullptr);
   EXPECT_EQ(reply.status, 201);
   EXPECT_EQ(reply.body.size(), kProxiedReplyBytesMax);
   EXPECT_EQ(reply.headers.at("Location"), "http://leader/streams/s/0");
@@ -99,7 +99,7 @@ TEST(HttpProxy, RelaysAnAnswerWithinTheLimit) {
 TEST(HttpProxy, RefusesAnOversizedAnswer) {
   for (const bool chunked : {false, true}) {
     Leader leader(kProxiedReplyBytesMax + 1, chunked);
-    const Reply reply = proxy_to_leader(leader.endpoint(), write_request());
+    const Reply reply = proxy_to_leader(leader.endpoint(), write_request(), nullptr);
     EXPECT_EQ(reply.status, 502) << "chunked " << chunked;
     EXPECT_EQ(reply.body,
               "The leader's answer exceeds " + std::to_string(kProxiedReplyBytesMax) + " bytes");
