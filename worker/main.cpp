@@ -261,10 +261,9 @@ chorus::tcp::TcpServerConfig tcp_config(const chorus::WorkerOptions& options) {
   config.port = options.ext_tcp_port;
   config.heartbeat_interval_ms = options.ext_tcp_heartbeat_interval_ms;
   config.heartbeat_timeout_ms = options.ext_tcp_heartbeat_timeout_ms;
-  config.connections_max = options.ext_tcp_connections_max;
-  // One budget for the node's partially received frames (a second TCP server shares it).
-  config.frame_budget =
-      std::make_shared<chorus::tcp::FrameBudget>(chorus::tcp::kPartialFrameBytesBudget);
+  // One connection count and one partial-frame budget for the node: the plain and the secure
+  // server get copies of this config, so they share them.
+  config.limits = std::make_shared<chorus::tcp::ClientLimits>(options.ext_tcp_connections_max);
   return config;
 }
 

@@ -179,7 +179,7 @@ describe('hole 7: --ext-tcp-connections-max', () => {
         assert.equal(refused.packages.length, 0);
         await expectPong(second);
       });
-      assert.match(w.output, /tcp: refused a connection from 127\.0\.0\.1: 3 connections are open, the limit \(ExtTcpConnectionsMax\); 1 refused since the last such line/);
+      assert.match(w.output, /tcp: refused a connection from 127\.0\.0\.1: 3 connections are open on the node's external TCP ports, the limit \(ExtTcpConnectionsMax\); 1 refused since the last such line/);
       first.end();
       await waitFor(async () => (await metric(w, 'chorus_tcp_connections')) === 2,
         { what: 'the closed connection to free its slot' });

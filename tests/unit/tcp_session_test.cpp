@@ -2,11 +2,12 @@
 // client package as PROTOCOL.md A–C say: pings, heartbeats both ways, identification, per-package
 // and connection credentials, arrival order kept across asynchronous authentication, BadRequest
 // for undecodable or unknown packages, disconnects for TrustedWrite and bad frame lengths, and
-// volatile subscriptions.
+// volatile subscriptions; and the node-wide limits (connections, partial frames) that the plain and
+// the secure port share.
 #include "common/framing.hpp"
 #include "worker/engine/engine.hpp"
+#include "worker/tcp/client_limits.hpp"
 #include "worker/tcp/convert.hpp"
-#include "worker/tcp/frame_budget.hpp"
 #include "worker/tcp/limits.hpp"
 #include "worker/tcp/tcp_server.hpp"
 
@@ -20,11 +21,14 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -332,10 +336,17 @@ class RawClient {
 
 class SessionTest : public ::testing::Test {
  protected:
-  void start(TcpServerConfig config = {}) {
+  // With `secure_tls`, a second server on its own port (secure_) serves TLS with the same config.
+  void start(TcpServerConfig config = {},
+             std::shared_ptr<boost::asio::ssl::context> secure_tls = nullptr) {
     config.port = 0;
     server_ = std::make_unique<TcpServer>(io_, engine_, config);
     server_->start();
+    if (secure_tls) {
+      config.tls = std::move(secure_tls);
+      secure_ = std::make_unique<TcpServer>(io_, engine_, config);
+      secure_->start();
+    }
     thread_ = std::thread([this] { io_.run(); });
   }
   void SetUp() override {
@@ -344,10 +355,14 @@ class SessionTest : public ::testing::Test {
     start(config);
   }
   void TearDown() override {
-    boost::asio::post(io_, [this] { server_->stop(); });
+    boost::asio::post(io_, [this] {
+      server_->stop();
+      if (secure_) secure_->stop();
+    });
     work_.reset();
     thread_.join();
     server_.reset();
+    secure_.reset();
   }
   uint16_t port() const { return server_->port(); }
 
@@ -377,6 +392,7 @@ class SessionTest : public ::testing::Test {
       io_.get_executor()};
   FakeEngine engine_;
   std::unique_ptr<TcpServer> server_;
+  std::unique_ptr<TcpServer> secure_;
   std::thread thread_;
 };
 
@@ -709,9 +725,10 @@ class LimitsTest : public SessionTest {
 // pass it closes its own connection with a BadRequest; the frame already held completes.
 TEST_F(LimitsTest, AFrameBeyondTheNodeBudgetClosesItsConnectionAndOthersGoOn) {
   constexpr size_t kKiB = 1024;
-  auto budget = std::make_shared<FrameBudget>(1024 * kKiB);
+  auto limits = std::make_shared<ClientLimits>(kExtTcpConnectionsMaxDefault, 1024 * kKiB);
+  FrameBudget* budget = &limits->partial_frames();
   TcpServerConfig config = quiet_config();
-  config.frame_budget = budget;
+  config.limits = limits;
   start(config);
   const Guid held_id = random_guid();
   const std::string held =
@@ -748,7 +765,7 @@ TEST_F(LimitsTest, AFrameBeyondTheNodeBudgetClosesItsConnectionAndOthersGoOn) {
 // and a slot freed by a closed connection serves a new one.
 TEST_F(LimitsTest, ConnectionsBeyondTheLimitAreClosedAndTheOthersServed) {
   TcpServerConfig config = quiet_config();
-  config.connections_max = 2;
+  config.limits = std::make_shared<ClientLimits>(2);
   start(config);
   auto first = std::make_unique<RawClient>(port());
   RawClient second(port());
@@ -762,6 +779,103 @@ TEST_F(LimitsTest, ConnectionsBeyondTheLimitAreClosedAndTheOthersServed) {
   RawClient fourth(port());
   expect_pong(fourth);
   expect_pong(second);
+}
+
+// A TLS server context with a self-signed certificate made by `openssl` at test time (the key is
+// deleted with its folder at once); the sharing tests need a real secure port, not a verified one.
+std::shared_ptr<boost::asio::ssl::context> self_signed_server_context() {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("chorus-tcp-tls-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string key = (dir / "node.key").string();
+  const std::string crt = (dir / "node.crt").string();
+  const std::string command =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + key +
+      " -out " + crt + " -days 1 -subj /CN=127.0.0.1 >/dev/null 2>&1";
+  const int made = std::system(command.c_str());
+  auto context = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
+  if (made == 0) {
+    context->use_certificate_chain_file(crt);
+    context->use_private_key_file(key, boost::asio::ssl::context::pem);
+  }
+  fs::remove_all(dir);
+  EXPECT_EQ(made, 0) << command;
+  return context;
+}
+
+// A blocking TLS client of the secure port (no certificate check: only the limits matter here).
+// Socket timeouts bound every call, so a server that stops answering fails the test, not hangs it.
+class TlsClient {
+ public:
+  explicit TlsClient(uint16_t port) : stream_(io_, context_) {
+    const boost::asio::ip::tcp::endpoint server(boost::asio::ip::make_address("127.0.0.1"), port);
+    stream_.next_layer().connect(server);
+    const timeval timeout{5, 0};
+    const int fd = stream_.next_layer().native_handle();
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    boost::system::error_code error;
+    stream_.handshake(boost::asio::ssl::stream_base::client, error);
+    EXPECT_FALSE(error) << error.message();
+  }
+  void send_bytes(const std::string& bytes) {
+    boost::system::error_code error;
+    boost::asio::write(stream_, boost::asio::buffer(bytes), error);
+    EXPECT_FALSE(error) << error.message();
+  }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::ssl::context context_{boost::asio::ssl::context::tls_client};
+  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream_;
+};
+
+// The plain and the secure port of one node share its connection limit (ExtTcpConnectionsMax)
+// and its partial-frame budget: a connection on either takes a slot and a share from both.
+TEST_F(LimitsTest, ThePlainAndTheSecurePortShareTheConnectionLimitAndTheFrameBudget) {
+  constexpr size_t kKiB = 1024;
+  auto limits = std::make_shared<ClientLimits>(2, 1024 * kKiB);
+  TcpServerConfig config = quiet_config();
+  config.limits = limits;
+  start(config, self_signed_server_context());
+  const uint16_t secure_port = secure_->port();
+
+  // A frame arriving on the secure port holds 600 KiB of the budget ...
+  auto secure_client = std::make_unique<TlsClient>(secure_port);
+  const std::string held =
+      wire::encode_package(Command::Ping, random_guid(), std::string(700 * kKiB, 'p'));
+  secure_client->send_bytes(held.substr(0, 600 * kKiB));
+  ASSERT_TRUE(eventually([&] { return limits->partial_frames().used_bytes() == 600 * kKiB; }));
+  // ... so one of 500 KiB on the plain port passes it and is refused.
+  const Guid refused_id = random_guid();
+  RawClient refused(port());
+  refused.send_bytes(wire::encode_package(Command::Ping, refused_id, std::string(700 * kKiB, 'q'))
+                         .substr(0, 500 * kKiB));
+  std::optional<wire::Package> reply = refused.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::BadRequest));
+  EXPECT_EQ(reply->correlation_id, refused_id);
+  EXPECT_TRUE(refused.closed_by_server());
+  ASSERT_TRUE(eventually([&] { return limits->connections() == 1; }));
+
+  // One connection on each port: a third is refused on either port.
+  RawClient plain(port());
+  expect_pong(plain);
+  EXPECT_EQ(limits->connections(), 2);
+  RawClient beyond_secure(secure_port);
+  EXPECT_TRUE(beyond_secure.closed_by_server(milliseconds(2000)))
+      << "a slot would keep it open for the TLS handshake deadline";
+  RawClient beyond_plain(port());
+  EXPECT_TRUE(beyond_plain.closed_by_server());
+  EXPECT_EQ(server_->connections() + secure_->connections(), 2);
+
+  // Closing the secure connection frees its slot and its share for the plain port.
+  secure_client.reset();
+  ASSERT_TRUE(eventually([&] { return limits->connections() == 1; }));
+  EXPECT_EQ(limits->partial_frames().used_bytes(), 0U);
+  RawClient again(port());
+  expect_pong(again);
+  expect_pong(plain);
 }
 
 // Hole 7: a subscriber that stops reading is disconnected when a write does not complete within

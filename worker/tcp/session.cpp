@@ -156,8 +156,8 @@ void Session::on_read(const boost::system::error_code& error, size_t bytes) {
 // cannot hold is dropped at once (its memory freed) and the connection closed with a BadRequest
 // naming the limit; the client may send it again once fewer large frames are in flight.
 bool Session::hold_partial_frame() {
-  if (!config_.frame_budget) return true;
-  FrameBudget& budget = *config_.frame_budget;
+  if (!config_.limits) return true;
+  FrameBudget& budget = config_.limits->partial_frames();
   if (budget.resize(frame_bytes_held_, parser_.buffered_bytes())) return true;
   const std::string_view partial = parser_.buffered();
   uint32_t declared = 0;
@@ -762,7 +762,7 @@ void Session::close_now() {
   heartbeat_timer_.cancel();
   write_timer_.cancel();
   parser_ = wire::FrameParser();
-  if (config_.frame_budget) config_.frame_budget->resize(frame_bytes_held_, 0);
+  if (config_.limits) config_.limits->partial_frames().resize(frame_bytes_held_, 0);
   for (const auto& [correlation_id, subscription_id] : subscriptions_) {
     engine_.forget_subscription(subscription_id);
   }

@@ -11,7 +11,7 @@
 #include "common/histogram.hpp"
 #include "common/tls_stream.hpp"
 #include "worker/engine/engine.hpp"
-#include "worker/tcp/frame_budget.hpp"
+#include "worker/tcp/client_limits.hpp"
 #include "worker/tcp/limits.hpp"
 #include "worker/tcp/routing.hpp"
 
@@ -45,8 +45,8 @@ struct SessionConfig {
   int heartbeat_timeout_ms = 1000;
   const ClusterState* cluster = nullptr;  // null: a single node that serves everything
   std::shared_ptr<TcpMetrics> metrics;    // null: not measured
-  // The node-wide budget of partially received frames; null: not budgeted.
-  std::shared_ptr<FrameBudget> frame_budget;
+  // The node-wide limits (the budget of partially received frames); null: not budgeted.
+  std::shared_ptr<ClientLimits> limits;
   int write_timeout_ms = kWriteTimeoutMs;          // a socket write must complete within this
   std::shared_ptr<boost::asio::ssl::context> tls;  // null: plain TCP; else TLS server side
 };
@@ -131,7 +131,7 @@ class Session : public std::enable_shared_from_this<Session> {
   wire::FrameParser parser_;
   std::vector<char> read_buffer_;
   std::string peer_;             // "address:port", for log lines
-  size_t frame_bytes_held_ = 0;  // this connection's share of config_.frame_budget
+  size_t frame_bytes_held_ = 0;  // this connection's share of the partial-frame budget
   bool handshaking_ = false;     // TLS handshake in progress; the heartbeat timer is its deadline
   bool reading_ = false;
   bool handling_frames_ = false;  // on_read() is working through a chunk of bytes

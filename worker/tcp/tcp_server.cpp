@@ -1,5 +1,6 @@
-// TcpServer: the acceptor, the registry of live sessions and the connections_max limit (refusals
-// are logged at most once per kRefusalLogIntervalMs, with a count).
+// TcpServer: the acceptor, the registry of live sessions and the connection limit, counted in the
+// ClientLimits the node's servers share (refusals are logged at most once per
+// kRefusalLogIntervalMs, with a count).
 // Each accepted socket gets its own strand; the registry is shared with the sessions (they
 // unregister themselves when they close, possibly after the server object is gone), so it
 // lives in a shared_ptr and is guarded by a mutex.
@@ -36,8 +37,7 @@ struct TcpServer::Impl : std::enable_shared_from_this<TcpServer::Impl> {
       : io(io_context),
         engine(engine_ref),
         config(std::move(server_config)),
-        frame_budget(config.frame_budget ? config.frame_budget
-                                         : std::make_shared<FrameBudget>(kPartialFrameBytesBudget)),
+        limits(config.limits ? config.limits : std::make_shared<ClientLimits>()),
         metrics(config.metrics ? config.metrics : std::make_shared<TcpMetrics>()),
         acceptor(boost::asio::make_strand(io)),
         retry_timer(acceptor.get_executor()) {}
@@ -49,7 +49,7 @@ struct TcpServer::Impl : std::enable_shared_from_this<TcpServer::Impl> {
   boost::asio::io_context& io;
   Engine& engine;
   TcpServerConfig config;
-  std::shared_ptr<FrameBudget> frame_budget;
+  std::shared_ptr<ClientLimits> limits;
   std::shared_ptr<TcpMetrics> metrics;
   boost::asio::ip::tcp::acceptor acceptor;  // on its own strand; stop() dispatches to it
   boost::asio::steady_timer retry_timer;    // pause after a failed accept
@@ -82,36 +82,39 @@ void TcpServer::Impl::on_accept(const boost::system::error_code& error,
     });
     return;
   }
-  std::shared_ptr<SessionRegistry> reg = registry;
-  std::unique_lock lock(reg->mutex);
-  if (reg->sessions.size() >= static_cast<size_t>(config.connections_max)) {
-    const size_t open = reg->sessions.size();
-    lock.unlock();
-    refuse(socket, open);
+  if (!limits->try_open()) {
+    refuse(socket, static_cast<size_t>(limits->connections()));
     accept_next();
     return;
   }
+  std::shared_ptr<SessionRegistry> reg = registry;
+  std::unique_lock lock(reg->mutex);
   const uint64_t id = reg->next_id++;
   SessionConfig session_config;
   session_config.heartbeat_interval_ms = config.heartbeat_interval_ms;
   session_config.heartbeat_timeout_ms = config.heartbeat_timeout_ms;
   session_config.cluster = config.cluster;
   session_config.metrics = metrics;
-  session_config.frame_budget = frame_budget;
+  session_config.limits = limits;
   session_config.write_timeout_ms = config.write_timeout_ms;
   session_config.tls = config.tls;
-  auto session = std::make_shared<Session>(std::move(socket), engine, session_config, [reg, id] {
-    std::lock_guard guard(reg->mutex);
-    reg->sessions.erase(id);
-  });
+  auto session = std::make_shared<Session>(std::move(socket), engine, session_config,
+                                           [reg, id, node_limits = limits] {
+                                             {
+                                               std::lock_guard guard(reg->mutex);
+                                               reg->sessions.erase(id);
+                                             }
+                                             node_limits->release();
+                                           });
   reg->sessions.emplace(id, session);
   lock.unlock();
   session->start();
   accept_next();
 }
 
-// Closes a connection accepted beyond connections_max. Logged with a count, at most once per
-// kRefusalLogIntervalMs: refusing costs the peer nothing, so every refusal may be a flood.
+// Closes a connection accepted beyond the node's connection limit (both ports count). Logged with a
+// count, at most once per kRefusalLogIntervalMs: refusing costs the peer nothing, so every refusal
+// may be a flood.
 void TcpServer::Impl::refuse(boost::asio::ip::tcp::socket& socket, size_t open) {
   boost::system::error_code peer_error;
   const auto peer = socket.remote_endpoint(peer_error);
@@ -124,8 +127,9 @@ void TcpServer::Impl::refuse(boost::asio::ip::tcp::socket& socket, size_t open) 
     return;
   }
   std::fprintf(stderr,
-               "tcp: refused a connection from %s: %zu connections are open, the limit "
-               "(ExtTcpConnectionsMax); %llu refused since the last such line\n",
+               "tcp: refused a connection from %s: %zu connections are open on the node's "
+               "external TCP ports, the limit (ExtTcpConnectionsMax); %llu refused since the "
+               "last such line\n",
                peer_error ? "an unknown peer" : peer.address().to_string().c_str(), open,
                static_cast<unsigned long long>(refusals_unlogged));
   refusals_unlogged = 0;

@@ -6,7 +6,7 @@
 
 #include "common/histogram.hpp"
 #include "common/options.hpp"
-#include "worker/tcp/frame_budget.hpp"
+#include "worker/tcp/client_limits.hpp"
 #include "worker/tcp/limits.hpp"
 #include "worker/tcp/session.hpp"
 
@@ -28,13 +28,12 @@ class ClusterState;
 struct TcpServerConfig {
   std::string ip = "127.0.0.1";
   uint16_t port = 1113;
-  int heartbeat_interval_ms = 2000;                    // EventStore's ExtTcpHeartbeatInterval
-  int heartbeat_timeout_ms = 1000;                     // EventStore's ExtTcpHeartbeatTimeout
-  int connections_max = kExtTcpConnectionsMaxDefault;  // more are accepted and closed at once
+  int heartbeat_interval_ms = 2000;       // EventStore's ExtTcpHeartbeatInterval
+  int heartbeat_timeout_ms = 1000;        // EventStore's ExtTcpHeartbeatTimeout
   const ClusterState* cluster = nullptr;  // routing in a cluster; null for a single node
-  // Partially received frames of all connections; shared by a node's servers. Null: the server
-  // makes its own of kPartialFrameBytesBudget bytes.
-  std::shared_ptr<FrameBudget> frame_budget;
+  // The connection limit (more are accepted and closed at once) and the partial-frame budget,
+  // shared by a node's plain and secure servers. Null: the server makes its own with defaults.
+  std::shared_ptr<ClientLimits> limits;
   int write_timeout_ms = kWriteTimeoutMs;          // a socket write must complete within this
   std::shared_ptr<boost::asio::ssl::context> tls;  // null: plain TCP; else the secure port
   // Shared by the plain and the secure server of one node so that /metrics counts both; null:
