@@ -2,6 +2,7 @@
 #include "worker/engine/storage.hpp"
 
 #include "common/thread_name.hpp"
+#include "worker/engine/schema.hpp"
 
 #include <sqlite3.h>
 
@@ -11,31 +12,6 @@
 
 namespace chorus {
 namespace {
-
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS events(
-  pos INTEGER PRIMARY KEY,
-  end_pos INTEGER NOT NULL,
-  stream TEXT NOT NULL,
-  number INTEGER NOT NULL,
-  event_id BLOB NOT NULL,
-  type TEXT NOT NULL,
-  flags INTEGER NOT NULL,
-  created_ms INTEGER NOT NULL,
-  data BLOB NOT NULL,
-  metadata BLOB NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS events_by_stream ON events(stream, number);
-CREATE TABLE IF NOT EXISTS epochs(
-  pos INTEGER PRIMARY KEY,
-  end_pos INTEGER NOT NULL,
-  number INTEGER NOT NULL,
-  epoch_id BLOB NOT NULL,
-  leader TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS hard_state(
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  epoch INTEGER NOT NULL,
-  voted_for TEXT NOT NULL);
-)sql";
 
 constexpr const char* kColumns =
     "pos, end_pos, stream, number, event_id, type, flags, created_ms, data, metadata";
@@ -188,7 +164,12 @@ Database::Database(const StorageLocation& where) : in_memory_(where.in_memory) {
     flags_ = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   }
   keeper_ = open_connection(true);
-  exec(keeper_, kSchema);
+  try {
+    migrate_schema(keeper_, in_memory_ ? std::string("the in-memory database") : uri_);
+  } catch (...) {
+    sqlite3_close(keeper_);
+    throw;
+  }
 }
 
 Database::~Database() { sqlite3_close(keeper_); }

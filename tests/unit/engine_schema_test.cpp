@@ -1,0 +1,118 @@
+// Proves the schema versions of a node's SQLite file: a new file is created at the current
+// version with incremental vacuum; a file written by the release before versions existed
+// (tests/fixtures/schema_v1.db) migrates forward with every record intact; a file from a newer
+// release is refused with a clear message and left untouched.
+#include "worker/engine/schema.hpp"
+#include "worker/engine/storage.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+
+namespace chorus {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempFolder {
+ public:
+  TempFolder() : path_(fs::temp_directory_path() / ("chorus-schema-" + to_string(random_guid()))) {
+    fs::create_directories(path_);
+  }
+  ~TempFolder() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+int64_t query(const fs::path& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
+  int64_t v = -1;
+  if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return v;
+}
+
+void set_user_version(const fs::path& file, int version) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  const std::string sql = "PRAGMA user_version=" + std::to_string(version);
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+TEST(Schema, ANewFileIsCreatedAtTheCurrentVersionWithIncrementalVacuum) {
+  TempFolder dir;
+  { Database db(StorageLocation{dir.path().string(), false}); }
+  const auto file = dir.path() / "chorus.db";
+  EXPECT_EQ(query(file, "PRAGMA user_version"), kSchemaVersion);
+  EXPECT_EQ(query(file, "PRAGMA auto_vacuum"), 2);  // INCREMENTAL
+}
+
+TEST(Schema, AnInMemoryDatabaseIsAtTheCurrentVersion) {
+  Database db(StorageLocation{"", true});
+  sqlite3* c = db.open_connection(false);
+  sqlite3_stmt* s = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(c, "PRAGMA user_version", -1, &s, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(s, 0), kSchemaVersion);
+  sqlite3_finalize(s);
+  sqlite3_close(c);
+}
+
+TEST(Schema, TheVersion1FixtureMigratesForwardWithEveryRecordIntact) {
+  TempFolder dir;
+  const auto file = dir.path() / "chorus.db";
+  fs::copy_file(fs::path(CHORUS_FIXTURES_DIR) / "schema_v1.db", file);
+  ASSERT_EQ(query(file, "PRAGMA user_version"), 0);  // written before versions existed
+  ASSERT_EQ(query(file, "PRAGMA auto_vacuum"), 0);
+  const int64_t events = query(file, "SELECT count(*) FROM events");
+  ASSERT_EQ(events, 15);
+  {
+    Database db(StorageLocation{dir.path().string(), false});
+    ReadConnection c(db);
+    EXPECT_EQ(c.log_end(), query(file, "SELECT max(end_pos) FROM events"));
+    const auto all = c.all(0, true, c.log_end(), 100);
+    ASSERT_EQ(all.size(), 15u);
+    EXPECT_EQ(all[4].stream, "fixture-a");
+    EXPECT_EQ(all[4].data, R"({"n":0})");
+    EXPECT_EQ(all.back().stream, "fixture-c");
+    EXPECT_EQ(all.back().number, kDeletedStreamNumber);
+    EXPECT_EQ(c.epochs().size(), 1u);
+  }
+  EXPECT_EQ(query(file, "PRAGMA user_version"), kSchemaVersion);
+  EXPECT_EQ(query(file, "PRAGMA auto_vacuum"), 2);
+  EXPECT_EQ(query(file, "SELECT count(*) FROM events"), events);
+  // A second start finds the current version and changes nothing.
+  { Database again(StorageLocation{dir.path().string(), false}); }
+  EXPECT_EQ(query(file, "PRAGMA user_version"), kSchemaVersion);
+}
+
+TEST(Schema, AFileFromANewerReleaseIsRefusedAndLeftUntouched) {
+  TempFolder dir;
+  const auto file = dir.path() / "chorus.db";
+  fs::copy_file(fs::path(CHORUS_FIXTURES_DIR) / "schema_v1.db", file);
+  set_user_version(file, kSchemaVersion + 1);
+  try {
+    Database db(StorageLocation{dir.path().string(), false});
+    FAIL() << "a newer schema was opened";
+  } catch (const SchemaTooNew& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("schema version " + std::to_string(kSchemaVersion + 1)),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("newer"), std::string::npos) << message;
+  }
+  EXPECT_EQ(query(file, "PRAGMA user_version"), kSchemaVersion + 1);
+  EXPECT_EQ(query(file, "PRAGMA auto_vacuum"), 0);
+  EXPECT_EQ(query(file, "SELECT count(*) FROM events"), 15);
+}
+
+}  // namespace
+}  // namespace chorus

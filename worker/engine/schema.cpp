@@ -1,0 +1,127 @@
+// Schema versions and migrations of a node's SQLite file (see schema.hpp for the version list).
+#include "worker/engine/schema.hpp"
+
+#include <sqlite3.h>
+
+#include <functional>
+#include <iostream>
+#include <string>
+
+namespace chorus {
+namespace {
+
+// Layout 1, as every release before schema versions created it (kept verbatim: the migrations
+// start from it, and a new file is created as version 1 and then migrated like an old one).
+constexpr const char* kLayout1 = R"sql(
+CREATE TABLE IF NOT EXISTS events(
+  pos INTEGER PRIMARY KEY,
+  end_pos INTEGER NOT NULL,
+  stream TEXT NOT NULL,
+  number INTEGER NOT NULL,
+  event_id BLOB NOT NULL,
+  type TEXT NOT NULL,
+  flags INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  metadata BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_stream ON events(stream, number);
+CREATE TABLE IF NOT EXISTS epochs(
+  pos INTEGER PRIMARY KEY,
+  end_pos INTEGER NOT NULL,
+  number INTEGER NOT NULL,
+  epoch_id BLOB NOT NULL,
+  leader TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS hard_state(
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  epoch INTEGER NOT NULL,
+  voted_for TEXT NOT NULL);
+)sql";
+
+constexpr int kAutoVacuumIncremental = 2;  // PRAGMA auto_vacuum's value for INCREMENTAL
+
+void exec(sqlite3* db, const std::string& sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+    std::string message = error ? error : "unknown error";
+    sqlite3_free(error);
+    throw std::runtime_error("SQLite: " + sql.substr(0, 60) + ": " + message);
+  }
+}
+
+int64_t scalar(sqlite3* db, const char* sql) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK) {
+    throw std::runtime_error(std::string("SQLite prepare ") + sql + ": " + sqlite3_errmsg(db));
+  }
+  int64_t v = 0;
+  if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  return v;
+}
+
+bool is_memory(sqlite3* db) {
+  const char* file = sqlite3_db_filename(db, "main");
+  return file == nullptr || *file == '\0';
+}
+
+// Runs `step` and stamps `version` in one transaction: a crash leaves the old version whole.
+void in_transaction(sqlite3* db, int version, const std::function<void()>& step) {
+  exec(db, "BEGIN IMMEDIATE");
+  try {
+    step();
+    exec(db, "PRAGMA user_version=" + std::to_string(version));
+    exec(db, "COMMIT");
+  } catch (...) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+// 1 -> 2: turn on incremental auto-vacuum. An existing file only changes mode by being rebuilt
+// (VACUUM, which cannot run inside a transaction; it is atomic by itself). The file may be large:
+// this runs once, and the log says why start-up takes longer.
+void migrate_1_to_2(sqlite3* db, const std::string& location) {
+  if (scalar(db, "PRAGMA auto_vacuum") != kAutoVacuumIncremental) {
+    exec(db, "PRAGMA auto_vacuum=INCREMENTAL");
+    if (!is_memory(db)) {
+      std::cerr << "chorus-worker: rebuilding " << location
+                << " once for incremental vacuum (schema version 2)" << std::endl;
+    }
+    exec(db, "VACUUM");
+  }
+  in_transaction(db, 2, [] {});
+}
+
+}  // namespace
+
+int schema_version(sqlite3* db) {
+  const auto version = static_cast<int>(scalar(db, "PRAGMA user_version"));
+  if (version != 0) return version;
+  const bool has_events =
+      scalar(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='events'") > 0;
+  return has_events ? 1 : 0;
+}
+
+void migrate_schema(sqlite3* db, const std::string& location) {
+  int version = schema_version(db);
+  if (version > kSchemaVersion) {
+    throw SchemaTooNew("the database " + location + " has schema version " +
+                       std::to_string(version) + ", newer than the " +
+                       std::to_string(kSchemaVersion) +
+                       " this chorus-worker knows: it was written by a newer release. Run that "
+                       "release (or newer) on it; this one leaves the file untouched.");
+  }
+  if (version == 0) {
+    // A new file: incremental vacuum is set before the first table. A file that already has
+    // its header (WAL mode writes one) only takes the mode by a VACUUM, instant while empty.
+    exec(db, "PRAGMA auto_vacuum=INCREMENTAL");
+    if (scalar(db, "PRAGMA auto_vacuum") != kAutoVacuumIncremental) exec(db, "VACUUM");
+    in_transaction(db, 1, [db] { exec(db, kLayout1); });
+    version = 1;
+  } else if (scalar(db, "PRAGMA user_version") == 0) {
+    in_transaction(db, 1, [] {});  // a file from before versions: stamp what it is
+  }
+  if (version < 2) migrate_1_to_2(db, location);
+}
+
+}  // namespace chorus

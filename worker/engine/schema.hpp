@@ -1,0 +1,34 @@
+// The layout of a node's SQLite file and its version (PRAGMA user_version): creates a new file at
+// the current version and migrates every older layout forward, one version at a time, at start.
+// A file written by a newer release is refused (SchemaTooNew) and left untouched.
+// Called once per database, before any other connection is opened; not thread-safe.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+struct sqlite3;
+
+namespace chorus {
+
+// Versions of the layout (docs/operations.md "Schema versions" tells operators the same):
+// 1: events, epochs, hard_state (every file written before versions existed; user_version 0)
+// 2: auto_vacuum=INCREMENTAL, so that a scavenge can give freed pages back to the file system
+inline constexpr int kSchemaVersion = 2;
+
+// The file was written by a release that knows a newer layout than this binary.
+class SchemaTooNew : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The layout version of the open database: its user_version, or 1 for a file written before
+// versions existed (user_version 0 with an events table), or 0 for an empty database.
+int schema_version(sqlite3* db);
+
+// Brings `db` (the only open connection) to kSchemaVersion. `location` names the file in
+// messages. Throws SchemaTooNew for a newer file, std::runtime_error when a step fails (each step
+// runs in its own transaction, so a failed step leaves the previous version intact).
+void migrate_schema(sqlite3* db, const std::string& location);
+
+}  // namespace chorus
