@@ -2,8 +2,8 @@
 // client package as PROTOCOL.md A–C say: pings, heartbeats both ways, identification, per-package
 // and connection credentials, arrival order kept across asynchronous authentication, BadRequest
 // for undecodable or unknown packages, disconnects for TrustedWrite and bad frame lengths, and
-// volatile subscriptions; and the node-wide limits (connections, partial frames) that the plain and
-// the secure port share.
+// volatile subscriptions; and the node-wide limits (connections, partial frames, queued sends) that
+// the plain and the secure port share.
 #include "common/framing.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/tcp/client_limits.hpp"
@@ -912,6 +912,83 @@ TEST_F(LimitsTest, AClientThatStopsReadingIsClosedAtTheWriteDeadline) {
   EXPECT_EQ(std::count(calls.begin(), calls.end(), "forget"), 1);
   EXPECT_TRUE(stalled.closed_by_server(std::chrono::seconds(10)));
   expect_pong(reader);
+}
+
+// Hole 7: bytes queued for sending on all connections share one node budget. The subscriber that
+// stopped reading passes it and its share alone and is disconnected long before its write
+// deadline or its own queue limit; a subscriber that reads gets every event; every share is given
+// back.
+TEST_F(LimitsTest, ASlowSubscriberAboveItsShareOfTheSpentSendBudgetIsClosed) {
+  constexpr size_t kMiB = 1024 * 1024;
+  auto limits = std::make_shared<ClientLimits>(kExtTcpConnectionsMaxDefault,
+                                               kPartialFrameBytesBudget, 4 * kMiB);
+  TcpServerConfig config = quiet_config();
+  config.limits = limits;
+  config.write_timeout_ms = 60000;  // so only the budget can close the stalled subscriber
+  start(config);
+  pb::SubscribeToStream subscribe;
+  subscribe.set_event_stream_id("");
+  subscribe.set_resolve_link_tos(false);
+  RawClient stalled(port());
+  RawClient reader(port());
+  for (RawClient* client : {&stalled, &reader}) {
+    client->send(Command::SubscribeToStream, subscribe.SerializeAsString());
+    std::optional<wire::Package> reply = client->receive();
+    ASSERT_TRUE(reply);
+    ASSERT_EQ(reply->command, uint8_t(Command::SubscriptionConfirmation));
+  }
+  // 32 MiB: more than the kernel buffers of the stalled socket hold (a few MiB on loopback).
+  constexpr int kPushes = 32;
+  static_assert(size_t{kPushes} * kMiB < kOutgoingQueueBytesMax);
+  EventRecord record;
+  record.data = std::string(kMiB, 'x');
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < kPushes; ++i) {
+    engine_.push(ResolvedEvent{record, std::nullopt});
+    std::optional<wire::Package> pushed = reader.receive(std::chrono::seconds(10));
+    ASSERT_TRUE(pushed) << "push " << i;
+    EXPECT_EQ(pushed->command, uint8_t(Command::StreamEventAppeared));
+  }
+  EXPECT_TRUE(stalled.closed_by_server(std::chrono::seconds(10)));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30))
+      << "closed by the budget, not by the 60 s write deadline";
+  ASSERT_TRUE(eventually([&] { return limits->connections() == 1; }));
+  const std::vector<std::string> calls = engine_.calls();
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "forget"), 1);
+  EXPECT_TRUE(eventually([&] { return limits->queued_sends().used_bytes() == 0; }));
+  expect_pong(reader);
+}
+
+// The send budget's policy: within the budget every growth is granted; once it is spent, a
+// connection within its fair share (budget / open connections) still is, up to twice the budget
+// in all, and one above its share is refused, its share unchanged. Shrinking always succeeds.
+TEST(ClientLimitsTest, ASpentSendBudgetRefusesOnlyConnectionsAboveTheirShare) {
+  constexpr size_t kMiB = 1024 * 1024;
+  ClientLimits limits(10, kPartialFrameBytesBudget, 4 * kMiB);
+  ASSERT_TRUE(limits.try_open());
+  ASSERT_TRUE(limits.try_open());
+  EXPECT_EQ(limits.send_share(), 2 * kMiB);
+  size_t slow = 0;
+  size_t reader = 0;
+  EXPECT_TRUE(limits.charge_send_queue(slow, 3 * kMiB + kMiB / 2));  // within the budget
+  EXPECT_TRUE(limits.charge_send_queue(reader, kMiB));  // budget spent, but within its share
+  EXPECT_EQ(limits.queued_sends().used_bytes(), 4 * kMiB + kMiB / 2);
+  EXPECT_FALSE(limits.charge_send_queue(slow, 4 * kMiB));  // spent, and above its share
+  EXPECT_EQ(slow, 3 * kMiB + kMiB / 2);
+  EXPECT_FALSE(limits.charge_send_queue(reader, 2 * kMiB + 1));
+  EXPECT_EQ(reader, kMiB);
+  EXPECT_TRUE(limits.charge_send_queue(slow, 0));  // the slow one is closed: all given back
+  EXPECT_TRUE(limits.charge_send_queue(reader, 3 * kMiB));  // within the budget again
+  // With one connection left its share is the whole budget, and the total never passes twice it.
+  limits.release();
+  size_t other = 0;
+  EXPECT_TRUE(limits.charge_send_queue(other, 4 * kMiB));
+  EXPECT_TRUE(limits.charge_send_queue(reader, 4 * kMiB));
+  EXPECT_EQ(limits.queued_sends().used_bytes(), 8 * kMiB);
+  EXPECT_FALSE(limits.charge_send_queue(reader, 4 * kMiB + 1));
+  EXPECT_TRUE(limits.charge_send_queue(other, 0));
+  EXPECT_TRUE(limits.charge_send_queue(reader, 0));
+  EXPECT_EQ(limits.queued_sends().used_bytes(), 0U);
 }
 
 class HeartbeatTest : public SessionTest {

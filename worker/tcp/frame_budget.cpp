@@ -4,7 +4,7 @@
 
 namespace chorus::tcp {
 
-bool FrameBudget::resize(size_t& held, size_t wanted) {
+bool FrameBudget::resize(size_t& held, size_t wanted, size_t ceiling) {
   if (wanted <= held) {
     used_bytes_.fetch_sub(held - wanted);
     held = wanted;
@@ -13,7 +13,7 @@ bool FrameBudget::resize(size_t& held, size_t wanted) {
   const size_t grow = wanted - held;
   size_t used = used_bytes_.load();
   do {
-    if (used > bytes_max_ || grow > bytes_max_ - used) return false;
+    if (used > ceiling || grow > ceiling - used) return false;
   } while (!used_bytes_.compare_exchange_weak(used, used + grow));
   held = wanted;
   return true;

@@ -34,6 +34,13 @@ inline constexpr int kRefusalLogIntervalMs = 10000;
 inline constexpr size_t kOutgoingQueueBytesMax =
     size_t{2} * wire::kFrameBytesMax + size_t{8} * 1024 * 1024;
 
+// Bytes queued for sending on all client connections of the node (issue 10, hole 7): without it,
+// 1,000 subscribers that read slowly could each queue kOutgoingQueueBytesMax. When it is spent, a
+// connection whose queue is above its fair share (this divided by the open connections) is
+// disconnected as it grows; one within its share may still queue, up to twice this in total, so
+// a burst to readers that keep up is never cut because of the slow ones.
+inline constexpr size_t kQueuedSendBytesBudget = size_t{4} * wire::kFrameBytesMax;
+
 // Reading from the socket pauses while this many bytes wait to be written, so a client that
 // pipelines requests without reading replies is slowed down instead of growing the queue.
 inline constexpr size_t kReadPauseQueuedBytes = size_t{16} * 1024 * 1024;

@@ -6,7 +6,8 @@
 // - One socket write is in flight; it gathers queued packages. Heartbeats and pings jump ahead of
 //   queued replies, so they wait behind at most one batch (kWriteBatchBytesMax).
 // - Memory is bounded: reading pauses while many bytes or requests are outstanding, and a
-//   connection whose queue still passes kOutgoingQueueBytesMax (a slow subscriber) is closed;
+//   connection whose queue still passes kOutgoingQueueBytesMax (a slow subscriber) is closed, and
+//   so is one above its share of the node-wide send budget when that budget is spent;
 //   so is one whose socket write does not complete within write_timeout_ms (a client that stopped
 //   reading) and one whose partial frame the node-wide FrameBudget cannot hold.
 #include "worker/tcp/session.hpp"
@@ -636,9 +637,27 @@ void Session::send(Command command, const Guid& correlation_id, std::string_view
     close_now();
     return;
   }
+  if (!charge_send_queue(queued_bytes_ + bytes.size())) return;
   queued_bytes_ += bytes.size();
   (urgent ? urgent_ : normal_).push_back(std::move(bytes));
   start_write();
+}
+
+// Charges the send queue, grown to `wanted` bytes, to the node-wide budget (see
+// kQueuedSendBytesBudget). When the budget is spent, a connection above its fair share is closed
+// (false): it reads more slowly than it is sent to, and closing it frees what it holds.
+bool Session::charge_send_queue(size_t wanted) {
+  if (!config_.limits) return true;
+  if (config_.limits->charge_send_queue(send_bytes_held_, wanted)) return true;
+  const FrameBudget& budget = config_.limits->queued_sends();
+  std::fprintf(stderr,
+               "tcp: closing the connection from %s: its %zu bytes queued for sending pass its "
+               "share (%zu bytes) of the node's send budget of %zu bytes, which is spent (%zu "
+               "queued by others); dropping %zu subscriptions\n",
+               peer_.c_str(), wanted, config_.limits->send_share(), budget.bytes_max(),
+               budget.used_bytes() - send_bytes_held_, subscriptions_.size() + persistent_.size());
+  close_now();
+  return false;
 }
 
 void Session::send_text(Command command, const Guid& correlation_id, const std::string& text) {
@@ -679,6 +698,7 @@ void Session::on_written(const boost::system::error_code& error, size_t bytes) {
   writing_ = false;
   if (closed_) return;
   queued_bytes_ -= bytes;
+  if (config_.limits) config_.limits->queued_sends().resize(send_bytes_held_, queued_bytes_);
   batch_.clear();
   if (error) {
     close_now();
@@ -762,7 +782,10 @@ void Session::close_now() {
   heartbeat_timer_.cancel();
   write_timer_.cancel();
   parser_ = wire::FrameParser();
-  if (config_.limits) config_.limits->partial_frames().resize(frame_bytes_held_, 0);
+  if (config_.limits) {
+    config_.limits->partial_frames().resize(frame_bytes_held_, 0);
+    config_.limits->queued_sends().resize(send_bytes_held_, 0);
+  }
   for (const auto& [correlation_id, subscription_id] : subscriptions_) {
     engine_.forget_subscription(subscription_id);
   }

@@ -45,7 +45,8 @@ struct SessionConfig {
   int heartbeat_timeout_ms = 1000;
   const ClusterState* cluster = nullptr;  // null: a single node that serves everything
   std::shared_ptr<TcpMetrics> metrics;    // null: not measured
-  // The node-wide limits (the budget of partially received frames); null: not budgeted.
+  // The node-wide limits (budgets of partially received frames and of queued sends); null: not
+  // budgeted.
   std::shared_ptr<ClientLimits> limits;
   int write_timeout_ms = kWriteTimeoutMs;          // a socket write must complete within this
   std::shared_ptr<boost::asio::ssl::context> tls;  // null: plain TCP; else TLS server side
@@ -107,6 +108,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void send(wire::Command command, const Guid& correlation_id, std::string_view payload,
             bool urgent = false);
   void send_text(wire::Command command, const Guid& correlation_id, const std::string& text);
+  bool charge_send_queue(size_t wanted);
   void start_write();
   void on_written(const boost::system::error_code& error, size_t bytes);
   void arm_write_deadline();
@@ -142,7 +144,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<std::string> urgent_;
   std::deque<std::string> normal_;
   std::vector<std::string> batch_;
-  size_t queued_bytes_ = 0;  // urgent_ + normal_ + batch_
+  size_t queued_bytes_ = 0;     // urgent_ + normal_ + batch_
+  size_t send_bytes_held_ = 0;  // queued_bytes_ as charged to the node's send budget
   bool writing_ = false;
   uint64_t writes_started_ = 0;  // names the write a deadline belongs to
 
