@@ -1,11 +1,13 @@
-// HttpServer (see http_server.hpp): Poco::Net::HTTPServer with one request handler that turns
-// the Poco request into a Request, authenticates Basic credentials, routes it, and writes the
-// Reply with CORS headers. Limits from limits.hpp.
+// HttpServer (see http_server.hpp): Poco::Net's TCPServer with HTTP server connections that a
+// ConnectionWatch times, and one request handler that turns the Poco request into a Request,
+// authenticates Basic credentials, routes it, and writes the Reply with CORS headers. Limits from
+// limits.hpp.
 #include "worker/http/http_server.hpp"
 
 #include "common/guid.hpp"
 #include "common/thread_name.hpp"
 #include "worker/engine/engine.hpp"
+#include "worker/http/connection_watch.hpp"
 #include "worker/http/engine_wait.hpp"
 #include "worker/http/headers.hpp"
 #include "worker/http/limits.hpp"
@@ -18,7 +20,7 @@
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerConnection.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
@@ -26,6 +28,9 @@
 #include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/TCPServer.h>
+#include <Poco/Net/TCPServerConnectionFactory.h>
+#include <Poco/SharedPtr.h>
 #include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
 
@@ -77,6 +82,7 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     } catch (const std::exception& e) {
       reply = text_reply(500, std::string("Internal error: ") + e.what());
     }
+    ConnectionWatch::io_phase();  // writing the answer, then waiting for the next request
     send(reply, allowed, out);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -109,6 +115,8 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
                        (in.has("Host") ? in.get("Host") : in.serverAddress().toString());
 
     if (std::optional<Reply> refused = read_body(in, request.body)) return *refused;
+    // The request has arrived; what follows waits on the engine with deadlines of its own.
+    ConnectionWatch::engine_phase();
     RouteMatch match = router_.match(request.method, request.path);
     allowed = match.allowed;
     if (request.method == "OPTIONS") {
@@ -200,11 +208,48 @@ class Factory : public Poco::Net::HTTPRequestHandlerFactory {
     name_this_thread_once("http");
     return new Dispatcher(engine_, node_, router_);
   }
+  // What Poco's HTTPServer::stopAll(true) does after stop(): the open connections abort.
+  void abort_connections() {
+    const bool abort_current = true;
+    serverStopped(this, abort_current);
+  }
 
  private:
   Engine& engine_;
   HttpNode& node_;
   const Router& router_;
+};
+
+// Poco's HTTP server connection, watched by the server's ConnectionWatch while it runs.
+class WatchedConnection : public Poco::Net::HTTPServerConnection {
+ public:
+  WatchedConnection(const Poco::Net::StreamSocket& socket,
+                    const Poco::Net::HTTPServerParams::Ptr& params,
+                    const Poco::Net::HTTPRequestHandlerFactory::Ptr& factory,
+                    ConnectionWatch& watch)
+      : HTTPServerConnection(socket, params, factory), watch_(watch) {}
+  void run() override {
+    const ConnectionWatch::Scope watched(watch_, socket());
+    HTTPServerConnection::run();
+  }
+
+ private:
+  ConnectionWatch& watch_;
+};
+
+class ConnectionFactory : public Poco::Net::TCPServerConnectionFactory {
+ public:
+  ConnectionFactory(Poco::Net::HTTPServerParams::Ptr params,
+                    Poco::Net::HTTPRequestHandlerFactory::Ptr factory, ConnectionWatch& watch)
+      : params_(std::move(params)), factory_(std::move(factory)), watch_(watch) {}
+  Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
+    return new WatchedConnection(socket, params_, factory_, watch_);
+  }
+
+ private:
+  Poco::Net::HTTPServerParams::Ptr params_;
+  Poco::Net::HTTPRequestHandlerFactory::Ptr factory_;
+  ConnectionWatch& watch_;
 };
 
 }  // namespace
@@ -252,7 +297,9 @@ struct HttpServer::Impl {
   ProjectionsApi projections;
   UsersApi users;
   Poco::ThreadPool pool;
-  std::unique_ptr<Poco::Net::HTTPServer> server;
+  std::unique_ptr<ConnectionWatch> watch;
+  Poco::SharedPtr<Factory> handlers;
+  std::unique_ptr<Poco::Net::TCPServer> server;
   uint16_t bound_port = 0;
 };
 
@@ -304,17 +351,25 @@ void HttpServer::start() {
       Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(kKeepAliveTimeoutMs) * 1000));
   params->setMaxKeepAliveRequests(kKeepAliveRequestsMax);
   params->setServerName("Chorus");
-  impl_->server = std::make_unique<Poco::Net::HTTPServer>(
-      new Factory(impl_->engine, *impl_->node, impl_->router), impl_->pool, socket, params);
+  impl_->watch = std::make_unique<ConnectionWatch>(
+      impl_->config.io_deadline_ms,
+      impl_->health() ? std::string("health listener")
+                      : "HTTP server on " + impl_->config.ip + ":" + std::to_string(port()));
+  impl_->handlers = new Factory(impl_->engine, *impl_->node, impl_->router);
+  impl_->server = std::make_unique<Poco::Net::TCPServer>(
+      new ConnectionFactory(params, impl_->handlers, *impl_->watch), impl_->pool, socket, params);
   impl_->server->start();
 }
 
 void HttpServer::stop() {
   if (!impl_ || !impl_->server) return;
   impl_->node->stopping().store(true);
-  impl_->server->stopAll(true);
+  // As Poco's HTTPServer::stopAll(true): stop accepting, then abort the open connections.
+  impl_->server->stop();
+  impl_->handlers->abort_connections();
   impl_->pool.joinAll();
   impl_->server.reset();
+  impl_->watch.reset();
   if (impl_->health()) {
     std::error_code ec;
     std::filesystem::remove(impl_->config.unix_socket_path, ec);
@@ -322,5 +377,15 @@ void HttpServer::stop() {
 }
 
 uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+HttpServerLoad HttpServer::load() const {
+  HttpServerLoad load;
+  if (!impl_->server) return load;
+  load.threads = impl_->server->currentThreads();
+  load.queued = impl_->server->queuedConnections();
+  load.refused = impl_->server->refusedConnections();
+  load.cut = impl_->watch->cut();
+  return load;
+}
 
 }  // namespace chorus::http

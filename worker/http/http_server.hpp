@@ -1,5 +1,6 @@
-// HttpServer: EventStore's HTTP API on one endpoint, with Poco::Net's HTTPServer (a bounded pool
-// of request threads and a bounded accept queue, see limits.hpp). The external server serves the
+// HttpServer: EventStore's HTTP API on one endpoint, with Poco::Net's HTTP server connections (a
+// bounded pool of request threads, a bounded accept queue and a deadline on each connection's
+// I/O, see limits.hpp). The external server serves the
 // streams API and the node endpoints; the internal one serves gossip (GET/POST) and the node
 // endpoints. Request threads call the Engine and wait for its callback with a deadline.
 // start()/stop() from the thread that owns the server; HttpNode is shared by both servers.
@@ -7,6 +8,7 @@
 
 #include "common/cluster_auth.hpp"
 #include "common/gossip.hpp"
+#include "worker/http/limits.hpp"
 #include "worker/http/request.hpp"
 
 #include "common/histogram.hpp"
@@ -107,6 +109,16 @@ struct HttpServerConfig {
   // traffic can starve the manager's liveness probe. The socket is created mode 0600; the
   // manager puts it in a folder of its own with mode 0700.
   std::string unix_socket_path{};
+  // Cut a connection whose I/O takes longer at a stretch (kHttpIoDeadlineMs; tests shorten it).
+  int io_deadline_ms = kHttpIoDeadlineMs;
+};
+
+// What a server holds and has refused (for tests and operators).
+struct HttpServerLoad {
+  int threads = 0;  // request threads started (each serves one connection at a time)
+  int queued = 0;   // accepted connections waiting for a thread
+  int refused = 0;  // connections closed at once because kConnectionsMax were held
+  int64_t cut = 0;  // connections cut at the I/O deadline
 };
 
 class HttpServer {
@@ -122,6 +134,7 @@ class HttpServer {
   // Stops accepting, wakes long polls, aborts open connections. Idempotent.
   void stop();
   uint16_t port() const;
+  HttpServerLoad load() const;
 
  private:
   struct Impl;

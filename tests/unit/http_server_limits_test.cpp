@@ -1,0 +1,178 @@
+// Goal: a real HttpServer on loopback (a real in-memory Engine) cannot be held by slow or many
+// clients: a client that sends its request one byte at a time (slow loris) is cut at the I/O
+// deadline although each byte arrives well within the socket timeout, while a long poll that
+// waits on the engine longer than that deadline is still answered; and beyond kConnectionsMax
+// (request threads + accept queue) a connection is closed at once, after which the server serves
+// again.
+#include "worker/engine/engine.hpp"
+#include "worker/http/http_server.hpp"
+#include "worker/http/limits.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace chorus::http {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// A blocking loopback HTTP client with deadlines (poll).
+class RawHttp {
+ public:
+  explicit RawHttp(uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  }
+  ~RawHttp() { ::close(fd_); }
+  RawHttp(const RawHttp&) = delete;
+  RawHttp& operator=(const RawHttp&) = delete;
+
+  // False when the server has closed the connection.
+  bool send(const std::string& bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+  // Everything the server sends until it closes the connection, or until `timeout`; `closed`
+  // tells which.
+  std::string receive_until_closed(milliseconds timeout, bool* closed) {
+    const auto deadline = Clock::now() + timeout;
+    std::string out;
+    *closed = false;
+    while (true) {
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+      pollfd pfd{fd_, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return out;
+      char buffer[4096];
+      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) {
+        *closed = true;
+        return out;
+      }
+      out.append(buffer, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  int fd_;
+};
+
+std::string get(const std::string& path, const std::string& extra_headers = {}) {
+  return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra_headers +
+         "\r\n";
+}
+
+class HttpLimitsTest : public ::testing::Test {
+ protected:
+  void start(int io_deadline_ms) {
+    EngineConfig engine_config;
+    engine_config.in_memory = true;
+    engine_ = Engine::open(engine_config);
+    node_ = std::make_shared<HttpNode>(NodeConfig{});
+    HttpServerConfig config;
+    config.port = 0;
+    config.io_deadline_ms = io_deadline_ms;
+    server_ = std::make_unique<HttpServer>(*engine_, node_, config);
+    server_->start();
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+  }
+  static bool eventually(const std::function<bool()>& condition) {
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (!condition()) {
+      if (Clock::now() > deadline) return false;
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    return true;
+  }
+  // The server answers a request on a new connection with an HTTP status line.
+  void expect_answer(const std::string& path) {
+    RawHttp client(server_->port());
+    ASSERT_TRUE(client.send(get(path)));
+    bool closed = false;
+    const std::string answer = client.receive_until_closed(milliseconds(5000), &closed);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 ", 0), 0U) << answer;
+  }
+
+  std::unique_ptr<Engine> engine_;
+  std::shared_ptr<HttpNode> node_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+// Slow loris: one header byte every 100 ms (the socket timeout, 10 s, never fires) is cut at the
+// 1 s I/O deadline; a long poll waiting 2 s on the engine is not.
+TEST_F(HttpLimitsTest, ASlowLorisIsCutAtTheIoDeadlineButALongPollIsAnswered) {
+  start(1000);
+  RawHttp slow(server_->port());
+  const auto started = Clock::now();
+  ASSERT_TRUE(slow.send("GET /info HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "));
+  bool closed = false;
+  while (!closed && Clock::now() - started < std::chrono::seconds(8)) {
+    if (!slow.send("a")) break;
+    slow.receive_until_closed(milliseconds(100), &closed);
+  }
+  const auto lasted = Clock::now() - started;
+  EXPECT_TRUE(closed) << "the server never cut the slow client";
+  EXPECT_GE(lasted, milliseconds(900));
+  EXPECT_LT(lasted, milliseconds(3000));
+  EXPECT_EQ(server_->load().cut, 1);
+
+  RawHttp poll(server_->port());
+  const auto asked = Clock::now();
+  ASSERT_TRUE(poll.send(get("/streams/quiet/0/forward/20", "ES-LongPoll: 2\r\n")));
+  const std::string answer = poll.receive_until_closed(milliseconds(8000), &closed);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 ", 0), 0U) << answer;
+  EXPECT_GE(Clock::now() - asked, milliseconds(1900)) << "the long poll waited on the engine";
+  EXPECT_EQ(server_->load().cut, 1);
+  expect_answer("/info");
+}
+
+// kThreadsMax connections hold every request thread (each sent half a request) and
+// kQueuedConnectionsMax wait for one: the next connection is closed at once, without an answer.
+// Once the clients are gone, the server answers again.
+TEST_F(HttpLimitsTest, ConnectionsBeyondThreadsAndQueueAreClosedAtOnce) {
+  start(20000);
+  std::vector<std::unique_ptr<RawHttp>> held;
+  for (int i = 0; i < kThreadsMax; ++i) {
+    held.push_back(std::make_unique<RawHttp>(server_->port()));
+    ASSERT_TRUE(held.back()->send("GET /info HTTP/1.1\r\n"));
+  }
+  ASSERT_TRUE(eventually([&] {
+    const HttpServerLoad load = server_->load();
+    return load.threads == kThreadsMax && load.queued == 0;
+  }));
+  for (int i = 0; i < kQueuedConnectionsMax; ++i) {
+    held.push_back(std::make_unique<RawHttp>(server_->port()));
+  }
+  ASSERT_TRUE(eventually([&] { return server_->load().queued == kQueuedConnectionsMax; }));
+  EXPECT_EQ(server_->load().refused, 0);
+
+  RawHttp beyond(server_->port());
+  beyond.send(get("/info"));
+  bool closed = false;
+  const std::string answer = beyond.receive_until_closed(milliseconds(3000), &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(answer, "");
+  EXPECT_EQ(server_->load().refused, 1);
+
+  held.clear();
+  expect_answer("/info");
+}
+
+}  // namespace
+}  // namespace chorus::http
