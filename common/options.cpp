@@ -27,6 +27,7 @@ namespace po = boost::program_options;
 constexpr int kClusterSizeMax = 99;          // EventStore clusters are 3 or 5 nodes in practice
 constexpr int kReaderThreadsMax = 64;        // far above the cores of any machine we target
 constexpr int kProjectionThreadsMax = 64;    // the same bound, for projection threads
+constexpr int kStatsPeriodSecMax = 86'400;   // a day: rarer statistics are of no use
 constexpr int kMillisecondsMax = 3'600'000;  // one hour: longer timeouts are surely mistakes
 constexpr int kExtTcpConnectionsCeiling = 100'000;  // their read buffers alone: 25 GiB
 constexpr int kPortMin = 1;  // port 0 ("any free port") is refused on purpose
@@ -312,6 +313,10 @@ std::vector<OptionSpec> make_option_table() {
        bind_bool(&W::start_standard_projections)},
       {"ProjectionThreads", "3", "Threads that run user projections' JavaScript.",
        bind_int(&W::projection_threads, 1, kProjectionThreadsMax)},
+      {"StatsPeriodSec", "30",
+       "Seconds between this node's statistics events in $stats-<ext ip>:<ext http port> "
+       "(0: none).",
+       bind_int(&W::stats_period_sec, 0, kStatsPeriodSecMax)},
       {"DefaultAdminPassword", "changeit",
        "Password of the built-in admin user, set at first start only (prefer the environment "
        "variable: a command line is visible to every local user).",

@@ -61,6 +61,7 @@ struct WorkerOptions {
   std::string run_projections = "None";  // None, System or All (docs/projections.md)
   bool start_standard_projections = false;
   int projection_threads = 3;
+  int stats_period_sec = 30;  // $stats-<ip>:<port> every this many seconds; 0 = never
   // Passwords of the built-in admin and ops users, used only when the database has no users yet
   // (first start); changing them later goes through the users API.
   std::string default_admin_password = "changeit";

@@ -15,7 +15,9 @@
 #include "worker/engine/users.hpp"
 #include "worker/http/http_server.hpp"
 #include "worker/http/node_api.hpp"
+#include "worker/http/stats_stream.hpp"
 #include "worker/tcp/dispatch.hpp"
+#include "worker/tcp/forwarded_write.hpp"
 #include "worker/tcp/tcp_server.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -197,6 +199,18 @@ void run_forward(chorus::Engine& engine, const chorus::Principal& who,
 
 void handle_forward(chorus::Engine& engine, const chorus::internal::Forward& request,
                     std::function<void(chorus::internal::ForwardReply)> reply) {
+  // A follower's own statistics (StatsStream); "$system" is no user, so nothing else passes.
+  if (request.login() == chorus::tcp::kSystemLogin) {
+    const auto command = static_cast<uint8_t>(request.command());
+    if (chorus::tcp::system_forward_allowed(command, request.payload())) {
+      return run_forward(engine, chorus::Principal{"$system", {"$admins"}}, request, reply);
+    }
+    chorus::internal::ForwardReply r;
+    r.set_request_id(request.request_id());
+    r.set_command(static_cast<uint32_t>(chorus::wire::Command::NotAuthenticated));
+    r.set_payload("Not authenticated: the system forwards statistics only");
+    return reply(std::move(r));
+  }
   forwarded_user(
       engine, request.login(),
       [&engine, request, reply = std::move(reply)](std::optional<chorus::Principal> who) {
@@ -414,6 +428,39 @@ struct ClusterParts {
   std::string instance_id;
 };
 
+// Passes a write of this node's own to the leader (as "$system", which handle_forward lets
+// through for statistics only); no leader or no answer in time is NotLeader.
+void forward_system_write(chorus::cluster::Router& router, const std::string& request,
+                          std::function<void(chorus::WriteResult)> done) {
+  router.forward(chorus::Principal{chorus::tcp::kSystemLogin, {}},
+                 static_cast<uint8_t>(chorus::wire::Command::WriteEvents), request,
+                 [done = std::move(done)](std::optional<chorus::cluster::ForwardedReply> r) {
+                   if (r) {
+                     return done(chorus::tcp::forwarded_write_result(
+                         static_cast<chorus::wire::Command>(r->command), r->payload));
+                   }
+                   chorus::WriteResult none;
+                   none.not_handled = chorus::NotHandledReason::NotLeader;
+                   done(none);
+                 });
+}
+
+// Writes one of this node's own events as the system: on the leader through the engine, on a
+// follower forwarded to the leader.
+chorus::http::StatsStream::Write system_writer(chorus::Engine& engine,
+                                               chorus::cluster::Router& router) {
+  return [&engine, &router](const std::string& stream, int64_t expected, chorus::NewEvent event,
+                            std::function<void(chorus::WriteResult)> done) {
+    std::vector<chorus::NewEvent> events{std::move(event)};
+    std::string request = chorus::tcp::write_events_request(stream, expected, events);
+    engine.append(chorus::Principal{"$system", {"$admins"}}, stream, expected, std::move(events),
+                  [&router, request = std::move(request), done](chorus::WriteResult w) {
+                    if (w.not_handled != chorus::NotHandledReason::NotLeader) return done(w);
+                    forward_system_write(router, request, done);
+                  });
+  };
+}
+
 // Serves until SIGINT, SIGTERM or POST /admin/shutdown, then stops the servers, shuts the engine
 // down (fsync, close) and stops the io_context.
 int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_context& io,
@@ -426,10 +473,13 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
   std::unique_ptr<chorus::http::HttpServer> int_http;
   std::unique_ptr<chorus::http::HttpServer> v5_http;      // --ext-http-port-v5, when set
   std::unique_ptr<chorus::http::HttpServer> health_http;  // the manager's, when it names one
+  std::unique_ptr<chorus::http::NodeApi> stats_api;       // what the statistics stream writes
+  std::unique_ptr<chorus::http::StatsStream> stats;       // --stats-period-sec, when not 0
   bool stopped = false;
   auto shutdown = [&] {
     if (stopped) return;
     stopped = true;
+    stats.reset();
     if (ext_http) ext_http->stop();
     if (int_http) int_http->stop();
     if (v5_http) v5_http->stop();
@@ -533,6 +583,14 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
   if (!http_error.empty()) {
     shutdown();
     return fail_to_start(http_error);
+  }
+  if (options.stats_period_sec > 0) {
+    stats_api = std::make_unique<chorus::http::NodeApi>(engine, *node, false);
+    stats = std::make_unique<chorus::http::StatsStream>(
+        options.ext_ip + ":" + std::to_string(options.ext_http_port),
+        int64_t{options.stats_period_sec} * 1000,
+        [api = stats_api.get()] { return api->stats_json(); },
+        system_writer(engine, *cluster.router));
   }
   std::vector<std::thread> threads;
   for (int i = 1; i < kIoThreads; ++i) {

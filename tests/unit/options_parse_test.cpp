@@ -412,5 +412,18 @@ TEST(OptionsProjections, ModesDefaultsAndRefusals) {
   }
 }
 
+// --stats-period-sec defaults to EventStore's 30 s, takes 0 (never) and refuses negative or
+// absurd periods naming the option.
+TEST(OptionsStats, PeriodDefaultZeroAndRefusals) {
+  EXPECT_EQ(parse({}).options.stats_period_sec, 30);
+  EXPECT_EQ(parse({"--stats-period-sec=0"}).options.stats_period_sec, 0);
+  EXPECT_EQ(parse({}, {{"CHORUS_STATS_PERIOD_SEC", "5"}}).options.stats_period_sec, 5);
+  for (const char* arg : {"--stats-period-sec=-1", "--stats-period-sec=86401"}) {
+    const ParseResult bad = parse({arg});
+    EXPECT_EQ(bad.exit_code, kUsageErrorExitCode) << arg;
+    EXPECT_NE(bad.error.find("--stats-period-sec"), std::string::npos) << bad.error;
+  }
+}
+
 }  // namespace
 }  // namespace chorus

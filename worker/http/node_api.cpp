@@ -377,7 +377,9 @@ Reply NodeApi::gossip(Request& request) {
   return json_reply(200, to_json(v5_state_names_ ? with_v5_state_names(std::move(view)) : view));
 }
 
-Reply NodeApi::stats(Request&) {
+Reply NodeApi::stats(Request&) { return json_reply(200, stats_json()); }
+
+std::string NodeApi::stats_json() {
   const EngineStats stats = engine_.stats();
   const ProcessFacts facts = read_process_facts();
   Object::Ptr process = new_object();
@@ -429,7 +431,7 @@ Reply NodeApi::stats(Request&) {
   root->set("connections", connections);
   root->set("latency", latency);
   root->set("cluster", cluster);
-  return json_reply(200, stringify(root));
+  return stringify(root);
 }
 
 // A follower's lag as events (committed events between its durable end and `writer`, the

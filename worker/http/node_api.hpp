@@ -34,6 +34,8 @@ class NodeApi {
   void register_routes(Router& router);
   // Only /health/live, /health/ready and /stats (the manager's health listener).
   void register_health_routes(Router& router);
+  // The document GET /stats answers (also written to $stats-<endpoint>, stats_stream.hpp).
+  std::string stats_json();
 
  private:
   Reply gossip(Request& request);
