@@ -659,6 +659,9 @@ int run(const chorus::ParseResult& parsed) {
       return fail_to_start("cannot create database folder '" + options.db_folder + "': " + problem);
     }
   }
+  // Declared before the cluster parts, so destroyed after them: the transport's destructor posts
+  // its stop to a strand of this io_context (on an early return, e.g. a port in use, too).
+  boost::asio::io_context io;
   ClusterParts cluster;
   std::string refusal;
   const auto secret = cluster_secret(options, &refusal);
@@ -675,7 +678,6 @@ int run(const chorus::ParseResult& parsed) {
         "no cluster secret: internal TCP and gossip are not authenticated (loopback or "
         "--insecure)");
   }
-  boost::asio::io_context io;
   std::atomic<chorus::Engine*> engine_ptr{nullptr};
   chorus::cluster::TransportHandlers handlers;
   handlers.on_message = [&engine_ptr](chorus::replication::Message m) {
