@@ -13,6 +13,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, waitFor } from './lib/cluster.mjs';
+import { httpFetch, scheme } from './lib/tls.mjs';
 import {
   es, admin, ANY, Long, makeEvents, streamName, deferred, withDeadline,
 } from './lib/es.mjs';
@@ -42,10 +43,10 @@ after(async () => { await cluster?.cleanup(); });
 
 // The group's /info on `node` once that node has loaded it after a leader change.
 async function resumedInfo(node) {
-  const url = `http://${node.host}:${node.httpPort}/subscriptions/${encodeURIComponent(STREAM)}/` +
+  const url = `${scheme}://${node.host}:${node.httpPort}/subscriptions/${encodeURIComponent(STREAM)}/` +
     `${GROUP}/info`;
   return waitFor(async () => {
-    const res = await fetch(url, { headers: { authorization: AUTH },
+    const res = await httpFetch(url, { headers: { authorization: AUTH },
       signal: AbortSignal.timeout(2000) }).catch(() => null);
     if (!res?.ok) return false;
     const info = await res.json();

@@ -13,6 +13,7 @@ import es0219 from 'node-eventstore-client-0219';
 import EventStore from 'geteventstore-promise';
 import { Cluster, waitFor } from './lib/cluster.mjs';
 import { es, connect, num } from './lib/es.mjs';
+import { TLS } from './lib/tls.mjs';
 
 const ROUNDS = 1000;
 const cluster = new Cluster({ memDb: true });
@@ -48,8 +49,10 @@ function tcpClient(client, conn) {
 
 function httpClient(node) {
   const stream = `ryw-http-${randomUUID()}`;
+  // In TLS mode over HTTPS (the test CA is not the system's, so the client does not check it).
   const c = new EventStore.HTTPClient({ hostname: node.host, port: node.httpPort,
-    credentials: { username: 'admin', password: 'changeit' } });
+    credentials: { username: 'admin', password: 'changeit' },
+    ...(TLS ? { protocol: 'https', validateServer: false } : {}) });
   let written = -1; // acknowledged writes - 1
   return {
     name: 'HTTP geteventstore-promise',

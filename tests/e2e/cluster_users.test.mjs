@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Cluster, waitFor } from './lib/cluster.mjs';
 import { es, ANY, jsonEvent, streamName } from './lib/es.mjs';
+import { httpFetch, scheme } from './lib/tls.mjs';
 
 const cluster = new Cluster({ memDb: true });
 const ADMIN = 'Basic ' + Buffer.from('admin:changeit').toString('base64');
@@ -23,7 +24,7 @@ async function call(node, method, path, { auth, body } = {}) {
   const headers = { Accept: 'application/json' };
   if (auth) headers.Authorization = auth;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(`http://${node.host}:${node.httpPort}${path}`, { method, headers,
+  const res = await httpFetch(`${scheme}://${node.host}:${node.httpPort}${path}`, { method, headers,
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(15000) });
   const text = await res.text();

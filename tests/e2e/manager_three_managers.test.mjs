@@ -19,8 +19,9 @@ after(async () => {
 });
 
 async function connectVia(m) {
-  const c = es.createConnection({ ...testSettings, maxReconnections: 10, gossipTimeout: 1000,
-    maxDiscoverAttempts: 20 }, [new es.GossipSeed({ host: m.ip, port: m.extHttpPort })],
+  const c = es.createConnection({ ...testSettings, ...m.clientSettings, maxReconnections: 10,
+    gossipTimeout: 1000, maxDiscoverAttempts: 20 },
+  [new es.GossipSeed({ host: m.ip, port: m.extHttpPort })],
   `three-${m.ip}`);
   c.on('error', () => {});
   conns.push(c);
@@ -121,7 +122,8 @@ test('a client seeded with the three managers keeps writing through a SIGKILL of
   const victimNodePids = victim.workerPids();
   assert.equal(victimNodePids.length, 1);
 
-  const c = es.createConnection({ ...testSettings, maxReconnections: 50, reconnectionDelay: 200,
+  const c = es.createConnection({ ...testSettings, ...managers[0].clientSettings,
+    maxReconnections: 50, reconnectionDelay: 200,
     maxRetries: 20, operationTimeout: 10000, gossipTimeout: 1000, maxDiscoverAttempts: 30 },
   managers.map((m) => new es.GossipSeed({ host: m.ip, port: m.extHttpPort })), 'three-seeded');
   c.on('error', () => {});

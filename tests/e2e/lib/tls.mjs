@@ -92,22 +92,40 @@ export async function httpFetch(url, init = {}) {
   return new Promise((resolve, reject) => {
     const req = https.request(url, { method, headers, ca: m.ca, cert: m.cert, key: m.key, signal,
       ...tls }, (res) => {
-      // Resolves at the headers, as fetch() does; the body is read on demand (or cancelled, for
-      // endless streams such as a log follow).
+      // Resolves at the headers, as fetch() does; the body is read on demand, whole or chunk by
+      // chunk through body.getReader() as with fetch() (or cancelled, for endless streams such
+      // as a log follow).
+      const unread = [];
+      const readers = [];
+      let ended = false;
       const body = new Promise((done, fail) => {
         const chunks = [];
-        res.on('data', (c) => chunks.push(c));
+        res.on('data', (c) => {
+          chunks.push(c);
+          if (readers.length) readers.shift()({ value: c, done: false });
+          else unread.push(c);
+        });
         res.on('error', fail);
-        res.on('end', () => done(Buffer.concat(chunks).toString('utf8')));
+        res.on('end', () => {
+          ended = true;
+          while (readers.length) readers.shift()({ value: undefined, done: true });
+          done(Buffer.concat(chunks).toString('utf8'));
+        });
       });
       body.catch(() => {});
+      const read = () => {
+        if (unread.length) return Promise.resolve({ value: unread.shift(), done: false });
+        if (ended) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((r) => readers.push(r));
+      };
+      const cancel = async () => { res.destroy(); };
       resolve({
         status: res.statusCode,
         ok: res.statusCode >= 200 && res.statusCode < 300,
         headers: { get: (name) => res.headers[name.toLowerCase()] ?? null },
         text: () => body,
         json: async () => JSON.parse(await body),
-        body: { cancel: async () => { res.destroy(); } },
+        body: { cancel, getReader: () => ({ read, cancel }) },
       });
     });
     req.on('error', reject);
