@@ -10,7 +10,7 @@ namespace chorus {
 namespace {
 
 bool expired(const EventRecord& r, const StreamMetadata& m, int64_t now_ms) {
-  return m.max_age_s && r.created_ms < now_ms - *m.max_age_s * 1000;
+  return ::chorus::expired(r.created_ms, m, now_ms);
 }
 
 // What a stream's metadata and last record say about reading it.
@@ -20,42 +20,26 @@ struct StreamView {
   StreamMetadata metadata;
 };
 
-// `metadata` is the committed metadata of the stream whose rules govern (x for "$$x").
+// `metadata` is the committed metadata of the stream whose rules govern (x for "$$x"). The
+// rules themselves are retention.cpp's, shared with the scavenger.
 StreamView view_stream(ReadConnection& c, const ReadView& v, const std::string& stream,
                        StreamMetadata metadata) {
+  const auto facts = stream_facts(c, stream, v.committed_pos, std::move(metadata));
+  const auto visibility = stream_visibility(facts);
   StreamView sv;
-  const bool meta = is_metastream(stream);
-  const std::string original(original_stream(stream));
-  sv.metadata = std::move(metadata);
-  if (meta) {
-    const auto orig_last = c.last_record(original, v.committed_pos);
-    if (orig_last && orig_last->number == kDeletedStreamNumber) {
+  sv.metadata = facts.metadata;
+  sv.bounds = visibility.bounds;
+  switch (visibility.state) {
+    case StreamState::Live:
+      break;
+    case StreamState::NoStream:
+    case StreamState::SoftDeleted:
+      sv.status = ReadStreamStatus::NoStream;
+      break;
+    case StreamState::HardDeleted:
       sv.status = ReadStreamStatus::StreamDeleted;
-      return sv;
-    }
+      break;
   }
-  const auto last = c.last_record(stream, v.committed_pos);
-  if (!last) {
-    sv.status = ReadStreamStatus::NoStream;
-    return sv;
-  }
-  if (last->number == kDeletedStreamNumber) {
-    sv.status = ReadStreamStatus::StreamDeleted;
-    return sv;
-  }
-  if (!meta && sv.metadata.soft_deleted()) {
-    sv.status = ReadStreamStatus::NoStream;
-    return sv;
-  }
-  sv.bounds.last_event_number = last->number;
-  int64_t min = 0;
-  if (meta) {
-    min = last->number;  // metastreams behave as $maxCount 1
-  } else {
-    if (sv.metadata.max_count) min = std::max(min, last->number - *sv.metadata.max_count + 1);
-    if (sv.metadata.truncate_before) min = std::max(min, *sv.metadata.truncate_before);
-  }
-  sv.bounds.min_event_number = min;
   return sv;
 }
 
@@ -74,6 +58,21 @@ StreamMetadata committed_metadata(ReadConnection& c, const std::string& stream, 
   const auto last = c.last_record(metastream_of(stream), max_pos);
   if (!last) return {};
   return parse_metadata(last->data);
+}
+
+StreamFacts stream_facts(ReadConnection& c, const std::string& stream, int64_t max_pos,
+                         std::optional<StreamMetadata> metadata) {
+  StreamFacts f;
+  f.is_metastream = is_metastream(stream);
+  const std::string original(original_stream(stream));
+  f.metadata = metadata ? std::move(*metadata) : committed_metadata(c, original, max_pos);
+  if (f.is_metastream) {
+    const auto orig_last = c.last_record(original, max_pos);
+    f.original_tombstoned = orig_last && orig_last->number == kDeletedStreamNumber;
+    if (f.original_tombstoned) return f;
+  }
+  if (const auto last = c.last_record(stream, max_pos)) f.last_number = last->number;
+  return f;
 }
 
 std::optional<EventRecord> resolve_link(ReadConnection& c, const ReadView& v, const Principal& who,

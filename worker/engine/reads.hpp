@@ -4,6 +4,7 @@
 #pragma once
 
 #include "worker/engine/acl.hpp"
+#include "worker/engine/retention.hpp"
 #include "worker/engine/storage.hpp"
 #include "worker/engine/types.hpp"
 
@@ -34,6 +35,11 @@ ResolvedEvent resolve(ReadConnection& c, const ReadView& v, const Principal& who
 
 // The metadata of `stream` (from its metastream) as committed.
 StreamMetadata committed_metadata(ReadConnection& c, const std::string& stream, int64_t max_pos);
+
+// What storage says about `stream` at max_pos, for the retention rules (retention.hpp).
+// `metadata`: the governing stream's committed metadata when the caller has it already.
+StreamFacts stream_facts(ReadConnection& c, const std::string& stream, int64_t max_pos,
+                         std::optional<StreamMetadata> metadata = std::nullopt);
 
 inline constexpr const char* kLinkEventType = "$>";
 inline constexpr const char* kMetadataEventType = "$metadata";
