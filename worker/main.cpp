@@ -520,6 +520,11 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
         leader->internal_http_ip + ":" + std::to_string(leader->internal_http_port),
         http_client_tls};
   };
+  node_config.append_system_events = [router](const chorus::Principal& who, std::string stream,
+                                              std::vector<chorus::NewEvent> events,
+                                              std::function<void(bool)> done) {
+    router->append_system_events(who, std::move(stream), std::move(events), std::move(done));
+  };
   auto node = std::make_shared<chorus::http::HttpNode>(std::move(node_config));
   // The gossip entry of this node: its endpoints from the HTTP node config, its state from the
   // engine.

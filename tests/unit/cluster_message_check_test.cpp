@@ -1,8 +1,9 @@
 // Goal: prove that the transport's range checks refuse every out-of-range field of an internal
 // message before it reaches the replication core or the leader (hole 3 of issue 10): epochs at or
 // near INT64_MAX, negative or huge positions, Appends whose entries are not contiguous or whose
-// epoch record is forged, AppendAcks beyond their log, Forwards that claim groups; and that the
-// messages a real leader and follower send pass unchanged.
+// epoch record is forged, malformed scavenged gaps, AppendAcks beyond their log, Forwards that
+// claim groups; and that the messages a real leader and follower send (gaps included) pass
+// unchanged.
 #include "worker/cluster/message_check.hpp"
 
 #include "worker/cluster/message_codec.hpp"
@@ -40,6 +41,12 @@ TEST(MessageCheck, RealMessagesPass) {
             "");
   EXPECT_EQ(check_message_fields(wrap(Append{3, 100, true, {epoch_entry, next}, 100, 7})), "");
   EXPECT_EQ(check_message_fields(wrap(Append{3, 500, false, {}, 400, 7})), "");  // heartbeat
+  // A scavenged range between two records: any length, no payload.
+  const Entry gap{next.end, next.end + 100000, 0, false, "", true};
+  const Entry after = entry(gap.end, 3, "event");
+  EXPECT_EQ(
+      check_message_fields(wrap(Append{3, 100, true, {epoch_entry, next, gap, after}, 100, 7})),
+      "");
   EXPECT_EQ(check_message_fields(wrap(AppendAck{3, 500, 400, 7})), "");
   internal::ReplicationMessage forward;
   forward.set_from("127.0.0.1:1112");
@@ -76,6 +83,12 @@ TEST(MessageCheck, OutOfRangeFieldsAreRefused) {
       {"append entry from a later epoch", Append{1, 0, false, {entry(0, 2, "a")}, 0, 1}},
       {"append forged epoch record",
        Append{1, 0, false, {Entry{0, 64 + 5, 1, true, "hello"}}, 0, 1}},
+      {"gap with a payload", Append{1, 0, false, {Entry{0, 500, 1, false, "a", true}}, 0, 1}},
+      {"gap of no length", Append{1, 0, false, {Entry{0, 0, 1, false, "", true}}, 0, 1}},
+      {"gap past the position range",
+       Append{1, 0, false, {Entry{0, kMax, 1, false, "", true}}, 0, 1}},
+      {"gap that is an epoch record",
+       Append{1, 0, false, {Entry{0, 500, 1, true, "", true}}, 0, 1}},
       {"ack durable beyond log", AppendAck{1, 10, 20, 1}},
       {"ack log end INT64_MAX", AppendAck{1, kMax, 0, 1}},
       {"ack epoch INT64_MAX", AppendAck{kMax, 0, 0, 1}},

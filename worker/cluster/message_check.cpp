@@ -14,6 +14,15 @@ std::string check_entries(const internal::Append& a) {
   int64_t expected = a.start();
   for (const auto& e : a.entries()) {
     if (e.position() != expected) return "Append entries not contiguous from start";
+    if (e.is_gap()) {
+      // A scavenged range: nothing inside, any length.
+      if (e.is_epoch_record() || !e.payload().empty() || !position_ok(e.end()) ||
+          e.end() <= e.position()) {
+        return "Append carries a malformed gap";
+      }
+      expected = e.end();
+      continue;
+    }
     const auto size = static_cast<int64_t>(e.payload().size()) + replication::kEntryOverheadBytes;
     if (!position_ok(e.end()) || e.end() != e.position() + size) return "Append entry end wrong";
     if (!epoch_ok(e.epoch()) || e.epoch() > a.epoch()) return "Append entry epoch out of range";

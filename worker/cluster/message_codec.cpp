@@ -10,10 +10,12 @@ void to_proto(const replication::Entry& e, internal::Entry* out) {
   out->set_epoch(e.epoch);
   out->set_is_epoch_record(e.is_epoch_record);
   out->set_payload(e.payload);
+  if (e.is_gap) out->set_is_gap(true);
 }
 
 replication::Entry from_proto(const internal::Entry& e) {
-  return replication::Entry{e.position(), e.end(), e.epoch(), e.is_epoch_record(), e.payload()};
+  return replication::Entry{e.position(),        e.end(),     e.epoch(),
+                            e.is_epoch_record(), e.payload(), e.is_gap()};
 }
 
 }  // namespace

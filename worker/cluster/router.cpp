@@ -4,6 +4,9 @@
 #include "worker/cluster/gossip_service.hpp"
 #include "worker/cluster/transport.hpp"
 
+#include "common/framing.hpp"
+#include "messages.pb.h"
+
 namespace chorus::cluster {
 
 Router::Router(Engine& engine, GossipService* gossip, Transport* transport)
@@ -52,6 +55,40 @@ void Router::forward(const Principal& who, uint8_t command, std::string payload,
         if (!reply) return done(std::nullopt);
         done(ForwardedReply{static_cast<uint8_t>(reply->command()), reply->payload()});
       });
+}
+
+void Router::append_system_events(const Principal& who, std::string stream,
+                                  std::vector<NewEvent> events, std::function<void(bool)> done) {
+  if (is_leader()) {
+    const Principal system{"$system", {"$admins"}};
+    engine_.append(
+        system, std::move(stream), kExpectedAny, std::move(events),
+        [done = std::move(done)](const WriteResult& r) {
+          done(r.not_handled == NotHandledReason::None && r.result == OperationResult::Success);
+        });
+    return;
+  }
+  EventStore::Client::Messages::WriteEvents request;
+  request.set_event_stream_id(stream);
+  request.set_expected_version(kExpectedAny);
+  request.set_require_master(true);
+  for (const auto& e : events) {
+    auto* m = request.add_events();
+    m->set_event_id(to_dotnet_bytes(e.event_id));
+    m->set_event_type(e.event_type);
+    m->set_data_content_type(e.data_is_json ? 1 : 0);
+    m->set_metadata_content_type(e.metadata_is_json ? 1 : 0);
+    m->set_data(e.data);
+    m->set_metadata(e.metadata);
+  }
+  forward(who, static_cast<uint8_t>(wire::Command::WriteEvents), request.SerializeAsString(),
+          [done = std::move(done)](std::optional<ForwardedReply> reply) {
+            EventStore::Client::Messages::WriteEventsCompleted completed;
+            done(reply &&
+                 reply->command == static_cast<uint8_t>(wire::Command::WriteEventsCompleted) &&
+                 completed.ParseFromString(reply->payload) &&
+                 completed.result() == EventStore::Client::Messages::Success);
+          });
 }
 
 }  // namespace chorus::cluster

@@ -47,6 +47,11 @@ class Router {
   // answer in time (the caller answers NotReady / ForwardTimeout).
   void forward(const Principal& who, uint8_t command, std::string payload,
                std::function<void(std::optional<ForwardedReply>)> done);
+  // Appends events to a system stream (a scavenge's $scavenges records): here as `$system` when
+  // this node leads, otherwise through the leader as `who` (the leader checks that user's rights,
+  // as for any forwarded write). done(ok) on an engine or transport thread.
+  void append_system_events(const Principal& who, std::string stream, std::vector<NewEvent> events,
+                            std::function<void(bool ok)> done);
 
  private:
   Engine& engine_;

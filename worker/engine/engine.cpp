@@ -11,6 +11,7 @@
 #include "worker/engine/credentials.hpp"
 #include "worker/engine/reads.hpp"
 #include "worker/engine/replication_runtime.hpp"
+#include "worker/engine/scavenger.hpp"
 #include "worker/engine/storage.hpp"
 #include "worker/engine/users.hpp"
 #include "worker/engine/write_path.hpp"
@@ -109,6 +110,14 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
                           std::function<void(projections::ProjectionReply)> done) override;
   void update_projection_query(Principal who, std::string name, std::string query,
                                std::function<void(projections::ProjectionReply)> done) override;
+  ScavengeStart start_scavenge(int64_t start_from_chunk, ScavengeLog log) override {
+    return scavenger_->start(start_from_chunk, std::move(log));
+  }
+  std::optional<ScavengeState> current_scavenge() const override { return scavenger_->current(); }
+  std::optional<ScavengeState> find_scavenge(const std::string& id) const override {
+    return scavenger_->find(id);
+  }
+  bool stop_scavenge(const std::string& id) override { return scavenger_->stop(id); }
   int64_t core_tick_age_ms() const override;
   bool storage_failed() const override { return runtime_->storage_failed_any_thread(); }
   void receive(replication::Message message) override;
@@ -172,6 +181,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   std::shared_ptr<const SystemSettings> settings_ = std::make_shared<SystemSettings>();
   std::unique_ptr<CredentialChecker> credentials_;
   std::unique_ptr<asio::thread_pool> auth_answers_;  // one thread: delivers checker answers
+  std::unique_ptr<Scavenger> scavenger_;
 
   // Statistics.
   std::atomic<int64_t> events_read_{0}, bytes_read_{0}, subscription_count_{0},
@@ -196,6 +206,13 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
   WriteStore& store = *this;
   runtime_ = std::make_unique<ReplicationRuntime>(config_, *db_, core_io_, listener);
   write_path_ = std::make_unique<WritePath>(store, *runtime_, now_ms, std::random_device{}());
+  ScavengeHooks scavenge_hooks;
+  scavenge_hooks.committed_end = [this] { return commit_end_.load(); };
+  scavenge_hooks.run = [this](MaintenanceJob job) {
+    return runtime_->submit_maintenance(std::move(job));
+  };
+  scavenge_hooks.node_endpoint = config_.cluster.node_id;
+  scavenger_ = std::make_unique<Scavenger>(*db_, std::move(scavenge_hooks));
   hub_ = std::make_unique<SubscriptionHub>(
       [this](const EventRecord& record, const Principal& who, bool resolve_links) {
         return resolve(*hub_reader_, read_view(), who, record, resolve_links);
@@ -713,7 +730,8 @@ EngineStats EngineImpl::stats() const {
 void EngineImpl::shutdown() {
   std::lock_guard lock(shutdown_mutex_);
   if (shut_down_.exchange(true)) return;
-  credentials_->stop();  // answers what waits; its lookups need the read pool below
+  scavenger_->shutdown();  // before the writer: it waits for the job in hand
+  credentials_->stop();    // answers what waits; its lookups need the read pool below
   auth_answers_->join();
   readers_->join();
   runtime_->stop_writer();  // writes what is queued; its last notices reach the core below
@@ -730,6 +748,7 @@ void EngineImpl::shutdown() {
   if (core_thread_.joinable()) core_thread_.join();
   hub_->stop();
   hub_.reset();
+  scavenger_.reset();
   runtime_.reset();
   read_pool_.reset();
   hub_reader_.reset();

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "common/histogram.hpp"
+#include "worker/engine/scavenge_state.hpp"
 #include "worker/engine/types.hpp"
 #include "worker/projections/status.hpp"
 #include "worker/replication/core.hpp"
@@ -206,6 +207,20 @@ class Engine {
                                 std::function<void(projections::ProjectionReply)> done) {
     not_ready(done);
   }
+
+  // Scavenging this node's database (worker/engine/scavenger.hpp), in the background. Starts
+  // one unless one runs (then `started` is false and `id` names the running one);
+  // start_from_chunk >= 0. `log` writes the $scavenges events (through the leader).
+  virtual ScavengeStart start_scavenge(int64_t /*start_from_chunk*/, ScavengeLog /*log*/) {
+    return {};
+  }
+  virtual std::optional<ScavengeState> current_scavenge() const { return std::nullopt; }
+  // The running scavenge or one of the last kScavengeHistoryMax, by id.
+  virtual std::optional<ScavengeState> find_scavenge(const std::string& /*id*/) const {
+    return std::nullopt;
+  }
+  // Asks the running scavenge `id` to stop; false when it is not the running one.
+  virtual bool stop_scavenge(const std::string& /*id*/) { return false; }
 
   // For health checks, any thread: milliseconds since the core thread last ticked (it ticks
   // every tick_ms; a large age means it is stuck), and whether storage has failed.

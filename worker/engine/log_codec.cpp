@@ -25,6 +25,10 @@ std::string encode_record(const EventRecord& r) {
 }
 
 std::optional<StoredEntry> decode_entry(const replication::Entry& entry) {
+  if (entry.is_gap) {
+    if (entry.end <= entry.position || entry.is_epoch_record) return std::nullopt;
+    return GapRow{entry.position, entry.end};
+  }
   if (entry.is_epoch_record) {
     const auto record = replication::Core::parse_epoch_payload(entry.payload);
     if (!record) return std::nullopt;
@@ -56,6 +60,12 @@ std::optional<StoredEntry> decode_entry(const replication::Entry& entry) {
 
 replication::Entry encode_entry(const StoredEntry& stored) {
   replication::Entry e;
+  if (const auto* gap = std::get_if<GapRow>(&stored)) {
+    e.position = gap->position;
+    e.end = gap->end;
+    e.is_gap = true;
+    return e;
+  }
   if (const auto* epoch = std::get_if<EpochRow>(&stored)) {
     e.position = epoch->position;
     e.end = epoch->end;

@@ -69,6 +69,10 @@ class ReplicationRuntime final : public WriteLog {
   void stop_writer();
   void stop();
 
+  // Any thread: hands maintenance work (a scavenge's deletions, a vacuum step) to the storage
+  // writer. False when the writer has stopped or failed.
+  bool submit_maintenance(MaintenanceJob job) { return writer_ && writer_->submit(std::move(job)); }
+
   // Replication inputs.
   void receive(const replication::Message& message);
   void set_peers(const std::vector<std::string>& node_ids);

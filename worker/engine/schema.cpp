@@ -37,6 +37,18 @@ CREATE TABLE IF NOT EXISTS hard_state(
   voted_for TEXT NOT NULL);
 )sql";
 
+// Layout 3's additions. log_gaps: ranges of the log that a scavenging leader sent as gaps (their
+// records are gone for good); checkpoints: named positions, e.g. the end of what this node's own
+// scavenges removed (below it a missing record is a scavenged one, not a lost one).
+constexpr const char* kLayout3Additions = R"sql(
+CREATE TABLE IF NOT EXISTS log_gaps(
+  pos INTEGER PRIMARY KEY,
+  end_pos INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints(
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL);
+)sql";
+
 constexpr int kAutoVacuumIncremental = 2;  // PRAGMA auto_vacuum's value for INCREMENTAL
 
 void exec(sqlite3* db, const std::string& sql) {
@@ -92,6 +104,10 @@ void migrate_1_to_2(sqlite3* db, const std::string& location) {
   in_transaction(db, 2, [] {});
 }
 
+void migrate_2_to_3(sqlite3* db) {
+  in_transaction(db, 3, [db] { exec(db, kLayout3Additions); });
+}
+
 }  // namespace
 
 int schema_version(sqlite3* db) {
@@ -122,6 +138,7 @@ void migrate_schema(sqlite3* db, const std::string& location) {
     in_transaction(db, 1, [] {});  // a file from before versions: stamp what it is
   }
   if (version < 2) migrate_1_to_2(db, location);
+  if (version < 3) migrate_2_to_3(db);
 }
 
 }  // namespace chorus

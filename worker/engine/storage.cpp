@@ -6,8 +6,10 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <stdexcept>
 
 namespace chorus {
@@ -114,9 +116,25 @@ int64_t scalar(sqlite3* db, const char* sql) {
 // scanned the whole table and made a large database slow to start.
 int64_t stored_log_end(sqlite3* db) {
   return std::max(
-      scalar(db, "SELECT COALESCE((SELECT end_pos FROM events ORDER BY pos DESC LIMIT 1), 0)"),
-      scalar(db, "SELECT COALESCE((SELECT end_pos FROM epochs ORDER BY pos DESC LIMIT 1), 0)"));
+      {scalar(db, "SELECT COALESCE((SELECT end_pos FROM events ORDER BY pos DESC LIMIT 1), 0)"),
+       scalar(db, "SELECT COALESCE((SELECT end_pos FROM epochs ORDER BY pos DESC LIMIT 1), 0)"),
+       scalar(db, "SELECT COALESCE((SELECT end_pos FROM log_gaps ORDER BY pos DESC LIMIT 1), 0)")});
 }
+
+// A read transaction: entries() merges three tables and must see them at one moment.
+class Snapshot {
+ public:
+  explicit Snapshot(sqlite3* db) : db_(db) { exec(db_, "BEGIN"); }
+  ~Snapshot() { sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr); }
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
+ private:
+  sqlite3* db_;
+};
+
+// The name of this node's scavenged end in the checkpoints table.
+constexpr const char* kScavengedEnd = "scavenged_end";
 
 size_t entry_bytes(const StoredEntry& e) {
   return static_cast<size_t>(entry_end(e) - entry_position(e));
@@ -211,6 +229,15 @@ ReadConnection::ReadConnection(const Database& db) : db_(db.open_connection(fals
   events_from_ = prepare((from + "pos>=?1 ORDER BY pos ASC LIMIT ?2").c_str());
   epochs_from_ = prepare(
       "SELECT pos, end_pos, number, epoch_id, leader FROM epochs WHERE pos>=?1 ORDER BY pos");
+  gaps_from_ =
+      prepare("SELECT pos, end_pos FROM log_gaps WHERE pos>=?1 AND pos<?2 ORDER BY pos LIMIT ?3");
+  scavenged_end_ =
+      prepare((std::string("SELECT COALESCE((SELECT value FROM checkpoints WHERE name='") +
+               kScavengedEnd + "'), 0)")
+                  .c_str());
+  scan_ = prepare(
+      "SELECT pos, end_pos, stream, number, created_ms FROM events WHERE pos>=?1 AND pos<?2"
+      " ORDER BY pos LIMIT ?3");
 }
 
 ReadConnection::~ReadConnection() {
@@ -258,37 +285,103 @@ std::vector<EventRecord> ReadConnection::all(int64_t from_pos, bool forward, int
   return collect(db_, s);
 }
 
+namespace {
+
+constexpr int kEntriesPageRows = 256;
+constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
+
+}  // namespace
+
 std::vector<StoredEntry> ReadConnection::entries(int64_t from, size_t bytes_max) {
-  // Events in pages, with the epoch records (few) merged in by position.
-  constexpr int kPageRows = 256;
-  std::vector<EpochRow> epochs;
-  sqlite3_bind_int64(epochs_from_, 1, from);
-  while (sqlite3_step(epochs_from_) == SQLITE_ROW) epochs.push_back(row_to_epoch(epochs_from_));
-  sqlite3_reset(epochs_from_);
+  Snapshot snapshot(db_);
+  const int64_t scavenged_end = [&] {
+    int64_t v = 0;
+    if (sqlite3_step(scavenged_end_) == SQLITE_ROW) v = sqlite3_column_int64(scavenged_end_, 0);
+    sqlite3_reset(scavenged_end_);
+    return v;
+  }();
   std::vector<StoredEntry> out;
   size_t bytes = 0;
-  size_t next_epoch = 0;
-  int64_t position = from;
+  int64_t expected = from;
   for (;;) {
-    sqlite3_bind_int64(events_from_, 1, position);
-    sqlite3_bind_int(events_from_, 2, kPageRows);
-    auto page = collect(db_, events_from_);
-    for (auto& r : page) {
-      while (next_epoch < epochs.size() && epochs[next_epoch].position < r.position.prepare) {
-        bytes += static_cast<size_t>(epochs[next_epoch].end - epochs[next_epoch].position);
-        out.emplace_back(epochs[next_epoch++]);
+    auto window = entries_window(expected);
+    for (auto& item : window.items) {
+      const int64_t position = entry_position(item);
+      if (position < expected) continue;
+      if (position > expected) {
+        // A hole: records this node's scavenges removed become one gap; any other hole (there
+        // should be none) ends what can be sent.
+        if (position > scavenged_end) return out;
+        out.emplace_back(GapRow{expected, position});
+        bytes += static_cast<size_t>(position - expected);
+        expected = position;
+        if (bytes >= bytes_max) return out;
       }
-      if (!out.empty() && bytes >= bytes_max) return out;
-      bytes += static_cast<size_t>(r.log_end - r.position.prepare);
-      out.emplace_back(std::move(r));
+      expected = entry_end(item);
+      bytes += entry_bytes(item);
+      out.push_back(std::move(item));
+      if (bytes >= bytes_max) return out;
     }
-    if (static_cast<int>(page.size()) < kPageRows || bytes >= bytes_max) break;
-    position = entry_end(out.back());
+    if (window.end == kNoLimit) return out;
   }
-  while (next_epoch < epochs.size() && (out.empty() || bytes < bytes_max)) {
-    bytes += static_cast<size_t>(epochs[next_epoch].end - epochs[next_epoch].position);
-    out.emplace_back(epochs[next_epoch++]);
+}
+
+// Reads events from `from` (a page), then the epochs and gaps below the page's last event (the
+// window's end; that event opens the next window), merged by position.
+ReadConnection::EntriesWindow ReadConnection::entries_window(int64_t from) {
+  EntriesWindow w;
+  sqlite3_bind_int64(events_from_, 1, from);
+  sqlite3_bind_int(events_from_, 2, kEntriesPageRows);
+  auto events = collect(db_, events_from_);
+  if (static_cast<int>(events.size()) == kEntriesPageRows) {
+    w.end = events.back().position.prepare;
+    events.pop_back();
   }
+  sqlite3_bind_int64(gaps_from_, 1, from);
+  sqlite3_bind_int64(gaps_from_, 2, w.end);
+  sqlite3_bind_int(gaps_from_, 3, kEntriesPageRows);
+  std::vector<GapRow> gaps;
+  int rc;
+  while ((rc = sqlite3_step(gaps_from_)) == SQLITE_ROW) {
+    gaps.push_back(
+        GapRow{sqlite3_column_int64(gaps_from_, 0), sqlite3_column_int64(gaps_from_, 1)});
+  }
+  sqlite3_reset(gaps_from_);
+  if (rc != SQLITE_DONE) fail(db_, "SQLite read of log gaps");
+  if (static_cast<int>(gaps.size()) == kEntriesPageRows) {
+    w.end = gaps.back().position;  // more gaps than a page: the window ends at the last one
+    gaps.pop_back();
+  }
+  sqlite3_bind_int64(epochs_from_, 1, from);
+  while (sqlite3_step(epochs_from_) == SQLITE_ROW) {
+    auto epoch = row_to_epoch(epochs_from_);
+    if (epoch.position >= w.end) break;
+    w.items.emplace_back(std::move(epoch));
+  }
+  sqlite3_reset(epochs_from_);
+  for (auto& e : events) {
+    if (e.position.prepare < w.end) w.items.emplace_back(std::move(e));
+  }
+  for (auto& g : gaps) w.items.emplace_back(g);
+  std::sort(w.items.begin(), w.items.end(), [](const StoredEntry& a, const StoredEntry& b) {
+    return entry_position(a) < entry_position(b);
+  });
+  return w;
+}
+
+std::vector<ScanRow> ReadConnection::scan(int64_t from, int64_t below, int limit) {
+  sqlite3_bind_int64(scan_, 1, from);
+  sqlite3_bind_int64(scan_, 2, below);
+  sqlite3_bind_int(scan_, 3, limit);
+  std::vector<ScanRow> out;
+  int rc;
+  while ((rc = sqlite3_step(scan_)) == SQLITE_ROW) {
+    out.push_back(ScanRow{sqlite3_column_int64(scan_, 0), sqlite3_column_int64(scan_, 1),
+                          blob(scan_, 2), sqlite3_column_int64(scan_, 3),
+                          sqlite3_column_int64(scan_, 4)});
+  }
+  sqlite3_reset(scan_);
+  if (rc != SQLITE_DONE) fail(db_, "SQLite scan");
   return out;
 }
 
@@ -365,6 +458,12 @@ StorageWriter::StorageWriter(const Database& db,
       db_, "INSERT INTO epochs(pos, end_pos, number, epoch_id, leader) VALUES(?1,?2,?3,?4,?5)");
   truncate_events_ = prepare_on(db_, "DELETE FROM events WHERE pos>=?1");
   truncate_epochs_ = prepare_on(db_, "DELETE FROM epochs WHERE pos>=?1");
+  insert_gap_ = prepare_on(db_, "INSERT INTO log_gaps(pos, end_pos) VALUES(?1,?2)");
+  truncate_gaps_ = prepare_on(db_, "DELETE FROM log_gaps WHERE pos>=?1");
+  remove_event_ = prepare_on(db_, "DELETE FROM events WHERE pos=?1 RETURNING end_pos");
+  raise_scavenged_end_ = prepare_on(
+      db_, std::string("INSERT INTO checkpoints(name, value) VALUES('") + kScavengedEnd +
+               "', ?1) ON CONFLICT(name) DO UPDATE SET value=max(value, excluded.value)");
   last_end_ = stored_log_end(db_);
   thread_ = std::thread([this] {
     set_thread_name("writer");
@@ -374,7 +473,8 @@ StorageWriter::StorageWriter(const Database& db,
 
 StorageWriter::~StorageWriter() {
   stop();
-  for (auto* s : {insert_event_, insert_epoch_, truncate_events_, truncate_epochs_}) {
+  for (auto* s : {insert_event_, insert_epoch_, truncate_events_, truncate_epochs_, insert_gap_,
+                  truncate_gaps_, remove_event_, raise_scavenged_end_}) {
     sqlite3_finalize(s);
   }
   sqlite3_close(db_);
@@ -399,6 +499,16 @@ bool StorageWriter::submit(LogBatch batch) {
   return true;
 }
 
+bool StorageWriter::submit(MaintenanceJob job) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || failed_) return false;
+    maintenance_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+  return true;
+}
+
 void StorageWriter::stop() {
   {
     std::lock_guard lock(mutex_);
@@ -408,27 +518,41 @@ void StorageWriter::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+// Jobs that will never run still answer, so that nobody waits for them.
+void StorageWriter::drop_maintenance(const std::string& why) {
+  std::deque<MaintenanceJob> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    dropped.swap(maintenance_);
+  }
+  for (auto& job : dropped) {
+    if (job.done) job.done(MaintenanceResult{false, why, 0, 0});
+  }
+}
+
 void StorageWriter::run() {
+  bool maintenance_turn = false;
   for (;;) {
     std::vector<LogBatch> batches;
+    std::optional<MaintenanceJob> job;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-      if (queue_.empty() || failed_) return;
-      // Take whole batches up to the flush cap; at least one so a huge batch still goes through.
-      size_t bytes = 0;
-      size_t taken = 0;
-      while (taken < queue_.size()) {
-        size_t b = 0;
-        for (const auto& e : queue_[taken].entries) b += entry_bytes(e);
-        if (taken > 0 && bytes + b > kFlushBytesMax) break;
-        bytes += b;
-        ++taken;
+      wake_.wait(lock, [&] { return !queue_.empty() || !maintenance_.empty() || stopping_; });
+      if (failed_ || (stopping_ && queue_.empty())) break;
+      // Log batches come first, but under a steady stream of them every other transaction is
+      // a maintenance job, so that a scavenge still progresses (throttled by the scavenger).
+      maintenance_turn = !maintenance_turn;
+      if (!maintenance_.empty() && (queue_.empty() || maintenance_turn)) {
+        job = std::move(maintenance_.front());
+        maintenance_.pop_front();
+      } else {
+        batches = take_batches();
       }
-      batches.assign(std::make_move_iterator(queue_.begin()),
-                     std::make_move_iterator(queue_.begin() + static_cast<long>(taken)));
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(taken));
-      queued_bytes_ -= bytes;
+    }
+    if (job) {
+      const auto result = maintain(*job);
+      if (job->done) job->done(result);
+      continue;
     }
     FlushStats stats;
     try {
@@ -440,11 +564,71 @@ void StorageWriter::run() {
         queue_.clear();
       }
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      drop_maintenance("storage failed");
       on_failure_(e.what());
       return;
     }
     on_durable_(last_end_, batches.back().generation, stats);
   }
+  drop_maintenance("the storage writer stopped");
+}
+
+// Whole batches up to the flush cap; at least one so that a huge batch still goes through.
+// REQUIRES: mutex_ held, queue_ not empty.
+std::vector<LogBatch> StorageWriter::take_batches() {
+  size_t bytes = 0;
+  size_t taken = 0;
+  while (taken < queue_.size()) {
+    size_t b = 0;
+    for (const auto& e : queue_[taken].entries) b += entry_bytes(e);
+    if (taken > 0 && bytes + b > kFlushBytesMax) break;
+    bytes += b;
+    ++taken;
+  }
+  std::vector<LogBatch> batches(std::make_move_iterator(queue_.begin()),
+                                std::make_move_iterator(queue_.begin() + static_cast<long>(taken)));
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(taken));
+  queued_bytes_ -= bytes;
+  return batches;
+}
+
+// A maintenance transaction commits without an fsync (synchronous=NORMAL in WAL mode); the next
+// log transaction's fsync makes it durable along with itself.
+MaintenanceResult StorageWriter::maintain(const MaintenanceJob& job) {
+  MaintenanceResult r;
+  try {
+    exec(db_, "PRAGMA synchronous=NORMAL");
+    exec(db_, "BEGIN IMMEDIATE");
+    int64_t scavenged_end = 0;
+    for (const int64_t position : job.remove_positions) {
+      sqlite3_bind_int64(remove_event_, 1, position);
+      int rc;
+      while ((rc = sqlite3_step(remove_event_)) == SQLITE_ROW) {
+        scavenged_end = std::max<int64_t>(scavenged_end, sqlite3_column_int64(remove_event_, 0));
+        ++r.removed;
+      }
+      sqlite3_reset(remove_event_);
+      if (rc != SQLITE_DONE) fail(db_, "SQLite scavenge delete");
+    }
+    if (scavenged_end > 0) {
+      sqlite3_bind_int64(raise_scavenged_end_, 1, scavenged_end);
+      step_done(db_, raise_scavenged_end_, "SQLite scavenged end");
+    }
+    if (job.vacuum_pages > 0) {
+      exec(db_, ("PRAGMA incremental_vacuum(" + std::to_string(job.vacuum_pages) + ")").c_str());
+    }
+    exec(db_, "COMMIT");
+    exec(db_, "PRAGMA synchronous=FULL");
+    if (job.checkpoint) {
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    }
+    r.freelist_pages = scalar(db_, "PRAGMA freelist_count");
+  } catch (const std::exception& e) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_exec(db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+    r = MaintenanceResult{false, e.what(), 0, 0};
+  }
+  return r;
 }
 
 void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats& stats) {
@@ -453,7 +637,7 @@ void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats
   int64_t end = last_end_;
   for (const auto& batch : batches) {
     if (batch.truncate_to) {
-      for (auto* s : {truncate_events_, truncate_epochs_}) {
+      for (auto* s : {truncate_events_, truncate_epochs_, truncate_gaps_}) {
         sqlite3_bind_int64(s, 1, *batch.truncate_to);
         step_done(db_, s, "SQLite truncate");
       }
@@ -472,6 +656,12 @@ void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats
 }
 
 void StorageWriter::insert(const StoredEntry& entry, FlushStats& stats) {
+  if (const auto* gap = std::get_if<GapRow>(&entry)) {
+    sqlite3_bind_int64(insert_gap_, 1, gap->position);
+    sqlite3_bind_int64(insert_gap_, 2, gap->end);
+    step_done(db_, insert_gap_, "SQLite insert of a log gap");
+    return;
+  }
   if (const auto* epoch = std::get_if<EpochRow>(&entry)) {
     sqlite3_bind_int64(insert_epoch_, 1, epoch->position);
     sqlite3_bind_int64(insert_epoch_, 2, epoch->end);

@@ -11,7 +11,9 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -42,7 +44,15 @@ struct EpochRow {
   std::string leader;
 };
 
-using StoredEntry = std::variant<EventRecord, EpochRow>;
+// A range of the log whose records are gone: scavenged here, or received as such from a leader
+// that scavenged them. It replicates like any entry, so a follower catching up through a
+// scavenged region finds no hole (its log stays contiguous) and holds no removed record.
+struct GapRow {
+  int64_t position = 0;
+  int64_t end = 0;
+};
+
+using StoredEntry = std::variant<EventRecord, EpochRow, GapRow>;
 int64_t entry_position(const StoredEntry& e);
 int64_t entry_end(const StoredEntry& e);
 
@@ -52,6 +62,33 @@ struct LogBatch {
   std::optional<int64_t> truncate_to;
   std::vector<StoredEntry> entries;
   uint64_t generation = 0;  // bumped by the owner at each truncation; echoed in notices
+};
+
+// What a scavenge's scan reads of a record.
+struct ScanRow {
+  int64_t position = 0;
+  int64_t end = 0;
+  std::string stream;
+  int64_t number = 0;
+  int64_t created_ms = 0;
+};
+
+struct MaintenanceResult {
+  bool ok = true;
+  std::string error;
+  int64_t removed = 0;         // records deleted
+  int64_t freelist_pages = 0;  // free pages left in the file afterwards
+};
+
+// Work for the writer thread besides the log: a scavenge's deletions, a step of incremental
+// vacuum, a WAL checkpoint. Runs in a transaction of its own between log batches, without an
+// fsync of its own: the next log commit's fsync covers it, and a deletion lost in a crash is
+// simply done again by the next scavenge.
+struct MaintenanceJob {
+  std::vector<int64_t> remove_positions;  // event records at these positions (committed ones)
+  int vacuum_pages = 0;                   // then PRAGMA incremental_vacuum(n)
+  bool checkpoint = false;                // then a passive WAL checkpoint (the file shrinks)
+  std::function<void(const MaintenanceResult&)> done;  // on the writer thread
 };
 
 struct StorageLocation {
@@ -90,8 +127,12 @@ class ReadConnection {
                                  bool ascending, int64_t max_pos, int limit);
   // $all: forward = positions >= from, backward = positions < from; at most `limit`.
   std::vector<EventRecord> all(int64_t from_pos, bool forward, int64_t max_pos, int limit);
-  // Every entry (events and epochs) from `from` on, in log order, up to about bytes_max.
+  // Every entry (events, epochs, gaps) from `from` on, in log order, up to about bytes_max,
+  // from one snapshot. A hole that this node's scavenges left (below the scavenged end) comes
+  // back as a GapRow; the reading stops at any other hole.
   std::vector<StoredEntry> entries(int64_t from, size_t bytes_max);
+  // Event records with from <= position < below, in log order, at most `limit`.
+  std::vector<ScanRow> scan(int64_t from, int64_t below, int limit);
   std::vector<EpochRow> epochs();
   // The end of the last entry in the log (0 for an empty log).
   int64_t log_end();
@@ -100,6 +141,12 @@ class ReadConnection {
   int64_t size_bytes();
 
  private:
+  // Events, epochs and gaps with positions from `from` up to `end`, in log order.
+  struct EntriesWindow {
+    std::vector<StoredEntry> items;
+    int64_t end = std::numeric_limits<int64_t>::max();  // max: up to the log's end
+  };
+  EntriesWindow entries_window(int64_t from);
   sqlite3_stmt* prepare(const char* sql);
   sqlite3* db_ = nullptr;
   std::vector<sqlite3_stmt*> statements_;
@@ -111,6 +158,9 @@ class ReadConnection {
   sqlite3_stmt* all_bwd_ = nullptr;
   sqlite3_stmt* events_from_ = nullptr;
   sqlite3_stmt* epochs_from_ = nullptr;
+  sqlite3_stmt* gaps_from_ = nullptr;
+  sqlite3_stmt* scavenged_end_ = nullptr;
+  sqlite3_stmt* scan_ = nullptr;
 };
 
 // A fixed set of ReadConnections lent to reader threads.
@@ -171,6 +221,9 @@ class StorageWriter {
 
   // Queues a batch. False when the queue is full or the writer has failed or stopped.
   bool submit(LogBatch batch);
+  // Queues maintenance work, done after the log batches queued with it. False when the writer
+  // has failed or stopped (the job is then dropped without its `done`).
+  bool submit(MaintenanceJob job);
   // Writes what is queued, then stops the thread and closes the connection.
   void stop();
 
@@ -178,17 +231,25 @@ class StorageWriter {
   void run();
   void write_transaction(std::vector<LogBatch>& batches, FlushStats& stats);
   void insert(const StoredEntry& entry, FlushStats& stats);
+  MaintenanceResult maintain(const MaintenanceJob& job);
+  std::vector<LogBatch> take_batches();
+  void drop_maintenance(const std::string& why);
 
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_event_ = nullptr;
   sqlite3_stmt* insert_epoch_ = nullptr;
   sqlite3_stmt* truncate_events_ = nullptr;
   sqlite3_stmt* truncate_epochs_ = nullptr;
+  sqlite3_stmt* insert_gap_ = nullptr;
+  sqlite3_stmt* truncate_gaps_ = nullptr;
+  sqlite3_stmt* remove_event_ = nullptr;
+  sqlite3_stmt* raise_scavenged_end_ = nullptr;
   std::function<void(int64_t, uint64_t, const FlushStats&)> on_durable_;
   std::function<void(const std::string&)> on_failure_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<LogBatch> queue_;
+  std::deque<MaintenanceJob> maintenance_;
   size_t queued_bytes_ = 0;
   int64_t last_end_ = 0;
   bool stopping_ = false;

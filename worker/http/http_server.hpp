@@ -66,6 +66,11 @@ struct NodeConfig {
   auth::Secret cluster_secret;
   // This node's instance id, kept with its data ("" = a fresh one per process start).
   std::string instance_id;
+  // Writes system events through the leader (cluster::Router::append_system_events); unset:
+  // the engine's own append as $system (a node without a cluster).
+  std::function<void(const Principal&, std::string, std::vector<NewEvent>,
+                     std::function<void(bool)>)>
+      append_system_events;
 };
 
 // State shared by the two servers of one worker: identity, counters and histograms.

@@ -5,6 +5,7 @@
 #include "worker/http/engine_wait.hpp"
 #include "worker/http/limits.hpp"
 #include "worker/http/metrics_text.hpp"
+#include "worker/http/scavenge_api.hpp"
 #include "worker/http/streams_api.hpp"
 #include "worker/http/subscriptions_api.hpp"
 
@@ -330,7 +331,7 @@ void NodeApi::register_routes(Router& router) {
     return reply;
   });
   router.add("POST", "/admin/shutdown", [this](Request& r) { return admin_shutdown(r); });
-  router.add("POST", "/admin/scavenge", [this](Request& r) { return admin_scavenge(r); });
+  register_scavenge_routes(router, engine_, node_);
   router.add("POST", "/admin/node/resign", [this](Request& r) { return admin_resign(r); });
 }
 
@@ -480,12 +481,6 @@ Reply NodeApi::admin_resign(Request& request) {
     return json_reply(409, R"({"error":"This node is not the leader."})");
   engine_.resign();
   return json_reply(200, R"({"resigned":true})");
-}
-
-Reply NodeApi::admin_scavenge(Request& request) {
-  if (!may_administer(request.who)) return unauthorized("Access denied");
-  return json_reply(501, R"({"reason":"Scavenging is not implemented in this version of Chorus; )"
-                         R"(nothing was scavenged."})");
 }
 
 }  // namespace chorus::http

@@ -1,5 +1,6 @@
 // NodeApi: the node endpoints of both HTTP servers: /gossip, /ping, /info, /info/options,
-// /stats, /health/live, /health/ready, /metrics, /admin/shutdown, /admin/scavenge. Reads
+// /stats, /health/live, /health/ready, /metrics, /admin/shutdown, /admin/scavenge (its routes
+// in scavenge_api.cpp). Reads
 // engine.stats(), the process's /proc entries and the shared HttpNode; never touches streams.
 // Request threads.
 #pragma once
@@ -41,7 +42,6 @@ class NodeApi {
   Reply gossip(Request& request);
   Reply stats(Request& request);
   Reply admin_shutdown(Request& request);
-  Reply admin_scavenge(Request& request);
   Reply admin_resign(Request& request);
   void add_lag_in_events(Poco::JSON::Object::Ptr& follower, int64_t durable, int64_t writer);
 

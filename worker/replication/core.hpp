@@ -46,6 +46,8 @@ struct Entry {
   int64_t epoch = 0;  // epoch number it was written in
   bool is_epoch_record = false;
   std::string payload;  // opaque to the core (an event record, or the epoch record's data)
+  // A range whose records a scavenge removed: no payload, any size (storage's GapRow).
+  bool is_gap = false;
   friend bool operator==(const Entry&, const Entry&) = default;
 };
 
