@@ -149,15 +149,18 @@ ScavengeState Scavenger::Run::execute() {
   const auto started = Clock::now();
   now_ms_ = wall_ms();
   write_log(true, "$scavengeStarted", base_data());
-  ReadConnection c(db_);
-  const int64_t size_before = c.size_bytes();
+  int64_t size_before = 0;
+  int64_t size_after = 0;
   try {
+    ReadConnection c(db_);
+    size_before = c.size_bytes();
+    size_after = size_before;
     scan(c);
     if (failure_.empty() && !stopping()) vacuum();
+    size_after = c.size_bytes();
   } catch (const std::exception& e) {
     failure_ = e.what();
   }
-  const int64_t size_after = c.size_bytes();
   update([&](ScavengeState& s) {
     s.time_taken_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
