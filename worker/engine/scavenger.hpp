@@ -29,10 +29,11 @@ namespace chorus {
 inline constexpr int64_t kScavengeChunkBytes = 256ll * 1024 * 1024;
 // Records read per scan query: large enough to amortize the query, small enough to stop fast.
 inline constexpr int kScavengeScanRows = 2048;
-// Records deleted per writer job: a job holds the writer (and so client writes) for ~1 ms.
-inline constexpr size_t kScavengeJobRecordsMax = 512;
-// Pages freed per incremental-vacuum job (4 MiB of 4 KiB pages), for the same reason.
-inline constexpr int kScavengeVacuumPagesPerJob = 1024;
+// Records deleted per writer job: a job holds the writer (and so client writes) for a few ms.
+inline constexpr size_t kScavengeJobRecordsMax = 256;
+// Pages freed per incremental-vacuum job (1 MiB of 4 KiB pages; moving pages is the costliest
+// step), for the same reason.
+inline constexpr int kScavengeVacuumPagesPerJob = 256;
 // After each job the scavenger rests this many times the job's duration: the writer spends at
 // most half of its time on the scavenge while clients write.
 inline constexpr int kScavengeRestFactor = 1;
