@@ -2,7 +2,8 @@
 // come back to replication as gaps (the log stays contiguous for a catching-up follower), a gap
 // received from a leader is stored and counts for the log's end, any other hole stops the read;
 // and a whole scavenge removes exactly what the retention rules allow, writes $scavengeStarted
-// and $scavengeCompleted to $scavenges and $scavenges-<id>, and gives the pages back.
+// and $scavengeCompleted to $scavenges and $scavenges-<id>, and gives the pages back; a stopped
+// one ends after the job in hand as Stopped.
 #include "worker/engine/log_codec.hpp"
 #include "worker/engine/scavenger.hpp"
 #include "worker/engine/storage.hpp"
@@ -237,6 +238,49 @@ TEST(Scavenger, RemovesWhatRetentionAllowsLogsItAndFreesPages) {
       {"$scavenges", "$scavengeCompleted"}};
   EXPECT_EQ(logged, want);
   std::filesystem::remove_all(dir);
+}
+
+TEST(Scavenger, AStoppedScavengeEndsAfterTheJobInHandAsStopped) {
+  Node n;
+  std::vector<StoredEntry> entries;
+  for (int i = 0; i < 2000; ++i) entries.emplace_back(record("gone", i, i * kSize));
+  entries.emplace_back(record("gone", kDeletedStreamNumber, 2000 * kSize));
+  n.write(std::move(entries));
+  const int64_t end = 2001 * kSize;
+  Scavenger* self = nullptr;
+  std::string id;
+  std::mutex mutex;
+  int jobs = 0;
+  ScavengeHooks hooks;
+  hooks.committed_end = [end] { return end; };
+  hooks.run = [&](MaintenanceJob job) {
+    {
+      std::lock_guard lock(mutex);
+      if (++jobs == 1) {
+        EXPECT_TRUE(self->stop(id));  // DELETE /admin/scavenge/{id} meanwhile
+      }
+    }
+    return n.writer.submit(std::move(job));
+  };
+  Scavenger scavenger(n.db, hooks);
+  self = &scavenger;
+  {
+    std::lock_guard lock(mutex);  // the first job waits until the id is known
+    const auto started = scavenger.start(0, nullptr);
+    ASSERT_TRUE(started.started);
+    id = started.id;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::optional<ScavengeState> state;
+  while ((state = scavenger.find(id)) && state->result == "InProgress" &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->result, "Stopped");
+  EXPECT_EQ(state->events_removed, static_cast<int64_t>(kScavengeJobRecordsMax));  // one job
+  EXPECT_EQ(jobs, 1);                // no vacuum after a stop
+  EXPECT_FALSE(scavenger.stop(id));  // no longer running
 }
 
 }  // namespace

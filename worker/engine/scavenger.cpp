@@ -253,6 +253,7 @@ bool Scavenger::Run::run_job(MaintenanceJob job, MaintenanceResult& result) {
 }
 
 void Scavenger::Run::remove(std::vector<int64_t>& positions) {
+  if (stopping()) positions.clear();  // a stop takes effect after the job in hand
   if (positions.empty() || !failure_.empty()) return;
   MaintenanceJob job;
   job.remove_positions = std::move(positions);
