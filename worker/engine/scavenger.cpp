@@ -319,10 +319,13 @@ void Scavenger::finish(const ScavengeState& state) {
   running_.reset();
 }
 
+// A run whose result is set is finished, though its thread may not have filed it yet.
 std::optional<ScavengeState> Scavenger::current() const {
   std::lock_guard lock(mutex_);
   if (!running_) return std::nullopt;
-  return running_->state();
+  auto state = running_->state();
+  if (state.result != "InProgress") return std::nullopt;
+  return state;
 }
 
 std::optional<ScavengeState> Scavenger::find(const std::string& id) const {
@@ -336,7 +339,9 @@ std::optional<ScavengeState> Scavenger::find(const std::string& id) const {
 
 bool Scavenger::stop(const std::string& id) {
   std::lock_guard lock(mutex_);
-  if (!running_ || running_->state().id != id) return false;
+  if (!running_) return false;
+  const auto state = running_->state();
+  if (state.id != id || state.result != "InProgress") return false;
   running_->request_stop(false);
   return true;
 }
