@@ -1,6 +1,7 @@
 // Proves the log/derived split that scavenging needs, on real SQLite: records a scavenge removed
 // come back to replication as gaps (the log stays contiguous for a catching-up follower), a gap
-// received from a leader is stored and counts for the log's end, any other hole stops the read;
+// received from a leader is stored and counts for the log's end (and a follower ending inside it
+// gets its rest), any other hole stops the read;
 // and a whole scavenge removes exactly what the retention rules allow, writes $scavengeStarted
 // and $scavengeCompleted to $scavenges and $scavenges-<id>, and gives the pages back; a stopped
 // one ends after the job in hand as Stopped.
@@ -143,6 +144,8 @@ TEST(LogGaps, AFollowerStoresReceivedGapsAndFindsItsEndAfterARestart) {
     n.write({record("s", 0, 0), GapRow{10, 500}, record("s", 7, 500), GapRow{510, 900}});
     ReadConnection c(n.db);
     EXPECT_EQ(describe(c.entries(0, 1 << 20)), "E0 G10-500 E500 G510-900 ");
+    // A follower that ended inside a stored gap (it had whole events there) gets its rest.
+    EXPECT_EQ(describe(c.entries(250, 1 << 20)), "G250-500 E500 G510-900 ");
     EXPECT_EQ(c.log_end(), 900);
     // A truncation takes gaps with it.
     LogBatch cut;

@@ -133,6 +133,23 @@ class Snapshot {
   sqlite3* db_;
 };
 
+// The end of a stored gap that starts before `position` and ends after it; 0 when none. Only
+// catch-up reads ask (rarely), so the statement is prepared each time.
+int64_t stored_gap_end_around(sqlite3* db, int64_t position) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT end_pos FROM log_gaps WHERE pos<?1 AND end_pos>?1"
+                         " ORDER BY pos DESC LIMIT 1",
+                         -1, &s, nullptr) != SQLITE_OK) {
+    fail(db, "SQLite prepare of a gap lookup");
+  }
+  sqlite3_bind_int64(s, 1, position);
+  int64_t end = 0;
+  if (sqlite3_step(s) == SQLITE_ROW) end = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  return end;
+}
+
 // The name of this node's scavenged end in the checkpoints table.
 constexpr const char* kScavengedEnd = "scavenged_end";
 
@@ -303,6 +320,14 @@ std::vector<StoredEntry> ReadConnection::entries(int64_t from, size_t bytes_max)
   std::vector<StoredEntry> out;
   size_t bytes = 0;
   int64_t expected = from;
+  // A follower may end inside a gap this node stores (it got whole events from an earlier
+  // leader's memory where this node got the gap): the rest of that gap comes first.
+  if (const int64_t gap_end = stored_gap_end_around(db_, from); gap_end > from) {
+    out.emplace_back(GapRow{from, gap_end});
+    bytes += static_cast<size_t>(gap_end - from);
+    expected = gap_end;
+    if (bytes >= bytes_max) return out;
+  }
   for (;;) {
     auto window = entries_window(expected);
     for (auto& item : window.items) {
