@@ -56,6 +56,7 @@ struct WorkerOptions {
   int gossip_interval_ms = 1000;
   int gossip_timeout_ms = 500;
   int commit_timeout_ms = 5000;
+  int transaction_timeout_ms = 5 * 60 * 1000;
   int prepare_timeout_ms = 2000;
   int reader_threads_count = 4;
   std::string run_projections = "None";  // None, System or All (docs/projections.md)

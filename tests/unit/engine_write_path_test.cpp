@@ -1,13 +1,16 @@
 // Proves the write path's rules with a fake log, fake storage and a fake clock (no threads, no
 // SQLite): expected versions counting writes in flight, idempotent retries, answers only once
-// visible, truncation, settings that act only once committed, and transactions that belong to
-// their owner, carry unguessable ids, are bounded and expire.
+// visible, truncation, settings that act only once committed, and transactions (issue 10, hole 5)
+// that belong to their owner and connection, carry ids unique across leaders, are checked against
+// the ACL at commit, are bounded in count and bytes, and expire.
 #include "worker/engine/write_path.hpp"
 
 #include "worker/engine/reads.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <deque>
 #include <map>
 
 namespace chorus {
@@ -24,6 +27,15 @@ class FakeStore final : public WriteStore {
     auto it = streams.find(stream);
     if (it == streams.end() || it->second.empty()) return std::nullopt;
     return it->second.back();
+  }
+  std::optional<EventRecord> last_record_before(const std::string& stream,
+                                                int64_t position) override {
+    auto it = streams.find(stream);
+    if (it == streams.end()) return std::nullopt;
+    for (auto r = it->second.rbegin(); r != it->second.rend(); ++r) {
+      if (r->position.prepare < position) return *r;
+    }
+    return std::nullopt;
   }
   std::map<std::string, std::vector<EventRecord>> streams;
 };
@@ -50,7 +62,7 @@ class FakeLog final : public WriteLog {
     waiters_.emplace(end, std::make_pair(std::move(on_visible), std::move(on_timeout)));
   }
   int64_t visible_end() const override { return visible_; }
-  int64_t epoch() const override { return 1; }
+  int64_t epoch() const override { return epoch_; }
 
   void commit_all() {
     visible_ = end_;
@@ -60,6 +72,15 @@ class FakeLog final : public WriteLog {
     waiters_.clear();
     for (auto& [end, w] : waiters) w.first();
   }
+  // A new leader's log lacks everything from `position` on: it leaves storage and the path.
+  void truncate(int64_t position) {
+    for (auto& [name, records] : store_.streams) {
+      std::erase_if(records, [&](const EventRecord& r) { return r.position.prepare >= position; });
+    }
+    std::erase_if(pending_, [&](const EventRecord& r) { return r.position.prepare >= position; });
+    end_ = position;
+    path->on_truncated(position);
+  }
   void time_out_all() {
     auto waiters = std::move(waiters_);
     waiters_.clear();
@@ -68,6 +89,7 @@ class FakeLog final : public WriteLog {
 
   WritePath* path = nullptr;
   NotHandledReason refusal_ = NotHandledReason::None;
+  int64_t epoch_ = 1;
 
  private:
   FakeStore& store_;
@@ -86,7 +108,7 @@ class WritePathTest : public ::testing::Test {
   WritePathTest()
       : log_(store_),
         path_(
-            store_, log_, [this] { return now_ms_; }, 42) {
+            store_, log_, [this] { return now_ms_; }, kTransactionIdleTimeoutMs) {
     log_.path = &path_;
   }
   std::optional<WriteResult> append(const std::string& stream, int64_t expected,
@@ -95,6 +117,15 @@ class WritePathTest : public ::testing::Test {
     path_.append(who, stream, expected, std::move(events), true,
                  [&out](const WriteResult& r) { out = r; });
     return out;
+  }
+  // Appends; the answer, which may come at a later commit, lands in a slot that outlives the
+  // call (append() above suits only answers given at once).
+  std::optional<WriteResult>& append_later(const std::string& stream, std::vector<NewEvent> events,
+                                           const Principal& who = kAlice) {
+    auto& slot = answers_.emplace_back();
+    path_.append(who, stream, kExpectedAny, std::move(events), true,
+                 [&slot](const WriteResult& r) { slot = r; });
+    return slot;
   }
   TransactionResult transaction(
       const std::function<void(std::function<void(TransactionResult)>)>& call) {
@@ -107,6 +138,7 @@ class WritePathTest : public ::testing::Test {
   FakeLog log_;
   int64_t now_ms_ = 1'000'000;
   WritePath path_;
+  std::deque<std::optional<WriteResult>> answers_;
 };
 
 TEST_F(WritePathTest, AnswersOnlyOnceVisibleAndCountsWritesInFlight) {
@@ -171,52 +203,216 @@ TEST_F(WritePathTest, SettingsActOnlyOnceCommitted) {
   const std::string settings = R"({"$userStreamAcl":{"$w":"$admins"}})";
   path_.append(kAdmin, kSettingsStream, kExpectedAny, {event(settings)}, false,
                [](const WriteResult&) {});
-  const auto before = append("t", kExpectedAny, {event()});
+  const auto& before = append_later("t", {event()});
   EXPECT_FALSE(before);  // accepted, waiting for its commit
   log_.commit_all();
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->result, OperationResult::Success);
   const auto after = append("u", kExpectedAny, {event()});
   ASSERT_TRUE(after);
   EXPECT_EQ(after->result, OperationResult::AccessDenied);
 }
 
-TEST_F(WritePathTest, TransactionsBelongToTheirOwner) {
-  const auto started = transaction(
-      [&](auto done) { path_.transaction_start(kAlice, "s", kExpectedAny, std::move(done)); });
+// A $settings record as it sits in the log at `position`.
+EventRecord settings_record(const std::string& json, int64_t position) {
+  EventRecord r;
+  r.stream = kSettingsStream;
+  r.event_type = "$settings";
+  r.data = json;
+  r.position = Position{position + 1, position};
+  r.log_end = position + 1;
+  return r;
+}
+
+const std::string kAdminsOnly = R"({"$userStreamAcl":{"$w":"$admins"}})";
+const std::string kEveryone = R"({"$userStreamAcl":{"$w":"$all"}})";
+
+TEST_F(WritePathTest, Hole8SettingsFoundInTheLogActOnlyOnceVisible) {
+  // After a restart the log's newest $settings may be an uncommitted suffix.
+  const auto record = settings_record(kAdminsOnly, 10);
+  store_.streams[kSettingsStream].push_back(record);
+  path_.load_settings(record);
+  const auto& before = append_later("a", {event()});
+  path_.on_visible(record.log_end - 1);
+  log_.commit_all();
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->result, OperationResult::Success);  // not in force before it is visible
+  path_.on_visible(record.log_end);
+  const auto after = append("c", kExpectedAny, {event()});
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->result, OperationResult::AccessDenied);
+}
+
+TEST_F(WritePathTest, Hole8TruncatedSettingsNeverTakeEffect) {
+  // Committed settings at 1 that let anyone write; a restricting record at 10 that the new
+  // leader's log lacks.
+  const auto committed = settings_record(kEveryone, 1);
+  const auto truncated = settings_record(kAdminsOnly, 10);
+  store_.streams[kSettingsStream] = {committed, truncated};
+  path_.load_settings(truncated);
+  store_.streams[kSettingsStream].pop_back();
+  path_.on_truncated(5);
+  // The new leader's log grows past where the truncated record was: it never takes effect.
+  path_.on_visible(50);
+  const auto& written = append_later("s", {event()}, Principal::anon());
+  log_.commit_all();
+  ASSERT_TRUE(written);
+  EXPECT_EQ(written->result, OperationResult::Success);
+}
+
+TEST_F(WritePathTest, Hole8AppendedSettingsAreRolledBackByTruncation) {
+  // A leader takes a restricting $settings write, then loses it to a truncation before commit.
+  std::optional<WriteResult> settings_write;
+  path_.append(kAdmin, kSettingsStream, kExpectedAny, {event(kAdminsOnly)}, false,
+               [&](const WriteResult& r) { settings_write = r; });
+  const int64_t position = store_.streams[kSettingsStream].back().position.prepare;
+  const auto& during = append_later("u", {event()});
+  log_.truncate(position);
+  log_.time_out_all();
+  EXPECT_TRUE(settings_write && settings_write->result == OperationResult::CommitTimeout);
+  EXPECT_TRUE(during && during->result == OperationResult::CommitTimeout);
+  const auto& after = append_later("v", {event()});
+  log_.commit_all();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->result, OperationResult::Success);  // the truncated record never took effect
+  EXPECT_EQ(store_.streams["v"].size(), 1u);
+}
+
+// Alice on connection 7, Bob on 8, anonymous on 9 and through a follower (connection 0).
+Principal on(Principal who, uint64_t connection) {
+  who.client_connection = connection;
+  return who;
+}
+
+TEST_F(WritePathTest, Hole5TransactionsBelongToTheirOwnerAndConnection) {
+  // Only the owner's login, or a request on the connection that started it, may use it.
+  const auto started = transaction([&](auto done) {
+    path_.transaction_start(on(kAlice, 7), "s", kExpectedAny, std::move(done));
+  });
   ASSERT_EQ(started.result, OperationResult::Success);
   const int64_t id = started.transaction_id;
-  EXPECT_GT(id, 1'000'000);  // not a counter that another client could guess
-  const auto stranger = transaction(
-      [&](auto done) { path_.transaction_write(kBob, id, {event()}, std::move(done)); });
-  EXPECT_EQ(stranger.result, OperationResult::AccessDenied);
-  const auto stranger_commit =
-      transaction([&](auto done) { path_.transaction_commit(kBob, id, std::move(done)); });
-  EXPECT_EQ(stranger_commit.result, OperationResult::AccessDenied);
-  // The node client sends TransactionWrite without credentials: the id is the capability.
-  const auto written = transaction([&](auto done) {
-    path_.transaction_write(Principal::anon(), id, {event()}, std::move(done));
+  for (const auto& stranger :
+       {on(kBob, 8), on(Principal::anon(), 9), on(Principal::anon(), 0), on(kAdmin, 8)}) {
+    const auto write = transaction(
+        [&](auto done) { path_.transaction_write(stranger, id, {event()}, std::move(done)); });
+    EXPECT_EQ(write.result, OperationResult::AccessDenied) << stranger.login;
+    const auto commit =
+        transaction([&](auto done) { path_.transaction_commit(stranger, id, std::move(done)); });
+    EXPECT_EQ(commit.result, OperationResult::AccessDenied) << stranger.login;
+  }
+  // node-eventstore-client sends TransactionWrite without credentials on the same connection.
+  const auto same_connection = transaction([&](auto done) {
+    path_.transaction_write(on(Principal::anon(), 7), id, {event()}, std::move(done));
   });
-  EXPECT_EQ(written.result, OperationResult::Success);
+  EXPECT_EQ(same_connection.result, OperationResult::Success);
+  // The owner may continue it from another connection (continueTransaction with credentials).
+  const auto owner_elsewhere = transaction(
+      [&](auto done) { path_.transaction_write(on(kAlice, 11), id, {event()}, std::move(done)); });
+  EXPECT_EQ(owner_elsewhere.result, OperationResult::Success);
   std::optional<TransactionResult> committed;
-  path_.transaction_commit(kAlice, id, [&](const TransactionResult& r) { committed = r; });
+  path_.transaction_commit(on(kAlice, 7), id, [&](const TransactionResult& r) { committed = r; });
   log_.commit_all();
   ASSERT_TRUE(committed);
   EXPECT_EQ(committed->result, OperationResult::Success);
-  EXPECT_EQ(store_.streams["s"].size(), 1u);
+  EXPECT_EQ(store_.streams["s"].size(), 2u);  // nothing the strangers sent
 }
 
-TEST_F(WritePathTest, IdleTransactionsExpireAndUnknownIdsAreRefused) {
-  const auto started = transaction(
-      [&](auto done) { path_.transaction_start(kAlice, "s", kExpectedAny, std::move(done)); });
+TEST_F(WritePathTest, Hole5AnonymousTransactionIsBoundToItsConnection) {
+  const auto started = transaction([&](auto done) {
+    path_.transaction_start(on(Principal::anon(), 7), "s", kExpectedAny, std::move(done));
+  });
+  const auto other = transaction([&](auto done) {
+    path_.transaction_commit(on(Principal::anon(), 9), started.transaction_id, std::move(done));
+  });
+  EXPECT_EQ(other.result, OperationResult::AccessDenied);
+  const auto own = transaction([&](auto done) {
+    path_.transaction_write(on(Principal::anon(), 7), started.transaction_id, {event()},
+                            std::move(done));
+  });
+  EXPECT_EQ(own.result, OperationResult::Success);
+}
+
+TEST_F(WritePathTest, Hole5IdsOfANewLeaderNeverNameTheOldLeadersTransactions) {
+  // Counting from 1 on every node, a client's id from a deposed leader named someone else's
+  // transaction on the new one. Ids carry the epoch, so none repeats.
+  std::vector<int64_t> old_ids;
+  for (int i = 0; i < 5; ++i) {
+    old_ids.push_back(transaction([&](auto done) {
+                        path_.transaction_start(on(kAlice, 7), "s", kExpectedAny, std::move(done));
+                      }).transaction_id);
+  }
+  path_.on_leadership_lost();
+  log_.epoch_ = 2;
+  for (int i = 0; i < 5; ++i) {
+    const auto r = transaction([&](auto done) {
+      path_.transaction_start(on(kAlice, 7), "s", kExpectedAny, std::move(done));
+    });
+    ASSERT_EQ(r.result, OperationResult::Success);
+    EXPECT_GT(r.transaction_id, 0);
+    EXPECT_EQ(std::count(old_ids.begin(), old_ids.end(), r.transaction_id), 0);
+  }
+  const auto stale = transaction([&](auto done) {
+    path_.transaction_write(on(kAlice, 7), old_ids[0], {event()}, std::move(done));
+  });
+  EXPECT_EQ(stale.result, OperationResult::InvalidTransaction);
+}
+
+TEST_F(WritePathTest, Hole5CommitChecksTheStreamAclOfThatMoment) {
+  const auto started = transaction([&](auto done) {
+    path_.transaction_start(on(kAlice, 7), "s", kExpectedAny, std::move(done));
+  });
+  transaction([&](auto done) {
+    path_.transaction_write(on(kAlice, 7), started.transaction_id, {event()}, std::move(done));
+  });
+  // An admin gives the stream to Bob alone while Alice's transaction is open.
+  append("$$s", kExpectedAny, {event(R"({"$acl":{"$w":"bob"}})")}, kAdmin);
+  log_.commit_all();
+  const auto commit = transaction([&](auto done) {
+    path_.transaction_commit(on(kAlice, 7), started.transaction_id, std::move(done));
+  });
+  EXPECT_EQ(commit.result, OperationResult::AccessDenied);
+  EXPECT_EQ(store_.streams.count("s"), 0u);
+}
+
+TEST_F(WritePathTest, Hole5IdleTransactionsExpireAndUnknownIdsAreRefused) {
+  const auto started = transaction([&](auto done) {
+    path_.transaction_start(on(kAlice, 7), "s", kExpectedAny, std::move(done));
+  });
+  now_ms_ += kTransactionIdleTimeoutMs + 1;
+  // Refused at its next use even before a sweep, and then forgotten.
+  const auto late = transaction([&](auto done) {
+    path_.transaction_write(on(kAlice, 7), started.transaction_id, {event()}, std::move(done));
+  });
+  EXPECT_EQ(late.result, OperationResult::InvalidTransaction);
+  EXPECT_NE(late.message.find("expired"), std::string::npos) << late.message;
+  EXPECT_EQ(path_.open_transactions(), 0u);
+  // A sweep at the next start abandons idle ones nobody touches again.
+  transaction([&](auto done) {
+    path_.transaction_start(on(kAlice, 7), "s", kExpectedAny, std::move(done));
+  });
   now_ms_ += kTransactionIdleTimeoutMs + 1;
   path_.expire_transactions();
   EXPECT_EQ(path_.open_transactions(), 0u);
-  const auto late = transaction([&](auto done) {
-    path_.transaction_commit(kAlice, started.transaction_id, std::move(done));
+  const auto unknown = transaction([&](auto done) {
+    path_.transaction_commit(on(kAlice, 7), started.transaction_id, std::move(done));
   });
-  EXPECT_EQ(late.result, OperationResult::InvalidTransaction);
+  EXPECT_EQ(unknown.result, OperationResult::InvalidTransaction);
 }
 
-TEST_F(WritePathTest, TransactionIsBoundedInBytes) {
+TEST_F(WritePathTest, Hole5OpenTransactionsAreBoundedInCount) {
+  for (size_t i = 0; i < kTransactionsOpenMax; ++i) {
+    ASSERT_EQ(transaction([&](auto done) {
+                path_.transaction_start(on(kAlice, 7), "s", kExpectedAny, std::move(done));
+              }).result,
+              OperationResult::Success);
+  }
+  const auto refused = transaction(
+      [&](auto done) { path_.transaction_start(on(kBob, 8), "s", kExpectedAny, std::move(done)); });
+  EXPECT_EQ(refused.result, OperationResult::PrepareTimeout);
+  EXPECT_EQ(path_.open_transactions(), kTransactionsOpenMax);
+}
+
+TEST_F(WritePathTest, Hole5TransactionIsBoundedInBytes) {
   const auto started = transaction(
       [&](auto done) { path_.transaction_start(kAlice, "s", kExpectedAny, std::move(done)); });
   std::vector<NewEvent> big;

@@ -34,7 +34,6 @@
 #include <future>
 #include <iostream>
 #include <mutex>
-#include <random>
 #include <unordered_map>
 
 namespace chorus {
@@ -136,9 +135,12 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   void on_leader_ready() override;
   void on_leadership_lost() override;
   std::optional<EventRecord> last_record(const std::string& stream) override;
+  std::optional<EventRecord> last_record_before(const std::string& stream,
+                                                int64_t position) override;
   std::optional<int64_t> committed_last_number(const std::string& stream);
   void maybe_signal_ready();
   void forget_credentials();
+  void publish_settings();
   void add_persistent_context(LeaderContext& context);
   std::optional<UserRecord> committed_user(const std::string& login);
 
@@ -179,6 +181,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   std::atomic<int64_t> commit_end_{0};           // the head for reads from the end
   mutable std::mutex settings_mutex_;
   std::shared_ptr<const SystemSettings> settings_ = std::make_shared<SystemSettings>();
+  std::shared_ptr<const SystemSettings> published_settings_;  // core thread: settings_'s source
   std::unique_ptr<CredentialChecker> credentials_;
   std::unique_ptr<asio::thread_pool> auth_answers_;  // one thread: delivers checker answers
   std::unique_ptr<Scavenger> scavenger_;
@@ -205,7 +208,8 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
   RuntimeListener& listener = *this;
   WriteStore& store = *this;
   runtime_ = std::make_unique<ReplicationRuntime>(config_, *db_, core_io_, listener);
-  write_path_ = std::make_unique<WritePath>(store, *runtime_, now_ms, std::random_device{}());
+  write_path_ =
+      std::make_unique<WritePath>(store, *runtime_, now_ms, config_.transaction_timeout_ms);
   ScavengeHooks scavenge_hooks;
   scavenge_hooks.committed_end = [this] { return commit_end_.load(); };
   scavenge_hooks.run = [this](MaintenanceJob job) {
@@ -425,16 +429,12 @@ void EngineImpl::projection_query(std::string name,
 }
 
 void EngineImpl::start_core(ReplicationTransport* transport) {
-  // Recent event ids and the settings from what is on disk.
+  // Recent event ids and the settings from what is on disk (the settings take effect once
+  // visible: the end of the log may be an uncommitted suffix).
   const int64_t end = core_reader_->log_end();
   auto tail = core_reader_->all(end, false, end, kRecentIdsWarmup);
   for (auto it = tail.rbegin(); it != tail.rend(); ++it) write_path_->warm_up(*it);
-  if (const auto s = core_reader_->last_record(kSettingsStream, end)) {
-    auto settings = std::make_shared<const SystemSettings>(parse_settings(s->data));
-    write_path_->set_settings(settings);
-    std::lock_guard lock(settings_mutex_);
-    settings_ = settings;
-  }
+  write_path_->load_settings(core_reader_->last_record(kSettingsStream, end));
   runtime_->start(transport, *core_reader_);
 }
 
@@ -450,14 +450,22 @@ void EngineImpl::on_truncated(int64_t position) { write_path_->on_truncated(posi
 void EngineImpl::on_visible(int64_t visible_end) {
   committed_position_ = visible_end - 1;
   commit_end_ = visible_end;
+  write_path_->on_visible(visible_end);
+  publish_settings();
+}
+
+// Reads check ACLs against the write path's committed settings; copied when they change.
+void EngineImpl::publish_settings() {
+  auto current = write_path_->settings();
+  if (current == published_settings_) return;
+  published_settings_ = current;
+  std::lock_guard lock(settings_mutex_);
+  settings_ = std::move(current);
 }
 
 void EngineImpl::on_record_committed(const std::shared_ptr<const EventRecord>& record) {
   write_path_->on_record_committed(*record);
-  if (record->stream == kSettingsStream) {
-    std::lock_guard lock(settings_mutex_);
-    settings_ = write_path_->settings();
-  }
+  if (record->stream == kSettingsStream) publish_settings();
   // After on_visible: a check that starts now reads this record; one that read the previous
   // record is not cached (the checker's generation moved on).
   if (is_user_record(record->stream)) forget_credentials();
@@ -480,6 +488,11 @@ void EngineImpl::on_leadership_lost() {
 
 std::optional<EventRecord> EngineImpl::last_record(const std::string& stream) {
   return core_reader_->last_record(stream, runtime_->durable_end());
+}
+
+std::optional<EventRecord> EngineImpl::last_record_before(const std::string& stream,
+                                                          int64_t position) {
+  return core_reader_->last_record(stream, position - 1);
 }
 
 std::optional<int64_t> EngineImpl::committed_last_number(const std::string& stream) {

@@ -42,6 +42,9 @@ struct EngineConfig {
   bool in_memory = false;            // --mem-db
   int reader_threads = 2;            // size of the read pool
   int64_t commit_timeout_ms = 5000;  // a write not committed by then answers CommitTimeout
+  // A transaction idle this long is abandoned (kTransactionIdleTimeoutMs,
+  // --transaction-timeout-ms).
+  int64_t transaction_timeout_ms = 5 * 60 * 1000;
   ClusterConfig cluster;
   // Passwords of the built-in users, set when a leader first creates them.
   std::string default_admin_password = "changeit";

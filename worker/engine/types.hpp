@@ -38,6 +38,9 @@ struct Position {
 struct Principal {
   std::string login;
   std::vector<std::string> groups;  // e.g. "$admins", "$ops"
+  // The client TCP connection the request came on, unique in this process; 0 when there is none
+  // (HTTP, a request a follower passed on, the node itself). Transactions are bound to it.
+  uint64_t client_connection = 0;
   bool anonymous() const { return login.empty(); }
   bool in_role(const std::string& role) const;  // login or one of the groups
   bool is_admin() const { return in_role("$admins"); }

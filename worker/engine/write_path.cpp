@@ -1,9 +1,9 @@
 // WritePath: expected versions, idempotent retries, deletes and explicit transactions on the
 // leader. Stream versions count writes in flight, so two writes to one stream in the same burst
 // get consecutive numbers; a truncation forgets everything that may include truncated records.
-// Transactions belong to the principal that started them and carry unguessable ids (drawn at
-// random, so an id from another node or user names nothing here); they are re-checked against
-// the stream's ACL at commit and abandoned when idle.
+// Transactions belong to the login (and client connection) that started them, carry ids unique
+// in the cluster (the leader's epoch and a count), are re-checked against the stream's ACL at
+// commit, are bounded in count and bytes, and are abandoned after the transaction timeout.
 #include "worker/engine/write_path.hpp"
 
 #include "worker/engine/reads.hpp"
@@ -35,8 +35,11 @@ void answer_later(WriteLog& log, int64_t end, Result r, std::function<void(Resul
 
 }  // namespace
 
-WritePath::WritePath(WriteStore& store, WriteLog& log, NowMs now_ms, uint64_t seed)
-    : store_(store), log_(log), now_ms_(std::move(now_ms)), random_(seed) {}
+WritePath::WritePath(WriteStore& store, WriteLog& log, NowMs now_ms, int64_t transaction_timeout_ms)
+    : store_(store),
+      log_(log),
+      now_ms_(std::move(now_ms)),
+      transaction_timeout_ms_(transaction_timeout_ms) {}
 
 // ---------------------------------------------------------------- stream state
 
@@ -136,6 +139,10 @@ void WritePath::on_record_appended(const EventRecord& r) {
   }
 }
 
+void WritePath::load_settings(std::optional<EventRecord> newest_in_log) {
+  settings_pending_ = std::move(newest_in_log);
+}
+
 void WritePath::on_truncated(int64_t position) {
   for (auto it = recent_ids_.begin(); it != recent_ids_.end();) {
     it = it->second.position >= position ? recent_ids_.erase(it) : std::next(it);
@@ -143,6 +150,17 @@ void WritePath::on_truncated(int64_t position) {
   // Stream versions and metadata may include truncated records: reload them on demand.
   streams_.clear();
   metadata_.clear();
+  // Settings in force are committed and stay; a pending record that left the log never took
+  // effect, and the newest one before it (perhaps committed, perhaps not) waits in its place.
+  if (settings_pending_ && settings_pending_->position.prepare >= position) {
+    settings_pending_ = store_.last_record_before(std::string(kSettingsStream), position);
+  }
+}
+
+void WritePath::on_visible(int64_t visible_end) {
+  if (!settings_pending_ || settings_pending_->log_end > visible_end) return;
+  settings_ = std::make_shared<SystemSettings>(parse_settings(settings_pending_->data));
+  settings_pending_.reset();
 }
 
 void WritePath::on_record_committed(const EventRecord& r) {
@@ -151,6 +169,7 @@ void WritePath::on_record_committed(const EventRecord& r) {
   // Settings change ACLs only once committed: a truncated $settings event never took effect.
   if (r.stream == kSettingsStream) {
     settings_ = std::make_shared<SystemSettings>(parse_settings(r.data));
+    settings_pending_.reset();  // older than anything appended in this run
   }
   trim_stream_cache();
 }
@@ -304,13 +323,43 @@ void WritePath::delete_stream(const Principal& who, const std::string& stream, i
 
 // ---------------------------------------------------------------- transactions
 
-int64_t WritePath::new_transaction_id() {
-  // Positive, unguessable and unique in practice: knowing an id is what lets a client use it.
-  for (;;) {
-    const auto id = static_cast<int64_t>(random_() >> 1);
-    if (id > 0 && transactions_.count(id) == 0) return id;
+// Unique in the cluster, as EventStore's ids (the log position of a transaction's first record)
+// are: a client's id from a deposed leader names nothing on the new one, whose epoch differs.
+// Ids can be guessed; what protects a transaction is its owner (refuse_transaction).
+std::optional<int64_t> WritePath::new_transaction_id() {
+  const int64_t epoch = log_.epoch();
+  if (epoch != id_epoch_) {
+    id_epoch_ = epoch;
+    id_sequence_ = 0;
   }
+  if (id_sequence_ == kTransactionsPerEpochMax) return std::nullopt;
+  id_sequence_ += 1;
+  return ((epoch & kTransactionEpochMask) << kTransactionSequenceBits) | id_sequence_;
 }
+
+bool WritePath::expired(const Transaction& tx, int64_t now) const {
+  return now - tx.last_used_ms > transaction_timeout_ms_;
+}
+
+void WritePath::drop_transaction(std::map<int64_t, Transaction>::iterator it) {
+  transactions_bytes_ -= it->second.bytes;
+  transactions_.erase(it);
+}
+
+namespace {
+
+// The owner's login may use its transaction from any connection; a request on the connection
+// that started it may too, whatever its credentials (node-eventstore-client sends
+// TransactionWrite without the credentials given to startTransaction). An anonymous owner has
+// only its connection; one that a follower passed on (no connection known) is open to anonymous
+// requests, like the anonymous writes it collects.
+bool may_use(const Principal& owner, uint64_t connection, const Principal& who) {
+  if (connection != 0 && who.client_connection == connection) return true;
+  if (!owner.anonymous()) return who.login == owner.login;
+  return connection == 0 && who.anonymous();
+}
+
+}  // namespace
 
 std::optional<TransactionResult> WritePath::refuse_transaction(int64_t id, const Principal& who) {
   TransactionResult r;
@@ -325,11 +374,16 @@ std::optional<TransactionResult> WritePath::refuse_transaction(int64_t id, const
     r.message = "Unknown transaction " + std::to_string(id) + ".";
     return r;
   }
-  // The node client sends TransactionWrite without credentials, so an anonymous write to
-  // another's transaction relies on the id being unguessable; a named caller must be the owner.
-  if (!who.anonymous() && who.login != it->second.owner.login) {
+  if (!may_use(it->second.owner, it->second.connection, who)) {
     r.result = OperationResult::AccessDenied;
     r.message = "The transaction belongs to another user.";
+    return r;
+  }
+  if (expired(it->second, now_ms_())) {
+    drop_transaction(it);
+    r.result = OperationResult::InvalidTransaction;
+    r.message = "Transaction " + std::to_string(id) + " expired: idle for more than " +
+                std::to_string(transaction_timeout_ms_) + " ms.";
     return r;
   }
   return std::nullopt;
@@ -342,7 +396,7 @@ void WritePath::transaction_start(const Principal& who, const std::string& strea
     r.not_handled = why;
     return done(r);
   }
-  expire_transactions();
+  if (now_ms_() - last_sweep_ms_ >= kTransactionSweepIntervalMs) expire_transactions();
   // Expected version and deleted state are checked at commit, as EventStore does.
   if (stream.empty() || !can_access(stream, StreamAccess::Write, who)) {
     r.result = stream.empty() ? OperationResult::InvalidTransaction : OperationResult::AccessDenied;
@@ -354,8 +408,15 @@ void WritePath::transaction_start(const Principal& who, const std::string& strea
     r.message = "Too many open transactions.";
     return done(r);
   }
-  r.transaction_id = new_transaction_id();
-  transactions_.emplace(r.transaction_id, Transaction{who, stream, expected, {}, 0, now_ms_()});
+  const auto id = new_transaction_id();
+  if (!id) {
+    r.result = OperationResult::PrepareTimeout;
+    r.message = "This leader has given all its transaction ids; try again after an election.";
+    return done(r);
+  }
+  r.transaction_id = *id;
+  transactions_.emplace(
+      *id, Transaction{who, who.client_connection, stream, expected, {}, 0, now_ms_()});
   done(r);
 }
 
@@ -407,13 +468,11 @@ void WritePath::transaction_commit(const Principal& who, int64_t id,
 
 void WritePath::expire_transactions() {
   const int64_t now = now_ms_();
+  last_sweep_ms_ = now;
   for (auto it = transactions_.begin(); it != transactions_.end();) {
-    if (now - it->second.last_used_ms > kTransactionIdleTimeoutMs) {
-      transactions_bytes_ -= it->second.bytes;
-      it = transactions_.erase(it);
-    } else {
-      ++it;
-    }
+    auto next = std::next(it);
+    if (expired(it->second, now)) drop_transaction(it);
+    it = next;
   }
 }
 

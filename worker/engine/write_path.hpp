@@ -19,7 +19,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -36,8 +35,16 @@ inline constexpr size_t kStreamCacheMax = 200'000;
 inline constexpr size_t kTransactionsOpenMax = 10'000;
 inline constexpr size_t kTransactionBytesMax = 64u * 1024u * 1024u;
 inline constexpr size_t kTransactionsBytesMax = 512u * 1024u * 1024u;
-// A transaction not written to or committed for this long is abandoned (its client went away).
+// A transaction not written to or committed for this long is abandoned (its client went away);
+// the default of --transaction-timeout-ms.
 inline constexpr int64_t kTransactionIdleTimeoutMs = 5 * 60 * 1000;
+// A transaction id is the leader's epoch (low 31 bits) above a count within the epoch (32 bits):
+// positive, and unique in the cluster for 2^31 epochs, as only one node leads an epoch.
+inline constexpr int kTransactionSequenceBits = 32;
+inline constexpr int64_t kTransactionEpochMask = (int64_t{1} << 31) - 1;
+inline constexpr uint32_t kTransactionsPerEpochMax = 0xFFFF'FFFFu;
+// Idle transactions are looked for at most this often (each look walks all open ones).
+inline constexpr int64_t kTransactionSweepIntervalMs = 1000;
 
 // What the write path reads from storage: the durable log, including records not yet committed.
 class WriteStore {
@@ -45,6 +52,9 @@ class WriteStore {
   virtual ~WriteStore() = default;
   // The newest record of a stream in the local log (a tombstone counts), or nullopt.
   virtual std::optional<EventRecord> last_record(const std::string& stream) = 0;
+  // The newest record of a stream at a log position below `position`, or nullopt.
+  virtual std::optional<EventRecord> last_record_before(const std::string& stream,
+                                                        int64_t position) = 0;
 };
 
 // Where the write path sends records: the replication runtime on a real node.
@@ -64,7 +74,8 @@ class WriteLog {
 class WritePath {
  public:
   using NowMs = std::function<int64_t()>;
-  WritePath(WriteStore& store, WriteLog& log, NowMs now_ms, uint64_t seed);
+  WritePath(WriteStore& store, WriteLog& log, NowMs now_ms,
+            int64_t transaction_timeout_ms = kTransactionIdleTimeoutMs);
 
   // `check_acl` is false for the node's own writes (user bootstrap, services).
   void append(const Principal& who, const std::string& stream, int64_t expected,
@@ -77,7 +88,7 @@ class WritePath {
                          std::function<void(TransactionResult)> done);
   void transaction_commit(const Principal& who, int64_t id,
                           std::function<void(TransactionResult)> done);
-  // Abandons transactions idle longer than kTransactionIdleTimeoutMs.
+  // Abandons transactions idle longer than the transaction timeout.
   void expire_transactions();
 
   // The last event number of a stream in the local log (-1 when it has none).
@@ -87,18 +98,20 @@ class WritePath {
 
   // Remembers a record found in the log at start (for idempotent retries after a restart).
   void warm_up(const EventRecord& record) { remember_id(record); }
+  // The newest $settings record in the log at start. It may be uncommitted (a follower's
+  // suffix that the leader does not have), so it takes effect only once visible (issue 10,
+  // hole 8).
+  void load_settings(std::optional<EventRecord> newest_in_log);
   // Inputs from the replication runtime.
   void on_record_appended(const EventRecord& record);
   void on_truncated(int64_t position);
+  void on_visible(int64_t visible_end);
   void on_record_committed(const EventRecord& record);
   void on_leader_ready();
   void on_leadership_lost();
 
   // The committed system settings ($settings) that ACL checks use.
   std::shared_ptr<const SystemSettings> settings() const { return settings_; }
-  void set_settings(std::shared_ptr<const SystemSettings> settings) {
-    settings_ = std::move(settings);
-  }
   size_t open_transactions() const { return transactions_.size(); }
 
  private:
@@ -114,6 +127,7 @@ class WritePath {
   };
   struct Transaction {
     Principal owner;
+    uint64_t connection = 0;  // the client connection that started it (0: none known)
     std::string stream;
     int64_t expected_version = 0;
     std::vector<NewEvent> events;
@@ -131,20 +145,27 @@ class WritePath {
   bool propose(std::vector<EventRecord>& records);
   void answer_idempotent(const WriteResult& r, int64_t end,
                          const std::function<void(WriteResult)>& done);
-  int64_t new_transaction_id();
+  std::optional<int64_t> new_transaction_id();
+  bool expired(const Transaction& tx, int64_t now) const;
+  void drop_transaction(std::map<int64_t, Transaction>::iterator it);
   std::optional<TransactionResult> refuse_transaction(int64_t id, const Principal& who);
 
   WriteStore& store_;
   WriteLog& log_;
   NowMs now_ms_;
-  std::mt19937_64 random_;
+  int64_t transaction_timeout_ms_;
   std::unordered_map<std::string, StreamState> streams_;
   std::unordered_map<std::string, std::shared_ptr<const StreamMetadata>> metadata_;
   std::unordered_map<Guid, IdEntry, boost::hash<Guid>> recent_ids_;
   std::deque<Guid> recent_order_;
   std::map<int64_t, Transaction> transactions_;
   size_t transactions_bytes_ = 0;
+  int64_t last_sweep_ms_ = 0;
+  int64_t id_epoch_ = -1;     // the epoch of the last transaction id given
+  uint32_t id_sequence_ = 0;  // ids given in that epoch
   std::shared_ptr<const SystemSettings> settings_ = std::make_shared<SystemSettings>();
+  // A $settings record found in the log at start and not yet known to be committed.
+  std::optional<EventRecord> settings_pending_;
 };
 
 }  // namespace chorus

@@ -20,6 +20,7 @@
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 
 namespace chorus::tcp {
@@ -28,6 +29,13 @@ namespace {
 using wire::Command;
 
 constexpr const char* kNotAuthenticatedText = "Not Authenticated";
+
+// Never 0 ("no connection") and unique across every listener of the process (plain and TLS
+// ports): the engine binds a transaction to the connection that started it.
+uint64_t next_connection_id() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1);
+}
 
 // Commands that go through the ordered request FIFO (they need a principal or an order).
 bool is_ordered_request(Command command) {
@@ -68,6 +76,7 @@ Session::Session(Socket socket, Engine& engine, SessionConfig config,
       write_timer_(executor_),
       engine_(engine),
       config_(config),
+      connection_id_(next_connection_id()),
       on_closed_(std::move(on_closed)),
       read_buffer_(kReadChunkBytes) {}
 
@@ -356,9 +365,10 @@ void Session::process_request(Pending& pending) {
     send_text(Command::NotAuthenticated, package.correlation_id, kNotAuthenticatedText);
     return;
   }
-  const Principal who = pending.auth == Pending::Auth::Valid
-                            ? pending.principal
-                            : default_principal_.value_or(Principal::anon());
+  Principal who = pending.auth == Pending::Auth::Valid
+                      ? pending.principal
+                      : default_principal_.value_or(Principal::anon());
+  who.client_connection = connection_id_;
   if (command == Command::SubscribeToStream) {
     --requests_in_flight_;
     subscribe(who, package);

@@ -128,6 +128,7 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::steady_timer write_timer_;  // the deadline of the write in flight
   Engine& engine_;
   SessionConfig config_;
+  const uint64_t connection_id_;  // unique in the process; binds the connection's transactions
   std::function<void()> on_closed_;
 
   wire::FrameParser parser_;
