@@ -326,7 +326,9 @@ describe('HTTP API with plain fetch', () => {
     const info = await (await fetch(`${base}/info`)).json();
     assert.equal(info.state, 'leader');
     assert.equal(typeof info.esVersion, 'string');
-    const options = await (await fetch(`${base}/info/options`)).json();
+    assert.equal((await fetch(`${base}/info/options`)).status, 401, 'options need $admins/$ops');
+    const options = await (await fetch(`${base}/info/options`,
+      { headers: { Authorization: ADMIN } })).json();
     const port = options.find((o) => o.name === 'ExtHttpPort');
     assert.deepEqual(port, { name: 'ExtHttpPort', value: String(w.httpPort), source: 'Command Line' });
     const stats = await (await fetch(`${intBase}/stats`)).json();

@@ -318,7 +318,12 @@ void NodeApi::register_routes(Router& router) {
   if (internal_) router.add("POST", "/gossip", [this](Request& r) { return gossip(r); });
   router.add("GET", "/ping", ping);
   router.add("GET", "/info", [this](Request&) { return info(node_, engine_); });
-  router.add("GET", "/info/options", [this](Request&) { return info_options(node_); });
+  // The effective options name files, addresses and limits: $admins and $ops only, as in
+  // EventStore (its InfoController serves them at the Ops level).
+  router.add("GET", "/info/options", [this](Request& r) {
+    if (!may_administer(r.who)) return unauthorized("Access denied");
+    return info_options(node_);
+  });
   router.add("GET", "/stats", [this](Request& r) { return stats(r); });
   router.add("GET", "/health/live", [this](Request& r) { return health_live(r, node_, engine_); });
   router.add("GET", "/health/ready", [this](Request&) { return health_ready(node_, engine_); });
