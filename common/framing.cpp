@@ -160,6 +160,17 @@ std::string encode_package(Command command, const Guid& correlation_id, std::str
   return encode_package(p);
 }
 
+std::string encode_package_header(Command command, const Guid& correlation_id,
+                                  size_t payload_bytes) {
+  std::string out;
+  out.reserve(kLengthPrefixBytes + kPackageHeaderBytes);
+  append_le32(out, static_cast<uint32_t>(kPackageHeaderBytes + payload_bytes));
+  out.push_back(static_cast<char>(command));
+  out.push_back(static_cast<char>(0));  // flags: no credentials
+  out += to_dotnet_bytes(correlation_id);
+  return out;
+}
+
 FrameParser::FrameParser(uint32_t frame_bytes_max) : frame_bytes_max_(frame_bytes_max) {}
 
 void FrameParser::feed(std::string_view bytes) {

@@ -105,6 +105,10 @@ PackageParse parse_package(std::string_view frame);
 // Encodes a package with its length prefix, ready to write to a socket.
 std::string encode_package(const Package& package);
 std::string encode_package(Command command, const Guid& correlation_id, std::string_view payload);
+// The length prefix and header of a package without credentials whose payload of
+// `payload_bytes` is sent right after it from elsewhere (a payload shared by many connections).
+std::string encode_package_header(Command command, const Guid& correlation_id,
+                                  size_t payload_bytes);
 
 // A parser with no partial frame keeps at most this much buffer capacity; more (left by a large
 // frame) is freed, so an idle connection does not hold the memory of its largest frame.

@@ -220,5 +220,13 @@ TEST(Package, CommandNames) {
   EXPECT_EQ(command_name(0x5A), "0x5A");
 }
 
+TEST(EncodePackageHeader, HeaderThenSharedPayloadIsTheWholePackage) {
+  // A payload shared by many connections goes out behind a header of each one's own.
+  const Guid id = random_guid();
+  const std::string payload(100'000, 'p');
+  EXPECT_EQ(encode_package_header(Command::StreamEventAppeared, id, payload.size()) + payload,
+            encode_package(Command::StreamEventAppeared, id, payload));
+}
+
 }  // namespace
 }  // namespace chorus::wire

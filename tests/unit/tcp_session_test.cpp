@@ -121,7 +121,14 @@ class FakeEngine : public Engine {
   // Pushes an event to every live subscription.
   void push(const ResolvedEvent& event) {
     boost::asio::post(io_, [this, event] {
-      for (auto& [id, callbacks] : subscriptions_) callbacks.event_appeared(event);
+      const SharedEvent shared{std::make_shared<const ResolvedEvent>(event), nullptr};
+      for (auto& [id, callbacks] : subscriptions_) {
+        if (callbacks.shared_event_appeared) {
+          callbacks.shared_event_appeared(shared);
+        } else {
+          callbacks.event_appeared(event);
+        }
+      }
     });
   }
 

@@ -217,9 +217,11 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
   };
   scavenge_hooks.node_endpoint = config_.cluster.node_id;
   scavenger_ = std::make_unique<Scavenger>(*db_, std::move(scavenge_hooks));
-  hub_ = std::make_unique<SubscriptionHub>(
-      [this](const EventRecord& record, const Principal& who, bool resolve_links) {
-        return resolve(*hub_reader_, read_view(), who, record, resolve_links);
+  hub_ =
+      std::make_unique<SubscriptionHub>([this](const EventRecord& record, const Principal& who,
+                                               bool resolve_links) -> std::optional<ResolvedEvent> {
+        if (!resolve_links || record.event_type != kLinkEventType) return std::nullopt;
+        return resolve(*hub_reader_, read_view(), who, record, true);
       });
   LeaderContext context;
   context.append = [this](const Principal& who, const std::string& stream, int64_t expected,

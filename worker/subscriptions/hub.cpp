@@ -80,6 +80,8 @@ void SubscriptionHub::forget_all() {
 void SubscriptionHub::publish(const std::shared_ptr<const EventRecord>& record) {
   if (subscribers_.empty()) return;
   const size_t bytes = record->data.size() + record->metadata.size();
+  // One publication for all subscribers: they share the record and its encoding.
+  const auto publication = std::make_shared<Publication>(Publication{record, nullptr});
   std::vector<uint64_t> too_slow;
   static const std::string kAllStreams;  // "" keys the subscribers of $all
   for (const std::string* key : {&record->stream, &kAllStreams}) {
@@ -94,7 +96,7 @@ void SubscriptionHub::publish(const std::shared_ptr<const EventRecord>& record) 
         continue;
       }
       lock.unlock();
-      push(s, record, bytes);
+      push(s, publication, bytes);
     }
   }
   for (auto id : too_slow) remove(id, DropReason::SlowConsumer);
@@ -144,14 +146,33 @@ void SubscriptionHub::deliver(Subscriber& s, Item& item) {
     std::lock_guard lock(s.mutex);
     s.silenced = true;  // a drop is the last thing a subscriber hears
   } else {
-    const auto& record = std::get<std::shared_ptr<const EventRecord>>(item);
-    {
-      std::lock_guard lock(s.mutex);
-      s.queued_bytes -= std::min(s.queued_bytes, record->data.size() + record->metadata.size());
+    deliver_event(s, *std::get<std::shared_ptr<Publication>>(item));
+  }
+}
+
+void SubscriptionHub::deliver_event(Subscriber& s, Publication& publication) {
+  const EventRecord& record = *publication.record;
+  {
+    std::lock_guard lock(s.mutex);
+    s.queued_bytes -= std::min(s.queued_bytes, record.data.size() + record.metadata.size());
+  }
+  if (!s.callbacks.shared_event_appeared && !s.callbacks.event_appeared) return;
+  std::shared_ptr<const SharedEvent> event;
+  if (auto own = resolve_(record, s.who, s.resolve_links)) {
+    // Resolved with this subscriber's rights: its own copy (a link is small; its target is read).
+    event = std::make_shared<const SharedEvent>(
+        SharedEvent{std::make_shared<const ResolvedEvent>(std::move(*own)), nullptr});
+  } else {
+    if (!publication.as_is) {
+      publication.as_is = std::make_shared<const SharedEvent>(SharedEvent{
+          std::make_shared<const ResolvedEvent>(ResolvedEvent{record, std::nullopt}), nullptr});
     }
-    if (s.callbacks.event_appeared) {
-      s.callbacks.event_appeared(resolve_(*record, s.who, s.resolve_links));
-    }
+    event = publication.as_is;
+  }
+  if (s.callbacks.shared_event_appeared) {
+    s.callbacks.shared_event_appeared(*event);
+  } else {
+    s.callbacks.event_appeared(*event->event);
   }
 }
 

@@ -2,7 +2,9 @@
 // live phase, HTTP long polls; persistent subscriptions build on it). The core thread publishes
 // each committed record once, as a shared pointer; each subscriber has a bounded queue, and a
 // delivery thread resolves links with the subscriber's rights and runs its callbacks, so the core
-// thread neither copies nor serializes per subscriber. A subscriber that falls too far behind is
+// thread neither copies nor serializes per subscriber. Every subscriber that sees a record as it
+// is (no link to resolve) gets the same SharedEvent, so the record is copied and encoded once
+// however many subscribers it has (issue 10, hole 7). A subscriber that falls too far behind is
 // dropped (SlowConsumer) instead of growing without bound.
 // Threading: add/remove/forget/publish/clear on one thread (the engine's core thread); callbacks
 // run on the hub's delivery thread, in order per subscriber: confirmed or dropped first.
@@ -38,20 +40,30 @@ inline constexpr size_t kSubscriberQueueBytesMax = 64u * 1024u * 1024u;
 // starve the others.
 inline constexpr size_t kDeliveryBatchMax = 64;
 
+// One committed event as the hub hands it over: the same object for every subscriber that sees
+// it in the same form. `encoded` is a slot for the bytes the first subscriber encodes, for the
+// others to share; only the delivery thread touches it.
+struct SharedEvent {
+  std::shared_ptr<const ResolvedEvent> event;
+  mutable std::shared_ptr<const std::string> encoded;
+};
+
 struct SubscriptionCallbacks {
   // last_event_number is nullopt for $all, -1 for a stream that does not exist.
   std::function<void(int64_t last_commit_position, std::optional<int64_t> last_event_number)>
       confirmed;
   std::function<void(const ResolvedEvent&)> event_appeared;
+  // Preferred over event_appeared when set: the event with its shared encoding slot.
+  std::function<void(const SharedEvent&)> shared_event_appeared;
   std::function<void(DropReason)> dropped;
 };
 
 class SubscriptionHub {
  public:
-  // Turns a committed record into what `who` may see of it (links resolved only where `who` may
-  // read the target). Runs on the delivery thread.
-  using Resolve =
-      std::function<ResolvedEvent(const EventRecord&, const Principal& who, bool resolve_links)>;
+  // What `who` sees of a record that needs resolving (a link, resolved only where `who` may read
+  // the target), or nullopt when the record is seen as it is. Runs on the delivery thread.
+  using Resolve = std::function<std::optional<ResolvedEvent>(
+      const EventRecord&, const Principal& who, bool resolve_links)>;
 
   explicit SubscriptionHub(Resolve resolve);
   ~SubscriptionHub();
@@ -82,7 +94,13 @@ class SubscriptionHub {
   struct Drop {
     DropReason reason = DropReason::Unsubscribed;
   };
-  using Item = std::variant<Confirm, std::shared_ptr<const EventRecord>, Drop>;
+  // A published record and the form every subscriber that needs no resolution shares (made by
+  // the first such delivery; delivery thread only).
+  struct Publication {
+    std::shared_ptr<const EventRecord> record;
+    std::shared_ptr<const SharedEvent> as_is;
+  };
+  using Item = std::variant<Confirm, std::shared_ptr<Publication>, Drop>;
   struct Subscriber {
     Principal who;
     std::string stream;
@@ -98,6 +116,7 @@ class SubscriptionHub {
   void push(const std::shared_ptr<Subscriber>& s, Item item, size_t bytes);
   void drain(const std::shared_ptr<Subscriber>& s);
   void deliver(Subscriber& s, Item& item);
+  void deliver_event(Subscriber& s, Publication& publication);
   void unlink(uint64_t id, const std::string& stream);
 
   Resolve resolve_;

@@ -490,9 +490,17 @@ void Session::subscribe(const Principal& who, const wire::Package& package) {
     deliver(Command::SubscriptionConfirmation,
             subscription_confirmation(last_commit_position, last));
   };
-  // Serialized on the subscription hub's delivery thread, off the engine's core thread.
-  callbacks.event_appeared = [deliver](const ResolvedEvent& event) {
-    deliver(Command::StreamEventAppeared, stream_event_appeared(event));
+  // Encoded on the subscription hub's delivery thread, off the engine's core thread, once per
+  // event: every subscriber that sees the event as it is shares the same bytes (hole 7).
+  callbacks.shared_event_appeared = [weak, executor, correlation_id](const SharedEvent& event) {
+    if (!event.encoded) {
+      event.encoded = std::make_shared<const std::string>(stream_event_appeared(*event.event));
+    }
+    boost::asio::post(executor, [weak, correlation_id, payload = event.encoded]() mutable {
+      if (std::shared_ptr<Session> self = weak.lock()) {
+        self->send_shared(Command::StreamEventAppeared, correlation_id, std::move(payload));
+      }
+    });
   };
   callbacks.dropped = [deliver, weak, executor](DropReason reason) {
     if (reason == DropReason::SlowConsumer) {
@@ -640,16 +648,32 @@ void Session::send(Command command, const Guid& correlation_id, std::string_view
                   " bytes exceeds the 64 MiB frame limit; read fewer events at a time.");
     return;
   }
-  std::string bytes = wire::encode_package(command, correlation_id, payload);
-  if (queued_bytes_ + bytes.size() > kOutgoingQueueBytesMax) {
+  enqueue(Frame{wire::encode_package(command, correlation_id, payload), nullptr}, urgent);
+}
+
+void Session::send_shared(Command command, const Guid& correlation_id,
+                          std::shared_ptr<const std::string> payload) {
+  if (closed_) return;
+  if (payload->size() + wire::kPackageHeaderBytes > wire::kFrameBytesMax) {
+    return send(command, correlation_id, *payload);  // answered with the BadRequest above
+  }
+  std::string header = wire::encode_package_header(command, correlation_id, payload->size());
+  enqueue(Frame{std::move(header), std::move(payload)}, false);
+}
+
+void Session::enqueue(Frame frame, bool urgent) {
+  // A shared payload counts in full here and in the node's send budget: what this client has
+  // not read yet (an over-estimate of the memory it holds, never an under-estimate).
+  const size_t bytes = frame.size();
+  if (queued_bytes_ + bytes > kOutgoingQueueBytesMax) {
     std::fprintf(stderr, "tcp: closing a connection whose outgoing queue passed %zu bytes\n",
                  kOutgoingQueueBytesMax);
     close_now();
     return;
   }
-  if (!charge_send_queue(queued_bytes_ + bytes.size())) return;
-  queued_bytes_ += bytes.size();
-  (urgent ? urgent_ : normal_).push_back(std::move(bytes));
+  if (!charge_send_queue(queued_bytes_ + bytes)) return;
+  queued_bytes_ += bytes;
+  (urgent ? urgent_ : normal_).push_back(std::move(frame));
   start_write();
 }
 
@@ -682,7 +706,7 @@ void Session::start_write() {
   }
   batch_.clear();
   size_t batch_bytes = 0;
-  auto take_from = [&](std::deque<std::string>& queue) {
+  auto take_from = [&](std::deque<Frame>& queue) {
     while (!queue.empty() && batch_.size() < kWriteBatchPackagesMax &&
            (batch_.empty() || batch_bytes + queue.front().size() <= kWriteBatchBytesMax)) {
       batch_bytes += queue.front().size();
@@ -693,8 +717,11 @@ void Session::start_write() {
   take_from(urgent_);
   take_from(normal_);
   std::vector<boost::asio::const_buffer> buffers;
-  buffers.reserve(batch_.size());
-  for (const std::string& package : batch_) buffers.emplace_back(boost::asio::buffer(package));
+  buffers.reserve(2 * batch_.size());
+  for (const Frame& frame : batch_) {
+    buffers.emplace_back(boost::asio::buffer(frame.bytes));
+    if (frame.shared_payload) buffers.emplace_back(boost::asio::buffer(*frame.shared_payload));
+  }
   writing_ = true;
   arm_write_deadline();
   boost::asio::async_write(

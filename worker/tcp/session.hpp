@@ -69,6 +69,13 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   using Clock = std::chrono::steady_clock;
 
+  // One outgoing package: its bytes, or its header followed by a payload shared with others.
+  struct Frame {
+    std::string bytes;
+    std::shared_ptr<const std::string> shared_payload;
+    size_t size() const { return bytes.size() + (shared_payload ? shared_payload->size() : 0); }
+  };
+
   // A request waiting for its turn to be submitted (arrival order) and, when it carries its own
   // credentials, for their check.
   struct Pending {
@@ -108,6 +115,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void send(wire::Command command, const Guid& correlation_id, std::string_view payload,
             bool urgent = false);
   void send_text(wire::Command command, const Guid& correlation_id, const std::string& text);
+  // A package whose payload other connections share (an event sent to many subscribers).
+  void send_shared(wire::Command command, const Guid& correlation_id,
+                   std::shared_ptr<const std::string> payload);
+  void enqueue(Frame frame, bool urgent);
   bool charge_send_queue(size_t wanted);
   void start_write();
   void on_written(const boost::system::error_code& error, size_t bytes);
@@ -142,9 +153,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closing_after_flush_ = false;
 
   // Outgoing: heartbeats go to urgent_, everything else to normal_; batch_ is in flight.
-  std::deque<std::string> urgent_;
-  std::deque<std::string> normal_;
-  std::vector<std::string> batch_;
+  std::deque<Frame> urgent_;
+  std::deque<Frame> normal_;
+  std::vector<Frame> batch_;
   size_t queued_bytes_ = 0;     // urgent_ + normal_ + batch_
   size_t send_bytes_held_ = 0;  // queued_bytes_ as charged to the node's send budget
   bool writing_ = false;
