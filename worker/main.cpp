@@ -113,8 +113,8 @@ chorus::EngineConfig engine_config(const chorus::WorkerOptions& options) {
   config.reader_threads = options.reader_threads_count;
   config.commit_timeout_ms = options.commit_timeout_ms;
   config.transaction_timeout_ms = options.transaction_timeout_ms;
-  config.run_system_projections =
-      options.run_projections != "None" && options.start_standard_projections;
+  config.run_system_projections = options.run_projections != "None";
+  config.start_standard_projections = options.start_standard_projections;
   config.run_user_projections = options.run_projections == "All";
   config.projection_threads = options.projection_threads;
   config.default_admin_password = options.default_admin_password;

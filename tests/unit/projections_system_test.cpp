@@ -77,3 +77,47 @@ TEST(SystemProjections, LinkIdsAreDeterministic) {
             link_id(SystemProjection::ByCategory, Position{110, 100}));
   EXPECT_EQ(checkpoint_stream_of("$by_category"), "$projections-$by_category-checkpoint");
 }
+
+// EventStore's query text of $by_category/$stream_by_category ("first|last\n<separator>", or a
+// lone separator meaning last) and of $by_correlation_id ({"correlationIdProperty": ...}) sets
+// how categories are cut and which metadata property is read; anything else is refused with a
+// reason and leaves the rules as they were.
+TEST(SystemProjections, QueriesConfigureCategoriesAndCorrelation) {
+  std::string error;
+  const auto last = parse_query(SystemProjection::ByCategory, "last\n-", {}, &error);
+  ASSERT_TRUE(last) << error;
+  EXPECT_EQ(category_of("shop-eu-1", *last), "shop-eu");
+  EXPECT_EQ(query_of(SystemProjection::ByCategory, *last), "last\n-");
+  const auto first = parse_query(SystemProjection::StreamByCategory, " First\r\n_ ", {}, &error);
+  ASSERT_TRUE(first) << error;
+  EXPECT_EQ(category_of("shop_eu_1", *first), "shop");
+  const auto lone = parse_query(SystemProjection::ByCategory, ".", {}, &error);
+  ASSERT_TRUE(lone) << error;
+  EXPECT_EQ(category_of("a.b.c", *lone), "a.b");
+  const auto link =
+      link_for(SystemProjection::ByCategory, record("shop-eu-1", 0, "Sold", 5), *last);
+  ASSERT_TRUE(link);
+  EXPECT_EQ(link->stream, "$ce-shop-eu");
+  for (const char* bad : {"", "middle\n-", "first\n--", "first\n-\nx"}) {
+    EXPECT_FALSE(parse_query(SystemProjection::ByCategory, bad, {}, &error)) << bad;
+    EXPECT_FALSE(error.empty()) << bad;
+  }
+
+  const auto corr = parse_query(SystemProjection::ByCorrelationId,
+                                R"({"correlationIdProperty":"$myCorrelationId"})", {}, &error);
+  ASSERT_TRUE(corr) << error;
+  EXPECT_EQ(query_of(SystemProjection::ByCorrelationId, *corr),
+            R"({"correlationIdProperty":"$myCorrelationId"})");
+  const auto tagged = record("order-1", 0, "Placed", 7, R"({"$myCorrelationId":"c9"})");
+  ASSERT_TRUE(link_for(SystemProjection::ByCorrelationId, tagged, *corr));
+  EXPECT_EQ(link_for(SystemProjection::ByCorrelationId, tagged, *corr)->stream, "$bc-c9");
+  EXPECT_FALSE(link_for(SystemProjection::ByCorrelationId, tagged));  // default: $correlationId
+  for (const char* bad :
+       {"{}", "not json", R"({"correlationIdProperty":7})", R"({"correlationIdProperty":""})"}) {
+    EXPECT_FALSE(parse_query(SystemProjection::ByCorrelationId, bad, {}, &error)) << bad;
+  }
+  EXPECT_FALSE(parse_query(SystemProjection::ByEventType, "first\n-", {}, &error));
+  EXPECT_TRUE(parse_query(SystemProjection::Streams, "", {}, &error));
+  EXPECT_EQ(system_projection_named("$by_category"), SystemProjection::ByCategory);
+  EXPECT_FALSE(system_projection_named("by_category"));
+}

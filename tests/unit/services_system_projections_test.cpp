@@ -1,7 +1,10 @@
 // Unit tests of the SystemProjections leader service against an in-memory log (a fake
 // LeaderContext with the write path's idempotency by event id): links land once and in source
 // order when writes time out (whether or not they happened), when a target refuses them for
-// good, and when the service restarts from its checkpoint on the same log.
+// good, and when the service restarts from its checkpoint on the same log; a projection
+// disabled, enabled and reset at run time (also with a log that no longer remembers the links'
+// ids) ends with each link once, in order, and keeps its state on the next leader; its query
+// text changes how categories are cut.
 #include "worker/services/system_projections.hpp"
 
 #include <gtest/gtest.h>
@@ -25,6 +28,8 @@ class FakeLog {
   };
   std::vector<EventRecord> records;
   std::function<std::optional<Failure>(const std::string& stream)> fail;
+  // false: as a log whose memory of recent event ids has moved past the links (a long history).
+  bool remember_ids = true;
   SystemProjections* service = nullptr;
   int64_t now_ms = 0;
 
@@ -125,7 +130,7 @@ class FakeLog {
   WriteResult append(const std::string& stream, const NewEvent& e) {
     WriteResult w;
     for (const auto& r : records) {
-      if (r.stream == stream && r.event_id == e.event_id) return w;  // idempotent retry
+      if (remember_ids && r.stream == stream && r.event_id == e.event_id) return w;  // retry
     }
     const auto failure = fail ? fail(stream) : std::nullopt;
     if (!failure || failure->applied) {
@@ -150,6 +155,17 @@ class FakeLog {
   std::deque<std::function<void()>> tasks_;
   std::multimap<int64_t, std::function<void()>> timers_;
 };
+
+projections::ProjectionReply run_command(FakeLog& log, SystemProjections& service,
+                                         SystemProjection p, const std::string& command) {
+  projections::ProjectionReply answer;
+  answer.outcome = projections::ProjectionOutcome::Invalid;
+  answer.message = "no answer";
+  service.command(Principal{"admin", {"$admins"}}, p, command,
+                  [&](projections::ProjectionReply r) { answer = std::move(r); });
+  log.run_until(log.now_ms);
+  return answer;
+}
 
 std::vector<SystemProjection> all_projections() {
   return {projections::kSystemProjections.begin(), projections::kSystemProjections.end()};
@@ -263,5 +279,97 @@ TEST(SystemProjectionsService, RestartResumesWithoutDuplicates) {
   log.run_until(log.now_ms + 20'000);
   EXPECT_EQ(log.links_in("$ce-order"), log.expected_category("order"));
   EXPECT_EQ(log.links_in("$ce-user"), log.expected_category("user"));
+  second.stop();
+}
+
+// A disabled $by_category links nothing new while the others go on; enabled again it links
+// what it missed, each event once and in order; a reset relinks nothing its stream already
+// holds, even when the log no longer recognises the links' ids.
+TEST(SystemProjectionsService, DisableEnableResetLinkEachEventOnce) {
+  FakeLog log;
+  write_sources(log, 300);
+  SystemProjections service(all_projections(), [&] { return log.now_ms; });
+  log.service = &service;
+  LeaderContext context = log.context();
+  service.start(context);
+  log.run_until(log.now_ms + 5'000);
+  ASSERT_EQ(log.links_in("$ce-order"), log.expected_category("order"));
+
+  const auto disabled = run_command(log, service, SystemProjection::ByCategory, "disable");
+  EXPECT_EQ(disabled.outcome, projections::ProjectionOutcome::Ok) << disabled.message;
+  const size_t linked = log.links_in("$ce-order").size();
+  write_sources(log, 200);
+  log.run_until(log.now_ms + 5'000);
+  EXPECT_EQ(log.links_in("$ce-order").size(), linked);
+  EXPECT_EQ(log.links_in("$et-Seen").size(), 500u);  // the others went on
+  for (const auto& s : service.describe()) {
+    if (s.name == "$by_category") {
+      EXPECT_EQ(s.status, "Stopped");
+    }
+  }
+
+  EXPECT_EQ(run_command(log, service, SystemProjection::ByCategory, "enable").outcome,
+            projections::ProjectionOutcome::Ok);
+  log.run_until(log.now_ms + 5'000);
+  EXPECT_EQ(log.links_in("$ce-order"), log.expected_category("order"));
+  EXPECT_EQ(log.links_in("$ce-user"), log.expected_category("user"));
+  EXPECT_EQ(log.links_in("$et-Seen").size(), 500u);
+
+  log.remember_ids = false;
+  EXPECT_EQ(run_command(log, service, SystemProjection::ByCategory, "reset").outcome,
+            projections::ProjectionOutcome::Ok);
+  write_sources(log, 100);
+  log.run_until(log.now_ms + 10'000);
+  EXPECT_EQ(log.links_in("$ce-order"), log.expected_category("order"));
+  EXPECT_EQ(log.links_in("$ce-user"), log.expected_category("user"));
+  EXPECT_EQ(log.links_in("$et-Seen").size(), 600u);
+  EXPECT_EQ(run_command(log, service, SystemProjection::ByCategory, "jump").outcome,
+            projections::ProjectionOutcome::NotFound);
+  service.stop();
+}
+
+// Commands take $admins or $ops; a disabled projection stays disabled on the next leader, which
+// reads its definition, and its query ("last" separator) is kept too.
+TEST(SystemProjectionsService, DefinitionSurvivesTheLeaderAndRefusesOthers) {
+  FakeLog log;
+  log.write("shop-eu-1", "Sold");
+  {
+    SystemProjections first(all_projections(), [&] { return log.now_ms; });
+    log.service = &first;
+    LeaderContext context = log.context();
+    first.start(context);
+    log.run_until(log.now_ms + 2'000);
+    projections::ProjectionReply refused;
+    first.command(Principal{"bob", {"devs"}}, SystemProjection::Streams, "disable",
+                  [&](projections::ProjectionReply r) { refused = std::move(r); });
+    EXPECT_EQ(refused.outcome, projections::ProjectionOutcome::AccessDenied);
+    first.update_query(Principal{"ops", {"$ops"}}, SystemProjection::ByCategory, "last\n-",
+                       [](projections::ProjectionReply) {});
+    projections::ProjectionReply bad;
+    first.update_query(Principal{"ops", {"$ops"}}, SystemProjection::ByCategory, "middle\n-",
+                       [&](projections::ProjectionReply r) { bad = std::move(r); });
+    EXPECT_EQ(bad.outcome, projections::ProjectionOutcome::Invalid);
+    EXPECT_EQ(run_command(log, first, SystemProjection::Streams, "disable").outcome,
+              projections::ProjectionOutcome::Ok);
+    log.run_until(log.now_ms + 2'000);
+    first.stop();
+    log.run_until(log.now_ms);
+  }
+  EXPECT_EQ(log.links_in("$ce-shop"), (std::vector<std::string>{"0@shop-eu-1"}));
+  SystemProjections second(all_projections(), [&] { return log.now_ms; });
+  log.service = &second;
+  LeaderContext context = log.context();
+  second.start(context);
+  log.write("shop-us-2", "Sold");
+  log.run_until(log.now_ms + 5'000);
+  EXPECT_EQ(log.links_in("$ce-shop-us"), (std::vector<std::string>{"0@shop-us-2"}));
+  EXPECT_EQ(log.links_in("$streams"), (std::vector<std::string>{"0@shop-eu-1"}));
+  projections::ProjectionReply query;
+  second.query(SystemProjection::ByCategory,
+               [&](projections::ProjectionReply r) { query = std::move(r); });
+  EXPECT_EQ(query.body, "last\n-");
+  for (const auto& s : second.describe()) {
+    EXPECT_EQ(s.status, s.name == "$streams" ? "Stopped" : "Running") << s.name;
+  }
   second.stop();
 }

@@ -97,7 +97,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   PersistentApi& persistent() override { return *persistent_; }
   void list_projections(std::function<void(projections::ProjectionListResult)> done) override;
   void create_projection(Principal who, std::string mode, std::string name, std::string query,
-                         bool emit,
+                         bool emit, bool track_emitted_streams,
                          std::function<void(projections::ProjectionReply)> done) override;
   void delete_projection(Principal who, std::string name,
                          std::function<void(projections::ProjectionReply)> done) override;
@@ -109,6 +109,8 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
                           std::function<void(projections::ProjectionReply)> done) override;
   void update_projection_query(Principal who, std::string name, std::string query,
                                std::function<void(projections::ProjectionReply)> done) override;
+  void manage_projection(Principal who, projections::ProjectionManagement request,
+                         std::function<void(projections::ProjectionReply)> done) override;
   ScavengeStart start_scavenge(int64_t start_from_chunk, ScavengeLog log) override {
     return scavenger_->start(start_from_chunk, std::move(log));
   }
@@ -241,8 +243,9 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
   services_->add(std::move(persistent));
   if (config.run_system_projections) {
     const auto& all = projections::kSystemProjections;
-    auto system = std::make_unique<SystemProjections>(
-        std::vector<projections::SystemProjection>(all.begin(), all.end()), now_ms);
+    std::vector<projections::SystemProjection> started;
+    if (config.start_standard_projections) started.assign(all.begin(), all.end());
+    auto system = std::make_unique<SystemProjections>(std::move(started), now_ms);
     system_projections_ = system.get();
     services_->add(std::move(system));
   }
@@ -368,28 +371,52 @@ void with_user_projections(bool leading, UserProjections* service,
   work(*service);
 }
 
+// Runs `work` with the standard projection named `name` when it is one (and they run here);
+// false when `name` is not a standard projection's.
+template <class Work>
+bool with_system_projection(bool leading, SystemProjections* service, const std::string& name,
+                            const std::function<void(projections::ProjectionReply)>& done,
+                            Work&& work) {
+  const auto p = projections::system_projection_named(name);
+  if (!p) return false;
+  if (!leading) {
+    done(projection_reply(NotHandledReason::NotLeader, {}, ""));
+  } else if (service == nullptr) {
+    done(projection_reply(NotHandledReason::None, projections::ProjectionOutcome::NotFound,
+                          "The standard projections are off (--run-projections)."));
+  } else {
+    work(*service, *p);
+  }
+  return true;
+}
+
 void EngineImpl::create_projection(Principal who, std::string mode, std::string name,
-                                   std::string query, bool emit,
+                                   std::string query, bool emit, bool track_emitted_streams,
                                    std::function<void(projections::ProjectionReply)> done) {
   on_core([this, who = std::move(who), mode = std::move(mode), name = std::move(name),
-           query = std::move(query), emit, done = std::move(done)]() mutable {
+           query = std::move(query), emit, track_emitted_streams,
+           done = std::move(done)]() mutable {
     with_user_projections(services_->running(), user_projections_, done, [&](UserProjections& u) {
       if (mode != "transient" && mode != "continuous" && mode != "onetime") {
         return done(projection_reply(NotHandledReason::None,
                                      projections::ProjectionOutcome::Invalid,
                                      "Unknown projection mode " + mode + "."));
       }
-      u.create(who, mode, name, query, emit, std::move(done));
+      if (projections::system_projection_named(name)) {
+        return done(projection_reply(NotHandledReason::None, projections::ProjectionOutcome::Exists,
+                                     "Projection " + name + " exists."));
+      }
+      u.create(who, mode, name, query, emit, track_emitted_streams, std::move(done));
     });
   });
 }
 
 void EngineImpl::delete_projection(Principal who, std::string name,
                                    std::function<void(projections::ProjectionReply)> done) {
-  on_core([this, who = std::move(who), name = std::move(name), done = std::move(done)]() mutable {
-    with_user_projections(services_->running(), user_projections_, done,
-                          [&](UserProjections& u) { u.remove(who, name, std::move(done)); });
-  });
+  projections::ProjectionManagement request;
+  request.kind = projections::ProjectionManagement::Kind::Delete;
+  request.name = std::move(name);
+  manage_projection(std::move(who), std::move(request), std::move(done));
 }
 
 void EngineImpl::projection_state(std::string name, std::string partition, bool result,
@@ -406,6 +433,12 @@ void EngineImpl::projection_command(Principal who, std::string name, std::string
                                     std::function<void(projections::ProjectionReply)> done) {
   on_core([this, who = std::move(who), name = std::move(name), command = std::move(command),
            done = std::move(done)]() mutable {
+    const bool system =
+        with_system_projection(services_->running(), system_projections_, name, done,
+                               [&](SystemProjections& s, projections::SystemProjection p) {
+                                 s.command(who, p, command, std::move(done));
+                               });
+    if (system) return;
     with_user_projections(services_->running(), user_projections_, done, [&](UserProjections& u) {
       u.command(who, name, command, std::move(done));
     });
@@ -414,19 +447,43 @@ void EngineImpl::projection_command(Principal who, std::string name, std::string
 
 void EngineImpl::update_projection_query(Principal who, std::string name, std::string query,
                                          std::function<void(projections::ProjectionReply)> done) {
-  on_core([this, who = std::move(who), name = std::move(name), query = std::move(query),
-           done = std::move(done)]() mutable {
-    with_user_projections(services_->running(), user_projections_, done, [&](UserProjections& u) {
-      u.update_query(who, name, query, std::move(done));
-    });
-  });
+  projections::ProjectionManagement request;
+  request.kind = projections::ProjectionManagement::Kind::UpdateQuery;
+  request.name = std::move(name);
+  request.body = std::move(query);
+  manage_projection(std::move(who), std::move(request), std::move(done));
 }
 
 void EngineImpl::projection_query(std::string name,
                                   std::function<void(projections::ProjectionReply)> done) {
   on_core([this, name = std::move(name), done = std::move(done)]() mutable {
+    const bool system = with_system_projection(
+        services_->running(), system_projections_, name, done,
+        [&](SystemProjections& s, projections::SystemProjection p) { s.query(p, done); });
+    if (system) return;
     with_user_projections(services_->running(), user_projections_, done,
                           [&](UserProjections& u) { u.query(name, std::move(done)); });
+  });
+}
+
+void EngineImpl::manage_projection(Principal who, projections::ProjectionManagement request,
+                                   std::function<void(projections::ProjectionReply)> done) {
+  on_core([this, who = std::move(who), request = std::move(request),
+           done = std::move(done)]() mutable {
+    using Kind = projections::ProjectionManagement::Kind;
+    const bool system =
+        with_system_projection(services_->running(), system_projections_, request.name, done,
+                               [&](SystemProjections& s, projections::SystemProjection p) {
+                                 s.manage(who, p, request, std::move(done));
+                               });
+    if (system) return;
+    with_user_projections(services_->running(), user_projections_, done, [&](UserProjections& u) {
+      if (request.kind == Kind::Delete) return u.remove(who, request, std::move(done));
+      if (request.kind == Kind::UpdateQuery) {
+        return u.update_query(who, request.name, request.body, request.emit, std::move(done));
+      }
+      u.config(who, request, std::move(done));
+    });
   });
 }
 

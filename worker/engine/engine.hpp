@@ -49,8 +49,10 @@ struct EngineConfig {
   // Passwords of the built-in users, set when a leader first creates them.
   std::string default_admin_password = "changeit";
   std::string default_ops_password = "changeit";
-  // Run the standard projections ($ce-, $et-, ... links) while this node leads.
+  // Serve the standard projections ($ce-, $et-, ... links) while this node leads; with
+  // start_standard_projections they run unless their definitions say otherwise (else Stopped).
   bool run_system_projections = false;
+  bool start_standard_projections = false;
   // Serve user projections (--run-projections=All) on this many threads while leading.
   bool run_user_projections = false;
   int projection_threads = 3;
@@ -184,6 +186,7 @@ class Engine {
   // may emit), delete, a partition's state or result, and the query text.
   virtual void create_projection(Principal /*who*/, std::string /*mode*/, std::string /*name*/,
                                  std::string /*query*/, bool /*emit*/,
+                                 bool /*track_emitted_streams*/,
                                  std::function<void(projections::ProjectionReply)> done) {
     not_ready(done);
   }
@@ -208,6 +211,12 @@ class Engine {
   }
   virtual void projection_query(std::string /*name*/,
                                 std::function<void(projections::ProjectionReply)> done) {
+    not_ready(done);
+  }
+  // EventStore's other management routes (DELETE with its stream options, PUT query with emit=,
+  // GET and PUT config, GET query?config=yes); see ProjectionManagement.
+  virtual void manage_projection(Principal /*who*/, projections::ProjectionManagement /*request*/,
+                                 std::function<void(projections::ProjectionReply)> done) {
     not_ready(done);
   }
 

@@ -37,13 +37,13 @@ Object::Ptr status_object(const std::string& base_url, const projections::Projec
   Poco::URI::encode(s.name, "$/?#%&+ ", escaped);
   const std::string url = base_url + "/projection/" + escaped;
   Object::Ptr o = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-  o->set("coreProcessingTime", 0);
-  o->set("version", 0);
-  o->set("epoch", -1);
+  o->set("coreProcessingTime", s.core_processing_time_ms);
+  o->set("version", s.version);
+  o->set("epoch", s.epoch);
   o->set("effectiveName", s.name);
   o->set("writesInProgress", s.writes_in_progress);
-  o->set("readsInProgress", 0);
-  o->set("partitionsCached", 1);
+  o->set("readsInProgress", s.reads_in_progress);
+  o->set("partitionsCached", s.partitions_cached);
   o->set("status", s.status);
   o->set("stateReason", s.state_reason);
   o->set("name", s.name);
@@ -58,8 +58,8 @@ Object::Ptr status_object(const std::string& base_url, const projections::Projec
   o->set("queryUrl", url + "/query?config=yes");
   o->set("enableCommandUrl", url + "/command/enable");
   o->set("disableCommandUrl", url + "/command/disable");
-  o->set("checkpointStatus", "");
-  o->set("bufferedEvents", 0);
+  o->set("checkpointStatus", s.checkpoint_status);
+  o->set("bufferedEvents", s.buffered_events);
   o->set("writePendingEventsBeforeCheckpoint", 0);
   o->set("writePendingEventsAfterCheckpoint", s.writes_in_progress);
   return o;
@@ -78,6 +78,16 @@ std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return text;
+}
+
+// EventStore's reading of a yes/no query value: yes, true or 1 (any case) is on.
+std::optional<bool> flag(const Request& request, const std::string& name) {
+  const auto value = request.query_value(name);
+  if (!value || value->empty()) return std::nullopt;
+  const std::string v = lower(*value);
+  if (v == "yes" || v == "true" || v == "1") return true;
+  if (v == "no" || v == "false" || v == "0") return false;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -101,6 +111,8 @@ void ProjectionsApi::register_routes(Router& router) {
   router.add("GET", "/projection/{name}/state", [this](Request& r) { return state(r, false); });
   router.add("GET", "/projection/{name}/result", [this](Request& r) { return state(r, true); });
   router.add("GET", "/projection/{name}/query", [this](Request& r) { return query(r); });
+  router.add("GET", "/projection/{name}/config", [this](Request& r) { return config(r); });
+  router.add("PUT", "/projection/{name}/config", [this](Request& r) { return config(r); });
   router.add("DELETE", "/projection/{name}", [this](Request& r) { return remove(r); });
   router.add("PUT", "/projection/{name}/query", [this](Request& r) { return update_query(r); });
   router.add("POST", "/projection/{name}/command/{command}",
@@ -154,11 +166,13 @@ Reply ProjectionsApi::create(Request& request, const std::string& mode) {
   // A one-time projection may come without a name (node-eventstore-client's createOneTime):
   // EventStore names it with a new id.
   if (name.empty() && mode == "onetime") name = to_string(random_guid());
-  const std::string emit_text = lower(request.query_value("emit").value_or("no"));
-  const bool emit = emit_text == "1" || emit_text == "yes" || emit_text == "true";
+  const bool emit = flag(request, "emit").value_or(false);
+  const bool track = emit && flag(request, "trackemittedstreams").value_or(false);
   auto r = wait_for_engine<projections::ProjectionReply>([&](auto done) {
-    engine_.create_projection(request.who, mode, name, request.body, emit, std::move(done));
+    engine_.create_projection(request.who, mode, name, request.body, emit, track, std::move(done));
   });
+  // Passed on to the leader: its answer names the projection (it names a one-time one itself).
+  if (r && r->not_handled != NotHandledReason::None) return elsewhere(r->not_handled, request);
   Reply reply = answer(request, r, 201, "application/json");
   if (reply.status == 201) {
     std::string escaped;
@@ -171,9 +185,14 @@ Reply ProjectionsApi::create(Request& request, const std::string& mode) {
 
 Reply ProjectionsApi::remove(Request& request) {
   if (request.who.anonymous()) return unauthorized("Deleting a projection takes $admins or $ops.");
-  auto r = wait_for_engine<projections::ProjectionReply>([&](auto done) {
-    engine_.delete_projection(request.who, request.param("name"), std::move(done));
-  });
+  projections::ProjectionManagement m;
+  m.kind = projections::ProjectionManagement::Kind::Delete;
+  m.name = request.param("name");
+  m.delete_state_stream = flag(request, "deleteStateStream").value_or(false);
+  m.delete_checkpoint_stream = flag(request, "deleteCheckpointStream").value_or(false);
+  m.delete_emitted_streams = flag(request, "deleteEmittedStreams").value_or(false);
+  auto r = wait_for_engine<projections::ProjectionReply>(
+      [&](auto done) { engine_.manage_projection(request.who, std::move(m), std::move(done)); });
   Reply reply = answer(request, r, 200, "application/json");
   if (reply.status == 200) reply.body = "{}";
   return reply;
@@ -197,10 +216,13 @@ Reply ProjectionsApi::update_query(Request& request) {
   if (request.who.anonymous()) return unauthorized("Changing a query takes $admins or $ops.");
   const std::string type = lower(request.query_value("type").value_or("js"));
   if (type != "js") return text_reply(400, "Only JavaScript projections (type=JS) exist.");
-  auto r = wait_for_engine<projections::ProjectionReply>([&](auto done) {
-    engine_.update_projection_query(request.who, request.param("name"), request.body,
-                                    std::move(done));
-  });
+  projections::ProjectionManagement m;
+  m.kind = projections::ProjectionManagement::Kind::UpdateQuery;
+  m.name = request.param("name");
+  m.body = request.body;
+  m.emit = flag(request, "emit");
+  auto r = wait_for_engine<projections::ProjectionReply>(
+      [&](auto done) { engine_.manage_projection(request.who, std::move(m), std::move(done)); });
   Reply reply = answer(request, r, 200, "application/json");
   if (reply.status == 200) reply.body = "{}";
   return reply;
@@ -217,9 +239,34 @@ Reply ProjectionsApi::state(Request& request, bool result) {
 
 Reply ProjectionsApi::query(Request& request) {
   if (request.who.anonymous()) return unauthorized("Projections are shown to signed-in users.");
+  if (flag(request, "config").value_or(false)) {
+    projections::ProjectionManagement m;
+    m.kind = projections::ProjectionManagement::Kind::GetQueryConfig;
+    m.name = request.param("name");
+    auto r = wait_for_engine<projections::ProjectionReply>(
+        [&](auto done) { engine_.manage_projection(request.who, std::move(m), std::move(done)); });
+    return answer(request, r, 200, "application/json");
+  }
   auto r = wait_for_engine<projections::ProjectionReply>(
       [&](auto done) { engine_.projection_query(request.param("name"), std::move(done)); });
   return answer(request, r, 200, "text/plain");
+}
+
+// GET and PUT /projection/{name}/config: $admins or $ops (EventStore's Ops level).
+Reply ProjectionsApi::config(Request& request) {
+  if (request.who.anonymous()) return unauthorized("A projection's config takes $admins or $ops.");
+  projections::ProjectionManagement m;
+  m.kind = request.method == "PUT" ? projections::ProjectionManagement::Kind::PutConfig
+                                   : projections::ProjectionManagement::Kind::GetConfig;
+  m.name = request.param("name");
+  m.body = request.body;
+  auto r = wait_for_engine<projections::ProjectionReply>(
+      [&](auto done) { engine_.manage_projection(request.who, std::move(m), std::move(done)); });
+  Reply reply = answer(request, r, 200, "application/json");
+  if (reply.status == 200 && m.kind == projections::ProjectionManagement::Kind::PutConfig) {
+    reply.body = "{}";
+  }
+  return reply;
 }
 
 std::optional<Reply> ProjectionsApi::fetch(Request& request,

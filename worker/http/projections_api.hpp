@@ -44,6 +44,7 @@ class ProjectionsApi {
   Reply remove(Request& request);
   Reply state(Request& request, bool result);
   Reply query(Request& request);
+  Reply config(Request& request);
   Reply command(Request& request);
   Reply update_query(Request& request);
 

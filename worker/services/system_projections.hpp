@@ -7,6 +7,11 @@
 // kSystemCheckpointMs after links were written. Links carry ids derived from the source position
 // (worker/projections/system_projections.hpp), so a page written again after a restart or a
 // failover is answered as an idempotent retry: no link is lost or written twice.
+// Each projection can be disabled, enabled and reset, and $by_category, $stream_by_category and
+// $by_correlation_id take EventStore's query text as settings; the enabled flag and the settings
+// are kept in its definition stream ($projections-<name>, $ProjectionUpdated), so the next leader
+// honours them. A reset projection links $all again from its start; links that its target
+// streams already hold (by the source position in their metadata) are not written again.
 // Threading: everything runs on the engine's core thread (a LeaderService).
 #pragma once
 
@@ -20,6 +25,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 namespace chorus {
@@ -38,11 +46,16 @@ inline constexpr int kSystemRetryMs = 500;
 inline constexpr int kSystemPollMs = 1'000;
 // Checkpoint events kept per projection (older ones are of no use).
 inline constexpr int kSystemCheckpointsKept = 10;
+// Definition events kept per projection (the last one counts).
+inline constexpr int kSystemDefinitionsKept = 10;
 
 class SystemProjections final : public LeaderService {
  public:
   using NowMs = std::function<int64_t()>;
-  SystemProjections(std::vector<projections::SystemProjection> enabled, NowMs now_ms);
+  using Done = std::function<void(projections::ProjectionReply)>;
+  // `started`: the projections that run when no definition says otherwise (first start, as
+  // --start-standard-projections); the others exist, Stopped.
+  SystemProjections(std::vector<projections::SystemProjection> started, NowMs now_ms);
 
   std::string name() const override { return "system projections"; }
   void start(LeaderContext& context) override;
@@ -51,7 +64,33 @@ class SystemProjections final : public LeaderService {
   // Each projection's status, for the projections API (core thread, while started).
   std::vector<projections::ProjectionStatus> describe() const;
 
+  // Core thread, while started. EventStore's commands (enable, disable, abort, reset), the query
+  // text and its replacement; `who` must be in $admins or $ops to change anything.
+  void command(const Principal& who, projections::SystemProjection p, const std::string& command,
+               Done done);
+  void query(projections::SystemProjection p, Done done) const;
+  void update_query(const Principal& who, projections::SystemProjection p, const std::string& query,
+                    Done done);
+  // The management routes: PUT query, GET config and query?config=yes; the standard projections
+  // are not deleted and their config is fixed (400).
+  void manage(const Principal& who, projections::SystemProjection p,
+              const projections::ProjectionManagement& request, Done done);
+  bool loaded() const { return loaded_; }
+
  private:
+  // One projection's run-time state.
+  struct Standard {
+    bool enabled = false;
+    projections::SystemRules rules;
+    int64_t version = 0;
+    int64_t epoch = 0;               // bumped by reset
+    Position start;                  // records before it were linked earlier
+    std::optional<Position> stop;    // disabled: links were issued for records before it
+    std::optional<Position> replay;  // reset: records before it may be linked already
+    Position checkpoint;             // the last checkpoint written or loaded
+    bool definition_loaded = false;
+    bool checkpoint_loaded = false;
+  };
   // A page whose links were issued; complete when `remaining` reaches 0.
   struct Page {
     uint64_t id = 0;
@@ -61,25 +100,38 @@ class SystemProjections final : public LeaderService {
     size_t links = 0;
     bool failed = false;  // a link met a transient failure: the page is written again
   };
+  struct PendingLink {
+    projections::SystemProjection projection;
+    projections::Link link;
+    Position source;
+    bool replayed;  // may be in its target stream already
+  };
 
-  void load_checkpoints();
+  void load();
+  void on_definition_loaded(projections::SystemProjection p, const ReadStreamResult& r);
   void on_checkpoint_loaded(projections::SystemProjection p, const ReadStreamResult& r);
+  void maybe_begin();
   void read_next();
   void on_page(ReadAllResult page);
+  void check_replayed(Position from, Position next, std::vector<PendingLink> links, bool more);
+  void issue(Position from, Position next, std::vector<PendingLink> links, bool more);
   void on_link_written(uint64_t generation, uint64_t page_id, bool transient_failure);
   void complete_pages();
   void rewind(Position from);
-  void maybe_checkpoint();
+  void maybe_checkpoint(bool force = false);
   void poll();
+  bool wants(const Standard& s, const Position& at) const;
+  Position progress_of(const Standard& s) const;
+  void save_definition(projections::SystemProjection p, Done done);
+  void restart_from(projections::SystemProjection p, Position from);
   bool alive(const std::shared_ptr<std::atomic<bool>>& token) const { return token && *token; }
 
-  std::vector<projections::SystemProjection> enabled_;
+  std::set<projections::SystemProjection> started_;
   NowMs now_ms_;
   LeaderContext* context_ = nullptr;
   std::shared_ptr<std::atomic<bool>> running_;
-  // Each projection's checkpoint at start: records before it were linked by an earlier leader.
-  std::map<projections::SystemProjection, Position> start_;
-  size_t checkpoints_pending_ = 0;  // loads at start
+  std::map<projections::SystemProjection, Standard> standard_;
+  size_t loads_pending_ = 0;  // definition and checkpoint reads at start
   bool loaded_ = false;
   Position cursor_;  // where the next read starts
   Position acked_;   // every link of every record before it is acknowledged
@@ -90,9 +142,11 @@ class SystemProjections final : public LeaderService {
   uint64_t next_page_id_ = 1;
   uint64_t generation_ = 0;      // bumped by rewind(): acknowledgements of older pages are ignored
   int64_t links_unchecked_ = 0;  // links acknowledged since the last checkpoint
-  Position checkpoint_;          // the last checkpoint written or loaded
   int64_t records_read_ = 0;     // since this node started leading
   int64_t last_checkpoint_ms_ = 0;
+  // While a projection replays after a reset: the source position of the last link each of its
+  // target streams held when first looked at (none: Position{-1,-1} is not used; absent: unknown).
+  std::map<std::string, Position> replayed_last_;
 };
 
 }  // namespace chorus

@@ -16,6 +16,7 @@
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
+#include <set>
 #include <sstream>
 
 namespace chorus {
@@ -54,20 +55,6 @@ std::string to_json(const Poco::JSON::Object& o) {
   std::ostringstream out;
   o.stringify(out);
   return out.str();
-}
-
-std::string definition_json(const std::string& query, bool emit, bool enabled,
-                            const Principal& run_as) {
-  Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
-  o.set("query", query);
-  o.set("mode", "Continuous");
-  o.set("emitEnabled", emit);
-  o.set("enabled", enabled);
-  o.set("runAs", run_as.login);
-  Poco::JSON::Array::Ptr groups = new Poco::JSON::Array;
-  for (const auto& g : run_as.groups) groups->add(g);
-  o.set("runAsGroups", groups);
-  return to_json(o);
 }
 
 }  // namespace
@@ -126,7 +113,7 @@ void UserProjections::add(std::shared_ptr<Entry> entry) {
 // ---------------------------------------------------------------- create, remove, read
 
 void UserProjections::create(const Principal& who, const std::string& mode, const std::string& name,
-                             const std::string& query, bool emit,
+                             const std::string& query, bool emit, bool track_emitted_streams,
                              std::function<void(ProjectionReply)> done) {
   if (!may_manage(who)) return done(reply(ProjectionOutcome::AccessDenied, "Access denied."));
   if (auto bad = bad_name(name)) return done(reply(ProjectionOutcome::Invalid, *bad));
@@ -146,7 +133,9 @@ void UserProjections::create(const Principal& who, const std::string& mode, cons
     const int64_t head = context_->commit_position() + 1;
     entry->stop_at = Position{head, head};
   }
-  entry->emit_enabled = entry->persistent && emit;
+  entry->config.emit_enabled = entry->persistent && emit;
+  entry->config.track_emitted_streams = entry->config.emit_enabled && track_emitted_streams;
+  entry->id = to_string(random_guid());
   entry->run_as = who;
   // Compiling runs the query's body: on a projection thread, under its limits.
   auto token = running_;
@@ -184,12 +173,7 @@ void UserProjections::persist(const std::shared_ptr<Entry>& entry,
     r.not_handled = w.not_handled;
     return r;
   };
-  NewEvent definition{random_guid(),
-                      kDefinitionType,
-                      true,
-                      false,
-                      definition_json(entry->query, entry->emit_enabled, true, entry->run_as),
-                      ""};
+  NewEvent definition{random_guid(), kDefinitionType, true, false, definition_of(*entry), ""};
   context_->append(
       kSystem, definition_stream(entry->name), kExpectedAny, {definition},
       [this, token, entry, failed, done = std::move(done)](const WriteResult& w) mutable {
@@ -215,22 +199,33 @@ void UserProjections::persist(const std::shared_ptr<Entry>& entry,
       });
 }
 
-void UserProjections::remove(const Principal& who, const std::string& name,
+void UserProjections::remove(const Principal& who, const projections::ProjectionManagement& request,
                              std::function<void(ProjectionReply)> done) {
   if (!may_manage(who)) return done(reply(ProjectionOutcome::AccessDenied, "Access denied."));
+  const std::string& name = request.name;
   auto it = entries_.find(name);
   if (it == entries_.end()) {
     return done(reply(ProjectionOutcome::NotFound, "Projection " + name + " not found."));
   }
   auto entry = it->second;
+  if (request.delete_emitted_streams && !entry->config.track_emitted_streams) {
+    return done(reply(ProjectionOutcome::Invalid,
+                      "Cannot delete the emitted streams of a projection that does not track "
+                      "them (trackEmittedStreams)"));
+  }
   entry->removed = true;
   entries_.erase(it);
   if (!entry->persistent) return done(reply(ProjectionOutcome::Ok));
-  // The registry forgets it; its checkpoints go, so that a projection created later under the
-  // same name starts afresh. Emitted streams stay (EventStore's deleteEmittedStreams is not
-  // served yet).
-  context_->delete_stream(kSystem, projections::checkpoint_stream_of(name), kExpectedAny, false,
-                          [](const DeleteResult&) {});
+  auto forget = [this](const std::string& stream) {
+    context_->delete_stream(kSystem, stream, kExpectedAny, false, [](const DeleteResult&) {});
+  };
+  // A namesake created later does not take these over: its checkpoints carry its own id.
+  if (request.delete_checkpoint_stream) forget(projections::checkpoint_stream_of(name));
+  if (request.delete_state_stream) {
+    forget(entry->projection ? entry->projection->result_stream()
+                             : "$projections-" + name + "-result");
+  }
+  if (request.delete_emitted_streams) delete_emitted(name);
   NewEvent deleted{random_guid(), kDeletedType, false, false, name, ""};
   auto token = running_;
   context_->append(kSystem, kRegistryStream, kExpectedAny, {deleted},
@@ -243,6 +238,24 @@ void UserProjections::remove(const Principal& who, const std::string& name,
                      }
                      done(reply(ProjectionOutcome::Ok));
                    });
+}
+
+// Soft-deletes every stream recorded in $projections-<name>-emittedstreams, then that stream.
+void UserProjections::delete_emitted(const std::string& name) {
+  const std::string tracking = "$projections-" + name + "-emittedstreams";
+  auto token = running_;
+  context_->read_stream(
+      tracking, 0, kReadCountMax, true, false, [this, token, tracking](ReadStreamResult r) {
+        if (!*token || r.status != ReadStreamStatus::Success) return;
+        std::set<std::string> streams;
+        for (const auto& e : r.events) {
+          if (e.event) streams.insert(e.event->data);
+        }
+        streams.insert(tracking);
+        for (const auto& stream : streams) {
+          context_->delete_stream(kSystem, stream, kExpectedAny, false, [](const DeleteResult&) {});
+        }
+      });
 }
 
 void UserProjections::state(const std::string& name, const std::string& partition, bool result,
@@ -302,7 +315,10 @@ void UserProjections::command(const Principal& who, const std::string& name,
   fresh->name = entry->name;
   fresh->query = entry->query;
   fresh->persistent = entry->persistent;
-  fresh->emit_enabled = entry->emit_enabled;
+  fresh->config = entry->config;
+  fresh->id = entry->id;
+  fresh->version = entry->version + 1;
+  fresh->tracked = entry->tracked;
   fresh->enabled = entry->enabled;
   fresh->run_as = entry->run_as;
   fresh->busy = true;
@@ -330,17 +346,17 @@ void UserProjections::command(const Principal& who, const std::string& name,
 }
 
 void UserProjections::update_query(const Principal& who, const std::string& name,
-                                   const std::string& query,
+                                   const std::string& query, std::optional<bool> emit,
                                    std::function<void(ProjectionReply)> done) {
   if (!may_manage(who)) return done(reply(ProjectionOutcome::AccessDenied, "Access denied."));
   if (entries_.count(name) == 0) {
     return done(reply(ProjectionOutcome::NotFound, "Projection " + name + " not found."));
   }
   auto token = running_;
-  boost::asio::post(pool_, [this, token, name, query, done = std::move(done)]() mutable {
+  boost::asio::post(pool_, [this, token, name, query, emit, done = std::move(done)]() mutable {
     const auto compiled = projections::Projection::compile(name, query, {});
     const std::string error = compiled.projection ? "" : compiled.error;
-    post_([this, token, name, query, error, done = std::move(done)]() mutable {
+    post_([this, token, name, query, emit, error, done = std::move(done)]() mutable {
       if (!*token) return done(ProjectionReply{NotHandledReason::NotLeader, {}, {}, {}});
       auto it = entries_.find(name);
       if (it == entries_.end()) {
@@ -348,7 +364,13 @@ void UserProjections::update_query(const Principal& who, const std::string& name
       }
       if (!error.empty()) return done(reply(ProjectionOutcome::Invalid, error));
       auto entry = it->second;
+      if (emit && *emit && !entry->persistent) {
+        return done(
+            reply(ProjectionOutcome::Invalid, "only continuous projections may emit (emit=yes)"));
+      }
       entry->query = query;
+      entry->version += 1;
+      if (emit) entry->config.emit_enabled = *emit;
       if (entry->persistent) {
         // Saved, then loaded again from the streams: the new query on the last checkpoint.
         entry->busy = true;
@@ -369,13 +391,7 @@ void UserProjections::update_query(const Principal& who, const std::string& name
 // Rewrites a continuous projection's definition (its enabled flag changed).
 void UserProjections::save_definition(const std::shared_ptr<Entry>& entry,
                                       std::function<void(ProjectionReply)> done) {
-  NewEvent definition{
-      random_guid(),
-      kDefinitionType,
-      true,
-      false,
-      definition_json(entry->query, entry->emit_enabled, entry->enabled, entry->run_as),
-      ""};
+  NewEvent definition{random_guid(), kDefinitionType, true, false, definition_of(*entry), ""};
   auto token = running_;
   context_->append(kSystem, definition_stream(entry->name), kExpectedAny, {definition},
                    [token, done = std::move(done)](const WriteResult& w) {
@@ -387,6 +403,62 @@ void UserProjections::save_definition(const std::shared_ptr<Entry>& entry,
                      }
                      done(reply(ProjectionOutcome::Ok));
                    });
+}
+
+std::string UserProjections::definition_of(const Entry& entry) const {
+  Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
+  o.set("query", entry.query);
+  o.set("mode", "Continuous");
+  o.set("id", entry.id);
+  o.set("version", entry.version);
+  o.set("emitEnabled", entry.config.emit_enabled);
+  o.set("enabled", entry.enabled);
+  o.set("runAs", entry.run_as.login);
+  Poco::JSON::Array::Ptr groups = new Poco::JSON::Array;
+  for (const auto& g : entry.run_as.groups) groups->add(g);
+  o.set("runAsGroups", groups);
+  Poco::JSON::Parser parser;
+  o.set("config", parser.parse(projections::config_json(entry.config)));
+  return to_json(o);
+}
+
+void UserProjections::config(const Principal& who, const projections::ProjectionManagement& request,
+                             std::function<void(ProjectionReply)> done) {
+  using Kind = projections::ProjectionManagement::Kind;
+  // EventStore: the config takes $ops; a query (with its settings) is shown to any user.
+  if (request.kind != Kind::GetQueryConfig && !may_manage(who)) {
+    return done(reply(ProjectionOutcome::AccessDenied, "Access denied."));
+  }
+  auto it = entries_.find(request.name);
+  if (it == entries_.end()) {
+    return done(reply(ProjectionOutcome::NotFound, "Projection " + request.name + " not found."));
+  }
+  auto entry = it->second;
+  ProjectionReply r;
+  if (request.kind == Kind::GetConfig) {
+    r.body = projections::config_json(entry->config);
+    return done(std::move(r));
+  }
+  if (request.kind == Kind::GetQueryConfig) {
+    Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
+    o.set("name", entry->name);
+    o.set("type", "JS");
+    o.set("query", entry->query);
+    o.set("emitEnabled", entry->config.emit_enabled);
+    o.set("trackEmittedStreams", entry->config.track_emitted_streams);
+    r.body = to_json(o);
+    return done(std::move(r));
+  }
+  std::string error;
+  auto parsed = projections::parse_config(request.body, entry->config, &error);
+  if (!parsed) return done(reply(ProjectionOutcome::Invalid, error));
+  if (parsed->emit_enabled && !entry->persistent) {
+    return done(reply(ProjectionOutcome::Invalid, "only continuous projections may emit"));
+  }
+  entry->config = *parsed;
+  entry->version += 1;
+  if (!entry->persistent) return done(reply(ProjectionOutcome::Ok));
+  save_definition(entry, std::move(done));
 }
 
 std::vector<projections::ProjectionStatus> UserProjections::describe() const {
@@ -405,6 +477,9 @@ std::vector<projections::ProjectionStatus> UserProjections::describe() const {
     s.position = entry->cursor;
     s.checkpoint = entry->checkpoint;
     s.events_processed = entry->processed;
+    s.version = entry->version;
+    s.core_processing_time_ms = entry->core_ms;
+    s.reads_in_progress = entry->busy && entry->projection ? 1 : 0;
     s.progress = head <= 0 ? 100.0
                            : std::min(100.0, 100.0 * static_cast<double>(entry->cursor.prepare) /
                                                  static_cast<double>(head));

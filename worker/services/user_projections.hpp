@@ -14,6 +14,7 @@
 // JavaScript runs on the service's own pool, which it joins when destroyed.
 #pragma once
 
+#include "worker/projections/config.hpp"
 #include "worker/projections/projection.hpp"
 #include "worker/projections/status.hpp"
 #include "worker/services/leader_services.hpp"
@@ -25,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,9 +64,14 @@ class UserProjections final : public LeaderService {
   // Core thread. `done` runs on the core thread.
   // mode "transient", "onetime" or "continuous" (`emit`: whether a continuous one may emit).
   void create(const Principal& who, const std::string& mode, const std::string& name,
-              const std::string& query, bool emit,
+              const std::string& query, bool emit, bool track_emitted_streams,
               std::function<void(projections::ProjectionReply)> done);
-  void remove(const Principal& who, const std::string& name,
+  // DELETE with EventStore's options: the checkpoint stream, the state (result) streams and the
+  // streams it emitted to (tracked ones only) are deleted when asked.
+  void remove(const Principal& who, const projections::ProjectionManagement& request,
+              std::function<void(projections::ProjectionReply)> done);
+  // GET and PUT /config, GET /query?config=yes.
+  void config(const Principal& who, const projections::ProjectionManagement& request,
               std::function<void(projections::ProjectionReply)> done);
   // The state (or the result) of `partition` ("" the root) as JSON, "" when there is none.
   void state(const std::string& name, const std::string& partition, bool result,
@@ -76,7 +83,9 @@ class UserProjections final : public LeaderService {
                std::function<void(projections::ProjectionReply)> done);
   // Replaces the query (PUT /query): a continuous projection goes on from its last checkpoint
   // with the new query, others start again from the beginning of $all.
+  // `emit` (PUT ?emit=) changes whether it may emit, when given.
   void update_query(const Principal& who, const std::string& name, const std::string& query,
+                    std::optional<bool> emit,
                     std::function<void(projections::ProjectionReply)> done);
   std::vector<projections::ProjectionStatus> describe() const;
   bool running() const { return running_ && *running_; }
@@ -85,8 +94,11 @@ class UserProjections final : public LeaderService {
   struct Entry {
     std::string name;
     std::string query;
+    std::string id;           // made at creation: a checkpoint of an earlier namesake is not ours
     bool persistent = false;  // continuous: kept in streams, resumed by the next leader
-    bool emit_enabled = false;
+    projections::ProjectionConfig config;  // emitEnabled, trackEmittedStreams, thresholds
+    int64_t version = 0;                   // bumped by each change of the definition
+    std::set<std::string> tracked;         // emitted-to streams recorded in -emittedstreams
     bool enabled = true;    // disabled: it keeps its state and position and processes nothing
     bool one_time = false;  // in memory, stops at `stop_at` (the head when it was created)
     bool completed = false;
@@ -101,7 +113,9 @@ class UserProjections final : public LeaderService {
     bool wake = false;
     std::string fault;
     int64_t processed = 0;
+    int64_t processed_unchecked = 0;  // since the last checkpoint
     int64_t last_checkpoint_ms = 0;
+    int64_t core_ms = 0;  // time spent feeding it since this node leads
   };
   // A page's outcome from a projection thread.
   struct Fed {
@@ -109,6 +123,7 @@ class UserProjections final : public LeaderService {
     int64_t processed = 0;
     std::vector<std::pair<std::string, NewEvent>> emitted;  // target stream, event
     std::optional<std::string> snapshot;                    // when a checkpoint is due
+    int64_t elapsed_ms = 0;
   };
 
   void pump(const std::shared_ptr<Entry>& entry);
@@ -129,6 +144,9 @@ class UserProjections final : public LeaderService {
   void add(std::shared_ptr<Entry> entry);
   void save_definition(const std::shared_ptr<Entry>& entry,
                        std::function<void(projections::ProjectionReply)> done);
+  std::string definition_of(const Entry& entry) const;
+  void track_emitted(const std::shared_ptr<Entry>& entry, const std::string& stream);
+  void delete_emitted(const std::string& name);
 
   boost::asio::thread_pool pool_;
   Post post_;

@@ -13,6 +13,7 @@
 #include <boost/uuid/name_generator_sha1.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <sstream>
 
@@ -25,6 +26,7 @@ const Principal kSystem{"$system", {"$admins"}};
 constexpr const char* kRegistryStream = "$projections-$all";
 constexpr const char* kCreatedType = "$ProjectionCreated";
 constexpr const char* kCheckpointType = "$ProjectionCheckpoint";
+constexpr const char* kTrackedType = "$StreamTracked";
 // The namespace of emitted events' ids (a fixed random UUID; SHA-1 name-based ids).
 const Guid kEmitIdNamespace = {{0x3f, 0x8a, 0x12, 0xc4, 0x5e, 0x77, 0x4b, 0x02, 0x9d, 0x61, 0xa0,
                                 0x2e, 0x4c, 0xb3, 0x58, 0xe9}};
@@ -68,17 +70,39 @@ bool transient_failure(const WriteResult& w) {
          w.result == OperationResult::CommitTimeout || w.result == OperationResult::ForwardTimeout;
 }
 
-std::string checkpoint_tag(const Position& p) {
-  return R"({"$c":)" + std::to_string(p.commit) + R"(,"$p":)" + std::to_string(p.prepare) + "}";
+// The checkpoint's metadata: the $all position and the id of the projection it belongs to.
+std::string checkpoint_tag(const Position& p, const std::string& id) {
+  Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
+  o.set("$c", p.commit);
+  o.set("$p", p.prepare);
+  if (!id.empty()) o.set("$i", id);
+  std::ostringstream out;
+  o.stringify(out);
+  return out.str();
 }
 
-std::optional<Position> parse_tag(const std::string& metadata) {
+// The position of a checkpoint of the projection `id` (a checkpoint without an id was written
+// before ids existed and belongs to any).
+std::optional<Position> parse_tag(const std::string& metadata, const std::string& id) {
   try {
     Poco::JSON::Parser parser;
     auto o = parser.parse(metadata).extract<Poco::JSON::Object::Ptr>();
+    const std::string owner = o->optValue<std::string>("$i", "");
+    if (!owner.empty() && owner != id) return std::nullopt;
     return Position{o->getValue<int64_t>("$c"), o->getValue<int64_t>("$p")};
   } catch (const std::exception&) {
     return std::nullopt;
+  }
+}
+
+// The creation id in a definition ("" when it has none).
+std::string id_in(const std::string& definition) {
+  try {
+    Poco::JSON::Parser parser;
+    auto o = parser.parse(definition).extract<Poco::JSON::Object::Ptr>();
+    return o->optValue<std::string>("id", "");
+  } catch (const std::exception&) {
+    return "";
   }
 }
 
@@ -113,14 +137,20 @@ void UserProjections::on_page(const std::shared_ptr<Entry>& entry, ReadAllResult
     entry->busy = false;  // read again at the next poll
     return;
   }
+  // Due a second after the last one or after checkpointHandledThreshold events, never sooner
+  // than checkpointAfterMs (EventStore's settings).
   const int64_t now = now_ms_();
+  const int64_t since = now - entry->last_checkpoint_ms;
   const bool snapshot = entry->persistent && !page.events.empty() &&
-                        now - entry->last_checkpoint_ms >= kUserCheckpointMs;
+                        since >= entry->config.checkpoint_after_ms &&
+                        (since >= kUserCheckpointMs ||
+                         entry->processed_unchecked >= entry->config.checkpoint_handled_threshold);
   if (snapshot) entry->last_checkpoint_ms = now;
   const bool full = static_cast<int32_t>(page.events.size()) >= kUserPageRecords;
   auto token = running_;
   boost::asio::post(pool_, [this, token, entry, snapshot, full, page = std::move(page)]() mutable {
     Fed fed;
+    const auto began = std::chrono::steady_clock::now();
     {
       std::lock_guard lock(*entry->mutex);
       projections::Projection& p = *entry->projection;
@@ -148,6 +178,9 @@ void UserProjections::on_page(const std::shared_ptr<Entry>& entry, ReadAllResult
         if (!fed.snapshot) fed.fault = p.fault();
       }
     }
+    fed.elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - began)
+                         .count();
     post_([this, token, entry, fed = std::move(fed), next = page.next, full]() mutable {
       if (!*token || entry->removed) return;
       on_fed(entry, std::move(fed), next, full);
@@ -158,7 +191,9 @@ void UserProjections::on_page(const std::shared_ptr<Entry>& entry, ReadAllResult
 void UserProjections::on_fed(const std::shared_ptr<Entry>& entry, Fed fed, Position next,
                              bool full) {
   entry->processed += fed.processed;
-  if (fed.fault.empty() && !fed.emitted.empty() && !entry->emit_enabled) {
+  entry->processed_unchecked = fed.snapshot ? 0 : entry->processed_unchecked + fed.processed;
+  entry->core_ms += fed.elapsed_ms;
+  if (fed.fault.empty() && !fed.emitted.empty() && !entry->config.emit_enabled) {
     fed.fault = entry->persistent
                     ? "'emit' and 'linkTo' need the projection created with emit enabled"
                     : "'emit' and 'linkTo' are not allowed in a transient or one-time projection";
@@ -182,6 +217,9 @@ void UserProjections::on_fed(const std::shared_ptr<Entry>& entry, Fed fed, Posit
     return;
   }
   if (fed.emitted.empty()) return page_done(entry, std::move(fed.snapshot), next, full);
+  if (entry->config.track_emitted_streams) {
+    for (const auto& [stream, event] : fed.emitted) track_emitted(entry, stream);
+  }
   write_emitted(entry, std::move(fed), next, full);
 }
 
@@ -231,7 +269,7 @@ void UserProjections::page_done(const std::shared_ptr<Entry>& entry,
   }
   if (snapshot) {
     NewEvent e{random_guid(), kCheckpointType,      true,
-               true,          std::move(*snapshot), checkpoint_tag(entry->cursor)};
+               true,          std::move(*snapshot), checkpoint_tag(entry->cursor, entry->id)};
     entry->checkpoint = entry->cursor;
     context_->append(kSystem, projections::checkpoint_stream_of(entry->name), kExpectedAny, {e},
                      [](const WriteResult&) {});
@@ -269,7 +307,7 @@ void UserProjections::load(const std::string& name) {
                                 if (!*token) return;
                                 std::optional<std::pair<std::string, Position>> checkpoint;
                                 if (const auto e = last_event(c)) {
-                                  if (const auto at = parse_tag(e->metadata))
+                                  if (const auto at = parse_tag(e->metadata, id_in(data)))
                                     checkpoint.emplace(e->data, *at);
                                 }
                                 install(name, data, checkpoint);
@@ -287,7 +325,15 @@ void UserProjections::install(const std::string& name, const std::string& defini
     Poco::JSON::Parser parser;
     auto o = parser.parse(definition).extract<Poco::JSON::Object::Ptr>();
     entry->query = o->getValue<std::string>("query");
-    entry->emit_enabled = o->optValue<bool>("emitEnabled", false);
+    entry->id = o->optValue<std::string>("id", "");
+    entry->version = o->optValue<int64_t>("version", 0);
+    if (auto config = o->getObject("config")) {
+      std::ostringstream text;
+      config->stringify(text);
+      std::string error;
+      if (auto parsed = projections::parse_config(text.str(), {}, &error)) entry->config = *parsed;
+    }
+    entry->config.emit_enabled = o->optValue<bool>("emitEnabled", false);
     entry->enabled = o->optValue<bool>("enabled", true);
     entry->run_as.login = o->optValue<std::string>("runAs", "");
     if (auto groups = o->getArray("runAsGroups")) {
@@ -332,6 +378,16 @@ void UserProjections::reload_later(const std::shared_ptr<Entry>& entry) {
     if (!*token || entry->removed) return;
     load(entry->name);
   });
+}
+
+// Records a stream the projection emits to in $projections-<name>-emittedstreams the first time
+// (before the emitted event: appends keep their order), for DELETE's deleteEmittedStreams.
+void UserProjections::track_emitted(const std::shared_ptr<Entry>& entry,
+                                    const std::string& stream) {
+  if (!entry->tracked.insert(stream).second) return;
+  NewEvent e{random_guid(), kTrackedType, false, false, stream, ""};
+  context_->append(kSystem, "$projections-" + entry->name + "-emittedstreams", kExpectedAny, {e},
+                   [](const WriteResult&) {});
 }
 
 }  // namespace chorus
