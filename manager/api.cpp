@@ -259,8 +259,12 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     if (parts.size() >= 2 && parts[1] == "subscriptions") {
       return proxy_subscriptions(request, method, uri);
     }
-    // The users API keeps its own methods and rules: the node decides (PUT, DELETE too).
-    if (parts.size() >= 2 && parts[1] == "users") return proxy_users(request, uri, body);
+    // The users and projections APIs keep their own methods and rules: the node decides (PUT,
+    // DELETE too), and passes projection calls on to its leader.
+    if (parts.size() >= 2 &&
+        (parts[1] == "users" || parts[1] == "projections" || parts[1] == "projection")) {
+      return proxy_users(request, uri, body);
+    }
     if (method == "GET") {
       if (path == "/api/nodes") return nodes_document();
       if (path == "/api/clusters") return clusters_document();
@@ -814,8 +818,10 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     return r;
   }
 
-  // /api/users/... -> the node's /users/... with the caller's credentials; every rule (admins
-  // only, one's own record) is the node's. A follower passes writes on to its leader.
+  // /api/users/... -> the node's /users/... (and /api/projections/..., /api/projection/... ->
+  // /projections/..., /projection/...) with the caller's credentials; every rule (admins only,
+  // one's own record, $ops for projections) is the node's. A follower passes writes (and every
+  // projection call) on to its leader. A projection's query travels as the text it is.
   Reply proxy_users(Poco::Net::HTTPServerRequest& request, const Poco::URI& uri,
                     const std::string& body) {
     const std::string& method = request.getMethod();
@@ -829,7 +835,10 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     const std::string target = request.getURI().substr(std::string("/api").size());
     std::map<std::string, std::string> headers{{"Accept", "application/json"}};
     if (request.has("Authorization")) headers["Authorization"] = request.get("Authorization");
-    if (!body.empty()) headers["Content-Type"] = "application/json";
+    if (!body.empty()) {
+      headers["Content-Type"] =
+          request.getContentType().empty() ? "application/json" : request.getContentType();
+    }
     const auto answer =
         http_request(method, host_for(node->resolved.ext_ip), node->resolved.ext_http_port, target,
                      body, headers, kNodeCallTimeoutMs, ctx_.config.http_client_tls);

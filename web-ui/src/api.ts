@@ -97,6 +97,8 @@ export interface ApiOptions {
   auth?: string | null;
   timeout_ms?: number;
   body?: unknown;  // sent as JSON
+  text_body?: string;  // sent as it is (text/plain): a projection's query
+  as_text?: boolean;   // the answer's body as it is, not parsed as JSON
 }
 
 // The message for a failed answer: the body's "error" field, else its text, else the status.
@@ -156,6 +158,7 @@ export class ApiClient {
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (options.auth) headers.Authorization = options.auth;
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+    if (options.text_body !== undefined) headers['Content-Type'] = 'text/plain';
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeout_ms);
     let response: Response;
@@ -163,7 +166,8 @@ export class ApiClient {
     try {
       response = await this.fetch_fn(this.base_url + path,
         { method, headers, signal: controller.signal, cache: 'no-store',
-          body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+          body: options.text_body ??
+            (options.body === undefined ? undefined : JSON.stringify(options.body)) });
       body = await response.text();
     } catch (e) {
       const reason = controller.signal.aborted ? `no answer within ${timeout_ms} ms`
@@ -174,6 +178,7 @@ export class ApiClient {
     }
     if (!response.ok) throw new ApiError(response.status,
       errorMessage(response.status, response.statusText, body));
+    if (options.as_text) return body as T;
     if (body === '') return undefined as T;
     try {
       return JSON.parse(body) as T;

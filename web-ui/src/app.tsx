@@ -10,6 +10,7 @@ import { ClusterPage } from './pages/cluster';
 import { LoginPage } from './pages/login';
 import { MachinePage } from './pages/machine';
 import { MachinesPage } from './pages/machines';
+import { ProjectionsPage } from './pages/projections';
 import { StreamsPage } from './pages/streams';
 import { SubscriptionsPage } from './pages/subscriptions';
 import { UsersPage } from './pages/users';
@@ -22,6 +23,7 @@ const kNav: { page: Page; label: string; admins_only?: boolean }[] = [
   { page: 'machine', label: 'This machine' },
   { page: 'streams', label: 'Streams' },
   { page: 'subscriptions', label: 'Subscriptions' },
+  { page: 'projections', label: 'Projections' },
   { page: 'charts', label: 'Charts' },
   { page: 'users', label: 'Users', admins_only: true },
 ];
@@ -70,13 +72,15 @@ function Header({ page, session, onLogout }: { page: Page; session: Session | nu
   );
 }
 
-function CurrentPage({ page, stream, group }: { page: Page; stream: string | null;
-                                                group: { stream: string; group: string } | null }) {
+function CurrentPage({ page, stream, group, projection }: {
+  page: Page; stream: string | null; group: { stream: string; group: string } | null;
+  projection: string | null }) {
   switch (page) {
     case 'machine': return <MachinePage />;
     case 'machines': return <MachinesPage />;
     case 'streams': return <StreamsPage stream={stream} />;
     case 'subscriptions': return <SubscriptionsPage open={group} />;
+    case 'projections': return <ProjectionsPage open={projection} />;
     case 'charts': return <ChartsPage />;
     case 'users': return <UsersPage />;
     case 'login': return <LoginPage />;
@@ -96,7 +100,8 @@ export function App({ api, store }: { api: ApiClient; store: LiveStore }) {
     <AppContext.Provider value={{ api, store, session, setSession }}>
       <Header page={route.page} session={session} onLogout={() => setSession(null)} />
       <main data-testid={`page-${route.page}`}>
-        <CurrentPage page={route.page} stream={route.stream} group={route.group ?? null} />
+        <CurrentPage page={route.page} stream={route.stream} group={route.group ?? null}
+                     projection={route.projection ?? null} />
       </main>
     </AppContext.Provider>
   );
