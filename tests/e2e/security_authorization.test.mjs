@@ -97,6 +97,16 @@ const NODE_ROUTES = [
       headers: { 'Content-Type': 'application/javascript' } }, 'both'],
   ['POST', `/projection/${PROJECTION}/command/disable`, {}, 'both'],
   ['DELETE', `/projection/${PROJECTION}`, {}, 'both'],
+  ['DELETE', `/projection/${PROJECTION}?deleteCheckpointStream=yes&deleteStateStream=yes`, {},
+    'both'],
+  ['GET', `/projection/${PROJECTION}/config`, {}, 'both'],
+  ['PUT', `/projection/${PROJECTION}/config`, { body: { checkpointAfterMs: 5 } }, 'both'],
+  ['PUT', `/projection/${PROJECTION}/query?type=JS&emit=yes`,
+    { body: 'fromAll().when({})', headers: { 'Content-Type': 'application/javascript' } }, 'both'],
+  ['POST', '/projection/%24by_category/command/enable', {}, 'both'],
+  ['POST', '/projection/%24by_category/command/reset', {}, 'both'],
+  ['PUT', '/projection/%24by_category/query',
+    { body: 'last\n-', headers: { 'Content-Type': 'text/plain' } }, 'both'],
 ];
 
 const MANAGER_ROUTES = [
@@ -118,6 +128,10 @@ const MANAGER_ROUTES = [
   ['GET', `/api/subscriptions/${SECRET}/${GROUP}/info`, {}, 'both'],
   ['DELETE', `/api/subscriptions/${SECRET}/${GROUP}`, {}, 'both'],
   ['POST', `/api/subscriptions/${SECRET}/${GROUP}/replayParked`, {}, 'both'],
+  ['GET', '/api/projections/any', {}, 'anon'],
+  ['GET', `/api/projection/${PROJECTION}/config`, {}, 'both'],
+  ['POST', `/api/projection/${PROJECTION}/command/disable`, {}, 'both'],
+  ['DELETE', `/api/projection/${PROJECTION}?deleteCheckpointStream=yes`, {}, 'both'],
 ];
 
 async function expectRefusals(base, routes, extra = []) {
@@ -200,6 +214,8 @@ test('every endpoint refuses whom its rule excludes; nothing changes', { timeout
     const projection = await call(node, 'GET', `/projection/${PROJECTION}`, { auth: ADMIN });
     assert.equal(projection.status, 200);
     assert.doesNotMatch(projection.text, /"status":\s*"(Stopped|Aborted)/);
+    const byCategory = await call(node, 'GET', '/projection/%24by_category/query', { auth: ADMIN });
+    assert.equal(byCategory.text, 'first\n-', 'the standard projection keeps its query');
     const n1 = await m.nodeInfo('n1');
     assert.equal(n1.state, 'Running');
     assert.equal(n1.pid, pid, 'the node was not restarted');
