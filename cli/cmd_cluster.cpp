@@ -40,34 +40,9 @@ Poco::JSON::Object::Ptr member_json(const MemberInfo& m, const MemberInfo* leade
   return o;
 }
 
-// A node name as one URL path segment.
-std::string path_segment(const std::string& name) {
-  std::string out;
-  Poco::URI::encode(name, "/?#&=+%", out);
-  return out;
-}
-
 std::string text_of(const Poco::JSON::Object::Ptr& o, const std::string& key) {
   if (!o->has(key) || o->isNull(key)) return "-";
   return o->get(key).convert<std::string>();
-}
-
-// POSTs `path` to `manager` with the command's credentials; throws Failure unless 200.
-Poco::JSON::Object::Ptr post_action(const Context& ctx, const client::Endpoint& manager,
-                                    const std::string& path, int timeout_ms) {
-  if (!ctx.credentials) throw UsageError("this command needs --user/--password (or CHORUS_USER)");
-  HttpReply reply = http_request(manager, "POST", path, ctx.credentials, timeout_ms);
-  Poco::JSON::Object::Ptr body;
-  try {
-    body = json_object(reply.body, path);
-  } catch (const Failure&) {
-    body = new Poco::JSON::Object;
-  }
-  if (reply.status != 200) {
-    const std::string error = body->optValue<std::string>("error", reply.body);
-    throw Failure(path + ": HTTP " + std::to_string(reply.status) + ": " + error);
-  }
-  return body;
 }
 
 }  // namespace

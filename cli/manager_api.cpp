@@ -8,6 +8,7 @@
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/StreamCopier.h>
+#include <Poco/URI.h>
 
 #include <algorithm>
 #include <sstream>
@@ -157,6 +158,31 @@ ManagerNodes manager_of(const Context& ctx, const std::string& name) {
     }
   }
   throw Failure("no manager runs a node named '" + name + "'");
+}
+
+// A node name as one URL path segment.
+std::string path_segment(const std::string& name) {
+  std::string out;
+  Poco::URI::encode(name, "/?#&=+%", out);
+  return out;
+}
+
+// POSTs `path` to `manager` with the command's credentials; throws Failure unless 200.
+Poco::JSON::Object::Ptr post_action(const Context& ctx, const client::Endpoint& manager,
+                                    const std::string& path, int timeout_ms) {
+  if (!ctx.credentials) throw UsageError("this command needs --user/--password (or CHORUS_USER)");
+  HttpReply reply = http_request(manager, "POST", path, ctx.credentials, timeout_ms);
+  Poco::JSON::Object::Ptr body;
+  try {
+    body = json_object(reply.body, path);
+  } catch (const Failure&) {
+    body = new Poco::JSON::Object;
+  }
+  if (reply.status != 200) {
+    const std::string error = body->optValue<std::string>("error", reply.body);
+    throw Failure(path + ": HTTP " + std::to_string(reply.status) + ": " + error);
+  }
+  return body;
 }
 
 }  // namespace chorus::cli

@@ -23,6 +23,8 @@ inline constexpr int kHttpTimeoutMs = 5000;
 // A stop waits for the node's grace period, a rolling restart for every node of the machine.
 inline constexpr int kNodeActionTimeoutMs = 120000;
 inline constexpr int kRollingRestartTimeoutMs = 30 * 60 * 1000;
+// A backup copies the whole database; the manager waits up to an hour for its node.
+inline constexpr int kBackupTimeoutMs = 60 * 60 * 1000;
 // An HTTP body larger than this is refused (a log page of 10,000 lines fits easily).
 inline constexpr size_t kHttpBodyBytesMax = 64 * 1024 * 1024;
 
@@ -59,5 +61,11 @@ struct ManagerNodes {
 std::vector<ManagerNodes> find_managers(const Context& ctx);
 // The manager that runs node `name`; throws Failure when no manager has it.
 ManagerNodes manager_of(const Context& ctx, const std::string& name);
+
+// A node name (or any text) as one URL path segment or query value.
+std::string path_segment(const std::string& name);
+// POSTs `path` to `manager` with the command's credentials; throws Failure unless 200.
+Poco::JSON::Object::Ptr post_action(const Context& ctx, const client::Endpoint& manager,
+                                    const std::string& path, int timeout_ms);
 
 }  // namespace chorus::cli

@@ -131,6 +131,23 @@ Binding bind_int(int WorkerOptions::*member, int min, int max) {
           [member](const WorkerOptions& o) { return std::to_string(o.*member); }};
 }
 
+// A count of bytes: 0 or more, up to what int64 holds.
+Binding bind_bytes(int64_t WorkerOptions::*member) {
+  return {
+      ValueKind::kInt,
+      [member](WorkerOptions& o, std::string_view text) -> std::string {
+        text = trim(text);
+        int64_t value = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < 0) {
+          return "expected a number of bytes (0 or more)";
+        }
+        o.*member = value;
+        return "";
+      },
+      [member](const WorkerOptions& o) { return std::to_string(o.*member); }};
+}
+
 Binding bind_port(uint16_t WorkerOptions::*member) {
   return {ValueKind::kPort,
           [member](WorkerOptions& o, std::string_view text) -> std::string {
@@ -307,6 +324,10 @@ std::vector<OptionSpec> make_option_table() {
        bind_int(&W::prepare_timeout_ms, 1, ms_max)},
       {"ReaderThreadsCount", "4", "Threads (each with its own SQLite connection) serving reads.",
        bind_int(&W::reader_threads_count, 1, kReaderThreadsMax)},
+      {"MinFreeDiskBytes", "67108864",
+       "Below this many free bytes on the data volume the node refuses writes until space "
+       "returns (0: never).",
+       bind_bytes(&W::min_free_disk_bytes)},
       {"RunProjections", "None",
        "None, System (the standard projections) or All (also user projections).",
        bind_run_projections()},

@@ -59,6 +59,10 @@ struct WorkerOptions {
   int transaction_timeout_ms = 5 * 60 * 1000;
   int prepare_timeout_ms = 2000;
   int reader_threads_count = 4;
+  // Below this many free bytes on the data volume the node refuses writes (0: never). Default:
+  // twice a full group commit (32 MiB, kFlushBytesMax) with its index pages, so the writes in
+  // flight when the threshold is crossed still fit.
+  int64_t min_free_disk_bytes = int64_t{64} * 1024 * 1024;
   std::string run_projections = "None";  // None, System or All (docs/projections.md)
   bool start_standard_projections = false;
   int projection_threads = 3;

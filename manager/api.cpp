@@ -2,6 +2,7 @@
 #include "manager/api.hpp"
 
 #include "common/thread_name.hpp"
+#include "manager/backups.hpp"
 #include "manager/http_client.hpp"
 #include "manager/static_files.hpp"
 
@@ -276,6 +277,10 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
         return history(uri);
       }
       if (path == "/api/auth") return auth_document(auth_header);
+      if (path == "/api/backups") {
+        if (auto refused = authorize_admin(auth_header)) return *refused;
+        return as_reply(list_backups(ctx_.config));
+      }
       if (path == "/api/recent-streams") return recent_streams(auth_header, uri);
       if (parts.size() >= 2 && parts[1] == "streams") return proxy_streams(request, uri);
       if (parts.size() == 4 && parts[1] == "nodes" && parts[3] == "log") {
@@ -290,6 +295,10 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     if (!node_action && !rolling) return error_reply(404, "not found");
     if (node_action && !ctx_.supervisor.has_node(parts[2])) {
       return error_reply(404, "no node named " + parts[2]);
+    }
+    if (node_action && (parts[3] == "backup" || parts[3] == "restore")) {
+      if (auto refused = authorize_admin(auth_header)) return *refused;
+      return backup_action(parts[2], parts[3], query_value(uri, "folder"));
     }
     if (auto refused = authorize(auth_header)) return *refused;
     if (rolling) return rolling_restart(auth_header, query_value(uri, "cluster"));
@@ -332,6 +341,38 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     auth_.remember(header, allowed, now);
     if (!allowed) return denied;
     return std::nullopt;
+  }
+
+  // nullopt when the caller is in $admins (backups and restores write and replace data files):
+  // 401 without valid credentials, 403 for any other user, 503 when no node can tell. A header
+  // proven an admin's is remembered like authorize()'s, so that a cluster whose nodes are all
+  // stopped can still be restored.
+  std::optional<Reply> authorize_admin(const std::string& header) {
+    Reply denied = error_reply(401, "credentials of a user in $admins are required");
+    denied.headers["WWW-Authenticate"] = "Basic realm=\"chorus-manager\"";
+    if (header.empty()) return denied;
+    const int64_t now = steady_now_ms();
+    const std::string key = "$admins " + header;  // its own cache entry, apart from authorize()'s
+    const auto node = running_node("");
+    if (auth_.lookup(key, now, node.has_value()) == AuthCache::Verdict::kAllowed) {
+      return std::nullopt;
+    }
+    if (!node) return error_reply(503, "no running node can check the credentials");
+    const auto answer = http_request(
+        "GET", host_for(node->resolved.ext_ip), node->resolved.ext_http_port, "/users/%24current",
+        "", {{"Authorization", header}}, kAuthCallTimeoutMs, ctx_.config.http_client_tls);
+    if (!answer) return error_reply(503, "the node did not answer the credential check");
+    if (answer->status != 200) return denied;
+    const Object::Ptr body = parse_json_object(answer->body);
+    const Object::Ptr data = body && body->has("data") ? body->getObject("data") : nullptr;
+    const Array::Ptr groups = data && data->has("groups") ? data->getArray("groups") : nullptr;
+    for (size_t i = 0; groups && i < groups->size(); ++i) {
+      if (groups->getElement<std::string>(static_cast<unsigned>(i)) == "$admins") {
+        auth_.remember(key, true, now);
+        return std::nullopt;
+      }
+    }
+    return error_reply(403, "backups and restores need a user in $admins");
   }
 
   // A running node of `cluster` (any cluster if empty); the leader if it runs here, since
@@ -655,6 +696,30 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     o->set("ok", true);
     o->set("node", node_object(*sup.node(name), cluster_views()));
     return json(200, o);
+  }
+
+  static Reply as_reply(const BackupReply& r) {
+    return Reply{r.status, r.json, "application/json", {}};
+  }
+
+  Reply backup_action(const std::string& name, const std::string& action,
+                      const std::string& folder) {
+    const auto v = ctx_.supervisor.node(name);
+    if (!v) return error_reply(404, "no node named " + name);
+    if (action == "restore") {
+      if (folder.empty())
+        return error_reply(400, "restore needs ?folder=<backup under BackupRoot>");
+      const BackupReply r = restore_node(ctx_.config, *v, folder);
+      ctx_.log.info("restore of " + name + " from " + folder + ": " + std::to_string(r.status));
+      return as_reply(r);
+    }
+    const int64_t now_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
+    const std::string target = folder.empty() ? default_backup_name(name, now_unix_ms) : folder;
+    const BackupReply r = backup_node(ctx_.config, *v, target);
+    ctx_.log.info("backup of " + name + " into " + target + ": " + std::to_string(r.status));
+    return as_reply(r);
   }
 
   std::optional<std::string> role_of(const NodeSpec& s) {

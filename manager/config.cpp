@@ -125,6 +125,9 @@ const std::vector<Key>& keys() {
        [](ManagerConfig& c, const std::string& v) { c.worker_path = v; }},
       {"WebRoot", Kind::kString, "Folder of the dashboard's files.",
        [](ManagerConfig& c, const std::string& v) { c.web_root = v; }},
+      {"BackupRoot", Kind::kString,
+       "Folder that node backups are written into and restored from; default <Db>/backups.",
+       [](ManagerConfig& c, const std::string& v) { c.backup_root = v; }},
       {"ClusterSecretFile", Kind::kString,
        "Secret file (mode 600) for internal TCP and gossip; default <Db>/manager/cluster-secret.",
        [](ManagerConfig& c, const std::string& v) { c.cluster_secret_file = v; }},
@@ -429,11 +432,11 @@ void apply_values(Parse& p) {
   }
   // Absolute paths: the nodes' command lines and the pid-file checks then do not depend on the
   // folder a node or a daemonized manager runs in.
-  for (std::string* folder :
-       {&c.db_folder, &c.log_folder, &c.worker_path, &c.web_root, &c.cluster_secret_file}) {
+  for (std::string* folder : {&c.db_folder, &c.log_folder, &c.worker_path, &c.web_root,
+                              &c.cluster_secret_file, &c.backup_root}) {
     if (!folder->empty()) *folder = std::filesystem::absolute(*folder).lexically_normal();
   }
-  for (std::string* folder : {&c.db_folder, &c.log_folder}) {
+  for (std::string* folder : {&c.db_folder, &c.log_folder, &c.backup_root}) {
     if (folder->size() > 1 && folder->back() == '/') folder->pop_back();
   }
   for (std::string* path :
@@ -450,6 +453,7 @@ void apply_values(Parse& p) {
            ": missing (CertificateFile, CertificatePrivateKeyFile and "
            "TrustedRootCertificatesPath go together)");
   }
+  if (c.backup_root.empty()) c.backup_root = c.db_folder + "/backups";
   if (c.limits.intensity_exits_max < 1) p.fail("RestartIntensity: must be at least 1");
   if (c.limits.backoff_max_ms < c.limits.backoff_initial_ms) {
     p.fail("RestartBackoffMaxMs: smaller than RestartBackoffInitialMs");
@@ -481,6 +485,7 @@ std::string value_text(const std::string& key, const ManagerConfig& c) {
       {"DefaultCluster", c.default_cluster},
       {"WorkerPath", c.worker_path},
       {"WebRoot", c.web_root},
+      {"BackupRoot", c.backup_root},
       {"ClusterSecretFile", c.cluster_secret_file},
       {"Insecure", c.insecure ? "true" : "false"},
       {"GossipIntervalMs", std::to_string(c.gossip_interval_ms)},
@@ -773,7 +778,19 @@ std::string validate_folders(const ManagerConfig& config) {
   };
   if (auto e = check(config.db_folder, "Db"); !e.empty()) return e;
   if (auto e = check(config.log_folder, "Log"); !e.empty()) return e;
+  if (auto e = check(config.backup_root, "BackupRoot"); !e.empty()) return e;
   for (const NodeSpec& n : config.nodes) {
+    // A backup written into a node's data folder, or a node's data inside the backups, would
+    // be read as the other; the two never overlap.
+    const auto inside = [](const std::string& a, const std::string& b) {
+      const std::string rel = std::filesystem::path(a).lexically_relative(b).string();
+      return !rel.empty() && rel.rfind("..", 0) != 0;
+    };
+    if (!n.db_folder.empty() &&
+        (inside(n.db_folder, config.backup_root) || inside(config.backup_root, n.db_folder))) {
+      return file + ": BackupRoot: '" + config.backup_root + "' overlaps the data folder of " +
+             n.key + " ('" + n.db_folder + "')";
+    }
     if (!n.db_folder.empty()) {
       if (auto e = check(n.db_folder, option_key(n, "Db")); !e.empty()) return e;
     }

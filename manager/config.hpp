@@ -54,6 +54,8 @@ struct ManagerConfig {
   std::string default_cluster;  // served on the main ports; the first node's cluster unless set
   std::string worker_path;      // "" = chorus-worker next to the manager binary
   std::string web_root;         // "" = the default search (see main.cpp)
+  // Backups go into folders below it (and are restored only from there); <Db>/backups unless set.
+  std::string backup_root;
   // The secret members prove on internal TCP and gossip; "" = <Db>/manager/cluster-secret,
   // created if missing, unless certificates are configured (see resolve_cluster_secret). Handed
   // to every node.

@@ -52,6 +52,12 @@ std::optional<HttpAnswer> http_request(const std::string& method, const std::str
 
 std::optional<HttpAnswer> http_request_unix(const std::string& socket_path,
                                             const std::string& target, int timeout_ms) {
+  return http_request_unix(socket_path, "GET", target, "", timeout_ms);
+}
+
+std::optional<HttpAnswer> http_request_unix(const std::string& socket_path,
+                                            const std::string& method, const std::string& target,
+                                            const std::string& body, int timeout_ms) {
   try {
     const Poco::Timespan timeout(static_cast<long>(timeout_ms) * 1000);
     Poco::Net::StreamSocket socket;
@@ -59,7 +65,7 @@ std::optional<HttpAnswer> http_request_unix(const std::string& socket_path,
                    timeout);
     Poco::Net::HTTPClientSession session(socket);
     session.setTimeout(timeout);
-    return exchange(session, "GET", target, "", {{"Host", "localhost"}});
+    return exchange(session, method, target, body, {{"Host", "localhost"}});
   } catch (const std::exception&) {
     return std::nullopt;
   }

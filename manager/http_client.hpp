@@ -28,6 +28,10 @@ std::optional<HttpAnswer> http_request(const std::string& method, const std::str
 // A GET over a node's health listener (a Unix socket); nullopt as above.
 std::optional<HttpAnswer> http_request_unix(const std::string& socket_path,
                                             const std::string& target, int timeout_ms);
+// Any method with a JSON body over a node's health listener (e.g. POST /admin/backup).
+std::optional<HttpAnswer> http_request_unix(const std::string& socket_path,
+                                            const std::string& method, const std::string& target,
+                                            const std::string& body, int timeout_ms);
 
 // A JSON object from an answer's body; nullptr when the body is empty, not JSON or not an object.
 Poco::JSON::Object::Ptr parse_json_object(const std::string& text);

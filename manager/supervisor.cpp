@@ -412,6 +412,7 @@ NodeView Supervisor::view_of(const Node& node, int64_t now) const {
   v.record.restarts = node.policy.restarts();
   v.stats_json = node.child ? node.stats_json : "";
   v.log_file = node.log_file;
+  v.health_socket = node.health_socket;
   return v;
 }
 

@@ -33,9 +33,10 @@ struct NodeView {
   std::optional<int> pid;
   std::optional<double> uptime_seconds;
   std::optional<int64_t> next_start_in_ms;
-  NodeRecord record;       // restarts and the last exit
-  std::string stats_json;  // the node's last /stats answer ("" if none)
-  std::string log_file;    // its output file
+  NodeRecord record;          // restarts and the last exit
+  std::string stats_json;     // the node's last /stats answer ("" if none)
+  std::string log_file;       // its output file
+  std::string health_socket;  // its health listener ("" when the path is too long)
 };
 
 struct SupervisorCounters {

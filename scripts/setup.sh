@@ -21,6 +21,7 @@ apt_packages=(
   chromium  # headless browser for the dashboard tests (tests/e2e/dashboard_*)
   dpkg-dev file adduser systemd curl  # installer/: cpack DEB (dpkg-shlibdeps), postinst, systemd-analyze
   openssl  # the tests make their CA and node certificates at test time
+  sqlite3  # tests/e2e/backup_restore: reads a backup file independently of Chorus's own code
 )
 
 log() { echo "[setup] $*" >&2; }

@@ -12,6 +12,7 @@
 #include "worker/cluster/router.hpp"
 #include "worker/cluster/transport.hpp"
 #include "worker/engine/engine.hpp"
+#include "worker/engine/space_monitor.hpp"
 #include "worker/engine/users.hpp"
 #include "worker/http/http_server.hpp"
 #include "worker/http/node_api.hpp"
@@ -466,7 +467,7 @@ chorus::http::StatsStream::Write system_writer(chorus::Engine& engine,
 // down (fsync, close) and stops the io_context.
 int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_context& io,
           chorus::Engine& engine, ClusterParts& cluster,
-          const chorus::tls::Certificates* certificates) {
+          const chorus::tls::Certificates* certificates, chorus::SpaceMonitor& space) {
   const chorus::WorkerOptions& options = parsed.options;
   RouterState router_state(*cluster.router);
   TcpServers servers = make_tcp_servers(io, engine, options, certificates, &router_state);
@@ -505,6 +506,7 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
   });
   node_config.cluster_secret = cluster.secret;
   node_config.instance_id = cluster.instance_id;
+  node_config.space = [&space] { return space.report(); };
   auto* gossip = cluster.gossip.get();
   node_config.gossip_view = [gossip] { return gossip->view(); };
   node_config.gossip_push = [gossip](const chorus::ClusterInfo& view, std::string* error) {
@@ -694,7 +696,9 @@ int run(const chorus::ParseResult& parsed) {
     if (auto* e = engine_ptr.load()) handle_forward(*e, request, std::move(reply));
   };
   handlers.on_refused = [&log](const std::string& reason) { log.warn(reason); };
-  const auto config = engine_config(options);
+  auto config = engine_config(options);
+  chorus::SpaceMonitor space(options.db_folder, options.mem_db, options.min_free_disk_bytes);
+  config.low_disk_refusal = [&space] { return space.refusal_message(); };
   chorus::cluster::TransportTls transport_tls;
   if (certificates) {
     // Mutual TLS: only holders of a certificate signed by a trusted root are peers.
@@ -718,6 +722,7 @@ int run(const chorus::ParseResult& parsed) {
     return fail_to_start(std::string("cannot open the database: ") + e.what());
   }
   engine_ptr = engine.get();
+  space.start();
   auto* raw_engine = engine.get();
   auto gossip = gossip_config(options, certificates.get());
   gossip.secret = cluster.secret;
@@ -730,10 +735,11 @@ int run(const chorus::ParseResult& parsed) {
       });
   cluster.router = std::make_unique<chorus::cluster::Router>(*engine, cluster.gossip.get(),
                                                              cluster.transport.get());
-  const int code = serve(log, parsed, io, *engine, cluster, certificates.get());
+  const int code = serve(log, parsed, io, *engine, cluster, certificates.get(), space);
   cluster.gossip->stop();
   engine_ptr = nullptr;
   engine->shutdown();
+  space.stop();
   cluster.transport->stop();
   return code;
 }

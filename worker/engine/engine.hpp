@@ -61,6 +61,11 @@ struct EngineConfig {
   // acknowledged; the process should exit so that its supervisor restarts it from what is on
   // disk. Unset: the node stays up and refuses writes.
   std::function<void(const std::string& reason)> on_storage_failure;
+  // This node's data volume is below --min-free-disk-bytes (worker/engine/space_monitor.hpp)
+  // while it returns a message: the leader then refuses writes with NotHandled(TooBusy) and that
+  // message, before SQLite could meet a full disk. Unset or "": writes are taken. Called on the
+  // core thread for every write; must be cheap.
+  std::function<std::string()> low_disk_refusal;
 };
 
 // Sends replication messages to other nodes. Called on the engine's core thread; must not block.

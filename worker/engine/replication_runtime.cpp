@@ -337,12 +337,22 @@ void ReplicationRuntime::check_timeouts() {
 
 NotHandledReason ReplicationRuntime::refusal() const {
   if (core_ && core_->role() == replication::Role::Leader && leader_ready_) {
+    // Low on disk: refused as "too busy" (clients retry later), never half-written.
+    if (!low_disk_text().empty()) return NotHandledReason::TooBusy;
     return NotHandledReason::None;
   }
   if (core_ && core_->role() == replication::Role::Follower && core_->leader()) {
     return NotHandledReason::NotLeader;
   }
   return NotHandledReason::NotReady;
+}
+
+std::string ReplicationRuntime::low_disk_text() const {
+  return config_.low_disk_refusal ? config_.low_disk_refusal() : std::string();
+}
+
+std::string ReplicationRuntime::refusal_message() const {
+  return refusal() == NotHandledReason::TooBusy ? low_disk_text() : std::string();
 }
 
 bool ReplicationRuntime::propose(std::vector<EventRecord>& records) {

@@ -80,6 +80,7 @@ class ReplicationRuntime final : public WriteLog {
 
   // Why this node cannot take a write now (None when it leads with its epoch committed).
   NotHandledReason refusal() const override;
+  std::string refusal_message() const override;
   bool storage_failed() const override { return !storage_failure_.empty(); }
   // Any thread: storage failed, and the steady-clock time (ms) of the core's last tick.
   bool storage_failed_any_thread() const { return storage_failed_flag_.load(); }
@@ -116,6 +117,7 @@ class ReplicationRuntime final : public WriteLog {
   void fail_waiters();
   void check_timeouts();
   void update_status();
+  std::string low_disk_text() const;  // the low-disk refusal's message, "" when there is room
 
   using Clock = std::chrono::steady_clock;
   struct Waiter {

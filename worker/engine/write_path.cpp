@@ -206,6 +206,7 @@ void WritePath::append(const Principal& who, const std::string& stream, int64_t 
   };
   if (const auto why = log_.refusal(); why != NotHandledReason::None) {
     r.not_handled = why;
+    r.message = log_.refusal_message();
     return done(r);
   }
   if (log_.storage_failed()) return fail(OperationResult::PrepareTimeout, "Storage failed.");
@@ -284,6 +285,7 @@ void WritePath::delete_stream(const Principal& who, const std::string& stream, i
   };
   if (const auto why = log_.refusal(); why != NotHandledReason::None) {
     r.not_handled = why;
+    r.message = log_.refusal_message();
     return done(r);
   }
   if (log_.storage_failed()) return fail(OperationResult::PrepareTimeout, "Storage failed.");
@@ -366,6 +368,7 @@ std::optional<TransactionResult> WritePath::refuse_transaction(int64_t id, const
   r.transaction_id = id;
   if (const auto why = log_.refusal(); why != NotHandledReason::None) {
     r.not_handled = why;
+    r.message = log_.refusal_message();
     return r;
   }
   auto it = transactions_.find(id);
@@ -394,6 +397,7 @@ void WritePath::transaction_start(const Principal& who, const std::string& strea
   TransactionResult r;
   if (const auto why = log_.refusal(); why != NotHandledReason::None) {
     r.not_handled = why;
+    r.message = log_.refusal_message();
     return done(r);
   }
   if (now_ms_() - last_sweep_ms_ >= kTransactionSweepIntervalMs) expire_transactions();

@@ -62,6 +62,8 @@ class WriteLog {
  public:
   virtual ~WriteLog() = default;
   virtual NotHandledReason refusal() const = 0;
+  // Why refusal() refuses, when clients should see more than its reason (low disk space).
+  virtual std::string refusal_message() const { return ""; }
   virtual bool storage_failed() const = 0;
   // Assigns positions (position, log_end) to the records; false when they cannot be taken.
   virtual bool propose(std::vector<EventRecord>& records) = 0;

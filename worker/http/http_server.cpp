@@ -7,6 +7,7 @@
 #include "common/guid.hpp"
 #include "common/thread_name.hpp"
 #include "worker/engine/engine.hpp"
+#include "worker/http/backup_api.hpp"
 #include "worker/http/connection_watch.hpp"
 #include "worker/http/engine_wait.hpp"
 #include "worker/http/headers.hpp"
@@ -274,6 +275,7 @@ struct HttpServer::Impl {
         pool(1, health() ? kHealthThreadsMax : kThreadsMax) {
     if (health()) {
       node_api.register_health_routes(router);
+      register_backup_routes(router, engine, *node);
       return;
     }
     // Both ports serve the streams API, as EventStore's do; followers pass writes on to the

@@ -8,6 +8,7 @@
 
 #include "common/cluster_auth.hpp"
 #include "common/gossip.hpp"
+#include "worker/engine/space_monitor.hpp"
 #include "worker/http/limits.hpp"
 #include "worker/http/request.hpp"
 
@@ -71,6 +72,9 @@ struct NodeConfig {
   std::function<void(const Principal&, std::string, std::vector<NewEvent>,
                      std::function<void(bool)>)>
       append_system_events;
+  // Disk use of the database and free space of its volume (worker/engine/space_monitor.hpp);
+  // unset: /stats and /metrics report none.
+  std::function<SpaceReport()> space;
 };
 
 // State shared by the two servers of one worker: identity, counters and histograms.

@@ -44,8 +44,9 @@ inline constexpr int kLongPollSecondsMax = 60;
 // timed out (the client polls again), so waiting clients never hold every request thread.
 inline constexpr int kLongPollsWaitingMax = kThreadsMax / 2;
 // Request threads of the manager's health listener (a Unix socket only the manager's user can
-// reach): the manager sends one request at a time per node; two leave room for a stuck one.
-inline constexpr int kHealthThreadsMax = 2;
+// reach): the manager sends one health request at a time per node; a backup (POST /admin/backup)
+// holds a thread for as long as its copy takes; the third leaves room for a stuck one.
+inline constexpr int kHealthThreadsMax = 3;
 // A core thread that has not ticked for this long is stuck: it ticks every 10 ms and nothing on
 // it may block for seconds. /health/live and /health/ready then answer 503.
 inline constexpr int64_t kCoreTickStaleMs = 2000;

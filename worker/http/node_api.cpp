@@ -234,6 +234,55 @@ Object::Ptr histogram_object(const HistogramSnapshot& h) {
   return o;
 }
 
+// Disk use of the database and free space of its volume (SpaceMonitor).
+void space_metrics(PrometheusText& out, const SpaceReport& r) {
+  out.gauge("chorus_storage_database_bytes", "Bytes of the database files (with -wal and -shm).",
+            static_cast<double>(r.database_bytes));
+  out.gauge("chorus_storage_wal_bytes", "Bytes of the database's write-ahead log file.",
+            static_cast<double>(r.wal_bytes));
+  out.gauge("chorus_storage_log_bytes",
+            "Bytes of the log's tables (dbstat, refreshed each minute).",
+            static_cast<double>(r.log_bytes));
+  out.gauge("chorus_storage_index_bytes", "Bytes of the database's indexes (dbstat).",
+            static_cast<double>(r.index_bytes));
+  out.gauge("chorus_storage_reclaimable_bytes",
+            "Free pages inside the database file: reused before it grows, or given back by a "
+            "vacuum.",
+            static_cast<double>(r.reclaimable_bytes));
+  out.gauge("chorus_disk_free_bytes", "Free bytes of the data volume (for this process).",
+            static_cast<double>(r.disk_free_bytes));
+  out.gauge("chorus_disk_total_bytes", "Size of the data volume.",
+            static_cast<double>(r.disk_total_bytes));
+  out.gauge("chorus_disk_min_free_bytes", "--min-free-disk-bytes: below it writes are refused.",
+            static_cast<double>(r.min_free_disk_bytes));
+  out.gauge("chorus_writes_refused_low_disk", "1 while writes are refused for lack of disk space.",
+            r.writes_refused ? 1 : 0);
+}
+
+Object::Ptr space_object(const SpaceReport& r) {
+  Object::Ptr o = new_object();
+  o->set("inMemory", r.in_memory);
+  o->set("databaseBytes", r.database_bytes);
+  o->set("walBytes", r.wal_bytes);
+  o->set("logBytes", r.log_bytes);
+  o->set("indexBytes", r.index_bytes);
+  o->set("otherBytes", r.other_bytes);
+  o->set("reclaimableBytes", r.reclaimable_bytes);
+  o->set("pageSize", r.page_size);
+  o->set("pageCount", r.page_count);
+  Object::Ptr tables = new_object();
+  for (const auto& [name, bytes] : r.table_bytes) tables->set(name, bytes);
+  o->set("tableBytes", tables);
+  o->set("breakdownAt", r.breakdown_known
+                            ? Poco::Dynamic::Var(iso8601_utc(r.breakdown_unix_ms * 1000))
+                            : Poco::Dynamic::Var());
+  o->set("diskFreeBytes", r.disk_free_bytes);
+  o->set("diskTotalBytes", r.disk_total_bytes);
+  o->set("minFreeDiskBytes", r.min_free_disk_bytes);
+  o->set("writesRefusedLowDisk", r.writes_refused);
+  return o;
+}
+
 // The node's place in the cluster: role, epoch, elections and each follower's lag (leader).
 void cluster_metrics(PrometheusText& out, const NodeStatus& status) {
   out.samples("chorus_node_state", "1 for this node's current state (EventStore's names).", "gauge",
@@ -257,6 +306,7 @@ void cluster_metrics(PrometheusText& out, const NodeStatus& status) {
 std::string metrics_text(HttpNode& node, const EngineStats& stats, const NodeStatus& status) {
   PrometheusText out;
   cluster_metrics(out, status);
+  if (node.config().space) space_metrics(out, node.config().space());
   const ProcessFacts process = read_process_facts();
   const int tcp = node.config().tcp_connections ? node.config().tcp_connections() : 0;
   out.counter("chorus_io_events_written_total", "Events written to storage.",
@@ -406,6 +456,7 @@ std::string NodeApi::stats_json() {
   storage->set("eventsRead", stats.events_read);
   storage->set("bytesRead", stats.bytes_read);
   storage->set("flushes", stats.flushes);
+  if (node_.config().space) storage->set("space", space_object(node_.config().space()));
   const NodeStatus status = engine_.status();
   Object::Ptr cluster = new_object();
   cluster->set("state", status.state);

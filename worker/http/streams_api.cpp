@@ -256,7 +256,10 @@ bool requires_leader(const Request& request) {
 }
 
 Reply not_handled_reply(NotHandledReason reason, const Request& request,
-                        const std::function<std::optional<LeaderHttp>()>& leader_http) {
+                        const std::function<std::optional<LeaderHttp>()>& leader_http,
+                        const std::string& message) {
+  // TooBusy with a message: the leader's disk is low (EngineConfig::low_disk_refusal).
+  if (reason == NotHandledReason::TooBusy && !message.empty()) return text_reply(507, message);
   if (reason == NotHandledReason::TooBusy) return text_reply(503, "Server Is Too Busy");
   const std::optional<LeaderHttp> leader =
       reason == NotHandledReason::NotLeader && leader_http ? leader_http() : std::nullopt;
@@ -396,7 +399,8 @@ Reply StreamsApi::post_events(Request& request, const std::string& stream,
   });
   if (!result) return timeout_reply();
   if (result->not_handled != NotHandledReason::None) {
-    return visible_here(not_handled_reply(result->not_handled, request, leader_http_));
+    return visible_here(
+        not_handled_reply(result->not_handled, request, leader_http_, result->message));
   }
   return write_reply(*result, request.base_url + stream_path(stream));
 }
@@ -412,7 +416,8 @@ Reply StreamsApi::delete_stream(Request& request, const std::string& stream) {
   });
   if (!result) return timeout_reply();
   if (result->not_handled != NotHandledReason::None) {
-    return visible_here(not_handled_reply(result->not_handled, request, leader_http_));
+    return visible_here(
+        not_handled_reply(result->not_handled, request, leader_http_, result->message));
   }
   if (result->result == OperationResult::Success) {
     Reply reply = text_reply(204, "Stream deleted");

@@ -35,9 +35,11 @@ ParsedWrite parse_write_body(const Request& request, const std::string& stream,
 Reply write_reply(const WriteResult& result, const std::string& location);
 // Status of a read result without a body (404, 410, 401, 500) or nullopt for success.
 std::optional<Reply> read_status_reply(ReadStreamStatus status, const std::string& error);
-// 503 (not ready, too busy) or 307 to the same path on the leader (NotLeader, leader known).
+// 503 (not ready, too busy) or 307 to the same path on the leader (NotLeader, leader known);
+// 507 Insufficient Storage with `message` when the leader is too low on disk to take writes.
 Reply not_handled_reply(NotHandledReason reason, const Request& request,
-                        const std::function<std::optional<LeaderHttp>()>& leader_http);
+                        const std::function<std::optional<LeaderHttp>()>& leader_http,
+                        const std::string& message = "");
 // 401 with EventStore's challenge header.
 Reply unauthorized(const std::string& message);
 
