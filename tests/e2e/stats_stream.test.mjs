@@ -71,7 +71,9 @@ test('--stats-period-sec=0 writes no statistics', { timeout: 60000 }, async () =
   // Both started together: by the time the other wrote twice, this one would have too.
   await expectStats(loudConn, loud, 2);
   assert.deepEqual(await readStats(quietConn, statsStream(quiet)), []);
-  const options = await (await fetch(`http://${quiet.host}:${quiet.httpPort}/info/options`)).json();
+  const options = await (await fetch(`http://${quiet.host}:${quiet.httpPort}/info/options`,
+    { headers: { Authorization: `Basic ${Buffer.from('admin:changeit').toString('base64')}` } }))
+    .json();
   const entry = options.find((o) => o.name === 'StatsPeriodSec');
   assert.equal(entry?.value, '0', JSON.stringify(entry));
 });
