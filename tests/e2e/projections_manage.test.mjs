@@ -11,7 +11,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import EventStore from 'geteventstore-promise';
-import { Worker, waitFor } from './lib/harness.mjs';
+import { Worker, waitFor, canConnect } from './lib/harness.mjs';
 import { Cluster } from './lib/cluster.mjs';
 import { es, connect, closeQuietly, admin, ANY, jsonEvent, num } from './lib/es.mjs';
 
@@ -169,6 +169,8 @@ test('the new routes refuse anonymous callers and users outside $admins and $ops
       extraArgs: ['--run-projections=All', '--start-standard-projections=true'] });
     cleanups.push(() => w.cleanup());
     await w.start();
+    // start() waits for the TCP port; the HTTP port opens just after it.
+    await waitFor(() => canConnect(w.httpPort, w.host), { what: 'the HTTP port' });
     const created = await call(w, 'POST', '/users', { body: JSON.stringify({
       loginName: 'reader', fullName: 'Reader', password: 'secret1', groups: [] }) });
     assert.equal(created.status, 201, created.text);
