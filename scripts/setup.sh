@@ -50,10 +50,13 @@ install_npm_packages() {
   # tests/e2e: the client packages and playwright-core; web-ui: the dashboard's build tools.
   for dir in "$repo_root/tests/e2e" "$repo_root/web-ui"; do
     [ -f "$dir/package-lock.json" ] || continue
-    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    # The marker is written only after npm ci succeeded: an interrupted install leaves a partial
+    # node_modules behind, which must not count as installed.
+    local marker="$dir/node_modules/.chorus-installed"
+    if [ ! -f "$marker" ] || [ "$dir/package-lock.json" -nt "$marker" ]; then
       log "installing npm packages in ${dir#"$repo_root"/}"
       (cd "$dir" && npm ci --no-audit --no-fund)
-      touch "$dir/node_modules"
+      touch "$marker"
     fi
   done
 }
