@@ -709,6 +709,16 @@ class LimitsTest : public SessionTest {
     config.heartbeat_interval_ms = 60000;
     return config;
   }
+  // Subscribes `client` to $all and awaits the confirmation.
+  static void subscribe_to_all(RawClient& client) {
+    pb::SubscribeToStream subscribe;
+    subscribe.set_event_stream_id("");
+    subscribe.set_resolve_link_tos(false);
+    client.send(Command::SubscribeToStream, subscribe.SerializeAsString());
+    std::optional<wire::Package> reply = client.receive();
+    ASSERT_TRUE(reply);
+    ASSERT_EQ(reply->command, uint8_t(Command::SubscriptionConfirmation));
+  }
   // Polls `condition` until it holds or `timeout` passes.
   static bool eventually(const std::function<bool()>& condition,
                          milliseconds timeout = milliseconds(10000)) {
@@ -892,17 +902,9 @@ TEST_F(LimitsTest, AClientThatStopsReadingIsClosedAtTheWriteDeadline) {
   TcpServerConfig config = quiet_config();
   config.write_timeout_ms = 1000;
   start(config);
-  pb::SubscribeToStream subscribe;
-  subscribe.set_event_stream_id("");
-  subscribe.set_resolve_link_tos(false);
   RawClient stalled(port());
   RawClient reader(port());
-  for (RawClient* client : {&stalled, &reader}) {
-    client->send(Command::SubscribeToStream, subscribe.SerializeAsString());
-    std::optional<wire::Package> reply = client->receive();
-    ASSERT_TRUE(reply);
-    ASSERT_EQ(reply->command, uint8_t(Command::SubscriptionConfirmation));
-  }
+  for (RawClient* client : {&stalled, &reader}) ASSERT_NO_FATAL_FAILURE(subscribe_to_all(*client));
   // 32 MiB fill both sockets' kernel buffers (a few MiB on loopback) and stall the write.
   constexpr int kPushes = 32;
   static_assert(size_t{kPushes} * 1024 * 1024 * 2 < kOutgoingQueueBytesMax);
@@ -933,17 +935,9 @@ TEST_F(LimitsTest, ASlowSubscriberAboveItsShareOfTheSpentSendBudgetIsClosed) {
   config.limits = limits;
   config.write_timeout_ms = 60000;  // so only the budget can close the stalled subscriber
   start(config);
-  pb::SubscribeToStream subscribe;
-  subscribe.set_event_stream_id("");
-  subscribe.set_resolve_link_tos(false);
   RawClient stalled(port());
   RawClient reader(port());
-  for (RawClient* client : {&stalled, &reader}) {
-    client->send(Command::SubscribeToStream, subscribe.SerializeAsString());
-    std::optional<wire::Package> reply = client->receive();
-    ASSERT_TRUE(reply);
-    ASSERT_EQ(reply->command, uint8_t(Command::SubscriptionConfirmation));
-  }
+  for (RawClient* client : {&stalled, &reader}) ASSERT_NO_FATAL_FAILURE(subscribe_to_all(*client));
   // 32 MiB: more than the kernel buffers of the stalled socket hold (a few MiB on loopback).
   constexpr int kPushes = 32;
   static_assert(size_t{kPushes} * kMiB < kOutgoingQueueBytesMax);
