@@ -330,16 +330,39 @@ void Supervisor::rotate_log(Node& node) {
   ::truncate(node.log_file.c_str(), 0);
 }
 
+void Supervisor::probe_health(const HealthProbe& p) {
+  auto get = [this, &p](const std::string& target) {
+    if (!p.socket.empty()) return http_request_unix(p.socket, target, kHealthTimeoutMs);
+    return http_request("GET", p.host, p.port, target, "", {}, kHealthTimeoutMs,
+                        config_.http_client_tls);
+  };
+  const auto health = get("/health/live");
+  const bool ok = health && health->status >= 200 && health->status < 300;
+  if (health && !ok) {
+    log_.warn("node " + p.name + ": /health/live " + std::to_string(health->status) + " " +
+              health->body);
+  }
+  std::optional<HttpAnswer> stats;
+  if (ok) stats = get("/stats");
+  std::lock_guard lock(mutex_);
+  Node* node = find(p.name);
+  if (!node || !node->child || node->child->id() != p.pid) return;
+  if (ok) {
+    node->policy.health_ok(steady_now_ms());
+  } else {
+    ++counters_.health_failures;
+  }
+  if (stats && stats->status == 200) node->stats_json = stats->body;
+}
+
 void Supervisor::health_loop() {
+  struct InFlightProbe {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::map<std::string, InFlightProbe> in_flight;
   while (!stopping_) {
-    struct Probe {
-      std::string name;
-      int pid;
-      std::string host;
-      int port;
-      std::string socket;
-    };
-    std::vector<Probe> probes;
+    std::vector<HealthProbe> probes;
     {
       std::lock_guard lock(mutex_);
       for (auto& node : nodes_) {
@@ -350,34 +373,29 @@ void Supervisor::health_loop() {
             {node->spec->name, node->child->id(), host, o.int_http_port, node->health_socket});
       }
     }
-    for (const Probe& p : probes) {
-      auto get = [this, &p](const std::string& target) {
-        if (!p.socket.empty()) return http_request_unix(p.socket, target, kHealthTimeoutMs);
-        return http_request("GET", p.host, p.port, target, "", {}, kHealthTimeoutMs,
-                            config_.http_client_tls);
-      };
-      const auto health = get("/health/live");
-      const bool ok = health && health->status >= 200 && health->status < 300;
-      if (health && !ok) {
-        log_.warn("node " + p.name + ": /health/live " + std::to_string(health->status) + " " +
-                  health->body);
+    // Each node is probed on its own cadence, on its own thread: probed one by one, or in rounds
+    // that wait for every probe, a hung node (whose probe waits out its timeout) would delay the
+    // others' next probes past hung_after_ms and get healthy nodes killed too. A node whose
+    // probe is still out is not probed again until it ends.
+    for (const HealthProbe& p : probes) {
+      auto it = in_flight.find(p.name);
+      if (it != in_flight.end()) {
+        if (!it->second.done->load()) continue;
+        it->second.thread.join();
+        in_flight.erase(it);
       }
-      std::optional<HttpAnswer> stats;
-      if (ok) stats = get("/stats");
-      std::lock_guard lock(mutex_);
-      Node* node = find(p.name);
-      if (!node || !node->child || node->child->id() != p.pid) continue;
-      if (ok) {
-        node->policy.health_ok(steady_now_ms());
-      } else {
-        ++counters_.health_failures;
-      }
-      if (stats && stats->status == 200) node->stats_json = stats->body;
+      auto done = std::make_shared<std::atomic<bool>>(false);
+      std::thread t([this, p, done] {
+        probe_health(p);
+        done->store(true);
+      });
+      in_flight.emplace(p.name, InFlightProbe{std::move(t), std::move(done)});
     }
     for (int waited = 0; waited < config_.health_interval_ms && !stopping_; waited += 20) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
+  for (auto& [name, probe] : in_flight) probe.thread.join();
 }
 
 bool Supervisor::node_ready(const std::string& name) const {

@@ -93,7 +93,15 @@ class Supervisor {
   void record_exit(Node& node, const ExitStatus& status, const ExitVerdict& verdict);
   void rotate_log(Node& node);
   void reap_leftover(Node& node);
+  struct HealthProbe {
+    std::string name;
+    int pid;
+    std::string host;
+    int port;
+    std::string socket;
+  };
   void health_loop();
+  void probe_health(const HealthProbe& p);
   NodeView view_of(const Node& node, int64_t now) const;
   Node* find(const std::string& name);
   const Node* find(const std::string& name) const;

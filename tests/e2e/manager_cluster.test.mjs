@@ -32,7 +32,9 @@ let conn;
 
 after(async () => {
   closeQuietly(conn);
-  await m.cleanup();
+  // CHORUS_KEEP=1 keeps the manager's folder (its and the nodes' logs) for a post-mortem.
+  await m.cleanup({ keepDir: !!process.env.CHORUS_KEEP });
+  if (process.env.CHORUS_KEEP) console.log('kept', m.dir);
   fs.rmSync(webRoot, { recursive: true, force: true });
 });
 
@@ -61,15 +63,26 @@ async function leaderName() {
 
 // Waits until `name` runs under a new pid and is a caught-up follower again.
 async function waitBackAsFollower(name, oldPid, timeoutMs = 30000) {
-  return waitFor(async () => {
-    const info = await m.nodeInfo(name);
-    if (info.state !== 'Running' || info.pid === oldPid) return false;
-    const g = await m.gossip();
-    const me = memberOf(g, name);
-    const leader = g.members.find((x) => x.state === 'Leader' && x.isAlive);
-    return me?.isAlive && me.state === 'Follower' && leader &&
-      me.writerCheckpoint >= leader.writerCheckpoint - 0 ? info : false;
-  }, { timeoutMs, intervalMs: 100, what: `${name} back as a caught-up follower` });
+  let seen;  // what the last poll saw, for the failure message
+  try {
+    return await waitFor(async () => {
+      const info = await m.nodeInfo(name);
+      seen = { state: info.state, pid: info.pid, oldPid };
+      if (info.state !== 'Running' || info.pid === oldPid) return false;
+      const g = await m.gossip();
+      seen.members = g.members.filter((x) => x.state !== 'Manager').map((x) => ({
+        port: x.internalHttpPort, state: x.state, alive: x.isAlive,
+        epoch: x.epochNumber, wcp: x.writerCheckpoint, id: x.instanceId }));
+      const me = memberOf(g, name);
+      const leader = g.members.find((x) => x.state === 'Leader' && x.isAlive);
+      return me?.isAlive && me.state === 'Follower' && leader &&
+        me.writerCheckpoint >= leader.writerCheckpoint ? info : false;
+    }, { timeoutMs, intervalMs: 100, what: `${name} back as a caught-up follower` });
+  } catch (e) {
+    e.message += `; last seen ${JSON.stringify(seen)}; ${name} is on port ` +
+      m.node(name).options.IntHttpPort;
+    throw e;
+  }
 }
 
 test('one manager with three nodes forms a cluster; its gossip lists the leader first',
@@ -172,9 +185,16 @@ test('a SIGSTOPped worker is detected as hung, killed and restarted', { timeout:
     const leader = await leaderName();
     const victim = nodes.map((n) => n.name).find((n) => n !== leader);
     const before = await m.nodeInfo(victim);
+    const others = nodes.map((n) => n.name).filter((n) => n !== victim);
+    const otherPids = await Promise.all(others.map(async (n) => (await m.nodeInfo(n)).pid));
     process.kill(before.pid, 'SIGSTOP');
     await waitBackAsFollower(victim, before.pid);
     assert.ok(!pidAlive(before.pid), 'the stopped process was killed');
+    // The hung node's probe waiting out its timeout must not delay the others' probes until
+    // they look hung too (the probes once ran one by one and killed all three nodes).
+    for (const [i, n] of others.entries()) {
+      assert.equal((await m.nodeInfo(n)).pid, otherPids[i], `${n} was left running`);
+    }
     const events = await m.history();
     assert.ok(events.some((e) => e.node === victim && e.event === 'hung'), 'history has "hung"');
   });
