@@ -3,7 +3,8 @@
 // ($by_category disabled links nothing, enabled again it links what it missed, each once, in
 // order) and $by_category's query ("last\n-") changes how categories are cut; a user projection's
 // /config (EventStore's fields) is read and changed, PUT /query?emit= switches emitting, and
-// DELETE honours deleteCheckpointStream and deleteEmittedStreams (tracked streams only); every
+// DELETE honours deleteCheckpointStream and deleteEmittedStreams (tracked streams only); a
+// one-time projection is kept: after a SIGKILL the node shows it Completed with its state; every
 // one of these routes refuses anonymous callers and users outside $admins/$ops (401). In a
 // 3-node cluster a follower passes ProjectionsManager's and geteventstore-promise's calls on to
 // the leader.
@@ -252,4 +253,36 @@ test('3-node cluster: ProjectionsManager and geteventstore-promise through a fol
     await gep.projections.remove(transient);
     await pm.delete(name, false, false, true, admin);
     await assert.rejects(managerOf(leader).getStatus(name, admin), /404/);
+  });
+
+test('a one-time projection is kept: after a SIGKILL the node shows it Completed with its state',
+  { timeout: 90000 }, async () => {
+    const w = new Worker({ extraArgs: ['--run-projections=All'] });
+    cleanups.push(() => w.cleanup());
+    await w.start();
+    let conn = await connect(w);
+    const pm = managerOf(w);
+    const cat = `kept${uid()}`;
+    for (let i = 0; i < 3; i++) await writeTo(conn, `${cat}-${i}`, 4, 'Tick');
+    const created = await call(w, 'POST', '/projections/onetime?type=JS', { body:
+      `fromCategory('${cat}').when({ $init: function () { return { n: 0 }; },
+        Tick: function (s) { s.n++; } })` });
+    assert.equal(created.status, 201, created.text);
+    const { name } = JSON.parse(created.text);
+    await waitFor(async () => (await statusOf(pm, name)).status === 'Completed',
+      { timeoutMs: 20000, what: 'the one-time projection completed' });
+    assert.deepEqual(JSON.parse(await pm.getState(name, admin)), { n: 12 });
+    closeQuietly(conn);
+    await w.kill();
+    await w.start();
+    conn = await connect(w);
+    cleanups.push(async () => closeQuietly(conn));
+    await writeTo(conn, `${cat}-9`, 2, 'Tick');  // after its end: not folded
+    await waitFor(async () => (await statusOf(pm, name).catch(() => ({}))).status === 'Completed',
+      { timeoutMs: 20000, what: 'the one-time projection loaded again' });
+    const status = await statusOf(pm, name);
+    assert.equal(status.mode, 'OneTime');
+    assert.deepEqual(JSON.parse(await pm.getState(name, admin)), { n: 12 });
+    assert.ok((await pm.listOneTime(admin)).some((p) => p.name === name));
+    await pm.delete(name, false, false, true, admin);
   });

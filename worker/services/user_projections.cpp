@@ -127,13 +127,15 @@ void UserProjections::create(const Principal& who, const std::string& mode, cons
   auto entry = std::make_shared<Entry>();
   entry->name = name;
   entry->query = query;
-  entry->persistent = mode == "continuous";
+  // One-time projections are kept too (EventStore's are): a new leader finishes them, and a
+  // completed one's state is restored from its last checkpoint.
+  entry->persistent = mode == "continuous" || mode == "onetime";
   entry->one_time = mode == "onetime";
   if (entry->one_time) {
     const int64_t head = context_->commit_position() + 1;
     entry->stop_at = Position{head, head};
   }
-  entry->config.emit_enabled = entry->persistent && emit;
+  entry->config.emit_enabled = mode == "continuous" && emit;
   entry->config.track_emitted_streams = entry->config.emit_enabled && track_emitted_streams;
   entry->id = to_string(random_guid());
   entry->run_as = who;
@@ -319,7 +321,9 @@ void UserProjections::command(const Principal& who, const std::string& name,
   fresh->id = entry->id;
   fresh->version = entry->version + 1;
   fresh->tracked = entry->tracked;
-  fresh->enabled = entry->enabled;
+  fresh->one_time = entry->one_time;
+  fresh->stop_at = entry->stop_at;
+  fresh->enabled = entry->one_time || entry->enabled;  // a completed one-time one runs again
   fresh->run_as = entry->run_as;
   fresh->busy = true;
   entries_[name] = fresh;
@@ -364,7 +368,7 @@ void UserProjections::update_query(const Principal& who, const std::string& name
       }
       if (!error.empty()) return done(reply(ProjectionOutcome::Invalid, error));
       auto entry = it->second;
-      if (emit && *emit && !entry->persistent) {
+      if (emit && *emit && (!entry->persistent || entry->one_time)) {
         return done(
             reply(ProjectionOutcome::Invalid, "only continuous projections may emit (emit=yes)"));
       }
@@ -408,7 +412,13 @@ void UserProjections::save_definition(const std::shared_ptr<Entry>& entry,
 std::string UserProjections::definition_of(const Entry& entry) const {
   Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
   o.set("query", entry.query);
-  o.set("mode", "Continuous");
+  o.set("mode", entry.one_time ? "OneTime" : "Continuous");
+  if (entry.one_time) {
+    Poco::JSON::Object::Ptr stop = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    stop->set("$c", entry.stop_at.commit);
+    stop->set("$p", entry.stop_at.prepare);
+    o.set("stopAt", stop);
+  }
   o.set("id", entry.id);
   o.set("version", entry.version);
   o.set("emitEnabled", entry.config.emit_enabled);
@@ -452,7 +462,7 @@ void UserProjections::config(const Principal& who, const projections::Projection
   std::string error;
   auto parsed = projections::parse_config(request.body, entry->config, &error);
   if (!parsed) return done(reply(ProjectionOutcome::Invalid, error));
-  if (parsed->emit_enabled && !entry->persistent) {
+  if (parsed->emit_enabled && (!entry->persistent || entry->one_time)) {
     return done(reply(ProjectionOutcome::Invalid, "only continuous projections may emit"));
   }
   entry->config = *parsed;
@@ -467,7 +477,7 @@ std::vector<projections::ProjectionStatus> UserProjections::describe() const {
   for (const auto& [name, entry] : entries_) {
     projections::ProjectionStatus s;
     s.name = name;
-    s.mode = entry->persistent ? "Continuous" : entry->one_time ? "OneTime" : "Transient";
+    s.mode = entry->one_time ? "OneTime" : entry->persistent ? "Continuous" : "Transient";
     s.status = !entry->fault.empty() ? "Faulted"
                : entry->completed    ? "Completed"
                : !entry->projection  ? "Preparing"

@@ -1,6 +1,6 @@
 // UserProjections: the leader service that runs user projections. Transient ones (as
-// EventStore's) live in the leader's memory only; so do one-time ones, which stop (Completed) at
-// the end $all had when they were created. Continuous ones are kept in streams: the
+// EventStore's) live in the leader's memory only. Continuous and one-time ones (which stop,
+// Completed, at the end $all had when they were created) are kept in streams: the
 // registry $projections-$all ($ProjectionCreated/$ProjectionDeleted), the definition
 // $projections-<name> ($ProjectionUpdated: query, emit, run-as user) and checkpoints
 // $projections-<name>-checkpoint (every partition's state, the $all position in metadata); a new

@@ -141,10 +141,13 @@ void UserProjections::on_page(const std::shared_ptr<Entry>& entry, ReadAllResult
   // than checkpointAfterMs (EventStore's settings).
   const int64_t now = now_ms_();
   const int64_t since = now - entry->last_checkpoint_ms;
-  const bool snapshot = entry->persistent && !page.events.empty() &&
-                        since >= entry->config.checkpoint_after_ms &&
-                        (since >= kUserCheckpointMs ||
-                         entry->processed_unchecked >= entry->config.checkpoint_handled_threshold);
+  // A one-time projection's last page always ends with a checkpoint: its final state.
+  const bool last_page = entry->one_time && !(page.next < entry->stop_at);
+  const bool snapshot =
+      entry->persistent && !page.events.empty() &&
+      (last_page || (since >= entry->config.checkpoint_after_ms &&
+                     (since >= kUserCheckpointMs ||
+                      entry->processed_unchecked >= entry->config.checkpoint_handled_threshold)));
   if (snapshot) entry->last_checkpoint_ms = now;
   const bool full = static_cast<int32_t>(page.events.size()) >= kUserPageRecords;
   auto token = running_;
@@ -194,7 +197,7 @@ void UserProjections::on_fed(const std::shared_ptr<Entry>& entry, Fed fed, Posit
   entry->processed_unchecked = fed.snapshot ? 0 : entry->processed_unchecked + fed.processed;
   entry->core_ms += fed.elapsed_ms;
   if (fed.fault.empty() && !fed.emitted.empty() && !entry->config.emit_enabled) {
-    fed.fault = entry->persistent
+    fed.fault = entry->persistent && !entry->one_time
                     ? "'emit' and 'linkTo' need the projection created with emit enabled"
                     : "'emit' and 'linkTo' are not allowed in a transient or one-time projection";
   }
@@ -262,17 +265,16 @@ void UserProjections::page_done(const std::shared_ptr<Entry>& entry,
                                 std::optional<std::string> snapshot, Position next, bool full) {
   entry->cursor = std::max(entry->cursor, next);
   entry->busy = false;
-  if (entry->one_time && !(entry->cursor < entry->stop_at)) {
-    entry->completed = true;
-    entry->enabled = false;
-    return;
-  }
   if (snapshot) {
     NewEvent e{random_guid(), kCheckpointType,      true,
                true,          std::move(*snapshot), checkpoint_tag(entry->cursor, entry->id)};
     entry->checkpoint = entry->cursor;
     context_->append(kSystem, projections::checkpoint_stream_of(entry->name), kExpectedAny, {e},
                      [](const WriteResult&) {});
+  }
+  if (entry->one_time && !(entry->cursor < entry->stop_at)) {
+    entry->completed = true;
+    return;
   }
   if (full || entry->wake) pump(entry);
 }
@@ -326,6 +328,10 @@ void UserProjections::install(const std::string& name, const std::string& defini
     auto o = parser.parse(definition).extract<Poco::JSON::Object::Ptr>();
     entry->query = o->getValue<std::string>("query");
     entry->id = o->optValue<std::string>("id", "");
+    entry->one_time = o->optValue<std::string>("mode", "") == "OneTime";
+    if (auto stop = o->getObject("stopAt")) {
+      entry->stop_at = Position{stop->getValue<int64_t>("$c"), stop->getValue<int64_t>("$p")};
+    }
     entry->version = o->optValue<int64_t>("version", 0);
     if (auto config = o->getObject("config")) {
       std::ostringstream text;
@@ -345,6 +351,9 @@ void UserProjections::install(const std::string& name, const std::string& defini
     entry->fault = std::string("its definition is not readable: ") + e.what();
   }
   if (checkpoint) entry->cursor = entry->checkpoint = checkpoint->second;
+  // A one-time projection whose last checkpoint reached its end is done: its state is restored
+  // and shown, nothing more is read.
+  entry->completed = entry->one_time && checkpoint && !(checkpoint->second < entry->stop_at);
   if (auto old = entries_.find(name); old != entries_.end()) old->second->removed = true;
   entries_[name] = entry;
   if (!entry->fault.empty()) return;
