@@ -4,6 +4,7 @@
 #include "common/thread_name.hpp"
 #include "manager/backups.hpp"
 #include "manager/http_client.hpp"
+#include "manager/scavenges.hpp"
 #include "manager/static_files.hpp"
 
 #include <Poco/Base64Decoder.h>
@@ -136,10 +137,11 @@ std::string content_type_for(const fs::path& path) {
 class Handler final : public Poco::Net::HTTPRequestHandler {
  public:
   // v5_state_names: the ExtHttpPortV5 server, whose /gossip uses EventStore 5's state names.
-  Handler(ApiContext& ctx, AuthCache& auth, bool internal, bool v5_state_names,
-          auth::ReplayGuard& replay)
+  Handler(ApiContext& ctx, AuthCache& auth, ScavengeJobs& scavenges, bool internal,
+          bool v5_state_names, auth::ReplayGuard& replay)
       : ctx_(ctx),
         auth_(auth),
+        scavenges_(scavenges),
         internal_(internal),
         v5_state_names_(v5_state_names),
         replay_(replay) {}
@@ -287,9 +289,23 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
         if (auto refused = authorize(auth_header)) return *refused;
         return node_log(parts[2], uri);
       }
+      if (parts.size() == 4 && parts[1] == "nodes" && parts[3] == "scavenge") {
+        if (auto refused = authorize(auth_header)) return *refused;
+        const auto v = ctx_.supervisor.node(parts[2]);
+        if (!v) return error_reply(404, "no node named " + parts[2]);
+        return as_reply(scavenges_.node_progress(*v, auth_header));
+      }
+      if (path == "/api/cluster/scavenge") {
+        if (auto refused = authorize(auth_header)) return *refused;
+        return as_reply(scavenges_.cluster_progress(cluster_or_default(uri)));
+      }
       return error_reply(404, "not found");
     }
     if (method != "POST") return error_reply(405, "GET or POST");
+    if (path == "/api/cluster/scavenge") {
+      if (auto refused = authorize(auth_header)) return *refused;
+      return cluster_scavenge(cluster_or_default(uri), auth_header);
+    }
     const bool node_action = parts.size() == 4 && parts[1] == "nodes";
     const bool rolling = path == "/api/cluster/rolling-restart";
     if (!node_action && !rolling) return error_reply(404, "not found");
@@ -302,6 +318,11 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     }
     if (auto refused = authorize(auth_header)) return *refused;
     if (rolling) return rolling_restart(auth_header, query_value(uri, "cluster"));
+    if (parts[3] == "scavenge") {
+      return as_reply(scavenges_.start_node(*ctx_.supervisor.node(parts[2]), auth_header,
+                                            query_value(uri, "startFromChunk"),
+                                            query_value(uri, "threads")));
+    }
     return node_action_reply(parts[2], parts[3], auth_header);
   }
 
@@ -499,6 +520,20 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     copy(storage, "commitCheckpoint", "commitCheckpoint");
     copy(storage, "eventsWritten", "eventsWritten");
     copy(storage, "eventsRead", "eventsRead");
+    // Disk use and the data volume's free space (the node's SpaceMonitor); none in memory.
+    const Object::Ptr space = storage ? storage->getObject("space") : nullptr;
+    const bool on_disk = space && !space->optValue<bool>("inMemory", false);
+    o->set("space", on_disk ? Poco::Dynamic::Var(space_object(space)) : Poco::Dynamic::Var());
+  }
+
+  static Object::Ptr space_object(const Object::Ptr& space) {
+    Object::Ptr o = new Object;
+    for (const char* key : {"databaseBytes", "walBytes", "logBytes", "indexBytes", "otherBytes",
+                            "reclaimableBytes", "breakdownAt", "diskFreeBytes", "diskTotalBytes",
+                            "minFreeDiskBytes", "writesRefusedLowDisk"}) {
+      o->set(key, space->has(key) ? space->get(key) : Poco::Dynamic::Var());
+    }
+    return o;
   }
 
   static void add_role(Object::Ptr& o, const NodeSpec& s,
@@ -700,6 +735,37 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
 
   static Reply as_reply(const BackupReply& r) {
     return Reply{r.status, r.json, "application/json", {}};
+  }
+
+  static Reply as_reply(const ScavengeReply& r) {
+    Reply reply{r.status, r.json, "application/json", {}};
+    if (r.status == 401) reply.headers["WWW-Authenticate"] = "Basic realm=\"chorus-manager\"";
+    return reply;
+  }
+
+  std::string cluster_or_default(const Poco::URI& uri) {
+    const std::string cluster = query_value(uri, "cluster");
+    return cluster.empty() ? ctx_.config.default_cluster : cluster;
+  }
+
+  // This machine's nodes of `cluster`, followers first and the leader last: a follower's
+  // scavenge slows only that follower, and the leader's comes when the others are done.
+  Reply cluster_scavenge(const std::string& cluster, const std::string& auth_header) {
+    std::vector<NodeSpec> order;
+    std::optional<NodeSpec> leader;
+    for (const NodeSpec& s : ctx_.config.nodes) {
+      if (s.cluster != cluster) continue;
+      if (role_of(s) == "Leader") {
+        leader = s;
+      } else {
+        order.push_back(s);
+      }
+    }
+    if (leader) order.push_back(*leader);
+    if (order.empty())
+      return error_reply(404, "no node of cluster " + cluster + " on this machine");
+    ctx_.log.info("scavenge of cluster " + cluster + " started");
+    return as_reply(scavenges_.start_cluster(cluster, order, auth_header));
   }
 
   Reply backup_action(const std::string& name, const std::string& action,
@@ -1001,6 +1067,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
 
   ApiContext& ctx_;
   AuthCache& auth_;
+  ScavengeJobs& scavenges_;
   bool internal_;
   bool v5_state_names_;
   auth::ReplayGuard& replay_;
@@ -1008,17 +1075,23 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
 
 class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
  public:
-  Factory(ApiContext& ctx, AuthCache& auth, bool internal, bool v5_state_names)
-      : ctx_(ctx), auth_(auth), internal_(internal), v5_state_names_(v5_state_names) {}
+  Factory(ApiContext& ctx, AuthCache& auth, ScavengeJobs& scavenges, bool internal,
+          bool v5_state_names)
+      : ctx_(ctx),
+        auth_(auth),
+        scavenges_(scavenges),
+        internal_(internal),
+        v5_state_names_(v5_state_names) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest&) override {
     name_this_thread_once("http");
-    return new Handler(ctx_, auth_, internal_, v5_state_names_, replay_);
+    return new Handler(ctx_, auth_, scavenges_, internal_, v5_state_names_, replay_);
   }
 
  private:
   ApiContext& ctx_;
   AuthCache& auth_;
+  ScavengeJobs& scavenges_;
   bool internal_;
   bool v5_state_names_;
   auth::ReplayGuard replay_;  // nonces of accepted gossip pushes on this port
@@ -1030,7 +1103,8 @@ std::string digest(const std::string& text) {
   return Poco::DigestEngine::digestToHex(sha.digest());
 }
 
-std::unique_ptr<Poco::Net::HTTPServer> make_server(ApiContext& ctx, AuthCache& auth, bool internal,
+std::unique_ptr<Poco::Net::HTTPServer> make_server(ApiContext& ctx, AuthCache& auth,
+                                                   ScavengeJobs& scavenges, bool internal,
                                                    const std::string& ip, uint16_t port,
                                                    bool v5_state_names = false) {
   // With TLS: HTTPS; the internal port (gossip of nodes and peer managers) only to holders of a
@@ -1046,8 +1120,8 @@ std::unique_ptr<Poco::Net::HTTPServer> make_server(ApiContext& ctx, AuthCache& a
   params->setMaxThreads(internal ? 8 : 16);
   params->setMaxQueued(64);
   params->setKeepAlive(true);
-  return std::make_unique<Poco::Net::HTTPServer>(new Factory(ctx, auth, internal, v5_state_names),
-                                                 socket, params);
+  return std::make_unique<Poco::Net::HTTPServer>(
+      new Factory(ctx, auth, scavenges, internal, v5_state_names), socket, params);
 }
 
 }  // namespace
@@ -1068,17 +1142,19 @@ void AuthCache::remember(const std::string& header, bool allowed, int64_t now_ms
   entries_[digest(header)] = Entry{allowed, now_ms};
 }
 
-ApiServers::ApiServers(ApiContext context) : context_(std::move(context)) {}
+ApiServers::ApiServers(ApiContext context)
+    : context_(std::move(context)),
+      scavenges_(std::make_unique<ScavengeJobs>(context_.config, context_.supervisor)) {}
 
 ApiServers::~ApiServers() { stop(); }
 
 void ApiServers::start() {
-  internal_ =
-      make_server(context_, auth_, true, context_.config.int_ip, context_.config.int_http_port);
-  external_ =
-      make_server(context_, auth_, false, context_.config.ext_ip, context_.config.ext_http_port);
+  internal_ = make_server(context_, auth_, *scavenges_, true, context_.config.int_ip,
+                          context_.config.int_http_port);
+  external_ = make_server(context_, auth_, *scavenges_, false, context_.config.ext_ip,
+                          context_.config.ext_http_port);
   if (context_.config.ext_http_port_v5 != 0) {
-    external_v5_ = make_server(context_, auth_, false, context_.config.ext_ip,
+    external_v5_ = make_server(context_, auth_, *scavenges_, false, context_.config.ext_ip,
                                context_.config.ext_http_port_v5, true);
   }
   internal_->start();
@@ -1093,6 +1169,7 @@ void ApiServers::stop() {
   if (internal_) internal_->stopAll(true);
   external_.reset();
   internal_.reset();
+  scavenges_->stop();
 }
 
 }  // namespace chorus::manager

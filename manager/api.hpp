@@ -10,6 +10,7 @@
 #include "manager/gossip_relay.hpp"
 #include "manager/machines.hpp"
 #include "manager/metrics_history.hpp"
+#include "manager/scavenges.hpp"
 #include "manager/store.hpp"
 #include "manager/supervisor.hpp"
 
@@ -70,6 +71,7 @@ class ApiServers {
  private:
   ApiContext context_;
   AuthCache auth_;
+  std::unique_ptr<ScavengeJobs> scavenges_;  // before the servers: their handlers use it
   std::unique_ptr<Poco::Net::HTTPServer> internal_;
   std::unique_ptr<Poco::Net::HTTPServer> external_;
   std::unique_ptr<Poco::Net::HTTPServer> external_v5_;  // ExtHttpPortV5, when set
