@@ -37,6 +37,63 @@ export interface NodeInfo {
   commitCheckpoint: number | null;
   eventsWritten: number | null;
   eventsRead: number | null;
+  // The node's disk use and its data volume's free space (its /stats storage.space); null for
+  // a node that is not running or keeps its data in memory.
+  space?: NodeSpace | null;
+}
+
+export interface NodeSpace {
+  databaseBytes: number;
+  walBytes: number;
+  logBytes: number;
+  indexBytes: number;
+  otherBytes: number;
+  reclaimableBytes: number;
+  breakdownAt: string | null;
+  diskFreeBytes: number;
+  diskTotalBytes: number;
+  minFreeDiskBytes: number;
+  writesRefusedLowDisk: boolean;
+}
+
+// A node's scavenge as the node reports it (GET /admin/scavenge/{id}).
+export interface ScavengeState {
+  scavengeId: string;
+  scavengeResult: 'InProgress' | 'Success' | 'Stopped' | 'Failed' | string;
+  error: string;
+  progressPercent: number;
+  spaceSavedBytes: number;
+  eventsExamined: number;
+  eventsRemoved: number;
+  timeTakenMs: number;
+}
+
+export interface NodeScavengeAnswer {
+  node: string;
+  scavenge: ScavengeState | null;
+  error?: string;
+}
+
+export interface ClusterScavengeStep {
+  node: string;
+  state: 'Waiting' | 'Running' | 'Success' | 'Stopped' | 'Failed' | 'Skipped' | string;
+  scavengeId: string | null;
+  error: string;
+  progressPercent: number;
+  eventsExamined: number;
+  eventsRemoved: number;
+  spaceSavedBytes: number;
+  timeTakenMs: number;
+}
+
+export interface ClusterScavengeAnswer {
+  cluster: string;
+  state: 'None' | 'Running' | 'Success' | 'Failed' | 'Stopped' | string;
+  startedAt?: number;
+  finishedAt?: number | null;
+  spaceSavedBytes?: number;
+  eventsRemoved?: number;
+  nodes: ClusterScavengeStep[];
 }
 
 export interface NodesAnswer {
@@ -228,6 +285,25 @@ export class ApiClient {
   rollingRestart(cluster: string, auth: string | null): Promise<RollingRestartAnswer> {
     return this.request(`/api/cluster/rolling-restart?cluster=${encodeURIComponent(cluster)}`,
       { method: 'POST', auth });
+  }
+
+  // Scavenges ($admins or $ops): one node's, or this machine's nodes of a cluster one at a time.
+  scavengeNode(node: string, auth: string | null): Promise<{ scavengeId: string }> {
+    return this.request(`/api/nodes/${encodeURIComponent(node)}/scavenge`,
+      { method: 'POST', auth, timeout_ms: kReadTimeoutMs * 3 });
+  }
+
+  nodeScavenge(node: string, auth: string | null): Promise<NodeScavengeAnswer> {
+    return this.request(`/api/nodes/${encodeURIComponent(node)}/scavenge`, { auth });
+  }
+
+  scavengeCluster(cluster: string, auth: string | null): Promise<ClusterScavengeAnswer> {
+    return this.request(`/api/cluster/scavenge?cluster=${encodeURIComponent(cluster)}`,
+      { method: 'POST', auth, timeout_ms: kReadTimeoutMs * 3 });
+  }
+
+  clusterScavenge(cluster: string, auth: string | null): Promise<ClusterScavengeAnswer> {
+    return this.request(`/api/cluster/scavenge?cluster=${encodeURIComponent(cluster)}`, { auth });
   }
 
   auth(auth: string): Promise<AuthAnswer> {

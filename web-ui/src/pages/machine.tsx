@@ -1,14 +1,18 @@
 // This machine page (supervisord's process list, Nomad's allocation view): one row per virtual
 // node with its supervisor state, process figures and actions; rolling restart per cluster; the
-// restart history; a node's log tail with follow.
-import { useState } from 'preact/hooks';
-import { ApiError, type ManagerInfo, type NodeInfo } from '../api';
+// restart history; a node's log tail with follow; scavenges per node and per cluster with their
+// progress; each node's disk use and the data volume's free space.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError, type ClusterScavengeAnswer, type ManagerInfo, type NodeInfo,
+  type NodeScavengeAnswer } from '../api';
 import { canOperate } from '../auth';
 import { isStale } from '../stale';
 import { Badge, ConfirmDialog, ErrorLine, LastUpdated, type ConfirmRequest } from '../components';
 import { useApp, useLiveStore, useNow } from '../context';
 import { supervisorStateClass } from '../cluster';
 import { formatBytes, formatDuration, formatExit, formatTimeUtc } from '../format';
+import { describeClusterScavenge, describeNodeScavenge, describeStep, scavengeFinished,
+  volumeSummary } from '../scavenge';
 import { HistoryPanel } from './history';
 import { LogPanel } from './log';
 
@@ -42,9 +46,10 @@ function StateCell({ node }: { node: NodeInfo }) {
   );
 }
 
-function NodeRow({ node, cpu_load, allowed, onAction, onLog }: {
+function NodeRow({ node, cpu_load, allowed, onAction, onScavenge, onLog }: {
   node: NodeInfo; cpu_load: number | null; allowed: boolean;
-  onAction: (node: NodeInfo, action: NodeAction) => void; onLog: (name: string) => void;
+  onAction: (node: NodeInfo, action: NodeAction) => void; onScavenge: (node: NodeInfo) => void;
+  onLog: (name: string) => void;
 }) {
   return (
     <tr data-testid="node-row" data-name={node.name} data-state={node.state}
@@ -69,6 +74,11 @@ function NodeRow({ node, cpu_load, allowed, onAction, onLog }: {
             {kActionLabels[a]}
           </button>
         ))}
+        {node.state === 'Running' && (
+          <button type="button" data-testid="action-scavenge" disabled={!allowed}
+                  title={allowed ? 'remove deleted and expired events, free their space'
+                    : 'log in to act'} onClick={() => onScavenge(node)}>Scavenge</button>
+        )}
         <button type="button" class="link" data-testid="action-log"
                 onClick={() => onLog(node.name)}>Log</button>
       </div></td>
@@ -108,6 +118,59 @@ function useActions() {
   return { pending, result, nodeAction, rolling };
 }
 
+const kScavengePollMs = 1000;
+
+// Scavenges started from this page (and a cluster's last one), followed until they end.
+function useScavenges() {
+  const { api, session } = useApp();
+  const auth = session?.authorization ?? null;
+  const [nodes, setNodes] = useState<Record<string, NodeScavengeAnswer>>({});
+  const [clusters, setClusters] = useState<Record<string, ClusterScavengeAnswer>>({});
+  const [error, setError] = useState<string | null>(null);
+  const alive = useRef(true);
+  useEffect(() => () => { alive.current = false; }, []);
+  const pause = () => new Promise((r) => setTimeout(r, kScavengePollMs));
+  const followNode = async (name: string) => {
+    while (alive.current) {
+      const a = await api.nodeScavenge(name, auth);
+      if (!alive.current) return;
+      setNodes((prev) => ({ ...prev, [name]: a }));
+      if (!a.scavenge || scavengeFinished(a.scavenge.scavengeResult)) return;
+      await pause();
+    }
+  };
+  const followCluster = async (cluster: string, first: ClusterScavengeAnswer) => {
+    let a = first;
+    while (alive.current) {
+      setClusters((prev) => ({ ...prev, [cluster]: a }));
+      if (a.state !== 'Running') return;
+      await pause();
+      a = await api.clusterScavenge(cluster, auth);
+    }
+  };
+  const guard = async (call: () => Promise<void>) => {
+    setError(null);
+    try {
+      await call();
+    } catch (e) {
+      if (alive.current) setError(`Scavenge failed: ${describeError(e)}`);
+    }
+  };
+  const scavengeNode = (node: NodeInfo) => guard(async () => {
+    await api.scavengeNode(node.name, auth);
+    await followNode(node.name);
+  });
+  const scavengeCluster = (cluster: string) => guard(async () => {
+    await followCluster(cluster, await api.scavengeCluster(cluster, auth));
+  });
+  // A cluster scavenge started elsewhere (or before a reload) shows too.
+  const showCluster = (cluster: string) => guard(async () => {
+    const a = await api.clusterScavenge(cluster, auth);
+    if (a.state !== 'None') await followCluster(cluster, a);
+  });
+  return { nodes, clusters, error, scavengeNode, scavengeCluster, showCluster };
+}
+
 export function MachinePage() {
   const store = useLiveStore();
   const { session } = useApp();
@@ -115,10 +178,15 @@ export function MachinePage() {
   const [confirm, setConfirm] = useState<ConfirmRequest | null>(null);
   const [log_node, setLogNode] = useState<string | null>(null);
   const actions = useActions();
+  const scavenges = useScavenges();
   const answer = store.nodes.value;
   const nodes = answer?.nodes ?? [];
   const clusters = [...new Set(nodes.map((n) => n.cluster))];
   const allowed = canOperate(session) && actions.pending === null;
+  const cluster_key = clusters.join(',');
+  useEffect(() => {
+    if (canOperate(session)) clusters.forEach((c) => void scavenges.showCluster(c));
+  }, [cluster_key, session?.authorization]);
   const askNode = (node: NodeInfo, action: NodeAction) => setConfirm({
     title: `${kActionLabels[action]} ${node.name}`,
     detail: `${kActionLabels[action]} node ${node.name} (pid ${node.pid ?? 'none'})?`,
@@ -129,6 +197,19 @@ export function MachinePage() {
     detail: `Restart this machine's nodes of cluster ${cluster} one at a time, followers ` +
       'first and the leader last?',
     run: () => void actions.rolling(cluster),
+  });
+  const askScavengeNode = (node: NodeInfo) => setConfirm({
+    title: `Scavenge ${node.name}`,
+    detail: `Scavenge node ${node.name}: remove the events of deleted streams and those past ` +
+      'their $maxCount, $maxAge or $tb, and give their space back? It runs in the background ' +
+      'while the node keeps serving.',
+    run: () => void scavenges.scavengeNode(node),
+  });
+  const askScavengeCluster = (cluster: string) => setConfirm({
+    title: `Scavenge ${cluster}`,
+    detail: `Scavenge this machine's nodes of cluster ${cluster} one at a time, followers ` +
+      'first and the leader last, each after the previous one finished?',
+    run: () => void scavenges.scavengeCluster(cluster),
   });
   return (
     <section>
@@ -153,7 +234,7 @@ export function MachinePage() {
           <tbody>
             {nodes.map((n) => (
               <NodeRow key={n.name} node={n} allowed={allowed} onAction={askNode}
-                       onLog={setLogNode}
+                       onScavenge={askScavengeNode} onLog={setLogNode}
                        cpu_load={store.history.latestRate(n.name, 'cpu_seconds')} />
             ))}
           </tbody>
@@ -164,7 +245,15 @@ export function MachinePage() {
           <button type="button" data-testid="action-rolling-restart" disabled={!allowed}
                   onClick={() => askRolling(c)}>Rolling restart: {c}</button>
         ))}
+        {clusters.map((c) => (
+          <button type="button" data-testid="action-scavenge-cluster" data-cluster={c}
+                  disabled={!allowed} onClick={() => askScavengeCluster(c)}>
+            Scavenge: {c}</button>
+        ))}
       </div>
+      <ScavengePanel nodes={scavenges.nodes} clusters={scavenges.clusters}
+                     error={scavenges.error} />
+      <DiskPanel nodes={nodes} />
       <div class="two-col">
         <HistoryPanel />
         <LogPanel node={log_node ?? nodes[0]?.name ?? null} nodes={nodes.map((n) => n.name)}
@@ -185,6 +274,91 @@ function ManagerPanel({ manager: m }: { manager: ManagerInfo }) {
         <span class="value">{formatDuration(m.uptimeSeconds)}</span></div>
       <div class="tile"><span class="label">Peers</span>
         <span class="value small">{m.peers?.length ? m.peers.join(', ') : 'none'}</span></div>
+    </div>
+  );
+}
+
+function ScavengePanel({ nodes, clusters, error }: {
+  nodes: Record<string, NodeScavengeAnswer>; clusters: Record<string, ClusterScavengeAnswer>;
+  error: string | null;
+}) {
+  const node_list = Object.values(nodes);
+  const cluster_list = Object.values(clusters);
+  if (!error && node_list.length === 0 && cluster_list.length === 0) return null;
+  return (
+    <div class="panel" data-testid="scavenge-panel">
+      <h2>Scavenges</h2>
+      {error && <p class="action-status failed" data-testid="scavenge-error">{error}</p>}
+      {node_list.map((a) => (
+        <p data-testid="scavenge-node" data-name={a.node}
+           data-result={a.scavenge?.scavengeResult ?? ''}
+           data-saved-bytes={a.scavenge?.spaceSavedBytes ?? ''}>
+          {describeNodeScavenge(a)}</p>
+      ))}
+      {cluster_list.map((c) => (
+        <div data-testid="scavenge-cluster" data-cluster={c.cluster} data-state={c.state}
+             data-started={c.startedAt ?? ''}
+             data-saved-bytes={c.spaceSavedBytes ?? ''}>
+          <p>{describeClusterScavenge(c)}</p>
+          <ul>
+            {c.nodes.map((step) => (
+              <li data-testid="scavenge-step" data-name={step.node} data-state={step.state}>
+                <strong>{step.node}</strong>: {describeStep(step)}</li>
+            ))}
+          </ul>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+// Each node's disk use (from its /stats) and the data volume's free space.
+function DiskPanel({ nodes }: { nodes: NodeInfo[] }) {
+  const volume = volumeSummary(nodes);
+  return (
+    <div class="panel" data-testid="disk-panel">
+      <h2>Disk use</h2>
+      <div class="summary">
+        <div class={`tile ${volume?.low ? 'state-bad' : ''}`} data-testid="volume-free"
+             data-free-bytes={volume?.free_bytes ?? ''}
+             data-total-bytes={volume?.total_bytes ?? ''}>
+          <span class="label">Data volume free</span>
+          <span class="value">{volume ? `${formatBytes(volume.free_bytes)} of ` +
+            `${formatBytes(volume.total_bytes)}` : '–'}</span>
+          {volume?.low && <span class="sub">writes refused: below the minimum</span>}
+        </div>
+      </div>
+      <div class="table-wrap">
+        <table class="cards" data-testid="disk-table">
+          <thead>
+            <tr><th>Node</th><th>Database</th><th>Log</th><th>Indexes</th><th>WAL</th>
+              <th>Reclaimable</th><th>Volume free</th></tr>
+          </thead>
+          <tbody>
+            {nodes.map((n) => {
+              const s = n.space;
+              return (
+                <tr data-testid="disk-row" data-name={n.name}
+                    data-database-bytes={s?.databaseBytes ?? ''}
+                    data-log-bytes={s?.logBytes ?? ''}
+                    data-reclaimable-bytes={s?.reclaimableBytes ?? ''}>
+                  <td data-label="Node"><strong>{n.name}</strong></td>
+                  <td data-label="Database" class="num">{formatBytes(s?.databaseBytes)}</td>
+                  <td data-label="Log" class="num"
+                      title={s?.breakdownAt ? `measured ${formatTimeUtc(s.breakdownAt)}` : ''}>
+                    {s?.breakdownAt ? formatBytes(s.logBytes) : '–'}</td>
+                  <td data-label="Indexes" class="num">
+                    {s?.breakdownAt ? formatBytes(s.indexBytes) : '–'}</td>
+                  <td data-label="WAL" class="num">{formatBytes(s?.walBytes)}</td>
+                  <td data-label="Reclaimable" class="num">{formatBytes(s?.reclaimableBytes)}</td>
+                  <td data-label="Volume free" class="num">
+                    {s && s.diskTotalBytes > 0 ? formatBytes(s.diskFreeBytes) : '–'}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
     </div>
   );
 }
