@@ -6,7 +6,7 @@
 // order; the file gives back at least the removed events' bytes (about their share of it);
 // $scavenges records it; a follower killed before the writes catches up after the scavenges (and
 // a restart of the others) through gaps, never receiving a removed event, and reads the same; and
-// only $admins/$ops may start, watch or stop a scavenge.
+// only $admins/$ops may start, watch or stop a scavenge, over HTTP and over TCP (ScavengeDatabase).
 // Sizes: the suite writes 100 streams x 100 events (single node) and 60 x 100 (cluster) to stay
 // fast; bench/scavenge.mjs runs the issue's 200,000 events to 1,000 streams.
 import { test, before, after, describe } from 'node:test';
@@ -16,6 +16,7 @@ import path from 'node:path';
 import { startWorker } from './lib/harness.mjs';
 import { Cluster, waitFor } from './lib/cluster.mjs';
 import { es, admin, connect, closeQuietly } from './lib/es.mjs';
+import { RawConn, CMD } from './lib/raw_tcp.mjs';
 import {
   ADMIN, Scenario, awaitScavenge, scavenge, writeLoad, fate,
 } from './lib/scavenge_scenario.mjs';
@@ -184,6 +185,46 @@ describe('scavenge on a single node', () => {
         JSON.parse(e.event.data.toString()).scavengeId === scavengeId);
       assert.deepEqual(mine.map((e) => e.event.eventType),
         ['$scavengeStarted', '$scavengeCompleted']);
+    });
+
+  // ScavengeDatabase (0xD0) over raw TCP frames: the answer (0xD1) carries field 1 = 0 Started,
+  // 1 InProgress, 2 Unauthorized and field 2 = the scavenge id, as EventStore 5 answers.
+  test('ScavengeDatabase over TCP: refused without $admins/$ops, else starts a scavenge', T,
+    async () => {
+      const raw = await RawConn.open(w.tcpPort);
+      try {
+        const ask = async (creds) => {
+          const id = raw.send(0xd0, creds);
+          const p = await raw.next('the answer to ScavengeDatabase');
+          assert.ok(p.correlationId.equals(id), 'the same correlation id');
+          return p;
+        };
+        const decode = (p) => {
+          assert.equal(p.command, 0xd1, `ScavengeDatabaseCompleted, got 0x${p.command.toString(16)}`);
+          const b = p.payload;
+          assert.equal(b[0], 0x08, 'field 1 (varint) first');
+          const out = { result: b[1] };
+          if (b[2] === 0x12) out.id = b.subarray(4, 4 + b[3]).toString();
+          return out;
+        };
+        assert.deepEqual(decode(await ask({})), { result: 2 }, 'anonymous: Unauthorized');
+        assert.deepEqual(decode(await ask({ login: 'plain', password: 'pw' })), { result: 2 },
+          'an ordinary user: Unauthorized');
+        const wrong = await ask({ login: 'admin', password: 'wrong' });
+        assert.equal(wrong.command, CMD.NotAuthenticated);
+        const started = decode(await ask({ login: 'ops', password: 'changeit' }));
+        assert.equal(started.result, 0, 'Started');
+        assert.match(started.id, /^[0-9a-f-]{36}$/);
+        const again = decode(await ask({ login: 'admin', password: 'changeit' }));
+        // The first may have finished already (then this one is a new scavenge).
+        if (again.result === 1) assert.equal(again.id, started.id);
+        else assert.equal(again.result, 0);
+        const state = await awaitScavenge(base, started.id);
+        assert.equal(state.scavengeResult, 'Success');
+        await awaitScavenge(base, again.id);
+      } finally {
+        raw.end();
+      }
     });
 });
 

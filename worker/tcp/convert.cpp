@@ -190,6 +190,15 @@ std::string scavenge_failed(const std::string& error) {
   return reply.SerializeAsString();
 }
 
+std::string scavenge_response(ScavengeAnswer answer, const std::string& scavenge_id) {
+  pb::ScavengeDatabaseCompleted reply;
+  reply.set_result(static_cast<pb::ScavengeDatabaseCompleted::ScavengeResult>(answer));
+  if (!scavenge_id.empty()) reply.set_error(scavenge_id);
+  reply.set_total_time_ms(0);
+  reply.set_total_space_saved(0);
+  return reply.SerializeAsString();
+}
+
 namespace {
 
 template <typename Reply>

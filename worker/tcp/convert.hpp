@@ -61,6 +61,12 @@ std::string subscription_confirmation(int64_t last_commit_position,
 std::string stream_event_appeared(const ResolvedEvent& event);
 std::string subscription_dropped(DropReason reason);
 std::string scavenge_failed(const std::string& error);
+// ScavengeDatabaseCompleted laid out so that both protocol versions read it (PROTOCOL.md C2):
+// field 1 is 0.2.19's result (Success 0, InProgress 1, Failed 2) and 23.10's (Started 0,
+// InProgress 1, Unauthorized 2); field 2 is 0.2.19's error and 23.10's scavengeId; the
+// 0.2.19-required time and space fields are 0 (the scavenge has only begun).
+enum class ScavengeAnswer { Started = 0, InProgress = 1, Unauthorized = 2 };
+std::string scavenge_response(ScavengeAnswer answer, const std::string& scavenge_id);
 // Persistent subscriptions. `error` is set when the request names an unknown strategy.
 struct PersistentSettingsRequest {
   PersistentSettings settings;

@@ -2,6 +2,7 @@
 #include "worker/tcp/dispatch.hpp"
 
 #include "worker/tcp/convert.hpp"
+#include "worker/tcp/forwarded_write.hpp"
 #include "worker/tcp/routing.hpp"
 
 #include <type_traits>
@@ -10,8 +11,6 @@ namespace chorus::tcp {
 namespace {
 
 using wire::Command;
-
-constexpr const char* kScavengeNotImplemented = "scavenging is not implemented yet";
 
 void reply_not_handled(const NotHandledReply& refusal, const ReplyFn& reply) {
   reply(Command::NotHandled,
@@ -235,6 +234,53 @@ DispatchOutcome manage_persistent(Engine& engine, const Principal& who,
   return DispatchOutcome::Submitted;
 }
 
+// Writes a scavenge's $scavenges events: on the leader (or a single node) as $system, as
+// POST /admin/scavenge does; a follower passes them to the leader as `who`.
+ScavengeLog scavenge_log(Engine& engine, const Principal& who, const ClusterState* cluster) {
+  return [&engine, who, cluster](std::string stream, std::vector<NewEvent> events,
+                                 std::function<void(bool)> done) {
+    auto written = [done](const WriteResult& r) {
+      done(r.not_handled == NotHandledReason::None && r.result == OperationResult::Success);
+    };
+    if (cluster == nullptr || cluster->is_leader()) {
+      const Principal system{"$system", {"$admins"}};
+      return engine.append(system, std::move(stream), kExpectedAny, std::move(events), written);
+    }
+    cluster->forward(
+        who, static_cast<uint8_t>(Command::WriteEvents),
+        write_events_request(stream, kExpectedAny, events),
+        [written](std::optional<std::pair<uint8_t, std::string>> answer) {
+          if (!answer) {
+            WriteResult none;
+            none.not_handled = NotHandledReason::NotLeader;
+            return written(none);
+          }
+          written(forwarded_write_result(static_cast<Command>(answer->first), answer->second));
+        });
+  };
+}
+
+// ScavengeDatabase starts this node's scavenge, as POST /admin/scavenge?startFromChunk=0 does,
+// and answers at once, as EventStore 5 does (ScavengeDatabaseResponse: Started, InProgress or
+// Unauthorized, with the scavenge's id).
+DispatchOutcome scavenge_database(Engine& engine, const Principal& who, const ReplyFn& reply,
+                                  const ClusterState* cluster) {
+  if (!who.is_admin() && !who.in_role("$ops")) {
+    reply(Command::ScavengeDatabaseCompleted, scavenge_response(ScavengeAnswer::Unauthorized, ""));
+    return DispatchOutcome::Submitted;
+  }
+  const ScavengeStart started = engine.start_scavenge(0, scavenge_log(engine, who, cluster));
+  if (started.id.empty()) {
+    reply(Command::ScavengeDatabaseCompleted,
+          scavenge_failed("scavenging is not available on this node"));
+  } else {
+    reply(Command::ScavengeDatabaseCompleted,
+          scavenge_response(started.started ? ScavengeAnswer::Started : ScavengeAnswer::InProgress,
+                            started.id));
+  }
+  return DispatchOutcome::Submitted;
+}
+
 DispatchOutcome persistent_or_scavenge(Engine& engine, const Principal& who,
                                        const wire::Package& package, ReplyFn reply,
                                        const ClusterState* cluster) {
@@ -252,9 +298,7 @@ DispatchOutcome persistent_or_scavenge(Engine& engine, const Principal& who,
           engine, who, package, std::move(reply), cluster,
           Command::DeletePersistentSubscriptionCompleted, delete_persistent_completed);
     case Command::ScavengeDatabase:
-      // Scavenging is answered without the engine until it exists.
-      reply(Command::ScavengeDatabaseCompleted, scavenge_failed(kScavengeNotImplemented));
-      return DispatchOutcome::Submitted;
+      return scavenge_database(engine, who, reply, cluster);
     default:
       // Connect, ack and nak are session state (Session::connect_persistent).
       return DispatchOutcome::Unsupported;
