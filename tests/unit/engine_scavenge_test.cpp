@@ -233,11 +233,11 @@ TEST(Scavenger, RemovesWhatRetentionAllowsLogsItAndFreesPages) {
   EXPECT_EQ(expected, end);
 
   const std::string own = "$scavenges-" + started.id;
+  // EventStore's 30-day $maxAge on the history streams comes first.
   const std::vector<std::pair<std::string, std::string>> want = {
-      {own, "$scavengeStarted"},
-      {"$scavenges", "$scavengeStarted"},
-      {own, "$scavengeChunksCompleted"},
-      {own, "$scavengeCompleted"},
+      {"$$$scavenges", "$metadata"},       {"$$" + own, "$metadata"},
+      {own, "$scavengeStarted"},           {"$scavenges", "$scavengeStarted"},
+      {own, "$scavengeChunksCompleted"},   {own, "$scavengeCompleted"},
       {"$scavenges", "$scavengeCompleted"}};
   EXPECT_EQ(logged, want);
   std::filesystem::remove_all(dir);

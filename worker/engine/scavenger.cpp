@@ -97,6 +97,8 @@ class Scavenger::Run {
     f(state_);
   }
   void write_log(bool both_streams, const std::string& type, const Poco::JSON::Object& data);
+  void write_event(const std::string& stream, NewEvent event);
+  void limit_history();
   Poco::JSON::Object base_data() const;
   void scan(ReadConnection& c);
   const ScavengePlan& plan_of(ReadConnection& c, const std::string& stream);
@@ -121,20 +123,34 @@ class Scavenger::Run {
 
 void Scavenger::Run::write_log(bool both_streams, const std::string& type,
                                const Poco::JSON::Object& data) {
+  std::vector<std::string> streams{std::string(kScavengesStream) + "-" + state_.id};
+  if (both_streams) streams.emplace_back(kScavengesStream);
+  for (const auto& stream : streams) write_event(stream, json_event(type, data));
+}
+
+void Scavenger::Run::write_event(const std::string& stream, NewEvent event) {
   {
     std::lock_guard lock(mutex_);
     if (!log_ || quiet_) return;
   }
-  std::vector<std::string> streams{std::string(kScavengesStream) + "-" + state_.id};
-  if (both_streams) streams.emplace_back(kScavengesStream);
-  for (const auto& stream : streams) {
-    auto written = std::make_shared<std::promise<bool>>();
-    auto answer = written->get_future();
-    log_(stream, {json_event(type, data)}, [written](bool ok) { written->set_value(ok); });
-    if (answer.wait_for(kLogWriteTimeout) != std::future_status::ready || !answer.get()) {
-      std::cerr << "chorus-worker: scavenge " << state_.id << ": could not write " << type << " to "
-                << stream << std::endl;
-    }
+  const std::string type = event.event_type;
+  auto written = std::make_shared<std::promise<bool>>();
+  auto answer = written->get_future();
+  log_(stream, {std::move(event)}, [written](bool ok) { written->set_value(ok); });
+  if (answer.wait_for(kLogWriteTimeout) != std::future_status::ready || !answer.get()) {
+    std::cerr << "chorus-worker: scavenge " << state_.id << ": could not write " << type << " to "
+              << stream << std::endl;
+  }
+}
+
+// EventStore keeps scavenge history for ScavengeHistoryMaxAge (30 days): `$maxAge` on
+// `$scavenges` and on each `$scavenges-<id>`, so later scavenges remove old history.
+void Scavenger::Run::limit_history() {
+  Poco::JSON::Object metadata;
+  metadata.set("$maxAge", kScavengeHistoryMaxAgeSeconds);
+  for (const std::string& stream : {std::string("$$") + kScavengesStream,
+                                    std::string("$$") + kScavengesStream + "-" + state_.id}) {
+    write_event(stream, json_event("$metadata", metadata));
   }
 }
 
@@ -148,6 +164,7 @@ Poco::JSON::Object Scavenger::Run::base_data() const {
 ScavengeState Scavenger::Run::execute() {
   const auto started = Clock::now();
   now_ms_ = wall_ms();
+  limit_history();
   write_log(true, "$scavengeStarted", base_data());
   int64_t size_before = 0;
   int64_t size_after = 0;

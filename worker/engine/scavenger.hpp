@@ -37,6 +37,9 @@ inline constexpr int kScavengeVacuumPagesPerJob = 256;
 // After each job the scavenger rests this many times the job's duration: the writer spends at
 // most half of its time on the scavenge while clients write.
 inline constexpr int kScavengeRestFactor = 1;
+// `$maxAge` of `$scavenges` and of each `$scavenges-<id>`, in seconds: EventStore's
+// ScavengeHistoryMaxAge default (30 days); a later scavenge removes older history.
+inline constexpr int64_t kScavengeHistoryMaxAgeSeconds = int64_t{30} * 24 * 60 * 60;
 // Finished scavenges whose state GET /admin/scavenge/{id} still answers.
 inline constexpr size_t kScavengeHistoryMax = 16;
 // `threads` is accepted like EventStore's; deletions go through the one writer thread anyway.
