@@ -191,6 +191,13 @@ describe('scavenge on a single node', () => {
   // 1 InProgress, 2 Unauthorized and field 2 = the scavenge id, as EventStore 5 answers.
   test('ScavengeDatabase over TCP: refused without $admins/$ops, else starts a scavenge', T,
     async () => {
+      // Its own ordinary user, so that it runs alone too (--test-name-pattern).
+      const user = await fetch(`${base}/users/`, {
+        method: 'POST',
+        headers: { Authorization: ADMIN, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ loginName: 'tcp-plain', fullName: 'P', password: 'pw', groups: [] }),
+      });
+      assert.equal(user.status, 201);
       const raw = await RawConn.open(w.tcpPort);
       try {
         const ask = async (creds) => {
@@ -200,7 +207,8 @@ describe('scavenge on a single node', () => {
           return p;
         };
         const decode = (p) => {
-          assert.equal(p.command, 0xd1, `ScavengeDatabaseCompleted, got 0x${p.command.toString(16)}`);
+          assert.equal(p.command, 0xd1,
+            `ScavengeDatabaseCompleted, got 0x${p.command.toString(16)}`);
           const b = p.payload;
           assert.equal(b[0], 0x08, 'field 1 (varint) first');
           const out = { result: b[1] };
@@ -208,7 +216,7 @@ describe('scavenge on a single node', () => {
           return out;
         };
         assert.deepEqual(decode(await ask({})), { result: 2 }, 'anonymous: Unauthorized');
-        assert.deepEqual(decode(await ask({ login: 'plain', password: 'pw' })), { result: 2 },
+        assert.deepEqual(decode(await ask({ login: 'tcp-plain', password: 'pw' })), { result: 2 },
           'an ordinary user: Unauthorized');
         const wrong = await ask({ login: 'admin', password: 'wrong' });
         assert.equal(wrong.command, CMD.NotAuthenticated);
