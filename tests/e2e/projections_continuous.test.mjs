@@ -3,7 +3,9 @@
 // (emit enabled) is right for every account, and its audit stream holds each withdrawal once and
 // in order, after its node is SIGKILLed and restarted on its folder, and in a 3-node cluster
 // after the leader is SIGKILLed while events are written (the next leader resumes from the
-// checkpoint). A continuous projection without emit that emits is Faulted. disable stops it
+// checkpoint): there each account's result (outputState) is also the last Result event of its
+// $projections-<name>-<account>-result stream, linked from $projections-<name>-result, and a
+// follower serves the same through GET /result?partition=. A continuous projection without emit that emits is Faulted. disable stops it
 // where it is, enable resumes it, reset folds everything again without emitting twice, and
 // commands are refused to anonymous callers; updateQuery replaces the query (400 if it does not
 // compile).
@@ -20,11 +22,12 @@ const uid = () => randomUUID().replace(/-/g, '').slice(0, 10);
 const managerOf = (node) =>
   new es.ProjectionsManager(new es.NoopLogger(), `http://${node.host}:${node.httpPort}`, 10000);
 
-const balanceQuery = (cat, audit) => `fromCategory('${cat}').foreachStream().when({
+// `output`: with outputState(), so each account's result goes to its result stream too.
+const balanceQuery = (cat, audit, output = false) => `fromCategory('${cat}').foreachStream().when({
   $init: function () { return { balance: 0, count: 0 }; },
   Deposited: function (s, e) { s.balance += e.data.amount; s.count++; },
   Withdrawn: function (s, e) { s.balance -= e.data.amount; s.count++; linkTo('${audit}', e); }
-});`;
+})${output ? '.outputState()' : ''};`;
 
 // Writes `batches` batches of 10 events to accounts of `cat`, retrying each with the same ids
 // until acknowledged; returns the expected states and the ids of withdrawals in write order.
@@ -75,6 +78,37 @@ async function expectState(pm, name, expected) {
     }
     assert.deepEqual(JSON.parse(last), want);
   }
+}
+
+// Each account's result stream ends with a Result event of its expected state, the projection's
+// result stream links to those streams, and GET /result?partition= (on `node`) agrees.
+async function expectResults(conn, node, name, expected) {
+  const root = `$projections-${name}-result`;
+  for (const [account, want] of expected) {
+    const stream = `$projections-${name}-${account}-result`;
+    let last = null;
+    let read = '';
+    await waitFor(async () => {
+      const slice = await conn.readStreamEventsBackward(stream, -1, 1, false, admin);
+      last = slice.status === 'success' ? slice.events[0]?.event : null;
+      read = `${slice.status} ${last?.eventType} ${last?.data}`;
+      return last?.eventType === 'Result' && JSON.parse(last.data.toString()).count === want.count;
+    }, { timeoutMs: 60000, what: `the last Result in ${stream}` }).catch((e) => {
+      throw new Error(`${e.message}; read ${read}`);
+    });
+    assert.deepEqual(JSON.parse(last.data.toString()), want);
+    const meta = JSON.parse(last.metadata.toString());
+    assert.ok(num(meta.$c) > 0 && typeof meta.$causedBy === 'string', last.metadata.toString());
+    const r = await fetch(`http://${node.host}:${node.httpPort}/projection/${name}/result` +
+      `?partition=${encodeURIComponent(account)}`, { headers: { Authorization:
+        `Basic ${Buffer.from('admin:changeit').toString('base64')}` } });
+    assert.deepEqual(await r.json(), want);
+  }
+  const links = await conn.readStreamEventsForward(root, 0, 4096, false, admin);
+  assert.equal(links.status, 'success');
+  const targets = new Set(links.events.map((e) => e.event.data.toString().split('@')[1]));
+  assert.deepEqual([...targets].sort(),
+    [...expected.keys()].map((a) => `$projections-${name}-${a}-result`).sort());
 }
 
 async function expectAudit(conn, audit, withdrawals) {
@@ -194,7 +228,7 @@ test('3-node cluster: a continuous projection survives a leader SIGKILL during w
     const name = `clbal-${uid()}`;
     const book = ledger(cat);
     const leader = await cluster.leader({ timeoutMs: 15000 });
-    await managerOf(leader).createContinuous(name, balanceQuery(cat, audit), false, admin);
+    await managerOf(leader).createContinuous(name, balanceQuery(cat, audit, true), false, admin);
     await book.write(conn, 200, async (k) => {
       if (k !== 100) return;
       const current = await cluster.leader({ timeoutMs: 15000 });
@@ -207,6 +241,7 @@ test('3-node cluster: a continuous projection survives a leader SIGKILL during w
     await expectAudit(conn, audit, book.withdrawals);
     // A follower answers too (passed on to the leader).
     const follower = (await cluster.followers({ timeoutMs: 15000 }))[0];
+    await expectResults(conn, follower, name, book.expected);
     const status = JSON.parse(await managerOf(follower).getStatus(name, admin));
     assert.equal(status.status, 'Running');
     assert.ok(num(status.eventsProcessedAfterRestart) >= 0);

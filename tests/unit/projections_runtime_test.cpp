@@ -353,3 +353,18 @@ TEST(ProjectionRuntime, SnapshotRestoresEveryPartition) {
   EXPECT_FALSE(q->restore("not json"));
   EXPECT_TRUE(q->faulted());
 }
+
+// A partition's state is read out of a checkpoint's document as the projection shows it: what a
+// node answers for a kept projection that is not running there.
+TEST(ProjectionRuntime, PartitionStateInSnapshot) {
+  auto p = compile_ok(kBalance);
+  p->process(ev("account-1", 0, "Deposited", R"({"amount":5})"));
+  p->process(ev("account-2", 0, "Deposited", R"({"amount":7})"));
+  const auto snap = p->snapshot();
+  ASSERT_TRUE(snap);
+  EXPECT_EQ(partition_state_in(*snap, "account-1"), p->state("account-1"));
+  EXPECT_EQ(partition_state_in(*snap, "account-2"), R"({"balance":7,"count":1})");
+  EXPECT_EQ(partition_state_in(*snap, "account-3"), std::nullopt);
+  EXPECT_EQ(partition_state_in(*snap, ""), std::nullopt);
+  EXPECT_EQ(partition_state_in("not json", "account-1"), std::nullopt);
+}

@@ -9,8 +9,10 @@
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
+#include <Poco/JSON/Stringifier.h>
 
 #include <algorithm>
+#include <sstream>
 #include <stdexcept>
 
 namespace chorus::projections {
@@ -238,6 +240,21 @@ bool Projection::parse_emitted(const std::string& json, std::vector<EmittedEvent
   } catch (const std::exception& e) {
     fail(std::string("the emitted events could not be read: ") + e.what());
     return false;
+  }
+}
+
+std::optional<std::string> partition_state_in(const std::string& snapshot,
+                                              const std::string& partition) {
+  try {
+    Poco::JSON::Parser parser;
+    auto o = parser.parse(snapshot).extract<Poco::JSON::Object::Ptr>();
+    auto states = o->getObject("states");
+    if (!states || !states->has(partition)) return std::nullopt;
+    std::ostringstream out;
+    Poco::JSON::Stringifier::stringify(states->get(partition), out);
+    return out.str();
+  } catch (const std::exception&) {
+    return std::nullopt;
   }
 }
 

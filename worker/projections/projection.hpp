@@ -120,6 +120,11 @@ class Projection {
   std::string fault_;
 };
 
+// A partition's state ("" the root) in a document Projection::snapshot() made, as JSON; nullopt
+// when it is not there or the document is not readable.
+std::optional<std::string> partition_state_in(const std::string& snapshot,
+                                              const std::string& partition);
+
 struct Projection::Compiled {
   std::unique_ptr<Projection> projection;
   std::string error;

@@ -82,6 +82,11 @@ std::string checkpoint_stream_of(const std::string& projection_name) {
   return "$projections-" + projection_name + "-checkpoint";
 }
 
+std::string partition_result_stream_of(const std::string& projection_name,
+                                       const std::string& partition) {
+  return "$projections-" + projection_name + "-" + partition + "-result";
+}
+
 std::optional<std::string> category_of(const std::string& stream, const SystemRules& rules) {
   const auto at =
       rules.category_by_last ? stream.rfind(rules.separator) : stream.find(rules.separator);

@@ -26,6 +26,10 @@ inline constexpr std::array<SystemProjection, 5> kSystemProjections = {
 const char* name_of(SystemProjection p);
 // Where a projection keeps its checkpoint: $projections-<name>-checkpoint.
 std::string checkpoint_stream_of(const std::string& projection_name);
+// Where a partition's result goes (EventStore's default pattern):
+// $projections-<name>-<partition>-result.
+std::string partition_result_stream_of(const std::string& projection_name,
+                                       const std::string& partition);
 
 // A standard projection's settings, which EventStore keeps as its query text: $by_category and
 // $stream_by_category "first\n-" (the category is what precedes the first separator) or

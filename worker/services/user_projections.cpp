@@ -57,6 +57,18 @@ std::string to_json(const Poco::JSON::Object& o) {
   return out.str();
 }
 
+// Whether a checkpoint's metadata names the projection `id` (or no id: written before ids).
+bool checkpoint_is_of(const std::string& metadata, const std::string& id) {
+  try {
+    Poco::JSON::Parser parser;
+    auto o = parser.parse(metadata).extract<Poco::JSON::Object::Ptr>();
+    const std::string owner = o->optValue<std::string>("$i", "");
+    return owner.empty() || owner == id;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 }  // namespace
 
 UserProjections::UserProjections(int threads, Post post_to_core, NowMs now_ms)
@@ -224,8 +236,9 @@ void UserProjections::remove(const Principal& who, const projections::Projection
   // A namesake created later does not take these over: its checkpoints carry its own id.
   if (request.delete_checkpoint_stream) forget(projections::checkpoint_stream_of(name));
   if (request.delete_state_stream) {
-    forget(entry->projection ? entry->projection->result_stream()
-                             : "$projections-" + name + "-result");
+    delete_results(
+        entry->projection ? entry->projection->result_stream() : "$projections-" + name + "-result",
+        0, {});
   }
   if (request.delete_emitted_streams) delete_emitted(name);
   NewEvent deleted{random_guid(), kDeletedType, false, false, name, ""};
@@ -260,13 +273,45 @@ void UserProjections::delete_emitted(const std::string& name) {
       });
 }
 
+// Soft-deletes the partitions' result streams the result stream links to (read a page at a time
+// from `from`), then the result stream.
+void UserProjections::delete_results(const std::string& stream, int64_t from,
+                                     std::set<std::string> partition_streams) {
+  auto token = running_;
+  context_->read_stream(
+      stream, from, kReadCountMax, true, false,
+      [this, token, stream,
+       partition_streams = std::move(partition_streams)](ReadStreamResult r) mutable {
+        if (!*token) return;
+        for (const auto& e : r.events) {
+          if (!e.event || e.event->event_type != "$>") continue;
+          const auto at = e.event->data.find('@');
+          if (at == std::string::npos) continue;
+          std::string target = e.event->data.substr(at + 1);
+          // Only a projection's own result streams, whatever else was linked there.
+          if (target.rfind("$projections-", 0) == 0 && target.size() > 7 &&
+              target.compare(target.size() - 7, 7, "-result") == 0) {
+            partition_streams.insert(std::move(target));
+          }
+        }
+        if (r.status == ReadStreamStatus::Success && !r.is_end_of_stream) {
+          return delete_results(stream, r.next_event_number, std::move(partition_streams));
+        }
+        partition_streams.insert(stream);
+        for (const auto& s : partition_streams) {
+          context_->delete_stream(kSystem, s, kExpectedAny, false, [](const DeleteResult&) {});
+        }
+      });
+}
+
 void UserProjections::state(const std::string& name, const std::string& partition, bool result,
                             std::function<void(ProjectionReply)> done) {
   auto it = entries_.find(name);
-  if (it == entries_.end() || !it->second->projection) {
+  if (it == entries_.end() || (!it->second->projection && !it->second->persistent)) {
     return done(reply(ProjectionOutcome::NotFound, "Projection " + name + " not found."));
   }
   auto entry = it->second;
+  if (!entry->projection) return stored_state(*entry, partition, result, std::move(done));
   boost::asio::post(pool_, [this, entry, partition, result, done = std::move(done)]() mutable {
     std::string body;
     {
@@ -281,6 +326,37 @@ void UserProjections::state(const std::string& name, const std::string& partitio
       done(std::move(r));
     });
   });
+}
+
+// A kept projection not (yet) running here (loading on a new leader, or faulted before it could
+// run): its result from its result stream, its state from its last checkpoint.
+void UserProjections::stored_state(const Entry& entry, const std::string& partition, bool result,
+                                   std::function<void(ProjectionReply)> done) {
+  auto answer = [done = std::move(done)](std::string body) {
+    ProjectionReply r;
+    r.body = std::move(body);
+    done(std::move(r));
+  };
+  if (result) {
+    const std::string stream = partition.empty()
+                                   ? "$projections-" + entry.name + "-result"
+                                   : projections::partition_result_stream_of(entry.name, partition);
+    return context_->read_stream(
+        stream, -1, 1, false, false, [answer = std::move(answer)](ReadStreamResult r) {
+          const bool found = r.status == ReadStreamStatus::Success && !r.events.empty() &&
+                             r.events[0].event && r.events[0].event->event_type == "Result";
+          answer(found ? r.events[0].event->data : "");
+        });
+  }
+  context_->read_stream(
+      projections::checkpoint_stream_of(entry.name), -1, 1, false, false,
+      [partition, id = entry.id, answer = std::move(answer)](ReadStreamResult r) {
+        if (r.status != ReadStreamStatus::Success || r.events.empty() || !r.events[0].event ||
+            !checkpoint_is_of(r.events[0].event->metadata, id)) {
+          return answer("");
+        }
+        answer(projections::partition_state_in(r.events[0].event->data, partition).value_or(""));
+      });
 }
 
 void UserProjections::query(const std::string& name, std::function<void(ProjectionReply)> done) {

@@ -4,14 +4,18 @@
 // registry $projections-$all ($ProjectionCreated/$ProjectionDeleted), the definition
 // $projections-<name> ($ProjectionUpdated: query, emit, run-as user) and checkpoints
 // $projections-<name>-checkpoint (every partition's state, the $all position in metadata); a new
-// leader loads them and resumes. Each projection reads $all in pages and feeds its Projection on
-// the projection threads (--projection-threads), one page in flight, so a Projection is used by
-// one thread at a time (its mutex also serialises state and result queries). Emitted events get
-// ids derived from the projection, the source position and their index, so after a failover
-// the events written again from the checkpoint are idempotent retries; they are written with
-// the creator's rights and never to system streams. Transient projections may not emit.
-// Threading: the public methods and the LeaderService hooks run on the engine's core thread;
-// JavaScript runs on the service's own pool, which it joins when destroyed.
+// leader loads them and resumes. A query that produces results (outputState, transformBy,
+// filterBy) writes each changed result as EventStore does: a `Result` event (`ResultRemoved` when
+// filtered out) to $projections-<name>-result, or for a partition to
+// $projections-<name>-<partition>-result with a link to it in $projections-<name>-result. Each
+// projection reads $all in pages and feeds its Projection on the projection threads
+// (--projection-threads), one page in flight, so a Projection is used by one thread at a time (its
+// mutex also serialises state and result queries). Emitted events get ids derived from the
+// projection, the source position and their index, so after a failover the events written again
+// from the checkpoint are idempotent retries; they are written with the creator's rights and never
+// to system streams. Transient projections may not emit. Threading: the public methods and the
+// LeaderService hooks run on the engine's core thread; JavaScript runs on the service's own pool,
+// which it joins when destroyed.
 #pragma once
 
 #include "worker/projections/config.hpp"
@@ -26,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -116,6 +121,17 @@ class UserProjections final : public LeaderService {
     int64_t processed_unchecked = 0;  // since the last checkpoint
     int64_t last_checkpoint_ms = 0;
     int64_t core_ms = 0;  // time spent feeding it since this node leads
+    // A hash of the result last written per partition (projection thread, under `mutex`): only
+    // changed results are written. Empty after a reload, so a new leader writes each result it
+    // folds again once.
+    std::map<std::string, size_t> result_hashes;
+  };
+  // A partition's result changed in a page: what goes to its result stream.
+  struct ResultUpdate {
+    std::string partition;              // "" the root
+    std::optional<std::string> result;  // nullopt: filtered out (ResultRemoved)
+    Position at;                        // the source event that changed it last
+    std::string caused_by;              // that event's id
   };
   // A page's outcome from a projection thread.
   struct Fed {
@@ -123,6 +139,8 @@ class UserProjections final : public LeaderService {
     int64_t processed = 0;
     std::vector<std::pair<std::string, NewEvent>> emitted;  // target stream, event
     std::optional<std::string> snapshot;                    // when a checkpoint is due
+    std::vector<ResultUpdate> results;                      // changed results, in page order
+    std::string result_stream;                              // the root result stream
     int64_t elapsed_ms = 0;
   };
 
@@ -130,6 +148,12 @@ class UserProjections final : public LeaderService {
   void on_page(const std::shared_ptr<Entry>& entry, ReadAllResult page);
   void on_fed(const std::shared_ptr<Entry>& entry, Fed fed, Position next, bool full);
   void write_emitted(const std::shared_ptr<Entry>& entry, Fed fed, Position next, bool full);
+  static void collect_results(projections::Projection& p, std::map<std::string, size_t>& written,
+                              std::vector<ResultUpdate> touched, Fed& fed);
+  void write_results(const std::shared_ptr<Entry>& entry, Fed fed, Position next, bool full);
+  void link_results(const std::shared_ptr<Entry>& entry, std::vector<NewEvent> links,
+                    const std::string& stream, std::optional<std::string> snapshot, Position next,
+                    bool full);
   void page_done(const std::shared_ptr<Entry>& entry, std::optional<std::string> snapshot,
                  Position next, bool full);
   void poll();
@@ -145,8 +169,12 @@ class UserProjections final : public LeaderService {
   void save_definition(const std::shared_ptr<Entry>& entry,
                        std::function<void(projections::ProjectionReply)> done);
   std::string definition_of(const Entry& entry) const;
+  void stored_state(const Entry& entry, const std::string& partition, bool result,
+                    std::function<void(projections::ProjectionReply)> done);
   void track_emitted(const std::shared_ptr<Entry>& entry, const std::string& stream);
   void delete_emitted(const std::string& name);
+  void delete_results(const std::string& result_stream, int64_t from,
+                      std::set<std::string> partition_streams);
 
   boost::asio::thread_pool pool_;
   Post post_;

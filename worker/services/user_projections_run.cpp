@@ -27,6 +27,9 @@ constexpr const char* kRegistryStream = "$projections-$all";
 constexpr const char* kCreatedType = "$ProjectionCreated";
 constexpr const char* kCheckpointType = "$ProjectionCheckpoint";
 constexpr const char* kTrackedType = "$StreamTracked";
+constexpr const char* kResultType = "Result";
+constexpr const char* kResultRemovedType = "ResultRemoved";
+constexpr const char* kLinkType = "$>";
 // The namespace of emitted events' ids (a fixed random UUID; SHA-1 name-based ids).
 const Guid kEmitIdNamespace = {{0x3f, 0x8a, 0x12, 0xc4, 0x5e, 0x77, 0x4b, 0x02, 0x9d, 0x61, 0xa0,
                                 0x2e, 0x4c, 0xb3, 0x58, 0xe9}};
@@ -76,6 +79,18 @@ std::string checkpoint_tag(const Position& p, const std::string& id) {
   o.set("$c", p.commit);
   o.set("$p", p.prepare);
   if (!id.empty()) o.set("$i", id);
+  std::ostringstream out;
+  o.stringify(out);
+  return out.str();
+}
+
+// A Result event's metadata: the source position it reflects and the event that changed it
+// (EventStore's $c, $p and $causedBy).
+std::string result_tag(const Position& p, const std::string& caused_by) {
+  Poco::JSON::Object o(Poco::JSON_PRESERVE_KEY_ORDER);
+  o.set("$c", p.commit);
+  o.set("$p", p.prepare);
+  o.set("$causedBy", caused_by);
   std::ostringstream out;
   o.stringify(out);
   return out.str();
@@ -141,10 +156,11 @@ void UserProjections::on_page(const std::shared_ptr<Entry>& entry, ReadAllResult
   // than checkpointAfterMs (EventStore's settings).
   const int64_t now = now_ms_();
   const int64_t since = now - entry->last_checkpoint_ms;
-  // A one-time projection's last page always ends with a checkpoint: its final state.
+  // A one-time projection's last page always ends with a checkpoint: its final state. A
+  // caught-up projection checkpoints what it processed since the last one too (an empty page).
   const bool last_page = entry->one_time && !(page.next < entry->stop_at);
   const bool snapshot =
-      entry->persistent && !page.events.empty() &&
+      entry->persistent && (!page.events.empty() || entry->processed_unchecked > 0) &&
       (last_page || (since >= entry->config.checkpoint_after_ms &&
                      (since >= kUserCheckpointMs ||
                       entry->processed_unchecked >= entry->config.checkpoint_handled_threshold)));
@@ -157,6 +173,9 @@ void UserProjections::on_page(const std::shared_ptr<Entry>& entry, ReadAllResult
     {
       std::lock_guard lock(*entry->mutex);
       projections::Projection& p = *entry->projection;
+      const bool results = entry->persistent && p.sources().produces_results;
+      std::vector<ResultUpdate> touched;  // each partition once, at its last event of the page
+      std::map<std::string, size_t> touched_at;
       for (const ResolvedEvent& e : page.events) {
         if (!*token) return;  // stopping: the page is dropped anyway
         const auto event = as_seen_by(p, e);
@@ -169,12 +188,22 @@ void UserProjections::on_page(const std::shared_ptr<Entry>& entry, ReadAllResult
         if (r.outcome != Outcome::Processed) continue;
         fed.processed += 1;
         const Position source = e.original().position;
+        if (results) {
+          auto [at, fresh] = touched_at.try_emplace(r.partition, touched.size());
+          if (fresh) touched.push_back(ResultUpdate{r.partition, std::nullopt, {}, ""});
+          touched[at->second].at = source;
+          touched[at->second].caused_by = to_string(e.original().event_id);
+        }
         for (size_t i = 0; i < r.emitted.size(); ++i) {
           const auto& out = r.emitted[i];
           fed.emitted.emplace_back(
               out.stream, NewEvent{emit_id(entry->name, source, i), out.event_type, out.is_json,
                                    !out.metadata.empty(), out.data, out.metadata});
         }
+      }
+      if (fed.fault.empty() && results) {
+        fed.result_stream = p.result_stream();
+        collect_results(p, entry->result_hashes, std::move(touched), fed);
       }
       if (fed.fault.empty() && snapshot) {
         fed.snapshot = p.snapshot();
@@ -219,7 +248,16 @@ void UserProjections::on_fed(const std::shared_ptr<Entry>& entry, Fed fed, Posit
     entry->busy = false;
     return;
   }
-  if (fed.emitted.empty()) return page_done(entry, std::move(fed.snapshot), next, full);
+  for (const auto& u : fed.results) {
+    if (u.result && u.result->size() > kEventBytesMax) {
+      fed.fault = "the result of partition '" + u.partition + "' (" +
+                  std::to_string(u.result->size()) + " bytes) is larger than an event may be";
+      entry->fault = fed.fault;
+      entry->busy = false;
+      return;
+    }
+  }
+  if (fed.emitted.empty()) return write_results(entry, std::move(fed), next, full);
   if (entry->config.track_emitted_streams) {
     for (const auto& [stream, event] : fed.emitted) track_emitted(entry, stream);
   }
@@ -234,11 +272,12 @@ void UserProjections::write_emitted(const std::shared_ptr<Entry>& entry, Fed fed
     size_t remaining;
     bool retry = false;
     std::string fault;
-    std::optional<std::string> snapshot;
+    Fed rest;  // the page's results and checkpoint, written after its emitted events
   };
-  auto pending = std::make_shared<Pending>(Pending{fed.emitted.size(), false, "", fed.snapshot});
+  auto emitted = std::move(fed.emitted);
+  auto pending = std::make_shared<Pending>(Pending{emitted.size(), false, "", std::move(fed)});
   auto token = running_;
-  for (auto& [stream, event] : fed.emitted) {
+  for (auto& [stream, event] : emitted) {
     context_->append(
         kSystem, stream, kExpectedAny, {std::move(event)},
         [this, token, entry, pending, next, full, stream = stream](const WriteResult& w) {
@@ -255,10 +294,93 @@ void UserProjections::write_emitted(const std::shared_ptr<Entry>& entry, Fed fed
           } else if (pending->retry) {
             reload_later(entry);
           } else {
-            page_done(entry, std::move(pending->snapshot), next, full);
+            write_results(entry, std::move(pending->rest), next, full);
           }
         });
   }
+}
+
+// A page's changed results, after its emitted events and before its checkpoint: each one as a
+// Result event in its partition's result stream (all at once), then the links to the
+// partitions' ones in the root result stream in one append, in page order (a link names the
+// event number its Result got). A failed write is handled as an emitted event's.
+void UserProjections::write_results(const std::shared_ptr<Entry>& entry, Fed fed, Position next,
+                                    bool full) {
+  if (fed.results.empty()) return page_done(entry, std::move(fed.snapshot), next, full);
+  struct Pending {
+    size_t remaining;
+    bool retry = false;
+    std::string fault;
+    std::vector<std::optional<NewEvent>> links;  // by result, for the partitions' ones
+    std::optional<std::string> snapshot;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->remaining = fed.results.size();
+  pending->links.resize(fed.results.size());
+  pending->snapshot = std::move(fed.snapshot);
+  const std::string root = fed.result_stream;
+  auto token = running_;
+  for (size_t i = 0; i < fed.results.size(); ++i) {
+    auto& u = fed.results[i];
+    const bool partitioned = !u.partition.empty();
+    const std::string stream =
+        partitioned ? projections::partition_result_stream_of(entry->name, u.partition) : root;
+    std::string tag = result_tag(u.at, u.caused_by);
+    NewEvent e{random_guid(),         u.result ? kResultType : kResultRemovedType,
+               u.result.has_value(),  true,
+               u.result.value_or(""), tag};
+    context_->append(
+        kSystem, stream, kExpectedAny, {std::move(e)},
+        [this, token, entry, pending, i, partitioned, stream, root, tag = std::move(tag), next,
+         full](const WriteResult& w) {
+          if (!*token || entry->removed) return;
+          if (transient_failure(w)) {
+            pending->retry = true;
+          } else if (w.result != OperationResult::Success) {
+            if (pending->fault.empty()) {
+              pending->fault = "writing to " + stream + " failed: " + w.message;
+            }
+          } else if (partitioned) {
+            pending->links[i] = NewEvent{random_guid(),
+                                         kLinkType,
+                                         false,
+                                         true,
+                                         std::to_string(w.first_event_number) + "@" + stream,
+                                         tag};
+          }
+          if (--pending->remaining > 0) return;
+          if (!pending->fault.empty()) {
+            entry->fault = pending->fault;
+            entry->busy = false;
+            return;
+          }
+          if (pending->retry) return reload_later(entry);
+          std::vector<NewEvent> links;
+          for (auto& link : pending->links) {
+            if (link) links.push_back(std::move(*link));
+          }
+          link_results(entry, std::move(links), root, std::move(pending->snapshot), next, full);
+        });
+  }
+}
+
+void UserProjections::link_results(const std::shared_ptr<Entry>& entry, std::vector<NewEvent> links,
+                                   const std::string& stream, std::optional<std::string> snapshot,
+                                   Position next, bool full) {
+  if (links.empty()) return page_done(entry, std::move(snapshot), next, full);
+  auto token = running_;
+  context_->append(kSystem, stream, kExpectedAny, std::move(links),
+                   [this, token, entry, stream, snapshot = std::move(snapshot), next,
+                    full](const WriteResult& w) mutable {
+                     if (!*token || entry->removed) return;
+                     if (transient_failure(w)) return reload_later(entry);
+                     if (w.result != OperationResult::Success) {
+                       entry->fault = "writing to " + stream + " failed: " + w.message;
+                       entry->busy = false;
+                       return;
+                     }
+                     page_done(entry, std::move(snapshot), next, full);
+                   });
 }
 
 void UserProjections::page_done(const std::shared_ptr<Entry>& entry,
@@ -277,6 +399,26 @@ void UserProjections::page_done(const std::shared_ptr<Entry>& entry,
     return;
   }
   if (full || entry->wake) pump(entry);
+}
+
+// Which of the page's touched partitions have a result other than the one last written
+// (REQUIRES: the projection's mutex held; on a projection thread).
+void UserProjections::collect_results(projections::Projection& p,
+                                      std::map<std::string, size_t>& written,
+                                      std::vector<ResultUpdate> touched, Fed& fed) {
+  for (auto& u : touched) {
+    u.result = p.result(u.partition);
+    if (p.faulted()) {
+      fed.fault = p.fault();
+      return;
+    }
+    // 0 stands for no result; a present one's hash is made odd so it never is 0.
+    const size_t hash = u.result ? (std::hash<std::string>{}(*u.result) | 1u) : 0u;
+    auto it = written.try_emplace(u.partition, 0u).first;
+    if (it->second == hash) continue;
+    it->second = hash;
+    fed.results.push_back(std::move(u));
+  }
 }
 
 // ---------------------------------------------------------------- loading continuous ones
@@ -298,22 +440,29 @@ void UserProjections::load_registry() {
 }
 
 void UserProjections::load(const std::string& name) {
+  // What the loaded projection replaces; a reset or another load in the meantime wins.
+  auto found = entries_.find(name);
+  std::shared_ptr<Entry> replaced = found == entries_.end() ? nullptr : found->second;
   auto token = running_;
   context_->read_stream(
-      "$projections-" + name, -1, 1, false, false, [this, token, name](ReadStreamResult d) {
+      "$projections-" + name, -1, 1, false, false,
+      [this, token, name, replaced](ReadStreamResult d) {
         if (!*token) return;
         const auto definition = last_event(d);
         if (!definition) return;
-        context_->read_stream(projections::checkpoint_stream_of(name), -1, 1, false, false,
-                              [this, token, name, data = definition->data](ReadStreamResult c) {
-                                if (!*token) return;
-                                std::optional<std::pair<std::string, Position>> checkpoint;
-                                if (const auto e = last_event(c)) {
-                                  if (const auto at = parse_tag(e->metadata, id_in(data)))
-                                    checkpoint.emplace(e->data, *at);
-                                }
-                                install(name, data, checkpoint);
-                              });
+        context_->read_stream(
+            projections::checkpoint_stream_of(name), -1, 1, false, false,
+            [this, token, name, replaced, data = definition->data](ReadStreamResult c) {
+              if (!*token) return;
+              auto now = entries_.find(name);
+              if ((now == entries_.end() ? nullptr : now->second) != replaced) return;
+              std::optional<std::pair<std::string, Position>> checkpoint;
+              if (const auto e = last_event(c)) {
+                if (const auto at = parse_tag(e->metadata, id_in(data)))
+                  checkpoint.emplace(e->data, *at);
+              }
+              install(name, data, checkpoint);
+            });
       });
 }
 
