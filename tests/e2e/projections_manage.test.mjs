@@ -6,13 +6,14 @@
 // DELETE honours deleteCheckpointStream and deleteEmittedStreams (tracked streams only); a
 // one-time projection is kept: after a SIGKILL the node shows it Completed with its state; every
 // one of these routes refuses anonymous callers and users outside $admins/$ops (401). In a
-// 3-node cluster a follower passes ProjectionsManager's and geteventstore-promise's calls on to
-// the leader.
+// 3-node cluster a follower passes ProjectionsManager's and geteventstore-promise's calls
+// (lib/gep_projections.mjs) on to the leader.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import EventStore from 'geteventstore-promise';
 import { Worker, waitFor, canConnect } from './lib/harness.mjs';
+import { exerciseGepProjections } from './lib/gep_projections.mjs';
 import { Cluster } from './lib/cluster.mjs';
 import { es, connect, closeQuietly, admin, ANY, jsonEvent, num } from './lib/es.mjs';
 
@@ -251,6 +252,7 @@ test('3-node cluster: ProjectionsManager and geteventstore-promise through a fol
     await waitFor(async () => (await gep.projections.getState(transient).catch(() => ({})))
       .total === 10, { timeoutMs: 30000, what: 'geteventstore-promise state through a follower' });
     await gep.projections.remove(transient);
+    await exerciseGepProjections(follower, conn);
     await pm.delete(name, false, false, true, admin);
     await assert.rejects(managerOf(leader).getStatus(name, admin), /404/);
   });

@@ -6,12 +6,14 @@
 // duplicates and anonymous callers are refused with clear answers; a one-time projection folds
 // $all as it was when created and completes; and
 // geteventstore-promise's projection calls (assert, getState, getResult, getInfo,
-// getAllProjectionsInfo, remove) work unmodified.
+// getAllProjectionsInfo, remove, and those in lib/gep_projections.mjs: config, stop/start,
+// disableAll/enableAll, reset, partitions' state and result) work unmodified.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Worker, waitFor } from './lib/harness.mjs';
 import EventStore from 'geteventstore-promise';
+import { exerciseGepProjections } from './lib/gep_projections.mjs';
 import { es, connect, closeQuietly, admin, ops, ANY, jsonEvent } from './lib/es.mjs';
 
 let w;
@@ -175,4 +177,9 @@ test('geteventstore-promise: assert a transient projection, read its state and r
     assert.equal((await client.projections.getInfo('$by_category')).status, 'Running');
     await client.projections.remove(name);
     await assert.rejects(pm.getStatus(name, admin), /404/);
+  });
+
+test('geteventstore-promise: config, stop/start, disableAll/enableAll, reset, partitions, remove',
+  { timeout: 60000 }, async () => {
+    await exerciseGepProjections(w, conn);
   });
