@@ -1,6 +1,6 @@
 // ConnectionWatch; see connection_watch.hpp. The watcher wakes every kWatchTickMs, shuts down
 // the sockets past their deadline (the kernel socket only: an SSL shutdown from this thread
-// would race the connection thread's SSL calls) and logs each cut.
+// would race the connection thread's SSL calls), logs each cut and the refusals.
 #include "worker/http/connection_watch.hpp"
 
 #include "common/thread_name.hpp"
@@ -83,6 +83,28 @@ void ConnectionWatch::set_deadline(uint64_t id, bool watched) {
       watched ? std::optional<Clock::time_point>(Clock::now() + io_deadline_) : std::nullopt;
 }
 
+void ConnectionWatch::watch_refusals(std::function<int()> refused, int held) {
+  std::lock_guard guard(mutex_);
+  refused_ = std::move(refused);
+  refusal_held_ = held;
+}
+
+void ConnectionWatch::log_refusals(Clock::time_point now) {
+  if (!refused_) return;
+  if (refusal_logged_at_ != Clock::time_point{} &&
+      now - refusal_logged_at_ < std::chrono::milliseconds(kRefusalLogIntervalMs)) {
+    return;
+  }
+  const int refused = refused_();
+  if (refused == refused_logged_) return;
+  std::fprintf(stderr,
+               "http: refused %d connections to the %s since the last such line: %d were held "
+               "(request threads plus the accept queue)\n",
+               refused - refused_logged_, what_.c_str(), refusal_held_);
+  refused_logged_ = refused;
+  refusal_logged_at_ = now;
+}
+
 void ConnectionWatch::run() {
   set_thread_name("http-watch");
   std::unique_lock lock(mutex_);
@@ -99,6 +121,7 @@ void ConnectionWatch::run() {
                    "longer than %lld ms to transfer (kHttpIoDeadlineMs)\n",
                    entry.peer.c_str(), what_.c_str(), static_cast<long long>(io_deadline_.count()));
     }
+    log_refusals(now);
   }
 }
 

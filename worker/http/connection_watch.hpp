@@ -5,7 +5,8 @@
 // for and reading a request, writing the answer) and not while the engine works on its request
 // (bounded by kEngineWaitMs and the long-poll cap); one whose I/O phase passes the deadline has
 // its socket shut down, which ends the blocked call and the connection.
-// Thread-safe: connection threads register and switch phases; one watcher thread cuts.
+// It also logs the connections the server refused at kConnectionsMax, with a count.
+// Thread-safe: connection threads register and switch phases; one watcher thread cuts and logs.
 #pragma once
 
 #include <Poco/Net/StreamSocket.h>
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -53,6 +55,10 @@ class ConnectionWatch {
   static void io_phase();
 
   int64_t cut() const;  // connections cut at the deadline so far
+  // Logs, at most once per kRefusalLogIntervalMs, how many connections `refused` (the server's
+  // running count of connections closed because `held` were held) grew by. The function must
+  // stay callable until this object is destroyed.
+  void watch_refusals(std::function<int()> refused, int held);
 
  private:
   struct Entry {
@@ -65,15 +71,20 @@ class ConnectionWatch {
   void remove(uint64_t id);
   void set_deadline(uint64_t id, bool watched);
   void run();
+  void log_refusals(Clock::time_point now);
 
   const std::chrono::milliseconds io_deadline_;
   const std::string what_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  bool stopping_ = false;              // GUARDED_BY(mutex_)
-  uint64_t next_id_ = 1;               // GUARDED_BY(mutex_)
-  std::map<uint64_t, Entry> entries_;  // GUARDED_BY(mutex_)
-  int64_t cut_ = 0;                    // GUARDED_BY(mutex_)
+  bool stopping_ = false;                  // GUARDED_BY(mutex_)
+  uint64_t next_id_ = 1;                   // GUARDED_BY(mutex_)
+  std::map<uint64_t, Entry> entries_;      // GUARDED_BY(mutex_)
+  int64_t cut_ = 0;                        // GUARDED_BY(mutex_)
+  std::function<int()> refused_;           // GUARDED_BY(mutex_)
+  int refusal_held_ = 0;                   // GUARDED_BY(mutex_)
+  int refused_logged_ = 0;                 // GUARDED_BY(mutex_)
+  Clock::time_point refusal_logged_at_{};  // GUARDED_BY(mutex_)
   std::thread thread_;
 };
 

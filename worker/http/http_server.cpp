@@ -360,6 +360,10 @@ void HttpServer::start() {
   impl_->handlers = new Factory(impl_->engine, *impl_->node, impl_->router);
   impl_->server = std::make_unique<Poco::Net::TCPServer>(
       new ConnectionFactory(params, impl_->handlers, *impl_->watch), impl_->pool, socket, params);
+  // stop() destroys the watch before the server, so the server outlives this function's uses.
+  impl_->watch->watch_refusals(
+      [server = impl_->server.get()] { return server->refusedConnections(); },
+      impl_->threads_max() + kQueuedConnectionsMax);
   impl_->server->start();
 }
 
@@ -370,8 +374,8 @@ void HttpServer::stop() {
   impl_->server->stop();
   impl_->handlers->abort_connections();
   impl_->pool.joinAll();
+  impl_->watch.reset();  // its thread asks the server for its refusals
   impl_->server.reset();
-  impl_->watch.reset();
   if (impl_->health()) {
     std::error_code ec;
     std::filesystem::remove(impl_->config.unix_socket_path, ec);

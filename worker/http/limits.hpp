@@ -23,6 +23,9 @@ inline constexpr int kConnectionsMax = kThreadsMax + kQueuedConnectionsMax;
 inline constexpr int kHttpIoDeadlineMs = 30000;
 // How often the watcher looks for connections past kHttpIoDeadlineMs.
 inline constexpr int kWatchTickMs = 250;
+// Connections refused at kConnectionsMax are logged at most once per this interval, with a
+// count: refusing costs a flood nothing, so the log must not pay for each one.
+inline constexpr int kRefusalLogIntervalMs = 10000;
 // Largest request body. EventStore refuses events above 4 MiB over HTTP; a JSON body with such
 // an event and its escaping fits in twice that.
 inline constexpr size_t kRequestBodyBytesMax = 8u * 1024u * 1024u;
