@@ -234,7 +234,7 @@ void Simulation::start(Node& node) {
   node.halted = false;
   guarded(node, "constructor", [&] {
     node.core = std::make_unique<Core>(config, init, node);
-    node.core->set_peers(ids_);
+    node.core->set_voters(ids_);
   });
   if (!node.core) return;
   trace(node.id + " starts: epoch " + std::to_string(node.hard.epoch) + " voted_for '" +

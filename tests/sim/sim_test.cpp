@@ -295,7 +295,7 @@ TEST(CoreRegression, SyncPointStopsWhereTheFollowersEpochEnds) {
   config.cluster_size = 3;
   replication::InitialState init{HardState{16, ""}, {e1, e13}, 3000};
   Core core(config, init, log);
-  core.set_peers({"n1", "n2"});
+  core.set_voters({"n1", "n2"});
   // An election starts with a pre-vote; one granted pre-vote (with our own) is a majority.
   int64_t pre_vote_epoch = 0;
   for (int t = 0; t < 200 && pre_vote_epoch == 0; ++t) {

@@ -50,7 +50,7 @@ class Cluster {
     c.cluster_size = static_cast<int>(ids.size());
     c.seed = static_cast<uint64_t>(i + 1) * 7919;
     node.core = std::make_unique<Core>(c, init, node);
-    node.core->set_peers(ids);
+    node.core->set_voters(ids);
   }
   // Applies the node's Ready; what durable() then hands out (an ack) is taken in the same call.
   void process(int i) {

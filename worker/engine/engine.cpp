@@ -762,7 +762,7 @@ void EngineImpl::receive(replication::Message message) {
 
 void EngineImpl::set_peers(std::vector<std::string> node_ids) {
   on_core([this, node_ids = std::move(node_ids)] {
-    if (!shut_down_) runtime_->set_peers(node_ids);
+    if (!shut_down_) runtime_->set_voters(node_ids);
   });
 }
 

@@ -122,7 +122,7 @@ class Engine {
   static std::unique_ptr<Engine> open(const EngineConfig& config,
                                       ReplicationTransport* transport = nullptr);
 
-  // Replication: a message from another node, and the members to talk to (from gossip).
+  // Replication: a message from another node, and the other voting members (by instance id).
   virtual void receive(replication::Message message) = 0;
   virtual void set_peers(std::vector<std::string> node_ids) = 0;
   virtual NodeStatus status() const = 0;

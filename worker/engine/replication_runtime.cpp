@@ -112,10 +112,10 @@ void ReplicationRuntime::receive(const replication::Message& message) {
   process_ready();
 }
 
-void ReplicationRuntime::set_peers(const std::vector<std::string>& node_ids) {
+void ReplicationRuntime::set_voters(const std::vector<std::string>& node_ids) {
   if (!core_ || stopped_) return;
   catch_up_ticks();
-  core_->set_peers(node_ids);
+  core_->set_voters(node_ids);
   process_ready();
 }
 

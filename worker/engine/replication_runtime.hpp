@@ -75,7 +75,8 @@ class ReplicationRuntime final : public WriteLog {
 
   // Replication inputs.
   void receive(const replication::Message& message);
-  void set_peers(const std::vector<std::string>& node_ids);
+  // The other voting members, by instance id (replaces the set).
+  void set_voters(const std::vector<std::string>& node_ids);
   void resign();
 
   // Why this node cannot take a write now (None when it leads with its epoch committed).

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 
@@ -250,20 +251,34 @@ void Core::send(const NodeId& to, Body body) {
   ready_.messages.push_back(Message{config_.self, to, std::move(body)});
 }
 
-void Core::set_peers(const std::vector<NodeId>& peers) {
-  for (const auto& p : peers) {
-    if (p == config_.self) continue;
-    if (peers_.insert(p).second && role_ == Role::Leader) {
-      progress_[p].last_heard_tick = now_tick_;
-      send_appends(p, true);
-    }
+void Core::set_voters(const std::vector<NodeId>& voters) {
+  std::set<NodeId> next;
+  for (const auto& v : voters) {
+    if (v != config_.self) next.insert(v);
+  }
+  for (const auto& gone : peers_) {
+    if (next.count(gone)) continue;
+    progress_.erase(gone);
+    votes_.erase(gone);
+    pre_votes_.erase(gone);
+  }
+  std::vector<NodeId> added;
+  std::set_difference(next.begin(), next.end(), peers_.begin(), peers_.end(),
+                      std::back_inserter(added));
+  peers_ = std::move(next);
+  if (role_ != Role::Leader) return;
+  for (const auto& p : added) {
+    progress_[p].last_heard_tick = now_tick_;
+    send_appends(p, true);
   }
 }
 
 void Core::step(const Message& message) {
   if (message.to != config_.self || message.from == config_.self) return;
-  if (peers_.insert(message.from).second && role_ == Role::Leader) {
-    progress_[message.from].last_heard_tick = now_tick_;
+  if (peers_.count(message.from) == 0) {
+    // Not a configured member: it neither votes, nor acks, nor subscribes, nor leads here.
+    ++messages_from_non_voters_;
+    return;
   }
   const int64_t epoch = message_epoch(message.body);
   if (epoch > hard_.epoch && !is_pre_vote(message.body)) {

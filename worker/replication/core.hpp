@@ -10,7 +10,9 @@
 // with entries from the last common point and the follower truncates its divergent suffix (which
 // is never committed). The commit position is the highest end position durable on a majority of
 // the configured cluster size, counted only once the current epoch's record is included; the
-// leader announces each new one to its followers in the Ready that commits it.
+// leader announces each new one to its followers in the Ready that commits it. Only the voters
+// (set_voters) are heard: a message from any other node is dropped before it can vote, ack,
+// subscribe or lead, so nobody outside the configured members counts toward a quorum.
 #pragma once
 
 #include "common/guid.hpp"
@@ -27,7 +29,8 @@
 
 namespace chorus::replication {
 
-// A member's stable identity: its internal TCP endpoint "ip:port".
+// A member's stable identity: its instance id (GUID text, persisted with its data), never its
+// address. Opaque to the core (the simulator uses short names).
 using NodeId = std::string;
 
 // Fixed cost of an entry on top of its payload, so positions advance like byte offsets.
@@ -162,8 +165,10 @@ class Core {
   // Local storage made every entry below `end` durable. It must describe the log as it is
   // after the latest truncate_to handed out (drop notices about writes made before it).
   void durable(int64_t end);
-  // The members to talk to (from gossip), without self. Unknown senders are added on contact.
-  void set_peers(const std::vector<NodeId>& peers);
+  // The other voting members (self is always one), replacing the previous set: only they are
+  // sent to, and only their messages count. A member left out loses its progress and votes.
+  // The adapter keeps the set within cluster_size; the quorum is always cluster_size / 2 + 1.
+  void set_voters(const std::vector<NodeId>& voters);
   // Leader only: appends payloads as entries of the current epoch. Returns them (with positions)
   // or nullopt when not leader.
   // With send_now false the entries go to the followers at the next send_pending_appends() (or
@@ -197,6 +202,9 @@ class Core {
   // Sync Appends refused because they started outside this follower's log: a correct leader
   // never sends one, so the simulator treats any as a protocol bug.
   int64_t sync_appends_refused() const { return sync_appends_refused_; }
+  // Messages dropped because their sender is not a voter.
+  int64_t messages_from_non_voters() const { return messages_from_non_voters_; }
+  const std::set<NodeId>& voters() const { return peers_; }
   int quorum() const { return config_.cluster_size / 2 + 1; }
 
   // The payload of an epoch record (what followers and storage see).
@@ -253,7 +261,7 @@ class Core {
   int64_t leader_commit_end_ = 0;
   std::deque<Entry> buffer_;  // recent entries, contiguous, ending at log_end_
   size_t buffer_bytes_ = 0;
-  std::set<NodeId> peers_;
+  std::set<NodeId> peers_;  // the other voters
   std::map<NodeId, Progress> progress_;
   std::set<NodeId> votes_;
   std::set<NodeId> pre_votes_;
@@ -269,6 +277,7 @@ class Core {
   int heartbeat_elapsed_ = 0;
   int64_t elections_started_ = 0;
   int64_t sync_appends_refused_ = 0;
+  int64_t messages_from_non_voters_ = 0;
   Ready ready_;
 };
 
