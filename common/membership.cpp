@@ -173,6 +173,23 @@ std::vector<std::string> Membership::replication_peers() const {
   return out;
 }
 
+NodeIdentities Membership::live_node_identities() const {
+  NodeIdentities out;
+  for (const auto& [key, e] : members_) {
+    if (is_manager_or_seed(e.info) || e.info.is_read_only_replica || !e.info.is_alive) continue;
+    if (has_instance_id(e.info)) out.emplace_back(member_node_id(e.info), e.info.instance_id);
+  }
+  return out;
+}
+
+std::optional<MemberInfo> Membership::by_instance_id(const std::string& instance_id) const {
+  if (self_.instance_id == instance_id) return self_;
+  for (const auto& [key, e] : members_) {
+    if (!is_manager_or_seed(e.info) && e.info.instance_id == instance_id) return e.info;
+  }
+  return std::nullopt;
+}
+
 std::optional<MemberInfo> Membership::by_node_id(const std::string& node_id) const {
   if (member_node_id(self_) == node_id) return self_;
   for (const auto& [key, e] : members_) {

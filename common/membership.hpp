@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace chorus::cluster {
@@ -29,6 +30,8 @@ struct MembershipTimes {
 std::string member_key(const MemberInfo& m);      // "internal http ip:port"
 std::string member_node_id(const MemberInfo& m);  // "internal tcp ip:port"
 bool is_manager_or_seed(const MemberInfo& m);
+// (internal TCP endpoint, instance id) of database nodes.
+using NodeIdentities = std::vector<std::pair<std::string, std::string>>;
 
 class Membership {
  public:
@@ -50,7 +53,11 @@ class Membership {
   std::vector<std::string> gossip_targets() const;
   // Replication peers: the internal TCP endpoints of the other database nodes.
   std::vector<std::string> replication_peers() const;
+  // The live database nodes (not read-only replicas) that state an instance id, as (internal TCP
+  // endpoint, instance id): the candidates for the voter set.
+  NodeIdentities live_node_identities() const;
   std::optional<MemberInfo> by_node_id(const std::string& node_id) const;
+  std::optional<MemberInfo> by_instance_id(const std::string& instance_id) const;
   const std::string& cluster_name() const { return cluster_name_; }
 
  private:

@@ -293,6 +293,10 @@ std::vector<OptionSpec> make_option_table() {
        bind_port(&W::cluster_gossip_port)},
       {"GossipSeed", "", "Gossip seeds as host:port, comma-separated or repeated.",
        bind_host_ports(&W::gossip_seeds)},
+      {"ClusterMember", "",
+       "The voting members' internal TCP endpoints as ip:port, this node included (none: the "
+       "first --cluster-size nodes seen take the seats).",
+       bind_host_ports(&W::cluster_members)},
       {"ClusterName", "default",
        "Name of the cluster; gossip from a cluster of another name is refused.",
        bind_string(&W::cluster_name, false)},

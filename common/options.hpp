@@ -43,6 +43,7 @@ struct WorkerOptions {
   int cluster_size = 1;
   bool discover_via_dns = true;
   std::vector<HostPort> gossip_seeds;
+  std::vector<HostPort> cluster_members;  // --cluster-member: the voters (docs/cluster.md)
   std::string cluster_dns = "fake.dns";
   uint16_t cluster_gossip_port = 2112;
   int node_priority = 0;

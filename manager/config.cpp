@@ -609,6 +609,22 @@ void check_clusters(Parse& p, const std::string& file) {
   if (c.default_cluster.empty()) {
     c.default_cluster = c.nodes.empty() ? "default" : c.nodes.front().cluster;
   }
+  // A manager that runs every member of a cluster knows its voters: it lists them, so that no
+  // other node can take a seat (docs/cluster.md, "The voter set").
+  std::map<std::string, std::vector<NodeSpec*>> by_cluster;
+  for (NodeSpec& n : c.nodes) by_cluster[n.cluster].push_back(&n);
+  for (auto& [name, nodes] : by_cluster) {
+    const bool all_here = static_cast<int>(nodes.size()) == nodes.front()->resolved.cluster_size;
+    const bool own = std::any_of(nodes.begin(), nodes.end(), [](const NodeSpec* n) {
+      return !n->resolved.cluster_members.empty();
+    });
+    if (!all_here || own) continue;
+    std::vector<std::string> members;
+    for (const NodeSpec* n : nodes) {
+      members.push_back(n->resolved.int_ip + ":" + std::to_string(n->resolved.int_tcp_port));
+    }
+    for (NodeSpec* n : nodes) n->members = members;
+  }
 }
 
 void collect_effective(Parse& p) {
@@ -704,6 +720,11 @@ std::vector<std::string> worker_args(const ManagerConfig& config, const NodeSpec
   args.push_back("--gossip-seed=" + config.int_ip + ":" + std::to_string(config.int_http_port));
   args.emplace_back("--discover-via-dns=false");
   args.push_back("--cluster-name=" + node.cluster);
+  if (!node.members.empty()) {
+    std::string list;
+    for (const auto& m : node.members) list += (list.empty() ? "" : ",") + m;
+    args.push_back("--cluster-member=" + list);
+  }
   if (!has_db) args.push_back("--db=" + db.string());
   args.push_back("--log=" + log.string());
   if (!config.cluster_secret.empty()) {

@@ -33,6 +33,9 @@ struct NodeSpec {
   // the manager passes its IntIp/ExtIp.
   bool own_int_ip = false;
   bool own_ext_ip = false;
+  // The --cluster-member list the manager passes (ip:port): its nodes of this cluster, when it
+  // runs all --cluster-size of them and the node names no members itself; else empty.
+  std::vector<std::string> members;
 };
 
 struct ManagerConfig {

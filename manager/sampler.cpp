@@ -125,7 +125,11 @@ void MetricsSampler::add_lag(const NodeView& v, std::map<std::string, std::strin
   }
   const std::string node_id =
       spec.resolved.int_ip + ":" + std::to_string(spec.resolved.int_tcp_port);
-  if (lag_from_leader_stats(cached->second, node_id, &figures)) return;
+  // Leaders name followers by instance id; one of an older version by internal TCP endpoint.
+  if (lag_from_leader_stats(cached->second, self->instance_id, &figures) ||
+      lag_from_leader_stats(cached->second, node_id, &figures)) {
+    return;
+  }
   figures[Figure::kLagBytes] = static_cast<double>(
       std::max<int64_t>(0, leader->writer_checkpoint - self->writer_checkpoint));
 }

@@ -11,6 +11,7 @@
 #include "worker/cluster/gossip_service.hpp"
 #include "worker/cluster/router.hpp"
 #include "worker/cluster/transport.hpp"
+#include "worker/cluster/voter_set.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/engine/space_monitor.hpp"
 #include "worker/engine/users.hpp"
@@ -225,10 +226,23 @@ void handle_forward(chorus::Engine& engine, const chorus::internal::Forward& req
       });
 }
 
-// The node's identity, kept with its data so that it survives restarts (a --mem-db node makes
-// one per run); "" with `error` when the file cannot be read or written.
+// A --mem-db node's identity: it keeps nothing between runs, so every start of it is a new, empty
+// node at the same seat of the voter set; a name-based id (cluster name and internal TCP
+// endpoint) keeps that seat without a file. A node with a data folder never uses it.
+std::string mem_db_instance_id(const chorus::WorkerOptions& options) {
+  const std::string digest = chorus::auth::hmac_sha256(
+      "chorus-mem-db-instance-id-1",
+      options.cluster_name + "\n" + options.int_ip + ":" + std::to_string(options.int_tcp_port));
+  std::string bytes = digest.substr(0, 16);
+  bytes[6] = static_cast<char>((bytes[6] & 0x0F) | 0x50);  // RFC 4122 version 5 (name-based)
+  bytes[8] = static_cast<char>((bytes[8] & 0x3F) | 0x80);  // and variant
+  return chorus::to_string(*chorus::from_raw_bytes(bytes));
+}
+
+// The node's identity, kept with its data so that it survives restarts; "" with `error` when
+// the file cannot be read or written.
 std::string instance_id(const chorus::WorkerOptions& options, std::string* error) {
-  if (options.mem_db) return chorus::to_string(chorus::random_guid());
+  if (options.mem_db) return mem_db_instance_id(options);
   const auto path = std::filesystem::path(options.db_folder) / kInstanceIdFileName;
   std::string text;
   if (std::ifstream in(path); in && std::getline(in, text) && chorus::parse_guid(text)) {
@@ -244,6 +258,41 @@ std::string instance_id(const chorus::WorkerOptions& options, std::string* error
   out.flush();
   if (!out) *error = "cannot write instance id file '" + path.string() + "'";
   return out ? text : "";
+}
+
+// The voter set (docs/cluster.md): --cluster-member or free seats, and the pins kept in the data
+// folder; null with `error` when the pins do not fit the configuration.
+std::unique_ptr<chorus::cluster::VoterBook> voter_book(chorus::Log& log,
+                                                       const chorus::WorkerOptions& options,
+                                                       const std::string& self_instance,
+                                                       std::string* error) {
+  using chorus::cluster::Voter;
+  const Voter self{options.int_ip + ":" + std::to_string(options.int_tcp_port), self_instance};
+  std::vector<std::string> listed;
+  for (const auto& m : options.cluster_members) {
+    listed.push_back(m.host + ":" + std::to_string(m.port));
+  }
+  std::vector<Voter> pins;
+  if (!options.mem_db) {
+    auto loaded = chorus::cluster::load_voter_pins(options.db_folder, error);
+    if (!loaded) return nullptr;
+    pins = std::move(*loaded);
+  }
+  *error = chorus::cluster::VoterSet::check(self, options.cluster_size, listed, pins);
+  if (!error->empty()) return nullptr;
+  log.info("voters: this node " + self_instance + " at " + self.endpoint + ", " +
+           std::to_string(pins.size()) + " other(s) pinned, " +
+           std::to_string(options.cluster_size) + " seats" +
+           (listed.empty() ? "" : " (--cluster-member)"));
+  return std::make_unique<chorus::cluster::VoterBook>(
+      chorus::cluster::VoterSet(self, options.cluster_size, listed, pins),
+      options.mem_db ? "" : options.db_folder, [&log](const std::string& line, bool refused) {
+        if (refused) {
+          log.warn(line);
+        } else {
+          log.info(line);
+        }
+      });
 }
 
 bool is_loopback(const std::string& ip) {
@@ -428,6 +477,7 @@ struct ClusterParts {
   std::unique_ptr<chorus::cluster::Router> router;
   chorus::auth::Secret secret;  // empty: internal traffic is not signed
   std::string instance_id;
+  std::unique_ptr<chorus::cluster::VoterBook> voters;
 };
 
 // Passes a write of this node's own to the leader (as "$system", which handle_forward lets
@@ -674,6 +724,7 @@ int run(const chorus::ParseResult& parsed) {
   std::string refusal;
   const auto secret = cluster_secret(options, &refusal);
   if (secret) cluster.instance_id = instance_id(options, &refusal);
+  if (refusal.empty()) cluster.voters = voter_book(log, options, cluster.instance_id, &refusal);
   if (!refusal.empty()) {
     log.error(refusal);
     return fail_to_start(refusal);
@@ -699,6 +750,7 @@ int run(const chorus::ParseResult& parsed) {
   auto config = engine_config(options);
   chorus::SpaceMonitor space(options.db_folder, options.mem_db, options.min_free_disk_bytes);
   config.low_disk_refusal = [&space] { return space.refusal_message(); };
+  config.cluster.node_id = cluster.instance_id;  // the replication core knows nodes by it
   chorus::cluster::TransportTls transport_tls;
   if (certificates) {
     // Mutual TLS: only holders of a certificate signed by a trusted root are peers.
@@ -706,9 +758,11 @@ int run(const chorus::ParseResult& parsed) {
     transport_tls.client = certificates->asio_client_context();
   }
   cluster.transport = std::make_unique<chorus::cluster::Transport>(
-      io, config.cluster.node_id, options.cluster_name, options.int_ip, options.int_tcp_port,
-      std::move(handlers), std::move(transport_tls));
+      io, options.int_ip + ":" + std::to_string(options.int_tcp_port), options.cluster_name,
+      options.int_ip, options.int_tcp_port, std::move(handlers), std::move(transport_tls));
   cluster.transport->require_secret(cluster.secret);
+  cluster.transport->set_instance_id(cluster.instance_id);
+  cluster.transport->set_voters(cluster.voters->voters());
   if (std::string problem = start_transport(log, *cluster.transport, options); !problem.empty()) {
     log.error(problem);
     return fail_to_start(problem);
@@ -727,11 +781,19 @@ int run(const chorus::ParseResult& parsed) {
   auto gossip = gossip_config(options, certificates.get());
   gossip.secret = cluster.secret;
   auto* transport = cluster.transport.get();
+  auto* voters = cluster.voters.get();
+  // Only voters replicate: the transport hears and addresses no one else, the core counts no
+  // one else. Pins from earlier runs hold at once; gossip offers the nodes it learns of.
+  const auto use_voters = [raw_engine, transport](const std::vector<chorus::cluster::Voter>& v) {
+    transport->set_voters(v);
+    std::vector<std::string> ids;
+    for (const auto& voter : v) ids.push_back(voter.instance_id);
+    raw_engine->set_peers(std::move(ids));
+  };
+  use_voters(voters->voters());
   cluster.gossip = std::make_unique<chorus::cluster::GossipService>(
-      std::move(gossip), nullptr, [raw_engine, transport](std::vector<std::string> peers) {
-        // Only members that gossip knows of may send replication messages.
-        transport->set_members(peers);
-        raw_engine->set_peers(std::move(peers));
+      std::move(gossip), nullptr, [voters, use_voters](chorus::cluster::NodeIdentities nodes) {
+        if (auto changed = voters->offer(nodes)) use_voters(*changed);
       });
   cluster.router = std::make_unique<chorus::cluster::Router>(*engine, cluster.gossip.get(),
                                                              cluster.transport.get());

@@ -27,8 +27,10 @@ namespace {
 
 namespace rep = chorus::replication;
 
-const rep::NodeId kSelf = "10.0.0.1:1112";
-const std::vector<rep::NodeId> kVoters = {"10.0.0.2:1112", "10.0.0.3:1112"};
+// Nodes are named by instance id in the core and on the wire (from_instance, to_instance).
+const rep::NodeId kSelf = "5f1d3a2b-0c4e-4d6f-8a7b-9c0d1e2f3a01";
+const std::vector<rep::NodeId> kVoters = {"5f1d3a2b-0c4e-4d6f-8a7b-9c0d1e2f3a02",
+                                          "5f1d3a2b-0c4e-4d6f-8a7b-9c0d1e2f3a03"};
 
 enum Op : uint8_t { kTick, kMessage, kInSession, kDurable, kPropose, kSetPeers, kOpCount };
 
@@ -116,7 +118,8 @@ struct Harness {
       if (const auto* s = std::get_if<rep::Subscribe>(&m.body)) sessions[m.to] = s->session;
       if (const auto* a = std::get_if<rep::AppendAck>(&m.body)) sessions[m.to] = a->session;
       if (const auto* a = std::get_if<rep::Append>(&m.body)) sessions[m.to] = a->session;
-      (void)chorus::cluster::to_proto(m, "fuzz");  // what the transport would send
+      (void)chorus::cluster::to_proto(m, "fuzz", "10.0.0.1:1112",
+                                      "10.0.0.2:1112");  // what the transport would send
     }
     FUZZ_CHECK(core.epoch() >= epoch, "epoch went back");
     epoch = core.epoch();
@@ -130,11 +133,13 @@ struct Harness {
     const size_t length = in.byte() | (size_t{in.byte()} << 8);
     chorus::internal::ReplicationMessage proto;
     if (!proto.ParseFromString(in.bytes(length))) return;
-    proto.set_to(kSelf);
+    proto.set_to("10.0.0.1:1112");
+    proto.set_to_instance(kSelf);
     // Most messages come from a voter (the core drops the others at once); some stay outsiders.
-    if (proto.from().size() % 8 != 0) proto.set_from(kVoters[proto.from().size() % 2]);
+    const size_t pick = proto.from_instance().size();
+    if (pick % 8 != 0) proto.set_from_instance(kVoters[pick % 2]);
     if (in_session) {
-      const uint64_t session = sessions[proto.from()];
+      const uint64_t session = sessions[proto.from_instance()];
       if (proto.has_append()) proto.mutable_append()->set_session(session);
       if (proto.has_append_ack()) proto.mutable_append_ack()->set_session(session);
       if (proto.has_subscribe()) proto.mutable_subscribe()->set_session(session);

@@ -3,7 +3,8 @@
 // near INT64_MAX, negative or huge positions, Appends whose entries are not contiguous or whose
 // epoch record is forged, malformed scavenged gaps, AppendAcks beyond their log, Forwards that
 // claim groups; and that the messages a real leader and follower send (gaps included) pass
-// unchanged.
+// unchanged; a message without the sender's and recipient's instance ids (a node of an older
+// version, or a forger) is refused.
 #include "worker/cluster/message_check.hpp"
 
 #include "worker/cluster/message_codec.hpp"
@@ -18,9 +19,27 @@ namespace {
 
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 
+const std::string kFrom = "0b7e4a5c-1d2e-4f30-8a41-5b6c7d8e9f01";
+const std::string kTo = "0b7e4a5c-1d2e-4f30-8a41-5b6c7d8e9f02";
+
 internal::ReplicationMessage wrap(replication::Body body) {
-  return to_proto(replication::Message{"127.0.0.1:1112", "127.0.0.1:1212", std::move(body)},
-                  "default");
+  return to_proto(replication::Message{kFrom, kTo, std::move(body)}, "default", "127.0.0.1:1112",
+                  "127.0.0.1:1212");
+}
+
+internal::ReplicationMessage forward_message() {
+  internal::ReplicationMessage m;
+  m.set_from("127.0.0.1:1112");
+  m.set_to("127.0.0.1:1212");
+  m.set_cluster("default");
+  m.set_from_instance(kFrom);
+  m.set_to_instance(kTo);
+  auto* f = m.mutable_forward();
+  f->set_request_id(1);
+  f->set_login("ouro");
+  f->set_command(0x82);
+  f->set_payload("x");
+  return m;
 }
 
 replication::Entry entry(int64_t position, int64_t epoch, std::string payload) {
@@ -32,7 +51,7 @@ replication::Entry entry(int64_t position, int64_t epoch, std::string payload) {
 TEST(MessageCheck, RealMessagesPass) {
   using namespace replication;
   replication::EpochRecord record{3, 100, Guid{}};
-  Entry epoch_entry{100, 0, 3, true, Core::epoch_payload(record, "127.0.0.1:1112")};
+  Entry epoch_entry{100, 0, 3, true, Core::epoch_payload(record, kFrom)};
   epoch_entry.end = 100 + kEntryOverheadBytes + static_cast<int64_t>(epoch_entry.payload.size());
   const Entry next = entry(epoch_entry.end, 3, "event");
   EXPECT_EQ(check_message_fields(wrap(VoteRequest{4, 3, 500, 0, true})), "");
@@ -48,15 +67,25 @@ TEST(MessageCheck, RealMessagesPass) {
       check_message_fields(wrap(Append{3, 100, true, {epoch_entry, next, gap, after}, 100, 7})),
       "");
   EXPECT_EQ(check_message_fields(wrap(AppendAck{3, 500, 400, 7})), "");
-  internal::ReplicationMessage forward;
-  forward.set_from("127.0.0.1:1112");
-  forward.set_to("127.0.0.1:1212");
-  forward.set_cluster("default");
-  forward.mutable_forward()->set_request_id(1);
-  forward.mutable_forward()->set_login("ouro");
-  forward.mutable_forward()->set_command(0x82);
-  forward.mutable_forward()->set_payload("x");
-  EXPECT_EQ(check_message_fields(forward), "");
+  EXPECT_EQ(check_message_fields(forward_message()), "");
+  // The codec hands the core instance ids, never endpoints.
+  const auto decoded = from_proto(wrap(AppendAck{3, 500, 400, 7}));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->from, kFrom);
+  EXPECT_EQ(decoded->to, kTo);
+}
+
+TEST(MessageCheck, InstanceIdsAreRequired) {
+  auto m = forward_message();
+  m.clear_from_instance();
+  EXPECT_NE(check_message_fields(m), "") << "no sender instance id (an older node)";
+  m.set_from_instance("127.0.0.1:1112");
+  EXPECT_NE(check_message_fields(m), "") << "an endpoint where the instance id belongs";
+  m.set_from_instance(kFrom);
+  m.clear_to_instance();
+  EXPECT_NE(check_message_fields(m), "") << "no recipient instance id";
+  m.set_to_instance(std::string(40, 'f'));
+  EXPECT_NE(check_message_fields(m), "") << "a recipient instance id that is no GUID";
 }
 
 TEST(MessageCheck, OutOfRangeFieldsAreRefused) {
@@ -99,15 +128,8 @@ TEST(MessageCheck, OutOfRangeFieldsAreRefused) {
 }
 
 TEST(MessageCheck, ForwardsAndIdsAreChecked) {
-  internal::ReplicationMessage m;
-  m.set_from("127.0.0.1:1112");
-  m.set_to("127.0.0.1:1212");
-  m.set_cluster("default");
+  internal::ReplicationMessage m = forward_message();
   auto* f = m.mutable_forward();
-  f->set_request_id(1);
-  f->set_login("ouro");
-  f->set_command(0x82);
-  f->set_payload("x");
   f->add_groups("$admins");
   EXPECT_NE(check_message_fields(m), "") << "a claimed group list";
   f->clear_groups();

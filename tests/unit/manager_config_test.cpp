@@ -71,6 +71,37 @@ TEST(ManagerConfig, ReadsTheIssueExample) {
   EXPECT_TRUE(has("--cluster-name=default"));
   EXPECT_TRUE(has("--db=/tmp/data/n1"));
   EXPECT_TRUE(has("--log=/tmp/logs/n1"));
+  // Two of the cluster's three nodes run here: the manager cannot name the voters.
+  EXPECT_FALSE(std::any_of(args.begin(), args.end(), [](const std::string& a) {
+    return a.rfind("--cluster-member", 0) == 0;
+  }));
+}
+
+// The voter set (issue 10): a manager that runs every node of a cluster lists them as its
+// members, so that no other node can take a seat; one whose node names its members keeps them.
+TEST(ManagerConfig, PassesTheMembersOfAClusterItRunsWhole) {
+  std::string yaml = kThreeNodes;
+  yaml += R"(  - Name: n3
+    Options: {ClusterSize: 3, IntTcpPort: 1312, ExtTcpPort: 1313, IntHttpPort: 2312, ExtHttpPort: 2313}
+  - Name: solo
+    Cluster: other
+    Options: {ClusterSize: 1, IntTcpPort: 1412, ExtTcpPort: 1413, IntHttpPort: 2412, ExtHttpPort: 2413,
+              ClusterMember: "127.0.0.1:1412"}
+)";
+  const auto r = parse_yaml(yaml);
+  ASSERT_TRUE(r.ok()) << r.error;
+  for (size_t i = 0; i < 3; ++i) {
+    const auto args = worker_args(r.config, r.config.nodes[i]);
+    EXPECT_NE(std::find(args.begin(), args.end(),
+                        "--cluster-member=127.0.0.1:1112,127.0.0.1:1212,127.0.0.1:1312"),
+              args.end())
+        << r.config.nodes[i].name;
+  }
+  const auto solo = worker_args(r.config, r.config.nodes[3]);
+  EXPECT_EQ(std::count_if(solo.begin(), solo.end(),
+                          [](const std::string& a) { return a.find("cluster-member") != a.npos; }),
+            1)
+      << "its own list only";
 }
 
 TEST(ManagerConfig, CommandLineBeatsEnvironmentBeatsFile) {

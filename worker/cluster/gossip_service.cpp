@@ -72,7 +72,7 @@ std::optional<ClusterInfo> exchange(const std::string& key, const std::string& b
 }  // namespace
 
 GossipService::GossipService(GossipConfig config, std::function<MemberInfo()> self,
-                             std::function<void(std::vector<std::string>)> on_peers)
+                             std::function<void(NodeIdentities)> on_peers)
     : config_(std::move(config)),
       self_(std::move(self)),
       on_peers_(std::move(on_peers)),
@@ -165,10 +165,10 @@ void GossipService::round() {
 }
 
 void GossipService::notify_peers() {
-  std::vector<std::string> peers;
+  NodeIdentities peers;
   {
     std::lock_guard lock(mutex_);
-    peers = membership_.replication_peers();
+    peers = membership_.live_node_identities();
   }
   std::sort(peers.begin(), peers.end());
   if (peers == last_peers_) return;
@@ -201,9 +201,9 @@ ClusterInfo GossipService::view() {
   return membership_.view();
 }
 
-std::optional<MemberInfo> GossipService::member_for_node(const std::string& node_id) {
+std::optional<MemberInfo> GossipService::member_by_instance_id(const std::string& instance_id) {
   std::lock_guard lock(mutex_);
-  return membership_.by_node_id(node_id);
+  return membership_.by_instance_id(instance_id);
 }
 
 }  // namespace chorus::cluster

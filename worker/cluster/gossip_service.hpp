@@ -42,9 +42,10 @@ struct GossipConfig {
 
 class GossipService {
  public:
-  // self(): our current member entry. on_peers(node_ids): the replication peers changed.
+  // self(): our current member entry. on_peers(nodes): the live database nodes changed (the
+  // candidates for the voter set, which decides who replicates).
   GossipService(GossipConfig config, std::function<MemberInfo()> self,
-                std::function<void(std::vector<std::string>)> on_peers);
+                std::function<void(NodeIdentities)> on_peers);
   ~GossipService();
 
   void start();
@@ -56,7 +57,7 @@ class GossipService {
   // malformed document or another cluster's.
   std::optional<ClusterInfo> handle_push(const ClusterInfo& view, std::string* error);
   ClusterInfo view();
-  std::optional<MemberInfo> member_for_node(const std::string& node_id);
+  std::optional<MemberInfo> member_by_instance_id(const std::string& instance_id);
 
  private:
   void run();
@@ -66,10 +67,10 @@ class GossipService {
 
   GossipConfig config_;
   std::function<MemberInfo()> self_;
-  std::function<void(std::vector<std::string>)> on_peers_;
+  std::function<void(NodeIdentities)> on_peers_;
   std::mutex mutex_;
   Membership membership_;
-  std::vector<std::string> last_peers_;
+  NodeIdentities last_peers_;
   std::mt19937_64 rng_;
   std::atomic<bool> stopping_{false};
   std::condition_variable wake_;

@@ -2,6 +2,7 @@
 #include "worker/cluster/message_check.hpp"
 
 #include "common/cluster_auth.hpp"
+#include "common/guid.hpp"
 #include "worker/replication/core.hpp"
 
 namespace chorus::cluster {
@@ -105,6 +106,10 @@ std::string check_body(const internal::ReplicationMessage& m) {
 std::string check_message_fields(const internal::ReplicationMessage& m) {
   if (m.from().empty() || m.from().size() > auth::kNodeIdBytesMax) return "bad sender id";
   if (m.to().empty() || m.to().size() > auth::kNodeIdBytesMax) return "bad recipient id";
+  // Nodes are known by instance id: a message without one comes from a node of an older
+  // version (or a forger), and cannot be matched to a voter.
+  if (!parse_guid(m.from_instance())) return "no sender instance id";
+  if (!parse_guid(m.to_instance())) return "no recipient instance id";
   return check_body(m);
 }
 

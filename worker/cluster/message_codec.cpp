@@ -20,11 +20,15 @@ replication::Entry from_proto(const internal::Entry& e) {
 
 }  // namespace
 
-internal::ReplicationMessage to_proto(const replication::Message& m, const std::string& cluster) {
+internal::ReplicationMessage to_proto(const replication::Message& m, const std::string& cluster,
+                                      const std::string& from_endpoint,
+                                      const std::string& to_endpoint) {
   internal::ReplicationMessage out;
-  out.set_from(m.from);
-  out.set_to(m.to);
+  out.set_from(from_endpoint);
+  out.set_to(to_endpoint);
   out.set_cluster(cluster);
+  out.set_from_instance(m.from);
+  out.set_to_instance(m.to);
   std::visit(
       [&](const auto& b) {
         using T = std::decay_t<decltype(b)>;
@@ -73,8 +77,8 @@ internal::ReplicationMessage to_proto(const replication::Message& m, const std::
 
 std::optional<replication::Message> from_proto(const internal::ReplicationMessage& m) {
   replication::Message out;
-  out.from = m.from();
-  out.to = m.to();
+  out.from = m.from_instance();
+  out.to = m.to_instance();
   switch (m.body_case()) {
     case internal::ReplicationMessage::kVoteRequest: {
       const auto& p = m.vote_request();

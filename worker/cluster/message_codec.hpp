@@ -10,8 +10,13 @@
 
 namespace chorus::cluster {
 
-internal::ReplicationMessage to_proto(const replication::Message& m, const std::string& cluster);
-// nullopt when the message carries no replication body (e.g. a Forward) or is malformed.
+// The core names nodes by instance id (from_instance, to_instance); the transport addresses them
+// by internal TCP endpoint (from, to), which it knows from the voter set.
+internal::ReplicationMessage to_proto(const replication::Message& m, const std::string& cluster,
+                                      const std::string& from_endpoint,
+                                      const std::string& to_endpoint);
+// nullopt when the message carries no replication body (e.g. a Forward) or is malformed. The
+// message's from/to are the instance ids.
 std::optional<replication::Message> from_proto(const internal::ReplicationMessage& m);
 
 }  // namespace chorus::cluster

@@ -17,7 +17,7 @@ bool Router::is_leader() const { return engine_.status().is_leader; }
 std::optional<LeaderEndpoints> Router::leader() const {
   const auto status = engine_.status();
   if (!status.leader_id || !gossip_) return std::nullopt;
-  const auto member = gossip_->member_for_node(*status.leader_id);
+  const auto member = gossip_->member_by_instance_id(*status.leader_id);
   // A leader with only a secure port (--disable-insecure-tcp) still has endpoints to name.
   if (!member || (member->external_tcp_port <= 0 && member->external_secure_tcp_port <= 0)) {
     return std::nullopt;

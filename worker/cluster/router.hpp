@@ -16,7 +16,7 @@ class GossipService;
 class Transport;
 
 struct LeaderEndpoints {
-  std::string node_id;  // internal TCP "ip:port"
+  std::string node_id;  // the leader's instance id
   std::string external_tcp_ip;
   int external_tcp_port = 0;
   int external_secure_tcp_port = 0;

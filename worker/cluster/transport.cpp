@@ -22,6 +22,7 @@
 #include <future>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <set>
 
 namespace chorus::cluster {
@@ -110,8 +111,11 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   std::map<uint64_t, PendingForward> forwards;
   uint64_t next_forward_id = 1;
   std::atomic<bool> stopped{false};
-  auth::Secret secret;            // set before start(); empty: no handshake
-  std::set<std::string> members;  // allowed senders (strand)
+  auth::Secret secret;        // set before start(); empty: no handshake
+  std::string self_instance;  // set before start()
+  // The voters: instance id -> internal TCP endpoint (any thread, under the mutex).
+  std::mutex voters_mutex;
+  std::map<std::string, std::string> voters;
   Clock::time_point refusals_minute{};
   int refusals_logged = 0;
 
@@ -248,6 +252,13 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     return true;
   }
 
+  std::optional<std::string> endpoint_of(const std::string& instance_id) {
+    std::lock_guard lock(voters_mutex);
+    const auto it = voters.find(instance_id);
+    if (it == voters.end()) return std::nullopt;
+    return it->second;
+  }
+
   bool on_frame(Incoming& in, const std::string& bytes) {
     internal::ReplicationMessage m;
     if (!m.ParseFromString(bytes)) {
@@ -255,9 +266,16 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       return false;
     }
     if (!admit(in, m)) return false;
-    if (members.count(m.from()) == 0) {
-      // Perhaps a member that gossip has not told us of yet: drop, keep the connection.
-      refuse("internal message from " + m.from() + ", not a member of this cluster, refused");
+    if (endpoint_of(m.from_instance()) != m.from()) {
+      // Not a voter pinned to that endpoint (or one gossip has not told us of yet): dropped, and
+      // the connection kept. It never reaches the core, so it never counts.
+      refuse("internal message from node " + m.from_instance() + " at " + m.from() +
+             ", not a voter of this cluster, refused");
+      return true;
+    }
+    if (m.to_instance() != self_instance) {
+      refuse("internal message from " + m.from() + " for instance " + m.to_instance() +
+             " refused: this node is instance " + self_instance);
       return true;
     }
     dispatch(std::move(m));
@@ -268,16 +286,20 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     if (m.has_forward()) {
       if (!handlers.on_forward) return;
       const std::string from = m.from();
-      handlers.on_forward(m.forward(), [self = shared_from_this(), from](internal::ForwardReply r) {
-        asio::post(self->strand, [self, from, r = std::move(r)] {
-          internal::ReplicationMessage out;
-          out.set_from(self->self_id);
-          out.set_to(from);
-          out.set_cluster(self->cluster);
-          *out.mutable_forward_reply() = r;
-          self->enqueue(from, frame(out));
-        });
-      });
+      const std::string from_instance = m.from_instance();
+      handlers.on_forward(
+          m.forward(), [self = shared_from_this(), from, from_instance](internal::ForwardReply r) {
+            asio::post(self->strand, [self, from, from_instance, r = std::move(r)] {
+              internal::ReplicationMessage out;
+              out.set_from(self->self_id);
+              out.set_to(from);
+              out.set_cluster(self->cluster);
+              out.set_from_instance(self->self_instance);
+              out.set_to_instance(from_instance);
+              *out.mutable_forward_reply() = r;
+              self->enqueue(from, frame(out));
+            });
+          });
       return;
     }
     if (m.has_forward_reply()) {
@@ -471,11 +493,15 @@ Transport::~Transport() { stop(); }
 
 void Transport::require_secret(auth::Secret secret) { impl_->secret = std::move(secret); }
 
-void Transport::set_members(const std::vector<std::string>& node_ids) {
-  asio::post(impl_->strand, [impl = impl_, ids = std::set<std::string>(node_ids.begin(),
-                                                                       node_ids.end())]() mutable {
-    impl->members = std::move(ids);
-  });
+void Transport::set_instance_id(std::string instance_id) {
+  impl_->self_instance = std::move(instance_id);
+}
+
+void Transport::set_voters(const std::vector<Voter>& voters) {
+  std::map<std::string, std::string> by_id;
+  for (const Voter& v : voters) by_id[v.instance_id] = v.endpoint;
+  std::lock_guard lock(impl_->voters_mutex);
+  impl_->voters = std::move(by_id);
 }
 
 void Transport::start() {
@@ -500,16 +526,22 @@ void Transport::stop() {
 }
 
 void Transport::send(const replication::Message& message) {
-  auto bytes = frame(to_proto(message, impl_->cluster));
-  asio::post(impl_->strand, [impl = impl_, to = message.to, bytes = std::move(bytes)]() mutable {
-    impl->enqueue(to, std::move(bytes));
-  });
+  // The core sends only to voters; one just removed from the set is no longer addressed.
+  auto endpoint = impl_->endpoint_of(message.to);
+  if (!endpoint) return;
+  auto bytes = frame(to_proto(message, impl_->cluster, impl_->self_id, *endpoint));
+  asio::post(impl_->strand,
+             [impl = impl_, to = std::move(*endpoint), bytes = std::move(bytes)]() mutable {
+               impl->enqueue(to, std::move(bytes));
+             });
 }
 
-void Transport::forward(const std::string& to, internal::Forward request,
+void Transport::forward(const std::string& to_instance, internal::Forward request,
                         std::function<void(std::optional<internal::ForwardReply>)> done) {
-  asio::post(impl_->strand, [impl = impl_, to, request = std::move(request),
-                             done = std::move(done)]() mutable {
+  auto endpoint = impl_->endpoint_of(to_instance);
+  if (!endpoint) return done(std::nullopt);  // the leader is not a voter here (yet)
+  asio::post(impl_->strand, [impl = impl_, to = std::move(*endpoint), to_instance,
+                             request = std::move(request), done = std::move(done)]() mutable {
     if (impl->stopped) return done(std::nullopt);
     const uint64_t id = impl->next_forward_id++;
     request.set_request_id(id);
@@ -528,6 +560,8 @@ void Transport::forward(const std::string& to, internal::Forward request,
     m.set_from(impl->self_id);
     m.set_to(to);
     m.set_cluster(impl->cluster);
+    m.set_from_instance(impl->self_instance);
+    m.set_to_instance(to_instance);
     *m.mutable_forward() = std::move(request);
     impl->enqueue(to, frame(m));
   });

@@ -1,15 +1,17 @@
 // Transport: replication messages and forwarded client requests between nodes over the internal
 // TCP port (Boost.Asio), over mutual TLS when certificates are configured (tls::Stream carries
-// the bytes either way). One outgoing connection per peer (NodeId "ip:port"), reconnected on
-// demand; incoming connections only receive. Refused: messages of another cluster, from a sender
-// that is not a member (or not the node its connection proved: by the cluster secret, or by a
-// certificate naming the sender's IP), or with a field out of range. Loss is tolerated by the
-// replication core, so a full peer queue drops messages instead of growing. send()/forward()
-// from any thread; handlers run on the strand.
+// the bytes either way). One outgoing connection per peer (its internal TCP "ip:port"; the core
+// names peers by instance id, mapped through the voter set), reconnected on demand; incoming
+// connections only receive. Refused: messages of another cluster, from a sender that is not a
+// voter pinned to its endpoint (or not the endpoint its connection proved: by the cluster
+// secret, or by a certificate naming the sender's IP), for another instance of this node, or
+// with a field out of range. Loss is tolerated by the replication core, so a full peer queue
+// drops messages instead of growing. send()/forward() from any thread; handlers on the strand.
 #pragma once
 
 #include "common/cluster_auth.hpp"
 #include "replication.pb.h"
+#include "worker/cluster/voter_set.hpp"
 #include "worker/engine/engine.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -67,16 +69,19 @@ class Transport final : public ReplicationTransport {
   // cluster-secret handshake, and an incoming connection carries messages only from the node id
   // it proved.
   void require_secret(auth::Secret secret);
-  // The node ids allowed to send to us (gossip's replication peers); messages from any other
-  // sender are refused. Any thread.
-  void set_members(const std::vector<std::string>& node_ids);
+  // This node's instance id (call before start()): messages for another one are refused.
+  void set_instance_id(std::string instance_id);
+  // The other voters (worker/cluster/voter_set.hpp): the only nodes sent to, and the only
+  // senders heard, each from its pinned endpoint. Any thread.
+  void set_voters(const std::vector<Voter>& voters);
   // Binds and listens. Throws std::system_error (e.g. address in use).
   void start();
   void stop();
 
   void send(const replication::Message& message) override;
-  // Sends a client request to the leader; `done` gets its reply, or nullopt on timeout/failure.
-  void forward(const std::string& to, internal::Forward request,
+  // Sends a client request to the leader (by instance id); `done` gets its reply, or nullopt on
+  // timeout/failure.
+  void forward(const std::string& to_instance, internal::Forward request,
                std::function<void(std::optional<internal::ForwardReply>)> done);
 
  private:

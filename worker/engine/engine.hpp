@@ -27,7 +27,8 @@ namespace chorus {
 
 // How this node takes part in replication. A cluster of size 1 leads at once.
 struct ClusterConfig {
-  std::string node_id = "127.0.0.1:1112";  // this node's internal TCP endpoint (its identity)
+  // This node's identity in replication: its instance id (any unique text in tests).
+  std::string node_id = "127.0.0.1:1112";
   int cluster_size = 1;
   int32_t node_priority = 0;
   int tick_ms = 10;                   // the replication core's clock
@@ -79,7 +80,7 @@ class ReplicationTransport {
 struct NodeStatus {
   std::string state = "Initializing";    // v20 names: Leader, PreLeader, Follower, CatchingUp...
   bool is_leader = false;                // leading and accepting writes
-  std::optional<std::string> leader_id;  // NodeId of the leader this node follows
+  std::optional<std::string> leader_id;  // instance id of the leader this node follows
   int64_t epoch_number = -1;
   int64_t epoch_position = -1;
   Guid epoch_id{};
@@ -87,7 +88,7 @@ struct NodeStatus {
   int64_t chaser_checkpoint = 0;
   int64_t commit_checkpoint = 0;
   int64_t elections = 0;
-  std::map<std::string, int64_t> follower_durable;  // leader: each follower's durable end
+  std::map<std::string, int64_t> follower_durable;  // leader: by instance id, durable end
 };
 
 struct EngineStats {
