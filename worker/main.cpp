@@ -122,6 +122,7 @@ chorus::EngineConfig engine_config(const chorus::WorkerOptions& options) {
   config.default_admin_password = options.default_admin_password;
   config.default_ops_password = options.default_ops_password;
   config.cluster.node_id = options.int_ip + ":" + std::to_string(options.int_tcp_port);
+  config.cluster.endpoint = config.cluster.node_id;
   config.cluster.cluster_size = options.cluster_size;
   config.cluster.node_priority = options.node_priority;
   config.cluster.election_timeout_ms_min = options.leader_election_timeout_ms;

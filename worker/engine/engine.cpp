@@ -217,7 +217,7 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
   scavenge_hooks.run = [this](MaintenanceJob job) {
     return runtime_->submit_maintenance(std::move(job));
   };
-  scavenge_hooks.node_endpoint = config_.cluster.node_id;
+  scavenge_hooks.node_endpoint = config_.cluster.endpoint;
   scavenger_ = std::make_unique<Scavenger>(*db_, std::move(scavenge_hooks));
   hub_ =
       std::make_unique<SubscriptionHub>([this](const EventRecord& record, const Principal& who,

@@ -29,6 +29,8 @@ namespace chorus {
 struct ClusterConfig {
   // This node's identity in replication: its instance id (any unique text in tests).
   std::string node_id = "127.0.0.1:1112";
+  // Its internal TCP endpoint (ip:port): how EventStore's own records ($scavenges) name a node.
+  std::string endpoint = "127.0.0.1:1112";
   int cluster_size = 1;
   int32_t node_priority = 0;
   int tick_ms = 10;                   // the replication core's clock
