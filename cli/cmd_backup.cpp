@@ -137,6 +137,15 @@ int cmd_restore(const Context& ctx) {
   } else {
     std::cout << name << ": restored from " << text_of(body, "folder") << "; start it with "
               << "`chorus node start " << name << "`\n";
+    // A restore into a wiped folder gives the node a new instance id and moves its seat to it.
+    if (body->has("seatError")) {
+      std::cout << name << ": its seat was not moved to its new instance id ("
+                << text_of(body, "seatError")
+                << "); once the cluster has a leader, move it with POST /admin/members/replace "
+                   "(docs/operations.md, Replacing a member)\n";
+    } else if (body->has("seatMoved")) {
+      std::cout << name << ": its seat in the cluster moved to its new instance id\n";
+    }
   }
   return kExitOk;
 }

@@ -20,6 +20,8 @@ inline constexpr size_t kManifestBytesMax = 1024 * 1024;
 inline constexpr int kManifestFormat = 1;
 inline constexpr const char* kManifestFileName = "manifest.json";
 inline constexpr const char* kDatabaseFileName = "chorus.db";
+// The node's instance id (its identity in replication, docs/cluster.md) in its data folder.
+inline constexpr const char* kInstanceIdFileName = "instance-id";
 
 struct FileEntry {
   std::string name;  // a plain file name inside the backup folder

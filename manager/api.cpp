@@ -1,6 +1,7 @@
 // The manager's HTTP endpoints: routing, JSON documents, auth, log tails, the dashboard's files.
 #include "manager/api.hpp"
 
+#include "common/backup.hpp"
 #include "common/thread_name.hpp"
 #include "manager/backups.hpp"
 #include "manager/http_client.hpp"
@@ -22,6 +23,7 @@
 #include <Poco/SHA2Engine.h>
 #include <Poco/StreamCopier.h>
 #include <Poco/URI.h>
+#include <Poco/UUIDGenerator.h>
 
 #include <algorithm>
 #include <chrono>
@@ -44,7 +46,9 @@ constexpr int kLogLinesMax = 10000;
 constexpr int kHistoryDefault = 200;
 // Chart samples sent when the page gives no ?since: the charts' default window.
 constexpr int64_t kDefaultHistoryWindowMs = int64_t{5} * 60 * 1000;
-constexpr int kNodeCallTimeoutMs = 5000;          // proxied calls to a node
+constexpr int kNodeCallTimeoutMs = 5000;  // proxied calls to a node
+// A member replacement is answered once committed; the node waits for that up to 10 s.
+constexpr int kSeatMoveTimeoutMs = 15000;
 constexpr int kAuthCallTimeoutMs = 2000;          // credential checks
 constexpr int64_t kRollingNodeTimeoutMs = 60000;  // one node of a rolling restart
 constexpr int64_t kResignWaitMs = 10000;          // for another leader after a resign
@@ -314,7 +318,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     }
     if (node_action && (parts[3] == "backup" || parts[3] == "restore")) {
       if (auto refused = authorize_admin(auth_header)) return *refused;
-      return backup_action(parts[2], parts[3], query_value(uri, "folder"));
+      return backup_action(parts[2], parts[3], query_value(uri, "folder"), auth_header);
     }
     if (auto refused = authorize(auth_header)) return *refused;
     if (rolling) return rolling_restart(auth_header, query_value(uri, "cluster"));
@@ -768,15 +772,21 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     return as_reply(scavenges_.start_cluster(cluster, order, auth_header));
   }
 
-  Reply backup_action(const std::string& name, const std::string& action,
-                      const std::string& folder) {
+  Reply backup_action(const std::string& name, const std::string& action, const std::string& folder,
+                      const std::string& auth_header) {
     const auto v = ctx_.supervisor.node(name);
     if (!v) return error_reply(404, "no node named " + name);
     if (action == "restore") {
       if (folder.empty())
         return error_reply(400, "restore needs ?folder=<backup under BackupRoot>");
-      const BackupReply r = restore_node(ctx_.config, *v, folder);
+      const fs::path id_file = fs::path(v->spec->db_folder) / backup::kInstanceIdFileName;
+      std::error_code ec;
+      const bool had_identity = !v->spec->db_folder.empty() && fs::exists(id_file, ec);
+      BackupReply r = restore_node(ctx_.config, *v, folder);
       ctx_.log.info("restore of " + name + " from " + folder + ": " + std::to_string(r.status));
+      if (r.status == 200 && !had_identity && v->spec->resolved.cluster_size > 1) {
+        r.json = with_seat(r.json, move_seat(*v->spec, auth_header));
+      }
       return as_reply(r);
     }
     const int64_t now_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -786,6 +796,58 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     const BackupReply r = backup_node(ctx_.config, *v, target);
     ctx_.log.info("backup of " + name + " into " + target + ": " + std::to_string(r.status));
     return as_reply(r);
+  }
+
+  // A restore into a folder without an instance id (wiped, or a new disk): the node would start
+  // with a new id, which its cluster refuses at its pinned seat. It gets a new id now, and the
+  // leader moves the node's seat to it through the log (POST /admin/members/replace, with the
+  // caller's credentials), so the restored node keeps its seat without ever voting under the old
+  // id with a log and votes it no longer holds. "" when moved, else why not.
+  std::string move_seat(const NodeSpec& s, const std::string& auth_header) {
+    const std::string seat = s.resolved.int_ip + ":" + std::to_string(s.resolved.int_tcp_port);
+    const auto view = ctx_.relay.view(s.cluster);
+    const MemberInfo* leader = nullptr;
+    for (const MemberInfo& m : view ? view->members : std::vector<MemberInfo>{}) {
+      if (m.is_alive && m.state == "Leader") leader = &m;
+    }
+    if (leader == nullptr) return "the cluster has no leader to move the seat at " + seat;
+    const std::string id = Poco::UUIDGenerator::defaultGenerator().createRandom().toString();
+    const fs::path id_file = fs::path(s.db_folder) / backup::kInstanceIdFileName;
+    {
+      std::ofstream out(id_file, std::ios::trunc);
+      out << id << "\n";
+      if (!out.flush()) return "cannot write " + id_file.string();
+    }
+    backup::sync_path(id_file.string());
+    backup::sync_path(s.db_folder);
+    Object::Ptr body = new Object;
+    body->set("seat", seat);
+    body->set("instanceId", id);
+    std::ostringstream text;
+    body->stringify(text);
+    const auto answer =
+        http_request("POST", host_for(leader->external_http_ip), leader->external_http_port,
+                     "/admin/members/replace", text.str(),
+                     {{"Authorization", auth_header}, {"Content-Type", "application/json"}},
+                     kSeatMoveTimeoutMs, ctx_.config.http_client_tls);
+    if (!answer) return "the leader did not answer";
+    if (answer->status != 200) {
+      return "the leader answered " + std::to_string(answer->status) + ": " + answer->body;
+    }
+    ctx_.log.info("restore of " + s.name + ": its seat at " + seat + " moved to instance " + id);
+    return "";
+  }
+
+  // The restore's answer with "seatMoved" and, when it was not, "seatError" (the operator moves
+  // it with POST /admin/members/replace once the cluster has a leader; docs/operations.md).
+  static std::string with_seat(const std::string& json, const std::string& problem) {
+    Object::Ptr o = parse_json_object(json);
+    if (!o) return json;
+    o->set("seatMoved", problem.empty());
+    if (!problem.empty()) o->set("seatError", problem);
+    std::ostringstream out;
+    o->stringify(out);
+    return out.str();
   }
 
   std::optional<std::string> role_of(const NodeSpec& s) {

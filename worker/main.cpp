@@ -2,6 +2,7 @@
 // EventStore's external TCP protocol on a small Asio thread pool and the external and internal
 // HTTP APIs (Poco), and shuts down cleanly on SIGINT/SIGTERM or POST /admin/shutdown. Exit codes: 0
 // normal, 1 cannot start (database, folders, port), 2 usage error.
+#include "common/backup.hpp"
 #include "common/cluster_auth.hpp"
 #include "common/guid.hpp"
 #include "common/log.hpp"
@@ -9,6 +10,7 @@
 #include "common/thread_name.hpp"
 #include "common/tls.hpp"
 #include "worker/cluster/gossip_service.hpp"
+#include "worker/cluster/replacement_watch.hpp"
 #include "worker/cluster/router.hpp"
 #include "worker/cluster/transport.hpp"
 #include "worker/cluster/voter_set.hpp"
@@ -38,6 +40,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -60,7 +63,7 @@ constexpr int kExitCannotStart = 1;
 constexpr int kExitStorageFailed = 75;
 constexpr const char* kProgram = "chorus-worker";
 constexpr const char* kLogFileName = "chorus-worker.log";
-constexpr const char* kInstanceIdFileName = "instance-id";
+constexpr const char* kInstanceIdFileName = chorus::backup::kInstanceIdFileName;
 
 // The process environment, CHORUS_* variables only (the parser ignores the rest anyway).
 chorus::Environment read_environment() {
@@ -579,6 +582,19 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
                                               std::function<void(bool)> done) {
     router->append_system_events(who, std::move(stream), std::move(events), std::move(done));
   };
+  node_config.plan_member_replacement =
+      [voters = cluster.voters.get()](
+          const std::string& seat, const std::string& endpoint, const std::string& instance_id,
+          std::string* error) -> std::optional<chorus::http::SystemEvent> {
+    const auto replacement = voters->plan_replacement(seat, {endpoint, instance_id}, error);
+    if (!replacement) return std::nullopt;
+    chorus::NewEvent event;
+    event.event_id = chorus::random_guid();
+    event.event_type = chorus::cluster::kMemberReplacedEventType;
+    event.data_is_json = true;
+    event.data = chorus::cluster::replacement_to_json(*replacement);
+    return chorus::http::SystemEvent{chorus::cluster::kVotersStream, std::move(event)};
+  };
   auto node = std::make_shared<chorus::http::HttpNode>(std::move(node_config));
   // The gossip entry of this node: its endpoints from the HTTP node config, its state from the
   // engine.
@@ -785,7 +801,13 @@ int run(const chorus::ParseResult& parsed) {
   auto* voters = cluster.voters.get();
   // Only voters replicate: the transport hears and addresses no one else, the core counts no
   // one else. Pins from earlier runs hold at once; gossip offers the nodes it learns of.
-  const auto use_voters = [raw_engine, transport](const std::vector<chorus::cluster::Voter>& v) {
+  // Gossip and the replacement watch change the voters on different threads: each applies the
+  // latest set under one lock, so an older snapshot never lands after a newer one.
+  auto voters_mutex = std::make_shared<std::mutex>();
+  const auto use_voters = [raw_engine, transport, voters,
+                           voters_mutex](const std::vector<chorus::cluster::Voter>&) {
+    std::lock_guard lock(*voters_mutex);
+    const std::vector<chorus::cluster::Voter> v = voters->voters();
     transport->set_voters(v);
     std::vector<std::string> ids;
     for (const auto& voter : v) ids.push_back(voter.instance_id);
@@ -798,7 +820,12 @@ int run(const chorus::ParseResult& parsed) {
       });
   cluster.router = std::make_unique<chorus::cluster::Router>(*engine, cluster.gossip.get(),
                                                              cluster.transport.get());
+  // Operators' replacements of members reach every member through the log.
+  auto replacements =
+      std::make_shared<chorus::cluster::ReplacementWatch>(io, *engine, *voters, use_voters);
+  replacements->start();
   const int code = serve(log, parsed, io, *engine, cluster, certificates.get(), space);
+  replacements->stop();  // io_context stopped: nothing else runs the watch now
   cluster.gossip->stop();
   engine_ptr = nullptr;
   engine->shutdown();

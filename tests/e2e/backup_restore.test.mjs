@@ -1,7 +1,8 @@
 // Proves online backup and restore on a real 3-node cluster under one manager: a backup of a
 // follower taken while clients write about 5,000 events/s holds, event by event, exactly the
 // cluster's log up to the backup's position (read independently with the sqlite3 tool); restored
-// onto a wiped node, that node joins, catches up and then holds exactly the cluster's log; and
+// onto a wiped node, that node keeps its seat in the voter set (a new instance id, the seat moved
+// to it), joins, catches up and then holds exactly the cluster's log; and
 // the API refuses anonymous and non-admin callers, folders outside BackupRoot or already used,
 // and a restore onto a running node.
 import { test, before, after } from 'node:test';
@@ -202,6 +203,10 @@ test('a backup under ~5,000 writes/s is the cluster prefix; restored on a wiped 
     const restored = await post(`/api/nodes/${target}/restore?folder=under-load`, ADMIN);
     assert.equal(restored.status, 200, JSON.stringify(restored.body));
     assert.equal(restored.body.manifest.logPosition, manifest.logPosition);
+    // Its old id went with the wiped folder: the manager gave it a new one and the leader moved
+    // its seat to it through the log (without that, the others would refuse it as a voter).
+    assert.equal(restored.body.seatMoved, true, JSON.stringify(restored.body));
+    const newId = fs.readFileSync(path.join(dataFolder, 'instance-id'), 'utf8').trim();
     assert.equal((await post(`/api/nodes/${target}/start`, ADMIN)).status, 200);
     const leaderEnd = cluster.at(-1).end;
     await waitFor(async () => {
@@ -209,16 +214,23 @@ test('a backup under ~5,000 writes/s is the cluster prefix; restored on a wiped 
       const me = g.members.find((x) => x.externalTcpPort === m.node(target).options.ExtTcpPort);
       return me && me.isAlive && me.state === 'Follower' && me.writerCheckpoint >= leaderEnd;
     }, { timeoutMs: 120000, intervalMs: 200, what: `${target} caught up as a Follower` });
+    const meInGossip = (await m.gossip()).members.find(
+      (x) => x.externalTcpPort === m.node(target).options.ExtTcpPort);
+    assert.equal(meInGossip.instanceId, newId, 'it follows under its new instance id');
+    // The seat move is one more event in the log ($member-replaced in $voters).
+    const clusterNow = await readWholeLog(conn);
+    assert.deepEqual(clusterNow.slice(cluster.length).map((e) => `${e.stream}/${e.type}`),
+      ['$voters/$member-replaced']);
     const direct = await connect(tcpOf(target), { requireMaster: false });
     try {
       const onTarget = await waitFor(async () => {
         const rows = await readWholeLog(direct);
-        return rows.length >= cluster.length ? rows : false;
+        return rows.length >= clusterNow.length ? rows : false;
       }, { timeoutMs: 30000, what: `every event committed on ${target}` });
-      assert.equal(onTarget.length, cluster.length);
-      for (let i = 0; i < cluster.length; i++) {
-        if (JSON.stringify(onTarget[i]) !== JSON.stringify(cluster[i])) {
-          assert.deepEqual(onTarget[i], cluster[i], `event ${i} on the restored node`);
+      assert.equal(onTarget.length, clusterNow.length);
+      for (let i = 0; i < clusterNow.length; i++) {
+        if (JSON.stringify(onTarget[i]) !== JSON.stringify(clusterNow[i])) {
+          assert.deepEqual(onTarget[i], clusterNow[i], `event ${i} on the restored node`);
         }
       }
     } finally {

@@ -49,6 +49,7 @@ const NODE_ROUTES = [
   ['GET', `/admin/scavenge/${GUID}`, {}, 'both'],
   ['DELETE', `/admin/scavenge/${GUID}`, {}, 'both'],
   ['POST', '/admin/node/resign', {}, 'both'],
+  ['POST', '/admin/members/replace', { body: { seat: GUID, instanceId: randomUUID() } }, 'both'],
   ['GET', '/users', {}, 'both'],
   ['POST', '/users', { body: { loginName: 'intruder', fullName: 'I', groups: ['$admins'],
     password: 'x' } }, 'both'],

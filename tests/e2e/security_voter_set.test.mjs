@@ -3,8 +3,9 @@
 // followers stopped, the leader does not keep leading (or commit a write) on the 4th node's acks,
 // no election succeeds with its votes, the nodes log the refusal, and once the followers return
 // the cluster serves again with every acknowledged event. A member rebuilt with a wiped data
-// folder (so a new instance id) is refused at its pinned endpoint, and rejoins once the operator
-// restores its old <Db>/instance-id (docs/cluster.md).
+// folder (so a new instance id) is refused at its pinned endpoint, and rejoins once an admin
+// moves its seat to the new id (POST /admin/members/replace, through the log); anonymous, $ops,
+// malformed, unknown-seat, taken-id and own-seat replacements are refused and change nothing.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -132,7 +133,17 @@ test('a 4th node with the secret but no seat cannot vote, ack or count toward co
     assert.notEqual((await stray.self(1000)).state, 'Leader');
   });
 
-test('a member rebuilt with a wiped data folder is refused until its instance id is restored',
+// POST /admin/members/replace on `node` with `auth` ('' for none); { status, text }.
+async function replaceMember(node, body, auth) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (auth) headers.Authorization = `Basic ${Buffer.from(auth).toString('base64')}`;
+  const res = await fetch(`http://${node.host}:${node.httpPort}/admin/members/replace`,
+    { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body),
+      signal: AbortSignal.timeout(20000) });
+  return { status: res.status, text: await res.text() };
+}
+
+test('a member rebuilt with a wiped data folder is refused until an admin moves its seat to it',
   { timeout: 120000 }, async () => {
     const cluster = new Cluster({ size: 3, memDb: false });
     clusters.push(cluster);
@@ -144,11 +155,12 @@ test('a member rebuilt with a wiped data folder is refused until its instance id
     const stream = `voters-wipe-${crypto.randomUUID()}`;
     await conn.appendToStream(stream, es.expectedVersion.any, events(10, 'before'), admin);
     const member = cluster.nodes.find((n) => n !== leader);
-    const idFile = path.join(member.dbDir, 'instance-id');
-    const oldId = fs.readFileSync(idFile, 'utf8').trim();
+    const other = cluster.nodes.find((n) => n !== leader && n !== member);
+    const seat = `${member.host}:${member.intTcpPort}`;
+    const oldId = fs.readFileSync(path.join(member.dbDir, 'instance-id'), 'utf8').trim();
     // The leader pinned the member (the pin file lists it with its id).
     const pins = fs.readFileSync(path.join(leader.dbDir, 'voters'), 'utf8');
-    assert.match(pins, new RegExp(`${member.host}:${member.intTcpPort} ${oldId}`));
+    assert.match(pins, new RegExp(`${seat} ${oldId}`));
 
     await member.stop();
     for (const f of fs.readdirSync(member.dbDir)) {
@@ -165,15 +177,44 @@ test('a member rebuilt with a wiped data folder is refused until its instance id
     await conn.appendToStream(stream, es.expectedVersion.any, events(5, 'during'), admin);
     assert.notEqual((await member.self(1000)).state, 'Follower');
 
-    // The operator's fix: give the rebuilt node its old instance id back.
-    await member.stop();
-    fs.writeFileSync(idFile, `${oldId}\n`);
-    await member.start();
-    // It follows again (waitForLeader wants every live node a Follower) and catches up.
+    // Only an admin may move a seat, and only a seat that exists to a node that does not vote.
+    const move = { seat: oldId, instanceId: newId };
+    assert.equal((await replaceMember(leader, move, '')).status, 401, 'anonymous');
+    assert.equal((await replaceMember(leader, move, 'ops:changeit')).status, 403, '$ops');
+    assert.equal((await replaceMember(leader, move, 'admin:wrong')).status, 401, 'bad password');
+    assert.equal((await replaceMember(leader, '{"seat":', 'admin:changeit')).status, 400);
+    const noSeat = await replaceMember(leader, { seat: crypto.randomUUID(), instanceId: newId },
+      'admin:changeit');
+    assert.equal(noSeat.status, 409, noSeat.text);
+    assert.match(noSeat.text, /no seat/);
+    const otherId = (await other.self(1000)).instanceId;
+    const taken = await replaceMember(leader, { seat: oldId, instanceId: otherId },
+      'admin:changeit');
+    assert.equal(taken.status, 409, `a voter's id cannot take a second seat: ${taken.text}`);
+    const own = await replaceMember(leader, { seat: (await leader.self(1000)).instanceId,
+      instanceId: newId }, 'admin:changeit');
+    assert.equal(own.status, 409, own.text);
+    assert.match(fs.readFileSync(path.join(leader.dbDir, 'voters'), 'utf8'),
+      new RegExp(`${seat} ${oldId}`), 'the refusals changed no seat');
+
+    // The operator's fix, sent to a follower (it goes through the leader's log): the seat moves.
+    const moved = await replaceMember(other, move, 'admin:changeit');
+    assert.equal(moved.status, 200, moved.text);
+    assert.deepEqual(JSON.parse(moved.text), { seat: { endpoint: seat, instanceId: oldId },
+      successor: { endpoint: seat, instanceId: newId } });
+    // Every member applies it from the log and keeps it in its pin file.
+    for (const n of [leader, other]) {
+      await waitFor(() => fs.readFileSync(path.join(n.dbDir, 'voters'), 'utf8')
+        .includes(`${seat} ${newId}`), { timeoutMs: 10000, what: `${n.name} moving the seat` });
+    }
+    // It follows (waitForLeader wants every live node a Follower) and catches up.
     const { leader: now } = await cluster.waitForLeader({ timeoutMs: 20000 });
     const committed = (await now.self(1000)).lastCommitPosition;
     await waitFor(async () => (await member.self(500)).writerCheckpoint >= committed,
-      { timeoutMs: 15000, what: 'the restored member catching up with the leader' });
+      { timeoutMs: 15000, what: 'the new member catching up with the leader' });
     const tags = await readTags(conn, stream);
     assert.equal(tags.length, 15);
+    // Moved once: asking again is refused (the old id holds no seat any more).
+    const again = await replaceMember(leader, move, 'admin:changeit');
+    assert.equal(again.status, 409, again.text);
   });

@@ -3,7 +3,9 @@
 // refused; an endpoint pinned to one instance id refuses another (a node rebuilt with a wiped
 // data folder), and an id pinned at one endpoint is refused at another; the pins survive a
 // restart through the pin file (and restoring the old instance id is the way back in); a pin
-// file that does not fit the configuration, or is malformed, is refused with a clear reason.
+// file that does not fit the configuration, or is malformed, is refused with a clear reason; an
+// operator's replacement moves a seat to a new member once, is refused when it names no seat, this
+// node's own, a successor that already votes or is not listed, and survives a restart.
 #include "worker/cluster/voter_set.hpp"
 
 #include <gtest/gtest.h>
@@ -55,7 +57,8 @@ TEST(VoterSet, PinnedEndpointRefusesAnotherIdAndAnIdStaysAtItsEndpoint) {
   const Verdict rebuilt = set.offer(kB.endpoint, kRebuiltB);
   EXPECT_EQ(rebuilt.admission, Admission::kIdMismatch) << "a wiped node comes back with a new id";
   EXPECT_NE(rebuilt.reason.find(kB.instance_id), std::string::npos) << "names the pinned id";
-  EXPECT_NE(rebuilt.reason.find("instance-id"), std::string::npos) << "says how to recover";
+  EXPECT_NE(rebuilt.reason.find("/admin/members/replace"), std::string::npos)
+      << "says how to recover";
   EXPECT_EQ(set.offer(kD.endpoint, kB.instance_id).admission, Admission::kIdElsewhere);
   EXPECT_EQ(set.others(), std::vector<Voter>{kB}) << "refusals pin nothing";
 }
@@ -132,6 +135,62 @@ TEST(VoterBook, PinsArePersistedAndRefusalsReportedOncePerInterval) {
   ASSERT_EQ(lines.size(), 1u) << "a stray node is reported once, not at every gossip round";
   EXPECT_TRUE(lines[0].second);
   EXPECT_EQ(book.voters(), (std::vector<Voter>{kB, kC}));
+}
+
+TEST(VoterSet, AReplacementMovesASeatOnceAndIsRefusedWhenItCannotBe) {
+  VoterSet set(kSelf, 3, {}, {kB, kC});
+  std::string error;
+  // By instance id or endpoint; the successor keeps the seat's endpoint unless it names one.
+  const auto by_id = set.plan_replacement(kB.instance_id, Voter{"", kRebuiltB}, &error);
+  ASSERT_TRUE(by_id) << error;
+  EXPECT_EQ(*by_id, (Replacement{kB, Voter{kB.endpoint, kRebuiltB}}));
+  const auto by_endpoint = set.plan_replacement(kB.endpoint, Voter{"", kRebuiltB}, &error);
+  ASSERT_TRUE(by_endpoint) << error;
+  EXPECT_EQ(*by_endpoint, *by_id);
+
+  EXPECT_FALSE(set.plan_replacement(kD.instance_id, Voter{"", kRebuiltB}, &error)) << "no seat";
+  EXPECT_NE(error.find("no seat"), std::string::npos) << error;
+  EXPECT_FALSE(set.plan_replacement(kSelf.instance_id, Voter{"", kRebuiltB}, &error)) << "own";
+  EXPECT_FALSE(set.plan_replacement(kB.instance_id, Voter{"", "not-a-guid"}, &error));
+  EXPECT_FALSE(set.plan_replacement(kB.instance_id, Voter{"", kC.instance_id}, &error))
+      << "C already votes";
+  EXPECT_FALSE(set.plan_replacement(kB.instance_id, Voter{kC.endpoint, kRebuiltB}, &error))
+      << "C's endpoint is taken";
+  EXPECT_FALSE(set.plan_replacement(kB.instance_id, Voter{"", kSelf.instance_id}, &error));
+  VoterSet listed(kSelf, 3, {kSelf.endpoint, kB.endpoint, kC.endpoint}, {kB, kC});
+  EXPECT_FALSE(listed.plan_replacement(kB.instance_id, Voter{kD.endpoint, kRebuiltB}, &error))
+      << "--cluster-member does not list D";
+  EXPECT_TRUE(listed.plan_replacement(kB.instance_id, Voter{"", kRebuiltB}, &error)) << error;
+
+  // Applied once: the rebuilt node votes, the old id is refused; again, or outdated: no change.
+  EXPECT_TRUE(set.apply_replacement(*by_id));
+  EXPECT_EQ(set.offer(kB.endpoint, kRebuiltB).admission, Admission::kVoter);
+  EXPECT_EQ(set.offer(kB.endpoint, kB.instance_id).admission, Admission::kIdMismatch);
+  EXPECT_FALSE(set.apply_replacement(*by_id)) << "applied twice";
+  EXPECT_FALSE(set.apply_replacement(Replacement{kC, Voter{kC.endpoint, kSelf.instance_id}}));
+  EXPECT_EQ(set.others(), (std::vector<Voter>{Voter{kB.endpoint, kRebuiltB}, kC}));
+
+  const std::string json = replacement_to_json(*by_id);
+  const auto parsed = replacement_from_json(json, &error);
+  ASSERT_TRUE(parsed) << error;
+  EXPECT_EQ(*parsed, *by_id);
+  EXPECT_FALSE(replacement_from_json(R"({"seat":{}})", &error));
+  EXPECT_FALSE(replacement_from_json("[", &error));
+}
+
+TEST(VoterBook, AnAppliedReplacementIsSavedAndHoldsAfterARestart) {
+  TempFolder folder;
+  std::string error;
+  ASSERT_TRUE(save_voter_pins(folder.str(), {kB, kC}, &error)) << error;
+  VoterBook book(VoterSet(kSelf, 3, {}, *load_voter_pins(folder.str(), &error)), folder.str(),
+                 [](const std::string&, bool) {});
+  const auto plan = book.plan_replacement(kB.endpoint, Voter{"", kRebuiltB}, &error);
+  ASSERT_TRUE(plan) << error;
+  const auto voters = book.apply_replacement(*plan);
+  ASSERT_TRUE(voters);
+  EXPECT_EQ(*voters, (std::vector<Voter>{Voter{kB.endpoint, kRebuiltB}, kC}));
+  EXPECT_FALSE(book.apply_replacement(*plan)) << "idempotent";
+  EXPECT_EQ(*load_voter_pins(folder.str(), &error), *voters);
 }
 
 }  // namespace

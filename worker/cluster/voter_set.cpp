@@ -3,6 +3,9 @@
 
 #include "common/guid.hpp"
 
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -19,9 +22,8 @@ namespace {
 constexpr const char* kPinFileName = "voters";
 
 std::string seat_advice() {
-  return " (a node rebuilt with an empty data folder gets a new instance id: restore its old "
-         "<Db>/instance-id, or free its seat in <Db>/voters on every other node; "
-         "docs/cluster.md)";
+  return " (a node rebuilt with an empty data folder gets a new instance id: an admin moves the "
+         "seat to it with POST /admin/members/replace; docs/operations.md)";
 }
 
 }  // namespace
@@ -59,6 +61,95 @@ Verdict VoterSet::offer(const std::string& endpoint, const std::string& instance
   }
   pins_.push_back(Voter{endpoint, instance_id});
   return {Admission::kPinned, ""};
+}
+
+std::optional<Replacement> VoterSet::plan_replacement(const std::string& seat, Voter successor,
+                                                      std::string* error) const {
+  if (seat == self_.endpoint || seat == self_.instance_id) {
+    *error = "the seat of " + seat + " is this node's own: send the replacement to another member";
+    return std::nullopt;
+  }
+  const auto pinned = std::find_if(pins_.begin(), pins_.end(), [&](const Voter& v) {
+    return v.instance_id == seat || v.endpoint == seat;
+  });
+  if (pinned == pins_.end()) {
+    *error = "no seat is pinned to " + seat + " (the seats: GET /gossip, or <Db>/voters)";
+    return std::nullopt;
+  }
+  if (!parse_guid(successor.instance_id)) {
+    *error = "the new member's instance id must be a GUID";
+    return std::nullopt;
+  }
+  if (successor.endpoint.empty()) successor.endpoint = pinned->endpoint;
+  const auto colon = successor.endpoint.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == successor.endpoint.size()) {
+    *error = "the new member's endpoint must be its internal TCP <ip:port>";
+    return std::nullopt;
+  }
+  if (successor.instance_id == self_.instance_id || successor.endpoint == self_.endpoint) {
+    *error = "the new member names this node";
+    return std::nullopt;
+  }
+  for (const Voter& v : pins_) {
+    if (&v == &*pinned) continue;
+    if (v.instance_id == successor.instance_id || v.endpoint == successor.endpoint) {
+      *error = "the new member's instance id or endpoint already holds the seat at " + v.endpoint;
+      return std::nullopt;
+    }
+  }
+  if (pinned->instance_id == successor.instance_id) {
+    *error = "the seat at " + pinned->endpoint + " is already pinned to " + successor.instance_id;
+    return std::nullopt;
+  }
+  if (!listed_.empty() && listed_.count(successor.endpoint) == 0) {
+    *error = "--cluster-member does not list " + successor.endpoint +
+             " (a new member at another address needs --cluster-member changed on every member)";
+    return std::nullopt;
+  }
+  return Replacement{*pinned, std::move(successor)};
+}
+
+bool VoterSet::apply_replacement(const Replacement& replacement) {
+  std::string ignored;
+  const std::optional<Replacement> planned =
+      plan_replacement(replacement.seat.instance_id, replacement.successor, &ignored);
+  if (!planned || planned->seat != replacement.seat) return false;
+  for (Voter& v : pins_) {
+    if (v == replacement.seat) v = planned->successor;
+  }
+  return true;
+}
+
+std::string replacement_to_json(const Replacement& replacement) {
+  const auto voter = [](const Voter& v) {
+    Poco::JSON::Object::Ptr o = new Poco::JSON::Object;
+    o->set("endpoint", v.endpoint);
+    o->set("instanceId", v.instance_id);
+    return o;
+  };
+  Poco::JSON::Object o;
+  o.set("seat", voter(replacement.seat));
+  o.set("successor", voter(replacement.successor));
+  std::ostringstream out;
+  o.stringify(out);
+  return out.str();
+}
+
+std::optional<Replacement> replacement_from_json(const std::string& text, std::string* error) {
+  try {
+    const auto root = Poco::JSON::Parser().parse(text).extract<Poco::JSON::Object::Ptr>();
+    const auto voter = [&](const char* name) {
+      const Poco::JSON::Object::Ptr o = root->getObject(name);
+      if (o.isNull()) throw Poco::Exception(std::string("no ") + name);
+      return Voter{o->getValue<std::string>("endpoint"), o->getValue<std::string>("instanceId")};
+    };
+    return Replacement{voter("seat"), voter("successor")};
+  } catch (const Poco::Exception& e) {
+    *error = "not a member replacement: " + e.displayText();
+  } catch (const std::exception& e) {
+    *error = std::string("not a member replacement: ") + e.what();
+  }
+  return std::nullopt;
 }
 
 std::string VoterSet::check(const Voter& self, int cluster_size,
@@ -167,6 +258,29 @@ std::optional<std::vector<Voter>> VoterBook::offer(
     report_(verdict.reason, true);
   }
   if (!changed) return std::nullopt;
+  return set_.others();
+}
+
+std::optional<Replacement> VoterBook::plan_replacement(const std::string& seat, Voter successor,
+                                                       std::string* error) const {
+  std::lock_guard lock(mutex_);
+  return set_.plan_replacement(seat, std::move(successor), error);
+}
+
+std::optional<std::vector<Voter>> VoterBook::apply_replacement(const Replacement& replacement) {
+  std::lock_guard lock(mutex_);
+  const VoterSet before = set_;
+  if (!set_.apply_replacement(replacement)) return std::nullopt;
+  std::string error;
+  if (!folder_.empty() && !save_voter_pins(folder_, set_.others(), &error)) {
+    set_ = before;  // tried again at the next start, which reads $voters again
+    report_("cannot move the seat of " + replacement.seat.instance_id + ": " + error, true);
+    return std::nullopt;
+  }
+  report_("voter replaced: the seat of node " + replacement.seat.instance_id + " at " +
+              replacement.seat.endpoint + " now belongs to node " +
+              replacement.successor.instance_id + " at " + replacement.successor.endpoint,
+          false);
   return set_.others();
 }
 

@@ -37,6 +37,20 @@ enum class Admission {
   kSelf,         // names this node's endpoint or id
 };
 
+// An operator's replacement of a member (POST /admin/members/replace, docs/operations.md): the
+// seat pinned to `seat` goes to `successor`. It travels as an event of kVotersStream, so every
+// member applies it once it is committed.
+struct Replacement {
+  Voter seat;       // as pinned now
+  Voter successor;  // the new member: its instance id, and its endpoint (often the seat's)
+  friend bool operator==(const Replacement&, const Replacement&) = default;
+};
+inline constexpr const char* kVotersStream = "$voters";
+inline constexpr const char* kMemberReplacedEventType = "$member-replaced";
+// The event's data: {"seat":{"endpoint","instanceId"},"successor":{"endpoint","instanceId"}}.
+std::string replacement_to_json(const Replacement& replacement);
+std::optional<Replacement> replacement_from_json(const std::string& text, std::string* error);
+
 struct Verdict {
   Admission admission;
   std::string reason;  // for the log, when refused
@@ -54,6 +68,16 @@ class VoterSet {
   const std::vector<Voter>& others() const { return pins_; }
   const Voter& self() const { return self_; }
   int cluster_size() const { return cluster_size_; }
+
+  // The replacement of the seat named by `seat` (a pinned instance id or endpoint) by the node
+  // `successor` (an empty endpoint: the seat's own). nullopt + `error` when it cannot be: no such
+  // seat, this node's own seat, a successor that already votes or is not listed.
+  std::optional<Replacement> plan_replacement(const std::string& seat, Voter successor,
+                                              std::string* error) const;
+  // Applies a committed replacement when its seat is still pinned as it says and plan_replacement
+  // would accept it; whether the pins changed. Applying one twice, or an outdated one, changes
+  // nothing.
+  bool apply_replacement(const Replacement& replacement);
 
   // Why these pins cannot be used with this configuration ("" when they can).
   static std::string check(const Voter& self, int cluster_size,
@@ -81,6 +105,10 @@ class VoterBook {
   std::optional<std::vector<Voter>> offer(
       const std::vector<std::pair<std::string, std::string>>& nodes);
   std::vector<Voter> voters() const;
+  std::optional<Replacement> plan_replacement(const std::string& seat, Voter successor,
+                                              std::string* error) const;
+  // Applies a committed replacement and saves the pins; the voters when they changed.
+  std::optional<std::vector<Voter>> apply_replacement(const Replacement& replacement);
 
  private:
   mutable std::mutex mutex_;

@@ -34,6 +34,12 @@ struct OptionRow {
   std::string source;  // "<DEFAULT>", "Command Line", ...
 };
 
+// An event this node writes to a system stream through the leader.
+struct SystemEvent {
+  std::string stream;
+  NewEvent event;
+};
+
 // What the node endpoints report about this worker. Filled once by main before start().
 struct NodeConfig {
   std::string version;
@@ -72,6 +78,13 @@ struct NodeConfig {
   std::function<void(const Principal&, std::string, std::vector<NewEvent>,
                      std::function<void(bool)>)>
       append_system_events;
+  // POST /admin/members/replace (docs/operations.md): checks the replacement of the seat named by
+  // `seat` (an instance id or internal TCP endpoint) by the node `instance_id` at `endpoint`
+  // ("": the seat's own) against this node's voter set, and returns the event that carries it
+  // through the log; nullopt + `error` when refused. Unset: a single node (no seats).
+  std::function<std::optional<SystemEvent>(const std::string& seat, const std::string& endpoint,
+                                           const std::string& instance_id, std::string* error)>
+      plan_member_replacement;
   // Disk use of the database and free space of its volume (worker/engine/space_monitor.hpp);
   // unset: /stats and /metrics report none.
   std::function<SpaceReport()> space;

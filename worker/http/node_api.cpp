@@ -11,6 +11,7 @@
 
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
 
 #include <unistd.h>
 #include <algorithm>
@@ -388,6 +389,7 @@ void NodeApi::register_routes(Router& router) {
   router.add("POST", "/admin/shutdown", [this](Request& r) { return admin_shutdown(r); });
   register_scavenge_routes(router, engine_, node_);
   router.add("POST", "/admin/node/resign", [this](Request& r) { return admin_resign(r); });
+  router.add("POST", "/admin/members/replace", [this](Request& r) { return replace_member(r); });
 }
 
 // The manager's health listener: health and /stats only. Reaching the socket is the
@@ -537,6 +539,44 @@ Reply NodeApi::admin_resign(Request& request) {
     return json_reply(409, R"({"error":"This node is not the leader."})");
   engine_.resign();
   return json_reply(200, R"({"resigned":true})");
+}
+
+// An operator moves a dead member's seat to a new node (docs/operations.md): $admins only, as it
+// decides who votes. The replacement is written to $voters through the leader and answered once
+// committed; every member (this one too) applies it from there (worker/main.cpp).
+Reply NodeApi::replace_member(Request& request) {
+  if (request.who.anonymous()) return unauthorized("Access denied");
+  if (!request.who.is_admin()) return text_reply(403, "Replacing a member needs $admins");
+  const auto& plan = node_.config().plan_member_replacement;
+  const auto& append = node_.config().append_system_events;
+  if (!plan || !append) return text_reply(409, "This node is not part of a cluster");
+  std::string seat, endpoint, instance_id;
+  try {
+    const auto body = Poco::JSON::Parser().parse(request.body).extract<Poco::JSON::Object::Ptr>();
+    seat = body->optValue<std::string>("seat", "");
+    endpoint = body->optValue<std::string>("endpoint", "");
+    instance_id = body->optValue<std::string>("instanceId", "");
+  } catch (const Poco::Exception& e) {
+    return text_reply(
+        400, "Expected {\"seat\":..., \"instanceId\":..., \"endpoint\":...}: " + e.displayText());
+  }
+  if (seat.empty() || instance_id.empty()) {
+    return text_reply(400,
+                      "seat (the old member's instance id or internal TCP endpoint) and "
+                      "instanceId (the new member's) are required");
+  }
+  std::string error;
+  std::optional<SystemEvent> event = plan(seat, endpoint, instance_id, &error);
+  if (!event) return text_reply(409, error);
+  const std::string data = event->event.data;
+  const std::optional<bool> written = wait_for_engine<bool>(
+      [&](auto done) { append(request.who, event->stream, {event->event}, std::move(done)); });
+  if (!written || !*written) {
+    return text_reply(503,
+                      "The replacement was not committed (no leader, or no quorum of the "
+                      "other members): try again");
+  }
+  return json_reply(200, data);
 }
 
 }  // namespace chorus::http

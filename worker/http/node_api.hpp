@@ -43,6 +43,7 @@ class NodeApi {
   Reply stats(Request& request);
   Reply admin_shutdown(Request& request);
   Reply admin_resign(Request& request);
+  Reply replace_member(Request& request);
   void add_lag_in_events(Poco::JSON::Object::Ptr& follower, int64_t durable, int64_t writer);
 
   Engine& engine_;
