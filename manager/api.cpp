@@ -15,7 +15,6 @@
 #include <Poco/JSON/Parser.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/SecureServerSocket.h>
@@ -167,6 +166,9 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
           if (body.size() > kRequestBodyMax) break;
         }
       }
+      // The request has arrived; what follows may wait on nodes (bounded by their own
+      // deadlines, a backup by kBackupTimeoutMs), which the I/O deadline does not count.
+      http::ConnectionWatch::engine_phase();
       if (body.size() > kRequestBodyMax) {
         reply = error_reply(413, "request body too large");
       } else if (is_follow(request, uri)) {
@@ -189,6 +191,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
   }
 
   static void send(Poco::Net::HTTPServerResponse& response, const Reply& reply) {
+    http::ConnectionWatch::io_phase();  // writing the answer, then waiting for the next request
     cors(response);
     response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
     for (const auto& [k, v] : reply.headers) response.set(k, v);
@@ -673,6 +676,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     uri.getPathSegments(parts);
     const auto v = ctx_.supervisor.node(parts[2]);
     if (!v) return send(response, error_reply(404, "no node named " + parts[2]));
+    http::ConnectionWatch::io_phase();
     cors(response);
     response.setContentType("text/event-stream");
     response.set("Cache-Control", "no-cache");
@@ -688,7 +692,11 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     std::string pending;
     int idle_polls = 0;
     while (out.good() && !ctx_.stopping->load()) {
+      // Waiting for new lines is not I/O; a client that stops reading is cut once a write of
+      // its stream takes longer than kHttpIoDeadlineMs.
+      http::ConnectionWatch::engine_phase();
       std::this_thread::sleep_for(std::chrono::milliseconds(kFollowPollMs));
+      http::ConnectionWatch::io_phase();
       const auto size = fs::file_size(v->log_file, ec);
       if (ec) continue;
       if (size < offset) offset = 0;  // rotated
@@ -1135,7 +1143,7 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
   auth::ReplayGuard& replay_;
 };
 
-class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
+class Factory final : public http::StoppableHandlerFactory {
  public:
   Factory(ApiContext& ctx, AuthCache& auth, ScavengeJobs& scavenges, bool internal,
           bool v5_state_names)
@@ -1165,10 +1173,10 @@ std::string digest(const std::string& text) {
   return Poco::DigestEngine::digestToHex(sha.digest());
 }
 
-std::unique_ptr<Poco::Net::HTTPServer> make_server(ApiContext& ctx, AuthCache& auth,
-                                                   ScavengeJobs& scavenges, bool internal,
-                                                   const std::string& ip, uint16_t port,
-                                                   bool v5_state_names = false) {
+std::unique_ptr<http::WatchedHttpServer> make_server(ApiContext& ctx, AuthCache& auth,
+                                                     ScavengeJobs& scavenges, bool internal,
+                                                     const std::string& ip, uint16_t port,
+                                                     bool v5_state_names = false) {
   // With TLS: HTTPS; the internal port (gossip of nodes and peer managers) only to holders of a
   // certificate signed by a trusted root, the external ones to any client.
   const auto& certificates = ctx.config.certificates;
@@ -1177,13 +1185,17 @@ std::unique_ptr<Poco::Net::HTTPServer> make_server(ApiContext& ctx, AuthCache& a
                    : Poco::Net::ServerSocket();
   // SO_REUSEADDR for quick restarts, but not SO_REUSEPORT: a second manager must fail to bind.
   socket.bind(Poco::Net::SocketAddress(ip, port), true, false);
-  socket.listen(64);
-  auto* params = new Poco::Net::HTTPServerParams;
-  params->setMaxThreads(internal ? 8 : 16);
-  params->setMaxQueued(64);
-  params->setKeepAlive(true);
-  return std::make_unique<Poco::Net::HTTPServer>(
-      new Factory(ctx, auth, scavenges, internal, v5_state_names), socket, params);
+  socket.listen(kManagerQueuedConnectionsMax);
+  http::HttpServerLimits limits;
+  limits.threads_max = internal ? kManagerInternalThreadsMax : kManagerExternalThreadsMax;
+  limits.queued_max = kManagerQueuedConnectionsMax;
+  limits.socket_timeout_ms = kManagerSocketTimeoutMs;
+  limits.keep_alive_timeout_ms = kManagerKeepAliveTimeoutMs;
+  limits.keep_alive_requests_max = kManagerKeepAliveRequestsMax;
+  return std::make_unique<http::WatchedHttpServer>(
+      socket, new Factory(ctx, auth, scavenges, internal, v5_state_names), limits,
+      std::string("manager's ") + (internal ? "internal" : "external") + " HTTP server on " + ip +
+          ":" + std::to_string(socket.address().port()));
 }
 
 }  // namespace
@@ -1225,13 +1237,17 @@ void ApiServers::start() {
 }
 
 void ApiServers::stop() {
-  if (external_v5_) external_v5_->stopAll(true);
+  if (external_v5_) external_v5_->stop();
   external_v5_.reset();
-  if (external_) external_->stopAll(true);
-  if (internal_) internal_->stopAll(true);
+  if (external_) external_->stop();
+  if (internal_) internal_->stop();
   external_.reset();
   internal_.reset();
   scavenges_->stop();
+}
+
+http::HttpServerLoad ApiServers::external_load() const {
+  return external_ ? external_->load() : http::HttpServerLoad{};
 }
 
 }  // namespace chorus::manager

@@ -5,6 +5,7 @@
 // touches is thread-safe (Supervisor, GossipRelay, Store) or guarded here.
 #pragma once
 
+#include "common/http_serving.hpp"
 #include "common/log.hpp"
 #include "manager/config.hpp"
 #include "manager/gossip_relay.hpp"
@@ -13,8 +14,6 @@
 #include "manager/scavenges.hpp"
 #include "manager/store.hpp"
 #include "manager/supervisor.hpp"
-
-#include <Poco/Net/HTTPServer.h>
 
 #include <atomic>
 #include <map>
@@ -56,6 +55,18 @@ class AuthCache {
   std::map<std::string, Entry> entries_;  // by SHA-256 of the header; bounded
 };
 
+// The limits of the manager's HTTP ports (the worker's, common/http_serving.hpp, with fewer
+// threads): each port serves at most this many requests at once, this many accepted connections
+// wait for a thread (more are closed at once, and logged), a receive or send waits at most
+// kManagerSocketTimeoutMs and each connection's I/O at a stretch at most kHttpIoDeadlineMs. Time
+// a request waits on a node (a backup, a rolling restart) is not counted.
+inline constexpr int kManagerInternalThreadsMax = 8;   // gossip of nodes and peer managers
+inline constexpr int kManagerExternalThreadsMax = 16;  // clients' gossip, dashboard, API
+inline constexpr int kManagerQueuedConnectionsMax = 64;
+inline constexpr int kManagerSocketTimeoutMs = 10000;
+inline constexpr int kManagerKeepAliveTimeoutMs = 15000;
+inline constexpr int kManagerKeepAliveRequestsMax = 1000;
+
 inline constexpr int64_t kAuthCacheMs = 5000;
 inline constexpr size_t kAuthCacheEntriesMax = 1000;
 
@@ -67,14 +78,16 @@ class ApiServers {
   ~ApiServers();
   void start();
   void stop();
+  // What the external port holds and has refused (tests, operators).
+  http::HttpServerLoad external_load() const;
 
  private:
   ApiContext context_;
   AuthCache auth_;
   std::unique_ptr<ScavengeJobs> scavenges_;  // before the servers: their handlers use it
-  std::unique_ptr<Poco::Net::HTTPServer> internal_;
-  std::unique_ptr<Poco::Net::HTTPServer> external_;
-  std::unique_ptr<Poco::Net::HTTPServer> external_v5_;  // ExtHttpPortV5, when set
+  std::unique_ptr<http::WatchedHttpServer> internal_;
+  std::unique_ptr<http::WatchedHttpServer> external_;
+  std::unique_ptr<http::WatchedHttpServer> external_v5_;  // ExtHttpPortV5, when set
 };
 
 }  // namespace chorus::manager

@@ -1,14 +1,14 @@
-// HttpServer (see http_server.hpp): Poco::Net's TCPServer with HTTP server connections that a
-// ConnectionWatch times, and one request handler that turns the Poco request into a Request,
-// authenticates Basic credentials, routes it, and writes the Reply with CORS headers. Limits from
-// limits.hpp.
+// HttpServer (see http_server.hpp): a WatchedHttpServer (common/http_serving.hpp: Poco's
+// TCPServer with HTTP connections that a ConnectionWatch times), and one request handler that turns
+// the Poco request into a Request, authenticates Basic credentials, routes it, and writes the Reply
+// with CORS headers. Limits from limits.hpp.
 #include "worker/http/http_server.hpp"
 
 #include "common/guid.hpp"
+#include "common/http_serving.hpp"
 #include "common/thread_name.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/http/backup_api.hpp"
-#include "worker/http/connection_watch.hpp"
 #include "worker/http/engine_wait.hpp"
 #include "worker/http/headers.hpp"
 #include "worker/http/limits.hpp"
@@ -21,18 +21,12 @@
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServerConnection.h>
-#include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
-#include <Poco/Net/TCPServer.h>
-#include <Poco/Net/TCPServerConnectionFactory.h>
-#include <Poco/SharedPtr.h>
-#include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
 
 #include <chrono>
@@ -200,7 +194,7 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
   const Router& router_;
 };
 
-class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+class Factory : public StoppableHandlerFactory {
  public:
   Factory(Engine& engine, HttpNode& node, const Router& router)
       : engine_(engine), node_(node), router_(router) {}
@@ -209,48 +203,11 @@ class Factory : public Poco::Net::HTTPRequestHandlerFactory {
     name_this_thread_once("http");
     return new Dispatcher(engine_, node_, router_);
   }
-  // What Poco's HTTPServer::stopAll(true) does after stop(): the open connections abort.
-  void abort_connections() {
-    const bool abort_current = true;
-    serverStopped(this, abort_current);
-  }
 
  private:
   Engine& engine_;
   HttpNode& node_;
   const Router& router_;
-};
-
-// Poco's HTTP server connection, watched by the server's ConnectionWatch while it runs.
-class WatchedConnection : public Poco::Net::HTTPServerConnection {
- public:
-  WatchedConnection(const Poco::Net::StreamSocket& socket,
-                    const Poco::Net::HTTPServerParams::Ptr& params,
-                    const Poco::Net::HTTPRequestHandlerFactory::Ptr& factory,
-                    ConnectionWatch& watch)
-      : HTTPServerConnection(socket, params, factory), watch_(watch) {}
-  void run() override {
-    const ConnectionWatch::Scope watched(watch_, socket());
-    HTTPServerConnection::run();
-  }
-
- private:
-  ConnectionWatch& watch_;
-};
-
-class ConnectionFactory : public Poco::Net::TCPServerConnectionFactory {
- public:
-  ConnectionFactory(Poco::Net::HTTPServerParams::Ptr params,
-                    Poco::Net::HTTPRequestHandlerFactory::Ptr factory, ConnectionWatch& watch)
-      : params_(std::move(params)), factory_(std::move(factory)), watch_(watch) {}
-  Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
-    return new WatchedConnection(socket, params_, factory_, watch_);
-  }
-
- private:
-  Poco::Net::HTTPServerParams::Ptr params_;
-  Poco::Net::HTTPRequestHandlerFactory::Ptr factory_;
-  ConnectionWatch& watch_;
 };
 
 }  // namespace
@@ -271,8 +228,7 @@ struct HttpServer::Impl {
         node_api(e, *node, config.internal, config.v5_state_names),
         subscriptions(e, node->config().leader_http),
         projections(e, node->config().leader_http),
-        users(e, node->config().leader_http),
-        pool(1, health() ? kHealthThreadsMax : kThreadsMax) {
+        users(e, node->config().leader_http) {
     if (health()) {
       node_api.register_health_routes(router);
       register_backup_routes(router, engine, *node);
@@ -298,10 +254,7 @@ struct HttpServer::Impl {
   SubscriptionsApi subscriptions;
   ProjectionsApi projections;
   UsersApi users;
-  Poco::ThreadPool pool;
-  std::unique_ptr<ConnectionWatch> watch;
-  Poco::SharedPtr<Factory> handlers;
-  std::unique_ptr<Poco::Net::TCPServer> server;
+  std::unique_ptr<WatchedHttpServer> server;
   uint16_t bound_port = 0;
 };
 
@@ -343,38 +296,24 @@ void HttpServer::start() {
     throw std::runtime_error(e.what());
   }
   if (!impl_->health()) impl_->bound_port = socket.address().port();
-  Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
-  params->setMaxThreads(impl_->threads_max());
-  params->setMaxQueued(kQueuedConnectionsMax);
-  params->setTimeout(
-      Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(kSocketTimeoutMs) * 1000));
-  params->setKeepAlive(true);
-  params->setKeepAliveTimeout(
-      Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(kKeepAliveTimeoutMs) * 1000));
-  params->setMaxKeepAliveRequests(kKeepAliveRequestsMax);
-  params->setServerName("Chorus");
-  impl_->watch = std::make_unique<ConnectionWatch>(
-      impl_->config.io_deadline_ms,
+  HttpServerLimits limits;
+  limits.threads_max = impl_->threads_max();
+  limits.queued_max = kQueuedConnectionsMax;
+  limits.socket_timeout_ms = kSocketTimeoutMs;
+  limits.keep_alive_timeout_ms = kKeepAliveTimeoutMs;
+  limits.keep_alive_requests_max = kKeepAliveRequestsMax;
+  limits.io_deadline_ms = impl_->config.io_deadline_ms;
+  impl_->server = std::make_unique<WatchedHttpServer>(
+      socket, new Factory(impl_->engine, *impl_->node, impl_->router), limits,
       impl_->health() ? std::string("health listener")
                       : "HTTP server on " + impl_->config.ip + ":" + std::to_string(port()));
-  impl_->handlers = new Factory(impl_->engine, *impl_->node, impl_->router);
-  impl_->server = std::make_unique<Poco::Net::TCPServer>(
-      new ConnectionFactory(params, impl_->handlers, *impl_->watch), impl_->pool, socket, params);
-  // stop() destroys the watch before the server, so the server outlives this function's uses.
-  impl_->watch->watch_refusals(
-      [server = impl_->server.get()] { return server->refusedConnections(); },
-      impl_->threads_max() + kQueuedConnectionsMax);
   impl_->server->start();
 }
 
 void HttpServer::stop() {
   if (!impl_ || !impl_->server) return;
   impl_->node->stopping().store(true);
-  // As Poco's HTTPServer::stopAll(true): stop accepting, then abort the open connections.
   impl_->server->stop();
-  impl_->handlers->abort_connections();
-  impl_->pool.joinAll();
-  impl_->watch.reset();  // its thread asks the server for its refusals
   impl_->server.reset();
   if (impl_->health()) {
     std::error_code ec;
@@ -385,13 +324,7 @@ void HttpServer::stop() {
 uint16_t HttpServer::port() const { return impl_->bound_port; }
 
 HttpServerLoad HttpServer::load() const {
-  HttpServerLoad load;
-  if (!impl_->server) return load;
-  load.threads = impl_->server->currentThreads();
-  load.queued = impl_->server->queuedConnections();
-  load.refused = impl_->server->refusedConnections();
-  load.cut = impl_->watch->cut();
-  return load;
+  return impl_->server ? impl_->server->load() : HttpServerLoad{};
 }
 
 }  // namespace chorus::http

@@ -135,14 +135,6 @@ struct HttpServerConfig {
   int io_deadline_ms = kHttpIoDeadlineMs;
 };
 
-// What a server holds and has refused (for tests and operators).
-struct HttpServerLoad {
-  int threads = 0;  // request threads started (each serves one connection at a time)
-  int queued = 0;   // accepted connections waiting for a thread
-  int refused = 0;  // connections closed at once because kConnectionsMax were held
-  int64_t cut = 0;  // connections cut at the I/O deadline
-};
-
 class HttpServer {
  public:
   HttpServer(Engine& engine, std::shared_ptr<HttpNode> node, HttpServerConfig config);

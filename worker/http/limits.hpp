@@ -2,6 +2,8 @@
 // clear status (413, 503) or a closed connection; never unbounded growth. Constants only.
 #pragma once
 
+#include "common/http_serving.hpp"  // kHttpIoDeadlineMs, kWatchTickMs, kRefusalLogIntervalMs
+
 #include <cstddef>
 #include <cstdint>
 
@@ -15,17 +17,6 @@ inline constexpr int kQueuedConnectionsMax = 64;
 // Connections one server holds at once: those on a request thread plus those waiting for one;
 // one more is closed as soon as it is accepted (Poco's TCPServer counts it as refused).
 inline constexpr int kConnectionsMax = kThreadsMax + kQueuedConnectionsMax;
-// The longest a connection's I/O may take at a stretch: TLS handshake, waiting for the request
-// (keep-alive idle time included) and reading it, or writing the answer and waiting for the next
-// one. The socket timeout bounds each receive only, so a client sending a byte every few seconds
-// (slow loris) held a thread for ever; past this the connection is cut (ConnectionWatch). The
-// engine's work on a request is not counted (kEngineWaitMs and kLongPollSecondsMax bound it).
-inline constexpr int kHttpIoDeadlineMs = 30000;
-// How often the watcher looks for connections past kHttpIoDeadlineMs.
-inline constexpr int kWatchTickMs = 250;
-// Connections refused at kConnectionsMax are logged at most once per this interval, with a
-// count: refusing costs a flood nothing, so the log must not pay for each one.
-inline constexpr int kRefusalLogIntervalMs = 10000;
 // Largest request body. EventStore refuses events above 4 MiB over HTTP; a JSON body with such
 // an event and its escaping fits in twice that.
 inline constexpr size_t kRequestBodyBytesMax = 8u * 1024u * 1024u;
