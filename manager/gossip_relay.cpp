@@ -25,6 +25,16 @@ int64_t now_micros() {
       .count();
 }
 
+// The live leader a view lists first ("" when none), with its epoch: what a client would pick.
+std::string leader_of(const ClusterInfo& view) {
+  for (const MemberInfo& m : view.members) {
+    if (m.state == "Leader" && m.is_alive) {
+      return cluster::member_key(m) + "@" + std::to_string(m.epoch_number);
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 GossipRelay::GossipRelay(const ManagerConfig& config, Log& log, std::string instance_id)
@@ -114,7 +124,11 @@ void GossipRelay::start() {
 }
 
 void GossipRelay::stop() {
-  stopping_ = true;
+  {
+    std::lock_guard lock(wake_mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -131,11 +145,20 @@ std::optional<ClusterInfo> GossipRelay::handle_push(const ClusterInfo& pushed, s
   auto& m = membership_for(view.cluster_name, now);
   m.set_self(self());
   const std::string peer = view.server_ip + ":" + std::to_string(view.server_port);
+  const std::string leader_before = leader_of(m.view());
   if (!m.merge(view, peer, now)) {
     if (error) *error = "gossip from cluster '" + view.cluster_name + "' refused";
     return std::nullopt;
   }
-  return m.view();
+  auto answer = m.view();
+  if (leader_of(answer) != leader_before) {
+    {
+      std::lock_guard wake_lock(wake_mutex_);
+      leader_changed_.insert(view.cluster_name);
+    }
+    wake_.notify_all();
+  }
+  return answer;
 }
 
 std::optional<ClusterInfo> GossipRelay::view(const std::string& cluster) {
@@ -166,13 +189,26 @@ std::vector<HostPort> GossipRelay::peer_managers() {
   return out;
 }
 
+// Sleeps until the next round is due, a push changed a cluster's leader, or stop().
 void GossipRelay::run() {
-  for (int64_t round_number = 0; !stopping_; ++round_number) {
+  auto next_round = std::chrono::steady_clock::now();
+  for (int64_t round_number = 0; !stopping_;) {
+    std::set<std::string> changed;
+    {
+      std::unique_lock lock(wake_mutex_);
+      wake_.wait_until(lock, next_round,
+                       [&] { return stopping_.load() || !leader_changed_.empty(); });
+      if (stopping_) return;
+      changed.swap(leader_changed_);
+    }
+    if (!changed.empty()) {
+      round(round_number, &changed);  // the regular round stays on its schedule
+      continue;
+    }
     round(round_number);
     const int wait = round_number < kFastRounds ? kFastIntervalMs : config_.gossip_interval_ms;
-    for (int waited = 0; waited < wait && !stopping_; waited += 20) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    next_round = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait);
+    ++round_number;
   }
 }
 
@@ -199,8 +235,8 @@ void GossipRelay::resolve_dns(int64_t now) {
 
 // Every member of every cluster gets our view; the answers are merged. The exchanges run
 // without the lock (each has its deadline).
-void GossipRelay::round(int64_t round_number) {
-  if (config_.discover_via_dns && round_number % kDnsRefreshRounds == 0) {
+void GossipRelay::round(int64_t round_number, const std::set<std::string>* only) {
+  if (!only && config_.discover_via_dns && round_number % kDnsRefreshRounds == 0) {
     resolve_dns(steady_now_ms());
   }
   struct Push {
@@ -214,6 +250,7 @@ void GossipRelay::round(int64_t round_number) {
     const int64_t now = steady_now_ms();
     const std::set<std::string> allowed = allowed_targets();
     for (auto& [name, m] : clusters_) {
+      if (only && only->count(name) == 0) continue;
       m->set_self(self());
       m->expire(now);
       const std::string body = to_json(m->view());

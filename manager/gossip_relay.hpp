@@ -3,8 +3,10 @@
 // views to the internal port (handle_push: merged, our view answered); a relay thread pushes
 // each cluster's view to every member of that cluster (its nodes, peer managers, seeds) every
 // interval and merges the answers, so the view served on GET /gossip stays current while local
-// nodes are down. With a cluster secret every push is signed and only signed answers count; the
-// relay pushes only to its own nodes and configured seeds. Public methods are thread-safe.
+// nodes are down. A push that changes a cluster's leader is relayed to that cluster's members at
+// once (failover must not wait for the next round). With a cluster secret every push is signed and
+// only signed answers count; the relay pushes only to its own nodes and configured seeds. Public
+// methods are thread-safe.
 #pragma once
 
 #include "common/log.hpp"
@@ -12,6 +14,7 @@
 #include "manager/config.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -55,7 +58,8 @@ class GossipRelay {
   cluster::Membership& membership_for(const std::string& cluster, int64_t now);  // REQUIRES lock
   MemberInfo self() const;
   void run();
-  void round(int64_t round_number);
+  // Pushes to the members of every cluster, or of `only` (a leader change) when given.
+  void round(int64_t round_number, const std::set<std::string>* only = nullptr);
   void resolve_dns(int64_t now);
   std::set<std::string> allowed_targets() const;  // REQUIRES lock
   // POSTs a view (signed with the cluster secret); the answer's body if it is signed for it.
@@ -68,6 +72,9 @@ class GossipRelay {
   std::map<std::string, std::unique_ptr<cluster::Membership>> clusters_;  // GUARDED_BY(mutex_)
   std::vector<std::pair<std::string, int>> dns_seeds_;                    // GUARDED_BY(mutex_)
   std::atomic<bool> stopping_{false};
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  std::set<std::string> leader_changed_;  // clusters to relay now; GUARDED_BY(wake_mutex_)
   std::atomic<int64_t> exchanges_ok_{0};
   std::atomic<int64_t> exchanges_failed_{0};
   std::atomic<int64_t> pushes_received_{0};

@@ -755,6 +755,8 @@ int run(const chorus::ParseResult& parsed) {
         "--insecure)");
   }
   std::atomic<chorus::Engine*> engine_ptr{nullptr};
+  // Set once gossip exists (it needs the engine): state changes and lost peers are announced.
+  std::atomic<chorus::cluster::GossipService*> gossip_ptr{nullptr};
   chorus::cluster::TransportHandlers handlers;
   handlers.on_message = [&engine_ptr](chorus::replication::Message m) {
     if (auto* e = engine_ptr.load()) e->receive(std::move(m));
@@ -764,7 +766,14 @@ int run(const chorus::ParseResult& parsed) {
     if (auto* e = engine_ptr.load()) handle_forward(*e, request, std::move(reply));
   };
   handlers.on_refused = [&log](const std::string& reason) { log.warn(reason); };
+  handlers.on_peer_lost = [&engine_ptr, &gossip_ptr](const std::string& node_id) {
+    if (auto* e = engine_ptr.load()) e->peer_lost(node_id);
+    if (auto* g = gossip_ptr.load()) g->announce();  // also finds out whether it is alive
+  };
   auto config = engine_config(options);
+  config.on_status_change = [&gossip_ptr] {
+    if (auto* g = gossip_ptr.load()) g->announce();
+  };
   chorus::SpaceMonitor space(options.db_folder, options.mem_db, options.min_free_disk_bytes);
   config.low_disk_refusal = [&space] { return space.refusal_message(); };
   config.cluster.node_id = cluster.instance_id;  // the replication core knows nodes by it
@@ -824,7 +833,9 @@ int run(const chorus::ParseResult& parsed) {
   auto replacements =
       std::make_shared<chorus::cluster::ReplacementWatch>(io, *engine, *voters, use_voters);
   replacements->start();
+  gossip_ptr = cluster.gossip.get();
   const int code = serve(log, parsed, io, *engine, cluster, certificates.get(), space);
+  gossip_ptr = nullptr;
   replacements->stop();  // io_context stopped: nothing else runs the watch now
   cluster.gossip->stop();
   engine_ptr = nullptr;

@@ -638,6 +638,16 @@ bool Simulation::blocked(int from, int to) const {
 
 void Simulation::cut(int from, int to) {
   blocked_[static_cast<size_t>(from)][static_cast<size_t>(to)] = true;
+  lose_connection(from, to);
+}
+
+void Simulation::lose_connection(int from, int to) {
+  Node& node = *nodes_[static_cast<size_t>(to)];
+  // A paused process learns of it when it resumes, through silence like the rest; a halted one
+  // does nothing more.
+  if (!node.up || node.halted || !node.core || now_ms_ < node.paused_until_ms) return;
+  guarded(node, "peer_lost", [&] { node.core->peer_lost(ids_[static_cast<size_t>(from)]); });
+  drain(node);
 }
 
 void Simulation::isolate(int node) {
@@ -670,6 +680,9 @@ void Simulation::crash(int index) {
   node.pending.clear();
   node.sync_pending = false;
   node.paused_until_ms = 0;
+  for (int other = 0; other < options_.nodes; ++other) {
+    if (other != index) lose_connection(index, other);
+  }
 }
 
 void Simulation::restart(int index) {

@@ -148,6 +148,9 @@ class Simulation {
   bool defer_if_paused(const Event& event, Node& node);
   // Node adapter: apply one Ready in the contract's order.
   void drain(Node& node);
+  // `to` sees the connection that carried `from`'s messages close (Core::peer_lost), as a real
+  // node does when a peer's process dies or the link is reset.
+  void lose_connection(int from, int to);
   void apply(Node& node, replication::Ready& ready);
   void apply_truncate(Node& node, int64_t to);
   void apply_append(Node& node, Entry entry);

@@ -232,6 +232,7 @@ class FakeEngine : public Engine {
   bool storage_failed() const override { return false; }
   void receive(replication::Message) override {}
   void set_peers(std::vector<std::string>) override {}
+  void peer_lost(std::string) override {}
   NodeStatus status() const override { return {}; }
   void resign() override {}
   void shutdown() override {}

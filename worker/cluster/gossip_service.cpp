@@ -13,11 +13,21 @@
 #include <Poco/StreamCopier.h>
 
 #include <chrono>
+#include <future>
 #include <iostream>
 #include <sstream>
+#include <thread>
+#include <utility>
 
 namespace chorus::cluster {
 namespace {
+
+// Announcements start at most this often: a node whose state flaps must not turn gossip into a
+// flood (each one POSTs to every member).
+constexpr auto kAnnounceGap = std::chrono::milliseconds(20);
+// Members one announcement contacts at once (a thread each), so that a dead member does not
+// hold up the others for its timeout while a large cluster does not start hundreds of threads.
+constexpr size_t kAnnounceParallelMax = 16;
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -108,12 +118,35 @@ void GossipService::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void GossipService::announce() {
+  {
+    std::lock_guard lock(wake_mutex_);
+    announce_ = true;
+  }
+  wake_.notify_all();
+}
+
 void GossipService::run() {
+  using Clock = std::chrono::steady_clock;
+  auto next_round = Clock::now();
+  auto last_announce = Clock::time_point{};
   while (!stopping_) {
+    bool announce = false;
+    {
+      std::unique_lock lock(wake_mutex_);
+      wake_.wait_until(lock, next_round, [&] { return stopping_.load() || announce_; });
+      if (stopping_) return;
+      announce = std::exchange(announce_, false);
+    }
+    if (announce) {
+      std::this_thread::sleep_until(last_announce + kAnnounceGap);
+      last_announce = Clock::now();
+      push_to_all();
+      continue;  // the regular round stays on its own schedule
+    }
     round();
     const int wait = rounds_ < config_.fast_rounds ? config_.fast_interval_ms : config_.interval_ms;
-    std::unique_lock lock(wake_mutex_);
-    wake_.wait_for(lock, std::chrono::milliseconds(wait), [&] { return stopping_.load(); });
+    next_round = Clock::now() + std::chrono::milliseconds(wait);
   }
 }
 
@@ -159,6 +192,36 @@ void GossipService::round() {
     std::lock_guard lock(mutex_);
     if (!answer || !membership_.merge(*answer, target, now_ms())) {
       membership_.contact_failed(target, now_ms());
+    }
+  }
+  notify_peers();
+}
+
+// Our view to every member, each exchange on its own thread: the member that just died (the old
+// leader) answers nothing until its timeout, and must not delay the news to the others.
+void GossipService::push_to_all() {
+  std::vector<std::string> targets;
+  std::string body;
+  {
+    std::lock_guard lock(mutex_);
+    membership_.set_self(self_());
+    targets = membership_.gossip_targets();
+    body = to_json(membership_.view());
+  }
+  for (size_t first = 0; first < targets.size(); first += kAnnounceParallelMax) {
+    const size_t last = std::min(targets.size(), first + kAnnounceParallelMax);
+    std::vector<std::future<std::optional<ClusterInfo>>> answers;
+    for (size_t i = first; i < last; ++i) {
+      answers.push_back(std::async(std::launch::async | std::launch::deferred, exchange,
+                                   std::cref(targets[i]), std::cref(body), config_.timeout_ms,
+                                   std::cref(config_.secret), std::cref(config_.tls)));
+    }
+    for (size_t i = first; i < last; ++i) {
+      const auto answer = answers[i - first].get();
+      std::lock_guard lock(mutex_);
+      if (!answer || !membership_.merge(*answer, targets[i], now_ms())) {
+        membership_.contact_failed(targets[i], now_ms());
+      }
     }
   }
   notify_peers();

@@ -1,9 +1,11 @@
 // GossipService: runs gossip for one worker (PROTOCOL.md D3). Every interval (the first rounds
 // faster) it refreshes its own entry, picks a random known member (seeds from --gossip-seed or
 // from --cluster-dns, peers, managers) and POSTs its view to that member's internal HTTP
-// /gossip, merging the answer. Pushes from others arrive through handle_push(). It tells the
-// engine which replication peers exist. Own thread for the (blocking) Poco HTTP client; the
-// other methods from any thread.
+// /gossip, merging the answer. When the node's role or leader changes (announce()) it pushes
+// its view to every member at once, so clients asking any member find the new leader without
+// waiting for rounds. Pushes from others arrive through handle_push(). It tells the engine which
+// replication peers exist. Own thread for the (blocking) Poco HTTP client; the other methods
+// from any thread.
 #pragma once
 
 #include "common/cluster_auth.hpp"
@@ -52,6 +54,9 @@ class GossipService {
   // Starts with the provider of our own entry given now (when it needs objects made later).
   void start_with_self(std::function<MemberInfo()> self);
   void stop();
+  // Our role, leader or epoch changed, or the connection of a peer dropped: push our view to
+  // every member now (and probe whether the dropped one is alive). Does not block.
+  void announce();
 
   // A peer's POSTed view: merged, then our view is the answer. nullopt (with `error`) for a
   // malformed document or another cluster's.
@@ -62,6 +67,7 @@ class GossipService {
  private:
   void run();
   void round();
+  void push_to_all();
   void resolve_seeds(int64_t now);
   void notify_peers();
 
@@ -75,6 +81,7 @@ class GossipService {
   std::atomic<bool> stopping_{false};
   std::condition_variable wake_;
   std::mutex wake_mutex_;
+  bool announce_ = false;  // guarded by wake_mutex_
   std::thread thread_;
   int rounds_ = 0;
 };

@@ -76,6 +76,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     std::array<char, 64 * 1024> buffer{};
     std::string peer_id;       // the node id it proved (with a cluster secret)
     std::string certified_id;  // the sender its TLS certificate was found to name
+    std::string sender;        // the instance id whose messages it carried (the last admitted)
     Incoming(tcp::socket s, std::shared_ptr<asio::ssl::context> tls)
         : socket(std::move(s), std::move(tls)) {}
   };
@@ -213,6 +214,11 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
             strand, [self = shared_from_this(), in](boost::system::error_code ec, size_t n) {
               if (ec || self->stopped) {
                 self->incoming.erase(in);
+                // A peer that died closes its connections at once: say so now, well before
+                // its silence would time out.
+                if (!self->stopped && !in->sender.empty() && self->handlers.on_peer_lost) {
+                  self->handlers.on_peer_lost(in->sender);
+                }
                 return;
               }
               in->parser.feed(std::string_view(in->buffer.data(), n));
@@ -278,6 +284,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
              " refused: this node is instance " + self_instance);
       return true;
     }
+    if (in.sender != m.from_instance()) in.sender = m.from_instance();
     dispatch(std::move(m));
     return true;
   }

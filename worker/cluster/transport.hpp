@@ -48,6 +48,9 @@ struct TransportHandlers {
   // A connection or message refused (failed handshake, unknown sender, field out of range):
   // the reason, for the log.
   std::function<void(const std::string&)> on_refused;
+  // An incoming connection that carried a member's messages closed: the instance id it spoke
+  // for (the replication core knows members by it).
+  std::function<void(const std::string&)> on_peer_lost;
 };
 
 // Mutual TLS on every internal connection (both null: plain TCP). The server context must

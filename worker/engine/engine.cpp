@@ -123,6 +123,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   bool storage_failed() const override { return runtime_->storage_failed_any_thread(); }
   void receive(replication::Message message) override;
   void set_peers(std::vector<std::string> node_ids) override;
+  void peer_lost(std::string node_id) override;
   NodeStatus status() const override;
   void resign() override;
   void shutdown() override;
@@ -763,6 +764,12 @@ void EngineImpl::receive(replication::Message message) {
 void EngineImpl::set_peers(std::vector<std::string> node_ids) {
   on_core([this, node_ids = std::move(node_ids)] {
     if (!shut_down_) runtime_->set_voters(node_ids);
+  });
+}
+
+void EngineImpl::peer_lost(std::string node_id) {
+  on_core([this, node_id = std::move(node_id)] {
+    if (!shut_down_) runtime_->peer_lost(node_id);
   });
 }
 

@@ -69,6 +69,9 @@ struct EngineConfig {
   // message, before SQLite could meet a full disk. Unset or "": writes are taken. Called on the
   // core thread for every write; must be cheap.
   std::function<std::string()> low_disk_refusal;
+  // Called on the core thread when this node's state, leader or epoch changed (gossip tells
+  // the others at once); must not block.
+  std::function<void()> on_status_change;
 };
 
 // Sends replication messages to other nodes. Called on the engine's core thread; must not block.
@@ -128,6 +131,8 @@ class Engine {
   // Replication: a message from another node, and the other voting members (by instance id).
   virtual void receive(replication::Message message) = 0;
   virtual void set_peers(std::vector<std::string> node_ids) = 0;
+  // The connection that carried a peer's messages closed (it may have died).
+  virtual void peer_lost(std::string node_id) = 0;
   virtual NodeStatus status() const = 0;
   // Leader: step down so that another node leads (admin resign). No effect otherwise.
   virtual void resign() = 0;

@@ -119,6 +119,13 @@ void ReplicationRuntime::set_voters(const std::vector<std::string>& node_ids) {
   process_ready();
 }
 
+void ReplicationRuntime::peer_lost(const std::string& node_id) {
+  if (!core_ || stopped_) return;
+  catch_up_ticks();
+  core_->peer_lost(node_id);
+  process_ready();
+}
+
 void ReplicationRuntime::resign() {
   if (!core_) return;
   catch_up_ticks();
@@ -425,8 +432,14 @@ void ReplicationRuntime::update_status() {
   s.chaser_checkpoint = durable_end_;
   s.commit_checkpoint = visible_end_;
   s.elections = core_->elections_started();
-  std::lock_guard lock(status_mutex_);
-  status_ = std::move(s);
+  bool changed = false;
+  {
+    std::lock_guard lock(status_mutex_);
+    changed = s.state != status_.state || s.leader_id != status_.leader_id ||
+              s.epoch_number != status_.epoch_number;
+    status_ = std::move(s);
+  }
+  if (changed && config_.on_status_change) config_.on_status_change();
 }
 
 NodeStatus ReplicationRuntime::status() const {

@@ -77,6 +77,7 @@ class ReplicationRuntime final : public WriteLog {
   void receive(const replication::Message& message);
   // The other voting members, by instance id (replaces the set).
   void set_voters(const std::vector<std::string>& node_ids);
+  void peer_lost(const std::string& node_id);
   void resign();
 
   // Why this node cannot take a write now (None when it leads with its epoch committed).

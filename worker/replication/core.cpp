@@ -18,6 +18,14 @@ namespace {
 
 size_t entry_bytes(const Entry& e) { return static_cast<size_t>(e.end - e.position); }
 
+// Ticks between the campaigns of followers that lost their leader's connection (by rank).
+constexpr int kLeaderLostStaggerTicks = 3;
+// After the leader's connection closed, a refused pre-vote may only mean that a peer has not
+// seen its own connection close yet: so many pre-votes are asked again this soon (a pre-vote
+// changes nobody's epoch), then the election timeout applies again.
+constexpr int kLeaderLostQuickPreVotes = 3;
+constexpr int kLeaderLostRetryTicks = 5;
+
 }  // namespace
 
 const char* role_name(Role role) {
@@ -136,6 +144,11 @@ void Core::start_pre_vote() {
   pre_voting_ = true;
   pre_votes_ = {config_.self};
   reset_election_timer();  // a failed pre-vote is tried again after another timeout
+  if (quick_pre_votes_ > 0) {
+    --quick_pre_votes_;
+    election_timeout_ =
+        std::min(election_timeout_, kLeaderLostRetryTicks + leader_lost_delay_ticks());
+  }
   for (const auto& peer : peers_) {
     send(peer, VoteRequest{hard_.epoch + 1, last_epoch(), log_end_, config_.priority, true});
   }
@@ -176,6 +189,7 @@ void Core::become_follower(int64_t epoch, std::optional<NodeId> leader) {
     session_ = 0;
   }
   role_ = Role::Follower;
+  if (leader) quick_pre_votes_ = 0;
   leader_ = std::move(leader);
   progress_.clear();
   votes_.clear();
@@ -185,6 +199,7 @@ void Core::become_follower(int64_t epoch, std::optional<NodeId> leader) {
 
 void Core::become_candidate() {
   pre_voting_ = false;
+  quick_pre_votes_ = 0;
   role_ = Role::Candidate;
   leader_.reset();
   synced_ = false;
@@ -271,6 +286,23 @@ void Core::set_voters(const std::vector<NodeId>& voters) {
     progress_[p].last_heard_tick = now_tick_;
     send_appends(p, true);
   }
+}
+
+void Core::peer_lost(const NodeId& peer) {
+  if (role_ != Role::Follower || leader_ != peer) return;
+  become_follower(hard_.epoch, std::nullopt);
+  quick_pre_votes_ = kLeaderLostQuickPreVotes;
+  election_elapsed_ = std::max(0, election_timeout_ - leader_lost_delay_ticks());
+}
+
+// The other followers lose the leader at the same moment; pre-votes that start in the same tick
+// both win and then split the vote. So each waits by its rank among the members: the first
+// campaigns at the next tick, the next one a few ticks later, by which time the first one's
+// vote request has usually arrived and reset its timer.
+int Core::leader_lost_delay_ticks() const {
+  int rank = 0;
+  for (const auto& p : peers_) rank += p < config_.self;
+  return 1 + rank * kLeaderLostStaggerTicks;
 }
 
 void Core::step(const Message& message) {

@@ -169,6 +169,11 @@ class Core {
   // sent to, and only their messages count. A member left out loses its progress and votes.
   // The adapter keeps the set within cluster_size; the quorum is always cluster_size / 2 + 1.
   void set_voters(const std::vector<NodeId>& voters);
+  // The connection that carried `peer`'s messages closed (its process died, or the link broke).
+  // A follower of `peer` stops counting on it and campaigns within a few ticks instead of after
+  // the election timeout. The pre-vote still asks the others, who refuse while a leader reaches
+  // them, so a broken link alone never deposes a live leader.
+  void peer_lost(const NodeId& peer);
   // Leader only: appends payloads as entries of the current epoch. Returns them (with positions)
   // or nullopt when not leader.
   // With send_now false the entries go to the followers at the next send_pending_appends() (or
@@ -245,6 +250,7 @@ class Core {
   int64_t common_point(const Subscribe& m) const;
   void trim_buffer();
   void check_quorum();
+  int leader_lost_delay_ticks() const;
   bool log_up_to_date(int64_t last_epoch, int64_t log_end) const;
   int64_t current_epoch_start() const;
 
@@ -266,6 +272,7 @@ class Core {
   std::set<NodeId> votes_;
   std::set<NodeId> pre_votes_;
   bool pre_voting_ = false;
+  int quick_pre_votes_ = 0;          // pre-votes left that are retried soon (see peer_lost)
   bool synced_ = false;              // follower: synced with the current leader's log
   bool commit_to_announce_ = false;  // leader: commit_end_ grew since the last ready()
   uint64_t session_ = 0;
