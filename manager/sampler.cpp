@@ -49,8 +49,11 @@ void MetricsSampler::start() {
     while (!stopping_) {
       sample_once(unix_now_ms());
       next += kSampleIntervalMs;
-      while (!stopping_ && steady_now_ms() < next) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      {
+        std::unique_lock lock(sleep_mutex_);
+        const int64_t wait_ms = std::max<int64_t>(0, next - steady_now_ms());
+        sleep_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                           [&] { return stopping_.load(); });
       }
       if (steady_now_ms() > next + kSampleIntervalMs) next = steady_now_ms();  // fell behind
     }
@@ -58,7 +61,11 @@ void MetricsSampler::start() {
 }
 
 void MetricsSampler::stop() {
-  stopping_ = true;
+  {
+    std::lock_guard lock(sleep_mutex_);
+    stopping_ = true;
+  }
+  sleep_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 

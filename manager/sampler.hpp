@@ -11,7 +11,9 @@
 #include "manager/supervisor.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -40,6 +42,8 @@ class MetricsSampler {
   MetricsHistory& history_;
   std::map<std::string, HistogramSnapshot> last_writes_;  // by node; sampler thread only
   std::atomic<bool> stopping_{false};
+  std::mutex sleep_mutex_;
+  std::condition_variable sleep_cv_;  // stop() wakes the sampling thread at once
   std::thread thread_;
 };
 

@@ -28,7 +28,10 @@ namespace {
 namespace bp = boost::process;
 namespace fs = std::filesystem;
 
-constexpr int kLoopMs = 20;             // supervisor tick
+// Supervisor tick: reaps exited workers and acts on their restart policies. Each tick costs a
+// waitpid per node, so an idle manager of 12 nodes must not tick 50 times a second; a restart
+// or stop starts at most this much later.
+constexpr int kLoopMs = 100;
 constexpr int kRotateEveryTicks = 50;   // output files checked about once a second
 constexpr int kFdsToCloseMax = 4096;    // the child marks these close-on-exec
 constexpr int kHealthTimeoutMs = 1000;  // one /health/live request
@@ -167,7 +170,11 @@ void Supervisor::shutdown() {
       return true;
     });
   }
-  stopping_ = true;
+  {
+    std::lock_guard lock(sleep_mutex_);
+    stopping_ = true;
+  }
+  sleep_cv_.notify_all();
   thread_.join();
   health_thread_.join();
 }
@@ -185,8 +192,13 @@ void Supervisor::run() {
     }
     changed_.notify_all();
     ++ticks;
-    std::this_thread::sleep_for(std::chrono::milliseconds(kLoopMs));
+    sleep_unless_stopping(kLoopMs);
   }
+}
+
+void Supervisor::sleep_unless_stopping(int ms) {
+  std::unique_lock lock(sleep_mutex_);
+  sleep_cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return stopping_.load(); });
 }
 
 void Supervisor::step(Node& node, int64_t now) {
@@ -391,9 +403,7 @@ void Supervisor::health_loop() {
       });
       in_flight.emplace(p.name, InFlightProbe{std::move(t), std::move(done)});
     }
-    for (int waited = 0; waited < config_.health_interval_ms && !stopping_; waited += 20) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    sleep_unless_stopping(config_.health_interval_ms);
   }
   for (auto& [name, probe] : in_flight) probe.thread.join();
 }

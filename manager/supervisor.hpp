@@ -117,8 +117,12 @@ class Supervisor {
   std::vector<std::unique_ptr<Node>> nodes_;  // GUARDED_BY(mutex_)
   SupervisorCounters counters_;
   std::atomic<bool> stopping_{false};
+  // The loops sleep on this, so that shutdown() wakes them at once instead of their polling.
+  std::mutex sleep_mutex_;
+  std::condition_variable sleep_cv_;
   std::thread thread_;
   std::thread health_thread_;
+  void sleep_unless_stopping(int ms);
 };
 
 int64_t steady_now_ms();

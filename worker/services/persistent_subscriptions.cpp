@@ -76,11 +76,8 @@ void PersistentSubscriptions::start(LeaderContext& context) {
   running_ = std::make_shared<std::atomic<bool>>(true);
   loaded_ = false;
   groups_.clear();
+  tick_armed_ = false;  // a tick armed before stop() sees its token dead
   load_config();
-  auto token = running_;
-  context_->after(kPersistentTickMs, [this, token] {
-    if (alive(token)) tick();
-  });
 }
 
 void PersistentSubscriptions::stop() {
@@ -200,6 +197,7 @@ void PersistentSubscriptions::start_group(Group& g, std::optional<int64_t> check
                                             now);
   if (loaded) g.core->mark_resumed();
   g.window_start_ms = now;
+  arm_tick();
   process(g);
 }
 
@@ -343,9 +341,17 @@ void PersistentSubscriptions::tick() {
     measure(g, now);
     process(g);
   }
+  arm_tick();
+}
+
+void PersistentSubscriptions::arm_tick() {
+  if (tick_armed_ || groups_.empty()) return;
+  tick_armed_ = true;
   auto token = running_;
   context_->after(kPersistentTickMs, [this, token] {
-    if (alive(token)) tick();
+    if (!alive(token)) return;
+    tick_armed_ = false;
+    tick();
   });
 }
 

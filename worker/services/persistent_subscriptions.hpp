@@ -32,7 +32,8 @@ inline constexpr size_t kPersistentConsumersTotalMax = 10'000;
 inline constexpr int32_t kReplayParkedMax = 10'000;
 // Requests that wait while the service loads its groups after becoming leader.
 inline constexpr size_t kPersistentWaitingMax = 10'000;
-// The service's clock: message timeouts and checkpoints are checked this often.
+// The service's clock: message timeouts and checkpoints are checked this often (only while a
+// group exists: a leader without groups does not wake for them).
 inline constexpr int kPersistentTickMs = 100;
 
 inline constexpr const char* kPersistentConfigStream = "$persistentSubscriptionConfig";
@@ -112,6 +113,7 @@ class PersistentSubscriptions final : public LeaderService, public PersistentApi
   void do_park(Group& g, const persistent::Park& p);
   void do_checkpoint(Group& g, int64_t number);
   void tick();
+  void arm_tick();  // the next tick, unless one is already due
   void measure(Group& g, int64_t now);
   // `detail`: with each consumer's extraStatistics (for /info; lists and metrics skip them).
   PersistentGroupInfo describe(const Group& g, int64_t now, bool detail) const;
@@ -124,6 +126,7 @@ class PersistentSubscriptions final : public LeaderService, public PersistentApi
   LeaderContext* context_ = nullptr;
   std::shared_ptr<std::atomic<bool>> running_;  // shared with callbacks in flight
   bool loaded_ = false;
+  bool tick_armed_ = false;
   size_t loads_pending_ = 0;
   std::deque<std::function<void()>> waiting_;
   std::map<std::string, Group> groups_;  // by "<stream>::<group>"
