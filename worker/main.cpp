@@ -130,7 +130,10 @@ chorus::EngineConfig engine_config(const chorus::WorkerOptions& options) {
   config.cluster.node_priority = options.node_priority;
   config.cluster.election_timeout_ms_min = options.leader_election_timeout_ms;
   config.cluster.election_timeout_ms_max = options.leader_election_timeout_ms * 2;
-  config.cluster.heartbeat_ms = std::max(10, options.leader_election_timeout_ms / 6);
+  // Three heartbeats per shortest election timeout: a dead leader is noticed when its
+  // connections close (Core::peer_lost), so heartbeats only need to outlast a lost one or a
+  // partition, and an idle cluster sends half as many as with six.
+  config.cluster.heartbeat_ms = std::max(10, options.leader_election_timeout_ms / 3);
   config.on_storage_failure = [](const std::string& reason) {
     // Nothing after the failure may be acknowledged; what is on disk is consistent (SQLite's
     // journal), so a restart picks up from there and catches up from the cluster.
