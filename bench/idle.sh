@@ -1,8 +1,12 @@
 #!/bin/bash
 # Idle cost of virtual nodes (issue 16): one chorus-manager supervising CLUSTERS three-node
 # clusters on 127.0.0.1, all idle. Waits until every node answers /health/ready, lets them settle,
-# then reads each process's CPU time (/proc utime+stime) and RSS over SECONDS and prints a
-# markdown table: per worker (median and max) and the manager, in % of one core and MiB.
+# then reads each process's CPU time (/proc utime+stime) and memory over SECONDS and prints a
+# markdown table: per worker (median and max) and the manager, in % of one core and MiB. Memory is
+# given three ways: RSS counts the shared libraries' resident pages in every process (about
+# 17 MiB of a worker's RSS are libcrypto, Poco, protobuf, libstdc++ and SQLite, shared by all
+# workers); PSS shares them out among the processes that map them; private (USS) is what the
+# process alone holds, i.e. what one more idle worker costs the machine.
 # Ports 24000-24999 and 25xxx below the ephemeral range; every process is stopped by its PID.
 #   bench/idle.sh [BUILD_DIR]   env: CLUSTERS (4), SECONDS_MEASURED (60), WORK_DIR, WORKER (binary)
 set -euo pipefail
@@ -70,18 +74,26 @@ for p in "$manager" "${workers[@]}"; do before[$p]=$(ticks "$p"); done
 sleep "$measured"
 percent() { echo "scale=2; ($(ticks "$1") - ${before[$1]}) * 100 / ($kTicksPerSecond * $measured)" | bc; }
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
-for p in "${workers[@]}"; do echo "$(percent "$p") $(rss_mib "$p")"; done >"$work/workers.txt"
+pss_mib() { awk '/^Pss:/ {printf "%.1f", $2 / 1024}' "/proc/$1/smaps_rollup"; }
+uss_mib() { awk '/^Private_(Clean|Dirty):/ {kb += $2} END {printf "%.1f", kb / 1024}' "/proc/$1/smaps_rollup"; }
+for p in "${workers[@]}"; do
+  echo "$(percent "$p") $(rss_mib "$p") $(pss_mib "$p") $(uss_mib "$p")"
+done >"$work/workers.txt"
 median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 maximum() { sort -n | tail -1; }
 cpu_median=$(cut -d' ' -f1 "$work/workers.txt" | median)
 cpu_max=$(cut -d' ' -f1 "$work/workers.txt" | maximum)
 rss_median=$(cut -d' ' -f2 "$work/workers.txt" | median)
 rss_max=$(cut -d' ' -f2 "$work/workers.txt" | maximum)
+pss_median=$(cut -d' ' -f3 "$work/workers.txt" | median)
+pss_max=$(cut -d' ' -f3 "$work/workers.txt" | maximum)
+uss_median=$(cut -d' ' -f4 "$work/workers.txt" | median)
+uss_max=$(cut -d' ' -f4 "$work/workers.txt" | maximum)
 echo "Machine: $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg);" \
   "commit $(git -C "$repo" rev-parse --short HEAD); $clusters clusters x 3 idle nodes, ${measured}s"
 echo
-echo "| process | CPU % of a core | RSS MiB |"
-echo "|---|---|---|"
-echo "| worker, median of $((clusters * 3)) | $cpu_median | $rss_median |"
-echo "| worker, max | $cpu_max | $rss_max |"
-echo "| manager | $(percent "$manager") | $(rss_mib "$manager") |"
+echo "| process | CPU % of a core | RSS MiB | PSS MiB | private MiB |"
+echo "|---|---|---|---|---|"
+echo "| worker, median of $((clusters * 3)) | $cpu_median | $rss_median | $pss_median | $uss_median |"
+echo "| worker, max | $cpu_max | $rss_max | $pss_max | $uss_max |"
+echo "| manager | $(percent "$manager") | $(rss_mib "$manager") | $(pss_mib "$manager") | $(uss_mib "$manager") |"

@@ -109,10 +109,15 @@ void Supervisor::start() {
     set_thread_name("supervisor");
     run();
   });
-  health_thread_ = std::thread([this] {
-    set_thread_name("health");
-    health_loop();
-  });
+  // One health thread per node: probed one by one (or in rounds that wait for every probe), a
+  // hung node, whose probe waits out its timeout, would delay the others' probes past
+  // hung_after_ms and get healthy nodes killed too.
+  for (auto& node : nodes_) {
+    health_threads_.emplace_back([this, name = node->spec->name] {
+      set_thread_name("health");
+      health_loop(name);
+    });
+  }
 }
 
 // A pid file names a process an earlier manager started; if it is still that node's worker
@@ -176,7 +181,7 @@ void Supervisor::shutdown() {
   }
   sleep_cv_.notify_all();
   thread_.join();
-  health_thread_.join();
+  for (auto& t : health_threads_) t.join();
 }
 
 void Supervisor::run() {
@@ -367,45 +372,21 @@ void Supervisor::probe_health(const HealthProbe& p) {
   if (stats && stats->status == 200) node->stats_json = stats->body;
 }
 
-void Supervisor::health_loop() {
-  struct InFlightProbe {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;
-  };
-  std::map<std::string, InFlightProbe> in_flight;
+void Supervisor::health_loop(const std::string& name) {
   while (!stopping_) {
-    std::vector<HealthProbe> probes;
+    std::optional<HealthProbe> probe;
     {
       std::lock_guard lock(mutex_);
-      for (auto& node : nodes_) {
-        if (!node->child) continue;
+      const Node* node = find(name);
+      if (node && node->child) {
         const WorkerOptions& o = node->spec->resolved;
         const std::string host = o.int_ip == "0.0.0.0" ? "127.0.0.1" : o.int_ip;
-        probes.push_back(
-            {node->spec->name, node->child->id(), host, o.int_http_port, node->health_socket});
+        probe = HealthProbe{name, node->child->id(), host, o.int_http_port, node->health_socket};
       }
     }
-    // Each node is probed on its own cadence, on its own thread: probed one by one, or in rounds
-    // that wait for every probe, a hung node (whose probe waits out its timeout) would delay the
-    // others' next probes past hung_after_ms and get healthy nodes killed too. A node whose
-    // probe is still out is not probed again until it ends.
-    for (const HealthProbe& p : probes) {
-      auto it = in_flight.find(p.name);
-      if (it != in_flight.end()) {
-        if (!it->second.done->load()) continue;
-        it->second.thread.join();
-        in_flight.erase(it);
-      }
-      auto done = std::make_shared<std::atomic<bool>>(false);
-      std::thread t([this, p, done] {
-        probe_health(p);
-        done->store(true);
-      });
-      in_flight.emplace(p.name, InFlightProbe{std::move(t), std::move(done)});
-    }
+    if (probe) probe_health(*probe);
     sleep_unless_stopping(config_.health_interval_ms);
   }
-  for (auto& [name, probe] : in_flight) probe.thread.join();
 }
 
 bool Supervisor::node_ready(const std::string& name) const {

@@ -100,7 +100,7 @@ class Supervisor {
     int port;
     std::string socket;
   };
-  void health_loop();
+  void health_loop(const std::string& name);
   void probe_health(const HealthProbe& p);
   NodeView view_of(const Node& node, int64_t now) const;
   Node* find(const std::string& name);
@@ -121,7 +121,7 @@ class Supervisor {
   std::mutex sleep_mutex_;
   std::condition_variable sleep_cv_;
   std::thread thread_;
-  std::thread health_thread_;
+  std::vector<std::thread> health_threads_;  // one per node
   void sleep_unless_stopping(int ms);
 };
 
