@@ -2,13 +2,13 @@
 // a foreachStream balance projection that also links every withdrawal into an audit stream
 // (emit enabled) is right for every account, and its audit stream holds each withdrawal once and
 // in order, after its node is SIGKILLed and restarted on its folder, and in a 3-node cluster
-// after the leader is SIGKILLed while events are written (the next leader resumes from the
-// checkpoint): there each account's result (outputState) is also the last Result event of its
-// $projections-<name>-<account>-result stream, linked from $projections-<name>-result, and a
-// follower serves the same through GET /result?partition=. A continuous projection without emit that emits is Faulted. disable stops it
-// where it is, enable resumes it, reset folds everything again without emitting twice, and
-// commands are refused to anonymous callers; updateQuery replaces the query (400 if it does not
-// compile).
+// after the leader is SIGKILLed twice while 10,000 events are written (the next leader resumes
+// from the checkpoint): there each account's result (outputState) is also the last Result event
+// of its $projections-<name>-<account>-result stream, linked from $projections-<name>-result,
+// and a follower serves the same through GET /result?partition=. A continuous projection without
+// emit that emits is Faulted. disable stops it where it is, enable resumes it, reset folds
+// everything again without emitting twice, and commands are refused to anonymous callers;
+// updateQuery replaces the query (400 if it does not compile).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -212,8 +212,13 @@ test('disable, enable and reset a continuous projection', { timeout: 90000 }, as
   await pm.delete(name, false, false, false, admin);
 });
 
-test('3-node cluster: a continuous projection survives a leader SIGKILL during writes',
-  { timeout: 180000 }, async () => {
+// Issue 13's check: the balance projection is right after 10,000 events (1,000 batches of 10),
+// with the leader SIGKILLed twice during the writes.
+const CLUSTER_BATCHES = 1000;
+const CLUSTER_KILLS_AT = [333, 666];
+
+test('3-node cluster: a continuous projection survives two leader SIGKILLs during 10,000 events',
+  { timeout: 240000 }, async () => {
     const cluster = new Cluster({ size: 3, memDb: true, extraArgs: ['--run-projections=All'] });
     cleanups.push(() => cluster.cleanup());
     await cluster.start();
@@ -229,8 +234,8 @@ test('3-node cluster: a continuous projection survives a leader SIGKILL during w
     const book = ledger(cat);
     const leader = await cluster.leader({ timeoutMs: 15000 });
     await managerOf(leader).createContinuous(name, balanceQuery(cat, audit, true), false, admin);
-    await book.write(conn, 200, async (k) => {
-      if (k !== 100) return;
+    await book.write(conn, CLUSTER_BATCHES, async (k) => {
+      if (!CLUSTER_KILLS_AT.includes(k)) return;
       const current = await cluster.leader({ timeoutMs: 15000 });
       await cluster.kill(current);
       await cluster.waitForLeader({ timeoutMs: 15000, followers: 'live' });
