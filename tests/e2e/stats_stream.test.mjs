@@ -104,7 +104,10 @@ test('3-node cluster: every node writes its statistics; a forged $system forward
     // The leader answers a forwarded request on its own connection to the follower, so the
     // outcome is read from the log: requests are handled in order, and the statistics write sent
     // last lands only after the forged ones were handled.
-    const send = (requestId, stream) => peer.send({ from: peerId,
+    // Members are known by instance id (the voter set): the insider names both as gossip does.
+    const fromInstance = (await follower.self(2000)).instanceId;
+    const toInstance = (await leader.self(2000)).instanceId;
+    const send = (requestId, stream) => peer.send({ from: peerId, fromInstance, toInstance,
       to: `${leader.host}:${leader.intTcpPort}`, cluster: 'default',
       forward: { requestId, login: '$system', groups: [], command: 0x82,
         payload: writeTo(stream) } });
