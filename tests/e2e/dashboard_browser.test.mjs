@@ -16,13 +16,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Manager, MANAGER } from './manager_harness.mjs';
+import { launchBrowser, pageHelpers } from './lib/browser.mjs';
 import { es, testSettings, jsonEvent, streamName, closeQuietly } from './lib/es.mjs';
 
 // The CMake target web_ui builds the dashboard into <build>/web-ui/dist.
 const WEB_ROOT = process.env.CHORUS_WEB_ROOT ||
   path.resolve(path.dirname(MANAGER), '../web-ui/dist');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = path.resolve(import.meta.dirname, 'artifacts');
 const NODE_NAMES = ['n1', 'n2', 'n3'];
 
 // The browser test needs the manager; until it is built the test skips, saying why.
@@ -42,32 +41,7 @@ let page;
 let conn;
 const problems = []; // script errors and console errors seen on the page
 
-async function launchBrowser() {
-  const { chromium } = await import('playwright-core');
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-  });
-  context.userDataDir = userDataDir;
-  return context;
-}
-
-async function screenshot(name) {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: path.join(ARTIFACTS, `dashboard-${name}.png`), fullPage: true });
-}
-
-// Waits, in the page, until fn(arg) is truthy; fails with `what` after timeoutMs.
-async function pageWait(what, fn, arg, timeoutMs = 30000) {
-  try {
-    return await page.waitForFunction(fn, arg, { timeout: timeoutMs, polling: 100 });
-  } catch (e) {
-    await screenshot(`failed-${what.replace(/\W+/g, '-')}`).catch(() => {});
-    throw new Error(`page never showed ${what} within ${timeoutMs} ms: ${e.message}`);
-  }
-}
+const { screenshot, pageWait } = pageHelpers(() => page);
 
 function nodeRow(name) { return page.locator(`[data-testid=node-row][data-name="${name}"]`); }
 
@@ -76,7 +50,7 @@ before(async () => {
   assert.ok(fs.existsSync(path.join(WEB_ROOT, 'index.html')),
     `no built dashboard in ${WEB_ROOT} (the CMake target web_ui builds it)`);
   await manager.start();
-  browser = await launchBrowser();
+  browser = await launchBrowser({ height: 900 });
   page = browser.pages()[0] ?? await browser.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });

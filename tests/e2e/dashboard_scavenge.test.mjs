@@ -13,13 +13,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Manager, MANAGER, ADMIN, waitFor } from './manager_harness.mjs';
+import { launchBrowser, pageHelpers } from './lib/browser.mjs';
 import { connect, closeQuietly } from './lib/es.mjs';
 import { Scenario } from './lib/scavenge_scenario.mjs';
 
 const WEB_ROOT = process.env.CHORUS_WEB_ROOT ||
   path.resolve(path.dirname(MANAGER), '../web-ui/dist');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = path.resolve(import.meta.dirname, 'artifacts');
 const OPS = 'Basic ' + Buffer.from('ops:changeit').toString('base64');
 const USER = `plain-${randomUUID().slice(0, 8)}`;
 const USER_AUTH = 'Basic ' + Buffer.from(`${USER}:pw`).toString('base64');
@@ -59,31 +58,7 @@ async function nodeScavengeEnd(name) {
   }, { timeoutMs: 30000, intervalMs: 200, what: `the end of ${name}'s scavenge` });
 }
 
-async function launchBrowser() {
-  const { chromium } = await import('playwright-core');
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 1400 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-  });
-  context.userDataDir = userDataDir;
-  return context;
-}
-
-async function screenshot(name) {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: path.join(ARTIFACTS, `dashboard-${name}.png`), fullPage: true });
-}
-
-async function pageWait(what, fn, arg, timeoutMs = 30000) {
-  try {
-    return await page.waitForFunction(fn, arg, { timeout: timeoutMs, polling: 100 });
-  } catch (e) {
-    await screenshot(`failed-${what.replace(/\W+/g, '-')}`).catch(() => {});
-    throw new Error(`page never showed ${what} within ${timeoutMs} ms: ${e.message}`);
-  }
-}
+const { screenshot, pageWait } = pageHelpers(() => page);
 
 before(async () => {
   if (skip) return;
@@ -187,7 +162,7 @@ test('a cluster scavenge runs one node at a time, followers first and the leader
 test('the machine page shows disk use, and scavenges a node and the cluster',
   { skip, timeout: 120000 }, async () => {
     assert.ok(fs.existsSync(path.join(WEB_ROOT, 'index.html')), `no dashboard in ${WEB_ROOT}`);
-    browser = await launchBrowser();
+    browser = await launchBrowser({ height: 1400 });
     page = browser.pages()[0] ?? await browser.newPage();
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     const base = `http://${m.ip}:${m.extHttpPort}`;
