@@ -76,15 +76,21 @@ async function strayNode(cluster) {
   return n;
 }
 
+// A 3-node cluster on disk whose nodes' voter log lines are recorded; its leader and a client.
+async function startCluster() {
+  const cluster = new Cluster({ size: 3, memDb: false });
+  clusters.push(cluster);
+  await cluster.allocate();
+  cluster.nodes.forEach(recordVoterLines);
+  await cluster.start();
+  const { leader } = await cluster.waitForLeader({ timeoutMs: 15000 });
+  const conn = await cluster.connect();
+  return { cluster, leader, conn };
+}
+
 test('a 4th node with the secret but no seat cannot vote, ack or count toward commit',
   { timeout: 120000 }, async () => {
-    const cluster = new Cluster({ size: 3, memDb: false });
-    clusters.push(cluster);
-    await cluster.allocate();
-    cluster.nodes.forEach(recordVoterLines);
-    await cluster.start();
-    const { leader } = await cluster.waitForLeader({ timeoutMs: 15000 });
-    const conn = await cluster.connect();
+    const { cluster, leader, conn } = await startCluster();
     const stream = `voters-${crypto.randomUUID()}`;
     await conn.appendToStream(stream, es.expectedVersion.any, events(20, 'before'), admin);
 
@@ -145,13 +151,7 @@ async function replaceMember(node, body, auth) {
 
 test('a member rebuilt with a wiped data folder is refused until an admin moves its seat to it',
   { timeout: 120000 }, async () => {
-    const cluster = new Cluster({ size: 3, memDb: false });
-    clusters.push(cluster);
-    await cluster.allocate();
-    cluster.nodes.forEach(recordVoterLines);
-    await cluster.start();
-    const { leader } = await cluster.waitForLeader({ timeoutMs: 15000 });
-    const conn = await cluster.connect();
+    const { cluster, leader, conn } = await startCluster();
     const stream = `voters-wipe-${crypto.randomUUID()}`;
     await conn.appendToStream(stream, es.expectedVersion.any, events(10, 'before'), admin);
     const member = cluster.nodes.find((n) => n !== leader);
