@@ -11,7 +11,12 @@
 //   3. t_conn = the client's first `connected` event after t0 (it saw the connection drop,
 //      rediscovered the cluster through gossip and identified to the new leader);
 //   4. t_ack = the first acknowledged append received after t_conn (acks still buffered from the
-//      killed leader arrive before the drop and do not count);
+//      killed leader arrive before the drop and do not count). These are the appends that were in
+//      flight at the kill: node-eventstore-client re-sends them only in its operation-timeout
+//      check (once a second). t_new_ack = the first acknowledged append that was *started* after
+//      the kill: besides the closed-loop writers, a probe starts one new append every
+//      --arrival-ms without waiting for the previous ones (new requests that keep arriving at an
+//      application under load; 0 turns it off);
 //   5. restart the killed node on its folder, wait until it is Follower and its writerCheckpoint
 //      has reached the leader's (sampled once it became Follower), wait --settle-ms, next round.
 // Prints one JSON line per round and a summary JSON line (median, p90, max of each part).
@@ -19,7 +24,7 @@
 // Usage (from the repository root):
 //   node bench/failover.mjs --worker build/bench/worker/chorus-worker --dir /tmp/chorus-failover \
 //     --rounds 12 [--inflight 8] [--poll-ms 20] [--settle-ms 2000] [--worker-args "..."] [--prio 1]
-//     [--check-period-ms 1000] [--discover-delay-ms 500]
+//     [--check-period-ms 1000] [--discover-delay-ms 500] [--arrival-ms 20]
 // The node client is taken from tests/e2e/node_modules (npm ci there first).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -37,7 +42,7 @@ function parseArgs(argv) {
   const o = {
     worker: 'build/bench/worker/chorus-worker', dir: '/tmp/chorus-failover', rounds: 10,
     inflight: 8, pollMs: 20, settleMs: 2000, eventSize: 256, workerArgs: '', timeoutMs: 30000, prio: 0,
-    checkPeriodMs: 1000, discoverDelayMs: 500,
+    checkPeriodMs: 1000, discoverDelayMs: 500, arrivalMs: 20,
   };
   for (let i = 2; i < argv.length; i += 2) {
     const k = argv[i].replace(/^--/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase());
@@ -126,7 +131,28 @@ const settings = {
 };
 const seeds = nodes.map((n) => new es.GossipSeed({ host: '127.0.0.1', port: n.extHttp }));
 const payload = Buffer.alloc(opt.eventSize, 0x61);
-const state = { acks: [], connected: [], disconnected: [], errors: 0, stop: false, acked: 0 };
+const state = { acks: [], connected: [], disconnected: [], errors: 0, stop: false, acked: 0,
+  newAcks: [], probeErrors: 0 };
+
+// Open-loop arrivals: one new append every arrivalMs, each to the probe's stream, not awaited
+// before the next starts. Records when each was started and when it was acknowledged.
+async function probeLoop(conn) {
+  const stream = `failover-probe-${randomUUID().slice(0, 8)}`;
+  const pending = new Set();
+  while (!state.stop) {
+    if (!state.paused) {
+      const started = now();
+      const ev = es.createEventData(randomUUID(), 'Probe', false, payload);
+      const p = conn.appendToStream(stream, es.expectedVersion.any, [ev])
+        .then(() => { if (state.watch) state.newAcks.push({ started, t: now() }); })
+        .catch(() => { state.probeErrors++; })
+        .finally(() => pending.delete(p));
+      pending.add(p);
+    }
+    await sleep(opt.arrivalMs);
+  }
+  await Promise.race([Promise.all(pending), sleep(3000)]);
+}
 
 async function writerLoop(conn, k) {
   const stream = `failover-${randomUUID().slice(0, 8)}-${k}`;
@@ -169,6 +195,7 @@ async function main() {
   conn.on('disconnected', () => state.disconnected.push(now()));
   await new Promise((resolve) => { conn.once('connected', resolve); conn.connect(); });
   const loops = Array.from({ length: opt.inflight }, (_, k) => writerLoop(conn, k));
+  if (opt.arrivalMs > 0) loops.push(probeLoop(conn));
   await sleep(2000);
 
   const rounds = [];
@@ -179,6 +206,7 @@ async function main() {
     await sleep(500);
     if (state.acked === acked0) throw new Error(`round ${r}: no writes acknowledged before the kill`);
     state.acks = [];
+    state.newAcks = [];
     state.watch = true;
     const nConnected = state.connected.length;
     const victimPid = victim.pid;
@@ -217,6 +245,14 @@ async function main() {
       }
       await sleep(5);
     }
+    // The probe's first ack of an append started after the kill (waited for with the same
+    // deadline; the in-flight ones above may come first or later).
+    let tNewAck = null;
+    while (opt.arrivalMs > 0 && now() - t0 < opt.timeoutMs) {
+      const a = state.newAcks.find((x) => x.started > t0);
+      if (a) { tNewAck = Math.min(...state.newAcks.filter((x) => x.started > t0).map((x) => x.t)); break; }
+      await sleep(5);
+    }
     state.watch = false;
     await agreed;
     await victim.exited;
@@ -230,6 +266,7 @@ async function main() {
       connectedMs: tConn && +(tConn - t0).toFixed(1),
       connectedTo: connEp && `${connEp.host || connEp.address || ''}:${connEp.port || ''}`,
       ackMs: tAck && +(tAck - t0).toFixed(1),
+      newWriteAckMs: tNewAck && +(tNewAck - t0).toFixed(1),
       load: fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
     };
     console.log(JSON.stringify(round));
@@ -277,7 +314,9 @@ async function main() {
     summary: true, rounds: rounds.length, completed: ok.length, inflight: opt.inflight,
     checkPeriodMs: opt.checkPeriodMs, discoverDelayMs: opt.discoverDelayMs,
     workerArgs: opt.workerArgs, ackedTotal: state.acked, clientErrors: state.errors,
+    arrivalMs: opt.arrivalMs, probeErrors: state.probeErrors,
     ackMs: summarize(ok.map((x) => x.ackMs)),
+    newWriteAckMs: summarize(ok.filter((x) => x.newWriteAckMs).map((x) => x.newWriteAckMs)),
     leaderMs: summarize(ok.map((x) => x.leaderMs)),
     agreedMs: summarize(ok.filter((x) => x.agreedMs).map((x) => x.agreedMs)),
     connectedMs: summarize(ok.map((x) => x.connectedMs)),
