@@ -79,13 +79,13 @@ run() {
   shift 2
   echo "$name port $port load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/load.txt"
   if [ "$prio" = 1 ]; then
-    setsid "$bench" --port "$port" --label "$name" "$@" >"$out/$name.txt" 2>&1 &
+    setsid "$bench" --seed 127.0.0.1:31114 --port "$port" --label "$name" "$@" >"$out/$name.txt" 2>&1 &
     local b=$!
     pids+=("$b")
     echo -19 >"/proc/$b/autogroup" 2>/dev/null || true
     wait "$b" || echo "$name FAILED"
   else
-    "$bench" --port "$port" --label "$name" "$@" >"$out/$name.txt" 2>&1 || echo "$name FAILED"
+    "$bench" --seed 127.0.0.1:31114 --port "$port" --label "$name" "$@" >"$out/$name.txt" 2>&1 || echo "$name FAILED"
   fi
   tail -n 1 "$out/$name.txt"
 }

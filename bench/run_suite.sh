@@ -2,6 +2,7 @@
 # Runs issue 2's four benchmark workloads, 3 times each, against a running worker and prints one
 # JSON line per run (see docs/benchmarks.md). Usage: bench/run_suite.sh OUT_DIR [PORT] [BENCH_BIN]
 # The worker must be on disk (not --mem-db) for the write figures to mean fsynced events.
+# SEED=host:http-port (the node's external HTTP port) adds the server's CPU per event to each line.
 set -euo pipefail
 out=${1:?usage: run_suite.sh OUT_DIR [PORT] [BENCH_BIN]}
 port=${2:-31113}
@@ -13,7 +14,8 @@ run() {
   local name=$1
   shift
   echo "$name load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/load.txt"
-  "$bench" --port "$port" --label "$name" "$@" >"$out/$name.txt" 2>&1 || echo "$name FAILED"
+  "$bench" ${SEED:+--seed "$SEED"} --port "$port" --label "$name" "$@" >"$out/$name.txt" 2>&1 ||
+    echo "$name FAILED"
   tail -n 1 "$out/$name.txt"
 }
 

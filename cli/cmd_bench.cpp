@@ -3,8 +3,11 @@
 // events of S bytes per write, N streams; `read`: optionally fill one stream, then C connections
 // each read it forward in pages; `read-all`: $all forward (as admin). A live progress line goes
 // to stderr when it is a terminal; then a summary table, then one JSON line (only the JSON with
-// --json). Exit 1 when any request did not succeed or a connection failed.
+// --json). Exit 1 when any request did not succeed or a connection failed. Beside the figures it
+// reports the server's CPU per event: every live node's `process.cpuSeconds` (GET /stats, open
+// to anyone as in EventStore) read through the seeds' gossip before and after the measured phase.
 #include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
 
 #include <unistd.h>
 
@@ -18,6 +21,7 @@
 #include "cli/app.hpp"
 #include "cli/bench_phase.hpp"
 #include "cli/latency_summary.hpp"
+#include "cli/manager_api.hpp"
 #include "cli/table.hpp"
 #include "common/guid.hpp"
 
@@ -268,6 +272,135 @@ void print_table(const std::vector<PhaseReport>& reports) {
   }
 }
 
+// ---------------------------------------------------------------- server CPU
+
+// One node's process as its /stats describes it.
+struct NodeCpu {
+  client::Endpoint http;
+  int64_t pid = 0;
+  double cpu_seconds = 0;
+};
+
+// What the nodes used during the measured phase; `unknown` says why it could not be measured.
+struct ServerCpu {
+  std::vector<std::pair<std::string, double>> nodes;  // "host:port" (HTTP) -> CPU seconds
+  std::string unknown;
+  double total() const {
+    double sum = 0;
+    for (const auto& [name, seconds] : nodes) sum += seconds;
+    return sum;
+  }
+};
+
+std::optional<NodeCpu> read_node_cpu(const client::Endpoint& http, std::string* why) {
+  try {
+    const HttpReply reply = http_request(http, "GET", "/stats", std::nullopt, kHttpTimeoutMs);
+    if (reply.status != 200) {
+      *why = client::to_string(http) + "/stats: HTTP " + std::to_string(reply.status);
+      return std::nullopt;
+    }
+    const auto process = json_object(reply.body, "/stats")->getObject("process");
+    if (!process || !process->has("cpuSeconds") || !process->has("pid")) {
+      *why = client::to_string(http) + "/stats has no process.cpuSeconds";
+      return std::nullopt;
+    }
+    return NodeCpu{http, process->getValue<int64_t>("pid"),
+                   process->getValue<double>("cpuSeconds")};
+  } catch (const std::exception& e) {
+    *why = e.what();
+    return std::nullopt;
+  }
+}
+
+// Every live node of the seeds' cluster (managers excluded). With --host/--port the gossip must
+// list that node, so that a seed of another cluster is not measured instead.
+std::vector<NodeCpu> sample_nodes(const Context& ctx, const Options& o, std::string* why) {
+  SeedGossip sg;
+  try {
+    sg = first_gossip(ctx);
+  } catch (const Failure& e) {
+    *why = e.what();
+    return {};
+  }
+  if (o.phase.endpoint) {
+    const bool listed =
+        std::any_of(sg.gossip.members.begin(), sg.gossip.members.end(), [&](const MemberInfo& m) {
+          return m.external_tcp_port == o.phase.endpoint->port ||
+                 m.external_secure_tcp_port == o.phase.endpoint->port;
+        });
+    if (!listed) {
+      *why = "the gossip of " + client::to_string(sg.seed) + " does not list the node at " +
+             client::to_string(*o.phase.endpoint) + " (give its HTTP port with --seed)";
+      return {};
+    }
+  }
+  std::vector<NodeCpu> nodes;
+  for (const MemberInfo& m : sg.gossip.members) {
+    if (m.state == "Manager" || !m.is_alive || m.external_http_port <= 0) continue;
+    const client::Endpoint http{m.external_http_ip, static_cast<uint16_t>(m.external_http_port)};
+    auto node = read_node_cpu(http, why);
+    if (!node) return {};
+    nodes.push_back(*node);
+  }
+  if (nodes.empty()) *why = "the gossip lists no live node";
+  return nodes;
+}
+
+// The CPU each node sampled in `before` used since; a node that restarted (another pid) or no
+// longer answers makes the figure unknown.
+ServerCpu server_cpu_since(const std::vector<NodeCpu>& before, const std::string& why_not) {
+  ServerCpu out;
+  if (before.empty()) {
+    out.unknown = why_not;
+    return out;
+  }
+  for (const NodeCpu& b : before) {
+    std::string why;
+    const auto a = read_node_cpu(b.http, &why);
+    if (!a) {
+      out.unknown = why;
+      break;
+    }
+    if (a->pid != b.pid) {
+      out.unknown = client::to_string(b.http) + " restarted during the phase";
+      break;
+    }
+    out.nodes.emplace_back(client::to_string(b.http), a->cpu_seconds - b.cpu_seconds);
+  }
+  if (!out.unknown.empty()) out.nodes.clear();
+  return out;
+}
+
+void add_server_cpu(Poco::JSON::Object& json, const ServerCpu& cpu, int64_t events) {
+  if (!cpu.unknown.empty()) {
+    json.set("server_cpu_unknown", cpu.unknown);
+    return;
+  }
+  json.set("server_nodes", std::ssize(cpu.nodes));
+  json.set("server_cpu_s", cpu.total());
+  json.set("server_cpu_us_per_event",
+           events > 0 ? cpu.total() * 1e6 / static_cast<double>(events) : 0.0);
+  Poco::JSON::Object::Ptr per_node = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  for (const auto& [name, seconds] : cpu.nodes) per_node->set(name, seconds);
+  json.set("server_cpu_s_by_node", per_node);
+}
+
+void print_server_cpu(const ServerCpu& cpu, int64_t events) {
+  if (!cpu.unknown.empty()) {
+    std::cout << "server CPU: unknown (" << cpu.unknown << ")\n";
+    return;
+  }
+  std::cout << "server CPU: " << fixed(cpu.total(), 2) << " s on " << cpu.nodes.size()
+            << " node(s), "
+            << fixed(events > 0 ? cpu.total() * 1e6 / static_cast<double>(events) : 0.0, 1)
+            << " us per event (";
+  for (size_t i = 0; i < cpu.nodes.size(); ++i) {
+    std::cout << (i ? ", " : "") << cpu.nodes[i].first << " " << fixed(cpu.nodes[i].second, 2)
+              << " s";
+  }
+  std::cout << ")\n";
+}
+
 PhaseReport run_named(const std::string& name, const PhaseConfig& config) {
   PhaseReport report{name, config, run_with_progress(name, config), {}};
   report.latency = bench::summarize_latency(report.result.latencies_us);
@@ -298,11 +431,18 @@ int run(const Context& ctx, const Options& o) {
   config.kind = o.mode == "write"         ? PhaseKind::Write
                 : o.mode == "read-stream" ? PhaseKind::ReadStream
                                           : PhaseKind::ReadAll;
+  std::string why_no_cpu;
+  const std::vector<NodeCpu> cpu_before = sample_nodes(ctx, o, &why_no_cpu);
   reports.push_back(run_named(o.mode, config));
-  if (!ctx.json) print_table(reports);
+  const ServerCpu cpu = server_cpu_since(cpu_before, why_no_cpu);
   const PhaseReport& measured = reports.back();
+  if (!ctx.json) {
+    print_table(reports);
+    print_server_cpu(cpu, measured.result.events);
+  }
   Poco::JSON::Object::Ptr json =
       summary_json(measured.config, o.mode, measured.result, measured.latency);
+  add_server_cpu(*json, cpu, measured.result.events);
   if (!o.label.empty()) json->set("label", o.label);
   print_json(json);
   int64_t problems = 0;

@@ -214,6 +214,10 @@ test('bench write and read report their figures as JSON', { timeout: 120000 }, a
   assert.equal(w.events, 300);
   assert.equal(w.errors, 0);
   assert.ok(w.events_per_s > 0 && w.p50_ms > 0);
+  // The server's CPU, from each node's /stats through the manager's gossip: all three nodes.
+  assert.equal(w.server_nodes, 3, `server CPU: ${w.server_cpu_unknown}`);
+  assert.ok(w.server_cpu_s > 0 && w.server_cpu_us_per_event > 0);
+  assert.equal(Object.keys(w.server_cpu_s_by_node).length, 3);
   const r = await json(['bench', 'read', '--fill', '500', '--page', '100']);
   assert.equal(r.phase, 'read-stream');
   assert.equal(r.events, 500);
@@ -221,6 +225,7 @@ test('bench write and read report their figures as JSON', { timeout: 120000 }, a
   const human = await chorus(['bench', 'write', '--events', '50', '--connections', '2']);
   assert.equal(human.code, 0, human.stderr);
   assert.match(human.stdout, /PHASE\s+CONNS\s+EVENTS/);
+  assert.match(human.stdout, /server CPU: [\d.]+ s on 3 node\(s\), [\d.]+ us per event/);
 });
 
 test('a client seeded with the manager keeps writing while the leader is SIGKILLed',
