@@ -7,10 +7,13 @@
 # processes read from /proc. Prints a markdown table of medians and the ratios to stdout, keeps
 # the JSON lines in OUT_DIR. Installs what it needs (Debian nats-server and etcd-server, the npm
 # drivers from bench/peers/package-lock.json). Every process started here is stopped by its PID.
-# Ports: 21111–23380 (below the ephemeral range; this benchmark owns them while it runs).
+# Ports: 21111–23514 (below the ephemeral range; this benchmark owns them while it runs).
 #   bench/peers.sh [OUT_DIR] [WORKER_BIN]
 #   env: RUNS (3), SECONDS_PER_RUN (10), WRITERS ("1 16 64"), SYSTEMS ("chorus nats etcd"),
-#        WORK_DIR (/tmp/chorus-peers), WORKER_ARGS (extra chorus-worker options)
+#        WORK_DIR (/tmp/chorus-peers), WORKER_ARGS (extra chorus-worker options),
+#        CHORUS_BEFORE (another chorus-worker binary: a second Chorus cluster, system
+#        "chorus-before", measured in the same interleaved runs, so a change is compared with
+#        the build before it under the same load)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
@@ -21,6 +24,11 @@ seconds=${SECONDS_PER_RUN:-10}
 read -r -a writer_counts <<<"${WRITERS:-1 16 64}"
 read -r -a systems <<<"${SYSTEMS:-chorus nats etcd}"
 read -r -a extra <<<"${WORKER_ARGS:-}"
+worker_before=${CHORUS_BEFORE:-}
+if [ -n "$worker_before" ]; then
+  [ -x "$worker_before" ] || { echo "CHORUS_BEFORE: no chorus-worker at $worker_before" >&2; exit 2; }
+  systems+=(chorus-before)
+fi
 work=${WORK_DIR:-/tmp/chorus-peers}
 readonly kReadyDeadlineSeconds=60
 
@@ -56,6 +64,7 @@ start() {  # start SYSTEM LOG COMMAND... : runs COMMAND in the background, remem
 endpoints_chorus="127.0.0.1:21114,127.0.0.1:22114,127.0.0.1:23114"
 endpoints_nats="127.0.0.1:21222,127.0.0.1:22222,127.0.0.1:23222"
 endpoints_etcd="127.0.0.1:21379,127.0.0.1:22379,127.0.0.1:23379"
+endpoints_chorus_before="127.0.0.1:21514,127.0.0.1:22514,127.0.0.1:23514"
 
 for i in 1 2 3; do
   # Chorus: node i on ports 2i111..2i114 (internal TCP, external TCP, internal HTTP, external HTTP).
@@ -65,6 +74,16 @@ for i in 1 2 3; do
     --int-ip 127.0.0.1 --ext-ip 127.0.0.1 --int-tcp-port=2${i}111 --ext-tcp-port=2${i}112 \
     --int-http-port=2${i}113 --ext-http-port=2${i}114 --cluster-size=3 \
     --discover-via-dns=false --gossip-seed="$seeds" "${extra[@]}"
+  if [ -n "$worker_before" ]; then
+    # The build to compare with: node i on ports 2i511..2i514.
+    seeds=""
+    for j in 1 2 3; do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:2${j}513"; done
+    start chorus-before "$work/chorus-before$i.log" "$worker_before" --db "$work/chorus-before$i" \
+      --log "$work/chorus-before$i-logs" --int-ip 127.0.0.1 --ext-ip 127.0.0.1 \
+      --int-tcp-port=2${i}511 --ext-tcp-port=2${i}512 --int-http-port=2${i}513 \
+      --ext-http-port=2${i}514 --cluster-size=3 --discover-via-dns=false --gossip-seed="$seeds" \
+      "${extra[@]}"
+  fi
   # NATS: client 2i222, cluster routes 2i223, JetStream on disk.
   routes=""
   for j in 1 2 3; do routes="$routes${routes:+, }nats-route://127.0.0.1:2${j}223"; done
@@ -89,7 +108,7 @@ driver() { node "$here/peers/driver.mjs" "$@"; }
 
 # Each cluster is ready when its client's setup (connect; NATS: create the R3 stream) succeeds.
 for system in "${systems[@]}"; do
-  eps_var="endpoints_$system"
+  eps_var="endpoints_${system//-/_}"
   deadline=$((SECONDS + kReadyDeadlineSeconds))
   until driver --system "$system" --endpoints "${!eps_var}" --setup 2>"$work/setup-$system.err"; do
     if [ $SECONDS -ge $deadline ]; then
@@ -106,7 +125,7 @@ results="$out/results.jsonl"
 for ((run = 1; run <= runs; run++)); do
   for c in "${writer_counts[@]}"; do
     for system in "${systems[@]}"; do
-      eps_var="endpoints_$system"
+      eps_var="endpoints_${system//-/_}"
       line=$(driver --system "$system" --writers "$c" --seconds "$seconds" --size 256 \
         --endpoints "${!eps_var}" --pids "${pids[$system]}")
       echo "{\"run\":$run,${line#\{}" | tee -a "$results" >&2

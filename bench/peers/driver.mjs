@@ -5,7 +5,7 @@
 // stream / subject / key prefix. Prints one JSON line: system, writers, seconds, acknowledged
 // writes, writes/s, p50/p99 latency in ms, errors, and the CPU time the server processes (--pids)
 // spent in the measured window (after the warm-up), in µs per acknowledged write.
-//   node driver.mjs --system chorus|nats|etcd --writers 64 --seconds 10 --size 256 \
+//   node driver.mjs --system chorus|chorus-before|nats|etcd --writers 64 --seconds 10 --size 256 \
 //     --endpoints a,b,c --pids 1,2,3
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -91,7 +91,8 @@ function percentile(sorted, p) {
 }
 
 async function main() {
-  const clients = { chorus, nats, etcd };
+  // chorus-before: a second Chorus cluster (another build), driven the same way.
+  const clients = { chorus, 'chorus-before': chorus, nats, etcd };
   if (!clients[opt.system]) throw new Error(`--system must be one of ${Object.keys(clients)}`);
   const client = await clients[opt.system]();
   if (opt.setup) {
