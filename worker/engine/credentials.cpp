@@ -1,6 +1,8 @@
 // CredentialChecker (see credentials.hpp).
 #include "worker/engine/credentials.hpp"
 
+#include "common/thread_name.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <exception>
@@ -21,7 +23,10 @@ int64_t steady_now_ms() {
 CredentialChecker::CredentialChecker(Lookup lookup, CredentialLimits limits)
     : lookup_(std::move(lookup)), limits_(limits) {
   for (int i = 0; i < std::max(1, limits_.threads); ++i) {
-    threads_.emplace_back([this] { run_thread(); });
+    threads_.emplace_back([this, i] {
+      set_thread_name("password-" + std::to_string(i));
+      run_thread();
+    });
   }
 }
 

@@ -33,6 +33,7 @@
 #include <chrono>
 #include <future>
 #include <iostream>
+#include <latch>
 #include <mutex>
 #include <unordered_map>
 
@@ -51,6 +52,20 @@ constexpr size_t kSubscriptionsMax = 100'000;
 constexpr unsigned kPasswordCheckCoreShare = 4;
 // A single node waits this long at start to elect itself and create the built-in users.
 constexpr int kSingleNodeReadyWaitMs = 30'000;
+
+// Names each of a pool's `threads` threads `prefix` + its number (or `prefix` alone for one), so
+// that `top -H` and perf tell them apart. Each task waits until all have started, so each runs on
+// a thread of its own.
+void name_pool_threads(asio::thread_pool& pool, int threads, const std::string& prefix) {
+  std::latch started(threads);
+  for (int i = 0; i < threads; ++i) {
+    asio::post(pool, [&started, name = threads == 1 ? prefix : prefix + std::to_string(i)] {
+      set_thread_name(name);
+      started.arrive_and_wait();
+    });
+  }
+  started.wait();
+}
 
 // A record whose change may change who some credentials belong to: a user record, or the
 // metadata of a user stream (a soft delete).
@@ -200,12 +215,14 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
   core_reader_ = std::make_unique<ReadConnection>(*db_);
   hub_reader_ = std::make_unique<ReadConnection>(*db_);
   read_pool_ = std::make_unique<ReadPool>(*db_, std::max(1, config.reader_threads));
-  readers_ =
-      std::make_unique<asio::thread_pool>(static_cast<size_t>(std::max(1, config.reader_threads)));
+  const int reader_threads = std::max(1, config.reader_threads);
+  readers_ = std::make_unique<asio::thread_pool>(static_cast<size_t>(reader_threads));
+  name_pool_threads(*readers_, reader_threads, "reader-");
   CredentialLimits credential_limits;
   credential_limits.threads =
       static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / kPasswordCheckCoreShare));
   auth_answers_ = std::make_unique<asio::thread_pool>(1);
+  name_pool_threads(*auth_answers_, 1, "auth-answers");
   credentials_ = std::make_unique<CredentialChecker>(
       [this](const std::string& login) { return committed_user(login); }, credential_limits);
   RuntimeListener& listener = *this;
