@@ -2,7 +2,7 @@
 // proposals commit on every node, a restarted node with a divergent suffix truncates it, a lone
 // node of three never leads, a sync Append outside the follower's log is ignored, and followers
 // learn a new commit position from the messages that follow the commit itself (no heartbeat
-// tick), also when their own copy becomes durable later.
+// tick), also when their own copy becomes durable later, without answering that announcement.
 #include "worker/replication/core.hpp"
 
 #include <gtest/gtest.h>
@@ -110,6 +110,7 @@ class Cluster {
     while (!inflight.empty()) {
       auto m = inflight.front();
       inflight.pop_front();
+      delivered.push_back(m);
       for (auto& [i, n] : nodes) {
         if (n.core && ids[static_cast<size_t>(i)] == m.to) {
           n.core->step(m);
@@ -138,6 +139,7 @@ class Cluster {
   std::vector<NodeId> ids;
   std::map<int, Node> nodes;
   std::deque<Message> inflight;
+  std::vector<Message> delivered;  // every message deliver() handed to a node, in order
 };
 
 TEST(ReplicationCore, SingleNodeLeadsAtOnceAndCommits) {
@@ -253,6 +255,38 @@ TEST(ReplicationCore, FollowersLearnTheCommitPositionWithoutAHeartbeat) {
   c.process(c.leader_index());
   c.deliver();  // appends, acks, and whatever they cause; no tick, so no heartbeat
   for (auto& [i, n] : c.nodes) EXPECT_EQ(n.core->commit_end(), e->back().end) << "node " << i;
+}
+
+// A commit announcement costs one message, not a round trip: followers ack their durable
+// entries once, and answer heartbeats, but not an Append that only carries a commit position.
+TEST(ReplicationCore, CommitAnnouncementsAreNotAnswered) {
+  Cluster c(3);
+  c.run(100);
+  ASSERT_EQ(c.leaders(), 1);
+  c.run(10);
+  const NodeId leader = c.leader()->self();
+  auto e = c.leader()->propose({"a"});
+  ASSERT_TRUE(e);
+  c.delivered.clear();
+  c.process(c.leader_index());
+  c.deliver();
+  int announcements = 0;
+  int acks = 0;
+  for (const auto& m : c.delivered) {
+    const auto* a = std::get_if<Append>(&m.body);
+    announcements += a != nullptr && a->commit_only;
+    acks += std::holds_alternative<AppendAck>(m.body);
+  }
+  EXPECT_EQ(announcements, 2) << "each follower hears of the commit";
+  EXPECT_EQ(acks, 2) << "one ack per follower, for its durable copy only";
+  for (auto& [i, n] : c.nodes) EXPECT_EQ(n.core->commit_end(), e->back().end) << "node " << i;
+  c.delivered.clear();
+  c.run(10);  // heartbeats are still answered (the leader's quorum check needs them)
+  int heartbeat_answers = 0;
+  for (const auto& m : c.delivered) {
+    heartbeat_answers += std::holds_alternative<AppendAck>(m.body) && m.to == leader;
+  }
+  EXPECT_GE(heartbeat_answers, 2);
 }
 
 TEST(ReplicationCore, SlowFollowerCommitsWhenItsCopyBecomesDurable) {

@@ -62,6 +62,7 @@ internal::ReplicationMessage to_proto(const replication::Message& m, const std::
           p->set_sync(b.sync);
           p->set_commit_end(b.commit_end);
           p->set_session(b.session);
+          if (b.commit_only) p->set_commit_only(true);
           for (const auto& e : b.entries) to_proto(e, p->add_entries());
         } else if constexpr (std::is_same_v<T, replication::AppendAck>) {
           auto* p = out.mutable_append_ack();
@@ -103,7 +104,8 @@ std::optional<replication::Message> from_proto(const internal::ReplicationMessag
     }
     case internal::ReplicationMessage::kAppend: {
       const auto& p = m.append();
-      replication::Append a{p.epoch(), p.start(), p.sync(), {}, p.commit_end(), p.session()};
+      replication::Append a{p.epoch(),      p.start(),   p.sync(),       {},
+                            p.commit_end(), p.session(), p.commit_only()};
       for (const auto& e : p.entries()) a.entries.push_back(from_proto(e));
       out.body = std::move(a);
       break;

@@ -488,6 +488,9 @@ void Core::on_append(const NodeId& from, const Append& m) {
     return;
   }
   // A heartbeat (or a duplicate): answer, so the leader knows we are here and how far we are.
+  // A commit announcement needs no answer: durable() acks new entries, and the next heartbeat's
+  // answer repairs an ack that was lost.
+  if (m.commit_only) return;
   send(from, AppendAck{hard_.epoch, log_end_, durable_end_, session_});
 }
 
@@ -621,7 +624,7 @@ void Core::announce_commit() {
           return a != nullptr && m.to == to && a->commit_end >= commit_end_;
         });
     if (!carried) {
-      send(id, Append{hard_.epoch, p.acked_log_end, false, {}, commit_end_, p.session});
+      send(id, Append{hard_.epoch, p.acked_log_end, false, {}, commit_end_, p.session, true});
     }
   }
 }
