@@ -194,6 +194,84 @@ TEST(Convert, ReadAllCompletedPositions) {
   EXPECT_TRUE(reply.has_result());
 }
 
+// The read replies are written without building protobuf messages: their bytes must be exactly
+// what protobuf serializes for the messages to_proto builds, for every shape of entry (plain
+// event, resolved link, link whose target is gone, empty strings, negative and large numbers).
+std::vector<ResolvedEvent> varied_events() {
+  EventRecord empty_strings = sample_record(0, {0, 0});
+  empty_strings.stream = "";
+  empty_strings.event_type = "";
+  empty_strings.data = "";
+  empty_strings.metadata = "";
+  empty_strings.data_is_json = false;
+  empty_strings.created_ms = 0;
+  EventRecord big = sample_record(kDeletedStreamNumber, {int64_t{1} << 40, (int64_t{1} << 40) + 7});
+  big.data = std::string(300, 'x');  // a two-byte length
+  big.stream = std::string(200, 's');
+  return {ResolvedEvent{sample_record(1, {10, 10}), std::nullopt},
+          ResolvedEvent{sample_record(2, {20, 30}), sample_record(5, {600, 650})},
+          ResolvedEvent{std::nullopt, sample_record(6, {700, 760})},
+          ResolvedEvent{empty_strings, std::nullopt}, ResolvedEvent{big, std::nullopt}};
+}
+
+TEST(Convert, ReadStreamCompletedBytesAreProtobufs) {
+  for (const bool with_error : {false, true}) {
+    ReadStreamResult result;
+    result.events = varied_events();
+    result.next_event_number = -1;
+    result.last_event_number = int64_t{1} << 35;
+    result.is_end_of_stream = true;
+    result.last_commit_position = 123456789;
+    if (with_error) {
+      result.status = ReadStreamStatus::Error;
+      result.error = "boom";
+    }
+    pb::ReadStreamEventsCompleted expected;
+    for (const ResolvedEvent& e : result.events) to_proto(e, expected.add_events());
+    expected.set_result(
+        static_cast<pb::ReadStreamEventsCompleted::ReadStreamResult>(result.status));
+    expected.set_next_event_number(result.next_event_number);
+    expected.set_last_event_number(result.last_event_number);
+    expected.set_is_end_of_stream(result.is_end_of_stream);
+    expected.set_last_commit_position(result.last_commit_position);
+    if (with_error) expected.set_error(result.error);
+    EXPECT_EQ(read_stream_completed(result), expected.SerializeAsString());
+  }
+  EXPECT_EQ(read_stream_completed(ReadStreamResult{}),
+            strict_parse<pb::ReadStreamEventsCompleted>(read_stream_completed(ReadStreamResult{}))
+                .SerializeAsString());
+}
+
+TEST(Convert, ReadAllCompletedBytesAreProtobufs) {
+  for (const bool with_error : {false, true}) {
+    ReadAllResult result;
+    result.from = {-1, -1};
+    result.next = {int64_t{1} << 42, int64_t{1} << 42};
+    result.events = varied_events();
+    if (with_error) {
+      result.status = ReadAllStatus::AccessDenied;
+      result.error = "no";
+    }
+    pb::ReadAllEventsCompleted expected;
+    expected.set_commit_position(result.from.commit);
+    expected.set_prepare_position(result.from.prepare);
+    for (const ResolvedEvent& e : result.events) to_proto(e, expected.add_events());
+    expected.set_next_commit_position(result.next.commit);
+    expected.set_next_prepare_position(result.next.prepare);
+    expected.set_result(static_cast<pb::ReadAllEventsCompleted::ReadAllResult>(result.status));
+    if (with_error) expected.set_error(result.error);
+    EXPECT_EQ(read_all_completed(result), expected.SerializeAsString());
+  }
+}
+
+TEST(Convert, StreamEventAppearedBytesAreProtobufs) {
+  for (const ResolvedEvent& e : varied_events()) {
+    pb::StreamEventAppeared expected;
+    to_proto(e, expected.mutable_event());
+    EXPECT_EQ(stream_event_appeared(e), expected.SerializeAsString());
+  }
+}
+
 TEST(Convert, SubscriptionConfirmationLastEventNumber) {
   auto stream = strict_parse<pb::SubscriptionConfirmation>(subscription_confirmation(99, -1));
   ASSERT_TRUE(stream.has_last_event_number());  // explicit -1 for a missing stream

@@ -183,6 +183,9 @@ ReadStreamResult read_stream(ReadConnection& c, const ReadView& v, const Princip
     if (!plan.empty)
       records = c.range(stream, plan.first, plan.last, false, v.committed_pos, count);
   }
+  // Sized once: a page of 4,096 entries is megabytes, and growing it moved every entry about
+  // twice into freshly faulted memory (a fifth of a stream read's CPU).
+  result.events.reserve(records.size());
   for (auto& r : records) {
     if (expired(r, sv.metadata, v.now_ms)) continue;
     result.events.push_back(resolve(c, v, who, std::move(r), resolve_links));
@@ -215,6 +218,7 @@ ReadAllResult read_all(ReadConnection& c, const ReadView& v, const Principal& wh
     const int64_t next = records.back().position.prepare;
     result.next = Position{next, next};
   }
+  result.events.reserve(records.size());
   for (auto& r : records) {
     result.events.push_back(resolve(c, v, who, std::move(r), resolve_links));
   }

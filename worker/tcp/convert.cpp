@@ -3,6 +3,13 @@
 
 #include "common/guid.hpp"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+
 namespace chorus::tcp {
 namespace {
 
@@ -13,6 +20,105 @@ template <typename Reply>
 void set_positions(Reply* reply, bool success, const Position& position) {
   reply->set_prepare_position(success ? position.prepare : -1);
   reply->set_commit_position(success ? position.commit : -1);
+}
+
+// Read replies are written straight in protobuf's wire format: building a 4,096-event page as
+// messages copied every string into the message, serialized it and then destroyed it, about a
+// third of a stream read's CPU (docs/benchmarks.md, "Read path hotspots"). The writers below
+// give the bytes SerializeAsString gives for the message to_proto builds (the same fields, in
+// field-number order), sized exactly first; tcp_convert_test compares the two.
+using google::protobuf::internal::WireFormatLite;
+using google::protobuf::io::CodedOutputStream;
+
+// Every field number of these messages is below 16: its tag is one byte.
+constexpr size_t kTagBytes = 1;
+
+size_t varint_field(int64_t value) { return kTagBytes + WireFormatLite::Int64Size(value); }
+size_t bytes_field(size_t length) {
+  return kTagBytes + WireFormatLite::LengthDelimitedSize(length);
+}
+
+constexpr size_t kGuidBytes = 16;
+// Where each byte of a Guid's .NET wire order comes from in its RFC order (guid.hpp: the first
+// three groups little-endian); written in place, as to_dotnet_bytes would allocate per event.
+constexpr std::array<uint8_t, kGuidBytes> kDotnetByteSource = {3, 2, 1,  0,  5,  4,  7,  6,
+                                                               8, 9, 10, 11, 12, 13, 14, 15};
+
+int64_t dotnet_ticks(int64_t ms) { return ms * kDotnetTicksPerMs + kDotnetTicksAtUnixEpoch; }
+
+size_t record_bytes(const EventRecord& r) {
+  return bytes_field(r.stream.size()) + varint_field(r.number) + bytes_field(kGuidBytes) +
+         bytes_field(r.event_type.size()) + 2 * varint_field(content_type(r.data_is_json)) +
+         bytes_field(r.data.size()) + bytes_field(r.metadata.size()) +
+         varint_field(dotnet_ticks(r.created_ms)) + varint_field(r.created_ms);
+}
+
+// ResolvedIndexedEvent; ResolvedEvent adds its two positions.
+size_t indexed_event_bytes(const ResolvedEvent& e) {
+  size_t size = 0;
+  if (e.event) size += bytes_field(record_bytes(*e.event));
+  if (e.link) size += bytes_field(record_bytes(*e.link));
+  return size;
+}
+
+size_t all_event_bytes(const ResolvedEvent& e) {
+  const Position position = e.link || e.event ? e.original().position : Position{};
+  return indexed_event_bytes(e) + varint_field(position.commit) + varint_field(position.prepare);
+}
+
+// Writes fields into a buffer sized for them.
+class WireWriter {
+ public:
+  explicit WireWriter(std::string& out) : p_(reinterpret_cast<uint8_t*>(out.data())) {}
+  // int32, int64, enum and bool fields alike: protobuf writes a negative int32 as 10 bytes too.
+  void varint(int field, int64_t value) {
+    p_ = WireFormatLite::WriteInt64ToArray(field, value, p_);
+  }
+  void length_delimited(int field, size_t length) {
+    p_ = WireFormatLite::WriteTagToArray(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED, p_);
+    p_ = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(length), p_);
+  }
+  void bytes(int field, std::string_view value) {
+    length_delimited(field, value.size());
+    p_ = CodedOutputStream::WriteRawToArray(value.data(), static_cast<int>(value.size()), p_);
+  }
+  void record(int field, const EventRecord& r) {
+    length_delimited(field, record_bytes(r));
+    bytes(1, r.stream);
+    varint(2, r.number);
+    length_delimited(3, kGuidBytes);
+    for (const uint8_t source : kDotnetByteSource) *p_++ = r.event_id.data[source];
+    bytes(4, r.event_type);
+    varint(5, content_type(r.data_is_json));
+    varint(6, content_type(r.data_is_json));  // the data's content type, as to_proto says
+    bytes(7, r.data);
+    bytes(8, r.metadata);
+    varint(9, dotnet_ticks(r.created_ms));
+    varint(10, r.created_ms);
+  }
+  // The buffer was sized for exactly what was written: anything else is a sizing bug.
+  void finish(const std::string& out) const {
+    if (p_ == reinterpret_cast<const uint8_t*>(out.data()) + out.size()) return;
+    std::fprintf(stderr, "tcp: a read reply was sized wrongly\n");
+    std::abort();
+  }
+
+ private:
+  uint8_t* p_;
+};
+
+void write_resolved(WireWriter& w, const ResolvedEvent& e) {
+  if (e.event) w.record(1, *e.event);
+  if (e.link) w.record(2, *e.link);
+}
+
+// A ResolvedEvent message (the entry of $all and of subscriptions) as field `field`.
+void write_all_event(WireWriter& w, int field, const ResolvedEvent& e) {
+  w.length_delimited(field, all_event_bytes(e));
+  write_resolved(w, e);
+  const Position position = e.link || e.event ? e.original().position : Position{};
+  w.varint(3, position.commit);
+  w.varint(4, position.prepare);
 }
 
 }  // namespace
@@ -135,29 +241,46 @@ std::string read_event_completed(const ReadEventResult& result) {
 }
 
 std::string read_stream_completed(const ReadStreamResult& result) {
-  pb::ReadStreamEventsCompleted reply;
-  reply.mutable_events()->Reserve(static_cast<int>(result.events.size()));
-  for (const ResolvedEvent& e : result.events) to_proto(e, reply.add_events());
-  reply.set_result(static_cast<pb::ReadStreamEventsCompleted::ReadStreamResult>(result.status));
-  reply.set_next_event_number(result.next_event_number);
-  reply.set_last_event_number(result.last_event_number);
-  reply.set_is_end_of_stream(result.is_end_of_stream);
-  reply.set_last_commit_position(result.last_commit_position);
-  if (!result.error.empty()) reply.set_error(result.error);
-  return reply.SerializeAsString();
+  const int32_t status = static_cast<int32_t>(result.status);
+  size_t size = varint_field(status) + varint_field(result.next_event_number) +
+                varint_field(result.last_event_number) + varint_field(result.is_end_of_stream) +
+                varint_field(result.last_commit_position);
+  if (!result.error.empty()) size += bytes_field(result.error.size());
+  for (const ResolvedEvent& e : result.events) size += bytes_field(indexed_event_bytes(e));
+  std::string out(size, '\0');
+  WireWriter w(out);
+  for (const ResolvedEvent& e : result.events) {
+    w.length_delimited(1, indexed_event_bytes(e));
+    write_resolved(w, e);
+  }
+  w.varint(2, status);
+  w.varint(3, result.next_event_number);
+  w.varint(4, result.last_event_number);
+  w.varint(5, result.is_end_of_stream);
+  w.varint(6, result.last_commit_position);
+  if (!result.error.empty()) w.bytes(7, result.error);
+  w.finish(out);
+  return out;
 }
 
 std::string read_all_completed(const ReadAllResult& result) {
-  pb::ReadAllEventsCompleted reply;
-  reply.set_commit_position(result.from.commit);
-  reply.set_prepare_position(result.from.prepare);
-  reply.mutable_events()->Reserve(static_cast<int>(result.events.size()));
-  for (const ResolvedEvent& e : result.events) to_proto(e, reply.add_events());
-  reply.set_next_commit_position(result.next.commit);
-  reply.set_next_prepare_position(result.next.prepare);
-  reply.set_result(static_cast<pb::ReadAllEventsCompleted::ReadAllResult>(result.status));
-  if (!result.error.empty()) reply.set_error(result.error);
-  return reply.SerializeAsString();
+  const int32_t status = static_cast<int32_t>(result.status);
+  size_t size = varint_field(result.from.commit) + varint_field(result.from.prepare) +
+                varint_field(result.next.commit) + varint_field(result.next.prepare) +
+                varint_field(status);
+  if (!result.error.empty()) size += bytes_field(result.error.size());
+  for (const ResolvedEvent& e : result.events) size += bytes_field(all_event_bytes(e));
+  std::string out(size, '\0');
+  WireWriter w(out);
+  w.varint(1, result.from.commit);
+  w.varint(2, result.from.prepare);
+  for (const ResolvedEvent& e : result.events) write_all_event(w, 3, e);
+  w.varint(4, result.next.commit);
+  w.varint(5, result.next.prepare);
+  w.varint(6, status);
+  if (!result.error.empty()) w.bytes(7, result.error);
+  w.finish(out);
+  return out;
 }
 
 std::string subscription_confirmation(int64_t last_commit_position,
@@ -170,9 +293,12 @@ std::string subscription_confirmation(int64_t last_commit_position,
 }
 
 std::string stream_event_appeared(const ResolvedEvent& event) {
-  pb::StreamEventAppeared reply;
-  to_proto(event, reply.mutable_event());
-  return reply.SerializeAsString();
+  // Catch-up subscriptions send one of these per event read; written as the read replies are.
+  std::string out(bytes_field(all_event_bytes(event)), '\0');
+  WireWriter w(out);
+  write_all_event(w, 1, event);
+  w.finish(out);
+  return out;
 }
 
 std::string subscription_dropped(DropReason reason) {

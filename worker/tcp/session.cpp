@@ -450,9 +450,9 @@ void Session::dispatch(const Principal& who, wire::Package& package) {
 
 void Session::reply_later(Command command, const Guid& correlation_id, std::string payload) {
   boost::asio::post(executor_, [self = shared_from_this(), command, correlation_id,
-                                payload = std::move(payload)] {
+                                payload = std::move(payload)]() mutable {
     --self->requests_in_flight_;
-    self->send(command, correlation_id, payload);
+    self->send_owned(command, correlation_id, std::move(payload));
     self->read_more();
   });
 }
@@ -648,7 +648,19 @@ void Session::send(Command command, const Guid& correlation_id, std::string_view
                   " bytes exceeds the 64 MiB frame limit; read fewer events at a time.");
     return;
   }
-  enqueue(Frame{wire::encode_package(command, correlation_id, payload), nullptr}, urgent);
+  // One copy of the payload, after its header (encode_package would copy it twice).
+  std::string bytes = wire::encode_package_header(command, correlation_id, payload.size());
+  bytes.append(payload);
+  enqueue(Frame{std::move(bytes), {}, nullptr}, urgent);
+}
+
+void Session::send_owned(Command command, const Guid& correlation_id, std::string payload) {
+  if (closed_) return;
+  if (payload.size() + wire::kPackageHeaderBytes > wire::kFrameBytesMax) {
+    return send(command, correlation_id, payload);  // answered with the BadRequest above
+  }
+  std::string header = wire::encode_package_header(command, correlation_id, payload.size());
+  enqueue(Frame{std::move(header), std::move(payload), nullptr}, false);
 }
 
 void Session::send_shared(Command command, const Guid& correlation_id,
@@ -658,7 +670,7 @@ void Session::send_shared(Command command, const Guid& correlation_id,
     return send(command, correlation_id, *payload);  // answered with the BadRequest above
   }
   std::string header = wire::encode_package_header(command, correlation_id, payload->size());
-  enqueue(Frame{std::move(header), std::move(payload)}, false);
+  enqueue(Frame{std::move(header), {}, std::move(payload)}, false);
 }
 
 void Session::enqueue(Frame frame, bool urgent) {
@@ -720,6 +732,7 @@ void Session::start_write() {
   buffers.reserve(2 * batch_.size());
   for (const Frame& frame : batch_) {
     buffers.emplace_back(boost::asio::buffer(frame.bytes));
+    if (!frame.payload.empty()) buffers.emplace_back(boost::asio::buffer(frame.payload));
     if (frame.shared_payload) buffers.emplace_back(boost::asio::buffer(*frame.shared_payload));
   }
   writing_ = true;

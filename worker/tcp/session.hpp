@@ -69,11 +69,15 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   using Clock = std::chrono::steady_clock;
 
-  // One outgoing package: its bytes, or its header followed by a payload shared with others.
+  // One outgoing package: its bytes, or its header followed by its own payload (moved in, not
+  // copied: a read reply is up to megabytes) or by a payload shared with others.
   struct Frame {
     std::string bytes;
+    std::string payload;
     std::shared_ptr<const std::string> shared_payload;
-    size_t size() const { return bytes.size() + (shared_payload ? shared_payload->size() : 0); }
+    size_t size() const {
+      return bytes.size() + payload.size() + (shared_payload ? shared_payload->size() : 0);
+    }
   };
 
   // A request waiting for its turn to be submitted (arrival order) and, when it carries its own
@@ -114,6 +118,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Writing.
   void send(wire::Command command, const Guid& correlation_id, std::string_view payload,
             bool urgent = false);
+  // The same for a payload the session may keep: sent after its header without a copy.
+  void send_owned(wire::Command command, const Guid& correlation_id, std::string payload);
   void send_text(wire::Command command, const Guid& correlation_id, const std::string& text);
   // A package whose payload other connections share (an event sent to many subscribers).
   void send_shared(wire::Command command, const Guid& correlation_id,
