@@ -34,6 +34,7 @@
 #include <future>
 #include <iostream>
 #include <latch>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 
@@ -55,16 +56,18 @@ constexpr int kSingleNodeReadyWaitMs = 30'000;
 
 // Names each of a pool's `threads` threads `prefix` + its number (or `prefix` alone for one), so
 // that `top -H` and perf tell them apart. Each task waits until all have started, so each runs on
-// a thread of its own.
+// a thread of its own. The tasks share the latch: the caller's wait may return while the others
+// are still inside arrive_and_wait, and a latch on the caller's stack was then gone under them
+// (they waited for ever on reused memory: one reader thread left, and shutdown hung joining).
 void name_pool_threads(asio::thread_pool& pool, int threads, const std::string& prefix) {
-  std::latch started(threads);
+  auto started = std::make_shared<std::latch>(threads);
   for (int i = 0; i < threads; ++i) {
-    asio::post(pool, [&started, name = threads == 1 ? prefix : prefix + std::to_string(i)] {
+    asio::post(pool, [started, name = threads == 1 ? prefix : prefix + std::to_string(i)] {
       set_thread_name(name);
-      started.arrive_and_wait();
+      started->arrive_and_wait();
     });
   }
-  started.wait();
+  started->wait();
 }
 
 // A record whose change may change who some credentials belong to: a user record, or the
