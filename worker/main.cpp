@@ -740,6 +740,9 @@ int run(const chorus::ParseResult& parsed) {
   // Declared before the cluster parts, so destroyed after them: the transport's destructor posts
   // its stop to a strand of this io_context (on an early return, e.g. a port in use, too).
   boost::asio::io_context io;
+  // The engine's core thread runs this one, and the replication transport lives on it: a
+  // replication message is read, stepped through the core and answered on that one thread.
+  boost::asio::io_context core_io;
   ClusterParts cluster;
   std::string refusal;
   const auto secret = cluster_secret(options, &refusal);
@@ -786,8 +789,9 @@ int run(const chorus::ParseResult& parsed) {
     transport_tls.server = certificates->asio_server_context(/*require_peer_certificate=*/true);
     transport_tls.client = certificates->asio_client_context();
   }
+  config.core_io = &core_io;
   cluster.transport = std::make_unique<chorus::cluster::Transport>(
-      io, options.int_ip + ":" + std::to_string(options.int_tcp_port), options.cluster_name,
+      core_io, options.int_ip + ":" + std::to_string(options.int_tcp_port), options.cluster_name,
       options.int_ip, options.int_tcp_port, std::move(handlers), std::move(transport_tls));
   cluster.transport->require_secret(cluster.secret);
   cluster.transport->set_instance_id(cluster.instance_id);

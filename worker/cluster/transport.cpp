@@ -9,6 +9,7 @@
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
@@ -523,6 +524,11 @@ void Transport::start() {
 
 void Transport::stop() {
   if (impl_->stopped.exchange(true)) return;
+  if (impl_->io.stopped()) {
+    // Nothing runs the io_context any more (the engine stopped its core thread): stop here.
+    impl_->stop_all();
+    return;
+  }
   std::promise<void> done;
   asio::post(impl_->strand, [impl = impl_, &done] {
     impl->stop_all();
@@ -537,10 +543,11 @@ void Transport::send(const replication::Message& message) {
   auto endpoint = impl_->endpoint_of(message.to);
   if (!endpoint) return;
   auto bytes = frame(to_proto(message, impl_->cluster, impl_->self_id, *endpoint));
-  asio::post(impl_->strand,
-             [impl = impl_, to = std::move(*endpoint), bytes = std::move(bytes)]() mutable {
-               impl->enqueue(to, std::move(bytes));
-             });
+  // Inline when called from a message handler (the core answering what it just read).
+  asio::dispatch(impl_->strand,
+                 [impl = impl_, to = std::move(*endpoint), bytes = std::move(bytes)]() mutable {
+                   impl->enqueue(to, std::move(bytes));
+                 });
 }
 
 void Transport::forward(const std::string& to_instance, internal::Forward request,

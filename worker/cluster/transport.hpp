@@ -6,7 +6,9 @@
 // voter pinned to its endpoint (or not the endpoint its connection proved: by the cluster
 // secret, or by a certificate naming the sender's IP), for another instance of this node, or
 // with a field out of range. Loss is tolerated by the replication core, so a full peer queue
-// drops messages instead of growing. send()/forward() from any thread; handlers on the strand.
+// drops messages instead of growing. send()/forward() from any thread; handlers on the strand
+// of the io_context given, which the worker also gives the engine's core thread (see
+// EngineConfig::core_io): replication I/O then costs no hop between threads.
 #pragma once
 
 #include "common/cluster_auth.hpp"

@@ -21,6 +21,7 @@
 #include "worker/services/user_bootstrap.hpp"
 #include "worker/services/user_projections.hpp"
 
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -175,7 +176,8 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   EngineConfig config_;
   std::unique_ptr<Database> db_;
   std::unique_ptr<ReadPool> read_pool_;
-  asio::io_context core_io_;
+  std::unique_ptr<asio::io_context> owned_core_io_;  // null when config.core_io is given
+  asio::io_context& core_io_;
   asio::executor_work_guard<asio::io_context::executor_type> core_work_;
   std::thread core_thread_;
   std::unique_ptr<asio::thread_pool> readers_;
@@ -213,7 +215,10 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
 };
 
 EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transport)
-    : config_(config), core_work_(asio::make_work_guard(core_io_)) {
+    : config_(config),
+      owned_core_io_(config.core_io ? nullptr : std::make_unique<asio::io_context>()),
+      core_io_(config.core_io ? *config.core_io : *owned_core_io_),
+      core_work_(asio::make_work_guard(core_io_)) {
   db_ = std::make_unique<Database>(StorageLocation{config.db_folder, config.in_memory});
   core_reader_ = std::make_unique<ReadConnection>(*db_);
   hub_reader_ = std::make_unique<ReadConnection>(*db_);
@@ -776,7 +781,8 @@ void EngineImpl::forget_subscription(uint64_t id) {
 // ---------------------------------------------------------------- public API: replication
 
 void EngineImpl::receive(replication::Message message) {
-  on_core([this, message = std::move(message)] {
+  // Inline when the transport read it on the core thread (it shares the core's io_context).
+  asio::dispatch(core_io_, [this, message = std::move(message)] {
     if (!shut_down_) runtime_->receive(message);
   });
 }

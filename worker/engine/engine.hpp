@@ -23,6 +23,10 @@
 #include <string>
 #include <vector>
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace chorus {
 
 // How this node takes part in replication. A cluster of size 1 leads at once.
@@ -72,6 +76,11 @@ struct EngineConfig {
   // Called on the core thread when this node's state, leader or epoch changed (gossip tells
   // the others at once); must not block.
   std::function<void()> on_status_change;
+  // The io_context the core thread runs (null: the engine makes its own). The worker runs its
+  // replication transport on it too, so that a replication message is read, stepped through
+  // the core and answered on one thread instead of crossing to an I/O thread and back each way.
+  // It must outlive the engine; the engine runs it on its core thread and stops it at shutdown.
+  boost::asio::io_context* core_io = nullptr;
 };
 
 // Sends replication messages to other nodes. Called on the engine's core thread; must not block.
