@@ -1,0 +1,79 @@
+#!/bin/bash
+# Where a 3-node write costs (issue 16): starts a cluster of WORKER (NODES=1: a single node) on
+# ports BASE<i>111..BASE<i>114, runs chorus-bench with C connections x 1 write of 256 bytes on the
+# leader for DURATION s, and counts with `perf stat --per-thread` over the run: CPU (task-clock),
+# syscalls and context switches of every worker thread, per acknowledged event (L: leader, F: both
+# followers together). EXTRA_EVENTS adds tracepoints, e.g. syscalls:sys_enter_sendto. Counts per
+# event hold better than CPU time on a shared machine. Every worker and the bench run in their own
+# autogroup at nice -19 (root); every process started here is stopped by its PID.
+#   bench/cluster_counts.sh OUT_DIR WORKER [BENCH_BIN]
+#   env: C (64), DURATION (10), NODES (3), BASE (6), WARGS (extra worker options),
+#        WENV (environment for the workers, e.g. GLIBC_TUNABLES=...), EXTRA_EVENTS
+set -euo pipefail
+out=${1:?usage: cluster_counts.sh OUT_DIR WORKER [BENCH_BIN]}
+worker=${2:?usage: cluster_counts.sh OUT_DIR WORKER [BENCH_BIN]}
+bench=${3:-build/release/bench/chorus-bench}
+base=${BASE:-6}
+work=/tmp/repl-count-$base; dur=${DURATION:-10}
+rm -rf "$work"; mkdir -p "$work" "$out"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+nodes=${NODES:-3}
+for i in $(seq $nodes); do
+  seeds=""; for j in $(seq $nodes); do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:${base}${j}113"; done
+  env ${WENV:-} setsid "$worker" --db "$work/n$i" --log "$work/l$i" --int-ip 127.0.0.1 --ext-ip 127.0.0.1 --int-tcp-port=${base}${i}111 --ext-tcp-port=${base}${i}112 --int-http-port=${base}${i}113 --ext-http-port=${base}${i}114 --cluster-size=$nodes --discover-via-dns=false ${seeds:+--gossip-seed=$seeds} ${WARGS:-} >"$work/o$i" 2>&1 &
+  pids+=($!); sleep 0.05; echo -19 > /proc/$!/autogroup
+done
+for _ in $(seq 150); do
+  lp=$(curl -s --max-time 1 "http://127.0.0.1:${base}1114/gossip?format=json" | python3 -c 'import json,sys; g=json.load(sys.stdin); print(next(m["externalTcpPort"] for m in g["members"] if m["state"]=="Leader" and m["isAlive"]))' 2>/dev/null || true)
+  [ -n "$lp" ] && break; sleep 0.2
+done
+li=${lp:1:1}; lpid=${pids[$((li-1))]}
+echo "leader node $li pid $lpid; pids ${pids[*]}; load $(cat /proc/loadavg)" > "$out/info.txt"
+perf stat --per-thread -e raw_syscalls:sys_enter,sched:sched_switch,task-clock${EXTRA_EVENTS:+,$EXTRA_EVENTS} -p $(IFS=,; echo "${pids[*]}") -o "$out/perfstat.txt" &
+ps_=$!
+sleep 0.3
+setsid $bench --port $lp --mode write --connections ${C:-64} --inflight 1 --streams 64 --event-size 256 --duration-s $dur 2>/dev/null > "$out/bench.out" &
+b=$!; sleep 0.05; echo -19 > /proc/$b/autogroup || true; wait $b
+kill -INT $ps_; wait $ps_ || true
+tail -1 "$out/bench.out" > "$out/bench.json"
+python3 - "$out" "$lpid" "${pids[@]}" <<'PY' | tee -a "$out/info.txt"
+import json, sys, re, collections
+out, lpid, pids = sys.argv[1], sys.argv[2], sys.argv[3:]
+d = json.load(open(out + "/bench.json"))
+ev = d["events"]
+# map tid -> pid
+tid2pid = {}
+import os
+for p in pids:
+    try:
+        for t in os.listdir(f"/proc/{p}/task"): tid2pid[t] = p
+    except FileNotFoundError: pass
+agg = collections.defaultdict(lambda: collections.defaultdict(float))
+for line in open(out + "/perfstat.txt"):
+    m = re.match(r"\s*(\S+)-(\d+)\s+([\d,.]+)\s+(?:msec\s+)?(\S+)", line)
+    if not m: continue
+    name, tid, val, ev_name = m.group(1), m.group(2), float(m.group(3).replace(",", "")), m.group(4)
+    p = tid2pid.get(tid, "?")
+    role = "L" if p == lpid else ("F" if p != "?" else "?")
+    agg[(role, name)][ev_name] += val
+print(f"events {ev} ev/s {d['events_per_s']:.0f} p50 {d['p50_ms']} p99 {d['p99_ms']} errors {d.get('errors')}")
+tot = collections.defaultdict(float)
+print(f"{'thread':24} {'cpu us/ev':>9} {'sys/ev':>7} {'sw/ev':>7}")
+for k in sorted(agg, key=lambda k: -agg[k]["task-clock"]):
+    a = agg[k]
+    if a["task-clock"] * 1000 / ev < 0.3: continue
+    print(f"{k[0]+':'+k[1]:24} {a['task-clock']*1000/ev:9.1f} {a['raw_syscalls:sys_enter']/ev:7.2f} {a['sched:sched_switch']/ev:7.2f}")
+for k, a in agg.items():
+    for e, v in a.items(): tot[(k[0], e)] += v
+extra = [e for e in sorted({e for a in agg.values() for e in a}) if e.startswith("syscalls:")]
+if extra:
+    print("per event:", " ".join(e.split("enter_")[1][:9].rjust(9) for e in extra))
+    for k in sorted(agg, key=lambda k: -agg[k]["task-clock"]):
+        a = agg[k]
+        if a["task-clock"] * 1000 / ev < 0.3: continue
+        print(f"{k[0]+':'+k[1]:24}", " ".join(f"{a[e]/ev:9.3f}" for e in extra))
+for r in "LF":
+    print(f"{r} total: cpu {tot[(r,'task-clock')]*1000/ev:.1f} us/ev, syscalls {tot[(r,'raw_syscalls:sys_enter')]/ev:.2f}/ev, switches {tot[(r,'sched:sched_switch')]/ev:.2f}/ev (F = both followers)")
+PY
