@@ -8,7 +8,7 @@
 # stopped by PID at the end.
 # Usage: bench/read_compare.sh WORKER_A WORKER_B BENCH_BIN [WORK_DIR]
 #   env: RUNS (3), FILL (200000), PRIO (0; 1 = each process in its own autogroup at nice -19,
-#   needs root, as in run_cluster_suite.sh)
+#   needs root, as in run_cluster_suite.sh), PORT_BASE (35710: A and B use PORT_BASE+1..+14)
 set -euo pipefail
 a=${1:?usage: read_compare.sh WORKER_A WORKER_B BENCH_BIN [WORK_DIR]}
 b=${2:?usage}
@@ -17,6 +17,7 @@ work=${4:-/tmp/chorus-read-compare}
 runs=${RUNS:-3}
 fill=${FILL:-200000}
 prio=${PRIO:-0}
+base=${PORT_BASE:-35710}
 ticks=$(getconf CLK_TCK)
 rm -rf "$work"
 mkdir -p "$work"
@@ -45,15 +46,16 @@ for name in A B; do
   bin=$a
   [ "$name" = B ] && bin=$b
   start "$work/$name.out" "$bin" --db "$work/$name" --log "$work/$name-log" \
-    --ext-tcp-port "3571$i" --ext-http-port "3571$((i + 2))" --int-tcp-port "3572$i" \
-    --int-http-port "3572$((i + 2))"
+    --ext-tcp-port "$((base + i))" --ext-http-port "$((base + i + 2))" \
+    --int-tcp-port "$((base + 10 + i))" --int-http-port "$((base + 12 + i))"
   pids+=("$started")
   pid[$name]=$started
-  port[$name]=3571$i
+  port[$name]=$((base + i))
 done
+# Ready when its gossip shows it as the leader (it takes writes then).
 for name in A B; do
-  for _ in $(seq 1 200); do
-    curl -s -m 1 -o /dev/null "127.0.0.1:$((port[$name] + 2))/ping" && break
+  for _ in $(seq 1 300); do
+    curl -s -m 1 "127.0.0.1:$((port[$name] + 2))/gossip?format=json" | grep -q '"Leader"' && break
     sleep 0.1
   done
 done
