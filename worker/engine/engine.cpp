@@ -112,6 +112,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   void forget_subscription(uint64_t id) override;
   void when_visible(int64_t log_end, std::function<void(bool visible)> done) override;
   uint64_t credentials_generation() const override { return credentials_->generation(); }
+  int64_t committed_position() const override { return committed_position_.load(); }
   EngineStats stats() const override;
   PersistentApi& persistent() override { return *persistent_; }
   void list_projections(std::function<void(projections::ProjectionListResult)> done) override;

@@ -188,6 +188,10 @@ class Engine {
   // durable here), done(false) if that takes longer than the commit timeout.
   virtual void when_visible(int64_t log_end, std::function<void(bool visible)> done) = 0;
 
+  // The position of the last committed record that reads see now; -1 when not known (nothing
+  // may then be served from a read made earlier).
+  virtual int64_t committed_position() const { return -1; }
+
   // Grows whenever a user record changes on this node (appended, committed or its stream
   // deleted): credentials proven under an older value must be checked again before they count.
   virtual uint64_t credentials_generation() const = 0;

@@ -188,6 +188,10 @@ ReadStreamResult read_stream(ReadConnection& c, const ReadView& v, const Princip
   result.events.reserve(records.size());
   for (auto& r : records) {
     if (expired(r, sv.metadata, v.now_ms)) continue;
+    if (sv.metadata.max_age_s) {
+      result.expires_at_ms =
+          std::min(result.expires_at_ms, r.created_ms + *sv.metadata.max_age_s * 1000);
+    }
     result.events.push_back(resolve(c, v, who, std::move(r), resolve_links));
   }
   return result;
@@ -201,6 +205,7 @@ ReadAllResult read_all(ReadConnection& c, const ReadView& v, const Principal& wh
     return result;
   }
   count = std::clamp<int32_t>(count, 0, kReadCountMax);
+  result.last_commit_position = v.committed_pos;
   // Positions are single log offsets (commit == prepare); the end resolves to the head.
   const int64_t start = from.is_end() ? v.commit_end : std::max<int64_t>(from.prepare, 0);
   result.from = from.is_end() ? Position{v.commit_end, v.commit_end} : from;

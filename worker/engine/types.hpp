@@ -151,6 +151,9 @@ struct ReadStreamResult {
   int64_t last_event_number = -1;
   bool is_end_of_stream = true;
   int64_t last_commit_position = 0;
+  // The first time (ms since the epoch) at which an event in `events` passes its stream's
+  // $maxAge: until then the same read gives the same events (a TCP read-ahead relies on it).
+  int64_t expires_at_ms = std::numeric_limits<int64_t>::max();
   std::string error;
 };
 
@@ -160,6 +163,7 @@ struct ReadAllResult {
   Position from;  // the resolved start (the head position when asked from the end)
   Position next;
   std::vector<ResolvedEvent> events;  // positions in `original().position`
+  int64_t last_commit_position = 0;   // the committed position the read saw
   std::string error;
 };
 

@@ -5,6 +5,10 @@
 #include "worker/tcp/forwarded_write.hpp"
 #include "worker/tcp/routing.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <limits>
 #include <type_traits>
 
 namespace chorus::tcp {
@@ -166,8 +170,107 @@ DispatchOutcome read_event(Engine& engine, const Principal& who, const wire::Pac
   return DispatchOutcome::Submitted;
 }
 
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+ReadAhead::Key read_key(const wire::Package& package, const Principal& who, int32_t count) {
+  ReadAhead::Key key;
+  key.command = static_cast<Command>(package.command);
+  key.count = count;
+  key.login = who.login;
+  key.roles = who.groups;
+  return key;
+}
+
+// Reads the page `key` names ahead, on a reader thread, and keeps it in `ahead` (see ReadAhead).
+void read_stream_ahead(Engine& engine, const Principal& who, std::shared_ptr<ReadAhead> ahead,
+                       const ReadAhead::Key& key, uint64_t ticket);
+void read_all_ahead(Engine& engine, const Principal& who, std::shared_ptr<ReadAhead> ahead,
+                    const ReadAhead::Key& key, uint64_t ticket);
+
+// The page after a forward stream page, when it was full and not the end.
+std::optional<ReadAhead::Key> next_stream_page(ReadAhead::Key key, const ReadStreamResult& r) {
+  if (r.status != ReadStreamStatus::Success || r.is_end_of_stream ||
+      static_cast<int32_t>(r.events.size()) < key.count) {
+    return std::nullopt;
+  }
+  key.from_number = r.next_event_number;
+  return key;
+}
+
+std::optional<ReadAhead::Key> next_all_page(ReadAhead::Key key, const ReadAllResult& r) {
+  if (r.status != ReadAllStatus::Success || static_cast<int32_t>(r.events.size()) < key.count) {
+    return std::nullopt;
+  }
+  key.from_position = r.next;
+  return key;
+}
+
+// Notes a page answered (read now or ahead) and reads its next one ahead when ReadAhead says so.
+void chain(Engine& engine, const Principal& who, const std::shared_ptr<ReadAhead>& ahead,
+           const std::optional<ReadAhead::Key>& next, int64_t committed_position) {
+  const std::optional<uint64_t> ticket = ahead->expect(next, committed_position);
+  if (!ticket) return;
+  if (next->stream.empty()) return read_all_ahead(engine, who, ahead, *next, *ticket);
+  read_stream_ahead(engine, who, ahead, *next, *ticket);
+}
+
+void read_stream_ahead(Engine& engine, const Principal& who, std::shared_ptr<ReadAhead> ahead,
+                       const ReadAhead::Key& key, uint64_t ticket) {
+  engine.read_stream(who, key.stream, key.from_number, key.count, true, false,
+                     [ahead = std::move(ahead), key, ticket](ReadStreamResult r) {
+                       if (r.status != ReadStreamStatus::Success) return ahead->fill(ticket, {});
+                       ahead->fill(ticket,
+                                   ReadAhead::Page{read_stream_completed(r), r.last_commit_position,
+                                                   r.expires_at_ms, next_stream_page(key, r)});
+                     });
+}
+
+void read_all_ahead(Engine& engine, const Principal& who, std::shared_ptr<ReadAhead> ahead,
+                    const ReadAhead::Key& key, uint64_t ticket) {
+  engine.read_all(
+      who, key.from_position, key.count, true, false,
+      [ahead = std::move(ahead), key, ticket](ReadAllResult r) {
+        if (r.status != ReadAllStatus::Success) return;
+        ahead->fill(ticket,
+                    ReadAhead::Page{read_all_completed(r), r.last_commit_position,
+                                    std::numeric_limits<int64_t>::max(), next_all_page(key, r)});
+      });
+}
+
+// Whether a page read ahead may be served now (see ReadAhead).
+bool still_valid(const Engine& engine, const ReadAhead::Page& page) {
+  const int64_t committed = engine.committed_position();
+  return committed >= 0 && page.committed_position == committed && wall_ms() < page.expires_at_ms;
+}
+
+// Serves the request from the page read ahead for it, now or when its read ends, and otherwise
+// runs `read_now`. A request that does not match ends the sequence (the slot is emptied).
+void serve(Engine& engine, const Principal& who, const std::shared_ptr<ReadAhead>& ahead,
+           const ReadAhead::Key& key, Command completed, const ReplyFn& reply,
+           const std::function<void()>& read_now) {
+  auto answer = [&engine, who, ahead, completed, reply](ReadAhead::Page page) {
+    chain(engine, who, ahead, page.next, page.committed_position);
+    reply(completed, std::move(page.payload));
+  };
+  auto later = [&engine, answer, read_now](std::optional<ReadAhead::Page> page) {
+    if (page && still_valid(engine, *page)) return answer(std::move(*page));
+    read_now();
+  };
+  bool waiting = false;
+  std::optional<ReadAhead::Page> page =
+      ahead->take(key, engine.committed_position(), wall_ms(), later, &waiting);
+  if (waiting) return;
+  if (page) return answer(std::move(*page));
+  read_now();
+}
+
 DispatchOutcome read_stream(Engine& engine, const Principal& who, const wire::Package& package,
-                            ReplyFn reply, bool forward, const ClusterState* cluster) {
+                            ReplyFn reply, bool forward, const ClusterState* cluster,
+                            std::shared_ptr<ReadAhead> ahead) {
   pb::ReadStreamEvents request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
   if (routed_elsewhere(engine, package, who, request.require_master(), reply, cluster)) {
@@ -176,16 +279,38 @@ DispatchOutcome read_stream(Engine& engine, const Principal& who, const wire::Pa
   const Command completed = forward ? Command::ReadStreamEventsForwardCompleted
                                     : Command::ReadStreamEventsBackwardCompleted;
   // max_count is passed through; the engine caps it at kReadCountMax.
-  engine.read_stream(who, request.event_stream_id(), request.from_event_number(),
-                     request.max_count(), forward, request.resolve_link_tos(),
-                     [reply = std::move(reply), completed](ReadStreamResult result) {
-                       reply(completed, read_stream_completed(result));
-                     });
+  const int32_t count = std::clamp<int32_t>(request.max_count(), 0, kReadCountMax);
+  if (!forward || request.resolve_link_tos() || request.event_stream_id().empty()) ahead.reset();
+  std::optional<ReadAhead::Key> key;
+  if (ahead) {
+    key = read_key(package, who, count);
+    key->stream = request.event_stream_id();
+    key->from_number = request.from_event_number();
+  }
+  auto read_now = [&engine, who, reply, completed, ahead, key, stream = request.event_stream_id(),
+                   from = request.from_event_number(), max_count = request.max_count(), forward,
+                   resolve = request.resolve_link_tos()] {
+    engine.read_stream(who, stream, from, max_count, forward, resolve,
+                       [&engine, who, reply, completed, ahead, key](ReadStreamResult result) {
+                         std::string payload = read_stream_completed(result);
+                         if (ahead) {
+                           chain(engine, who, ahead, next_stream_page(*key, result),
+                                 result.last_commit_position);
+                         }
+                         reply(completed, std::move(payload));
+                       });
+  };
+  if (!ahead) {
+    read_now();
+    return DispatchOutcome::Submitted;
+  }
+  serve(engine, who, ahead, *key, completed, reply, read_now);
   return DispatchOutcome::Submitted;
 }
 
 DispatchOutcome read_all(Engine& engine, const Principal& who, const wire::Package& package,
-                         ReplyFn reply, bool forward, const ClusterState* cluster) {
+                         ReplyFn reply, bool forward, const ClusterState* cluster,
+                         std::shared_ptr<ReadAhead> ahead) {
   pb::ReadAllEvents request;
   if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
   if (routed_elsewhere(engine, package, who, request.require_master(), reply, cluster)) {
@@ -194,10 +319,31 @@ DispatchOutcome read_all(Engine& engine, const Principal& who, const wire::Packa
   const Command completed =
       forward ? Command::ReadAllEventsForwardCompleted : Command::ReadAllEventsBackwardCompleted;
   const Position from{request.commit_position(), request.prepare_position()};
-  engine.read_all(who, from, request.max_count(), forward, request.resolve_link_tos(),
-                  [reply = std::move(reply), completed](ReadAllResult result) {
-                    reply(completed, read_all_completed(result));
-                  });
+  const int32_t count = std::clamp<int32_t>(request.max_count(), 0, kReadCountMax);
+  // From the end there is nothing to read ahead (its position moves with every write).
+  if (!forward || request.resolve_link_tos() || from.is_end()) ahead.reset();
+  std::optional<ReadAhead::Key> key;
+  if (ahead) {
+    key = read_key(package, who, count);
+    key->from_position = from;
+  }
+  auto read_now = [&engine, who, reply, completed, ahead, key, from,
+                   max_count = request.max_count(), forward, resolve = request.resolve_link_tos()] {
+    engine.read_all(who, from, max_count, forward, resolve,
+                    [&engine, who, reply, completed, ahead, key](ReadAllResult result) {
+                      std::string payload = read_all_completed(result);
+                      if (ahead) {
+                        chain(engine, who, ahead, next_all_page(*key, result),
+                              result.last_commit_position);
+                      }
+                      reply(completed, std::move(payload));
+                    });
+  };
+  if (!ahead) {
+    read_now();
+    return DispatchOutcome::Submitted;
+  }
+  serve(engine, who, ahead, *key, completed, reply, read_now);
   return DispatchOutcome::Submitted;
 }
 
@@ -308,7 +454,8 @@ DispatchOutcome persistent_or_scavenge(Engine& engine, const Principal& who,
 }  // namespace
 
 DispatchOutcome dispatch_request(Engine& engine, const Principal& who, const wire::Package& package,
-                                 ReplyFn reply, const ClusterState* cluster) {
+                                 ReplyFn reply, const ClusterState* cluster,
+                                 std::shared_ptr<ReadAhead> read_ahead) {
   const auto command = static_cast<Command>(package.command);
   switch (command) {
     case Command::WriteEvents:
@@ -324,13 +471,14 @@ DispatchOutcome dispatch_request(Engine& engine, const Principal& who, const wir
     case Command::ReadEvent:
       return read_event(engine, who, package, std::move(reply), cluster);
     case Command::ReadStreamEventsForward:
-      return read_stream(engine, who, package, std::move(reply), true, cluster);
+      return read_stream(engine, who, package, std::move(reply), true, cluster,
+                         std::move(read_ahead));
     case Command::ReadStreamEventsBackward:
-      return read_stream(engine, who, package, std::move(reply), false, cluster);
+      return read_stream(engine, who, package, std::move(reply), false, cluster, nullptr);
     case Command::ReadAllEventsForward:
-      return read_all(engine, who, package, std::move(reply), true, cluster);
+      return read_all(engine, who, package, std::move(reply), true, cluster, std::move(read_ahead));
     case Command::ReadAllEventsBackward:
-      return read_all(engine, who, package, std::move(reply), false, cluster);
+      return read_all(engine, who, package, std::move(reply), false, cluster, nullptr);
     default: {
       // Persistent-subscription commands live on the leader only (PROTOCOL.md B).
       const RouteDecision route = route_request(command, false, cluster);
@@ -341,6 +489,83 @@ DispatchOutcome dispatch_request(Engine& engine, const Principal& who, const wir
       return persistent_or_scavenge(engine, who, package, std::move(reply), cluster);
     }
   }
+}
+
+namespace {
+
+std::atomic<size_t> read_ahead_bytes_held{0};  // all connections' pages; kReadAheadBytesMax
+
+}  // namespace
+
+ReadAhead::~ReadAhead() { release_locked(); }
+
+void ReadAhead::release_locked() {
+  read_ahead_bytes_held -= bytes_held_;
+  bytes_held_ = 0;
+  page_.reset();
+}
+
+std::optional<ReadAhead::Page> ReadAhead::take(const Key& key, int64_t committed_now,
+                                               int64_t now_ms, Waiter waiter, bool* waiting) {
+  std::optional<Page> out;
+  Waiter orphan;  // a request still waiting for the page it asked for: it reads for itself
+  {
+    std::lock_guard lock(mutex_);
+    *waiting = false;
+    if (key_ == key && !page_ && !waiter_) {
+      waiter_ = std::move(waiter);  // still being read: its reader hands it over
+      *waiting = true;
+      return out;
+    }
+    if (page_ && key_ == key && committed_now >= 0 && page_->committed_position == committed_now &&
+        now_ms < page_->expires_at_ms) {
+      out = std::move(page_);
+    }
+    orphan = std::move(waiter_);
+    waiter_ = nullptr;
+    release_locked();
+    key_.reset();
+    ++ticket_;
+  }
+  if (orphan) orphan(std::nullopt);
+  return out;
+}
+
+std::optional<uint64_t> ReadAhead::expect(const std::optional<Key>& next,
+                                          int64_t committed_position) {
+  std::lock_guard lock(mutex_);
+  const bool quiet = committed_position == last_committed_seen_;
+  last_committed_seen_ = committed_position;
+  if (!next || !quiet || waiter_) return std::nullopt;
+  release_locked();
+  key_ = next;
+  return ++ticket_;
+}
+
+void ReadAhead::fill(uint64_t ticket, std::optional<Page> page) {
+  Waiter waiter;
+  {
+    std::lock_guard lock(mutex_);
+    if (ticket != ticket_ || page_) return;
+    if (waiter_) {
+      waiter = std::move(waiter_);
+      waiter_ = nullptr;
+      key_.reset();
+      ++ticket_;
+    } else {
+      const size_t bytes = page ? page->payload.size() : 0;
+      if (!page || read_ahead_bytes_held.fetch_add(bytes) + bytes > kReadAheadBytesMax) {
+        read_ahead_bytes_held -= bytes;
+        key_.reset();  // nothing to wait for: the request reads for itself
+        ++ticket_;
+        return;
+      }
+      bytes_held_ = bytes;
+      page_ = std::move(page);
+      return;
+    }
+  }
+  waiter(std::move(page));
 }
 
 std::string unwrap_error_text(uint8_t command) {

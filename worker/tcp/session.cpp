@@ -430,7 +430,7 @@ void Session::dispatch(const Principal& who, wire::Package& package) {
     }
     self->reply_later(command, correlation_id, std::move(payload));
   };
-  switch (dispatch_request(engine_, who, package, std::move(reply), config_.cluster)) {
+  switch (dispatch_request(engine_, who, package, std::move(reply), config_.cluster, read_ahead_)) {
     case DispatchOutcome::Submitted:
       return;
     case DispatchOutcome::NoReply:

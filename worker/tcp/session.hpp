@@ -12,6 +12,7 @@
 #include "common/tls_stream.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/tcp/client_limits.hpp"
+#include "worker/tcp/dispatch.hpp"
 #include "worker/tcp/limits.hpp"
 #include "worker/tcp/routing.hpp"
 
@@ -197,6 +198,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<Pending> pending_;
   uint64_t pending_front_sequence_ = 0;  // sequence number of pending_.front()
   size_t requests_in_flight_ = 0;        // pending_ + submitted and not yet answered
+
+  // The page read ahead for this connection's forward reads (dispatch.hpp).
+  std::shared_ptr<ReadAhead> read_ahead_ = std::make_shared<ReadAhead>();
 
   std::map<Guid, uint64_t> subscriptions_;  // correlation id -> engine subscription id
   std::map<Guid, uint64_t> persistent_;     // correlation id -> persistent consumer id
