@@ -99,9 +99,13 @@ std::optional<std::string> GossipRelay::exchange(const std::string& target,
     headers[auth::kAuthHeader] =
         auth::sign_request(secret, "POST", "/gossip", body, auth::now_unix_ms());
   }
+  auto& connection = connections_[target];
+  if (!connection) {
+    connection = std::make_unique<HttpConnection>(
+        target.substr(0, colon), std::stoi(target.substr(colon + 1)), config_.http_client_tls);
+  }
   const auto answer =
-      http_request("POST", target.substr(0, colon), std::stoi(target.substr(colon + 1)), "/gossip",
-                   body, headers, config_.gossip_timeout_ms, config_.http_client_tls);
+      connection->request("POST", "/gossip", body, headers, config_.gossip_timeout_ms);
   if (!answer) return std::nullopt;
   if (answer->status == 401) log_.warn("gossip to " + target + " refused: " + answer->body);
   if (answer->status != 200) return std::nullopt;

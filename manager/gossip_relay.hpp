@@ -2,16 +2,17 @@
 // One Membership per cluster name, so clusters never mix. Nodes and peer managers POST their
 // views to the internal port (handle_push: merged, our view answered); a relay thread pushes
 // each cluster's view to every member of that cluster (its nodes, peer managers, seeds) every
-// interval and merges the answers, so the view served on GET /gossip stays current while local
-// nodes are down. A push that changes a cluster's leader is relayed to that cluster's members at
-// once (failover must not wait for the next round). With a cluster secret every push is signed and
-// only signed answers count; the relay pushes only to its own nodes and configured seeds. Public
-// methods are thread-safe.
+// interval (over a connection kept open per member) and merges the answers, so the view served on
+// GET /gossip stays current while local nodes are down. A push that changes a cluster's leader is
+// relayed to that cluster's members at once (failover must not wait for the next round). With a
+// cluster secret every push is signed and only signed answers count; the relay pushes only to its
+// own nodes and configured seeds. Public methods are thread-safe.
 #pragma once
 
 #include "common/log.hpp"
 #include "common/membership.hpp"
 #include "manager/config.hpp"
+#include "manager/http_client.hpp"
 
 #include <atomic>
 #include <condition_variable>
@@ -78,6 +79,9 @@ class GossipRelay {
   std::atomic<int64_t> exchanges_ok_{0};
   std::atomic<int64_t> exchanges_failed_{0};
   std::atomic<int64_t> pushes_received_{0};
+  // One kept-alive connection per target (the configured nodes and seeds, so a bounded set);
+  // relay thread only.
+  std::map<std::string, std::unique_ptr<HttpConnection>> connections_;
   std::thread thread_;
 };
 

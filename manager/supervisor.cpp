@@ -4,6 +4,7 @@
 #include "common/gossip.hpp"
 #include "common/thread_name.hpp"
 #include "manager/http_client.hpp"
+#include "manager/metrics_history.hpp"
 
 #include <boost/process/args.hpp>
 #include <boost/process/exe.hpp>
@@ -35,6 +36,10 @@ constexpr int kLoopMs = 100;
 constexpr int kRotateEveryTicks = 50;   // output files checked about once a second
 constexpr int kFdsToCloseMax = 4096;    // the child marks these close-on-exec
 constexpr int kHealthTimeoutMs = 1000;  // one /health/live request
+// The health thread fetches a node's /stats (a JSON document of its figures, which the node
+// builds for each request) only this often, not with every probe: the sampler reads it once a
+// second (kSampleIntervalMs), so with the default 500 ms probes every other probe fetches it.
+constexpr int64_t kStatsRefreshMs = kSampleIntervalMs * 3 / 4;
 // sizeof(sockaddr_un::sun_path) on Linux, with its terminating NUL.
 constexpr size_t kUnixPathBytesMax = 108;
 constexpr int kLeftoverTermWaitMs = 5000;  // an earlier instance's node: SIGTERM, then SIGKILL
@@ -347,11 +352,12 @@ void Supervisor::rotate_log(Node& node) {
   ::truncate(node.log_file.c_str(), 0);
 }
 
-void Supervisor::probe_health(const HealthProbe& p) {
-  auto get = [this, &p](const std::string& target) {
-    if (!p.socket.empty()) return http_request_unix(p.socket, target, kHealthTimeoutMs);
-    return http_request("GET", p.host, p.port, target, "", {}, kHealthTimeoutMs,
-                        config_.http_client_tls);
+// One probe: /health/live (an empty 204) on the kept connection, and the node's /stats when the
+// copy the sampler reads is older than kStatsRefreshMs.
+void Supervisor::probe_health(const HealthProbe& p, HttpConnection& connection,
+                              int64_t* stats_fetched_ms) {
+  auto get = [&](const std::string& target) {
+    return connection.request("GET", target, "", {}, kHealthTimeoutMs);
   };
   const auto health = get("/health/live");
   const bool ok = health && health->status >= 200 && health->status < 300;
@@ -360,7 +366,10 @@ void Supervisor::probe_health(const HealthProbe& p) {
               health->body);
   }
   std::optional<HttpAnswer> stats;
-  if (ok) stats = get("/stats");
+  if (ok && steady_now_ms() - *stats_fetched_ms >= kStatsRefreshMs) {
+    stats = get("/stats");
+    *stats_fetched_ms = steady_now_ms();
+  }
   std::lock_guard lock(mutex_);
   Node* node = find(p.name);
   if (!node || !node->child || node->child->id() != p.pid) return;
@@ -372,7 +381,12 @@ void Supervisor::probe_health(const HealthProbe& p) {
   if (stats && stats->status == 200) node->stats_json = stats->body;
 }
 
+// The connection is kept from one probe to the next while the node's process lives; a new
+// process gets a new one.
 void Supervisor::health_loop(const std::string& name) {
+  std::unique_ptr<HttpConnection> connection;
+  int connected_pid = 0;
+  int64_t stats_fetched_ms = 0;
   while (!stopping_) {
     std::optional<HealthProbe> probe;
     {
@@ -384,7 +398,18 @@ void Supervisor::health_loop(const std::string& name) {
         probe = HealthProbe{name, node->child->id(), host, o.int_http_port, node->health_socket};
       }
     }
-    if (probe) probe_health(*probe);
+    if (!probe) {
+      connection.reset();
+    } else {
+      if (!connection || connected_pid != probe->pid) {
+        connection = probe->socket.empty() ? std::make_unique<HttpConnection>(
+                                                 probe->host, probe->port, config_.http_client_tls)
+                                           : std::make_unique<HttpConnection>(probe->socket);
+        connected_pid = probe->pid;
+        stats_fetched_ms = 0;
+      }
+      probe_health(*probe, *connection, &stats_fetched_ms);
+    }
     sleep_unless_stopping(config_.health_interval_ms);
   }
 }

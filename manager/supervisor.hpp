@@ -3,11 +3,13 @@
 // must be the thread that forks: PR_SET_PDEATHSIG follows the forking thread); a health thread
 // polls each node's /health/live and /stats on the node's health listener, a Unix socket in a
 // folder only the manager's user can enter (client traffic cannot starve it). Public methods are
-// thread-safe (one mutex) and are called from the HTTP threads.
+// thread-safe (one mutex) and are called from the HTTP threads. Each health thread keeps its
+// connection to the node open between probes and fetches /stats about once a second only.
 #pragma once
 
 #include "common/log.hpp"
 #include "manager/config.hpp"
+#include "manager/http_client.hpp"
 #include "manager/restart_policy.hpp"
 #include "manager/store.hpp"
 
@@ -101,7 +103,7 @@ class Supervisor {
     std::string socket;
   };
   void health_loop(const std::string& name);
-  void probe_health(const HealthProbe& p);
+  void probe_health(const HealthProbe& p, HttpConnection& connection, int64_t* stats_fetched_ms);
   NodeView view_of(const Node& node, int64_t now) const;
   Node* find(const std::string& name);
   const Node* find(const std::string& name) const;
