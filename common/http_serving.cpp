@@ -1,7 +1,7 @@
-// ConnectionWatch and WatchedHttpServer; see http_serving.hpp. The watcher wakes every
-// kWatchTickMs, shuts down the sockets past their deadline (the kernel socket only: an SSL
-// shutdown from this thread would race the connection thread's SSL calls), logs each cut and the
-// refusals.
+// ConnectionWatch and WatchedHttpServer; see http_serving.hpp. The watcher wakes at the earliest
+// deadline (every kWatchTickMs while all request threads are busy), shuts down the sockets past
+// their deadline (the kernel socket only: an SSL shutdown from this thread would race the
+// connection thread's SSL calls), logs each cut and the refusals.
 #include "common/http_serving.hpp"
 
 #include "common/thread_name.hpp"
@@ -11,6 +11,7 @@
 #include <Poco/Net/TCPServerConnectionFactory.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace chorus::http {
@@ -70,6 +71,9 @@ uint64_t ConnectionWatch::add(const Poco::Net::StreamSocket& socket) {
   std::lock_guard guard(mutex_);
   const uint64_t id = next_id_++;
   entries_.emplace(id, Entry{socket, Clock::now() + io_deadline_, std::move(peer)});
+  // A new deadline is never earlier than the one the watcher sleeps towards; only a server that
+  // just became full (refusals possible) needs it awake.
+  if (refusal_threads_ > 0 && entries_.size() == refusal_threads_) wake_.notify_all();
   return id;
 }
 
@@ -86,10 +90,28 @@ void ConnectionWatch::set_deadline(uint64_t id, bool watched) {
       watched ? std::optional<Clock::time_point>(Clock::now() + io_deadline_) : std::nullopt;
 }
 
-void ConnectionWatch::watch_refusals(std::function<int()> refused, int held) {
+void ConnectionWatch::watch_refusals(std::function<int()> refused, int held, int threads) {
   std::lock_guard guard(mutex_);
   refused_ = std::move(refused);
   refusal_held_ = held;
+  refusal_threads_ = static_cast<size_t>(std::max(1, threads));
+}
+
+// Deadlines are always set to now + io_deadline_, so one set while the watcher sleeps is never
+// earlier than the wake-up computed here: with no deadline at all it sleeps io_deadline_.
+ConnectionWatch::Clock::time_point ConnectionWatch::next_wake(Clock::time_point now) {
+  Clock::time_point at = now + io_deadline_;
+  for (const auto& [id, entry] : entries_) {
+    if (entry.deadline && *entry.deadline < at) at = *entry.deadline;
+  }
+  if (!refused_) return at;
+  if (entries_.size() >= refusal_threads_) {
+    at = std::min(at, now + std::chrono::milliseconds(kWatchTickMs));
+  } else if (refused_() != refused_logged_) {
+    // Refusals not logged yet (the last line was too recent): log them when the interval ends.
+    at = std::min(at, refusal_logged_at_ + std::chrono::milliseconds(kRefusalLogIntervalMs));
+  }
+  return at;
 }
 
 void ConnectionWatch::log_refusals(Clock::time_point now) {
@@ -112,7 +134,7 @@ void ConnectionWatch::run() {
   set_thread_name("http-watch");
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    wake_.wait_for(lock, std::chrono::milliseconds(kWatchTickMs));
+    wake_.wait_until(lock, next_wake(Clock::now()));
     const Clock::time_point now = Clock::now();
     for (auto& [id, entry] : entries_) {
       if (!entry.deadline || *entry.deadline > now) continue;
@@ -186,7 +208,7 @@ WatchedHttpServer::WatchedHttpServer(Poco::Net::ServerSocket socket,
       new ConnectionFactory(params, handlers_, *watch_), pool_, socket, params);
   // stop() destroys the watch before the server, so the server outlives the watch's uses.
   watch_->watch_refusals([server = server_.get()] { return server->refusedConnections(); },
-                         limits.threads_max + limits.queued_max);
+                         limits.threads_max + limits.queued_max, limits.threads_max);
 }
 
 WatchedHttpServer::~WatchedHttpServer() { stop(); }

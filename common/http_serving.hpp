@@ -33,7 +33,9 @@ namespace chorus::http {
 // (slow loris) held a thread for ever; past this the connection is cut (ConnectionWatch). The
 // time a handler waits on other work (the engine, a node) is not counted: it has its own bounds.
 inline constexpr int kHttpIoDeadlineMs = 30000;
-// How often the watcher looks for connections past the deadline.
+// How often the watcher looks at the refusal count while every request thread is busy (the only
+// time the server refuses). Otherwise it sleeps until the earliest deadline (issue 16: an idle
+// server's watcher does not wake four times a second).
 inline constexpr int kWatchTickMs = 250;
 // Connections refused at the server's limit are logged at most once per this interval, with a
 // count: refusing costs a flood nothing, so the log must not pay for each one.
@@ -78,9 +80,10 @@ class ConnectionWatch {
 
   int64_t cut() const;  // connections cut at the deadline so far
   // Logs, at most once per kRefusalLogIntervalMs, how many connections `refused` (the server's
-  // running count of connections closed because `held` were held) grew by. The function must
-  // stay callable until this object is destroyed.
-  void watch_refusals(std::function<int()> refused, int held);
+  // running count of connections closed because `held` were held) grew by; it is read while
+  // `threads` connections (all request threads) are open. The function must stay callable
+  // until this object is destroyed.
+  void watch_refusals(std::function<int()> refused, int held, int threads);
 
  private:
   struct Entry {
@@ -93,6 +96,7 @@ class ConnectionWatch {
   void remove(uint64_t id);
   void set_deadline(uint64_t id, bool watched);
   void run();
+  Clock::time_point next_wake(Clock::time_point now);  // REQUIRES(mutex_)
   void log_refusals(Clock::time_point now);
 
   const std::chrono::milliseconds io_deadline_;
@@ -105,6 +109,7 @@ class ConnectionWatch {
   int64_t cut_ = 0;                        // GUARDED_BY(mutex_)
   std::function<int()> refused_;           // GUARDED_BY(mutex_)
   int refusal_held_ = 0;                   // GUARDED_BY(mutex_)
+  size_t refusal_threads_ = 0;             // GUARDED_BY(mutex_); 0: refusals not watched
   int refused_logged_ = 0;                 // GUARDED_BY(mutex_)
   Clock::time_point refusal_logged_at_{};  // GUARDED_BY(mutex_)
   std::thread thread_;
