@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 
 namespace chorus {
 namespace {
@@ -100,6 +101,77 @@ TEST(StorageWriter, LogEndIsFoundAfterReopen) {
     Database db(StorageLocation{dir.string(), false});
     ReadConnection c(db);
     EXPECT_EQ(c.log_end(), 1000);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// The writer's connection gathers its WAL writes into one write per commit (storage_vfs.hpp):
+// every commit must still be in the file, for other connections, once it is reported durable;
+// so must the frames of a transaction too large to gather (and to cache) in one piece, and those
+// of a maintenance transaction; and the file must be whole after a reopen.
+TEST(StorageWriter, OnDiskEveryDurableCommitIsReadableAtOnceByAnotherConnection) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("chorus-storage-" + to_string(random_guid()));
+  {
+    Database db(StorageLocation{dir.string(), false});
+    ReadConnection reader(db);
+    Notices notices;
+    StorageWriter writer(
+        db, [&](int64_t end, uint64_t, const FlushStats&) { notices.durable(end); },
+        [&](const std::string& m) { notices.failed(m); });
+    int64_t position = 0;
+    for (int i = 0; i < 300; ++i) {
+      ASSERT_TRUE(writer.submit(batch_of(record("s" + std::to_string(i % 7), i / 7, position))));
+      position += 10;
+      ASSERT_TRUE(notices.wait_durable(position));
+      const auto last = reader.last_record("s" + std::to_string(i % 7), position);
+      ASSERT_TRUE(last.has_value()) << i;
+      EXPECT_EQ(last->number, i / 7);
+    }
+    // 12 MiB in one transaction: more than the writer gathers at once and than its page cache
+    // holds, so SQLite writes frames before the commit and reads some back.
+    LogBatch big;
+    const std::string data(4096, 'd');
+    for (int i = 0; i < 3000; ++i) {
+      auto r = record("big", i, position);
+      r.data = data + std::to_string(i);
+      r.log_end = r.position.commit = position += 5000;
+      big.entries.push_back(std::move(r));
+    }
+    ASSERT_TRUE(writer.submit(std::move(big)));
+    ASSERT_TRUE(notices.wait_durable(position));
+    const auto read = reader.range("big", 0, 2999, true, position, 4096);
+    ASSERT_EQ(read.size(), 3000u);
+    EXPECT_EQ(read[2999].data, data + "2999");
+    // A maintenance transaction (a deletion), then a checkpoint.
+    std::mutex m;
+    std::condition_variable cv;
+    std::optional<MaintenanceResult> result;
+    MaintenanceJob job;
+    job.remove_positions = {0};
+    job.checkpoint = true;
+    job.done = [&](const MaintenanceResult& r) {
+      std::lock_guard lock(m);
+      result = r;
+      cv.notify_all();
+    };
+    ASSERT_TRUE(writer.submit(std::move(job)));
+    {
+      std::unique_lock lock(m);
+      ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return result.has_value(); }));
+    }
+    EXPECT_TRUE(result->ok) << result->error;
+    EXPECT_EQ(result->removed, 1);
+    EXPECT_FALSE(reader.record("s0", 0, position).has_value());
+    EXPECT_TRUE(reader.record("s1", 0, position).has_value());
+    writer.stop();
+  }
+  {
+    Database db(StorageLocation{dir.string(), false});
+    ReadConnection c(db);
+    EXPECT_EQ(c.log_end(), 3000 + 3000 * 5000);
+    EXPECT_EQ(c.range("big", 0, 2999, true, c.log_end(), 4096).size(), 3000u);
+    EXPECT_EQ(c.range("s6", 0, 100, true, c.log_end(), 4096).size(), 42u);
   }
   std::filesystem::remove_all(dir);
 }

@@ -3,6 +3,7 @@
 
 #include "common/thread_name.hpp"
 #include "worker/engine/schema.hpp"
+#include "worker/engine/storage_vfs.hpp"
 
 #include <sqlite3.h>
 
@@ -209,9 +210,10 @@ Database::Database(const StorageLocation& where) : in_memory_(where.in_memory) {
 
 Database::~Database() { sqlite3_close(keeper_); }
 
-sqlite3* Database::open_connection(bool writer) const {
+sqlite3* Database::open_connection(bool writer, bool gather_wal_writes) const {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(uri_.c_str(), &db, flags_, nullptr) != SQLITE_OK) {
+  const char* vfs = gather_wal_writes && !in_memory_ ? wal_gathering_vfs() : nullptr;
+  if (sqlite3_open_v2(uri_.c_str(), &db, flags_, vfs) != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
     throw std::runtime_error("cannot open the database " + uri_ + ": " + message);
@@ -474,9 +476,11 @@ void HardStateStore::save(int64_t epoch, const std::string& voted_for) {
 StorageWriter::StorageWriter(const Database& db,
                              std::function<void(int64_t, uint64_t, const FlushStats&)> on_durable,
                              std::function<void(const std::string&)> on_failure)
-    : db_(db.open_connection(true)),
+    : db_(db.open_connection(true, true)),
       on_durable_(std::move(on_durable)),
       on_failure_(std::move(on_failure)) {
+  begin_ = prepare_on(db_, "BEGIN IMMEDIATE");
+  commit_ = prepare_on(db_, "COMMIT");
   insert_event_ = prepare_on(db_, std::string("INSERT INTO events(") + kColumns +
                                       ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
   insert_epoch_ = prepare_on(
@@ -498,8 +502,8 @@ StorageWriter::StorageWriter(const Database& db,
 
 StorageWriter::~StorageWriter() {
   stop();
-  for (auto* s : {insert_event_, insert_epoch_, truncate_events_, truncate_epochs_, insert_gap_,
-                  truncate_gaps_, remove_event_, raise_scavenged_end_}) {
+  for (auto* s : {begin_, commit_, insert_event_, insert_epoch_, truncate_events_, truncate_epochs_,
+                  insert_gap_, truncate_gaps_, remove_event_, raise_scavenged_end_}) {
     sqlite3_finalize(s);
   }
   sqlite3_close(db_);
@@ -617,12 +621,11 @@ std::vector<LogBatch> StorageWriter::take_batches() {
   return batches;
 }
 
-// A maintenance transaction commits without an fsync (synchronous=NORMAL in WAL mode); the next
-// log transaction's fsync makes it durable along with itself.
+// A maintenance transaction commits with an fsync like a log transaction: the writer's
+// connection gathers its WAL writes (storage_vfs.hpp), which is only safe with synchronous=FULL.
 MaintenanceResult StorageWriter::maintain(const MaintenanceJob& job) {
   MaintenanceResult r;
   try {
-    exec(db_, "PRAGMA synchronous=NORMAL");
     exec(db_, "BEGIN IMMEDIATE");
     int64_t scavenged_end = 0;
     for (const int64_t position : job.remove_positions) {
@@ -643,14 +646,12 @@ MaintenanceResult StorageWriter::maintain(const MaintenanceJob& job) {
       exec(db_, ("PRAGMA incremental_vacuum(" + std::to_string(job.vacuum_pages) + ")").c_str());
     }
     exec(db_, "COMMIT");
-    exec(db_, "PRAGMA synchronous=FULL");
     if (job.checkpoint) {
       sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     }
     r.freelist_pages = scalar(db_, "PRAGMA freelist_count");
   } catch (const std::exception& e) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    sqlite3_exec(db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
     r = MaintenanceResult{false, e.what(), 0, 0};
   }
   return r;
@@ -658,7 +659,7 @@ MaintenanceResult StorageWriter::maintain(const MaintenanceJob& job) {
 
 void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats& stats) {
   const auto started = std::chrono::steady_clock::now();
-  exec(db_, "BEGIN IMMEDIATE");
+  step_done(db_, begin_, "SQLite BEGIN");
   int64_t end = last_end_;
   for (const auto& batch : batches) {
     if (batch.truncate_to) {
@@ -673,7 +674,7 @@ void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats
       end = entry_end(e);
     }
   }
-  exec(db_, "COMMIT");
+  step_done(db_, commit_, "SQLite COMMIT");
   last_end_ = end;
   stats.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - started)

@@ -81,9 +81,7 @@ struct MaintenanceResult {
 };
 
 // Work for the writer thread besides the log: a scavenge's deletions, a step of incremental
-// vacuum, a WAL checkpoint. Runs in a transaction of its own between log batches, without an
-// fsync of its own: the next log commit's fsync covers it, and a deletion lost in a crash is
-// simply done again by the next scavenge.
+// vacuum, a WAL checkpoint. Runs in a transaction of its own between log batches.
 struct MaintenanceJob {
   std::vector<int64_t> remove_positions;  // event records at these positions (committed ones)
   int vacuum_pages = 0;                   // then PRAGMA incremental_vacuum(n)
@@ -103,7 +101,9 @@ class Database {
   ~Database();
   bool in_memory() const { return in_memory_; }
   const std::string& path() const { return uri_; }
-  sqlite3* open_connection(bool writer) const;
+  // gather_wal_writes: through the WAL-gathering VFS (storage_vfs.hpp); for a connection that
+  // always commits with synchronous=FULL.
+  sqlite3* open_connection(bool writer, bool gather_wal_writes = false) const;
 
  private:
   std::string uri_;
@@ -236,6 +236,8 @@ class StorageWriter {
   void drop_maintenance(const std::string& why);
 
   sqlite3* db_ = nullptr;
+  sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* commit_ = nullptr;
   sqlite3_stmt* insert_event_ = nullptr;
   sqlite3_stmt* insert_epoch_ = nullptr;
   sqlite3_stmt* truncate_events_ = nullptr;
