@@ -53,6 +53,14 @@ void Membership::add_seed(const std::string& ip, int port, int64_t now_ms) {
 }
 
 bool Membership::newer(const MemberInfo& candidate, const MemberInfo& current) {
+  // Another instance at the same endpoints (a node restored into a wiped folder gets a fresh id):
+  // only the entry the member stamped later counts. The old instance's higher epoch or writer
+  // checkpoint, still in a third party's view, must not replace the new instance while it
+  // catches up.
+  if (has_instance_id(candidate) && has_instance_id(current) &&
+      candidate.instance_id != current.instance_id) {
+    return candidate.time_stamp > current.time_stamp;
+  }
   if (candidate.epoch_number != current.epoch_number) {
     return candidate.epoch_number > current.epoch_number;
   }

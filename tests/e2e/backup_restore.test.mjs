@@ -212,8 +212,9 @@ test('a backup under ~5,000 writes/s is the cluster prefix; restored on a wiped 
     await waitFor(async () => {
       const g = await m.gossip();
       const me = g.members.find((x) => x.externalTcpPort === m.node(target).options.ExtTcpPort);
-      return me && me.isAlive && me.state === 'Follower' && me.writerCheckpoint >= leaderEnd;
-    }, { timeoutMs: 120000, intervalMs: 200, what: `${target} caught up as a Follower` });
+      return me && me.instanceId === newId && me.isAlive && me.state === 'Follower' &&
+        me.writerCheckpoint >= leaderEnd;
+    }, { timeoutMs: 120000, intervalMs: 200, what: `${target} caught up as a Follower under its new id` });
     const meInGossip = (await m.gossip()).members.find(
       (x) => x.externalTcpPort === m.node(target).options.ExtTcpPort);
     assert.equal(meInGossip.instanceId, newId, 'it follows under its new instance id');

@@ -127,6 +127,28 @@ TEST_F(MembershipRules, AThirdPartyReportsADeathButNotAStaleOne) {
   EXPECT_TRUE(m_.by_node_id(member_node_id(leader_))->is_alive);
 }
 
+TEST_F(MembershipRules, AnOldInstanceAtTheSameEndpointsDoesNotReplaceTheNewOne) {
+  // C was restored into a wiped folder: a new instance id at the same endpoints, catching up.
+  MemberInfo old_c = c_;
+  old_c.writer_checkpoint = 5000;
+  MemberInfo new_c = node(kX, "127.0.0.3", 1000);
+  new_c.time_stamp = "2026-12-02T00:00:09.000000Z";
+  new_c.writer_checkpoint = 100;
+  ASSERT_TRUE(m_.merge(view_of(new_c, {}), member_key(new_c), 2000));
+  // The leader's view still has the old instance, further ahead in the log.
+  ASSERT_TRUE(m_.merge(view_of(leader_, {old_c}), member_key(leader_), 3000));
+  auto found = m_.by_node_id(member_node_id(c_));
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->instance_id, kX);
+  EXPECT_EQ(found->writer_checkpoint, 100);
+  // The new instance's own later entries still replace its earlier ones through third parties.
+  MemberInfo later = new_c;
+  later.time_stamp = "2026-12-02T00:00:10.000000Z";
+  later.writer_checkpoint = 200;
+  ASSERT_TRUE(m_.merge(view_of(leader_, {later}), member_key(leader_), 4000));
+  EXPECT_EQ(m_.by_node_id(member_node_id(c_))->writer_checkpoint, 200);
+}
+
 TEST_F(MembershipRules, MemberCountIsBounded) {
   std::vector<MemberInfo> flood;
   for (int i = 0; i < 1000; ++i) {
