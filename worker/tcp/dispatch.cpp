@@ -249,9 +249,27 @@ bool still_valid(const Engine& engine, const ReadAhead::Page& page) {
 
 // Serves the request from the page read ahead for it, now or when its read ends, and otherwise
 // runs `read_now`. A request that does not match ends the sequence (the slot is emptied).
+// The answer to a page read now: encoded, the next page chained for read-ahead, then sent.
+template <class Result>
+std::function<void(Result)> answer_page(Engine& engine, const Principal& who, const ReplyFn& reply,
+                                        Command completed, const std::shared_ptr<ReadAhead>& ahead,
+                                        const std::optional<ReadAhead::Key>& key,
+                                        std::string (*encode)(const Result&),
+                                        std::optional<ReadAhead::Key> (*next_page)(ReadAhead::Key,
+                                                                                   const Result&)) {
+  return [&engine, who, reply, completed, ahead, key, encode, next_page](Result result) {
+    std::string payload = encode(result);
+    if (ahead) chain(engine, who, ahead, next_page(*key, result), result.last_commit_position);
+    reply(completed, std::move(payload));
+  };
+}
+
+// A read's page is answered from read-ahead when it holds that page, else read now; without
+// read-ahead (backward reads, links resolved, from the end) it is always read now.
 void serve(Engine& engine, const Principal& who, const std::shared_ptr<ReadAhead>& ahead,
-           const ReadAhead::Key& key, Command completed, const ReplyFn& reply,
+           const std::optional<ReadAhead::Key>& key, Command completed, const ReplyFn& reply,
            const std::function<void()>& read_now) {
+  if (!ahead) return read_now();
   auto answer = [&engine, who, ahead, completed, reply](ReadAhead::Page page) {
     chain(engine, who, ahead, page.next, page.committed_position);
     reply(completed, std::move(page.payload));
@@ -262,7 +280,7 @@ void serve(Engine& engine, const Principal& who, const std::shared_ptr<ReadAhead
   };
   bool waiting = false;
   std::optional<ReadAhead::Page> page =
-      ahead->take(key, engine.committed_position(), wall_ms(), later, &waiting);
+      ahead->take(*key, engine.committed_position(), wall_ms(), later, &waiting);
   if (waiting) return;
   if (page) return answer(std::move(*page));
   read_now();
@@ -287,24 +305,14 @@ DispatchOutcome read_stream(Engine& engine, const Principal& who, const wire::Pa
     key->stream = request.event_stream_id();
     key->from_number = request.from_event_number();
   }
-  auto read_now = [&engine, who, reply, completed, ahead, key, stream = request.event_stream_id(),
+  auto read_now = [&engine, who, stream = request.event_stream_id(),
                    from = request.from_event_number(), max_count = request.max_count(), forward,
-                   resolve = request.resolve_link_tos()] {
-    engine.read_stream(who, stream, from, max_count, forward, resolve,
-                       [&engine, who, reply, completed, ahead, key](ReadStreamResult result) {
-                         std::string payload = read_stream_completed(result);
-                         if (ahead) {
-                           chain(engine, who, ahead, next_stream_page(*key, result),
-                                 result.last_commit_position);
-                         }
-                         reply(completed, std::move(payload));
-                       });
+                   resolve = request.resolve_link_tos(),
+                   done = answer_page<ReadStreamResult>(engine, who, reply, completed, ahead, key,
+                                                        read_stream_completed, next_stream_page)] {
+    engine.read_stream(who, stream, from, max_count, forward, resolve, done);
   };
-  if (!ahead) {
-    read_now();
-    return DispatchOutcome::Submitted;
-  }
-  serve(engine, who, ahead, *key, completed, reply, read_now);
+  serve(engine, who, ahead, key, completed, reply, read_now);
   return DispatchOutcome::Submitted;
 }
 
@@ -327,23 +335,13 @@ DispatchOutcome read_all(Engine& engine, const Principal& who, const wire::Packa
     key = read_key(package, who, count);
     key->from_position = from;
   }
-  auto read_now = [&engine, who, reply, completed, ahead, key, from,
-                   max_count = request.max_count(), forward, resolve = request.resolve_link_tos()] {
-    engine.read_all(who, from, max_count, forward, resolve,
-                    [&engine, who, reply, completed, ahead, key](ReadAllResult result) {
-                      std::string payload = read_all_completed(result);
-                      if (ahead) {
-                        chain(engine, who, ahead, next_all_page(*key, result),
-                              result.last_commit_position);
-                      }
-                      reply(completed, std::move(payload));
-                    });
+  auto read_now = [&engine, who, from, max_count = request.max_count(), forward,
+                   resolve = request.resolve_link_tos(),
+                   done = answer_page<ReadAllResult>(engine, who, reply, completed, ahead, key,
+                                                     read_all_completed, next_all_page)] {
+    engine.read_all(who, from, max_count, forward, resolve, done);
   };
-  if (!ahead) {
-    read_now();
-    return DispatchOutcome::Submitted;
-  }
-  serve(engine, who, ahead, *key, completed, reply, read_now);
+  serve(engine, who, ahead, key, completed, reply, read_now);
   return DispatchOutcome::Submitted;
 }
 
