@@ -345,6 +345,7 @@ struct TcpServers {
   std::unique_ptr<chorus::tcp::TcpServer> plain;
   std::unique_ptr<chorus::tcp::TcpServer> secure;
   std::shared_ptr<chorus::tcp::TcpMetrics> metrics = std::make_shared<chorus::tcp::TcpMetrics>();
+  std::shared_ptr<chorus::tcp::ClientLimits> limits;  // shared by both servers
 
   int connections() const {
     return (plain ? plain->connections() : 0) + (secure ? secure->connections() : 0);
@@ -363,6 +364,7 @@ TcpServers make_tcp_servers(boost::asio::io_context& io, chorus::Engine& engine,
   auto config = tcp_config(options);
   config.cluster = cluster;
   config.metrics = servers.metrics;
+  servers.limits = config.limits;
   if (!options.disable_insecure_tcp) {
     servers.plain = std::make_unique<chorus::tcp::TcpServer>(io, engine, config);
   }
@@ -422,6 +424,9 @@ chorus::http::NodeConfig http_node_config(const chorus::ParseResult& parsed,
         {option.name, option.value_text, std::string(chorus::to_string(option.source))});
   }
   config.tcp_connections = [&servers] { return servers.connections(); };
+  config.tcp_partial_frame_bytes = [limits = servers.limits] {
+    return static_cast<int64_t>(limits->partial_frames().used_bytes());
+  };
   auto metrics = servers.metrics;
   config.tcp_requests = [metrics] { return metrics->requests.load(); };
   config.tcp_request_durations = [metrics] { return metrics->request_duration_seconds.snapshot(); };

@@ -82,6 +82,13 @@ describe('hole 7: TCP limits', () => {
           await new Promise((resolve) => raw.socket.write(body.subarray(0, sentBytes - 22),
             resolve));
           raws.push(raw);
+          // The node reads the connections in whatever order their bytes arrive: wait until it
+          // holds all of this one's, or the tail of one could arrive after the fifth frame took
+          // the budget, and both be refused.
+          if (i < 4) {
+            await waitFor(async () => (await metric(w, 'chorus_tcp_partial_frame_bytes')) ===
+              (i + 1) * sentBytes, { timeoutMs: 30000, what: `frame ${i + 1} held in full` });
+          }
         }
         // 5 x 60 MiB pass the 256 MiB budget once; after the refusal the other four fit.
         await waitFor(() => raws.some((r) => r.isClosed),

@@ -57,6 +57,7 @@ struct NodeConfig {
   std::vector<OptionRow> options;         // for /info/options
   std::function<int()> tcp_connections;   // current external TCP connections
   std::function<int64_t()> tcp_requests;  // external TCP requests dispatched
+  std::function<int64_t()> tcp_partial_frame_bytes;  // of frames still arriving, all connections
   std::function<HistogramSnapshot()> tcp_request_durations;
   std::function<HistogramSnapshot()> tcp_write_durations;  // WriteEvents over TCP
   std::function<void()> request_shutdown;  // must return at once (post the real work)

@@ -323,6 +323,12 @@ std::string metrics_text(HttpNode& node, const EngineStats& stats, const NodeSta
                {"name=\"chaser\"", static_cast<double>(stats.chaser_checkpoint)},
                {"name=\"commit\"", static_cast<double>(stats.commit_checkpoint)}});
   out.gauge("chorus_tcp_connections", "Open external TCP client connections.", tcp);
+  if (node.config().tcp_partial_frame_bytes) {
+    out.gauge("chorus_tcp_partial_frame_bytes",
+              "Bytes of partially received TCP frames held across all connections; a frame that "
+              "would pass their budget (256 MiB) is refused.",
+              static_cast<double>(node.config().tcp_partial_frame_bytes()));
+  }
   if (node.config().tcp_requests) {
     out.counter("chorus_tcp_requests_total", "External TCP client requests dispatched.",
                 static_cast<double>(node.config().tcp_requests()));
