@@ -8,7 +8,8 @@
 # stopped by its PID.
 #   bench/cluster_ab.sh OUT_DIR WORKER_A WORKER_B [BENCH_BIN]
 #   env: RUNS (3), DURATION (10), WRITERS ("1 64"), WORK_DIR (/tmp/chorus-ab), BATCH (1),
-#        PRIO (0; 1: every worker and bench in its own autogroup at nice -19, needs root)
+#        PRIO (0; 1: every worker and bench in its own autogroup at nice -19, needs root),
+#        BENCH_ARGS (more chorus-bench options, e.g. "--stream-prefix ab": the same streams each run)
 set -euo pipefail
 out=${1:?usage: cluster_ab.sh OUT_DIR WORKER_A WORKER_B [BENCH_BIN]}
 worker_a=${2:?}
@@ -90,7 +91,7 @@ for ((run = 1; run <= runs; run++)); do
       read -r -a cp <<<"${cluster_pids[$name]}"
       before=$(cpu_ticks "${cp[@]}")
       setsid "$bench" --port "$lp" --mode write --connections "$c" --inflight 1 --streams 64 \
-        --event-size 256 --batch "$batch" --duration-s "$duration" >"$work/bench.out" 2>/dev/null &
+        --event-size 256 --batch "$batch" --duration-s "$duration" ${BENCH_ARGS:-} >"$work/bench.out" 2>/dev/null &
       b=$!
       pids+=("$b")
       prioritize "$b"

@@ -6,7 +6,8 @@
 # threads from /proc over the run, µs) and the writer thread's share of it, and the load average.
 # Every process it starts is stopped by PID at the end.
 # Usage: bench/storage_ab.sh WORKER_A WORKER_B [BENCH] [WORK_DIR]
-#        (RUNS=3 DURATION=8 SHAPES="1 10" CONNECTIONS=64 by default)
+#        (RUNS=3 DURATION=8 SHAPES="1 10" CONNECTIONS=64 by default; BENCH_ARGS="..." adds
+#        chorus-bench options, e.g. "--stream-prefix ab" so that every run writes the same streams)
 set -euo pipefail
 A=${1:?usage: storage_ab.sh WORKER_A WORKER_B [BENCH] [WORK_DIR]}
 B=${2:?usage: storage_ab.sh WORKER_A WORKER_B [BENCH] [WORK_DIR]}
@@ -47,7 +48,8 @@ for r in $(seq 1 "$RUNS"); do
       if [ $which = a ]; then pid=${pids[0]}; port=35712; else pid=${pids[1]}; port=35722; fi
       c0=$(ticks "$pid"); w0=$(writer_ticks "$pid")
       line=$("$BENCH" --port "$port" --mode write --connections "$CONNECTIONS" --inflight 1 \
-        --batch "$batch" --streams 64 --event-size 256 --duration-s "$DURATION" 2>&1 | tail -1)
+        --batch "$batch" --streams 64 --event-size 256 --duration-s "$DURATION" \
+        ${BENCH_ARGS:-} 2>&1 | tail -1)
       c1=$(ticks "$pid"); w1=$(writer_ticks "$pid")
       echo "$line" | python3 -c "import json,sys
 d=json.loads(sys.stdin.read())
