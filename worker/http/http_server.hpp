@@ -54,9 +54,9 @@ struct NodeConfig {
   int node_priority = 0;
   std::string db_folder;  // for the database size in /stats
   bool in_memory = false;
-  std::vector<OptionRow> options;         // for /info/options
-  std::function<int()> tcp_connections;   // current external TCP connections
-  std::function<int64_t()> tcp_requests;  // external TCP requests dispatched
+  std::vector<OptionRow> options;                    // for /info/options
+  std::function<int()> tcp_connections;              // current external TCP connections
+  std::function<int64_t()> tcp_requests;             // external TCP requests dispatched
   std::function<int64_t()> tcp_partial_frame_bytes;  // of frames still arriving, all connections
   std::function<HistogramSnapshot()> tcp_request_durations;
   std::function<HistogramSnapshot()> tcp_write_durations;  // WriteEvents over TCP
