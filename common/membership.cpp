@@ -132,6 +132,18 @@ bool Membership::merge(const ClusterInfo& view, const std::string& peer_key, int
   return true;
 }
 
+bool Membership::heard_from(const std::string& key, const std::string& time_stamp, int64_t now_ms) {
+  auto it = members_.find(key);
+  if (it == members_.end() || it->second.seed) return false;
+  MemberInfo& m = it->second.info;
+  if (!m.is_alive) {
+    m.is_alive = true;
+    it->second.last_changed_ms = now_ms;
+  }
+  if (time_stamp > m.time_stamp) m.time_stamp = time_stamp;  // ISO-8601 UTC sorts as text
+  return true;
+}
+
 void Membership::contact_failed(const std::string& key, int64_t now_ms) {
   auto it = members_.find(key);
   if (it == members_.end() || !it->second.info.is_alive) return;

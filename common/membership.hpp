@@ -43,7 +43,11 @@ class Membership {
   // Merges a view received from (or answered by) the member at `peer_key`. False (and nothing
   // merged) when the view belongs to another cluster.
   bool merge(const ClusterInfo& view, const std::string& peer_key, int64_t now_ms);
-  // Contact with a member succeeded or failed.
+  // The member at `key` spoke itself with a view it says is unchanged (an unchanged push or
+  // answer): it is alive, and its entry takes `time_stamp` when later. False (nothing changed)
+  // when we hold no entry of it from itself, i.e. we need its whole view.
+  bool heard_from(const std::string& key, const std::string& time_stamp, int64_t now_ms);
+  // Contact with a member failed.
   void contact_failed(const std::string& key, int64_t now_ms);
   void expire(int64_t now_ms);
 

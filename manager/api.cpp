@@ -241,13 +241,8 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
           return Reply{401, "Gossip refused: " + problem, "text/plain", {}};
         }
       }
-      std::string error;
-      const auto view = cluster_info_from_json(body, &error);
-      if (!view) return Reply{400, "Malformed gossip: " + error, "text/plain", {}};
-      const auto merged = ctx_.relay.handle_push(*view, &error);
-      if (!merged) return Reply{409, "Gossip refused: " + error, "text/plain", {}};
-      Reply reply{200, to_json(*merged), "application/json", {}};
-      if (!secret.empty()) {
+      Reply reply = is_unchanged_gossip(body) ? unchanged_gossip(body) : whole_gossip(body);
+      if (reply.status == 200 && !secret.empty()) {
         reply.headers[auth::kAuthHeader] = auth::sign_answer(secret, signature, 200, reply.body);
       }
       return reply;
@@ -257,6 +252,39 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     if (!view) return error_reply(404, "no cluster named " + query_value(uri, "cluster"));
     return Reply{
         200, to_json(v5_state_names_ ? with_v5_state_names(*view) : *view), "application/json", {}};
+  }
+
+  // A pushed view (its signature checked): merged, our view answered.
+  Reply whole_gossip(const std::string& body) {
+    std::string error;
+    const auto view = cluster_info_from_json(body, &error);
+    if (!view) return Reply{400, "Malformed gossip: " + error, "text/plain", {}};
+    const auto merged = ctx_.relay.handle_push(*view, &error);
+    if (!merged) return Reply{409, "Gossip refused: " + error, "text/plain", {}};
+    return Reply{200, to_json(*merged), "application/json", {}};
+  }
+
+  // An unchanged push (common/gossip_unchanged.hpp), its signature checked.
+  Reply unchanged_gossip(const std::string& body) {
+    std::string error;
+    const auto push = unchanged_push_from_text(body, &error);
+    if (!push) return Reply{400, "Malformed gossip: " + error, "text/plain", {}};
+    const UnchangedReply r = ctx_.relay.handle_unchanged(*push);
+    switch (r.kind) {
+      case UnchangedReply::Kind::kUnchanged:
+        return Reply{200, to_text(r.unchanged), "text/plain", {}};
+      case UnchangedReply::Kind::kWholeView:
+        return Reply{200, to_json(r.view), "application/json", {}};
+      case UnchangedReply::Kind::kRefused:
+        return Reply{409, "Gossip refused: " + r.error, "text/plain", {}};
+      case UnchangedReply::Kind::kWantsWhole:
+        break;
+    }
+    return Reply{
+        kGossipWholeViewStatus,
+        "Gossip: this manager holds no view from " + push->sender + "; push the whole view",
+        "text/plain",
+        {}};
   }
 
   Reply api(Poco::Net::HTTPServerRequest& request, const std::string& method, const Poco::URI& uri,

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <memory>
 #include <set>
 
 namespace chorus::manager {
@@ -90,8 +92,8 @@ std::set<std::string> GossipRelay::allowed_targets() const {
   return out;
 }
 
-std::optional<std::string> GossipRelay::exchange(const std::string& target,
-                                                 const std::string& body) {
+std::optional<HttpAnswer> GossipRelay::exchange(const std::string& target,
+                                                const std::string& body) {
   const auto colon = target.rfind(':');
   std::map<std::string, std::string> headers;
   const auth::Secret& secret = config_.cluster_secret;
@@ -99,14 +101,15 @@ std::optional<std::string> GossipRelay::exchange(const std::string& target,
     headers[auth::kAuthHeader] =
         auth::sign_request(secret, "POST", "/gossip", body, auth::now_unix_ms());
   }
+  if (is_unchanged_gossip(body)) headers["Content-Type"] = "text/plain";
   auto& connection = connections_[target];
   if (!connection) {
     connection = std::make_unique<HttpConnection>(
         target.substr(0, colon), std::stoi(target.substr(colon + 1)), config_.http_client_tls);
   }
-  const auto answer =
-      connection->request("POST", "/gossip", body, headers, config_.gossip_timeout_ms);
+  auto answer = connection->request("POST", "/gossip", body, headers, config_.gossip_timeout_ms);
   if (!answer) return std::nullopt;
+  if (answer->status == kGossipWholeViewStatus) return answer;
   if (answer->status == 401) log_.warn("gossip to " + target + " refused: " + answer->body);
   if (answer->status != 200) return std::nullopt;
   if (!secret.empty()) {
@@ -117,7 +120,7 @@ std::optional<std::string> GossipRelay::exchange(const std::string& target,
       return std::nullopt;
     }
   }
-  return answer->body;
+  return answer;
 }
 
 void GossipRelay::start() {
@@ -154,15 +157,47 @@ std::optional<ClusterInfo> GossipRelay::handle_push(const ClusterInfo& pushed, s
     if (error) *error = "gossip from cluster '" + view.cluster_name + "' refused";
     return std::nullopt;
   }
+  digests_.took(view.cluster_name + "\n" + peer, gossip_digest(pushed));
   auto answer = m.view();
-  if (leader_of(answer) != leader_before) {
-    {
-      std::lock_guard wake_lock(wake_mutex_);
-      leader_changed_.insert(view.cluster_name);
-    }
-    wake_.notify_all();
-  }
+  if (leader_of(answer) != leader_before) relay_now(view.cluster_name);
   return answer;
+}
+
+UnchangedReply GossipRelay::handle_unchanged(const UnchangedPush& push) {
+  ++pushes_received_;
+  UnchangedReply reply;  // kWantsWhole until shown otherwise
+  const std::string cluster =
+      push.cluster_name.empty() ? config_.default_cluster : push.cluster_name;
+  std::lock_guard lock(mutex_);
+  const auto it = clusters_.find(cluster);
+  if (it == clusters_.end() || !digests_.holds(cluster + "\n" + push.sender, push.view_digest)) {
+    return reply;
+  }
+  cluster::Membership& m = *it->second;
+  const MemberInfo me = self();
+  m.set_self(me);
+  const std::string leader_before = leader_of(m.view());
+  if (!m.heard_from(push.sender, push.time_stamp, steady_now_ms())) return reply;
+  reply.view = m.view();
+  // A leader we had marked dead that speaks again is news for the others.
+  if (leader_of(reply.view) != leader_before) relay_now(cluster);
+  const uint64_t digest = gossip_digest(reply.view);
+  if (digest == push.known_digest) {
+    reply.kind = UnchangedReply::Kind::kUnchanged;
+    reply.unchanged = UnchangedAnswer{digest, me.time_stamp};
+    reply.view = {};
+  } else {
+    reply.kind = UnchangedReply::Kind::kWholeView;
+  }
+  return reply;
+}
+
+void GossipRelay::relay_now(const std::string& cluster) {
+  {
+    std::lock_guard wake_lock(wake_mutex_);
+    leader_changed_.insert(cluster);
+  }
+  wake_.notify_all();
 }
 
 std::optional<ClusterInfo> GossipRelay::view(const std::string& cluster) {
@@ -246,39 +281,80 @@ void GossipRelay::round(int64_t round_number, const std::set<std::string>* only)
   struct Push {
     std::string cluster;
     std::string target;
-    std::string body;
+    std::optional<std::string> unchanged;  // the unchanged push, when the target holds our view
+    std::shared_ptr<const ClusterInfo> view;
+    uint64_t digest = 0;
   };
   std::vector<Push> pushes;
   {
     std::lock_guard lock(mutex_);
     const int64_t now = steady_now_ms();
     const std::set<std::string> allowed = allowed_targets();
+    const MemberInfo me = self();
     for (auto& [name, m] : clusters_) {
       if (only && only->count(name) == 0) continue;
-      m->set_self(self());
+      m->set_self(me);
       m->expire(now);
-      const std::string body = to_json(m->view());
+      const auto view = std::make_shared<const ClusterInfo>(m->view());
+      const uint64_t digest = gossip_digest(*view);
       for (const auto& target : m->gossip_targets()) {
         // Only where the configuration points: an address named in a pushed view is never
         // contacted (the relay must not be a way to make this manager POST anywhere).
-        if (allowed.count(target) != 0) pushes.push_back({name, target, body});
+        if (allowed.count(target) == 0) continue;
+        Push p{name, target, std::nullopt, view, digest};
+        // A leader change goes out whole: it is news, and the relay waits for no answer first.
+        const auto push =
+            only ? std::nullopt
+                 : digests_.unchanged_push(name + "\n" + target, view->cluster_name,
+                                           cluster::member_key(me), digest, me.time_stamp);
+        if (push) p.unchanged = to_text(*push);
+        pushes.push_back(std::move(p));
       }
     }
   }
+  std::map<const ClusterInfo*, std::string> whole;  // each cluster's JSON, written once
+  auto whole_of = [&](const Push& p) -> const std::string& {
+    auto it = whole.find(p.view.get());
+    if (it == whole.end()) it = whole.emplace(p.view.get(), to_json(*p.view)).first;
+    return it->second;
+  };
   for (const Push& p : pushes) {
     if (stopping_) return;
-    const auto answer = exchange(p.target, p.body);
-    std::optional<ClusterInfo> info;
-    if (answer) info = cluster_info_from_json(*answer, nullptr);
-    std::lock_guard lock(mutex_);
-    auto& m = *clusters_.at(p.cluster);
-    const int64_t now = steady_now_ms();
-    if (info && m.merge(*info, p.target, now)) {
-      ++exchanges_ok_;
-    } else {
-      ++exchanges_failed_;
-      m.contact_failed(p.target, now);
+    auto answer = exchange(p.target, p.unchanged ? *p.unchanged : whole_of(p));
+    if (answer && answer->status == kGossipWholeViewStatus && p.unchanged) {
+      answer = exchange(p.target, whole_of(p));
     }
+    settle(p.cluster, p.target, answer, p.digest);
+  }
+}
+
+// One exchange's answer, merged into its cluster: a whole view, or "unchanged".
+void GossipRelay::settle(const std::string& cluster, const std::string& target,
+                         const std::optional<HttpAnswer>& answer, uint64_t sent) {
+  const std::string book_key = cluster + "\n" + target;
+  std::lock_guard lock(mutex_);
+  auto& m = *clusters_.at(cluster);
+  const int64_t now = steady_now_ms();
+  if (answer && answer->status == 200 && is_unchanged_gossip(answer->body)) {
+    const auto unchanged = unchanged_answer_from_text(answer->body, nullptr);
+    if (unchanged && digests_.answered(book_key, unchanged->view_digest) &&
+        m.heard_from(target, unchanged->time_stamp, now)) {
+      ++exchanges_ok_;
+      return;
+    }
+    digests_.forget(book_key);  // it answered; the next push is whole
+    ++exchanges_ok_;
+    return;
+  }
+  std::optional<ClusterInfo> info;
+  if (answer && answer->status == 200) info = cluster_info_from_json(answer->body, nullptr);
+  if (info && m.merge(*info, target, now)) {
+    digests_.exchanged(book_key, sent, gossip_digest(*info));
+    ++exchanges_ok_;
+  } else {
+    digests_.forget(book_key);
+    ++exchanges_failed_;
+    m.contact_failed(target, now);
   }
 }
 

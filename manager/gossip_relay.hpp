@@ -6,9 +6,13 @@
 // GET /gossip stays current while local nodes are down. A push that changes a cluster's leader is
 // relayed to that cluster's members at once (failover must not wait for the next round). With a
 // cluster secret every push is signed and only signed answers count; the relay pushes only to its
-// own nodes and configured seeds. Public methods are thread-safe.
+// own nodes and configured seeds. A member whose view did not change since the other side last
+// took it exchanges an unchanged push or answer instead of the whole view
+// (common/gossip_unchanged.hpp), so an idle cluster's relay parses and writes no JSON; a push
+// that changes a leader always carries the whole view. Public methods are thread-safe.
 #pragma once
 
+#include "common/gossip_unchanged.hpp"
 #include "common/log.hpp"
 #include "common/membership.hpp"
 #include "manager/config.hpp"
@@ -41,6 +45,8 @@ class GossipRelay {
   // A member's POSTed view: merged into its cluster's membership (an empty cluster name is the
   // default cluster); the answer is our view of that cluster. nullopt with `error` if refused.
   std::optional<ClusterInfo> handle_push(const ClusterInfo& view, std::string* error);
+  // A member's unchanged push: its word that it is alive, answered "unchanged" or with our view.
+  UnchangedReply handle_unchanged(const UnchangedPush& push);
   // The view of a cluster (empty name: the default cluster); nullopt if unknown.
   std::optional<ClusterInfo> view(const std::string& cluster);
   std::vector<std::string> clusters();
@@ -63,8 +69,13 @@ class GossipRelay {
   void round(int64_t round_number, const std::set<std::string>* only = nullptr);
   void resolve_dns(int64_t now);
   std::set<std::string> allowed_targets() const;  // REQUIRES lock
-  // POSTs a view (signed with the cluster secret); the answer's body if it is signed for it.
-  std::optional<std::string> exchange(const std::string& target, const std::string& body);
+  // POSTs a view (signed with the cluster secret); the answer's status and body if it is signed
+  // for it (kGossipWholeViewStatus is taken unsigned: it asks only for our whole view).
+  std::optional<HttpAnswer> exchange(const std::string& target, const std::string& body);
+  void settle(const std::string& cluster, const std::string& target,
+              const std::optional<HttpAnswer>& answer, uint64_t sent);
+  // Wakes the relay thread to push `cluster` at once (its leader changed).
+  void relay_now(const std::string& cluster);
 
   const ManagerConfig& config_;
   Log& log_;
@@ -72,6 +83,8 @@ class GossipRelay {
   std::mutex mutex_;
   std::map<std::string, std::unique_ptr<cluster::Membership>> clusters_;  // GUARDED_BY(mutex_)
   std::vector<std::pair<std::string, int>> dns_seeds_;                    // GUARDED_BY(mutex_)
+  // Keyed by "<cluster>\n<member key>"; GUARDED_BY(mutex_).
+  DigestBook digests_;
   std::atomic<bool> stopping_{false};
   std::mutex wake_mutex_;
   std::condition_variable wake_;

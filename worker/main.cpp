@@ -574,6 +574,9 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
   node_config.gossip_push = [gossip](const chorus::ClusterInfo& view, std::string* error) {
     return gossip->handle_push(view, error);
   };
+  node_config.gossip_unchanged = [gossip](const chorus::UnchangedPush& push) {
+    return gossip->handle_unchanged(push);
+  };
   auto* router = cluster.router.get();
   const Poco::Net::Context::Ptr http_client_tls =
       certificates != nullptr ? certificates->poco_client_context() : nullptr;

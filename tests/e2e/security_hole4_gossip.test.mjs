@@ -35,10 +35,13 @@ after(async () => {
   attacker.close();
 });
 
-async function push(host, port, view, { sign = true } = {}) {
-  const body = JSON.stringify(view);
-  const headers = { 'Content-Type': 'application/json' };
-  if (sign) headers['X-Chorus-Auth'] = signRequest(readSecret(clusterSecretFile()), 'POST', '/gossip', body);
+async function push(host, port, view, { sign = true, secret } = {}) {
+  const body = typeof view === 'string' ? view : JSON.stringify(view);
+  const headers = { 'Content-Type': typeof view === 'string' ? 'text/plain' : 'application/json' };
+  if (sign) {
+    headers['X-Chorus-Auth'] =
+      signRequest(secret ?? readSecret(clusterSecretFile()), 'POST', '/gossip', body);
+  }
   return fetch(`http://${host}:${port}/gossip`, { method: 'POST', body, headers,
     signal: AbortSignal.timeout(5000) });
 }
@@ -74,6 +77,22 @@ test('hole 4: gossip is authenticated and a forged leader is ignored', { timeout
         signRequest(crypto.randomBytes(32).toString('hex'), 'POST', '/gossip', JSON.stringify(view)) },
     });
     assert.equal(badSig.status, 401, 'a signature with another secret');
+    // The short "unchanged" form of a push (issue 16) keeps the same rule. Signed, it is taken
+    // only from a member whose whole view with that digest the receiver merged before: a digest
+    // it does not hold is answered 412 (push the whole view), and changes nothing.
+    for (const target of [intHttp(followerName), m.intHttpPort]) {
+      for (const sender of [me, leader]) {
+        const unchanged = `chorus-gossip-unchanged-push\ndefault\n${sender.internalHttpIp}:` +
+          `${sender.internalHttpPort}\n1\n1\n${new Date().toISOString()}\n`;
+        assert.equal((await push(m.ip, target, unchanged, { sign: false })).status, 401);
+        const other = crypto.randomBytes(32).toString('hex');
+        assert.equal((await push(m.ip, target, unchanged, { secret: other })).status, 401);
+        const held = await push(m.ip, target, unchanged);
+        assert.equal(held.status, 412, await held.text());
+      }
+      const broken = await push(m.ip, target, 'chorus-gossip-unchanged-push\nshort\n');
+      assert.equal(broken.status, 400, await broken.text());
+    }
 
     // Signed (an insider's mistake or a stolen secret): the forged leader entry is still ignored.
     for (const target of [intHttp(followerName), m.intHttpPort]) {

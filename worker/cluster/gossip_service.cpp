@@ -35,13 +35,15 @@ int64_t now_ms() {
       .count();
 }
 
-// POSTs our view to http(s)://<key>/gossip, signed when there is a secret; the answer is the
-// peer's view (nullopt when it fails, or is not signed for this request).
-std::optional<ClusterInfo> exchange(const std::string& key, const std::string& body, int timeout_ms,
-                                    const auth::Secret& secret,
-                                    const Poco::Net::Context::Ptr& tls) {
+// POSTs our view (whole, or an unchanged push) to http(s)://<key>/gossip, signed when there is a
+// secret; the answer is the peer's view or "unchanged" (kFailed when it fails, or is not signed
+// for this request).
+GossipAnswer exchange(const std::string& key, const std::string& body, int timeout_ms,
+                      const auth::Secret& secret, const Poco::Net::Context::Ptr& tls) {
+  using Kind = GossipAnswer::Kind;
+  GossipAnswer answer;
   const auto colon = key.rfind(':');
-  if (colon == std::string::npos) return std::nullopt;
+  if (colon == std::string::npos) return answer;
   try {
     const auto session_ptr = tls::make_http_session(
         key.substr(0, colon), static_cast<uint16_t>(std::stoi(key.substr(colon + 1))), tls,
@@ -49,7 +51,7 @@ std::optional<ClusterInfo> exchange(const std::string& key, const std::string& b
     Poco::Net::HTTPClientSession& session = *session_ptr;
     Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_POST, "/gossip",
                                    Poco::Net::HTTPMessage::HTTP_1_1);
-    request.setContentType("application/json");
+    request.setContentType(is_unchanged_gossip(body) ? "text/plain" : "application/json");
     request.setContentLength(static_cast<std::streamsize>(body.size()));
     std::string signature;
     if (!secret.empty()) {
@@ -61,22 +63,37 @@ std::optional<ClusterInfo> exchange(const std::string& key, const std::string& b
     std::istream& in = session.receiveResponse(response);
     std::string text;
     Poco::StreamCopier::copyToString(in, text);
+    // Asks for nothing but our whole view, which we may always send: taken unsigned.
+    if (response.getStatus() == kGossipWholeViewStatus) {
+      answer.kind = Kind::kWantsWhole;
+      return answer;
+    }
     if (response.getStatus() != Poco::Net::HTTPResponse::HTTP_OK) {
       if (response.getStatus() == Poco::Net::HTTPResponse::HTTP_UNAUTHORIZED) {
         std::cerr << "chorus-worker: gossip to " << key << " refused: " << text << std::endl;
       }
-      return std::nullopt;
+      return answer;
     }
     if (!secret.empty() &&
         !auth::verify_answer(secret, signature, 200, text, response.get(auth::kAuthHeader, ""))) {
       std::cerr << "chorus-worker: gossip answer from " << key
                 << " ignored: not signed with the cluster secret" << std::endl;
-      return std::nullopt;
+      return answer;
     }
-    return cluster_info_from_json(text, nullptr);
+    if (is_unchanged_gossip(text)) {
+      const auto unchanged = unchanged_answer_from_text(text, nullptr);
+      if (!unchanged) return answer;
+      answer.unchanged = *unchanged;
+      answer.kind = Kind::kUnchanged;
+      return answer;
+    }
+    auto view = cluster_info_from_json(text, nullptr);
+    if (!view) return answer;
+    answer.view = std::move(*view);
+    answer.kind = Kind::kWholeView;
   } catch (const std::exception&) {
-    return std::nullopt;
   }
+  return answer;
 }
 
 }  // namespace
@@ -173,44 +190,76 @@ void GossipService::round() {
   const int64_t now = now_ms();
   resolve_seeds(now);
   std::string target;
-  std::string body;
+  ClusterInfo view;
+  std::optional<std::string> unchanged;  // the unchanged push, when the target holds our view
+  uint64_t digest = 0;
   {
     std::lock_guard lock(mutex_);
-    membership_.set_self(self_());
+    const MemberInfo me = self_();
+    membership_.set_self(me);
     membership_.expire(now);
     const auto targets = membership_.gossip_targets();
     if (!targets.empty()) {
       std::uniform_int_distribution<size_t> pick(0, targets.size() - 1);
       target = targets[pick(rng_)];
-      body = to_json(membership_.view());
+      view = membership_.view();
+      digest = gossip_digest(view);
+      const auto push =
+          digests_.unchanged_push(target, view.cluster_name, member_key(me), digest, me.time_stamp);
+      if (push) unchanged = to_text(*push);
     }
   }
   ++rounds_;
   if (target.empty()) return;
-  const auto answer = exchange(target, body, config_.timeout_ms, config_.secret, config_.tls);
+  auto answer = exchange(target, unchanged ? *unchanged : to_json(view), config_.timeout_ms,
+                         config_.secret, config_.tls);
+  if (answer.kind == GossipAnswer::Kind::kWantsWhole && unchanged) {
+    answer = exchange(target, to_json(view), config_.timeout_ms, config_.secret, config_.tls);
+  }
   {
     std::lock_guard lock(mutex_);
-    if (!answer || !membership_.merge(*answer, target, now_ms())) {
-      membership_.contact_failed(target, now_ms());
-    }
+    settle(target, answer, digest, now_ms());
   }
   notify_peers();
 }
 
+void GossipService::settle(const std::string& target, const GossipAnswer& answer, uint64_t sent,
+                           int64_t now) {
+  using Kind = GossipAnswer::Kind;
+  if (answer.kind == Kind::kWholeView && membership_.merge(answer.view, target, now)) {
+    digests_.exchanged(target, sent, gossip_digest(answer.view));
+    return;
+  }
+  if (answer.kind == Kind::kUnchanged) {
+    // The target answered, so it is alive; an answer that does not match the view we hold (or a
+    // target we hold no entry of) only means the next push is whole.
+    const bool current = digests_.answered(target, answer.unchanged.view_digest) &&
+                         membership_.heard_from(target, answer.unchanged.time_stamp, now);
+    if (!current) digests_.forget(target);
+    return;
+  }
+  digests_.forget(target);
+  membership_.contact_failed(target, now);
+}
+
 // Our view to every member, each exchange on its own thread: the member that just died (the old
-// leader) answers nothing until its timeout, and must not delay the news to the others.
+// leader) answers nothing until its timeout, and must not delay the news to the others. Always
+// the whole view: an announcement is news.
 void GossipService::push_to_all() {
   std::vector<std::string> targets;
   std::string body;
+  uint64_t digest = 0;
   {
     std::lock_guard lock(mutex_);
     membership_.set_self(self_());
     targets = membership_.gossip_targets();
-    body = to_json(membership_.view());
+    const ClusterInfo view = membership_.view();
+    digest = gossip_digest(view);
+    body = to_json(view);
   }
   for (size_t first = 0; first < targets.size(); first += kAnnounceParallelMax) {
     const size_t last = std::min(targets.size(), first + kAnnounceParallelMax);
-    std::vector<std::future<std::optional<ClusterInfo>>> answers;
+    std::vector<std::future<GossipAnswer>> answers;
     for (size_t i = first; i < last; ++i) {
       answers.push_back(std::async(std::launch::async | std::launch::deferred, exchange,
                                    std::cref(targets[i]), std::cref(body), config_.timeout_ms,
@@ -219,9 +268,7 @@ void GossipService::push_to_all() {
     for (size_t i = first; i < last; ++i) {
       const auto answer = answers[i - first].get();
       std::lock_guard lock(mutex_);
-      if (!answer || !membership_.merge(*answer, targets[i], now_ms())) {
-        membership_.contact_failed(targets[i], now_ms());
-      }
+      settle(targets[i], answer, digest, now_ms());
     }
   }
   notify_peers();
@@ -252,10 +299,41 @@ std::optional<ClusterInfo> GossipService::handle_push(const ClusterInfo& view, s
                  membership_.cluster_name() + "'";
       return std::nullopt;
     }
+    digests_.took(peer, gossip_digest(view));
     answer = membership_.view();
   }
   notify_peers();
   return answer;
+}
+
+UnchangedReply GossipService::handle_unchanged(const UnchangedPush& push) {
+  UnchangedReply reply;
+  {
+    std::lock_guard lock(mutex_);
+    if (!push.cluster_name.empty() && push.cluster_name != membership_.cluster_name()) {
+      reply.kind = UnchangedReply::Kind::kRefused;
+      reply.error = "gossip from cluster '" + push.cluster_name + "', this is '" +
+                    membership_.cluster_name() + "'";
+      return reply;
+    }
+    if (!digests_.holds(push.sender, push.view_digest) ||
+        !membership_.heard_from(push.sender, push.time_stamp, now_ms())) {
+      return reply;  // kWantsWhole
+    }
+    const MemberInfo me = self_();
+    membership_.set_self(me);
+    reply.view = membership_.view();
+    const uint64_t digest = gossip_digest(reply.view);
+    if (digest == push.known_digest) {
+      reply.kind = UnchangedReply::Kind::kUnchanged;
+      reply.unchanged = UnchangedAnswer{digest, me.time_stamp};
+      reply.view = {};
+    } else {
+      reply.kind = UnchangedReply::Kind::kWholeView;
+    }
+  }
+  notify_peers();
+  return reply;
 }
 
 ClusterInfo GossipService::view() {

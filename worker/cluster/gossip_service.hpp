@@ -3,12 +3,16 @@
 // from --cluster-dns, peers, managers) and POSTs its view to that member's internal HTTP
 // /gossip, merging the answer. When the node's role or leader changes (announce()) it pushes
 // its view to every member at once, so clients asking any member find the new leader without
-// waiting for rounds. Pushes from others arrive through handle_push(). It tells the engine which
+// waiting for rounds. A round whose view did not change since the target last took it sends an
+// unchanged push instead (common/gossip_unchanged.hpp), so that an idle cluster's rounds parse
+// and write no JSON; announcements always send the whole view. Pushes from others arrive through
+// handle_push() and handle_unchanged(). It tells the engine which
 // replication peers exist. Own thread for the (blocking) Poco HTTP client; the other methods
 // from any thread.
 #pragma once
 
 #include "common/cluster_auth.hpp"
+#include "common/gossip_unchanged.hpp"
 #include "common/membership.hpp"
 
 #include <Poco/Net/Context.h>
@@ -42,6 +46,14 @@ struct GossipConfig {
   Poco::Net::Context::Ptr tls;
 };
 
+// What one exchange brought back.
+struct GossipAnswer {
+  enum class Kind { kFailed, kWholeView, kUnchanged, kWantsWhole };
+  Kind kind = Kind::kFailed;
+  ClusterInfo view;           // kWholeView
+  UnchangedAnswer unchanged;  // kUnchanged
+};
+
 class GossipService {
  public:
   // self(): our current member entry. on_peers(nodes): the live database nodes changed (the
@@ -61,6 +73,8 @@ class GossipService {
   // A peer's POSTed view: merged, then our view is the answer. nullopt (with `error`) for a
   // malformed document or another cluster's.
   std::optional<ClusterInfo> handle_push(const ClusterInfo& view, std::string* error);
+  // A peer's unchanged push: its word that it is alive, answered with "unchanged" or our view.
+  UnchangedReply handle_unchanged(const UnchangedPush& push);
   ClusterInfo view();
   std::optional<MemberInfo> member_by_instance_id(const std::string& instance_id);
 
@@ -70,12 +84,15 @@ class GossipService {
   void push_to_all();
   void resolve_seeds(int64_t now);
   void notify_peers();
+  // The answer of one exchange with `target`, merged (REQUIRES mutex_). `sent`: our view's digest.
+  void settle(const std::string& target, const GossipAnswer& answer, uint64_t sent, int64_t now);
 
   GossipConfig config_;
   std::function<MemberInfo()> self_;
   std::function<void(NodeIdentities)> on_peers_;
   std::mutex mutex_;
   Membership membership_;
+  DigestBook digests_;  // GUARDED_BY(mutex_)
   NodeIdentities last_peers_;
   std::mt19937_64 rng_;
   std::atomic<bool> stopping_{false};

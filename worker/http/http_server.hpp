@@ -8,6 +8,7 @@
 
 #include "common/cluster_auth.hpp"
 #include "common/gossip.hpp"
+#include "common/gossip_unchanged.hpp"
 #include "worker/engine/space_monitor.hpp"
 #include "worker/http/limits.hpp"
 #include "worker/http/request.hpp"
@@ -69,6 +70,9 @@ struct NodeConfig {
   // unset, the node answers as a single node.
   std::function<ClusterInfo()> gossip_view;
   std::function<std::optional<ClusterInfo>(const ClusterInfo&, std::string*)> gossip_push;
+  // A peer's unchanged push (common/gossip_unchanged.hpp); unset: answered with "push your whole
+  // view" (kGossipWholeViewStatus).
+  std::function<UnchangedReply(const UnchangedPush&)> gossip_unchanged;
   // With a cluster secret, a POSTed gossip must carry a valid signature (401 otherwise) and the
   // answer is signed; empty: gossip is unsigned (loopback or --insecure).
   auth::Secret cluster_secret;

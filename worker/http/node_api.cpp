@@ -422,23 +422,56 @@ Reply NodeApi::gossip(Request& request) {
       }
     }
     std::string error;
-    const auto view = cluster_info_from_json(request.body, &error);
-    if (!view) return text_reply(400, "Malformed gossip: " + error);
-    if (config.gossip_push) {
-      const auto merged = config.gossip_push(*view, &error);
-      if (!merged) return text_reply(409, "Gossip refused: " + error);
-      Reply reply = json_reply(200, to_json(*merged));
-      if (!config.cluster_secret.empty()) {
-        reply.headers[auth::kAuthHeader] =
-            auth::sign_answer(config.cluster_secret, signature, 200, reply.body);
+    std::optional<Reply> reply;
+    if (is_unchanged_gossip(request.body)) {
+      reply = unchanged_gossip(request.body);
+    } else {
+      const auto view = cluster_info_from_json(request.body, &error);
+      if (!view) return text_reply(400, "Malformed gossip: " + error);
+      if (config.gossip_push) {
+        const auto merged = config.gossip_push(*view, &error);
+        if (!merged) return text_reply(409, "Gossip refused: " + error);
+        reply = json_reply(200, to_json(*merged));
       }
-      return reply;
+    }
+    if (reply) {
+      if (reply->status == 200 && !config.cluster_secret.empty()) {
+        reply->headers[auth::kAuthHeader] =
+            auth::sign_answer(config.cluster_secret, signature, 200, reply->body);
+      }
+      return *reply;
     }
   }
   ClusterInfo view = config.gossip_view
                          ? config.gossip_view()
                          : single_node_cluster_info(node_, engine_.status(), now_micros());
   return json_reply(200, to_json(v5_state_names_ ? with_v5_state_names(std::move(view)) : view));
+}
+
+// An unchanged push (common/gossip_unchanged.hpp), its signature already checked.
+Reply NodeApi::unchanged_gossip(const std::string& body) {
+  std::string error;
+  const auto push = unchanged_push_from_text(body, &error);
+  if (!push) return text_reply(400, "Malformed gossip: " + error);
+  const auto& handle = node_.config().gossip_unchanged;
+  const UnchangedReply r =
+      handle ? handle(*push) : UnchangedReply{UnchangedReply::Kind::kWantsWhole, {}, {}, {}};
+  switch (r.kind) {
+    case UnchangedReply::Kind::kUnchanged: {
+      Reply reply;
+      reply.content_type = "text/plain; charset=utf-8";
+      reply.body = to_text(r.unchanged);
+      return reply;
+    }
+    case UnchangedReply::Kind::kWholeView:
+      return json_reply(200, to_json(r.view));
+    case UnchangedReply::Kind::kRefused:
+      return text_reply(409, "Gossip refused: " + r.error);
+    case UnchangedReply::Kind::kWantsWhole:
+      break;
+  }
+  return text_reply(kGossipWholeViewStatus, "Gossip: this node holds no view from " + push->sender +
+                                                "; push the whole view");
 }
 
 Reply NodeApi::stats(Request&) { return json_reply(200, stats_json()); }

@@ -40,6 +40,7 @@ class NodeApi {
 
  private:
   Reply gossip(Request& request);
+  Reply unchanged_gossip(const std::string& body);
   Reply stats(Request& request);
   Reply admin_shutdown(Request& request);
   Reply admin_resign(Request& request);
