@@ -1,5 +1,5 @@
 // chorus-worker: one database node. Parses the options, opens the log and the engine, serves
-// EventStore's external TCP protocol on a small Asio thread pool and the external and internal
+// EventStore's external TCP protocol on the engine's core thread and the external and internal
 // HTTP APIs (Poco), and shuts down cleanly on SIGINT/SIGTERM or POST /admin/shutdown. Exit codes: 0
 // normal, 1 cannot start (database, folders, port), 2 usage error.
 #include "common/backup.hpp"
@@ -7,7 +7,6 @@
 #include "common/guid.hpp"
 #include "common/log.hpp"
 #include "common/options.hpp"
-#include "common/thread_name.hpp"
 #include "common/tls.hpp"
 #include "worker/cluster/gossip_service.hpp"
 #include "worker/cluster/replacement_watch.hpp"
@@ -44,7 +43,6 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <vector>
 
 #ifndef CHORUS_VERSION
@@ -55,8 +53,6 @@ extern char** environ;
 
 namespace {
 
-// Network I/O threads: the engine does the heavy work on its own threads, so two are plenty.
-constexpr int kIoThreads = 2;
 constexpr int kExitCannotStart = 1;
 // Storage failed while running: exit with EX_TEMPFAIL, the manager's "restart me" code, so the
 // node restarts from what is on disk instead of running on with writes stopped.
@@ -528,11 +524,13 @@ chorus::http::StatsStream::Write system_writer(chorus::Engine& engine,
 // Serves until SIGINT, SIGTERM or POST /admin/shutdown, then stops the servers, shuts the engine
 // down (fsync, close) and stops the io_context.
 int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_context& io,
-          chorus::Engine& engine, ClusterParts& cluster,
+          boost::asio::io_context& core_io, chorus::Engine& engine, ClusterParts& cluster,
           const chorus::tls::Certificates* certificates, chorus::SpaceMonitor& space) {
   const chorus::WorkerOptions& options = parsed.options;
   RouterState router_state(*cluster.router);
-  TcpServers servers = make_tcp_servers(io, engine, options, certificates, &router_state);
+  // The client connections live on the engine's core thread: a write is read, stepped through
+  // the core and answered there, and only the storage writer is a second thread on its way.
+  TcpServers servers = make_tcp_servers(core_io, engine, options, certificates, &router_state);
   std::unique_ptr<chorus::http::HttpServer> ext_http;
   std::unique_ptr<chorus::http::HttpServer> int_http;
   std::unique_ptr<chorus::http::HttpServer> v5_http;      // --ext-http-port-v5, when set
@@ -678,15 +676,9 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
         [api = stats_api.get()] { return api->stats_json(); },
         system_writer(engine, *cluster.router));
   }
-  std::vector<std::thread> threads;
-  for (int i = 1; i < kIoThreads; ++i) {
-    threads.emplace_back([&io, i] {
-      chorus::set_thread_name("io-" + std::to_string(i));
-      io.run();
-    });
-  }
+  // The main thread runs `io`: signals, the shutdown and the replacement watch (the client
+  // connections and replication live on the core thread).
   io.run();
-  for (std::thread& thread : threads) thread.join();
   log.info("stopped");
   return EXIT_SUCCESS;
 }
@@ -849,7 +841,7 @@ int run(const chorus::ParseResult& parsed) {
       std::make_shared<chorus::cluster::ReplacementWatch>(io, *engine, *voters, use_voters);
   replacements->start();
   gossip_ptr = cluster.gossip.get();
-  const int code = serve(log, parsed, io, *engine, cluster, certificates.get(), space);
+  const int code = serve(log, parsed, io, core_io, *engine, cluster, certificates.get(), space);
   gossip_ptr = nullptr;
   replacements->stop();  // io_context stopped: nothing else runs the watch now
   cluster.gossip->stop();

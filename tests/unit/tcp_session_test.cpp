@@ -108,6 +108,9 @@ class RefusingPersistent : public PersistentApi {
 class FakeEngine : public Engine {
  public:
   FakeEngine() : work_(io_.get_executor()), thread_([this] { io_.run(); }) {}
+  // The engine thread's io_context: the worker runs its TCP servers on the core's.
+  boost::asio::io_context& io() { return io_; }
+  bool on_engine_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
   ~FakeEngine() override {
     work_.reset();
     io_.stop();
@@ -147,6 +150,7 @@ class FakeEngine : public Engine {
   void append(Principal who, std::string stream, int64_t, std::vector<NewEvent> events,
               std::function<void(WriteResult)> done) override {
     record("append:" + who.login + ":" + stream);
+    if (on_engine_thread()) ++appends_on_engine_thread;
     WriteResult result;
     result.last_event_number = static_cast<int64_t>(events.size()) - 1;
     result.position = {100, 100};
@@ -239,6 +243,7 @@ class FakeEngine : public Engine {
 
   milliseconds auth_delay{0};
   std::atomic<int> authentications{0};
+  std::atomic<int> appends_on_engine_thread{0};
   std::atomic<bool> hold_appends{false};
   // A user change: every user is refused while `disabled`; bump `generation` with it, as the
   // engine does when a user record changes.
@@ -348,11 +353,12 @@ class SessionTest : public ::testing::Test {
   void start(TcpServerConfig config = {},
              std::shared_ptr<boost::asio::ssl::context> secure_tls = nullptr) {
     config.port = 0;
-    server_ = std::make_unique<TcpServer>(io_, engine_, config);
+    boost::asio::io_context& io = on_engine_io_ ? engine_.io() : io_;
+    server_ = std::make_unique<TcpServer>(io, engine_, config);
     server_->start();
     if (secure_tls) {
       config.tls = std::move(secure_tls);
-      secure_ = std::make_unique<TcpServer>(io_, engine_, config);
+      secure_ = std::make_unique<TcpServer>(io, engine_, config);
       secure_->start();
     }
     thread_ = std::thread([this] { io_.run(); });
@@ -402,6 +408,9 @@ class SessionTest : public ::testing::Test {
   std::unique_ptr<TcpServer> server_;
   std::unique_ptr<TcpServer> secure_;
   std::thread thread_;
+  // The servers run on the engine's own io_context and thread (as the worker's on the core's),
+  // started while it already runs.
+  bool on_engine_io_ = false;
 };
 
 TEST_F(SessionTest, PingHeartbeatAndIdentify) {
@@ -841,8 +850,22 @@ class TlsClient {
     boost::asio::write(stream_, boost::asio::buffer(bytes), error);
     EXPECT_FALSE(error) << error.message();
   }
+  // The next package (the socket timeouts bound the wait); nullopt on error or close.
+  std::optional<wire::Package> receive() {
+    while (true) {
+      if (std::optional<std::string> frame = parser_.next_frame()) {
+        return wire::parse_package(*frame).package;
+      }
+      char buffer[65536];
+      boost::system::error_code error;
+      const size_t n = stream_.read_some(boost::asio::buffer(buffer), error);
+      if (error) return std::nullopt;
+      parser_.feed(std::string_view(buffer, n));
+    }
+  }
 
  private:
+  wire::FrameParser parser_;
   boost::asio::io_context io_;
   boost::asio::ssl::context context_{boost::asio::ssl::context::tls_client};
   boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream_;
@@ -1024,6 +1047,96 @@ TEST_F(HeartbeatTest, AnsweringClientStaysConnected) {
   auto reply = client.receive();
   ASSERT_TRUE(reply);
   EXPECT_EQ(reply->command, uint8_t(Command::Pong));
+}
+
+// The worker's configuration: sessions on the engine's (core) thread, where the engine's answers
+// also arrive. Credentials checked asynchronously, writes, reads, a subscription's pushes, the
+// secure port and heartbeats all work there; nothing waits for another thread.
+class EngineThreadSessionTest : public SessionTest {
+ protected:
+  void SetUp() override {
+    on_engine_io_ = true;
+    TcpServerConfig config;
+    config.heartbeat_interval_ms = heartbeat_ms_;
+    config.heartbeat_timeout_ms = heartbeat_ms_;
+    start(config, self_signed_server_context());
+  }
+  int heartbeat_ms_ = 60000;
+};
+
+TEST_F(EngineThreadSessionTest, RequestsRepliesAndPushesRunOnTheEngineThread) {
+  engine_.auth_delay = milliseconds(20);
+  RawClient client(port());
+  const Guid write_id = client.send(Command::WriteEvents, write_events("s", std::string(16, 'a')),
+                                    wire::Credentials{"admin", "changeit"});
+  const Guid commit_id = client.send(Command::TransactionCommit, transaction_commit());
+  auto first = client.receive();
+  auto second = client.receive();
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->command, uint8_t(Command::WriteEventsCompleted));
+  EXPECT_EQ(first->correlation_id, write_id);
+  EXPECT_EQ(second->correlation_id, commit_id);
+  EXPECT_EQ(engine_.appends_on_engine_thread.load(), 1);
+
+  pb::ReadStreamEvents read;
+  read.set_event_stream_id("s");
+  read.set_from_event_number(0);
+  read.set_max_count(10);
+  read.set_resolve_link_tos(false);
+  read.set_require_master(false);
+  const Guid read_id = client.send(Command::ReadStreamEventsForward, read.SerializeAsString());
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::ReadStreamEventsForwardCompleted));
+  EXPECT_EQ(reply->correlation_id, read_id);
+
+  pb::SubscribeToStream subscribe;
+  subscribe.set_event_stream_id("s");
+  subscribe.set_resolve_link_tos(false);
+  client.send(Command::SubscribeToStream, subscribe.SerializeAsString());
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  ASSERT_EQ(reply->command, uint8_t(Command::SubscriptionConfirmation));
+  EventRecord record;
+  record.stream = "s";
+  record.position = {300, 300};
+  engine_.push(ResolvedEvent{record, std::nullopt});
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::StreamEventAppeared));
+}
+
+TEST_F(EngineThreadSessionTest, TheSecurePortServesThere) {
+  TlsClient client(secure_->port());
+  wire::Package write;
+  write.command = uint8_t(Command::WriteEvents);
+  write.flags = 0;
+  write.correlation_id = random_guid();
+  write.credentials = wire::Credentials{"admin", "changeit"};
+  write.payload = write_events("t", std::string(16, 'b'));
+  const Guid id = write.correlation_id;
+  client.send_bytes(wire::encode_package(write));
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::WriteEventsCompleted));
+  EXPECT_EQ(reply->correlation_id, id);
+  EXPECT_EQ(engine_.appends_on_engine_thread.load(), 1);
+}
+
+class EngineThreadHeartbeatTest : public EngineThreadSessionTest {
+ protected:
+  void SetUp() override {
+    heartbeat_ms_ = 100;
+    EngineThreadSessionTest::SetUp();
+  }
+};
+
+TEST_F(EngineThreadHeartbeatTest, SilentClientGetsHeartbeatRequestThenIsClosed) {
+  RawClient client(port());
+  auto request = client.receive(milliseconds(3000), /*keep_heartbeats=*/true);
+  ASSERT_TRUE(request);
+  EXPECT_EQ(request->command, uint8_t(Command::HeartbeatRequest));
+  EXPECT_TRUE(client.closed_by_server());
 }
 
 }  // namespace

@@ -162,7 +162,8 @@ void TcpServer::start() {
     throw std::system_error(error, "cannot listen on " + what + where);
   }
   impl_->bound_port = impl_->acceptor.local_endpoint().port();
-  impl_->accept_next();
+  // The io_context may already run (the engine's core thread): accept on the acceptor's strand.
+  boost::asio::dispatch(impl_->acceptor.get_executor(), [impl = impl_] { impl->accept_next(); });
 }
 
 void TcpServer::stop() {

@@ -1,7 +1,9 @@
 // TcpServer: EventStore's external TCP client protocol on one listening endpoint (Boost.Asio).
-// Accepts connections and runs one session per connection on the given io_context; sessions turn
-// packages into Engine calls and replies. start() from the thread that owns the server, before
-// the io_context runs; stop() from any thread (also from a handler running on the io_context).
+// Accepts connections and runs one session per connection on the given io_context (the worker
+// gives the engine's core io_context, so that a write is read, stepped and answered on one
+// thread); sessions turn packages into Engine calls and replies. start() from the thread that
+// owns the server, also while the io_context runs; stop() from any thread (also from a handler
+// running on the io_context).
 #pragma once
 
 #include "common/histogram.hpp"
