@@ -9,7 +9,8 @@
 #   bench/cluster_ab.sh OUT_DIR WORKER_A WORKER_B [BENCH_BIN]
 #   env: RUNS (3), DURATION (10), WRITERS ("1 64"), WORK_DIR (/tmp/chorus-ab), BATCH (1),
 #        PRIO (0; 1: every worker and bench in its own autogroup at nice -19, needs root),
-#        BENCH_ARGS (more chorus-bench options, e.g. "--stream-prefix ab": the same streams each run)
+#        BENCH_ARGS (more chorus-bench options, e.g. "--stream-prefix ab": the same streams each run),
+#        BASES ("4 5": the first digit of cluster A's and B's ports, so that two people can run it)
 set -euo pipefail
 out=${1:?usage: cluster_ab.sh OUT_DIR WORKER_A WORKER_B [BENCH_BIN]}
 worker_a=${2:?}
@@ -21,6 +22,7 @@ batch=${BATCH:-1}
 prio=${PRIO:-0}
 read -r -a writer_counts <<<"${WRITERS:-1 64}"
 work=${WORK_DIR:-/tmp/chorus-ab}
+read -r base_a base_b <<<"${BASES:-4 5}"
 mkdir -p "$out"
 rm -rf "$work"
 mkdir -p "$work"
@@ -33,11 +35,11 @@ prioritize() {  # the process's own autogroup at nice -19 (PRIO=1)
   return 0
 }
 
-# Cluster A on ports 4<i>111..4<i>114, B on 5<i>111..5<i>114.
+# Cluster A on ports 4<i>111..4<i>114, B on 5<i>111..5<i>114 (BASES).
 for name in A B; do
-  base=4
+  base=$base_a
   bin=$worker_a
-  [ "$name" = B ] && base=5 && bin=$worker_b
+  [ "$name" = B ] && base=$base_b && bin=$worker_b
   for i in 1 2 3; do
     seeds=""
     for j in 1 2 3; do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:${base}${j}113"; done
@@ -66,8 +68,8 @@ wait_leader() {  # wait_leader BASE
   echo "no leader on cluster ${1}" >&2
   return 1
 }
-wait_leader 4 >/dev/null
-wait_leader 5 >/dev/null
+wait_leader "$base_a" >/dev/null
+wait_leader "$base_b" >/dev/null
 
 cpu_ticks() {  # the summed utime+stime (clock ticks) of the given pids
   local t=0
@@ -84,8 +86,8 @@ for ((run = 1; run <= runs; run++)); do
     order="A B"
     [ $((run % 2)) = 0 ] && order="B A"
     for name in $order; do
-      base=4
-      [ "$name" = B ] && base=5
+      base=$base_a
+      [ "$name" = B ] && base=$base_b
       lp=$(wait_leader "$base")
       load=$(cut -d' ' -f1 /proc/loadavg)
       read -r -a cp <<<"${cluster_pids[$name]}"

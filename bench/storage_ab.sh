@@ -7,7 +7,8 @@
 # Every process it starts is stopped by PID at the end.
 # Usage: bench/storage_ab.sh WORKER_A WORKER_B [BENCH] [WORK_DIR]
 #        (RUNS=3 DURATION=8 SHAPES="1 10" CONNECTIONS=64 by default; BENCH_ARGS="..." adds
-#        chorus-bench options, e.g. "--stream-prefix ab" so that every run writes the same streams)
+#        chorus-bench options, e.g. "--stream-prefix ab" so that every run writes the same streams;
+#        PORTS="3571 3572": the two nodes' port prefixes, so that two people can run it at once)
 set -euo pipefail
 A=${1:?usage: storage_ab.sh WORKER_A WORKER_B [BENCH] [WORK_DIR]}
 B=${2:?usage: storage_ab.sh WORKER_A WORKER_B [BENCH] [WORK_DIR]}
@@ -17,6 +18,7 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-8}
 SHAPES=${SHAPES:-"1 10"}
 CONNECTIONS=${CONNECTIONS:-64}
+read -r PA PB <<<"${PORTS:-3571 3572}"
 TICK=$(getconf CLK_TCK)
 rm -rf "$D"
 mkdir -p "$D"
@@ -28,9 +30,9 @@ start() {  # name binary base-port
     --int-tcp-port "$3"1 --int-http-port "$3"3 >"$D/out-$1" 2>&1 &
   pids+=($!)
 }
-start a "$A" 3571
-start b "$B" 3572
-for port in 35714 35724; do
+start a "$A" "$PA"
+start b "$B" "$PB"
+for port in "$PA"4 "$PB"4; do
   for _ in $(seq 1 200); do curl -s -m 1 -o /dev/null "127.0.0.1:$port/ping" && break; sleep 0.1; done
 done
 # CPU ticks of a process (all threads) and of its thread named "writer".
@@ -45,7 +47,7 @@ writer_ticks() {
 for r in $(seq 1 "$RUNS"); do
   for batch in $SHAPES; do
     for which in a b; do
-      if [ $which = a ]; then pid=${pids[0]}; port=35712; else pid=${pids[1]}; port=35722; fi
+      if [ $which = a ]; then pid=${pids[0]}; port="$PA"2; else pid=${pids[1]}; port="$PB"2; fi
       c0=$(ticks "$pid"); w0=$(writer_ticks "$pid")
       line=$("$BENCH" --port "$port" --mode write --connections "$CONNECTIONS" --inflight 1 \
         --batch "$batch" --streams 64 --event-size 256 --duration-s "$DURATION" \
