@@ -9,10 +9,16 @@
 #include <Poco/Net/HTTPServerConnection.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/TCPServerConnectionFactory.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <stdexcept>
 
 namespace chorus::http {
 namespace {
@@ -193,7 +199,9 @@ Poco::Timespan milliseconds(int ms) {
 WatchedHttpServer::WatchedHttpServer(Poco::Net::ServerSocket socket,
                                      Poco::SharedPtr<StoppableHandlerFactory> handlers,
                                      const HttpServerLimits& limits, const std::string& what)
-    : pool_(1, limits.threads_max),
+    : socket_(std::move(socket)),
+      unix_socket_(socket_.address().family() == Poco::Net::SocketAddress::UNIX_LOCAL),
+      pool_(1, limits.threads_max),
       watch_(std::make_unique<ConnectionWatch>(limits.io_deadline_ms, what)),
       handlers_(std::move(handlers)) {
   Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
@@ -204,34 +212,79 @@ WatchedHttpServer::WatchedHttpServer(Poco::Net::ServerSocket socket,
   params->setKeepAliveTimeout(milliseconds(limits.keep_alive_timeout_ms));
   params->setMaxKeepAliveRequests(limits.keep_alive_requests_max);
   params->setServerName("Chorus");
-  server_ = std::make_unique<Poco::Net::TCPServer>(
-      new ConnectionFactory(params, handlers_, *watch_), pool_, socket, params);
-  // stop() destroys the watch before the server, so the server outlives the watch's uses.
-  watch_->watch_refusals([server = server_.get()] { return server->refusedConnections(); },
+  dispatcher_ = new Poco::Net::TCPServerDispatcher(
+      new ConnectionFactory(params, handlers_, *watch_), pool_, params);
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) {
+    dispatcher_->release();
+    throw std::runtime_error("eventfd: " + std::string(std::strerror(errno)));
+  }
+  // stop() destroys the watch before the dispatcher, so the dispatcher outlives the watch's uses.
+  watch_->watch_refusals([d = dispatcher_] { return d->refusedConnections(); },
                          limits.threads_max + limits.queued_max, limits.threads_max);
 }
 
-WatchedHttpServer::~WatchedHttpServer() { stop(); }
+WatchedHttpServer::~WatchedHttpServer() {
+  stop();
+  if (dispatcher_) dispatcher_->release();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
 
-void WatchedHttpServer::start() { server_->start(); }
+void WatchedHttpServer::start() {
+  acceptor_ = std::thread([this] {
+    set_thread_name("http-accept");
+    accept_loop();
+  });
+}
+
+// What Poco's TCPServer::run does (accept, no Nagle delay on TCP, hand to the dispatcher), but
+// asleep in poll() until a connection or stop() arrives.
+void WatchedHttpServer::accept_loop() {
+  pollfd fds[2] = {{socket_.impl()->sockfd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+  for (;;) {
+    fds[0].revents = fds[1].revents = 0;
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      std::perror("chorus: HTTP acceptor poll");
+      std::this_thread::sleep_for(std::chrono::milliseconds(kAcceptRetryMs));
+      continue;
+    }
+    if (fds[1].revents != 0) return;
+    if (fds[0].revents == 0) continue;
+    try {
+      Poco::Net::StreamSocket connection = socket_.acceptConnection();
+      if (!unix_socket_) connection.setNoDelay(true);
+      dispatcher_->enqueue(connection);
+    } catch (const Poco::Exception&) {
+      // The client gave up before we took it, or descriptors ran out: try again shortly.
+      std::this_thread::sleep_for(std::chrono::milliseconds(kAcceptRetryMs));
+    }
+  }
+}
 
 void WatchedHttpServer::stop() {
   if (stopped_) return;
   stopped_ = true;
   // As Poco's HTTPServer::stopAll(true): stop accepting, then abort the open connections.
-  server_->stop();
+  if (acceptor_.joinable()) {
+    const uint64_t one = 1;
+    if (::write(wake_fd_, &one, sizeof one) != sizeof one)
+      std::perror("chorus: HTTP acceptor wake");
+    acceptor_.join();
+  }
+  socket_.close();
+  dispatcher_->stop();
   handlers_->abort_connections();
   pool_.joinAll();
-  watch_.reset();  // its thread asks the server for its refusals
-  server_.reset();
+  watch_.reset();  // its thread asks the dispatcher for its refusals
 }
 
 HttpServerLoad WatchedHttpServer::load() const {
   HttpServerLoad load;
-  if (!server_) return load;
-  load.threads = server_->currentThreads();
-  load.queued = server_->queuedConnections();
-  load.refused = server_->refusedConnections();
+  if (!dispatcher_ || stopped_) return load;
+  load.threads = dispatcher_->currentThreads();
+  load.queued = dispatcher_->queuedConnections();
+  load.refused = dispatcher_->refusedConnections();
   load.cut = watch_->cut();
   return load;
 }

@@ -1,16 +1,20 @@
-// WatchedHttpServer: Poco's TCPServer serving HTTP with the limits every Chorus HTTP port shares
+// WatchedHttpServer: Poco's TCPServerDispatcher serving HTTP with the limits every Chorus HTTP port
+// shares
 // (the worker's and the manager's): a bounded pool of request threads and a bounded accept queue
 // (a connection beyond both is closed at once and counted; the count is logged at most every
 // kRefusalLogIntervalMs), and a deadline on each connection's I/O (ConnectionWatch), so that slow
 // or many clients cannot take a port away from the others. Handlers mark the time they wait on
-// other work (ConnectionWatch::engine_phase) so that it is not counted.
+// other work (ConnectionWatch::engine_phase) so that it is not counted. Connections are accepted
+// by a thread of our own ("http-accept") that sleeps in poll() until one arrives or stop() wakes
+// it, instead of Poco's TCPServer, whose listener wakes every 250 ms (hard-coded) to look for
+// its stop flag (issue 16: three servers per idle worker woke 12 times a second for nothing).
 // start()/stop() from the thread that owns the server; the watch is thread-safe.
 #pragma once
 
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/StreamSocket.h>
-#include <Poco/Net/TCPServer.h>
+#include <Poco/Net/TCPServerDispatcher.h>
 #include <Poco/SharedPtr.h>
 #include <Poco/ThreadPool.h>
 
@@ -37,6 +41,9 @@ inline constexpr int kHttpIoDeadlineMs = 30000;
 // time the server refuses). Otherwise it sleeps until the earliest deadline (issue 16: an idle
 // server's watcher does not wake four times a second).
 inline constexpr int kWatchTickMs = 250;
+// After a failed accept (e.g. out of file descriptors, when the listening socket stays readable)
+// the acceptor waits this long before it tries again, instead of spinning.
+inline constexpr int kAcceptRetryMs = 50;
 // Connections refused at the server's limit are logged at most once per this interval, with a
 // count: refusing costs a flood nothing, so the log must not pay for each one.
 inline constexpr int kRefusalLogIntervalMs = 10000;
@@ -159,10 +166,18 @@ class WatchedHttpServer {
   HttpServerLoad load() const;
 
  private:
+  void accept_loop();
+
+  Poco::Net::ServerSocket socket_;
+  const bool unix_socket_;
   Poco::ThreadPool pool_;
   std::unique_ptr<ConnectionWatch> watch_;
   Poco::SharedPtr<StoppableHandlerFactory> handlers_;
-  std::unique_ptr<Poco::Net::TCPServer> server_;
+  // Hands accepted connections to the request threads (reference-counted by Poco: released,
+  // not deleted).
+  Poco::Net::TCPServerDispatcher* dispatcher_ = nullptr;
+  int wake_fd_ = -1;  // an eventfd that stop() writes to end the accept loop
+  std::thread acceptor_;
   bool stopped_ = false;
 };
 
