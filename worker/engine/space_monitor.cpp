@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -58,6 +59,15 @@ bool is_log_table(const std::string& name) {
 
 }  // namespace
 
+int disk_check_interval_ms(int64_t free_bytes, int64_t min_free_disk_bytes) {
+  if (min_free_disk_bytes <= 0) return kDiskCheckIntervalMaxMs;
+  const int64_t headroom = free_bytes - min_free_disk_bytes;
+  if (headroom <= 0) return kDiskCheckIntervalMs;
+  const int64_t lasts_ms = headroom / (kDiskFillBytesPerSecondMax / 1000);
+  return static_cast<int>(
+      std::clamp<int64_t>(lasts_ms, kDiskCheckIntervalMs, kDiskCheckIntervalMaxMs));
+}
+
 SpaceMonitor::SpaceMonitor(std::string db_folder, bool in_memory, int64_t min_free_disk_bytes)
     : db_folder_(std::move(db_folder)),
       db_file_((fs::path(db_folder_) / "chorus.db").string()),
@@ -101,32 +111,38 @@ std::string SpaceMonitor::refusal_message() const {
          std::to_string(r.min_free_disk_bytes) + "; writes resume when space is freed.";
 }
 
+// Sleeps until the earliest of the three samples is due (or stop()).
 void SpaceMonitor::run() {
   using Clock = std::chrono::steady_clock;
-  Clock::time_point next_pages = Clock::now() + std::chrono::milliseconds(kPageCountIntervalMs);
+  const auto after = [](int64_t ms) { return Clock::now() + std::chrono::milliseconds(ms); };
+  Clock::time_point next_disk =
+      after(disk_check_interval_ms(report().disk_free_bytes, min_free_disk_bytes_));
+  Clock::time_point next_pages = after(kPageCountIntervalMs);
   // The first breakdown soon after start, when the node's own start-up reads are done.
-  Clock::time_point next_breakdown = Clock::now() + std::chrono::seconds(1);
+  Clock::time_point next_breakdown = after(1000);
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    wake_.wait_for(lock, std::chrono::milliseconds(kDiskCheckIntervalMs),
-                   [&] { return stopping_; });
+    wake_.wait_until(lock, std::min({next_disk, next_pages, next_breakdown}),
+                     [&] { return stopping_; });
     if (stopping_) break;
     lock.unlock();
-    sample_disk();
     const auto now = Clock::now();
+    if (now >= next_disk) {
+      next_disk = after(disk_check_interval_ms(sample_disk(), min_free_disk_bytes_));
+    }
     if (now >= next_pages) {
       sample_pages();
-      next_pages = now + std::chrono::milliseconds(kPageCountIntervalMs);
+      next_pages = after(kPageCountIntervalMs);
     }
     if (now >= next_breakdown) {
       sample_breakdown();
-      next_breakdown = Clock::now() + std::chrono::milliseconds(kSpaceBreakdownIntervalMs);
+      next_breakdown = after(kSpaceBreakdownIntervalMs);
     }
     lock.lock();
   }
 }
 
-void SpaceMonitor::sample_disk() {
+int64_t SpaceMonitor::sample_disk() {
   struct statvfs volume {};
   const bool known = ::statvfs(db_folder_.c_str(), &volume) == 0;
   const int64_t free_bytes =
@@ -154,6 +170,7 @@ void SpaceMonitor::sample_disk() {
                                " bytes free on the data volume")
               << std::endl;
   }
+  return free_bytes;
 }
 
 void SpaceMonitor::sample_pages() {

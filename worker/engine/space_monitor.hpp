@@ -1,6 +1,8 @@
 // SpaceMonitor: how much disk a node's database takes and how much its volume has left. A thread
 // of its own reads the volume's free space (statvfs) and the files' sizes every
-// kDiskCheckIntervalMs, SQLite's page and freelist counts every kPageCountIntervalMs and the bytes
+// kDiskCheckIntervalMs while the free space is within reach of --min-free-disk-bytes, and less
+// often (up to kDiskCheckIntervalMaxMs) the farther above it it is (disk_check_interval_ms),
+// SQLite's page and freelist counts every kPageCountIntervalMs and the bytes
 // of each table and index (the dbstat virtual table, which reads every page) every
 // kSpaceBreakdownIntervalMs, on a read-only connection of its own. Below --min-free-disk-bytes it
 // raises writes_refused(), which the engine checks before taking a write, so that SQLite never
@@ -19,14 +21,28 @@
 namespace chorus {
 
 // Limits (one place, with their reasons).
-// The volume is checked this often: writes stop within this long of the threshold being
-// crossed. statvfs is a cheap system call.
+// The volume is checked this often while its free space is near --min-free-disk-bytes (or below):
+// writes stop within this long of the threshold being crossed, and start again within this long
+// of space returning. statvfs is a cheap system call; the wake-up around it is what costs an idle
+// node (issue 16).
 inline constexpr int kDiskCheckIntervalMs = 250;
+// The fastest a volume is taken to fill (by this node and anything else on it): far above what a
+// node's fsynced writes reach. The next check comes before the headroom above the threshold could
+// be used up at this rate, so the guarantee above holds for any volume filling at most this fast.
+inline constexpr int64_t kDiskFillBytesPerSecondMax = int64_t{1} << 30;  // 1 GiB/s
+// ...and at most this long apart, however much space is free (the figures in /stats stay fresh).
+inline constexpr int kDiskCheckIntervalMaxMs = 5000;
 // SQLite's page_count and freelist_count are two cheap pragmas.
 inline constexpr int kPageCountIntervalMs = 5000;
 // dbstat reads every page of the file (and holds a read snapshot meanwhile, so the WAL cannot be
 // checkpointed past it): once a minute keeps that cost small next to the node's own work.
 inline constexpr int64_t kSpaceBreakdownIntervalMs = 60'000;
+
+// The wait before the next check of a volume with `free_bytes` available: kDiskCheckIntervalMs
+// within kDiskFillBytesPerSecondMax x kDiskCheckIntervalMs of the threshold (or below it), the
+// time the headroom lasts at that rate above it, at most kDiskCheckIntervalMaxMs (also when
+// min_free_disk_bytes is 0: the check then only feeds the figures).
+int disk_check_interval_ms(int64_t free_bytes, int64_t min_free_disk_bytes);
 
 struct SpaceReport {
   bool in_memory = false;
@@ -71,7 +87,7 @@ class SpaceMonitor {
 
  private:
   void run();
-  void sample_disk();
+  int64_t sample_disk();  // the volume's free bytes
   void sample_pages();
   void sample_breakdown();
 
