@@ -38,6 +38,9 @@ setsid $bench --port $lp --mode write --connections ${C:-64} --inflight 1 --stre
 b=$!; sleep 0.05; echo -19 > /proc/$b/autogroup || true; wait $b
 kill -INT $ps_; wait $ps_ || true
 tail -1 "$out/bench.out" > "$out/bench.json"
+# Resident memory of each worker after the run (the leader first): what a load leaves behind.
+rss() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+echo "rss_kib leader $(rss "$lpid") followers $(for p in "${pids[@]}"; do [ "$p" != "$lpid" ] && echo -n "$(rss "$p") "; done)" | tee -a "$out/info.txt"
 python3 - "$out" "$lpid" "${pids[@]}" <<'PY' | tee -a "$out/info.txt"
 import json, sys, re, collections
 out, lpid, pids = sys.argv[1], sys.argv[2], sys.argv[3:]
