@@ -13,9 +13,10 @@ void to_proto(const replication::Entry& e, internal::Entry* out) {
   if (e.is_gap) out->set_is_gap(true);
 }
 
-replication::Entry from_proto(const internal::Entry& e) {
-  return replication::Entry{e.position(),        e.end(),     e.epoch(),
-                            e.is_epoch_record(), e.payload(), e.is_gap()};
+replication::Entry from_proto(internal::Entry& e) {
+  return replication::Entry{
+      e.position(), e.end(), e.epoch(), e.is_epoch_record(), std::move(*e.mutable_payload()),
+      e.is_gap()};
 }
 
 }  // namespace
@@ -76,7 +77,7 @@ internal::ReplicationMessage to_proto(const replication::Message& m, const std::
   return out;
 }
 
-std::optional<replication::Message> from_proto(const internal::ReplicationMessage& m) {
+std::optional<replication::Message> from_proto(internal::ReplicationMessage m) {
   replication::Message out;
   out.from = m.from_instance();
   out.to = m.to_instance();
@@ -103,10 +104,11 @@ std::optional<replication::Message> from_proto(const internal::ReplicationMessag
       break;
     }
     case internal::ReplicationMessage::kAppend: {
-      const auto& p = m.append();
+      auto& p = *m.mutable_append();
       replication::Append a{p.epoch(),      p.start(),   p.sync(),       {},
                             p.commit_end(), p.session(), p.commit_only()};
-      for (const auto& e : p.entries()) a.entries.push_back(from_proto(e));
+      a.entries.reserve(static_cast<size_t>(p.entries_size()));
+      for (auto& e : *p.mutable_entries()) a.entries.push_back(from_proto(e));
       out.body = std::move(a);
       break;
     }

@@ -17,6 +17,6 @@ internal::ReplicationMessage to_proto(const replication::Message& m, const std::
                                       const std::string& to_endpoint);
 // nullopt when the message carries no replication body (e.g. a Forward) or is malformed. The
 // message's from/to are the instance ids.
-std::optional<replication::Message> from_proto(const internal::ReplicationMessage& m);
+std::optional<replication::Message> from_proto(internal::ReplicationMessage m);
 
 }  // namespace chorus::cluster

@@ -319,7 +319,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       pending.done(m.forward_reply());
       return;
     }
-    if (auto message = from_proto(m); message && handlers.on_message) {
+    if (auto message = from_proto(std::move(m)); message && handlers.on_message) {
       handlers.on_message(std::move(*message));
     }
   }

@@ -783,8 +783,8 @@ void EngineImpl::forget_subscription(uint64_t id) {
 
 void EngineImpl::receive(replication::Message message) {
   // Inline when the transport read it on the core thread (it shares the core's io_context).
-  asio::dispatch(core_io_, [this, message = std::move(message)] {
-    if (!shut_down_) runtime_->receive(message);
+  asio::dispatch(core_io_, [this, message = std::move(message)]() mutable {
+    if (!shut_down_) runtime_->receive(std::move(message));
   });
 }
 

@@ -44,15 +44,16 @@ std::optional<StoredEntry> decode_entry(const replication::Entry& entry) {
   internal::LogRecord m;
   if (!m.ParseFromString(entry.payload)) return std::nullopt;
   EventRecord r;
-  r.stream = m.stream();
+  // The parsed message is thrown away: its strings move instead of being copied.
+  r.stream = std::move(*m.mutable_stream());
   r.number = m.number();
   r.event_id = from_raw_bytes(m.event_id()).value_or(Guid{});
-  r.event_type = m.event_type();
+  r.event_type = std::move(*m.mutable_event_type());
   r.data_is_json = (m.flags() & kFlagDataJson) != 0;
   r.metadata_is_json = (m.flags() & kFlagMetadataJson) != 0;
   r.created_ms = m.created_ms();
-  r.data = m.data();
-  r.metadata = m.metadata();
+  r.data = std::move(*m.mutable_data());
+  r.metadata = std::move(*m.mutable_metadata());
   r.position = Position{entry.end, entry.position};
   r.log_end = entry.end;
   return r;

@@ -111,10 +111,10 @@ void ReplicationRuntime::stop() {
 
 // ---------------------------------------------------------------- inputs
 
-void ReplicationRuntime::receive(const replication::Message& message) {
+void ReplicationRuntime::receive(replication::Message message) {
   if (!core_ || stopped_) return;
   catch_up_ticks();
-  core_->step(message);
+  core_->step(std::move(message));
   process_ready();
 }
 
@@ -237,11 +237,12 @@ void ReplicationRuntime::apply_entries(std::vector<replication::Entry> entries) 
   LogBatch batch;
   batch.generation = generation_;
   for (auto& entry : entries) {
-    // Our own proposals are at hand as records; only entries from a leader need decoding.
+    // Our own proposals are at hand as records (their strings move to storage: the write path
+    // reads only positions after propose); only entries from a leader need decoding.
     std::optional<StoredEntry> stored;
     if (proposing_ != nullptr && proposing_next_ < proposing_->size() &&
         (*proposing_)[proposing_next_].position.prepare == entry.position) {
-      stored = (*proposing_)[proposing_next_++];
+      stored = std::move((*proposing_)[proposing_next_++]);
     } else {
       stored = decode_entry(entry);
     }

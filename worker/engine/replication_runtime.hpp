@@ -74,7 +74,7 @@ class ReplicationRuntime final : public WriteLog {
   bool submit_maintenance(MaintenanceJob job) { return writer_ && writer_->submit(std::move(job)); }
 
   // Replication inputs.
-  void receive(const replication::Message& message);
+  void receive(replication::Message message);
   // The other voting members, by instance id (replaces the set).
   void set_voters(const std::vector<std::string>& node_ids);
   void peer_lost(const std::string& node_id);
@@ -145,7 +145,7 @@ class ReplicationRuntime final : public WriteLog {
   bool leader_ready_ = false;
   bool appends_scheduled_ = false;  // a send of pending appends is posted
   // The records being proposed (positions assigned) while their entries are applied.
-  const std::vector<EventRecord>* proposing_ = nullptr;
+  std::vector<EventRecord>* proposing_ = nullptr;
   size_t proposing_next_ = 0;
   uint64_t generation_ = 0;  // bumped at each truncation
   int64_t durable_end_ = 0;  // local storage holds everything below this

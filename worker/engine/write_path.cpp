@@ -104,17 +104,16 @@ void WritePath::trim_stream_cache() {
   if (metadata_.size() > kStreamCacheMax) metadata_.clear();
 }
 
-EventRecord WritePath::make_record(const std::string& stream, int64_t number,
-                                   const NewEvent& e) const {
+EventRecord WritePath::make_record(const std::string& stream, int64_t number, NewEvent e) const {
   EventRecord r;
   r.stream = stream;
   r.number = number;
   r.event_id = e.event_id;
-  r.event_type = e.event_type;
+  r.event_type = std::move(e.event_type);
   r.data_is_json = e.data_is_json;
   r.metadata_is_json = e.metadata_is_json;
-  r.data = e.data;
-  r.metadata = e.metadata;
+  r.data = std::move(e.data);
+  r.metadata = std::move(e.metadata);
   r.created_ms = now_ms_();
   return r;
 }
@@ -261,10 +260,12 @@ void WritePath::append(const Principal& who, const std::string& stream, int64_t 
                false,
                metadata_with_truncate_before(old ? old->data : "{}", first),
                ""};
-    records.push_back(make_record(meta_stream, stream_state(meta_stream).last_number + 1, m));
+    records.push_back(
+        make_record(meta_stream, stream_state(meta_stream).last_number + 1, std::move(m)));
   }
+  records.reserve(records.size() + events.size());
   for (size_t i = 0; i < events.size(); ++i) {
-    records.push_back(make_record(stream, first + static_cast<int64_t>(i), events[i]));
+    records.push_back(make_record(stream, first + static_cast<int64_t>(i), std::move(events[i])));
   }
   if (!propose(records)) {
     return fail(OperationResult::PrepareTimeout, "The node could not take the write.");

@@ -66,6 +66,7 @@ class WriteLog {
   virtual std::string refusal_message() const { return ""; }
   virtual bool storage_failed() const = 0;
   // Assigns positions (position, log_end) to the records; false when they cannot be taken.
+  // Once taken, their strings may have moved to storage: only the positions remain valid.
   virtual bool propose(std::vector<EventRecord>& records) = 0;
   virtual void await_visible(int64_t end, std::function<void()> on_visible,
                              std::function<void()> on_timeout) = 0;
@@ -143,7 +144,7 @@ class WritePath {
   std::optional<int64_t> number_in_stream(const std::string& stream, const Guid& id) const;
   void remember_id(const EventRecord& record);
   void trim_stream_cache();
-  EventRecord make_record(const std::string& stream, int64_t number, const NewEvent& e) const;
+  EventRecord make_record(const std::string& stream, int64_t number, NewEvent e) const;
   bool propose(std::vector<EventRecord>& records);
   void answer_idempotent(const WriteResult& r, int64_t end,
                          const std::function<void(WriteResult)>& done);

@@ -305,7 +305,7 @@ int Core::leader_lost_delay_ticks() const {
   return 1 + rank * kLeaderLostStaggerTicks;
 }
 
-void Core::step(const Message& message) {
+void Core::step(Message message) {
   if (message.to != config_.self || message.from == config_.self) return;
   if (peers_.count(message.from) == 0) {
     // Not a configured member: it neither votes, nor acks, nor subscribes, nor leads here.
@@ -319,7 +319,7 @@ void Core::step(const Message& message) {
     become_follower(epoch, from_leader ? std::optional<NodeId>(message.from) : std::nullopt);
   }
   std::visit(
-      [&](const auto& m) {
+      [&](auto& m) {
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, VoteRequest>) on_vote_request(message.from, m);
         if constexpr (std::is_same_v<T, VoteResponse>) on_vote_response(message.from, m);
@@ -438,7 +438,7 @@ void Core::send_appends(const NodeId& to, bool heartbeat) {
   if (!sent && heartbeat) send(to, Append{hard_.epoch, p.next, false, {}, commit_end_, p.session});
 }
 
-void Core::on_append(const NodeId& from, const Append& m) {
+void Core::on_append(const NodeId& from, Append& m) {
   if (m.epoch < hard_.epoch) {
     // A stale leader: tell it about the newer epoch so it steps down.
     send(from, AppendAck{hard_.epoch, log_end_, durable_end_});
@@ -466,7 +466,7 @@ void Core::on_append(const NodeId& from, const Append& m) {
     if (now_tick_ - subscribe_sent_tick_ >= config_.heartbeat_ticks) send_subscribe();
     return;
   }
-  std::vector<Entry> entries = m.entries;
+  std::vector<Entry> entries = std::move(m.entries);
   if (m.start < log_end_) {
     // Overlap (a duplicated or late message). Within one epoch the leader's log and ours agree,
     // so the entries we already hold are the same: keep only what lies beyond our log.

@@ -165,7 +165,8 @@ class Core {
   // kNothingDue when no tick will ever act by itself (a single-node leader).
   int ticks_until_due() const;
   static constexpr int kNothingDue = 1 << 30;
-  void step(const Message& message);
+  // By value: an Append's entries move into the log instead of being copied.
+  void step(Message message);
   // Local storage made every entry below `end` durable. It must describe the log as it is
   // after the latest truncate_to handed out (drop notices about writes made before it).
   void durable(int64_t end);
@@ -241,7 +242,7 @@ class Core {
   void on_vote_request(const NodeId& from, const VoteRequest& m);
   void on_vote_response(const NodeId& from, const VoteResponse& m);
   void on_subscribe(const NodeId& from, const Subscribe& m);
-  void on_append(const NodeId& from, const Append& m);
+  void on_append(const NodeId& from, Append& m);
   void on_ack(const NodeId& from, const AppendAck& m);
   void send_subscribe();
   void send_appends(const NodeId& to, bool heartbeat);
