@@ -3,7 +3,8 @@
 # ports BASE<i>111..BASE<i>114, runs chorus-bench with C connections x 1 write of 256 bytes on the
 # leader for DURATION s, and counts with `perf stat --per-thread` over the run: CPU (task-clock),
 # syscalls and context switches of every worker thread, per acknowledged event (L: leader, F: both
-# followers together). EXTRA_EVENTS adds tracepoints, e.g. syscalls:sys_enter_sendto. Counts per
+# followers together). EXTRA_EVENTS adds tracepoints or probes, e.g. syscalls:sys_enter_sendto, or
+# probe_libc:malloc (after `perf probe -x /lib/x86_64-linux-gnu/libc.so.6 --add malloc`). Counts per
 # event hold better than CPU time on a shared machine. Every worker and the bench run in their own
 # autogroup at nice -19 (root); every process started here is stopped by its PID.
 #   bench/cluster_counts.sh OUT_DIR WORKER [BENCH_BIN]
@@ -70,9 +71,10 @@ for k in sorted(agg, key=lambda k: -agg[k]["task-clock"]):
     print(f"{k[0]+':'+k[1]:24} {a['task-clock']*1000/ev:9.1f} {a['raw_syscalls:sys_enter']/ev:7.2f} {a['sched:sched_switch']/ev:7.2f}")
 for k, a in agg.items():
     for e, v in a.items(): tot[(k[0], e)] += v
-extra = [e for e in sorted({e for a in agg.values() for e in a}) if e.startswith("syscalls:")]
+extra = [e for e in sorted({e for a in agg.values() for e in a})
+         if e not in ("task-clock", "raw_syscalls:sys_enter", "sched:sched_switch")]
 if extra:
-    print("per event:", " ".join(e.split("enter_")[1][:9].rjust(9) for e in extra))
+    print("per event:", " ".join(e.split(":")[-1].replace("sys_enter_", "")[:9].rjust(9) for e in extra))
     for k in sorted(agg, key=lambda k: -agg[k]["task-clock"]):
         a = agg[k]
         if a["task-clock"] * 1000 / ev < 0.3: continue
