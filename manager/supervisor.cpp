@@ -114,15 +114,39 @@ void Supervisor::start() {
     set_thread_name("supervisor");
     run();
   });
-  // One health thread per node: probed one by one (or in rounds that wait for every probe), a
-  // hung node, whose probe waits out its timeout, would delay the others' probes past
-  // hung_after_ms and get healthy nodes killed too.
+  // Probed one by one with blocking calls (or in rounds that wait for every probe), a hung node,
+  // whose probe waits out its timeout, would delay the others' probes past hung_after_ms and get
+  // healthy nodes killed too: the poller gives each node its own timer and deadline instead.
+  std::vector<std::string> polled;
   for (auto& node : nodes_) {
+    if (!node->health_socket.empty()) {
+      polled.push_back(node->spec->name);
+      continue;
+    }
     health_threads_.emplace_back([this, name = node->spec->name] {
       set_thread_name("health");
       health_loop(name);
     });
   }
+  HealthPoller::Settings settings;
+  settings.interval_ms = config_.health_interval_ms;
+  settings.timeout_ms = kHealthTimeoutMs;
+  settings.stats_refresh_ms = kStatsRefreshMs;
+  health_poller_ = std::make_unique<HealthPoller>(
+      std::move(polled), settings, [this](const std::string& name) { return health_target(name); },
+      [this](const HealthPoller::Report& r) {
+        std::optional<HttpAnswer> health;
+        if (r.answered) health = HttpAnswer{r.status, r.body, "", {}};
+        record_health(r.name, r.pid, std::move(health), r.stats);
+      });
+  health_poller_->start();
+}
+
+std::optional<HealthPoller::Target> Supervisor::health_target(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  const Node* node = find(name);
+  if (!node || !node->child) return std::nullopt;
+  return HealthPoller::Target{node->child->id(), node->health_socket};
 }
 
 // A pid file names a process an earlier manager started; if it is still that node's worker
@@ -186,6 +210,7 @@ void Supervisor::shutdown() {
   }
   sleep_cv_.notify_all();
   thread_.join();
+  if (health_poller_) health_poller_->stop();
   for (auto& t : health_threads_) t.join();
 }
 
@@ -361,24 +386,31 @@ void Supervisor::probe_health(const HealthProbe& p, HttpConnection& connection,
   };
   const auto health = get("/health/live");
   const bool ok = health && health->status >= 200 && health->status < 300;
-  if (health && !ok) {
-    log_.warn("node " + p.name + ": /health/live " + std::to_string(health->status) + " " +
-              health->body);
-  }
-  std::optional<HttpAnswer> stats;
+  std::optional<std::string> stats;
   if (ok && steady_now_ms() - *stats_fetched_ms >= kStatsRefreshMs) {
-    stats = get("/stats");
+    const auto answer = get("/stats");
+    if (answer && answer->status == 200) stats = answer->body;
     *stats_fetched_ms = steady_now_ms();
   }
+  record_health(p.name, p.pid, health, std::move(stats));
+}
+
+void Supervisor::record_health(const std::string& name, int pid, std::optional<HttpAnswer> health,
+                               std::optional<std::string> stats) {
+  const bool ok = health && health->status >= 200 && health->status < 300;
+  if (health && !ok) {
+    log_.warn("node " + name + ": /health/live " + std::to_string(health->status) + " " +
+              health->body);
+  }
   std::lock_guard lock(mutex_);
-  Node* node = find(p.name);
-  if (!node || !node->child || node->child->id() != p.pid) return;
+  Node* node = find(name);
+  if (!node || !node->child || node->child->id() != pid) return;
   if (ok) {
     node->policy.health_ok(steady_now_ms());
   } else {
     ++counters_.health_failures;
   }
-  if (stats && stats->status == 200) node->stats_json = stats->body;
+  if (stats) node->stats_json = std::move(*stats);
 }
 
 // The connection is kept from one probe to the next while the node's process lives; a new

@@ -1,14 +1,17 @@
 // Supervisor: runs this machine's nodes as chorus-worker processes (Boost.Process) under one
 // RestartPolicy each. One supervisor thread spawns, reaps, signals and rotates output files (it
-// must be the thread that forks: PR_SET_PDEATHSIG follows the forking thread); a health thread
-// polls each node's /health/live and /stats on the node's health listener, a Unix socket in a
-// folder only the manager's user can enter (client traffic cannot starve it). Public methods are
-// thread-safe (one mutex) and are called from the HTTP threads. Each health thread keeps its
-// connection to the node open between probes and fetches /stats about once a second only.
+// must be the thread that forks: PR_SET_PDEATHSIG follows the forking thread); one health thread
+// (HealthPoller, non-blocking) polls every node's /health/live and /stats on the node's health
+// listener, a Unix socket in a folder only the manager's user can enter (client traffic cannot
+// starve it), keeping each connection open between probes and fetching /stats about once a
+// second only. A node whose socket path is too long is probed over its internal HTTP port by a
+// blocking thread of its own. Public methods are thread-safe (one mutex) and are called from the
+// HTTP threads.
 #pragma once
 
 #include "common/log.hpp"
 #include "manager/config.hpp"
+#include "manager/health_poller.hpp"
 #include "manager/http_client.hpp"
 #include "manager/restart_policy.hpp"
 #include "manager/store.hpp"
@@ -104,6 +107,10 @@ class Supervisor {
   };
   void health_loop(const std::string& name);
   void probe_health(const HealthProbe& p, HttpConnection& connection, int64_t* stats_fetched_ms);
+  // A probe's outcome, from either kind of prober: counted and given to the node's policy.
+  void record_health(const std::string& name, int pid, std::optional<HttpAnswer> health,
+                     std::optional<std::string> stats);
+  std::optional<HealthPoller::Target> health_target(const std::string& name) const;
   NodeView view_of(const Node& node, int64_t now) const;
   Node* find(const std::string& name);
   const Node* find(const std::string& name) const;
@@ -123,7 +130,8 @@ class Supervisor {
   std::mutex sleep_mutex_;
   std::condition_variable sleep_cv_;
   std::thread thread_;
-  std::vector<std::thread> health_threads_;  // one per node
+  std::unique_ptr<HealthPoller> health_poller_;  // the nodes with a health listener
+  std::vector<std::thread> health_threads_;      // one per node without (path too long)
   void sleep_unless_stopping(int ms);
 };
 

@@ -1,0 +1,211 @@
+// HealthPoller (see health_poller.hpp): one Session per node, each a small callback chain on the
+// poller's io_context: timer -> (connect) -> write request -> read answer -> (the same for /stats)
+// -> report -> timer. Beast's basic_stream puts the deadline on every step; a reused connection
+// that the node closed meanwhile (its keep-alive limits) is tried once more on a new one, a
+// timeout is not, so a silent node still fails within the deadline.
+#include "manager/health_poller.hpp"
+
+#include "common/thread_name.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/basic_stream.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <chrono>
+
+namespace chorus::manager {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using Stream = beast::basic_stream<asio::local::stream_protocol>;
+using boost::system::error_code;
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+struct HealthPoller::Impl {
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
+  Settings settings;
+  std::function<std::optional<Target>(const std::string&)> target;
+  std::function<void(const Report&)> report;
+  class Session;
+  std::vector<std::unique_ptr<Session>> sessions;
+};
+
+// One node's probes. Every step runs on the poller's thread; at most one operation is pending.
+class HealthPoller::Impl::Session {
+ public:
+  Session(Impl& owner, std::string name)
+      : owner_(owner), name_(std::move(name)), timer_(owner.io) {}
+
+  void schedule(int64_t ms) {
+    timer_.expires_after(std::chrono::milliseconds(ms));
+    timer_.async_wait([this](error_code ec) {
+      if (!ec) tick();
+    });
+  }
+
+ private:
+  enum class Phase { kLive, kStats };
+
+  void tick() {
+    const auto t = owner_.target(name_);
+    if (!t || t->socket.empty()) {
+      close();
+      return next_slot();
+    }
+    if (t->pid != pid_) {
+      close();  // a new process: a new connection, and its figures fetched at once
+      stats_fetched_ms_ = 0;
+    }
+    pid_ = t->pid;
+    socket_path_ = t->socket;
+    report_ = Report{name_, pid_, false, 0, "", std::nullopt};
+    phase_ = Phase::kLive;
+    send("/health/live");
+  }
+
+  void send(const char* path) {
+    path_ = path;
+    retried_ = false;
+    stream_ ? write() : connect();
+  }
+
+  void connect() {
+    stream_.emplace(owner_.io);
+    requests_ = 0;
+    stream_->expires_after(std::chrono::milliseconds(owner_.settings.timeout_ms));
+    stream_->async_connect(asio::local::stream_protocol::endpoint(socket_path_),
+                           [this](error_code ec) { ec ? failed(ec) : write(); });
+  }
+
+  void write() {
+    request_ = http::request<http::empty_body>(http::verb::get, path_, 11);
+    request_.set(http::field::host, "localhost");
+    request_.keep_alive(true);
+    stream_->expires_after(std::chrono::milliseconds(owner_.settings.timeout_ms));
+    http::async_write(*stream_, request_, [this](error_code ec, size_t) {
+      if (ec) return failed(ec);
+      response_ = {};
+      http::async_read(*stream_, buffer_, response_, [this](error_code read_ec, size_t) {
+        read_ec ? failed(read_ec) : answered();
+      });
+    });
+  }
+
+  void answered() {
+    ++requests_;
+    const int status = response_.result_int();
+    if (!response_.keep_alive()) close();
+    if (phase_ == Phase::kStats) {
+      if (status == 200) report_.stats = std::move(response_.body());
+      return finish();
+    }
+    report_.answered = true;
+    report_.status = status;
+    report_.body = std::move(response_.body());
+    const int64_t now = steady_ms();
+    if (status >= 200 && status < 300 &&
+        now - stats_fetched_ms_ >= owner_.settings.stats_refresh_ms) {
+      stats_fetched_ms_ = now;
+      phase_ = Phase::kStats;
+      return send("/stats");
+    }
+    finish();
+  }
+
+  void failed(error_code ec) {
+    const bool reused = requests_ > 0;
+    close();
+    if (reused && !retried_ && ec != beast::error::timeout) {
+      retried_ = true;  // the node closed the kept connection: once more on a new one
+      return connect();
+    }
+    finish();  // in the /stats phase, the health answer stands
+  }
+
+  void finish() {
+    owner_.report(report_);
+    next_slot();
+  }
+
+  // The next probe at the next multiple of the interval (of the steady clock), the same instant
+  // for every node: the answers then arrive together and the thread wakes for them in fewer
+  // rounds. A probe that waited out its deadline skips the slots it overran.
+  void next_slot() {
+    const int64_t interval = owner_.settings.interval_ms;
+    const int64_t now = steady_ms();
+    schedule((now / interval + 1) * interval - now);
+  }
+
+  void close() {
+    if (!stream_) return;
+    error_code ignored;
+    stream_->socket().shutdown(asio::local::stream_protocol::socket::shutdown_both, ignored);
+    stream_->close();
+    stream_.reset();
+    buffer_.clear();
+  }
+
+  Impl& owner_;
+  const std::string name_;
+  asio::steady_timer timer_;
+  std::optional<Stream> stream_;
+  beast::flat_buffer buffer_;
+  http::request<http::empty_body> request_;
+  http::response<http::string_body> response_;
+  Report report_;
+  Phase phase_ = Phase::kLive;
+  const char* path_ = "";
+  std::string socket_path_;
+  int pid_ = 0;
+  int64_t requests_ = 0;  // answered on the current connection
+  bool retried_ = false;
+  int64_t stats_fetched_ms_ = 0;
+};
+
+HealthPoller::HealthPoller(std::vector<std::string> names, Settings settings,
+                           std::function<std::optional<Target>(const std::string&)> target,
+                           std::function<void(const Report&)> report)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->settings = settings;
+  impl_->target = std::move(target);
+  impl_->report = std::move(report);
+  for (auto& name : names) {
+    impl_->sessions.push_back(std::make_unique<Impl::Session>(*impl_, std::move(name)));
+  }
+}
+
+HealthPoller::~HealthPoller() { stop(); }
+
+void HealthPoller::start() {
+  for (auto& session : impl_->sessions) session->schedule(0);
+  thread_ = std::thread([this] {
+    set_thread_name("health");
+    impl_->io.run();
+  });
+}
+
+void HealthPoller::stop() {
+  if (!thread_.joinable()) return;
+  impl_->io.stop();
+  thread_.join();
+}
+
+}  // namespace chorus::manager
