@@ -4,12 +4,12 @@
 namespace chorus::cluster {
 namespace {
 
-void to_proto(const replication::Entry& e, internal::Entry* out) {
+void to_proto(replication::Entry& e, internal::Entry* out) {
   out->set_position(e.position);
   out->set_end(e.end);
   out->set_epoch(e.epoch);
   out->set_is_epoch_record(e.is_epoch_record);
-  out->set_payload(e.payload);
+  out->set_payload(std::move(e.payload));
   if (e.is_gap) out->set_is_gap(true);
 }
 
@@ -21,7 +21,7 @@ replication::Entry from_proto(internal::Entry& e) {
 
 }  // namespace
 
-internal::ReplicationMessage to_proto(const replication::Message& m, const std::string& cluster,
+internal::ReplicationMessage to_proto(replication::Message m, const std::string& cluster,
                                       const std::string& from_endpoint,
                                       const std::string& to_endpoint) {
   internal::ReplicationMessage out;
@@ -31,7 +31,7 @@ internal::ReplicationMessage to_proto(const replication::Message& m, const std::
   out.set_from_instance(m.from);
   out.set_to_instance(m.to);
   std::visit(
-      [&](const auto& b) {
+      [&](auto& b) {
         using T = std::decay_t<decltype(b)>;
         if constexpr (std::is_same_v<T, replication::VoteRequest>) {
           auto* p = out.mutable_vote_request();
@@ -64,7 +64,8 @@ internal::ReplicationMessage to_proto(const replication::Message& m, const std::
           p->set_commit_end(b.commit_end);
           p->set_session(b.session);
           if (b.commit_only) p->set_commit_only(true);
-          for (const auto& e : b.entries) to_proto(e, p->add_entries());
+          p->mutable_entries()->Reserve(static_cast<int>(b.entries.size()));
+          for (auto& e : b.entries) to_proto(e, p->add_entries());
         } else if constexpr (std::is_same_v<T, replication::AppendAck>) {
           auto* p = out.mutable_append_ack();
           p->set_epoch(b.epoch);

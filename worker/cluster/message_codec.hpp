@@ -12,7 +12,8 @@ namespace chorus::cluster {
 
 // The core names nodes by instance id (from_instance, to_instance); the transport addresses them
 // by internal TCP endpoint (from, to), which it knows from the voter set.
-internal::ReplicationMessage to_proto(const replication::Message& m, const std::string& cluster,
+// By value: an Append's payloads move into the message instead of being copied.
+internal::ReplicationMessage to_proto(replication::Message m, const std::string& cluster,
                                       const std::string& from_endpoint,
                                       const std::string& to_endpoint);
 // nullopt when the message carries no replication body (e.g. a Forward) or is malformed. The

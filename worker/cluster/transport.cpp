@@ -33,13 +33,15 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
+// The length prefix and the message serialized behind it, in one buffer.
 std::string frame(const internal::ReplicationMessage& m) {
-  const std::string body = m.SerializeAsString();
-  std::string out(4, '\0');
-  const auto n = static_cast<uint32_t>(body.size());
+  const size_t size = m.ByteSizeLong();
+  std::string out(4 + size, '\0');
+  const auto n = static_cast<uint32_t>(size);
   for (int i = 0; i < 4; ++i)
     out[static_cast<size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
-  return out + body;
+  m.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + 4));
+  return out;
 }
 
 // The address part of a NodeId "ip:port", which the peer's certificate must name.
@@ -451,8 +453,10 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   void flush(const std::string& to) {
     auto& p = peers[to];
     if (p.writing || p.queue.empty() || !p.socket) return;
-    // Gather what is queued into one write.
-    auto buffer = std::make_shared<std::string>();
+    // Gather what is queued into one write (the first frame moves in, the others are appended).
+    auto buffer = std::make_shared<std::string>(std::move(p.queue.front()));
+    p.queued_bytes -= buffer->size();
+    p.queue.pop_front();
     while (!p.queue.empty() && buffer->size() < (1u << 20)) {
       *buffer += p.queue.front();
       p.queued_bytes -= p.queue.front().size();
@@ -538,11 +542,11 @@ void Transport::stop() {
   done.get_future().wait_for(std::chrono::seconds(2));
 }
 
-void Transport::send(const replication::Message& message) {
+void Transport::send(replication::Message message) {
   // The core sends only to voters; one just removed from the set is no longer addressed.
   auto endpoint = impl_->endpoint_of(message.to);
   if (!endpoint) return;
-  auto bytes = frame(to_proto(message, impl_->cluster, impl_->self_id, *endpoint));
+  auto bytes = frame(to_proto(std::move(message), impl_->cluster, impl_->self_id, *endpoint));
   // Inline when called from a message handler (the core answering what it just read).
   asio::dispatch(impl_->strand,
                  [impl = impl_, to = std::move(*endpoint), bytes = std::move(bytes)]() mutable {

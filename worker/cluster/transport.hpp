@@ -83,7 +83,7 @@ class Transport final : public ReplicationTransport {
   void start();
   void stop();
 
-  void send(const replication::Message& message) override;
+  void send(replication::Message message) override;
   // Sends a client request to the leader (by instance id); `done` gets its reply, or nullopt on
   // timeout/failure.
   void forward(const std::string& to_instance, internal::Forward request,

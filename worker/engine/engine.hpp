@@ -87,7 +87,8 @@ struct EngineConfig {
 class ReplicationTransport {
  public:
   virtual ~ReplicationTransport() = default;
-  virtual void send(const replication::Message& message) = 0;
+  // By value: the message's payloads move on towards the socket.
+  virtual void send(replication::Message message) = 0;
 };
 
 // A node's role and log positions as EventStore's gossip shows them.

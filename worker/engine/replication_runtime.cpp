@@ -211,7 +211,7 @@ void ReplicationRuntime::apply_ready() {
   if (ready.truncate_to) apply_truncation(*ready.truncate_to);
   if (!ready.append.empty()) apply_entries(std::move(ready.append));
   if (transport_) {
-    for (const auto& m : ready.messages) transport_->send(m);
+    for (auto& m : ready.messages) transport_->send(std::move(m));
   }
   if (ready.role_changed) on_role_change();
   if (ready.commit_end) advance_commit();
