@@ -56,10 +56,9 @@ class FakeLog final : public WriteLog {
     }
     return true;
   }
-  void await_visible(int64_t end, std::function<void()> on_visible,
-                     std::function<void()> on_timeout) override {
-    if (end <= visible_) return on_visible();
-    waiters_.emplace(end, std::make_pair(std::move(on_visible), std::move(on_timeout)));
+  void await_visible(int64_t end, std::function<void(bool visible)> done) override {
+    if (end <= visible_) return done(true);
+    waiters_.emplace(end, std::move(done));
   }
   int64_t visible_end() const override { return visible_; }
   int64_t epoch() const override { return epoch_; }
@@ -70,7 +69,7 @@ class FakeLog final : public WriteLog {
     pending_.clear();
     auto waiters = std::move(waiters_);
     waiters_.clear();
-    for (auto& [end, w] : waiters) w.first();
+    for (auto& [end, w] : waiters) w(true);
   }
   // A new leader's log lacks everything from `position` on: it leaves storage and the path.
   void truncate(int64_t position) {
@@ -84,7 +83,7 @@ class FakeLog final : public WriteLog {
   void time_out_all() {
     auto waiters = std::move(waiters_);
     waiters_.clear();
-    for (auto& [end, w] : waiters) w.second();
+    for (auto& [end, w] : waiters) w(false);
   }
 
   WritePath* path = nullptr;
@@ -96,7 +95,7 @@ class FakeLog final : public WriteLog {
   int64_t end_ = 0;
   int64_t visible_ = 0;
   std::vector<EventRecord> pending_;
-  std::multimap<int64_t, std::pair<std::function<void()>, std::function<void()>>> waiters_;
+  std::multimap<int64_t, std::function<void(bool)>> waiters_;
 };
 
 NewEvent event(const std::string& data = "{}") {

@@ -12,7 +12,7 @@ namespace chorus::cluster {
 Router::Router(Engine& engine, GossipService* gossip, Transport* transport)
     : engine_(engine), gossip_(gossip), transport_(transport) {}
 
-bool Router::is_leader() const { return engine_.status().is_leader; }
+bool Router::is_leader() const { return engine_.is_leader(); }
 
 std::optional<LeaderEndpoints> Router::leader() const {
   const auto status = engine_.status();

@@ -145,6 +145,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   void set_peers(std::vector<std::string> node_ids) override;
   void peer_lost(std::string node_id) override;
   NodeStatus status() const override;
+  bool is_leader() const override { return runtime_->is_leader_any_thread(); }
   void resign() override;
   void shutdown() override;
 
@@ -657,9 +658,8 @@ void EngineImpl::transaction_commit(Principal who, int64_t id,
 }
 
 void EngineImpl::when_visible(int64_t log_end, std::function<void(bool visible)> done) {
-  on_core([this, log_end, done = std::move(done)] {
-    runtime_->await_visible(
-        log_end, [done] { done(true); }, [done] { done(false); });
+  on_core([this, log_end, done = std::move(done)]() mutable {
+    runtime_->await_visible(log_end, std::move(done));
   });
 }
 

@@ -144,6 +144,8 @@ class Engine {
   // The connection that carried a peer's messages closed (it may have died).
   virtual void peer_lost(std::string node_id) = 0;
   virtual NodeStatus status() const = 0;
+  // status().is_leader without copying the status (asked on every client request).
+  virtual bool is_leader() const { return status().is_leader; }
   // Leader: step down so that another node leads (admin resign). No effect otherwise.
   virtual void resign() = 0;
 

@@ -3,6 +3,8 @@
 
 #include "replication.pb.h"
 
+#include <google/protobuf/io/coded_stream.h>
+
 namespace chorus {
 namespace {
 
@@ -11,17 +13,48 @@ constexpr int kFlagMetadataJson = 2;
 
 }  // namespace
 
+// LogRecord's wire format written straight into one buffer: building the message first copied
+// every field (stream, type, data, metadata) into it and allocated each, once per event.
+// The bytes are those of internal::LogRecord::SerializeAsString (a unit test compares them).
+namespace {
+
+using Out = google::protobuf::io::CodedOutputStream;
+constexpr uint32_t kVarint = 0;
+constexpr uint32_t kLengthDelimited = 2;
+
+uint8_t* put_varint(uint32_t field, uint64_t value, uint8_t* p) {
+  p = Out::WriteTagToArray(field << 3 | kVarint, p);
+  return Out::WriteVarint64ToArray(value, p);
+}
+
+uint8_t* put_bytes(uint32_t field, const void* data, size_t size, uint8_t* p) {
+  p = Out::WriteTagToArray(field << 3 | kLengthDelimited, p);
+  p = Out::WriteVarint32ToArray(static_cast<uint32_t>(size), p);
+  return Out::WriteRawToArray(data, static_cast<int>(size), p);
+}
+
+}  // namespace
+
 std::string encode_record(const EventRecord& r) {
-  internal::LogRecord m;
-  m.set_stream(r.stream);
-  m.set_number(r.number);
-  m.set_event_id(to_raw_bytes(r.event_id));
-  m.set_event_type(r.event_type);
-  m.set_flags((r.data_is_json ? kFlagDataJson : 0) | (r.metadata_is_json ? kFlagMetadataJson : 0));
-  m.set_created_ms(r.created_ms);
-  m.set_data(r.data);
-  m.set_metadata(r.metadata);
-  return m.SerializeAsString();
+  const auto id = to_raw_bytes(r.event_id);
+  const int flags =
+      (r.data_is_json ? kFlagDataJson : 0) | (r.metadata_is_json ? kFlagMetadataJson : 0);
+  // Tags take one byte (fields 1-8), lengths at most 5 and integers at most 10.
+  const size_t bound = r.stream.size() + id.size() + r.event_type.size() + r.data.size() +
+                       r.metadata.size() + 8 + 5 * 5 + 3 * 10;
+  std::string out(bound, '\0');
+  auto* begin = reinterpret_cast<uint8_t*>(out.data());
+  uint8_t* p = begin;
+  p = put_bytes(1, r.stream.data(), r.stream.size(), p);
+  p = put_varint(2, static_cast<uint64_t>(r.number), p);
+  p = put_bytes(3, id.data(), id.size(), p);
+  p = put_bytes(4, r.event_type.data(), r.event_type.size(), p);
+  p = put_varint(5, static_cast<uint64_t>(static_cast<int64_t>(flags)), p);
+  p = put_varint(6, static_cast<uint64_t>(r.created_ms), p);
+  p = put_bytes(7, r.data.data(), r.data.size(), p);
+  p = put_bytes(8, r.metadata.data(), r.metadata.size(), p);
+  out.resize(static_cast<size_t>(p - begin));
+  return out;
 }
 
 std::optional<StoredEntry> decode_entry(const replication::Entry& entry) {

@@ -291,7 +291,7 @@ void ReplicationRuntime::advance_commit() {
   while (!waiters_.empty() && waiters_.begin()->first <= visible_end_) {
     auto waiter = std::move(waiters_.begin()->second);
     waiters_.erase(waiters_.begin());
-    waiter.on_visible();
+    waiter.done(true);
   }
   if (core_->role() == replication::Role::Leader && !leader_ready_ && !core_->epochs().empty() &&
       visible_end_ > core_->epochs().back().position) {
@@ -331,7 +331,7 @@ void ReplicationRuntime::on_storage_failure(const std::string& message) {
 void ReplicationRuntime::fail_waiters() {
   auto waiters = std::move(waiters_);
   waiters_.clear();
-  for (auto& [end, waiter] : waiters) waiter.on_timeout();
+  for (auto& [end, waiter] : waiters) waiter.done(false);
 }
 
 void ReplicationRuntime::check_timeouts() {
@@ -340,7 +340,7 @@ void ReplicationRuntime::check_timeouts() {
     if (it->second.deadline <= now) {
       auto waiter = std::move(it->second);
       it = waiters_.erase(it);
-      waiter.on_timeout();
+      waiter.done(false);
     } else {
       ++it;
     }
@@ -400,12 +400,11 @@ bool ReplicationRuntime::propose(std::vector<EventRecord>& records) {
   return storage_failure_.empty();
 }
 
-void ReplicationRuntime::await_visible(int64_t end, std::function<void()> on_visible,
-                                       std::function<void()> on_timeout) {
-  if (end <= visible_end_) return on_visible();
-  if (stopped_ || !storage_failure_.empty()) return on_timeout();
+void ReplicationRuntime::await_visible(int64_t end, std::function<void(bool visible)> done) {
+  if (end <= visible_end_) return done(true);
+  if (stopped_ || !storage_failure_.empty()) return done(false);
   const auto deadline = Clock::now() + std::chrono::milliseconds(config_.commit_timeout_ms);
-  waiters_.emplace(end, Waiter{deadline, std::move(on_visible), std::move(on_timeout)});
+  waiters_.emplace(end, Waiter{deadline, std::move(done)});
 }
 
 // ---------------------------------------------------------------- status
@@ -444,6 +443,7 @@ void ReplicationRuntime::update_status() {
     std::lock_guard lock(status_mutex_);
     changed = s.state != status_.state || s.leader_id != status_.leader_id ||
               s.epoch_number != status_.epoch_number;
+    is_leader_flag_.store(s.is_leader, std::memory_order_relaxed);
     status_ = std::move(s);
   }
   if (changed && config_.on_status_change) config_.on_status_change();

@@ -87,13 +87,14 @@ class ReplicationRuntime final : public WriteLog {
   // Any thread: storage failed, and the steady-clock time (ms) of the core's last tick.
   bool storage_failed_any_thread() const { return storage_failed_flag_.load(); }
   int64_t last_tick_steady_ms() const { return last_tick_steady_ms_.load(); }
+  // Any thread: status().is_leader, without the status's copy.
+  bool is_leader_any_thread() const { return is_leader_flag_.load(std::memory_order_relaxed); }
   // Assigns positions to `records` and hands them to storage and the followers. False when this
   // node does not lead or storage refuses.
   bool propose(std::vector<EventRecord>& records) override;
-  // Runs on_visible once everything below `end` is visible, on_timeout if that takes longer than
-  // the commit timeout or this node loses its leadership first.
-  void await_visible(int64_t end, std::function<void()> on_visible,
-                     std::function<void()> on_timeout) override;
+  // Calls done(true) once everything below `end` is visible, done(false) if that takes longer
+  // than the commit timeout or this node loses its leadership first.
+  void await_visible(int64_t end, std::function<void(bool visible)> done) override;
 
   int64_t durable_end() const { return durable_end_; }
   int64_t visible_end() const override { return visible_end_; }
@@ -124,8 +125,7 @@ class ReplicationRuntime final : public WriteLog {
   using Clock = std::chrono::steady_clock;
   struct Waiter {
     Clock::time_point deadline;
-    std::function<void()> on_visible;
-    std::function<void()> on_timeout;
+    std::function<void(bool visible)> done;
   };
 
   EngineConfig config_;
@@ -155,6 +155,7 @@ class ReplicationRuntime final : public WriteLog {
   std::string storage_failure_;
   std::atomic<bool> storage_failed_flag_{false};
   std::atomic<int64_t> last_tick_steady_ms_{0};
+  std::atomic<bool> is_leader_flag_{false};
 
   mutable std::mutex status_mutex_;
   NodeStatus status_;

@@ -68,8 +68,8 @@ class WriteLog {
   // Assigns positions (position, log_end) to the records; false when they cannot be taken.
   // Once taken, their strings may have moved to storage: only the positions remain valid.
   virtual bool propose(std::vector<EventRecord>& records) = 0;
-  virtual void await_visible(int64_t end, std::function<void()> on_visible,
-                             std::function<void()> on_timeout) = 0;
+  // Calls done(true) once everything below `end` is visible, done(false) when it times out.
+  virtual void await_visible(int64_t end, std::function<void(bool visible)> done) = 0;
   virtual int64_t visible_end() const = 0;
   virtual int64_t epoch() const = 0;
 };
@@ -157,6 +157,7 @@ class WritePath {
   WriteLog& log_;
   NowMs now_ms_;
   int64_t transaction_timeout_ms_;
+  std::string name_buffer_;  // write_state's metastream name, reused
   std::unordered_map<std::string, StreamState> streams_;
   std::unordered_map<std::string, std::shared_ptr<const StreamMetadata>> metadata_;
   std::unordered_map<Guid, IdEntry, boost::hash<Guid>> recent_ids_;
