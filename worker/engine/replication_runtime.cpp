@@ -236,6 +236,7 @@ void ReplicationRuntime::apply_truncation(int64_t position) {
 void ReplicationRuntime::apply_entries(std::vector<replication::Entry> entries) {
   LogBatch batch;
   batch.generation = generation_;
+  batch.entries.reserve(entries.size());
   for (auto& entry : entries) {
     // Our own proposals are at hand as records (their strings move to storage: the write path
     // reads only positions after propose); only entries from a leader need decoding.

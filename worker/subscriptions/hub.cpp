@@ -80,8 +80,9 @@ void SubscriptionHub::forget_all() {
 void SubscriptionHub::publish(const std::shared_ptr<const EventRecord>& record) {
   if (subscribers_.empty()) return;
   const size_t bytes = record->data.size() + record->metadata.size();
-  // One publication for all subscribers: they share the record and its encoding.
-  const auto publication = std::make_shared<Publication>(Publication{record, nullptr});
+  // One publication for all subscribers: they share the record and its encoding. Made at the
+  // first subscriber that takes the record: most events have none (no allocation then).
+  std::shared_ptr<Publication> publication;
   std::vector<uint64_t> too_slow;
   static const std::string kAllStreams;  // "" keys the subscribers of $all
   for (const std::string* key : {&record->stream, &kAllStreams}) {
@@ -96,6 +97,7 @@ void SubscriptionHub::publish(const std::shared_ptr<const EventRecord>& record) 
         continue;
       }
       lock.unlock();
+      if (!publication) publication = std::make_shared<Publication>(Publication{record, nullptr});
       push(s, publication, bytes);
     }
   }
