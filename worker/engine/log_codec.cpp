@@ -36,18 +36,17 @@ uint8_t* put_bytes(uint32_t field, const void* data, size_t size, uint8_t* p) {
 }  // namespace
 
 std::string encode_record(const EventRecord& r) {
-  const auto id = to_raw_bytes(r.event_id);
   const int flags =
       (r.data_is_json ? kFlagDataJson : 0) | (r.metadata_is_json ? kFlagMetadataJson : 0);
   // Tags take one byte (fields 1-8), lengths at most 5 and integers at most 10.
-  const size_t bound = r.stream.size() + id.size() + r.event_type.size() + r.data.size() +
+  const size_t bound = r.stream.size() + 16 + r.event_type.size() + r.data.size() +
                        r.metadata.size() + 8 + 5 * 5 + 3 * 10;
   std::string out(bound, '\0');
   auto* begin = reinterpret_cast<uint8_t*>(out.data());
   uint8_t* p = begin;
   p = put_bytes(1, r.stream.data(), r.stream.size(), p);
   p = put_varint(2, static_cast<uint64_t>(r.number), p);
-  p = put_bytes(3, id.data(), id.size(), p);
+  p = put_bytes(3, r.event_id.data, 16, p);  // the id's bytes in RFC order (to_raw_bytes)
   p = put_bytes(4, r.event_type.data(), r.event_type.size(), p);
   p = put_varint(5, static_cast<uint64_t>(static_cast<int64_t>(flags)), p);
   p = put_varint(6, static_cast<uint64_t>(r.created_ms), p);

@@ -104,6 +104,12 @@ void bind_text(sqlite3_stmt* s, int index, const std::string& text) {
   sqlite3_bind_text(s, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
 
+// Without SQLite's copy: only for text that outlives the statement's step (as the event
+// inserts' data and metadata blobs are bound).
+void bind_text_static(sqlite3_stmt* s, int index, const std::string& text) {
+  sqlite3_bind_text(s, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+}
+
 int64_t scalar(sqlite3* db, const char* sql) {
   sqlite3_stmt* s = prepare_on(db, sql);
   int64_t v = 0;
@@ -701,18 +707,21 @@ void StorageWriter::insert(const StoredEntry& entry, FlushStats& stats) {
   const auto& r = std::get<EventRecord>(entry);
   sqlite3_bind_int64(insert_event_, 1, r.position.prepare);
   sqlite3_bind_int64(insert_event_, 2, r.log_end);
-  bind_text(insert_event_, 3, r.stream);
+  bind_text_static(insert_event_, 3, r.stream);
   sqlite3_bind_int64(insert_event_, 4, r.number);
-  const std::string id = to_raw_bytes(r.event_id);
-  sqlite3_bind_blob(insert_event_, 5, id.data(), 16, SQLITE_TRANSIENT);
-  bind_text(insert_event_, 6, r.event_type);
+  // The id's 16 bytes as they are in memory (RFC order), bound without a copy: r outlives the step.
+  sqlite3_bind_blob(insert_event_, 5, r.event_id.data, 16, SQLITE_STATIC);
+  bind_text_static(insert_event_, 6, r.event_type);
   sqlite3_bind_int(
       insert_event_, 7,
       (r.data_is_json ? kFlagDataJson : 0) | (r.metadata_is_json ? kFlagMetadataJson : 0));
   sqlite3_bind_int64(insert_event_, 8, r.created_ms);
   sqlite3_bind_blob64(insert_event_, 9, r.data.data(), r.data.size(), SQLITE_STATIC);
   sqlite3_bind_blob64(insert_event_, 10, r.metadata.data(), r.metadata.size(), SQLITE_STATIC);
-  step_done(db_, insert_event_, "SQLite insert of " + r.stream + "@" + std::to_string(r.number));
+  // The failure's text is built only on failure (it allocated on every insert).
+  const int rc = sqlite3_step(insert_event_);
+  sqlite3_reset(insert_event_);
+  if (rc != SQLITE_DONE) fail(db_, "SQLite insert of " + r.stream + "@" + std::to_string(r.number));
   stats.records += 1;
   stats.bytes += r.data.size() + r.metadata.size();
 }
