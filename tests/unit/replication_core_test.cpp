@@ -152,6 +152,28 @@ TEST(ReplicationCore, SingleNodeLeadsAtOnceAndCommits) {
   EXPECT_GE(c.leader()->commit_end(), e->back().end);
 }
 
+// The runtime's proposal path: the same positions as propose gives, the payloads in every log.
+TEST(ReplicationCore, ProposeSpansGivesPositionsAndReplicatesThePayloads) {
+  Cluster c(3);
+  c.run(100);
+  ASSERT_EQ(c.leaders(), 1);
+  const int64_t start = c.leader()->log_end();
+  auto s = c.leader()->propose_spans({"a", "bb"});
+  ASSERT_TRUE(s);
+  ASSERT_EQ(s->size(), 2u);
+  EXPECT_EQ((*s)[0].position, start);
+  EXPECT_EQ((*s)[0].end, start + kEntryOverheadBytes + 1);
+  EXPECT_EQ((*s)[1].position, (*s)[0].end);
+  EXPECT_EQ((*s)[1].end, (*s)[0].end + kEntryOverheadBytes + 2);
+  EXPECT_EQ(c.leader()->log_end(), (*s)[1].end);
+  c.run(10);
+  for (auto& [i, n] : c.nodes) {
+    EXPECT_GE(n.core->commit_end(), s->back().end) << i;
+    EXPECT_EQ(n.log.back().payload, "bb") << i;
+    EXPECT_EQ(n.log.back().end, s->back().end) << i;
+  }
+}
+
 TEST(ReplicationCore, ThreeNodesElectOneLeaderAndReplicate) {
   Cluster c(3);
   c.run(100);

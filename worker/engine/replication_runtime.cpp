@@ -376,11 +376,11 @@ bool ReplicationRuntime::propose(std::vector<EventRecord>& records) {
   std::vector<std::string> payloads;
   payloads.reserve(records.size());
   for (const auto& r : records) payloads.push_back(encode_record(r));
-  const auto entries = core_->propose(std::move(payloads), false);
-  if (!entries) return false;
+  const auto spans = core_->propose_spans(std::move(payloads), false);
+  if (!spans) return false;
   for (size_t i = 0; i < records.size(); ++i) {
-    records[i].position = Position{(*entries)[i].end, (*entries)[i].position};
-    records[i].log_end = (*entries)[i].end;
+    records[i].position = Position{(*spans)[i].end, (*spans)[i].position};
+    records[i].log_end = (*spans)[i].end;
   }
   proposing_ = &records;
   proposing_next_ = 0;

@@ -629,6 +629,29 @@ void Core::announce_commit() {
   }
 }
 
+std::optional<std::vector<Core::Span>> Core::propose_spans(std::vector<std::string> payloads,
+                                                           bool send_now) {
+  if (role_ != Role::Leader) return std::nullopt;
+  std::vector<Entry> entries;
+  std::vector<Span> spans;
+  entries.reserve(payloads.size());
+  spans.reserve(payloads.size());
+  int64_t position = log_end_;
+  for (auto& payload : payloads) {
+    Entry e;
+    e.position = position;
+    e.epoch = hard_.epoch;
+    e.end = position + kEntryOverheadBytes + static_cast<int64_t>(payload.size());
+    e.payload = std::move(payload);
+    spans.push_back(Span{e.position, e.end});
+    position = e.end;
+    entries.push_back(std::move(e));
+  }
+  append_local(std::move(entries));
+  if (send_now) send_pending_appends();
+  return spans;
+}
+
 std::optional<std::vector<Entry>> Core::propose(std::vector<std::string> payloads, bool send_now) {
   if (role_ != Role::Leader) return std::nullopt;
   std::vector<Entry> entries;

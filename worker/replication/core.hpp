@@ -185,6 +185,14 @@ class Core {
   // heartbeat), so that a burst of proposals travels in few messages.
   std::optional<std::vector<Entry>> propose(std::vector<std::string> payloads,
                                             bool send_now = true);
+  // As propose, but returns only each entry's (position, end): the payloads move into the log
+  // instead of being copied for the caller (the runtime needs only the positions).
+  struct Span {
+    int64_t position = 0;
+    int64_t end = 0;
+  };
+  std::optional<std::vector<Span>> propose_spans(std::vector<std::string> payloads,
+                                                 bool send_now = true);
   // Leader: sends every follower what it has not been sent yet (within its in-flight window).
   void send_pending_appends();
   // Leader only: step down and let another node win the next election (admin resign).
