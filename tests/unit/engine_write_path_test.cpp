@@ -37,7 +37,17 @@ class FakeStore final : public WriteStore {
     }
     return std::nullopt;
   }
+  std::optional<EventRecord> record(const std::string& stream, int64_t number) override {
+    records_read += 1;
+    auto it = streams.find(stream);
+    if (it == streams.end()) return std::nullopt;
+    for (const auto& r : it->second) {
+      if (r.number == number) return r;
+    }
+    return std::nullopt;
+  }
   std::map<std::string, std::vector<EventRecord>> streams;
+  int records_read = 0;
 };
 
 // The log: positions count records; visibility moves only when the test commits.
@@ -169,6 +179,55 @@ TEST_F(WritePathTest, RetryWithSameIdsIsIdempotentAndWrongVersionSaysCurrent) {
   ASSERT_TRUE(wrong);
   EXPECT_EQ(wrong->result, OperationResult::WrongExpectedVersion);
   EXPECT_EQ(wrong->current_version, 0);
+}
+
+// The recent ids are bounded (kRecentIdsBytesMax); a retry with an explicit expected version
+// is idempotent however old (the ids are looked up in the stream, as EventStore reads its index);
+// one with ExpectedAny only while its ids are recent (EventStore: best effort).
+TEST(WritePathRecentIds, OldRetriesAreIdempotentWithAnExplicitVersionOnly) {
+  FakeStore store;
+  FakeLog log(store);
+  WritePath path(
+      store, log, [] { return int64_t{1'000'000}; }, kTransactionIdleTimeoutMs,
+      20 * RecentIds::kSlotCost);  // about 20 ids
+  log.path = &path;
+  const auto append = [&](const std::string& stream, int64_t expected,
+                          std::vector<NewEvent> events) {
+    std::optional<WriteResult> out;
+    path.append(kAlice, stream, expected, std::move(events), true,
+                [&out](const WriteResult& r) { out = r; });
+    log.commit_all();
+    return out;
+  };
+  const auto a = event(), b = event(), c = event();
+  ASSERT_EQ(append("s", kExpectedNoStream, {a, b})->result, OperationResult::Success);
+  ASSERT_EQ(append("any", kExpectedAny, {c})->result, OperationResult::Success);
+  for (int i = 0; i < 100; ++i) append("other", kExpectedAny, {event()});
+  const auto position_of_b = store.streams["s"][1].position;
+
+  store.records_read = 0;
+  const auto retry = append("s", kExpectedNoStream, {a, b});
+  ASSERT_TRUE(retry);
+  EXPECT_EQ(retry->result, OperationResult::Success);
+  EXPECT_EQ(retry->first_event_number, 0);
+  EXPECT_EQ(retry->last_event_number, 1);
+  EXPECT_EQ(retry->position, position_of_b);
+  EXPECT_EQ(store.records_read, 2);  // both ids were read from the stream
+  EXPECT_EQ(store.streams["s"].size(), 2u);
+  // Only the first id at its place: "corrupted idempotency", refused.
+  EXPECT_EQ(append("s", kExpectedNoStream, {a, c})->result, OperationResult::WrongExpectedVersion);
+  EXPECT_EQ(store.streams["s"].size(), 2u);
+
+  const auto any_retry = append("any", kExpectedAny, {c});
+  ASSERT_TRUE(any_retry);
+  EXPECT_EQ(any_retry->result, OperationResult::Success);
+  EXPECT_EQ(store.streams["any"].size(), 2u);  // forgotten: written again
+  // A recent id is still answered from memory, without a storage read.
+  store.records_read = 0;
+  const auto recent = append("any", kExpectedAny, {c});
+  EXPECT_EQ(recent->first_event_number, 1);
+  EXPECT_EQ(store.streams["any"].size(), 2u);
+  EXPECT_EQ(store.records_read, 0);
 }
 
 TEST_F(WritePathTest, CommitTimeoutAndNotLeader) {

@@ -161,6 +161,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   std::optional<EventRecord> last_record(const std::string& stream) override;
   std::optional<EventRecord> last_record_before(const std::string& stream,
                                                 int64_t position) override;
+  std::optional<EventRecord> record(const std::string& stream, int64_t number) override;
   std::optional<int64_t> committed_last_number(const std::string& stream);
   void maybe_signal_ready();
   void forget_credentials();
@@ -580,6 +581,10 @@ std::optional<EventRecord> EngineImpl::last_record(const std::string& stream) {
 std::optional<EventRecord> EngineImpl::last_record_before(const std::string& stream,
                                                           int64_t position) {
   return core_reader_->last_record(stream, position - 1);
+}
+
+std::optional<EventRecord> EngineImpl::record(const std::string& stream, int64_t number) {
+  return core_reader_->record(stream, number, runtime_->durable_end());
 }
 
 std::optional<int64_t> EngineImpl::committed_last_number(const std::string& stream) {

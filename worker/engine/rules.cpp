@@ -11,13 +11,15 @@ namespace {
 // Do the request's ids sit at first, first+1, ... in this stream? All: Idempotent; the first but
 // not all: "corrupted idempotency" = WrongExpectedVersion; the first not there: nullopt.
 std::optional<WriteCheck> match_ids_from(int64_t first, const std::vector<Guid>& ids,
-                                         const EventIdLookup& number_of) {
+                                         const EventIdLookup& number_of,
+                                         const EventIdAt& id_at = {}) {
   for (size_t i = 0; i < ids.size(); ++i) {
+    const int64_t number = first + static_cast<int64_t>(i);
     const auto n = number_of(ids[i]);
-    if (!n || *n != first + static_cast<int64_t>(i)) {
-      if (i == 0) return std::nullopt;
-      return WriteCheck{WriteDecision::WrongExpectedVersion, -1};
-    }
+    if (n && *n == number) continue;
+    if (id_at && id_at(number) == ids[i]) continue;
+    if (i == 0) return std::nullopt;
+    return WriteCheck{WriteDecision::WrongExpectedVersion, -1};
   }
   return WriteCheck{WriteDecision::Idempotent, first};
 }
@@ -25,7 +27,8 @@ std::optional<WriteCheck> match_ids_from(int64_t first, const std::vector<Guid>&
 }  // namespace
 
 WriteCheck check_write(const StreamWriteState& state, int64_t expected_version,
-                       const std::vector<Guid>& event_ids, const EventIdLookup& number_of) {
+                       const std::vector<Guid>& event_ids, const EventIdLookup& number_of,
+                       const EventIdAt& id_at) {
   const WriteCheck append{WriteDecision::Append, -1};
   const WriteCheck wrong{WriteDecision::WrongExpectedVersion, -1};
   if (state.tombstoned) return {WriteDecision::StreamDeleted, -1};
@@ -45,7 +48,7 @@ WriteCheck check_write(const StreamWriteState& state, int64_t expected_version,
   if (state.soft_deleted && expected_version == kExpectedNoStream) return append;
   if (expected_version < current) {
     if (event_ids.empty()) return wrong;
-    if (auto m = match_ids_from(expected_version + 1, event_ids, number_of)) return *m;
+    if (auto m = match_ids_from(expected_version + 1, event_ids, number_of, id_at)) return *m;
     return wrong;
   }
   if (expected_version > current) return wrong;

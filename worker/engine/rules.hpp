@@ -32,11 +32,17 @@ struct WriteCheck {
   int64_t first_existing = -1;  // for Idempotent: the original first event number
 };
 
-// Looks up the event number that the given id has in this stream, if known.
+// Looks up the event number that the given id has in this stream, if known (recent ids).
 using EventIdLookup = std::function<std::optional<int64_t>(const Guid& event_id)>;
+// The id of the stream's event with this number, if there is one (storage).
+using EventIdAt = std::function<std::optional<Guid>(int64_t number)>;
 
+// With an explicit expected version, an id that number_of does not know is looked for in the
+// stream itself through id_at (EventStore reads its index there): such retries are idempotent
+// however old. ExpectedAny and StreamExists rely on number_of alone (EventStore: best effort).
 WriteCheck check_write(const StreamWriteState& state, int64_t expected_version,
-                       const std::vector<Guid>& event_ids, const EventIdLookup& number_of);
+                       const std::vector<Guid>& event_ids, const EventIdLookup& number_of,
+                       const EventIdAt& id_at = {});
 
 // The event-number range a stream read should fetch, and how to fill the reply.
 struct StreamBounds {

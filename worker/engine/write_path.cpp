@@ -36,11 +36,13 @@ void answer_later(WriteLog& log, int64_t end, Result r, std::function<void(Resul
 
 }  // namespace
 
-WritePath::WritePath(WriteStore& store, WriteLog& log, NowMs now_ms, int64_t transaction_timeout_ms)
+WritePath::WritePath(WriteStore& store, WriteLog& log, NowMs now_ms, int64_t transaction_timeout_ms,
+                     size_t recent_ids_bytes_max)
     : store_(store),
       log_(log),
       now_ms_(std::move(now_ms)),
-      transaction_timeout_ms_(transaction_timeout_ms) {}
+      transaction_timeout_ms_(transaction_timeout_ms),
+      recent_ids_(recent_ids_bytes_max) {}
 
 // ---------------------------------------------------------------- stream state
 
@@ -83,21 +85,8 @@ bool WritePath::can_access(const std::string& stream, StreamAccess access, const
   return check_access(stream, access, who, *metadata, *settings_);
 }
 
-std::optional<int64_t> WritePath::number_in_stream(const std::string& stream,
-                                                   const Guid& id) const {
-  auto it = recent_ids_.find(id);
-  if (it == recent_ids_.end() || it->second.stream != stream) return std::nullopt;
-  return it->second.number;
-}
-
 void WritePath::remember_id(const EventRecord& r) {
-  auto [it, inserted] = recent_ids_.insert_or_assign(
-      r.event_id, IdEntry{r.stream, r.number, r.position.prepare, r.log_end});
-  if (inserted) recent_order_.push_back(r.event_id);
-  while (recent_order_.size() > kRecentIdsMax) {
-    recent_ids_.erase(recent_order_.front());
-    recent_order_.pop_front();
-  }
+  recent_ids_.add(r.event_id, r.stream, r.number, r.position.prepare, r.log_end);
 }
 
 void WritePath::trim_stream_cache() {
@@ -147,9 +136,7 @@ void WritePath::load_settings(std::optional<EventRecord> newest_in_log) {
 }
 
 void WritePath::on_truncated(int64_t position) {
-  for (auto it = recent_ids_.begin(); it != recent_ids_.end();) {
-    it = it->second.position >= position ? recent_ids_.erase(it) : std::next(it);
-  }
+  recent_ids_.truncate(position);
   // Stream versions and metadata may include truncated records: reload them on demand.
   streams_.clear();
   metadata_.clear();
@@ -227,8 +214,24 @@ void WritePath::append(const Principal& who, const std::string& stream, int64_t 
   const auto state = write_state(stream);
   std::vector<Guid> ids;
   for (const auto& e : events) ids.push_back(e.event_id);
-  const auto check = check_write(state, expected, ids,
-                                 [&](const Guid& id) { return number_in_stream(stream, id); });
+  // Where the last id matched sits in the log (for an idempotent answer): from the recent ids,
+  // or for an explicit expected version, from the stream in storage.
+  int64_t found_position = 0, found_end = 0;
+  const auto number_of = [&](const Guid& id) -> std::optional<int64_t> {
+    const auto* hit = recent_ids_.find(id, stream);
+    if (!hit) return std::nullopt;
+    found_position = hit->position;
+    found_end = hit->end;
+    return hit->number;
+  };
+  const auto id_at = [&](int64_t number) -> std::optional<Guid> {
+    const auto record = store_.record(stream, number);
+    if (!record) return std::nullopt;
+    found_position = record->position.prepare;
+    found_end = record->log_end;
+    return record->event_id;
+  };
+  const auto check = check_write(state, expected, ids, number_of, id_at);
   switch (check.decision) {
     case WriteDecision::StreamDeleted:
       return fail(OperationResult::StreamDeleted, "Stream deleted.");
@@ -236,11 +239,10 @@ void WritePath::append(const Principal& who, const std::string& stream, int64_t 
       r.current_version = state.last_event_number;
       return fail(OperationResult::WrongExpectedVersion, "Wrong expected version.");
     case WriteDecision::Idempotent: {
-      const auto& entry = recent_ids_.at(ids.back());
       r.first_event_number = check.first_existing;
-      r.last_event_number = entry.number;
-      r.position = Position{entry.end, entry.position};
-      return answer_idempotent(r, entry.end, done);
+      r.last_event_number = check.first_existing + static_cast<int64_t>(ids.size()) - 1;
+      r.position = Position{found_end, found_position};
+      return answer_idempotent(r, found_end, done);
     }
     case WriteDecision::Append:
       break;

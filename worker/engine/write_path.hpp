@@ -7,14 +7,11 @@
 #pragma once
 
 #include "worker/engine/acl.hpp"
+#include "worker/engine/recent_ids.hpp"
 #include "worker/engine/rules.hpp"
 #include "worker/engine/types.hpp"
 
-#include <boost/functional/hash.hpp>
-#include <boost/uuid/uuid_hash.hpp>
-
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -26,8 +23,6 @@
 namespace chorus {
 
 // Limits of the write path (one place, with their reasons).
-// Recently written event ids kept for idempotent retries (EventStore keeps a similar cache).
-inline constexpr size_t kRecentIdsMax = 1'000'000;
 // Stream states kept in memory; idle ones beyond this are dropped and reloaded on demand.
 inline constexpr size_t kStreamCacheMax = 200'000;
 // Open explicit transactions, the bytes one may collect before commit, and all of them together:
@@ -55,6 +50,9 @@ class WriteStore {
   // The newest record of a stream at a log position below `position`, or nullopt.
   virtual std::optional<EventRecord> last_record_before(const std::string& stream,
                                                         int64_t position) = 0;
+  // The stream's record with this event number in the local log, or nullopt. Asked only when a
+  // write with an explicit expected version is behind the stream and its ids are not recent.
+  virtual std::optional<EventRecord> record(const std::string& stream, int64_t number) = 0;
 };
 
 // Where the write path sends records: the replication runtime on a real node.
@@ -78,7 +76,8 @@ class WritePath {
  public:
   using NowMs = std::function<int64_t()>;
   WritePath(WriteStore& store, WriteLog& log, NowMs now_ms,
-            int64_t transaction_timeout_ms = kTransactionIdleTimeoutMs);
+            int64_t transaction_timeout_ms = kTransactionIdleTimeoutMs,
+            size_t recent_ids_bytes_max = kRecentIdsBytesMax);
 
   // `check_acl` is false for the node's own writes (user bootstrap, services).
   void append(const Principal& who, const std::string& stream, int64_t expected,
@@ -122,12 +121,6 @@ class WritePath {
     int64_t last_number = -1;  // including writes in flight
     int inflight = 0;          // records not yet committed
   };
-  struct IdEntry {
-    std::string stream;
-    int64_t number = 0;
-    int64_t position = 0;
-    int64_t end = 0;
-  };
   struct Transaction {
     Principal owner;
     uint64_t connection = 0;  // the client connection that started it (0: none known)
@@ -141,7 +134,6 @@ class WritePath {
   StreamState& stream_state(const std::string& stream);
   std::shared_ptr<const StreamMetadata> metadata_of(const std::string& stream);
   StreamWriteState write_state(const std::string& stream);
-  std::optional<int64_t> number_in_stream(const std::string& stream, const Guid& id) const;
   void remember_id(const EventRecord& record);
   void trim_stream_cache();
   EventRecord make_record(const std::string& stream, int64_t number, NewEvent e) const;
@@ -160,8 +152,7 @@ class WritePath {
   std::string name_buffer_;  // write_state's metastream name, reused
   std::unordered_map<std::string, StreamState> streams_;
   std::unordered_map<std::string, std::shared_ptr<const StreamMetadata>> metadata_;
-  std::unordered_map<Guid, IdEntry, boost::hash<Guid>> recent_ids_;
-  std::deque<Guid> recent_order_;
+  RecentIds recent_ids_;
   std::map<int64_t, Transaction> transactions_;
   size_t transactions_bytes_ = 0;
   int64_t last_sweep_ms_ = 0;
