@@ -27,8 +27,8 @@ struct Pending {
 
 std::string short_payload(const Entry& e) {
   if (e.is_epoch_record) return "epoch-record(" + std::to_string(e.epoch) + ")";
-  const auto colon = e.payload.find(':');
-  return colon == std::string::npos ? e.payload : e.payload.substr(0, colon);
+  const std::string_view payload = e.payload;
+  return std::string(payload.substr(0, payload.find(':')));
 }
 
 std::string describe_entry(const Entry& e) {
@@ -100,7 +100,7 @@ struct Simulation::Node : replication::LogReader {
     return k < log.size() ? log[k].position == position : position == log_end();
   }
   void forget_from(size_t k) {
-    for (size_t i = k; i < log.size(); ++i) payloads.erase(log[i].payload);
+    for (size_t i = k; i < log.size(); ++i) payloads.erase(log[i].payload.str());
     log.resize(std::min(k, log.size()));
     durable_count = std::min(durable_count, log.size());
     while (!record_indexes.empty() && record_indexes.back() >= log.size()) {
@@ -473,7 +473,8 @@ void Simulation::apply_append(Node& node, Entry entry) {
       return fail(node.id + " appends a bad epoch record " + describe_entry(entry));
     }
     // The payload names the leader that wrote it: that node led the epoch.
-    const NodeId leader = entry.payload.substr(entry.payload.rfind(' ') + 1);
+    const std::string_view payload = entry.payload;
+    const NodeId leader(payload.substr(payload.rfind(' ') + 1));
     const auto known = index_by_id_.find(leader);
     if (known == index_by_id_.end()) return fail("epoch record names unknown leader " + leader);
     auto [it, inserted] = epoch_leader_.emplace(entry.epoch, known->second);
@@ -487,7 +488,7 @@ void Simulation::apply_append(Node& node, Entry entry) {
       return fail(node.id + " appends " + describe_entry(entry) + " after epoch record " +
                   std::to_string(last_epoch));
     }
-    if (!node.payloads.insert(entry.payload).second) {
+    if (!node.payloads.insert(entry.payload.str()).second) {
       return fail(node.id + " holds payload " + short_payload(entry) + " twice");
     }
   }
@@ -525,7 +526,7 @@ void Simulation::extend_committed(Node& node, size_t from_index, size_t to_index
       }
       continue;
     }
-    if (!entry.is_epoch_record && !committed_payloads_.insert(entry.payload).second) {
+    if (!entry.is_epoch_record && !committed_payloads_.insert(entry.payload.str()).second) {
       return fail("payload " + short_payload(entry) + " committed twice");
     }
     committed_.push_back(entry);
@@ -824,7 +825,7 @@ int64_t Simulation::propose(int index, int count) {
   guarded(node, "propose", [&] { entries = node.core->propose(payloads); });
   if (!entries || entries->empty()) return -1;
   for (const auto& e : *entries) {
-    node.pending.push_back(Pending{e.position, e.end, node.core->epoch(), e.payload});
+    node.pending.push_back(Pending{e.position, e.end, node.core->epoch(), e.payload.str()});
     ++result_.stats.proposed;
   }
   if (tracing()) {

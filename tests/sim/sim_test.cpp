@@ -101,7 +101,7 @@ TEST(Sim, FollowerWithDivergentUncommittedSuffixTruncatesIt) {
   ASSERT_TRUE(sim.run_ticks(10));            // and durable on the old leader
   std::vector<std::string> lost;
   for (const auto& e : sim.log(old_leader)) {
-    if (e.position >= before) lost.push_back(e.payload);
+    if (e.position >= before) lost.push_back(e.payload.str());
   }
   ASSERT_EQ(lost.size(), 3u);
   int new_leader = -1;

@@ -74,5 +74,23 @@ TEST(LogCodec, EncodesAsProtobufAndDecodesBack) {
   }
 }
 
+// A burst encoded into one buffer: each payload holds exactly that record's bytes.
+TEST(LogCodec, EncodesABurstIntoOneBufferOfSlices) {
+  const std::vector<EventRecord> burst = {
+      record("s", 0, "{}", ""),
+      record(std::string(200, 's'), 1, std::string(70'000, 'd'), std::string(20'000, 'm')),
+      record("$$meta", -1, "", ""),
+  };
+  const auto payloads = encode_records(burst);
+  ASSERT_EQ(payloads.size(), burst.size());
+  for (size_t i = 0; i < burst.size(); ++i) {
+    EXPECT_EQ(payloads[i], encode_record(burst[i])) << i;
+    if (i > 0) {
+      EXPECT_EQ(payloads[i].data(), payloads[i - 1].data() + payloads[i - 1].size());
+    }
+  }
+  EXPECT_TRUE(encode_records({}).empty());
+}
+
 }  // namespace
 }  // namespace chorus

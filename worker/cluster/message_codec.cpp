@@ -1,15 +1,104 @@
 // Replication message codec.
 #include "worker/cluster/message_codec.hpp"
 
+#include <google/protobuf/io/coded_stream.h>
+
 namespace chorus::cluster {
 namespace {
+
+using Out = google::protobuf::io::CodedOutputStream;
+constexpr uint32_t kVarint = 0;
+constexpr uint32_t kLengthDelimited = 2;
+// Field numbers of ReplicationMessage, Append and Entry (common/proto/replication.proto).
+constexpr uint32_t kMessageFrom = 1, kMessageTo = 2, kMessageCluster = 3, kMessageFromInstance = 4,
+                   kMessageToInstance = 5, kMessageAppend = 13;
+constexpr uint32_t kAppendEpoch = 1, kAppendStart = 2, kAppendSync = 3, kAppendEntries = 4,
+                   kAppendCommitEnd = 5, kAppendSession = 6, kAppendCommitOnly = 7;
+constexpr uint32_t kEntryPosition = 1, kEntryEnd = 2, kEntryEpoch = 3, kEntryIsEpochRecord = 4,
+                   kEntryPayload = 5, kEntryIsGap = 6;
+
+size_t tag_size(uint32_t field) { return Out::VarintSize32(field << 3); }
+size_t varint_field_size(uint32_t field, uint64_t v) {
+  return tag_size(field) + Out::VarintSize64(v);
+}
+size_t bytes_field_size(uint32_t field, size_t n) {
+  return tag_size(field) + Out::VarintSize32(static_cast<uint32_t>(n)) + n;
+}
+uint8_t* put_varint(uint32_t field, uint64_t v, uint8_t* p) {
+  p = Out::WriteTagToArray(field << 3 | kVarint, p);
+  return Out::WriteVarint64ToArray(v, p);
+}
+uint8_t* put_length(uint32_t field, size_t n, uint8_t* p) {
+  p = Out::WriteTagToArray(field << 3 | kLengthDelimited, p);
+  return Out::WriteVarint32ToArray(static_cast<uint32_t>(n), p);
+}
+uint8_t* put_bytes(uint32_t field, std::string_view bytes, uint8_t* p) {
+  p = put_length(field, bytes.size(), p);
+  return Out::WriteRawToArray(bytes.data(), static_cast<int>(bytes.size()), p);
+}
+uint64_t u64(int64_t v) { return static_cast<uint64_t>(v); }
+
+size_t entry_size(const replication::Entry& e) {
+  return varint_field_size(kEntryPosition, u64(e.position)) +
+         varint_field_size(kEntryEnd, u64(e.end)) + varint_field_size(kEntryEpoch, u64(e.epoch)) +
+         varint_field_size(kEntryIsEpochRecord, e.is_epoch_record ? 1 : 0) +
+         bytes_field_size(kEntryPayload, e.payload.size()) +
+         (e.is_gap ? varint_field_size(kEntryIsGap, 1) : 0);
+}
+
+std::string frame_append(const replication::Message& m, const replication::Append& a,
+                         const std::string& cluster, const std::string& from_endpoint,
+                         const std::string& to_endpoint) {
+  size_t append = varint_field_size(kAppendEpoch, u64(a.epoch)) +
+                  varint_field_size(kAppendStart, u64(a.start)) +
+                  varint_field_size(kAppendSync, a.sync ? 1 : 0) +
+                  varint_field_size(kAppendCommitEnd, u64(a.commit_end)) +
+                  varint_field_size(kAppendSession, a.session) +
+                  (a.commit_only ? varint_field_size(kAppendCommitOnly, 1) : 0);
+  for (const auto& e : a.entries) append += bytes_field_size(kAppendEntries, entry_size(e));
+  const size_t size = bytes_field_size(kMessageFrom, from_endpoint.size()) +
+                      bytes_field_size(kMessageTo, to_endpoint.size()) +
+                      bytes_field_size(kMessageCluster, cluster.size()) +
+                      bytes_field_size(kMessageFromInstance, m.from.size()) +
+                      bytes_field_size(kMessageToInstance, m.to.size()) +
+                      bytes_field_size(kMessageAppend, append);
+  std::string out(4 + size, '\0');
+  auto* const begin = reinterpret_cast<uint8_t*>(out.data());
+  const auto n = static_cast<uint32_t>(size);
+  for (int i = 0; i < 4; ++i) begin[i] = static_cast<uint8_t>((n >> (8 * i)) & 0xFF);
+  uint8_t* p = begin + 4;
+  // Fields in number order, as protobuf writes them.
+  p = put_bytes(kMessageFrom, from_endpoint, p);
+  p = put_bytes(kMessageTo, to_endpoint, p);
+  p = put_bytes(kMessageCluster, cluster, p);
+  p = put_bytes(kMessageFromInstance, m.from, p);
+  p = put_bytes(kMessageToInstance, m.to, p);
+  p = put_length(kMessageAppend, append, p);
+  p = put_varint(kAppendEpoch, u64(a.epoch), p);
+  p = put_varint(kAppendStart, u64(a.start), p);
+  p = put_varint(kAppendSync, a.sync ? 1 : 0, p);
+  for (const auto& e : a.entries) {
+    p = put_length(kAppendEntries, entry_size(e), p);
+    p = put_varint(kEntryPosition, u64(e.position), p);
+    p = put_varint(kEntryEnd, u64(e.end), p);
+    p = put_varint(kEntryEpoch, u64(e.epoch), p);
+    p = put_varint(kEntryIsEpochRecord, e.is_epoch_record ? 1 : 0, p);
+    p = put_bytes(kEntryPayload, e.payload.view(), p);
+    if (e.is_gap) p = put_varint(kEntryIsGap, 1, p);
+  }
+  p = put_varint(kAppendCommitEnd, u64(a.commit_end), p);
+  p = put_varint(kAppendSession, a.session, p);
+  if (a.commit_only) p = put_varint(kAppendCommitOnly, 1, p);
+  out.resize(static_cast<size_t>(p - begin));  // equal unless a size above was wrong
+  return out;
+}
 
 void to_proto(replication::Entry& e, internal::Entry* out) {
   out->set_position(e.position);
   out->set_end(e.end);
   out->set_epoch(e.epoch);
   out->set_is_epoch_record(e.is_epoch_record);
-  out->set_payload(std::move(e.payload));
+  out->set_payload(e.payload.data(), e.payload.size());
   if (e.is_gap) out->set_is_gap(true);
 }
 
@@ -20,6 +109,24 @@ replication::Entry from_proto(internal::Entry& e) {
 }
 
 }  // namespace
+
+std::string frame(const internal::ReplicationMessage& m) {
+  const size_t size = m.ByteSizeLong();
+  std::string out(4 + size, '\0');
+  const auto n = static_cast<uint32_t>(size);
+  for (int i = 0; i < 4; ++i)
+    out[static_cast<size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
+  m.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + 4));
+  return out;
+}
+
+std::string encode_frame(replication::Message m, const std::string& cluster,
+                         const std::string& from_endpoint, const std::string& to_endpoint) {
+  if (const auto* a = std::get_if<replication::Append>(&m.body)) {
+    return frame_append(m, *a, cluster, from_endpoint, to_endpoint);
+  }
+  return frame(to_proto(std::move(m), cluster, from_endpoint, to_endpoint));
+}
 
 internal::ReplicationMessage to_proto(replication::Message m, const std::string& cluster,
                                       const std::string& from_endpoint,

@@ -16,6 +16,14 @@ namespace chorus::cluster {
 internal::ReplicationMessage to_proto(replication::Message m, const std::string& cluster,
                                       const std::string& from_endpoint,
                                       const std::string& to_endpoint);
+// The message as it goes on the wire: a 4-byte little-endian length, then the serialized
+// ReplicationMessage. An Append is written straight from its entries' payloads into the one
+// buffer (no protobuf message between: that copied every payload into it once per follower); the
+// bytes are protobuf's own (a unit test compares them). Other messages go through to_proto.
+std::string encode_frame(replication::Message m, const std::string& cluster,
+                         const std::string& from_endpoint, const std::string& to_endpoint);
+// The length prefix and a message serialized behind it.
+std::string frame(const internal::ReplicationMessage& m);
 // nullopt when the message carries no replication body (e.g. a Forward) or is malformed. The
 // message's from/to are the instance ids.
 std::optional<replication::Message> from_proto(internal::ReplicationMessage m);

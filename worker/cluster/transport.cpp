@@ -33,17 +33,6 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-// The length prefix and the message serialized behind it, in one buffer.
-std::string frame(const internal::ReplicationMessage& m) {
-  const size_t size = m.ByteSizeLong();
-  std::string out(4 + size, '\0');
-  const auto n = static_cast<uint32_t>(size);
-  for (int i = 0; i < 4; ++i)
-    out[static_cast<size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
-  m.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + 4));
-  return out;
-}
-
 // The address part of a NodeId "ip:port", which the peer's certificate must name.
 std::string endpoint_host(const std::string& id) { return id.substr(0, id.rfind(':')); }
 
@@ -546,7 +535,7 @@ void Transport::send(replication::Message message) {
   // The core sends only to voters; one just removed from the set is no longer addressed.
   auto endpoint = impl_->endpoint_of(message.to);
   if (!endpoint) return;
-  auto bytes = frame(to_proto(std::move(message), impl_->cluster, impl_->self_id, *endpoint));
+  auto bytes = encode_frame(std::move(message), impl_->cluster, impl_->self_id, *endpoint);
   // Inline when called from a message handler (the core answering what it just read).
   asio::dispatch(impl_->strand,
                  [impl = impl_, to = std::move(*endpoint), bytes = std::move(bytes)]() mutable {

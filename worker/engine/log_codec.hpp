@@ -7,10 +7,14 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace chorus {
 
 std::string encode_record(const EventRecord& record);
+// The records encoded one after another into one buffer, one payload for each pointing into it:
+// a burst's proposal costs one allocation instead of one per record.
+std::vector<replication::Payload> encode_records(const std::vector<EventRecord>& records);
 // nullopt when the payload is not a valid record.
 std::optional<StoredEntry> decode_entry(const replication::Entry& entry);
 replication::Entry encode_entry(const StoredEntry& stored);

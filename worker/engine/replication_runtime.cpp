@@ -373,10 +373,8 @@ std::string ReplicationRuntime::refusal_message() const {
 bool ReplicationRuntime::propose(std::vector<EventRecord>& records) {
   if (core_ && !stopped_) catch_up_ticks();
   if (!storage_failure_.empty() || refusal() != NotHandledReason::None) return false;
-  std::vector<std::string> payloads;
-  payloads.reserve(records.size());
-  for (const auto& r : records) payloads.push_back(encode_record(r));
-  const auto spans = core_->propose_spans(std::move(payloads), false);
+  // One buffer for the burst: the core's buffer and every follower's Append share its bytes.
+  const auto spans = core_->propose_spans(encode_records(records), false);
   if (!spans) return false;
   for (size_t i = 0; i < records.size(); ++i) {
     records[i].position = Position{(*spans)[i].end, (*spans)[i].position};

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cassert>
 #include <iterator>
+#include <ostream>
 #include <sstream>
 #include <stdexcept>
 
@@ -27,6 +28,8 @@ constexpr int kLeaderLostQuickPreVotes = 3;
 constexpr int kLeaderLostRetryTicks = 5;
 
 }  // namespace
+
+std::ostream& operator<<(std::ostream& out, const Payload& p) { return out << p.view(); }
 
 const char* role_name(Role role) {
   switch (role) {
@@ -55,8 +58,8 @@ std::string Core::epoch_payload(const EpochRecord& e, const NodeId& leader) {
          to_string(e.id) + " " + leader;
 }
 
-std::optional<EpochRecord> Core::parse_epoch_payload(const std::string& payload) {
-  std::istringstream in(payload);
+std::optional<EpochRecord> Core::parse_epoch_payload(std::string_view payload) {
+  std::istringstream in{std::string(payload)};
   std::string word, id;
   EpochRecord e;
   if (!(in >> word >> e.number >> e.position >> id) || word != "epoch") return std::nullopt;
@@ -629,7 +632,7 @@ void Core::announce_commit() {
   }
 }
 
-std::optional<std::vector<Core::Span>> Core::propose_spans(std::vector<std::string> payloads,
+std::optional<std::vector<Core::Span>> Core::propose_spans(std::vector<Payload> payloads,
                                                            bool send_now) {
   if (role_ != Role::Leader) return std::nullopt;
   std::vector<Entry> entries;

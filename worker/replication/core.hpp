@@ -19,11 +19,14 @@
 
 #include <cstdint>
 #include <deque>
+#include <iosfwd>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -43,12 +46,48 @@ struct EpochRecord {
   friend bool operator==(const EpochRecord&, const EpochRecord&) = default;
 };
 
+// An entry's bytes: immutable and shared. The leader encodes a burst of records into one buffer
+// and each entry points into it; the core's buffer of recent entries and every follower's Append
+// hold the same bytes (a reference each), not copies.
+class Payload {
+ public:
+  Payload() = default;
+  // A payload of its own (implicit: tests and the simulator write strings).
+  Payload(std::string bytes)  // NOLINT(google-explicit-constructor)
+      : size_(bytes.size()) {
+    if (!bytes.empty()) buffer_ = std::make_shared<const std::string>(std::move(bytes));
+  }
+  Payload(const char* text) : Payload(std::string(text)) {}  // NOLINT(google-explicit-constructor)
+  // `size` bytes at `offset` of a shared buffer.
+  Payload(std::shared_ptr<const std::string> buffer, size_t offset, size_t size)
+      : buffer_(std::move(buffer)), offset_(offset), size_(size) {}
+
+  std::string_view view() const {
+    return buffer_ ? std::string_view(buffer_->data() + offset_, size_) : std::string_view();
+  }
+  operator std::string_view() const { return view(); }  // NOLINT(google-explicit-constructor)
+  const char* data() const { return view().data(); }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  std::string str() const { return std::string(view()); }
+
+  friend bool operator==(const Payload& a, const Payload& b) { return a.view() == b.view(); }
+  friend bool operator==(const Payload& a, const std::string& b) { return a.view() == b; }
+  friend bool operator==(const Payload& a, const char* b) { return a.view() == b; }
+  friend std::ostream& operator<<(std::ostream& out, const Payload& p);
+
+ private:
+  std::shared_ptr<const std::string> buffer_;
+  size_t offset_ = 0;
+  size_t size_ = 0;
+};
+
 struct Entry {
   int64_t position = 0;
   int64_t end = 0;    // position of the next entry
   int64_t epoch = 0;  // epoch number it was written in
   bool is_epoch_record = false;
-  std::string payload;  // opaque to the core (an event record, or the epoch record's data)
+  Payload payload;  // opaque to the core (an event record, or the epoch record's data)
   // A range whose records a scavenge removed: no payload, any size (storage's GapRow).
   bool is_gap = false;
   friend bool operator==(const Entry&, const Entry&) = default;
@@ -191,7 +230,7 @@ class Core {
     int64_t position = 0;
     int64_t end = 0;
   };
-  std::optional<std::vector<Span>> propose_spans(std::vector<std::string> payloads,
+  std::optional<std::vector<Span>> propose_spans(std::vector<Payload> payloads,
                                                  bool send_now = true);
   // Leader: sends every follower what it has not been sent yet (within its in-flight window).
   void send_pending_appends();
@@ -228,7 +267,7 @@ class Core {
   // The payload of an epoch record (what followers and storage see).
   static std::string epoch_payload(const EpochRecord& e, const NodeId& leader);
   // The record back from an epoch record entry's payload (nullopt if malformed).
-  static std::optional<EpochRecord> parse_epoch_payload(const std::string& payload);
+  static std::optional<EpochRecord> parse_epoch_payload(std::string_view payload);
 
  private:
   struct Progress {
