@@ -252,10 +252,14 @@ void ReplicationRuntime::apply_entries(std::vector<replication::Entry> entries) 
       return;
     }
     if (auto* r = std::get_if<EventRecord>(&*stored)) {
-      listener_.on_record_appended(*r);
+      // Storage and the commit notices share the one record (it moves in; no copy of it).
+      auto shared = std::make_shared<const EventRecord>(std::move(*r));
+      listener_.on_record_appended(*shared);
       events_written_ += 1;
-      bytes_written_ += static_cast<int64_t>(r->data.size() + r->metadata.size());
-      uncommitted_.push_back(std::make_shared<const EventRecord>(*r));
+      bytes_written_ += static_cast<int64_t>(shared->data.size() + shared->metadata.size());
+      uncommitted_.push_back(shared);
+      batch.entries.emplace_back(std::move(shared));
+      continue;
     }
     batch.entries.push_back(std::move(*stored));
   }

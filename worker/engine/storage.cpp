@@ -166,28 +166,22 @@ size_t entry_bytes(const StoredEntry& e) {
 
 }  // namespace
 
+const EventRecord* event_record(const StoredEntry& e) {
+  if (const auto* r = std::get_if<EventRecord>(&e)) return r;
+  if (const auto* shared = std::get_if<SharedRecord>(&e)) return shared->get();
+  return nullptr;
+}
+
 int64_t entry_position(const StoredEntry& e) {
-  return std::visit(
-      [](const auto& x) {
-        if constexpr (std::is_same_v<std::decay_t<decltype(x)>, EventRecord>) {
-          return x.position.prepare;
-        } else {
-          return x.position;
-        }
-      },
-      e);
+  if (const auto* r = event_record(e)) return r->position.prepare;
+  if (const auto* epoch = std::get_if<EpochRow>(&e)) return epoch->position;
+  return std::get<GapRow>(e).position;
 }
 
 int64_t entry_end(const StoredEntry& e) {
-  return std::visit(
-      [](const auto& x) {
-        if constexpr (std::is_same_v<std::decay_t<decltype(x)>, EventRecord>) {
-          return x.log_end;
-        } else {
-          return x.end;
-        }
-      },
-      e);
+  if (const auto* r = event_record(e)) return r->log_end;
+  if (const auto* epoch = std::get_if<EpochRow>(&e)) return epoch->end;
+  return std::get<GapRow>(e).end;
 }
 
 Database::Database(const StorageLocation& where) : in_memory_(where.in_memory) {
@@ -704,7 +698,7 @@ void StorageWriter::insert(const StoredEntry& entry, FlushStats& stats) {
     step_done(db_, insert_epoch_, "SQLite insert of epoch " + std::to_string(epoch->number));
     return;
   }
-  const auto& r = std::get<EventRecord>(entry);
+  const auto& r = *event_record(entry);
   sqlite3_bind_int64(insert_event_, 1, r.position.prepare);
   sqlite3_bind_int64(insert_event_, 2, r.log_end);
   bind_text_static(insert_event_, 3, r.stream);

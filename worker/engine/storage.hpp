@@ -52,7 +52,12 @@ struct GapRow {
   int64_t end = 0;
 };
 
-using StoredEntry = std::variant<EventRecord, EpochRow, GapRow>;
+// A record shared with others that read it after it is written (the replication runtime's
+// commit notices): storage holds a reference instead of a copy.
+using SharedRecord = std::shared_ptr<const EventRecord>;
+using StoredEntry = std::variant<EventRecord, EpochRow, GapRow, SharedRecord>;
+// The event record of an entry (either kind), or null.
+const EventRecord* event_record(const StoredEntry& e);
 int64_t entry_position(const StoredEntry& e);
 int64_t entry_end(const StoredEntry& e);
 
