@@ -4,7 +4,7 @@
 # holds 2 × FILL), then RUNS rounds alternate A and B: one reader of the first stream forward,
 # then $all forward as admin, in pages of 4,096 (bench/run_suite.sh's (c) and (d)). Prints one
 # line per run: round, binary, workload, events/s, the worker's CPU µs per event read (utime +
-# stime from /proc over the run), the load average before it. Every process it starts is
+# stime from /proc over the run; then the stime part alone), the load average before it. Every process it starts is
 # stopped by PID at the end.
 # Usage: bench/read_compare.sh WORKER_A WORKER_B BENCH_BIN [WORK_DIR]
 #   env: RUNS (3), FILL (200000), PRIO (0; 1 = each process in its own autogroup at nice -19,
@@ -61,6 +61,7 @@ for name in A B; do
 done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 
 # bench NAME PORT ARGS...: runs chorus-bench, waits for it; prints its last (JSON) line.
 bench_run() {
@@ -86,12 +87,15 @@ for r in $(seq 1 "$runs"); do
       [ "$workload" = all ] && args=(--mode read-all --connections 1 --read-events-max 100000000)
       load=$(cut -d' ' -f1-3 /proc/loadavg)
       before=$(cpu_ticks "${pid[$name]}")
+      sys_before=$(sys_ticks "${pid[$name]}")
       line=$(bench_run "$workload-$name-$r" "${port[$name]}" "${args[@]}")
       after=$(cpu_ticks "${pid[$name]}")
+      sys_after=$(sys_ticks "${pid[$name]}")
       python3 -c "import json,sys
 d=json.loads(sys.argv[1]); n=d['events'] or 1
 us=($after-$before)*1e6/$ticks/n
-print($r, '$name', '$workload', int(d['events_per_s']), d['events'], '%.2f' % us, 'load', '$load')" \
+sys=($sys_after-$sys_before)*1e6/$ticks/n
+print($r, '$name', '$workload', int(d['events_per_s']), d['events'], '%.2f' % us, 'sys %.2f' % sys, 'load', '$load')" \
         "$line"
     done
   done
