@@ -103,6 +103,78 @@ TEST_F(EngineTest, AclOnMetadataDeniesAnonymous) {
   EXPECT_EQ(append("s", kExpectedAny, {event("a")}, kAdmin).result, OperationResult::Success);
 }
 
+// Keeps what a read hands to its sink (TCP's reads encode it straight away).
+struct RecordingSink final : ReadSink {
+  void row(const RecordView& record) override { events.push_back(to_record(record)); }
+  void resolved(const ResolvedEvent& e) override { links.push_back(e); }
+  std::vector<EventRecord> events;
+  std::vector<ResolvedEvent> links;
+};
+
+TEST_F(EngineTest, ReadsIntoASinkGiveTheSameEventsAndRefuseAlike) {
+  ASSERT_EQ(append("s", kExpectedNoStream, {event("a"), event("b"), event("c")}).result,
+            OperationResult::Success);
+  const auto link = NewEvent{random_guid(), "$>", false, false, "0@s", ""};
+  ASSERT_EQ(append("l", kExpectedAny, {link}).result, OperationResult::Success);
+
+  auto stream_into = [&](const Principal& who, const std::string& s, bool resolve) {
+    auto sink = std::make_shared<RecordingSink>();
+    std::promise<ReadStreamResult> p;
+    engine_->read_stream_into(who, s, 0, 10, true, resolve, sink,
+                              [&](ReadStreamResult r) { p.set_value(std::move(r)); });
+    return std::make_pair(p.get_future().get(), sink);
+  };
+  auto [r, sink] = stream_into(kAdmin, "s", false);
+  ASSERT_EQ(r.status, ReadStreamStatus::Success);
+  EXPECT_TRUE(r.events.empty());
+  const auto collected = read("s", 0, 10, true);
+  ASSERT_EQ(sink->events.size(), collected.events.size());
+  for (size_t i = 0; i < sink->events.size(); ++i) {
+    EXPECT_EQ(sink->events[i].event_id, collected.events[i].event->event_id);
+    EXPECT_EQ(sink->events[i].position, collected.events[i].event->position);
+  }
+  EXPECT_EQ(r.next_event_number, collected.next_event_number);
+  EXPECT_TRUE(r.is_end_of_stream);
+
+  // A link read with resolve_links comes resolved; without, as the stored record.
+  auto [linked, linked_sink] = stream_into(kAdmin, "l", true);
+  ASSERT_EQ(linked_sink->links.size(), 1u);
+  EXPECT_EQ(linked_sink->links[0].event->event_type, "a");
+  auto [unresolved, unresolved_sink] = stream_into(kAdmin, "l", false);
+  ASSERT_EQ(unresolved_sink->events.size(), 1u);
+  EXPECT_EQ(unresolved_sink->events[0].event_type, "$>");
+
+  // The stream's ACL and $all's admins-only rule hold on this path too: nothing reaches the sink.
+  const auto meta =
+      NewEvent{random_guid(), "$metadata", true, false, R"({"$acl":{"$r":"$admins"}})", ""};
+  ASSERT_EQ(append("$$s", kExpectedAny, {meta}, kAdmin).result, OperationResult::Success);
+  auto [denied, denied_sink] = stream_into(Principal::anon(), "s", false);
+  EXPECT_EQ(denied.status, ReadStreamStatus::AccessDenied);
+  EXPECT_TRUE(denied_sink->events.empty());
+  // Nor through a link: the target it may not read resolves as missing.
+  auto [via_link, via_link_sink] = stream_into(Principal::anon(), "l", true);
+  ASSERT_EQ(via_link.status, ReadStreamStatus::Success);
+  ASSERT_EQ(via_link_sink->links.size(), 1u);
+  EXPECT_FALSE(via_link_sink->links[0].event);
+
+  for (const Principal& who : {Principal::anon(), Principal{"ann", {"$ops"}}}) {
+    auto all_sink = std::make_shared<RecordingSink>();
+    std::promise<ReadAllResult> p;
+    engine_->read_all_into(who, Position::start(), 10, true, false, all_sink,
+                           [&](ReadAllResult result) { p.set_value(std::move(result)); });
+    EXPECT_EQ(p.get_future().get().status, ReadAllStatus::AccessDenied);
+    EXPECT_TRUE(all_sink->events.empty());
+  }
+  auto all_sink = std::make_shared<RecordingSink>();
+  std::promise<ReadAllResult> p;
+  engine_->read_all_into(kAdmin, Position::start(), 2, true, false, all_sink,
+                         [&](ReadAllResult result) { p.set_value(std::move(result)); });
+  const ReadAllResult all = p.get_future().get();
+  ASSERT_EQ(all.status, ReadAllStatus::Success);
+  ASSERT_EQ(all_sink->events.size(), 2u);
+  EXPECT_EQ(all.next.prepare, all_sink->events[1].log_end);
+}
+
 TEST_F(EngineTest, BuiltInUsersAuthenticate) {
   std::promise<std::optional<Principal>> good, bad;
   engine_->authenticate("admin", "changeit", [&](auto p) { good.set_value(p); });

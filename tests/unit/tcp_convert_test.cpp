@@ -272,6 +272,90 @@ TEST(Convert, StreamEventAppearedBytesAreProtobufs) {
   }
 }
 
+// TCP's reads encode each event as the engine reads it (ReadReplyEncoder as a ReadSink, rows
+// from storage's memory): the reply must be byte for byte the one the whole result gives.
+void feed(ReadReplyEncoder& encoder, const std::vector<ResolvedEvent>& events) {
+  encoder.expect(events.size());
+  for (const ResolvedEvent& e : events) {
+    if (e.link || !e.event) {
+      encoder.resolved(e);
+    } else {
+      encoder.row(view_of(*e.event));
+    }
+  }
+}
+
+TEST(Convert, ReadReplyEncoderGivesTheWholeResultsBytes) {
+  ReadStreamResult stream;
+  stream.events = varied_events();
+  stream.next_event_number = 7;
+  stream.last_event_number = 9;
+  stream.is_end_of_stream = false;
+  stream.last_commit_position = 4242;
+  ReadReplyEncoder stream_encoder(ReadReplyEncoder::Kind::Stream);
+  feed(stream_encoder, stream.events);
+  EXPECT_EQ(stream_encoder.events(), static_cast<int32_t>(stream.events.size()));
+  ReadStreamResult without_events = stream;
+  without_events.events.clear();
+  EXPECT_EQ(stream_encoder.finish(without_events), read_stream_completed(stream));
+
+  ReadAllResult all;
+  all.from = {10, 10};
+  all.next = {int64_t{1} << 41, int64_t{1} << 41};
+  all.events = varied_events();
+  all.last_commit_position = 77;
+  ReadReplyEncoder all_encoder(ReadReplyEncoder::Kind::All);
+  all_encoder.start(all.from);
+  feed(all_encoder, all.events);
+  ReadAllResult all_without_events = all;
+  all_without_events.events.clear();
+  EXPECT_EQ(all_encoder.finish(all_without_events), read_all_completed(all));
+}
+
+TEST(Convert, ReadReplyEncoderWithoutEventsOrAfterDiscard) {
+  // A refused $all read never starts: the positions still come first, as protobuf writes them.
+  ReadAllResult refused;
+  refused.status = ReadAllStatus::AccessDenied;
+  refused.from = {5, 5};
+  ReadReplyEncoder refused_encoder(ReadReplyEncoder::Kind::All);
+  EXPECT_EQ(refused_encoder.finish(refused), read_all_completed(refused));
+
+  // A read that failed part way answers with its status and none of the events it had.
+  ReadAllResult failed;
+  failed.status = ReadAllStatus::Error;
+  failed.error = "disk I/O error";
+  failed.from = {1, 1};
+  ReadReplyEncoder all_encoder(ReadReplyEncoder::Kind::All);
+  all_encoder.start(failed.from);
+  feed(all_encoder, varied_events());
+  all_encoder.discard();
+  EXPECT_EQ(all_encoder.events(), 0);
+  EXPECT_EQ(all_encoder.finish(failed), read_all_completed(failed));
+
+  ReadStreamResult stream_failed;
+  stream_failed.status = ReadStreamStatus::Error;
+  stream_failed.error = "disk I/O error";
+  ReadReplyEncoder stream_encoder(ReadReplyEncoder::Kind::Stream);
+  feed(stream_encoder, varied_events());
+  stream_encoder.discard();
+  EXPECT_EQ(stream_encoder.finish(stream_failed), read_stream_completed(stream_failed));
+}
+
+TEST(Convert, ReadReplyEncoderTakesAnIdOfAnyLengthAsZeros) {
+  // Storage hands over the id's raw bytes; one that is not 16 bytes reads as the nil id, as
+  // from_raw_bytes(...).value_or(Guid{}) gave before.
+  EventRecord r = sample_record(1, {10, 20});
+  RecordView short_id = view_of(r);
+  short_id.event_id = std::string_view("abc");
+  ReadReplyEncoder encoder(ReadReplyEncoder::Kind::Stream);
+  encoder.row(short_id);
+  const auto reply =
+      strict_parse<pb::ReadStreamEventsCompleted>(encoder.finish(ReadStreamResult{}));
+  ASSERT_EQ(reply.events_size(), 1);
+  EXPECT_EQ(reply.events(0).event().event_id(), std::string(16, '\0'));
+  EXPECT_EQ(reply.events(0).event().data(), r.data);
+}
+
 TEST(Convert, SubscriptionConfirmationLastEventNumber) {
   auto stream = strict_parse<pb::SubscriptionConfirmation>(subscription_confirmation(99, -1));
   ASSERT_TRUE(stream.has_last_event_number());  // explicit -1 for a missing stream

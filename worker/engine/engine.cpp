@@ -83,6 +83,35 @@ int64_t now_ms() {
       .count();
 }
 
+// Passes a read's events on and counts them (and the data bytes of events read), as the read
+// statistics count a result's events.
+class CountingSink final : public ReadSink {
+ public:
+  explicit CountingSink(ReadSink& next) : next_(next) {}
+  void start(const Position& from) override { next_.start(from); }
+  void expect(size_t rows_max) override { next_.expect(rows_max); }
+  void discard() override {
+    events = 0;
+    bytes = 0;
+    next_.discard();
+  }
+  void row(const RecordView& record) override {
+    ++events;
+    bytes += static_cast<int64_t>(record.data.size());
+    next_.row(record);
+  }
+  void resolved(const ResolvedEvent& event) override {
+    ++events;
+    if (event.event) bytes += static_cast<int64_t>(event.event->data.size());
+    next_.resolved(event);
+  }
+  int64_t events = 0;
+  int64_t bytes = 0;
+
+ private:
+  ReadSink& next_;
+};
+
 class EngineImpl final : public Engine, private RuntimeListener, private WriteStore {
  public:
   EngineImpl(const EngineConfig& config, ReplicationTransport* transport);
@@ -106,6 +135,12 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
                    bool resolve_links, std::function<void(ReadStreamResult)> done) override;
   void read_all(Principal who, Position from, int32_t max_count, bool forward, bool resolve_links,
                 std::function<void(ReadAllResult)> done) override;
+  void read_stream_into(Principal who, std::string stream, int64_t from, int32_t max_count,
+                        bool forward, bool resolve_links, std::shared_ptr<ReadSink> sink,
+                        std::function<void(ReadStreamResult)> done) override;
+  void read_all_into(Principal who, Position from, int32_t max_count, bool forward,
+                     bool resolve_links, std::shared_ptr<ReadSink> sink,
+                     std::function<void(ReadAllResult)> done) override;
   uint64_t subscribe(Principal who, std::string stream, bool resolve_links,
                      SubscriptionCallbacks callbacks) override;
   void unsubscribe(uint64_t id) override;
@@ -736,6 +771,51 @@ void EngineImpl::read_all(Principal who, Position from, int32_t max_count, bool 
   });
 }
 
+void EngineImpl::read_stream_into(Principal who, std::string stream, int64_t from,
+                                  int32_t max_count, bool forward, bool resolve_links,
+                                  std::shared_ptr<ReadSink> sink,
+                                  std::function<void(ReadStreamResult)> done) {
+  asio::post(*readers_, [this, who = std::move(who), stream = std::move(stream), from, max_count,
+                         forward, resolve_links, sink = std::move(sink), done = std::move(done)] {
+    CountingSink counted(*sink);
+    ReadStreamResult r;
+    try {
+      auto c = read_pool_->borrow();
+      r = chorus::read_stream(*c, read_view(), who, stream, from, max_count, forward, resolve_links,
+                              counted);
+    } catch (const std::exception& e) {
+      counted.discard();
+      r = ReadStreamResult{};
+      r.status = ReadStreamStatus::Error;
+      r.error = e.what();
+    }
+    events_read_ += counted.events;
+    bytes_read_ += counted.bytes;
+    done(std::move(r));
+  });
+}
+
+void EngineImpl::read_all_into(Principal who, Position from, int32_t max_count, bool forward,
+                               bool resolve_links, std::shared_ptr<ReadSink> sink,
+                               std::function<void(ReadAllResult)> done) {
+  asio::post(*readers_, [this, who = std::move(who), from, max_count, forward, resolve_links,
+                         sink = std::move(sink), done = std::move(done)] {
+    CountingSink counted(*sink);
+    ReadAllResult r;
+    try {
+      auto c = read_pool_->borrow();
+      r = chorus::read_all(*c, read_view(), who, from, max_count, forward, resolve_links, counted);
+    } catch (const std::exception& e) {
+      counted.discard();
+      r = ReadAllResult{};
+      r.status = ReadAllStatus::Error;
+      r.error = e.what();
+    }
+    events_read_ += counted.events;
+    done(std::move(r));
+  });
+}
+
 void EngineImpl::authenticate(std::string login, std::string password,
                               std::function<void(std::optional<Principal>)> done) {
   // The checker may answer inline (cache hits, refusals); callers are promised a later call on
@@ -868,6 +948,45 @@ void EngineImpl::shutdown() {
 }
 
 }  // namespace
+
+namespace {
+
+// Replays a result's events into a sink (the default read_*_into).
+void replay(std::vector<ResolvedEvent>& events, ReadSink& sink) {
+  sink.expect(events.size());
+  for (const ResolvedEvent& e : events) {
+    if (e.link || !e.event) {
+      sink.resolved(e);
+    } else {
+      sink.row(view_of(*e.event));
+    }
+  }
+  events.clear();
+}
+
+}  // namespace
+
+void Engine::read_stream_into(Principal who, std::string stream, int64_t from_event_number,
+                              int32_t max_count, bool forward, bool resolve_links,
+                              std::shared_ptr<ReadSink> sink,
+                              std::function<void(ReadStreamResult)> done) {
+  read_stream(std::move(who), std::move(stream), from_event_number, max_count, forward,
+              resolve_links, [sink, done = std::move(done)](ReadStreamResult r) {
+                replay(r.events, *sink);
+                done(std::move(r));
+              });
+}
+
+void Engine::read_all_into(Principal who, Position from, int32_t max_count, bool forward,
+                           bool resolve_links, std::shared_ptr<ReadSink> sink,
+                           std::function<void(ReadAllResult)> done) {
+  read_all(std::move(who), from, max_count, forward, resolve_links,
+           [sink, done = std::move(done)](ReadAllResult r) {
+             if (r.status == ReadAllStatus::Success) sink->start(r.from);
+             replay(r.events, *sink);
+             done(std::move(r));
+           });
+}
 
 std::unique_ptr<Engine> Engine::open(const EngineConfig& config, ReplicationTransport* transport) {
   return std::make_unique<EngineImpl>(config, transport);

@@ -177,6 +177,16 @@ class Engine {
                            std::function<void(ReadStreamResult)> done) = 0;
   virtual void read_all(Principal who, Position from, int32_t max_count, bool forward,
                         bool resolve_links, std::function<void(ReadAllResult)> done) = 0;
+  // The same reads handing each event to `sink` on the reader thread as it is read (ReadSink;
+  // TCP encodes its reply so, with no copy of each record); `done` then gets the result without
+  // events, on the same thread. The defaults read a whole result and replay it.
+  virtual void read_stream_into(Principal who, std::string stream, int64_t from_event_number,
+                                int32_t max_count, bool forward, bool resolve_links,
+                                std::shared_ptr<ReadSink> sink,
+                                std::function<void(ReadStreamResult)> done);
+  virtual void read_all_into(Principal who, Position from, int32_t max_count, bool forward,
+                             bool resolve_links, std::shared_ptr<ReadSink> sink,
+                             std::function<void(ReadAllResult)> done);
 
   // Volatile subscription to a stream, or to $all when stream is "". Returns an id for
   // unsubscribe(). Either `confirmed` or `dropped` is called first; then events in commit order.

@@ -147,9 +147,58 @@ ReadEventResult read_event(ReadConnection& c, const ReadView& v, const Principal
   return result;
 }
 
+namespace {
+
+// Keeps a read's events in its result (read_stream and read_all without a sink).
+class CollectSink final : public ReadSink {
+ public:
+  explicit CollectSink(std::vector<ResolvedEvent>& events) : events_(events) {}
+  // A page of 4,096 entries is megabytes: reserved once, as growing it moved every entry about
+  // twice into freshly faulted memory (a fifth of a stream read's CPU).
+  void expect(size_t rows_max) override { events_.reserve(rows_max); }
+  void row(const RecordView& record) override {
+    ResolvedEvent e;
+    e.event = to_record(record);
+    events_.push_back(std::move(e));
+  }
+  void resolved(const ResolvedEvent& event) override { events_.push_back(event); }
+
+ private:
+  std::vector<ResolvedEvent>& events_;
+};
+
+// Hands `row` to the sink, resolving a link first when asked to. The row is copied before the
+// target's queries run.
+void deliver(ReadConnection& c, const ReadView& v, const Principal& who, const RecordView& row,
+             bool resolve_links, ReadSink& sink) {
+  if (resolve_links && row.event_type == kLinkEventType) {
+    sink.resolved(resolve(c, v, who, to_record(row), true));
+  } else {
+    sink.row(row);
+  }
+}
+
+// The most rows a stream read of numbers first..last may return.
+size_t rows_max(int64_t first, int64_t last, int32_t count) {
+  return static_cast<size_t>(std::clamp<int64_t>(last - first + 1, 0, count));
+}
+
+}  // namespace
+
 ReadStreamResult read_stream(ReadConnection& c, const ReadView& v, const Principal& who,
                              const std::string& stream, int64_t from, int32_t count, bool forward,
                              bool resolve_links) {
+  std::vector<ResolvedEvent> events;
+  CollectSink sink(events);
+  ReadStreamResult result =
+      read_stream(c, v, who, stream, from, count, forward, resolve_links, sink);
+  result.events = std::move(events);
+  return result;
+}
+
+ReadStreamResult read_stream(ReadConnection& c, const ReadView& v, const Principal& who,
+                             const std::string& stream, int64_t from, int32_t count, bool forward,
+                             bool resolve_links, ReadSink& sink) {
   ReadStreamResult result;
   result.last_commit_position = v.committed_pos;
   if (stream.empty()) {
@@ -169,36 +218,48 @@ ReadStreamResult read_stream(ReadConnection& c, const ReadView& v, const Princip
     return result;  // no events, next -1, last -1, end of stream
   }
   result.last_event_number = sv.bounds.last_event_number;
-  std::vector<EventRecord> records;
-  if (forward) {
-    const auto plan = plan_forward(sv.bounds, from, count);
-    result.is_end_of_stream = plan.is_end_of_stream;
-    result.next_event_number = plan.next_if_empty;
-    if (!plan.empty) records = c.range(stream, plan.first, plan.last, true, v.committed_pos, count);
-    if (!records.empty()) result.next_event_number = records.back().number + 1;
-  } else {
-    const auto plan = plan_backward(sv.bounds, from, count);
-    result.is_end_of_stream = plan.is_end_of_stream;
-    result.next_event_number = plan.next_event_number;
-    if (!plan.empty)
-      records = c.range(stream, plan.first, plan.last, false, v.committed_pos, count);
-  }
-  // Sized once: a page of 4,096 entries is megabytes, and growing it moved every entry about
-  // twice into freshly faulted memory (a fifth of a stream read's CPU).
-  result.events.reserve(records.size());
-  for (auto& r : records) {
-    if (expired(r, sv.metadata, v.now_ms)) continue;
+  std::optional<int64_t> last_row;  // the last number read, expired or not
+  auto visit = [&](const RecordView& r) {
+    last_row = r.number;
+    if (::chorus::expired(r.created_ms, sv.metadata, v.now_ms)) return;
     if (sv.metadata.max_age_s) {
       result.expires_at_ms =
           std::min(result.expires_at_ms, r.created_ms + *sv.metadata.max_age_s * 1000);
     }
-    result.events.push_back(resolve(c, v, who, std::move(r), resolve_links));
+    deliver(c, v, who, r, resolve_links, sink);
+  };
+  if (forward) {
+    const auto plan = plan_forward(sv.bounds, from, count);
+    result.is_end_of_stream = plan.is_end_of_stream;
+    result.next_event_number = plan.next_if_empty;
+    if (!plan.empty) {
+      sink.expect(rows_max(plan.first, plan.last, count));
+      c.range_rows(stream, plan.first, plan.last, true, v.committed_pos, count, visit);
+    }
+    if (last_row) result.next_event_number = *last_row + 1;
+  } else {
+    const auto plan = plan_backward(sv.bounds, from, count);
+    result.is_end_of_stream = plan.is_end_of_stream;
+    result.next_event_number = plan.next_event_number;
+    if (!plan.empty) {
+      sink.expect(rows_max(plan.first, plan.last, count));
+      c.range_rows(stream, plan.first, plan.last, false, v.committed_pos, count, visit);
+    }
   }
   return result;
 }
 
 ReadAllResult read_all(ReadConnection& c, const ReadView& v, const Principal& who, Position from,
                        int32_t count, bool forward, bool resolve_links) {
+  std::vector<ResolvedEvent> events;
+  CollectSink sink(events);
+  ReadAllResult result = read_all(c, v, who, from, count, forward, resolve_links, sink);
+  result.events = std::move(events);
+  return result;
+}
+
+ReadAllResult read_all(ReadConnection& c, const ReadView& v, const Principal& who, Position from,
+                       int32_t count, bool forward, bool resolve_links, ReadSink& sink) {
   ReadAllResult result;
   if (!readable(c, v, who, "$all")) {
     result.status = ReadAllStatus::AccessDenied;
@@ -211,21 +272,22 @@ ReadAllResult read_all(ReadConnection& c, const ReadView& v, const Principal& wh
   result.from = from.is_end() ? Position{v.commit_end, v.commit_end} : from;
   result.next = result.from;
   if (count == 0) return result;
-  auto records = c.all(start, forward, v.committed_pos, count);
+  sink.start(result.from);
+  sink.expect(static_cast<size_t>(count));
+  int64_t last_prepare = 0;
+  int64_t last_end = 0;
+  const int rows = c.all_rows(start, forward, v.committed_pos, count, [&](const RecordView& r) {
+    last_prepare = r.position.prepare;
+    last_end = r.log_end;
+    deliver(c, v, who, r, resolve_links, sink);
+  });
   if (forward) {
     // A short page reached the head: continue from there (epoch records may follow the last
     // event, and catch-up subscriptions compare the next position with the commit position).
-    const int64_t next = static_cast<int32_t>(records.size()) < count
-                             ? std::max(v.commit_end, start)
-                             : record_end(records.back());
+    const int64_t next = rows < count ? std::max(v.commit_end, start) : last_end;
     result.next = Position{next, next};
-  } else if (!records.empty()) {
-    const int64_t next = records.back().position.prepare;
-    result.next = Position{next, next};
-  }
-  result.events.reserve(records.size());
-  for (auto& r : records) {
-    result.events.push_back(resolve(c, v, who, std::move(r), resolve_links));
+  } else if (rows > 0) {
+    result.next = Position{last_prepare, last_prepare};
   }
   return result;
 }

@@ -25,6 +25,13 @@ ReadStreamResult read_stream(ReadConnection& c, const ReadView& v, const Princip
                              bool resolve_links);
 ReadAllResult read_all(ReadConnection& c, const ReadView& v, const Principal& who, Position from,
                        int32_t count, bool forward, bool resolve_links);
+// The same reads handing each event to `sink` as it is read (the result has no events): the
+// same rules, without a copy of each record.
+ReadStreamResult read_stream(ReadConnection& c, const ReadView& v, const Principal& who,
+                             const std::string& stream, int64_t from, int32_t count, bool forward,
+                             bool resolve_links, ReadSink& sink);
+ReadAllResult read_all(ReadConnection& c, const ReadView& v, const Principal& who, Position from,
+                       int32_t count, bool forward, bool resolve_links, ReadSink& sink);
 
 // The target of a `$>` link record ("<number>@<stream>") as `who` may see it: nullopt when it
 // cannot be found or `who` may not read it (EventStore resolves links with the reader's rights).

@@ -55,24 +55,50 @@ std::string blob(sqlite3_stmt* s, int column) {
   return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, column))) : std::string();
 }
 
-EventRecord row_to_record(sqlite3_stmt* s) {
-  EventRecord r;
+std::string_view text_view(sqlite3_stmt* s, int column) {
+  const auto* p = static_cast<const char*>(sqlite3_column_blob(s, column));
+  return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(s, column)))
+           : std::string_view();
+}
+
+// The current row of a query on kColumns, in SQLite's memory (valid until the next step).
+RecordView row_view(sqlite3_stmt* s) {
+  RecordView r;
   r.position.prepare = sqlite3_column_int64(s, 0);
   r.log_end = sqlite3_column_int64(s, 1);
   // An event's commit position is its end: every later event, and the head position echoed for
   // reads from the end, then compare strictly below it, as with EventStore's commit records.
   r.position.commit = r.log_end;
-  r.stream = blob(s, 2);
+  r.stream = text_view(s, 2);
   r.number = sqlite3_column_int64(s, 3);
-  r.event_id = from_raw_bytes(blob(s, 4)).value_or(Guid{});
-  r.event_type = blob(s, 5);
+  r.event_id = text_view(s, 4);
+  r.event_type = text_view(s, 5);
   const int flags = sqlite3_column_int(s, 6);
   r.data_is_json = (flags & kFlagDataJson) != 0;
   r.metadata_is_json = (flags & kFlagMetadataJson) != 0;
   r.created_ms = sqlite3_column_int64(s, 7);
-  r.data = blob(s, 8);
-  r.metadata = blob(s, 9);
+  r.data = text_view(s, 8);
+  r.metadata = text_view(s, 9);
   return r;
+}
+
+EventRecord row_to_record(sqlite3_stmt* s) { return to_record(row_view(s)); }
+
+// Hands each row of `s` to `visit` without copying it; the statement is reset even when
+// `visit` throws. Returns the rows visited.
+int visit_rows(sqlite3* db, sqlite3_stmt* s, const std::function<void(const RecordView&)>& visit) {
+  struct Reset {
+    sqlite3_stmt* s;
+    ~Reset() { sqlite3_reset(s); }
+  } reset{s};
+  int rows = 0;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    visit(row_view(s));
+    ++rows;
+  }
+  if (rc != SQLITE_DONE) fail(db, "SQLite read");
+  return rows;
 }
 
 EpochRow row_to_epoch(sqlite3_stmt* s) {
@@ -286,22 +312,39 @@ std::optional<EventRecord> ReadConnection::record(const std::string& stream, int
 std::vector<EventRecord> ReadConnection::range(const std::string& stream, int64_t first,
                                                int64_t last, bool ascending, int64_t max_pos,
                                                int limit) {
+  std::vector<EventRecord> out;
+  range_rows(stream, first, last, ascending, max_pos, limit,
+             [&out](const RecordView& row) { out.push_back(to_record(row)); });
+  return out;
+}
+
+int ReadConnection::range_rows(const std::string& stream, int64_t first, int64_t last,
+                               bool ascending, int64_t max_pos, int limit,
+                               const std::function<void(const RecordView&)>& visit) {
   sqlite3_stmt* s = ascending ? range_asc_ : range_desc_;
   bind_text(s, 1, stream);
   sqlite3_bind_int64(s, 2, first);
   sqlite3_bind_int64(s, 3, last);
   sqlite3_bind_int64(s, 4, max_pos);
   sqlite3_bind_int(s, 5, limit);
-  return collect(db_, s);
+  return visit_rows(db_, s, visit);
 }
 
 std::vector<EventRecord> ReadConnection::all(int64_t from_pos, bool forward, int64_t max_pos,
                                              int limit) {
+  std::vector<EventRecord> out;
+  all_rows(from_pos, forward, max_pos, limit,
+           [&out](const RecordView& row) { out.push_back(to_record(row)); });
+  return out;
+}
+
+int ReadConnection::all_rows(int64_t from_pos, bool forward, int64_t max_pos, int limit,
+                             const std::function<void(const RecordView&)>& visit) {
   sqlite3_stmt* s = forward ? all_fwd_ : all_bwd_;
   sqlite3_bind_int64(s, 1, from_pos);
   sqlite3_bind_int64(s, 2, max_pos);
   sqlite3_bind_int(s, 3, limit);
-  return collect(db_, s);
+  return visit_rows(db_, s, visit);
 }
 
 namespace {

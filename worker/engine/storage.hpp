@@ -132,6 +132,13 @@ class ReadConnection {
                                  bool ascending, int64_t max_pos, int limit);
   // $all: forward = positions >= from, backward = positions < from; at most `limit`.
   std::vector<EventRecord> all(int64_t from_pos, bool forward, int64_t max_pos, int limit);
+  // range() and all() without a copy of each row: `visit` sees the rows in order, in SQLite's
+  // memory (valid during the call only; it may run other queries on this connection). Returns
+  // the rows visited.
+  int range_rows(const std::string& stream, int64_t first, int64_t last, bool ascending,
+                 int64_t max_pos, int limit, const std::function<void(const RecordView&)>& visit);
+  int all_rows(int64_t from_pos, bool forward, int64_t max_pos, int limit,
+               const std::function<void(const RecordView&)>& visit);
   // Every entry (events, epochs, gaps) from `from` on, in log order, up to about bytes_max,
   // from one snapshot. A hole that this node's scavenges left (below the scavenged end) comes
   // back as a GapRow; the reading stops at any other hole.

@@ -9,6 +9,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace chorus {
@@ -69,6 +70,24 @@ struct EventRecord {
   Position position;       // where the event sits in $all
   int64_t log_end = 0;     // the log position just after this record
 };
+
+// An event record as storage holds it, without copies: the views are valid only during the call
+// that hands it over (ReadSink, ReadConnection::range_rows).
+struct RecordView {
+  std::string_view stream;
+  int64_t number = 0;
+  std::string_view event_id;  // raw bytes (to_raw_bytes); an id that is not 16 bytes reads as 0s
+  std::string_view event_type;
+  bool data_is_json = false;
+  bool metadata_is_json = false;
+  std::string_view data;
+  std::string_view metadata;
+  int64_t created_ms = 0;
+  Position position;
+  int64_t log_end = 0;
+};
+RecordView view_of(const EventRecord& record);
+EventRecord to_record(const RecordView& view);
 
 // A read result entry: `event` is the target (or the record itself), `link` the `$>` record
 // when a link was resolved. For a link whose target is gone, `event` is empty and `link` is set.
@@ -155,6 +174,24 @@ struct ReadStreamResult {
   // $maxAge: until then the same read gives the same events (a TCP read-ahead relies on it).
   int64_t expires_at_ms = std::numeric_limits<int64_t>::max();
   std::string error;
+};
+
+// Takes a read's events as they are read, in order, on the reader thread, so that a front end
+// can encode them at once instead of copying every record into a result first (TCP's read
+// replies). The result passed to the read's `done` then has no events.
+class ReadSink {
+ public:
+  virtual ~ReadSink() = default;
+  // $all reads: the resolved start position, before any event.
+  virtual void start(const Position& /*from*/) {}
+  // Before the events: at most this many will follow (for sizing buffers).
+  virtual void expect(size_t /*rows_max*/) {}
+  // An event as stored (every event unless links are resolved and it is a `$>` link).
+  virtual void row(const RecordView& record) = 0;
+  // A `$>` link record read with resolve_links, with its target as the reader may see it.
+  virtual void resolved(const ResolvedEvent& event) = 0;
+  // The read failed after some events (a storage error): they are not part of its answer.
+  virtual void discard() {}
 };
 
 enum class ReadAllStatus { Success = 0, NotModified = 1, Error = 2, AccessDenied = 3 };

@@ -26,7 +26,8 @@ void set_positions(Reply* reply, bool success, const Position& position) {
 // messages copied every string into the message, serialized it and then destroyed it, about a
 // third of a stream read's CPU (docs/benchmarks.md, "Read path hotspots"). The writers below
 // give the bytes SerializeAsString gives for the message to_proto builds (the same fields, in
-// field-number order), sized exactly first; tcp_convert_test compares the two.
+// field-number order); tcp_convert_test compares the two. Events are appended as they come
+// (ReadReplyEncoder takes them from SQLite's memory, with no EventRecord in between).
 using google::protobuf::internal::WireFormatLite;
 using google::protobuf::io::CodedOutputStream;
 
@@ -46,48 +47,48 @@ constexpr std::array<uint8_t, kGuidBytes> kDotnetByteSource = {3, 2, 1,  0,  5, 
 
 int64_t dotnet_ticks(int64_t ms) { return ms * kDotnetTicksPerMs + kDotnetTicksAtUnixEpoch; }
 
-size_t record_bytes(const EventRecord& r) {
+size_t record_bytes(const RecordView& r) {
   return bytes_field(r.stream.size()) + varint_field(r.number) + bytes_field(kGuidBytes) +
          bytes_field(r.event_type.size()) + 2 * varint_field(content_type(r.data_is_json)) +
          bytes_field(r.data.size()) + bytes_field(r.metadata.size()) +
          varint_field(dotnet_ticks(r.created_ms)) + varint_field(r.created_ms);
 }
 
-// ResolvedIndexedEvent; ResolvedEvent adds its two positions.
-size_t indexed_event_bytes(const ResolvedEvent& e) {
-  size_t size = 0;
-  if (e.event) size += bytes_field(record_bytes(*e.event));
-  if (e.link) size += bytes_field(record_bytes(*e.link));
-  return size;
-}
-
-size_t all_event_bytes(const ResolvedEvent& e) {
-  const Position position = e.link || e.event ? e.original().position : Position{};
-  return indexed_event_bytes(e) + varint_field(position.commit) + varint_field(position.prepare);
-}
-
-// Writes fields into a buffer sized for them.
-class WireWriter {
+// Appends fields to a reply: tags and numbers gather in a small buffer, strings are appended
+// as they are (no zero-filled buffer to write over, no copy into a message).
+class Appender {
  public:
-  explicit WireWriter(std::string& out) : p_(reinterpret_cast<uint8_t*>(out.data())) {}
+  explicit Appender(std::string& out) : out_(out) {}
+  Appender(const Appender&) = delete;
+  Appender& operator=(const Appender&) = delete;
+  ~Appender() { flush(); }
   // int32, int64, enum and bool fields alike: protobuf writes a negative int32 as 10 bytes too.
   void varint(int field, int64_t value) {
+    room();
     p_ = WireFormatLite::WriteInt64ToArray(field, value, p_);
   }
   void length_delimited(int field, size_t length) {
+    room();
     p_ = WireFormatLite::WriteTagToArray(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED, p_);
     p_ = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(length), p_);
   }
   void bytes(int field, std::string_view value) {
     length_delimited(field, value.size());
-    p_ = CodedOutputStream::WriteRawToArray(value.data(), static_cast<int>(value.size()), p_);
+    flush();
+    out_.append(value);
   }
-  void record(int field, const EventRecord& r) {
-    length_delimited(field, record_bytes(r));
+  void guid(int field, std::string_view raw) {
+    length_delimited(field, kGuidBytes);
+    room();
+    for (const uint8_t source : kDotnetByteSource) {
+      *p_++ = raw.size() == kGuidBytes ? static_cast<uint8_t>(raw[source]) : 0;
+    }
+  }
+  void record(int field, const RecordView& r, size_t size) {
+    length_delimited(field, size);
     bytes(1, r.stream);
     varint(2, r.number);
-    length_delimited(3, kGuidBytes);
-    for (const uint8_t source : kDotnetByteSource) *p_++ = r.event_id.data[source];
+    guid(3, r.event_id);
     bytes(4, r.event_type);
     varint(5, content_type(r.data_is_json));
     varint(6, content_type(r.data_is_json));  // the data's content type, as to_proto says
@@ -96,32 +97,122 @@ class WireWriter {
     varint(9, dotnet_ticks(r.created_ms));
     varint(10, r.created_ms);
   }
-  // The buffer was sized for exactly what was written: anything else is a sizing bug.
-  void finish(const std::string& out) const {
-    if (p_ == reinterpret_cast<const uint8_t*>(out.data()) + out.size()) return;
-    std::fprintf(stderr, "tcp: a read reply was sized wrongly\n");
-    std::abort();
+  void flush() {
+    out_.append(reinterpret_cast<const char*>(scratch_.data()),
+                static_cast<size_t>(p_ - scratch_.data()));
+    p_ = scratch_.data();
   }
 
  private:
-  uint8_t* p_;
+  // The largest single write above (a varint field, or 16 guid bytes) fits in what is left.
+  static constexpr size_t kWriteBytesMax = 16;
+  void room() {
+    if (static_cast<size_t>(scratch_.data() + scratch_.size() - p_) < kWriteBytesMax) flush();
+  }
+  std::string& out_;
+  std::array<uint8_t, 128> scratch_{};
+  uint8_t* p_ = scratch_.data();
 };
 
-void write_resolved(WireWriter& w, const ResolvedEvent& e) {
-  if (e.event) w.record(1, *e.event);
-  if (e.link) w.record(2, *e.link);
-}
-
-// A ResolvedEvent message (the entry of $all and of subscriptions) as field `field`.
-void write_all_event(WireWriter& w, int field, const ResolvedEvent& e) {
-  w.length_delimited(field, all_event_bytes(e));
-  write_resolved(w, e);
-  const Position position = e.link || e.event ? e.original().position : Position{};
-  w.varint(3, position.commit);
-  w.varint(4, position.prepare);
-}
-
 }  // namespace
+
+// ---- ReadReplyEncoder
+
+ReadReplyEncoder::ReadReplyEncoder(Kind kind) : kind_(kind) {}
+
+void ReadReplyEncoder::start(const Position& from) {
+  if (started_) return;
+  started_ = true;
+  if (kind_ != Kind::All) return;
+  Appender a(out_);
+  a.varint(1, from.commit);
+  a.varint(2, from.prepare);
+}
+
+void ReadReplyEncoder::expect(size_t rows_max) { rows_expected_ = rows_max; }
+
+void ReadReplyEncoder::row(const RecordView& record) {
+  const size_t size = record_bytes(record);
+  if (events_ == 0 && rows_expected_ > 1) {
+    // Sized once from the first event (a page of similar events), so the reply is not moved as
+    // it grows; a later larger event grows it as usual.
+    const size_t guess = (bytes_field(size) + 2 * varint_field(record.log_end)) * rows_expected_;
+    out_.reserve(out_.size() + std::min(guess, kReadReplyReserveBytesMax));
+  }
+  ++events_;
+  Appender a(out_);
+  const size_t event = bytes_field(size);
+  if (kind_ == Kind::Stream) {
+    a.length_delimited(1, event);  // ResolvedIndexedEvent
+    a.record(1, record, size);
+    return;
+  }
+  const int field = kind_ == Kind::All ? 3 : 1;  // ResolvedEvent, in $all or StreamEventAppeared
+  a.length_delimited(
+      field, event + varint_field(record.position.commit) + varint_field(record.position.prepare));
+  a.record(1, record, size);
+  a.varint(3, record.position.commit);
+  a.varint(4, record.position.prepare);
+}
+
+void ReadReplyEncoder::resolved(const ResolvedEvent& e) {
+  ++events_;
+  std::optional<RecordView> event;
+  std::optional<RecordView> link;
+  if (e.event) event = view_of(*e.event);
+  if (e.link) link = view_of(*e.link);
+  const size_t event_size = event ? record_bytes(*event) : 0;
+  const size_t link_size = link ? record_bytes(*link) : 0;
+  size_t size = (event ? bytes_field(event_size) : 0) + (link ? bytes_field(link_size) : 0);
+  const Position position = e.link || e.event ? e.original().position : Position{};
+  Appender a(out_);
+  if (kind_ == Kind::Stream) {
+    a.length_delimited(1, size);
+  } else {
+    size += varint_field(position.commit) + varint_field(position.prepare);
+    a.length_delimited(kind_ == Kind::All ? 3 : 1, size);
+  }
+  if (event) a.record(1, *event, event_size);
+  if (link) a.record(2, *link, link_size);
+  if (kind_ == Kind::Stream) return;
+  a.varint(3, position.commit);
+  a.varint(4, position.prepare);
+}
+
+void ReadReplyEncoder::discard() {
+  out_.clear();
+  started_ = false;
+  events_ = 0;
+}
+
+std::string ReadReplyEncoder::finish(const ReadStreamResult& result) {
+  {
+    Appender a(out_);
+    a.varint(2, static_cast<int32_t>(result.status));
+    a.varint(3, result.next_event_number);
+    a.varint(4, result.last_event_number);
+    a.varint(5, result.is_end_of_stream);
+    a.varint(6, result.last_commit_position);
+    if (!result.error.empty()) a.bytes(7, result.error);
+  }
+  return std::move(out_);
+}
+
+std::string ReadReplyEncoder::finish(const ReadAllResult& result) {
+  start(result.from);  // no event came (a refusal, or nothing to read): the start goes first
+  {
+    Appender a(out_);
+    a.varint(4, result.next.commit);
+    a.varint(5, result.next.prepare);
+    a.varint(6, static_cast<int32_t>(result.status));
+    if (!result.error.empty()) a.bytes(7, result.error);
+  }
+  return std::move(out_);
+}
+
+std::string ReadReplyEncoder::finish_appeared() { return std::move(out_); }
+
+namespace {}  // namespace
 
 std::optional<NewEvent> from_proto(const pb::NewEvent& event) {
   const std::optional<Guid> id = from_dotnet_bytes(event.event_id());
@@ -241,46 +332,16 @@ std::string read_event_completed(const ReadEventResult& result) {
 }
 
 std::string read_stream_completed(const ReadStreamResult& result) {
-  const int32_t status = static_cast<int32_t>(result.status);
-  size_t size = varint_field(status) + varint_field(result.next_event_number) +
-                varint_field(result.last_event_number) + varint_field(result.is_end_of_stream) +
-                varint_field(result.last_commit_position);
-  if (!result.error.empty()) size += bytes_field(result.error.size());
-  for (const ResolvedEvent& e : result.events) size += bytes_field(indexed_event_bytes(e));
-  std::string out(size, '\0');
-  WireWriter w(out);
-  for (const ResolvedEvent& e : result.events) {
-    w.length_delimited(1, indexed_event_bytes(e));
-    write_resolved(w, e);
-  }
-  w.varint(2, status);
-  w.varint(3, result.next_event_number);
-  w.varint(4, result.last_event_number);
-  w.varint(5, result.is_end_of_stream);
-  w.varint(6, result.last_commit_position);
-  if (!result.error.empty()) w.bytes(7, result.error);
-  w.finish(out);
-  return out;
+  ReadReplyEncoder encoder(ReadReplyEncoder::Kind::Stream);
+  for (const ResolvedEvent& e : result.events) encoder.resolved(e);
+  return encoder.finish(result);
 }
 
 std::string read_all_completed(const ReadAllResult& result) {
-  const int32_t status = static_cast<int32_t>(result.status);
-  size_t size = varint_field(result.from.commit) + varint_field(result.from.prepare) +
-                varint_field(result.next.commit) + varint_field(result.next.prepare) +
-                varint_field(status);
-  if (!result.error.empty()) size += bytes_field(result.error.size());
-  for (const ResolvedEvent& e : result.events) size += bytes_field(all_event_bytes(e));
-  std::string out(size, '\0');
-  WireWriter w(out);
-  w.varint(1, result.from.commit);
-  w.varint(2, result.from.prepare);
-  for (const ResolvedEvent& e : result.events) write_all_event(w, 3, e);
-  w.varint(4, result.next.commit);
-  w.varint(5, result.next.prepare);
-  w.varint(6, status);
-  if (!result.error.empty()) w.bytes(7, result.error);
-  w.finish(out);
-  return out;
+  ReadReplyEncoder encoder(ReadReplyEncoder::Kind::All);
+  encoder.start(result.from);
+  for (const ResolvedEvent& e : result.events) encoder.resolved(e);
+  return encoder.finish(result);
 }
 
 std::string subscription_confirmation(int64_t last_commit_position,
@@ -294,11 +355,9 @@ std::string subscription_confirmation(int64_t last_commit_position,
 
 std::string stream_event_appeared(const ResolvedEvent& event) {
   // Catch-up subscriptions send one of these per event read; written as the read replies are.
-  std::string out(bytes_field(all_event_bytes(event)), '\0');
-  WireWriter w(out);
-  write_all_event(w, 1, event);
-  w.finish(out);
-  return out;
+  ReadReplyEncoder encoder(ReadReplyEncoder::Kind::Appeared);
+  encoder.resolved(event);
+  return encoder.finish_appeared();
 }
 
 std::string subscription_dropped(DropReason reason) {

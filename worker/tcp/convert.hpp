@@ -45,6 +45,39 @@ std::string as_commit_timeout(wire::Command command, const std::string& payload)
 inline constexpr const char* kNotVisibleInTime =
     "committed by the leader but not visible on this node within the commit timeout";
 
+// A read reply written as the engine reads its events (ReadSink): each event is appended in
+// protobuf's wire format straight from storage's memory; finish() adds the reply's other fields.
+// The bytes are those of read_stream_completed / read_all_completed for the same result with its
+// events. One reply per encoder; used by one thread at a time.
+class ReadReplyEncoder final : public ReadSink {
+ public:
+  // Stream: ReadStreamEventsCompleted; All: ReadAllEventsCompleted; Appeared: one
+  // StreamEventAppeared (catch-up subscriptions).
+  enum class Kind { Stream, All, Appeared };
+  explicit ReadReplyEncoder(Kind kind);
+  void start(const Position& from) override;
+  void expect(size_t rows_max) override;
+  void row(const RecordView& record) override;
+  void resolved(const ResolvedEvent& event) override;
+  void discard() override;
+  // Events written so far.
+  int32_t events() const { return events_; }
+  std::string finish(const ReadStreamResult& result);  // Stream; result.events is not written
+  std::string finish(const ReadAllResult& result);     // All; result.events is not written
+  std::string finish_appeared();                       // Appeared
+
+ private:
+  Kind kind_;
+  std::string out_;
+  bool started_ = false;
+  size_t rows_expected_ = 0;
+  int32_t events_ = 0;
+};
+
+// The most a read reply reserves up front, guessed from its first event times the events that
+// may follow; past it the reply grows as it is written.
+inline constexpr size_t kReadReplyReserveBytesMax = size_t{16} * 1024 * 1024;
+
 // Serialized reply payloads.
 std::string write_completed(const WriteResult& result);
 std::string delete_completed(const DeleteResult& result);

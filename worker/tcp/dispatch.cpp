@@ -192,17 +192,18 @@ void read_all_ahead(Engine& engine, const Principal& who, std::shared_ptr<ReadAh
                     const ReadAhead::Key& key, uint64_t ticket);
 
 // The page after a forward stream page, when it was full and not the end.
-std::optional<ReadAhead::Key> next_stream_page(ReadAhead::Key key, const ReadStreamResult& r) {
-  if (r.status != ReadStreamStatus::Success || r.is_end_of_stream ||
-      static_cast<int32_t>(r.events.size()) < key.count) {
+std::optional<ReadAhead::Key> next_stream_page(ReadAhead::Key key, const ReadStreamResult& r,
+                                               int32_t events) {
+  if (r.status != ReadStreamStatus::Success || r.is_end_of_stream || events < key.count) {
     return std::nullopt;
   }
   key.from_number = r.next_event_number;
   return key;
 }
 
-std::optional<ReadAhead::Key> next_all_page(ReadAhead::Key key, const ReadAllResult& r) {
-  if (r.status != ReadAllStatus::Success || static_cast<int32_t>(r.events.size()) < key.count) {
+std::optional<ReadAhead::Key> next_all_page(ReadAhead::Key key, const ReadAllResult& r,
+                                            int32_t events) {
+  if (r.status != ReadAllStatus::Success || events < key.count) {
     return std::nullopt;
   }
   key.from_position = r.next;
@@ -220,24 +221,29 @@ void chain(Engine& engine, const Principal& who, const std::shared_ptr<ReadAhead
 
 void read_stream_ahead(Engine& engine, const Principal& who, std::shared_ptr<ReadAhead> ahead,
                        const ReadAhead::Key& key, uint64_t ticket) {
-  engine.read_stream(who, key.stream, key.from_number, key.count, true, false,
-                     [ahead = std::move(ahead), key, ticket](ReadStreamResult r) {
-                       if (r.status != ReadStreamStatus::Success) return ahead->fill(ticket, {});
-                       ahead->fill(ticket,
-                                   ReadAhead::Page{read_stream_completed(r), r.last_commit_position,
-                                                   r.expires_at_ms, next_stream_page(key, r)});
-                     });
+  auto encoder = std::make_shared<ReadReplyEncoder>(ReadReplyEncoder::Kind::Stream);
+  engine.read_stream_into(who, key.stream, key.from_number, key.count, true, false, encoder,
+                          [ahead = std::move(ahead), key, ticket, encoder](ReadStreamResult r) {
+                            if (r.status != ReadStreamStatus::Success)
+                              return ahead->fill(ticket, {});
+                            auto next = next_stream_page(key, r, encoder->events());
+                            ahead->fill(ticket,
+                                        ReadAhead::Page{encoder->finish(r), r.last_commit_position,
+                                                        r.expires_at_ms, std::move(next)});
+                          });
 }
 
 void read_all_ahead(Engine& engine, const Principal& who, std::shared_ptr<ReadAhead> ahead,
                     const ReadAhead::Key& key, uint64_t ticket) {
-  engine.read_all(
-      who, key.from_position, key.count, true, false,
-      [ahead = std::move(ahead), key, ticket](ReadAllResult r) {
-        if (r.status != ReadAllStatus::Success) return;
-        ahead->fill(ticket,
-                    ReadAhead::Page{read_all_completed(r), r.last_commit_position,
-                                    std::numeric_limits<int64_t>::max(), next_all_page(key, r)});
+  auto encoder = std::make_shared<ReadReplyEncoder>(ReadReplyEncoder::Kind::All);
+  engine.read_all_into(
+      who, key.from_position, key.count, true, false, encoder,
+      [ahead = std::move(ahead), key, ticket, encoder](ReadAllResult r) {
+        // A failed read hands over nothing, so a request waiting for it reads for itself.
+        if (r.status != ReadAllStatus::Success) return ahead->fill(ticket, {});
+        auto next = next_all_page(key, r, encoder->events());
+        ahead->fill(ticket, ReadAhead::Page{encoder->finish(r), r.last_commit_position,
+                                            std::numeric_limits<int64_t>::max(), std::move(next)});
       });
 }
 
@@ -251,15 +257,18 @@ bool still_valid(const Engine& engine, const ReadAhead::Page& page) {
 // runs `read_now`. A request that does not match ends the sequence (the slot is emptied).
 // The answer to a page read now: encoded, the next page chained for read-ahead, then sent.
 template <class Result>
-std::function<void(Result)> answer_page(Engine& engine, const Principal& who, const ReplyFn& reply,
-                                        Command completed, const std::shared_ptr<ReadAhead>& ahead,
-                                        const std::optional<ReadAhead::Key>& key,
-                                        std::string (*encode)(const Result&),
-                                        std::optional<ReadAhead::Key> (*next_page)(ReadAhead::Key,
-                                                                                   const Result&)) {
-  return [&engine, who, reply, completed, ahead, key, encode, next_page](Result result) {
-    std::string payload = encode(result);
-    if (ahead) chain(engine, who, ahead, next_page(*key, result), result.last_commit_position);
+std::function<void(Result)> answer_page(
+    Engine& engine, const Principal& who, const ReplyFn& reply, Command completed,
+    const std::shared_ptr<ReadAhead>& ahead, const std::optional<ReadAhead::Key>& key,
+    std::shared_ptr<ReadReplyEncoder> encoder,
+    std::optional<ReadAhead::Key> (*next_page)(ReadAhead::Key, const Result&, int32_t)) {
+  return [&engine, who, reply, completed, ahead, key, encoder = std::move(encoder),
+          next_page](Result result) {
+    const int32_t events = encoder->events();
+    std::string payload = encoder->finish(result);
+    if (ahead) {
+      chain(engine, who, ahead, next_page(*key, result, events), result.last_commit_position);
+    }
     reply(completed, std::move(payload));
   };
 }
@@ -307,10 +316,11 @@ DispatchOutcome read_stream(Engine& engine, const Principal& who, const wire::Pa
   }
   auto read_now = [&engine, who, stream = request.event_stream_id(),
                    from = request.from_event_number(), max_count = request.max_count(), forward,
-                   resolve = request.resolve_link_tos(),
-                   done = answer_page<ReadStreamResult>(engine, who, reply, completed, ahead, key,
-                                                        read_stream_completed, next_stream_page)] {
-    engine.read_stream(who, stream, from, max_count, forward, resolve, done);
+                   resolve = request.resolve_link_tos(), reply, completed, ahead, key] {
+    auto encoder = std::make_shared<ReadReplyEncoder>(ReadReplyEncoder::Kind::Stream);
+    engine.read_stream_into(who, stream, from, max_count, forward, resolve, encoder,
+                            answer_page<ReadStreamResult>(engine, who, reply, completed, ahead, key,
+                                                          encoder, next_stream_page));
   };
   serve(engine, who, ahead, key, completed, reply, read_now);
   return DispatchOutcome::Submitted;
@@ -336,10 +346,11 @@ DispatchOutcome read_all(Engine& engine, const Principal& who, const wire::Packa
     key->from_position = from;
   }
   auto read_now = [&engine, who, from, max_count = request.max_count(), forward,
-                   resolve = request.resolve_link_tos(),
-                   done = answer_page<ReadAllResult>(engine, who, reply, completed, ahead, key,
-                                                     read_all_completed, next_all_page)] {
-    engine.read_all(who, from, max_count, forward, resolve, done);
+                   resolve = request.resolve_link_tos(), reply, completed, ahead, key] {
+    auto encoder = std::make_shared<ReadReplyEncoder>(ReadReplyEncoder::Kind::All);
+    engine.read_all_into(who, from, max_count, forward, resolve, encoder,
+                         answer_page<ReadAllResult>(engine, who, reply, completed, ahead, key,
+                                                    encoder, next_all_page));
   };
   serve(engine, who, ahead, key, completed, reply, read_now);
   return DispatchOutcome::Submitted;
