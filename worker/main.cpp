@@ -360,6 +360,7 @@ TcpServers make_tcp_servers(boost::asio::io_context& io, chorus::Engine& engine,
   auto config = tcp_config(options);
   config.cluster = cluster;
   config.metrics = servers.metrics;
+  config.one_thread = true;  // `io` is the engine's core io_context, run by its one thread
   servers.limits = config.limits;
   if (!options.disable_insecure_tcp) {
     servers.plain = std::make_unique<chorus::tcp::TcpServer>(io, engine, config);

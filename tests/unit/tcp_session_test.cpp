@@ -1057,6 +1057,7 @@ class EngineThreadSessionTest : public SessionTest {
   void SetUp() override {
     on_engine_io_ = true;
     TcpServerConfig config;
+    config.one_thread = true;  // as the worker: the engine's io_context has one thread
     config.heartbeat_interval_ms = heartbeat_ms_;
     config.heartbeat_timeout_ms = heartbeat_ms_;
     start(config, self_signed_server_context());

@@ -3,8 +3,8 @@
 // the heartbeat timer, the connection's default credentials, its volatile and persistent
 // subscriptions (consumers) and the
 // FIFO that submits requests to the engine in arrival order while their credentials are checked.
-// Every member runs on the session's strand (the socket's executor); close() may be called from
-// any thread.
+// Every member runs on the socket's executor (a strand, or an io_context run by one thread);
+// close() may be called from any thread.
 #pragma once
 
 #include "common/framing.hpp"

@@ -1,14 +1,15 @@
 // TcpServer: the acceptor, the registry of live sessions and the connection limit, counted in the
 // ClientLimits the node's servers share (refusals are logged at most once per
 // kRefusalLogIntervalMs, with a count).
-// Each accepted socket gets its own strand; the registry is shared with the sessions (they
-// unregister themselves when they close, possibly after the server object is gone), so it
-// lives in a shared_ptr and is guarded by a mutex.
+// Each accepted socket gets its own strand (none with one_thread); the registry is shared with the
+// sessions (they unregister themselves when they close, possibly after the server object is gone),
+// so it lives in a shared_ptr and is guarded by a mutex.
 #include "worker/tcp/tcp_server.hpp"
 
 #include "worker/tcp/limits.hpp"
 #include "worker/tcp/session.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -62,7 +63,10 @@ struct TcpServer::Impl : std::enable_shared_from_this<TcpServer::Impl> {
 };
 
 void TcpServer::Impl::accept_next() {
-  acceptor.async_accept(boost::asio::make_strand(io),
+  const auto executor = config.one_thread
+                            ? boost::asio::any_io_executor(io.get_executor())
+                            : boost::asio::any_io_executor(boost::asio::make_strand(io));
+  acceptor.async_accept(executor,
                         [self = shared_from_this()](const boost::system::error_code& error,
                                                     boost::asio::ip::tcp::socket socket) {
                           self->on_accept(error, std::move(socket));

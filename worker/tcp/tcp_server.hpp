@@ -41,6 +41,11 @@ struct TcpServerConfig {
   // Shared by the plain and the secure server of one node so that /metrics counts both; null:
   // the server keeps its own.
   std::shared_ptr<TcpMetrics> metrics;
+  // The io_context is run by exactly one thread (the worker's engine core thread): sessions use
+  // its executor directly instead of a strand each. One thread already serializes their handlers,
+  // and a strand behind Asio's type-erased socket executor cost a heap allocation per socket
+  // operation (about 8 per client write on the leader's core thread).
+  bool one_thread = false;
 };
 
 class TcpServer {
