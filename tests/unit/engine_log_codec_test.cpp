@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <random>
 
 namespace chorus {
 namespace {
@@ -90,6 +91,96 @@ TEST(LogCodec, EncodesABurstIntoOneBufferOfSlices) {
     }
   }
   EXPECT_TRUE(encode_records({}).empty());
+}
+
+// read_record accepts exactly what protobuf's parser accepts, and reads the same fields: records
+// with random bytes flipped, cut, inserted, unknown fields (varint, fixed, length-delimited,
+// groups), fields repeated, required fields left out.
+std::string hex(const std::string& bytes) {
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += "0123456789abcdef"[c >> 4];
+    out += "0123456789abcdef"[c & 15];
+    out += ' ';
+  }
+  return out;
+}
+
+TEST(LogCodec, ReadsWhatProtobufReadsAndRefusesWhatItRefuses) {
+  std::mt19937_64 rng(7);
+  const std::vector<EventRecord> seeds = {
+      record("s", 0, "{}", ""),
+      record("a-stream-with-a-longer-name", 123456789, std::string(300, 'x'), "{\"m\":1}"),
+      record("$$meta", -1, "", ""),
+  };
+  const auto byte = [&] { return static_cast<char>(rng() & 0xFF); };
+  int accepted = 0, refused = 0;
+  for (int i = 0; i < 200'000; ++i) {
+    std::string bytes = encode_record(seeds[rng() % seeds.size()]);
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int k = 0; k < edits; ++k) {
+      const size_t at = bytes.empty() ? 0 : rng() % bytes.size();
+      switch (rng() % 8) {
+        case 0:
+          if (!bytes.empty()) bytes[at] = byte();
+          break;
+        case 1:
+          bytes.resize(at);
+          break;
+        case 2:
+          bytes.insert(at, 1, byte());
+          break;
+        case 3: {  // an unknown field of a random wire type, sometimes with a group around it
+          const uint32_t field = 9 + static_cast<uint32_t>(rng() % 20);
+          const uint32_t type = static_cast<uint32_t>(rng() % 6);
+          std::string f(1, static_cast<char>(field << 3 | type));
+          if (type == 0) f += "\x96\x01";
+          if (type == 1) f += std::string(8, 'f');
+          if (type == 2)
+            f += std::string(
+                "\x03"
+                "abc");
+          if (type == 3) f += std::string("\x08\x01") + static_cast<char>(field << 3 | 4);
+          if (type == 5) f += std::string(4, 'f');
+          bytes += f;
+          break;
+        }
+        case 4:  // a field again (the later one wins)
+          bytes += rng() % 2 ? std::string("\x0a\x02zz") : std::string("\x10\x05");
+          break;
+        case 5:  // a known field with the wrong wire type
+          bytes += std::string("\x0d") + std::string(4, 'w');
+          break;
+        case 6:  // a required field cut out: the stream's (first) field
+          if (bytes.size() > 2) bytes.erase(0, 2 + static_cast<uint8_t>(bytes[1]));
+          break;
+        default:
+          bytes.insert(at, std::string(1, '\0'));
+          break;
+      }
+    }
+    internal::LogRecord m;
+    const bool by_protobuf = m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+    EventRecord r;
+    const bool ours = read_record(bytes, r);
+    ASSERT_EQ(ours, by_protobuf) << i << " " << hex(bytes);
+    if (!ours) {
+      ++refused;
+      continue;
+    }
+    ++accepted;
+    EXPECT_EQ(r.stream, m.stream());
+    EXPECT_EQ(r.number, m.number());
+    EXPECT_EQ(r.event_id, from_raw_bytes(m.event_id()).value_or(Guid{}));
+    EXPECT_EQ(r.event_type, m.event_type());
+    EXPECT_EQ(r.data_is_json, (m.flags() & 1) != 0);
+    EXPECT_EQ(r.metadata_is_json, (m.flags() & 2) != 0);
+    EXPECT_EQ(r.created_ms, m.created_ms());
+    EXPECT_EQ(r.data, m.data());
+    EXPECT_EQ(r.metadata, m.metadata());
+  }
+  EXPECT_GT(accepted, 1000);
+  EXPECT_GT(refused, 1000);
 }
 
 }  // namespace
