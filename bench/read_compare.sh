@@ -8,7 +8,8 @@
 # stopped by PID at the end.
 # Usage: bench/read_compare.sh WORKER_A WORKER_B BENCH_BIN [WORK_DIR]
 #   env: RUNS (3), FILL (200000), PRIO (0; 1 = each process in its own autogroup at nice -19,
-#   needs root, as in run_cluster_suite.sh), PORT_BASE (35710: A and B use PORT_BASE+1..+14)
+#   needs root, as in run_cluster_suite.sh), PORT_BASE (23710: A and B use PORT_BASE+1..+14;
+#   below the ephemeral range 32768-60999, where a client's local port once took one of them)
 set -euo pipefail
 a=${1:?usage: read_compare.sh WORKER_A WORKER_B BENCH_BIN [WORK_DIR]}
 b=${2:?usage}
@@ -17,7 +18,7 @@ work=${4:-/tmp/chorus-read-compare}
 runs=${RUNS:-3}
 fill=${FILL:-200000}
 prio=${PRIO:-0}
-base=${PORT_BASE:-35710}
+base=${PORT_BASE:-23710}
 ticks=$(getconf CLK_TCK)
 rm -rf "$work"
 mkdir -p "$work"
