@@ -26,8 +26,9 @@ void set_positions(Reply* reply, bool success, const Position& position) {
 // messages copied every string into the message, serialized it and then destroyed it, about a
 // third of a stream read's CPU (docs/benchmarks.md, "Read path hotspots"). The writers below
 // give the bytes SerializeAsString gives for the message to_proto builds (the same fields, in
-// field-number order); tcp_convert_test compares the two. Events are appended as they come
-// (ReadReplyEncoder takes them from SQLite's memory, with no EventRecord in between).
+// field-number order), each event sized exactly first; tcp_convert_test compares the two.
+// Events are appended as they come (ReadReplyEncoder takes them from SQLite's memory, with no
+// EventRecord in between).
 using google::protobuf::internal::WireFormatLite;
 using google::protobuf::io::CodedOutputStream;
 
@@ -54,32 +55,38 @@ size_t record_bytes(const RecordView& r) {
          varint_field(dotnet_ticks(r.created_ms)) + varint_field(r.created_ms);
 }
 
-// Appends fields to a reply: tags and numbers gather in a small buffer, strings are appended
-// as they are (no zero-filled buffer to write over, no copy into a message).
+// Appends `bytes` bytes of fields to a reply, sized exactly before they are written (one resize
+// per event instead of an append per field).
 class Appender {
  public:
-  explicit Appender(std::string& out) : out_(out) {}
+  Appender(std::string& out, size_t bytes) {
+    const size_t at = out.size();
+    out.resize(at + bytes);
+    p_ = reinterpret_cast<uint8_t*>(out.data()) + at;
+    end_ = p_ + bytes;
+  }
   Appender(const Appender&) = delete;
   Appender& operator=(const Appender&) = delete;
-  ~Appender() { flush(); }
+  // Anything but exactly the bytes announced is a sizing bug.
+  ~Appender() {
+    if (p_ == end_) return;
+    std::fprintf(stderr, "tcp: a read reply was sized wrongly\n");
+    std::abort();
+  }
   // int32, int64, enum and bool fields alike: protobuf writes a negative int32 as 10 bytes too.
   void varint(int field, int64_t value) {
-    room();
     p_ = WireFormatLite::WriteInt64ToArray(field, value, p_);
   }
   void length_delimited(int field, size_t length) {
-    room();
     p_ = WireFormatLite::WriteTagToArray(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED, p_);
     p_ = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(length), p_);
   }
   void bytes(int field, std::string_view value) {
     length_delimited(field, value.size());
-    flush();
-    out_.append(value);
+    p_ = CodedOutputStream::WriteRawToArray(value.data(), static_cast<int>(value.size()), p_);
   }
   void guid(int field, std::string_view raw) {
     length_delimited(field, kGuidBytes);
-    room();
     for (const uint8_t source : kDotnetByteSource) {
       *p_++ = raw.size() == kGuidBytes ? static_cast<uint8_t>(raw[source]) : 0;
     }
@@ -97,21 +104,10 @@ class Appender {
     varint(9, dotnet_ticks(r.created_ms));
     varint(10, r.created_ms);
   }
-  void flush() {
-    out_.append(reinterpret_cast<const char*>(scratch_.data()),
-                static_cast<size_t>(p_ - scratch_.data()));
-    p_ = scratch_.data();
-  }
 
  private:
-  // The largest single write above (a varint field, or 16 guid bytes) fits in what is left.
-  static constexpr size_t kWriteBytesMax = 16;
-  void room() {
-    if (static_cast<size_t>(scratch_.data() + scratch_.size() - p_) < kWriteBytesMax) flush();
-  }
-  std::string& out_;
-  std::array<uint8_t, 128> scratch_{};
-  uint8_t* p_ = scratch_.data();
+  uint8_t* p_;
+  uint8_t* end_;
 };
 
 }  // namespace
@@ -124,7 +120,7 @@ void ReadReplyEncoder::start(const Position& from) {
   if (started_) return;
   started_ = true;
   if (kind_ != Kind::All) return;
-  Appender a(out_);
+  Appender a(out_, varint_field(from.commit) + varint_field(from.prepare));
   a.varint(1, from.commit);
   a.varint(2, from.prepare);
 }
@@ -133,24 +129,23 @@ void ReadReplyEncoder::expect(size_t rows_max) { rows_expected_ = rows_max; }
 
 void ReadReplyEncoder::row(const RecordView& record) {
   const size_t size = record_bytes(record);
+  size_t message = bytes_field(size);  // ResolvedIndexedEvent: the record as its field 1
+  if (kind_ != Kind::Stream) {
+    message += varint_field(record.position.commit) + varint_field(record.position.prepare);
+  }
+  const size_t total = bytes_field(message);
   if (events_ == 0 && rows_expected_ > 1) {
     // Sized once from the first event (a page of similar events), so the reply is not moved as
     // it grows; a later larger event grows it as usual.
-    const size_t guess = (bytes_field(size) + 2 * varint_field(record.log_end)) * rows_expected_;
-    out_.reserve(out_.size() + std::min(guess, kReadReplyReserveBytesMax));
+    out_.reserve(out_.size() + std::min(total * rows_expected_, kReadReplyReserveBytesMax));
   }
   ++events_;
-  Appender a(out_);
-  const size_t event = bytes_field(size);
-  if (kind_ == Kind::Stream) {
-    a.length_delimited(1, event);  // ResolvedIndexedEvent
-    a.record(1, record, size);
-    return;
-  }
-  const int field = kind_ == Kind::All ? 3 : 1;  // ResolvedEvent, in $all or StreamEventAppeared
-  a.length_delimited(
-      field, event + varint_field(record.position.commit) + varint_field(record.position.prepare));
+  Appender a(out_, total);
+  // Stream reads: ResolvedIndexedEvent as field 1; $all: ResolvedEvent as field 3;
+  // StreamEventAppeared: ResolvedEvent as field 1.
+  a.length_delimited(kind_ == Kind::All ? 3 : 1, message);
   a.record(1, record, size);
+  if (kind_ == Kind::Stream) return;
   a.varint(3, record.position.commit);
   a.varint(4, record.position.prepare);
 }
@@ -163,15 +158,12 @@ void ReadReplyEncoder::resolved(const ResolvedEvent& e) {
   if (e.link) link = view_of(*e.link);
   const size_t event_size = event ? record_bytes(*event) : 0;
   const size_t link_size = link ? record_bytes(*link) : 0;
-  size_t size = (event ? bytes_field(event_size) : 0) + (link ? bytes_field(link_size) : 0);
+  size_t message = (event ? bytes_field(event_size) : 0) + (link ? bytes_field(link_size) : 0);
   const Position position = e.link || e.event ? e.original().position : Position{};
-  Appender a(out_);
-  if (kind_ == Kind::Stream) {
-    a.length_delimited(1, size);
-  } else {
-    size += varint_field(position.commit) + varint_field(position.prepare);
-    a.length_delimited(kind_ == Kind::All ? 3 : 1, size);
-  }
+  if (kind_ != Kind::Stream)
+    message += varint_field(position.commit) + varint_field(position.prepare);
+  Appender a(out_, bytes_field(message));
+  a.length_delimited(kind_ == Kind::All ? 3 : 1, message);
   if (event) a.record(1, *event, event_size);
   if (link) a.record(2, *link, link_size);
   if (kind_ == Kind::Stream) return;
@@ -186,9 +178,14 @@ void ReadReplyEncoder::discard() {
 }
 
 std::string ReadReplyEncoder::finish(const ReadStreamResult& result) {
+  const int32_t status = static_cast<int32_t>(result.status);
+  size_t bytes = varint_field(status) + varint_field(result.next_event_number) +
+                 varint_field(result.last_event_number) + varint_field(result.is_end_of_stream) +
+                 varint_field(result.last_commit_position);
+  if (!result.error.empty()) bytes += bytes_field(result.error.size());
   {
-    Appender a(out_);
-    a.varint(2, static_cast<int32_t>(result.status));
+    Appender a(out_, bytes);
+    a.varint(2, status);
     a.varint(3, result.next_event_number);
     a.varint(4, result.last_event_number);
     a.varint(5, result.is_end_of_stream);
@@ -200,11 +197,15 @@ std::string ReadReplyEncoder::finish(const ReadStreamResult& result) {
 
 std::string ReadReplyEncoder::finish(const ReadAllResult& result) {
   start(result.from);  // no event came (a refusal, or nothing to read): the start goes first
+  const int32_t status = static_cast<int32_t>(result.status);
+  size_t bytes =
+      varint_field(result.next.commit) + varint_field(result.next.prepare) + varint_field(status);
+  if (!result.error.empty()) bytes += bytes_field(result.error.size());
   {
-    Appender a(out_);
+    Appender a(out_, bytes);
     a.varint(4, result.next.commit);
     a.varint(5, result.next.prepare);
-    a.varint(6, static_cast<int32_t>(result.status));
+    a.varint(6, status);
     if (!result.error.empty()) a.bytes(7, result.error);
   }
   return std::move(out_);
