@@ -2,6 +2,7 @@
 #include "worker/engine/storage.hpp"
 
 #include "common/thread_name.hpp"
+#include "common/thread_slice.hpp"
 #include "worker/engine/schema.hpp"
 #include "worker/engine/storage_vfs.hpp"
 
@@ -539,6 +540,7 @@ StorageWriter::StorageWriter(const Database& db,
   last_end_ = stored_log_end(db_);
   thread_ = std::thread([this] {
     set_thread_name("writer");
+    request_short_slice();  // woken by each fsync's completion
     run();
   });
 }
