@@ -210,11 +210,17 @@ void ReplicationRuntime::apply_ready() {
   }
   if (ready.truncate_to) apply_truncation(*ready.truncate_to);
   if (!ready.append.empty()) apply_entries(std::move(ready.append));
+  if (ready.role_changed) on_role_change();
+  // The leader answers its waiters before the messages go out: a commit's Ready carries its
+  // notice to every follower, and on loopback each send wakes that follower, which may take the
+  // CPU from this thread before the client's reply is written (traced: up to 0.2 ms at C = 1).
+  // A follower sends first: its acknowledgement is what the leader's waiters wait for.
+  const bool answer_first = core_->role() == replication::Role::Leader;
+  if (answer_first && ready.commit_end) advance_commit();
   if (transport_) {
     for (auto& m : ready.messages) transport_->send(std::move(m));
   }
-  if (ready.role_changed) on_role_change();
-  if (ready.commit_end) advance_commit();
+  if (!answer_first && ready.commit_end) advance_commit();
 }
 
 void ReplicationRuntime::apply_truncation(int64_t position) {
