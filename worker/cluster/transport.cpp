@@ -7,6 +7,7 @@
 #include "worker/cluster/message_codec.hpp"
 #include "worker/cluster/secret_handshake.hpp"
 
+#include <google/protobuf/arena.h>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -17,6 +18,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -258,7 +260,15 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   }
 
   bool on_frame(Incoming& in, const std::string& bytes) {
-    internal::ReplicationMessage m;
+    // Parsed on an arena: the message's entries and string objects take no allocation each, and
+    // an Append's payloads stay in it, the arena living as long as they do (in the core's
+    // buffer of recent entries). Its first block is sized for the frame's objects (the strings'
+    // bytes are allocated apart from the arena).
+    google::protobuf::ArenaOptions options;
+    options.start_block_size = std::min(bytes.size() / 2 + 512, kArenaBlockBytesMax);
+    options.max_block_size = kArenaBlockBytesMax;
+    auto arena = std::make_shared<google::protobuf::Arena>(options);
+    auto& m = *google::protobuf::Arena::CreateMessage<internal::ReplicationMessage>(arena.get());
     if (!m.ParseFromString(bytes)) {
       refuse("unreadable internal message refused");
       return false;
@@ -277,11 +287,11 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       return true;
     }
     if (in.sender != m.from_instance()) in.sender = m.from_instance();
-    dispatch(std::move(m));
+    dispatch(m, arena);
     return true;
   }
 
-  void dispatch(internal::ReplicationMessage m) {
+  void dispatch(internal::ReplicationMessage& m, const std::shared_ptr<const void>& owner) {
     if (m.has_forward()) {
       if (!handlers.on_forward) return;
       const std::string from = m.from();
@@ -310,7 +320,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       pending.done(m.forward_reply());
       return;
     }
-    if (auto message = from_proto(std::move(m)); message && handlers.on_message) {
+    if (auto message = take_from_proto(m, owner); message && handlers.on_message) {
       handlers.on_message(std::move(*message));
     }
   }

@@ -41,6 +41,8 @@ inline constexpr int kRefusalLogsPerMinute = 20;
 inline constexpr int kTlsHandshakeTimeoutMs = 2000;
 // A forwarded client request not answered by the leader in this time fails (ForwardTimeout).
 inline constexpr int kForwardTimeoutMs = 7000;
+// The largest block of the arena an incoming message is parsed on.
+inline constexpr size_t kArenaBlockBytesMax = 64u << 10;
 
 struct TransportHandlers {
   std::function<void(replication::Message)> on_message;
