@@ -102,17 +102,10 @@ void to_proto(replication::Entry& e, internal::Entry* out) {
   if (e.is_gap) out->set_is_gap(true);
 }
 
-replication::Entry from_proto(internal::Entry& e, const std::shared_ptr<const void>& owner) {
-  replication::Entry out{e.position(), e.end(), e.epoch(), e.is_epoch_record(), {}, e.is_gap()};
-  if (owner) {
-    // The payload stays where the parse put it; `owner` keeps it alive (no copy, no allocation).
-    const std::string* bytes = e.mutable_payload();
-    out.payload =
-        replication::Payload(std::shared_ptr<const std::string>(owner, bytes), 0, bytes->size());
-  } else {
-    out.payload = std::move(*e.mutable_payload());
-  }
-  return out;
+replication::Entry from_proto(internal::Entry& e) {
+  return replication::Entry{
+      e.position(), e.end(), e.epoch(), e.is_epoch_record(), std::move(*e.mutable_payload()),
+      e.is_gap()};
 }
 
 }  // namespace
@@ -193,11 +186,10 @@ internal::ReplicationMessage to_proto(replication::Message m, const std::string&
 }
 
 std::optional<replication::Message> from_proto(internal::ReplicationMessage m) {
-  return take_from_proto(m, nullptr);
+  return take_from_proto(m);
 }
 
-std::optional<replication::Message> take_from_proto(internal::ReplicationMessage& m,
-                                                    const std::shared_ptr<const void>& owner) {
+std::optional<replication::Message> take_from_proto(internal::ReplicationMessage& m) {
   replication::Message out;
   out.from = std::move(*m.mutable_from_instance());
   out.to = std::move(*m.mutable_to_instance());
@@ -228,7 +220,7 @@ std::optional<replication::Message> take_from_proto(internal::ReplicationMessage
       replication::Append a{p.epoch(),      p.start(),   p.sync(),       {},
                             p.commit_end(), p.session(), p.commit_only()};
       a.entries.reserve(static_cast<size_t>(p.entries_size()));
-      for (auto& e : *p.mutable_entries()) a.entries.push_back(from_proto(e, owner));
+      for (auto& e : *p.mutable_entries()) a.entries.push_back(from_proto(e));
       out.body = std::move(a);
       break;
     }

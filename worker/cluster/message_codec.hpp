@@ -5,7 +5,6 @@
 #include "replication.pb.h"
 #include "worker/replication/core.hpp"
 
-#include <memory>
 #include <optional>
 #include <string>
 
@@ -28,10 +27,8 @@ std::string frame(const internal::ReplicationMessage& m);
 // nullopt when the message carries no replication body (e.g. a Forward) or is malformed. The
 // message's from/to are the instance ids.
 std::optional<replication::Message> from_proto(internal::ReplicationMessage m);
-// As from_proto, taking the strings out of `m` in place (it may live on a protobuf Arena). With
-// `owner` (what keeps `m` alive, e.g. its arena), an Append's payloads are not moved but refer to
-// their bytes inside `m` and keep `owner` alive as long as they live.
-std::optional<replication::Message> take_from_proto(internal::ReplicationMessage& m,
-                                                    const std::shared_ptr<const void>& owner);
+// As from_proto, moving the strings out of `m` in place (it may live on a protobuf Arena, which a
+// by-value message would copy out of).
+std::optional<replication::Message> take_from_proto(internal::ReplicationMessage& m);
 
 }  // namespace chorus::cluster
