@@ -151,12 +151,22 @@ export class Worker {
       gone = true;
       throw new Error(`worker exited early (${JSON.stringify(r)}):\n${this.output}`);
     });
-    await Promise.race([
-      waitFor(() => canConnect(this.clientPort, this.host),
-        { what: `worker TCP port ${this.clientPort}`, stopIf: () => gone }),
-      exitedEarly,
-    ]);
     exitedEarly.catch(() => {});
+    try {
+      await Promise.race([
+        waitFor(() => canConnect(this.clientPort, this.host),
+          { what: `worker TCP port ${this.clientPort}`, stopIf: () => gone }),
+        exitedEarly,
+      ]);
+    } catch (e) {
+      // A worker that never answered is killed here: the caller got no Worker to clean up, and
+      // its open pipes kept the test file running until ctest's timeout (600 s) after the failure.
+      if (!gone) {
+        try { process.kill(proc.pid, 'SIGKILL'); } catch {}
+        await this.exited;
+      }
+      throw e;
+    }
     return this;
   }
 
