@@ -7,7 +7,6 @@
 #include "worker/engine/engine.hpp"
 
 #include "common/thread_name.hpp"
-#include "common/thread_slice.hpp"
 #include "worker/engine/acl.hpp"
 #include "worker/engine/credentials.hpp"
 #include "worker/engine/reads.hpp"
@@ -326,7 +325,6 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
   on_core([this, transport] { start_core(transport); });
   core_thread_ = std::thread([this] {
     set_thread_name("core");
-    request_short_slice();  // woken by every request, Append and acknowledgement
     core_io_.run();
   });
   if (config.cluster.cluster_size == 1) {
