@@ -303,12 +303,45 @@ TEST(ReplicationCore, CommitAnnouncementsAreNotAnswered) {
   EXPECT_EQ(acks, 2) << "one ack per follower, for its durable copy only";
   for (auto& [i, n] : c.nodes) EXPECT_EQ(n.core->commit_end(), e->back().end) << "node " << i;
   c.delivered.clear();
-  c.run(10);  // heartbeats are still answered (the leader's quorum check needs them)
+  // Heartbeats are still answered, at least every other one (the leader's quorum check needs
+  // them); a heartbeat to a follower that answered lately need not be.
+  c.run(20);
   int heartbeat_answers = 0;
   for (const auto& m : c.delivered) {
     heartbeat_answers += std::holds_alternative<AppendAck>(m.body) && m.to == leader;
   }
   EXPECT_GE(heartbeat_answers, 2);
+}
+
+// Idle cost: a caught-up follower that answered lately gets its next heartbeat as commit_only
+// (unanswered), so an idle leader is woken by half as many acks, and still never steps down.
+TEST(ReplicationCore, IdleHeartbeatsAskForEveryOtherAnswer) {
+  Cluster c(3);
+  c.run(100);
+  ASSERT_EQ(c.leaders(), 1);
+  c.run(20);
+  const NodeId leader = c.leader()->self();
+  const int64_t epoch = c.leader()->epoch();
+  c.delivered.clear();
+  c.run(500);  // 100 heartbeat rounds (heartbeat_ticks 5)
+  int heartbeats = 0;
+  int answered = 0;
+  int acks = 0;
+  for (const auto& m : c.delivered) {
+    const auto* a = std::get_if<Append>(&m.body);
+    if (a != nullptr && m.from == leader && a->entries.empty()) {
+      heartbeats += 1;
+      answered += !a->commit_only;
+    }
+    acks += std::holds_alternative<AppendAck>(m.body) && m.to == leader;
+  }
+  EXPECT_GE(heartbeats, 2 * 99);
+  EXPECT_EQ(acks, answered) << "every heartbeat that asks is answered, no other";
+  EXPECT_GE(answered, heartbeats / 2 - 2);
+  EXPECT_LE(answered, heartbeats / 2 + 2);
+  ASSERT_NE(c.leader(), nullptr);
+  EXPECT_EQ(c.leader()->self(), leader);
+  EXPECT_EQ(c.leader()->epoch(), epoch);
 }
 
 TEST(ReplicationCore, SlowFollowerCommitsWhenItsCopyBecomesDurable) {

@@ -438,7 +438,17 @@ void Core::send_appends(const NodeId& to, bool heartbeat) {
     send(to, Append{hard_.epoch, start, false, std::move(entries), commit_end_, p.session});
     sent = true;
   }
-  if (!sent && heartbeat) send(to, Append{hard_.epoch, p.next, false, {}, commit_end_, p.session});
+  if (!sent && heartbeat) {
+    // Idle cost: a follower that holds all of our log durably has nothing to tell us but that
+    // it is alive, so only every other heartbeat asks for an answer (the others go as
+    // commit_only, which followers never answer). The quorum check still hears from it about
+    // every 2 heartbeats, well within the election timeout (3+ heartbeats).
+    const bool caught_up = p.next == log_end_ && p.durable_end == log_end_;
+    const bool heard_lately =
+        now_tick_ - p.last_heard_tick < config_.heartbeat_ticks + config_.heartbeat_ticks / 2;
+    send(to,
+         Append{hard_.epoch, p.next, false, {}, commit_end_, p.session, caught_up && heard_lately});
+  }
 }
 
 void Core::on_append(const NodeId& from, Append& m) {
@@ -491,8 +501,8 @@ void Core::on_append(const NodeId& from, Append& m) {
     return;
   }
   // A heartbeat (or a duplicate): answer, so the leader knows we are here and how far we are.
-  // A commit announcement needs no answer: durable() acks new entries, and the next heartbeat's
-  // answer repairs an ack that was lost.
+  // A commit announcement (or a heartbeat the leader sends as one) needs no answer: durable()
+  // acks new entries, and the next answered heartbeat repairs an ack that was lost.
   if (m.commit_only) return;
   send(from, AppendAck{hard_.epoch, log_end_, durable_end_, session_});
 }

@@ -133,9 +133,10 @@ struct Append {  // leader -> follower; no entries = heartbeat
   std::vector<Entry> entries;
   int64_t commit_end = 0;
   uint64_t session = 0;
-  // Only announces commit_end (announce_commit): the follower has nothing to tell the leader
-  // that its own acks and the heartbeats' answers do not, so it does not answer. Answering
-  // cost a message each way per commit.
+  // Only announces commit_end (announce_commit), or a heartbeat to a follower that holds the
+  // whole log durably and answered one lately: the follower has nothing to tell the leader that
+  // its own acks and the other heartbeats' answers do not, so it does not answer. Answering
+  // cost a message each way per commit, and woke an idle leader twice per heartbeat round.
   bool commit_only = false;
 };
 struct AppendAck {
