@@ -30,6 +30,9 @@ constexpr int64_t kCaughtUpSlackBytes = 4 << 20;
 // An idle core thread still wakes this often, so that its watchdog age (/health/ready) and the
 // write timeouts stay fresh; otherwise it sleeps until the core has a tick due.
 constexpr int kIdleWakeMs = 250;
+// An armed wake is moved later only by at least this much (see arm_tick_timer): bounds the
+// timer syscalls of a busy core thread to a few a second.
+constexpr int kIdleRearmMinMs = kIdleWakeMs / 2;
 
 // The replication core reads older entries (for followers catching up) from SQLite.
 class StorageLogReader final : public replication::LogReader {
@@ -170,7 +173,12 @@ void ReplicationRuntime::arm_tick_timer() {
   const int due = std::min(core_->ticks_until_due(), idle_wake_ticks());
   const auto at =
       tick_base_ + due * std::chrono::milliseconds(std::max(1, config_.cluster.tick_ms));
-  if (tick_armed_ && at >= tick_wake_at_) return;  // already wakes in time: no timer syscall
+  // Already wakes in time: no timer syscall. But a wake well before the one due now is moved
+  // later: an idle follower's heartbeats (every heartbeat_ms, below kIdleWakeMs) then keep
+  // pushing its idle wake ahead instead of the thread waking for it 4 times a second, at one
+  // timer syscall per kIdleRearmMinMs instead of a context switch per kIdleWakeMs.
+  const bool moved_later = tick_armed_ && at >= tick_wake_at_;
+  if (moved_later && at - tick_wake_at_ < std::chrono::milliseconds(kIdleRearmMinMs)) return;
   tick_armed_ = true;
   tick_wake_at_ = at;
   tick_timer_.expires_at(at);  // cancels an earlier wait, whose handler sees operation_aborted
@@ -180,6 +188,12 @@ void ReplicationRuntime::arm_tick_timer() {
     if (ec || stopped_) return;
     on_tick();
   });
+  if (moved_later) {
+    // What the skipped wake would have done (the status, e.g. a follower becoming caught up,
+    // and the write timeouts), now: they stay as fresh as with the wake.
+    check_timeouts();
+    update_status();
+  }
 }
 
 void ReplicationRuntime::on_tick() {
