@@ -20,6 +20,17 @@ namespace {
 constexpr int kFastRounds = 20;  // the first rounds every 100 ms, so a cluster forms fast
 constexpr int kFastIntervalMs = 100;
 constexpr int kDnsRefreshRounds = 30;  // resolve ClusterDns again every N rounds
+// Idle cost: a regular round skips one of our own nodes that holds our current view and spoke
+// with us within this many rounds. The push would only say "alive, unchanged" both ways: news
+// (a changed view) still goes every round, and a node's death comes from the supervisor at
+// once (node_exited), a hang from the health checks; so an idle node gets a push every few
+// rounds instead of every round.
+constexpr int kLocalQuietRounds = 4;
+
+std::string node_key(const NodeSpec& node) {
+  const std::string host = node.resolved.int_ip == "0.0.0.0" ? "127.0.0.1" : node.resolved.int_ip;
+  return host + ":" + std::to_string(node.resolved.int_http_port);
+}
 
 int64_t now_micros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -48,6 +59,7 @@ GossipRelay::GossipRelay(const ManagerConfig& config, Log& log, std::string inst
     auto& m = membership_for(node.cluster, now);
     const std::string host = node.resolved.int_ip == "0.0.0.0" ? "127.0.0.1" : node.resolved.int_ip;
     m.add_seed(host, node.resolved.int_http_port, now);
+    local_nodes_.insert(node_key(node));
   }
 }
 
@@ -81,10 +93,7 @@ cluster::Membership& GossipRelay::membership_for(const std::string& cluster, int
 
 std::set<std::string> GossipRelay::allowed_targets() const {
   std::set<std::string> out;
-  for (const NodeSpec& node : config_.nodes) {
-    const std::string host = node.resolved.int_ip == "0.0.0.0" ? "127.0.0.1" : node.resolved.int_ip;
-    out.insert(host + ":" + std::to_string(node.resolved.int_http_port));
-  }
+  out.insert(local_nodes_.begin(), local_nodes_.end());
   for (const HostPort& seed : config_.gossip_seeds) {
     out.insert(seed.host + ":" + std::to_string(seed.port));
   }
@@ -158,6 +167,7 @@ std::optional<ClusterInfo> GossipRelay::handle_push(const ClusterInfo& pushed, s
     return std::nullopt;
   }
   digests_.took(view.cluster_name + "\n" + peer, gossip_digest(pushed));
+  heard(view.cluster_name + "\n" + peer, now);
   auto answer = m.view();
   if (leader_of(answer) != leader_before) relay_now(view.cluster_name);
   return answer;
@@ -177,7 +187,9 @@ UnchangedReply GossipRelay::handle_unchanged(const UnchangedPush& push) {
   const MemberInfo me = self();
   m.set_self(me);
   const std::string leader_before = leader_of(m.view());
-  if (!m.heard_from(push.sender, push.time_stamp, steady_now_ms())) return reply;
+  const int64_t now = steady_now_ms();
+  if (!m.heard_from(push.sender, push.time_stamp, now)) return reply;
+  heard(cluster + "\n" + push.sender, now);
   reply.view = m.view();
   // A leader we had marked dead that speaks again is news for the others.
   if (leader_of(reply.view) != leader_before) relay_now(cluster);
@@ -190,6 +202,30 @@ UnchangedReply GossipRelay::handle_unchanged(const UnchangedPush& push) {
     reply.kind = UnchangedReply::Kind::kWholeView;
   }
   return reply;
+}
+
+void GossipRelay::heard(const std::string& book_key, int64_t now) { heard_ms_[book_key] = now; }
+
+bool GossipRelay::quiet_local_target(const std::string& book_key, const std::string& target,
+                                     int64_t now) const {
+  if (local_nodes_.count(target) == 0) return false;
+  const auto it = heard_ms_.find(book_key);
+  return it != heard_ms_.end() &&
+         now - it->second < int64_t{kLocalQuietRounds} * config_.gossip_interval_ms;
+}
+
+void GossipRelay::node_exited(const NodeSpec& node) {
+  const std::string key = node_key(node);
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = clusters_.find(node.cluster);
+    if (it == clusters_.end()) return;
+    const std::string book_key = node.cluster + "\n" + key;
+    heard_ms_.erase(book_key);
+    digests_.forget(book_key);
+    it->second->contact_failed(key, steady_now_ms());
+  }
+  relay_now(node.cluster);
 }
 
 void GossipRelay::relay_now(const std::string& cluster) {
@@ -307,7 +343,10 @@ void GossipRelay::round(int64_t round_number, const std::set<std::string>* only)
             only ? std::nullopt
                  : digests_.unchanged_push(name + "\n" + target, view->cluster_name,
                                            cluster::member_key(me), digest, me.time_stamp);
-        if (push) p.unchanged = to_text(*push);
+        if (push) {
+          if (quiet_local_target(name + "\n" + target, target, now)) continue;
+          p.unchanged = to_text(*push);
+        }
         pushes.push_back(std::move(p));
       }
     }
@@ -339,6 +378,7 @@ void GossipRelay::settle(const std::string& cluster, const std::string& target,
     const auto unchanged = unchanged_answer_from_text(answer->body, nullptr);
     if (unchanged && digests_.answered(book_key, unchanged->view_digest) &&
         m.heard_from(target, unchanged->time_stamp, now)) {
+      heard(book_key, now);
       ++exchanges_ok_;
       return;
     }
@@ -350,9 +390,11 @@ void GossipRelay::settle(const std::string& cluster, const std::string& target,
   if (answer && answer->status == 200) info = cluster_info_from_json(answer->body, nullptr);
   if (info && m.merge(*info, target, now)) {
     digests_.exchanged(book_key, sent, gossip_digest(*info));
+    heard(book_key, now);
     ++exchanges_ok_;
   } else {
     digests_.forget(book_key);
+    heard_ms_.erase(book_key);
     ++exchanges_failed_;
     m.contact_failed(target, now);
   }

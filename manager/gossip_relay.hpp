@@ -47,6 +47,9 @@ class GossipRelay {
   std::optional<ClusterInfo> handle_push(const ClusterInfo& view, std::string* error);
   // A member's unchanged push: its word that it is alive, answered "unchanged" or with our view.
   UnchangedReply handle_unchanged(const UnchangedPush& push);
+  // One of this manager's nodes exited (the supervisor saw it): it is marked dead at once and
+  // its cluster's members hear of it without waiting for a round.
+  void node_exited(const NodeSpec& node);
   // The view of a cluster (empty name: the default cluster); nullopt if unknown.
   std::optional<ClusterInfo> view(const std::string& cluster);
   std::vector<std::string> clusters();
@@ -74,6 +77,11 @@ class GossipRelay {
   std::optional<HttpAnswer> exchange(const std::string& target, const std::string& body);
   void settle(const std::string& cluster, const std::string& target,
               const std::optional<HttpAnswer>& answer, uint64_t sent);
+  // Whether the regular round may skip pushing to `target`: one of our own nodes, which holds
+  // our current view and spoke with us lately. REQUIRES lock.
+  bool quiet_local_target(const std::string& book_key, const std::string& target,
+                          int64_t now) const;
+  void heard(const std::string& book_key, int64_t now);  // REQUIRES lock
   // Wakes the relay thread to push `cluster` at once (its leader changed).
   void relay_now(const std::string& cluster);
 
@@ -85,6 +93,10 @@ class GossipRelay {
   std::vector<std::pair<std::string, int>> dns_seeds_;                    // GUARDED_BY(mutex_)
   // Keyed by "<cluster>\n<member key>"; GUARDED_BY(mutex_).
   DigestBook digests_;
+  // When each member last spoke with us (its push or its answer to ours), by the same keys;
+  // GUARDED_BY(mutex_).
+  std::map<std::string, int64_t> heard_ms_;
+  std::set<std::string> local_nodes_;  // our own nodes' member keys (set once in the constructor)
   std::atomic<bool> stopping_{false};
   std::mutex wake_mutex_;
   std::condition_variable wake_;

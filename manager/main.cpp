@@ -120,6 +120,8 @@ class ManagerApp final : public Poco::Util::ServerApplication {
     const std::string instance = Poco::UUIDGenerator::defaultGenerator().createRandom().toString();
     chorus::manager::GossipRelay relay(config_, log, instance);
     chorus::manager::Supervisor supervisor(config_, *store, log, worker);
+    supervisor.set_on_exit(
+        [&relay](const chorus::manager::NodeSpec& node) { relay.node_exited(node); });
     std::atomic<bool> stopping{false};
     std::vector<std::string> node_names;
     for (const auto& node : config_.nodes) node_names.push_back(node.name);

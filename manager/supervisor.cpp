@@ -274,6 +274,7 @@ void Supervisor::reap(Node& node, int64_t now) {
   ++counters_.exits;
   const ExitVerdict verdict = node.policy.exited(now, status);
   record_exit(node, status, verdict);
+  if (on_exit_) on_exit_(*node.spec);
 }
 
 void Supervisor::record_exit(Node& node, const ExitStatus& status, const ExitVerdict& verdict) {

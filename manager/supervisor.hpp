@@ -57,6 +57,8 @@ class Supervisor {
   Supervisor(const ManagerConfig& config, Store& store, Log& log, std::string worker_path);
   ~Supervisor();
 
+  // Called (on the supervisor's thread) each time a node's process exited; set before start().
+  void set_on_exit(std::function<void(const NodeSpec&)> on_exit) { on_exit_ = std::move(on_exit); }
   // Kills what an earlier manager left running, then starts every node the operator did not
   // stop, and the threads.
   void start();
@@ -89,6 +91,8 @@ class Supervisor {
     std::string stats_json;
     int64_t started_ms = 0;
   };
+
+  std::function<void(const NodeSpec&)> on_exit_;
 
   void run();
   void step(Node& node, int64_t now);
