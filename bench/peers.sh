@@ -7,10 +7,12 @@
 # processes read from /proc. Prints a markdown table of medians and the ratios to stdout, keeps
 # the JSON lines in OUT_DIR. Installs what it needs (Debian nats-server and etcd-server, the npm
 # drivers from bench/peers/package-lock.json). Every process started here is stopped by its PID.
-# Ports: 21111–23514 (below the ephemeral range; this benchmark owns them while it runs).
+# Ports: 21111–23514 (below the ephemeral range; this benchmark owns them while it runs), or
+# with PORT_SLOT=1 24111–26514 and PORT_SLOT=2 27111–29514, so that up to three runs can share a
+# machine (each slot has its own default WORK_DIR).
 #   bench/peers.sh [OUT_DIR] [WORKER_BIN]
 #   env: RUNS (3), SECONDS_PER_RUN (10), WRITERS ("1 16 64"), SYSTEMS ("chorus nats etcd"),
-#        WORK_DIR (/tmp/chorus-peers), WORKER_ARGS (extra chorus-worker options),
+#        WORK_DIR (/tmp/chorus-peers-slotN), WORKER_ARGS (extra chorus-worker options), PORT_SLOT (0),
 #        CHORUS_BEFORE (another chorus-worker binary: a second Chorus cluster, system
 #        "chorus-before", measured in the same interleaved runs, so a change is compared with
 #        the build before it under the same load)
@@ -29,7 +31,10 @@ if [ -n "$worker_before" ]; then
   [ -x "$worker_before" ] || { echo "CHORUS_BEFORE: no chorus-worker at $worker_before" >&2; exit 2; }
   systems+=(chorus-before)
 fi
-work=${WORK_DIR:-/tmp/chorus-peers}
+slot=${PORT_SLOT:-0}
+case "$slot" in 0 | 1 | 2) ;; *) echo "PORT_SLOT must be 0, 1 or 2, not '$slot'" >&2; exit 2 ;; esac
+work=${WORK_DIR:-/tmp/chorus-peers-slot$slot}
+port() { echo $((20000 + slot * 3000 + $1 * 1000 + $2)); }  # port NODE SUFFIX, e.g. port 2 114
 readonly kReadyDeadlineSeconds=60
 
 [ -x "$worker" ] || { echo "no chorus-worker at $worker (build first: cmake --build build/release)" >&2; exit 2; }
@@ -61,46 +66,48 @@ start() {  # start SYSTEM LOG COMMAND... : runs COMMAND in the background, remem
   pids[$system]="${pids[$system]:-}${pids[$system]:+,}$!"
 }
 
-endpoints_chorus="127.0.0.1:21114,127.0.0.1:22114,127.0.0.1:23114"
-endpoints_nats="127.0.0.1:21222,127.0.0.1:22222,127.0.0.1:23222"
-endpoints_etcd="127.0.0.1:21379,127.0.0.1:22379,127.0.0.1:23379"
-endpoints_chorus_before="127.0.0.1:21514,127.0.0.1:22514,127.0.0.1:23514"
+endpoints() { echo "127.0.0.1:$(port 1 "$1"),127.0.0.1:$(port 2 "$1"),127.0.0.1:$(port 3 "$1")"; }
+endpoints_chorus=$(endpoints 114)
+endpoints_nats=$(endpoints 222)
+endpoints_etcd=$(endpoints 379)
+endpoints_chorus_before=$(endpoints 514)
 
 for i in 1 2 3; do
-  # Chorus: node i on ports 2i111..2i114 (internal TCP, external TCP, internal HTTP, external HTTP).
+  # Chorus: node i on ports port i 111..114 (internal TCP, external TCP, internal HTTP, external HTTP).
   seeds=""
-  for j in 1 2 3; do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:2${j}113"; done
+  for j in 1 2 3; do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:$(port $j 113)"; done
   start chorus "$work/chorus$i.log" "$worker" --db "$work/chorus$i" --log "$work/chorus$i-logs" \
-    --int-ip 127.0.0.1 --ext-ip 127.0.0.1 --int-tcp-port=2${i}111 --ext-tcp-port=2${i}112 \
-    --int-http-port=2${i}113 --ext-http-port=2${i}114 --cluster-size=3 \
+    --int-ip 127.0.0.1 --ext-ip 127.0.0.1 --int-tcp-port="$(port $i 111)" \
+    --ext-tcp-port="$(port $i 112)" --int-http-port="$(port $i 113)" \
+    --ext-http-port="$(port $i 114)" --cluster-size=3 \
     --discover-via-dns=false --gossip-seed="$seeds" "${extra[@]}"
   if [ -n "$worker_before" ]; then
-    # The build to compare with: node i on ports 2i511..2i514.
+    # The build to compare with: node i on ports port i 511..514.
     seeds=""
-    for j in 1 2 3; do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:2${j}513"; done
+    for j in 1 2 3; do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:$(port $j 513)"; done
     start chorus-before "$work/chorus-before$i.log" "$worker_before" --db "$work/chorus-before$i" \
       --log "$work/chorus-before$i-logs" --int-ip 127.0.0.1 --ext-ip 127.0.0.1 \
-      --int-tcp-port=2${i}511 --ext-tcp-port=2${i}512 --int-http-port=2${i}513 \
-      --ext-http-port=2${i}514 --cluster-size=3 --discover-via-dns=false --gossip-seed="$seeds" \
+      --int-tcp-port="$(port $i 511)" --ext-tcp-port="$(port $i 512)" \
+      --int-http-port="$(port $i 513)" --ext-http-port="$(port $i 514)" --cluster-size=3 --discover-via-dns=false --gossip-seed="$seeds" \
       "${extra[@]}"
   fi
-  # NATS: client 2i222, cluster routes 2i223, JetStream on disk.
+  # NATS: client port i 222, cluster routes port i 223, JetStream on disk.
   routes=""
-  for j in 1 2 3; do routes="$routes${routes:+, }nats-route://127.0.0.1:2${j}223"; done
+  for j in 1 2 3; do routes="$routes${routes:+, }nats-route://127.0.0.1:$(port $j 223)"; done
   cat >"$work/nats$i.conf" <<EOF
 server_name: n$i
-listen: 127.0.0.1:2${i}222
+listen: 127.0.0.1:$(port $i 222)
 jetstream { store_dir: "$work/nats$i" }
-cluster { name: bench, listen: 127.0.0.1:2${i}223, routes: [ $routes ] }
+cluster { name: bench, listen: 127.0.0.1:$(port $i 223), routes: [ $routes ] }
 EOF
   start nats "$work/nats$i.log" nats-server -c "$work/nats$i.conf"
-  # etcd: client 2i379, peers 2i380.
+  # etcd: client port i 379, peers port i 380.
   start etcd "$work/etcd$i.log" etcd --name "n$i" --data-dir "$work/etcd$i" \
-    --listen-client-urls "http://127.0.0.1:2${i}379" \
-    --advertise-client-urls "http://127.0.0.1:2${i}379" \
-    --listen-peer-urls "http://127.0.0.1:2${i}380" \
-    --initial-advertise-peer-urls "http://127.0.0.1:2${i}380" \
-    --initial-cluster "n1=http://127.0.0.1:21380,n2=http://127.0.0.1:22380,n3=http://127.0.0.1:23380" \
+    --listen-client-urls "http://127.0.0.1:$(port $i 379)" \
+    --advertise-client-urls "http://127.0.0.1:$(port $i 379)" \
+    --listen-peer-urls "http://127.0.0.1:$(port $i 380)" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$(port $i 380)" \
+    --initial-cluster "n1=http://127.0.0.1:$(port 1 380),n2=http://127.0.0.1:$(port 2 380),n3=http://127.0.0.1:$(port 3 380)" \
     --initial-cluster-token bench --initial-cluster-state new
 done
 

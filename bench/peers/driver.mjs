@@ -120,11 +120,17 @@ async function main() {
   };
   let ticks0 = 0;
   let ticks1 = 0;
+  // The driver's own CPU over the same window: the client shares the machine's two cores with the
+  // servers, so its cost per write bounds every system's throughput here.
+  let client0 = null;
+  let client1 = null;
   const windowed = (async () => {
     await sleep(warmupEnd - performance.now());
     ticks0 = serverTicks();
+    client0 = process.cpuUsage();
     await sleep(end - performance.now());
     ticks1 = serverTicks();
+    client1 = process.cpuUsage(client0);
   })();
   await Promise.all(Array.from({ length: writers }, (_, k) => loop(k)));
   await windowed;
@@ -136,6 +142,8 @@ async function main() {
     p50: round(percentile(latencies, 0.5)), p99: round(percentile(latencies, 0.99)),
     cpuUsPerWrite: latencies.length && opt.pids
       ? Math.round(((ticks1 - ticks0) / kTicksPerSecond) * 1e6 / latencies.length) : null,
+    clientCpuUsPerWrite: latencies.length && client1
+      ? Math.round((client1.user + client1.system) / latencies.length) : null,
     errors, firstError }));
 }
 

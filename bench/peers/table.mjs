@@ -1,6 +1,7 @@
 // Turns bench/peers.sh's JSON lines into one markdown table: per writer count, each system's
 // median writes/s (p50 / p99 ms), the ratios Chorus ÷ NATS and Chorus ÷ etcd, and the median
-// server CPU per acknowledged write of the three processes together.
+// server CPU per acknowledged write of the three processes together, and the client's (the
+// driver process's) CPU per write.
 //   node table.mjs results.jsonl
 import fs from 'node:fs';
 
@@ -19,12 +20,13 @@ const cell = (system, c) => {
   const rows = lines.filter((l) => l.system === system && l.writers === c);
   return { rate: median(rows.map((r) => r.rate)), p50: median(rows.map((r) => r.p50)),
     p99: median(rows.map((r) => r.p99)), cpu: median(rows.map((r) => r.cpuUsPerWrite)),
+    clientCpu: median(rows.map((r) => r.clientCpuUsPerWrite)),
     errors: rows.reduce((n, r) => n + r.errors, 0), runs: rows.length };
 };
 const others = systems.filter((s) => s !== 'chorus');
 const header = ['writers C', ...systems.map((s) => `${s} writes/s (p50 / p99 ms)`),
   ...(systems.includes('chorus') ? others.map((s) => `chorus ÷ ${s}`) : []),
-  ...systems.map((s) => `${s} CPU µs/write`)];
+  ...systems.map((s) => `${s} CPU µs/write (server / client)`)];
 console.log(`| ${header.join(' | ')} |`);
 console.log(`|${header.map(() => '---').join('|')}|`);
 for (const c of writers) {
@@ -33,7 +35,7 @@ for (const c of writers) {
     ...systems.map((s) => `${fmt(cells[s].rate)} (${fmt(cells[s].p50, 2)} / ${fmt(cells[s].p99, 2)})`),
     ...(systems.includes('chorus') ? others.map((s) => (cells.chorus.rate && cells[s].rate
       ? fmt(cells.chorus.rate / cells[s].rate, 2) : '–')) : []),
-    ...systems.map((s) => fmt(cells[s].cpu))];
+    ...systems.map((s) => `${fmt(cells[s].cpu)} / ${fmt(cells[s].clientCpu)}`)];
   console.log(`| ${row.join(' | ')} |`);
 }
 const errors = lines.reduce((n, l) => n + l.errors, 0);
