@@ -10,7 +10,9 @@
 #   env: RUNS (3), DURATION (10), WRITERS ("1 64"), WORK_DIR (/tmp/chorus-ab), BATCH (1),
 #        PRIO (0; 1: every worker and bench in its own autogroup at nice -19, needs root),
 #        BENCH_ARGS (more chorus-bench options, e.g. "--stream-prefix ab": the same streams each run),
-#        BASES ("4 5": the first digit of cluster A's and B's ports, so that two people can run it)
+#        PORT_PREFIXES ("11 12": cluster A's node i listens on PREFIX*1000 + i*100 + 11..14, so
+#        A on 11111–11314 and B on 12111–12314, below the ephemeral range 32768–60999 where an
+#        outgoing connection can take a port; other prefixes up to 31 let two people run it)
 set -euo pipefail
 out=${1:?usage: cluster_ab.sh OUT_DIR WORKER_A WORKER_B [BENCH_BIN]}
 worker_a=${2:?}
@@ -22,7 +24,13 @@ batch=${BATCH:-1}
 prio=${PRIO:-0}
 read -r -a writer_counts <<<"${WRITERS:-1 64}"
 work=${WORK_DIR:-/tmp/chorus-ab}
-read -r base_a base_b <<<"${BASES:-4 5}"
+[ -z "${BASES:-}" ] || { echo "BASES is now PORT_PREFIXES (ports below 32768), e.g. \"13 14\"" >&2; exit 2; }
+read -r base_a base_b <<<"${PORT_PREFIXES:-11 12}"
+for b in "$base_a" "$base_b"; do
+  [[ "$b" =~ ^[0-9]+$ ]] && [ "$b" -ge 1 ] && [ "$b" -le 31 ] ||
+    { echo "PORT_PREFIXES: two numbers from 1 to 31, not '$b'" >&2; exit 2; }
+done
+port() { echo $(($1 * 1000 + $2 * 100 + $3)); }  # port PREFIX NODE SUFFIX
 mkdir -p "$out"
 rm -rf "$work"
 mkdir -p "$work"
@@ -35,17 +43,17 @@ prioritize() {  # the process's own autogroup at nice -19 (PRIO=1)
   return 0
 }
 
-# Cluster A on ports 4<i>111..4<i>114, B on 5<i>111..5<i>114 (BASES).
+# Node i of a cluster on ports PREFIX*1000 + i*100 + 11..14 (PORT_PREFIXES).
 for name in A B; do
   base=$base_a
   bin=$worker_a
   [ "$name" = B ] && base=$base_b && bin=$worker_b
   for i in 1 2 3; do
     seeds=""
-    for j in 1 2 3; do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:${base}${j}113"; done
+    for j in 1 2 3; do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:$(port "$base" $j 13)"; done
     setsid "$bin" --db "$work/$name$i" --log "$work/$name$i-log" --int-ip 127.0.0.1 --ext-ip 127.0.0.1 \
-      --int-tcp-port="${base}${i}111" --ext-tcp-port="${base}${i}112" \
-      --int-http-port="${base}${i}113" --ext-http-port="${base}${i}114" --cluster-size=3 \
+      --int-tcp-port="$(port "$base" $i 11)" --ext-tcp-port="$(port "$base" $i 12)" \
+      --int-http-port="$(port "$base" $i 13)" --ext-http-port="$(port "$base" $i 14)" --cluster-size=3 \
       --discover-via-dns=false --gossip-seed="$seeds" >"$work/$name$i.out" 2>&1 &
     pids+=("$!")
     cluster_pids[$name]="${cluster_pids[$name]:-} $!"
@@ -54,11 +62,11 @@ for name in A B; do
 done
 echo "pids: A:${cluster_pids[A]} B:${cluster_pids[B]}" | tee "$out/pids.txt"
 
-leader_port() {  # leader_port BASE
-  curl -s --max-time 1 "http://127.0.0.1:${1}1114/gossip?format=json" |
+leader_port() {  # leader_port PREFIX
+  curl -s --max-time 1 "http://127.0.0.1:$(port "$1" 1 14)/gossip?format=json" |
     python3 -c 'import json,sys; g=json.load(sys.stdin); print(next(m["externalTcpPort"] for m in g["members"] if m["state"]=="Leader" and m["isAlive"]))' 2>/dev/null
 }
-wait_leader() {  # wait_leader BASE
+wait_leader() {  # wait_leader PREFIX
   local p=""
   for _ in $(seq 150); do
     p=$(leader_port "$1" || true)
@@ -74,6 +82,7 @@ wait_leader "$base_b" >/dev/null
 cpu_ticks() {  # the summed utime+stime (clock ticks) of the given pids
   local t=0
   for p in "$@"; do
+    [ -r "/proc/$p/stat" ] || { echo "worker $p exited; its log is in $work" >&2; exit 1; }
     t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
   done
   echo "$t"
