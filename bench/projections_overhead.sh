@@ -24,11 +24,11 @@ trap cleanup EXIT
 start_node() {  # $1: name, then extra options
   local name=$1
   shift
-  "$W" --db "$D/$name" --log "$D/log-$name" --ext-tcp-port 35812 --ext-http-port 35814 \
-    --int-tcp-port 35811 --int-http-port 35813 "$@" >"$D/out-$name" 2>&1 &
+  "$W" --db "$D/$name" --log "$D/log-$name" --ext-tcp-port 15812 --ext-http-port 15814 \
+    --int-tcp-port 15811 --int-http-port 15813 "$@" >"$D/out-$name" 2>&1 &
   pid=$!
   for _ in $(seq 1 200); do
-    curl -s -m 1 -o /dev/null 127.0.0.1:35814/ping && return 0
+    curl -s -m 1 -o /dev/null 127.0.0.1:15814/ping && return 0
     sleep 0.05
   done
   echo "the node did not start" >&2
@@ -41,7 +41,7 @@ for r in $(seq 1 "$RUNS"); do
     opts=()
     [ "$mode" = on ] && opts=(--run-projections=System --start-standard-projections=true)
     start_node "r$r-$mode" "${opts[@]}"
-    "$B" --port 35812 --mode write --connections 64 --inflight 1 --batch 1 --streams 64 \
+    "$B" --port 15812 --mode write --connections 64 --inflight 1 --batch 1 --streams 64 \
       --event-size 256 --duration-s "$DURATION" 2>&1 | tail -1 | python3 -c "import json,sys
 d=json.loads(sys.stdin.read())
 print($r, '$mode', int(d['events_per_s']), d['p50_ms'], d['p99_ms'], d['errors'])"
@@ -49,5 +49,5 @@ print($r, '$mode', int(d['events_per_s']), d['p50_ms'], d['p99_ms'], d['errors']
   done
 done
 start_node lag --run-projections=System --start-standard-projections=true
-node "$here/projections_lag.mjs" 35812 "$RATE" 20
+node "$here/projections_lag.mjs" 15812 "$RATE" 20
 stop_node

@@ -18,32 +18,32 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
 trap cleanup EXIT
 for i in 1 2 3; do
   seeds=""
-  for j in 1 2 3; do [ "$j" != "$i" ] && seeds="$seeds,127.0.0.1:3${j}813"; done
-  "$W" --db "$D/n$i" --log "$D/log$i" --int-tcp-port=3${i}811 --ext-tcp-port=3${i}812 \
-    --int-http-port=3${i}813 --ext-http-port=3${i}814 --cluster-size=3 \
+  for j in 1 2 3; do [ "$j" != "$i" ] && seeds="$seeds,127.0.0.1:1${j}813"; done
+  "$W" --db "$D/n$i" --log "$D/log$i" --int-tcp-port=1${i}811 --ext-tcp-port=1${i}812 \
+    --int-http-port=1${i}813 --ext-http-port=1${i}814 --cluster-size=3 \
     --discover-via-dns=false --gossip-seed="${seeds#,}" >"$D/out$i" 2>&1 &
   pids+=($!)
 done
-"$W" --db "$D/single" --log "$D/logs" --ext-tcp-port 34812 --ext-http-port 34814 \
-  --int-tcp-port 34811 --int-http-port 34813 >"$D/outs" 2>&1 &
+"$W" --db "$D/single" --log "$D/logs" --ext-tcp-port 14812 --ext-http-port 14814 \
+  --int-tcp-port 14811 --int-http-port 14813 >"$D/outs" 2>&1 &
 pids+=($!)
 leader=""
 for _ in $(seq 1 100); do
-  leader=$(curl -s -m 1 127.0.0.1:31814/gossip | python3 -c "import json,sys
+  leader=$(curl -s -m 1 127.0.0.1:11814/gossip | python3 -c "import json,sys
 d=json.load(sys.stdin)
 print(next((m['externalTcpPort'] for m in d['members'] if m['state']=='Leader'), ''))" 2>/dev/null || true)
-  [ -n "$leader" ] && curl -s -m 1 -o /dev/null 127.0.0.1:34814/ping && break
+  [ -n "$leader" ] && curl -s -m 1 -o /dev/null 127.0.0.1:14814/ping && break
   sleep 0.1
 done
 [ -n "$leader" ] || { echo "no leader" >&2; exit 1; }
 for r in $(seq 1 "$RUNS"); do
-  for port in 34812 "$leader"; do
+  for port in 14812 "$leader"; do
     for batch in 1 10; do
       "$B" --port "$port" --mode write --connections 64 --inflight 1 --batch "$batch" \
         --streams 64 --event-size 256 --duration-s "$DURATION" 2>&1 | tail -1 |
         python3 -c "import json,sys
 d=json.loads(sys.stdin.read())
-print($r, 'single' if $port == 34812 else 'cluster', 'x$batch', int(d['events_per_s']), d['p50_ms'], d['p99_ms'], d['errors'])"
+print($r, 'single' if $port == 14812 else 'cluster', 'x$batch', int(d['events_per_s']), d['p50_ms'], d['p99_ms'], d['errors'])"
     done
   done
 done

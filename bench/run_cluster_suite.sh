@@ -1,8 +1,9 @@
 #!/bin/bash
 # Single-node and 3-node write benchmarks from one build in one session (issue 4), so their ratio
 # is measured under the same machine load. Starts, on fresh on-disk folders under WORK_DIR:
-#   - one single-node worker (ext TCP 34112),
-#   - a 3-node cluster in the clustering guide's shape (node i: ports 3<i>111..3<i>114),
+#   - one single-node worker (ext TCP 14612),
+#   - a 3-node cluster in the clustering guide's shape (node i: ports 1<i>611..1<i>614; every port
+#     below the ephemeral range 32768-60999, where an outgoing connection can take one),
 # then, RUNS times, alternates: (a) 64 conn x 1 ev/write on the single node, the same on the
 # cluster's leader, (b) 64 conn x 10 ev/write on the single node, the same on the leader.
 # With READS=1 it then runs issue 2's read workloads (bench/run_suite.sh c, c', d) on the single
@@ -50,20 +51,20 @@ start() {
 }
 
 start "$work/single.out" "$worker" --db "$work/single" --log "$work/single-log" \
-  --ext-tcp-port 34112 --ext-http-port 34114 --int-tcp-port 34111 --int-http-port 34113 "${extra[@]}"
+  --ext-tcp-port 14612 --ext-http-port 14614 --int-tcp-port 14611 --int-http-port 14613 "${extra[@]}"
 for i in 1 2 3; do
   seeds=""
-  for j in 1 2 3; do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:3${j}113"; done
+  for j in 1 2 3; do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:1${j}613"; done
   start "$work/out$i.txt" "$worker" --db "$work/n$i" --log "$work/log$i" --int-ip 127.0.0.1 \
-    --ext-ip 127.0.0.1 --int-tcp-port=3${i}111 --ext-tcp-port=3${i}112 --int-http-port=3${i}113 \
-    --ext-http-port=3${i}114 --cluster-size=3 --discover-via-dns=false --gossip-seed="$seeds" \
+    --ext-ip 127.0.0.1 --int-tcp-port=1${i}611 --ext-tcp-port=1${i}612 --int-http-port=1${i}613 \
+    --ext-http-port=1${i}614 --cluster-size=3 --discover-via-dns=false --gossip-seed="$seeds" \
     "${extra[@]}"
 done
 echo "pids: ${pids[*]}" | tee "$out/pids.txt"
 
 # The leader's external TCP port, from node 1's gossip.
 leader_port() {
-  curl -s --max-time 1 "http://127.0.0.1:31114/gossip?format=json" |
+  curl -s --max-time 1 "http://127.0.0.1:11614/gossip?format=json" |
     python3 -c 'import json,sys; g=json.load(sys.stdin); print(next(m["externalTcpPort"] for m in g["members"] if m["state"]=="Leader" and m["isAlive"]))' 2>/dev/null
 }
 for _ in $(seq 100); do
@@ -79,13 +80,13 @@ run() {
   shift 2
   echo "$name port $port load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/load.txt"
   if [ "$prio" = 1 ]; then
-    setsid "$bench" --seed 127.0.0.1:31114 --port "$port" --label "$name" "$@" >"$out/$name.txt" 2>&1 &
+    setsid "$bench" --seed 127.0.0.1:11614 --port "$port" --label "$name" "$@" >"$out/$name.txt" 2>&1 &
     local b=$!
     pids+=("$b")
     echo -19 >"/proc/$b/autogroup" 2>/dev/null || true
     wait "$b" || echo "$name FAILED"
   else
-    "$bench" --seed 127.0.0.1:31114 --port "$port" --label "$name" "$@" >"$out/$name.txt" 2>&1 || echo "$name FAILED"
+    "$bench" --seed 127.0.0.1:11614 --port "$port" --label "$name" "$@" >"$out/$name.txt" 2>&1 || echo "$name FAILED"
   fi
   tail -n 1 "$out/$name.txt"
 }
@@ -111,18 +112,18 @@ fi
 
 w=(--mode write --connections 64 --inflight 1 --streams 64 --event-size 256 --duration-s "$duration")
 for i in $(seq "$runs"); do
-  run "single_a$i" 34112 "${w[@]}" --batch 1
+  run "single_a$i" 14612 "${w[@]}" --batch 1
   lp=$(leader_port)
   run "cluster_a$i" "$lp" "${w[@]}" --batch 1
-  run "single_b$i" 34112 "${w[@]}" --batch 10
+  run "single_b$i" 14612 "${w[@]}" --batch 10
   lp=$(leader_port)
   run "cluster_b$i" "$lp" "${w[@]}" --batch 10
 done
-curl -s "http://127.0.0.1:31114/gossip?format=json" >"$out/gossip_end.json" || true
+curl -s "http://127.0.0.1:11614/gossip?format=json" >"$out/gossip_end.json" || true
 
 if [ "$reads" = 1 ]; then
   common=(--event-size 256 --page 4096)
-  for i in $(seq "$runs"); do run "single_c$i" 34112 --mode read-stream --fill 200000 --connections 1 "${common[@]}"; done
-  for i in $(seq "$runs"); do run "single_c2_$i" 34112 --mode read-stream --fill 200000 --connections 2 "${common[@]}"; done
-  for i in $(seq "$runs"); do run "single_d$i" 34112 --mode read-all --connections 1 --read-events-max 1000000 "${common[@]}"; done
+  for i in $(seq "$runs"); do run "single_c$i" 14612 --mode read-stream --fill 200000 --connections 1 "${common[@]}"; done
+  for i in $(seq "$runs"); do run "single_c2_$i" 14612 --mode read-stream --fill 200000 --connections 2 "${common[@]}"; done
+  for i in $(seq "$runs"); do run "single_d$i" 14612 --mode read-all --connections 1 --read-events-max 1000000 "${common[@]}"; done
 fi

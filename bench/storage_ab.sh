@@ -8,7 +8,7 @@
 # Usage: bench/storage_ab.sh WORKER_A WORKER_B [BENCH] [WORK_DIR]
 #        (RUNS=3 DURATION=8 SHAPES="1 10" CONNECTIONS=64 by default; BENCH_ARGS="..." adds
 #        chorus-bench options, e.g. "--stream-prefix ab" so that every run writes the same streams;
-#        PORTS="3571 3572": the two nodes' port prefixes, so that two people can run it at once)
+#        PORTS="2571 2572": the two nodes' port prefixes, so that two people can run it at once)
 set -euo pipefail
 A=${1:?usage: storage_ab.sh WORKER_A WORKER_B [BENCH] [WORK_DIR]}
 B=${2:?usage: storage_ab.sh WORKER_A WORKER_B [BENCH] [WORK_DIR]}
@@ -18,7 +18,7 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-8}
 SHAPES=${SHAPES:-"1 10"}
 CONNECTIONS=${CONNECTIONS:-64}
-read -r PA PB <<<"${PORTS:-3571 3572}"
+read -r PA PB <<<"${PORTS:-2571 2572}"
 TICK=$(getconf CLK_TCK)
 rm -rf "$D"
 mkdir -p "$D"
