@@ -1,8 +1,8 @@
 // HealthPoller (see health_poller.hpp): one Session per node, each a small callback chain on the
-// poller's io_context: timer -> (connect) -> write request -> read answer -> (the same for /stats)
-// -> report -> timer. Beast's basic_stream puts the deadline on every step; a reused connection
-// that the node closed meanwhile (its keep-alive limits) is tried once more on a new one, a
-// timeout is not, so a silent node still fails within the deadline.
+// poller's io_context: timer -> (connect) -> write /health/live, and /stats behind it when due, in
+// one write -> read the answers -> report -> timer. Beast's basic_stream puts the deadline on every
+// step; a reused connection that the node closed meanwhile (its keep-alive limits) is tried once
+// more on a new one, a timeout is not, so a silent node still fails within the deadline.
 #include "manager/health_poller.hpp"
 
 #include "common/thread_name.hpp"
@@ -11,15 +11,15 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include <chrono>
+#include <string_view>
 
 namespace chorus::manager {
 namespace {
@@ -29,6 +29,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using Stream = beast::basic_stream<asio::local::stream_protocol>;
 using boost::system::error_code;
+
+constexpr std::string_view kLiveRequest = "GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n";
+constexpr std::string_view kStatsRequest = "GET /stats HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
 int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -77,12 +80,13 @@ class HealthPoller::Impl::Session {
     pid_ = t->pid;
     socket_path_ = t->socket;
     report_ = Report{name_, pid_, false, 0, "", std::nullopt};
+    started_ms_ = steady_ms();
+    stats_due_ = started_ms_ - stats_fetched_ms_ >= owner_.settings.stats_refresh_ms;
     phase_ = Phase::kLive;
-    send("/health/live");
+    send();
   }
 
-  void send(const char* path) {
-    path_ = path;
+  void send() {
     retried_ = false;
     stream_ ? write() : connect();
   }
@@ -95,46 +99,57 @@ class HealthPoller::Impl::Session {
                            [this](error_code ec) { ec ? failed(ec) : write(); });
   }
 
+  // The requests of the current phase in one write: /health/live, and /stats right behind it
+  // when due (HTTP/1.1 pipelining, which Poco's server answers in order). The node's request
+  // thread then wakes once for both instead of once for each (issue 16).
   void write() {
-    request_ = http::request<http::empty_body>(http::verb::get, path_, 11);
-    request_.set(http::field::host, "localhost");
-    request_.keep_alive(true);
+    requests_text_.clear();
+    if (phase_ == Phase::kLive) requests_text_ += kLiveRequest;
+    if (stats_due_) requests_text_ += kStatsRequest;
     stream_->expires_after(std::chrono::milliseconds(owner_.settings.timeout_ms));
-    http::async_write(*stream_, request_, [this](error_code ec, size_t) {
-      if (ec) return failed(ec);
-      response_ = {};
-      http::async_read(*stream_, buffer_, response_, [this](error_code read_ec, size_t) {
-        read_ec ? failed(read_ec) : answered();
-      });
-    });
+    asio::async_write(*stream_, asio::buffer(requests_text_),
+                      [this](error_code ec, size_t) { ec ? failed(ec) : read_answer(); });
+  }
+
+  void read_answer() {
+    response_ = {};
+    stream_->expires_after(std::chrono::milliseconds(owner_.settings.timeout_ms));
+    http::async_read(*stream_, buffer_, response_,
+                     [this](error_code ec, size_t) { ec ? failed(ec) : answered(); });
   }
 
   void answered() {
     ++requests_;
     const int status = response_.result_int();
-    if (!response_.keep_alive()) close();
+    const bool keep = response_.keep_alive();
     if (phase_ == Phase::kStats) {
       if (status == 200) report_.stats = std::move(response_.body());
+      if (!keep) close();
       return finish();
     }
     report_.answered = true;
     report_.status = status;
     report_.body = std::move(response_.body());
-    const int64_t now = steady_ms();
-    if (status >= 200 && status < 300 &&
-        now - stats_fetched_ms_ >= owner_.settings.stats_refresh_ms) {
-      stats_fetched_ms_ = now;
-      phase_ = Phase::kStats;
-      return send("/stats");
+    if (!stats_due_) {
+      if (!keep) close();
+      return finish();
     }
-    finish();
+    if (status < 200 || status >= 300) {
+      close();  // a /stats answer may still come on it: the next probe starts on a new one
+      return finish();
+    }
+    stats_fetched_ms_ = started_ms_;
+    phase_ = Phase::kStats;
+    if (keep) return read_answer();  // the /stats answer, already asked for
+    close();  // the node closed after the health answer (its keep-alive limit): ask again
+    send();
   }
 
   void failed(error_code ec) {
     const bool reused = requests_ > 0;
     close();
     if (reused && !retried_ && ec != beast::error::timeout) {
-      retried_ = true;  // the node closed the kept connection: once more on a new one
+      retried_ = true;  // the node closed the kept connection: this phase again on a new one
       return connect();
     }
     finish();  // in the /stats phase, the health answer stands
@@ -168,11 +183,12 @@ class HealthPoller::Impl::Session {
   asio::steady_timer timer_;
   std::optional<Stream> stream_;
   beast::flat_buffer buffer_;
-  http::request<http::empty_body> request_;
+  std::string requests_text_;
   http::response<http::string_body> response_;
   Report report_;
   Phase phase_ = Phase::kLive;
-  const char* path_ = "";
+  bool stats_due_ = false;
+  int64_t started_ms_ = 0;  // when the current probe started
   std::string socket_path_;
   int pid_ = 0;
   int64_t requests_ = 0;  // answered on the current connection

@@ -1,7 +1,8 @@
 // HealthPoller: the manager's health checks of its nodes from one thread ("health") with
 // non-blocking I/O (Boost.Asio, Beast's HTTP/1.1): every interval, each node's /health/live on
 // its health listener (a Unix socket), and its /stats when the last copy is older than the
-// refresh time, on a connection kept open while the node's process lives. Each node has its own
+// refresh time, pipelined behind it (one wake-up of the node for both), on a connection kept
+// open while the node's process lives. Each node has its own
 // timer, connection and deadline, so a hung node, whose probe waits out the deadline, delays no
 // other node's probe (issue 16: this replaced one blocking thread per node, ~80 wake-ups a second
 // for 12 nodes). `target` and `report` are called on the poller's thread; start()/stop() by the
