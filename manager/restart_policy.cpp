@@ -156,6 +156,30 @@ Action RestartPolicy::tick(int64_t now_ms) {
   return Action::kNone;
 }
 
+// Mirrors tick(): the first moment at which each of its time conditions holds.
+std::optional<int64_t> RestartPolicy::next_due_ms(int64_t now_ms) const {
+  switch (state_) {
+    case NodeState::kStarting:
+    case NodeState::kRunning: {
+      if (!alive_) return now_ms;
+      if (hung_) return std::nullopt;  // killed: its exit is the next event
+      const int64_t allowed =
+          state_ == NodeState::kStarting ? limits_.start_grace_ms : limits_.hung_after_ms;
+      return std::max(now_ms, last_health_ms_ + allowed + 1);
+    }
+    case NodeState::kBackoff:
+      return std::max(now_ms, next_start_ms_);
+    case NodeState::kStopping:
+      if (!term_sent_) return now_ms;
+      if (!kill_sent_) return std::max(now_ms, stop_at_ms_ + limits_.stop_grace_ms);
+      return std::nullopt;
+    case NodeState::kStopped:
+    case NodeState::kFailed:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 std::optional<int64_t> RestartPolicy::next_start_in_ms(int64_t now_ms) const {
   if (state_ != NodeState::kBackoff) return std::nullopt;
   return std::max<int64_t>(0, next_start_ms_ - now_ms);

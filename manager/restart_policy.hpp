@@ -65,8 +65,12 @@ class RestartPolicy {
   ExitVerdict spawn_failed(int64_t now_ms, const std::string& reason);
   ExitVerdict exited(int64_t now_ms, const ExitStatus& status);
   void health_ok(int64_t now_ms);
-  // The action due at `now_ms`; call it often (every few tens of milliseconds).
+  // The action due at `now_ms`: call it after every event above and at next_due_ms().
   Action tick(int64_t now_ms);
+  // When tick() may next act without a new event (a backoff ending, a stop's grace period
+  // ending, a health check silent for too long; `now_ms` when something is due already);
+  // nullopt while only an event (start, stop, an exit) can change anything.
+  std::optional<int64_t> next_due_ms(int64_t now_ms) const;
 
   NodeState state() const { return state_; }
   bool process_alive() const { return alive_; }

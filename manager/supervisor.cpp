@@ -12,7 +12,10 @@
 #include <boost/process/io.hpp>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cerrno>
@@ -29,11 +32,12 @@ namespace {
 namespace bp = boost::process;
 namespace fs = std::filesystem;
 
-// Supervisor tick: reaps exited workers and acts on their restart policies. Each tick costs a
-// waitpid per node, so an idle manager of 12 nodes must not tick 50 times a second; a restart
-// or stop starts at most this much later.
-constexpr int kLoopMs = 100;
-constexpr int kRotateEveryTicks = 50;   // output files checked about once a second
+// The supervisor's thread sleeps until a node's process exits (its pidfd), an operator or the
+// health checks change a node's policy (wake()), or the policy's next deadline (a backoff, a stop's
+// grace period, the hung limit): an idle manager does not wake ten times a second for nothing.
+// Without pidfds (a kernel before 5.3) it looks for exits this often instead.
+constexpr int kExitPollMs = 100;
+constexpr int kRotateCheckMs = 5000;    // output files checked for their size this often
 constexpr int kFdsToCloseMax = 4096;    // the child marks these close-on-exec
 constexpr int kHealthTimeoutMs = 1000;  // one /health/live request
 // The health thread fetches a node's /stats (a JSON document of its figures, which the node
@@ -59,6 +63,9 @@ bool process_exists(int pid) {
   return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
 }
 
+// A descriptor that becomes readable when `pid` exits; -1 without pidfd_open (Linux < 5.3).
+int open_pidfd(int pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
 }  // namespace
 
 int64_t steady_now_ms() {
@@ -71,10 +78,11 @@ Supervisor::Supervisor(const ManagerConfig& config, Store& store, Log& log, std:
     : config_(config), store_(store), log_(log), worker_path_(std::move(worker_path)) {
   pid_folder_ = (fs::path(config.db_folder) / "manager" / "pids").string();
   health_folder_ = (fs::path(config.db_folder) / "manager" / "health").string();
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   std::random_device rd;
   for (const NodeSpec& spec : config.nodes) {
     auto node = std::make_unique<Node>(
-        Node{&spec, RestartPolicy(config.limits, rd()), {}, nullptr, "", "", "", "", 0});
+        Node{&spec, RestartPolicy(config.limits, rd()), {}, nullptr, "", "", "", "", 0, -1});
     node->log_file = (fs::path(config.log_folder) / (spec.name + ".out.log")).string();
     node->pid_file = (fs::path(pid_folder_) / (spec.name + ".pid")).string();
     node->health_socket = (fs::path(health_folder_) / (spec.name + ".sock")).string();
@@ -89,7 +97,20 @@ Supervisor::Supervisor(const ManagerConfig& config, Store& store, Log& log, std:
   }
 }
 
-Supervisor::~Supervisor() { shutdown(); }
+Supervisor::~Supervisor() {
+  shutdown();
+  for (auto& node : nodes_) {
+    if (node->pidfd >= 0) ::close(node->pidfd);
+  }
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void Supervisor::wake() {
+  const uint64_t one = 1;
+  if (wake_fd_ >= 0 && ::write(wake_fd_, &one, sizeof one) < 0) {
+    // EAGAIN: the counter is full, i.e. a wake is pending anyway.
+  }
+}
 
 void Supervisor::start() {
   std::error_code ec;
@@ -197,6 +218,7 @@ void Supervisor::shutdown() {
     std::unique_lock lock(mutex_);
     const int64_t now = steady_now_ms();
     for (auto& node : nodes_) node->policy.stop(now);
+    wake();
     changed_.wait_for(lock, std::chrono::milliseconds(config_.limits.stop_grace_ms + 2000), [&] {
       for (auto& node : nodes_) {
         if (node->policy.process_alive()) return false;
@@ -209,25 +231,45 @@ void Supervisor::shutdown() {
     stopping_ = true;
   }
   sleep_cv_.notify_all();
+  wake();
   thread_.join();
   if (health_poller_) health_poller_->stop();
   for (auto& t : health_threads_) t.join();
 }
 
 void Supervisor::run() {
-  int ticks = 0;
+  int64_t next_rotate_ms = 0;
   while (!stopping_) {
+    std::vector<pollfd> waits;
+    int64_t due_ms = 0;
+    int64_t now = 0;
     {
       std::lock_guard lock(mutex_);
-      const int64_t now = steady_now_ms();
+      now = steady_now_ms();
+      const bool rotate = now >= next_rotate_ms;
+      if (rotate) next_rotate_ms = now + kRotateCheckMs;
+      due_ms = next_rotate_ms;
       for (auto& node : nodes_) {
         step(*node, now);
-        if (ticks % kRotateEveryTicks == 0) rotate_log(*node);
+        if (rotate) rotate_log(*node);
+        if (const auto due = node->policy.next_due_ms(now)) due_ms = std::min(due_ms, *due);
+        if (!node->child) continue;
+        if (node->pidfd >= 0) {
+          waits.push_back(pollfd{node->pidfd, POLLIN, 0});
+        } else {
+          due_ms = std::min(due_ms, now + kExitPollMs);
+        }
       }
     }
     changed_.notify_all();
-    ++ticks;
-    sleep_unless_stopping(kLoopMs);
+    waits.push_back(pollfd{wake_fd_, POLLIN, 0});
+    // At least 1 ms: something due "now" was just acted on, so this never spins.
+    const int64_t wait_ms = std::max<int64_t>(1, due_ms - now);
+    ::poll(waits.data(), waits.size(), static_cast<int>(std::min<int64_t>(wait_ms, INT32_MAX)));
+    uint64_t count = 0;
+    if (waits.back().revents != 0 && ::read(wake_fd_, &count, sizeof count) < 0) {
+      // EAGAIN: another thread's wake was already taken.
+    }
   }
 }
 
@@ -270,6 +312,8 @@ void Supervisor::reap(Node& node, int64_t now) {
     status.code = WEXITSTATUS(raw);
   }
   node.child.reset();
+  if (node.pidfd >= 0) ::close(node.pidfd);
+  node.pidfd = -1;
   fs::remove(node.pid_file);
   ++counters_.exits;
   const ExitVerdict verdict = node.policy.exited(now, status);
@@ -348,6 +392,7 @@ void Supervisor::spawn(Node& node, int64_t now) {
     return;
   }
   ++counters_.spawns;
+  node.pidfd = open_pidfd(node.child->id());
   node.policy.spawned(now);
   node.started_ms = now;
   node.stats_json.clear();
@@ -407,7 +452,10 @@ void Supervisor::record_health(const std::string& name, int pid, std::optional<H
   Node* node = find(name);
   if (!node || !node->child || node->child->id() != pid) return;
   if (ok) {
+    const NodeState before = node->policy.state();
     node->policy.health_ok(steady_now_ms());
+    // Running: the supervisor's next deadline is now the (earlier) hung limit, not the start grace.
+    if (before != node->policy.state()) wake();
   } else {
     ++counters_.health_failures;
   }
@@ -511,6 +559,7 @@ bool Supervisor::start_node(const std::string& name) {
   n->policy.start(steady_now_ms());
   n->record.operator_stopped = false;
   store_.save_node(name, n->record);
+  wake();
   return true;
 }
 
@@ -523,6 +572,7 @@ bool Supervisor::stop_node(const std::string& name) {
     n->policy.stop(steady_now_ms());
     n->record.operator_stopped = true;
     store_.save_node(name, n->record);
+    wake();
   }
   return wait_for(
       name, [](const NodeView& v) { return !v.pid.has_value(); },

@@ -1,12 +1,13 @@
 // Supervisor: runs this machine's nodes as chorus-worker processes (Boost.Process) under one
 // RestartPolicy each. One supervisor thread spawns, reaps, signals and rotates output files (it
-// must be the thread that forks: PR_SET_PDEATHSIG follows the forking thread); one health thread
+// must be the thread that forks: PR_SET_PDEATHSIG follows the forking thread), asleep until a
+// process exits (its pidfd), a policy changes, or a policy's next deadline; one health thread
 // (HealthPoller, non-blocking) polls every node's /health/live and /stats on the node's health
 // listener, a Unix socket in a folder only the manager's user can enter (client traffic cannot
 // starve it), keeping each connection open between probes and fetching /stats about once a
-// second only. A node whose socket path is too long is probed over its internal HTTP port by a
-// blocking thread of its own. Public methods are thread-safe (one mutex) and are called from the
-// HTTP threads.
+// second only, pipelined behind a health check. A node whose socket path is too long is probed over
+// its internal HTTP port by a blocking thread of its own. Public methods are thread-safe (one
+// mutex) and are called from the HTTP threads.
 #pragma once
 
 #include "common/log.hpp"
@@ -90,11 +91,14 @@ class Supervisor {
     std::string health_socket;  // "" when the path is too long for a Unix socket
     std::string stats_json;
     int64_t started_ms = 0;
+    int pidfd = -1;  // readable once the process exited; -1 without one
   };
 
   std::function<void(const NodeSpec&)> on_exit_;
 
   void run();
+  // Makes the supervisor's thread look at the nodes now (a policy changed outside it).
+  void wake();
   void step(Node& node, int64_t now);
   void reap(Node& node, int64_t now);
   void spawn(Node& node, int64_t now);
@@ -133,6 +137,7 @@ class Supervisor {
   // The loops sleep on this, so that shutdown() wakes them at once instead of their polling.
   std::mutex sleep_mutex_;
   std::condition_variable sleep_cv_;
+  int wake_fd_ = -1;  // eventfd: wake()
   std::thread thread_;
   std::unique_ptr<HealthPoller> health_poller_;  // the nodes with a health listener
   std::vector<std::thread> health_threads_;      // one per node without (path too long)

@@ -1,6 +1,7 @@
 // Goal: prove the manager's restart rules with fake time: the backoff sequence, the restart
 // intensity limit (Failed), operator stop and start, clean exits, "restart me" exits, hung
-// detection, and the SIGTERM-then-SIGKILL stop.
+// detection, and the SIGTERM-then-SIGKILL stop; next_due_ms() names the very millisecond at which
+// tick() acts (the supervisor sleeps until then instead of ticking every 100 ms).
 #include "manager/restart_policy.hpp"
 
 #include <gtest/gtest.h>
@@ -210,6 +211,46 @@ TEST(RestartPolicy, SpawnFailureCountsAsAnExit) {
     last = p.spawn_failed(now, "no such file").next;
   }
   EXPECT_EQ(last, NodeState::kFailed);
+}
+
+// The supervisor sleeps until next_due_ms(): tick() must do nothing before it and act at it, in
+// every state that waits for time.
+TEST(RestartPolicy, NextDueIsTheFirstMomentTickActs) {
+  RestartLimits l = exact_limits();
+  l.hung_after_ms = 3000;
+  l.start_grace_ms = 20000;
+  l.stop_grace_ms = 5000;
+  RestartPolicy p(l, 1);
+  EXPECT_EQ(p.next_due_ms(0), std::nullopt);  // stopped: only an event changes anything
+  p.start(100);
+  EXPECT_EQ(p.next_due_ms(100), 100);  // a start is due at once
+  ASSERT_EQ(p.tick(100), Action::kSpawn);
+  p.spawned(100);
+  ASSERT_EQ(p.next_due_ms(100), 100 + 20000 + 1);  // starting: the start grace
+  EXPECT_EQ(p.tick(20100), Action::kNone);
+  p.health_ok(1000);
+  ASSERT_EQ(p.next_due_ms(1000), 1000 + 3000 + 1);  // running: the hung limit
+  EXPECT_EQ(p.tick(4000), Action::kNone);
+  EXPECT_EQ(p.tick(4001), Action::kKill);
+  EXPECT_EQ(p.next_due_ms(4001), std::nullopt);  // killed: its exit is the next event
+  const auto v = p.exited(4010, killed(SIGKILL));
+  ASSERT_EQ(v.next, NodeState::kBackoff);
+  ASSERT_EQ(p.next_due_ms(4010), 4010 + v.delay_ms);
+  EXPECT_EQ(p.tick(4010 + v.delay_ms - 1), Action::kNone);
+  EXPECT_EQ(p.tick(4010 + v.delay_ms), Action::kSpawn);
+  p.spawned(5000);
+  p.health_ok(5000);
+  p.stop(6000);
+  EXPECT_EQ(p.next_due_ms(6000), 6000);  // SIGTERM at once
+  ASSERT_EQ(p.tick(6000), Action::kTerminate);
+  ASSERT_EQ(p.next_due_ms(6000), 6000 + 5000);  // SIGKILL after the grace period
+  EXPECT_EQ(p.tick(10999), Action::kNone);
+  EXPECT_EQ(p.tick(11000), Action::kKill);
+  EXPECT_EQ(p.next_due_ms(11000), std::nullopt);
+  EXPECT_EQ(p.next_due_ms(999999), std::nullopt);
+  p.exited(11010, killed(SIGKILL));
+  EXPECT_EQ(p.next_due_ms(11010), std::nullopt);  // stopped by the operator
+  EXPECT_EQ(p.next_due_ms(2000000), std::nullopt);
 }
 
 }  // namespace
