@@ -28,6 +28,9 @@ constexpr auto kAnnounceGap = std::chrono::milliseconds(20);
 // Members one announcement contacts at once (a thread each), so that a dead member does not
 // hold up the others for its timeout while a large cluster does not start hundreds of threads.
 constexpr size_t kAnnounceParallelMax = 16;
+// Connections the rounds keep open (to database nodes), each holding a request thread of the
+// member it goes to (kThreadsMax per server): enough for a five-node cluster's peers.
+constexpr size_t kKeptConnectionsMax = 4;
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -35,20 +38,35 @@ int64_t now_ms() {
       .count();
 }
 
-// POSTs our view (whole, or an unchanged push) to http(s)://<key>/gossip, signed when there is a
-// secret; the answer is the peer's view or "unchanged" (kFailed when it fails, or is not signed
-// for this request).
-GossipAnswer exchange(const std::string& key, const std::string& body, int timeout_ms,
-                      const auth::Secret& secret, const Poco::Net::Context::Ptr& tls) {
-  using Kind = GossipAnswer::Kind;
-  GossipAnswer answer;
+std::unique_ptr<Poco::Net::HTTPClientSession> session_for(const std::string& key, int timeout_ms,
+                                                          const Poco::Net::Context::Ptr& tls) {
   const auto colon = key.rfind(':');
-  if (colon == std::string::npos) return answer;
+  if (colon == std::string::npos) return nullptr;
   try {
-    const auto session_ptr = tls::make_http_session(
-        key.substr(0, colon), static_cast<uint16_t>(std::stoi(key.substr(colon + 1))), tls,
-        timeout_ms);
-    Poco::Net::HTTPClientSession& session = *session_ptr;
+    return tls::make_http_session(key.substr(0, colon),
+                                  static_cast<uint16_t>(std::stoi(key.substr(colon + 1))), tls,
+                                  timeout_ms);
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+// How one exchange on a session ended, beside its answer.
+struct Exchanged {
+  GossipAnswer answer;
+  bool keep = false;       // the connection may carry the next exchange
+  bool retryable = false;  // failed on the connection (not a timeout): try a new one
+};
+
+// POSTs our view (whole, or an unchanged push) to http(s)://<key>/gossip on `session`, signed
+// when there is a secret; the answer is the peer's view or "unchanged" (kFailed when it fails, or
+// is not signed for this request).
+Exchanged exchange_on(Poco::Net::HTTPClientSession& session, const std::string& key,
+                      const std::string& body, const auth::Secret& secret) {
+  using Kind = GossipAnswer::Kind;
+  Exchanged out;
+  GossipAnswer& answer = out.answer;
+  try {
     Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_POST, "/gossip",
                                    Poco::Net::HTTPMessage::HTTP_1_1);
     request.setContentType(is_unchanged_gossip(body) ? "text/plain" : "application/json");
@@ -63,37 +81,50 @@ GossipAnswer exchange(const std::string& key, const std::string& body, int timeo
     std::istream& in = session.receiveResponse(response);
     std::string text;
     Poco::StreamCopier::copyToString(in, text);
+    out.keep = response.getKeepAlive();
     // Asks for nothing but our whole view, which we may always send: taken unsigned.
     if (response.getStatus() == kGossipWholeViewStatus) {
       answer.kind = Kind::kWantsWhole;
-      return answer;
+      return out;
     }
     if (response.getStatus() != Poco::Net::HTTPResponse::HTTP_OK) {
       if (response.getStatus() == Poco::Net::HTTPResponse::HTTP_UNAUTHORIZED) {
         std::cerr << "chorus-worker: gossip to " << key << " refused: " << text << std::endl;
       }
-      return answer;
+      return out;
     }
     if (!secret.empty() &&
         !auth::verify_answer(secret, signature, 200, text, response.get(auth::kAuthHeader, ""))) {
       std::cerr << "chorus-worker: gossip answer from " << key
                 << " ignored: not signed with the cluster secret" << std::endl;
-      return answer;
+      return out;
     }
     if (is_unchanged_gossip(text)) {
       const auto unchanged = unchanged_answer_from_text(text, nullptr);
-      if (!unchanged) return answer;
+      if (!unchanged) return out;
       answer.unchanged = *unchanged;
       answer.kind = Kind::kUnchanged;
-      return answer;
+      return out;
     }
     auto view = cluster_info_from_json(text, nullptr);
-    if (!view) return answer;
+    if (!view) return out;
     answer.view = std::move(*view);
     answer.kind = Kind::kWholeView;
+  } catch (const Poco::TimeoutException&) {
+    out.keep = false;  // a silent peer: no second wait
   } catch (const std::exception&) {
+    out.keep = false;
+    out.retryable = true;
   }
-  return answer;
+  return out;
+}
+
+// One exchange on a connection of its own (announcements, each on its own thread).
+GossipAnswer exchange(const std::string& key, const std::string& body, int timeout_ms,
+                      const auth::Secret& secret, const Poco::Net::Context::Ptr& tls) {
+  const auto session = session_for(key, timeout_ms, tls);
+  if (!session) return GossipAnswer{};
+  return exchange_on(*session, key, body, secret).answer;
 }
 
 }  // namespace
@@ -193,6 +224,7 @@ void GossipService::round() {
   ClusterInfo view;
   std::optional<std::string> unchanged;  // the unchanged push, when the target holds our view
   uint64_t digest = 0;
+  bool keep = false;  // the connection stays open for the next round to the target
   {
     std::lock_guard lock(mutex_);
     const MemberInfo me = self_();
@@ -204,6 +236,9 @@ void GossipService::round() {
       target = targets[pick(rng_)];
       view = membership_.view();
       digest = gossip_digest(view);
+      for (const MemberInfo& m : view.members) {
+        if (member_key(m) == target) keep = !is_manager_or_seed(m);
+      }
       const auto push =
           digests_.unchanged_push(target, view.cluster_name, member_key(me), digest, me.time_stamp);
       if (push) unchanged = to_text(*push);
@@ -211,16 +246,46 @@ void GossipService::round() {
   }
   ++rounds_;
   if (target.empty()) return;
-  auto answer = exchange(target, unchanged ? *unchanged : to_json(view), config_.timeout_ms,
-                         config_.secret, config_.tls);
+  auto answer = exchange_kept(target, unchanged ? *unchanged : to_json(view), keep);
   if (answer.kind == GossipAnswer::Kind::kWantsWhole && unchanged) {
-    answer = exchange(target, to_json(view), config_.timeout_ms, config_.secret, config_.tls);
+    answer = exchange_kept(target, to_json(view), keep);
   }
   {
     std::lock_guard lock(mutex_);
     settle(target, answer, digest, now_ms());
   }
   notify_peers();
+}
+
+// A round's exchange on the connection kept to `target` from earlier rounds (a new connection per
+// round cost the target an accept and a request thread's start every second). A kept connection
+// that the target closed meanwhile (its keep-alive limits, a restart) fails at once: the exchange
+// is tried once more on a new one, so that this is not taken for a dead member; a timeout is not
+// retried, so a silent member still fails within the timeout. Kept only to database nodes, at
+// most kKeptConnectionsMax: a kept connection holds one of the target's request threads, and a
+// manager serves the gossip of all its nodes with a few (kManagerInternalThreadsMax).
+GossipAnswer GossipService::exchange_kept(const std::string& target, const std::string& body,
+                                          bool keep) {
+  if (!keep || (sessions_.size() >= kKeptConnectionsMax && !sessions_.contains(target))) {
+    sessions_.erase(target);
+    return exchange(target, body, config_.timeout_ms, config_.secret, config_.tls);
+  }
+  auto& session = sessions_[target];
+  const bool reused = session != nullptr;
+  const auto open = [&] {
+    session = session_for(target, config_.timeout_ms, config_.tls);
+    if (session) session->setKeepAlive(true);
+    return session != nullptr;
+  };
+  if (!session && !open()) return GossipAnswer{};
+  Exchanged done = exchange_on(*session, target, body, config_.secret);
+  if (!done.keep) session.reset();
+  if (done.retryable && reused) {
+    if (!open()) return GossipAnswer{};
+    done = exchange_on(*session, target, body, config_.secret);
+    if (!done.keep) session.reset();
+  }
+  return done.answer;
 }
 
 void GossipService::settle(const std::string& target, const GossipAnswer& answer, uint64_t sent,

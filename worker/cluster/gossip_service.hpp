@@ -5,10 +5,10 @@
 // its view to every member at once, so clients asking any member find the new leader without
 // waiting for rounds. A round whose view did not change since the target last took it sends an
 // unchanged push instead (common/gossip_unchanged.hpp), so that an idle cluster's rounds parse
-// and write no JSON; announcements always send the whole view. Pushes from others arrive through
-// handle_push() and handle_unchanged(). It tells the engine which
-// replication peers exist. Own thread for the (blocking) Poco HTTP client; the other methods
-// from any thread.
+// and write no JSON; announcements always send the whole view. The rounds keep their connection
+// to each peer node (not to managers) open from one round to the next. Pushes from others arrive
+// through handle_push() and handle_unchanged(). It tells the engine which replication peers exist.
+// Own thread for the (blocking) Poco HTTP client; the other methods from any thread.
 #pragma once
 
 #include "common/cluster_auth.hpp"
@@ -16,10 +16,13 @@
 #include "common/membership.hpp"
 
 #include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPClientSession.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
@@ -82,6 +85,7 @@ class GossipService {
   void run();
   void round();
   void push_to_all();
+  GossipAnswer exchange_kept(const std::string& target, const std::string& body, bool keep);
   void resolve_seeds(int64_t now);
   void notify_peers();
   // The answer of one exchange with `target`, merged (REQUIRES mutex_). `sent`: our view's digest.
@@ -101,6 +105,9 @@ class GossipService {
   bool announce_ = false;  // guarded by wake_mutex_
   std::thread thread_;
   int rounds_ = 0;
+  // The rounds' connections by member endpoint (the gossip thread's alone; announcements, on
+  // threads of their own, use new ones).
+  std::map<std::string, std::unique_ptr<Poco::Net::HTTPClientSession>> sessions_;
 };
 
 }  // namespace chorus::cluster
