@@ -1,8 +1,8 @@
 // Failover benchmark (issue 4): leader SIGKILL -> the client's first acknowledged write.
 //
-// Starts a 3-node Chorus cluster on disk (the clustering guide's shape, ports 3<i>111..3<i>114),
-// drives it with one unmodified node-eventstore-client connection that knows only the three gossip
-// seeds (external HTTP ports) and keeps --inflight single-event appends in flight, each to its own
+// Starts a 3-node Chorus cluster on disk (the clustering guide's shape, ports 3<i>111..3<i>114 by
+// default), drives it with one unmodified node-eventstore-client connection that knows only the
+// three gossip seeds (external HTTP ports) and keeps --inflight single-event appends in flight, each to its own
 // stream. Then, for each of --rounds rounds:
 //   1. find the leader from gossip, SIGKILL it (by the PID this script started) at t0;
 //   2. poll the survivors' GET /gossip every --poll-ms: t_leader = first time a survivor lists
@@ -24,7 +24,8 @@
 // Usage (from the repository root):
 //   node bench/failover.mjs --worker build/bench/worker/chorus-worker --dir /tmp/chorus-failover \
 //     --rounds 12 [--inflight 8] [--poll-ms 20] [--settle-ms 2000] [--worker-args "..."] [--prio 1]
-//     [--check-period-ms 1000] [--discover-delay-ms 500] [--arrival-ms 20]
+//     [--check-period-ms 1000] [--discover-delay-ms 500] [--arrival-ms 20] [--port-base 30000]
+// --port-base B: node i listens on B + i*1000 + 111..114 (another run can share the machine).
 // The node client is taken from tests/e2e/node_modules (npm ci there first).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -42,7 +43,7 @@ function parseArgs(argv) {
   const o = {
     worker: 'build/bench/worker/chorus-worker', dir: '/tmp/chorus-failover', rounds: 10,
     inflight: 8, pollMs: 20, settleMs: 2000, eventSize: 256, workerArgs: '', timeoutMs: 30000, prio: 0,
-    checkPeriodMs: 1000, discoverDelayMs: 500, arrivalMs: 20,
+    checkPeriodMs: 1000, discoverDelayMs: 500, arrivalMs: 20, portBase: 30000,
   };
   for (let i = 2; i < argv.length; i += 2) {
     const k = argv[i].replace(/^--/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase());
@@ -59,8 +60,8 @@ const now = () => performance.now();
 // ---- the cluster ----------------------------------------------------------------------------
 const nodes = [1, 2, 3].map((i) => ({
   i, proc: null, pid: 0,
-  intTcp: 30000 + i * 1000 + 111, extTcp: 30000 + i * 1000 + 112,
-  intHttp: 30000 + i * 1000 + 113, extHttp: 30000 + i * 1000 + 114,
+  intTcp: opt.portBase + i * 1000 + 111, extTcp: opt.portBase + i * 1000 + 112,
+  intHttp: opt.portBase + i * 1000 + 113, extHttp: opt.portBase + i * 1000 + 114,
 }));
 
 function startNode(n) {
