@@ -1,10 +1,10 @@
 // Fuzz target: the body of an HTTP write (POST /streams/{stream}): an events+json array or a
-// single event, chosen by Content-Type as a client sends it (worker/http/streams_api). Properties:
+// single event, chosen by Content-Type as a client sends it (worker/http/write_body). Properties:
 // parsing never throws; the result is events or a refusal, never both; a refusal is a client
 // error (400) or the 307 to incoming/{guid}; every accepted event has a type; a JSON event's
 // data is JSON.
 #include "tests/fuzz/fuzz_check.hpp"
-#include "worker/http/streams_api.hpp"
+#include "worker/http/write_body.hpp"
 
 #include <Poco/Exception.h>
 #include <Poco/JSON/Parser.h>

@@ -6,6 +6,7 @@
 
 #include "worker/http/request.hpp"
 #include "worker/http/router.hpp"
+#include "worker/http/write_body.hpp"
 
 #include <atomic>
 #include <functional>
@@ -18,18 +19,6 @@ class Engine;
 }
 
 namespace chorus::http {
-
-// The events of a write request body, or the reply that refuses it.
-struct ParsedWrite {
-  std::vector<NewEvent> events;
-  std::optional<Reply> refusal;  // 400 / 307 / 413
-};
-
-// Parses a POST /streams body by content type: an events+json array, or one event
-// (application/json with ES-EventType and ES-EventId; without an id -> 307 to incoming/{guid}).
-// `default_type` names the event type when the header is absent ("" = required).
-ParsedWrite parse_write_body(const Request& request, const std::string& stream,
-                             const std::string& default_type);
 
 // Status and headers of a write result (201 + Location, 400 + ES-CurrentVersion, ...).
 Reply write_reply(const WriteResult& result, const std::string& location);
