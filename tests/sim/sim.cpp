@@ -77,6 +77,8 @@ struct Simulation::Node : replication::LogReader {
   std::unique_ptr<Core> core;
   HardState hard;          // as persisted
   std::vector<Entry> log;  // [0, durable_count) durable, the rest volatile
+  // Per entry of `log` (storage acks on): where its ack goes once durable (Core::ack_route).
+  std::vector<std::optional<replication::Core::AckRoute>> routes;
   size_t durable_count = 0;
   std::vector<size_t> record_indexes;  // indexes of epoch records in `log`
   std::unordered_set<std::string> payloads;
@@ -102,6 +104,7 @@ struct Simulation::Node : replication::LogReader {
   void forget_from(size_t k) {
     for (size_t i = k; i < log.size(); ++i) payloads.erase(log[i].payload.str());
     log.resize(std::min(k, log.size()));
+    routes.resize(log.size());
     durable_count = std::min(durable_count, log.size());
     while (!record_indexes.empty() && record_indexes.back() >= log.size()) {
       record_indexes.pop_back();
@@ -148,19 +151,26 @@ void Stats::add(const Stats& o) {
   reader_reads += o.reader_reads;
   storage_failures += o.storage_failures;
   slow_disks += o.slow_disks;
+  storage_acks += o.storage_acks;
 }
 
 std::string replay_command(const Options& options) {
   std::ostringstream out;
   out << "chorus-sim --seed " << options.seed << " --nodes " << options.nodes << " --steps "
       << options.steps << " --mode " << (options.mode == Mode::Liveness ? "liveness" : "safety");
+  if (options.storage_acks >= 0) out << " --storage-acks " << options.storage_acks;
   return out.str();
 }
 
 // ------------------------------------------------------------------ setup
 
 Simulation::Simulation(Options options)
-    : options_(options), rng_(options.seed), disk_rng_(options.seed ^ 0x5eedd15cULL) {
+    : options_(options),
+      rng_(options.seed),
+      disk_rng_(options.seed ^ 0x5eedd15cULL),
+      ack_rng_(options.seed ^ 0xacc5ULL) {
+  storage_acks_ = options_.storage_acks < 0 ? std::bernoulli_distribution(0.5)(ack_rng_)
+                                            : options_.storage_acks > 0;
   const int n = options_.nodes;
   for (int i = 0; i < n; ++i) {
     ids_.push_back("n" + std::to_string(i));
@@ -400,9 +410,11 @@ void Simulation::apply(Node& node, replication::Ready& ready) {
     node.hard = next;
   }
   if (ready.truncate_to) apply_truncate(node, *ready.truncate_to);
+  // Taken with the Ready that appends the entries, as the worker's runtime does.
+  const auto route = storage_acks_ && node.core ? node.core->ack_route() : std::nullopt;
   for (auto& entry : ready.append) {
     if (!result_.ok) return;
-    apply_append(node, std::move(entry));
+    apply_append(node, std::move(entry), route);
   }
   for (auto& message : ready.messages) {
     if (!result_.ok) return;
@@ -428,6 +440,14 @@ void Simulation::apply_truncate(Node& node, int64_t to) {
   }
   if (!node.boundary(to) && to < node.log_end()) {
     return fail(node.id + " truncates at " + std::to_string(to) + ", not an entry boundary");
+  }
+  if (storage_acks_ && node.durable_count < node.log.size() &&
+      std::bernoulli_distribution(0.3)(ack_rng_)) {
+    // The storage writer finished the transaction of entries about to be dropped before it
+    // took the truncation from its queue, and acknowledged them (its core already moved on).
+    node.durable_count = node.log.size();
+    storage_ack(node);
+    if (!result_.ok) return;
   }
   const size_t k = node.index_of(to);
   // The last committed entry this node held durably before the truncation.
@@ -459,7 +479,18 @@ void Simulation::check_majority_durable(size_t index, const std::string& after) 
   }
 }
 
-void Simulation::apply_append(Node& node, Entry entry) {
+void Simulation::storage_ack(Node& node) {
+  if (node.durable_count == 0) return;
+  const auto& route = node.routes[node.durable_count - 1];
+  if (!route) return;
+  ++result_.stats.storage_acks;
+  const int64_t end = node.durable_end();
+  send(node, Message{node.id, route->leader,
+                     replication::AppendAck{route->epoch, end, end, route->session}});
+}
+
+void Simulation::apply_append(Node& node, Entry entry,
+                              const std::optional<replication::Core::AckRoute>& route) {
   if (entry.position != node.log_end() || entry.end <= entry.position) {
     return fail(node.id + " appends " + describe_entry(entry) + " but its log ends at " +
                 std::to_string(node.log_end()));
@@ -493,6 +524,7 @@ void Simulation::apply_append(Node& node, Entry entry) {
     }
   }
   node.log.push_back(std::move(entry));
+  node.routes.push_back(route);
   if (!node.sync_pending) {
     node.sync_pending = true;
     schedule(Event{now_ms_ + sync_delay_ms(node), 0, EventKind::Sync, node.index, node.incarnation,
@@ -602,7 +634,13 @@ void Simulation::sync_disk(Node& node) {
                            ? volatile_count
                            : static_cast<size_t>(uniform(1, static_cast<int64_t>(volatile_count)));
   node.durable_count += count;
-  guarded(node, "durable", [&] { node.core->durable(node.durable_end()); });
+  if (storage_acks_) {
+    storage_ack(node);
+    const auto route = node.routes[node.durable_count - 1];
+    guarded(node, "durable", [&] { node.core->durable(node.durable_end(), route); });
+  } else {
+    guarded(node, "durable", [&] { node.core->durable(node.durable_end()); });
+  }
   drain(node);
   if (node.durable_count < node.log.size() && !node.sync_pending) {
     node.sync_pending = true;

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <random>
 #include <set>
@@ -38,8 +39,12 @@ struct Options {
   Mode mode = Mode::Safety;
   bool faults = true;          // random faults and client writes (off for scripted scenarios)
   bool small_buffers = false;  // smallest Append/in-flight/buffer limits (else chosen by seed)
-  bool trace = false;          // print every event as it happens
-  size_t trace_tail = 0;       // keep the last N trace lines for the failure report
+  // Followers' storage sends their acks itself once entries are durable (the worker's storage
+  // writer does; Core::ack_route), sometimes just before a truncation it has not applied yet:
+  // -1 chosen by seed (from its own generator, so seeds without it replay as before), 0 off, 1 on.
+  int storage_acks = -1;
+  bool trace = false;     // print every event as it happens
+  size_t trace_tail = 0;  // keep the last N trace lines for the failure report
 };
 
 // What a run did, for the summary line and to prove that the faults actually happened.
@@ -59,6 +64,7 @@ struct Stats {
   int64_t reader_reads = 0;      // Core asked storage (LogReader) for old entries
   int64_t storage_failures = 0;  // a node's disk failed (it stopped syncing, then exited)
   int64_t slow_disks = 0;        // runs with one node on a slow disk
+  int64_t storage_acks = 0;      // acks sent by a follower's storage, not its core
   void add(const Stats& o);
 };
 
@@ -153,7 +159,10 @@ class Simulation {
   void lose_connection(int from, int to);
   void apply(Node& node, replication::Ready& ready);
   void apply_truncate(Node& node, int64_t to);
-  void apply_append(Node& node, Entry entry);
+  void apply_append(Node& node, Entry entry,
+                    const std::optional<replication::Core::AckRoute>& route = std::nullopt);
+  // The follower's storage acknowledges what it just made durable (the last entry's route).
+  void storage_ack(Node& node);
   void apply_commit(Node& node, int64_t commit_end);
   void extend_committed(Node& node, size_t from_index, size_t to_index);
   void acknowledge(Node& node);
@@ -191,6 +200,8 @@ class Simulation {
   // Disk faults draw from their own generator, so seeds without them replay as before they
   // existed (the regression seeds keep their meaning).
   std::mt19937_64 disk_rng_;
+  std::mt19937_64 ack_rng_;  // storage acks: their own generator, as the disk faults
+  bool storage_acks_ = false;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<NodeId> ids_;
   std::map<NodeId, int> index_by_id_;

@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
       "mode", po::value<std::string>(&mode)->default_value("safety"), "safety | liveness")(
       "jobs", po::value<int>(&jobs)->default_value(1), "threads (seeds run independently)")(
       "trace", po::bool_switch(&options.trace), "print every event (use with one seed)")(
+      "storage-acks", po::value<int>(&options.storage_acks)->default_value(-1),
+      "followers' storage sends their acks: -1 by seed, 0 never, 1 always")(
       "tail", po::value<size_t>(&tail)->default_value(80), "trace lines shown for a failure");
   po::variables_map vm;
   try {
@@ -118,6 +120,6 @@ int main(int argc, char** argv) {
             << total.crashes << ", pauses " << total.pauses << ", partitions " << total.partitions
             << ", truncations " << total.truncations << ", storage reads " << total.reader_reads
             << ", storage failures " << total.storage_failures << ", slow disks "
-            << total.slow_disks << "\n";
+            << total.slow_disks << ", storage acks " << total.storage_acks << "\n";
   return failures.empty() ? 0 : 1;
 }

@@ -370,6 +370,48 @@ TEST(ReplicationCore, SlowFollowerCommitsWhenItsCopyBecomesDurable) {
   EXPECT_EQ(*r.commit_end, e->back().end);
 }
 
+// A follower's storage acknowledges durable entries itself (Core::ack_route): the core then
+// sends no second ack along the same route, but still acks itself when the route changed (a
+// new session) since the entries were handed to storage; a leader has no route.
+TEST(ReplicationCore, StorageAckAlongTheCurrentRouteIsNotRepeated) {
+  Cluster c(3);
+  c.run(100);
+  ASSERT_EQ(c.leaders(), 1);
+  c.run(10);
+  EXPECT_FALSE(c.leader()->ack_route());
+  const int f = (c.leader_index() + 1) % 3;
+  Core& core = *c.nodes[f].core;
+  const auto route = core.ack_route();
+  ASSERT_TRUE(route);
+  EXPECT_EQ(route->leader, c.leader()->self());
+  EXPECT_EQ(route->epoch, core.epoch());
+  c.nodes[f].hold_durable = true;
+  auto e = c.leader()->propose({"a"});
+  ASSERT_TRUE(e);
+  c.process(c.leader_index());
+  c.deliver();
+  const auto acks_to_leader = [&](const Ready& r) {
+    int n = 0;
+    for (const auto& m : r.messages) n += std::holds_alternative<AppendAck>(m.body);
+    return n;
+  };
+  (void)core.ready();
+  core.durable(e->back().end, route);
+  EXPECT_EQ(acks_to_leader(core.ready()), 0);
+  EXPECT_EQ(core.durable_end(), e->back().end);
+
+  // Another route (an older session): the core acks itself.
+  auto e2 = c.leader()->propose({"b"});
+  ASSERT_TRUE(e2);
+  c.process(c.leader_index());
+  c.deliver();
+  (void)core.ready();
+  auto stale = *route;
+  stale.session += 2;
+  core.durable(e2->back().end, stale);
+  EXPECT_EQ(acks_to_leader(core.ready()), 1);
+}
+
 // The idle runtime sleeps until Core::ticks_until_due: through an election, writes, a killed
 // leader and a partitioned follower, no tick before the due one may have changed anything.
 TEST(ReplicationCore, TicksBeforeTheDueTickChangeNothing) {

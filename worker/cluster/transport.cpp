@@ -28,6 +28,8 @@
 #include <mutex>
 #include <set>
 
+#include <sys/socket.h>
+
 namespace chorus::cluster {
 namespace {
 
@@ -111,6 +113,13 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   // The voters: instance id -> internal TCP endpoint (any thread, under the mutex).
   std::mutex voters_mutex;
   std::map<std::string, std::string> voters;
+  // send_now(): the descriptor of each idle outgoing connection (plain TCP, connected and
+  // proven, nothing queued or being written), which another thread may write to under the
+  // mutex. The strand removes it (under the mutex) before it writes to or closes the socket, and
+  // writes first what a direct write left unsent (`unsent`).
+  std::mutex idle_mutex;
+  std::map<std::string, int> idle_fds;
+  std::map<std::string, std::string> unsent;
   Clock::time_point refusals_minute{};
   int refusals_logged = 0;
 
@@ -408,7 +417,10 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     timer->async_wait([socket, self = shared_from_this(), to](boost::system::error_code e) {
       if (e) return;
       auto it = self->peers.find(to);
-      if (it != self->peers.end() && it->second.socket.get() == socket) socket->close();
+      // Only while the handshake runs: a proven connection may be idle (send_now writes to it).
+      if (it != self->peers.end() && it->second.socket.get() == socket && it->second.connecting) {
+        socket->close();
+      }
     });
     async_connect_cluster_handshake(
         *socket, strand, secret, cluster, self_id,
@@ -441,6 +453,11 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       pending.done(std::nullopt);
     }
     auto& p = peers[to];
+    {
+      std::lock_guard lock(idle_mutex);
+      idle_fds.erase(to);
+      unsent.erase(to);
+    }
     if (p.socket) p.socket->close();
     p.socket.reset();
     p.connecting = false;
@@ -451,7 +468,23 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
 
   void flush(const std::string& to) {
     auto& p = peers[to];
-    if (p.writing || p.queue.empty() || !p.socket) return;
+    if (p.writing || p.connecting || !p.socket) return;
+    {
+      std::lock_guard lock(idle_mutex);
+      idle_fds.erase(to);  // from here on only the strand writes to this socket
+      if (auto it = unsent.find(to); it != unsent.end()) {
+        p.queued_bytes += it->second.size();
+        p.queue.push_front(std::move(it->second));
+        unsent.erase(it);
+      }
+    }
+    if (p.queue.empty()) {
+      if (!p.socket->secure() && !stopped) {
+        std::lock_guard lock(idle_mutex);
+        idle_fds[to] = p.socket->socket().native_handle();
+      }
+      return;
+    }
     // Gather what is queued into one write (the first frame moves in, the others are appended).
     auto buffer = std::make_shared<std::string>(std::move(p.queue.front()));
     p.queued_bytes -= buffer->size();
@@ -481,6 +514,10 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     stopped = true;
     boost::system::error_code ignored;
     acceptor.close(ignored);
+    {
+      std::lock_guard lock(idle_mutex);
+      idle_fds.clear();
+    }
     for (auto& [id, p] : peers) {
       if (p.socket) p.socket->close();
     }
@@ -551,6 +588,32 @@ void Transport::send(replication::Message message) {
                  [impl = impl_, to = std::move(*endpoint), bytes = std::move(bytes)]() mutable {
                    impl->enqueue(to, std::move(bytes));
                  });
+}
+
+void Transport::send_now(replication::Message message) {
+  auto endpoint = impl_->endpoint_of(message.to);
+  if (!endpoint) return;
+  {
+    std::lock_guard lock(impl_->idle_mutex);
+    // Busy, connecting, TLS or not connected: the strand sends it.
+    if (!impl_->idle_fds.contains(*endpoint)) return send(std::move(message));
+  }
+  auto bytes = encode_frame(std::move(message), impl_->cluster, impl_->self_id, *endpoint);
+  std::lock_guard lock(impl_->idle_mutex);
+  const auto it = impl_->idle_fds.find(*endpoint);
+  ssize_t n = -1;
+  if (it != impl_->idle_fds.end()) {
+    n = ::send(it->second, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n == static_cast<ssize_t>(bytes.size())) return;
+    impl_->idle_fds.erase(it);  // the strand takes over (and sees an error for itself)
+  }
+  // No longer idle, or the write went out in part or not at all: the rest goes first when the
+  // strand next writes to this peer.
+  const size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
+  impl_->unsent[*endpoint] += bytes.substr(sent);
+  asio::post(impl_->strand, [impl = impl_, to = *endpoint] {
+    if (!impl->stopped) impl->flush(to);
+  });
 }
 
 void Transport::forward(const std::string& to_instance, internal::Forward request,

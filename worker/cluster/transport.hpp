@@ -86,6 +86,9 @@ class Transport final : public ReplicationTransport {
   void stop();
 
   void send(replication::Message message) override;
+  // Plain TCP only: when nothing is queued or being written to the peer, the calling thread
+  // writes the frame itself (non-blocking; what does not fit goes through the strand, in order).
+  void send_now(replication::Message message) override;
   // Sends a client request to the leader (by instance id); `done` gets its reply, or nullopt on
   // timeout/failure.
   void forward(const std::string& to_instance, internal::Forward request,

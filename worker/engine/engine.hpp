@@ -89,6 +89,9 @@ class ReplicationTransport {
   virtual ~ReplicationTransport() = default;
   // By value: the message's payloads move on towards the socket.
   virtual void send(replication::Message message) = 0;
+  // Any thread: as send(), but written from the calling thread when the connection is idle, so
+  // that the message does not wait for the I/O thread to wake (the storage writer's acks).
+  virtual void send_now(replication::Message message) { send(std::move(message)); }
 };
 
 // A node's role and log positions as EventStore's gossip shows them.

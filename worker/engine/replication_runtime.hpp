@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -113,7 +114,10 @@ class ReplicationRuntime final : public WriteLog {
   void apply_ready();
   void apply_truncation(int64_t position);
   void apply_entries(std::vector<replication::Entry> entries);
-  void on_durable(int64_t end, uint64_t generation, const FlushStats& flush);
+  void on_durable(int64_t end, uint64_t generation, const FlushStats& flush,
+                  const std::optional<replication::Core::AckRoute>& acked);
+  // Writer thread: a follower's batch is durable; acknowledge it to the leader at once.
+  void storage_ack(const replication::Core::AckRoute& route, uint64_t generation, int64_t end);
   void advance_commit();
   void on_storage_failure(const std::string& message);
   void on_role_change();
@@ -147,7 +151,12 @@ class ReplicationRuntime final : public WriteLog {
   // The records being proposed (positions assigned) while their entries are applied.
   std::vector<EventRecord>* proposing_ = nullptr;
   size_t proposing_next_ = 0;
-  uint64_t generation_ = 0;  // bumped at each truncation
+  // Bumped at each truncation (on the core thread; the writer thread reads it to drop acks of
+  // writes made before one).
+  std::atomic<uint64_t> generation_{0};
+  // Writer thread only: the route of the ack storage_ack sent for the transaction being
+  // reported, handed to the core with its durable notice.
+  std::optional<replication::Core::AckRoute> storage_acked_;
   int64_t durable_end_ = 0;  // local storage holds everything below this
   int64_t visible_end_ = 0;  // committed and durable here: what reads and acks may use
   std::deque<std::shared_ptr<const EventRecord>> uncommitted_;

@@ -642,6 +642,16 @@ void StorageWriter::run() {
       on_failure_(e.what());
       return;
     }
+    if (batches.back().on_written) {
+      // Only when nothing else is queued: a busy writer goes on to its next transaction (the
+      // owner then acknowledges from its own thread), since the send would delay that fsync.
+      bool idle = false;
+      {
+        std::lock_guard lock(mutex_);
+        idle = queue_.empty();
+      }
+      if (idle) batches.back().on_written(last_end_);
+    }
     on_durable_(last_end_, batches.back().generation, stats);
   }
   drop_maintenance("the storage writer stopped");

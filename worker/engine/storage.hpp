@@ -67,6 +67,11 @@ struct LogBatch {
   std::optional<int64_t> truncate_to;
   std::vector<StoredEntry> entries;
   uint64_t generation = 0;  // bumped by the owner at each truncation; echoed in notices
+  // Called on the writer thread with the log's end once this batch is durable, before
+  // on_durable, when it is the last batch of its transaction and nothing else is queued (a
+  // follower's storage sends its acknowledgement from here, without waiting for the core
+  // thread to wake).
+  std::function<void(int64_t end)> on_written;
 };
 
 // What a scavenge's scan reads of a record.

@@ -583,7 +583,12 @@ void Core::trim_buffer() {
   }
 }
 
-void Core::durable(int64_t end) {
+std::optional<Core::AckRoute> Core::ack_route() const {
+  if (role_ != Role::Follower || !leader_ || !synced_) return std::nullopt;
+  return AckRoute{*leader_, hard_.epoch, session_};
+}
+
+void Core::durable(int64_t end, const std::optional<AckRoute>& acked) {
   end = std::min(end, log_end_);
   if (end <= durable_end_) return;
   durable_end_ = end;
@@ -593,6 +598,7 @@ void Core::durable(int64_t end) {
   } else if (role_ == Role::Follower && leader_ && synced_) {
     // The leader may have announced a commit position beyond what was durable here then.
     set_commit(std::min(leader_commit_end_, durable_end_));
+    if (acked && *acked == ack_route()) return;  // the storage told the leader already
     send(*leader_, AppendAck{hard_.epoch, log_end_, durable_end_, session_});
   }
 }

@@ -207,9 +207,25 @@ class Core {
   static constexpr int kNothingDue = 1 << 30;
   // By value: an Append's entries move into the log instead of being copied.
   void step(Message message);
+  // Where a follower's acknowledgement of the entries appended now goes: its storage may send
+  // AppendAck{epoch, end, end, session} to `leader` itself as soon as they are durable (up to
+  // `end`), instead of waiting for durable() to hand the ack out (etcd's async storage writes
+  // answer the same way). The ack is true when sent, whatever the core learned meanwhile: an
+  // ack of an older epoch or session is ignored by the leader, and a later truncation always
+  // starts a new session.
+  struct AckRoute {
+    NodeId leader;
+    int64_t epoch = 0;
+    uint64_t session = 0;
+    friend bool operator==(const AckRoute&, const AckRoute&) = default;
+  };
+  // Follower synced with a leader: the route of the ack for entries appended now; else nullopt.
+  std::optional<AckRoute> ack_route() const;
   // Local storage made every entry below `end` durable. It must describe the log as it is
   // after the latest truncate_to handed out (drop notices about writes made before it).
-  void durable(int64_t end);
+  // `acked`: the storage already sent the leader an ack of `end` along this route; the core
+  // sends none if that is the ack it would send now.
+  void durable(int64_t end, const std::optional<AckRoute>& acked = std::nullopt);
   // The other voting members (self is always one), replacing the previous set: only they are
   // sent to, and only their messages count. A member left out loses its progress and votes.
   // The adapter keeps the set within cluster_size; the quorum is always cluster_size / 2 + 1.
