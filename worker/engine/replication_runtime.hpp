@@ -118,7 +118,7 @@ class ReplicationRuntime final : public WriteLog {
                   const std::optional<replication::Core::AckRoute>& acked);
   // Writer thread: a follower's batch is durable; acknowledge it to the leader at once.
   void storage_ack(const replication::Core::AckRoute& route, uint64_t generation, int64_t end);
-  void advance_commit();
+  bool advance_commit();  // true when it answered a waiter
   void on_storage_failure(const std::string& message);
   void on_role_change();
   void fail_waiters();
