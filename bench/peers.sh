@@ -3,8 +3,8 @@
 # system as a three-node cluster on 127.0.0.1 with its data on disk, driven by the same Node
 # driver shape (bench/peers/driver.mjs: C writers, each awaiting its acknowledgement, 256-byte
 # values) through its own client. For RUNS repetitions, interleaved, for C in WRITERS, for each
-# system: one measurement of SECONDS (after a 1 s warm-up), with the server CPU of the three
-# processes read from /proc. Prints a markdown table of medians and the ratios to stdout, keeps
+# system (their order rotating from run to run): one measurement of SECONDS (after a 1 s
+# warm-up), with the server CPU of the three processes read from /proc. Prints a markdown table of medians and the ratios to stdout, keeps
 # the JSON lines in OUT_DIR. Installs what it needs (Debian nats-server and etcd-server, the npm
 # drivers from bench/peers/package-lock.json). Every process started here is stopped by its PID.
 # Ports: 21111–23514 (below the ephemeral range; this benchmark owns them while it runs), or
@@ -130,8 +130,13 @@ done
 results="$out/results.jsonl"
 : >"$results"
 for ((run = 1; run <= runs; run++)); do
+  # The order of the systems rotates each run: the one measured first after another's run was
+  # seen to lose ~6 % (page cache, the disk's queue), which would bias a before/after ratio.
+  n=${#systems[@]}
+  order=()
+  for ((k = 0; k < n; k++)); do order+=("${systems[$(((k + run - 1) % n))]}"); done
   for c in "${writer_counts[@]}"; do
-    for system in "${systems[@]}"; do
+    for system in "${order[@]}"; do
       eps_var="endpoints_${system//-/_}"
       line=$(driver --system "$system" --writers "$c" --seconds "$seconds" --size 256 \
         --endpoints "${!eps_var}" --pids "${pids[$system]}")
