@@ -26,8 +26,30 @@ const T = { timeout: 240000 };
 // A load event ({"j":n}, 10 to a write) takes less than this in the file, index included.
 const LOAD_EVENT_BYTES_MAX = 400;
 
+// The database's size as of its last commit: what chorus.db holds once its WAL is checkpointed.
+// Recent commits may still be only in chorus.db-wal (the writer checkpoints every 10,000 pages),
+// so the file alone can be smaller than the log. The WAL's frame headers (SQLite's file format,
+// "WAL File Format") carry the database size in pages on each commit frame; frames whose salts
+// differ from the header's are left over from before the WAL restarted.
 function dbBytes(dir) {
-  return fs.statSync(path.join(dir, 'chorus.db')).size;
+  const file = fs.statSync(path.join(dir, 'chorus.db')).size;
+  let wal;
+  try {
+    wal = fs.readFileSync(path.join(dir, 'chorus.db-wal'));
+  } catch {
+    return file;
+  }
+  if (wal.length < 32) return file;
+  const pageSize = wal.readUInt32BE(8);
+  const salt1 = wal.readUInt32BE(16);
+  const salt2 = wal.readUInt32BE(20);
+  let pages = 0;
+  for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
+    if (wal.readUInt32BE(at + 8) !== salt1 || wal.readUInt32BE(at + 12) !== salt2) break;
+    const commitPages = wal.readUInt32BE(at + 4);
+    if (commitPages > 0) pages = commitPages;
+  }
+  return pages > 0 ? pages * pageSize : file;
 }
 
 // "stream@number" of every event in $all, read forward from the start.
