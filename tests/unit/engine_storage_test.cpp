@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -173,51 +172,6 @@ TEST(StorageWriter, OnDiskEveryDurableCommitIsReadableAtOnceByAnotherConnection)
     EXPECT_EQ(c.log_end(), 3000 + 3000 * 5000);
     EXPECT_EQ(c.range("big", 0, 2999, true, c.log_end(), 4096).size(), 3000u);
     EXPECT_EQ(c.range("s6", 0, 100, true, c.log_end(), 4096).size(), 42u);
-  }
-  std::filesystem::remove_all(dir);
-}
-
-// The writer checkpoints its WAL only every kWalAutocheckpointFrames pages (SQLite's default is
-// 1,000), and then reuses the file from its start: the WAL grows past the default's size but
-// stays bounded by the interval plus one commit.
-TEST(StorageWriter, OnDiskCheckpointsTheWalAtItsIntervalAndReusesTheFile) {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("chorus-storage-" + to_string(random_guid()));
-  constexpr int64_t kFrameBytes = 4096 + 24;  // a page and its frame header
-  constexpr int kEventsPerCommit = 500;       // each 4 KiB event takes a page of its own
-  const auto wal = dir / "chorus.db-wal";
-  {
-    Database db(StorageLocation{dir.string(), false});
-    Notices notices;
-    StorageWriter writer(
-        db, [&](int64_t end, uint64_t, const FlushStats&) { notices.durable(end); },
-        [&](const std::string& m) { notices.failed(m); });
-    const std::string data(4000, 'd');
-    int64_t position = 0;
-    int64_t number = 0;
-    int64_t largest = 0;
-    const int commits = 2 * kWalAutocheckpointFrames / kEventsPerCommit + 4;
-    for (int c = 0; c < commits; ++c) {
-      LogBatch b;
-      for (int i = 0; i < kEventsPerCommit; ++i) {
-        auto r = record("s", number++, position);
-        r.data = data;
-        r.log_end = r.position.commit = position += 5000;
-        b.entries.push_back(std::move(r));
-      }
-      ASSERT_TRUE(writer.submit(std::move(b)));
-      ASSERT_TRUE(notices.wait_durable(position));
-      const auto size = static_cast<int64_t>(std::filesystem::file_size(wal));
-      largest = std::max(largest, size);
-      if (c == 2 * 1000 / kEventsPerCommit + 1) {
-        // Past twice SQLite's default interval: not yet checkpointed and restarted.
-        EXPECT_GT(size, 2 * 1000 * kFrameBytes);
-      }
-    }
-    // Twice the interval written: checkpointed, and the file reused rather than grown.
-    EXPECT_LT(largest, (kWalAutocheckpointFrames + 2 * kEventsPerCommit) * kFrameBytes);
-    EXPECT_GT(largest, kWalAutocheckpointFrames * kFrameBytes);
-    writer.stop();
   }
   std::filesystem::remove_all(dir);
 }
