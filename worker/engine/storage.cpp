@@ -523,7 +523,6 @@ StorageWriter::StorageWriter(const Database& db,
     : db_(db.open_connection(true, true)),
       on_durable_(std::move(on_durable)),
       on_failure_(std::move(on_failure)) {
-  sqlite3_wal_autocheckpoint(db_, kWalAutocheckpointFrames);
   begin_ = prepare_on(db_, "BEGIN IMMEDIATE");
   commit_ = prepare_on(db_, "COMMIT");
   insert_event_ = prepare_on(db_, std::string("INSERT INTO events(") + kColumns +

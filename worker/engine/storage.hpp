@@ -32,12 +32,6 @@ namespace chorus {
 inline constexpr size_t kFlushBytesMax = 32u * 1024u * 1024u;
 // Bytes queued for the writer before new writes are refused (clients retry on PrepareTimeout).
 inline constexpr size_t kWriterQueueBytesMax = 256u * 1024u * 1024u;
-// WAL frames (4 KiB pages) after which the writer's commit checkpoints the WAL into the file
-// (SQLite's default is 1,000). A checkpoint copies each page once however often the WAL holds
-// it, so a longer interval copies the hot pages (stream index leaves, the table's tail) fewer
-// times: the writer's CPU per event -12..-18 % at 64 x 10 (bench/results/2026-12-03/store2.md).
-// The WAL file grows to about 40 MiB before it restarts.
-inline constexpr int kWalAutocheckpointFrames = 10000;
 
 inline int64_t record_end(const EventRecord& record) { return record.log_end; }
 
