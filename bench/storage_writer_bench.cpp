@@ -368,13 +368,11 @@ struct Sink {
   }
 };
 
-// Reads of today's layout through the server's ReadConnection. Returns µs of this thread's CPU
-// per event read for $all forward and for `streams` streams forward.
-std::pair<double, double> read_rows(const chorus::Database& db, int64_t streams) {
-  chorus::ReadConnection c(db);
+// $all forward through the server's ReadConnection, in pages: µs of this thread's CPU per event
+// read; `all` counts the events.
+double read_all_rows(chorus::ReadConnection& c, Sink& all) {
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-  Sink all;
-  double t0 = thread_cpu_seconds();
+  const double t0 = thread_cpu_seconds();
   int64_t from = 0;
   for (;;) {
     int64_t last = -1;
@@ -385,9 +383,18 @@ std::pair<double, double> read_rows(const chorus::Database& db, int64_t streams)
     if (n < kReadPage) break;
     from = last + 1;
   }
-  const double all_us = (thread_cpu_seconds() - t0) * 1e6 / static_cast<double>(all.events);
+  return (thread_cpu_seconds() - t0) * 1e6 / static_cast<double>(all.events);
+}
+
+// Reads of today's layout through the server's ReadConnection. Returns µs of this thread's CPU
+// per event read for $all forward and for `streams` streams forward.
+std::pair<double, double> read_rows(const chorus::Database& db, int64_t streams) {
+  chorus::ReadConnection c(db);
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  Sink all;
+  const double all_us = read_all_rows(c, all);
   Sink one;
-  t0 = thread_cpu_seconds();
+  double t0 = thread_cpu_seconds();
   for (int64_t s = 0; s < streams; ++s) {
     const std::string name = "bench-0123abcd-" + std::to_string(s);
     int64_t first = 0;
@@ -407,23 +414,11 @@ std::pair<double, double> read_rows(const chorus::Database& db, int64_t streams)
 // consecutive rows by position.
 std::pair<double, double> read_events_runs(const chorus::Database& db, int64_t streams) {
   chorus::ReadConnection rc(db);
-  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
   Sink all;
-  double t0 = thread_cpu_seconds();
-  int64_t from = 0;
-  for (;;) {
-    int64_t last = -1;
-    const int n = rc.all_rows(from, true, kMax, kReadPage, [&](const chorus::RecordView& r) {
-      all(r);
-      last = r.position.prepare;
-    });
-    if (n < kReadPage) break;
-    from = last + 1;
-  }
-  const double all_us = (thread_cpu_seconds() - t0) * 1e6 / static_cast<double>(all.events);
+  const double all_us = read_all_rows(rc, all);
   sqlite3* c = db.open_connection(false);
   Sink one;
-  t0 = thread_cpu_seconds();
+  double t0 = thread_cpu_seconds();
   sqlite3_stmt* runs = prepare(c,
                                "SELECT first, pos, count FROM stream_runs WHERE stream=?1 AND"
                                " first>=?2 ORDER BY first LIMIT ?3");
