@@ -8,13 +8,13 @@
 // and the file size. `--read N` then reads the whole log forward ($all) and N streams forward
 // and reports the reading thread's CPU per event read.
 // Usage: storage-writer-bench --db DIR [--events N] [--streams S] [--batch B] [--commit C]
-//        [--layout rows|batch|events] [--index MODE] [--flush-every COMMITS] [--read STREAMS]
+//        [--layout rows|batch|events] [--index MODE] [--read STREAMS]
 //        [--memstatus 0|1]
 //
 // Layouts (issue 16's ceiling experiments; only "rows" is what the server writes):
-// - rows: today's StorageWriter, one events row per event. --index sqlite = as is; none = the
-//   events_by_stream index dropped; bulk = dropped, and (stream, number, pos) entries written to
-//   a narrow table every --flush-every commits in a transaction of their own.
+// - rows: the server's StorageWriter, one events row per event, the stream index's entries
+//   added in bulk every kStreamIndexDeferredMax events (--index sqlite, the only mode; the
+//   "none" and "bulk" experiments that led to it are in bench/results/2026-12-02-s3/index.md).
 // - batch: one row per group commit holding the commit's records as the leader encodes them for
 //   replication (LogRecord bytes, each behind varints of its position's distance from the row's
 //   and its length), plus a narrow stream index: --index text = (stream name, number) -> (row,
@@ -23,7 +23,7 @@
 //   (row, offset, count); none = no stream index (the ceiling of the row alone). Same
 //   durability: the same connection setup (synchronous=FULL, the WAL-gathering VFS), one
 //   transaction and fsync per commit, on a writer thread of its own.
-// - events: today's events rows (written by that thread), events_by_stream replaced by one
+// - events: the server's events rows (written by that thread), the stream index replaced by one
 //   index entry per run: --index runs = (stream name, first number) -> (position, count).
 #include "worker/engine/log_codec.hpp"
 #include "worker/engine/storage.hpp"
@@ -576,7 +576,6 @@ int main(int argc, char** argv) {
   int64_t event_bytes = 256;
   std::string layout = "rows";
   std::string index_mode;
-  int64_t flush_every = 32;
   int64_t read_streams = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
@@ -595,8 +594,6 @@ int main(int argc, char** argv) {
       layout = v;
     } else if (k == "--index") {
       index_mode = v;
-    } else if (k == "--flush-every") {
-      flush_every = std::atoll(v);
     } else if (k == "--event-size") {
       event_bytes = std::atoll(v);
     } else if (k == "--read") {
@@ -612,35 +609,32 @@ int main(int argc, char** argv) {
   }
   if (index_mode.empty())
     index_mode = layout == "rows" ? "sqlite" : layout == "events" ? "runs" : "text";
-  const bool rows_ok =
-      layout == "rows" && (index_mode == "sqlite" || index_mode == "none" || index_mode == "bulk");
+  const bool rows_ok = layout == "rows" && index_mode == "sqlite";
   const bool events_ok = layout == "events" && index_mode == "runs";
   const bool batch_ok = layout == "batch" && (index_mode == "text" || index_mode == "int" ||
                                               index_mode == "runs" || index_mode == "none");
   if (folder.empty() || events < 1 || streams < 1 || batch < 1 || commit < batch ||
-      flush_every < 1 || read_streams < 0 || read_streams > streams ||
-      !(rows_ok || batch_ok || events_ok)) {
+      read_streams < 0 || read_streams > streams || !(rows_ok || batch_ok || events_ok)) {
     std::cerr << "usage: storage-writer-bench --db DIR [--events N] [--streams S] [--batch B]"
                  " [--commit C >= B] [--event-size BYTES] [--layout rows|batch|events]"
-                 " [--index sqlite|none|bulk (rows), text|int|runs|none (batch), runs (events)]"
-                 " [--flush-every COMMITS] [--read STREAMS]\n";
+                 " [--index sqlite (rows), text|int|runs|none (batch), runs (events)]"
+                 " [--read STREAMS]\n";
     return 2;
   }
   std::filesystem::remove_all(folder);
   chorus::Database db(chorus::StorageLocation{folder, false});
   sqlite3* side = nullptr;
-  sqlite3_stmt* index_insert = nullptr;
   // Any SQLite failure on the side connection ends the run: a silently skipped step would
   // measure another layout than the one named.
   if (layout == "events") {
     side = db.open_connection(true);
-    exec(side, "DROP INDEX events_by_stream");
     exec(side,
          "CREATE TABLE stream_runs(stream TEXT NOT NULL, first INTEGER NOT NULL,"
          " pos INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY(stream, first))"
          " WITHOUT ROWID");
   } else if (layout == "batch") {
     side = db.open_connection(true);
+    exec(side, "DROP TABLE stream_index");  // the server's; this layout has its own
     exec(side,
          "CREATE TABLE log_batches(pos INTEGER PRIMARY KEY, end_pos INTEGER NOT NULL,"
          " records BLOB NOT NULL)");
@@ -659,40 +653,8 @@ int main(int argc, char** argv) {
                        " batch INTEGER NOT NULL, offset INTEGER NOT NULL, count INTEGER NOT NULL,"
                        " PRIMARY KEY(stream, first)) WITHOUT ROWID");
     }
-  } else if (index_mode != "sqlite") {
-    side = db.open_connection(true);
-    exec(side, "DROP INDEX events_by_stream");
-    if (index_mode == "bulk") {
-      exec(side, "PRAGMA synchronous=OFF");
-      exec(side,
-           "CREATE TABLE stream_index(stream TEXT NOT NULL, number INTEGER NOT NULL,"
-           " pos INTEGER NOT NULL, PRIMARY KEY(stream, number)) WITHOUT ROWID");
-      index_insert = prepare(side, "INSERT INTO stream_index VALUES(?1,?2,?3)");
-    }
   }
-  struct Pending {
-    std::string stream;
-    int64_t number;
-    int64_t pos;
-  };
-  std::vector<Pending> pending;
   int64_t commits = 0;
-  auto flush_index = [&] {
-    if (!index_insert || pending.empty()) return;
-    std::sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
-      return a.stream != b.stream ? a.stream < b.stream : a.number < b.number;
-    });
-    exec(side, "BEGIN IMMEDIATE");
-    for (const auto& p : pending) {
-      sqlite3_bind_text(index_insert, 1, p.stream.data(), static_cast<int>(p.stream.size()),
-                        SQLITE_STATIC);
-      sqlite3_bind_int64(index_insert, 2, p.number);
-      sqlite3_bind_int64(index_insert, 3, p.pos);
-      step_done(side, index_insert, "index insert");
-    }
-    exec(side, "COMMIT");
-    pending.clear();
-  };
   std::mutex mutex;
   std::condition_variable durable;
   int64_t durable_end = 0;
@@ -758,7 +720,6 @@ int main(int argc, char** argv) {
       position += 64 + static_cast<int64_t>(payloads[i].size());
       r.log_end = position;
       r.position.commit = r.log_end;
-      if (index_insert) pending.push_back(Pending{r.stream, r.number, r.position.prepare});
     }
     if (writer) {
       chorus::LogBatch all;
@@ -780,9 +741,8 @@ int main(int argc, char** argv) {
     // The writer thread's CPU counts from the end of its first commit (its start-up aside).
     if (writer_cpu0 < 0) writer_cpu0 = writer_cpu;
     lock.unlock();
-    if (++commits % flush_every == 0) flush_index();
+    ++commits;
   }
-  flush_index();
   const double cpu = cpu_seconds() - cpu0;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double writer_us = (writer_cpu - writer_cpu0) * 1e6 /
@@ -790,7 +750,6 @@ int main(int argc, char** argv) {
                            static_cast<double>(commits) / static_cast<double>(written);
   writer.reset();
   batch_writer.reset();
-  sqlite3_finalize(index_insert);
   sqlite3_close(side);
   double read_all_us = 0;
   double read_stream_us = 0;

@@ -90,7 +90,7 @@ test('the space figures break the database down into log, index and reclaimable 
       return r.breakdownAt && r.logBytes > 0 ? r : false;
     }, { timeoutMs: 10000, what: 'the first dbstat breakdown' });
     assert.ok(s.indexBytes > 0, JSON.stringify(s));
-    assert.ok(s.tableBytes.events > 0 && s.tableBytes.events_by_stream > 0, JSON.stringify(s));
+    assert.ok(s.tableBytes.events > 0 && s.tableBytes.stream_index > 0, JSON.stringify(s));
     assert.ok(s.reclaimableBytes >= 0 && s.pageSize > 0 && s.pageCount > 0, JSON.stringify(s));
     assert.equal(s.writesRefusedLowDisk, false);
     const metrics = await (await fetch(`${base(w)}/metrics`)).text();

@@ -85,10 +85,21 @@ TEST(Schema, TheVersion1FixtureMigratesForwardWithEveryRecordIntact) {
     EXPECT_EQ(all.back().stream, "fixture-c");
     EXPECT_EQ(all.back().number, kDeletedStreamNumber);
     EXPECT_EQ(c.epochs().size(), 1u);
+    // Version 4: the streams read through the stream index's table.
+    const auto a = c.range("fixture-a", 0, 100, true, c.log_end(), 100);
+    ASSERT_FALSE(a.empty());
+    EXPECT_EQ(a.front().data, R"({"n":0})");
+    const auto tombstone = c.last_record("fixture-c", c.log_end());
+    ASSERT_TRUE(tombstone.has_value());
+    EXPECT_EQ(tombstone->number, kDeletedStreamNumber);
   }
   EXPECT_EQ(query(file, "PRAGMA user_version"), kSchemaVersion);
   EXPECT_EQ(query(file, "PRAGMA auto_vacuum"), 2);
   EXPECT_EQ(query(file, "SELECT count(*) FROM events"), events);
+  EXPECT_EQ(query(file, "SELECT count(*) FROM stream_index"), events);
+  EXPECT_EQ(query(file, "SELECT count(*) FROM sqlite_schema WHERE name='events_by_stream'"), 0);
+  EXPECT_EQ(query(file, "SELECT value FROM checkpoints WHERE name='stream_index_end'"),
+            query(file, "SELECT max(end_pos) FROM events"));
   // A second start finds the current version and changes nothing.
   { Database again(StorageLocation{dir.path().string(), false}); }
   EXPECT_EQ(query(file, "PRAGMA user_version"), kSchemaVersion);

@@ -1,13 +1,19 @@
 // Proves the storage writer's fail-stop rule (issue 11 defect 1) on a real SQLite database: once
 // a batch fails, no later batch is written or reported durable, so a hole can never be hidden
-// behind a later durable position; and the log's end is found after a reopen.
+// behind a later durable position; and the log's end is found after a reopen. And the stream
+// index written in bulk (stream_tail.hpp): every read sees every event whether its entry is in
+// the table or still in memory, across bulk inserts, restarts, truncations and scavenges.
 #include "worker/engine/storage.hpp"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <limits>
+#include <map>
 #include <mutex>
 #include <optional>
 
@@ -31,7 +37,14 @@ class Notices {
   void durable(int64_t end) {
     std::lock_guard lock(mutex_);
     durable_end_ = std::max(durable_end_, end);
+    last_end_ = end;
     changed_.notify_all();
+  }
+  // Wait (with a deadline) until the latest transaction's end is `end` (after a truncation the
+  // log's end goes down).
+  bool wait_last_end(int64_t end) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return last_end_ == end; });
   }
   void failed(const std::string& message) {
     std::lock_guard lock(mutex_);
@@ -56,6 +69,7 @@ class Notices {
   std::mutex mutex_;
   std::condition_variable changed_;
   int64_t durable_end_ = 0;
+  int64_t last_end_ = 0;
   std::string failure_;
 };
 
@@ -73,8 +87,8 @@ TEST(StorageWriter, AFailedBatchStopsEveryLaterOne) {
       [&](const std::string& m) { notices.failed(m); });
   ASSERT_TRUE(writer.submit(batch_of(record("s", 0, 0))));
   ASSERT_TRUE(notices.wait_durable(10));
-  // The same (stream, number) again violates the stream index: the write fails.
-  ASSERT_TRUE(writer.submit(batch_of(record("s", 0, 10))));
+  // The same position again violates the events' primary key: the write fails.
+  ASSERT_TRUE(writer.submit(batch_of(record("s", 1, 0))));
   ASSERT_TRUE(notices.wait_failed());
   // Nothing after the failure is taken or reported durable.
   EXPECT_FALSE(writer.submit(batch_of(record("s", 1, 20))));
@@ -174,6 +188,239 @@ TEST(StorageWriter, OnDiskEveryDurableCommitIsReadableAtOnceByAnotherConnection)
     EXPECT_EQ(c.range("s6", 0, 100, true, c.log_end(), 4096).size(), 42u);
   }
   std::filesystem::remove_all(dir);
+}
+
+// ---------------------------------------------------------------- the stream index's tail
+
+int64_t count_rows(const std::filesystem::path& folder, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2((folder / "chorus.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
+            SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
+  int64_t v = -1;
+  if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return v;
+}
+
+class TempFolder {
+ public:
+  TempFolder()
+      : path_(std::filesystem::temp_directory_path() /
+              ("chorus-storage-" + to_string(random_guid()))) {}
+  ~TempFolder() { std::filesystem::remove_all(path_); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// What a stream holds, as the test wrote it: number -> position.
+using Model = std::map<std::string, std::map<int64_t, int64_t>>;
+
+// Every read of every stream in `model` against the model, at max_pos = `end` and at a
+// position in the middle: last, each record, and ranges both ways with a small limit (so that
+// a read crosses from the table to the tail and back).
+void expect_reads_match(ReadConnection& c, const Model& model, int64_t end) {
+  for (const auto& [stream, events] : model) {
+    for (const int64_t max_pos : {end, end / 2}) {
+      std::vector<std::pair<int64_t, int64_t>> visible;
+      for (const auto& [number, pos] : events) {
+        if (pos <= max_pos) visible.emplace_back(number, pos);
+      }
+      const auto last = c.last_record(stream, max_pos);
+      ASSERT_EQ(last.has_value(), !visible.empty()) << stream << " at " << max_pos;
+      if (last) {
+        EXPECT_EQ(last->number, visible.back().first) << stream;
+      }
+      for (const auto& [number, pos] : visible) {
+        const auto r = c.record(stream, number, max_pos);
+        ASSERT_TRUE(r.has_value()) << stream << "@" << number;
+        EXPECT_EQ(r->position.prepare, pos);
+      }
+      for (const bool ascending : {true, false}) {
+        std::vector<int64_t> got;
+        int64_t next = ascending ? 0 : std::numeric_limits<int64_t>::max();
+        for (;;) {
+          const auto page = ascending ? c.range(stream, next, std::numeric_limits<int64_t>::max(),
+                                                true, max_pos, 7)
+                                      : c.range(stream, 0, next, false, max_pos, 7);
+          for (const auto& r : page) got.push_back(r.number);
+          if (page.size() < 7) break;
+          next = ascending ? page.back().number + 1 : page.back().number - 1;
+          if (next < 0) break;
+        }
+        std::vector<int64_t> want;
+        for (const auto& v : visible) want.push_back(v.first);
+        if (!ascending) std::reverse(want.begin(), want.end());
+        EXPECT_EQ(got, want) << stream << (ascending ? " forward" : " backward") << " at "
+                             << max_pos;
+      }
+    }
+  }
+}
+
+struct Node {
+  explicit Node(const std::filesystem::path& folder)
+      : db(StorageLocation{folder.string(), false}),
+        reader(db),
+        writer(
+            db, [this](int64_t end, uint64_t, const FlushStats&) { notices.durable(end); },
+            [this](const std::string& m) { notices.failed(m); }) {}
+  Database db;
+  ReadConnection reader;
+  Notices notices;
+  StorageWriter writer;
+};
+
+// Writes `count` events round-robin to `streams` streams from `position` on, `per_batch` a
+// batch, waiting for each; returns the end.
+int64_t write_events(Node& node, Model& model, int64_t position, int count, int streams,
+                     int per_batch, const std::string& prefix = "s") {
+  for (int i = 0; i < count;) {
+    LogBatch b;
+    for (int k = 0; k < per_batch && i < count; ++k, ++i) {
+      const std::string stream = prefix + std::to_string(i % streams);
+      auto& events = model[stream];
+      const int64_t number = events.empty() ? 0 : events.rbegin()->first + 1;
+      b.entries.push_back(record(stream, number, position));
+      events[number] = position;
+      position += 10;
+    }
+    EXPECT_TRUE(node.writer.submit(std::move(b)));
+    EXPECT_TRUE(node.notices.wait_last_end(position));
+  }
+  return position;
+}
+
+TEST(StreamIndex, ReadsSeeEveryEventBeforeAndAfterTheBulkInsert) {
+  TempFolder dir;
+  Node node(dir.path());
+  Model model;
+  int64_t end = 0;
+  // Short of the bulk insert: the table has none of them, the tail has them all.
+  end = write_events(node, model, end, static_cast<int>(kStreamIndexDeferredMax) - 50, 5, 37);
+  EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) FROM stream_index"), 0);
+  EXPECT_EQ(node.db.stream_tail().size(), kStreamIndexDeferredMax - 50);
+  expect_reads_match(node.reader, model, end);
+  // Past it twice: the table has what came before the last bulk insert.
+  end = write_events(node, model, end, 2 * static_cast<int>(kStreamIndexDeferredMax), 5, 37);
+  const int64_t indexed = count_rows(dir.path(), "SELECT count(*) FROM stream_index");
+  EXPECT_GE(indexed, 2 * static_cast<int64_t>(kStreamIndexDeferredMax));
+  EXPECT_EQ(static_cast<size_t>(indexed) + node.db.stream_tail().size(),
+            3 * kStreamIndexDeferredMax - 50);
+  EXPECT_EQ(count_rows(dir.path(), "SELECT value FROM checkpoints WHERE name='stream_index_end'"),
+            node.db.stream_tail().indexed_end());
+  expect_reads_match(node.reader, model, end);
+}
+
+TEST(StreamIndex, AStartIndexesTheTailThatAStoppedWriterLeft) {
+  TempFolder dir;
+  Model model;
+  int64_t end = 0;
+  {
+    Node node(dir.path());
+    end = write_events(node, model, end, 300, 3, 10);
+    node.writer.stop();
+  }
+  EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) FROM stream_index"), 0);
+  Node again(dir.path());
+  EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) FROM stream_index"), 300);
+  EXPECT_EQ(again.db.stream_tail().size(), 0u);
+  EXPECT_EQ(again.db.stream_tail().indexed_end(), end);
+  expect_reads_match(again.reader, model, end);
+  end = write_events(again, model, end, 40, 4, 3);
+  expect_reads_match(again.reader, model, end);
+}
+
+// A follower's log is truncated at a position below the table's end (its entries leave the
+// table) and then continues with other events at the same positions.
+TEST(StreamIndex, ATruncationBelowTheIndexedEndTakesItsEntriesOutOfTheTable) {
+  TempFolder dir;
+  Model model;
+  int64_t end = 0;
+  {
+    Node node(dir.path());
+    end = write_events(node, model, end, static_cast<int>(kStreamIndexDeferredMax) + 100, 4, 50);
+    const int64_t indexed_end = node.db.stream_tail().indexed_end();
+    ASSERT_GT(indexed_end, 2000);
+    const int64_t cut = indexed_end - 2000;  // 200 indexed events and the tail go
+    // The model again: everything below the cut.
+    model.clear();
+    {
+      ReadConnection c(node.db);
+      for (const auto& r : c.all(0, true, cut - 1, 1 << 20)) {
+        model[r.stream][r.number] = r.position.prepare;
+      }
+    }
+    LogBatch b;
+    b.truncate_to = cut;
+    int64_t position = cut;
+    for (int i = 0; i < 30; ++i) {
+      b.entries.push_back(record("other", i, position));
+      model["other"][i] = position;
+      position += 10;
+    }
+    ASSERT_TRUE(node.writer.submit(std::move(b)));
+    ASSERT_TRUE(node.notices.wait_last_end(position));
+    end = position;
+    EXPECT_EQ(count_rows(dir.path(),
+                         "SELECT count(*) FROM stream_index WHERE pos>=" + std::to_string(cut)),
+              0);
+    expect_reads_match(node.reader, model, end);
+    end = write_events(node, model, end, 60, 4, 7);
+    expect_reads_match(node.reader, model, end);
+    node.writer.stop();
+  }
+  Node again(dir.path());
+  EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) FROM stream_index"),
+            count_rows(dir.path(), "SELECT count(*) FROM events"));
+  expect_reads_match(again.reader, model, end);
+}
+
+TEST(StreamIndex, AScavengedEventLeavesTheTableAndTheTailSkipsIt) {
+  TempFolder dir;
+  Node node(dir.path());
+  Model model;
+  int64_t end = write_events(node, model, 0, static_cast<int>(kStreamIndexDeferredMax) + 10, 2, 20);
+  end = write_events(node, model, end, 30, 2, 20);
+  ASSERT_EQ(node.db.stream_tail().size(), 30u);
+  // s0@0 is in the table; s1's newest event is in the tail.
+  const int64_t indexed_position = model["s0"][0];
+  const int64_t tail_number = model["s1"].rbegin()->first;
+  const int64_t tail_position = model["s1"].rbegin()->second;
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<MaintenanceResult> result;
+  MaintenanceJob job;
+  job.remove_positions = {indexed_position, tail_position};
+  job.done = [&](const MaintenanceResult& r) {
+    std::lock_guard lock(m);
+    result = r;
+    cv.notify_all();
+  };
+  ASSERT_TRUE(node.writer.submit(std::move(job)));
+  {
+    std::unique_lock lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return result.has_value(); }));
+  }
+  ASSERT_TRUE(result->ok) << result->error;
+  EXPECT_EQ(result->removed, 2);
+  model["s0"].erase(0);
+  model["s1"].erase(tail_number);
+  EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) FROM stream_index WHERE pos=" +
+                                       std::to_string(indexed_position)),
+            0);
+  EXPECT_FALSE(node.reader.record("s1", tail_number, end).has_value());
+  expect_reads_match(node.reader, model, end);
+  // The next bulk insert indexes what is there, not what the tail remembered.
+  end = write_events(node, model, end, static_cast<int>(kStreamIndexDeferredMax), 2, 20);
+  EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) FROM stream_index WHERE pos=" +
+                                       std::to_string(tail_position)),
+            0);
+  expect_reads_match(node.reader, model, end);
 }
 
 }  // namespace

@@ -49,6 +49,22 @@ CREATE TABLE IF NOT EXISTS checkpoints(
   value INTEGER NOT NULL);
 )sql";
 
+// Layout 4: the stream index as a table the storage writer fills in bulk (storage.hpp, "stream
+// index"), instead of an index SQLite updates with every event row. At first it holds every
+// event; stream_index_end (in checkpoints) says up to where it is complete.
+constexpr const char* kLayout4Steps = R"sql(
+CREATE TABLE stream_index(
+  stream TEXT NOT NULL,
+  number INTEGER NOT NULL,
+  pos INTEGER NOT NULL,
+  PRIMARY KEY(stream, number)) WITHOUT ROWID;
+INSERT INTO stream_index(stream, number, pos)
+  SELECT stream, number, pos FROM events ORDER BY stream, number;
+DROP INDEX IF EXISTS events_by_stream;
+INSERT INTO checkpoints(name, value)
+  VALUES('stream_index_end', COALESCE((SELECT end_pos FROM events ORDER BY pos DESC LIMIT 1), 0));
+)sql";
+
 constexpr int kAutoVacuumIncremental = 2;  // PRAGMA auto_vacuum's value for INCREMENTAL
 
 void exec(sqlite3* db, const std::string& sql) {
@@ -108,6 +124,15 @@ void migrate_2_to_3(sqlite3* db) {
   in_transaction(db, 3, [db] { exec(db, kLayout3Additions); });
 }
 
+// 3 -> 4: one pass over the events (a large file takes a while, once; the log says so).
+void migrate_3_to_4(sqlite3* db, const std::string& location) {
+  if (!is_memory(db) && scalar(db, "SELECT count(*) FROM events") > 0) {
+    std::cerr << "chorus-worker: rebuilding the stream index of " << location
+              << " once (schema version 4)" << std::endl;
+  }
+  in_transaction(db, 4, [db] { exec(db, kLayout4Steps); });
+}
+
 }  // namespace
 
 int schema_version(sqlite3* db) {
@@ -139,6 +164,7 @@ void migrate_schema(sqlite3* db, const std::string& location) {
   }
   if (version < 2) migrate_1_to_2(db, location);
   if (version < 3) migrate_2_to_3(db);
+  if (version < 4) migrate_3_to_4(db, location);
 }
 
 }  // namespace chorus

@@ -15,7 +15,8 @@ namespace chorus {
 // 1: events, epochs, hard_state (every file written before versions existed; user_version 0)
 // 2: auto_vacuum=INCREMENTAL, so that a scavenge can give freed pages back to the file system
 // 3: log_gaps (ranges a scavenging leader no longer holds) and checkpoints (the scavenged end)
-inline constexpr int kSchemaVersion = 3;
+// 4: stream_index, a table written in bulk, replaces the index events_by_stream
+inline constexpr int kSchemaVersion = 4;
 
 // The file was written by a release that knows a newer layout than this binary.
 class SchemaTooNew : public std::runtime_error {

@@ -205,7 +205,8 @@ void SpaceMonitor::sample_breakdown() {
     const int64_t bytes = sqlite3_column_int64(s, 2);
     const std::string table = name ? name : "";
     tables[table] += bytes;
-    if (type && std::string(type) == "index") {
+    // stream_index is a table that the storage writer fills in bulk, but it is an index.
+    if ((type && std::string(type) == "index") || table == "stream_index") {
       index += bytes;
     } else if (is_log_table(table)) {
       log += bytes;

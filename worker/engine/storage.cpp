@@ -19,6 +19,21 @@ namespace {
 
 constexpr const char* kColumns =
     "pos, end_pos, stream, number, event_id, type, flags, created_ms, data, metadata";
+// kColumns with each name behind `prefix` (a table's alias in a join).
+std::string prefixed_columns(const std::string& prefix) {
+  std::string out;
+  std::string_view rest = kColumns;
+  for (;;) {
+    const auto comma = rest.find(',');
+    out += prefix;
+    out += rest.substr(0, comma);
+    if (comma == std::string_view::npos) return out;
+    out += ", ";
+    rest = rest.substr(comma + 1);
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  }
+}
+
 constexpr int kFlagDataJson = 1;
 constexpr int kFlagMetadataJson = 2;
 constexpr int kBusyTimeoutMs = 10000;
@@ -186,6 +201,44 @@ int64_t stored_gap_end_around(sqlite3* db, int64_t position) {
 
 // The name of this node's scavenged end in the checkpoints table.
 constexpr const char* kScavengedEnd = "scavenged_end";
+// ... and of the stream index's end: every event below it has its entry in stream_index.
+constexpr const char* kStreamIndexEnd = "stream_index_end";
+
+std::string set_stream_index_end_sql() {
+  return std::string("INSERT INTO checkpoints(name, value) VALUES('") + kStreamIndexEnd +
+         "', ?1) ON CONFLICT(name) DO UPDATE SET value=excluded.value";
+}
+// Every event from ?1 on into the stream index's table (the writer's bulk step).
+constexpr const char* kIndexFrom =
+    "INSERT INTO stream_index(stream, number, pos) SELECT stream, number, pos FROM events"
+    " WHERE pos>=?1";
+
+// At start, before any reader: the events that a stopped writer had not indexed yet go into
+// the table, so that the tail starts empty. Returns the index's end (the log's end).
+int64_t index_stored_tail(sqlite3* db) {
+  const int64_t indexed_end =
+      scalar(db, (std::string("SELECT COALESCE((SELECT value FROM checkpoints WHERE name='") +
+                  kStreamIndexEnd + "'), 0)")
+                     .c_str());
+  const int64_t end = stored_log_end(db);
+  if (end <= indexed_end) return indexed_end;
+  exec(db, "BEGIN IMMEDIATE");
+  try {
+    for (const auto& [sql, value] : {std::pair{std::string(kIndexFrom), indexed_end},
+                                     std::pair{set_stream_index_end_sql(), end}}) {
+      sqlite3_stmt* s = prepare_on(db, sql);
+      sqlite3_bind_int64(s, 1, value);
+      const int rc = sqlite3_step(s);
+      sqlite3_finalize(s);
+      if (rc != SQLITE_DONE) fail(db, "SQLite indexing the stored tail");
+    }
+    exec(db, "COMMIT");
+  } catch (...) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+  return end;
+}
 
 size_t entry_bytes(const StoredEntry& e) {
   return static_cast<size_t>(entry_end(e) - entry_position(e));
@@ -229,6 +282,7 @@ Database::Database(const StorageLocation& where) : in_memory_(where.in_memory) {
   keeper_ = open_connection(true);
   try {
     migrate_schema(keeper_, in_memory_ ? std::string("the in-memory database") : uri_);
+    tail_ = std::make_unique<StreamTail>(index_stored_tail(keeper_));
   } catch (...) {
     sqlite3_close(keeper_);
     throw;
@@ -259,17 +313,24 @@ sqlite3* Database::open_connection(bool writer, bool gather_wal_writes) const {
   return db;
 }
 
-ReadConnection::ReadConnection(const Database& db) : db_(db.open_connection(false)) {
+ReadConnection::ReadConnection(const Database& db)
+    : tail_(db.stream_tail()), db_(db.open_connection(false)) {
   const std::string cols = kColumns;
   const std::string from = "SELECT " + cols + " FROM events WHERE ";
-  last_record_ = prepare((from + "stream=?1 AND pos<=?2 ORDER BY number DESC LIMIT 1").c_str());
-  record_ = prepare((from + "stream=?1 AND number=?2 AND pos<=?3").c_str());
-  range_asc_ = prepare((from + "stream=?1 AND number>=?2 AND number<=?3 AND pos<=?4"
-                               " ORDER BY number ASC LIMIT ?5")
-                           .c_str());
-  range_desc_ = prepare((from + "stream=?1 AND number>=?2 AND number<=?3 AND pos<=?4"
-                                " ORDER BY number DESC LIMIT ?5")
-                            .c_str());
+  // Through the stream index's table (the events it holds: positions up to ?2, which the
+  // caller sets below the tail's indexed end), then the event by its rowid. CROSS JOIN keeps
+  // that order: the index drives, as an index on events did.
+  const std::string indexed = "SELECT " + prefixed_columns("e.") +
+                              " FROM stream_index s CROSS JOIN events e ON e.pos=s.pos"
+                              " WHERE s.stream=?1 AND s.pos<=?2";
+  last_record_ = prepare((indexed + " ORDER BY s.number DESC LIMIT 1").c_str());
+  record_ = prepare((indexed + " AND s.number=?3").c_str());
+  range_asc_ = prepare(
+      (indexed + " AND s.number>=?3 AND s.number<=?4 ORDER BY s.number ASC LIMIT ?5").c_str());
+  range_desc_ = prepare(
+      (indexed + " AND s.number>=?3 AND s.number<=?4 ORDER BY s.number DESC LIMIT ?5").c_str());
+  at_ = prepare((from + "pos=?1").c_str());
+  at_visit_ = prepare((from + "pos=?1").c_str());
   all_fwd_ = prepare((from + "pos>=?1 AND pos<=?2 ORDER BY pos ASC LIMIT ?3").c_str());
   all_bwd_ = prepare((from + "pos<?1 AND pos<=?2 ORDER BY pos DESC LIMIT ?3").c_str());
   events_from_ = prepare((from + "pos>=?1 ORDER BY pos ASC LIMIT ?2").c_str());
@@ -296,17 +357,66 @@ sqlite3_stmt* ReadConnection::prepare(const char* sql) {
   return statements_.back();
 }
 
+namespace {
+
+// The highest position a query of the stream index's table may return: below the tail's
+// indexed end (the tail answers from there on) and at most max_pos.
+int64_t indexed_bound(const StreamTail::View& tail, int64_t max_pos) {
+  return std::min(max_pos, tail.indexed_end - 1);
+}
+
+}  // namespace
+
+bool ReadConnection::tail_event(sqlite3_stmt* s, const std::string& stream,
+                                const TailEntry& entry) {
+  sqlite3_bind_int64(s, 1, entry.position);
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    // A scavenged event is gone; a truncated one may have been replaced by another stream's.
+    if (text_view(s, 2) == stream && sqlite3_column_int64(s, 3) == entry.number) return true;
+  } else if (rc != SQLITE_DONE) {
+    sqlite3_reset(s);
+    fail(db_, "SQLite read");
+  }
+  sqlite3_reset(s);
+  return false;
+}
+
 std::optional<EventRecord> ReadConnection::last_record(const std::string& stream, int64_t max_pos) {
-  bind_text(last_record_, 1, stream);
-  sqlite3_bind_int64(last_record_, 2, max_pos);
-  return first_of(db_, last_record_);
+  // The newest tail entries first, a few at a time: one whose event a scavenge removed is
+  // skipped (rare), and the table answers once the tail has nothing left below `last`.
+  constexpr size_t kTailStep = 4;
+  int64_t last = std::numeric_limits<int64_t>::max();
+  for (;;) {
+    const auto tail = tail_.of(stream, 0, last, max_pos, kTailStep, false);
+    for (const auto& e : tail.entries) {
+      if (tail_event(at_, stream, e)) {
+        auto record = row_to_record(at_);
+        sqlite3_reset(at_);
+        return record;
+      }
+    }
+    if (tail.entries.size() < kTailStep) {
+      bind_text(last_record_, 1, stream);
+      sqlite3_bind_int64(last_record_, 2, indexed_bound(tail, max_pos));
+      return first_of(db_, last_record_);
+    }
+    last = tail.entries.back().number - 1;
+  }
 }
 
 std::optional<EventRecord> ReadConnection::record(const std::string& stream, int64_t number,
                                                   int64_t max_pos) {
+  const auto tail = tail_.of(stream, number, number, max_pos, 1, true);
+  if (!tail.entries.empty()) {
+    if (!tail_event(at_, stream, tail.entries.front())) return std::nullopt;
+    auto record = row_to_record(at_);
+    sqlite3_reset(at_);
+    return record;
+  }
   bind_text(record_, 1, stream);
-  sqlite3_bind_int64(record_, 2, number);
-  sqlite3_bind_int64(record_, 3, max_pos);
+  sqlite3_bind_int64(record_, 2, indexed_bound(tail, max_pos));
+  sqlite3_bind_int64(record_, 3, number);
   return first_of(db_, record_);
 }
 
@@ -319,16 +429,46 @@ std::vector<EventRecord> ReadConnection::range(const std::string& stream, int64_
   return out;
 }
 
+// A stream's numbers grow with their positions, so the table's rows (below the tail's indexed
+// end) all come before the tail's: ascending reads the table first, descending the tail first.
 int ReadConnection::range_rows(const std::string& stream, int64_t first, int64_t last,
                                bool ascending, int64_t max_pos, int limit,
                                const std::function<void(const RecordView&)>& visit) {
-  sqlite3_stmt* s = ascending ? range_asc_ : range_desc_;
-  bind_text(s, 1, stream);
-  sqlite3_bind_int64(s, 2, first);
-  sqlite3_bind_int64(s, 3, last);
-  sqlite3_bind_int64(s, 4, max_pos);
-  sqlite3_bind_int(s, 5, limit);
-  return visit_rows(db_, s, visit);
+  // All of the range's tail entries (fewer than kStreamIndexDeferredMax): one whose event a
+  // scavenge removed is skipped, and the next one must be at hand.
+  const auto tail =
+      tail_.of(stream, first, last, max_pos, std::numeric_limits<size_t>::max(), ascending);
+  int rows = 0;
+  const auto from_table = [&] {
+    if (rows >= limit) return;
+    sqlite3_stmt* s = ascending ? range_asc_ : range_desc_;
+    bind_text(s, 1, stream);
+    sqlite3_bind_int64(s, 2, indexed_bound(tail, max_pos));
+    sqlite3_bind_int64(s, 3, first);
+    sqlite3_bind_int64(s, 4, last);
+    sqlite3_bind_int(s, 5, limit - rows);
+    rows += visit_rows(db_, s, visit);
+  };
+  const auto from_tail = [&] {
+    const auto visit_entry = [&](const TailEntry& e) {
+      if (rows >= limit || !tail_event(at_visit_, stream, e)) return;
+      struct Reset {
+        sqlite3_stmt* s;
+        ~Reset() { sqlite3_reset(s); }
+      } reset{at_visit_};
+      visit(row_view(at_visit_));
+      ++rows;
+    };
+    for (const auto& e : tail.entries) visit_entry(e);
+  };
+  if (ascending) {
+    from_table();
+    from_tail();
+  } else {
+    from_tail();
+    from_table();
+  }
+  return rows;
 }
 
 std::vector<EventRecord> ReadConnection::all(int64_t from_pos, bool forward, int64_t max_pos,
@@ -521,6 +661,8 @@ StorageWriter::StorageWriter(const Database& db,
                              std::function<void(int64_t, uint64_t, const FlushStats&)> on_durable,
                              std::function<void(const std::string&)> on_failure)
     : db_(db.open_connection(true, true)),
+      tail_(db.stream_tail()),
+      indexed_end_(tail_.indexed_end()),
       on_durable_(std::move(on_durable)),
       on_failure_(std::move(on_failure)) {
   begin_ = prepare_on(db_, "BEGIN IMMEDIATE");
@@ -533,10 +675,17 @@ StorageWriter::StorageWriter(const Database& db,
   truncate_epochs_ = prepare_on(db_, "DELETE FROM epochs WHERE pos>=?1");
   insert_gap_ = prepare_on(db_, "INSERT INTO log_gaps(pos, end_pos) VALUES(?1,?2)");
   truncate_gaps_ = prepare_on(db_, "DELETE FROM log_gaps WHERE pos>=?1");
-  remove_event_ = prepare_on(db_, "DELETE FROM events WHERE pos=?1 RETURNING end_pos");
+  remove_event_ =
+      prepare_on(db_, "DELETE FROM events WHERE pos=?1 RETURNING end_pos, stream, number");
   raise_scavenged_end_ = prepare_on(
       db_, std::string("INSERT INTO checkpoints(name, value) VALUES('") + kScavengedEnd +
                "', ?1) ON CONFLICT(name) DO UPDATE SET value=max(value, excluded.value)");
+  index_tail_ = prepare_on(db_, kIndexFrom);
+  unindex_from_ = prepare_on(db_,
+                             "DELETE FROM stream_index WHERE (stream, number) IN"
+                             " (SELECT stream, number FROM events WHERE pos>=?1 AND pos<?2)");
+  unindex_event_ = prepare_on(db_, "DELETE FROM stream_index WHERE stream=?1 AND number=?2");
+  set_indexed_end_ = prepare_on(db_, set_stream_index_end_sql());
   last_end_ = stored_log_end(db_);
   thread_ = std::thread([this] {
     set_thread_name("writer");
@@ -548,7 +697,8 @@ StorageWriter::StorageWriter(const Database& db,
 StorageWriter::~StorageWriter() {
   stop();
   for (auto* s : {begin_, commit_, insert_event_, insert_epoch_, truncate_events_, truncate_epochs_,
-                  insert_gap_, truncate_gaps_, remove_event_, raise_scavenged_end_}) {
+                  insert_gap_, truncate_gaps_, remove_event_, raise_scavenged_end_, index_tail_,
+                  unindex_from_, unindex_event_, set_indexed_end_}) {
     sqlite3_finalize(s);
   }
   sqlite3_close(db_);
@@ -686,12 +836,20 @@ MaintenanceResult StorageWriter::maintain(const MaintenanceJob& job) {
     for (const int64_t position : job.remove_positions) {
       sqlite3_bind_int64(remove_event_, 1, position);
       int rc;
+      std::optional<std::pair<std::string, int64_t>> removed;
       while ((rc = sqlite3_step(remove_event_)) == SQLITE_ROW) {
         scavenged_end = std::max<int64_t>(scavenged_end, sqlite3_column_int64(remove_event_, 0));
+        removed.emplace(text_view(remove_event_, 1), sqlite3_column_int64(remove_event_, 2));
         ++r.removed;
       }
       sqlite3_reset(remove_event_);
       if (rc != SQLITE_DONE) fail(db_, "SQLite scavenge delete");
+      // Its index entry, if it has one yet (a tail entry finds no event and is skipped).
+      if (removed) {
+        bind_text(unindex_event_, 1, removed->first);
+        sqlite3_bind_int64(unindex_event_, 2, removed->second);
+        step_done(db_, unindex_event_, "SQLite scavenge delete of an index entry");
+      }
     }
     if (scavenged_end > 0) {
       sqlite3_bind_int64(raise_scavenged_end_, 1, scavenged_end);
@@ -716,27 +874,57 @@ void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats
   const auto started = std::chrono::steady_clock::now();
   step_done(db_, begin_, "SQLite BEGIN");
   int64_t end = last_end_;
+  std::optional<int64_t> truncated_to;
+  std::vector<std::pair<std::string, TailEntry>> added;
   for (const auto& batch : batches) {
     if (batch.truncate_to) {
+      const int64_t to = *batch.truncate_to;
+      if (to < indexed_end_) {
+        // Entries already in the table leave it with their events.
+        sqlite3_bind_int64(unindex_from_, 1, to);
+        sqlite3_bind_int64(unindex_from_, 2, indexed_end_);
+        step_done(db_, unindex_from_, "SQLite truncate of the stream index");
+        set_indexed_end(to);
+      }
       for (auto* s : {truncate_events_, truncate_epochs_, truncate_gaps_}) {
-        sqlite3_bind_int64(s, 1, *batch.truncate_to);
+        sqlite3_bind_int64(s, 1, to);
         step_done(db_, s, "SQLite truncate");
       }
-      end = std::min(end, *batch.truncate_to);
+      end = std::min(end, to);
+      truncated_to = std::min(truncated_to.value_or(to), to);
+      std::erase_if(added, [to](const auto& a) { return a.second.position >= to; });
     }
     for (const auto& e : batch.entries) {
-      insert(e, stats);
+      insert(e, stats, added);
       end = entry_end(e);
     }
   }
+  // The tail's size before this transaction is an upper bound after a truncation: close enough.
+  std::optional<int64_t> indexed_to;
+  if (!added.empty() && tail_.size() + added.size() >= kStreamIndexDeferredMax) {
+    sqlite3_bind_int64(index_tail_, 1, indexed_end_);
+    step_done(db_, index_tail_, "SQLite stream index");
+    set_indexed_end(end);
+    indexed_to = end;
+  }
   step_done(db_, commit_, "SQLite COMMIT");
+  // Readers bound by positions up to the end of this transaction look in the tail only after
+  // on_durable_ tells the owner of that end (below).
+  tail_.apply(truncated_to, std::move(added), indexed_to);
   last_end_ = end;
   stats.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
 }
 
-void StorageWriter::insert(const StoredEntry& entry, FlushStats& stats) {
+void StorageWriter::set_indexed_end(int64_t end) {
+  sqlite3_bind_int64(set_indexed_end_, 1, end);
+  step_done(db_, set_indexed_end_, "SQLite stream index end");
+  indexed_end_ = end;
+}
+
+void StorageWriter::insert(const StoredEntry& entry, FlushStats& stats,
+                           std::vector<std::pair<std::string, TailEntry>>& added) {
   if (const auto* gap = std::get_if<GapRow>(&entry)) {
     sqlite3_bind_int64(insert_gap_, 1, gap->position);
     sqlite3_bind_int64(insert_gap_, 2, gap->end);
@@ -771,6 +959,7 @@ void StorageWriter::insert(const StoredEntry& entry, FlushStats& stats) {
   const int rc = sqlite3_step(insert_event_);
   sqlite3_reset(insert_event_);
   if (rc != SQLITE_DONE) fail(db_, "SQLite insert of " + r.stream + "@" + std::to_string(r.number));
+  added.emplace_back(r.stream, TailEntry{r.number, r.position.prepare});
   stats.records += 1;
   stats.bytes += r.data.size() + r.metadata.size();
 }

@@ -7,6 +7,7 @@
 // Threading: StorageWriter methods from any thread; a ReadConnection by one thread at a time.
 #pragma once
 
+#include "worker/engine/stream_tail.hpp"
 #include "worker/engine/types.hpp"
 
 #include <condition_variable>
@@ -114,12 +115,16 @@ class Database {
   // gather_wal_writes: through the WAL-gathering VFS (storage_vfs.hpp); for a connection that
   // always commits with synchronous=FULL.
   sqlite3* open_connection(bool writer, bool gather_wal_writes = false) const;
+  // The stream index's entries not yet in the table (stream_tail.hpp), shared by the writer
+  // and the readers of this database.
+  StreamTail& stream_tail() const { return *tail_; }
 
  private:
   std::string uri_;
   int flags_ = 0;
   bool in_memory_ = false;
   sqlite3* keeper_ = nullptr;  // keeps a shared in-memory database alive
+  std::unique_ptr<StreamTail> tail_;
 };
 
 class ReadConnection {
@@ -165,6 +170,9 @@ class ReadConnection {
   };
   EntriesWindow entries_window(int64_t from);
   sqlite3_stmt* prepare(const char* sql);
+  // The event at `position` when it is `number` of `stream` (a tail entry's event), on `s`.
+  bool tail_event(sqlite3_stmt* s, const std::string& stream, const TailEntry& entry);
+  const StreamTail& tail_;
   sqlite3* db_ = nullptr;
   std::vector<sqlite3_stmt*> statements_;
   sqlite3_stmt* last_record_ = nullptr;
@@ -178,6 +186,8 @@ class ReadConnection {
   sqlite3_stmt* gaps_from_ = nullptr;
   sqlite3_stmt* scavenged_end_ = nullptr;
   sqlite3_stmt* scan_ = nullptr;
+  sqlite3_stmt* at_ = nullptr;        // the event at a position (tail lookups)
+  sqlite3_stmt* at_visit_ = nullptr;  // the same for range_rows, whose visitor may use at_
 };
 
 // A fixed set of ReadConnections lent to reader threads.
@@ -247,7 +257,9 @@ class StorageWriter {
  private:
   void run();
   void write_transaction(std::vector<LogBatch>& batches, FlushStats& stats);
-  void insert(const StoredEntry& entry, FlushStats& stats);
+  void insert(const StoredEntry& entry, FlushStats& stats,
+              std::vector<std::pair<std::string, TailEntry>>& added);
+  void set_indexed_end(int64_t end);
   MaintenanceResult maintain(const MaintenanceJob& job);
   std::vector<LogBatch> take_batches();
   void drop_maintenance(const std::string& why);
@@ -263,6 +275,12 @@ class StorageWriter {
   sqlite3_stmt* truncate_gaps_ = nullptr;
   sqlite3_stmt* remove_event_ = nullptr;
   sqlite3_stmt* raise_scavenged_end_ = nullptr;
+  sqlite3_stmt* index_tail_ = nullptr;     // the bulk insert into stream_index
+  sqlite3_stmt* unindex_from_ = nullptr;   // a truncation's entries out of stream_index
+  sqlite3_stmt* unindex_event_ = nullptr;  // a scavenged event's entry out of stream_index
+  sqlite3_stmt* set_indexed_end_ = nullptr;
+  StreamTail& tail_;
+  int64_t indexed_end_ = 0;  // as in the file (the tail's may run ahead within a transaction)
   std::function<void(int64_t, uint64_t, const FlushStats&)> on_durable_;
   std::function<void(const std::string&)> on_failure_;
   std::mutex mutex_;
