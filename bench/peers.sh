@@ -126,6 +126,15 @@ for system in "${systems[@]}"; do
     sleep 1
   done
 done
+# A cluster answers with two of its three nodes: one that did not start (a port taken by
+# another program) would make the figures those of a two-node cluster.
+for p in "${all_pids[@]}"; do
+  if ! kill -0 "$p" 2>/dev/null; then
+    echo "a server (PID $p) is not running; its log in $work says why:" >&2
+    grep -l -i "cannot\|error" "$work"/*.log >&2 || true
+    exit 1
+  fi
+done
 
 results="$out/results.jsonl"
 : >"$results"
