@@ -17,6 +17,45 @@ export const WORKER = process.env.CHORUS_WORKER ||
 // asks for several ports before binding any of them must get distinct ones.
 const handedOut = new Set();
 
+// Test files run side by side (ctest -j2), and between freePort's release of a port and the
+// worker's bind another test process may be offered the same port by the kernel. So every port
+// handed out is also reserved machine-wide: a file named after it in a shared folder, created
+// exclusively (O_EXCL) with this process's pid, removed when this process exits. A file left by
+// a process that died without exiting (SIGKILL, a ctest timeout) is removed once it is old.
+const reservations = path.join(os.tmpdir(), 'chorus-e2e-ports');
+const kStaleReservationMs = 10 * 60 * 1000;
+const reserved = [];
+
+function pidAlive(pid) {
+  try { process.kill(pid, 0); } catch (e) { if (e.code !== 'EPERM') return false; }
+  return true;
+}
+
+function reserve(port) {
+  // Shared by every user, like /tmp itself (sticky: each removes only its own files).
+  if (fs.mkdirSync(reservations, { recursive: true })) fs.chmodSync(reservations, 0o1777);
+  const file = path.join(reservations, String(port));
+  try {
+    fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+  } catch (e) {
+    if (e.code !== 'EEXIST') throw new Error(`cannot reserve port ${port} in ${reservations}: ${e.message}`);
+    try {
+      const owner = Number(fs.readFileSync(file, 'utf8'));
+      const age = Date.now() - fs.statSync(file).mtimeMs;
+      // Removed, not taken: the next offer of this port can then reserve it as usual.
+      if (owner > 0 && !pidAlive(owner) && age > kStaleReservationMs) fs.unlinkSync(file);
+    } catch { /* removed meanwhile */ }
+    return false;
+  }
+  if (reserved.length === 0) {
+    process.on('exit', () => {
+      for (const f of reserved) { try { fs.unlinkSync(f); } catch { /* gone */ } }
+    });
+  }
+  reserved.push(file);
+  return true;
+}
+
 export async function freePort(host = '127.0.0.1') {
   for (;;) {
     const port = await new Promise((resolve, reject) => {
@@ -28,7 +67,7 @@ export async function freePort(host = '127.0.0.1') {
         srv.close(() => resolve(p));
       });
     });
-    if (!handedOut.has(port)) {
+    if (!handedOut.has(port) && reserve(port)) {
       handedOut.add(port);
       return port;
     }
