@@ -110,7 +110,7 @@ void Connection::on_read(const boost::system::error_code& ec, size_t bytes) {
   while (!closed_) {
     std::optional<std::string> frame = parser_.next_frame();
     if (!frame) break;
-    wire::PackageParse parsed = wire::parse_package(*frame);
+    wire::PackageParse parsed = wire::parse_package(std::move(*frame));
     if (!parsed.package) return fail("bad package from the server: " + parsed.error);
     handle(std::move(*parsed.package));
   }

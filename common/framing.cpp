@@ -83,8 +83,8 @@ std::string command_name(uint8_t command) {
   return text.data();
 }
 
-PackageParse parse_package(std::string_view frame) {
-  PackageParse result;
+PackageHeaderParse parse_package_header(std::string_view frame) {
+  PackageHeaderParse result;
   if (frame.size() < kPackageHeaderBytes) {
     result.error =
         "package of " + std::to_string(frame.size()) + " bytes is shorter than its header";
@@ -118,8 +118,33 @@ PackageParse parse_package(std::string_view frame) {
     offset += pass_len;
     p.credentials = std::move(c);
   }
-  p.payload = std::string(frame.substr(offset));
   result.package = std::move(p);
+  result.payload_offset = offset;
+  return result;
+}
+
+PackageParse parse_package(std::string_view frame) {
+  PackageHeaderParse head = parse_package_header(frame);
+  PackageParse result;
+  if (!head.package) {
+    result.error = std::move(head.error);
+    return result;
+  }
+  head.package->payload = std::string(frame.substr(head.payload_offset));
+  result.package = std::move(head.package);
+  return result;
+}
+
+PackageParse parse_package(std::string&& frame) {
+  PackageHeaderParse head = parse_package_header(frame);
+  PackageParse result;
+  if (!head.package) {
+    result.error = std::move(head.error);
+    return result;
+  }
+  frame.erase(0, head.payload_offset);
+  head.package->payload = std::move(frame);
+  result.package = std::move(head.package);
   return result;
 }
 
@@ -174,60 +199,47 @@ std::string encode_package_header(Command command, const Guid& correlation_id,
 FrameParser::FrameParser(uint32_t frame_bytes_max) : frame_bytes_max_(frame_bytes_max) {}
 
 void FrameParser::feed(std::string_view bytes) {
-  if (invalid()) return;
-  compact();
-  grow_for(bytes.size());
-  buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
-}
-
-void FrameParser::grow_for(size_t more_bytes) {
-  const size_t needed = buffer_.size() + more_bytes;
-  if (needed <= buffer_.capacity()) return;
-  // Doubling, but not past the end of the frame in progress: a 64 MiB frame then holds 64 MiB,
-  // not the 128 MiB plain doubling could reach (a vector reserves exactly what it is asked).
-  size_t target = std::max(needed, buffer_.capacity() * 2);
-  if (buffered_bytes() >= kLengthPrefixBytes) {
-    const uint32_t length = read_le32(buffer_.data() + consumed_);
-    const size_t frame_end = consumed_ + kLengthPrefixBytes + length;
-    if (length <= frame_bytes_max_ && frame_end >= needed) target = std::min(target, frame_end);
-  }
-  buffer_.reserve(target);
-}
-
-void FrameParser::release_if_empty() {
-  if (consumed_ != buffer_.size()) return;
-  consumed_ = 0;
-  if (buffer_.capacity() > kParserIdleCapacityBytesMax) {
-    std::vector<char>().swap(buffer_);
-  } else {
-    buffer_.clear();
+  while (!bytes.empty() && !invalid()) {
+    if (length_ == 0) {
+      const size_t take = std::min(kLengthPrefixBytes - prefix_bytes_, bytes.size());
+      std::memcpy(prefix_.data() + prefix_bytes_, bytes.data(), take);
+      prefix_bytes_ += take;
+      bytes.remove_prefix(take);
+      if (prefix_bytes_ < kLengthPrefixBytes) return;
+      const uint32_t raw = read_le32(prefix_.data());
+      const auto length = static_cast<int32_t>(raw);
+      if (length <= 0 || raw > frame_bytes_max_) {
+        error_ = "invalid frame length " + std::to_string(length) + " (allowed 1.." +
+                 std::to_string(frame_bytes_max_) + ")";
+        return;
+      }
+      length_ = raw;
+      frame_.reserve(length_);
+    }
+    const size_t take = std::min(size_t{length_} - frame_.size(), bytes.size());
+    frame_.append(bytes.data(), take);
+    bytes.remove_prefix(take);
+    if (frame_.size() < length_) return;
+    ready_bytes_ += kLengthPrefixBytes + frame_.size();
+    ready_.push_back(std::move(frame_));
+    frame_ = std::string();
+    prefix_bytes_ = 0;
+    length_ = 0;
   }
 }
 
 std::optional<std::string> FrameParser::next_frame() {
-  if (invalid()) return std::nullopt;
-  const size_t available = buffer_.size() - consumed_;
-  if (available < kLengthPrefixBytes) return std::nullopt;
-  const uint32_t raw = read_le32(buffer_.data() + consumed_);
-  const auto length = static_cast<int32_t>(raw);
-  if (length <= 0 || raw > frame_bytes_max_) {
-    error_ = "invalid frame length " + std::to_string(length) + " (allowed 1.." +
-             std::to_string(frame_bytes_max_) + ")";
-    return std::nullopt;
-  }
-  if (available < kLengthPrefixBytes + raw) return std::nullopt;
-  std::string frame(buffer_.data() + consumed_ + kLengthPrefixBytes, raw);
-  consumed_ += kLengthPrefixBytes + raw;
-  release_if_empty();
+  if (ready_.empty()) return std::nullopt;
+  std::string frame = std::move(ready_.front());
+  ready_.pop_front();
+  ready_bytes_ -= kLengthPrefixBytes + frame.size();
   return frame;
 }
 
-void FrameParser::compact() {
-  // Drop consumed bytes once they dominate the buffer, so memory stays bounded by one frame.
-  if (consumed_ > 0 && consumed_ * 2 >= buffer_.size()) {
-    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(consumed_));
-    consumed_ = 0;
-  }
+size_t FrameParser::capacity_bytes() const {
+  size_t bytes = frame_.capacity();
+  for (const std::string& frame : ready_) bytes += frame.capacity();
+  return bytes;
 }
 
 }  // namespace chorus::wire

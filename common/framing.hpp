@@ -6,6 +6,7 @@
 
 #include "common/guid.hpp"
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -101,6 +102,18 @@ struct PackageParse {
 
 // Decodes the N bytes of one frame (without the length prefix).
 PackageParse parse_package(std::string_view frame);
+// The same, taking the frame: its bytes become the payload in place (the header is cut off the
+// front), so a large payload is not copied into a new allocation.
+PackageParse parse_package(std::string&& frame);
+
+// A package's header (command, flags, correlation id, credentials) without its payload, and where
+// the payload starts in the frame.
+struct PackageHeaderParse {
+  std::optional<Package> package;  // set on success; its payload is empty
+  size_t payload_offset = 0;
+  std::string error;  // set on failure
+};
+PackageHeaderParse parse_package_header(std::string_view frame);
 
 // Encodes a package with its length prefix, ready to write to a socket.
 std::string encode_package(const Package& package);
@@ -110,12 +123,14 @@ std::string encode_package(Command command, const Guid& correlation_id, std::str
 std::string encode_package_header(Command command, const Guid& correlation_id,
                                   size_t payload_bytes);
 
-// A parser with no partial frame keeps at most this much buffer capacity; more (left by a large
-// frame) is freed, so an idle connection does not hold the memory of its largest frame.
-inline constexpr size_t kParserIdleCapacityBytesMax = size_t{1} * 1024 * 1024;
-
 // Incremental frame splitter. Feed bytes; pull complete frames; once `invalid()` the stream is
-// unrecoverable (a length prefix <= 0 or over the cap) and the connection must be closed.
+// unrecoverable (a length prefix <= 0 or over the cap) and the connection must be closed; the
+// frames before the bad prefix are still returned first.
+// A frame's bytes go once, as they arrive, into the string that next_frame() hands out (moved, not
+// copied): as soon as its length prefix is complete the parser reserves the whole frame, as
+// EventStore's framer allocates it, so a large frame is never copied to grow or to be taken out.
+// The reservation is address space; memory is touched only as bytes arrive (which the node's
+// partial-frame budget bounds).
 class FrameParser {
  public:
   explicit FrameParser(uint32_t frame_bytes_max = kFrameBytesMax);
@@ -125,24 +140,25 @@ class FrameParser {
   std::optional<std::string> next_frame();
   bool invalid() const { return !error_.empty(); }
   const std::string& error() const { return error_; }
-  // Bytes buffered but not yet returned as a frame.
-  size_t buffered_bytes() const { return buffer_.size() - consumed_; }
-  // Those bytes (starting with the partial frame's length prefix, if any).
-  std::string_view buffered() const {
-    return std::string_view(buffer_.data() + consumed_, buffer_.size() - consumed_);
-  }
-  // Memory the buffer holds (its capacity). It grows geometrically but never past the end of
-  // the frame being received, and shrinks once no frame is in progress.
-  size_t capacity_bytes() const { return buffer_.capacity(); }
+  // Bytes buffered but not yet returned as a frame (complete frames and the partial one, with
+  // their length prefixes).
+  size_t buffered_bytes() const { return ready_bytes_ + prefix_bytes_ + frame_.size(); }
+  // The frame being received: its declared length (0 while its length prefix is incomplete) and
+  // the bytes of it received so far (without the prefix).
+  uint32_t partial_length() const { return length_; }
+  std::string_view partial() const { return frame_; }
+  // Memory the parser holds (capacities): at most the frames buffered, and the frame in progress
+  // in full once its length is known; nothing once every frame has been taken.
+  size_t capacity_bytes() const;
 
  private:
-  void compact();
-  void grow_for(size_t more_bytes);
-  void release_if_empty();
-
   uint32_t frame_bytes_max_;
-  std::vector<char> buffer_;
-  size_t consumed_ = 0;
+  std::array<char, kLengthPrefixBytes> prefix_{};
+  size_t prefix_bytes_ = 0;        // of the partial frame's length prefix
+  uint32_t length_ = 0;            // the partial frame's declared length; 0: prefix incomplete
+  std::string frame_;              // the partial frame's bytes so far
+  std::deque<std::string> ready_;  // complete frames not yet taken
+  size_t ready_bytes_ = 0;         // their bytes, with their prefixes
   std::string error_;
 };
 

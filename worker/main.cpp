@@ -352,8 +352,8 @@ struct TcpServers {
   }
 };
 
-TcpServers make_tcp_servers(boost::asio::io_context& io, chorus::Engine& engine,
-                            const chorus::WorkerOptions& options,
+TcpServers make_tcp_servers(boost::asio::io_context& io, boost::asio::io_context& decode_io,
+                            chorus::Engine& engine, const chorus::WorkerOptions& options,
                             const chorus::tls::Certificates* certificates,
                             const chorus::tcp::ClusterState* cluster) {
   TcpServers servers;
@@ -361,6 +361,9 @@ TcpServers make_tcp_servers(boost::asio::io_context& io, chorus::Engine& engine,
   config.cluster = cluster;
   config.metrics = servers.metrics;
   config.one_thread = true;  // `io` is the engine's core io_context, run by its one thread
+  // Large writes are decoded on the main thread (otherwise idle: signals and the shutdown), so the
+  // core thread does not spend tens of milliseconds on a 64 MiB frame while others wait.
+  config.decode_executor = decode_io.get_executor();
   servers.limits = config.limits;
   if (!options.disable_insecure_tcp) {
     servers.plain = std::make_unique<chorus::tcp::TcpServer>(io, engine, config);
@@ -531,7 +534,7 @@ int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_c
   RouterState router_state(*cluster.router);
   // The client connections live on the engine's core thread: a write is read, stepped through
   // the core and answered there, and only the storage writer is a second thread on its way.
-  TcpServers servers = make_tcp_servers(core_io, engine, options, certificates, &router_state);
+  TcpServers servers = make_tcp_servers(core_io, io, engine, options, certificates, &router_state);
   std::unique_ptr<chorus::http::HttpServer> ext_http;
   std::unique_ptr<chorus::http::HttpServer> int_http;
   std::unique_ptr<chorus::http::HttpServer> v5_http;      // --ext-http-port-v5, when set

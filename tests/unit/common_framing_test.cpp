@@ -104,30 +104,51 @@ TEST(FrameParser, StaysInvalidAfterError) {
   EXPECT_TRUE(parser.invalid());
 }
 
-// A large frame fed in chunks never makes the buffer hold much more than the frame itself, and
-// once it has been taken out an idle parser gives the memory back.
-TEST(FrameParser, LargeFrameMemoryIsBoundedAndFreedAfterward) {
+// A large frame fed in chunks is reserved once its length is known (never grown, so never copied
+// to grow), holds what arrived, is handed out as the very string it arrived in, and leaves the
+// parser holding no memory.
+TEST(FrameParser, LargeFrameIsReservedOnceAndHandedOutWithoutACopy) {
   const std::string payload(size_t{10} * 1024 * 1024 + 7, 'x');
   const std::string bytes = encode_package(Command::Ping, sample_guid(), payload);
   FrameParser parser;
+  parser.feed(std::string_view(bytes).substr(0, 2));
+  EXPECT_EQ(parser.partial_length(), 0u);
+  EXPECT_EQ(parser.buffered_bytes(), 2u);
   const size_t chunk = 256 * 1024;
-  for (size_t at = 0; at < bytes.size(); at += chunk) {
+  const char* reserved = nullptr;
+  for (size_t at = 2; at < bytes.size(); at += chunk) {
     parser.feed(std::string_view(bytes).substr(at, chunk));
-    EXPECT_LE(parser.capacity_bytes(), bytes.size() + chunk) << "after " << at << " bytes";
-    EXPECT_EQ(parser.buffered(), std::string_view(bytes).substr(0, parser.buffered_bytes()));
-    if (at + chunk < bytes.size()) {
-      EXPECT_FALSE(parser.next_frame());
-    }
+    if (at + chunk >= bytes.size()) break;
+    EXPECT_EQ(parser.partial_length(), bytes.size() - 4);
+    EXPECT_EQ(parser.capacity_bytes(), bytes.size() - 4) << "after " << at << " bytes";
+    EXPECT_EQ(parser.partial(), std::string_view(bytes).substr(4, parser.partial().size()));
+    EXPECT_EQ(parser.buffered_bytes(), at + std::min(chunk, bytes.size() - at));
+    if (reserved == nullptr) reserved = parser.partial().data();
+    EXPECT_EQ(parser.partial().data(), reserved) << "the frame moved after " << at << " bytes";
   }
   const std::optional<std::string> frame = parser.next_frame();
   ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->data(), reserved);
   EXPECT_EQ(frame->size(), kPackageHeaderBytes + payload.size());
+  EXPECT_EQ(std::string_view(*frame), std::string_view(bytes).substr(4));
   EXPECT_EQ(parser.buffered_bytes(), 0u);
-  EXPECT_LE(parser.capacity_bytes(), kParserIdleCapacityBytesMax);
+  EXPECT_EQ(parser.capacity_bytes(), std::string().capacity()) << "nothing beyond an empty string";
   parser.feed(encode_package(Command::Pong, sample_guid(), "after"));
   const std::optional<std::string> next = parser.next_frame();
   ASSERT_TRUE(next);
   EXPECT_EQ(next->substr(kPackageHeaderBytes), "after");
+}
+
+// Frames before a bad length prefix are still handed out; nothing after it is.
+TEST(FrameParser, FramesBeforeABadPrefixAreStillReturned) {
+  FrameParser parser;
+  parser.feed(encode_package(Command::Ping, sample_guid(), "one") + le32(0) +
+              encode_package(Command::Ping, sample_guid(), "two"));
+  EXPECT_TRUE(parser.invalid());
+  const std::optional<std::string> frame = parser.next_frame();
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->substr(kPackageHeaderBytes), "one");
+  EXPECT_FALSE(parser.next_frame());
 }
 
 TEST(Package, RoundTripWithoutCredentials) {

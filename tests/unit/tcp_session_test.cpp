@@ -151,6 +151,7 @@ class FakeEngine : public Engine {
               std::function<void(WriteResult)> done) override {
     record("append:" + who.login + ":" + stream);
     if (on_engine_thread()) ++appends_on_engine_thread;
+    for (const NewEvent& e : events) appended_data_bytes += e.data.size();
     WriteResult result;
     result.last_event_number = static_cast<int64_t>(events.size()) - 1;
     result.position = {100, 100};
@@ -244,6 +245,7 @@ class FakeEngine : public Engine {
   milliseconds auth_delay{0};
   std::atomic<int> authentications{0};
   std::atomic<int> appends_on_engine_thread{0};
+  std::atomic<size_t> appended_data_bytes{0};
   std::atomic<bool> hold_appends{false};
   // A user change: every user is refused while `disabled`; bump `generation` with it, as the
   // engine does when a user record changes.
@@ -1127,6 +1129,100 @@ TEST_F(EngineThreadSessionTest, TheSecurePortServesThere) {
   EXPECT_EQ(reply->command, uint8_t(Command::WriteEventsCompleted));
   EXPECT_EQ(reply->correlation_id, id);
   EXPECT_EQ(engine_.appends_on_engine_thread.load(), 1);
+}
+
+// Large writes are decoded on the decode executor, not on the session's (engine) thread: while
+// that executor is held, the session's thread still answers other clients, the write waits in
+// its place (a request behind it waits too) and stays charged to the partial-frame budget; once
+// the executor runs, both are answered in order. An undecodable large write gets its BadRequest
+// and the connection goes on.
+class DecodeElsewhereTest : public SessionTest {
+ protected:
+  void SetUp() override {
+    on_engine_io_ = true;
+    TcpServerConfig config;
+    config.one_thread = true;
+    config.heartbeat_interval_ms = 60000;
+    config.limits = limits_;
+    config.decode_executor = decode_io_.get_executor();
+    start(config);
+  }
+  void TearDown() override {
+    SessionTest::TearDown();
+    decode_work_.reset();
+    decode_io_.stop();
+    if (decode_thread_.joinable()) decode_thread_.join();
+  }
+  void run_decoder() {
+    decode_thread_ = std::thread([this] { decode_io_.run(); });
+  }
+  static std::string large_write(const std::string& stream, size_t data_bytes) {
+    pb::WriteEvents w;
+    w.set_event_stream_id(stream);
+    w.set_expected_version(-2);
+    w.set_require_master(false);
+    pb::NewEvent* e = w.add_events();
+    e->set_event_id(std::string(16, 'c'));
+    e->set_event_type("big");
+    e->set_data_content_type(0);
+    e->set_metadata_content_type(0);
+    e->set_data(std::string(data_bytes, 'd'));
+    return w.SerializeAsString();
+  }
+
+  std::shared_ptr<ClientLimits> limits_ = std::make_shared<ClientLimits>();
+  boost::asio::io_context decode_io_;  // not run until run_decoder()
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> decode_work_{
+      decode_io_.get_executor()};
+  std::thread decode_thread_;
+};
+
+TEST_F(DecodeElsewhereTest, ALargeWriteIsDecodedElsewhereAndKeepsItsPlace) {
+  const size_t data_bytes = 2 * kDecodeElsewhereFrameBytesMin;
+  const std::string payload = large_write("big", data_bytes);
+  RawClient writer(port());
+  const Guid write_id = writer.send(Command::WriteEvents, payload);
+  const Guid commit_id = writer.send(Command::TransactionCommit, transaction_commit());
+  const size_t frame_bytes = wire::kPackageHeaderBytes + payload.size();
+  const auto deadline = std::chrono::steady_clock::now() + milliseconds(10000);
+  while (limits_->partial_frames().used_bytes() != frame_bytes &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_EQ(limits_->partial_frames().used_bytes(), frame_bytes) << "held while decoding";
+
+  RawClient other(port());
+  const Guid ping_id = other.send(Command::Ping);
+  std::optional<wire::Package> pong = other.receive();
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->correlation_id, ping_id);
+  EXPECT_TRUE(engine_.calls().empty()) << "nothing submitted before the write is decoded";
+
+  run_decoder();
+  std::optional<wire::Package> first = writer.receive();
+  std::optional<wire::Package> second = writer.receive();
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->command, uint8_t(Command::WriteEventsCompleted));
+  EXPECT_EQ(first->correlation_id, write_id);
+  EXPECT_EQ(second->command, uint8_t(Command::TransactionCommitCompleted));
+  EXPECT_EQ(second->correlation_id, commit_id);
+  EXPECT_EQ(engine_.calls(), (std::vector<std::string>{"append::big", "transaction_commit:"}));
+  EXPECT_EQ(engine_.appended_data_bytes.load(), data_bytes);
+  EXPECT_EQ(engine_.appends_on_engine_thread.load(), 1);
+  EXPECT_EQ(limits_->partial_frames().used_bytes(), 0u);
+
+  const Guid bad_id =
+      writer.send(Command::WriteEvents, std::string(kDecodeElsewhereFrameBytesMin, '\xff'));
+  std::optional<wire::Package> bad = writer.receive();
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->command, uint8_t(Command::BadRequest));
+  EXPECT_EQ(bad->correlation_id, bad_id);
+  EXPECT_EQ(bad->payload, "Could not unwrap network package for command WriteEvents.");
+  const Guid after_id = writer.send(Command::Ping);
+  std::optional<wire::Package> after = writer.receive();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->correlation_id, after_id);
+  EXPECT_EQ(limits_->partial_frames().used_bytes(), 0u);
 }
 
 class EngineThreadHeartbeatTest : public EngineThreadSessionTest {

@@ -240,6 +240,24 @@ std::optional<std::vector<NewEvent>> from_proto(
   return out;
 }
 
+std::optional<std::vector<NewEvent>> take_from_proto(
+    google::protobuf::RepeatedPtrField<pb::NewEvent>& events) {
+  std::vector<NewEvent> out;
+  out.reserve(static_cast<size_t>(events.size()));
+  for (pb::NewEvent& e : events) {
+    const std::optional<Guid> id = from_dotnet_bytes(e.event_id());
+    if (!id) return std::nullopt;
+    NewEvent& event = out.emplace_back();
+    event.event_id = *id;
+    event.event_type = std::move(*e.mutable_event_type());
+    event.data_is_json = e.data_content_type() == 1;
+    event.metadata_is_json = e.metadata_content_type() == 1;
+    event.data = std::move(*e.mutable_data());
+    event.metadata = std::move(*e.mutable_metadata());
+  }
+  return out;
+}
+
 void to_proto(const EventRecord& record, pb::EventRecord* out) {
   out->set_event_stream_id(record.stream);
   out->set_event_number(record.number);

@@ -28,6 +28,9 @@ inline constexpr int64_t kInvalidEventNumber = -2147483648LL;
 std::optional<NewEvent> from_proto(const pb::NewEvent& event);
 std::optional<std::vector<NewEvent>> from_proto(
     const google::protobuf::RepeatedPtrField<pb::NewEvent>& events);
+// The same, moving the strings out of the messages (an event's data is not copied again).
+std::optional<std::vector<NewEvent>> take_from_proto(
+    google::protobuf::RepeatedPtrField<pb::NewEvent>& events);
 
 // Message builders (used by the reply serializers and the tests).
 void to_proto(const EventRecord& record, pb::EventRecord* out);

@@ -70,15 +70,18 @@ bool decode(const wire::Package& package, Message* message) {
 }
 
 DispatchOutcome write_events(Engine& engine, const Principal& who, const wire::Package& package,
-                             ReplyFn reply, const ClusterState* cluster) {
-  pb::WriteEvents request;
-  if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
-  std::optional<std::vector<NewEvent>> events = from_proto(request.events());
-  if (!events) return DispatchOutcome::DecodeFailed;
-  if (routed_elsewhere(engine, package, who, request.require_master(), reply, cluster)) {
+                             ReplyFn reply, const ClusterState* cluster, DecodedWrite* decoded) {
+  std::optional<DecodedWrite> own;
+  if (decoded == nullptr) {
+    own = decode_write(Command::WriteEvents, package.payload);
+    if (!own) return DispatchOutcome::DecodeFailed;
+    decoded = &*own;
+  }
+  if (routed_elsewhere(engine, package, who, decoded->require_master, reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
-  engine.append(who, request.event_stream_id(), request.expected_version(), std::move(*events),
+  engine.append(who, std::move(decoded->stream), decoded->expected_version,
+                std::move(decoded->events),
                 [reply = std::move(reply), cluster](WriteResult result) {
                   if (engine_refused(result.not_handled, reply, cluster)) return;
                   reply(Command::WriteEventsCompleted, write_completed(result));
@@ -121,16 +124,18 @@ DispatchOutcome transaction_start(Engine& engine, const Principal& who,
 
 DispatchOutcome transaction_write(Engine& engine, const Principal& who,
                                   const wire::Package& package, ReplyFn reply,
-                                  const ClusterState* cluster) {
-  pb::TransactionWrite request;
-  if (!decode(package, &request)) return DispatchOutcome::DecodeFailed;
-  std::optional<std::vector<NewEvent>> events = from_proto(request.events());
-  if (!events) return DispatchOutcome::DecodeFailed;
-  if (routed_elsewhere(engine, package, who, request.require_master(), reply, cluster)) {
+                                  const ClusterState* cluster, DecodedWrite* decoded) {
+  std::optional<DecodedWrite> own;
+  if (decoded == nullptr) {
+    own = decode_write(Command::TransactionWrite, package.payload);
+    if (!own) return DispatchOutcome::DecodeFailed;
+    decoded = &*own;
+  }
+  if (routed_elsewhere(engine, package, who, decoded->require_master, reply, cluster)) {
     return DispatchOutcome::Submitted;
   }
-  const int64_t id = request.transaction_id();
-  engine.transaction_write(who, id, std::move(*events),
+  const int64_t id = decoded->transaction_id;
+  engine.transaction_write(who, id, std::move(decoded->events),
                            [reply = std::move(reply), id, cluster](TransactionResult result) {
                              if (engine_refused(result.not_handled, reply, cluster)) return;
                              reply(Command::TransactionWriteCompleted,
@@ -464,17 +469,17 @@ DispatchOutcome persistent_or_scavenge(Engine& engine, const Principal& who,
 
 DispatchOutcome dispatch_request(Engine& engine, const Principal& who, const wire::Package& package,
                                  ReplyFn reply, const ClusterState* cluster,
-                                 std::shared_ptr<ReadAhead> read_ahead) {
+                                 std::shared_ptr<ReadAhead> read_ahead, DecodedWrite* decoded) {
   const auto command = static_cast<Command>(package.command);
   switch (command) {
     case Command::WriteEvents:
-      return write_events(engine, who, package, std::move(reply), cluster);
+      return write_events(engine, who, package, std::move(reply), cluster, decoded);
     case Command::DeleteStream:
       return delete_stream(engine, who, package, std::move(reply), cluster);
     case Command::TransactionStart:
       return transaction_start(engine, who, package, std::move(reply), cluster);
     case Command::TransactionWrite:
-      return transaction_write(engine, who, package, std::move(reply), cluster);
+      return transaction_write(engine, who, package, std::move(reply), cluster, decoded);
     case Command::TransactionCommit:
       return transaction_commit(engine, who, package, std::move(reply), cluster);
     case Command::ReadEvent:
@@ -575,6 +580,33 @@ void ReadAhead::fill(uint64_t ticket, std::optional<Page> page) {
     }
   }
   waiter(std::move(page));
+}
+
+std::optional<DecodedWrite> decode_write(Command command, std::string_view payload) {
+  // The strings move out of the messages: an event's data is copied once, from the payload.
+  DecodedWrite out;
+  google::protobuf::RepeatedPtrField<pb::NewEvent>* events = nullptr;
+  pb::WriteEvents write;
+  pb::TransactionWrite transaction;
+  const auto size = static_cast<int>(payload.size());
+  if (command == Command::WriteEvents) {
+    if (!write.ParsePartialFromArray(payload.data(), size)) return std::nullopt;
+    out.stream = std::move(*write.mutable_event_stream_id());
+    out.expected_version = write.expected_version();
+    out.require_master = write.require_master();
+    events = write.mutable_events();
+  } else if (command == Command::TransactionWrite) {
+    if (!transaction.ParsePartialFromArray(payload.data(), size)) return std::nullopt;
+    out.transaction_id = transaction.transaction_id();
+    out.require_master = transaction.require_master();
+    events = transaction.mutable_events();
+  } else {
+    return std::nullopt;
+  }
+  std::optional<std::vector<NewEvent>> taken = take_from_proto(*events);
+  if (!taken) return std::nullopt;
+  out.events = std::move(*taken);
+  return out;
 }
 
 std::string unwrap_error_text(uint8_t command) {

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace chorus::tcp {
@@ -91,11 +92,27 @@ class ReadAhead {
 // frame, 64 MiB): beyond it pages are not kept.
 inline constexpr size_t kReadAheadBytesMax = size_t{64} * 1024 * 1024;
 
+// A WriteEvents or TransactionWrite request decoded from its payload. The session decodes a large
+// one before its dispatch, on another thread than its own (see kDecodeElsewhereFrameBytesMin).
+struct DecodedWrite {
+  std::string stream;            // WriteEvents
+  int64_t expected_version = 0;  // WriteEvents
+  int64_t transaction_id = 0;    // TransactionWrite
+  bool require_master = false;
+  std::vector<NewEvent> events;
+};
+// nullopt when the payload is not a valid message of `command` (WriteEvents or TransactionWrite)
+// or an event id is not 16 bytes. Pure; any thread.
+std::optional<DecodedWrite> decode_write(wire::Command command, std::string_view payload);
+
 // `cluster` (null for a single node) decides whether the request is served here, passed to the
-// leader, or refused with NotHandled. `read_ahead` (null: none) is the connection's.
+// leader, or refused with NotHandled. `read_ahead` (null: none) is the connection's. `decoded`
+// (null: decoded here) is the request's payload decoded beforehand by decode_write(); its events
+// move into the engine.
 DispatchOutcome dispatch_request(Engine& engine, const Principal& who, const wire::Package& package,
                                  ReplyFn reply, const ClusterState* cluster = nullptr,
-                                 std::shared_ptr<ReadAhead> read_ahead = nullptr);
+                                 std::shared_ptr<ReadAhead> read_ahead = nullptr,
+                                 DecodedWrite* decoded = nullptr);
 
 // The text of the BadRequest for an undecodable payload, as EventStore words it.
 std::string unwrap_error_text(uint8_t command);

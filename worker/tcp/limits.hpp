@@ -13,6 +13,12 @@ namespace chorus::tcp {
 // Bytes asked of the socket per read; large enough that a 3 MiB event arrives in few reads.
 inline constexpr size_t kReadChunkBytes = size_t{256} * 1024;
 
+// A WriteEvents or TransactionWrite frame at least this large is decoded on another thread than
+// the session's (SessionConfig::decode_executor): decoding copies every byte of it once (tens of
+// milliseconds for 64 MiB), which on the session's thread, the worker's core thread, every other
+// client would wait for. Below it, decoding costs less than the two hand-overs.
+inline constexpr size_t kDecodeElsewhereFrameBytesMin = size_t{1} * 1024 * 1024;
+
 // Bytes of partially received frames held across all connections of the node (issue 10, hole
 // 7): without it, 1,000 connections could each buffer most of a 64 MiB frame. Four maximal
 // frames arrive at once; a frame that would pass it closes its connection with a BadRequest.

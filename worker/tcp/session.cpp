@@ -149,7 +149,7 @@ void Session::on_read(const boost::system::error_code& error, size_t bytes) {
   parser_.feed(std::string_view(read_buffer_.data(), bytes));
   handling_frames_ = true;
   while (std::optional<std::string> frame = parser_.next_frame()) {
-    handle_frame(*frame);
+    handle_frame(std::move(*frame));
     if (closed_ || closing_after_flush_) break;
   }
   handling_frames_ = false;
@@ -168,15 +168,12 @@ void Session::on_read(const boost::system::error_code& error, size_t bytes) {
 bool Session::hold_partial_frame() {
   if (!config_.limits) return true;
   FrameBudget& budget = config_.limits->partial_frames();
-  if (budget.resize(frame_bytes_held_, parser_.buffered_bytes())) return true;
-  const std::string_view partial = parser_.buffered();
-  uint32_t declared = 0;
-  for (size_t i = 0; i < std::min(wire::kLengthPrefixBytes, partial.size()); ++i) {
-    declared |= uint32_t(static_cast<unsigned char>(partial[i])) << (8 * i);
-  }
+  if (budget.resize(frame_bytes_held_, parser_.buffered_bytes() + decoding_bytes_)) return true;
+  const std::string_view partial = parser_.partial();
+  const uint32_t declared = parser_.partial_length();
   Guid correlation_id = nil_guid();
-  if (partial.size() >= wire::kLengthPrefixBytes + wire::kPackageHeaderBytes) {
-    correlation_id = *from_dotnet_bytes(partial.substr(wire::kLengthPrefixBytes + 2, 16));
+  if (partial.size() >= wire::kPackageHeaderBytes) {
+    correlation_id = *from_dotnet_bytes(partial.substr(2, 16));
   }
   std::fprintf(stderr,
                "tcp: closing the connection from %s: its frame of %u bytes (%zu received) would "
@@ -185,7 +182,7 @@ bool Session::hold_partial_frame() {
                peer_.c_str(), declared, partial.size(), budget.bytes_max(),
                budget.used_bytes() - frame_bytes_held_);
   parser_ = wire::FrameParser();
-  budget.resize(frame_bytes_held_, 0);
+  budget.resize(frame_bytes_held_, decoding_bytes_);
   fail_and_close(correlation_id, "The node is receiving too many large frames at once (at most " +
                                      std::to_string(budget.bytes_max()) +
                                      " bytes in all connections); this frame of " +
@@ -194,20 +191,33 @@ bool Session::hold_partial_frame() {
   return false;
 }
 
-void Session::handle_frame(const std::string& frame) {
-  wire::PackageParse parsed = wire::parse_package(frame);
-  if (!parsed.package) {
+void Session::handle_frame(std::string frame) {
+  wire::PackageHeaderParse head = wire::parse_package_header(frame);
+  if (!head.package) {
     // A package whose header or credentials do not parse: EventStore answers and disconnects.
     const Guid correlation_id = frame.size() >= wire::kPackageHeaderBytes
                                     ? *from_dotnet_bytes(std::string_view(frame).substr(2, 16))
                                     : nil_guid();
-    fail_and_close(correlation_id, "Could not parse package: " + parsed.error);
+    fail_and_close(correlation_id, "Could not parse package: " + head.error);
     return;
   }
-  handle_package(std::move(*parsed.package));
+  if (decodes_elsewhere(frame)) {
+    handle_package(std::move(*head.package), std::move(frame), head.payload_offset);
+    return;
+  }
+  // The payload stays where it arrived: the header is cut off the front of the frame.
+  frame.erase(0, head.payload_offset);
+  head.package->payload = std::move(frame);
+  handle_package(std::move(*head.package));
 }
 
-void Session::handle_package(wire::Package package) {
+bool Session::decodes_elsewhere(const std::string& frame) const {
+  if (!config_.decode_executor || frame.size() < kDecodeElsewhereFrameBytesMin) return false;
+  const auto command = static_cast<Command>(frame[0]);
+  return command == Command::WriteEvents || command == Command::TransactionWrite;
+}
+
+void Session::handle_package(wire::Package package, std::string frame, size_t payload_offset) {
   const Guid correlation_id = package.correlation_id;
   if (package.flags & static_cast<uint8_t>(wire::Flags::TrustedWrite)) {
     fail_and_close(correlation_id, "TrustedWrite flag is not allowed on the external TCP port.");
@@ -236,7 +246,7 @@ void Session::handle_package(wire::Package package) {
       break;
   }
   if (is_ordered_request(command)) {
-    enqueue_request(std::move(package));
+    enqueue_request(std::move(package), std::move(frame), payload_offset);
     return;
   }
   send_text(Command::BadRequest, correlation_id,
@@ -245,11 +255,15 @@ void Session::handle_package(wire::Package package) {
 
 // ---- Ordered requests ----------------------------------------------------------------------
 
-void Session::enqueue_request(wire::Package package) {
+void Session::enqueue_request(wire::Package package, std::string frame, size_t payload_offset) {
   const uint64_t sequence = pending_front_sequence_ + pending_.size();
   Pending& pending = pending_.emplace_back();
   pending.package = std::move(package);
   ++requests_in_flight_;
+  if (!frame.empty()) {
+    pending.decoding = true;
+    decode_elsewhere(sequence, pending.package.command, std::move(frame), payload_offset);
+  }
   if (pending.package.credentials) {
     pending.generation = engine_.credentials_generation();
     if (std::optional<Principal> who = proven_principal(*pending.package.credentials)) {
@@ -269,6 +283,44 @@ void Session::enqueue_request(wire::Package package) {
                          });
     return;
   }
+  drain_requests();
+}
+
+// The frame goes to the decode executor and comes back as its payload and the decoded write (in
+// arrival order: the request keeps its place in pending_). Reading pauses meanwhile, so one
+// connection has at most one frame there, charged to the partial-frame budget until it is back.
+void Session::decode_elsewhere(uint64_t sequence, uint8_t command, std::string frame,
+                               size_t payload_offset) {
+  decoding_bytes_ = frame.size();
+  const std::weak_ptr<Session> weak = weak_from_this();
+  boost::asio::post(config_.decode_executor, [weak, executor = executor_, sequence, command,
+                                              frame = std::move(frame), payload_offset]() mutable {
+    frame.erase(0, payload_offset);
+    std::optional<DecodedWrite> decoded = decode_write(static_cast<Command>(command), frame);
+    boost::asio::post(executor, [weak, sequence, payload = std::move(frame),
+                                 decoded = std::move(decoded)]() mutable {
+      if (std::shared_ptr<Session> self = weak.lock()) {
+        self->on_decoded(sequence, std::move(payload), std::move(decoded));
+      }
+    });
+  });
+}
+
+void Session::on_decoded(uint64_t sequence, std::string payload,
+                         std::optional<DecodedWrite> decoded) {
+  decoding_bytes_ = 0;
+  if (closed_) return;
+  if (config_.limits) {
+    config_.limits->partial_frames().resize(frame_bytes_held_, parser_.buffered_bytes());
+  }
+  if (sequence < pending_front_sequence_ || sequence - pending_front_sequence_ >= pending_.size()) {
+    return;
+  }
+  Pending& pending = pending_[sequence - pending_front_sequence_];
+  pending.package.payload = std::move(payload);
+  pending.undecodable = !decoded;
+  pending.decoded = std::move(decoded);
+  pending.decoding = false;
   drain_requests();
 }
 
@@ -337,7 +389,8 @@ void Session::remember_proven(const wire::Credentials& credentials, const Princi
 }
 
 void Session::drain_requests() {
-  while (!closed_ && !pending_.empty() && pending_.front().auth != Pending::Auth::Checking) {
+  while (!closed_ && !pending_.empty() && pending_.front().auth != Pending::Auth::Checking &&
+         !pending_.front().decoding) {
     if (pending_.front().auth == Pending::Auth::UseDefault && default_is_stale()) {
       recheck_default(pending_.front());
       break;
@@ -390,7 +443,7 @@ void Session::process_request(Pending& pending) {
     ack_persistent(package);
     return;
   }
-  dispatch(who, package);
+  dispatch(who, pending);
 }
 
 void Session::authenticate_connection(const Pending& pending) {
@@ -413,8 +466,14 @@ void Session::authenticate_connection(const Pending& pending) {
   send_text(Command::NotAuthenticated, pending.package.correlation_id, kNotAuthenticatedText);
 }
 
-void Session::dispatch(const Principal& who, wire::Package& package) {
+void Session::dispatch(const Principal& who, Pending& pending) {
+  const wire::Package& package = pending.package;
   const Guid correlation_id = package.correlation_id;
+  if (pending.undecodable) {
+    --requests_in_flight_;
+    send_text(Command::BadRequest, correlation_id, unwrap_error_text(package.command));
+    return;
+  }
   // Requests are counted and timed from dispatch to reply (TcpMetrics, for /metrics).
   std::shared_ptr<TcpMetrics> metrics = config_.metrics;
   if (metrics != nullptr) metrics->requests += 1;
@@ -430,7 +489,8 @@ void Session::dispatch(const Principal& who, wire::Package& package) {
     }
     self->reply_later(command, correlation_id, std::move(payload));
   };
-  switch (dispatch_request(engine_, who, package, std::move(reply), config_.cluster, read_ahead_)) {
+  switch (dispatch_request(engine_, who, package, std::move(reply), config_.cluster, read_ahead_,
+                           pending.decoded ? &*pending.decoded : nullptr)) {
     case DispatchOutcome::Submitted:
       return;
     case DispatchOutcome::NoReply:
@@ -789,7 +849,8 @@ void Session::fail_and_close(const Guid& correlation_id, const std::string& text
 }
 
 bool Session::reading_should_pause() const {
-  return queued_bytes_ >= kReadPauseQueuedBytes || requests_in_flight_ >= kRequestsInFlightMax;
+  return queued_bytes_ >= kReadPauseQueuedBytes || requests_in_flight_ >= kRequestsInFlightMax ||
+         decoding_bytes_ > 0;
 }
 
 // ---- Heartbeats ----------------------------------------------------------------------------

@@ -51,6 +51,11 @@ struct SessionConfig {
   std::shared_ptr<ClientLimits> limits;
   int write_timeout_ms = kWriteTimeoutMs;          // a socket write must complete within this
   std::shared_ptr<boost::asio::ssl::context> tls;  // null: plain TCP; else TLS server side
+  // Where a large write's payload is decoded (a WriteEvents or TransactionWrite frame of
+  // kDecodeElsewhereFrameBytesMin or more), so that the session's own thread (the engine's core
+  // thread in the worker) is not held by it; the result comes back to the session's executor.
+  // Empty: decoded on the session's executor, at dispatch.
+  boost::asio::any_io_executor decode_executor;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -89,6 +94,11 @@ class Session : public std::enable_shared_from_this<Session> {
     Principal principal;
     uint64_t generation = 0;         // the engine's credentials generation its check started in
     bool refreshes_default = false;  // a re-check of the connection's default credentials
+    // A large write decoded on config_.decode_executor: waits until it is back (`decoding`);
+    // then `decoded` holds it, or `undecodable` is set.
+    bool decoding = false;
+    bool undecodable = false;
+    std::optional<DecodedWrite> decoded;
   };
 
   // The TLS handshake (secure port only), then the protocol.
@@ -98,17 +108,23 @@ class Session : public std::enable_shared_from_this<Session> {
   // Reading and frames.
   void read_more();
   void on_read(const boost::system::error_code& error, size_t bytes);
-  void handle_frame(const std::string& frame);
-  void handle_package(wire::Package package);
+  void handle_frame(std::string frame);
+  // `frame` non-empty: the package's payload is still in it from `payload_offset` on, to be
+  // decoded on config_.decode_executor.
+  void handle_package(wire::Package package, std::string frame = {}, size_t payload_offset = 0);
+  bool decodes_elsewhere(const std::string& frame) const;
   bool hold_partial_frame();
 
   // Ordered requests.
-  void enqueue_request(wire::Package package);
+  void enqueue_request(wire::Package package, std::string frame, size_t payload_offset);
+  void decode_elsewhere(uint64_t sequence, uint8_t command, std::string frame,
+                        size_t payload_offset);
+  void on_decoded(uint64_t sequence, std::string payload, std::optional<DecodedWrite> decoded);
   void on_authenticated(uint64_t sequence, std::optional<Principal> principal);
   void drain_requests();
   void process_request(Pending& pending);
   void authenticate_connection(const Pending& pending);
-  void dispatch(const Principal& who, wire::Package& package);
+  void dispatch(const Principal& who, Pending& pending);
   void subscribe(const Principal& who, const wire::Package& package);
   void unsubscribe(const wire::Package& package);
   void connect_persistent(const Principal& who, const wire::Package& package);
@@ -153,7 +169,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<char> read_buffer_;
   std::string peer_;             // "address:port", for log lines
   size_t frame_bytes_held_ = 0;  // this connection's share of the partial-frame budget
-  bool handshaking_ = false;     // TLS handshake in progress; the heartbeat timer is its deadline
+  // The frame being decoded elsewhere (at most one: reading pauses meanwhile); it stays charged
+  // to the partial-frame budget until it is back.
+  size_t decoding_bytes_ = 0;
+  bool handshaking_ = false;  // TLS handshake in progress; the heartbeat timer is its deadline
   bool reading_ = false;
   bool handling_frames_ = false;  // on_read() is working through a chunk of bytes
   bool closed_ = false;

@@ -102,6 +102,7 @@ void TcpServer::Impl::on_accept(const boost::system::error_code& error,
   session_config.limits = limits;
   session_config.write_timeout_ms = config.write_timeout_ms;
   session_config.tls = config.tls;
+  session_config.decode_executor = config.decode_executor;
   auto session = std::make_shared<Session>(std::move(socket), engine, session_config,
                                            [reg, id, node_limits = limits] {
                                              {

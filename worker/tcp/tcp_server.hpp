@@ -46,6 +46,8 @@ struct TcpServerConfig {
   // and a strand behind Asio's type-erased socket executor cost a heap allocation per socket
   // operation (about 8 per client write on the leader's core thread).
   bool one_thread = false;
+  // Where sessions decode large writes (SessionConfig::decode_executor); empty: on their own.
+  boost::asio::any_io_executor decode_executor;
 };
 
 class TcpServer {
