@@ -384,8 +384,10 @@ TEST(StreamIndex, AScavengedEventLeavesTheTableAndTheTailSkipsIt) {
   TempFolder dir;
   Node node(dir.path());
   Model model;
-  int64_t end = write_events(node, model, 0, static_cast<int>(kStreamIndexDeferredMax) + 10, 2, 20);
-  end = write_events(node, model, end, 30, 2, 20);
+  // Batches of 16: the last one of the first call crosses the bulk insert's size exactly.
+  int64_t end = write_events(node, model, 0, static_cast<int>(kStreamIndexDeferredMax), 2, 16);
+  ASSERT_EQ(node.db.stream_tail().size(), 0u);
+  end = write_events(node, model, end, 30, 2, 16);
   ASSERT_EQ(node.db.stream_tail().size(), 30u);
   // s0@0 is in the table; s1's newest event is in the tail.
   const int64_t indexed_position = model["s0"][0];

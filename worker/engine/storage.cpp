@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <limits>
 #include <stdexcept>
+#include <unordered_set>
 
 namespace chorus {
 namespace {
@@ -680,7 +681,7 @@ StorageWriter::StorageWriter(const Database& db,
   raise_scavenged_end_ = prepare_on(
       db_, std::string("INSERT INTO checkpoints(name, value) VALUES('") + kScavengedEnd +
                "', ?1) ON CONFLICT(name) DO UPDATE SET value=max(value, excluded.value)");
-  index_tail_ = prepare_on(db_, kIndexFrom);
+  index_entry_ = prepare_on(db_, "INSERT INTO stream_index(stream, number, pos) VALUES(?1,?2,?3)");
   unindex_from_ = prepare_on(db_,
                              "DELETE FROM stream_index WHERE (stream, number) IN"
                              " (SELECT stream, number FROM events WHERE pos>=?1 AND pos<?2)");
@@ -697,7 +698,7 @@ StorageWriter::StorageWriter(const Database& db,
 StorageWriter::~StorageWriter() {
   stop();
   for (auto* s : {begin_, commit_, insert_event_, insert_epoch_, truncate_events_, truncate_epochs_,
-                  insert_gap_, truncate_gaps_, remove_event_, raise_scavenged_end_, index_tail_,
+                  insert_gap_, truncate_gaps_, remove_event_, raise_scavenged_end_, index_entry_,
                   unindex_from_, unindex_event_, set_indexed_end_}) {
     sqlite3_finalize(s);
   }
@@ -833,21 +834,22 @@ MaintenanceResult StorageWriter::maintain(const MaintenanceJob& job) {
   try {
     exec(db_, "BEGIN IMMEDIATE");
     int64_t scavenged_end = 0;
+    std::vector<std::pair<std::string, int64_t>> removed;  // (stream, number)
     for (const int64_t position : job.remove_positions) {
       sqlite3_bind_int64(remove_event_, 1, position);
       int rc;
-      std::optional<std::pair<std::string, int64_t>> removed;
+      const size_t before = removed.size();
       while ((rc = sqlite3_step(remove_event_)) == SQLITE_ROW) {
         scavenged_end = std::max<int64_t>(scavenged_end, sqlite3_column_int64(remove_event_, 0));
-        removed.emplace(text_view(remove_event_, 1), sqlite3_column_int64(remove_event_, 2));
+        removed.emplace_back(text_view(remove_event_, 1), sqlite3_column_int64(remove_event_, 2));
         ++r.removed;
       }
       sqlite3_reset(remove_event_);
       if (rc != SQLITE_DONE) fail(db_, "SQLite scavenge delete");
-      // Its index entry, if it has one yet (a tail entry finds no event and is skipped).
-      if (removed) {
-        bind_text(unindex_event_, 1, removed->first);
-        sqlite3_bind_int64(unindex_event_, 2, removed->second);
+      // Its index entry, if it has one yet (one in the tail goes after the commit).
+      if (removed.size() > before) {
+        bind_text(unindex_event_, 1, removed.back().first);
+        sqlite3_bind_int64(unindex_event_, 2, removed.back().second);
         step_done(db_, unindex_event_, "SQLite scavenge delete of an index entry");
       }
     }
@@ -859,6 +861,12 @@ MaintenanceResult StorageWriter::maintain(const MaintenanceJob& job) {
       exec(db_, ("PRAGMA incremental_vacuum(" + std::to_string(job.vacuum_pages) + ")").c_str());
     }
     exec(db_, "COMMIT");
+    if (!removed.empty() && !unindexed_.empty()) {
+      const std::unordered_set<int64_t> gone(job.remove_positions.begin(),
+                                             job.remove_positions.end());
+      std::erase_if(unindexed_, [&](const auto& e) { return gone.count(e.second.position) > 0; });
+    }
+    for (const auto& [stream, number] : removed) tail_.remove(stream, number);
     if (job.checkpoint) {
       sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     }
@@ -892,22 +900,27 @@ void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats
       }
       end = std::min(end, to);
       truncated_to = std::min(truncated_to.value_or(to), to);
-      std::erase_if(added, [to](const auto& a) { return a.second.position >= to; });
+      const auto truncated = [to](const auto& a) { return a.second.position >= to; };
+      std::erase_if(added, truncated);
+      std::erase_if(unindexed_, truncated);
     }
     for (const auto& e : batch.entries) {
       insert(e, stats, added);
       end = entry_end(e);
     }
   }
-  // The tail's size before this transaction is an upper bound after a truncation: close enough.
   std::optional<int64_t> indexed_to;
-  if (!added.empty() && tail_.size() + added.size() >= kStreamIndexDeferredMax) {
-    sqlite3_bind_int64(index_tail_, 1, indexed_end_);
-    step_done(db_, index_tail_, "SQLite stream index");
+  if (!added.empty() && unindexed_.size() + added.size() >= kStreamIndexDeferredMax) {
+    index_in_bulk(added);
     set_indexed_end(end);
     indexed_to = end;
   }
   step_done(db_, commit_, "SQLite COMMIT");
+  if (indexed_to) {
+    unindexed_.clear();
+  } else {
+    unindexed_.insert(unindexed_.end(), added.begin(), added.end());
+  }
   // Readers bound by positions up to the end of this transaction look in the tail only after
   // on_durable_ tells the owner of that end (below).
   tail_.apply(truncated_to, std::move(added), indexed_to);
@@ -915,6 +928,27 @@ void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats
   stats.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
+}
+
+// From memory, not from the events: reading a few thousand rows back cost several times as much
+// once they no longer fit the connection's page cache. In stream order, so that each stream's
+// entries append to its run of the table.
+void StorageWriter::index_in_bulk(const std::vector<std::pair<std::string, TailEntry>>& added) {
+  std::vector<const std::pair<std::string, TailEntry>*> entries;
+  entries.reserve(unindexed_.size() + added.size());
+  for (const auto& e : unindexed_) entries.push_back(&e);
+  for (const auto& e : added) entries.push_back(&e);
+  std::sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) {
+    return a->first != b->first ? a->first < b->first : a->second.number < b->second.number;
+  });
+  for (const auto* e : entries) {
+    bind_text_static(index_entry_, 1, e->first);
+    sqlite3_bind_int64(index_entry_, 2, e->second.number);
+    sqlite3_bind_int64(index_entry_, 3, e->second.position);
+    const int rc = sqlite3_step(index_entry_);
+    sqlite3_reset(index_entry_);
+    if (rc != SQLITE_DONE) fail(db_, "SQLite stream index of " + e->first);
+  }
 }
 
 void StorageWriter::set_indexed_end(int64_t end) {

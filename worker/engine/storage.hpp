@@ -259,6 +259,7 @@ class StorageWriter {
   void write_transaction(std::vector<LogBatch>& batches, FlushStats& stats);
   void insert(const StoredEntry& entry, FlushStats& stats,
               std::vector<std::pair<std::string, TailEntry>>& added);
+  void index_in_bulk(const std::vector<std::pair<std::string, TailEntry>>& added);
   void set_indexed_end(int64_t end);
   MaintenanceResult maintain(const MaintenanceJob& job);
   std::vector<LogBatch> take_batches();
@@ -275,12 +276,15 @@ class StorageWriter {
   sqlite3_stmt* truncate_gaps_ = nullptr;
   sqlite3_stmt* remove_event_ = nullptr;
   sqlite3_stmt* raise_scavenged_end_ = nullptr;
-  sqlite3_stmt* index_tail_ = nullptr;     // the bulk insert into stream_index
+  sqlite3_stmt* index_entry_ = nullptr;    // the bulk insert into stream_index
   sqlite3_stmt* unindex_from_ = nullptr;   // a truncation's entries out of stream_index
   sqlite3_stmt* unindex_event_ = nullptr;  // a scavenged event's entry out of stream_index
   sqlite3_stmt* set_indexed_end_ = nullptr;
   StreamTail& tail_;
   int64_t indexed_end_ = 0;  // as in the file (the tail's may run ahead within a transaction)
+  // The tail's entries as of the last commit (the writer's own copy, so that the bulk insert
+  // binds them without holding the readers' lock): the events from indexed_end_ on.
+  std::vector<std::pair<std::string, TailEntry>> unindexed_;
   std::function<void(int64_t, uint64_t, const FlushStats&)> on_durable_;
   std::function<void(const std::string&)> on_failure_;
   std::mutex mutex_;

@@ -57,6 +57,19 @@ void StreamTail::apply(std::optional<int64_t> truncated_to,
   }
 }
 
+void StreamTail::remove(const std::string& stream, int64_t number) {
+  std::lock_guard lock(mutex_);
+  const auto it = streams_.find(stream);
+  if (it == streams_.end()) return;
+  auto& entries = it->second;
+  const auto at = std::lower_bound(entries.begin(), entries.end(), number,
+                                   [](const TailEntry& e, int64_t n) { return e.number < n; });
+  if (at == entries.end() || at->number != number) return;
+  entries.erase(at);
+  --size_;
+  if (entries.empty()) streams_.erase(it);
+}
+
 int64_t StreamTail::indexed_end() const {
   std::lock_guard lock(mutex_);
   return indexed_end_;

@@ -22,7 +22,7 @@ namespace chorus {
 
 // Events whose index entries may wait in memory: the bulk insert's size (and so the commit it
 // lengthens), and the most a stream read's tail lookup copies.
-inline constexpr size_t kStreamIndexDeferredMax = 1024;
+inline constexpr size_t kStreamIndexDeferredMax = 4096;
 
 struct TailEntry {
   int64_t number = 0;
@@ -49,6 +49,9 @@ class StreamTail {
   void apply(std::optional<int64_t> truncated_to,
              std::vector<std::pair<std::string, TailEntry>> added,
              std::optional<int64_t> indexed_to);
+
+  // A scavenge removed the event: its entry goes (the writer's bulk insert would index it).
+  void remove(const std::string& stream, int64_t number);
 
   int64_t indexed_end() const;
   size_t size() const;  // entries held (events not yet in the table)
