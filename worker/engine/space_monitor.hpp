@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -32,8 +33,11 @@ inline constexpr int kDiskCheckIntervalMs = 250;
 inline constexpr int64_t kDiskFillBytesPerSecondMax = int64_t{1} << 30;  // 1 GiB/s
 // ...and at most this long apart, however much space is free (the figures in /stats stay fresh).
 inline constexpr int kDiskCheckIntervalMaxMs = 5000;
-// SQLite's page_count and freelist_count are two cheap pragmas.
+// SQLite's page_count and freelist_count are two cheap pragmas, but each sample opens a connection
+// (files, locks, the WAL index): a sample is skipped while the database and WAL files keep their
+// size and modification time, at most until kPageCountRefreshMaxMs have passed (issue 16).
 inline constexpr int kPageCountIntervalMs = 5000;
+inline constexpr int kPageCountRefreshMaxMs = 60'000;
 // dbstat reads every page of the file (and holds a read snapshot meanwhile, so the WAL cannot be
 // checkpointed past it): once a minute keeps that cost small next to the node's own work.
 inline constexpr int64_t kSpaceBreakdownIntervalMs = 60'000;
@@ -88,8 +92,16 @@ class SpaceMonitor {
  private:
   void run();
   int64_t sample_disk();  // the volume's free bytes
+  // Samples the page counts, unless the files are as at the last sample and it is recent.
   void sample_pages();
   void sample_breakdown();
+
+  // Size and modification time of the database file and its WAL: any write changes one of them.
+  struct FilesStamp {
+    int64_t db_size = -1, db_mtime_ns = -1, wal_size = -1, wal_mtime_ns = -1;
+    bool operator==(const FilesStamp&) const = default;
+  };
+  FilesStamp files_stamp() const;
 
   const std::string db_folder_;
   const std::string db_file_;
@@ -100,6 +112,9 @@ class SpaceMonitor {
   std::condition_variable wake_;
   bool stopping_ = false;  // GUARDED_BY(mutex_)
   SpaceReport report_;     // GUARDED_BY(mutex_)
+  // The space thread's (start() takes the first sample before the thread runs).
+  FilesStamp pages_stamp_;
+  std::chrono::steady_clock::time_point pages_sampled_at_{};
   std::thread thread_;
 };
 
