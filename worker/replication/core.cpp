@@ -98,6 +98,7 @@ void Core::tick() {
     if (++heartbeat_elapsed_ >= config_.heartbeat_ticks) {
       heartbeat_elapsed_ = 0;
       for (const auto& peer : peers_) send_appends(peer, true);
+      ++heartbeat_rounds_;
     }
     check_quorum();
     return;
@@ -440,15 +441,35 @@ void Core::send_appends(const NodeId& to, bool heartbeat) {
   }
   if (!sent && heartbeat) {
     // Idle cost: a follower that holds all of our log durably has nothing to tell us but that
-    // it is alive, so only every other heartbeat asks for an answer (the others go as
-    // commit_only, which followers never answer). The quorum check still hears from it about
-    // every 2 heartbeats, well within the election timeout (3+ heartbeats).
+    // it is alive, so it is asked for an answer only on its turn (the other heartbeats go as
+    // commit_only, which followers never answer), and the followers' turns fall on different
+    // heartbeats: each answer wakes this leader's thread once, and two followers' answers to
+    // one heartbeat arrive apart and wake it twice. A follower whose answer is overdue (lost,
+    // or it was busy) is asked at every heartbeat until it answers.
     const bool caught_up = p.next == log_end_ && p.durable_end == log_end_;
-    const bool heard_lately =
-        now_tick_ - p.last_heard_tick < config_.heartbeat_ticks + config_.heartbeat_ticks / 2;
-    send(to,
-         Append{hard_.epoch, p.next, false, {}, commit_end_, p.session, caught_up && heard_lately});
+    const bool overdue =
+        now_tick_ - p.last_heard_tick > idle_ask_period() * config_.heartbeat_ticks;
+    const bool ask = !caught_up || overdue || idle_ask_turn(to);
+    send(to, Append{hard_.epoch, p.next, false, {}, commit_end_, p.session, !ask});
   }
+}
+
+// Each caught-up follower answers once per period: two heartbeats per follower (three nodes: each
+// follower every 4 heartbeats, the leader hears one of them every 2), at most two thirds of the
+// longest election timeout, the quorum check's window (a leader steps down after
+// election_ticks_max without a majority). A lost answer is overdue one heartbeat after the
+// period and asked again then, so it still arrives within the window.
+int Core::idle_ask_period() const {
+  const int fits = config_.election_ticks_max * 2 / 3 / std::max(1, config_.heartbeat_ticks);
+  const int wanted = 2 * std::max<int>(1, static_cast<int>(peers_.size()));
+  return std::max(1, std::min(wanted, fits));
+}
+
+bool Core::idle_ask_turn(const NodeId& peer) const {
+  const int period = idle_ask_period();
+  const auto rank = std::distance(peers_.begin(), peers_.find(peer));
+  const int64_t offset = rank * period / std::max<int64_t>(1, std::ssize(peers_));
+  return (heartbeat_rounds_ + offset) % period == 0;
 }
 
 void Core::on_append(const NodeId& from, Append& m) {

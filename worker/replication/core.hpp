@@ -134,9 +134,10 @@ struct Append {  // leader -> follower; no entries = heartbeat
   int64_t commit_end = 0;
   uint64_t session = 0;
   // Only announces commit_end (announce_commit), or a heartbeat to a follower that holds the
-  // whole log durably and answered one lately: the follower has nothing to tell the leader that
-  // its own acks and the other heartbeats' answers do not, so it does not answer. Answering
-  // cost a message each way per commit, and woke an idle leader twice per heartbeat round.
+  // whole log durably and whose turn to answer it is not (Core::idle_ask_period): the follower
+  // has nothing to tell the leader that its own acks and its turns' answers do not, so it does
+  // not answer. Answering cost a message each way per commit, and woke an idle leader once per
+  // follower and heartbeat.
   bool commit_only = false;
 };
 struct AppendAck {
@@ -308,6 +309,10 @@ class Core {
   void on_subscribe(const NodeId& from, const Subscribe& m);
   void on_append(const NodeId& from, Append& m);
   void on_ack(const NodeId& from, const AppendAck& m);
+  // Heartbeats between two answers asked of one caught-up follower while idle, and whether
+  // this heartbeat round is the turn of `peer` (see send_appends).
+  int idle_ask_period() const;
+  bool idle_ask_turn(const NodeId& peer) const;
   void send_subscribe();
   void send_appends(const NodeId& to, bool heartbeat);
   void maybe_commit();
@@ -351,6 +356,7 @@ class Core {
   int election_elapsed_ = 0;
   int election_timeout_ = 0;
   int heartbeat_elapsed_ = 0;
+  int64_t heartbeat_rounds_ = 0;  // heartbeats sent to all peers while leading (their turns)
   int64_t elections_started_ = 0;
   int64_t sync_appends_refused_ = 0;
   int64_t messages_from_non_voters_ = 0;
