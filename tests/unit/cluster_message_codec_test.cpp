@@ -6,6 +6,7 @@
 #include <google/protobuf/arena.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
 
 namespace chorus::cluster {
@@ -27,6 +28,19 @@ replication::Entry entry(int64_t position, replication::Payload payload, bool ep
   return e;
 }
 
+// A payload written on demand, as a leader's own records are (worker/engine/log_codec.hpp).
+class PatternSource final : public replication::Payload::Source {
+ public:
+  explicit PatternSource(size_t size) : bytes_(size, '\0') {
+    for (size_t i = 0; i < size; ++i) bytes_[i] = static_cast<char>(i * 7 + 3);
+  }
+  void write_to(char* out) const override { std::copy(bytes_.begin(), bytes_.end(), out); }
+  std::string_view bytes() const override { return bytes_; }
+
+ private:
+  std::string bytes_;
+};
+
 TEST(MessageCodec, AppendFramesAreProtobufsBytes) {
   // Payloads that are slices of one buffer, as the leader's proposals are.
   auto buffer = std::make_shared<const std::string>(std::string(70'000, 'd') + "abc");
@@ -40,6 +54,8 @@ TEST(MessageCodec, AppendFramesAreProtobufsBytes) {
   burst.entries.push_back(entry(burst.entries.back().end, "epoch 3 10 x n0", true));
   burst.entries.push_back(entry(burst.entries.back().end, "", false, true));
   burst.entries.push_back(entry(burst.entries.back().end, std::string(200, '\0')));
+  burst.entries.push_back(entry(burst.entries.back().end,
+                                replication::Payload(std::make_shared<PatternSource>(300), 300)));
   cases.push_back(burst);
   for (size_t i = 0; i < cases.size(); ++i) {
     const replication::Message m{kFrom, kTo, cases[i]};

@@ -75,6 +75,34 @@ TEST(LogCodec, EncodesAsProtobufAndDecodesBack) {
   }
 }
 
+// A record proposed as it is (RecordPayload): its size, the bytes it writes on demand and its
+// bytes in one piece are encode_record's, and a payload made of it reads as those bytes.
+TEST(LogCodec, ARecordPayloadWritesTheRecordsBytesOnDemand) {
+  std::vector<EventRecord> cases = {
+      record("s", 0, "{}", ""),
+      record("a-stream-with-a-longer-name", 123456789, std::string(300, 'x'), "{\"m\":1}"),
+      record("$$meta", -1, "", ""),
+      record("tombstoned", kDeletedStreamNumber, "", ""),
+      record(std::string(200, 's'), 1, std::string(70'000, '\0'), std::string(20'000, 'm')),
+  };
+  cases[2].metadata_is_json = true;
+  cases[2].created_ms = -5;
+  for (const auto& r : cases) {
+    const std::string expected = encode_record(r);
+    auto source = std::make_shared<RecordPayload>(r);
+    EXPECT_EQ(source->size(), expected.size()) << r.stream;
+    std::string written(expected.size() + 1, '#');
+    source->write_to(written.data());
+    EXPECT_EQ(written.substr(0, expected.size()), expected) << r.stream;
+    EXPECT_EQ(written.back(), '#') << "wrote past its size: " << r.stream;
+    const replication::Payload payload(source, source->size());
+    EXPECT_EQ(payload, expected) << r.stream;
+    std::string copied(expected.size(), '\0');
+    payload.copy_to(copied.data());
+    EXPECT_EQ(copied, expected) << r.stream;
+  }
+}
+
 // A burst encoded into one buffer: each payload holds exactly that record's bytes.
 TEST(LogCodec, EncodesABurstIntoOneBufferOfSlices) {
   const std::vector<EventRecord> burst = {

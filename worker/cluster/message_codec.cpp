@@ -83,7 +83,10 @@ std::string frame_append(const replication::Message& m, const replication::Appen
     p = put_varint(kEntryEnd, u64(e.end), p);
     p = put_varint(kEntryEpoch, u64(e.epoch), p);
     p = put_varint(kEntryIsEpochRecord, e.is_epoch_record ? 1 : 0, p);
-    p = put_bytes(kEntryPayload, e.payload.view(), p);
+    // A leader's own record is written here straight from the record (no encoded copy first).
+    p = put_length(kEntryPayload, e.payload.size(), p);
+    e.payload.copy_to(reinterpret_cast<char*>(p));
+    p += e.payload.size();
     if (e.is_gap) p = put_varint(kEntryIsGap, 1, p);
   }
   p = put_varint(kAppendCommitEnd, u64(a.commit_end), p);

@@ -51,7 +51,33 @@ uint8_t* put_record(const EventRecord& r, uint8_t* p) {
   return p;
 }
 
+size_t bytes_field_size(size_t size) {
+  return 1 + Out::VarintSize32(static_cast<uint32_t>(size)) + size;
+}
+
+size_t varint_field_size(uint64_t value) { return 1 + Out::VarintSize64(value); }
+
 }  // namespace
+
+void RecordPayload::write_to(char* out) const {
+  put_record(record, reinterpret_cast<uint8_t*>(out));
+}
+
+std::string_view RecordPayload::bytes() const {
+  std::call_once(encoded_once_, [this] { encoded_ = encode_record(record); });
+  return encoded_;
+}
+
+size_t RecordPayload::size() const {
+  const EventRecord& r = record;
+  const int flags =
+      (r.data_is_json ? kFlagDataJson : 0) | (r.metadata_is_json ? kFlagMetadataJson : 0);
+  return bytes_field_size(r.stream.size()) + varint_field_size(static_cast<uint64_t>(r.number)) +
+         bytes_field_size(16) + bytes_field_size(r.event_type.size()) +
+         varint_field_size(static_cast<uint64_t>(static_cast<int64_t>(flags))) +
+         varint_field_size(static_cast<uint64_t>(r.created_ms)) + bytes_field_size(r.data.size()) +
+         bytes_field_size(r.metadata.size());
+}
 
 std::string encode_record(const EventRecord& r) {
   std::string out(record_bound(r), '\0');

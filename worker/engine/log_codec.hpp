@@ -5,6 +5,7 @@
 #include "worker/engine/storage.hpp"
 #include "worker/replication/core.hpp"
 
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,25 @@ std::string encode_record(const EventRecord& record);
 // The records encoded one after another into one buffer, one payload for each pointing into it:
 // a burst's proposal costs one allocation instead of one per record.
 std::vector<replication::Payload> encode_records(const std::vector<EventRecord>& records);
+// A record a leader proposes, as it is: its LogRecord bytes are written on demand (into the
+// Appends to followers), never when the node writes alone. Storage and the commit notices share
+// `record` (an aliasing pointer), so it is not copied either. `record`'s positions are set after
+// the proposal (they are not part of its bytes); nothing else changes once proposed.
+class RecordPayload final : public replication::Payload::Source {
+ public:
+  explicit RecordPayload(EventRecord r) : record(std::move(r)) {}
+  void write_to(char* out) const override;
+  std::string_view bytes() const override;
+  // encode_record(record).size(), without encoding.
+  size_t size() const;
+
+  EventRecord record;
+
+ private:
+  mutable std::once_flag encoded_once_;
+  mutable std::string encoded_;
+};
+
 // Reads a LogRecord's bytes into `record`'s fields (not its positions); false when protobuf's
 // parser would refuse them.
 bool read_record(std::string_view bytes, EventRecord& record);

@@ -271,15 +271,21 @@ void ReplicationRuntime::apply_entries(std::vector<replication::Entry> entries) 
   batch.generation = generation_;
   batch.entries.reserve(entries.size());
   for (auto& entry : entries) {
-    // Our own proposals are at hand as records (their strings move to storage: the write path
-    // reads only positions after propose); only entries from a leader need decoding.
+    // Our own proposals are at hand as records (storage shares them: the write path reads only
+    // positions after propose); only entries from a leader need decoding.
     std::optional<StoredEntry> stored;
     if (proposing_ != nullptr && proposing_next_ < proposing_->size() &&
-        (*proposing_)[proposing_next_].position.prepare == entry.position) {
-      stored = std::move((*proposing_)[proposing_next_++]);
-    } else {
-      stored = decode_entry(entry);
+        (*proposing_)[proposing_next_]->record.position.prepare == entry.position) {
+      const std::shared_ptr<RecordPayload>& own = (*proposing_)[proposing_next_++];
+      std::shared_ptr<const EventRecord> shared(own, &own->record);
+      listener_.on_record_appended(*shared);
+      events_written_ += 1;
+      bytes_written_ += static_cast<int64_t>(shared->data.size() + shared->metadata.size());
+      uncommitted_.push_back(shared);
+      batch.entries.emplace_back(std::move(shared));
+      continue;
     }
+    stored = decode_entry(entry);
     if (!stored) {
       on_storage_failure("undecodable log entry at position " + std::to_string(entry.position));
       return;
@@ -433,14 +439,29 @@ std::string ReplicationRuntime::refusal_message() const {
 bool ReplicationRuntime::propose(std::vector<EventRecord>& records) {
   if (core_ && !stopped_) catch_up_ticks();
   if (!storage_failure_.empty() || refusal() != NotHandledReason::None) return false;
-  // One buffer for the burst: the core's buffer and every follower's Append share its bytes.
-  const auto spans = core_->propose_spans(encode_records(records), false);
-  if (!spans) return false;
-  for (size_t i = 0; i < records.size(); ++i) {
-    records[i].position = Position{(*spans)[i].end, (*spans)[i].position};
-    records[i].log_end = (*spans)[i].end;
+  // The records are proposed as they are, not encoded: their bytes are written only into the
+  // Appends that carry them to followers (never on a single node), so a large write is not
+  // copied once more on this thread, and storage shares the very records.
+  std::vector<std::shared_ptr<RecordPayload>> proposed;
+  std::vector<replication::Payload> payloads;
+  proposed.reserve(records.size());
+  payloads.reserve(records.size());
+  for (EventRecord& r : records) {
+    auto payload = std::make_shared<RecordPayload>(std::move(r));
+    payloads.emplace_back(payload, payload->size());
+    proposed.push_back(std::move(payload));
   }
-  proposing_ = &records;
+  const auto spans = core_->propose_spans(std::move(payloads), false);
+  if (!spans) {
+    for (size_t i = 0; i < records.size(); ++i) records[i] = std::move(proposed[i]->record);
+    return false;
+  }
+  for (size_t i = 0; i < records.size(); ++i) {
+    const Position position{(*spans)[i].end, (*spans)[i].position};
+    records[i].position = proposed[i]->record.position = position;
+    records[i].log_end = proposed[i]->record.log_end = (*spans)[i].end;
+  }
+  proposing_ = &proposed;
   proposing_next_ = 0;
   process_ready();  // hands the entries to storage
   proposing_ = nullptr;

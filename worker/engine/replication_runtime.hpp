@@ -29,6 +29,8 @@
 
 namespace chorus {
 
+class RecordPayload;
+
 // What the layers above the runtime learn from it. Called on the core thread.
 class RuntimeListener {
  public:
@@ -149,7 +151,7 @@ class ReplicationRuntime final : public WriteLog {
   bool leader_ready_ = false;
   bool appends_scheduled_ = false;  // a send of pending appends is posted
   // The records being proposed (positions assigned) while their entries are applied.
-  std::vector<EventRecord>* proposing_ = nullptr;
+  std::vector<std::shared_ptr<RecordPayload>>* proposing_ = nullptr;
   size_t proposing_next_ = 0;
   // Bumped at each truncation (on the core thread; the writer thread reads it to drop acks of
   // writes made before one).

@@ -18,6 +18,7 @@
 #include "common/guid.hpp"
 
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <iosfwd>
 #include <map>
@@ -46,11 +47,23 @@ struct EpochRecord {
   friend bool operator==(const EpochRecord&, const EpochRecord&) = default;
 };
 
-// An entry's bytes: immutable and shared. The leader encodes a burst of records into one buffer
-// and each entry points into it; the core's buffer of recent entries and every follower's Append
-// hold the same bytes (a reference each), not copies.
+// An entry's bytes: immutable and shared. The core's buffer of recent entries and every
+// follower's Append hold the same bytes (a reference each), not copies. They are a slice of a
+// buffer, or a Source that writes them on demand: a leader proposes its own records as they are,
+// and their bytes are written only into the Appends that carry them to a follower.
 class Payload {
  public:
+  // Writes a payload's bytes on demand. Immutable once proposed; any thread.
+  class Source {
+   public:
+    virtual ~Source() = default;
+    // Writes exactly the payload's size() bytes at `out`.
+    virtual void write_to(char* out) const = 0;
+    // The bytes in one piece, written once on first use (thread-safe); write_to() spares that
+    // copy where the bytes go into a larger buffer anyway.
+    virtual std::string_view bytes() const = 0;
+  };
+
   Payload() = default;
   // A payload of its own (implicit: tests and the simulator write strings).
   Payload(std::string bytes)  // NOLINT(google-explicit-constructor)
@@ -61,9 +74,18 @@ class Payload {
   // `size` bytes at `offset` of a shared buffer.
   Payload(std::shared_ptr<const std::string> buffer, size_t offset, size_t size)
       : buffer_(std::move(buffer)), offset_(offset), size_(size) {}
+  // `size` bytes that `source` writes on demand.
+  Payload(std::shared_ptr<const Source> source, size_t size)
+      : source_(std::move(source)), size_(size) {}
 
   std::string_view view() const {
+    if (source_) return source_->bytes();
     return buffer_ ? std::string_view(buffer_->data() + offset_, size_) : std::string_view();
+  }
+  // Writes the size() bytes at `out` (a source writes them there directly).
+  void copy_to(char* out) const {
+    if (source_) return source_->write_to(out);
+    if (size_ != 0) std::memcpy(out, buffer_->data() + offset_, size_);
   }
   operator std::string_view() const { return view(); }  // NOLINT(google-explicit-constructor)
   const char* data() const { return view().data(); }
@@ -78,6 +100,7 @@ class Payload {
 
  private:
   std::shared_ptr<const std::string> buffer_;
+  std::shared_ptr<const Source> source_;
   size_t offset_ = 0;
   size_t size_ = 0;
 };
