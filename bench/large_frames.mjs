@@ -6,7 +6,10 @@
 // and a new correlation id, so no write is an idempotent retry of another.
 // Scenarios: s<N> one event of N MiB; m<N> N events of 1 MiB; bad<N> a WriteEvents frame of N
 // MiB whose payload is not a protobuf message (answered with a BadRequest, connection kept).
-//   node bench/large_frames.mjs --port P --scenario s8 --duration-s 8 [--host 127.0.0.1]
+// --interval-ms N starts a write at most every N ms (a fixed offered load, so that a faster server
+// is not also given more large writes to do); 0 (default) sends them back to back.
+//   node bench/large_frames.mjs --port P --scenario s8 --duration-s 8 [--interval-ms 0]
+//     [--host 127.0.0.1]
 import net from 'node:net';
 import { randomBytes, randomFillSync } from 'node:crypto';
 
@@ -17,7 +20,7 @@ const RESULTS = ['Success', 'PrepareTimeout', 'CommitTimeout', 'ForwardTimeout',
   'WrongExpectedVersion', 'StreamDeleted', 'InvalidTransaction', 'AccessDenied'];
 
 function args() {
-  const out = { host: '127.0.0.1', 'duration-s': '8' };
+  const out = { host: '127.0.0.1', 'duration-s': '8', 'interval-ms': '0' };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i += 2) out[argv[i].replace(/^--/, '')] = argv[i + 1];
   if (!out.port || !out.scenario) {
@@ -148,7 +151,13 @@ async function main() {
   const times = [];
   let sentBytes = 0;
   const deadline = Date.now() + Number(o['duration-s']) * 1000;
+  const intervalMs = Number(o['interval-ms']);
+  let nextAt = Date.now();
   while (Date.now() < deadline && !closed) {
+    const wait = nextAt - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (Date.now() >= deadline) break;
+    nextAt = Date.now() + intervalMs;
     for (const at of frame.idOffsets) randomFillSync(frame.payload, at, 16);
     const id = randomBytes(16);
     id.copy(frame.head, 6);

@@ -10,6 +10,8 @@
 # per phase and a table of medians. Every process started here is stopped by its PID.
 #   bench/large_frames.sh OUT_DIR WORKER_A WORKER_B [BENCH_BIN]
 #   env: NODES (1), RUNS (3), DURATION (6), SCENARIOS ("base s8 s32 s60 m8 m32 m60 bad64"),
+#        INTERVAL_MS (0: large writes back to back; N: one started at most every N ms, the same
+#        offered load for both builds),
 #        WORK_DIR (/tmp/chorus-frames), PORT_PREFIX (21: node i on PREFIX*1000 + i*100 + 11..14,
 #        below the ephemeral range; 1..31)
 set -euo pipefail
@@ -96,6 +98,10 @@ for ((run = 1; run <= runs; run++)); do
     # A few writes first, so that both builds start from a warm node.
     "$bench" --port "$lp" --mode write --connections 1 --events 200 --streams 1 >/dev/null 2>&1 || true
     for scenario in "${scenarios[@]}"; do
+      # The leader may have changed in the last phase (a stalled core thread misses heartbeats):
+      # each phase writes to the current one, and counts the elections during it.
+      lp=$(wait_leader)
+      elections=$(cat "$work"/n*.out | grep -c "leading epoch" || true)
       load=$(cut -d' ' -f1 /proc/loadavg)
       before=$(cpu_ticks)
       setsid "$bench" --port "$lp" --mode write --connections 1 --inflight 1 --streams 1 \
@@ -105,12 +111,14 @@ for ((run = 1; run <= runs; run++)); do
       big='{}'
       if [ "$scenario" != base ]; then
         big=$(node "$here/large_frames.mjs" --port "$lp" --scenario "$scenario" \
-          --duration-s "$duration" 2>"$work/big.err" || echo '{"error":true}')
+          --duration-s "$duration" --interval-ms "${INTERVAL_MS:-0}" 2>"$work/big.err" ||
+          echo '{"error":true}')
       fi
       wait "$small" || true
       after=$(cpu_ticks)
+      elections=$(($(cat "$work"/n*.out | grep -c "leading epoch" || true) - elections))
       python3 - "$(tail -n 1 "$work/small.out")" "$big" "$name" "$scenario" "$run" \
-        "$((after - before))" "$hz" "$load" "$nodes" <<'EOF' | tee -a "$results"
+        "$((after - before))" "$hz" "$load" "$nodes" "$elections" <<'EOF' | tee -a "$results"
 import json, sys
 try:
     small = json.loads(sys.argv[1])
@@ -128,7 +136,7 @@ print(json.dumps({"run": int(sys.argv[5]), "build": sys.argv[3], "nodes": int(sy
                   "big_ms_p50": big.get("write_ms_p50"), "big_ms_max": big.get("write_ms_max"),
                   "big_mib": mib, "cpu_s": round(cpu_s, 2),
                   "cpu_ms_per_mib": round(cpu_s * 1000 / mib, 1) if mib else None,
-                  "load1": float(sys.argv[8])}))
+                  "elections": int(sys.argv[10]), "load1": float(sys.argv[8])}))
 EOF
     done
     stop_nodes
@@ -138,8 +146,8 @@ python3 - "$results" <<'EOF' | tee "$out/table.md"
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 print("| scenario | build | small p50 ms | small p99 ms | small max ms | small writes | errors "
-      "| large write ms (p50) | large writes | CPU ms/MiB | results |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+      "| large write ms (p50) | large writes | CPU ms/MiB | elections | results |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 order = list(dict.fromkeys(r["scenario"] for r in rows))
 for s in order:
     for b in ("A", "B"):
@@ -154,6 +162,7 @@ for s in order:
         print(f"| {s} | {b} | {med('small_p50_ms'):.2f} | {med('small_p99_ms'):.1f} "
               f"| {med('small_max_ms'):.0f} | {med('small_writes'):.0f} "
               f"| {sum(r['small_errors'] or 0 for r in rs)} | {med('big_ms_p50'):.0f} "
-              f"| {med('big_writes'):.0f} | {med('cpu_ms_per_mib'):.1f} | {res} |")
+              f"| {med('big_writes'):.0f} | {med('cpu_ms_per_mib'):.1f} "
+              f"| {sum(r.get('elections', 0) for r in rs)} | {res} |")
 EOF
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/table.md"
