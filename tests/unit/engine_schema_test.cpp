@@ -5,6 +5,8 @@
 #include "worker/engine/schema.hpp"
 #include "worker/engine/storage.hpp"
 
+#include "tests/unit/sqlite_file.hpp"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -14,30 +16,8 @@ namespace chorus {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempFolder {
- public:
-  TempFolder() : path_(fs::temp_directory_path() / ("chorus-schema-" + to_string(random_guid()))) {
-    fs::create_directories(path_);
-  }
-  ~TempFolder() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-int64_t query(const fs::path& file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
-  int64_t v = -1;
-  if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return v;
-}
+using test_files::query;
+using test_files::TempFolder;
 
 void set_user_version(const fs::path& file, int version) {
   sqlite3* db = nullptr;

@@ -5,6 +5,8 @@
 // the table or still in memory, across bulk inserts, restarts, truncations and scavenges.
 #include "worker/engine/storage.hpp"
 
+#include "tests/unit/sqlite_file.hpp"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -193,29 +195,10 @@ TEST(StorageWriter, OnDiskEveryDurableCommitIsReadableAtOnceByAnotherConnection)
 // ---------------------------------------------------------------- the stream index's tail
 
 int64_t count_rows(const std::filesystem::path& folder, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open_v2((folder / "chorus.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
-            SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
-  int64_t v = -1;
-  if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return v;
+  return test_files::query(folder / "chorus.db", sql);
 }
 
-class TempFolder {
- public:
-  TempFolder()
-      : path_(std::filesystem::temp_directory_path() /
-              ("chorus-storage-" + to_string(random_guid()))) {}
-  ~TempFolder() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using test_files::TempFolder;
 
 // What a stream holds, as the test wrote it: number -> position.
 using Model = std::map<std::string, std::map<int64_t, int64_t>>;

@@ -270,6 +270,14 @@ void ReplicationRuntime::apply_entries(std::vector<replication::Entry> entries) 
   LogBatch batch;
   batch.generation = generation_;
   batch.entries.reserve(entries.size());
+  // Storage and the commit notices share the one record (no copy of it).
+  const auto append_record = [&](std::shared_ptr<const EventRecord> shared) {
+    listener_.on_record_appended(*shared);
+    events_written_ += 1;
+    bytes_written_ += static_cast<int64_t>(shared->data.size() + shared->metadata.size());
+    uncommitted_.push_back(shared);
+    batch.entries.emplace_back(std::move(shared));
+  };
   for (auto& entry : entries) {
     // Our own proposals are at hand as records (storage shares them: the write path reads only
     // positions after propose); only entries from a leader need decoding.
@@ -277,12 +285,7 @@ void ReplicationRuntime::apply_entries(std::vector<replication::Entry> entries) 
     if (proposing_ != nullptr && proposing_next_ < proposing_->size() &&
         (*proposing_)[proposing_next_]->record.position.prepare == entry.position) {
       const std::shared_ptr<RecordPayload>& own = (*proposing_)[proposing_next_++];
-      std::shared_ptr<const EventRecord> shared(own, &own->record);
-      listener_.on_record_appended(*shared);
-      events_written_ += 1;
-      bytes_written_ += static_cast<int64_t>(shared->data.size() + shared->metadata.size());
-      uncommitted_.push_back(shared);
-      batch.entries.emplace_back(std::move(shared));
+      append_record(std::shared_ptr<const EventRecord>(own, &own->record));
       continue;
     }
     stored = decode_entry(entry);
@@ -291,13 +294,7 @@ void ReplicationRuntime::apply_entries(std::vector<replication::Entry> entries) 
       return;
     }
     if (auto* r = std::get_if<EventRecord>(&*stored)) {
-      // Storage and the commit notices share the one record (it moves in; no copy of it).
-      auto shared = std::make_shared<const EventRecord>(std::move(*r));
-      listener_.on_record_appended(*shared);
-      events_written_ += 1;
-      bytes_written_ += static_cast<int64_t>(shared->data.size() + shared->metadata.size());
-      uncommitted_.push_back(shared);
-      batch.entries.emplace_back(std::move(shared));
+      append_record(std::make_shared<const EventRecord>(std::move(*r)));
       continue;
     }
     batch.entries.push_back(std::move(*stored));
