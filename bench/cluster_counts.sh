@@ -7,9 +7,12 @@
 # probe_libc:malloc (after `perf probe -x /lib/x86_64-linux-gnu/libc.so.6 --add malloc`). Counts per
 # event hold better than CPU time on a shared machine. Every worker and the bench run in their own
 # autogroup at nice -19 (root); every process started here is stopped by its PID.
+# CLIENT=node drives the cluster as bench/peers.sh does instead (node-eventstore-client, C writers
+# sharing one connection, found through gossip): the shape of issue 16's targets, where replies
+# and reads share one socket; chorus-bench opens one connection per writer.
 #   bench/cluster_counts.sh OUT_DIR WORKER [BENCH_BIN]
 #   env: C (64), DURATION (10), NODES (3), BASE (6), WARGS (extra worker options),
-#        WENV (environment for the workers, e.g. GLIBC_TUNABLES=...), EXTRA_EVENTS
+#        WENV (environment for the workers, e.g. GLIBC_TUNABLES=...), EXTRA_EVENTS, CLIENT (bench)
 set -euo pipefail
 out=${1:?usage: cluster_counts.sh OUT_DIR WORKER [BENCH_BIN]}
 worker=${2:?usage: cluster_counts.sh OUT_DIR WORKER [BENCH_BIN]}
@@ -32,13 +35,28 @@ for _ in $(seq 150); do
 done
 li=${lp:1:1}; lpid=${pids[$((li-1))]}
 echo "leader node $li pid $lpid; pids ${pids[*]}; load $(cat /proc/loadavg)" > "$out/info.txt"
-perf stat --per-thread -e raw_syscalls:sys_enter,sched:sched_switch,task-clock${EXTRA_EVENTS:+,$EXTRA_EVENTS} -p $(IFS=,; echo "${pids[*]}") -o "$out/perfstat.txt" &
-ps_=$!
-sleep 0.3
-setsid $bench --port $lp --mode write --connections ${C:-64} --inflight 1 --streams 64 --event-size 256 --duration-s $dur 2>/dev/null > "$out/bench.out" &
-b=$!; sleep 0.05; echo -19 > /proc/$b/autogroup || true; wait $b
-kill -INT $ps_; wait $ps_ || true
-tail -1 "$out/bench.out" > "$out/bench.json"
+count() {  # perf stat of every worker thread until killed
+  perf stat --per-thread -e raw_syscalls:sys_enter,sched:sched_switch,task-clock${EXTRA_EVENTS:+,$EXTRA_EVENTS} -p $(IFS=,; echo "${pids[*]}") -o "$out/perfstat.txt" &
+  ps_=$!
+}
+if [ "${CLIENT:-bench}" = node ]; then
+  # The driver counts the writes acknowledged after its 1 s warm-up, for DURATION s: perf stat
+  # covers the same window.
+  eps=""; for i in $(seq $nodes); do eps="$eps${eps:+,}127.0.0.1:${base}${i}114"; done
+  here=$(cd "$(dirname "$0")" && pwd)
+  setsid node "$here/peers/driver.mjs" --system chorus --writers ${C:-64} --seconds $dur --warmup 1 --size 256 --endpoints "$eps" --pids "$(IFS=,; echo "${pids[*]}")" > "$out/bench.out" 2>&1 &
+  b=$!; sleep 0.05; echo -19 > /proc/$b/autogroup || true
+  sleep 1; count; sleep $dur; kill -INT $ps_; wait $ps_ || true
+  wait $b
+  python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print(json.dumps({"events": d["acked"], "events_per_s": d["rate"], "p50_ms": d["p50"], "p99_ms": d["p99"], "errors": d["errors"], "cpu_us_per_write": d["cpuUsPerWrite"], "client_cpu_us_per_write": d["clientCpuUsPerWrite"]}))' "$out/bench.out" > "$out/bench.json"
+else
+  count
+  sleep 0.3
+  setsid $bench --port $lp --mode write --connections ${C:-64} --inflight 1 --streams 64 --event-size 256 --duration-s $dur 2>/dev/null > "$out/bench.out" &
+  b=$!; sleep 0.05; echo -19 > /proc/$b/autogroup || true; wait $b
+  kill -INT $ps_; wait $ps_ || true
+  tail -1 "$out/bench.out" > "$out/bench.json"
+fi
 # Resident memory of each worker after the run (the leader first): what a load leaves behind.
 rss() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 echo "rss_kib leader $(rss "$lpid") followers $(for p in "${pids[@]}"; do [ "$p" != "$lpid" ] && echo -n "$(rss "$p") "; done)" | tee -a "$out/info.txt"
@@ -62,7 +80,8 @@ for line in open(out + "/perfstat.txt"):
     p = tid2pid.get(tid, "?")
     role = "L" if p == lpid else ("F" if p != "?" else "?")
     agg[(role, name)][ev_name] += val
-print(f"events {ev} ev/s {d['events_per_s']:.0f} p50 {d['p50_ms']} p99 {d['p99_ms']} errors {d.get('errors')}")
+print(f"events {ev} ev/s {d['events_per_s']:.0f} p50 {d['p50_ms']} p99 {d['p99_ms']} errors {d.get('errors')}"
+      + (f" driver: server cpu {d['cpu_us_per_write']} client {d['client_cpu_us_per_write']} us/write" if 'cpu_us_per_write' in d else ""))
 tot = collections.defaultdict(float)
 print(f"{'thread':24} {'cpu us/ev':>9} {'sys/ev':>7} {'sw/ev':>7}")
 for k in sorted(agg, key=lambda k: -agg[k]["task-clock"]):
