@@ -15,6 +15,7 @@ apt_packages=(
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libpoco-dev libprotobuf-dev protobuf-compiler libsqlite3-dev libssl-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev clang-format clang-tidy
+  libjemalloc-dev  # chorus-worker's allocator (CHORUS_JEMALLOC)
   duktape-dev  # worker/projections: the JavaScript engine of projections (its duktape.c is built)
   clang libclang-rt-dev  # tests/fuzz: libFuzzer and the ASan/UBSan runtimes for clang
   iproute2 util-linux  # tests/faults: ip netns, veth, bridge; mount and fallocate
