@@ -15,6 +15,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 
 namespace chorus::tls {
@@ -200,6 +203,75 @@ std::string check_chain(const CertificatePaths& paths, X509* leaf,
          paths.trusted_roots_path + "': " + X509_verify_cert_error_string(code);
 }
 
+// What expect_name() made of a host.
+enum class HostKind { kUnusable, kIpAddress, kDnsName };
+
+// Makes a certificate check demand that the certificate names `host`: an IP address against IP
+// SANs, a name against DNS SANs (without partial wildcards such as "n*.example.com").
+HostKind expect_name(X509_VERIFY_PARAM* param, const std::string& host) {
+  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  if (X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) == 1) return HostKind::kIpAddress;
+  ERR_clear_error();  // not an IP address: a DNS name
+  if (!host.empty() && X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size()) == 1) {
+    return HostKind::kDnsName;
+  }
+  ERR_clear_error();
+  return HostKind::kUnusable;
+}
+
+// The client parameters of every Poco client context: verify the server's chain against our
+// roots only. STRICT, not RELAXED: Poco skips its own name check for loopback hosts under RELAXED;
+// a client presents no "fail if no peer certificate" anyway.
+Poco::Net::Context::Params poco_client_params() {
+  Poco::Net::Context::Params params;
+  params.verificationMode = Poco::Net::Context::VERIFY_STRICT;
+  params.loadDefaultCAs = false;
+  params.cipherList = kCipherList;
+  return params;
+}
+
+// OpenSSL's certificate check of the client context below: refuses without looking.
+int refuse_certificate(X509_STORE_CTX* store, void*) {
+  X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+  return 0;
+}
+
+// What poco_client_context() hands out. Poco 1.11 checks the server's name only after its
+// handshake call returns, and not at all when that call ended at the receive timeout (a slow
+// server): Poco goes on as if the handshake had finished, and the request's first write completes
+// it with OpenSSL's chain check but no name check, so any holder of a certificate of the trusted
+// CA got the request. Hence the name goes where OpenSSL checks it during the handshake, before
+// any request byte: the verification parameters of the SSL_CTX, which every SSL object Poco makes
+// from it inherits (first connect, reconnect of a kept-alive session, whichever call completes
+// the handshake). Poco 1.11 has no hook between SSL_new and the handshake, and a verify callback
+// on a shared context would have to read the host from the SNI that Poco chooses to send, so
+// there is one context per peer host; this context makes and caches them and, should a session
+// be made on it directly, refuses every server.
+class PeerContexts final : public Poco::Net::Context {
+ public:
+  using Make = std::function<Poco::Net::Context::Ptr(const std::string& host)>;
+
+  explicit PeerContexts(Make make)
+      : Context(TLS_CLIENT_USE, poco_client_params()), make_(std::move(make)) {
+    SSL_CTX_set_cert_verify_callback(sslContext(), refuse_certificate, nullptr);
+  }
+
+  Poco::Net::Context::Ptr for_host(const std::string& host) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = by_host_.find(host);
+    if (it != by_host_.end()) return it->second;
+    if (by_host_.size() >= kPeerContextsMax) by_host_.clear();
+    Poco::Net::Context::Ptr context = make_(host);
+    by_host_.emplace(host, context);
+    return context;
+  }
+
+ private:
+  const Make make_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, Poco::Net::Context::Ptr> by_host_;  // GUARDED_BY(mutex_)
+};
+
 }  // namespace
 
 struct Certificates::Material {
@@ -322,28 +394,28 @@ Poco::Net::Context::Ptr Certificates::poco_server_context(bool require_peer_cert
 }
 
 Poco::Net::Context::Ptr Certificates::poco_client_context() const {
+  return new PeerContexts([self = shared_from_this()](const std::string& host) {
+    return self->poco_client_context_for(host);
+  });
+}
+
+Poco::Net::Context::Ptr Certificates::poco_client_context_for(const std::string& host) const {
   using Poco::Net::Context;
-  Context::Params params;
-  // Verify the server's chain. STRICT, not RELAXED: Poco skips the name check for loopback
-  // hosts under RELAXED; a client presents no "fail if no peer certificate" anyway.
-  params.verificationMode = Context::VERIFY_STRICT;
-  params.loadDefaultCAs = false;
-  params.cipherList = kCipherList;
-  Context::Ptr context = new Context(Context::TLS_CLIENT_USE, params);
+  Context::Ptr context = new Context(Context::TLS_CLIENT_USE, poco_client_params());
   context->requireMinimumProtocol(Context::PROTO_TLSV1_2);
-  // Poco then checks that the certificate names the host (DNS or IP SAN) after the handshake.
+  // Poco's own check after the handshake stays on; OpenSSL's is the one that cannot be skipped.
   context->enableExtendedCertificateVerification(true);
   apply(context->sslContext());
+  if (expect_name(SSL_CTX_get0_param(context->sslContext()), host) == HostKind::kUnusable) {
+    throw std::invalid_argument("cannot check a TLS certificate for the host '" + host + "'");
+  }
   return context;
 }
 
 bool expect_peer_name(SSL* connection, const std::string& host) {
-  X509_VERIFY_PARAM* param = SSL_get0_param(connection);
-  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-  if (X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) == 1) return true;
-  ERR_clear_error();
-  SSL_set_tlsext_host_name(connection, host.c_str());
-  return X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size()) == 1;
+  const HostKind kind = expect_name(SSL_get0_param(connection), host);
+  if (kind == HostKind::kDnsName) SSL_set_tlsext_host_name(connection, host.c_str());
+  return kind != HostKind::kUnusable;
 }
 
 bool peer_certificate_names(SSL* connection, const std::string& host) {
@@ -371,10 +443,16 @@ std::unique_ptr<Poco::Net::HTTPClientSession> make_http_session(
     session->setTimeout(us(timeout_ms));
     return session;
   }
+  const auto* peers = dynamic_cast<const PeerContexts*>(context.get());
+  if (peers == nullptr) {
+    throw std::invalid_argument(
+        "an HTTPS session needs a client context from Certificates::poco_client_context()");
+  }
+  auto session = std::make_unique<Poco::Net::HTTPSClientSession>(host, port, peers->for_host(host));
   // On a silent peer Poco's TLS session (1.11) waits for the connect timeout during the handshake
   // and then twice the receive timeout (measured); a third of the budget each keeps the whole
-  // exchange within it, as the plain session's single timeout does.
-  auto session = std::make_unique<Poco::Net::HTTPSClientSession>(host, port, context);
+  // exchange within it, as the plain session's single timeout does. A handshake that takes longer
+  // than its third is completed by the first write, still checked by OpenSSL (PeerContexts).
   const int part_ms = std::max(1, timeout_ms / kTlsTimeoutParts);
   session->setTimeout(us(part_ms), us(part_ms), us(part_ms));
   return session;

@@ -43,7 +43,7 @@ struct CertificateSummary {
 // Which of the three paths a load error is about (for messages that name the option or key).
 enum class PathField { kCertificate, kPrivateKey, kTrustedRoots };
 
-class Certificates {
+class Certificates : public std::enable_shared_from_this<Certificates> {
  public:
   // Loads and checks the three paths at time `now`. On failure returns null and sets `error` to
   // one line naming the file and the problem, and `field` (if given) to the path at fault.
@@ -67,8 +67,10 @@ class Certificates {
       bool require_peer_certificate) const;
   std::shared_ptr<boost::asio::ssl::context> asio_client_context() const;
 
-  // The same for Poco NetSSL (SecureServerSocket, HTTPSClientSession). The client context also
-  // checks that the server's certificate names the host it was asked to reach.
+  // The same for Poco NetSSL. The server context is for SecureServerSocket. The client context is
+  // for make_http_session() only, which makes from it, per host, a context whose handshakes fail
+  // unless the server's certificate chains to a trusted root and names that host; a session made
+  // on the client context itself is refused at every handshake.
   Poco::Net::Context::Ptr poco_server_context(bool require_peer_certificate) const;
   Poco::Net::Context::Ptr poco_client_context() const;
 
@@ -77,6 +79,8 @@ class Certificates {
   explicit Certificates(CertificatePaths paths, std::unique_ptr<Material> material);
   // Our certificate, chain and key, the trusted roots and TLS 1.2 as the minimum.
   void apply(SSL_CTX* context) const;
+  // A Poco client context whose handshakes check that the server's certificate names `host`.
+  Poco::Net::Context::Ptr poco_client_context_for(const std::string& host) const;
 
   CertificatePaths paths_;
   std::unique_ptr<Material> material_;
@@ -91,10 +95,17 @@ bool expect_peer_name(SSL* connection, const std::string& host);
 // address against IP SANs, a name against DNS SANs). False when it presented none.
 bool peer_certificate_names(SSL* connection, const std::string& host);
 
+// Client contexts per peer host one poco_client_context() keeps at most. Peers come from gossip
+// and the manager's configuration (a cluster has a handful); past the limit the cache starts
+// again empty, and sessions keep the contexts they use by reference.
+inline constexpr size_t kPeerContextsMax = 64;
+
 // An HTTP client session to host:port whose whole exchange (connect, send, receive) gives up
 // after about `timeout_ms`: HTTPS when `context` is set (a client context from
-// poco_client_context(): our certificate is presented, the server's is verified against the
-// trusted roots and `host`), plain HTTP when it is null.
+// poco_client_context(): our certificate is presented, and OpenSSL refuses the handshake, before
+// any byte of a request is sent, unless the server's certificate chains to a trusted root and
+// names `host`), plain HTTP when it is null. Throws std::invalid_argument for a context that did
+// not come from poco_client_context(), or a host that cannot be checked.
 std::unique_ptr<Poco::Net::HTTPClientSession> make_http_session(
     const std::string& host, uint16_t port, const Poco::Net::Context::Ptr& context, int timeout_ms);
 

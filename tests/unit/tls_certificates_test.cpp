@@ -3,22 +3,37 @@
 // certificate, an expired or not yet valid certificate, a certificate of another CA, an encrypted
 // key, a roots folder without certificates. Over a real mutual-TLS handshake on loopback, the
 // accepting side sees which addresses the client's certificate names (the internal transport's
-// check that a sender speaks for its own address only). Certificates are made at test time with
-// `openssl`.
+// check that a sender speaks for its own address only). An HTTPS session of make_http_session()
+// refuses a server whose certificate (of the trusted CA) names another address during the
+// handshake, also when the server answers the handshake later than the session's timeout part,
+// and also on a kept-alive session's reconnect; no byte of the request reaches such a server.
+// Certificates are made at test time with `openssl`.
 #include "common/tls.hpp"
 #include "common/tls_stream.hpp"
 
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/StreamCopier.h>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -43,6 +58,8 @@ class TlsCertificatesTest : public ::testing::Test {
     make_ca(d + "/other-ca");
     make_node(d + "/node", d + "/roots/ca");
     make_node(d + "/stranger", d + "/other-ca");
+    // Of the trusted CA, but for another address than the 127.0.0.1 the tests dial.
+    make_node(d + "/wrongname", d + "/roots/ca", "IP:127.0.0.9");
     run("openssl pkey -in " + d + "/node.key -aes256 -passout pass:secret -out " + d +
         "/encrypted.key");
     fs::create_directories(*dir_ / "empty-roots");
@@ -58,9 +75,10 @@ class TlsCertificatesTest : public ::testing::Test {
         ".key -out " + base + ".crt -days 30 -subj /CN=ChorusTestCA" +
         " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign");
   }
-  static void make_node(const std::string& base, const std::string& ca) {
+  static void make_node(const std::string& base, const std::string& ca,
+                        const std::string& sans = "IP:127.0.0.1,DNS:localhost") {
     const std::string ext = base + ".ext";
-    std::ofstream(ext) << "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+    std::ofstream(ext) << "subjectAltName=" << sans << "\n"
                        << "extendedKeyUsage=serverAuth,clientAuth\n";
     run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + base +
         ".key -out " + base + ".csr -subj /CN=chorus-node");
@@ -207,6 +225,234 @@ TEST_F(TlsCertificatesTest, ClientOfAnotherCaFailsTheHandshake) {
   const auto result = mutual_handshake(*node, *stranger);
   EXPECT_TRUE(result.server_error);
   EXPECT_FALSE(result.names_own_address);
+}
+
+// An HTTPS server on 127.0.0.1 for the client sessions below. Connection i is served by steps[i]
+// (the last step serves all later ones): the certificate it presents, and how long it holds back
+// its part of the handshake once the client's first bytes arrived. It answers a request with
+// "200 ok" and closes, and counts the bytes it received after completed handshakes (what a
+// wrongly named server must never get). Runs on its own thread until destroyed.
+class SlowTlsServer {
+ public:
+  struct Step {
+    std::shared_ptr<boost::asio::ssl::context> context;
+    std::chrono::milliseconds delay{0};
+  };
+
+  explicit SlowTlsServer(std::vector<Step> steps)
+      : steps_(std::move(steps)),
+        acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}),
+        port_(acceptor_.local_endpoint().port()) {
+    accept();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~SlowTlsServer() {
+    io_.stop();
+    thread_.join();
+  }
+
+  uint16_t port() const { return port_; }
+  size_t request_bytes() const { return request_bytes_; }
+  int connections() const { return accepted_; }
+  // Waits until every accepted connection was served to its end; false after `timeout`.
+  bool settled(std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (done_ != accepted_) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
+
+ private:
+  using Stream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+  struct Connection {
+    Connection(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& context)
+        : stream(std::move(socket), context), timer(stream.get_executor()) {}
+    Stream stream;
+    boost::asio::steady_timer timer;
+    std::string request;
+    char buffer[4096];
+  };
+  using ConnectionPtr = std::shared_ptr<Connection>;
+
+  void accept() {
+    acceptor_.async_accept([this](boost::system::error_code ec, boost::asio::ip::tcp::socket s) {
+      if (ec) return;
+      const Step& step = steps_[std::min<size_t>(accepted_, steps_.size() - 1)];
+      ++accepted_;
+      serve(std::make_shared<Connection>(std::move(s), *step.context), step.delay);
+      accept();
+    });
+  }
+
+  void serve(const ConnectionPtr& c, std::chrono::milliseconds delay) {
+    // The client's hello has arrived when the socket is readable; the delay starts there.
+    c->stream.next_layer().async_wait(
+        boost::asio::ip::tcp::socket::wait_read, [this, c, delay](boost::system::error_code ec) {
+          if (ec) return finish();
+          c->timer.expires_after(delay);
+          c->timer.async_wait([this, c](boost::system::error_code) {
+            c->stream.async_handshake(boost::asio::ssl::stream_base::server,
+                                      [this, c](boost::system::error_code e) {
+                                        if (e) return finish();
+                                        read(c);
+                                      });
+          });
+        });
+  }
+
+  void read(const ConnectionPtr& c) {
+    c->stream.async_read_some(boost::asio::buffer(c->buffer),
+                              [this, c](boost::system::error_code ec, size_t n) {
+                                if (ec) return finish();
+                                request_bytes_ += n;
+                                c->request.append(c->buffer, n);
+                                if (c->request.find("\r\n\r\n") == std::string::npos) {
+                                  return read(c);
+                                }
+                                answer(c);
+                              });
+  }
+
+  void answer(const ConnectionPtr& c) {
+    static const std::string kAnswer =
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    boost::asio::async_write(c->stream, boost::asio::buffer(kAnswer),
+                             [this, c](boost::system::error_code, size_t) {
+                               boost::system::error_code ignored;
+                               c->stream.next_layer().close(ignored);
+                               finish();
+                             });
+  }
+
+  void finish() { ++done_; }
+
+  std::vector<Step> steps_;
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_;
+  std::atomic<size_t> request_bytes_{0};
+  std::atomic<int> accepted_{0};
+  std::atomic<int> done_{0};
+  std::thread thread_;
+};
+
+// GET / on `session`: "<status> <body>", or "failed: " and Poco's text of the failure.
+std::string get(Poco::Net::HTTPClientSession& session) {
+  try {
+    Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, "/",
+                                   Poco::Net::HTTPMessage::HTTP_1_1);
+    session.sendRequest(request);
+    Poco::Net::HTTPResponse response;
+    std::string body;
+    Poco::StreamCopier::copyToString(session.receiveResponse(response), body);
+    return std::to_string(static_cast<int>(response.getStatus())) + " " + body;
+  } catch (const Poco::Exception& e) {
+    return "failed: " + e.displayText();
+  }
+}
+
+// The session's whole budget; make_http_session gives the TLS handshake a third of it.
+constexpr int kSessionBudgetMs = 1500;
+// Past the handshake's third (its receive wait ends and Poco 1.11 goes on as if the handshake had
+// finished), but within the first write's wait, which then completes the handshake.
+constexpr auto kSlowHandshake = std::chrono::milliseconds(750);
+// What OpenSSL reports when its own verification (chain and name) refuses the server.
+constexpr const char* kVerifyFailed = "certificate verify failed";
+
+class TlsHttpSessionTest : public TlsCertificatesTest {
+ protected:
+  void SetUp() override {
+    std::string error;
+    node_ = Certificates::load(good(), &error);
+    ASSERT_NE(node_, nullptr) << error;
+    wrong_name_ =
+        Certificates::load({path("wrongname.crt"), path("wrongname.key"), path("roots")}, &error);
+    ASSERT_NE(wrong_name_, nullptr) << error;
+    client_ = node_->poco_client_context();
+  }
+  std::unique_ptr<Poco::Net::HTTPClientSession> session(const SlowTlsServer& server,
+                                                        const std::string& host = "127.0.0.1") {
+    return chorus::tls::make_http_session(host, server.port(), client_, kSessionBudgetMs);
+  }
+  std::shared_ptr<const Certificates> node_;
+  std::shared_ptr<const Certificates> wrong_name_;
+  Poco::Net::Context::Ptr client_;  // one per process in the worker and the manager
+};
+
+TEST_F(TlsHttpSessionTest, ServerNamingAnotherAddressIsRefusedBeforeTheRequestAlsoWhenSlow) {
+  for (const auto delay : {std::chrono::milliseconds(0), kSlowHandshake}) {
+    SlowTlsServer server({{wrong_name_->asio_server_context(true), delay}});
+    const std::string outcome = get(*session(server));
+    EXPECT_NE(outcome.find(kVerifyFailed), std::string::npos)
+        << "delay " << delay.count() << " ms: " << outcome;
+    ASSERT_TRUE(server.settled());
+    EXPECT_EQ(server.connections(), 1);
+    EXPECT_EQ(server.request_bytes(), 0u) << "delay " << delay.count() << " ms";
+  }
+}
+
+TEST_F(TlsHttpSessionTest, CorrectlyNamedServerIsReachedAlsoWhenSlow) {
+  for (const auto delay : {std::chrono::milliseconds(0), kSlowHandshake}) {
+    SlowTlsServer server({{node_->asio_server_context(true), delay}});
+    EXPECT_EQ(get(*session(server)), "200 ok") << "delay " << delay.count() << " ms";
+    ASSERT_TRUE(server.settled());
+    EXPECT_GT(server.request_bytes(), 0u);
+  }
+}
+
+TEST_F(TlsHttpSessionTest, KeptAliveSessionChecksTheNameAgainWhenItReconnects) {
+  // The first connection has the right certificate; the server closes it after the answer, so
+  // the second request dials again and meets a slow server with the wrong name.
+  SlowTlsServer server({{node_->asio_server_context(true), std::chrono::milliseconds(0)},
+                        {wrong_name_->asio_server_context(true), kSlowHandshake}});
+  const auto kept = session(server);
+  kept->setKeepAlive(true);
+  ASSERT_EQ(get(*kept), "200 ok");
+  ASSERT_TRUE(server.settled());
+  const size_t first_bytes = server.request_bytes();
+  const std::string outcome = get(*kept);
+  EXPECT_NE(outcome.find(kVerifyFailed), std::string::npos) << outcome;
+  ASSERT_TRUE(server.settled());
+  // Poco writes a kept-alive session's request once more on a new connection when the first write
+  // fails: a third handshake, refused too.
+  EXPECT_GE(server.connections(), 2);
+  EXPECT_EQ(server.request_bytes(), first_bytes);
+}
+
+TEST_F(TlsHttpSessionTest, NamesAreCheckedForDnsNamesAndPastTheContextCache) {
+  // More peer hosts than the cache keeps contexts for: the hosts below get theirs made again.
+  for (size_t i = 0; i <= chorus::tls::kPeerContextsMax; ++i) {
+    const std::string host = "127.0." + std::to_string(1 + i / 250) + "." + std::to_string(i % 250);
+    EXPECT_NE(chorus::tls::make_http_session(host, 1, client_, 100), nullptr);
+  }
+  for (const std::string host : {"127.0.0.1", "localhost"}) {
+    SlowTlsServer wrong({{wrong_name_->asio_server_context(true), kSlowHandshake}});
+    const std::string outcome = get(*session(wrong, host));
+    EXPECT_NE(outcome.find(kVerifyFailed), std::string::npos) << host << ": " << outcome;
+    ASSERT_TRUE(wrong.settled());
+    EXPECT_EQ(wrong.request_bytes(), 0u) << host;
+    SlowTlsServer right({{node_->asio_server_context(true), kSlowHandshake}});
+    EXPECT_EQ(get(*session(right, host)), "200 ok") << host;  // the certificate has DNS:localhost
+  }
+}
+
+TEST_F(TlsHttpSessionTest, TheClientContextConnectsOnlyThroughMakeHttpSession) {
+  // A session made on the client context directly would have no name for OpenSSL to check: every
+  // server is refused, even one with the right certificate.
+  SlowTlsServer server({{node_->asio_server_context(true), std::chrono::milliseconds(0)}});
+  Poco::Net::HTTPSClientSession direct("127.0.0.1", server.port(), client_);
+  direct.setTimeout(Poco::Timespan(5, 0));
+  const std::string outcome = get(direct);
+  EXPECT_NE(outcome.find(kVerifyFailed), std::string::npos) << outcome;
+  ASSERT_TRUE(server.settled());
+  EXPECT_EQ(server.request_bytes(), 0u);
+  // A context that did not come from poco_client_context() is not taken.
+  const Poco::Net::Context::Ptr foreign =
+      new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, Poco::Net::Context::Params());
+  EXPECT_THROW(chorus::tls::make_http_session("127.0.0.1", server.port(), foreign, 1000),
+               std::invalid_argument);
 }
 
 }  // namespace
