@@ -15,10 +15,10 @@ import path from 'node:path';
 import { Worker, waitFor } from './lib/harness.mjs';
 import { testCertificates, makeNodeCertificate } from './lib/tls.mjs';
 
-// The worker's gossip budget; its HTTPS sessions give the handshake a third of it (500 ms).
-const kGossipTimeoutMs = 1500;
+// The worker's gossip budget; its HTTPS sessions give the handshake a third of it (800 ms).
+const kGossipTimeoutMs = 2400;
 // Past the handshake's third, within the first write's wait that then completes the handshake.
-const kSlowHandshakeMs = 750;
+const kSlowHandshakeMs = 1200;
 // Connections each peer must have seen: gossip tried it in several rounds.
 const kConnectionsMin = 3;
 
