@@ -776,6 +776,9 @@ int run(const chorus::ParseResult& parsed) {
     if (auto* e = engine_ptr.load()) handle_forward(*e, request, std::move(reply));
   };
   handlers.on_refused = [&log](const std::string& reason) { log.warn(reason); };
+  handlers.on_leader_progress = [&engine_ptr](const std::string& node_id, int64_t epoch) {
+    if (auto* e = engine_ptr.load()) e->leader_progress(node_id, epoch);
+  };
   handlers.on_peer_lost = [&engine_ptr, &gossip_ptr](const std::string& node_id) {
     if (auto* e = engine_ptr.load()) e->peer_lost(node_id);
     if (auto* g = gossip_ptr.load()) g->announce();  // also finds out whether it is alive

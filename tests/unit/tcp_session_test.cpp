@@ -238,6 +238,7 @@ class FakeEngine : public Engine {
   void receive(replication::Message) override {}
   void set_peers(std::vector<std::string>) override {}
   void peer_lost(std::string) override {}
+  void leader_progress(std::string, int64_t) override {}
   NodeStatus status() const override { return {}; }
   void resign() override {}
   void shutdown() override {}

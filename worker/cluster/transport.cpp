@@ -73,6 +73,8 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     std::string peer_id;       // the node id it proved (with a cluster secret)
     std::string certified_id;  // the sender its TLS certificate was found to name
     std::string sender;        // the instance id whose messages it carried (the last admitted)
+    int64_t append_epoch = 0;  // the epoch of the last Append admitted from `sender`; 0: none
+    Clock::time_point progress_reported{};
     Incoming(tcp::socket s, std::shared_ptr<asio::ssl::context> tls)
         : socket(std::move(s), std::move(tls)) {}
   };
@@ -229,8 +231,20 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
                 if (!self->on_frame(*in, *f)) return self->close_incoming(in);
               }
               if (in->parser.invalid()) return self->close_incoming(in);
+              if (in->parser.buffered_bytes() > 0) self->report_progress(*in);
               self->read(in);
             }));
+  }
+
+  // Part of a message arrived (the rest is still on its way): if the connection's last message
+  // was its sender's Append, the sender is alive and sending, though the heartbeats behind this
+  // message wait for all of it. Nothing else is taken from the partial bytes.
+  void report_progress(Incoming& in) {
+    if (in.sender.empty() || in.append_epoch == 0 || !handlers.on_leader_progress) return;
+    const auto now = Clock::now();
+    if (now - in.progress_reported < std::chrono::milliseconds(kProgressReportIntervalMs)) return;
+    in.progress_reported = now;
+    handlers.on_leader_progress(in.sender, in.append_epoch);
   }
 
   // False when the connection must be closed (it does not speak for a member of this cluster).
@@ -295,7 +309,17 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
              " refused: this node is instance " + self_instance);
       return true;
     }
-    if (in.sender != m.from_instance()) in.sender = m.from_instance();
+    if (in.sender != m.from_instance()) {
+      in.sender = m.from_instance();
+      in.append_epoch = 0;
+    }
+    // A forwarded write's reply may come between a leader's Appends; any other message means
+    // the sender is not (or no longer) sending Appends here.
+    if (m.has_append()) {
+      in.append_epoch = m.append().epoch();
+    } else if (!m.has_forward_reply()) {
+      in.append_epoch = 0;
+    }
     dispatch(m);
     return true;
   }

@@ -43,6 +43,9 @@ inline constexpr int kTlsHandshakeTimeoutMs = 2000;
 inline constexpr int kForwardTimeoutMs = 7000;
 // The largest block of the arena an incoming message is parsed on.
 inline constexpr size_t kArenaBlockBytesMax = 64u << 10;
+// A large message being received is reported as a sign of life (on_leader_progress) at most this
+// often per connection: the core counts time in ticks of 10 ms, so more often tells it nothing.
+inline constexpr int kProgressReportIntervalMs = 10;
 
 struct TransportHandlers {
   std::function<void(replication::Message)> on_message;
@@ -55,6 +58,11 @@ struct TransportHandlers {
   // An incoming connection that carried a member's messages closed: the instance id it spoke
   // for (the replication core knows members by it).
   std::function<void(const std::string&)> on_peer_lost;
+  // Bytes of a message not yet complete arrived on a connection whose last message was an
+  // Append of `epoch` from instance `sender` (admitted as every message is: only a voter, over
+  // the connection its handshake proved). Heartbeats behind a large Append cannot overtake it;
+  // these bytes say that its sender is alive and sending (Core::leader_progress).
+  std::function<void(const std::string& sender, int64_t epoch)> on_leader_progress;
 };
 
 // Mutual TLS on every internal connection (both null: plain TCP). The server context must

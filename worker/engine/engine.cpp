@@ -179,6 +179,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   void receive(replication::Message message) override;
   void set_peers(std::vector<std::string> node_ids) override;
   void peer_lost(std::string node_id) override;
+  void leader_progress(std::string node_id, int64_t epoch) override;
   NodeStatus status() const override;
   bool is_leader() const override { return runtime_->is_leader_any_thread(); }
   void resign() override;
@@ -882,6 +883,13 @@ void EngineImpl::set_peers(std::vector<std::string> node_ids) {
 void EngineImpl::peer_lost(std::string node_id) {
   on_core([this, node_id = std::move(node_id)] {
     if (!shut_down_) runtime_->peer_lost(node_id);
+  });
+}
+
+void EngineImpl::leader_progress(std::string node_id, int64_t epoch) {
+  // Inline: the transport reads on the core thread.
+  asio::dispatch(core_io_, [this, node_id = std::move(node_id), epoch] {
+    if (!shut_down_) runtime_->leader_progress(node_id, epoch);
   });
 }
 

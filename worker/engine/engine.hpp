@@ -146,6 +146,9 @@ class Engine {
   virtual void set_peers(std::vector<std::string> node_ids) = 0;
   // The connection that carried a peer's messages closed (it may have died).
   virtual void peer_lost(std::string node_id) = 0;
+  // A large message from a peer whose last one was an Append of `epoch` is being received
+  // (Core::leader_progress): the leader is alive.
+  virtual void leader_progress(std::string node_id, int64_t epoch) = 0;
   virtual NodeStatus status() const = 0;
   // status().is_leader without copying the status (asked on every client request).
   virtual bool is_leader() const { return status().is_leader; }

@@ -139,6 +139,13 @@ void ReplicationRuntime::peer_lost(const std::string& node_id) {
   process_ready();
 }
 
+void ReplicationRuntime::leader_progress(const std::string& node_id, int64_t epoch) {
+  if (!core_ || stopped_) return;
+  catch_up_ticks();
+  core_->leader_progress(node_id, epoch);
+  process_ready();
+}
+
 void ReplicationRuntime::resign() {
   if (!core_) return;
   catch_up_ticks();

@@ -81,6 +81,7 @@ class ReplicationRuntime final : public WriteLog {
   // The other voting members, by instance id (replaces the set).
   void set_voters(const std::vector<std::string>& node_ids);
   void peer_lost(const std::string& node_id);
+  void leader_progress(const std::string& node_id, int64_t epoch);
   void resign();
 
   // Why this node cannot take a write now (None when it leads with its epoch committed).

@@ -299,6 +299,21 @@ void Core::peer_lost(const NodeId& peer) {
   election_elapsed_ = std::max(0, election_timeout_ - leader_lost_delay_ticks());
 }
 
+void Core::leader_progress(const NodeId& peer, int64_t epoch) {
+  if (role_ != Role::Follower || leader_ != peer || epoch != hard_.epoch) return;
+  // As a heartbeat would: the election timer restarts, and a synced follower stays synced (it
+  // would otherwise resubscribe after heartbeat_ticks * 3 and drop the very Append that is
+  // arriving, which the leader would then send again). A frame of another session is still
+  // refused when it is complete, and the follower resyncs then.
+  reset_election_timer();
+  if (synced_) matched_tick_ = now_tick_;
+  if (now_tick_ - progress_acked_tick_ < config_.heartbeat_ticks) return;
+  progress_acked_tick_ = now_tick_;
+  // Session 0 matches no sync, so the leader counts it only as contact (its quorum check), never
+  // as a position: the follower has not got the Append yet.
+  send(peer, AppendAck{hard_.epoch, log_end_, durable_end_, 0});
+}
+
 // The other followers lose the leader at the same moment; pre-votes that start in the same tick
 // both win and then split the vote. So each waits by its rank among the members: the first
 // campaigns at the next tick, the next one a few ticks later, by which time the first one's
@@ -534,6 +549,7 @@ void Core::on_ack(const NodeId& from, const AppendAck& m) {
   if (it == progress_.end()) return;
   auto& p = it->second;
   p.last_heard_tick = now_tick_;
+  // An ack of session 0 (leader_progress) is contact only.
   if (!p.synced || m.session != p.session) return;
   // Acks may arrive out of order; positions only move forward within one sync.
   p.acked_log_end = std::max(p.acked_log_end, std::min(m.log_end, p.next));

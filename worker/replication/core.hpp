@@ -167,7 +167,7 @@ struct AppendAck {
   int64_t epoch = 0;
   int64_t log_end = 0;
   int64_t durable_end = 0;
-  uint64_t session = 0;
+  uint64_t session = 0;  // 0 (no session; a Subscribe's is never 0): only "I am here"
 };
 
 using Body = std::variant<VoteRequest, VoteResponse, Subscribe, Append, AppendAck>;
@@ -259,6 +259,14 @@ class Core {
   // the election timeout. The pre-vote still asks the others, who refuse while a leader reaches
   // them, so a broken link alone never deposes a live leader.
   void peer_lost(const NodeId& peer);
+  // Bytes of a message from `peer` are arriving on a connection whose last message was an Append
+  // of `epoch` from it: a large Append is being read, a piece at a time. The heartbeats queued
+  // behind it on that connection cannot arrive before it does, so a follower of `peer` in
+  // `epoch` takes the bytes as the heartbeat they hold up: it stays in contact (no campaign, no
+  // resync) and says it is here (an AppendAck of no session, which the leader takes only as a
+  // sign of life), at most once a heartbeat. From any other node or epoch it changes nothing.
+  // A leader that dies or freezes mid-frame stops sending bytes, and is noticed as before.
+  void leader_progress(const NodeId& peer, int64_t epoch);
   // Leader only: appends payloads as entries of the current epoch. Returns them (with positions)
   // or nullopt when not leader.
   // With send_now false the entries go to the followers at the next send_pending_appends() (or
@@ -375,6 +383,7 @@ class Core {
   uint64_t session_ = 0;
   int matched_tick_ = 0;
   int subscribe_sent_tick_ = -1000000;
+  int progress_acked_tick_ = -1000000;  // follower: the last answer to leader_progress
   int now_tick_ = 0;
   int election_elapsed_ = 0;
   int election_timeout_ = 0;
