@@ -17,8 +17,8 @@ Stream::Stream(Socket socket, std::shared_ptr<boost::asio::ssl::context> context
 Stream::Stream(const executor_type& executor, std::shared_ptr<boost::asio::ssl::context> context)
     : Stream(Socket(executor), std::move(context)) {}
 
-void Stream::expect_peer_name(const std::string& host) {
-  if (tls_) chorus::tls::expect_peer_name(tls_->native_handle(), host);
+bool Stream::expect_peer_name(const std::string& host) {
+  return !tls_ || chorus::tls::expect_peer_name(tls_->native_handle(), host);
 }
 
 bool Stream::peer_certificate_names(const std::string& host) {

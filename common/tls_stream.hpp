@@ -35,7 +35,9 @@ class Stream {
   Socket& socket() { return tls_ ? tls_->next_layer() : plain_; }
 
   // Client side: the server's certificate must name `host` (IP or DNS SAN). No effect if plain.
-  void expect_peer_name(const std::string& host);
+  // False when the name could not be set (empty host, no memory): the caller must not connect,
+  // as the handshake would then not check the name.
+  [[nodiscard]] bool expect_peer_name(const std::string& host);
   // After the handshake: the peer presented a verified certificate that names `host`. False
   // when plain.
   bool peer_certificate_names(const std::string& host);

@@ -197,7 +197,7 @@ HandshakeResult mutual_handshake(const Certificates& server_side, const Certific
   });
   client.socket().async_connect(acceptor.local_endpoint(), [&](boost::system::error_code ec) {
     if (ec) return;
-    client.expect_peer_name("127.0.0.1");
+    ASSERT_TRUE(client.expect_peer_name("127.0.0.1"));
     client.async_handshake(chorus::tls::Stream::Role::kClient, [](boost::system::error_code) {});
   });
   io.run_for(std::chrono::seconds(10));
@@ -212,6 +212,19 @@ TEST_F(TlsCertificatesTest, ServerSeesTheAddressesTheClientsCertificateNames) {
   ASSERT_FALSE(result.server_error) << result.server_error.message();
   EXPECT_TRUE(result.names_own_address);     // the certificate has IP:127.0.0.1
   EXPECT_FALSE(result.names_other_address);  // a member cannot speak for 127.0.0.2
+}
+
+// The replication transport refuses to connect when the name cannot be set: the handshake would
+// then check the chain only.
+TEST_F(TlsCertificatesTest, AStreamThatCannotExpectTheNameSaysSo) {
+  std::string error;
+  const auto node = Certificates::load(good(), &error);
+  ASSERT_NE(node, nullptr) << error;
+  boost::asio::io_context io;
+  chorus::tls::Stream client(io.get_executor(), node->asio_client_context());
+  EXPECT_FALSE(client.expect_peer_name(""));
+  EXPECT_TRUE(client.expect_peer_name("127.0.0.1"));
+  EXPECT_TRUE(client.expect_peer_name("node-1.example"));
 }
 
 TEST_F(TlsCertificatesTest, ClientOfAnotherCaFailsTheHandshake) {

@@ -409,7 +409,11 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
           }
           boost::system::error_code ignored;
           socket->socket().set_option(tcp::no_delay(true), ignored);
-          socket->expect_peer_name(endpoint_host(to));
+          if (!socket->expect_peer_name(endpoint_host(to))) {
+            timer->cancel();
+            self->drop(to);  // fail closed: a handshake that does not check the name is refused
+            return;
+          }
           socket->async_handshake(tls::Stream::Role::kClient,
                                   [self, to, socket, timer](boost::system::error_code error) {
                                     self->on_connected(to, socket, *timer, error);
