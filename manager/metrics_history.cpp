@@ -221,20 +221,37 @@ std::string history_json(const MetricsHistory& history, Resolution resolution, i
   return out.str();
 }
 
-bool lag_from_leader_stats(const std::string& leader_stats_json, const std::string& node_id,
-                           NodeFigures* figures) {
+FollowerLags follower_lags(const std::string& leader_stats_json) {
+  FollowerLags lags;
   const Object::Ptr cluster = child(parse_json_object(leader_stats_json), "cluster");
   const Array::Ptr followers =
       cluster && cluster->has("followers") ? cluster->getArray("followers") : nullptr;
   for (size_t i = 0; followers && i < followers->size(); ++i) {
     const Object::Ptr f = followers->getObject(static_cast<unsigned>(i));
-    if (!f || !f->has("node") || f->getValue<std::string>("node") != node_id) continue;
-    (*figures)[Figure::kLagBytes] = number(f, "lagBytes");
-    (*figures)[Figure::kLagEvents] = number(f, "lagEvents");
-    (*figures)[Figure::kLagMs] = number(f, "lagMs");
-    return true;
+    if (!f || !f->has("node")) continue;
+    std::string node;
+    try {
+      node = f->getValue<std::string>("node");
+    } catch (const std::exception&) {
+      continue;
+    }
+    lags[node] = FollowerLag{number(f, "lagBytes"), number(f, "lagEvents"), number(f, "lagMs")};
   }
-  return false;
+  return lags;
+}
+
+bool lag_of(const FollowerLags& lags, const std::string& node_id, NodeFigures* figures) {
+  const auto it = lags.find(node_id);
+  if (it == lags.end()) return false;
+  (*figures)[Figure::kLagBytes] = it->second.bytes;
+  (*figures)[Figure::kLagEvents] = it->second.events;
+  (*figures)[Figure::kLagMs] = it->second.ms;
+  return true;
+}
+
+bool lag_from_leader_stats(const std::string& leader_stats_json, const std::string& node_id,
+                           NodeFigures* figures) {
+  return lag_of(follower_lags(leader_stats_json), node_id, figures);
 }
 
 }  // namespace chorus::manager

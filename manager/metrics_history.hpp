@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -94,13 +95,25 @@ double quantile_ms(const HistogramSnapshot& before, const HistogramSnapshot& aft
 bool figures_from_stats(const std::string& stats_json, NodeFigures* figures,
                         HistogramSnapshot* writes);
 
-// A follower's lag as its leader's /stats reports it ("followers": node = internal TCP
-// "ip:port"); false when the leader does not list it.
 // The API's document of samples after `since_ms` (GET /api/metrics-history): column layout,
 // {"resolution", "intervalMs", "nodes", "times": [unix ms], "series": {figure: {node: [value or
 // null]}}}.
 std::string history_json(const MetricsHistory& history, Resolution resolution, int64_t since_ms);
 
+// The followers' lag as a leader's /stats reports it ("cluster.followers"), by the name the
+// leader gives each ("node": its instance id; a leader of an older version: its internal TCP
+// "ip:port"). Empty when the text lists none. Parsed once per leader and sample: the sampler
+// looks up each follower of the cluster in it.
+struct FollowerLag {
+  double bytes = kFigureUnknown;
+  double events = kFigureUnknown;
+  double ms = kFigureUnknown;
+};
+using FollowerLags = std::map<std::string, FollowerLag, std::less<>>;
+FollowerLags follower_lags(const std::string& leader_stats_json);
+// The lag of `node_id` in `lags` into `figures`; false when the leader does not list it.
+bool lag_of(const FollowerLags& lags, const std::string& node_id, NodeFigures* figures);
+// Both in one step (one parse per call).
 bool lag_from_leader_stats(const std::string& leader_stats_json, const std::string& node_id,
                            NodeFigures* figures);
 

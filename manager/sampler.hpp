@@ -14,8 +14,10 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace chorus::manager {
 
@@ -33,8 +35,15 @@ class MetricsSampler {
   void sample_once(int64_t now_unix_ms);
 
  private:
-  void add_lag(const NodeView& v, std::map<std::string, std::string>& leader_stats,
+  // One cluster's part of a sample: its gossip view, and its leader's follower list once read.
+  struct ClusterSample {
+    std::optional<ClusterInfo> view;
+    std::optional<FollowerLags> lags;
+  };
+  void add_lag(const NodeView& v, const std::vector<NodeView>& views, ClusterSample& cluster,
                NodeFigures& figures);
+  std::string leader_stats(const NodeSpec& spec, const std::vector<NodeView>& views,
+                           const ClusterInfo& view, const MemberInfo& leader);
   bool on_peer_machine(const std::string& host);
 
   Supervisor& supervisor_;

@@ -116,6 +116,18 @@ TEST(StatsFigures, ReadsANodesStatsAndItsLeadersFollowerList) {
   EXPECT_EQ(lag[Figure::kLagEvents], 4);
   EXPECT_EQ(lag[Figure::kLagMs], 250);
   EXPECT_FALSE(lag_from_leader_stats(leader, "127.0.0.3:1112", &lag));
+
+  // Parsed once, looked up per follower (the sampler's way): the same figures.
+  const FollowerLags lags = follower_lags(leader);
+  ASSERT_EQ(lags.size(), 2u);
+  NodeFigures once;
+  ASSERT_TRUE(lag_of(lags, "127.0.0.2:1112", &once));
+  EXPECT_EQ(once[Figure::kLagBytes], 512);
+  EXPECT_EQ(once[Figure::kLagEvents], 4);
+  EXPECT_EQ(once[Figure::kLagMs], 250);
+  EXPECT_FALSE(lag_of(lags, "127.0.0.3:1112", &once));
+  EXPECT_TRUE(follower_lags("not json").empty());
+  EXPECT_TRUE(follower_lags("").empty());
 }
 
 TEST(HistoryJson, IsColumnsWithNullForUnknown) {
