@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <string_view>
+#include <thread>
 
 namespace chorus::manager {
 namespace {
@@ -49,6 +50,7 @@ struct HealthPoller::Impl {
   std::function<void(const Report&)> report;
   class Session;
   std::vector<std::unique_ptr<Session>> sessions;
+  std::chrono::steady_clock::time_point gathered_slot;  // the last slot whose answers were awaited
 };
 
 // One node's probes. Every step runs on the poller's thread; at most one operation is pending.
@@ -57,8 +59,11 @@ class HealthPoller::Impl::Session {
   Session(Impl& owner, std::string name)
       : owner_(owner), name_(std::move(name)), timer_(owner.io) {}
 
-  void schedule(int64_t ms) {
-    timer_.expires_after(std::chrono::milliseconds(ms));
+  // The probe at `at`: slot instants are the same time point for every node, so that one
+  // wake-up of the thread starts them all.
+  void schedule(std::chrono::steady_clock::time_point at) {
+    slot_ = at;
+    timer_.expires_at(at);
     timer_.async_wait([this](error_code ec) {
       if (!ec) tick();
     });
@@ -108,7 +113,23 @@ class HealthPoller::Impl::Session {
     if (stats_due_) requests_text_ += kStatsRequest;
     stream_->expires_after(std::chrono::milliseconds(owner_.settings.timeout_ms));
     asio::async_write(*stream_, asio::buffer(requests_text_),
-                      [this](error_code ec, size_t) { ec ? failed(ec) : read_answer(); });
+                      [this](error_code ec, size_t) { ec ? failed(ec) : gather(); });
+  }
+
+  // The answers are awaited together: the first probe of a slot to have been sent puts the
+  // thread to sleep until kAnswerGatherMs after the slot, outside epoll_wait, so that the
+  // answers arriving meanwhile (every node is probed at the same instant and answers within
+  // a few milliseconds of the others) do not wake it one or a few at a time (issue 16: ~5
+  // wake-ups a round with 12 nodes); one epoll_wait then returns all of them. A later answer
+  // is read when it comes, within the same deadline.
+  void gather() {
+    if (owner_.gathered_slot != slot_) {
+      owner_.gathered_slot = slot_;
+      asio::post(owner_.io, [at = slot_ + std::chrono::milliseconds(kAnswerGatherMs)] {
+        std::this_thread::sleep_until(at);
+      });
+    }
+    read_answer();
   }
 
   void read_answer() {
@@ -166,7 +187,8 @@ class HealthPoller::Impl::Session {
   void next_slot() {
     const int64_t interval = owner_.settings.interval_ms;
     const int64_t now = steady_ms();
-    schedule((now / interval + 1) * interval - now);
+    schedule(std::chrono::steady_clock::time_point(
+        std::chrono::milliseconds((now / interval + 1) * interval)));
   }
 
   void close() {
@@ -181,6 +203,7 @@ class HealthPoller::Impl::Session {
   Impl& owner_;
   const std::string name_;
   asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point slot_;  // when the current probe was due
   std::optional<Stream> stream_;
   beast::flat_buffer buffer_;
   std::string requests_text_;
@@ -211,7 +234,7 @@ HealthPoller::HealthPoller(std::vector<std::string> names, Settings settings,
 HealthPoller::~HealthPoller() { stop(); }
 
 void HealthPoller::start() {
-  for (auto& session : impl_->sessions) session->schedule(0);
+  for (auto& session : impl_->sessions) session->schedule(std::chrono::steady_clock::now());
   thread_ = std::thread([this] {
     set_thread_name("health");
     impl_->io.run();

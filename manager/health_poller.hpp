@@ -19,6 +19,10 @@
 
 namespace chorus::manager {
 
+// How long after a probe slot the poller sleeps before reading the answers (see gather() in the
+// .cpp): long enough for most nodes to have answered, short beside any deadline.
+inline constexpr int kAnswerGatherMs = 10;
+
 class HealthPoller {
  public:
   // What to probe now: the node's process and its health listener; nullopt while it has none.
