@@ -741,6 +741,8 @@ int run(const chorus::ParseResult& parsed) {
       return fail_to_start("cannot create database folder '" + options.db_folder + "': " + problem);
     }
   }
+  // The core thread's wake-ups carry the gossip rounds (declared first: it outlives both).
+  chorus::WakeCoalescer coalescer;
   // Declared before the cluster parts, so destroyed after them: the transport's destructor posts
   // its stop to a strand of this io_context (on an early return, e.g. a port in use, too).
   boost::asio::io_context io;
@@ -797,6 +799,7 @@ int run(const chorus::ParseResult& parsed) {
     transport_tls.client = certificates->asio_client_context();
   }
   config.core_io = &core_io;
+  config.coalescer = &coalescer;
   cluster.transport = std::make_unique<chorus::cluster::Transport>(
       core_io, options.int_ip + ":" + std::to_string(options.int_tcp_port), options.cluster_name,
       options.int_ip, options.int_tcp_port, std::move(handlers), std::move(transport_tls));
@@ -820,6 +823,7 @@ int run(const chorus::ParseResult& parsed) {
   auto* raw_engine = engine.get();
   auto gossip = gossip_config(options, certificates.get());
   gossip.secret = cluster.secret;
+  gossip.coalescer = &coalescer;
   auto* transport = cluster.transport.get();
   auto* voters = cluster.voters.get();
   // Only voters replicate: the transport hears and addresses no one else, the core counts no

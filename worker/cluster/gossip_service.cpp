@@ -25,6 +25,10 @@ namespace {
 // Announcements start at most this often: a node whose state flaps must not turn gossip into a
 // flood (each one POSTs to every member).
 constexpr auto kAnnounceGap = std::chrono::milliseconds(20);
+// How early a regular round may run on a wake-up of the core thread (WakeCoalescer), at most half
+// an interval: more than one heartbeat interval at the default election timeout (100 ms), so
+// that nearly every round finds one, and a fifth of the default gossip interval.
+constexpr int kRoundEarlyMaxMs = 200;
 // Members one announcement contacts at once (a thread each), so that a dead member does not
 // hold up the others for its timeout while a large cluster does not start hundreds of threads.
 constexpr size_t kAnnounceParallelMax = 16;
@@ -174,18 +178,38 @@ void GossipService::announce() {
   wake_.notify_all();
 }
 
+// A regular round runs when due, or up to kRoundEarlyMaxMs before on a wake-up of the core thread
+// (config_.coalescer, which the core thread carries: issue 16); the next one is due an interval
+// after this one was, so rounds keep their rate and are never later than their schedule.
 void GossipService::run() {
   using Clock = std::chrono::steady_clock;
   auto next_round = Clock::now();
   auto last_announce = Clock::time_point{};
+  const int chore = config_.coalescer ? config_.coalescer->add([this] {
+    {
+      std::lock_guard lock(wake_mutex_);
+      carried_ = true;
+    }
+    wake_.notify_all();
+  })
+                                      : -1;
   while (!stopping_) {
     bool announce = false;
+    const auto earliest =
+        next_round - std::chrono::milliseconds(std::min(kRoundEarlyMaxMs, round_interval_ms() / 2));
+    if (config_.coalescer) config_.coalescer->open_window(chore, earliest);
     {
       std::unique_lock lock(wake_mutex_);
-      wake_.wait_until(lock, next_round, [&] { return stopping_.load() || announce_; });
-      if (stopping_) return;
+      // A carried wake is taken only inside the window (one that came late for the previous
+      // round does not start this one early).
+      wake_.wait_until(lock, next_round, [&] {
+        return stopping_.load() || announce_ || (carried_ && Clock::now() >= earliest);
+      });
+      carried_ = false;
+      if (stopping_) break;
       announce = std::exchange(announce_, false);
     }
+    if (config_.coalescer) config_.coalescer->close_window(chore);
     if (announce) {
       std::this_thread::sleep_until(last_announce + kAnnounceGap);
       last_announce = Clock::now();
@@ -193,9 +217,16 @@ void GossipService::run() {
       continue;  // the regular round stays on its own schedule
     }
     round();
-    const int wait = rounds_ < config_.fast_rounds ? config_.fast_interval_ms : config_.interval_ms;
-    next_round = Clock::now() + std::chrono::milliseconds(wait);
+    const auto wait = std::chrono::milliseconds(round_interval_ms());
+    const auto now = Clock::now();
+    next_round += wait;
+    if (next_round < now) next_round = now + wait;  // fell behind (a slow exchange): no burst
   }
+  if (config_.coalescer) config_.coalescer->remove(chore);
+}
+
+int GossipService::round_interval_ms() const {
+  return rounds_ < config_.fast_rounds ? config_.fast_interval_ms : config_.interval_ms;
 }
 
 void GossipService::resolve_seeds(int64_t now) {

@@ -14,6 +14,7 @@
 #include "common/cluster_auth.hpp"
 #include "common/gossip_unchanged.hpp"
 #include "common/membership.hpp"
+#include "common/wake_coalescer.hpp"
 
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPClientSession.h>
@@ -47,6 +48,9 @@ struct GossipConfig {
   auth::Secret secret;
   // With TLS: the client context for the members' HTTPS internal ports (null: plain HTTP).
   Poco::Net::Context::Ptr tls;
+  // When set (it outlives the service), regular rounds may run a little early on a wake-up of
+  // the thread that carries it (the core thread), not on a wake-up of their own.
+  WakeCoalescer* coalescer = nullptr;
 };
 
 // What one exchange brought back.
@@ -84,6 +88,7 @@ class GossipService {
  private:
   void run();
   void round();
+  int round_interval_ms() const;  // the wait before the next regular round
   void push_to_all();
   GossipAnswer exchange_kept(const std::string& target, const std::string& body, bool keep);
   void resolve_seeds(int64_t now);
@@ -103,6 +108,7 @@ class GossipService {
   std::condition_variable wake_;
   std::mutex wake_mutex_;
   bool announce_ = false;  // guarded by wake_mutex_
+  bool carried_ = false;   // guarded by wake_mutex_: the coalescer woke the thread
   std::thread thread_;
   int rounds_ = 0;
   // The rounds' connections by member endpoint (the gossip thread's alone; announcements, on

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "common/histogram.hpp"
+#include "common/wake_coalescer.hpp"
 #include "worker/engine/scavenge_state.hpp"
 #include "worker/engine/types.hpp"
 #include "worker/projections/status.hpp"
@@ -81,6 +82,10 @@ struct EngineConfig {
   // the core and answered on one thread instead of crossing to an I/O thread and back each way.
   // It must outlive the engine; the engine runs it on its core thread and stops it at shutdown.
   boost::asio::io_context* core_io = nullptr;
+  // When set (it must outlive the engine), the core thread carries it on the wake-ups it takes
+  // anyway (a replication message, a tick): periodic chores of other threads (gossip rounds,
+  // disk checks) then run on those instead of on wake-ups of their own (issue 16).
+  WakeCoalescer* coalescer = nullptr;
 };
 
 // Sends replication messages to other nodes. Called on the engine's core thread; must not block.

@@ -120,6 +120,7 @@ void ReplicationRuntime::stop() {
 
 void ReplicationRuntime::receive(replication::Message message) {
   if (!core_ || stopped_) return;
+  if (config_.coalescer) config_.coalescer->carry();
   catch_up_ticks();
   core_->step(std::move(message));
   process_ready();
@@ -208,6 +209,7 @@ void ReplicationRuntime::arm_tick_timer() {
 }
 
 void ReplicationRuntime::on_tick() {
+  if (config_.coalescer) config_.coalescer->carry();
   catch_up_ticks();
   check_timeouts();
   update_status();
