@@ -8,7 +8,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +15,7 @@ import tls from 'node:tls';
 import { Cluster, waitFor } from './lib/cluster.mjs';
 import { Worker } from './lib/harness.mjs';
 import { es, jsonEvent, readAll, streamName, num, NO_STREAM, withDeadline } from './lib/es.mjs';
-import { testCertificates, makeCa, makeNodeCertificate, httpFetch } from './lib/tls.mjs';
+import { testCertificates, makeCa, makeNodeCertificate, httpFetch, countingServer } from './lib/tls.mjs';
 
 const T = { timeout: 60000 };
 const cluster = new Cluster({ size: 3, tls: true });
@@ -144,22 +143,6 @@ test('a node with a certificate of another CA cannot join; the cluster keeps ser
     await conn.appendToStream(s, NO_STREAM, jsonEvent({ still: 'serving' }));
     assert.equal((await readAll(conn, s)).events.length, 1);
   });
-
-// An HTTPS server that wants a client certificate of the test CA and counts what reaches it.
-async function countingServer(cert, key) {
-  const m = testCertificates();
-  const counts = { requests: 0, connections: 0 };
-  const server = https.createServer({ cert, key, ca: m.ca, requestCert: true,
-    rejectUnauthorized: true }, (req, res) => {
-    counts.requests += 1;
-    req.resume();
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{"members":[]}');
-  });
-  server.on('connection', () => { counts.connections += 1; });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, counts, port: server.address().port };
-}
 
 test('a worker\'s gossip client refuses a peer whose certificate names another address', T,
   async () => {

@@ -8,12 +8,11 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker, waitFor } from './lib/harness.mjs';
-import { testCertificates, makeNodeCertificate } from './lib/tls.mjs';
+import { testCertificates, makeNodeCertificate, countingServer } from './lib/tls.mjs';
 
 // The worker's gossip budget; its HTTPS sessions give the handshake a third of it (800 ms).
 const kGossipTimeoutMs = 2400;
@@ -29,23 +28,12 @@ after(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-// An HTTPS server that wants a client certificate of the test CA, behind a proxy on 127.0.0.1
-// that passes the client's bytes at once and the server's first chunk after `delayMs`; counts
-// the connections to the proxy and the requests that reach the server.
+// countingServer() behind a proxy on 127.0.0.1 that passes the client's bytes at once and the
+// server's first chunk after `delayMs`.
 async function slowPeer(cert, key, delayMs) {
-  const m = testCertificates();
-  const counts = { requests: 0, connections: 0 };
-  const server = https.createServer({ cert, key, ca: m.ca, requestCert: true,
-    rejectUnauthorized: true }, (req, res) => {
-    counts.requests += 1;
-    req.resume();
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{"members":[]}');
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { server, counts } = await countingServer(cert, key);
   const sockets = new Set();
   const proxy = net.createServer((client) => {
-    counts.connections += 1;
     const upstream = net.connect(server.address().port, '127.0.0.1');
     sockets.add(client).add(upstream);
     let first = true;

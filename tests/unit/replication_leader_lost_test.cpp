@@ -1,91 +1,18 @@
 // Proves Core::peer_lost: followers told that their leader's connection closed elect a new leader
 // within a few ticks (without it, not before the election timeout), while a follower whose link
 // alone broke cannot depose a leader that still reaches the others, and follows it again.
+#include "tests/unit/replication_trio.hpp"
 #include "worker/replication/core.hpp"
 
 #include <gtest/gtest.h>
 
-#include <deque>
-#include <map>
-#include <memory>
-
 namespace chorus::replication {
 namespace {
 
-// Three cores with perfect delivery and storage that is durable at once.
-class Trio : public LogReader {
+// Each test's cores are seeded as its expectations were written for.
+class Trio : public test_support::Trio {
  public:
-  Trio() {
-    for (int i = 0; i < 3; ++i) ids_.push_back("n" + std::to_string(i));
-    for (int i = 0; i < 3; ++i) {
-      Config c;
-      c.self = ids_[static_cast<size_t>(i)];
-      c.cluster_size = 3;
-      c.seed = static_cast<uint64_t>(i + 1) * 104729;
-      cores_[i] = std::make_unique<Core>(c, InitialState{}, *this);
-      cores_[i]->set_voters(ids_);
-    }
-  }
-  std::vector<Entry> read(int64_t, size_t) override { return {}; }  // everything is buffered
-
-  void process(int i) {
-    for (auto r = cores_[i]->ready(); !r.empty(); r = cores_[i]->ready()) {
-      if (!r.append.empty()) cores_[i]->durable(r.append.back().end);
-      for (auto& m : r.messages) inflight_.push_back(m);
-    }
-  }
-  void deliver() {
-    while (!inflight_.empty()) {
-      const Message m = inflight_.front();
-      inflight_.pop_front();
-      for (auto& [i, core] : cores_) {
-        if (core && core->self() == m.to) {
-          core->step(m);
-          process(i);
-        }
-      }
-    }
-  }
-  void tick() {
-    for (auto& [i, core] : cores_) {
-      if (!core) continue;
-      core->tick();
-      process(i);
-    }
-    deliver();
-  }
-  // Ticks until exactly one live core leads; the ticks it took, or -1 after `ticks_max`.
-  int ticks_until_leader(int ticks_max) {
-    for (int t = 1; t <= ticks_max; ++t) {
-      tick();
-      if (leader() >= 0) return t;
-    }
-    return -1;
-  }
-  int leader() {
-    int found = -1, count = 0;
-    for (auto& [i, core] : cores_) {
-      if (core && core->role() == Role::Leader) found = i, ++count;
-    }
-    return count == 1 ? found : -1;
-  }
-  void kill(int i) {
-    cores_[i].reset();
-    std::erase_if(inflight_,
-                  [&](const Message& m) { return m.to == ids_[static_cast<size_t>(i)]; });
-  }
-  void lost(int at, int peer) {
-    cores_[at]->peer_lost(ids_[static_cast<size_t>(peer)]);
-    process(at);
-    deliver();
-  }
-  Core& core(int i) { return *cores_[i]; }
-  const NodeId& id(int i) const { return ids_[static_cast<size_t>(i)]; }
-
- private:
-  std::vector<NodeId> ids_;
-  std::map<int, std::unique_ptr<Core>> cores_;
-  std::deque<Message> inflight_;
+  Trio() : test_support::Trio(104729) {}
 };
 
 // The election timeout is 30 to 60 ticks (Config defaults); the first one waits 60 more.

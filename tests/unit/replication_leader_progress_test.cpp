@@ -5,119 +5,18 @@
 // costs an election (the fault this guards against). The notice counts only from the current
 // leader in the current epoch, and a leader that freezes mid-message is still replaced within
 // the election timeout after its last bytes.
+#include "tests/unit/replication_trio.hpp"
 #include "worker/replication/core.hpp"
 
 #include <gtest/gtest.h>
 
-#include <deque>
-#include <map>
-#include <memory>
-#include <set>
-
 namespace chorus::replication {
 namespace {
 
-// Three cores with in-order delivery and storage that is durable at once. Messages on a held
-// link (from, to) wait (a connection busy with one large message), and arrive in order when it
-// is released; the other links deliver.
-class Trio : public LogReader {
+// Each test's cores are seeded as its expectations were written for.
+class Trio : public test_support::Trio {
  public:
-  Trio() {
-    for (int i = 0; i < 3; ++i) ids_.push_back("n" + std::to_string(i));
-    for (int i = 0; i < 3; ++i) {
-      Config c;
-      c.self = ids_[static_cast<size_t>(i)];
-      c.cluster_size = 3;
-      c.seed = static_cast<uint64_t>(i + 1) * 7919;
-      cores_[i] = std::make_unique<Core>(c, InitialState{}, *this);
-      cores_[i]->set_voters(ids_);
-    }
-  }
-  std::vector<Entry> read(int64_t, size_t) override { return {}; }  // everything is buffered
-
-  void process(int i) {
-    for (auto r = cores_[i]->ready(); !r.empty(); r = cores_[i]->ready()) {
-      if (!r.append.empty()) cores_[i]->durable(r.append.back().end);
-      for (auto& m : r.messages) {
-        if (std::holds_alternative<Subscribe>(m.body)) ++subscribes_;
-        inflight_.push_back(m);
-      }
-    }
-  }
-  void deliver() {
-    std::deque<Message> later;
-    while (!inflight_.empty()) {
-      const Message m = inflight_.front();
-      inflight_.pop_front();
-      const int to = index(m.to);
-      if (held_.count({index(m.from), to}) != 0 || !cores_[to]) {
-        if (cores_[to]) later.push_back(m);
-        continue;
-      }
-      cores_[to]->step(m);
-      process(to);
-    }
-    inflight_ = std::move(later);
-  }
-  void tick() {
-    for (auto& [i, core] : cores_) {
-      if (!core) continue;
-      core->tick();
-      process(i);
-    }
-    deliver();
-  }
-  int ticks_until_leader(int ticks_max) {
-    for (int t = 1; t <= ticks_max; ++t) {
-      tick();
-      if (leader() >= 0) return t;
-    }
-    return -1;
-  }
-  int leader() {
-    int found = -1, count = 0;
-    for (auto& [i, core] : cores_) {
-      if (core && core->role() == Role::Leader) found = i, ++count;
-    }
-    return count == 1 ? found : -1;
-  }
-  void hold(int from, int to) { held_.insert({from, to}); }
-  void release(int from, int to) {
-    held_.erase({from, to});
-    deliver();
-  }
-  // `at` reads more bytes of a message from `from` whose connection last carried an Append of
-  // `epoch`.
-  void progress(int at, int from, int64_t epoch) {
-    cores_[at]->leader_progress(id(from), epoch);
-    process(at);
-    deliver();
-  }
-  // Neither ticks nor answers any more, and what it was still sending never arrives.
-  void freeze(int i) {
-    cores_[i].reset();
-    std::erase_if(inflight_, [&](const Message& m) { return m.from == id(i); });
-  }
-  int64_t campaigns() const {
-    int64_t n = 0;
-    for (const auto& [i, core] : cores_) n += core ? core->elections_started() : 0;
-    return n;
-  }
-  int subscribes() const { return subscribes_; }
-  Core& core(int i) { return *cores_[i]; }
-  const NodeId& id(int i) const { return ids_[static_cast<size_t>(i)]; }
-  int index(const NodeId& id) const {
-    for (int i = 0; i < 3; ++i)
-      if (ids_[static_cast<size_t>(i)] == id) return i;
-    return -1;
-  }
-
- private:
-  std::vector<NodeId> ids_;
-  std::map<int, std::unique_ptr<Core>> cores_;
-  std::deque<Message> inflight_;
-  std::set<std::pair<int, int>> held_;
-  int subscribes_ = 0;
+  Trio() : test_support::Trio(7919) {}
 };
 
 // Config defaults: heartbeat every 5 ticks, election timeout 30 to 60 ticks. A hold of twice the

@@ -133,3 +133,20 @@ export async function httpFetch(url, init = {}) {
     req.end();
   });
 }
+
+// An HTTPS server on 127.0.0.1 (port 0) that wants a client certificate of the test CA, answers
+// every request with an empty gossip, and counts the connections and requests that reach it.
+export async function countingServer(cert, key) {
+  const m = testCertificates();
+  const counts = { requests: 0, connections: 0 };
+  const server = https.createServer({ cert, key, ca: m.ca, requestCert: true,
+    rejectUnauthorized: true }, (req, res) => {
+    counts.requests += 1;
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"members":[]}');
+  });
+  server.on('connection', () => { counts.connections += 1; });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, counts, port: server.address().port };
+}
