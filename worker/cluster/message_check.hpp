@@ -5,6 +5,7 @@
 #pragma once
 
 #include "replication.pb.h"
+#include "worker/cluster/append_frame.hpp"
 
 #include <cstdint>
 #include <limits>
@@ -25,5 +26,7 @@ inline constexpr size_t kLoginBytesMax = 256;
 
 // "" when every field is in range, else the first problem found.
 std::string check_message_fields(const internal::ReplicationMessage& m);
+// The same checks of an Append read from its frame (append_frame.hpp).
+std::string check_message_fields(const AppendFrame& f);
 
 }  // namespace chorus::cluster

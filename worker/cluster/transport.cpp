@@ -3,6 +3,7 @@
 
 #include "common/framing.hpp"
 #include "common/tls_stream.hpp"
+#include "worker/cluster/append_frame.hpp"
 #include "worker/cluster/message_check.hpp"
 #include "worker/cluster/message_codec.hpp"
 #include "worker/cluster/secret_handshake.hpp"
@@ -114,7 +115,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
   std::string self_instance;  // set before start()
   // The voters: instance id -> internal TCP endpoint (any thread, under the mutex).
   std::mutex voters_mutex;
-  std::map<std::string, std::string> voters;
+  std::map<std::string, std::string, std::less<>> voters;
   // send_now(): the descriptor of each idle outgoing connection (plain TCP, connected and
   // proven, nothing queued or being written), which another thread may write to under the
   // mutex. The strand removes it (under the mutex) before it writes to or closes the socket, and
@@ -228,7 +229,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
               }
               in->parser.feed(std::string_view(in->buffer.data(), n));
               while (auto f = in->parser.next_frame()) {
-                if (!self->on_frame(*in, *f)) return self->close_incoming(in);
+                if (!self->on_frame(*in, std::move(*f))) return self->close_incoming(in);
               }
               if (in->parser.invalid()) return self->close_incoming(in);
               if (in->parser.buffered_bytes() > 0) self->report_progress(*in);
@@ -247,30 +248,65 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     handlers.on_leader_progress(in.sender, in.append_epoch);
   }
 
+  // A message's addressing, from either form of it (protobuf's, or an Append read from its
+  // frame); it points into the message.
+  struct Envelope {
+    std::string_view from;
+    std::string_view to;
+    std::string_view cluster;
+    std::string_view from_instance;
+    std::string_view to_instance;
+  };
+
   // False when the connection must be closed (it does not speak for a member of this cluster).
-  bool admit(Incoming& in, const internal::ReplicationMessage& m) {
-    if (m.cluster() != cluster || m.to() != self_id) {
-      refuse("internal message for cluster '" + m.cluster() + "' node " + m.to() + " refused");
+  // `problem`: check_message_fields's finding.
+  bool admit(Incoming& in, const Envelope& m, const std::string& problem) {
+    if (m.cluster != cluster || m.to != self_id) {
+      refuse("internal message for cluster '" + std::string(m.cluster) + "' node " +
+             std::string(m.to) + " refused");
       return false;
     }
-    if (const std::string problem = check_message_fields(m); !problem.empty()) {
-      refuse("internal message from " + m.from() + " refused: " + problem);
+    if (!problem.empty()) {
+      refuse("internal message from " + std::string(m.from) + " refused: " + problem);
       return false;
     }
-    if (!secret.empty() && m.from() != in.peer_id) {
-      refuse("internal message claiming to be from " + m.from() + " on the connection of " +
-             in.peer_id + " refused");
+    if (!secret.empty() && m.from != in.peer_id) {
+      refuse("internal message claiming to be from " + std::string(m.from) +
+             " on the connection of " + in.peer_id + " refused");
       return false;
     }
     // Under mutual TLS the sender's address must be one its certificate names (checked once per
     // connection and sender), so a member cannot speak for another.
-    if (in.socket.secure() && m.from() != in.certified_id) {
-      if (!in.socket.peer_certificate_names(endpoint_host(m.from()))) {
-        refuse("internal message from " + m.from() + " on a connection from " + remote_of(in) +
-               " refused: the peer's certificate does not name " + endpoint_host(m.from()));
+    if (in.socket.secure() && m.from != in.certified_id) {
+      const std::string from(m.from);
+      if (!in.socket.peer_certificate_names(endpoint_host(from))) {
+        refuse("internal message from " + from + " on a connection from " + remote_of(in) +
+               " refused: the peer's certificate does not name " + endpoint_host(from));
         return false;
       }
-      in.certified_id = m.from();
+      in.certified_id = from;
+    }
+    return true;
+  }
+
+  // False when an admitted message is dropped (the connection kept): its sender is not a voter
+  // pinned to its endpoint, or it is meant for another instance of this node.
+  bool addressed_here(Incoming& in, const Envelope& m) {
+    if (!voter_at(m.from_instance, m.from)) {
+      // Not a voter pinned to that endpoint (or one gossip has not told us of yet): dropped, and
+      // the connection kept. It never reaches the core, so it never counts.
+      refuse("internal message from node " + std::string(m.from_instance) + " at " +
+             std::string(m.from) + ", not a voter of this cluster, refused");
+      return false;
+    }
+    if (m.to_instance != self_instance) {
+      refuse("internal message from " + std::string(m.from) + " for instance " +
+             std::string(m.to_instance) + " refused: this node is instance " + self_instance);
+      return false;
+    }
+    if (in.sender != m.from_instance) {
+      in.sender = std::string(m.from_instance);
+      in.append_epoch = 0;
     }
     return true;
   }
@@ -282,37 +318,45 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     return it->second;
   }
 
-  bool on_frame(Incoming& in, const std::string& bytes) {
-    // Parsed on an arena sized for the frame's objects: the message's entries and string objects
-    // take no allocation each (the strings' bytes are allocated apart and move out to the core).
-    // The payloads do not stay in the arena: the core keeps 8 MiB of recent entries, and their
-    // arenas kept beside them cost a follower ~4 MiB more resident memory under load.
+  bool voter_at(std::string_view instance_id, std::string_view endpoint) {
+    std::lock_guard lock(voters_mutex);
+    const auto it = voters.find(instance_id);
+    return it != voters.end() && it->second == endpoint;
+  }
+
+  bool on_frame(Incoming& in, std::string bytes) {
+    // An Append, most of the traffic, is read straight from its frame: its entries' payloads
+    // stay slices of it (no copy each, no protobuf message or arena).
+    const auto frame = std::make_shared<const std::string>(std::move(bytes));
+    if (auto append = read_append_frame(frame)) {
+      const Envelope e{append->from, append->to, append->cluster, append->from_instance,
+                       append->to_instance};
+      if (!admit(in, e, check_message_fields(*append))) return false;
+      if (!addressed_here(in, e)) return true;
+      in.append_epoch = append->append.epoch;
+      if (handlers.on_message) {
+        handlers.on_message(replication::Message{
+            std::string(e.from_instance), std::string(e.to_instance), std::move(append->append)});
+      }
+      return true;
+    }
+    // Other messages (and an Append in another shape) are parsed on an arena sized for the
+    // frame's objects: the message's entries and string objects take no allocation each (the
+    // strings' bytes are allocated apart and move out to the core). The payloads do not stay in
+    // the arena: the core keeps 8 MiB of recent entries, and their arenas kept beside them cost a
+    // follower ~4 MiB more resident memory under load.
     google::protobuf::ArenaOptions options;
-    options.start_block_size = std::min(bytes.size() / 2 + 512, kArenaBlockBytesMax);
+    options.start_block_size = std::min(frame->size() / 2 + 512, kArenaBlockBytesMax);
     options.max_block_size = kArenaBlockBytesMax;
     google::protobuf::Arena arena(options);
     auto& m = *google::protobuf::Arena::CreateMessage<internal::ReplicationMessage>(&arena);
-    if (!m.ParseFromString(bytes)) {
+    if (!m.ParseFromString(*frame)) {
       refuse("unreadable internal message refused");
       return false;
     }
-    if (!admit(in, m)) return false;
-    if (endpoint_of(m.from_instance()) != m.from()) {
-      // Not a voter pinned to that endpoint (or one gossip has not told us of yet): dropped, and
-      // the connection kept. It never reaches the core, so it never counts.
-      refuse("internal message from node " + m.from_instance() + " at " + m.from() +
-             ", not a voter of this cluster, refused");
-      return true;
-    }
-    if (m.to_instance() != self_instance) {
-      refuse("internal message from " + m.from() + " for instance " + m.to_instance() +
-             " refused: this node is instance " + self_instance);
-      return true;
-    }
-    if (in.sender != m.from_instance()) {
-      in.sender = m.from_instance();
-      in.append_epoch = 0;
-    }
+    const Envelope e{m.from(), m.to(), m.cluster(), m.from_instance(), m.to_instance()};
+    if (!admit(in, e, check_message_fields(m))) return false;
+    if (!addressed_here(in, e)) return true;
     // A forwarded write's reply may come between a leader's Appends; any other message means
     // the sender is not (or no longer) sending Appends here.
     if (m.has_append()) {
@@ -574,7 +618,7 @@ void Transport::set_instance_id(std::string instance_id) {
 }
 
 void Transport::set_voters(const std::vector<Voter>& voters) {
-  std::map<std::string, std::string> by_id;
+  std::map<std::string, std::string, std::less<>> by_id;
   for (const Voter& v : voters) by_id[v.instance_id] = v.endpoint;
   std::lock_guard lock(impl_->voters_mutex);
   impl_->voters = std::move(by_id);
