@@ -8,6 +8,7 @@
 
 #include "common/thread_name.hpp"
 #include "worker/engine/acl.hpp"
+#include "worker/engine/builtin_user_gate.hpp"
 #include "worker/engine/credentials.hpp"
 #include "worker/engine/reads.hpp"
 #include "worker/engine/replication_runtime.hpp"
@@ -80,6 +81,12 @@ bool is_user_record(const std::string& stream) {
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t steady_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -201,6 +208,14 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   std::optional<int64_t> committed_last_number(const std::string& stream);
   void maybe_signal_ready();
   void forget_credentials();
+  // The built-in users' gate (builtin_user_gate.hpp).
+  void gate_check(std::string login, std::string password, CredentialChecker::Done answer);
+  bool settle_builtin(size_t index);
+  bool applied_cluster_commit();
+  void settle_builtin_users();
+  bool has_committed_trace(const std::string& stream);
+  void arm_gate_timer();
+  void drain_gate();
   void publish_settings();
   void add_persistent_context(LeaderContext& context);
   std::optional<UserRecord> committed_user(const std::string& login);
@@ -246,6 +261,12 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   std::shared_ptr<const SystemSettings> published_settings_;  // core thread: settings_'s source
   std::unique_ptr<CredentialChecker> credentials_;
   std::unique_ptr<asio::thread_pool> auth_answers_;  // one thread: delivers checker answers
+  BuiltinUserGate builtin_gate_;                     // open() any thread; the rest core thread
+  std::unique_ptr<asio::steady_timer> gate_timer_;   // core thread: the earliest held deadline
+  bool gate_timer_armed_ = false;
+  // Core thread: the commit end a leader announced when the gate first looked (a follower must
+  // make it visible before the gate opens); reset when the gate opens for a login.
+  std::optional<int64_t> gate_commit_target_;
   std::unique_ptr<Scavenger> scavenger_;
 
   // Statistics.
@@ -272,6 +293,12 @@ EngineImpl::EngineImpl(const EngineConfig& config, ReplicationTransport* transpo
   name_pool_threads(*auth_answers_, 1, "auth-answers");
   credentials_ = std::make_unique<CredentialChecker>(
       [this](const std::string& login) { return committed_user(login); }, credential_limits);
+  gate_timer_ = std::make_unique<asio::steady_timer>(core_io_);
+  // A change of role or of the leader may let this node answer the built-in users' checks.
+  config_.on_status_change = [this, outer = config_.on_status_change] {
+    settle_builtin_users();
+    if (outer) outer();
+  };
   RuntimeListener& listener = *this;
   WriteStore& store = *this;
   runtime_ = std::make_unique<ReplicationRuntime>(config_, *db_, core_io_, listener);
@@ -576,6 +603,7 @@ void EngineImpl::on_visible(int64_t visible_end) {
   commit_end_ = visible_end;
   write_path_->on_visible(visible_end);
   publish_settings();
+  settle_builtin_users();
 }
 
 // Reads check ACLs against the write path's committed settings; copied when they change.
@@ -602,6 +630,7 @@ void EngineImpl::on_leader_ready() {
   write_path_->on_leader_ready();
   services_->start_all();
   maybe_signal_ready();
+  settle_builtin_users();
 }
 
 void EngineImpl::on_leadership_lost() {
@@ -637,6 +666,95 @@ void EngineImpl::maybe_signal_ready() {
 }
 
 void EngineImpl::forget_credentials() { credentials_->forget_all(); }
+
+// ---------------------------------------------------------------- the built-in users' gate
+
+// A check of a built-in login whose gate is closed: on at once if it opens now, else held.
+void EngineImpl::gate_check(std::string login, std::string password,
+                            CredentialChecker::Done answer) {
+  const size_t index = BuiltinUserGate::index_of(login).value();
+  if (!shut_down_ && settle_builtin(index)) {
+    credentials_->check(std::move(login), std::move(password), std::move(answer));
+    return;
+  }
+  auto resume = [this, login, password, answer](bool proceed) mutable {
+    if (!proceed) return answer(std::nullopt);
+    credentials_->check(std::move(login), std::move(password), std::move(answer));
+  };
+  if (shut_down_ || !builtin_gate_.hold(index, steady_now_ms(), std::move(resume))) {
+    answer(std::nullopt);  // as a wrong password: too many checks held already
+    return;
+  }
+  arm_gate_timer();
+}
+
+// Opens the gate of built-in login `index` once this node has applied all the cluster committed
+// that it can know of, and the login's stream has a committed trace here; the held checks then
+// read the user's record like any other. True when open.
+bool EngineImpl::settle_builtin(size_t index) {
+  if (builtin_gate_.is_open(index)) return true;
+  if (!applied_cluster_commit()) return false;
+  if (!has_committed_trace(user_stream(BuiltinUserGate::login_at(index)))) return false;
+  gate_commit_target_.reset();  // the next login's first look takes the leader's word anew
+  for (auto& resume : builtin_gate_.open_now(index)) resume(true);
+  return true;
+}
+
+// This node has applied all the cluster committed before the gate looked, as far as it can
+// know: it leads with its epoch committed (everything before the epoch is visible), or it
+// follows a leader whose log it agrees with and has made visible the commit end that leader had
+// announced when the gate first looked. A fixed target, not the latest announcement: under a
+// steady write load a follower is always a few writes behind the latest, never behind a past one.
+bool EngineImpl::applied_cluster_commit() {
+  if (runtime_->leader_ready()) return true;
+  const std::optional<int64_t> announced = runtime_->announced_commit_end();
+  if (!announced) return false;  // a candidate, a pre-leader, no leader, or not yet in sync
+  if (!gate_commit_target_) gate_commit_target_ = *announced;
+  return runtime_->visible_end() >= *gate_commit_target_;
+}
+
+// Cheap when nothing is held: called on every visible-end advance and status change.
+void EngineImpl::settle_builtin_users() {
+  if (!builtin_gate_.any_waiting()) return;
+  for (size_t i = 0; i < BuiltinUserGate::kLogins; ++i) {
+    if (builtin_gate_.waiting(i)) settle_builtin(i);
+  }
+}
+
+// A record, a tombstone or metadata of `stream` is visible: the user was created (and maybe
+// changed or deleted since), so its latest record decides and the default password is no more
+// than any other password.
+bool EngineImpl::has_committed_trace(const std::string& stream) {
+  const int64_t committed = committed_position_.load();
+  return core_reader_->last_record(stream, committed).has_value() ||
+         core_reader_->last_record(metastream_of(stream), committed).has_value();
+}
+
+void EngineImpl::arm_gate_timer() {
+  if (gate_timer_armed_) return;
+  const std::optional<int64_t> next = builtin_gate_.next_deadline_ms();
+  if (!next) return;
+  gate_timer_armed_ = true;
+  gate_timer_->expires_after(
+      std::chrono::milliseconds(std::max<int64_t>(0, *next - steady_now_ms())));
+  gate_timer_->async_wait([this](const boost::system::error_code& error) {
+    gate_timer_armed_ = false;
+    if (error || shut_down_) return;
+    for (auto& resume : builtin_gate_.expire(steady_now_ms())) resume(false);
+    arm_gate_timer();
+  });
+}
+
+// At shutdown, before the answers thread stops: every held check is refused.
+void EngineImpl::drain_gate() {
+  std::promise<void> drained;
+  on_core([this, &drained] {
+    gate_timer_->cancel();
+    for (auto& resume : builtin_gate_.take_all()) resume(false);
+    drained.set_value();
+  });
+  drained.get_future().wait();
+}
 
 // The user a login names in committed data, or nullopt when there is none: no stream, a hard
 // delete (tombstone) or a soft delete ($tb past the last record). Checker threads.
@@ -821,11 +939,17 @@ void EngineImpl::authenticate(std::string login, std::string password,
                               std::function<void(std::optional<Principal>)> done) {
   // The checker may answer inline (cache hits, refusals); callers are promised a later call on
   // an engine thread, and the answers thread keeps that cheap work off the readers.
-  credentials_->check(std::move(login), std::move(password),
-                      [this, done = std::move(done)](std::optional<Principal> who) mutable {
-                        asio::post(*auth_answers_,
-                                   [done = std::move(done), who = std::move(who)] { done(who); });
-                      });
+  CredentialChecker::Done answer = [this, done = std::move(done)](std::optional<Principal> who) {
+    asio::post(*auth_answers_, [done, who = std::move(who)] { done(who); });
+  };
+  if (builtin_gate_.open(login)) {
+    credentials_->check(std::move(login), std::move(password), std::move(answer));
+    return;
+  }
+  on_core([this, login = std::move(login), password = std::move(password),
+           answer = std::move(answer)]() mutable {
+    gate_check(std::move(login), std::move(password), std::move(answer));
+  });
 }
 
 // ---------------------------------------------------------------- public API: subscriptions
@@ -930,6 +1054,7 @@ void EngineImpl::shutdown() {
   std::lock_guard lock(shutdown_mutex_);
   if (shut_down_.exchange(true)) return;
   scavenger_->shutdown();  // before the writer: it waits for the job in hand
+  drain_gate();            // its refusals go out through the answers thread
   credentials_->stop();    // answers what waits; its lookups need the read pool below
   auth_answers_->join();
   readers_->join();

@@ -162,7 +162,10 @@ class Engine {
 
   // Checks credentials. nullopt = wrong login or password, a disabled or deleted user, or a
   // check refused because too many are waiting (a flood of wrong passwords). Results are cached
-  // until a user record changes (worker/engine/credentials.hpp).
+  // until a user record changes (worker/engine/credentials.hpp). A check of admin or ops may be
+  // held (at most kBuiltinUserWaitMs) until this node can answer it from the cluster's committed
+  // users: a fresh cluster's leader creates them after its first election
+  // (worker/engine/builtin_user_gate.hpp).
   virtual void authenticate(std::string login, std::string password,
                             std::function<void(std::optional<Principal>)> done) = 0;
 

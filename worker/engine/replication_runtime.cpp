@@ -497,6 +497,14 @@ void ReplicationRuntime::await_visible(int64_t end, std::function<void(bool visi
 
 int64_t ReplicationRuntime::epoch() const { return core_ ? core_->epoch() : -1; }
 
+std::optional<int64_t> ReplicationRuntime::announced_commit_end() const {
+  if (!core_ || stopped_ || core_->role() != replication::Role::Follower || !core_->leader() ||
+      !core_->synced()) {
+    return std::nullopt;
+  }
+  return core_->leader_commit_end();
+}
+
 void ReplicationRuntime::update_status() {
   NodeStatus s;
   const auto role = core_->role();

@@ -104,6 +104,9 @@ class ReplicationRuntime final : public WriteLog {
   int64_t visible_end() const override { return visible_end_; }
   int64_t epoch() const override;
   bool leader_ready() const { return leader_ready_; }
+  // A follower whose log agrees with its leader's: the commit end that leader announced last
+  // (everything the cluster committed before that message). nullopt on any other node.
+  std::optional<int64_t> announced_commit_end() const;
 
   NodeStatus status() const;
   RuntimeStats stats() const;

@@ -1,0 +1,271 @@
+// Proves, on three real engines replicating in one process, how the built-in users' default
+// logins meet a cluster that is forming or catching up (worker/engine/builtin_user_gate.hpp):
+// - right after the first election, while the leader's bootstrap write of admin and ops cannot
+//   commit, admin's default login on the leader and on a follower is held rather than refused,
+//   and accepted once the write commits; a wrong password is still refused, and other logins
+//   are answered at once;
+// - a follower restarted on an old log, whose log has admin's first record but not the change
+//   of password (nor the disabling of ops) committed meanwhile, refuses the default passwords
+//   even while it has applied only part of what the cluster committed, and accepts the new one
+//   once caught up.
+// The network between the engines drops chosen Appends, so each state is held for as long as
+// the test needs it, with no timing assumption beyond deadlines.
+#include "worker/engine/engine.hpp"
+#include "worker/engine/users.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace chorus {
+namespace {
+
+using namespace std::chrono_literals;
+
+const Principal kAdmin{"admin", {"$admins"}};
+constexpr auto kDeadline = 20s;
+
+// Delivers replication messages between engines of this process; `drop` may refuse any.
+class Network {
+ public:
+  using Drop = std::function<bool(const replication::Message&)>;
+
+  void attach(const std::string& id, Engine* engine) {
+    std::lock_guard lock(mutex_);
+    engines_[id] = engine;
+  }
+  void detach(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    engines_.erase(id);
+  }
+  void set_drop(Drop drop) {
+    std::lock_guard lock(mutex_);
+    drop_ = std::move(drop);
+  }
+  void deliver(replication::Message message) {
+    std::lock_guard lock(mutex_);  // held: a detached engine is never called after detach()
+    if (drop_ && drop_(message)) return;
+    const auto it = engines_.find(message.to);
+    if (it != engines_.end()) it->second->receive(std::move(message));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, Engine*> engines_;
+  Drop drop_;
+};
+
+class Link final : public ReplicationTransport {
+ public:
+  explicit Link(Network& network) : network_(network) {}
+  void send(replication::Message message) override { network_.deliver(std::move(message)); }
+
+ private:
+  Network& network_;
+};
+
+// An Append carrying an entry whose bytes contain `text` (a stream name, an event type).
+bool append_carries(const replication::Message& m, const std::string& text) {
+  const auto* append = std::get_if<replication::Append>(&m.body);
+  if (append == nullptr) return false;
+  for (const replication::Entry& e : append->entries) {
+    if (e.payload.view().find(text) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+std::optional<Principal> login(Engine& engine, const std::string& user, const std::string& pw) {
+  std::promise<std::optional<Principal>> p;
+  auto f = p.get_future();
+  engine.authenticate(user, pw, [&p](std::optional<Principal> who) { p.set_value(who); });
+  EXPECT_EQ(f.wait_for(kDeadline), std::future_status::ready) << user << " never answered";
+  return f.get();
+}
+
+std::future<std::optional<Principal>> login_later(Engine& engine, const std::string& user,
+                                                  const std::string& pw) {
+  auto p = std::make_shared<std::promise<std::optional<Principal>>>();
+  engine.authenticate(user, pw, [p](std::optional<Principal> who) { p->set_value(who); });
+  return p->get_future();
+}
+
+std::optional<Principal> answer(std::future<std::optional<Principal>>& f) {
+  EXPECT_EQ(f.wait_for(kDeadline), std::future_status::ready) << "no answer";
+  return f.get();
+}
+
+bool eventually(const std::function<bool()>& condition) {
+  const auto until = std::chrono::steady_clock::now() + kDeadline;
+  while (std::chrono::steady_clock::now() < until) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(5ms);  // polling a condition, with a deadline
+  }
+  return condition();
+}
+
+class Trio {
+ public:
+  explicit Trio(bool on_disk) {
+    for (int i = 0; i < 3; ++i) {
+      ids_.push_back("n" + std::to_string(i + 1));
+      if (on_disk) {
+        folders_.push_back(std::filesystem::temp_directory_path() /
+                           ("chorus-builtin-" + to_string(random_guid())));
+      }
+    }
+    for (int i = 0; i < 3; ++i) links_.push_back(std::make_unique<Link>(network_));
+    engines_.resize(3);
+    for (int i = 0; i < 3; ++i) start(i);
+  }
+  ~Trio() {
+    for (int i = 0; i < 3; ++i) stop(i);
+    for (const auto& folder : folders_) std::filesystem::remove_all(folder);
+  }
+
+  void start(int i) {
+    EngineConfig c;
+    c.in_memory = folders_.empty();
+    if (!folders_.empty()) c.db_folder = folders_[i].string();
+    c.cluster.node_id = ids_[i];
+    c.cluster.endpoint = "127.0.0." + std::to_string(i + 1) + ":1112";
+    c.cluster.cluster_size = 3;
+    c.cluster.seed = 1000 + static_cast<uint64_t>(i);
+    engines_[i] = Engine::open(c, links_[i].get());
+    network_.attach(ids_[i], engines_[i].get());
+    std::vector<std::string> peers;
+    for (int j = 0; j < 3; ++j) {
+      if (j != i) peers.push_back(ids_[j]);
+    }
+    engines_[i]->set_peers(peers);
+  }
+  void stop(int i) {
+    network_.detach(ids_[i]);
+    engines_[i].reset();
+  }
+
+  int leader() {
+    int found = -1;
+    const bool led = eventually([&] {
+      for (int i = 0; i < 3; ++i) {
+        if (engines_[i] && engines_[i]->is_leader()) found = i;
+      }
+      return found >= 0;
+    });
+    EXPECT_TRUE(led) << "no leader";
+    return found;
+  }
+
+  Engine& operator[](int i) { return *engines_[i]; }
+  Network& network() { return network_; }
+  const std::string& id(int i) const { return ids_[i]; }
+
+ private:
+  Network network_;
+  std::vector<std::string> ids_;
+  std::vector<std::filesystem::path> folders_;
+  std::vector<std::unique_ptr<Link>> links_;
+  std::vector<std::unique_ptr<Engine>> engines_;
+};
+
+WriteResult append(Engine& engine, const std::string& stream, std::vector<NewEvent> events) {
+  std::promise<WriteResult> p;
+  auto f = p.get_future();
+  engine.append(kAdmin, stream, kExpectedAny, std::move(events),
+                [&p](WriteResult r) { p.set_value(r); });
+  EXPECT_EQ(f.wait_for(kDeadline), std::future_status::ready);
+  return f.get();
+}
+
+NewEvent user_updated(const UserRecord& user) {
+  return NewEvent{random_guid(), "$UserUpdated", true, false, user_to_json(user), ""};
+}
+
+TEST(BuiltinUsersInACluster, DefaultLoginWaitsForTheFirstLeadersBootstrap) {
+  Trio trio(false);
+  Network* network = &trio.network();
+  // The bootstrap's records never reach a follower until released: nothing about them commits.
+  network->set_drop([](const replication::Message& m) { return append_carries(m, "$user-"); });
+  const int leader = trio.leader();
+  const int follower = (leader + 1) % 3;
+
+  auto on_leader = login_later(trio[leader], "admin", "changeit");
+  auto on_follower = login_later(trio[follower], "admin", "changeit");
+  auto ops = login_later(trio[leader], "ops", "changeit");
+  auto wrong = login_later(trio[leader], "admin", "not-the-password");
+  // Another login is not held: it has no record, so it is refused at once.
+  EXPECT_FALSE(login(trio[leader], "alice", "changeit"));
+  // Held, not refused, while the bootstrap cannot commit.
+  EXPECT_EQ(on_leader.wait_for(300ms), std::future_status::timeout)
+      << "admin's default login was answered before admin existed";
+  EXPECT_EQ(on_follower.wait_for(0ms), std::future_status::timeout);
+
+  network->set_drop(nullptr);
+  const auto admin = answer(on_leader);
+  ASSERT_TRUE(admin) << "admin's default login refused on the fresh leader";
+  EXPECT_TRUE(admin->is_admin());
+  EXPECT_TRUE(answer(on_follower)) << "admin's default login refused on a follower";
+  EXPECT_TRUE(answer(ops));
+  EXPECT_FALSE(answer(wrong)) << "a wrong password was accepted";
+  // Once open, the gate lets checks straight through, and refusals still hold.
+  EXPECT_TRUE(login(trio[follower], "admin", "changeit"));
+  EXPECT_FALSE(login(trio[follower], "admin", "wrong"));
+}
+
+TEST(BuiltinUsersInACluster, AFollowerRestartedOnAnOldLogNeverTakesAReplacedDefaultPassword) {
+  Trio trio(true);
+  const int leader = trio.leader();
+  const int behind = (leader + 1) % 3;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(eventually([&] { return login(trio[i], "admin", "changeit").has_value(); }))
+        << "node " << i << " never accepted admin's default login";
+  }
+  trio.stop(behind);
+
+  // While it is down: more than one Append's worth of events, then admin's new password and
+  // ops disabled (as PUT /users/.../command/reset-password and .../disable write them).
+  const std::string filler(400 * 1024, 'x');
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(append(trio[leader], "filler",
+                     {NewEvent{random_guid(), "Filler", false, false, filler, ""}})
+                  .result,
+              OperationResult::Success);
+  }
+  UserRecord admin = make_user("admin", "Event Store Administrator", {"$admins"}, "new-pw");
+  UserRecord ops = make_user("ops", "Event Store Operations", {"$ops"}, "changeit");
+  ops.disabled = true;
+  ASSERT_EQ(append(trio[leader], user_stream("admin"), {user_updated(admin)}).result,
+            OperationResult::Success);
+  ASSERT_EQ(append(trio[leader], user_stream("ops"), {user_updated(ops)}).result,
+            OperationResult::Success);
+
+  // Restarted, it catches up to the first events but never receives the changes, so what it
+  // has applied shows admin's first record only.
+  const std::string behind_id = trio.id(behind);
+  trio.network().set_drop([behind_id](const replication::Message& m) {
+    return m.to == behind_id && append_carries(m, "$UserUpdated");
+  });
+  trio.start(behind);
+  ASSERT_TRUE(eventually([&] { return trio[behind].stats().commit_checkpoint > 0; }));
+  auto old_admin = login_later(trio[behind], "admin", "changeit");
+  auto old_ops = login_later(trio[behind], "ops", "changeit");
+  auto new_admin = login_later(trio[behind], "admin", "new-pw");
+  EXPECT_EQ(old_admin.wait_for(300ms), std::future_status::timeout)
+      << "a node behind the cluster answered admin's login from a replaced record";
+
+  trio.network().set_drop(nullptr);
+  EXPECT_FALSE(answer(old_admin)) << "admin's replaced default password was accepted";
+  EXPECT_FALSE(answer(old_ops)) << "disabled ops was accepted with its default password";
+  EXPECT_TRUE(answer(new_admin)) << "admin's new password was refused once caught up";
+}
+
+}  // namespace
+}  // namespace chorus
