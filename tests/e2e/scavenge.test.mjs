@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startWorker } from './lib/harness.mjs';
-import { Cluster, adminAccepted, waitFor } from './lib/cluster.mjs';
+import { Cluster, waitFor } from './lib/cluster.mjs';
 import { es, admin, connect, closeQuietly } from './lib/es.mjs';
 import { RawConn, CMD } from './lib/raw_tcp.mjs';
 import {
@@ -267,8 +267,7 @@ describe('scavenge on a 3-node cluster', () => {
 
   before(async () => {
     await cluster.start();
-    const { leader } = await cluster.waitForLeader({ timeoutMs: 15000 });
-    await adminAccepted(leader);  // a fresh leader creates admin after its election
+    await cluster.waitForLeader({ timeoutMs: 15000 });
   });
   after(async () => {
     await cluster.cleanup();

@@ -9,7 +9,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { startWorker } from './lib/harness.mjs';
-import { Cluster, adminAccepted, waitFor } from './lib/cluster.mjs';
+import { Cluster, waitFor } from './lib/cluster.mjs';
 import {
   es, Long, connect, closeQuietly, streamName, makeEvents, jsonEvent, rejectsWith, admin, num,
   ANY, NO_STREAM,
@@ -20,7 +20,6 @@ const TRANSACTION_TIMEOUT_MS = 1500;
 const ADMIN = 'Basic ' + Buffer.from('admin:changeit').toString('base64');
 
 async function createUser(node, login, password) {
-  await adminAccepted(node);  // a fresh leader creates admin after its election
   const res = await fetch(`http://${node.host}:${node.httpPort}/users`, {
     method: 'POST',
     headers: { Authorization: ADMIN, 'Content-Type': 'application/json' },

@@ -24,17 +24,6 @@ export async function getGossip(host, port, timeoutMs = 1000, scheme = TLS ? 'ht
   return res.json();
 }
 
-// Resolves once `node` accepts admin's default login. A leader creates admin (and ops) with a
-// write of its own after its first election (worker/services/user_bootstrap.cpp): until that
-// write is committed, which under load can be after every node already agrees on the leader,
-// admin's login is refused with 401.
-export async function adminAccepted(node, { timeoutMs = 15000 } = {}) {
-  const auth = 'Basic ' + Buffer.from('admin:changeit').toString('base64');
-  await waitFor(async () => (await httpFetch(`${node.httpScheme}://${node.host}:${node.httpPort}/users/$current`,
-    { headers: { Authorization: auth }, signal: AbortSignal.timeout(5000) })).status === 200,
-  { timeoutMs, intervalMs: 50, what: `admin's login accepted on ${node.host}:${node.httpPort}` });
-}
-
 export class ClusterNode extends Worker {
   constructor(cluster, index, opts) {
     super(opts);
