@@ -185,6 +185,19 @@ WriteResult append(Engine& engine, const std::string& stream, std::vector<NewEve
   return f.get();
 }
 
+// Writes on whichever node leads (an election under a loaded machine may move the leader); a
+// retry carries the same event ids, so it is idempotent.
+OperationResult append_on_leader(Trio& trio, const std::string& stream, std::vector<NewEvent> e) {
+  WriteResult r;
+  eventually([&] {
+    const int leader = trio.leader();
+    if (leader < 0) return false;
+    r = append(trio[leader], stream, e);
+    return r.not_handled == NotHandledReason::None && r.result != OperationResult::CommitTimeout;
+  });
+  return r.result;
+}
+
 NewEvent user_updated(const UserRecord& user) {
   return NewEvent{random_guid(), "$UserUpdated", true, false, user_to_json(user), ""};
 }
@@ -231,20 +244,19 @@ TEST(BuiltinUsersInACluster, AFollowerRestartedOnAnOldLogNeverTakesAReplacedDefa
   trio.stop(behind);
 
   // While it is down: more than one Append's worth of events, then admin's new password and
-  // ops disabled (as PUT /users/.../command/reset-password and .../disable write them).
+  // ops disabled (as POST /users/{login}/command/reset-password and .../disable write them).
   const std::string filler(400 * 1024, 'x');
   for (int i = 0; i < 4; ++i) {
-    ASSERT_EQ(append(trio[leader], "filler",
-                     {NewEvent{random_guid(), "Filler", false, false, filler, ""}})
-                  .result,
+    ASSERT_EQ(append_on_leader(trio, "filler",
+                               {NewEvent{random_guid(), "Filler", false, false, filler, ""}}),
               OperationResult::Success);
   }
   UserRecord admin = make_user("admin", "Event Store Administrator", {"$admins"}, "new-pw");
   UserRecord ops = make_user("ops", "Event Store Operations", {"$ops"}, "changeit");
   ops.disabled = true;
-  ASSERT_EQ(append(trio[leader], user_stream("admin"), {user_updated(admin)}).result,
+  ASSERT_EQ(append_on_leader(trio, user_stream("admin"), {user_updated(admin)}),
             OperationResult::Success);
-  ASSERT_EQ(append(trio[leader], user_stream("ops"), {user_updated(ops)}).result,
+  ASSERT_EQ(append_on_leader(trio, user_stream("ops"), {user_updated(ops)}),
             OperationResult::Success);
 
   // Restarted, it catches up to the first events but never receives the changes, so what it
