@@ -2,7 +2,8 @@
 // proposals commit on every node, a restarted node with a divergent suffix truncates it, a lone
 // node of three never leads, a sync Append outside the follower's log is ignored, and followers
 // learn a new commit position from the messages that follow the commit itself (no heartbeat
-// tick), also when their own copy becomes durable later, without answering that announcement.
+// tick), also when their own copy becomes durable later, without answering that announcement;
+// entries kept from an overlapping Append do not hold the rest of its frame.
 #include "worker/replication/core.hpp"
 
 #include <gtest/gtest.h>
@@ -266,6 +267,50 @@ TEST(ReplicationCore, SyncAppendBeyondTheFollowersLogIsIgnored) {
     subscribed_again |= std::holds_alternative<Subscribe>(m.body);
   }
   EXPECT_TRUE(subscribed_again);
+}
+
+// A follower's payloads may be slices of one received frame (cluster/append_frame.hpp). When an
+// overlapping Append's already-held entries are dropped, the entries kept must not hold the
+// frame: the core's buffer counts only their bytes.
+TEST(ReplicationCore, EntriesKeptFromAnOverlappingAppendDoNotHoldItsFrame) {
+  Cluster c(3);
+  c.run(100);
+  ASSERT_EQ(c.leaders(), 1);
+  c.run(10);
+  Core* lead = c.leader();
+  ASSERT_TRUE(lead->propose({"held"}));
+  c.delivered.clear();
+  c.process(c.leader_index());
+  c.deliver();
+  int f = 0;
+  while (c.nodes[f].core->role() == Role::Leader) ++f;
+  const NodeId to = c.ids[static_cast<size_t>(f)];
+  const Append* sent = nullptr;
+  for (const auto& m : c.delivered) {
+    const auto* a = std::get_if<Append>(&m.body);
+    if (m.to == to && a != nullptr && !a->entries.empty()) sent = a;
+  }
+  ASSERT_NE(sent, nullptr);
+  Core& follower = *c.nodes[f].core;
+  ASSERT_EQ(follower.log_end(), sent->entries.back().end);
+  // The same entry again and a new one behind it, both slices of one frame.
+  const std::string held(sent->entries.back().payload.view());
+  auto frame = std::make_shared<const std::string>(held + "new" + std::string(4096, 'x'));
+  Append overlap = *sent;
+  overlap.entries = {sent->entries.back()};
+  overlap.start = overlap.entries.front().position;
+  overlap.entries.front().payload = Payload(frame, 0, held.size());
+  Entry added{overlap.entries.front().end, 0, lead->epoch(), false, Payload(frame, held.size(), 3)};
+  added.end = added.position + kEntryOverheadBytes + 3;
+  overlap.entries.push_back(added);
+  follower.step({lead->self(), to, overlap});
+  const Ready ready = follower.ready();
+  ASSERT_EQ(ready.append.size(), 1u);
+  EXPECT_EQ(ready.append.front().payload, "new");
+  EXPECT_EQ(follower.log_end(), added.end);
+  overlap.entries.clear();
+  added.payload = Payload();
+  EXPECT_EQ(frame.use_count(), 1);
 }
 
 TEST(ReplicationCore, FollowersLearnTheCommitPositionWithoutAHeartbeat) {

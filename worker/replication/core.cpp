@@ -519,7 +519,14 @@ void Core::on_append(const NodeId& from, Append& m) {
   if (m.start < log_end_) {
     // Overlap (a duplicated or late message). Within one epoch the leader's log and ours agree,
     // so the entries we already hold are the same: keep only what lies beyond our log.
+    const size_t received = entries.size();
     std::erase_if(entries, [&](const Entry& e) { return e.position < log_end_; });
+    // A follower's payloads are slices of the message's frame (cluster/append_frame.hpp): the
+    // entries kept would hold all of it, the dropped ones' bytes too, in the buffer that counts
+    // only theirs. Copied out, the buffer's byte count bounds the memory it holds.
+    if (entries.size() != received) {
+      for (auto& e : entries) e.payload = Payload(std::string(e.payload.view()));
+    }
   }
   const int64_t first = entries.empty() ? m.start : entries.front().position;
   if (first > log_end_) {
