@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <limits>
 #include <stdexcept>
+#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace chorus {
@@ -209,6 +211,17 @@ std::string set_stream_index_end_sql() {
   return std::string("INSERT INTO checkpoints(name, value) VALUES('") + kStreamIndexEnd +
          "', ?1) ON CONFLICT(name) DO UPDATE SET value=excluded.value";
 }
+// The writer's bulk step binds this many stream index entries to one INSERT: a statement's own
+// work (step, cursor, reset) then comes once per this many rows, not once per row.
+constexpr size_t kIndexRowsPerStatement = 64;
+
+// INSERT INTO stream_index of `rows` entries, each bound as (stream, number, pos).
+std::string insert_index_rows_sql(size_t rows) {
+  std::string sql = "INSERT INTO stream_index(stream, number, pos) VALUES";
+  for (size_t i = 0; i < rows; ++i) sql += i == 0 ? "(?,?,?)" : ",(?,?,?)";
+  return sql;
+}
+
 // Every event from ?1 on into the stream index's table (the writer's bulk step).
 constexpr const char* kIndexFrom =
     "INSERT INTO stream_index(stream, number, pos) SELECT stream, number, pos FROM events"
@@ -681,7 +694,8 @@ StorageWriter::StorageWriter(const Database& db,
   raise_scavenged_end_ = prepare_on(
       db_, std::string("INSERT INTO checkpoints(name, value) VALUES('") + kScavengedEnd +
                "', ?1) ON CONFLICT(name) DO UPDATE SET value=max(value, excluded.value)");
-  index_entry_ = prepare_on(db_, "INSERT INTO stream_index(stream, number, pos) VALUES(?1,?2,?3)");
+  index_entry_ = prepare_on(db_, insert_index_rows_sql(1));
+  index_entries_ = prepare_on(db_, insert_index_rows_sql(kIndexRowsPerStatement));
   unindex_from_ = prepare_on(db_,
                              "DELETE FROM stream_index WHERE (stream, number) IN"
                              " (SELECT stream, number FROM events WHERE pos>=?1 AND pos<?2)");
@@ -699,7 +713,7 @@ StorageWriter::~StorageWriter() {
   stop();
   for (auto* s : {begin_, commit_, insert_event_, insert_epoch_, truncate_events_, truncate_epochs_,
                   insert_gap_, truncate_gaps_, remove_event_, raise_scavenged_end_, index_entry_,
-                  unindex_from_, unindex_event_, set_indexed_end_}) {
+                  index_entries_, unindex_from_, unindex_event_, set_indexed_end_}) {
     sqlite3_finalize(s);
   }
   sqlite3_close(db_);
@@ -934,21 +948,56 @@ void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats
 // once they no longer fit the connection's page cache. In stream order, so that each stream's
 // entries append to its run of the table.
 void StorageWriter::index_in_bulk(const std::vector<std::pair<std::string, TailEntry>>& added) {
-  std::vector<const std::pair<std::string, TailEntry>*> entries;
-  entries.reserve(unindexed_.size() + added.size());
-  for (const auto& e : unindexed_) entries.push_back(&e);
-  for (const auto& e : added) entries.push_back(&e);
-  std::sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) {
-    return a->first != b->first ? a->first < b->first : a->second.number < b->second.number;
-  });
-  for (const auto* e : entries) {
-    bind_text_static(index_entry_, 1, e->first);
-    sqlite3_bind_int64(index_entry_, 2, e->second.number);
-    sqlite3_bind_int64(index_entry_, 3, e->second.position);
-    const int rc = sqlite3_step(index_entry_);
-    sqlite3_reset(index_entry_);
-    if (rc != SQLITE_DONE) fail(db_, "SQLite stream index of " + e->first);
+  // Sorted by (the rank of the stream's name, number): the names are compared once per stream,
+  // not once per comparison of the sort (stream names often share a long prefix).
+  using Entries = std::vector<std::pair<std::string, TailEntry>>;
+  const std::initializer_list<const Entries*> parts = {&unindexed_, &added};
+  std::unordered_map<std::string_view, uint32_t> rank_of;
+  std::vector<const uint32_t*> ranks;
+  ranks.reserve(unindexed_.size() + added.size());
+  for (const Entries* part : parts) {
+    for (const auto& e : *part) ranks.push_back(&rank_of.try_emplace(e.first, 0).first->second);
   }
+  std::vector<std::string_view> names;
+  names.reserve(rank_of.size());
+  for (const auto& [name, rank] : rank_of) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  for (size_t r = 0; r < names.size(); ++r) rank_of[names[r]] = static_cast<uint32_t>(r);
+  struct Keyed {
+    uint32_t rank;
+    int64_t number;
+    const std::pair<std::string, TailEntry>* entry;
+  };
+  std::vector<Keyed> keyed;
+  keyed.reserve(ranks.size());
+  for (const Entries* part : parts) {
+    for (const auto& e : *part) {
+      keyed.push_back(Keyed{*ranks[keyed.size()], e.second.number, &e});
+    }
+  }
+  std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
+    return a.rank != b.rank ? a.rank < b.rank : a.number < b.number;
+  });
+  std::vector<const std::pair<std::string, TailEntry>*> entries;
+  entries.reserve(keyed.size());
+  for (const auto& k : keyed) entries.push_back(k.entry);
+  const auto insert = [&](sqlite3_stmt* s, size_t from, size_t rows) {
+    for (size_t i = 0; i < rows; ++i) {
+      const auto* e = entries[from + i];
+      const int at = static_cast<int>(3 * i);
+      bind_text_static(s, at + 1, e->first);
+      sqlite3_bind_int64(s, at + 2, e->second.number);
+      sqlite3_bind_int64(s, at + 3, e->second.position);
+    }
+    const int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) fail(db_, "SQLite stream index from " + entries[from]->first);
+  };
+  size_t i = 0;
+  for (; i + kIndexRowsPerStatement <= entries.size(); i += kIndexRowsPerStatement) {
+    insert(index_entries_, i, kIndexRowsPerStatement);
+  }
+  for (; i < entries.size(); ++i) insert(index_entry_, i, 1);
 }
 
 void StorageWriter::set_indexed_end(int64_t end) {

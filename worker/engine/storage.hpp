@@ -276,7 +276,8 @@ class StorageWriter {
   sqlite3_stmt* truncate_gaps_ = nullptr;
   sqlite3_stmt* remove_event_ = nullptr;
   sqlite3_stmt* raise_scavenged_end_ = nullptr;
-  sqlite3_stmt* index_entry_ = nullptr;    // the bulk insert into stream_index
+  sqlite3_stmt* index_entry_ = nullptr;    // the bulk insert into stream_index: one row
+  sqlite3_stmt* index_entries_ = nullptr;  // ... and kIndexRowsPerStatement rows
   sqlite3_stmt* unindex_from_ = nullptr;   // a truncation's entries out of stream_index
   sqlite3_stmt* unindex_event_ = nullptr;  // a scavenged event's entry out of stream_index
   sqlite3_stmt* set_indexed_end_ = nullptr;
