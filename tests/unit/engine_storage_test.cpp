@@ -98,6 +98,83 @@ TEST(StorageWriter, AFailedBatchStopsEveryLaterOne) {
   EXPECT_EQ(notices.durable_end(), 10);
 }
 
+// A transaction's event rows go to the database in multi-row INSERTs (runs of up to 16, cut by
+// epochs and gaps): every entry comes back, in log order, with its own fields.
+TEST(StorageWriter, EventRowsAroundEpochsAndGapsReadBackInLogOrder) {
+  Database db(StorageLocation{"", true});
+  Notices notices;
+  StorageWriter writer(
+      db, [&](int64_t end, uint64_t, const FlushStats&) { notices.durable(end); },
+      [&](const std::string& m) { notices.failed(m); });
+  LogBatch b;
+  int64_t position = 0;
+  std::vector<EventRecord> events;
+  const auto add_events = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      EventRecord r = record("s-" + std::to_string(events.size() % 3), 0, position);
+      r.number = static_cast<int64_t>(events.size() / 3);
+      r.data = "data " + std::to_string(events.size());
+      r.metadata = "meta " + std::to_string(events.size());
+      r.data_is_json = events.size() % 2 == 0;
+      events.push_back(r);
+      b.entries.push_back(std::move(r));
+      position += 10;
+    }
+  };
+  add_events(20);  // a run of 16, then 4 cut by the epoch
+  b.entries.push_back(EpochRow{1, position, position + 10, random_guid(), "leader"});
+  position += 10;
+  add_events(1);
+  b.entries.push_back(GapRow{position, position + 30});
+  position += 30;
+  add_events(33);
+  ASSERT_TRUE(writer.submit(std::move(b)));
+  ASSERT_TRUE(notices.wait_durable(position));
+  writer.stop();
+  ReadConnection c(db);
+  const auto stored = c.entries(0, std::numeric_limits<size_t>::max());
+  ASSERT_EQ(stored.size(), events.size() + 2);
+  size_t next_event = 0;
+  int64_t at = 0;
+  for (const auto& e : stored) {
+    EXPECT_EQ(entry_position(e), at);
+    at = entry_end(e);
+    if (std::holds_alternative<EpochRow>(e) || std::holds_alternative<GapRow>(e)) continue;
+    const EventRecord* r = event_record(e);
+    ASSERT_NE(r, nullptr);
+    const EventRecord& want = events[next_event++];
+    EXPECT_EQ(r->stream, want.stream);
+    EXPECT_EQ(r->number, want.number);
+    EXPECT_EQ(r->event_id, want.event_id);
+    EXPECT_EQ(r->data, want.data);
+    EXPECT_EQ(r->metadata, want.metadata);
+    EXPECT_EQ(r->data_is_json, want.data_is_json);
+  }
+  EXPECT_EQ(next_event, events.size());
+  EXPECT_EQ(at, position);
+}
+
+// A bad row inside a run fails the whole transaction: none of its events is durable.
+TEST(StorageWriter, AFailedRowInARunFailsItsWholeTransaction) {
+  Database db(StorageLocation{"", true});
+  Notices notices;
+  StorageWriter writer(
+      db, [&](int64_t end, uint64_t, const FlushStats&) { notices.durable(end); },
+      [&](const std::string& m) { notices.failed(m); });
+  ASSERT_TRUE(writer.submit(batch_of(record("s", 0, 0))));
+  ASSERT_TRUE(notices.wait_durable(10));
+  LogBatch b;
+  for (int i = 0; i < 10; ++i) b.entries.push_back(record("t", i, 10 + 10 * i));
+  b.entries.push_back(record("t", 10, 0));  // position 0 again: the events' primary key
+  for (int i = 11; i < 14; ++i) b.entries.push_back(record("t", i, 10 + 10 * i));
+  ASSERT_TRUE(writer.submit(std::move(b)));
+  ASSERT_TRUE(notices.wait_failed());
+  writer.stop();
+  EXPECT_EQ(notices.durable_end(), 10);
+  ReadConnection c(db);
+  EXPECT_EQ(c.log_end(), 10);
+}
+
 TEST(StorageWriter, LogEndIsFoundAfterReopen) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("chorus-storage-" + to_string(random_guid()));

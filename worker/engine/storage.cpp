@@ -215,6 +215,19 @@ std::string set_stream_index_end_sql() {
 // work (step, cursor, reset) then comes once per this many rows, not once per row.
 constexpr size_t kIndexRowsPerStatement = 64;
 
+// Event rows of one transaction go to one INSERT in runs of up to this many: as with the stream
+// index, the statement's own work then comes once per run.
+constexpr size_t kEventRowsPerStatement = 16;
+constexpr int kEventColumns = 10;
+
+// INSERT INTO events of `rows` events, each bound as kColumns in order.
+std::string insert_event_rows_sql(size_t rows) {
+  std::string sql = std::string("INSERT INTO events(") + kColumns + ") VALUES";
+  for (size_t i = 0; i < rows; ++i)
+    sql += i == 0 ? "(?,?,?,?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?,?,?,?)";
+  return sql;
+}
+
 // INSERT INTO stream_index of `rows` entries, each bound as (stream, number, pos).
 std::string insert_index_rows_sql(size_t rows) {
   std::string sql = "INSERT INTO stream_index(stream, number, pos) VALUES";
@@ -681,8 +694,7 @@ StorageWriter::StorageWriter(const Database& db,
       on_failure_(std::move(on_failure)) {
   begin_ = prepare_on(db_, "BEGIN IMMEDIATE");
   commit_ = prepare_on(db_, "COMMIT");
-  insert_event_ = prepare_on(db_, std::string("INSERT INTO events(") + kColumns +
-                                      ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+  insert_events_.resize(kEventRowsPerStatement + 1, nullptr);  // prepared when first needed
   insert_epoch_ = prepare_on(
       db_, "INSERT INTO epochs(pos, end_pos, number, epoch_id, leader) VALUES(?1,?2,?3,?4,?5)");
   truncate_events_ = prepare_on(db_, "DELETE FROM events WHERE pos>=?1");
@@ -711,9 +723,10 @@ StorageWriter::StorageWriter(const Database& db,
 
 StorageWriter::~StorageWriter() {
   stop();
-  for (auto* s : {begin_, commit_, insert_event_, insert_epoch_, truncate_events_, truncate_epochs_,
-                  insert_gap_, truncate_gaps_, remove_event_, raise_scavenged_end_, index_entry_,
-                  index_entries_, unindex_from_, unindex_event_, set_indexed_end_}) {
+  for (auto* s : insert_events_) sqlite3_finalize(s);
+  for (auto* s : {begin_, commit_, insert_epoch_, truncate_events_, truncate_epochs_, insert_gap_,
+                  truncate_gaps_, remove_event_, raise_scavenged_end_, index_entry_, index_entries_,
+                  unindex_from_, unindex_event_, set_indexed_end_}) {
     sqlite3_finalize(s);
   }
   sqlite3_close(db_);
@@ -898,8 +911,11 @@ void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats
   int64_t end = last_end_;
   std::optional<int64_t> truncated_to;
   std::vector<std::pair<std::string, TailEntry>> added;
+  std::vector<const EventRecord*> run;  // event rows not inserted yet (log order)
+  run.reserve(kEventRowsPerStatement);
   for (const auto& batch : batches) {
     if (batch.truncate_to) {
+      insert_events(run, stats, added);
       const int64_t to = *batch.truncate_to;
       if (to < indexed_end_) {
         // Entries already in the table leave it with their events.
@@ -919,10 +935,17 @@ void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats
       std::erase_if(unindexed_, truncated);
     }
     for (const auto& e : batch.entries) {
-      insert(e, stats, added);
+      if (const auto* r = event_record(e)) {
+        run.push_back(r);
+        if (run.size() == kEventRowsPerStatement) insert_events(run, stats, added);
+      } else {
+        insert_events(run, stats, added);
+        insert(e);
+      }
       end = entry_end(e);
     }
   }
+  insert_events(run, stats, added);
   std::optional<int64_t> indexed_to;
   if (!added.empty() && unindexed_.size() + added.size() >= kStreamIndexDeferredMax) {
     index_in_bulk(added);
@@ -1006,45 +1029,60 @@ void StorageWriter::set_indexed_end(int64_t end) {
   indexed_end_ = end;
 }
 
-void StorageWriter::insert(const StoredEntry& entry, FlushStats& stats,
-                           std::vector<std::pair<std::string, TailEntry>>& added) {
+void StorageWriter::insert(const StoredEntry& entry) {
   if (const auto* gap = std::get_if<GapRow>(&entry)) {
     sqlite3_bind_int64(insert_gap_, 1, gap->position);
     sqlite3_bind_int64(insert_gap_, 2, gap->end);
     step_done(db_, insert_gap_, "SQLite insert of a log gap");
     return;
   }
-  if (const auto* epoch = std::get_if<EpochRow>(&entry)) {
-    sqlite3_bind_int64(insert_epoch_, 1, epoch->position);
-    sqlite3_bind_int64(insert_epoch_, 2, epoch->end);
-    sqlite3_bind_int64(insert_epoch_, 3, epoch->number);
-    const std::string id = to_raw_bytes(epoch->id);
-    sqlite3_bind_blob(insert_epoch_, 4, id.data(), 16, SQLITE_TRANSIENT);
-    bind_text(insert_epoch_, 5, epoch->leader);
-    step_done(db_, insert_epoch_, "SQLite insert of epoch " + std::to_string(epoch->number));
-    return;
+  const auto& epoch = std::get<EpochRow>(entry);
+  sqlite3_bind_int64(insert_epoch_, 1, epoch.position);
+  sqlite3_bind_int64(insert_epoch_, 2, epoch.end);
+  sqlite3_bind_int64(insert_epoch_, 3, epoch.number);
+  const std::string id = to_raw_bytes(epoch.id);
+  sqlite3_bind_blob(insert_epoch_, 4, id.data(), 16, SQLITE_TRANSIENT);
+  bind_text(insert_epoch_, 5, epoch.leader);
+  step_done(db_, insert_epoch_, "SQLite insert of epoch " + std::to_string(epoch.number));
+}
+
+void StorageWriter::insert_events(std::vector<const EventRecord*>& run, FlushStats& stats,
+                                  std::vector<std::pair<std::string, TailEntry>>& added) {
+  if (run.empty()) return;
+  sqlite3_stmt*& s = insert_events_[run.size()];
+  if (!s) s = prepare_on(db_, insert_event_rows_sql(run.size()));
+  for (size_t i = 0; i < run.size(); ++i) {
+    const EventRecord& r = *run[i];
+    const int at = static_cast<int>(i) * kEventColumns;
+    sqlite3_bind_int64(s, at + 1, r.position.prepare);
+    sqlite3_bind_int64(s, at + 2, r.log_end);
+    bind_text_static(s, at + 3, r.stream);
+    sqlite3_bind_int64(s, at + 4, r.number);
+    // The id's 16 bytes as they are in memory (RFC order), bound without a copy: r outlives the
+    // step.
+    sqlite3_bind_blob(s, at + 5, r.event_id.data, 16, SQLITE_STATIC);
+    bind_text_static(s, at + 6, r.event_type);
+    sqlite3_bind_int(
+        s, at + 7,
+        (r.data_is_json ? kFlagDataJson : 0) | (r.metadata_is_json ? kFlagMetadataJson : 0));
+    sqlite3_bind_int64(s, at + 8, r.created_ms);
+    sqlite3_bind_blob64(s, at + 9, r.data.data(), r.data.size(), SQLITE_STATIC);
+    sqlite3_bind_blob64(s, at + 10, r.metadata.data(), r.metadata.size(), SQLITE_STATIC);
   }
-  const auto& r = *event_record(entry);
-  sqlite3_bind_int64(insert_event_, 1, r.position.prepare);
-  sqlite3_bind_int64(insert_event_, 2, r.log_end);
-  bind_text_static(insert_event_, 3, r.stream);
-  sqlite3_bind_int64(insert_event_, 4, r.number);
-  // The id's 16 bytes as they are in memory (RFC order), bound without a copy: r outlives the step.
-  sqlite3_bind_blob(insert_event_, 5, r.event_id.data, 16, SQLITE_STATIC);
-  bind_text_static(insert_event_, 6, r.event_type);
-  sqlite3_bind_int(
-      insert_event_, 7,
-      (r.data_is_json ? kFlagDataJson : 0) | (r.metadata_is_json ? kFlagMetadataJson : 0));
-  sqlite3_bind_int64(insert_event_, 8, r.created_ms);
-  sqlite3_bind_blob64(insert_event_, 9, r.data.data(), r.data.size(), SQLITE_STATIC);
-  sqlite3_bind_blob64(insert_event_, 10, r.metadata.data(), r.metadata.size(), SQLITE_STATIC);
   // The failure's text is built only on failure (it allocated on every insert).
-  const int rc = sqlite3_step(insert_event_);
-  sqlite3_reset(insert_event_);
-  if (rc != SQLITE_DONE) fail(db_, "SQLite insert of " + r.stream + "@" + std::to_string(r.number));
-  added.emplace_back(r.stream, TailEntry{r.number, r.position.prepare});
-  stats.records += 1;
-  stats.bytes += r.data.size() + r.metadata.size();
+  const int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) {
+    fail(db_, "SQLite insert of " + run.front()->stream + "@" +
+                  std::to_string(run.front()->number) + " and the " +
+                  std::to_string(run.size() - 1) + " events after it");
+  }
+  for (const EventRecord* r : run) {
+    added.emplace_back(r->stream, TailEntry{r->number, r->position.prepare});
+    stats.records += 1;
+    stats.bytes += r->data.size() + r->metadata.size();
+  }
+  run.clear();
 }
 
 }  // namespace chorus

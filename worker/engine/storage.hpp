@@ -257,8 +257,11 @@ class StorageWriter {
  private:
   void run();
   void write_transaction(std::vector<LogBatch>& batches, FlushStats& stats);
-  void insert(const StoredEntry& entry, FlushStats& stats,
-              std::vector<std::pair<std::string, TailEntry>>& added);
+  // An epoch or a gap row.
+  void insert(const StoredEntry& entry);
+  // Event rows, in one statement; `run` is emptied.
+  void insert_events(std::vector<const EventRecord*>& run, FlushStats& stats,
+                     std::vector<std::pair<std::string, TailEntry>>& added);
   void index_in_bulk(const std::vector<std::pair<std::string, TailEntry>>& added);
   void set_indexed_end(int64_t end);
   MaintenanceResult maintain(const MaintenanceJob& job);
@@ -268,7 +271,7 @@ class StorageWriter {
   sqlite3* db_ = nullptr;
   sqlite3_stmt* begin_ = nullptr;
   sqlite3_stmt* commit_ = nullptr;
-  sqlite3_stmt* insert_event_ = nullptr;
+  std::vector<sqlite3_stmt*> insert_events_;  // [n]: the INSERT of n event rows, or null
   sqlite3_stmt* insert_epoch_ = nullptr;
   sqlite3_stmt* truncate_events_ = nullptr;
   sqlite3_stmt* truncate_epochs_ = nullptr;
