@@ -100,6 +100,62 @@ TEST(MessageCodec, AMessageTakenFromAnArenaOutlivesIt) {
   EXPECT_EQ(std::get<replication::Append>(back->body).entries, a.entries);
 }
 
+std::string joined(const OutFrame& f) {
+  if (f.parts.empty()) return f.bytes;
+  std::string out;
+  for (const auto& p : f.parts) out += f.part(p);
+  return out;
+}
+
+replication::Append large_append() {
+  // A large slice of a buffer, a large source (its bytes in one part by default), small ones.
+  auto buffer = std::make_shared<const std::string>(std::string(3 << 20, 'd') + "abc");
+  replication::Append a{9, 100, true, {}, 50, 42, false};
+  a.entries.push_back(entry(100, replication::Payload(buffer, 0, 3 << 20)));
+  a.entries.push_back(entry(a.entries.back().end, replication::Payload(buffer, 3 << 20, 3)));
+  a.entries.push_back(entry(a.entries.back().end, "epoch 3 10 x n0", true));
+  a.entries.push_back(entry(a.entries.back().end, "", false, true));
+  a.entries.push_back(
+      entry(a.entries.back().end,
+            replication::Payload(std::make_shared<PatternSource>(200'000), 200'000)));
+  a.entries.push_back(
+      entry(a.entries.back().end, std::string(kFramePartByReferenceBytesMin - 1, 'c')));
+  return a;
+}
+
+// The gather list a leader writes: byte for byte encode_frame's frame (which a follower of an
+// older build parses), with each large payload referred to where it is.
+TEST(MessageCodec, OutFramesAreEncodeFramesBytesWithLargePayloadsInPlace) {
+  const replication::Append a = large_append();
+  const replication::Message m{kFrom, kTo, a};
+  const auto expected = encode_frame(m, "default", "127.0.0.1:1112", "127.0.0.1:1212");
+  const OutFrame f = encode_out_frame(m, "default", "127.0.0.1:1112", "127.0.0.1:1212");
+  EXPECT_EQ(f.size, expected.size());
+  EXPECT_TRUE(joined(f) == expected);
+  std::vector<const char*> referred;
+  for (const auto& p : f.parts) {
+    if (p.external != nullptr) referred.push_back(p.external);
+  }
+  ASSERT_EQ(referred.size(), 2u);
+  EXPECT_EQ(referred[0], a.entries[0].payload.data());
+  EXPECT_EQ(referred[1], a.entries[4].payload.data());
+  EXPECT_LT(f.bytes.size(), 100u << 10) << "the frame's own bytes hold a large payload";
+
+  // Without a large payload (and any other message): the frame's bytes alone, as before.
+  replication::Append small = a;
+  small.entries.erase(small.entries.begin());
+  small.entries.erase(small.entries.begin() + 3);
+  small.start = small.entries.front().position;
+  const replication::Message sm{kFrom, kTo, small};
+  const OutFrame sf = encode_out_frame(sm, "c", "127.0.0.1:1", "127.0.0.1:2");
+  EXPECT_TRUE(sf.parts.empty());
+  EXPECT_TRUE(sf.bytes == encode_frame(sm, "c", "127.0.0.1:1", "127.0.0.1:2"));
+  const replication::Message ack{kFrom, kTo, replication::AppendAck{3, 400, 300, 9}};
+  const OutFrame af = encode_out_frame(ack, "c", "127.0.0.1:1", "127.0.0.1:2");
+  EXPECT_TRUE(af.parts.empty());
+  EXPECT_EQ(af.bytes, encode_frame(ack, "c", "127.0.0.1:1", "127.0.0.1:2"));
+}
+
 TEST(MessageCodec, OtherMessagesAreFramedThroughProtobuf) {
   const replication::Message m{kFrom, kTo, replication::AppendAck{3, 400, 300, 9}};
   EXPECT_EQ(encode_frame(m, "c", "127.0.0.1:1", "127.0.0.1:2"),

@@ -103,6 +103,51 @@ TEST(LogCodec, ARecordPayloadWritesTheRecordsBytesOnDemand) {
   }
 }
 
+// A frame to a follower takes a record in parts (Payload::write_parts): the parts are
+// encode_record's bytes, and the data and metadata are handed over in place, not copied.
+class Parts final : public replication::Payload::PartSink {
+ public:
+  void copy(std::string_view bytes) override { parts.push_back({std::string(bytes), nullptr}); }
+  void refer(std::string_view bytes) override {
+    parts.push_back({std::string(bytes), bytes.data()});
+  }
+  std::string joined() const {
+    std::string out;
+    for (const auto& p : parts) out += p.bytes;
+    return out;
+  }
+  struct Part {
+    std::string bytes;
+    const char* referred;  // where a referred part's bytes were; null when copied
+  };
+  std::vector<Part> parts;
+};
+
+TEST(LogCodec, ARecordPayloadHandsItsDataAndMetadataOverInPlace) {
+  std::vector<EventRecord> cases = {
+      record("s", 0, "{}", ""),
+      record("$$meta", -1, "", ""),
+      record(std::string(200, 's'), 1, std::string(3 << 20, 'd'), std::string(70'000, 'm')),
+  };
+  cases[1].created_ms = -5;
+  for (const auto& r : cases) {
+    auto source = std::make_shared<RecordPayload>(r);
+    Parts parts;
+    replication::Payload(source, source->size()).write_parts(parts);
+    EXPECT_EQ(parts.joined(), encode_record(r)) << r.stream;
+    // head, data, metadata's tag and length, metadata
+    ASSERT_EQ(parts.parts.size(), 4u) << r.stream;
+    EXPECT_EQ(parts.parts[1].referred, source->record.data.data()) << r.stream;
+    EXPECT_EQ(parts.parts[3].referred, source->record.metadata.data()) << r.stream;
+  }
+  // A payload of its own bytes is one part, referred to where it is.
+  const replication::Payload own(std::string(100, 'o'));
+  Parts parts;
+  own.write_parts(parts);
+  ASSERT_EQ(parts.parts.size(), 1u);
+  EXPECT_EQ(parts.parts[0].referred, own.data());
+}
+
 // A burst encoded into one buffer: each payload holds exactly that record's bytes.
 TEST(LogCodec, EncodesABurstIntoOneBufferOfSlices) {
   const std::vector<EventRecord> burst = {

@@ -46,9 +46,7 @@ size_t entry_size(const replication::Entry& e) {
          (e.is_gap ? varint_field_size(kEntryIsGap, 1) : 0);
 }
 
-std::string frame_append(const replication::Message& m, const replication::Append& a,
-                         const std::string& cluster, const std::string& from_endpoint,
-                         const std::string& to_endpoint) {
+size_t append_size(const replication::Append& a) {
   size_t append = varint_field_size(kAppendEpoch, u64(a.epoch)) +
                   varint_field_size(kAppendStart, u64(a.start)) +
                   varint_field_size(kAppendSync, a.sync ? 1 : 0) +
@@ -56,12 +54,30 @@ std::string frame_append(const replication::Message& m, const replication::Appen
                   varint_field_size(kAppendSession, a.session) +
                   (a.commit_only ? varint_field_size(kAppendCommitOnly, 1) : 0);
   for (const auto& e : a.entries) append += bytes_field_size(kAppendEntries, entry_size(e));
-  const size_t size = bytes_field_size(kMessageFrom, from_endpoint.size()) +
-                      bytes_field_size(kMessageTo, to_endpoint.size()) +
-                      bytes_field_size(kMessageCluster, cluster.size()) +
-                      bytes_field_size(kMessageFromInstance, m.from.size()) +
-                      bytes_field_size(kMessageToInstance, m.to.size()) +
-                      bytes_field_size(kMessageAppend, append);
+  return append;
+}
+
+size_t message_size(const replication::Message& m, size_t append, const std::string& cluster,
+                    const std::string& from_endpoint, const std::string& to_endpoint) {
+  return bytes_field_size(kMessageFrom, from_endpoint.size()) +
+         bytes_field_size(kMessageTo, to_endpoint.size()) +
+         bytes_field_size(kMessageCluster, cluster.size()) +
+         bytes_field_size(kMessageFromInstance, m.from.size()) +
+         bytes_field_size(kMessageToInstance, m.to.size()) +
+         bytes_field_size(kMessageAppend, append);
+}
+
+uint8_t* put_prefix(size_t size, uint8_t* p) {
+  const auto n = static_cast<uint32_t>(size);
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>((n >> (8 * i)) & 0xFF);
+  return p + 4;
+}
+
+std::string frame_append(const replication::Message& m, const replication::Append& a,
+                         const std::string& cluster, const std::string& from_endpoint,
+                         const std::string& to_endpoint) {
+  const size_t append = append_size(a);
+  const size_t size = message_size(m, append, cluster, from_endpoint, to_endpoint);
   std::string out(4 + size, '\0');
   auto* const begin = reinterpret_cast<uint8_t*>(out.data());
   const auto n = static_cast<uint32_t>(size);
@@ -96,6 +112,87 @@ std::string frame_append(const replication::Message& m, const replication::Appen
   return out;
 }
 
+// Collects a frame's parts: small ones appended to the frame's own bytes, large ones referred to.
+class FrameParts final : public replication::Payload::PartSink {
+ public:
+  explicit FrameParts(OutFrame& f) : f_(f) {}
+  void copy(std::string_view bytes) override { f_.bytes.append(bytes); }
+  void refer(std::string_view bytes) override {
+    if (bytes.size() < kFramePartByReferenceBytesMin) return copy(bytes);
+    close_owned();
+    f_.parts.push_back(OutFrame::Part{bytes.data(), 0, bytes.size()});
+    referred_ += bytes.size();
+  }
+  void put(const uint8_t* begin, const uint8_t* end) {
+    copy(std::string_view(reinterpret_cast<const char*>(begin), static_cast<size_t>(end - begin)));
+  }
+  // The frame's size as written.
+  size_t finish() {
+    close_owned();
+    return f_.bytes.size() + referred_;
+  }
+
+ private:
+  void close_owned() {
+    if (f_.bytes.size() > mark_) {
+      f_.parts.push_back(OutFrame::Part{nullptr, mark_, f_.bytes.size() - mark_});
+    }
+    mark_ = f_.bytes.size();
+  }
+  OutFrame& f_;
+  size_t mark_ = 0;
+  size_t referred_ = 0;
+};
+
+// frame_append's bytes as parts: the fields written here, the payloads' large parts referred to.
+OutFrame frame_append_parts(const replication::Message& m, const replication::Append& a,
+                            const std::string& cluster, const std::string& from_endpoint,
+                            const std::string& to_endpoint) {
+  const size_t append = append_size(a);
+  const size_t size = message_size(m, append, cluster, from_endpoint, to_endpoint);
+  OutFrame f;
+  f.size = 4 + size;
+  f.keep.reserve(a.entries.size());
+  FrameParts out(f);
+  // Tags take one byte, lengths at most five, integers at most ten.
+  std::string head(4 + 6 * 6 + from_endpoint.size() + to_endpoint.size() + cluster.size() +
+                       m.from.size() + m.to.size() + 3 * 11,
+                   '\0');
+  auto* const begin = reinterpret_cast<uint8_t*>(head.data());
+  uint8_t* p = put_prefix(size, begin);
+  p = put_bytes(kMessageFrom, from_endpoint, p);
+  p = put_bytes(kMessageTo, to_endpoint, p);
+  p = put_bytes(kMessageCluster, cluster, p);
+  p = put_bytes(kMessageFromInstance, m.from, p);
+  p = put_bytes(kMessageToInstance, m.to, p);
+  p = put_length(kMessageAppend, append, p);
+  p = put_varint(kAppendEpoch, u64(a.epoch), p);
+  p = put_varint(kAppendStart, u64(a.start), p);
+  p = put_varint(kAppendSync, a.sync ? 1 : 0, p);
+  out.put(begin, p);
+  uint8_t fields[6 + 4 * 11 + 6];
+  for (const auto& e : a.entries) {
+    p = put_length(kAppendEntries, entry_size(e), fields);
+    p = put_varint(kEntryPosition, u64(e.position), p);
+    p = put_varint(kEntryEnd, u64(e.end), p);
+    p = put_varint(kEntryEpoch, u64(e.epoch), p);
+    p = put_varint(kEntryIsEpochRecord, e.is_epoch_record ? 1 : 0, p);
+    p = put_length(kEntryPayload, e.payload.size(), p);
+    out.put(fields, p);
+    e.payload.write_parts(out);
+    f.keep.push_back(e.payload);
+    if (e.is_gap) out.put(fields, put_varint(kEntryIsGap, 1, fields));
+  }
+  p = put_varint(kAppendCommitEnd, u64(a.commit_end), fields);
+  p = put_varint(kAppendSession, a.session, p);
+  if (a.commit_only) p = put_varint(kAppendCommitOnly, 1, p);
+  out.put(fields, p);
+  if (out.finish() != f.size) {  // a payload wrote other than its size() bytes: not sent so
+    return OutFrame(frame_append(m, a, cluster, from_endpoint, to_endpoint));
+  }
+  return f;
+}
+
 void to_proto(replication::Entry& e, internal::Entry* out) {
   out->set_position(e.position);
   out->set_end(e.end);
@@ -121,6 +218,18 @@ std::string frame(const internal::ReplicationMessage& m) {
     out[static_cast<size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
   m.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + 4));
   return out;
+}
+
+OutFrame encode_out_frame(replication::Message m, const std::string& cluster,
+                          const std::string& from_endpoint, const std::string& to_endpoint) {
+  if (const auto* a = std::get_if<replication::Append>(&m.body)) {
+    for (const auto& e : a->entries) {
+      if (e.payload.size() >= kFramePartByReferenceBytesMin) {
+        return frame_append_parts(m, *a, cluster, from_endpoint, to_endpoint);
+      }
+    }
+  }
+  return OutFrame(encode_frame(std::move(m), cluster, from_endpoint, to_endpoint));
 }
 
 std::string encode_frame(replication::Message m, const std::string& cluster,

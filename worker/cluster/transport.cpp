@@ -63,7 +63,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     std::unique_ptr<tls::Stream> socket;
     bool connecting = false;
     bool writing = false;
-    std::deque<std::string> queue;
+    std::deque<OutFrame> queue;
     size_t queued_bytes = 0;
     Clock::time_point last_attempt{};
   };
@@ -402,11 +402,11 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
     }
   }
 
-  void enqueue(const std::string& to, std::string bytes) {
+  void enqueue(const std::string& to, OutFrame bytes) {
     if (stopped) return;
     auto& peer = peers[to];
-    if (peer.queued_bytes + bytes.size() > kPeerQueueBytesMax) return;
-    peer.queued_bytes += bytes.size();
+    if (peer.queued_bytes + bytes.size > kPeerQueueBytesMax) return;
+    peer.queued_bytes += bytes.size;
     peer.queue.push_back(std::move(bytes));
     if (peer.socket && !peer.connecting) {
       flush(to);
@@ -546,7 +546,7 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       idle_fds.erase(to);  // from here on only the strand writes to this socket
       if (auto it = unsent.find(to); it != unsent.end()) {
         p.queued_bytes += it->second.size();
-        p.queue.push_front(std::move(it->second));
+        p.queue.push_front(OutFrame(std::move(it->second)));
         unsent.erase(it);
       }
     }
@@ -557,20 +557,32 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       }
       return;
     }
-    // Gather what is queued into one write (the first frame moves in, the others are appended).
-    auto buffer = std::make_shared<std::string>(std::move(p.queue.front()));
-    p.queued_bytes -= buffer->size();
-    p.queue.pop_front();
-    while (!p.queue.empty() && buffer->size() < (1u << 20)) {
-      *buffer += p.queue.front();
-      p.queued_bytes -= p.queue.front().size();
+    // Gather what is queued into one write: frames of their own bytes are appended to one
+    // another (the first moves in); a large Append's parts go out from where they are.
+    auto batch = std::make_shared<std::vector<OutFrame>>();
+    size_t bytes = 0;
+    while (!p.queue.empty() && bytes < (1u << 20)) {
+      OutFrame& next = p.queue.front();
+      bytes += next.size;
+      p.queued_bytes -= next.size;
+      if (!batch->empty() && batch->back().parts.empty() && next.parts.empty()) {
+        batch->back().bytes += next.bytes;
+        batch->back().size += next.size;
+      } else {
+        batch->push_back(std::move(next));
+      }
       p.queue.pop_front();
+    }
+    std::vector<asio::const_buffer> buffers;
+    for (const OutFrame& f : *batch) {
+      if (f.parts.empty()) buffers.push_back(asio::buffer(f.bytes));
+      for (const auto& part : f.parts) buffers.push_back(asio::buffer(f.part(part)));
     }
     p.writing = true;
     auto* socket = p.socket.get();
     asio::async_write(
-        *socket, asio::buffer(*buffer),
-        [self = shared_from_this(), to, buffer, socket](boost::system::error_code ec, size_t) {
+        *socket, buffers,
+        [self = shared_from_this(), to, batch, socket](boost::system::error_code ec, size_t) {
           auto it = self->peers.find(to);
           if (it == self->peers.end() || it->second.socket.get() != socket) return;
           it->second.writing = false;
@@ -654,7 +666,8 @@ void Transport::send(replication::Message message) {
   // The core sends only to voters; one just removed from the set is no longer addressed.
   auto endpoint = impl_->endpoint_of(message.to);
   if (!endpoint) return;
-  auto bytes = encode_frame(std::move(message), impl_->cluster, impl_->self_id, *endpoint);
+  // A large Append refers to its entries' bytes in place: no copy per follower on this thread.
+  auto bytes = encode_out_frame(std::move(message), impl_->cluster, impl_->self_id, *endpoint);
   // Inline when called from a message handler (the core answering what it just read).
   asio::dispatch(impl_->strand,
                  [impl = impl_, to = std::move(*endpoint), bytes = std::move(bytes)]() mutable {

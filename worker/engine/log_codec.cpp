@@ -36,8 +36,14 @@ size_t record_bound(const EventRecord& r) {
          5 * 5 + 3 * 10;
 }
 
-// Writes the record at p (record_bound bytes available); returns the end.
-uint8_t* put_record(const EventRecord& r, uint8_t* p) {
+// The tag and length of a bytes field (at most 1 + 5 bytes).
+uint8_t* put_length(uint32_t field, size_t size, uint8_t* p) {
+  p = Out::WriteTagToArray(field << 3 | kLengthDelimited, p);
+  return Out::WriteVarint32ToArray(static_cast<uint32_t>(size), p);
+}
+
+// The fields before the data (record_bound less the data and metadata available).
+uint8_t* put_record_head(const EventRecord& r, uint8_t* p) {
   const int flags =
       (r.data_is_json ? kFlagDataJson : 0) | (r.metadata_is_json ? kFlagMetadataJson : 0);
   p = put_bytes(1, r.stream.data(), r.stream.size(), p);
@@ -45,7 +51,12 @@ uint8_t* put_record(const EventRecord& r, uint8_t* p) {
   p = put_bytes(3, r.event_id.data, 16, p);  // the id's bytes in RFC order (to_raw_bytes)
   p = put_bytes(4, r.event_type.data(), r.event_type.size(), p);
   p = put_varint(5, static_cast<uint64_t>(static_cast<int64_t>(flags)), p);
-  p = put_varint(6, static_cast<uint64_t>(r.created_ms), p);
+  return put_varint(6, static_cast<uint64_t>(r.created_ms), p);
+}
+
+// Writes the record at p (record_bound bytes available); returns the end.
+uint8_t* put_record(const EventRecord& r, uint8_t* p) {
+  p = put_record_head(r, p);
   p = put_bytes(7, r.data.data(), r.data.size(), p);
   p = put_bytes(8, r.metadata.data(), r.metadata.size(), p);
   return p;
@@ -61,6 +72,20 @@ size_t varint_field_size(uint64_t value) { return 1 + Out::VarintSize64(value); 
 
 void RecordPayload::write_to(char* out) const {
   put_record(record, reinterpret_cast<uint8_t*>(out));
+}
+
+void RecordPayload::write_parts(replication::Payload::PartSink& out) const {
+  const EventRecord& r = record;
+  std::string head(record_bound(r) - r.data.size() - r.metadata.size(), '\0');
+  auto* const begin = reinterpret_cast<uint8_t*>(head.data());
+  const uint8_t* const end = put_length(7, r.data.size(), put_record_head(r, begin));
+  out.copy(std::string_view(head.data(), static_cast<size_t>(end - begin)));
+  out.refer(r.data);
+  uint8_t tag[8];
+  const uint8_t* const tag_end = put_length(8, r.metadata.size(), tag);
+  out.copy(
+      std::string_view(reinterpret_cast<const char*>(tag), static_cast<size_t>(tag_end - tag)));
+  out.refer(r.metadata);
 }
 
 std::string_view RecordPayload::bytes() const {

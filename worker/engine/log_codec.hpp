@@ -26,6 +26,9 @@ class RecordPayload final : public replication::Payload::Source {
   explicit RecordPayload(EventRecord r) : record(std::move(r)) {}
   void write_to(char* out) const override;
   std::string_view bytes() const override;
+  // The fields before the data, and between data and metadata, copied; the data and metadata
+  // referred to in place (`record` never changes once proposed).
+  void write_parts(replication::Payload::PartSink& out) const override;
   // encode_record(record).size(), without encoding.
   size_t size() const;
 

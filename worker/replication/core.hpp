@@ -53,6 +53,16 @@ struct EpochRecord {
 // and their bytes are written only into the Appends that carry them to a follower.
 class Payload {
  public:
+  // Takes a payload's bytes in parts, in order (write_parts): a frame to a follower is written
+  // as a gather list, so a large payload goes out from where it is, not copied into the frame.
+  class PartSink {
+   public:
+    virtual ~PartSink() = default;
+    // Bytes valid only during the call (the small parts a source builds on its stack).
+    virtual void copy(std::string_view bytes) = 0;
+    // Bytes valid as long as the payload lives: the sink may refer to them in place.
+    virtual void refer(std::string_view bytes) = 0;
+  };
   // Writes a payload's bytes on demand. Immutable once proposed; any thread.
   class Source {
    public:
@@ -62,6 +72,8 @@ class Payload {
     // The bytes in one piece, written once on first use (thread-safe); write_to() spares that
     // copy where the bytes go into a larger buffer anyway.
     virtual std::string_view bytes() const = 0;
+    // The size() bytes in parts; by default bytes() in one.
+    virtual void write_parts(PartSink& out) const { out.refer(bytes()); }
   };
 
   Payload() = default;
@@ -86,6 +98,11 @@ class Payload {
   void copy_to(char* out) const {
     if (source_) return source_->write_to(out);
     if (size_ != 0) std::memcpy(out, buffer_->data() + offset_, size_);
+  }
+  // The size() bytes in parts (a slice of a buffer in one part, referred to in place).
+  void write_parts(PartSink& out) const {
+    if (source_) return source_->write_parts(out);
+    if (size_ != 0) out.refer(view());
   }
   operator std::string_view() const { return view(); }  // NOLINT(google-explicit-constructor)
   const char* data() const { return view().data(); }
