@@ -41,7 +41,21 @@ class StorageLogReader final : public replication::LogReader {
   explicit StorageLogReader(ReadConnection& c) : c_(c) {}
   std::vector<replication::Entry> read(int64_t from, size_t bytes_max) override {
     std::vector<replication::Entry> out;
-    for (const auto& stored : c_.entries(from, bytes_max)) out.push_back(encode_entry(stored));
+    for (auto& stored : c_.entries(from, bytes_max)) {
+      auto* record = std::get_if<EventRecord>(&stored);
+      if (record == nullptr) {
+        out.push_back(encode_entry(stored));
+        continue;
+      }
+      // A record read back is sent as it is (as a leader's own proposals are): its bytes go from
+      // the record into the Appends, not encoded into one more copy on this thread first.
+      replication::Entry e;
+      e.position = record->position.prepare;
+      e.end = record->log_end;
+      auto payload = std::make_shared<RecordPayload>(std::move(*record));
+      e.payload = replication::Payload(payload, payload->size());
+      out.push_back(std::move(e));
+    }
     return out;
   }
 
