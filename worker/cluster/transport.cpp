@@ -573,25 +573,29 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       }
       p.queue.pop_front();
     }
+    p.writing = true;
+    auto* socket = p.socket.get();
+    auto written = [self = shared_from_this(), to, batch, socket](boost::system::error_code ec,
+                                                                  size_t) {
+      auto it = self->peers.find(to);
+      if (it == self->peers.end() || it->second.socket.get() != socket) return;
+      it->second.writing = false;
+      if (ec) {
+        self->drop(to);
+        return;
+      }
+      self->flush(to);
+    };
+    if (batch->size() == 1 && batch->front().parts.empty()) {
+      // Frames of their own bytes only (every write but a large Append's): one buffer.
+      return asio::async_write(*socket, asio::buffer(batch->front().bytes), std::move(written));
+    }
     std::vector<asio::const_buffer> buffers;
     for (const OutFrame& f : *batch) {
       if (f.parts.empty()) buffers.push_back(asio::buffer(f.bytes));
       for (const auto& part : f.parts) buffers.push_back(asio::buffer(f.part(part)));
     }
-    p.writing = true;
-    auto* socket = p.socket.get();
-    asio::async_write(
-        *socket, buffers,
-        [self = shared_from_this(), to, batch, socket](boost::system::error_code ec, size_t) {
-          auto it = self->peers.find(to);
-          if (it == self->peers.end() || it->second.socket.get() != socket) return;
-          it->second.writing = false;
-          if (ec) {
-            self->drop(to);
-            return;
-          }
-          self->flush(to);
-        });
+    asio::async_write(*socket, buffers, std::move(written));
   }
 
   void stop_all() {
