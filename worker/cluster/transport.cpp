@@ -557,26 +557,9 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       }
       return;
     }
-    // Gather what is queued into one write: frames of their own bytes are appended to one
-    // another (the first moves in); a large Append's parts go out from where they are.
-    auto batch = std::make_shared<std::vector<OutFrame>>();
-    size_t bytes = 0;
-    while (!p.queue.empty() && bytes < (1u << 20)) {
-      OutFrame& next = p.queue.front();
-      bytes += next.size;
-      p.queued_bytes -= next.size;
-      if (!batch->empty() && batch->back().parts.empty() && next.parts.empty()) {
-        batch->back().bytes += next.bytes;
-        batch->back().size += next.size;
-      } else {
-        batch->push_back(std::move(next));
-      }
-      p.queue.pop_front();
-    }
     p.writing = true;
     auto* socket = p.socket.get();
-    auto written = [self = shared_from_this(), to, batch, socket](boost::system::error_code ec,
-                                                                  size_t) {
+    auto written = [self = shared_from_this(), to, socket](boost::system::error_code ec) {
       auto it = self->peers.find(to);
       if (it == self->peers.end() || it->second.socket.get() != socket) return;
       it->second.writing = false;
@@ -586,16 +569,33 @@ struct Transport::Impl : std::enable_shared_from_this<Transport::Impl> {
       }
       self->flush(to);
     };
-    if (batch->size() == 1 && batch->front().parts.empty()) {
-      // Frames of their own bytes only (every write but a large Append's): one buffer.
-      return asio::async_write(*socket, asio::buffer(batch->front().bytes), std::move(written));
+    if (p.queue.front().parts.empty()) {
+      // Gather what is queued into one write (the first frame moves in, the others are
+      // appended), up to a frame with parts, which goes in a write of its own.
+      auto buffer = std::make_shared<std::string>(std::move(p.queue.front().bytes));
+      p.queued_bytes -= buffer->size();
+      p.queue.pop_front();
+      while (!p.queue.empty() && p.queue.front().parts.empty() && buffer->size() < (1u << 20)) {
+        *buffer += p.queue.front().bytes;
+        p.queued_bytes -= p.queue.front().size;
+        p.queue.pop_front();
+      }
+      asio::async_write(*socket, asio::buffer(*buffer),
+                        [buffer, written = std::move(written)](boost::system::error_code ec,
+                                                               size_t) { written(ec); });
+      return;
     }
+    // A large Append as a gather list: its owned parts and its payloads' large parts in place.
+    auto frame = std::make_shared<OutFrame>(std::move(p.queue.front()));
+    p.queued_bytes -= frame->size;
+    p.queue.pop_front();
     std::vector<asio::const_buffer> buffers;
-    for (const OutFrame& f : *batch) {
-      if (f.parts.empty()) buffers.push_back(asio::buffer(f.bytes));
-      for (const auto& part : f.parts) buffers.push_back(asio::buffer(f.part(part)));
-    }
-    asio::async_write(*socket, buffers, std::move(written));
+    buffers.reserve(frame->parts.size());
+    for (const auto& part : frame->parts) buffers.push_back(asio::buffer(frame->part(part)));
+    asio::async_write(*socket, buffers,
+                      [frame, written = std::move(written)](boost::system::error_code ec, size_t) {
+                        written(ec);
+                      });
   }
 
   void stop_all() {
