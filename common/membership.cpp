@@ -2,6 +2,7 @@
 #include "common/membership.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 namespace chorus::cluster {
 
@@ -102,9 +103,13 @@ void Membership::merge_first_hand(const MemberInfo& m, const std::string& key, i
 
 bool Membership::merge(const ClusterInfo& view, const std::string& peer_key, int64_t now_ms) {
   if (view.cluster_name != cluster_name_ && !view.cluster_name.empty()) return false;
+  // A document that lists one member twice (no node writes one; the fuzzer did) counts its
+  // first entry only: taking each in turn made the result depend on how often it was merged.
+  std::unordered_set<std::string> seen;
   for (const auto& m : view.members) {
     const auto key = member_key(m);
     if (key == self_key_ || m.internal_http_port <= 0) continue;
+    if (!seen.insert(key).second) continue;
     auto it = members_.find(key);
     if (key == peer_key) {
       merge_first_hand(m, key, now_ms);
