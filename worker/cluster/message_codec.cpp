@@ -73,17 +73,12 @@ uint8_t* put_prefix(size_t size, uint8_t* p) {
   return p + 4;
 }
 
-std::string frame_append(const replication::Message& m, const replication::Append& a,
-                         const std::string& cluster, const std::string& from_endpoint,
-                         const std::string& to_endpoint) {
-  const size_t append = append_size(a);
-  const size_t size = message_size(m, append, cluster, from_endpoint, to_endpoint);
-  std::string out(4 + size, '\0');
-  auto* const begin = reinterpret_cast<uint8_t*>(out.data());
-  const auto n = static_cast<uint32_t>(size);
-  for (int i = 0; i < 4; ++i) begin[i] = static_cast<uint8_t>((n >> (8 * i)) & 0xFF);
-  uint8_t* p = begin + 4;
-  // Fields in number order, as protobuf writes them.
+// An Append frame's length prefix and every field before its entries, in number order as
+// protobuf writes them (shared by the one-buffer and the gather-list encoders).
+uint8_t* put_append_head(const replication::Message& m, const replication::Append& a, size_t append,
+                         size_t size, const std::string& cluster, const std::string& from_endpoint,
+                         const std::string& to_endpoint, uint8_t* p) {
+  p = put_prefix(size, p);
   p = put_bytes(kMessageFrom, from_endpoint, p);
   p = put_bytes(kMessageTo, to_endpoint, p);
   p = put_bytes(kMessageCluster, cluster, p);
@@ -93,6 +88,17 @@ std::string frame_append(const replication::Message& m, const replication::Appen
   p = put_varint(kAppendEpoch, u64(a.epoch), p);
   p = put_varint(kAppendStart, u64(a.start), p);
   p = put_varint(kAppendSync, a.sync ? 1 : 0, p);
+  return p;
+}
+
+std::string frame_append(const replication::Message& m, const replication::Append& a,
+                         const std::string& cluster, const std::string& from_endpoint,
+                         const std::string& to_endpoint) {
+  const size_t append = append_size(a);
+  const size_t size = message_size(m, append, cluster, from_endpoint, to_endpoint);
+  std::string out(4 + size, '\0');
+  auto* const begin = reinterpret_cast<uint8_t*>(out.data());
+  uint8_t* p = put_append_head(m, a, append, size, cluster, from_endpoint, to_endpoint, begin);
   for (const auto& e : a.entries) {
     p = put_length(kAppendEntries, entry_size(e), p);
     p = put_varint(kEntryPosition, u64(e.position), p);
@@ -159,16 +165,7 @@ OutFrame frame_append_parts(const replication::Message& m, const replication::Ap
                        m.from.size() + m.to.size() + 3 * 11,
                    '\0');
   auto* const begin = reinterpret_cast<uint8_t*>(head.data());
-  uint8_t* p = put_prefix(size, begin);
-  p = put_bytes(kMessageFrom, from_endpoint, p);
-  p = put_bytes(kMessageTo, to_endpoint, p);
-  p = put_bytes(kMessageCluster, cluster, p);
-  p = put_bytes(kMessageFromInstance, m.from, p);
-  p = put_bytes(kMessageToInstance, m.to, p);
-  p = put_length(kMessageAppend, append, p);
-  p = put_varint(kAppendEpoch, u64(a.epoch), p);
-  p = put_varint(kAppendStart, u64(a.start), p);
-  p = put_varint(kAppendSync, a.sync ? 1 : 0, p);
+  uint8_t* p = put_append_head(m, a, append, size, cluster, from_endpoint, to_endpoint, begin);
   out.put(begin, p);
   uint8_t fields[6 + 4 * 11 + 6];
   for (const auto& e : a.entries) {
