@@ -7,9 +7,13 @@
 // - a follower restarted on an old log, whose log has admin's first record but not the change
 //   of password (nor the disabling of ops) committed meanwhile, refuses the default passwords
 //   even while it has applied only part of what the cluster committed, and accepts the new one
-//   once caught up.
+//   once caught up;
+// - a check still held at its deadline, and one beyond kBuiltinUserWaitersMax, is answered
+//   "not ready" (neither accepted nor refused as a wrong password), right password or not;
+//   once the bootstrap commits a wrong password is refused as such.
 // The network between the engines drops chosen Appends, so each state is held for as long as
 // the test needs it, with no timing assumption beyond deadlines.
+#include "worker/engine/builtin_user_gate.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/engine/users.hpp"
 
@@ -83,24 +87,24 @@ bool append_carries(const replication::Message& m, const std::string& text) {
   return false;
 }
 
-std::optional<Principal> login(Engine& engine, const std::string& user, const std::string& pw) {
-  std::promise<std::optional<Principal>> p;
-  auto f = p.get_future();
-  engine.authenticate(user, pw, [&p](std::optional<Principal> who) { p.set_value(who); });
-  EXPECT_EQ(f.wait_for(kDeadline), std::future_status::ready) << user << " never answered";
-  return f.get();
-}
-
-std::future<std::optional<Principal>> login_later(Engine& engine, const std::string& user,
-                                                  const std::string& pw) {
-  auto p = std::make_shared<std::promise<std::optional<Principal>>>();
-  engine.authenticate(user, pw, [p](std::optional<Principal> who) { p->set_value(who); });
+std::future<AuthResult> login_later(Engine& engine, const std::string& user,
+                                    const std::string& pw) {
+  auto p = std::make_shared<std::promise<AuthResult>>();
+  engine.authenticate(user, pw, [p](AuthResult checked) { p->set_value(std::move(checked)); });
   return p->get_future();
 }
 
-std::optional<Principal> answer(std::future<std::optional<Principal>>& f) {
+AuthResult result(std::future<AuthResult>& f) {
   EXPECT_EQ(f.wait_for(kDeadline), std::future_status::ready) << "no answer";
   return f.get();
+}
+
+// The principal a check accepted; nullopt when refused or not ready.
+std::optional<Principal> answer(std::future<AuthResult>& f) { return result(f).principal; }
+
+std::optional<Principal> login(Engine& engine, const std::string& user, const std::string& pw) {
+  auto f = login_later(engine, user, pw);
+  return answer(f);
 }
 
 bool eventually(const std::function<bool()>& condition) {
@@ -227,10 +231,49 @@ TEST(BuiltinUsersInACluster, DefaultLoginWaitsForTheFirstLeadersBootstrap) {
   EXPECT_TRUE(admin->is_admin());
   EXPECT_TRUE(answer(on_follower)) << "admin's default login refused on a follower";
   EXPECT_TRUE(answer(ops));
-  EXPECT_FALSE(answer(wrong)) << "a wrong password was accepted";
+  const AuthResult refused = result(wrong);
+  EXPECT_FALSE(refused.principal) << "a wrong password was accepted";
+  EXPECT_FALSE(refused.not_ready) << "a wrong password, once checkable, must be refused as such";
   // Once open, the gate lets checks straight through, and refusals still hold.
   EXPECT_TRUE(login(trio[follower], "admin", "changeit"));
   EXPECT_FALSE(login(trio[follower], "admin", "wrong"));
+}
+
+TEST(BuiltinUsersInACluster, AHoldThatEndsWithoutAnAnswerIsNotReadyWhateverThePassword) {
+  Trio trio(false);
+  trio.network().set_drop(
+      [](const replication::Message& m) { return append_carries(m, "$user-"); });
+  const int leader = trio.leader();
+  const int follower = (leader + 1) % 3;
+
+  const auto held_at = std::chrono::steady_clock::now();
+  auto right = login_later(trio[leader], "admin", "changeit");
+  auto wrong = login_later(trio[leader], "admin", "not-the-password");
+  auto on_follower = login_later(trio[follower], "ops", "changeit");
+  for (auto* f : {&right, &wrong, &on_follower}) {
+    const AuthResult r = result(*f);
+    EXPECT_FALSE(r.principal) << "accepted before the bootstrap committed";
+    EXPECT_TRUE(r.not_ready) << "a held login that timed out was refused as a wrong password";
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - held_at,
+            std::chrono::milliseconds(kBuiltinUserWaitMs))
+      << "answered before its deadline";
+
+  // Beyond the limit of held checks a check is answered at once, not ready too.
+  std::vector<std::future<AuthResult>> held;
+  for (size_t i = 0; i < kBuiltinUserWaitersMax; ++i) {
+    held.push_back(login_later(trio[leader], i % 2 == 0 ? "admin" : "ops", "changeit"));
+  }
+  for (const char* pw : {"changeit", "not-the-password"}) {
+    auto over = login_later(trio[leader], "admin", pw);
+    ASSERT_EQ(over.wait_for(kBuiltinUserWaitMs * 1ms / 2), std::future_status::ready)
+        << "a check beyond the limit was held";
+    const AuthResult r = over.get();
+    EXPECT_FALSE(r.principal);
+    EXPECT_TRUE(r.not_ready) << "a check beyond the limit was refused as a wrong password";
+  }
+  EXPECT_EQ(held.front().wait_for(0ms), std::future_status::timeout);
+  // The engines' shutdown answers the held checks (not ready).
 }
 
 TEST(BuiltinUsersInACluster, AFollowerRestartedOnAnOldLogNeverTakesAReplacedDefaultPassword) {

@@ -2,7 +2,8 @@
 // arrays (objects stored as JSON, other strings raw), a single JSON event needs ES-EventType and
 // gets a 307 to incoming/{guid} without ES-EventId, malformed JSON is a 400 with the reason,
 // write results give 201 + Location / 400 + ES-CurrentVersion / 410 / 401 with the challenge,
-// and NotHandled gives 503 or a 307 to the leader.
+// and NotHandled gives 503 or a 307 to the leader; a login the node cannot check yet gets 503
+// "Server Is Not Ready" with Retry-After, a wrong one 401.
 #include "worker/http/streams_api.hpp"
 
 #include <gtest/gtest.h>
@@ -128,6 +129,23 @@ TEST(HttpStreams, NotHandled) {
           })
           .status,
       503);
+}
+
+// A login this node cannot check yet (a held built-in login past its deadline) is told to come
+// back, never that its password is wrong; the answer is the same whatever the password.
+TEST(HttpStreams, LoginRefusals) {
+  EXPECT_FALSE(login_refusal(AuthResult{Principal{"admin", {"$admins"}}}));
+  const std::optional<Reply> wrong = login_refusal(AuthResult{});
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  EXPECT_EQ(wrong->headers.at("WWW-Authenticate"), "BasicCustom realm=\"ES\"");
+  const std::optional<Reply> not_ready = login_refusal(AuthResult::unavailable());
+  ASSERT_TRUE(not_ready);
+  EXPECT_EQ(not_ready->status, 503);
+  EXPECT_EQ(not_ready->reason, "Server Is Not Ready");
+  EXPECT_EQ(not_ready->headers.at("Retry-After"), "1");
+  EXPECT_EQ(not_ready->headers.count("WWW-Authenticate"), 0u) << "a challenge asks for a password";
+  EXPECT_NE(not_ready->body.find("retry"), std::string::npos) << not_ready->body;
 }
 
 }  // namespace

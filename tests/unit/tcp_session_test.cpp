@@ -136,14 +136,16 @@ class FakeEngine : public Engine {
   }
 
   void authenticate(std::string login, std::string password,
-                    std::function<void(std::optional<Principal>)> done) override {
+                    std::function<void(AuthResult)> done) override {
     ++authentications;
     auto timer = std::make_shared<boost::asio::steady_timer>(io_, auth_delay);
     timer->async_wait([this, timer, login, password, done = std::move(done)](auto) {
-      if (password == "changeit" && !disabled.load()) {
-        done(Principal{login, {"$admins"}});
+      if (not_ready.load()) {
+        done(AuthResult::unavailable());
+      } else if (password == "changeit" && !disabled.load()) {
+        done(AuthResult{Principal{login, {"$admins"}}});
       } else {
-        done(std::nullopt);
+        done(AuthResult{});
       }
     });
   }
@@ -252,6 +254,8 @@ class FakeEngine : public Engine {
   // engine does when a user record changes.
   std::atomic<bool> disabled{false};
   std::atomic<uint64_t> generation{0};
+  // Every check is answered "cannot check yet" (a held built-in login past its deadline).
+  std::atomic<bool> not_ready{false};
 
  private:
   void record(std::string call) {
@@ -551,6 +555,53 @@ TEST_F(SessionTest, BadDefaultCredentialsRefuseLaterRequests) {
   ASSERT_TRUE(reply);
   EXPECT_EQ(reply->command, uint8_t(Command::NotAuthenticated));
   EXPECT_EQ(reply->correlation_id, id);
+}
+
+// Credentials the engine cannot check yet (AuthResult::not_ready) are answered NotHandled
+// NotReady, which clients retry, never NotAuthenticated; for right and wrong passwords alike.
+// Authenticate's credentials stay the connection's default, checked again by the next request
+// that uses them, so the same connection works once the engine can check them.
+TEST_F(SessionTest, CredentialsTheEngineCannotCheckYetGetNotHandledNotReady) {
+  RawClient client(port());
+  auto expect_not_ready = [&](const Guid& id) {
+    auto reply = client.receive();
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->command, uint8_t(Command::NotHandled));
+    EXPECT_EQ(reply->correlation_id, id);
+    pb::NotHandled not_handled;
+    ASSERT_TRUE(not_handled.ParseFromString(reply->payload));
+    EXPECT_EQ(not_handled.reason(), pb::NotHandled::NotReady);
+    EXPECT_FALSE(not_handled.has_additional_info());
+  };
+  engine_.not_ready = true;
+  expect_not_ready(client.send(Command::Authenticate, {}, wire::Credentials{"admin", "changeit"}));
+  for (const char* password : {"changeit", "wrong"}) {
+    expect_not_ready(client.send(Command::WriteEvents, write_events("s", std::string(16, 'a')),
+                                 wire::Credentials{"admin", password}));
+  }
+  const int checks = engine_.authentications.load();
+  expect_not_ready(client.send(Command::WriteEvents, write_events("s", std::string(16, 'a'))));
+  EXPECT_EQ(engine_.authentications.load(), checks + 1) << "the unchecked default is checked";
+  EXPECT_TRUE(engine_.calls().empty()) << "a request ran with credentials nobody checked";
+
+  engine_.not_ready = false;
+  client.send(Command::WriteEvents, write_events("s", std::string(16, 'a')));
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::WriteEventsCompleted));
+  EXPECT_EQ(engine_.calls(), std::vector<std::string>{"append:admin:s"});
+  // Once checked, the default is not checked again, and a wrong password is refused as ever.
+  const int after = engine_.authentications.load();
+  client.send(Command::WriteEvents, write_events("s", std::string(16, 'a')));
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::WriteEventsCompleted));
+  EXPECT_EQ(engine_.authentications.load(), after);
+  client.send(Command::WriteEvents, write_events("s", std::string(16, 'a')),
+              wire::Credentials{"admin", "wrong"});
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::NotAuthenticated));
 }
 
 TEST_F(SessionTest, UnknownCommandAndInvalidProtobufGetBadRequest) {

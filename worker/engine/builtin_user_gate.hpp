@@ -11,7 +11,11 @@
 // does the check read the user's record, so a changed password, a disabled or a deleted user
 // count exactly as on any other check: the gate never accepts anything by itself, and a node
 // whose log is behind (restarted on an old log, catching up) does not answer from a record the
-// cluster has since replaced. Once open for a login, the gate stays open until the process ends.
+// cluster has since replaced. A check still held at its deadline is answered "not ready"
+// (EventStore's answer when its auth backend is not ready: TCP NotHandled NotReady, which the
+// clients retry, and HTTP 503), right password or not: never as a wrong password, and never in a
+// way that tells whether the password was right. Once open for a login, the gate stays open
+// until the process ends.
 // Threading: open() on any thread; everything else on the engine's core thread.
 #pragma once
 
@@ -30,8 +34,9 @@ namespace chorus {
 // far); this leaves room for a loaded machine yet answers before a client's own operation
 // timeout (node-eventstore-client: 7 s), which would otherwise retry blindly.
 inline constexpr int64_t kBuiltinUserWaitMs = 5'000;
-// Checks held at once, all logins together; beyond this a check is refused at once (as a wrong
-// password), so that a flood sent before the bootstrap commits cannot grow memory.
+// Checks held at once, all logins together; beyond this a check is refused at once (answered
+// "not ready", as a check whose deadline passed), so that a flood sent before the bootstrap
+// commits cannot grow memory.
 inline constexpr size_t kBuiltinUserWaitersMax = 1'024;
 
 class BuiltinUserGate {

@@ -125,7 +125,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   ~EngineImpl() override { shutdown(); }
 
   void authenticate(std::string login, std::string password,
-                    std::function<void(std::optional<Principal>)> done) override;
+                    std::function<void(AuthResult)> done) override;
   void append(Principal who, std::string stream, int64_t expected_version,
               std::vector<NewEvent> events, std::function<void(WriteResult)> done) override;
   void delete_stream(Principal who, std::string stream, int64_t expected_version, bool hard,
@@ -209,7 +209,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   void maybe_signal_ready();
   void forget_credentials();
   // The built-in users' gate (builtin_user_gate.hpp).
-  void gate_check(std::string login, std::string password, CredentialChecker::Done answer);
+  void gate_check(std::string login, std::string password, std::function<void(AuthResult)> reply);
   bool settle_builtin(size_t index);
   bool applied_cluster_commit();
   void settle_builtin_users();
@@ -669,20 +669,26 @@ void EngineImpl::forget_credentials() { credentials_->forget_all(); }
 
 // ---------------------------------------------------------------- the built-in users' gate
 
-// A check of a built-in login whose gate is closed: on at once if it opens now, else held.
+// A check of a built-in login whose gate is closed: on at once if it opens now, else held. A
+// check the gate gives up on (its deadline, too many held, shutdown) is answered not ready,
+// whatever its password: this node cannot tell yet, and saying "wrong password" would send an
+// operator after a password that may be right.
 void EngineImpl::gate_check(std::string login, std::string password,
-                            CredentialChecker::Done answer) {
+                            std::function<void(AuthResult)> reply) {
   const size_t index = BuiltinUserGate::index_of(login).value();
+  CredentialChecker::Done answer = [reply](std::optional<Principal> who) {
+    reply(AuthResult{std::move(who)});
+  };
   if (!shut_down_ && settle_builtin(index)) {
     credentials_->check(std::move(login), std::move(password), std::move(answer));
     return;
   }
-  auto resume = [this, login, password, answer](bool proceed) mutable {
-    if (!proceed) return answer(std::nullopt);
+  auto resume = [this, login, password, answer, reply](bool proceed) mutable {
+    if (!proceed) return reply(AuthResult::unavailable());
     credentials_->check(std::move(login), std::move(password), std::move(answer));
   };
   if (shut_down_ || !builtin_gate_.hold(index, steady_now_ms(), std::move(resume))) {
-    answer(std::nullopt);  // as a wrong password: too many checks held already
+    reply(AuthResult::unavailable());  // too many checks held already, or shutting down
     return;
   }
   arm_gate_timer();
@@ -936,19 +942,20 @@ void EngineImpl::read_all_into(Principal who, Position from, int32_t max_count, 
 }
 
 void EngineImpl::authenticate(std::string login, std::string password,
-                              std::function<void(std::optional<Principal>)> done) {
+                              std::function<void(AuthResult)> done) {
   // The checker may answer inline (cache hits, refusals); callers are promised a later call on
   // an engine thread, and the answers thread keeps that cheap work off the readers.
-  CredentialChecker::Done answer = [this, done = std::move(done)](std::optional<Principal> who) {
-    asio::post(*auth_answers_, [done, who = std::move(who)] { done(who); });
+  std::function<void(AuthResult)> reply = [this, done = std::move(done)](AuthResult result) {
+    asio::post(*auth_answers_, [done, result = std::move(result)] { done(result); });
   };
   if (builtin_gate_.open(login)) {
-    credentials_->check(std::move(login), std::move(password), std::move(answer));
+    credentials_->check(std::move(login), std::move(password),
+                        [reply](std::optional<Principal> who) { reply(AuthResult{who}); });
     return;
   }
   on_core([this, login = std::move(login), password = std::move(password),
-           answer = std::move(answer)]() mutable {
-    gate_check(std::move(login), std::move(password), std::move(answer));
+           reply = std::move(reply)]() mutable {
+    gate_check(std::move(login), std::move(password), std::move(reply));
   });
 }
 

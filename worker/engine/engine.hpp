@@ -160,14 +160,15 @@ class Engine {
   // Leader: step down so that another node leads (admin resign). No effect otherwise.
   virtual void resign() = 0;
 
-  // Checks credentials. nullopt = wrong login or password, a disabled or deleted user, or a
-  // check refused because too many are waiting (a flood of wrong passwords). Results are cached
-  // until a user record changes (worker/engine/credentials.hpp). A check of admin or ops may be
-  // held (at most kBuiltinUserWaitMs) until this node can answer it from the cluster's committed
-  // users: a fresh cluster's leader creates them after its first election
-  // (worker/engine/builtin_user_gate.hpp).
+  // Checks credentials. No principal = wrong login or password, a disabled or deleted user, or
+  // a check refused because too many are waiting (a flood of wrong passwords). Results are
+  // cached until a user record changes (worker/engine/credentials.hpp). A check of admin or ops
+  // may be held (at most kBuiltinUserWaitMs) until this node can answer it from the cluster's
+  // committed users: a fresh cluster's leader creates them after its first election
+  // (worker/engine/builtin_user_gate.hpp); a check still held at its deadline, or refused
+  // because kBuiltinUserWaitersMax wait, is answered not_ready, right password or not.
   virtual void authenticate(std::string login, std::string password,
-                            std::function<void(std::optional<Principal>)> done) = 0;
+                            std::function<void(AuthResult)> done) = 0;
 
   virtual void append(Principal who, std::string stream, int64_t expected_version,
                       std::vector<NewEvent> events, std::function<void(WriteResult)> done) = 0;

@@ -48,6 +48,17 @@ struct Principal {
   static Principal anon() { return {}; }
 };
 
+// The answer to a credentials check (Engine::authenticate).
+struct AuthResult {
+  std::optional<Principal> principal;  // set: the credentials are right
+  // Neither right nor wrong: this node cannot answer yet, as EventStore's "auth backend not
+  // ready" (a check of a built-in login held past its deadline on a forming cluster, or one
+  // refused because too many such checks wait). Transports answer it as not ready (TCP
+  // NotHandled NotReady, HTTP 503), which says nothing about the password.
+  bool not_ready = false;
+  static AuthResult unavailable() { return AuthResult{std::nullopt, true}; }
+};
+
 struct NewEvent {
   Guid event_id{};
   std::string event_type;

@@ -155,13 +155,12 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     if (!header) return std::nullopt;
     const std::optional<Credentials> credentials = parse_basic_auth(*header);
     if (!credentials) return unauthorized(header_error_text("Authorization"));
-    const std::optional<std::optional<Principal>> who =
-        wait_for_engine<std::optional<Principal>>([&](auto done) {
-          engine_.authenticate(credentials->login, credentials->password, std::move(done));
-        });
-    if (!who) return text_reply(503, "Server Is Not Ready");
-    if (!*who) return unauthorized("Not Authenticated");
-    request.who = std::move(**who);
+    const std::optional<AuthResult> checked = wait_for_engine<AuthResult>([&](auto done) {
+      engine_.authenticate(credentials->login, credentials->password, std::move(done));
+    });
+    if (!checked) return text_reply(503, "Server Is Not Ready");
+    if (std::optional<Reply> refused = login_refusal(*checked)) return *refused;
+    request.who = std::move(*checked->principal);
     return std::nullopt;
   }
 

@@ -22,6 +22,10 @@ namespace {
 
 constexpr const char* kAllStream = "$all";
 constexpr const char* kTimeoutText = "Operation timed out";
+// Retry-After of a login this node cannot check yet: the next second is the soonest a held
+// login's answer can change in practice (a replication round under load), and it matches
+// node-eventstore-client's 1 s retry period over TCP.
+constexpr int kNotReadyRetryAfterSeconds = 1;
 
 Reply timeout_reply() { return text_reply(500, kTimeoutText); }
 
@@ -100,6 +104,19 @@ Reply typed_reply(MediaType type, std::string body) {
 Reply unauthorized(const std::string& message) {
   Reply reply = text_reply(401, message);
   reply.headers["WWW-Authenticate"] = "BasicCustom realm=\"ES\"";
+  return reply;
+}
+
+std::optional<Reply> login_refusal(const AuthResult& result) {
+  if (result.principal) return std::nullopt;
+  if (!result.not_ready) return unauthorized("Not Authenticated");
+  // EventStore's reason for a node that is not ready; the body says why to an operator, and
+  // nothing about the password (a wrong one gets the same answer until it can be checked).
+  Reply reply = text_reply(503, "Server Is Not Ready");
+  reply.body =
+      "Server Is Not Ready: this node cannot check this login until it has caught up with the "
+      "cluster (forming or catching up); retry shortly.";
+  reply.headers["Retry-After"] = std::to_string(kNotReadyRetryAfterSeconds);
   return reply;
 }
 

@@ -31,6 +31,10 @@ Reply not_handled_reply(NotHandledReason reason, const Request& request,
                         const std::string& message = "");
 // 401 with EventStore's challenge header.
 Reply unauthorized(const std::string& message);
+// What a request with credentials gets when their check did not accept them: 401 when they are
+// wrong, 503 "Server Is Not Ready" (with Retry-After) when this node cannot check them yet
+// (AuthResult::not_ready); nullopt when they were accepted.
+std::optional<Reply> login_refusal(const AuthResult& result);
 
 class StreamsApi {
  public:

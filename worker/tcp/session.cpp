@@ -273,14 +273,7 @@ void Session::enqueue_request(wire::Package package, std::string frame, size_t p
       return;
     }
     pending.auth = Pending::Auth::Checking;
-    const wire::Credentials& credentials = *pending.package.credentials;
-    engine_.authenticate(credentials.login, credentials.password,
-                         [self = shared_from_this(), sequence](std::optional<Principal> who) {
-                           boost::asio::post(self->executor_,
-                                             [self, sequence, who = std::move(who)]() mutable {
-                                               self->on_authenticated(sequence, std::move(who));
-                                             });
-                         });
+    check_credentials(sequence, *pending.package.credentials);
     return;
   }
   drain_requests();
@@ -324,16 +317,32 @@ void Session::on_decoded(uint64_t sequence, std::string payload,
   drain_requests();
 }
 
-void Session::on_authenticated(uint64_t sequence, std::optional<Principal> principal) {
+// The check of the request at `sequence` (its own credentials, or the connection's default).
+void Session::check_credentials(uint64_t sequence, const wire::Credentials& credentials) {
+  engine_.authenticate(credentials.login, credentials.password,
+                       [self = shared_from_this(), sequence](AuthResult checked) {
+                         boost::asio::post(
+                             self->executor_,
+                             [self, sequence, checked = std::move(checked)]() mutable {
+                               self->on_authenticated(sequence, std::move(checked));
+                             });
+                       });
+}
+
+void Session::on_authenticated(uint64_t sequence, AuthResult checked) {
   if (closed_ || sequence < pending_front_sequence_) return;
   const uint64_t index = sequence - pending_front_sequence_;
   if (index >= pending_.size()) return;
   Pending& pending = pending_[index];
-  pending.auth = principal ? Pending::Auth::Valid : Pending::Auth::Invalid;
+  std::optional<Principal>& principal = checked.principal;
+  pending.auth = principal           ? Pending::Auth::Valid
+                 : checked.not_ready ? Pending::Auth::NotReady
+                                     : Pending::Auth::Invalid;
   if (pending.refreshes_default) {
     default_principal_ = principal;
     default_generation_ = pending.generation;
-    default_invalid_ = !principal;
+    default_invalid_ = pending.auth == Pending::Auth::Invalid;
+    default_unchecked_ = pending.auth == Pending::Auth::NotReady;
   } else if (principal) {
     remember_proven(*pending.package.credentials, *principal, pending.generation);
   }
@@ -342,7 +351,8 @@ void Session::on_authenticated(uint64_t sequence, std::optional<Principal> princ
 }
 
 bool Session::default_is_stale() const {
-  return default_credentials_ && default_generation_ != engine_.credentials_generation();
+  return default_credentials_ &&
+         (default_unchecked_ || default_generation_ != engine_.credentials_generation());
 }
 
 // A user changed since the default credentials were proven: check them again (in order, before
@@ -351,14 +361,7 @@ void Session::recheck_default(Pending& pending) {
   pending.auth = Pending::Auth::Checking;
   pending.refreshes_default = true;
   pending.generation = engine_.credentials_generation();
-  const uint64_t sequence = pending_front_sequence_;
-  engine_.authenticate(default_credentials_->login, default_credentials_->password,
-                       [self = shared_from_this(), sequence](std::optional<Principal> who) {
-                         boost::asio::post(self->executor_,
-                                           [self, sequence, who = std::move(who)]() mutable {
-                                             self->on_authenticated(sequence, std::move(who));
-                                           });
-                       });
+  check_credentials(pending_front_sequence_, *default_credentials_);
 }
 
 std::optional<Principal> Session::proven_principal(const wire::Credentials& credentials) const {
@@ -418,6 +421,11 @@ void Session::process_request(Pending& pending) {
     send_text(Command::NotAuthenticated, package.correlation_id, kNotAuthenticatedText);
     return;
   }
+  if (pending.auth == Pending::Auth::NotReady) {
+    --requests_in_flight_;
+    send_not_ready(package.correlation_id);
+    return;
+  }
   Principal who = pending.auth == Pending::Auth::Valid
                       ? pending.principal
                       : default_principal_.value_or(Principal::anon());
@@ -448,13 +456,26 @@ void Session::process_request(Pending& pending) {
 
 void Session::authenticate_connection(const Pending& pending) {
   // Successful credentials become the connection's default; failed ones are kept as a failing
-  // default, as EventStore does (PROTOCOL.md A4).
-  if (pending.auth == Pending::Auth::Valid) {
+  // default, as EventStore does (PROTOCOL.md A4); ones the engine could not check yet are kept
+  // unchecked (each request that uses them checks them again) and answered NotHandled NotReady.
+  // An Authenticate without credentials fails whatever the connection's default is (a check of
+  // that default may have run before it, when the default was stale).
+  const bool own = pending.package.credentials.has_value();
+  default_unchecked_ = own && pending.auth == Pending::Auth::NotReady;
+  if (own && pending.auth == Pending::Auth::Valid) {
     default_principal_ = pending.principal;
     default_credentials_ = *pending.package.credentials;
     default_generation_ = pending.generation;
     default_invalid_ = false;
     send(Command::Authenticated, pending.package.correlation_id, {});
+    return;
+  }
+  if (default_unchecked_) {
+    default_principal_.reset();
+    default_credentials_ = pending.package.credentials;
+    default_generation_ = pending.generation;
+    default_invalid_ = false;
+    send_not_ready(pending.package.correlation_id);
     return;
   }
   // Kept with their verdict: a later user change (a reset password, an enabled user) may make
@@ -464,6 +485,13 @@ void Session::authenticate_connection(const Pending& pending) {
   default_generation_ = pending.generation;
   default_invalid_ = true;
   send_text(Command::NotAuthenticated, pending.package.correlation_id, kNotAuthenticatedText);
+}
+
+// EventStore's answer when its auth backend is not ready (PROTOCOL.md A4): clients retry the
+// operation (node-eventstore-client: at its next 1 s check, within its retry limit).
+void Session::send_not_ready(const Guid& correlation_id) {
+  send_owned(Command::NotHandled, correlation_id,
+             not_handled(pb::NotHandled::NotReady, std::nullopt));
 }
 
 void Session::dispatch(const Principal& who, Pending& pending) {

@@ -90,7 +90,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // credentials, for their check.
   struct Pending {
     wire::Package package;
-    enum class Auth { UseDefault, Checking, Valid, Invalid } auth = Auth::UseDefault;
+    // NotReady: the engine could not check the credentials yet (AuthResult::not_ready).
+    enum class Auth { UseDefault, Checking, Valid, Invalid, NotReady } auth = Auth::UseDefault;
     Principal principal;
     uint64_t generation = 0;         // the engine's credentials generation its check started in
     bool refreshes_default = false;  // a re-check of the connection's default credentials
@@ -120,7 +121,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void decode_elsewhere(uint64_t sequence, uint8_t command, std::string frame,
                         size_t payload_offset);
   void on_decoded(uint64_t sequence, std::string payload, std::optional<DecodedWrite> decoded);
-  void on_authenticated(uint64_t sequence, std::optional<Principal> principal);
+  void on_authenticated(uint64_t sequence, AuthResult checked);
+  void check_credentials(uint64_t sequence, const wire::Credentials& credentials);
+  void send_not_ready(const Guid& correlation_id);
   void drain_requests();
   void process_request(Pending& pending);
   void authenticate_connection(const Pending& pending);
@@ -193,11 +196,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // Default credentials from Authenticate: a principal, or "invalid" after a failed attempt
   // (EventStore keeps bad defaults, so later requests without credentials are refused). The
   // verdict holds while the engine's credentials generation is the one it was reached in; after
-  // a user change the credentials are checked again before the next request uses them.
+  // a user change the credentials are checked again before the next request uses them, and so
+  // are credentials the engine could not check yet (`default_unchecked_`: answered not ready).
   std::optional<Principal> default_principal_;
   std::optional<wire::Credentials> default_credentials_;
   uint64_t default_generation_ = 0;
   bool default_invalid_ = false;
+  bool default_unchecked_ = false;
   bool default_is_stale() const;
   void recheck_default(Pending& pending);
 
