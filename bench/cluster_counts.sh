@@ -1,6 +1,6 @@
 #!/bin/bash
-# Where a 3-node write costs (issue 16): starts a cluster of WORKER (NODES=1: a single node) on
-# ports BASE<i>111..BASE<i>114, runs chorus-bench with C connections x 1 write of 256 bytes on the
+# Where a 3-node write costs (issue 16): starts a cluster of WORKER (NODES=1: a single node), node
+# i on ports BASE*1000 + i*100 + 11..14 (as PORT_PREFIX in cluster_ab.sh and large_frames.sh), runs chorus-bench with C connections x 1 write of 256 bytes on the
 # leader for DURATION s, and counts with `perf stat --per-thread` over the run: CPU (task-clock),
 # syscalls and context switches of every worker thread, per acknowledged event (L: leader, F: both
 # followers together). EXTRA_EVENTS adds tracepoints or probes, e.g. syscalls:sys_enter_sendto, or
@@ -11,29 +11,38 @@
 # sharing one connection, found through gossip): the shape of issue 16's targets, where replies
 # and reads share one socket; chorus-bench opens one connection per writer.
 #   bench/cluster_counts.sh OUT_DIR WORKER [BENCH_BIN]
-#   env: C (64), DURATION (10), NODES (3), BASE (6), WARGS (extra worker options),
-#        WENV (environment for the workers, e.g. GLIBC_TUNABLES=...), EXTRA_EVENTS, CLIENT (bench)
+#   env: C (64), DURATION (10), NODES (3, at most 9), BASE (6; or PORT_PREFIX: 1 to 31),
+#        WARGS (extra worker options), WENV (environment for the workers, e.g. GLIBC_TUNABLES=...),
+#        EXTRA_EVENTS, CLIENT (bench)
+# Ports: BASE 1 to 31 keeps every node port between 1111 and 31914, below the ephemeral range
+# (32768-60999), where an outgoing connection (a client's, a node's to its peers) could take a
+# node's port before it binds it. Until 2026-12-03 ports were BASE<i>111..BASE<i>114, which for
+# BASE 3 to 6 fell in that range; BASE keeps its name, any other value is refused.
 set -euo pipefail
 out=${1:?usage: cluster_counts.sh OUT_DIR WORKER [BENCH_BIN]}
 worker=${2:?usage: cluster_counts.sh OUT_DIR WORKER [BENCH_BIN]}
 bench=${3:-build/release/bench/chorus-bench}
-base=${BASE:-6}
+base=${PORT_PREFIX:-${BASE:-6}}
+nodes=${NODES:-3}
+[[ "$base" =~ ^[1-9][0-9]?$ ]] && [ "$base" -ge 1 ] && [ "$base" -le 31 ] ||
+  { echo "BASE (or PORT_PREFIX) must be a number from 1 to 31 (node i listens on BASE*1000 + i*100 + 11..14, below the ephemeral ports 32768-60999), not '$base'" >&2; exit 2; }
+[[ "$nodes" =~ ^[1-9]$ ]] || { echo "NODES must be a number from 1 to 9, not '$nodes'" >&2; exit 2; }
+port() { echo $((base * 1000 + $1 * 100 + $2)); }  # port NODE SUFFIX, e.g. port 2 14
 work=/tmp/repl-count-$base; dur=${DURATION:-10}
 rm -rf "$work"; mkdir -p "$work" "$out"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-nodes=${NODES:-3}
 for i in $(seq $nodes); do
-  seeds=""; for j in $(seq $nodes); do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:${base}${j}113"; done
-  env ${WENV:-} setsid "$worker" --db "$work/n$i" --log "$work/l$i" --int-ip 127.0.0.1 --ext-ip 127.0.0.1 --int-tcp-port=${base}${i}111 --ext-tcp-port=${base}${i}112 --int-http-port=${base}${i}113 --ext-http-port=${base}${i}114 --cluster-size=$nodes --discover-via-dns=false ${seeds:+--gossip-seed=$seeds} ${WARGS:-} >"$work/o$i" 2>&1 &
+  seeds=""; for j in $(seq $nodes); do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:$(port $j 13)"; done
+  env ${WENV:-} setsid "$worker" --db "$work/n$i" --log "$work/l$i" --int-ip 127.0.0.1 --ext-ip 127.0.0.1 --int-tcp-port=$(port $i 11) --ext-tcp-port=$(port $i 12) --int-http-port=$(port $i 13) --ext-http-port=$(port $i 14) --cluster-size=$nodes --discover-via-dns=false ${seeds:+--gossip-seed=$seeds} ${WARGS:-} >"$work/o$i" 2>&1 &
   pids+=($!); sleep 0.05; echo -19 > /proc/$!/autogroup
 done
 for _ in $(seq 150); do
-  lp=$(curl -s --max-time 1 "http://127.0.0.1:${base}1114/gossip?format=json" | python3 -c 'import json,sys; g=json.load(sys.stdin); print(next(m["externalTcpPort"] for m in g["members"] if m["state"]=="Leader" and m["isAlive"]))' 2>/dev/null || true)
+  lp=$(curl -s --max-time 1 "http://127.0.0.1:$(port 1 14)/gossip?format=json" | python3 -c 'import json,sys; g=json.load(sys.stdin); print(next(m["externalTcpPort"] for m in g["members"] if m["state"]=="Leader" and m["isAlive"]))' 2>/dev/null || true)
   [ -n "$lp" ] && break; sleep 0.2
 done
-li=${lp:1:1}; lpid=${pids[$((li-1))]}
+li=$(( (lp - base * 1000) / 100 )); lpid=${pids[$((li-1))]}
 echo "leader node $li pid $lpid; pids ${pids[*]}; load $(cat /proc/loadavg)" > "$out/info.txt"
 count() {  # perf stat of every worker thread until killed
   perf stat --per-thread -e raw_syscalls:sys_enter,sched:sched_switch,task-clock${EXTRA_EVENTS:+,$EXTRA_EVENTS} -p $(IFS=,; echo "${pids[*]}") -o "$out/perfstat.txt" &
@@ -42,7 +51,7 @@ count() {  # perf stat of every worker thread until killed
 if [ "${CLIENT:-bench}" = node ]; then
   # The driver counts the writes acknowledged after its 1 s warm-up, for DURATION s: perf stat
   # covers the same window.
-  eps=""; for i in $(seq $nodes); do eps="$eps${eps:+,}127.0.0.1:${base}${i}114"; done
+  eps=""; for i in $(seq $nodes); do eps="$eps${eps:+,}127.0.0.1:$(port $i 14)"; done
   here=$(cd "$(dirname "$0")" && pwd)
   setsid node "$here/peers/driver.mjs" --system chorus --writers ${C:-64} --seconds $dur --warmup 1 --size 256 --endpoints "$eps" --pids "$(IFS=,; echo "${pids[*]}")" > "$out/bench.out" 2>&1 &
   b=$!; sleep 0.05; echo -19 > /proc/$b/autogroup || true
