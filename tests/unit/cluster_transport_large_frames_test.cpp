@@ -4,32 +4,16 @@
 // it; a follower's transport receives one whole and still refuses what every message is refused
 // for: a malformed entry (the connection closed) or a sender that is not a voter (dropped). Real
 // Transport on 127.0.0.1, peers as raw sockets.
-#include "worker/cluster/transport.hpp"
+#include "tests/unit/cluster_transport_fixture.hpp"
 
-#include "worker/cluster/message_codec.hpp"
-
-#include <gtest/gtest.h>
-
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-
-#include <chrono>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 
 namespace chorus::cluster {
 namespace {
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
+using namespace test_support;
 
-const std::string kSelf = "0b7e4a5c-1d2e-4f30-8a41-5b6c7d8e9f01";
-const std::string kLeader = "0b7e4a5c-1d2e-4f30-8a41-5b6c7d8e9f02";
-const std::string kLeaderEndpoint = "127.0.0.1:1";  // pinned; the raw socket claims it
-const std::string kStranger = "0b7e4a5c-1d2e-4f30-8a41-5b6c7d8e9f03";  // not a voter
 const std::string kFollower = "0b7e4a5c-1d2e-4f30-8a41-5b6c7d8e9f04";
 
 // Far above kFramePartByReferenceBytesMin: sent by reference.
@@ -48,69 +32,17 @@ replication::Append large_append(int64_t end_error = 0) {
   return a;
 }
 
-class TransportLargeFrames : public ::testing::Test {
+// A follower (kFollower) listens on peer_, a raw acceptor: what the transport sends it arrives
+// there.
+class TransportLargeFrames : public TransportFixture {
  protected:
   void SetUp() override {
-    port_ = listener_.local_endpoint().port();  // any free port for the transport
-    listener_.close();
-    peer_ = tcp::acceptor(client_io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     peer_endpoint_ = "127.0.0.1:" + std::to_string(peer_.local_endpoint().port());
-    self_endpoint_ = "127.0.0.1:" + std::to_string(port_);
-    TransportHandlers h;
-    h.on_message = [this](replication::Message m) {
-      std::lock_guard lock(mutex_);
-      messages_.push_back(std::move(m));
-      changed_.notify_all();
-    };
-    h.on_refused = [this](const std::string& why) {
-      std::lock_guard lock(mutex_);
-      refused_.push_back(why);
-      changed_.notify_all();
-    };
-    transport_ = std::make_unique<Transport>(io_, self_endpoint_, "default", "127.0.0.1", port_,
-                                             std::move(h));
-    transport_->set_instance_id(kSelf);
-    transport_->set_voters({Voter{kLeaderEndpoint, kLeader}, Voter{peer_endpoint_, kFollower}});
-    transport_->start();
-    work_.emplace(io_.get_executor());
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  void TearDown() override {
-    transport_->stop();
-    work_.reset();
-    io_.stop();
-    thread_.join();
+    start({Voter{peer_endpoint_, kFollower}});
   }
 
-  std::string frame_of(replication::Body body, const std::string& from = kLeader,
-                       const std::string& from_endpoint = kLeaderEndpoint) {
-    return encode_frame(replication::Message{from, kSelf, std::move(body)}, "default",
-                        from_endpoint, self_endpoint_);
-  }
-  tcp::socket connect() {
-    tcp::socket s(client_io_);
-    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
-    return s;
-  }
-  bool wait_until(const std::function<bool()>& done) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, std::chrono::seconds(10), done);
-  }
-
-  asio::io_context io_;
-  asio::io_context client_io_;
-  tcp::acceptor listener_{client_io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
-  tcp::acceptor peer_{client_io_};
+  tcp::acceptor peer_{client_io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
   std::string peer_endpoint_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
-  std::thread thread_;
-  std::unique_ptr<Transport> transport_;
-  uint16_t port_ = 0;
-  std::string self_endpoint_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<replication::Message> messages_;
-  std::vector<std::string> refused_;
 };
 
 TEST_F(TransportLargeFrames, ALargeAppendArrivesWhole) {
