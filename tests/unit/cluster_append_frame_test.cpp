@@ -6,6 +6,7 @@
 // bodies, a field repeated or unknown) is left to protobuf.
 #include "worker/cluster/append_frame.hpp"
 
+#include "tests/unit/cluster_entries.hpp"
 #include "worker/cluster/message_check.hpp"
 #include "worker/cluster/message_codec.hpp"
 
@@ -16,19 +17,12 @@
 namespace chorus::cluster {
 namespace {
 
-const std::string kFrom = "0b7e4a5c-1d2e-4f30-8a41-5b6c7d8e9f01";
-const std::string kTo = "0b7e4a5c-1d2e-4f30-8a41-5b6c7d8e9f02";
+using test_support::kFrom;
+using test_support::kTo;
 
 replication::Entry entry(int64_t position, std::string payload, bool epoch_record = false,
                          bool gap = false) {
-  replication::Entry e;
-  e.position = position;
-  e.end = position + replication::kEntryOverheadBytes + static_cast<int64_t>(payload.size());
-  e.epoch = 3;
-  e.is_epoch_record = epoch_record;
-  e.payload = std::move(payload);
-  e.is_gap = gap;
-  return e;
+  return test_support::entry_of_epoch(3, position, std::move(payload), epoch_record, gap);
 }
 
 replication::Append burst() {

@@ -3,6 +3,8 @@
 // for every shape of Append, and what a follower parses from them is the message sent.
 #include "worker/cluster/message_codec.hpp"
 
+#include "tests/unit/cluster_entries.hpp"
+
 #include <google/protobuf/arena.h>
 #include <gtest/gtest.h>
 
@@ -13,19 +15,12 @@ namespace chorus::cluster {
 namespace {
 
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-const std::string kFrom = "0b7e4a5c-1d2e-4f30-8a41-5b6c7d8e9f01";
-const std::string kTo = "0b7e4a5c-1d2e-4f30-8a41-5b6c7d8e9f02";
+using test_support::kFrom;
+using test_support::kTo;
 
 replication::Entry entry(int64_t position, replication::Payload payload, bool epoch_record = false,
                          bool gap = false) {
-  replication::Entry e;
-  e.position = position;
-  e.end = position + replication::kEntryOverheadBytes + static_cast<int64_t>(payload.size());
-  e.epoch = 7;
-  e.is_epoch_record = epoch_record;
-  e.payload = std::move(payload);
-  e.is_gap = gap;
-  return e;
+  return test_support::entry_of_epoch(7, position, std::move(payload), epoch_record, gap);
 }
 
 // A payload written on demand, as a leader's own records are (worker/engine/log_codec.hpp).

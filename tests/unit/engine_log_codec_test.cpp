@@ -3,6 +3,7 @@
 #include "worker/engine/log_codec.hpp"
 
 #include "replication.pb.h"
+#include "tests/unit/event_record_checks.hpp"
 
 #include <gtest/gtest.h>
 
@@ -61,15 +62,7 @@ TEST(LogCodec, EncodesAsProtobufAndDecodesBack) {
     ASSERT_TRUE(decoded.has_value());
     const auto* back = std::get_if<EventRecord>(&*decoded);
     ASSERT_NE(back, nullptr);
-    EXPECT_EQ(back->stream, r.stream);
-    EXPECT_EQ(back->number, r.number);
-    EXPECT_EQ(back->event_id, r.event_id);
-    EXPECT_EQ(back->event_type, r.event_type);
-    EXPECT_EQ(back->data_is_json, r.data_is_json);
-    EXPECT_EQ(back->metadata_is_json, r.metadata_is_json);
-    EXPECT_EQ(back->created_ms, r.created_ms);
-    EXPECT_EQ(back->data, r.data);
-    EXPECT_EQ(back->metadata, r.metadata);
+    test_support::expect_same_event(*back, r);
     EXPECT_EQ(back->position.prepare, 100);
     EXPECT_EQ(back->log_end, 500);
   }

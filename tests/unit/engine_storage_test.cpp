@@ -5,6 +5,7 @@
 // the table or still in memory, across bulk inserts, restarts, truncations and scavenges.
 #include "worker/engine/storage.hpp"
 
+#include "tests/unit/event_record_checks.hpp"
 #include "tests/unit/sqlite_file.hpp"
 
 #include <gtest/gtest.h>
@@ -75,6 +76,18 @@ class Notices {
   std::string failure_;
 };
 
+// A storage writer on a database, its notices recorded.
+struct Writing {
+  explicit Writing(const StorageLocation& where)
+      : db(where),
+        writer(
+            db, [this](int64_t end, uint64_t, const FlushStats&) { notices.durable(end); },
+            [this](const std::string& m) { notices.failed(m); }) {}
+  Database db;
+  Notices notices;
+  StorageWriter writer;
+};
+
 LogBatch batch_of(EventRecord r) {
   LogBatch b;
   b.entries.push_back(std::move(r));
@@ -82,11 +95,8 @@ LogBatch batch_of(EventRecord r) {
 }
 
 TEST(StorageWriter, AFailedBatchStopsEveryLaterOne) {
-  Database db(StorageLocation{"", true});
-  Notices notices;
-  StorageWriter writer(
-      db, [&](int64_t end, uint64_t, const FlushStats&) { notices.durable(end); },
-      [&](const std::string& m) { notices.failed(m); });
+  Writing w(StorageLocation{"", true});
+  auto& [db, notices, writer] = w;
   ASSERT_TRUE(writer.submit(batch_of(record("s", 0, 0))));
   ASSERT_TRUE(notices.wait_durable(10));
   // The same position again violates the events' primary key: the write fails.
@@ -101,11 +111,8 @@ TEST(StorageWriter, AFailedBatchStopsEveryLaterOne) {
 // A transaction's event rows go to the database in multi-row INSERTs (runs of up to 16, cut by
 // epochs and gaps): every entry comes back, in log order, with its own fields.
 TEST(StorageWriter, EventRowsAroundEpochsAndGapsReadBackInLogOrder) {
-  Database db(StorageLocation{"", true});
-  Notices notices;
-  StorageWriter writer(
-      db, [&](int64_t end, uint64_t, const FlushStats&) { notices.durable(end); },
-      [&](const std::string& m) { notices.failed(m); });
+  Writing w(StorageLocation{"", true});
+  auto& [db, notices, writer] = w;
   LogBatch b;
   int64_t position = 0;
   std::vector<EventRecord> events;
@@ -143,12 +150,7 @@ TEST(StorageWriter, EventRowsAroundEpochsAndGapsReadBackInLogOrder) {
     const EventRecord* r = event_record(e);
     ASSERT_NE(r, nullptr);
     const EventRecord& want = events[next_event++];
-    EXPECT_EQ(r->stream, want.stream);
-    EXPECT_EQ(r->number, want.number);
-    EXPECT_EQ(r->event_id, want.event_id);
-    EXPECT_EQ(r->data, want.data);
-    EXPECT_EQ(r->metadata, want.metadata);
-    EXPECT_EQ(r->data_is_json, want.data_is_json);
+    test_support::expect_same_event(*r, want);
   }
   EXPECT_EQ(next_event, events.size());
   EXPECT_EQ(at, position);
@@ -156,11 +158,8 @@ TEST(StorageWriter, EventRowsAroundEpochsAndGapsReadBackInLogOrder) {
 
 // A bad row inside a run fails the whole transaction: none of its events is durable.
 TEST(StorageWriter, AFailedRowInARunFailsItsWholeTransaction) {
-  Database db(StorageLocation{"", true});
-  Notices notices;
-  StorageWriter writer(
-      db, [&](int64_t end, uint64_t, const FlushStats&) { notices.durable(end); },
-      [&](const std::string& m) { notices.failed(m); });
+  Writing w(StorageLocation{"", true});
+  auto& [db, notices, writer] = w;
   ASSERT_TRUE(writer.submit(batch_of(record("s", 0, 0))));
   ASSERT_TRUE(notices.wait_durable(10));
   LogBatch b;
@@ -179,11 +178,8 @@ TEST(StorageWriter, LogEndIsFoundAfterReopen) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("chorus-storage-" + to_string(random_guid()));
   {
-    Database db(StorageLocation{dir.string(), false});
-    Notices notices;
-    StorageWriter writer(
-        db, [&](int64_t end, uint64_t, const FlushStats&) { notices.durable(end); },
-        [&](const std::string& m) { notices.failed(m); });
+    Writing w(StorageLocation{dir.string(), false});
+    auto& [db, notices, writer] = w;
     LogBatch b;
     for (int i = 0; i < 100; ++i) b.entries.push_back(record("s", i, i * 10));
     ASSERT_TRUE(writer.submit(std::move(b)));
