@@ -117,6 +117,14 @@ def replication_seeds():
     huge = (bytes([SET_PEERS]) + op_message(vote_request(n3, (1 << 63) - 1, 0, 0, False)) +
             bytes([TICK, 255, TICK, 255, TICK, 255]))
     write("replication", "huge_epoch", huge)
+    # Appends in shapes the frame reader leaves to protobuf (worker/cluster/append_frame.hpp):
+    # the sender field again (protobuf takes the last) and an unknown field (protobuf keeps it);
+    # then the plain shape it reads, so mutations move between the two readers.
+    plain = append(n2, 1, 0, True, [rec, data1], 0)
+    odd = (bytes([SET_PEERS]) + op_message(plain + field_bytes(1, n3)) +
+           op_message(plain + field_varint(20, 1), True) + op_message(plain, True) +
+           bytes([DURABLE]))
+    write("replication", "append_shapes", odd)
 
 
 # ---------------------------------------------------------------- TCP framing

@@ -1,9 +1,13 @@
 // Fuzz target: replication messages as they arrive on the internal TCP port (protobuf bytes),
-// range-checked and decoded as the transport does (worker/cluster/message_check, message_codec)
+// range-checked and decoded as the transport does (worker/cluster/message_check, message_codec;
+// an Append read straight from its frame, worker/cluster/append_frame, as followers read it)
 // and stepped into a replication core, interleaved with ticks, proposals and "durable" notices.
 // Properties: nothing throws (a peer's bytes are input, not a programmer error); the epoch, the
 // persisted hard state and the commit position never decrease; the commit position stays within the
-// log; what the core hands to storage is contiguous with the log it has.
+// log; what the core hands to storage is contiguous with the log it has; whatever the frame reader
+// accepts (the message's bytes as they came, and as the transport would receive the message
+// addressed to this core), protobuf accepts too and reads the same way: envelope, field-check
+// finding and every field and entry of the Append.
 //
 // Input: a sequence of operations, each an opcode byte then its operands (see run_op). A message
 // operand is a 2-byte little-endian length and that many protobuf bytes; its `to` is set to the
@@ -12,6 +16,7 @@
 // synced states without guessing a random 64-bit session.
 #include "replication.pb.h"
 #include "tests/fuzz/fuzz_check.hpp"
+#include "worker/cluster/append_frame.hpp"
 #include "worker/cluster/message_check.hpp"
 #include "worker/cluster/message_codec.hpp"
 #include "worker/replication/core.hpp"
@@ -20,6 +25,8 @@
 #include <cstdint>
 #include <exception>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +73,35 @@ class MemLog final : public rep::LogReader {
   int64_t base_end_ = 0;
   int64_t durable_end_ = 0;
 };
+
+// The frame reader's reading of `bytes` (a frame without its length prefix), checked against
+// protobuf's as the unit test does (tests/unit/cluster_append_frame_test.cpp): nullopt when the
+// reader leaves the bytes to protobuf.
+std::optional<chorus::cluster::AppendFrame> read_as_protobuf_does(
+    const std::shared_ptr<const std::string>& bytes) {
+  std::optional<chorus::cluster::AppendFrame> fast = chorus::cluster::read_append_frame(bytes);
+  if (!fast) return std::nullopt;
+  chorus::internal::ReplicationMessage m;
+  FUZZ_CHECK(m.ParseFromString(*bytes), "the frame reader accepted what protobuf refuses");
+  FUZZ_CHECK(m.has_append(), "the frame reader read an Append where protobuf has none");
+  FUZZ_CHECK(fast->from == m.from() && fast->to == m.to() && fast->cluster == m.cluster() &&
+                 fast->from_instance == m.from_instance() && fast->to_instance == m.to_instance(),
+             "the frame reader's envelope differs from protobuf's");
+  FUZZ_CHECK(
+      chorus::cluster::check_message_fields(*fast) == chorus::cluster::check_message_fields(m),
+      "the frame reader's field check differs from protobuf's");
+  const auto message = chorus::cluster::from_proto(m);
+  FUZZ_CHECK(message.has_value(),
+             "protobuf's Append does not decode where the frame reader's does");
+  const auto& a = std::get<rep::Append>(message->body);
+  const rep::Append& f = fast->append;
+  FUZZ_CHECK(f.epoch == a.epoch && f.start == a.start && f.sync == a.sync &&
+                 f.commit_end == a.commit_end && f.session == a.session &&
+                 f.commit_only == a.commit_only,
+             "the frame reader's Append fields differ from protobuf's");
+  FUZZ_CHECK(f.entries == a.entries, "the frame reader's entries differ from protobuf's");
+  return fast;
+}
 
 class Reader {
  public:
@@ -131,8 +167,10 @@ struct Harness {
 
   void message(Reader& in, bool in_session) {
     const size_t length = in.byte() | (size_t{in.byte()} << 8);
+    const auto raw = std::make_shared<const std::string>(in.bytes(length));
+    (void)read_as_protobuf_does(raw);  // the bytes as they came, odd shapes included
     chorus::internal::ReplicationMessage proto;
-    if (!proto.ParseFromString(in.bytes(length))) return;
+    if (!proto.ParseFromString(*raw)) return;
     proto.set_to("10.0.0.1:1112");
     proto.set_to_instance(kSelf);
     // Most messages come from a voter (the core drops the others at once); some stay outsiders.
@@ -143,6 +181,15 @@ struct Harness {
       if (proto.has_append()) proto.mutable_append()->set_session(session);
       if (proto.has_append_ack()) proto.mutable_append_ack()->set_session(session);
       if (proto.has_subscribe()) proto.mutable_subscribe()->set_session(session);
+    }
+    // As the transport receives the message addressed to this core: an Append read from its
+    // frame when the reader takes it, else parsed by protobuf.
+    const auto frame = std::make_shared<const std::string>(proto.SerializeAsString());
+    if (auto fast = read_as_protobuf_does(frame)) {
+      if (!chorus::cluster::check_message_fields(*fast).empty()) return;
+      core.step(rep::Message{std::string(fast->from_instance), std::string(fast->to_instance),
+                             std::move(fast->append)});
+      return;
     }
     // The transport refuses (and disconnects) a message with a field out of range (finding F2).
     if (!chorus::cluster::check_message_fields(proto).empty()) return;
