@@ -604,6 +604,26 @@ TEST_F(SessionTest, CredentialsTheEngineCannotCheckYetGetNotHandledNotReady) {
   EXPECT_EQ(reply->command, uint8_t(Command::NotAuthenticated));
 }
 
+// An Authenticate without credentials fails, also when the connection's default credentials were
+// due for a check (a user changed): that check ran, and its verdict is no credentials of its own.
+TEST_F(SessionTest, AnAuthenticateWithoutCredentialsFailsAfterAUserChange) {
+  RawClient client(port());
+  client.send(Command::Authenticate, {}, wire::Credentials{"admin", "changeit"});
+  auto reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::Authenticated));
+  engine_.generation += 1;
+  const Guid id = client.send(Command::Authenticate);
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::NotAuthenticated));
+  EXPECT_EQ(reply->correlation_id, id);
+  client.send(Command::WriteEvents, write_events("s", std::string(16, 'a')));
+  reply = client.receive();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->command, uint8_t(Command::NotAuthenticated)) << "the failed default is kept";
+}
+
 TEST_F(SessionTest, UnknownCommandAndInvalidProtobufGetBadRequest) {
   RawClient client(port());
   Guid id = client.send(static_cast<Command>(0x5A));
