@@ -51,6 +51,7 @@ class Cluster {
     c.self = ids[static_cast<size_t>(i)];
     c.cluster_size = static_cast<int>(ids.size());
     c.seed = static_cast<uint64_t>(i + 1) * 7919;
+    if (buffer_bytes_max != 0) c.buffer_bytes_max = buffer_bytes_max;
     node.core = std::make_unique<Core>(c, init, node);
     node.core->set_voters(ids);
   }
@@ -138,6 +139,7 @@ class Cluster {
     }
     return nullptr;
   }
+  size_t buffer_bytes_max = 0;  // 0: Config's default
   std::vector<NodeId> ids;
   std::map<int, Node> nodes;
   std::deque<Message> inflight;
@@ -233,6 +235,38 @@ TEST(ReplicationCore, DivergentSuffixIsTruncated) {
     EXPECT_FALSE(has_lost) << "node " << i << " kept an uncommitted entry of a dead epoch";
     EXPECT_GE(n.core->commit_end(), e->back().end);
   }
+}
+
+// While a truncation waits in the storage writer's queue, storage still holds the suffix the
+// core has dropped; a node elected then must not read that suffix back for a follower. Storage
+// is read only below the durable end; whatever is not durable comes from the buffer. Here the
+// leader's storage holds other bytes than its log at the positions that are not durable yet.
+TEST(ReplicationCore, StorageReadsForAFollowerStopAtTheDurableEnd) {
+  Cluster c(3);
+  c.buffer_bytes_max = 1;  // the buffer keeps only what is not durable
+  for (int i = 0; i < 3; ++i) c.start(i);
+  c.run(100);
+  const int lead = c.leader_index();
+  ASSERT_GE(lead, 0);
+  const int lagging = (lead + 1) % 3;
+  c.nodes[lagging].core.reset();
+  ASSERT_TRUE(c.leader()->propose({"a", "b", "c"}));
+  c.run(5);
+  c.nodes[lead].hold_durable = true;
+  const auto held = c.leader()->propose({"d", "e"});
+  ASSERT_TRUE(held);
+  c.process(lead);
+  c.deliver();
+  for (auto& e : c.nodes[lead].log) {
+    if (e.position >= held->front().position) e.payload = std::string("stale");
+  }
+  c.start(lagging);
+  c.run(20);
+  std::vector<std::string> got;
+  for (const auto& e : c.nodes[lagging].log) {
+    if (!e.is_epoch_record) got.push_back(e.payload.str());
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"a", "b", "c", "d", "e"}));
 }
 
 // Found by fuzzing (tests/fuzz/replication_fuzz.cpp): a sync Append in the follower's session that

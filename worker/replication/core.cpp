@@ -614,7 +614,11 @@ std::vector<Entry> Core::entries_from(int64_t from, size_t bytes_max) {
     return out;
   }
   auto out = log_.read(from, bytes_max);
-  // Storage holds only what is durable; the buffer holds the rest.
+  // Only what is durable is read from storage; the buffer holds the rest. Storage may hold more
+  // (a commit not reported durable yet) or other entries (a truncation still in the storage
+  // writer's queue: the suffix the core dropped is still in the file), which must not reach a
+  // follower as this log's.
+  while (!out.empty() && out.back().end > durable_end_) out.pop_back();
   return out;
 }
 
