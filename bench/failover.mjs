@@ -25,7 +25,9 @@
 //   node bench/failover.mjs --worker build/bench/worker/chorus-worker --dir /tmp/chorus-failover \
 //     --rounds 12 [--inflight 8] [--poll-ms 20] [--settle-ms 2000] [--worker-args "..."] [--prio 1]
 //     [--check-period-ms 1000] [--discover-delay-ms 500] [--arrival-ms 20] [--port-base 30000]
-// --port-base B: node i listens on B + i*1000 + 111..114 (another run can share the machine).
+//     [--port-stride 1000]
+// --port-base B, --port-stride S: node i listens on B + i*S + 111..114 (another run can share the
+// machine; --port-base 2835 --port-stride 10 keeps the three nodes within 2956..2979).
 // The node client is taken from tests/e2e/node_modules (npm ci there first).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -44,6 +46,7 @@ function parseArgs(argv) {
     worker: 'build/bench/worker/chorus-worker', dir: '/tmp/chorus-failover', rounds: 10,
     inflight: 8, pollMs: 20, settleMs: 2000, eventSize: 256, workerArgs: '', timeoutMs: 30000, prio: 0,
     checkPeriodMs: 1000, discoverDelayMs: 500, arrivalMs: 20, portBase: 30000,
+    portStride: 1000,
   };
   for (let i = 2; i < argv.length; i += 2) {
     const k = argv[i].replace(/^--/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase());
@@ -60,8 +63,9 @@ const now = () => performance.now();
 // ---- the cluster ----------------------------------------------------------------------------
 const nodes = [1, 2, 3].map((i) => ({
   i, proc: null, pid: 0,
-  intTcp: opt.portBase + i * 1000 + 111, extTcp: opt.portBase + i * 1000 + 112,
-  intHttp: opt.portBase + i * 1000 + 113, extHttp: opt.portBase + i * 1000 + 114,
+  intTcp: opt.portBase + i * opt.portStride + 111, extTcp: opt.portBase + i * opt.portStride + 112,
+  intHttp: opt.portBase + i * opt.portStride + 113,
+  extHttp: opt.portBase + i * opt.portStride + 114,
 }));
 
 function startNode(n) {

@@ -7,12 +7,14 @@
 # 17 MiB of a worker's RSS are libcrypto, Poco, protobuf, libstdc++ and SQLite, shared by all
 # workers); PSS shares them out among the processes that map them; private (USS) is what the
 # process alone holds, i.e. what one more idle worker costs the machine.
-# Ports 24000-24999 and 25xxx below the ephemeral range; every process is stopped by its PID.
+# Ports 24777-24778 and 25xxx below the ephemeral range by default; PORT_BASE=B packs them into
+# B..B+(10+40*CLUSTERS) instead (the manager on B+1 and B+2, node n of cluster c on
+# B+10+40c+10n..+3), so that runs can share a machine. Every process is stopped by its PID.
 # With THREADS=1 it also prints, per thread name, the CPU and the wake-ups a second (voluntary
 # context switches: each is a sleep, so a wake-up follows) summed over the workers and over the
 # manager: which thread to make quieter. Threads that start or end in the window are left out.
 #   bench/idle.sh [BUILD_DIR]   env: CLUSTERS (4), SECONDS_MEASURED (60), WORK_DIR, WORKER (binary),
-#                               MANAGER (binary), THREADS (0), PRIO (0)
+#                               MANAGER (binary), THREADS (0), PRIO (0), PORT_BASE
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$repo/build/release}
@@ -20,6 +22,12 @@ clusters=${CLUSTERS:-4}
 measured=${SECONDS_MEASURED:-60}
 work=${WORK_DIR:-/tmp/chorus-idle}
 readonly kReadyDeadlineSeconds=120 kSettleSeconds=10 kTicksPerSecond=100
+port_base=${PORT_BASE:-}
+manager_port=${port_base:-24776}
+# node_port C N: the first of node N of cluster C's four ports (int TCP, ext TCP, int/ext HTTP).
+node_port() {
+  if [ -n "$port_base" ]; then echo $((port_base + 10 + $1 * 40 + $2 * 10)); else echo $((25000 + $1 * 100 + $2 * 10)); fi
+}
 manager_bin=${MANAGER:-$build/manager/chorus-manager}
 worker_bin=${WORKER:-$build/worker/chorus-worker}
 [ -x "$manager_bin" ] && [ -x "$worker_bin" ] || { echo "build first: $build" >&2; exit 2; }
@@ -29,8 +37,8 @@ mkdir -p "$work"
 {
   echo "IntIp: 127.0.0.1"
   echo "ExtIp: 127.0.0.1"
-  echo "IntHttpPort: 24777"
-  echo "ExtHttpPort: 24778"
+  echo "IntHttpPort: $((manager_port + 1))"
+  echo "ExtHttpPort: $((manager_port + 2))"
   echo "DiscoverViaDns: false"
   echo "Log: $work/logs"
   echo "Db: $work/data"
@@ -38,7 +46,7 @@ mkdir -p "$work"
   echo "Nodes:"
   for ((c = 0; c < clusters; c++)); do
     for n in 0 1 2; do
-      base=$((25000 + c * 100 + n * 10))
+      base=$(node_port "$c" "$n")
       echo "  - Name: c${c}n${n}"
       echo "    Cluster: c$c"
       echo "    Options: { ClusterSize: 3, IntTcpPort: $base, ExtTcpPort: $((base + 1)),"
@@ -61,7 +69,7 @@ trap 'kill "$manager" 2>/dev/null || true; wait "$manager" 2>/dev/null || true
 deadline=$((SECONDS + kReadyDeadlineSeconds))
 for ((c = 0; c < clusters; c++)); do
   for n in 0 1 2; do
-    port=$((25000 + c * 100 + n * 10 + 3))
+    port=$(($(node_port "$c" "$n") + 3))
     until curl -sf -o /dev/null "http://127.0.0.1:$port/health/ready"; do
       if [ $SECONDS -ge $deadline ]; then
         echo "node c${c}n${n} (port $port) not ready after ${kReadyDeadlineSeconds}s" >&2
