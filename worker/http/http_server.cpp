@@ -11,6 +11,7 @@
 #include "worker/http/backup_api.hpp"
 #include "worker/http/engine_wait.hpp"
 #include "worker/http/headers.hpp"
+#include "worker/http/health_responder.hpp"
 #include "worker/http/limits.hpp"
 #include "worker/http/node_api.hpp"
 #include "worker/http/projections_api.hpp"
@@ -30,7 +31,6 @@
 #include <Poco/URI.h>
 
 #include <chrono>
-#include <filesystem>
 #include <stdexcept>
 
 namespace chorus::http {
@@ -242,7 +242,6 @@ struct HttpServer::Impl {
     users.register_routes(router);
   }
   bool health() const { return !config.unix_socket_path.empty(); }
-  int threads_max() const { return health() ? kHealthThreadsMax : kThreadsMax; }
 
   Engine& engine;
   std::shared_ptr<HttpNode> node;
@@ -254,6 +253,7 @@ struct HttpServer::Impl {
   ProjectionsApi projections;
   UsersApi users;
   std::unique_ptr<WatchedHttpServer> server;
+  std::unique_ptr<HealthResponder> responder;  // the health listener's, instead of `server`
   uint16_t bound_port = 0;
 };
 
@@ -262,41 +262,27 @@ HttpServer::HttpServer(Engine& engine, std::shared_ptr<HttpNode> node, HttpServe
 
 HttpServer::~HttpServer() { stop(); }
 
-namespace {
-
-// Binds the health listener's Unix socket, replacing a stale one a killed worker left behind,
-// readable and writable by this user alone.
-void bind_unix(Poco::Net::ServerSocket& socket, const std::string& path) {
-  std::error_code ec;
-  std::filesystem::remove(path, ec);
-  socket.bind(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, path));
-  std::filesystem::permissions(
-      path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-}
-
-}  // namespace
-
 void HttpServer::start() {
+  if (impl_->health()) {
+    impl_->responder = std::make_unique<HealthResponder>(
+        impl_->router, impl_->config.unix_socket_path, impl_->config.io_deadline_ms);
+    impl_->responder->start();
+    return;
+  }
   // With a TLS context the connection threads run the handshake before the first request.
   Poco::Net::ServerSocket socket = impl_->config.tls.isNull()
                                        ? Poco::Net::ServerSocket()
                                        : Poco::Net::SecureServerSocket(impl_->config.tls);
   try {
-    if (impl_->health()) {
-      bind_unix(socket, impl_->config.unix_socket_path);
-    } else {
-      // SO_REUSEADDR for quick restarts, never SO_REUSEPORT: a second worker must fail to bind.
-      socket.bind(Poco::Net::SocketAddress(impl_->config.ip, impl_->config.port), true, false);
-    }
+    // SO_REUSEADDR for quick restarts, never SO_REUSEPORT: a second worker must fail to bind.
+    socket.bind(Poco::Net::SocketAddress(impl_->config.ip, impl_->config.port), true, false);
     socket.listen(kQueuedConnectionsMax);
   } catch (const Poco::Exception& e) {
     throw std::runtime_error(e.displayText());
-  } catch (const std::filesystem::filesystem_error& e) {
-    throw std::runtime_error(e.what());
   }
-  if (!impl_->health()) impl_->bound_port = socket.address().port();
+  impl_->bound_port = socket.address().port();
   HttpServerLimits limits;
-  limits.threads_max = impl_->threads_max();
+  limits.threads_max = kThreadsMax;
   limits.queued_max = kQueuedConnectionsMax;
   limits.socket_timeout_ms = kSocketTimeoutMs;
   limits.keep_alive_timeout_ms = kKeepAliveTimeoutMs;
@@ -304,25 +290,27 @@ void HttpServer::start() {
   limits.io_deadline_ms = impl_->config.io_deadline_ms;
   impl_->server = std::make_unique<WatchedHttpServer>(
       socket, new Factory(impl_->engine, *impl_->node, impl_->router), limits,
-      impl_->health() ? std::string("health listener")
-                      : "HTTP server on " + impl_->config.ip + ":" + std::to_string(port()));
+      "HTTP server on " + impl_->config.ip + ":" + std::to_string(port()));
   impl_->server->start();
 }
 
 void HttpServer::stop() {
+  if (impl_ && impl_->responder) {
+    impl_->node->stopping().store(true);
+    impl_->responder->stop();
+    impl_->responder.reset();
+    return;
+  }
   if (!impl_ || !impl_->server) return;
   impl_->node->stopping().store(true);
   impl_->server->stop();
   impl_->server.reset();
-  if (impl_->health()) {
-    std::error_code ec;
-    std::filesystem::remove(impl_->config.unix_socket_path, ec);
-  }
 }
 
 uint16_t HttpServer::port() const { return impl_->bound_port; }
 
 HttpServerLoad HttpServer::load() const {
+  if (impl_->responder) return impl_->responder->load();
   return impl_->server ? impl_->server->load() : HttpServerLoad{};
 }
 

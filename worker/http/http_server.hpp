@@ -132,7 +132,8 @@ struct HttpServerConfig {
   bool v5_state_names = false;
   Poco::Net::Context::Ptr tls{};  // a server context: HTTPS; null: plain HTTP
   // Non-empty: the manager's health listener on this Unix socket instead of ip:port, serving
-  // only /health/live, /health/ready and /stats on threads of its own, so that no client
+  // only /health/live, /health/ready, /stats and POST /admin/backup on a thread of its own
+  // (HealthResponder, health_responder.hpp), so that no client
   // traffic can starve the manager's liveness probe. The socket is created mode 0600; the
   // manager puts it in a folder of its own with mode 0700.
   std::string unix_socket_path{};

@@ -37,10 +37,14 @@ inline constexpr int kLongPollSecondsMax = 60;
 // Long polls waiting at once per server; beyond it a long poll answers at once as if it had
 // timed out (the client polls again), so waiting clients never hold every request thread.
 inline constexpr int kLongPollsWaitingMax = kThreadsMax / 2;
-// Request threads of the manager's health listener (a Unix socket only the manager's user can
-// reach): the manager sends one health request at a time per node; a backup (POST /admin/backup)
-// holds a thread for as long as its copy takes; the third leaves room for a stuck one.
-inline constexpr int kHealthThreadsMax = 3;
+// Connections the manager's health listener (a Unix socket only the manager's user can reach,
+// health_responder.hpp) holds at once: the manager keeps one for its probes and opens one per
+// /health/ready check or backup; one more is closed as soon as it is accepted.
+inline constexpr size_t kHealthConnectionsMax = 8;
+// Largest request head on the health listener (a probe's is ~50 bytes): 431 beyond it.
+inline constexpr size_t kHealthHeadBytesMax = 8 * 1024;
+// Largest request body on the health listener (a backup's JSON names a folder): 413 beyond it.
+inline constexpr size_t kHealthBodyBytesMax = 64 * 1024;
 // A core thread that has not ticked for this long is stuck: it ticks every 10 ms and nothing on
 // it may block for seconds. /health/live and /health/ready then answer 503.
 inline constexpr int64_t kCoreTickStaleMs = 2000;
