@@ -9,6 +9,7 @@
 #include <Poco/Net/HTTPServerConnection.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/TCPServerConnectionFactory.h>
+#include <Poco/Runnable.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -194,6 +195,11 @@ Poco::Timespan milliseconds(int ms) {
   return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(ms) * 1000);
 }
 
+class NameRequestThread final : public Poco::Runnable {
+ public:
+  void run() override { name_this_thread_once("http"); }
+};
+
 }  // namespace
 
 WatchedHttpServer::WatchedHttpServer(Poco::Net::ServerSocket socket,
@@ -219,6 +225,11 @@ WatchedHttpServer::WatchedHttpServer(Poco::Net::ServerSocket socket,
     dispatcher_->release();
     throw std::runtime_error("eventfd: " + std::string(std::strerror(errno)));
   }
+  // Request threads name themselves on their first request; the pool's first thread is started
+  // here, so on a port that has had none yet (the manager's external one, idle) it showed the
+  // process name in `top -H`. A stateless task names it now.
+  static NameRequestThread name_request_thread;
+  pool_.start(name_request_thread);
   // stop() destroys the watch before the dispatcher, so the dispatcher outlives the watch's uses.
   watch_->watch_refusals([d = dispatcher_] { return d->refusedConnections(); },
                          limits.threads_max + limits.queued_max, limits.threads_max);
