@@ -176,4 +176,17 @@ bool etag_matches(const std::optional<std::string>& if_none_match, const std::st
   return false;
 }
 
+std::string join_header_values(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+std::string safe_reason_phrase(std::string reason) {
+  for (char& c : reason) {
+    if (c == '\r' || c == '\n') c = ' ';
+  }
+  return reason;
+}
+
 }  // namespace chorus::http

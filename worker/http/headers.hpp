@@ -8,8 +8,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace chorus::http {
+
+// A list header's values (Allow, Access-Control-Allow-Methods), comma-separated.
+std::string join_header_values(const std::vector<std::string>& items);
+// A reason phrase that cannot break the status line: CR and LF become spaces.
+std::string safe_reason_phrase(std::string reason);
 
 // "<header> header in wrong format." as EventStore words a header error.
 std::string header_error_text(std::string_view header);

@@ -6,6 +6,7 @@
 #include "worker/http/health_responder.hpp"
 
 #include "common/thread_name.hpp"
+#include "worker/http/headers.hpp"
 #include "worker/http/limits.hpp"
 #include "worker/http/request.hpp"
 
@@ -39,20 +40,6 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using Local = asio::local::stream_protocol;
 using Clock = std::chrono::steady_clock;
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& item : items) out += (out.empty() ? "" : ", ") + item;
-  return out;
-}
-
-// A reason phrase must not break the status line.
-std::string safe_reason(std::string reason) {
-  for (char& c : reason) {
-    if (c == '\r' || c == '\n') c = ' ';
-  }
-  return reason;
-}
 
 // The refusal of a request the parser could not take, or nullopt when the connection just ended.
 std::optional<Reply> parse_refusal(const boost::system::error_code& ec) {
@@ -197,7 +184,7 @@ class HealthResponder::Impl::Connection : public std::enable_shared_from_this<Co
     auto response = std::make_shared<bhttp::response<bhttp::string_body>>();
     response->version(11);
     response->result(static_cast<unsigned>(reply.status));
-    if (!reply.reason.empty()) response->reason(safe_reason(reply.reason));
+    if (!reply.reason.empty()) response->reason(safe_reason_phrase(reply.reason));
     if (!reply.content_type.empty()) response->set(bhttp::field::content_type, reply.content_type);
     for (const auto& [name, value] : reply.headers) response->set(name, value);
     if (reply.status != 204 && reply.status != 304) response->body() = reply.body;
@@ -257,7 +244,7 @@ Reply HealthResponder::Impl::route(Request& request) const {
     if (match.kind == RouteMatch::Kind::NotFound) return text_reply(404, "Not Found");
     if (match.kind == RouteMatch::Kind::MethodNotAllowed) {
       Reply reply = text_reply(405, "Method Not Allowed");
-      reply.headers["Allow"] = join(match.allowed);
+      reply.headers["Allow"] = join_header_values(match.allowed);
       return reply;
     }
     request.params = std::move(match.params);

@@ -48,20 +48,6 @@ int64_t now_unix_ms() {
       .count();
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& item : items) out += (out.empty() ? "" : ", ") + item;
-  return out;
-}
-
-// A reason phrase must not break the status line.
-std::string safe_reason(std::string reason) {
-  for (char& c : reason) {
-    if (c == '\r' || c == '\n') c = ' ';
-  }
-  return reason;
-}
-
 class Dispatcher : public Poco::Net::HTTPRequestHandler {
  public:
   Dispatcher(Engine& engine, HttpNode& node, const Router& router)
@@ -123,7 +109,7 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     if (match.kind == RouteMatch::Kind::NotFound) return text_reply(404, "Not Found");
     if (match.kind == RouteMatch::Kind::MethodNotAllowed) {
       Reply reply = text_reply(405, "Method Not Allowed");
-      reply.headers["Allow"] = join(allowed);
+      reply.headers["Allow"] = join_header_values(allowed);
       return reply;
     }
     if (std::optional<Reply> refused = authenticate(request)) return *refused;
@@ -170,10 +156,10 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     if (reply.reason.empty()) {
       out.setStatusAndReason(status);
     } else {
-      out.setStatusAndReason(status, safe_reason(reply.reason));
+      out.setStatusAndReason(status, safe_reason_phrase(reply.reason));
     }
     out.set("Access-Control-Allow-Origin", "*");
-    out.set("Access-Control-Allow-Methods", allowed.empty() ? "GET" : join(allowed));
+    out.set("Access-Control-Allow-Methods", allowed.empty() ? "GET" : join_header_values(allowed));
     out.set("Access-Control-Allow-Headers", kAllowHeaders);
     out.set("Access-Control-Expose-Headers", kExposeHeaders);
     for (const auto& [name, value] : reply.headers) out.set(name, value);
