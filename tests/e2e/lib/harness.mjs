@@ -193,8 +193,12 @@ export class Worker {
     exitedEarly.catch(() => {});
     try {
       await Promise.race([
-        waitFor(() => canConnect(this.clientPort, this.host),
-          { what: `worker TCP port ${this.clientPort}`, stopIf: () => gone }),
+        // Both client ports: the worker opens its HTTP port just after its TCP port, and a test
+        // that calls HTTP at once found it refused on a loaded machine (e2e_http_users).
+        waitFor(async () => await canConnect(this.clientPort, this.host)
+            && canConnect(this.httpPort, this.host),
+          { what: `worker TCP port ${this.clientPort} and HTTP port ${this.httpPort}`,
+            stopIf: () => gone }),
         exitedEarly,
       ]);
     } catch (e) {
