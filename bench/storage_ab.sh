@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Side-by-side A/B of two chorus-worker binaries on a single node on disk: both run at once on
-# fresh folders, and each round writes with chorus-bench to A, then B (64 writers x 1 and x 10
+# fresh folders, and each round writes with chorus-bench to both, one after the other (64 writers x 1 and x 10
 # events of 256 bytes by default). Prints one line per run: round, binary, shape, events/s,
 # p50 ms, p99 ms, errors, the worker's CPU per acknowledged event (utime+stime of all its
 # threads from /proc over the run, µs) and the writer thread's share of it, and the load average.
+# Rounds alternate the order (a then b, then b then a), and each run starts after `sync`.
 # Every process it starts is stopped by PID at the end.
 # Usage: bench/storage_ab.sh WORKER_A WORKER_B [BENCH] [WORK_DIR]
 #        (RUNS=3 DURATION=8 SHAPES="1 10" CONNECTIONS=64 by default; BENCH_ARGS="..." adds
@@ -45,8 +46,14 @@ writer_ticks() {
   echo 0
 }
 for r in $(seq 1 "$RUNS"); do
+  # The order alternates by round, and the disk's dirty pages are written back before each run:
+  # a run right after the other binary's 64 x 10 (~1.7 GB written) measured lower in 8 of 12
+  # pairs (bench/results/2026-12-03-s9/final/), which once passed for a regression.
+  order="a b"
+  [ $((r % 2)) = 0 ] && order="b a"
   for batch in $SHAPES; do
-    for which in a b; do
+    for which in $order; do
+      sync
       if [ $which = a ]; then pid=${pids[0]}; port="$PA"2; else pid=${pids[1]}; port="$PB"2; fi
       c0=$(ticks "$pid"); w0=$(writer_ticks "$pid")
       line=$("$BENCH" --port "$port" --mode write --connections "$CONNECTIONS" --inflight 1 \
