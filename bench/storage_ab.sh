@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side A/B of two chorus-worker binaries on a single node on disk: both run at once on
-# fresh folders, and each round writes with chorus-bench to both, one after the other (64 writers x 1 and x 10
-# events of 256 bytes by default). Prints one line per run: round, binary, shape, events/s,
+# fresh folders, and each round writes with chorus-bench to both, one after the other (64
+# writers x 1 and x 10 events of 256 bytes by default). Prints one line per run: round, binary, shape, events/s,
 # p50 ms, p99 ms, errors, the worker's CPU per acknowledged event (utime+stime of all its
 # threads from /proc over the run, µs) and the writer thread's share of it, and the load average.
 # Rounds alternate the order (a then b, then b then a), and each run starts after `sync`.
