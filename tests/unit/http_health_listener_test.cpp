@@ -5,20 +5,18 @@
 // connection that does not send its request within the I/O deadline, closes connections beyond
 // kHealthConnectionsMax at once, and keeps answering probes while a long request (a backup)
 // runs, refusing a second one meanwhile.
+#include "tests/unit/raw_socket_client.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/http/health_responder.hpp"
 #include "worker/http/http_server.hpp"
 #include "worker/http/limits.hpp"
 
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -32,48 +30,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-// A blocking Unix-socket HTTP client with deadlines (poll).
-class RawUnix {
- public:
-  explicit RawUnix(const std::string& path) : fd_(::socket(AF_UNIX, SOCK_STREAM, 0)) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  }
-  ~RawUnix() { ::close(fd_); }
-  RawUnix(const RawUnix&) = delete;
-  RawUnix& operator=(const RawUnix&) = delete;
-
-  bool send(const std::string& bytes) {
-    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
-           static_cast<ssize_t>(bytes.size());
-  }
-  // What arrives until `done(text)` holds, the server closes, or `timeout`; `closed` tells.
-  std::string receive(milliseconds timeout, bool* closed,
-                      const std::function<bool(const std::string&)>& done = {}) {
-    const auto deadline = Clock::now() + timeout;
-    std::string out;
-    *closed = false;
-    while (!(done && done(out))) {
-      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-      pollfd pfd{fd_, POLLIN, 0};
-      if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return out;
-      char buffer[4096];
-      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (n <= 0) {
-        *closed = true;
-        return out;
-      }
-      out.append(buffer, static_cast<size_t>(n));
-    }
-    return out;
-  }
-
- private:
-  int fd_;
-};
 
 std::string get(const std::string& path) {
   return "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
@@ -110,7 +66,7 @@ class HealthListenerTest : public ::testing::Test {
   }
   // One request on a new connection: the whole answer (the server closes after a refusal).
   std::string ask(const std::string& request, bool* closed) {
-    RawUnix client(path_);
+    auto client = test::RawSocketClient::unix_socket(path_);
     EXPECT_TRUE(client.send(request));
     return client.receive(milliseconds(5000), closed);
   }
@@ -126,7 +82,7 @@ TEST_F(HealthListenerTest, ThePipelinedProbeIsAnsweredInOrderOnAKeptConnection) 
   ASSERT_EQ(::stat(path_.c_str(), &st), 0);
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(st.st_mode & 0777, 0600U);
-  RawUnix client(path_);
+  auto client = test::RawSocketClient::unix_socket(path_);
   bool closed = false;
   for (int round = 0; round < 3; ++round) {
     ASSERT_TRUE(client.send(get("/health/live") + get("/stats")));
@@ -205,7 +161,7 @@ class HealthResponderTest : public ::testing::Test {
     return true;
   }
   void expect_live() {
-    RawUnix client(path_);
+    auto client = test::RawSocketClient::unix_socket(path_);
     ASSERT_TRUE(client.send(get("/health/live")));
     bool closed = false;
     const std::string answer = client.receive(milliseconds(5000), &closed, [](const auto& text) {
@@ -223,12 +179,12 @@ class HealthResponderTest : public ::testing::Test {
 
 TEST_F(HealthResponderTest, ProbesAreAnsweredWhileALongRequestRunsAndASecondOneIsRefused) {
   start(20000);
-  RawUnix slow(path_);
+  auto slow = test::RawSocketClient::unix_socket(path_);
   ASSERT_TRUE(slow.send("POST /admin/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"));
   ASSERT_TRUE(eventually([&] { return responder_->load().threads == 2; }));
   expect_live();
   bool closed = false;
-  RawUnix second(path_);
+  auto second = test::RawSocketClient::unix_socket(path_);
   ASSERT_TRUE(second.send("POST /admin/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
   const std::string refused = second.receive(milliseconds(5000), &closed);
   EXPECT_EQ(refused.rfind("HTTP/1.1 503 Another long request", 0), 0U) << refused;
@@ -246,8 +202,8 @@ TEST_F(HealthResponderTest, ProbesAreAnsweredWhileALongRequestRunsAndASecondOneI
 // within it is not.
 TEST_F(HealthResponderTest, AConnectionIsCutWhenItsRequestTakesLongerThanTheDeadline) {
   start(500);
-  RawUnix steady(path_);
-  RawUnix slow(path_);
+  auto steady = test::RawSocketClient::unix_socket(path_);
+  auto slow = test::RawSocketClient::unix_socket(path_);
   const auto started = Clock::now();
   ASSERT_TRUE(slow.send("GET /health/live HTTP/1.1\r\nHost: "));
   bool closed = false;
@@ -266,12 +222,13 @@ TEST_F(HealthResponderTest, AConnectionIsCutWhenItsRequestTakesLongerThanTheDead
 
 TEST_F(HealthResponderTest, ConnectionsBeyondTheLimitAreClosedAtOnce) {
   start(20000);
-  std::vector<std::unique_ptr<RawUnix>> held;
+  std::vector<std::unique_ptr<test::RawSocketClient>> held;
   for (size_t i = 0; i < kHealthConnectionsMax; ++i) {
-    held.push_back(std::make_unique<RawUnix>(path_));
+    held.push_back(
+        std::make_unique<test::RawSocketClient>(test::RawSocketClient::unix_socket(path_)));
   }
   bool closed = false;
-  RawUnix beyond(path_);
+  auto beyond = test::RawSocketClient::unix_socket(path_);
   beyond.send(get("/health/live"));
   EXPECT_EQ(beyond.receive(milliseconds(3000), &closed), "");
   EXPECT_TRUE(closed);
@@ -279,7 +236,7 @@ TEST_F(HealthResponderTest, ConnectionsBeyondTheLimitAreClosedAtOnce) {
   held.clear();
   // The listener sees the closes, then serves again.
   ASSERT_TRUE(eventually([&] {
-    RawUnix client(path_);
+    auto client = test::RawSocketClient::unix_socket(path_);
     client.send(get("/health/live"));
     return client
                .receive(milliseconds(1000), &closed,

@@ -4,14 +4,12 @@
 // waits on the engine longer than that deadline is still answered; and beyond kConnectionsMax
 // (request threads + accept queue) a connection is closed at once, after which the server serves
 // again.
+#include "tests/unit/raw_socket_client.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/http/http_server.hpp"
 #include "worker/http/limits.hpp"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,49 +25,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-// A blocking loopback HTTP client with deadlines (poll).
-class RawHttp {
- public:
-  explicit RawHttp(uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  }
-  ~RawHttp() { ::close(fd_); }
-  RawHttp(const RawHttp&) = delete;
-  RawHttp& operator=(const RawHttp&) = delete;
-
-  // False when the server has closed the connection.
-  bool send(const std::string& bytes) {
-    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
-           static_cast<ssize_t>(bytes.size());
-  }
-  // Everything the server sends until it closes the connection, or until `timeout`; `closed`
-  // tells which.
-  std::string receive_until_closed(milliseconds timeout, bool* closed) {
-    const auto deadline = Clock::now() + timeout;
-    std::string out;
-    *closed = false;
-    while (true) {
-      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-      pollfd pfd{fd_, POLLIN, 0};
-      if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return out;
-      char buffer[4096];
-      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (n <= 0) {
-        *closed = true;
-        return out;
-      }
-      out.append(buffer, static_cast<size_t>(n));
-    }
-  }
-
- private:
-  int fd_;
-};
 
 std::string get(const std::string& path, const std::string& extra_headers = {}) {
   return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra_headers +
@@ -102,10 +57,10 @@ class HttpLimitsTest : public ::testing::Test {
   }
   // The server answers a request on a new connection with an HTTP status line.
   void expect_answer(const std::string& path) {
-    RawHttp client(server_->port());
+    auto client = test::RawSocketClient::loopback(server_->port());
     ASSERT_TRUE(client.send(get(path)));
     bool closed = false;
-    const std::string answer = client.receive_until_closed(milliseconds(5000), &closed);
+    const std::string answer = client.receive(milliseconds(5000), &closed);
     EXPECT_EQ(answer.rfind("HTTP/1.1 ", 0), 0U) << answer;
   }
 
@@ -118,13 +73,13 @@ class HttpLimitsTest : public ::testing::Test {
 // 1 s I/O deadline; a long poll waiting 2 s on the engine is not.
 TEST_F(HttpLimitsTest, ASlowLorisIsCutAtTheIoDeadlineButALongPollIsAnswered) {
   start(1000);
-  RawHttp slow(server_->port());
+  auto slow = test::RawSocketClient::loopback(server_->port());
   const auto started = Clock::now();
   ASSERT_TRUE(slow.send("GET /info HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "));
   bool closed = false;
   while (!closed && Clock::now() - started < std::chrono::seconds(8)) {
     if (!slow.send("a")) break;
-    slow.receive_until_closed(milliseconds(100), &closed);
+    slow.receive(milliseconds(100), &closed);
   }
   const auto lasted = Clock::now() - started;
   EXPECT_TRUE(closed) << "the server never cut the slow client";
@@ -132,10 +87,10 @@ TEST_F(HttpLimitsTest, ASlowLorisIsCutAtTheIoDeadlineButALongPollIsAnswered) {
   EXPECT_LT(lasted, milliseconds(3000));
   EXPECT_EQ(server_->load().cut, 1);
 
-  RawHttp poll(server_->port());
+  auto poll = test::RawSocketClient::loopback(server_->port());
   const auto asked = Clock::now();
   ASSERT_TRUE(poll.send(get("/streams/quiet/0/forward/20", "ES-LongPoll: 2\r\n")));
-  const std::string answer = poll.receive_until_closed(milliseconds(8000), &closed);
+  const std::string answer = poll.receive(milliseconds(8000), &closed);
   EXPECT_EQ(answer.rfind("HTTP/1.1 ", 0), 0U) << answer;
   EXPECT_GE(Clock::now() - asked, milliseconds(1900)) << "the long poll waited on the engine";
   EXPECT_EQ(server_->load().cut, 1);
@@ -147,9 +102,10 @@ TEST_F(HttpLimitsTest, ASlowLorisIsCutAtTheIoDeadlineButALongPollIsAnswered) {
 // Once the clients are gone, the server answers again.
 TEST_F(HttpLimitsTest, ConnectionsBeyondThreadsAndQueueAreClosedAtOnce) {
   start(20000);
-  std::vector<std::unique_ptr<RawHttp>> held;
+  std::vector<std::unique_ptr<test::RawSocketClient>> held;
   for (int i = 0; i < kThreadsMax; ++i) {
-    held.push_back(std::make_unique<RawHttp>(server_->port()));
+    held.push_back(
+        std::make_unique<test::RawSocketClient>(test::RawSocketClient::loopback(server_->port())));
     ASSERT_TRUE(held.back()->send("GET /info HTTP/1.1\r\n"));
   }
   ASSERT_TRUE(eventually([&] {
@@ -157,15 +113,16 @@ TEST_F(HttpLimitsTest, ConnectionsBeyondThreadsAndQueueAreClosedAtOnce) {
     return load.threads == kThreadsMax && load.queued == 0;
   }));
   for (int i = 0; i < kQueuedConnectionsMax; ++i) {
-    held.push_back(std::make_unique<RawHttp>(server_->port()));
+    held.push_back(
+        std::make_unique<test::RawSocketClient>(test::RawSocketClient::loopback(server_->port())));
   }
   ASSERT_TRUE(eventually([&] { return server_->load().queued == kQueuedConnectionsMax; }));
   EXPECT_EQ(server_->load().refused, 0);
 
-  RawHttp beyond(server_->port());
+  auto beyond = test::RawSocketClient::loopback(server_->port());
   beyond.send(get("/info"));
   bool closed = false;
-  const std::string answer = beyond.receive_until_closed(milliseconds(3000), &closed);
+  const std::string answer = beyond.receive(milliseconds(3000), &closed);
   EXPECT_TRUE(closed);
   EXPECT_EQ(answer, "");
   EXPECT_EQ(server_->load().refused, 1);
