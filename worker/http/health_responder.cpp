@@ -10,8 +10,6 @@
 #include "worker/http/limits.hpp"
 #include "worker/http/request.hpp"
 
-#include <Poco/Exception.h>
-#include <Poco/URI.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
@@ -140,17 +138,7 @@ class HealthResponder::Impl::Connection : public std::enable_shared_from_this<Co
   static std::optional<Reply> to_request(const bhttp::request<bhttp::string_body>& in,
                                          Request& request) {
     request.method = std::string(in.method_string());
-    const std::string target(in.target());
-    const size_t question = target.find('?');
-    request.path = target.substr(0, question);
-    if (question != std::string::npos) request.raw_query = target.substr(question + 1);
-    try {
-      for (const auto& [key, value] : Poco::URI(target).getQueryParameters()) {
-        request.query.emplace(key, value);
-      }
-    } catch (const Poco::Exception&) {
-      return text_reply(400, "Invalid request URI.");
-    }
+    if (auto refused = set_target(request, std::string(in.target()))) return refused;
     for (const auto& field : in) {
       request.headers.emplace(std::string(field.name_string()), std::string(field.value()));
     }

@@ -28,7 +28,6 @@
 #include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
-#include <Poco/URI.h>
 
 #include <chrono>
 #include <stdexcept>
@@ -79,17 +78,7 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
   Reply handle(Poco::Net::HTTPServerRequest& in, std::vector<std::string>& allowed) {
     Request request;
     request.method = in.getMethod();
-    const std::string& uri = in.getURI();
-    const size_t question = uri.find('?');
-    request.path = uri.substr(0, question);
-    if (question != std::string::npos) request.raw_query = uri.substr(question + 1);
-    try {
-      for (const auto& [key, value] : Poco::URI(uri).getQueryParameters()) {
-        request.query.emplace(key, value);
-      }
-    } catch (const Poco::Exception&) {
-      return text_reply(400, "Invalid request URI.");
-    }
+    if (auto refused = set_target(request, in.getURI())) return *refused;
     for (const auto& [name, value] : in) request.headers.emplace(name, value);
     // Feed links name the scheme the client used (https:// on a port with TLS).
     request.base_url = (in.secure() ? "https://" : "http://") +

@@ -1,6 +1,9 @@
 // Request and Reply helpers (see request.hpp).
 #include "worker/http/request.hpp"
 
+#include <Poco/Exception.h>
+#include <Poco/URI.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -26,6 +29,20 @@ std::string Request::param(const std::string& name) const {
 std::optional<std::string> Request::query_value(const std::string& name) const {
   for (const auto& [key, value] : query) {
     if (!CaseLess()(key, name) && !CaseLess()(name, key)) return value;
+  }
+  return std::nullopt;
+}
+
+std::optional<Reply> set_target(Request& request, const std::string& target) {
+  const size_t question = target.find('?');
+  request.path = target.substr(0, question);
+  if (question != std::string::npos) request.raw_query = target.substr(question + 1);
+  try {
+    for (const auto& [key, value] : Poco::URI(target).getQueryParameters()) {
+      request.query.emplace(key, value);
+    }
+  } catch (const Poco::Exception&) {
+    return text_reply(400, "Invalid request URI.");
   }
   return std::nullopt;
 }

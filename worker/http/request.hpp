@@ -52,6 +52,10 @@ struct Reply {
   std::string body;
 };
 
+// Sets the request's path, raw query and decoded query from the request target ("/path?query").
+// A 400 reply when the query cannot be decoded, else nullopt.
+std::optional<Reply> set_target(Request& request, const std::string& target);
+
 // A text reply whose reason phrase and body both carry `message`.
 Reply text_reply(int status, const std::string& message);
 // A JSON reply (content type application/json).
