@@ -13,6 +13,7 @@
 //   once the bootstrap commits a wrong password is refused as such.
 // The network between the engines drops chosen Appends, so each state is held for as long as
 // the test needs it, with no timing assumption beyond deadlines.
+#include "tests/unit/eventually.hpp"
 #include "worker/engine/builtin_user_gate.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/engine/users.hpp"
@@ -107,15 +108,6 @@ std::optional<Principal> login(Engine& engine, const std::string& user, const st
   return answer(f);
 }
 
-bool eventually(const std::function<bool()>& condition) {
-  const auto until = std::chrono::steady_clock::now() + kDeadline;
-  while (std::chrono::steady_clock::now() < until) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(5ms);  // polling a condition, with a deadline
-  }
-  return condition();
-}
-
 class Trio {
  public:
   explicit Trio(bool on_disk) {
@@ -158,12 +150,14 @@ class Trio {
 
   int leader() {
     int found = -1;
-    const bool led = eventually([&] {
-      for (int i = 0; i < 3; ++i) {
-        if (engines_[i] && engines_[i]->is_leader()) found = i;
-      }
-      return found >= 0;
-    });
+    const bool led = test::eventually(
+        [&] {
+          for (int i = 0; i < 3; ++i) {
+            if (engines_[i] && engines_[i]->is_leader()) found = i;
+          }
+          return found >= 0;
+        },
+        kDeadline);
     EXPECT_TRUE(led) << "no leader";
     return found;
   }
@@ -193,12 +187,15 @@ WriteResult append(Engine& engine, const std::string& stream, std::vector<NewEve
 // retry carries the same event ids, so it is idempotent.
 OperationResult append_on_leader(Trio& trio, const std::string& stream, std::vector<NewEvent> e) {
   WriteResult r;
-  eventually([&] {
-    const int leader = trio.leader();
-    if (leader < 0) return false;
-    r = append(trio[leader], stream, e);
-    return r.not_handled == NotHandledReason::None && r.result != OperationResult::CommitTimeout;
-  });
+  test::eventually(
+      [&] {
+        const int leader = trio.leader();
+        if (leader < 0) return false;
+        r = append(trio[leader], stream, e);
+        return r.not_handled == NotHandledReason::None &&
+               r.result != OperationResult::CommitTimeout;
+      },
+      kDeadline);
   return r.result;
 }
 
@@ -281,7 +278,8 @@ TEST(BuiltinUsersInACluster, AFollowerRestartedOnAnOldLogNeverTakesAReplacedDefa
   const int leader = trio.leader();
   const int behind = (leader + 1) % 3;
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(eventually([&] { return login(trio[i], "admin", "changeit").has_value(); }))
+    ASSERT_TRUE(test::eventually([&] { return login(trio[i], "admin", "changeit").has_value(); },
+                                 kDeadline))
         << "node " << i << " never accepted admin's default login";
   }
   trio.stop(behind);
@@ -309,7 +307,8 @@ TEST(BuiltinUsersInACluster, AFollowerRestartedOnAnOldLogNeverTakesAReplacedDefa
     return m.to == behind_id && append_carries(m, "$UserUpdated");
   });
   trio.start(behind);
-  ASSERT_TRUE(eventually([&] { return trio[behind].stats().commit_checkpoint > 0; }));
+  ASSERT_TRUE(
+      test::eventually([&] { return trio[behind].stats().commit_checkpoint > 0; }, kDeadline));
   auto old_admin = login_later(trio[behind], "admin", "changeit");
   auto old_ops = login_later(trio[behind], "ops", "changeit");
   auto new_admin = login_later(trio[behind], "admin", "new-pw");

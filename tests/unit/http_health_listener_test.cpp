@@ -5,6 +5,7 @@
 // connection that does not send its request within the I/O deadline, closes connections beyond
 // kHealthConnectionsMax at once, and keeps answering probes while a long request (a backup)
 // runs, refusing a second one meanwhile.
+#include "tests/unit/eventually.hpp"
 #include "tests/unit/raw_socket_client.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/http/health_responder.hpp"
@@ -152,14 +153,6 @@ class HealthResponderTest : public ::testing::Test {
     if (responder_) responder_->stop();
     std::filesystem::remove_all(std::filesystem::path(path_).parent_path());
   }
-  static bool eventually(const std::function<bool()>& condition) {
-    const auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (!condition()) {
-      if (Clock::now() > deadline) return false;
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-    return true;
-  }
   void expect_live() {
     auto client = test::RawSocketClient::unix_socket(path_);
     ASSERT_TRUE(client.send(get("/health/live")));
@@ -181,7 +174,7 @@ TEST_F(HealthResponderTest, ProbesAreAnsweredWhileALongRequestRunsAndASecondOneI
   start(20000);
   auto slow = test::RawSocketClient::unix_socket(path_);
   ASSERT_TRUE(slow.send("POST /admin/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"));
-  ASSERT_TRUE(eventually([&] { return responder_->load().threads == 2; }));
+  ASSERT_TRUE(test::eventually([&] { return responder_->load().threads == 2; }));
   expect_live();
   bool closed = false;
   auto second = test::RawSocketClient::unix_socket(path_);
@@ -195,7 +188,7 @@ TEST_F(HealthResponderTest, ProbesAreAnsweredWhileALongRequestRunsAndASecondOneI
     return text.find("done") != std::string::npos;
   });
   EXPECT_EQ(done.rfind("HTTP/1.1 200 ", 0), 0U) << done;
-  EXPECT_TRUE(eventually([&] { return responder_->load().threads == 1; }));
+  EXPECT_TRUE(test::eventually([&] { return responder_->load().threads == 1; }));
 }
 
 // A client that sends half a request is cut at the 500 ms deadline; one that keeps probing well
@@ -235,7 +228,7 @@ TEST_F(HealthResponderTest, ConnectionsBeyondTheLimitAreClosedAtOnce) {
   EXPECT_EQ(responder_->load().refused, 1);
   held.clear();
   // The listener sees the closes, then serves again.
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     auto client = test::RawSocketClient::unix_socket(path_);
     client.send(get("/health/live"));
     return client

@@ -4,6 +4,7 @@
 // waits on the engine longer than that deadline is still answered; and beyond kConnectionsMax
 // (request threads + accept queue) a connection is closed at once, after which the server serves
 // again.
+#include "tests/unit/eventually.hpp"
 #include "tests/unit/raw_socket_client.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/http/http_server.hpp"
@@ -46,14 +47,6 @@ class HttpLimitsTest : public ::testing::Test {
   }
   void TearDown() override {
     if (server_) server_->stop();
-  }
-  static bool eventually(const std::function<bool()>& condition) {
-    const auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (!condition()) {
-      if (Clock::now() > deadline) return false;
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-    return true;
   }
   // The server answers a request on a new connection with an HTTP status line.
   void expect_answer(const std::string& path) {
@@ -108,7 +101,7 @@ TEST_F(HttpLimitsTest, ConnectionsBeyondThreadsAndQueueAreClosedAtOnce) {
         std::make_unique<test::RawSocketClient>(test::RawSocketClient::loopback(server_->port())));
     ASSERT_TRUE(held.back()->send("GET /info HTTP/1.1\r\n"));
   }
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     const HttpServerLoad load = server_->load();
     return load.threads == kThreadsMax && load.queued == 0;
   }));
@@ -116,7 +109,7 @@ TEST_F(HttpLimitsTest, ConnectionsBeyondThreadsAndQueueAreClosedAtOnce) {
     held.push_back(
         std::make_unique<test::RawSocketClient>(test::RawSocketClient::loopback(server_->port())));
   }
-  ASSERT_TRUE(eventually([&] { return server_->load().queued == kQueuedConnectionsMax; }));
+  ASSERT_TRUE(test::eventually([&] { return server_->load().queued == kQueuedConnectionsMax; }));
   EXPECT_EQ(server_->load().refused, 0);
 
   auto beyond = test::RawSocketClient::loopback(server_->port());
@@ -131,7 +124,7 @@ TEST_F(HttpLimitsTest, ConnectionsBeyondThreadsAndQueueAreClosedAtOnce) {
   // The request threads see the held clients' closes, then take the queued (closed) connections
   // one by one; until the first of them is taken the queue is still full and a new connection is
   // refused, which on a busy machine (two tests at a time) can be after the client's next connect.
-  ASSERT_TRUE(eventually([&] { return server_->load().queued == 0; }));
+  ASSERT_TRUE(test::eventually([&] { return server_->load().queued == 0; }));
   expect_answer("/info");
 }
 

@@ -5,6 +5,7 @@
 // volatile subscriptions; and the node-wide limits (connections, partial frames, queued sends) that
 // the plain and the secure port share.
 #include "common/framing.hpp"
+#include "tests/unit/eventually.hpp"
 #include "worker/engine/engine.hpp"
 #include "worker/tcp/client_limits.hpp"
 #include "worker/tcp/convert.hpp"
@@ -804,15 +805,6 @@ class LimitsTest : public SessionTest {
     ASSERT_EQ(reply->command, uint8_t(Command::SubscriptionConfirmation));
   }
   // Polls `condition` until it holds or `timeout` passes.
-  static bool eventually(const std::function<bool()>& condition,
-                         milliseconds timeout = milliseconds(10000)) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!condition()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-    return true;
-  }
   static void expect_pong(RawClient& client) {
     const Guid id = client.send(Command::Ping);
     std::optional<wire::Package> reply = client.receive();
@@ -836,7 +828,7 @@ TEST_F(LimitsTest, AFrameBeyondTheNodeBudgetClosesItsConnectionAndOthersGoOn) {
       wire::encode_package(Command::Ping, held_id, std::string(700 * kKiB, 'p'));
   RawClient first(port());
   first.send_bytes(held.substr(0, 600 * kKiB));
-  ASSERT_TRUE(eventually([&] { return budget->used_bytes() == 600 * kKiB; }));
+  ASSERT_TRUE(test::eventually([&] { return budget->used_bytes() == 600 * kKiB; }));
 
   const Guid refused_id = random_guid();
   const std::string refused =
@@ -856,7 +848,7 @@ TEST_F(LimitsTest, AFrameBeyondTheNodeBudgetClosesItsConnectionAndOthersGoOn) {
   ASSERT_TRUE(reply);
   EXPECT_EQ(reply->command, uint8_t(Command::Pong));
   EXPECT_EQ(reply->correlation_id, held_id);
-  EXPECT_TRUE(eventually([&] { return budget->used_bytes() == 0; }));
+  EXPECT_TRUE(test::eventually([&] { return budget->used_bytes() == 0; }));
   RawClient third(port());
   expect_pong(third);
   expect_pong(first);
@@ -876,7 +868,7 @@ TEST_F(LimitsTest, ConnectionsBeyondTheLimitAreClosedAndTheOthersServed) {
   EXPECT_TRUE(third.closed_by_server());
   expect_pong(second);
   first.reset();
-  ASSERT_TRUE(eventually([&] { return server_->connections() == 1; }));
+  ASSERT_TRUE(test::eventually([&] { return server_->connections() == 1; }));
   RawClient fourth(port());
   expect_pong(fourth);
   expect_pong(second);
@@ -960,7 +952,8 @@ TEST_F(LimitsTest, ThePlainAndTheSecurePortShareTheConnectionLimitAndTheFrameBud
   const std::string held =
       wire::encode_package(Command::Ping, random_guid(), std::string(700 * kKiB, 'p'));
   secure_client->send_bytes(held.substr(0, 600 * kKiB));
-  ASSERT_TRUE(eventually([&] { return limits->partial_frames().used_bytes() == 600 * kKiB; }));
+  ASSERT_TRUE(
+      test::eventually([&] { return limits->partial_frames().used_bytes() == 600 * kKiB; }));
   // ... so one of 500 KiB on the plain port passes it and is refused.
   const Guid refused_id = random_guid();
   RawClient refused(port());
@@ -971,7 +964,7 @@ TEST_F(LimitsTest, ThePlainAndTheSecurePortShareTheConnectionLimitAndTheFrameBud
   EXPECT_EQ(reply->command, uint8_t(Command::BadRequest));
   EXPECT_EQ(reply->correlation_id, refused_id);
   EXPECT_TRUE(refused.closed_by_server());
-  ASSERT_TRUE(eventually([&] { return limits->connections() == 1; }));
+  ASSERT_TRUE(test::eventually([&] { return limits->connections() == 1; }));
 
   // One connection on each port: a third is refused on either port.
   RawClient plain(port());
@@ -986,7 +979,7 @@ TEST_F(LimitsTest, ThePlainAndTheSecurePortShareTheConnectionLimitAndTheFrameBud
 
   // Closing the secure connection frees its slot and its share for the plain port.
   secure_client.reset();
-  ASSERT_TRUE(eventually([&] { return limits->connections() == 1; }));
+  ASSERT_TRUE(test::eventually([&] { return limits->connections() == 1; }));
   EXPECT_EQ(limits->partial_frames().used_bytes(), 0U);
   RawClient again(port());
   expect_pong(again);
@@ -1014,7 +1007,7 @@ TEST_F(LimitsTest, AClientThatStopsReadingIsClosedAtTheWriteDeadline) {
     ASSERT_TRUE(pushed) << "push " << i;
     EXPECT_EQ(pushed->command, uint8_t(Command::StreamEventAppeared));
   }
-  ASSERT_TRUE(eventually([&] { return server_->connections() == 1; }));
+  ASSERT_TRUE(test::eventually([&] { return server_->connections() == 1; }));
   const std::vector<std::string> calls = engine_.calls();
   EXPECT_EQ(std::count(calls.begin(), calls.end(), "forget"), 1);
   EXPECT_TRUE(stalled.closed_by_server(std::chrono::seconds(10)));
@@ -1056,10 +1049,10 @@ TEST_F(LimitsTest, ASlowSubscriberAboveItsShareOfTheSpentSendBudgetIsClosed) {
   EXPECT_TRUE(stalled.closed_by_server(std::chrono::seconds(10)));
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30))
       << "closed by the budget, not by the 60 s write deadline";
-  ASSERT_TRUE(eventually([&] { return limits->connections() == 1; }));
+  ASSERT_TRUE(test::eventually([&] { return limits->connections() == 1; }));
   const std::vector<std::string> calls = engine_.calls();
   EXPECT_EQ(std::count(calls.begin(), calls.end(), "forget"), 1);
-  EXPECT_TRUE(eventually([&] { return limits->queued_sends().used_bytes() == 0; }));
+  EXPECT_TRUE(test::eventually([&] { return limits->queued_sends().used_bytes() == 0; }));
   expect_pong(reader);
 }
 
