@@ -67,6 +67,17 @@ size_t message_size(const replication::Message& m, size_t append, const std::str
          bytes_field_size(kMessageAppend, append);
 }
 
+// An Append's entry up to its payload's bytes: the entry's length, its fields, the payload's
+// tag and length (both encoders write the payload after it).
+uint8_t* put_entry_head(const replication::Entry& e, uint8_t* p) {
+  p = put_length(kAppendEntries, entry_size(e), p);
+  p = put_varint(kEntryPosition, u64(e.position), p);
+  p = put_varint(kEntryEnd, u64(e.end), p);
+  p = put_varint(kEntryEpoch, u64(e.epoch), p);
+  p = put_varint(kEntryIsEpochRecord, e.is_epoch_record ? 1 : 0, p);
+  return put_length(kEntryPayload, e.payload.size(), p);
+}
+
 uint8_t* put_prefix(size_t size, uint8_t* p) {
   const auto n = static_cast<uint32_t>(size);
   for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>((n >> (8 * i)) & 0xFF);
@@ -100,13 +111,8 @@ std::string frame_append(const replication::Message& m, const replication::Appen
   auto* const begin = reinterpret_cast<uint8_t*>(out.data());
   uint8_t* p = put_append_head(m, a, append, size, cluster, from_endpoint, to_endpoint, begin);
   for (const auto& e : a.entries) {
-    p = put_length(kAppendEntries, entry_size(e), p);
-    p = put_varint(kEntryPosition, u64(e.position), p);
-    p = put_varint(kEntryEnd, u64(e.end), p);
-    p = put_varint(kEntryEpoch, u64(e.epoch), p);
-    p = put_varint(kEntryIsEpochRecord, e.is_epoch_record ? 1 : 0, p);
+    p = put_entry_head(e, p);
     // A leader's own record is written here straight from the record (no encoded copy first).
-    p = put_length(kEntryPayload, e.payload.size(), p);
     e.payload.copy_to(reinterpret_cast<char*>(p));
     p += e.payload.size();
     if (e.is_gap) p = put_varint(kEntryIsGap, 1, p);
@@ -169,12 +175,7 @@ OutFrame frame_append_parts(const replication::Message& m, const replication::Ap
   out.put(begin, p);
   uint8_t fields[6 + 4 * 11 + 6];
   for (const auto& e : a.entries) {
-    p = put_length(kAppendEntries, entry_size(e), fields);
-    p = put_varint(kEntryPosition, u64(e.position), p);
-    p = put_varint(kEntryEnd, u64(e.end), p);
-    p = put_varint(kEntryEpoch, u64(e.epoch), p);
-    p = put_varint(kEntryIsEpochRecord, e.is_epoch_record ? 1 : 0, p);
-    p = put_length(kEntryPayload, e.payload.size(), p);
+    p = put_entry_head(e, fields);
     out.put(fields, p);
     e.payload.write_parts(out);
     f.keep.push_back(e.payload);
