@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Worker, freePort, waitFor, tlsSettings } from './harness.mjs';
+import { Worker, freePort, portFree, waitFor, tlsSettings } from './harness.mjs';
 import { es, testSettings } from './es.mjs';
 import { TLS, httpFetch } from './tls.mjs';
 
@@ -81,14 +81,12 @@ export class Cluster {
   async allocate() {
     let shared;
     if (this.samePorts) {
-      // Ports free on 127.0.0.1 are, on loopback, as good as free on the others too; check
-      // each host to be sure.
+      // Ports reserved on 127.0.0.1 must also be bindable on every other host of the cluster.
       for (;;) {
         shared = [await freePort(), await freePort(), await freePort(), await freePort()];
-        const ok = await Promise.all(this.hosts.flatMap((h) => shared.map(async (p) => {
-          try { return (await freePort(h)) !== p; } catch { return false; }
-        })));
-        if (new Set(shared).size === 4 && ok.every(Boolean)) break;
+        const ok = await Promise.all(
+          this.hosts.flatMap((h) => shared.map((p) => portFree(p, h).catch(() => false))));
+        if (ok.every(Boolean)) break;
       }
     }
     for (let i = 0; i < this.size; i++) {

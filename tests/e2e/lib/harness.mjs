@@ -12,16 +12,30 @@ import { TLS, workerTlsArgs } from './tls.mjs';
 export const WORKER = process.env.CHORUS_WORKER ||
   path.resolve(import.meta.dirname, '../../build/release/worker/chorus-worker');
 
-// A free TCP port on 127.0.0.1, found by binding port 0 and releasing it.
-// Ports this process has handed out: the kernel may offer a released port again, and a test that
-// asks for several ports before binding any of them must get distinct ones.
+// A free TCP port, drawn from kPortFirst..kPortLast: below the kernel's ephemeral range
+// (32768-60999 by default), so that no outgoing connection can take it as its local port between
+// the probe's release and the worker's bind, as one found by binding port 0 could be.
+const kPortFirst = 3000;
+const kPortLast = 9999;
+// Ports this process has handed out: a test that asks for several ports before binding any of
+// them must get distinct ones.
 const handedOut = new Set();
 
-// Test files run side by side (ctest -j2), and between freePort's release of a port and the
-// worker's bind another test process may be offered the same port by the kernel. So every port
-// handed out is also reserved machine-wide: a file named after it in a shared folder, created
-// exclusively (O_EXCL) with this process's pid, removed when this process exits. A file left by
-// a process that died without exiting (SIGKILL, a ctest timeout) is removed once it is old.
+function ephemeralRange() {
+  try {
+    const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim().split(/\s+/).map(Number);
+    return { lo, hi };
+  } catch {
+    return { lo: 32768, hi: 60999 };
+  }
+}
+
+// Test files run side by side (ctest -j2), and between freePort's probe of a port and the
+// worker's bind another test process may probe the same port. So every port handed out is also
+// reserved machine-wide: a file named after it in a shared folder, created exclusively (O_EXCL)
+// with this process's pid, removed when this process exits. A file left by a process that died
+// without exiting (SIGKILL, a ctest timeout) is removed once it is old.
 const reservations = path.join(os.tmpdir(), 'chorus-e2e-ports');
 const kStaleReservationMs = 10 * 60 * 1000;
 const reserved = [];
@@ -56,22 +70,34 @@ function reserve(port) {
   return true;
 }
 
-export async function freePort(host = '127.0.0.1') {
-  for (;;) {
-    const port = await new Promise((resolve, reject) => {
-      const srv = net.createServer();
-      srv.unref();
-      srv.on('error', reject);
-      srv.listen(0, host, () => {
-        const { port: p } = srv.address();
-        srv.close(() => resolve(p));
-      });
+// Whether port can be bound on host now (it is neither bound nor reserved by the kernel).
+export function portFree(port, host = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', (e) => {
+      if (e.code === 'EADDRINUSE' || e.code === 'EACCES') resolve(false);
+      else reject(e);
     });
-    if (!handedOut.has(port) && reserve(port)) {
-      handedOut.add(port);
-      return port;
-    }
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+export async function freePort(host = '127.0.0.1') {
+  const { lo, hi } = ephemeralRange();
+  if (kPortLast >= lo && kPortFirst <= hi) {
+    throw new Error(`the test ports ${kPortFirst}-${kPortLast} overlap this machine's ephemeral ` +
+                    `range ${lo}-${hi} (/proc/sys/net/ipv4/ip_local_port_range)`);
   }
+  const span = kPortLast - kPortFirst + 1;
+  const start = crypto.randomInt(span);
+  for (let i = 0; i < span; i++) {
+    const port = kPortFirst + ((start + i) % span);
+    if (handedOut.has(port) || !(await portFree(port, host)) || !reserve(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port in ${kPortFirst}-${kPortLast} on ${host}`);
 }
 
 // A cluster secret file for this test process (mode 0600, removed at exit). Workers and managers
