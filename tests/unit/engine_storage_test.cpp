@@ -5,6 +5,8 @@
 // the table or still in memory, across bulk inserts, restarts, truncations and scavenges.
 #include "worker/engine/storage.hpp"
 
+#include "worker/engine/schema.hpp"
+
 #include "tests/unit/event_record_checks.hpp"
 #include "tests/unit/sqlite_file.hpp"
 
@@ -363,7 +365,7 @@ TEST(StreamIndex, ReadsSeeEveryEventBeforeAndAfterTheBulkInsert) {
   expect_reads_match(node.reader, model, end);
   // Past it twice: the table has what came before the last bulk insert.
   end = write_events(node, model, end, 2 * static_cast<int>(kStreamIndexDeferredMax), 5, 37);
-  const int64_t indexed = count_rows(dir.path(), "SELECT count(*) FROM stream_index");
+  const int64_t indexed = count_rows(dir.path(), "SELECT sum(count) FROM stream_index");
   EXPECT_GE(indexed, 2 * static_cast<int64_t>(kStreamIndexDeferredMax));
   EXPECT_EQ(static_cast<size_t>(indexed) + node.db.stream_tail().size(),
             3 * kStreamIndexDeferredMax - 50);
@@ -383,7 +385,7 @@ TEST(StreamIndex, AStartIndexesTheTailThatAStoppedWriterLeft) {
   }
   EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) FROM stream_index"), 0);
   Node again(dir.path());
-  EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) FROM stream_index"), 300);
+  EXPECT_EQ(count_rows(dir.path(), "SELECT sum(count) FROM stream_index"), 300);
   EXPECT_EQ(again.db.stream_tail().size(), 0u);
   EXPECT_EQ(again.db.stream_tail().indexed_end(), end);
   expect_reads_match(again.reader, model, end);
@@ -422,8 +424,8 @@ TEST(StreamIndex, ATruncationBelowTheIndexedEndTakesItsEntriesOutOfTheTable) {
     ASSERT_TRUE(node.writer.submit(std::move(b)));
     ASSERT_TRUE(node.notices.wait_last_end(position));
     end = position;
-    EXPECT_EQ(count_rows(dir.path(),
-                         "SELECT count(*) FROM stream_index WHERE pos>=" + std::to_string(cut)),
+    EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) FROM stream_index WHERE last_pos>=" +
+                                         std::to_string(cut)),
               0);
     expect_reads_match(node.reader, model, end);
     end = write_events(node, model, end, 60, 4, 7);
@@ -431,7 +433,7 @@ TEST(StreamIndex, ATruncationBelowTheIndexedEndTakesItsEntriesOutOfTheTable) {
     node.writer.stop();
   }
   Node again(dir.path());
-  EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) FROM stream_index"),
+  EXPECT_EQ(count_rows(dir.path(), "SELECT sum(count) FROM stream_index"),
             count_rows(dir.path(), "SELECT count(*) FROM events"));
   expect_reads_match(again.reader, model, end);
 }
@@ -478,6 +480,177 @@ TEST(StreamIndex, AScavengedEventLeavesTheTableAndTheTailSkipsIt) {
   EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) FROM stream_index WHERE pos=" +
                                        std::to_string(tail_position)),
             0);
+  expect_reads_match(node.reader, model, end);
+}
+
+// Writes `writes` writes of `per_write` consecutive events of one stream each, the streams
+// taken in turn, one batch per write; returns the end.
+int64_t write_runs(Node& node, Model& model, int64_t position, int writes, int streams,
+                   int per_write, const std::string& prefix = "w") {
+  for (int w = 0; w < writes; ++w) {
+    const std::string stream = prefix + std::to_string(w % streams);
+    auto& events = model[stream];
+    LogBatch b;
+    for (int k = 0; k < per_write; ++k) {
+      const int64_t number = events.empty() ? 0 : events.rbegin()->first + 1;
+      b.entries.push_back(record(stream, number, position));
+      events[number] = position;
+      position += 10;
+    }
+    EXPECT_TRUE(node.writer.submit(std::move(b)));
+    EXPECT_TRUE(node.notices.wait_last_end(position));
+  }
+  return position;
+}
+
+// Runs `job` on the writer and waits (with a deadline) for its result.
+MaintenanceResult maintain(Node& node, MaintenanceJob job) {
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<MaintenanceResult> result;
+  job.done = [&](const MaintenanceResult& r) {
+    std::lock_guard lock(m);
+    result = r;
+    cv.notify_all();
+  };
+  EXPECT_TRUE(node.writer.submit(std::move(job)));
+  std::unique_lock lock(m);
+  EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return result.has_value(); }));
+  return result.value_or(MaintenanceResult{false, "no answer", 0, 0});
+}
+
+TEST(StreamRuns, AWriteIsOneEntryAndALongOneIsSplitAtTheMost) {
+  TempFolder dir;
+  Node node(dir.path());
+  Model model;
+  int64_t end = write_runs(node, model, 0, 3, 1, 100, "long");  // 100 = 3 x 32 + 4
+  // Up to the bulk insert exactly (its last write crosses kStreamIndexDeferredMax).
+  const int writes = (static_cast<int>(kStreamIndexDeferredMax) - 300 + 9) / 10;
+  end = write_runs(node, model, end, writes, 7, 10);
+  ASSERT_EQ(node.db.stream_tail().size(), 0u);
+  const std::string long_runs = "FROM stream_index WHERE stream='long0'";
+  // The three writes of "long0" follow each other in the log: one sequence, split by the cap.
+  EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) " + long_runs), 10);
+  EXPECT_EQ(count_rows(dir.path(), "SELECT max(count) " + long_runs), kStreamRunEventsMax);
+  EXPECT_EQ(count_rows(dir.path(), "SELECT sum(count) " + long_runs), 300);
+  EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) FROM stream_index WHERE stream<>'long0'"),
+            writes);
+  EXPECT_EQ(count_rows(dir.path(),
+                       "SELECT count(*) FROM stream_index WHERE stream<>'long0' AND count<>10"),
+            0);
+  // Each entry covers exactly its events' positions.
+  EXPECT_EQ(count_rows(dir.path(),
+                       "SELECT count(*) FROM stream_index r WHERE r.count <> (SELECT count(*)"
+                       " FROM events e WHERE e.pos BETWEEN r.pos AND r.last_pos AND"
+                       " e.stream=r.stream AND e.number BETWEEN r.first AND r.first+r.count-1)"),
+            0);
+  expect_reads_match(node.reader, model, end);
+  // A start indexes a stopped writer's tail in the same runs (from the events, in SQL).
+  end = write_runs(node, model, end, 20, 4, 12);
+  node.writer.stop();
+  const int64_t runs_before = count_rows(dir.path(), "SELECT count(*) FROM stream_index");
+  Node again(dir.path());
+  EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) FROM stream_index"), runs_before + 20);
+  EXPECT_EQ(count_rows(dir.path(), "SELECT sum(count) FROM stream_index"),
+            count_rows(dir.path(), "SELECT count(*) FROM events"));
+  expect_reads_match(again.reader, model, end);
+}
+
+// A follower's truncation lands inside an indexed run: the run keeps its events below the cut,
+// and the stream goes on from the cut's number with other events.
+TEST(StreamRuns, ATruncationInsideARunShortensIt) {
+  TempFolder dir;
+  Model model;
+  int64_t end = 0;
+  {
+    Node node(dir.path());
+    end = write_runs(node, model, end, static_cast<int>(kStreamIndexDeferredMax) / 20 + 5, 3, 20);
+    const int64_t indexed_end = node.db.stream_tail().indexed_end();
+    // The last indexed run of w1, cut after its 7th event.
+    const std::string last_run =
+        "FROM stream_index WHERE stream='w1' AND pos<" + std::to_string(indexed_end);
+    const int64_t first = count_rows(dir.path(), "SELECT max(first) " + last_run);
+    const int64_t run_pos = count_rows(dir.path(), "SELECT max(pos) " + last_run);
+    ASSERT_EQ(count_rows(dir.path(),
+                         "SELECT count FROM stream_index WHERE stream='w1' AND"
+                         " first=" +
+                             std::to_string(first)),
+              20);
+    const int64_t cut = run_pos + 7 * 10;
+    ASSERT_LT(cut, indexed_end);
+    model.clear();
+    {
+      ReadConnection c(node.db);
+      for (const auto& r : c.all(0, true, cut - 1, 1 << 20)) {
+        model[r.stream][r.number] = r.position.prepare;
+      }
+    }
+    LogBatch b;
+    b.truncate_to = cut;
+    int64_t position = cut;
+    for (int i = 0; i < 5; ++i) {  // w1 goes on from the cut's number, then another stream
+      b.entries.push_back(record("w1", first + 7 + i, position));
+      model["w1"][first + 7 + i] = position;
+      position += 10;
+    }
+    b.entries.push_back(record("other", 0, position));
+    model["other"][0] = position;
+    position += 10;
+    ASSERT_TRUE(node.writer.submit(std::move(b)));
+    ASSERT_TRUE(node.notices.wait_last_end(position));
+    end = position;
+    const std::string run =
+        "FROM stream_index WHERE stream='w1' AND first=" + std::to_string(first);
+    EXPECT_EQ(count_rows(dir.path(), "SELECT count " + run), 7);
+    EXPECT_EQ(count_rows(dir.path(), "SELECT last_pos " + run), cut - 10);
+    EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) FROM stream_index WHERE last_pos>=" +
+                                         std::to_string(cut)),
+              0);
+    expect_reads_match(node.reader, model, end);
+    // The next bulk insert indexes the new events after the shortened run.
+    end = write_runs(node, model, end, static_cast<int>(kStreamIndexDeferredMax) / 20, 3, 20);
+    EXPECT_EQ(count_rows(dir.path(), "SELECT count " + run), 7);
+    expect_reads_match(node.reader, model, end);
+    node.writer.stop();
+  }
+  Node again(dir.path());
+  EXPECT_EQ(count_rows(dir.path(), "SELECT sum(count) FROM stream_index"),
+            count_rows(dir.path(), "SELECT count(*) FROM events"));
+  expect_reads_match(again.reader, model, end);
+}
+
+// A scavenge removes some events of an indexed run (the run reads as the rest), then the rest
+// (the run goes).
+TEST(StreamRuns, AScavengedRunReadsAsItsRemainingEventsAndGoesWhenEmpty) {
+  TempFolder dir;
+  Node node(dir.path());
+  Model model;
+  int64_t end = write_runs(node, model, 0, static_cast<int>(kStreamIndexDeferredMax) / 8, 4, 8);
+  ASSERT_EQ(node.db.stream_tail().size(), 0u);
+  const int64_t run_pos =
+      count_rows(dir.path(), "SELECT pos FROM stream_index WHERE stream='w2' AND first=16");
+  const std::string run = "FROM stream_index WHERE stream='w2' AND first=16";
+  MaintenanceJob some;
+  some.remove_positions = {run_pos + 20, run_pos + 50};  // w2@18, w2@21
+  auto result = maintain(node, std::move(some));
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(result.removed, 2);
+  model["w2"].erase(18);
+  model["w2"].erase(21);
+  EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) " + run), 1);
+  EXPECT_FALSE(node.reader.record("w2", 18, end).has_value());
+  expect_reads_match(node.reader, model, end);
+  MaintenanceJob rest;
+  for (const int64_t n : {16, 17, 19, 20, 22, 23}) {
+    rest.remove_positions.push_back(run_pos + (n - 16) * 10);
+    model["w2"].erase(n);
+  }
+  result = maintain(node, std::move(rest));
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(result.removed, 6);
+  EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) " + run), 0);
+  EXPECT_EQ(count_rows(dir.path(), "SELECT count(*) FROM stream_index WHERE stream='w2'"),
+            static_cast<int64_t>(kStreamIndexDeferredMax) / 32 - 1);
   expect_reads_match(node.reader, model, end);
 }
 

@@ -65,6 +65,29 @@ INSERT INTO checkpoints(name, value)
   VALUES('stream_index_end', COALESCE((SELECT end_pos FROM events ORDER BY pos DESC LIMIT 1), 0));
 )sql";
 
+// Layout 5: the stream index holds one entry per run of a stream's consecutive events (a
+// write's events are consecutive in number and in position), not one per event: (stream, the
+// run's first number) -> the positions of its first and last events and its count. Rebuilt
+// from the events (the layout 4 table may lag its stream_index_end), then renamed in its place.
+std::string layout5_steps() {
+  return std::string(R"sql(
+CREATE TABLE stream_runs(
+  stream TEXT NOT NULL,
+  first INTEGER NOT NULL,
+  pos INTEGER NOT NULL,
+  last_pos INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY(stream, first)) WITHOUT ROWID;
+)sql") + stream_runs_from_events_sql("stream_runs", "0") +
+         R"sql(;
+DROP TABLE stream_index;
+ALTER TABLE stream_runs RENAME TO stream_index;
+INSERT INTO checkpoints(name, value)
+  VALUES('stream_index_end', COALESCE((SELECT end_pos FROM events ORDER BY pos DESC LIMIT 1), 0))
+  ON CONFLICT(name) DO UPDATE SET value=excluded.value;
+)sql";
+}
+
 constexpr int kAutoVacuumIncremental = 2;  // PRAGMA auto_vacuum's value for INCREMENTAL
 
 void exec(sqlite3* db, const std::string& sql) {
@@ -133,7 +156,37 @@ void migrate_3_to_4(sqlite3* db, const std::string& location) {
   in_transaction(db, 4, [db] { exec(db, kLayout4Steps); });
 }
 
+// 4 -> 5: one pass over the events, like 3 -> 4.
+void migrate_4_to_5(sqlite3* db, const std::string& location) {
+  if (!is_memory(db) && scalar(db, "SELECT count(*) FROM events") > 0) {
+    std::cerr << "chorus-worker: rebuilding the stream index of " << location
+              << " once, in runs (schema version 5)" << std::endl;
+  }
+  in_transaction(db, 5, [db] { exec(db, layout5_steps()); });
+}
+
 }  // namespace
+
+std::string stream_runs_from_events_sql(const std::string& table, const std::string& from_pos) {
+  // A run starts at an event that does not follow its predecessor in the log (by position)
+  // as the next number of the same stream; runs longer than kStreamRunEventsMax are split.
+  const std::string cap = std::to_string(kStreamRunEventsMax);
+  return "INSERT INTO " + table +
+         "(stream, first, pos, last_pos, count)"
+         " SELECT stream, min(number), min(pos), max(pos), count(*) FROM ("
+         "  SELECT stream, number, pos, run,"
+         "   (row_number() OVER (PARTITION BY run ORDER BY pos) - 1) / " +
+         cap +
+         " AS part FROM ("
+         "    SELECT stream, number, pos, sum(fresh) OVER (ORDER BY pos) AS run FROM ("
+         "      SELECT stream, number, pos,"
+         "       CASE WHEN stream IS lag(stream) OVER w AND number = lag(number) OVER w + 1"
+         "        THEN 0 ELSE 1 END AS fresh"
+         "      FROM events WHERE pos>=" +
+         from_pos +
+         " WINDOW w AS (ORDER BY pos))))"
+         " GROUP BY run, part";
+}
 
 int schema_version(sqlite3* db) {
   const auto version = static_cast<int>(scalar(db, "PRAGMA user_version"));
@@ -165,6 +218,7 @@ void migrate_schema(sqlite3* db, const std::string& location) {
   if (version < 2) migrate_1_to_2(db, location);
   if (version < 3) migrate_2_to_3(db);
   if (version < 4) migrate_3_to_4(db, location);
+  if (version < 5) migrate_4_to_5(db, location);
 }
 
 }  // namespace chorus

@@ -4,6 +4,7 @@
 // Called once per database, before any other connection is opened; not thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -16,7 +17,16 @@ namespace chorus {
 // 2: auto_vacuum=INCREMENTAL, so that a scavenge can give freed pages back to the file system
 // 3: log_gaps (ranges a scavenging leader no longer holds) and checkpoints (the scavenged end)
 // 4: stream_index, a table written in bulk, replaces the index events_by_stream
-inline constexpr int kSchemaVersion = 4;
+// 5: stream_index holds one entry per run of a stream's consecutive events
+inline constexpr int kSchemaVersion = 5;
+
+// The most events one stream index entry covers: a read of one event scans at most this many
+// rows of its run (a write of more events gets several entries).
+inline constexpr int64_t kStreamRunEventsMax = 32;
+
+// INSERT INTO `table`(stream, first, pos, last_pos, count) of the runs of the events at
+// positions >= `from_pos` (an SQL expression, e.g. "?1"), grouped from the events rows.
+std::string stream_runs_from_events_sql(const std::string& table, const std::string& from_pos);
 
 // The file was written by a release that knows a newer layout than this binary.
 class SchemaTooNew : public std::runtime_error {

@@ -228,17 +228,19 @@ std::string insert_event_rows_sql(size_t rows) {
   return sql;
 }
 
-// INSERT INTO stream_index of `rows` entries, each bound as (stream, number, pos).
+// INSERT INTO stream_index of `rows` runs, each bound as (stream, first, pos, last_pos, count).
+constexpr int kRunColumns = 5;
 std::string insert_index_rows_sql(size_t rows) {
-  std::string sql = "INSERT INTO stream_index(stream, number, pos) VALUES";
-  for (size_t i = 0; i < rows; ++i) sql += i == 0 ? "(?,?,?)" : ",(?,?,?)";
+  std::string sql = "INSERT INTO stream_index(stream, first, pos, last_pos, count) VALUES";
+  for (size_t i = 0; i < rows; ++i) sql += i == 0 ? "(?,?,?,?,?)" : ",(?,?,?,?,?)";
   return sql;
 }
 
-// Every event from ?1 on into the stream index's table (the writer's bulk step).
-constexpr const char* kIndexFrom =
-    "INSERT INTO stream_index(stream, number, pos) SELECT stream, number, pos FROM events"
-    " WHERE pos>=?1";
+// The runs of the stream index that may hold number `n` (an SQL expression) start in
+// (n - kStreamRunEventsMax, n]: a condition on the table's key, so that a lookup is one seek.
+std::string runs_around_sql(const std::string& n) {
+  return "first<=" + n + " AND first>" + n + "-" + std::to_string(kStreamRunEventsMax);
+}
 
 // At start, before any reader: the events that a stopped writer had not indexed yet go into
 // the table, so that the tail starts empty. Returns the index's end (the log's end).
@@ -251,8 +253,9 @@ int64_t index_stored_tail(sqlite3* db) {
   if (end <= indexed_end) return indexed_end;
   exec(db, "BEGIN IMMEDIATE");
   try {
-    for (const auto& [sql, value] : {std::pair{std::string(kIndexFrom), indexed_end},
-                                     std::pair{set_stream_index_end_sql(), end}}) {
+    for (const auto& [sql, value] :
+         {std::pair{stream_runs_from_events_sql("stream_index", "?1"), indexed_end},
+          std::pair{set_stream_index_end_sql(), end}}) {
       sqlite3_stmt* s = prepare_on(db, sql);
       sqlite3_bind_int64(s, 1, value);
       const int rc = sqlite3_step(s);
@@ -344,18 +347,25 @@ ReadConnection::ReadConnection(const Database& db)
     : tail_(db.stream_tail()), db_(db.open_connection(false)) {
   const std::string cols = kColumns;
   const std::string from = "SELECT " + cols + " FROM events WHERE ";
-  // Through the stream index's table (the events it holds: positions up to ?2, which the
-  // caller sets below the tail's indexed end), then the event by its rowid. CROSS JOIN keeps
-  // that order: the index drives, as an index on events did.
+  // Through the stream index's runs (the events it holds: positions up to ?2, which the
+  // caller sets below the tail's indexed end), then each run's rows by their rowids. CROSS
+  // JOIN keeps that order: the index drives, as an index on events did. A run's rows are
+  // filtered on their own stream and number: a scavenge may have removed some of them. The
+  // rows' upper bound is one min(): with two, SQLite may end its scan of a run at ?2 instead.
   const std::string indexed = "SELECT " + prefixed_columns("e.") +
-                              " FROM stream_index s CROSS JOIN events e ON e.pos=s.pos"
-                              " WHERE s.stream=?1 AND s.pos<=?2";
-  last_record_ = prepare((indexed + " ORDER BY s.number DESC LIMIT 1").c_str());
-  record_ = prepare((indexed + " AND s.number=?3").c_str());
-  range_asc_ = prepare(
-      (indexed + " AND s.number>=?3 AND s.number<=?4 ORDER BY s.number ASC LIMIT ?5").c_str());
-  range_desc_ = prepare(
-      (indexed + " AND s.number>=?3 AND s.number<=?4 ORDER BY s.number DESC LIMIT ?5").c_str());
+                              " FROM stream_index r CROSS JOIN events e"
+                              " ON e.pos>=r.pos AND e.pos<=min(r.last_pos, ?2)"
+                              " WHERE r.stream=?1 AND r.pos<=?2 AND e.stream=?1";
+  const std::string runs_in_range = " AND r.first<=?4 AND r.first>?3-" +
+                                    std::to_string(kStreamRunEventsMax) +
+                                    " AND e.number>=?3 AND e.number<=?4";
+  last_record_ = prepare((indexed + " ORDER BY r.first DESC, e.pos DESC LIMIT 1").c_str());
+  record_ =
+      prepare((indexed + " AND r." + runs_around_sql("?3") + " AND e.number=?3 LIMIT 1").c_str());
+  range_asc_ =
+      prepare((indexed + runs_in_range + " ORDER BY r.first ASC, e.pos ASC LIMIT ?5").c_str());
+  range_desc_ =
+      prepare((indexed + runs_in_range + " ORDER BY r.first DESC, e.pos DESC LIMIT ?5").c_str());
   at_ = prepare((from + "pos=?1").c_str());
   at_visit_ = prepare((from + "pos=?1").c_str());
   all_fwd_ = prepare((from + "pos>=?1 AND pos<=?2 ORDER BY pos ASC LIMIT ?3").c_str());
@@ -708,10 +718,23 @@ StorageWriter::StorageWriter(const Database& db,
                "', ?1) ON CONFLICT(name) DO UPDATE SET value=max(value, excluded.value)");
   index_entry_ = prepare_on(db_, insert_index_rows_sql(1));
   index_entries_ = prepare_on(db_, insert_index_rows_sql(kIndexRowsPerStatement));
-  unindex_from_ = prepare_on(db_,
-                             "DELETE FROM stream_index WHERE (stream, number) IN"
-                             " (SELECT stream, number FROM events WHERE pos>=?1 AND pos<?2)");
-  unindex_event_ = prepare_on(db_, "DELETE FROM stream_index WHERE stream=?1 AND number=?2");
+  truncated_streams_ = prepare_on(
+      db_, "SELECT stream, min(number) FROM events WHERE pos>=?1 AND pos<?2 GROUP BY stream");
+  // A truncation at the stream's number ?2 (position ?3): the runs from it on go, and the one
+  // that straddles it keeps its events below ?3 (contiguous: a run holds no other stream's).
+  cut_runs_ = prepare_on(db_, "DELETE FROM stream_index WHERE stream=?1 AND first>=?2");
+  shorten_run_ = prepare_on(db_,
+                            "UPDATE stream_index SET count=?2-first, last_pos=COALESCE("
+                            "(SELECT max(e.pos) FROM events e WHERE e.pos>=stream_index.pos AND"
+                            " e.pos<=min(stream_index.last_pos, ?3-1) AND e.stream=?1), pos)"
+                            " WHERE stream=?1 AND " +
+                                runs_around_sql("?2") + " AND first+count>?2");
+  // A scavenged event's run goes once none of its rows is left.
+  unindex_event_ =
+      prepare_on(db_, "DELETE FROM stream_index WHERE stream=?1 AND " + runs_around_sql("?2") +
+                          " AND first+count>?2 AND NOT EXISTS(SELECT 1 FROM events e"
+                          " WHERE e.pos>=stream_index.pos AND"
+                          " e.pos<=stream_index.last_pos AND e.stream=?1)");
   set_indexed_end_ = prepare_on(db_, set_stream_index_end_sql());
   last_end_ = stored_log_end(db_);
   thread_ = std::thread([this] {
@@ -726,7 +749,7 @@ StorageWriter::~StorageWriter() {
   for (auto* s : insert_events_) sqlite3_finalize(s);
   for (auto* s : {begin_, commit_, insert_epoch_, truncate_events_, truncate_epochs_, insert_gap_,
                   truncate_gaps_, remove_event_, raise_scavenged_end_, index_entry_, index_entries_,
-                  unindex_from_, unindex_event_, set_indexed_end_}) {
+                  truncated_streams_, cut_runs_, shorten_run_, unindex_event_, set_indexed_end_}) {
     sqlite3_finalize(s);
   }
   sqlite3_close(db_);
@@ -918,10 +941,7 @@ void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats
       insert_events(run, stats, added);
       const int64_t to = *batch.truncate_to;
       if (to < indexed_end_) {
-        // Entries already in the table leave it with their events.
-        sqlite3_bind_int64(unindex_from_, 1, to);
-        sqlite3_bind_int64(unindex_from_, 2, indexed_end_);
-        step_done(db_, unindex_from_, "SQLite truncate of the stream index");
+        unindex_from(to);
         set_indexed_end(to);
       }
       for (auto* s : {truncate_events_, truncate_epochs_, truncate_gaps_}) {
@@ -968,59 +988,91 @@ void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats
 }
 
 // From memory, not from the events: reading a few thousand rows back cost several times as much
-// once they no longer fit the connection's page cache. In stream order, so that each stream's
-// entries append to its run of the table.
+// once they no longer fit the connection's page cache. The entries (in log order) become runs:
+// an event that follows its predecessor in the log as the next number of the same stream joins
+// its run, up to kStreamRunEventsMax. Inserted in stream order, so that each stream's runs
+// append to its part of the table.
 void StorageWriter::index_in_bulk(const std::vector<std::pair<std::string, TailEntry>>& added) {
-  // Sorted by (the rank of the stream's name, number): the names are compared once per stream,
-  // not once per comparison of the sort (stream names often share a long prefix).
-  using Entries = std::vector<std::pair<std::string, TailEntry>>;
-  const std::initializer_list<const Entries*> parts = {&unindexed_, &added};
-  std::unordered_map<std::string_view, uint32_t> rank_of;
-  std::vector<const uint32_t*> ranks;
-  ranks.reserve(unindexed_.size() + added.size());
-  for (const Entries* part : parts) {
-    for (const auto& e : *part) ranks.push_back(&rank_of.try_emplace(e.first, 0).first->second);
+  using Entry = std::pair<std::string, TailEntry>;
+  struct Run {
+    const Entry* first;
+    int64_t last_pos;
+    int64_t count;
+    uint32_t rank;  // of the stream's name (below)
+  };
+  std::vector<Run> runs;
+  const Entry* previous = nullptr;
+  const std::initializer_list<const std::vector<Entry>*> parts = {&unindexed_, &added};
+  for (const auto* part : parts) {
+    for (const auto& e : *part) {
+      const bool joins = previous && !runs.empty() && runs.back().count < kStreamRunEventsMax &&
+                         previous->second.number < std::numeric_limits<int64_t>::max() &&
+                         e.second.number == previous->second.number + 1 &&
+                         e.first == previous->first;
+      if (joins) {
+        runs.back().last_pos = e.second.position;
+        ++runs.back().count;
+      } else {
+        runs.push_back(Run{&e, e.second.position, 1, 0});
+      }
+      previous = &e;
+    }
   }
+  // Sorted by (the rank of the stream's name, first number): the names are compared once per
+  // stream, not once per comparison of the sort (stream names often share a long prefix).
+  std::unordered_map<std::string_view, uint32_t> rank_of;
+  for (const auto& r : runs) rank_of.try_emplace(r.first->first, 0);
   std::vector<std::string_view> names;
   names.reserve(rank_of.size());
   for (const auto& [name, rank] : rank_of) names.push_back(name);
   std::sort(names.begin(), names.end());
-  for (size_t r = 0; r < names.size(); ++r) rank_of[names[r]] = static_cast<uint32_t>(r);
-  struct Keyed {
-    uint32_t rank;
-    int64_t number;
-    const std::pair<std::string, TailEntry>* entry;
-  };
-  std::vector<Keyed> keyed;
-  keyed.reserve(ranks.size());
-  for (const Entries* part : parts) {
-    for (const auto& e : *part) {
-      keyed.push_back(Keyed{*ranks[keyed.size()], e.second.number, &e});
-    }
-  }
-  std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
-    return a.rank != b.rank ? a.rank < b.rank : a.number < b.number;
+  for (size_t i = 0; i < names.size(); ++i) rank_of[names[i]] = static_cast<uint32_t>(i);
+  for (auto& r : runs) r.rank = rank_of[r.first->first];
+  std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) {
+    return a.rank != b.rank ? a.rank < b.rank : a.first->second.number < b.first->second.number;
   });
-  std::vector<const std::pair<std::string, TailEntry>*> entries;
-  entries.reserve(keyed.size());
-  for (const auto& k : keyed) entries.push_back(k.entry);
   const auto insert = [&](sqlite3_stmt* s, size_t from, size_t rows) {
     for (size_t i = 0; i < rows; ++i) {
-      const auto* e = entries[from + i];
-      const int at = static_cast<int>(3 * i);
-      bind_text_static(s, at + 1, e->first);
-      sqlite3_bind_int64(s, at + 2, e->second.number);
-      sqlite3_bind_int64(s, at + 3, e->second.position);
+      const Run& r = runs[from + i];
+      const int at = static_cast<int>(kRunColumns * i);
+      bind_text_static(s, at + 1, r.first->first);
+      sqlite3_bind_int64(s, at + 2, r.first->second.number);
+      sqlite3_bind_int64(s, at + 3, r.first->second.position);
+      sqlite3_bind_int64(s, at + 4, r.last_pos);
+      sqlite3_bind_int64(s, at + 5, r.count);
     }
     const int rc = sqlite3_step(s);
     sqlite3_reset(s);
-    if (rc != SQLITE_DONE) fail(db_, "SQLite stream index from " + entries[from]->first);
+    if (rc != SQLITE_DONE) fail(db_, "SQLite stream index from " + runs[from].first->first);
   };
   size_t i = 0;
-  for (; i + kIndexRowsPerStatement <= entries.size(); i += kIndexRowsPerStatement) {
+  for (; i + kIndexRowsPerStatement <= runs.size(); i += kIndexRowsPerStatement) {
     insert(index_entries_, i, kIndexRowsPerStatement);
   }
-  for (; i < entries.size(); ++i) insert(index_entry_, i, 1);
+  for (; i < runs.size(); ++i) insert(index_entry_, i, 1);
+}
+
+// Before the events go (their numbers say where each stream's runs are cut).
+void StorageWriter::unindex_from(int64_t to) {
+  std::vector<std::pair<std::string, int64_t>> cuts;  // (stream, its first number cut)
+  sqlite3_bind_int64(truncated_streams_, 1, to);
+  sqlite3_bind_int64(truncated_streams_, 2, indexed_end_);
+  int rc;
+  while ((rc = sqlite3_step(truncated_streams_)) == SQLITE_ROW) {
+    cuts.emplace_back(text_view(truncated_streams_, 0),
+                      sqlite3_column_int64(truncated_streams_, 1));
+  }
+  sqlite3_reset(truncated_streams_);
+  if (rc != SQLITE_DONE) fail(db_, "SQLite truncate of the stream index");
+  for (const auto& [stream, number] : cuts) {
+    bind_text(cut_runs_, 1, stream);
+    sqlite3_bind_int64(cut_runs_, 2, number);
+    step_done(db_, cut_runs_, "SQLite truncate of the stream index");
+    bind_text(shorten_run_, 1, stream);
+    sqlite3_bind_int64(shorten_run_, 2, number);
+    sqlite3_bind_int64(shorten_run_, 3, to);
+    step_done(db_, shorten_run_, "SQLite truncate of the stream index");
+  }
 }
 
 void StorageWriter::set_indexed_end(int64_t end) {

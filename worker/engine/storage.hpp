@@ -263,6 +263,8 @@ class StorageWriter {
   void insert_events(std::vector<const EventRecord*>& run, FlushStats& stats,
                      std::vector<std::pair<std::string, TailEntry>>& added);
   void index_in_bulk(const std::vector<std::pair<std::string, TailEntry>>& added);
+  // A truncation at `to`: the runs of the table's events from `to` on leave it.
+  void unindex_from(int64_t to);
   void set_indexed_end(int64_t end);
   MaintenanceResult maintain(const MaintenanceJob& job);
   std::vector<LogBatch> take_batches();
@@ -279,10 +281,12 @@ class StorageWriter {
   sqlite3_stmt* truncate_gaps_ = nullptr;
   sqlite3_stmt* remove_event_ = nullptr;
   sqlite3_stmt* raise_scavenged_end_ = nullptr;
-  sqlite3_stmt* index_entry_ = nullptr;    // the bulk insert into stream_index: one row
-  sqlite3_stmt* index_entries_ = nullptr;  // ... and kIndexRowsPerStatement rows
-  sqlite3_stmt* unindex_from_ = nullptr;   // a truncation's entries out of stream_index
-  sqlite3_stmt* unindex_event_ = nullptr;  // a scavenged event's entry out of stream_index
+  sqlite3_stmt* index_entry_ = nullptr;        // the bulk insert into stream_index: one row
+  sqlite3_stmt* index_entries_ = nullptr;      // ... and kIndexRowsPerStatement rows
+  sqlite3_stmt* truncated_streams_ = nullptr;  // a truncation's streams, first numbers cut
+  sqlite3_stmt* cut_runs_ = nullptr;           // ... their runs from those numbers on
+  sqlite3_stmt* shorten_run_ = nullptr;        // ... and the run that straddles the cut
+  sqlite3_stmt* unindex_event_ = nullptr;      // a scavenged event's entry out of stream_index
   sqlite3_stmt* set_indexed_end_ = nullptr;
   StreamTail& tail_;
   int64_t indexed_end_ = 0;  // as in the file (the tail's may run ahead within a transaction)
