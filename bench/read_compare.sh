@@ -9,7 +9,10 @@
 # Usage: bench/read_compare.sh WORKER_A WORKER_B BENCH_BIN [WORK_DIR]
 #   env: RUNS (3), FILL (200000), PRIO (0; 1 = each process in its own autogroup at nice -19,
 #   needs root, as in run_cluster_suite.sh), PORT_BASE (23710: A and B use PORT_BASE+1..+14;
-#   below the ephemeral range 32768-60999, where a client's local port once took one of them)
+#   below the ephemeral range 32768-60999, where a client's local port once took one of them),
+#   INTERLEAVED (0; N > 0 = also N events written one at a time round-robin to 64 streams by 64
+#   connections, as at 64 x 1, and a third workload "stream64" reads one of them forward: its
+#   events are not consecutive in the log, unlike the filled stream's)
 set -euo pipefail
 a=${1:?usage: read_compare.sh WORKER_A WORKER_B BENCH_BIN [WORK_DIR]}
 b=${2:?usage}
@@ -17,6 +20,7 @@ bench=${3:?usage}
 work=${4:-/tmp/chorus-read-compare}
 runs=${RUNS:-3}
 fill=${FILL:-200000}
+interleaved=${INTERLEAVED:-0}
 prio=${PRIO:-0}
 base=${PORT_BASE:-23710}
 ticks=$(getconf CLK_TCK)
@@ -81,11 +85,21 @@ for name in A B; do
   done
 done
 
+workloads="stream all"
+if [ "$interleaved" -gt 0 ]; then
+  workloads="stream all stream64"
+  for name in A B; do
+    bench_run "fill-$name-il" "${port[$name]}" --mode write --streams 64 --stream-prefix il \
+      --batch 1 --connections 64 --events "$interleaved" >/dev/null
+  done
+fi
+
 for r in $(seq 1 "$runs"); do
-  for workload in stream all; do
+  for workload in $workloads; do
     for name in A B; do
       args=(--mode read-stream --stream rs --connections 1)
       [ "$workload" = all ] && args=(--mode read-all --connections 1 --read-events-max 100000000)
+      [ "$workload" = stream64 ] && args=(--mode read-stream --stream il-0 --connections 1)
       load=$(cut -d' ' -f1-3 /proc/loadavg)
       before=$(cpu_ticks "${pid[$name]}")
       sys_before=$(sys_ticks "${pid[$name]}")
