@@ -12,6 +12,9 @@
 
 #include <Poco/JSON/Object.h>
 
+#include <cstdint>
+#include <string_view>
+
 namespace chorus::http {
 
 // This node's own gossip entry (alive, state and positions from the engine) as the whole
@@ -24,6 +27,16 @@ ClusterInfo single_node_cluster_info(const HttpNode& node, const NodeStatus& sta
 // ready unless Leader or Follower (caught up). /health/live passes "" as the state.
 std::string health_problem(bool stopping, bool storage_failed, int64_t core_tick_age_ms,
                            const std::string& ready_state);
+
+// This process's CPU time, resident memory and threads, from a line of /proc/<pid>/stat (all
+// zero when the line cannot be read).
+struct ProcessFacts {
+  double cpu_seconds = 0;
+  int64_t rss_bytes = 0;
+  int64_t threads = 0;
+};
+ProcessFacts process_facts_from_stat(std::string_view line, int64_t clock_ticks_per_second,
+                                     int64_t page_bytes);
 
 // The Prometheus text of /metrics.
 std::string metrics_text(HttpNode& node, const EngineStats& stats, const NodeStatus& status);
