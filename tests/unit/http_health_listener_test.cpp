@@ -66,9 +66,14 @@ class HealthListenerTest : public ::testing::Test {
     std::filesystem::remove_all(std::filesystem::path(path_).parent_path());
   }
   // One request on a new connection: the whole answer (the server closes after a refusal).
-  std::string ask(const std::string& request, bool* closed) {
+  // A request over a limit may be refused and closed before all of it is sent (`cut_short`):
+  // then only the answer counts, not the send.
+  std::string ask(const std::string& request, bool* closed, bool cut_short = false) {
     auto client = test::RawSocketClient::unix_socket(path_);
-    EXPECT_TRUE(client.send(request));
+    const bool sent = client.send(request);
+    if (!cut_short) {
+      EXPECT_TRUE(sent);
+    }
     return client.receive(milliseconds(5000), closed);
   }
 
@@ -118,13 +123,13 @@ TEST_F(HealthListenerTest, WhatItDoesNotServeIsRefusedWithAClearStatus) {
   EXPECT_TRUE(closed);
   answer = ask(
       "GET /health/live HTTP/1.1\r\nX-Big: " + std::string(kHealthHeadBytesMax, 'a') + "\r\n\r\n",
-      &closed);
+      &closed, true);
   EXPECT_EQ(answer.rfind("HTTP/1.1 431 ", 0), 0U) << answer;
   EXPECT_TRUE(closed);
   answer = ask("POST /admin/backup HTTP/1.1\r\nHost: x\r\nContent-Length: " +
                    std::to_string(kHealthBodyBytesMax + 1) + "\r\n\r\n" +
                    std::string(kHealthBodyBytesMax + 1, 'a'),
-               &closed);
+               &closed, true);
   EXPECT_EQ(answer.rfind("HTTP/1.1 413 ", 0), 0U) << answer;
   EXPECT_TRUE(closed);
   // Still serving.
