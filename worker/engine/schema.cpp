@@ -69,8 +69,7 @@ INSERT INTO checkpoints(name, value)
 // write's events are consecutive in number and in position), not one per event: (stream, the
 // run's first number) -> the positions of its first and last events and its count. Rebuilt
 // from the events (the layout 4 table may lag its stream_index_end), then renamed in its place.
-std::string layout5_steps() {
-  return std::string(R"sql(
+constexpr const char* kLayout5Create = R"sql(
 CREATE TABLE stream_runs(
   stream TEXT NOT NULL,
   first INTEGER NOT NULL,
@@ -78,15 +77,14 @@ CREATE TABLE stream_runs(
   last_pos INTEGER NOT NULL,
   count INTEGER NOT NULL,
   PRIMARY KEY(stream, first)) WITHOUT ROWID;
-)sql") + stream_runs_from_events_sql("stream_runs", "0") +
-         R"sql(;
+)sql";
+constexpr const char* kLayout5Swap = R"sql(
 DROP TABLE stream_index;
 ALTER TABLE stream_runs RENAME TO stream_index;
 INSERT INTO checkpoints(name, value)
   VALUES('stream_index_end', COALESCE((SELECT end_pos FROM events ORDER BY pos DESC LIMIT 1), 0))
   ON CONFLICT(name) DO UPDATE SET value=excluded.value;
 )sql";
-}
 
 constexpr int kAutoVacuumIncremental = 2;  // PRAGMA auto_vacuum's value for INCREMENTAL
 
@@ -162,30 +160,81 @@ void migrate_4_to_5(sqlite3* db, const std::string& location) {
     std::cerr << "chorus-worker: rebuilding the stream index of " << location
               << " once, in runs (schema version 5)" << std::endl;
   }
-  in_transaction(db, 5, [db] { exec(db, layout5_steps()); });
+  in_transaction(db, 5, [db] {
+    exec(db, kLayout5Create);
+    index_runs_from_events(db, "stream_runs", 0);
+    exec(db, kLayout5Swap);
+  });
 }
 
 }  // namespace
 
-std::string stream_runs_from_events_sql(const std::string& table, const std::string& from_pos) {
-  // A run starts at an event that does not follow its predecessor in the log (by position)
-  // as the next number of the same stream; runs longer than kStreamRunEventsMax are split.
-  const std::string cap = std::to_string(kStreamRunEventsMax);
-  return "INSERT INTO " + table +
-         "(stream, first, pos, last_pos, count)"
-         " SELECT stream, min(number), min(pos), max(pos), count(*) FROM ("
-         "  SELECT stream, number, pos, run,"
-         "   (row_number() OVER (PARTITION BY run ORDER BY pos) - 1) / " +
-         cap +
-         " AS part FROM ("
-         "    SELECT stream, number, pos, sum(fresh) OVER (ORDER BY pos) AS run FROM ("
-         "      SELECT stream, number, pos,"
-         "       CASE WHEN stream IS lag(stream) OVER w AND number = lag(number) OVER w + 1"
-         "        THEN 0 ELSE 1 END AS fresh"
-         "      FROM events WHERE pos>=" +
-         from_pos +
-         " WINDOW w AS (ORDER BY pos))))"
-         " GROUP BY run, part";
+void index_runs_from_events(sqlite3* db, const std::string& table, int64_t from_pos) {
+  sqlite3_stmt* read = nullptr;
+  sqlite3_stmt* insert = nullptr;
+  const auto finish = [&] {
+    sqlite3_finalize(read);
+    sqlite3_finalize(insert);
+  };
+  const std::string insert_sql =
+      "INSERT INTO " + table + "(stream, first, pos, last_pos, count) VALUES(?1,?2,?3,?4,?5)";
+  if (sqlite3_prepare_v2(db, "SELECT stream, number, pos FROM events WHERE pos>=?1 ORDER BY pos",
+                         -1, &read, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, insert_sql.c_str(), -1, &insert, nullptr) != SQLITE_OK) {
+    const std::string message = sqlite3_errmsg(db);
+    finish();
+    throw std::runtime_error("SQLite preparing the stream index's rebuild: " + message);
+  }
+  struct Run {
+    std::string stream;
+    int64_t first = 0, last = 0, pos = 0, last_pos = 0, count = 0;
+  } run;
+  const auto flush = [&] {
+    if (run.count == 0) return;
+    sqlite3_bind_text(insert, 1, run.stream.data(), static_cast<int>(run.stream.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(insert, 2, run.first);
+    sqlite3_bind_int64(insert, 3, run.pos);
+    sqlite3_bind_int64(insert, 4, run.last_pos);
+    sqlite3_bind_int64(insert, 5, run.count);
+    const int rc = sqlite3_step(insert);
+    sqlite3_reset(insert);
+    if (rc != SQLITE_DONE) {
+      throw std::runtime_error(std::string("SQLite rebuilding the stream index: ") +
+                               sqlite3_errmsg(db));
+    }
+  };
+  try {
+    sqlite3_bind_int64(read, 1, from_pos);
+    int rc;
+    while ((rc = sqlite3_step(read)) == SQLITE_ROW) {
+      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(read, 0));
+      const std::string_view stream(text ? text : "",
+                                    static_cast<size_t>(sqlite3_column_bytes(read, 0)));
+      const int64_t number = sqlite3_column_int64(read, 1);
+      const int64_t pos = sqlite3_column_int64(read, 2);
+      if (run.count > 0 && joins_run(run.stream, run.last, run.count, stream, number)) {
+        run.last = number;
+        run.last_pos = pos;
+        ++run.count;
+        continue;
+      }
+      flush();
+      run.stream.assign(stream);
+      run.first = run.last = number;
+      run.pos = run.last_pos = pos;
+      run.count = 1;
+    }
+    if (rc != SQLITE_DONE) {
+      throw std::runtime_error(std::string("SQLite reading the events to index: ") +
+                               sqlite3_errmsg(db));
+    }
+    flush();
+  } catch (...) {
+    finish();
+    throw;
+  }
+  finish();
 }
 
 int schema_version(sqlite3* db) {

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 struct sqlite3;
 
@@ -24,9 +26,18 @@ inline constexpr int kSchemaVersion = 5;
 // rows of its run (a write of more events gets several entries).
 inline constexpr int64_t kStreamRunEventsMax = 32;
 
-// INSERT INTO `table`(stream, first, pos, last_pos, count) of the runs of the events at
-// positions >= `from_pos` (an SQL expression, e.g. "?1"), grouped from the events rows.
-std::string stream_runs_from_events_sql(const std::string& table, const std::string& from_pos);
+// Whether an event (`stream`, `number`) that directly follows (`prev_stream`, `prev_number`) in
+// the log joins that event's run of `count` events: the same stream, the next number, room left.
+inline bool joins_run(std::string_view prev_stream, int64_t prev_number, int64_t count,
+                      std::string_view stream, int64_t number) {
+  return count < kStreamRunEventsMax && prev_number < std::numeric_limits<int64_t>::max() &&
+         number == prev_number + 1 && stream == prev_stream;
+}
+
+// Inserts into `table`(stream, first, pos, last_pos, count) the runs of the events at positions
+// >= `from_pos`, read once in log order (the events' rowid): no sort, no temporary file, and
+// memory for one run, whatever the file's size. Runs inside the caller's transaction.
+void index_runs_from_events(sqlite3* db, const std::string& table, int64_t from_pos);
 
 // The file was written by a release that knows a newer layout than this binary.
 class SchemaTooNew : public std::runtime_error {

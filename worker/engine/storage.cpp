@@ -253,15 +253,12 @@ int64_t index_stored_tail(sqlite3* db) {
   if (end <= indexed_end) return indexed_end;
   exec(db, "BEGIN IMMEDIATE");
   try {
-    for (const auto& [sql, value] :
-         {std::pair{stream_runs_from_events_sql("stream_index", "?1"), indexed_end},
-          std::pair{set_stream_index_end_sql(), end}}) {
-      sqlite3_stmt* s = prepare_on(db, sql);
-      sqlite3_bind_int64(s, 1, value);
-      const int rc = sqlite3_step(s);
-      sqlite3_finalize(s);
-      if (rc != SQLITE_DONE) fail(db, "SQLite indexing the stored tail");
-    }
+    index_runs_from_events(db, "stream_index", indexed_end);
+    sqlite3_stmt* s = prepare_on(db, set_stream_index_end_sql());
+    sqlite3_bind_int64(s, 1, end);
+    const int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) fail(db, "SQLite indexing the stored tail");
     exec(db, "COMMIT");
   } catch (...) {
     sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -1005,10 +1002,9 @@ void StorageWriter::index_in_bulk(const std::vector<std::pair<std::string, TailE
   const std::initializer_list<const std::vector<Entry>*> parts = {&unindexed_, &added};
   for (const auto* part : parts) {
     for (const auto& e : *part) {
-      const bool joins = previous && !runs.empty() && runs.back().count < kStreamRunEventsMax &&
-                         previous->second.number < std::numeric_limits<int64_t>::max() &&
-                         e.second.number == previous->second.number + 1 &&
-                         e.first == previous->first;
+      const bool joins = previous && !runs.empty() &&
+                         joins_run(previous->first, previous->second.number, runs.back().count,
+                                   e.first, e.second.number);
       if (joins) {
         runs.back().last_pos = e.second.position;
         ++runs.back().count;
