@@ -13,9 +13,13 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -61,9 +65,10 @@ class Notices {
     std::unique_lock lock(mutex_);
     return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return durable_end_ >= end; });
   }
-  bool wait_failed() {
+  bool wait_failed() { return wait_failed_for(std::chrono::seconds(10)); }
+  bool wait_failed_for(std::chrono::milliseconds deadline) {
     std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return !failure_.empty(); });
+    return changed_.wait_for(lock, deadline, [&] { return !failure_.empty(); });
   }
   int64_t durable_end() {
     std::lock_guard lock(mutex_);
@@ -194,6 +199,63 @@ TEST(StorageWriter, LogEndIsFoundAfterReopen) {
     EXPECT_EQ(c.log_end(), 1000);
   }
   std::filesystem::remove_all(dir);
+}
+
+// A WAL checkpoint that fails (here the database file may not grow: RLIMIT_FSIZE) loses and
+// stops nothing: every write is still durable and readable, the failures are counted (SQLite's
+// own automatic checkpoint hides them), and once the file may grow the next checkpoint copies
+// everything into it.
+TEST(StorageWriter, AFailedCheckpointIsCountedAndRetriedWithNothingLost) {
+  test_files::TempFolder dir;
+  const auto file = dir.path() / "chorus.db";
+  std::atomic<uint64_t> failures{0};
+  Notices notices;
+  int64_t end = 0;
+  {
+    Database db(StorageLocation{dir.path().string(), false});
+    StorageWriter writer(
+        db,
+        [&](int64_t e, uint64_t, const FlushStats& f) {
+          failures = f.checkpoint_failures;
+          notices.durable(e);
+        },
+        [&](const std::string& m) { notices.failed(m); });
+    const auto write = [&](int events, size_t bytes) {
+      for (int i = 0; i < events; ++i) {
+        EventRecord r = record("s", end / 10, end);
+        r.data.assign(bytes, 'x');
+        ASSERT_TRUE(writer.submit(batch_of(std::move(r))));
+        end += 10;
+        ASSERT_TRUE(notices.wait_durable(end));
+      }
+    };
+    write(200, 32 * 1024);  // ~6.4 MB: the file grows through several checkpoints
+    ASSERT_EQ(failures.load(), 0u);
+    rlimit unlimited{};
+    ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &unlimited), 0);
+    rlimit capped = unlimited;
+    capped.rlim_cur = std::filesystem::file_size(file) + 64 * 1024;
+    const auto xfsz = signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails with EFBIG
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &capped), 0);
+    // Up to the first checkpoint (at most kWalCheckpointFrames commits), then a few that retry
+    // it; the WAL (a few MB) stays below the limit.
+    for (int i = 0; i < kWalCheckpointFrames && failures.load() == 0; ++i) write(1, 1024);
+    write(20, 1024);
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &unlimited), 0);
+    signal(SIGXFSZ, xfsz);
+    EXPECT_GE(failures.load(), 10u);
+    const uint64_t failed = failures.load();
+    write(1, 16);  // the next commit's checkpoint succeeds
+    EXPECT_EQ(failures.load(), failed);
+    EXPECT_FALSE(notices.wait_failed_for(std::chrono::milliseconds(0)));
+    ReadConnection c(db);
+    EXPECT_EQ(c.log_end(), end);
+    EXPECT_EQ(c.all(0, true, end, 2000).size(), static_cast<size_t>(end / 10));
+    writer.stop();
+  }
+  // Everything reached the database file (the WAL is gone once the last connection closed).
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "chorus.db-wal"));
+  EXPECT_EQ(test_files::query(file, "SELECT count(*) FROM events"), end / 10);
 }
 
 // The writer's connection gathers its WAL writes into one write per commit (storage_vfs.hpp):

@@ -1050,6 +1050,7 @@ EngineStats EngineImpl::stats() const {
   s.flushes = written.flushes;
   s.flush_duration_seconds = written.flush_duration_seconds;
   s.flush_size_events = written.flush_size_events;
+  s.checkpoint_failures = written.checkpoint_failures;
   s.events_read = events_read_.load();
   s.bytes_read = bytes_read_.load();
   s.subscriptions = subscription_count_.load();

@@ -127,6 +127,7 @@ struct EngineStats {
   int64_t open_transactions = 0;
   HistogramSnapshot flush_duration_seconds;  // one storage transaction (write + fsync)
   HistogramSnapshot flush_size_events;       // records per storage transaction
+  uint64_t checkpoint_failures = 0;          // WAL checkpoints that failed (retried; nothing lost)
 };
 
 class Engine {

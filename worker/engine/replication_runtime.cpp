@@ -351,6 +351,7 @@ void ReplicationRuntime::on_durable(int64_t end, uint64_t generation, const Flus
   flushes_ += 1;
   flush_duration_.observe(static_cast<double>(flush.duration_us) / 1e6);
   flush_size_.observe(static_cast<double>(flush.records));
+  checkpoint_failures_ = flush.checkpoint_failures;
   // A notice about writes made before the latest truncation says nothing about the log now.
   // After a storage failure nothing more counts as durable: a later batch may sit behind a hole.
   if (generation != generation_ || !core_ || !storage_failure_.empty()) return;
@@ -569,6 +570,7 @@ RuntimeStats ReplicationRuntime::stats() const {
   s.flushes = flushes_.load();
   s.flush_duration_seconds = flush_duration_.snapshot();
   s.flush_size_events = flush_size_.snapshot();
+  s.checkpoint_failures = checkpoint_failures_.load();
   return s;
 }
 

@@ -55,6 +55,7 @@ struct RuntimeStats {
   int64_t flushes = 0;
   HistogramSnapshot flush_duration_seconds;
   HistogramSnapshot flush_size_events;
+  uint64_t checkpoint_failures = 0;
 };
 
 class ReplicationRuntime final : public WriteLog {
@@ -175,6 +176,7 @@ class ReplicationRuntime final : public WriteLog {
   mutable std::mutex status_mutex_;
   NodeStatus status_;
   std::atomic<int64_t> events_written_{0}, bytes_written_{0}, flushes_{0};
+  std::atomic<uint64_t> checkpoint_failures_{0};
   Histogram flush_duration_{Histogram::seconds_buckets()};
   Histogram flush_size_{Histogram::size_buckets()};
 };

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <iostream>
 #include <limits>
 #include <stdexcept>
 #include <string_view>
@@ -699,6 +700,7 @@ StorageWriter::StorageWriter(const Database& db,
       indexed_end_(tail_.indexed_end()),
       on_durable_(std::move(on_durable)),
       on_failure_(std::move(on_failure)) {
+  sqlite3_wal_hook(db_, &StorageWriter::checkpoint_after_commit, this);
   begin_ = prepare_on(db_, "BEGIN IMMEDIATE");
   commit_ = prepare_on(db_, "COMMIT");
   insert_events_.resize(kEventRowsPerStatement + 1, nullptr);  // prepared when first needed
@@ -925,6 +927,31 @@ MaintenanceResult StorageWriter::maintain(const MaintenanceJob& job) {
   return r;
 }
 
+int StorageWriter::checkpoint_after_commit(void* writer, sqlite3* db, const char* name,
+                                           int frames) {
+  if (frames < kWalCheckpointFrames) return SQLITE_OK;
+  // PASSIVE, as SQLite's automatic checkpoint: copies what no reader still needs, never waits.
+  const int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (rc == SQLITE_OK || rc == SQLITE_BUSY) return SQLITE_OK;  // BUSY: another checkpoint runs
+  auto& self = *static_cast<StorageWriter*>(writer);
+  ++self.checkpoint_failures_;
+  const auto now = std::chrono::steady_clock::now();
+  if (self.checkpoint_failures_logged_ == 0 ||
+      now - self.checkpoint_failure_logged_at_ >=
+          std::chrono::seconds(kCheckpointFailureLogIntervalS)) {
+    std::cerr << "chorus-worker: WAL checkpoint into the database file failed ("
+              << sqlite3_errstr(rc) << ": " << sqlite3_errmsg(db) << "), "
+              << self.checkpoint_failures_ - self.checkpoint_failures_logged_
+              << " time(s) since the last report; the WAL keeps every write and the next "
+                 "commit tries again"
+              << std::endl;
+    self.checkpoint_failures_logged_ = self.checkpoint_failures_;
+    self.checkpoint_failure_logged_at_ = now;
+  }
+  // The COMMIT that called this has committed: its caller must not see an error.
+  return SQLITE_OK;
+}
+
 void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats& stats) {
   const auto started = std::chrono::steady_clock::now();
   step_done(db_, begin_, "SQLite BEGIN");
@@ -979,6 +1006,7 @@ void StorageWriter::write_transaction(std::vector<LogBatch>& batches, FlushStats
   // on_durable_ tells the owner of that end (below).
   tail_.apply(truncated_to, std::move(added), indexed_to);
   last_end_ = end;
+  stats.checkpoint_failures = checkpoint_failures_;
   stats.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();

@@ -10,6 +10,7 @@
 #include "worker/engine/stream_tail.hpp"
 #include "worker/engine/types.hpp"
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -33,6 +34,12 @@ namespace chorus {
 inline constexpr size_t kFlushBytesMax = 32u * 1024u * 1024u;
 // Bytes queued for the writer before new writes are refused (clients retry on PrepareTimeout).
 inline constexpr size_t kWriterQueueBytesMax = 256u * 1024u * 1024u;
+// The storage writer checkpoints the WAL into the database file when a commit leaves at least
+// this many frames in it (SQLite's own automatic checkpoint interval). A failed checkpoint loses
+// nothing (the WAL keeps every frame until one completes, and the next commit tries again); it
+// is counted and logged at most once per kCheckpointFailureLogIntervalS.
+inline constexpr int kWalCheckpointFrames = 1000;
+inline constexpr int64_t kCheckpointFailureLogIntervalS = 60;
 
 inline int64_t record_end(const EventRecord& record) { return record.log_end; }
 
@@ -233,6 +240,7 @@ struct FlushStats {
   size_t records = 0;
   size_t bytes = 0;
   int64_t duration_us = 0;
+  uint64_t checkpoint_failures = 0;  // since the writer started
 };
 
 class StorageWriter {
@@ -295,6 +303,12 @@ class StorageWriter {
   std::vector<std::pair<std::string, TailEntry>> unindexed_;
   std::function<void(int64_t, uint64_t, const FlushStats&)> on_durable_;
   std::function<void(const std::string&)> on_failure_;
+  // SQLite's wal hook on the writer's connection: the automatic checkpoint, with its failures
+  // seen (SQLite's own ignores them). Runs on the writer thread, inside a COMMIT.
+  static int checkpoint_after_commit(void* writer, sqlite3* db, const char* name, int frames);
+  uint64_t checkpoint_failures_ = 0;
+  uint64_t checkpoint_failures_logged_ = 0;
+  std::chrono::steady_clock::time_point checkpoint_failure_logged_at_{};
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<LogBatch> queue_;

@@ -369,6 +369,10 @@ std::string metrics_text(HttpNode& node, const EngineStats& stats, const NodeSta
                 node.request_duration_seconds().snapshot());
   out.counter("chorus_writer_flushes_total", "Storage transactions committed.",
               static_cast<double>(stats.flushes));
+  out.counter("chorus_storage_checkpoint_failures_total",
+              "WAL checkpoints into the database file that failed (the WAL keeps the writes; "
+              "retried at the next commit): a failing disk shows here first.",
+              static_cast<double>(stats.checkpoint_failures));
   out.histogram("chorus_write_duration_seconds",
                 "Client writes (TCP WriteEvents, HTTP event POSTs), request to reply.",
                 write_durations(node));
