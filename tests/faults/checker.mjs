@@ -109,7 +109,10 @@ function checkCommittedLogs(views, f) {
       }
     }
     if (v.all.length !== first.length) {
-      f.add('committed-log', `n${i} holds ${v.all.length} events in $all, n0 ${first.length}`);
+      // The first event only the longer log holds says who wrote after the cluster quiesced.
+      const extra = v.all.length > first.length ? v.all[n] : first[n];
+      f.add('committed-log', `n${i} holds ${v.all.length} events in $all, n0 ${first.length}; ` +
+        `the first beyond the shorter: ${key(extra)}`);
     }
   });
   views.forEach((v, i) => {
