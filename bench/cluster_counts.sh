@@ -5,8 +5,10 @@
 # syscalls and context switches of every worker thread, per acknowledged event (L: leader, F: both
 # followers together). EXTRA_EVENTS adds tracepoints or probes, e.g. syscalls:sys_enter_sendto, or
 # probe_libc:malloc (after `perf probe -x /lib/x86_64-linux-gnu/libc.so.6 --add malloc`). Counts per
-# event hold better than CPU time on a shared machine. Every worker and the bench run in their own
-# autogroup at nice -19 (root); every process started here is stopped by its PID.
+# event hold better than CPU time on a shared machine. Each node's /metrics is saved after the run
+# (metrics-L.txt, metrics-F<i>.txt: the storage writer's commit sizes and durations). Every worker
+# and the bench run in their own autogroup at nice -19 (root); every process started here is
+# stopped by its PID.
 # CLIENT=node drives the cluster as bench/peers.sh does instead (node-eventstore-client, C writers
 # sharing one connection, found through gossip): the shape of issue 16's targets, where replies
 # and reads share one socket; chorus-bench opens one connection per writer.
@@ -66,6 +68,12 @@ else
   kill -INT $ps_; wait $ps_ || true
   tail -1 "$out/bench.out" > "$out/bench.json"
 fi
+# Each node's /metrics after the run (the storage writer's commit sizes and durations), the
+# leader's as metrics-L.txt, the followers' as metrics-F<i>.txt.
+for i in $(seq $nodes); do
+  role=F$i; [ "$i" = "$li" ] && role=L
+  curl -s --max-time 2 "http://127.0.0.1:$(port $i 14)/metrics" > "$out/metrics-$role.txt" || true
+done
 # Resident memory of each worker after the run (the leader first): what a load leaves behind.
 rss() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 echo "rss_kib leader $(rss "$lpid") followers $(for p in "${pids[@]}"; do [ "$p" != "$lpid" ] && echo -n "$(rss "$p") "; done)" | tee -a "$out/info.txt"
