@@ -10,8 +10,11 @@
 #include "tests/unit/event_record_checks.hpp"
 #include "tests/unit/sqlite_file.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <sys/resource.h>
 
@@ -256,6 +259,47 @@ TEST(StorageWriter, AFailedCheckpointIsCountedAndRetriedWithNothingLost) {
   // Everything reached the database file (the WAL is gone once the last connection closed).
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "chorus.db-wal"));
   EXPECT_EQ(test_files::query(file, "SELECT count(*) FROM events"), end / 10);
+}
+
+// Whether a process other than this one may take the read lock that SQLite's unix VFS takes on
+// a database file before it reads (its "shared" byte range). A child process: POSIX locks are
+// per process, and the child uses no SQLite (it inherits this process's view of the file's locks).
+bool another_process_may_read_lock(const std::filesystem::path& file) {
+  const pid_t child = fork();
+  if (child == 0) {
+    const int fd = open(file.c_str(), O_RDWR);
+    struct flock lock {};
+    lock.l_type = F_RDLCK;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = 0x40000002;  // SQLite's PENDING_BYTE + 2: SHARED_FIRST
+    lock.l_len = 510;           // SHARED_SIZE
+    _exit(fd >= 0 && fcntl(fd, F_SETLK, &lock) == 0 ? 0 : 1);
+  }
+  int status = 0;
+  EXPECT_EQ(waitpid(child, &status, 0), child);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// Every connection of a worker to its database uses SQLite's "unix-excl" VFS (kDatabaseVfs):
+// they lock each other in memory, with no fcntl per transaction and no -shm file, and no other
+// process may lock the file, so none can read or write it beside them; once they are all closed,
+// another process may.
+TEST(StorageWriter, WhileOpenTheDatabaseIsLockedAgainstOtherProcessesOnly) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("chorus-storage-" + to_string(random_guid()));
+  const auto file = dir / "chorus.db";
+  {
+    Writing w(StorageLocation{dir.string(), false});
+    ReadConnection reader(w.db);
+    ASSERT_TRUE(w.writer.submit(batch_of(record("s", 0, 0))));
+    ASSERT_TRUE(w.notices.wait_durable(10));
+    EXPECT_TRUE(reader.record("s", 0, 10).has_value());
+    EXPECT_FALSE(another_process_may_read_lock(file));
+    EXPECT_FALSE(std::filesystem::exists(dir / "chorus.db-shm"));
+    w.writer.stop();
+  }
+  EXPECT_TRUE(another_process_may_read_lock(file));
+  std::filesystem::remove_all(dir);
 }
 
 // The writer's connection gathers its WAL writes into one write per commit (storage_vfs.hpp):

@@ -3,6 +3,7 @@
 
 #include "common/gossip.hpp"
 #include "common/guid.hpp"
+#include "worker/engine/storage_vfs.hpp"
 
 #include <sqlite3.h>
 
@@ -26,9 +27,10 @@ struct Closer {
 };
 using Connection = std::unique_ptr<sqlite3, Closer>;
 
-Connection open(const std::string& path, int flags, std::string* error) {
+// vfs: kDatabaseVfs for the node's own file, null (SQLite's default) for the copy.
+Connection open(const std::string& path, int flags, const char* vfs, std::string* error) {
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, vfs);
   Connection db(raw);
   if (rc != SQLITE_OK) {
     *error = "cannot open " + path + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory");
@@ -81,7 +83,7 @@ void read_positions(sqlite3* db, backup::Manifest& m) {
 // Copies every page of `source` (whose read transaction is open) into a new file at `to`, then
 // makes the copy a rollback-journal file, so it is complete without a -wal beside it.
 bool copy_pages(sqlite3* source, const std::string& to, std::string* error) {
-  Connection dest = open(to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, error);
+  Connection dest = open(to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr, error);
   if (!dest) return false;
   sqlite3_backup* copy = sqlite3_backup_init(dest.get(), "main", source, "main");
   if (!copy) {
@@ -133,7 +135,7 @@ int64_t elapsed_ms(std::chrono::steady_clock::time_point since) {
 // Takes the snapshot and copies it; fills the positions of `m`.
 bool snapshot_into(const BackupSource& source, const fs::path& file, backup::Manifest& m,
                    std::string* error) {
-  Connection db = open(source.db_file, SQLITE_OPEN_READWRITE, error);
+  Connection db = open(source.db_file, SQLITE_OPEN_READWRITE, kDatabaseVfs, error);
   if (!db) return false;
   if (!exec(db.get(), "PRAGMA query_only=1", error) || !exec(db.get(), "BEGIN", error)) {
     return false;

@@ -2,6 +2,7 @@
 #include "worker/engine/space_monitor.hpp"
 
 #include "common/thread_name.hpp"
+#include "worker/engine/storage_vfs.hpp"
 
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -34,8 +35,8 @@ int64_t file_bytes(const std::string& path) {
 // A query-only connection to the node's file, or null.
 sqlite3* open_reader(const std::string& file) {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
-          SQLITE_OK ||
+  if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                      kDatabaseVfs) != SQLITE_OK ||
       sqlite3_exec(db, "PRAGMA query_only=1", nullptr, nullptr, nullptr) != SQLITE_OK) {
     sqlite3_close(db);
     return nullptr;

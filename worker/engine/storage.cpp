@@ -321,7 +321,7 @@ Database::~Database() { sqlite3_close(keeper_); }
 
 sqlite3* Database::open_connection(bool writer, bool gather_wal_writes) const {
   sqlite3* db = nullptr;
-  const char* vfs = gather_wal_writes && !in_memory_ ? wal_gathering_vfs() : nullptr;
+  const char* vfs = in_memory_ ? nullptr : gather_wal_writes ? wal_gathering_vfs() : kDatabaseVfs;
   if (sqlite3_open_v2(uri_.c_str(), &db, flags_, vfs) != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);

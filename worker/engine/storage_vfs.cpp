@@ -241,9 +241,10 @@ int x_current_time_int64(sqlite3_vfs*, sqlite3_int64* out) {
 const char* wal_gathering_vfs() {
   static std::once_flag once;
   std::call_once(once, [] {
-    g_default = sqlite3_vfs_find(nullptr);
+    g_default = sqlite3_vfs_find(kDatabaseVfs);
     if (!g_default || g_default->iVersion < 2) {
-      throw std::runtime_error("SQLite has no default VFS of version 2 or later");
+      throw std::runtime_error(std::string("SQLite has no VFS ") + kDatabaseVfs +
+                               " of version 2 or later");
     }
     g_vfs = sqlite3_vfs{};
     g_vfs.iVersion = 2;
