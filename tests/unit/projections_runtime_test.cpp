@@ -4,8 +4,14 @@
 #include "worker/projections/projection.hpp"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 
 using namespace chorus::projections;
 
@@ -297,6 +303,59 @@ TEST(ProjectionRuntime, RunawayHandlerHitsTheTimeLimit) {
 
   auto at_compile = Projection::compile("x", "for (;;) {}", limits);
   EXPECT_NE(at_compile.error.find("limit of 50 ms"), std::string::npos) << at_compile.error;
+}
+
+// The time limit counts the handler's own CPU time, not the wall clock: a handler that is slow
+// only because its thread waits for a CPU (here it shares one CPU, as SCHED_IDLE, with a busy
+// thread of normal priority, so it gets a small fraction of that CPU) is not faulted, however
+// long it takes.
+TEST(ProjectionRuntime, TheTimeLimitCountsCpuTimeNotTheWaitForACpu) {
+  JsLimits limits;
+  limits.call_time_ms = 100;
+  auto p = compile_ok(R"(fromStream('s').when({ $any: function () {
+    var x = 0; for (var i = 0; i < 200000; i++) { x += i % 7; } return { x: x }; } });)",
+                      limits);
+  const auto thread_cpu = [] {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
+  };
+  // Alone, one call costs far less CPU than the limit (else this machine cannot show anything).
+  const auto cpu_before = thread_cpu();
+  ASSERT_EQ(p->process(ev("s", 0, "X", "{}")).outcome, Outcome::Processed) << p->fault();
+  const auto alone = thread_cpu() - cpu_before;
+  if (alone > std::chrono::milliseconds(limits.call_time_ms / 2)) {
+    GTEST_SKIP() << "one call alone took " << alone.count() << " ns of CPU";
+  }
+
+  cpu_set_t one_cpu;
+  CPU_ZERO(&one_cpu);
+  CPU_SET(sched_getcpu(), &one_cpu);
+  std::atomic<bool> busy{true};
+  std::atomic<bool> pinned{false};
+  std::thread hog([&] {
+    pthread_setaffinity_np(pthread_self(), sizeof one_cpu, &one_cpu);
+    pinned = true;
+    while (busy) {
+    }
+  });
+  std::chrono::steady_clock::duration wall{};
+  ProcessResult slow;
+  std::thread starved([&] {
+    pthread_setaffinity_np(pthread_self(), sizeof one_cpu, &one_cpu);
+    sched_param idle{};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+    while (!pinned) std::this_thread::yield();
+    const auto start = std::chrono::steady_clock::now();
+    slow = p->process(ev("s", 1, "X", "{}"));
+    wall = std::chrono::steady_clock::now() - start;
+  });
+  starved.join();
+  busy = false;
+  hog.join();
+  EXPECT_EQ(slow.outcome, Outcome::Processed) << p->fault();
+  // The call really took longer than the limit by the wall clock (else this proves nothing).
+  EXPECT_GT(wall, std::chrono::milliseconds(limits.call_time_ms)) << alone.count() << " ns alone";
 }
 
 // A handler that grows its state past the heap limit faults with the memory limit's message;

@@ -3,12 +3,15 @@
 // collects garbage and retries once, then throws a RangeError that the projection sees as a
 // fault. The timeout hook runs every few thousand bytecode instructions; once the deadline has
 // passed it keeps answering "timed out" until the error has unwound out of JavaScript, as
-// Duktape requires.
+// Duktape requires. The deadline is in the calling thread's CPU time, not wall time: a runaway
+// loop burns CPU and is stopped as before, while a handler that only waited for a CPU on a busy
+// machine (or was descheduled) is not faulted for it.
 #include "worker/projections/js_heap.hpp"
 
 #include <duktape.h>
 
-#include <chrono>
+#include <time.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -22,10 +25,17 @@ struct JsHeap::State {
   bool refused = false;  // an allocation was refused since the last entry
   bool armed = false;
   bool timed_out = false;
-  std::chrono::steady_clock::time_point deadline;
+  int64_t deadline_cpu_ns = 0;  // in thread_cpu_ns()'s clock
 };
 
 namespace {
+
+// The calling thread's CPU time (user + system) in ns.
+int64_t thread_cpu_ns() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+}
 
 // Room before each block for its size, keeping Duktape's blocks aligned as malloc's are.
 constexpr size_t kHeaderBytes = alignof(std::max_align_t);
@@ -112,8 +122,7 @@ JsResult JsHeap::eval(const std::string& file_name, const std::string& source) {
   duk_context* ctx = as_ctx(ctx_);
   state_->refused = false;
   state_->timed_out = false;
-  state_->deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(limits_.call_time_ms);
+  state_->deadline_cpu_ns = thread_cpu_ns() + limits_.call_time_ms * 1'000'000;
   state_->armed = true;
   duk_push_string(ctx, file_name.c_str());
   int rc = duk_pcompile_lstring_filename(ctx, 0, source.data(), source.size());
@@ -138,8 +147,7 @@ JsResult JsHeap::call(const std::string& function, const std::vector<JsArg>& arg
       duk_push_lstring(ctx, s.data(), s.size());
     }
   }
-  state_->deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(limits_.call_time_ms);
+  state_->deadline_cpu_ns = thread_cpu_ns() + limits_.call_time_ms * 1'000'000;
   state_->armed = true;
   return finish(duk_pcall(ctx, static_cast<duk_idx_t>(args.size())));
 }
@@ -177,7 +185,7 @@ JsResult JsHeap::finish(int rc) {
 extern "C" int chorus_duk_exec_timeout(void* udata) {
   auto* s = static_cast<chorus::projections::JsHeap::State*>(udata);
   if (s == nullptr || !s->armed) return 0;
-  if (s->timed_out || std::chrono::steady_clock::now() >= s->deadline) {
+  if (s->timed_out || chorus::projections::thread_cpu_ns() >= s->deadline_cpu_ns) {
     s->timed_out = true;
     return 1;
   }

@@ -1,8 +1,9 @@
 // JsHeap: one sandboxed Duktape heap with a memory limit (a counting allocator refuses to grow
 // past it) and a time limit on every entry into JavaScript (Duktape's execution-timeout hook
-// checks a deadline armed around each eval and call). The global object holds ECMAScript's
-// built-ins only (the `Duktape` object is removed): no I/O, no clock beyond Date, no modules.
-// Threading: a heap belongs to one thread at a time (Duktape heaps are not thread-safe).
+// checks a deadline in the thread's CPU time, armed around each eval and call). The global object
+// holds ECMAScript's built-ins only (the `Duktape` object is removed): no I/O, no clock beyond
+// Date, no modules. Threading: a heap belongs to one thread at a time (Duktape heaps are not
+// thread-safe).
 #pragma once
 
 #include <cstddef>
@@ -16,7 +17,8 @@
 namespace chorus::projections {
 
 // The default limits of one projection (EventStore has none; a server needs them).
-// A handler that runs longer than this is a runaway loop, not a fold step.
+// A handler that computes longer than this (CPU time: waiting for a CPU on a busy machine does
+// not count) is a runaway loop, not a fold step.
 inline constexpr int64_t kJsCallTimeMsDefault = 250;
 // One projection's heap: its states, the query's code and the event being handled.
 inline constexpr size_t kJsHeapBytesDefault = 64u * 1024u * 1024u;
