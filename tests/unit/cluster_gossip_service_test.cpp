@@ -119,8 +119,9 @@ class GossipPeer {
   std::atomic<int> answers_{0};
 };
 
-// Runs a gossip service whose only member is `peer` for ~600 ms of 20 ms rounds; returns the
-// rounds started (each asks for our own entry once).
+// Runs a gossip service whose only member is `peer`, with 20 ms rounds, until it has started
+// kRoundsWanted rounds (or 10 s passed: a loaded machine may stretch rounds, never fail them);
+// returns the rounds started (each asks for our own entry once).
 int gossip_rounds_with(const GossipPeer& peer) {
   GossipConfig config;
   config.cluster_name = kCluster;
@@ -143,7 +144,11 @@ int gossip_rounds_with(const GossipPeer& peer) {
       },
       [](NodeIdentities) {});
   gossip.start();
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  constexpr int kRoundsWanted = 12;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (rounds.load() - 1 < kRoundsWanted && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   gossip.stop();
   return rounds.load() - 1;  // start() asks once before the first round
 }
@@ -162,7 +167,9 @@ TEST(GossipService, RoundsToAManagerOpenANewConnectionEachTime) {
   const int rounds = gossip_rounds_with(peer);
   EXPECT_GE(rounds, 10);
   EXPECT_GE(peer.answers(), rounds - 1);
-  EXPECT_EQ(peer.connections(), peer.answers());
+  // A connection per answered round; stop() may cut the last round between accept and answer.
+  EXPECT_GE(peer.connections(), peer.answers());
+  EXPECT_LE(peer.connections(), peer.answers() + 1);
 }
 
 TEST(GossipService, AKeptConnectionTheMemberClosedIsRetriedOnANewOne) {

@@ -1093,7 +1093,9 @@ class HeartbeatTest : public SessionTest {
   void SetUp() override {
     TcpServerConfig config;
     config.heartbeat_interval_ms = 100;
-    config.heartbeat_timeout_ms = 100;
+    // Long enough that a test thread on a loaded machine answers in time (a 100 ms timeout
+    // failed once at load 8); the silent client is still closed well within its 3 s wait.
+    config.heartbeat_timeout_ms = 1000;
     start(config);
   }
 };
