@@ -127,10 +127,11 @@ export class Cluster {
       if (fresh) await this.allocate();
       try {
         await Promise.all(this.nodes.map((n) => (n.alive ? null : n.start())));
+        // 20 s: three nodes starting at once on a loaded 2-core machine took more than 10 s once.
         await waitFor(async () => {
           await Promise.all(this.nodes.map((n) => n.gossip(500)));
           return true;
-        }, { timeoutMs: 10000, what: 'every node answering GET /gossip',
+        }, { timeoutMs: 20000, what: 'every node answering GET /gossip',
           stopIf: () => this.nodes.some((n) => !n.alive) });
         const dead = this.nodes.find((n) => !n.alive);
         if (dead) throw new Error(`${dead.name} exited at its start:\n${dead.output.slice(-2000)}`);
