@@ -69,8 +69,10 @@ export async function readViews(cluster, streams) {
   return views;
 }
 
-export async function check(cluster, history, streams) {
-  return analyze(await readViews(cluster, streams), history, streams);
+// restEnd: the log position every node held and had committed when the cluster was last seen
+// at rest; $all is compared up to it (see checkCommittedLogs).
+export async function check(cluster, history, streams, restEnd) {
+  return analyze(await readViews(cluster, streams), history, streams, { restEnd });
 }
 
 // Collects violations per rule, keeping the first few of each and counting the rest.
@@ -94,25 +96,30 @@ class Findings {
 }
 
 // Identical committed logs: the same events at the same positions in the same order everywhere
-// ($all is what a node has committed; the cluster is quiesced, so every prefix is the whole log).
-function checkCommittedLogs(views, f) {
+// ($all is what a node has committed). With restEnd (where every node rested, holding and having
+// committed the same log end), the logs are compared up to it: events that start at or after it
+// were written after the rest (the nodes' own $stats events) and may reach one node before it
+// is read and another after. Without it, the whole logs (the cluster must not have moved).
+function checkCommittedLogs(views, f, restEnd) {
   const key = (e) => `${e.commit}/${e.prepare} ${e.stream} ${e.id}`;
-  const first = views[0].all;
+  const upToRest = (all) => (restEnd === undefined ? all : all.filter((e) => e.prepare < restEnd));
+  const first = upToRest(views[0].all);
   views.forEach((v, i) => {
     if (i === 0) return;
-    const n = Math.min(first.length, v.all.length);
+    const all = upToRest(v.all);
+    const n = Math.min(first.length, all.length);
     for (let k = 0; k < n; k++) {
-      if (key(v.all[k]) !== key(first[k])) {
-        f.add('committed-log', `n${i} differs from n0 at $all index ${k}: ${key(v.all[k])} ` +
+      if (key(all[k]) !== key(first[k])) {
+        f.add('committed-log', `n${i} differs from n0 at $all index ${k}: ${key(all[k])} ` +
           `vs ${key(first[k])}`);
         return;
       }
     }
-    if (v.all.length !== first.length) {
-      // The first event only the longer log holds says who wrote after the cluster quiesced.
-      const extra = v.all.length > first.length ? v.all[n] : first[n];
-      f.add('committed-log', `n${i} holds ${v.all.length} events in $all, n0 ${first.length}; ` +
-        `the first beyond the shorter: ${key(extra)}`);
+    if (all.length !== first.length) {
+      const extra = all.length > first.length ? all[n] : first[n];
+      f.add('committed-log', `n${i} holds ${all.length} events in $all, n0 ${first.length}` +
+        `${restEnd === undefined ? '' : ` (before ${restEnd})`}; the first beyond the shorter: ` +
+        key(extra));
     }
   });
   views.forEach((v, i) => {
@@ -273,9 +280,9 @@ function checkReads(history, f) {
 }
 
 // The verdict on one run: lost and duplicated counts and every violation, by rule.
-export function analyze(views, history, streams) {
+export function analyze(views, history, streams, { restEnd } = {}) {
   const f = new Findings();
-  checkCommittedLogs(views, f);
+  checkCommittedLogs(views, f, restEnd);
   const duplicated = checkStreams(views, streams, f);
   const lost = checkAcknowledged(views, history, f);
   checkCas(views, history, streams, f);

@@ -214,13 +214,18 @@ export class FaultCluster {
   }
 
   // Every node up, one leader, and all writer checkpoints equal: replication has caught up.
-  async quiesced() {
+  async quiesced() { return (await this.restEnd()) !== undefined; }
+
+  // The log end every node holds and has committed when all are up with one leader (the
+  // cluster rests there until the next write); undefined otherwise.
+  async restEnd() {
     const selves = await Promise.all(this.nodes.map((n) => (n.alive ? n.self() : undefined)));
-    if (selves.some((s) => !s)) return false;
-    if (selves.filter((s) => s.state === 'Leader').length !== 1) return false;
+    if (selves.some((s) => !s)) return undefined;
+    if (selves.filter((s) => s.state === 'Leader').length !== 1) return undefined;
     const ends = new Set(selves.map((s) => s.writerCheckpoint));
     const commits = new Set(selves.map((s) => s.lastCommitPosition));
-    return ends.size === 1 && commits.size === 1;
+    if (ends.size !== 1 || commits.size !== 1) return undefined;
+    return Number(selves[0].lastCommitPosition);
   }
 
   // One line per node for error reports: role, epoch, writer and commit positions, restarts.
