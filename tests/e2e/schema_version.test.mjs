@@ -1,10 +1,10 @@
 // Proves schema versions on the real binary: a node started on a database written before versions
-// existed (tests/fixtures/schema_v1.db) migrates it and serves its events as before, and a node
+// existed (made from tests/fixtures/schema_v1.sql) migrates it and serves its events as before, and a node
 // started on a file that claims a newer schema exits with code 1 and a clear message, leaving the
 // file byte for byte as it was.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,12 +12,15 @@ import path from 'node:path';
 import { Worker, WORKER, freePort } from './lib/harness.mjs';
 import { connect, closeQuietly, admin, dataOf, num } from './lib/es.mjs';
 
-const FIXTURE = path.resolve(import.meta.dirname, '../fixtures/schema_v1.db');
+// The `.dump` of a layout-1 file an early release wrote (tests/fixtures/README.md).
+const FIXTURE = path.resolve(import.meta.dirname, '../fixtures/schema_v1.sql');
 const USER_VERSION_OFFSET = 60;  // SQLite's header field of PRAGMA user_version (big-endian)
 
+// A folder holding the fixture as a node's chorus.db (sqlite3 is installed by scripts/setup.sh).
 function copyFixture() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chorus-schema-'));
-  fs.copyFileSync(FIXTURE, path.join(dir, 'chorus.db'));
+  const sql = fs.readFileSync(FIXTURE, 'utf8') + 'PRAGMA journal_mode=WAL;\n';
+  execFileSync('sqlite3', [path.join(dir, 'chorus.db')], { input: sql, stdio: ['pipe', 'ignore', 'inherit'] });
   return dir;
 }
 

@@ -1,8 +1,8 @@
 // Proves the schema versions of a node's SQLite file: a new file is created at the current
 // version with incremental vacuum; a file written by the release before versions existed
-// (tests/fixtures/schema_v1.db) migrates forward with every record intact; a version 4 file gets
-// exactly the stream index runs its events make; a file from a newer release is refused with a
-// clear message and left untouched.
+// (made from tests/fixtures/schema_v1.sql) migrates forward with every record intact; a version 4
+// file gets exactly the stream index runs its events make; a file from a newer release is refused
+// with a clear message and left untouched.
 #include "worker/engine/schema.hpp"
 #include "worker/engine/storage.hpp"
 
@@ -13,7 +13,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -24,6 +26,27 @@ namespace {
 namespace fs = std::filesystem;
 using test_files::query;
 using test_files::TempFolder;
+
+void exec_on(const fs::path& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+      << (error ? error : "") << " in " << sql;
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+// A node's file in layout 1, made from tests/fixtures/schema_v1.sql (the `.dump` of a file an
+// early release wrote; see its README): same tables, rows and header fields (user_version 0, no
+// auto-vacuum, WAL mode).
+void write_v1_fixture(const fs::path& file) {
+  std::ifstream in(fs::path(CHORUS_FIXTURES_DIR) / "schema_v1.sql");
+  ASSERT_TRUE(in) << "tests/fixtures/schema_v1.sql";
+  std::stringstream sql;
+  sql << in.rdbuf();
+  exec_on(file, sql.str() + "PRAGMA journal_mode=WAL;");
+}
 
 void set_user_version(const fs::path& file, int version) {
   sqlite3* db = nullptr;
@@ -55,7 +78,7 @@ TEST(Schema, AnInMemoryDatabaseIsAtTheCurrentVersion) {
 TEST(Schema, TheVersion1FixtureMigratesForwardWithEveryRecordIntact) {
   TempFolder dir;
   const auto file = dir.path() / "chorus.db";
-  fs::copy_file(fs::path(CHORUS_FIXTURES_DIR) / "schema_v1.db", file);
+  write_v1_fixture(file);
   ASSERT_EQ(query(file, "PRAGMA user_version"), 0);  // written before versions existed
   ASSERT_EQ(query(file, "PRAGMA auto_vacuum"), 0);
   const int64_t events = query(file, "SELECT count(*) FROM events");
@@ -103,16 +126,6 @@ TEST(Schema, TheVersion1FixtureMigratesForwardWithEveryRecordIntact) {
   // A second start finds the current version and changes nothing.
   { Database again(StorageLocation{dir.path().string(), false}); }
   EXPECT_EQ(query(file, "PRAGMA user_version"), kSchemaVersion);
-}
-
-void exec_on(const fs::path& file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
-      << (error ? error : "") << " in " << sql;
-  sqlite3_free(error);
-  sqlite3_close(db);
 }
 
 using IndexRun = std::tuple<std::string, int64_t, int64_t, int64_t, int64_t>;  // stream..count
@@ -203,7 +216,7 @@ COMMIT;)sql";
 TEST(Schema, AFileFromANewerReleaseIsRefusedAndLeftUntouched) {
   TempFolder dir;
   const auto file = dir.path() / "chorus.db";
-  fs::copy_file(fs::path(CHORUS_FIXTURES_DIR) / "schema_v1.db", file);
+  write_v1_fixture(file);
   set_user_version(file, kSchemaVersion + 1);
   try {
     Database db(StorageLocation{dir.path().string(), false});
