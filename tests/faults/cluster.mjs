@@ -213,11 +213,9 @@ export class FaultCluster {
     return best;
   }
 
-  // Every node up, one leader, and all writer checkpoints equal: replication has caught up.
-  async quiesced() { return (await this.restEnd()) !== undefined; }
-
-  // The log end every node holds and has committed when all are up with one leader (the
-  // cluster rests there until the next write); undefined otherwise.
+  // Quiesced (every node up, one leader, all writer and commit positions equal: replication has
+  // caught up): the log end every node holds and has committed, where the cluster rests until
+  // the next write; undefined while not quiesced.
   async restEnd() {
     const selves = await Promise.all(this.nodes.map((n) => (n.alive ? n.self() : undefined)));
     if (selves.some((s) => !s)) return undefined;

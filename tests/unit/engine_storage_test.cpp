@@ -285,8 +285,8 @@ bool another_process_may_read_lock(const std::filesystem::path& file) {
 // process may lock the file, so none can read or write it beside them; once they are all closed,
 // another process may.
 TEST(StorageWriter, WhileOpenTheDatabaseIsLockedAgainstOtherProcessesOnly) {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("chorus-storage-" + to_string(random_guid()));
+  test_files::TempFolder folder;
+  const auto& dir = folder.path();
   const auto file = dir / "chorus.db";
   {
     Writing w(StorageLocation{dir.string(), false});
@@ -299,7 +299,6 @@ TEST(StorageWriter, WhileOpenTheDatabaseIsLockedAgainstOtherProcessesOnly) {
     w.writer.stop();
   }
   EXPECT_TRUE(another_process_may_read_lock(file));
-  std::filesystem::remove_all(dir);
 }
 
 // The writer's connection gathers its WAL writes into one write per commit (storage_vfs.hpp):

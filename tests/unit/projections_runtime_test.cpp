@@ -333,18 +333,21 @@ TEST(ProjectionRuntime, TheTimeLimitCountsCpuTimeNotTheWaitForACpu) {
   CPU_SET(sched_getcpu(), &one_cpu);
   std::atomic<bool> busy{true};
   std::atomic<bool> pinned{false};
+  int hog_pinned = -1;  // pthread calls' results: 0 when done
   std::thread hog([&] {
-    pthread_setaffinity_np(pthread_self(), sizeof one_cpu, &one_cpu);
+    hog_pinned = pthread_setaffinity_np(pthread_self(), sizeof one_cpu, &one_cpu);
     pinned = true;
     while (busy) {
     }
   });
   std::chrono::steady_clock::duration wall{};
   ProcessResult slow;
+  int starved_pinned = -1;
+  int starved_idle = -1;
   std::thread starved([&] {
-    pthread_setaffinity_np(pthread_self(), sizeof one_cpu, &one_cpu);
+    starved_pinned = pthread_setaffinity_np(pthread_self(), sizeof one_cpu, &one_cpu);
     sched_param idle{};
-    pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+    starved_idle = pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
     while (!pinned) std::this_thread::yield();
     const auto start = std::chrono::steady_clock::now();
     slow = p->process(ev("s", 1, "X", "{}"));
@@ -353,6 +356,9 @@ TEST(ProjectionRuntime, TheTimeLimitCountsCpuTimeNotTheWaitForACpu) {
   starved.join();
   busy = false;
   hog.join();
+  ASSERT_EQ(hog_pinned, 0) << "pinning the busy thread";
+  ASSERT_EQ(starved_pinned, 0) << "pinning the handler's thread";
+  ASSERT_EQ(starved_idle, 0) << "SCHED_IDLE for the handler's thread";
   EXPECT_EQ(slow.outcome, Outcome::Processed) << p->fault();
   // The call really took longer than the limit by the wall clock (else this proves nothing).
   EXPECT_GT(wall, std::chrono::milliseconds(limits.call_time_ms)) << alone.count() << " ns alone";
