@@ -30,6 +30,10 @@ class io_context;
 
 namespace chorus {
 
+// An idle core thread still wakes this often, so that its watchdog age (/health/ready) and the
+// write timeouts stay fresh; otherwise it sleeps until the core has a tick due.
+inline constexpr int kIdleWakeMs = 250;
+
 // How this node takes part in replication. A cluster of size 1 leads at once.
 struct ClusterConfig {
   // This node's identity in replication: its instance id (any unique text in tests).
@@ -42,6 +46,8 @@ struct ClusterConfig {
   int heartbeat_ms = 50;              // leader -> follower heartbeats
   int election_timeout_ms_min = 300;  // randomized between min and max
   int election_timeout_ms_max = 600;
+  // An idle core thread still wakes this often (kIdleWakeMs; longer only in tests).
+  int idle_wake_ms = kIdleWakeMs;
   uint64_t seed = 0;  // 0: drawn at random
 };
 

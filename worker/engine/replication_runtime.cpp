@@ -28,12 +28,11 @@ constexpr size_t kReplicationInflightBytesMax = 4u << 20;
 constexpr size_t kReplicationBufferBytesMax = 2 * kReplicationInflightBytesMax;
 // A follower this close to the leader's commit position counts as caught up (Follower).
 constexpr int64_t kCaughtUpSlackBytes = 4 << 20;
-// An idle core thread still wakes this often, so that its watchdog age (/health/ready) and the
-// write timeouts stay fresh; otherwise it sleeps until the core has a tick due.
-constexpr int kIdleWakeMs = 250;
-// An armed wake is moved later only by at least this much (see arm_tick_timer): bounds the
-// timer syscalls of a busy core thread to a few a second.
-constexpr int kIdleRearmMinMs = kIdleWakeMs / 2;
+// An armed wake is moved later only by at least this fraction of the idle wake (see
+// arm_tick_timer): bounds the timer syscalls of a busy core thread to a few a second.
+constexpr int kIdleRearmMinDivisor = 2;
+// A follower's writer holds back at most this many durable notices before it wakes the core.
+constexpr size_t kHeldDurableNoticesMax = 16;
 
 // The replication core reads older entries (for followers catching up) from SQLite.
 class StorageLogReader final : public replication::LogReader {
@@ -77,9 +76,17 @@ ReplicationRuntime::ReplicationRuntime(const EngineConfig& config, const Databas
       db,
       [this](int64_t end, uint64_t generation, const FlushStats& flush) {
         auto acked = std::exchange(storage_acked_, std::nullopt);
-        asio::post(io_, [this, end, generation, flush, acked = std::move(acked)] {
-          on_durable(end, generation, flush, acked);
-        });
+        const bool self_acked = acked.has_value();
+        size_t held = 0;
+        {
+          std::lock_guard lock(held_mutex_);
+          held_notices_.push_back(HeldNotice{end, generation, flush, std::move(acked)});
+          held = held_notices_.size();
+        }
+        // Read after the push (the core stores the flag before it takes the queue): a notice
+        // the core wants is never left waiting for its next input.
+        if (self_acked && held < kHeldDurableNoticesMax && !notice_wanted_.load()) return;
+        asio::post(io_, [this] { take_held_notices(); });
       },
       [this](const std::string& message) {
         asio::post(io_, [this, message] { on_storage_failure(message); });
@@ -125,6 +132,7 @@ void ReplicationRuntime::stop_writer() {
 
 void ReplicationRuntime::stop() {
   if (stopped_) return;
+  if (core_) take_held_notices();  // the stopped writer's last notices
   stopped_ = true;
   tick_timer_.cancel();
   fail_waiters();
@@ -135,37 +143,47 @@ void ReplicationRuntime::stop() {
 void ReplicationRuntime::receive(replication::Message message) {
   if (!core_ || stopped_) return;
   if (config_.coalescer) config_.coalescer->carry();
+  take_held_notices();  // the storage's news first, as if the writer had posted them
   catch_up_ticks();
   core_->step(std::move(message));
   process_ready();
+  take_held_notices();  // and whether the message (a commit announced) now wants them at once
 }
 
 void ReplicationRuntime::set_voters(const std::vector<std::string>& node_ids) {
   if (!core_ || stopped_) return;
+  take_held_notices();
   catch_up_ticks();
   core_->set_voters(node_ids);
   process_ready();
+  take_held_notices();
 }
 
 void ReplicationRuntime::peer_lost(const std::string& node_id) {
   if (!core_ || stopped_) return;
+  take_held_notices();
   catch_up_ticks();
   core_->peer_lost(node_id);
   process_ready();
+  take_held_notices();
 }
 
 void ReplicationRuntime::leader_progress(const std::string& node_id, int64_t epoch) {
   if (!core_ || stopped_) return;
+  take_held_notices();
   catch_up_ticks();
   core_->leader_progress(node_id, epoch);
   process_ready();
+  take_held_notices();
 }
 
 void ReplicationRuntime::resign() {
   if (!core_) return;
+  take_held_notices();
   catch_up_ticks();
   core_->resign();
   process_ready();
+  take_held_notices();
   update_status();
 }
 
@@ -191,7 +209,7 @@ void ReplicationRuntime::catch_up_ticks() {
 }
 
 int ReplicationRuntime::idle_wake_ticks() const {
-  return std::max(1, kIdleWakeMs / std::max(1, config_.cluster.tick_ms));
+  return std::max(1, config_.cluster.idle_wake_ms / std::max(1, config_.cluster.tick_ms));
 }
 
 void ReplicationRuntime::arm_tick_timer() {
@@ -202,9 +220,11 @@ void ReplicationRuntime::arm_tick_timer() {
   // Already wakes in time: no timer syscall. But a wake well before the one due now is moved
   // later: an idle follower's heartbeats (every heartbeat_ms, below kIdleWakeMs) then keep
   // pushing its idle wake ahead instead of the thread waking for it 4 times a second, at one
-  // timer syscall per kIdleRearmMinMs instead of a context switch per kIdleWakeMs.
+  // timer syscall per half an idle wake instead of a context switch per kIdleWakeMs.
   const bool moved_later = tick_armed_ && at >= tick_wake_at_;
-  if (moved_later && at - tick_wake_at_ < std::chrono::milliseconds(kIdleRearmMinMs)) return;
+  const auto rearm_min =
+      std::chrono::milliseconds(config_.cluster.idle_wake_ms / kIdleRearmMinDivisor);
+  if (moved_later && at - tick_wake_at_ < rearm_min) return;
   tick_armed_ = true;
   tick_wake_at_ = at;
   tick_timer_.expires_at(at);  // cancels an earlier wait, whose handler sees operation_aborted
@@ -224,7 +244,9 @@ void ReplicationRuntime::arm_tick_timer() {
 
 void ReplicationRuntime::on_tick() {
   if (config_.coalescer) config_.coalescer->carry();
+  take_held_notices();
   catch_up_ticks();
+  take_held_notices();  // a tick may have made this node a candidate
   check_timeouts();
   update_status();
   arm_tick_timer();
@@ -346,12 +368,40 @@ void ReplicationRuntime::storage_ack(const replication::Core::AckRoute& route, u
   storage_acked_ = route;
 }
 
-void ReplicationRuntime::on_durable(int64_t end, uint64_t generation, const FlushStats& flush,
-                                    const std::optional<replication::Core::AckRoute>& acked) {
+void ReplicationRuntime::take_held_notices() {
+  for (;;) {
+    std::vector<HeldNotice> held;
+    {
+      std::lock_guard lock(held_mutex_);
+      held.swap(held_notices_);
+    }
+    // In order, each transaction counted; the core needs only the newest of a generation.
+    for (size_t i = 0; i < held.size(); ++i) {
+      const HeldNotice& n = held[i];
+      count_flush(n.flush);
+      const bool superseded = i + 1 < held.size() && held[i + 1].generation == n.generation;
+      if (!superseded) on_durable(n.end, n.generation, n.acked);
+    }
+    // Wanted unless this is a follower whose core knows every announced commit it can apply:
+    // then a notice can wait for the next input (an Append, a heartbeat, a tick).
+    const bool wanted = !core_ || core_->role() != replication::Role::Follower ||
+                        core_->leader_commit_end() > core_->commit_end();
+    notice_wanted_.store(wanted);
+    if (!wanted) return;
+    std::lock_guard lock(held_mutex_);
+    if (held_notices_.empty()) return;  // else held while the flag was down: take them too
+  }
+}
+
+void ReplicationRuntime::count_flush(const FlushStats& flush) {
   flushes_ += 1;
   flush_duration_.observe(static_cast<double>(flush.duration_us) / 1e6);
   flush_size_.observe(static_cast<double>(flush.records));
   checkpoint_failures_ = flush.checkpoint_failures;
+}
+
+void ReplicationRuntime::on_durable(int64_t end, uint64_t generation,
+                                    const std::optional<replication::Core::AckRoute>& acked) {
   // A notice about writes made before the latest truncation says nothing about the log now.
   // After a storage failure nothing more counts as durable: a later batch may sit behind a hole.
   if (generation != generation_ || !core_ || !storage_failure_.empty()) return;
