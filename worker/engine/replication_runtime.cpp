@@ -369,8 +369,16 @@ void ReplicationRuntime::storage_ack(const replication::Core::AckRoute& route, u
 }
 
 void ReplicationRuntime::take_held_notices() {
+  // Not again from inside (an input handled inline by a listener): the outer call goes on.
+  if (taking_notices_) return;
+  taking_notices_ = true;
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }
+  } done{taking_notices_};
   for (;;) {
-    std::vector<HeldNotice> held;
+    std::vector<HeldNotice>& held = taken_notices_;  // swapped, not reallocated, each time
+    held.clear();
     {
       std::lock_guard lock(held_mutex_);
       held.swap(held_notices_);

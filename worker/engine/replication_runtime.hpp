@@ -181,6 +181,8 @@ class ReplicationRuntime final : public WriteLog {
   };
   std::mutex held_mutex_;
   std::vector<HeldNotice> held_notices_;
+  std::vector<HeldNotice> taken_notices_;  // core thread: the ones being handed to the core
+  bool taking_notices_ = false;
   std::atomic<bool> notice_wanted_{true};
   int64_t durable_end_ = 0;  // local storage holds everything below this
   int64_t visible_end_ = 0;  // committed and durable here: what reads and acks may use
