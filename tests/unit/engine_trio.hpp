@@ -72,7 +72,7 @@ class Trio {
       ids_.push_back("n" + std::to_string(i + 1));
       if (on_disk) {
         folders_.push_back(std::filesystem::temp_directory_path() /
-                           ("chorus-builtin-" + to_string(random_guid())));
+                           ("chorus-trio-" + to_string(random_guid())));
       }
     }
     for (int i = 0; i < 3; ++i) links_.push_back(std::make_unique<Link>(network_));
