@@ -51,7 +51,12 @@ describe('persistent subscriptions over HTTP (geteventstore-promise)', () => {
     await client.persistentSubscriptions.assert('g', s,
       { maxRetryCount: 0, readBatchSize: 10, extraStatistics: true });
 
-    const first = await client.persistentSubscriptions.getEvents('g', s, 2, 'Body');
+    // The update restarts the group (as EventStore does), and a read answers with what the
+    // group holds now: nothing until it has read the stream again, so poll as a client would.
+    const first = await waitFor(async () => {
+      const got = await client.persistentSubscriptions.getEvents('g', s, 2, 'Body');
+      return got.entries.length > 0 ? got : false;
+    }, { what: 'the restarted group to hand out its first events' });
     assert.equal(first.entries.length, 2);
     assert.deepEqual(first.entries.map((e) => e.event.data.n).sort(), [1, 2]);
     assert.equal(typeof first.ackAll, 'function');

@@ -138,7 +138,12 @@ export class Cluster {
         return this;
       } catch (e) {
         const output = this.nodes.map((n) => n.output).join('\n');
-        if (!fresh || attempt >= 3 || !/Address already in use/.test(output)) throw e;
+        if (!fresh || attempt >= 3 || !/Address already in use/.test(output)) {
+          // What each node said, to tell a slow start from a stuck one.
+          e.message += this.nodes.map((n) => `\n--- ${n.name} (alive: ${n.alive}):\n` +
+            n.output.slice(-1500)).join('');
+          throw e;
+        }
         console.log(`# a port was taken before a node bound it; allocating the cluster again (attempt ${attempt + 1})`);
         await this.cleanup();
         this.nodes = [];

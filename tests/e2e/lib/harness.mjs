@@ -10,7 +10,7 @@ import path from 'node:path';
 import { TLS, workerTlsArgs } from './tls.mjs';
 
 export const WORKER = process.env.CHORUS_WORKER ||
-  path.resolve(import.meta.dirname, '../../build/release/worker/chorus-worker');
+  path.resolve(import.meta.dirname, '../../../build/release/worker/chorus-worker');
 
 // A free TCP port, drawn from kPortFirst..kPortLast: below the kernel's ephemeral range
 // (32768-60999 by default), so that no outgoing connection can take it as its local port between
