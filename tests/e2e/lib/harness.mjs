@@ -17,6 +17,13 @@ export const WORKER = process.env.CHORUS_WORKER ||
 // the probe's release and the worker's bind, as one found by binding port 0 could be.
 const kPortFirst = 3000;
 const kPortLast = 9999;
+// Ports the Fetch standard blocks ("bad ports"): Node's fetch fails on them with "fetch failed"
+// (cause: "bad port") and Chromium refuses them too, so a node given one cannot be reached.
+const kFetchBlockedPorts = new Set([1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43,
+  53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137,
+  139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556,
+  563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061,
+  6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080]);
 // Ports this process has handed out: a test that asks for several ports before binding any of
 // them must get distinct ones.
 const handedOut = new Set();
@@ -93,7 +100,7 @@ export async function freePort(host = '127.0.0.1') {
   const start = crypto.randomInt(span);
   for (let i = 0; i < span; i++) {
     const port = kPortFirst + ((start + i) % span);
-    if (handedOut.has(port) || !(await portFree(port, host)) || !reserve(port)) continue;
+    if (kFetchBlockedPorts.has(port) || handedOut.has(port) || !(await portFree(port, host)) || !reserve(port)) continue;
     handedOut.add(port);
     return port;
   }
