@@ -393,6 +393,32 @@ TEST(ReplicationCore, CommitAnnouncementsAreNotAnswered) {
   EXPECT_GE(heartbeat_answers, 2);
 }
 
+// Under a stream of writes a commit needs no message of its own: a follower that was sent the
+// entries past it hears the position with what follows (here the next entries' own commit),
+// so two writes in flight cost one announcement per follower, not two.
+TEST(ReplicationCore, ACommitWithLaterEntriesInFlightIsAnnouncedWithWhatFollows) {
+  Cluster c(3);
+  c.run(100);
+  ASSERT_EQ(c.leaders(), 1);
+  c.run(10);
+  auto a = c.leader()->propose({"a"});
+  ASSERT_TRUE(a);
+  c.process(c.leader_index());  // a's Appends are in flight
+  auto b = c.leader()->propose({"b"});
+  ASSERT_TRUE(b);
+  c.process(c.leader_index());  // and b's behind them
+  c.delivered.clear();
+  c.deliver();  // a commits while b is in flight, then b commits
+  std::map<NodeId, int> announcements;
+  for (const auto& m : c.delivered) {
+    const auto* ap = std::get_if<Append>(&m.body);
+    if (ap != nullptr && ap->commit_only) ++announcements[m.to];
+  }
+  EXPECT_EQ(announcements.size(), 2u) << "each follower hears of the last commit";
+  for (const auto& [to, n] : announcements) EXPECT_EQ(n, 1) << to;
+  for (auto& [i, n] : c.nodes) EXPECT_EQ(n.core->commit_end(), b->back().end) << "node " << i;
+}
+
 // Idle cost: a caught-up follower that answered lately gets its next heartbeat as commit_only
 // (unanswered), so an idle leader is woken by half as many acks, and still never steps down.
 // An idle leader asks each caught-up follower for an answer only on its turn, and the turns of

@@ -673,15 +673,18 @@ void Core::set_commit(int64_t end) {
   if (role_ == Role::Leader) commit_to_announce_ = true;
 }
 
-// Leader: every synced follower hears a new commit position in the same Ready that commits it,
-// not at the next heartbeat, so a follower can show a write it forwarded as soon as the write
-// is acknowledged. An Append of this Ready that carries the position is enough; otherwise an
-// empty one starts where the follower acknowledged its log (never a gap for it).
+// Leader: a synced follower hears a new commit position without waiting for a heartbeat, so it
+// can show a write it forwarded as soon as the write is acknowledged. An Append of this Ready
+// that carries the position is enough; otherwise an empty one starts where the follower
+// acknowledged its log (never a gap for it). A follower that was sent entries past the new
+// commit end needs none: the Append of the next write carries the position, and if no write
+// follows, those entries' own commit is announced (and the heartbeat carries it in any case).
+// Under a stream of writes that spares each follower a message, and a wake-up, per commit.
 void Core::announce_commit() {
   commit_to_announce_ = false;
   if (role_ != Role::Leader) return;
   for (const auto& [id, p] : progress_) {
-    if (!p.synced) continue;
+    if (!p.synced || p.next > commit_end_) continue;
     // A named reference, not the binding: clang before 16 (the fuzz preset) cannot capture
     // structured bindings in a lambda.
     const NodeId& to = id;
