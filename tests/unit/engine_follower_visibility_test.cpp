@@ -5,7 +5,9 @@
 // minute away, only a write's own Append and its commit notice reach the followers, and each of
 // many writes, made one at a time, becomes visible on both followers (what a write forwarded
 // through a follower waits for before it is answered) long before the next thing that would wake
-// a follower, its election timeout.
+// a follower, its election timeout. The leader holds its own durable notices too while its
+// followers' acks are what a commit waits for: with its disk slower than theirs, each write is
+// still answered long before the leader's next tick would take a notice held by mistake.
 #include "tests/unit/engine_trio.hpp"
 #include "worker/engine/engine.hpp"
 
@@ -100,6 +102,35 @@ TEST(FollowerVisibility, EachCommittedWriteIsVisibleOnBothFollowersWithoutAHeart
     ASSERT_TRUE(trio[leader].is_leader()) << "the leader changed: the test's premise is gone";
   }
   trio.network().set_drop(nullptr);
+}
+
+// The leader on disk, its followers in memory: both followers' acks arrive before the leader's
+// own durable notice, which then is what each commit, and its answer, waits for. Ticks are
+// 1.5 s apart, so a notice held until the next tick would show as a write answered after 1 s.
+TEST(FollowerVisibility, ALeaderOnTheSlowestDiskAnswersEachWriteWithoutWaitingForATick) {
+  constexpr auto kAnsweredWithin = 1000ms;
+  constexpr int kSlowHeartbeatMs = 1500;
+  Trio trio(true, [](EngineConfig& c) {
+    const bool first = c.cluster.node_id == "n1";
+    c.in_memory = !first;
+    c.cluster.heartbeat_ms = kSlowHeartbeatMs;
+    // n1 times out first and leads; a follower's check for a silent leader (three heartbeat
+    // periods) comes before its own election timeout.
+    c.cluster.election_timeout_ms_min = first ? 1000 : 5000;
+    c.cluster.election_timeout_ms_max = first ? 1100 : 5500;
+    c.cluster.idle_wake_ms = 60'000;
+  });
+  ASSERT_EQ(trio.leader(), 0) << "the premise: the node on disk leads";
+  for (int i = 0; i < kWrites; ++i) {
+    const auto started = std::chrono::steady_clock::now();
+    const WriteResult r = append_one(trio[0], "answered");
+    const auto took = std::chrono::steady_clock::now() - started;
+    ASSERT_EQ(r.result, OperationResult::Success) << "write " << i << ": " << r.message;
+    EXPECT_LT(took, kAnsweredWithin)
+        << "write " << i << " answered after "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+    ASSERT_TRUE(trio[0].is_leader()) << "the leader changed: the test's premise is gone";
+  }
 }
 
 }  // namespace

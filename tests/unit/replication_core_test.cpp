@@ -419,6 +419,47 @@ TEST(ReplicationCore, ACommitWithLaterEntriesInFlightIsAnnouncedWithWhatFollows)
   for (auto& [i, n] : c.nodes) EXPECT_EQ(n.core->commit_end(), b->back().end) << "node " << i;
 }
 
+// A leader's durable notice is urgent only when its followers' acks already make a majority
+// beyond its own durable end, or committed what is not durable here yet (the runtime holds it
+// otherwise, until the next input).
+TEST(ReplicationCore, ALeaderKnowsWhenACommitWaitsOnItsOwnDisk) {
+  Cluster c(3);
+  c.run(100);
+  ASSERT_EQ(c.leaders(), 1);
+  c.run(10);
+  const int l = c.leader_index();
+  Core& lead = *c.nodes[l].core;
+  EXPECT_FALSE(lead.waits_on_own_disk()) << "nothing pending";
+  c.nodes[l].hold_durable = true;
+  // Both followers' copies commit a write: what is visible here then waits on this disk.
+  auto w = lead.propose({"w"});
+  ASSERT_TRUE(w);
+  c.process(l);
+  c.deliver();
+  EXPECT_EQ(lead.commit_end(), w->back().end);
+  EXPECT_TRUE(lead.waits_on_own_disk()) << "committed by the followers, not durable here";
+  lead.durable(w->back().end);
+  EXPECT_FALSE(lead.waits_on_own_disk());
+  c.nodes[(l + 1) % 3].hold_durable = true;  // one follower's disk is slow too
+  auto a = lead.propose({"a"});
+  ASSERT_TRUE(a);
+  EXPECT_FALSE(lead.waits_on_own_disk()) << "no follower has it yet";
+  c.process(l);
+  c.deliver();  // one follower acks; the leader's own copy is not durable
+  EXPECT_LT(lead.commit_end(), a->back().end);
+  EXPECT_TRUE(lead.waits_on_own_disk());
+  lead.durable(a->back().end);
+  EXPECT_EQ(lead.commit_end(), a->back().end);
+  EXPECT_FALSE(lead.waits_on_own_disk());
+
+  Cluster one(1);
+  one.run(100);
+  ASSERT_EQ(one.leaders(), 1);
+  one.nodes[0].hold_durable = true;
+  ASSERT_TRUE(one.leader()->propose({"b"}));
+  EXPECT_TRUE(one.leader()->waits_on_own_disk()) << "a single node always waits on itself";
+}
+
 // Idle cost: a caught-up follower that answered lately gets its next heartbeat as commit_only
 // (unanswered), so an idle leader is woken by half as many acks, and still never steps down.
 // An idle leader asks each caught-up follower for an answer only on its turn, and the turns of

@@ -85,7 +85,11 @@ ReplicationRuntime::ReplicationRuntime(const EngineConfig& config, const Databas
         }
         // Read after the push (the core stores the flag before it takes the queue): a notice
         // the core wants is never left waiting for its next input.
-        if (self_acked && held < kHeldDurableNoticesMax && !notice_wanted_.load()) return;
+        const NoticeWanted wanted = notice_wanted_.load();
+        if (held < kHeldDurableNoticesMax &&
+            (wanted == kNoticeHeld || (wanted == kNoticeHeldIfSelfAcked && self_acked))) {
+          return;
+        }
         asio::post(io_, [this] { take_held_notices(); });
       },
       [this](const std::string& message) {
@@ -390,12 +394,19 @@ void ReplicationRuntime::take_held_notices() {
       const bool superseded = i + 1 < held.size() && held[i + 1].generation == n.generation;
       if (!superseded) on_durable(n.end, n.generation, n.acked);
     }
-    // Wanted unless this is a follower whose core knows every announced commit it can apply:
-    // then a notice can wait for the next input (an Append, a heartbeat, a tick).
-    const bool wanted = !core_ || core_->role() != replication::Role::Follower ||
-                        core_->leader_commit_end() > core_->commit_end();
+    // Wanted unless this is a follower whose core knows every announced commit it can apply,
+    // or a leader whose own durable end holds back neither a commit nor what it shows:
+    // then a notice can wait for the next input (an Append or an ack, a heartbeat, a tick).
+    NoticeWanted wanted = kNoticeWanted;
+    if (core_ && core_->role() == replication::Role::Follower &&
+        core_->leader_commit_end() <= core_->commit_end()) {
+      wanted = kNoticeHeldIfSelfAcked;
+    } else if (core_ && core_->role() == replication::Role::Leader && core_->quorum() > 1 &&
+               !core_->waits_on_own_disk()) {
+      wanted = kNoticeHeld;
+    }
     notice_wanted_.store(wanted);
-    if (!wanted) return;
+    if (wanted != kNoticeWanted) return;
     std::lock_guard lock(held_mutex_);
     if (held_notices_.empty()) return;  // else held while the flag was down: take them too
   }

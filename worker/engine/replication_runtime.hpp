@@ -173,6 +173,14 @@ class ReplicationRuntime final : public WriteLog {
   // leader's) or at the core's next input. The writer holds such notices here instead of waking
   // the core for each (40 % of a loaded follower core's wake-ups); every input of the core
   // takes them first, and the writer wakes the core when notice_wanted_ or the queue is full.
+  // A leader's notice matters at once only when a commit, or what it shows of one, waits on its
+  // own disk (Core::waits_on_own_disk); otherwise the next ack, which is what the commit waits
+  // for, takes it.
+  enum NoticeWanted : uint8_t {
+    kNoticeWanted,           // wake the core for every notice
+    kNoticeHeldIfSelfAcked,  // a follower: hold the notices of batches its writer acknowledged
+    kNoticeHeld,             // a leader whose commit does not wait on its own disk: hold them
+  };
   struct HeldNotice {
     int64_t end = 0;
     uint64_t generation = 0;
@@ -183,7 +191,7 @@ class ReplicationRuntime final : public WriteLog {
   std::vector<HeldNotice> held_notices_;
   std::vector<HeldNotice> taken_notices_;  // core thread: the ones being handed to the core
   bool taking_notices_ = false;
-  std::atomic<bool> notice_wanted_{true};
+  std::atomic<NoticeWanted> notice_wanted_{kNoticeWanted};
   int64_t durable_end_ = 0;  // local storage holds everything below this
   int64_t visible_end_ = 0;  // committed and durable here: what reads and acks may use
   std::deque<std::shared_ptr<const EventRecord>> uncommitted_;

@@ -666,6 +666,20 @@ void Core::maybe_commit() {
   if (candidate > current_epoch_start()) set_commit(candidate);
 }
 
+bool Core::waits_on_own_disk() const {
+  if (role_ != Role::Leader || log_end_ <= durable_end_) return false;
+  // Committed by the followers' copies alone: what is visible here waits on this disk.
+  if (commit_end_ > durable_end_) return true;
+  std::vector<int64_t> ends{log_end_};
+  for (const auto& [id, p] : progress_) {
+    if (p.synced) ends.push_back(p.durable_end);
+  }
+  if (static_cast<int>(ends.size()) < quorum()) return false;
+  std::sort(ends.begin(), ends.end(), std::greater<>());
+  const int64_t candidate = ends[static_cast<size_t>(quorum() - 1)];
+  return candidate > durable_end_ && candidate > commit_end_ && candidate > current_epoch_start();
+}
+
 void Core::set_commit(int64_t end) {
   if (end <= commit_end_) return;
   commit_end_ = end;

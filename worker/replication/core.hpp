@@ -318,6 +318,11 @@ class Core {
   // Follower: the highest commit position the current leader has announced (not clamped to
   // what is durable here), to tell a caught-up follower from one that is catching up.
   int64_t leader_commit_end() const { return leader_commit_end_; }
+  // Leader: whether its own durable end holds anything back: a commit (its followers' acks
+  // would commit more were its whole log durable here; a single node: whenever anything is
+  // pending), or a commit its followers' copies made that is not durable here yet, which reads
+  // and answers here wait for.
+  bool waits_on_own_disk() const;
   int64_t last_epoch() const { return epochs_.empty() ? 0 : epochs_.back().number; }
   // Leader: how far each follower has acknowledged (durable end), for lag reports.
   std::map<NodeId, int64_t> follower_durable_ends() const;
