@@ -11,11 +11,12 @@
 # stopped by its PID.
 # CLIENT=node drives the cluster as bench/peers.sh does instead (node-eventstore-client, C writers
 # sharing one connection, found through gossip): the shape of issue 16's targets, where replies
-# and reads share one socket; chorus-bench opens one connection per writer.
+# and reads share one socket; chorus-bench opens one connection per writer. With CLIENT=node,
+# FOLLOWER=1 writes through a follower instead (requireMaster false: it forwards each write).
 #   bench/cluster_counts.sh OUT_DIR WORKER [BENCH_BIN]
 #   env: C (64), DURATION (10), NODES (3, at most 9), BASE (6; or PORT_PREFIX: 1 to 31),
 #        WARGS (extra worker options), WENV (environment for the workers, e.g. GLIBC_TUNABLES=...),
-#        EXTRA_EVENTS, CLIENT (bench)
+#        EXTRA_EVENTS, CLIENT (bench), FOLLOWER (with CLIENT=node)
 # Ports: BASE 1 to 31 keeps every node port between 1111 and 31914, below the ephemeral range
 # (32768-60999), where an outgoing connection (a client's, a node's to its peers) could take a
 # node's port before it binds it. Until 2026-12-03 ports were BASE<i>111..BASE<i>114, which for
@@ -55,7 +56,7 @@ if [ "${CLIENT:-bench}" = node ]; then
   # covers the same window.
   eps=""; for i in $(seq $nodes); do eps="$eps${eps:+,}127.0.0.1:$(port $i 14)"; done
   here=$(cd "$(dirname "$0")" && pwd)
-  setsid node "$here/peers/driver.mjs" --system chorus --writers ${C:-64} --seconds $dur --warmup 1 --size 256 --endpoints "$eps" --pids "$(IFS=,; echo "${pids[*]}")" > "$out/bench.out" 2>&1 &
+  setsid node "$here/peers/driver.mjs" --system chorus --writers ${C:-64} --seconds $dur --warmup 1 --size 256 ${FOLLOWER:+--follower} --endpoints "$eps" --pids "$(IFS=,; echo "${pids[*]}")" > "$out/bench.out" 2>&1 &
   b=$!; sleep 0.05; echo -19 > /proc/$b/autogroup || true
   sleep 1; count; sleep $dur; kill -INT $ps_; wait $ps_ || true
   wait $b

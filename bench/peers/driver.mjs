@@ -6,7 +6,7 @@
 // writes, writes/s, p50/p99 latency in ms, errors, and the CPU time the server processes (--pids)
 // spent in the measured window (after the warm-up), in µs per acknowledged write.
 //   node driver.mjs --system chorus|chorus-before|nats|etcd --writers 64 --seconds 10 --size 256 \
-//     --endpoints a,b,c --pids 1,2,3
+//     --endpoints a,b,c --pids 1,2,3 [--follower]
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -23,6 +23,9 @@ const { values: opt } = parseArgs({ options: {
   endpoints: { type: 'string' },
   pids: { type: 'string', default: '' },
   setup: { type: 'boolean', default: false },
+  // Chorus only: write through a follower (requireMaster false), which forwards each write to
+  // the leader and answers once it shows the write itself.
+  follower: { type: 'boolean', default: false },
 } });
 
 const kConnectDeadlineMs = 30000;
@@ -37,8 +40,18 @@ async function chorus() {
     const [host, port] = e.split(':');
     return { endPoint: { host, port: Number(port) } };
   });
-  const conn = es.createConnection({ log: { info() {}, debug() {}, error() {} } },
-    seeds, 'peer-bench');
+  const log = { info() {}, debug() {}, error() {} };
+  let conn;
+  if (opt.follower) {
+    const [host, port] = endpoints[0].split(':');
+    const gossip = await (await fetch(`http://${host}:${port}/gossip?format=json`)).json();
+    const f = gossip.members.find((m) => m.isAlive && m.state === 'Follower');
+    if (!f) throw new Error('no follower in the gossip of ' + endpoints[0]);
+    conn = es.createConnection({ log, requireMaster: false },
+      `tcp://${f.externalTcpIp}:${f.externalTcpPort}`, 'peer-bench');
+  } else {
+    conn = es.createConnection({ log }, seeds, 'peer-bench');
+  }
   conn.on('error', () => {});
   await new Promise((resolve) => { conn.once('connected', resolve); conn.connect(); });
   const run = randomUUID().slice(0, 8);
