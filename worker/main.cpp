@@ -187,7 +187,11 @@ void run_forward(chorus::Engine& engine, const chorus::Principal& who,
   package.payload = request.payload();
   const uint64_t id = request.request_id();
   const auto outcome = chorus::tcp::dispatch_request(
-      engine, who, package, [reply, id](chorus::wire::Command command, std::string payload) {
+      engine, who, package,
+      [&engine, reply, id](chorus::wire::Command command, std::string payload) {
+        // The follower answers its client once it shows the write: the commit position goes
+        // to the followers now, not with the next write's Append (Core::announce_commit).
+        engine.announce_commit();
         chorus::internal::ForwardReply r;
         r.set_request_id(id);
         r.set_command(static_cast<uint32_t>(command));

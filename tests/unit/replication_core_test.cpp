@@ -419,6 +419,53 @@ TEST(ReplicationCore, ACommitWithLaterEntriesInFlightIsAnnouncedWithWhatFollows)
   for (auto& [i, n] : c.nodes) EXPECT_EQ(n.core->commit_end(), b->back().end) << "node " << i;
 }
 
+// A request forwarded through a follower is answered there once the follower shows the write:
+// announce_commit_now tells every follower a commit position that was left to the next Append,
+// and only once.
+TEST(ReplicationCore, ACommitLeftToTheNextAppendIsAnnouncedNowWhenAsked) {
+  Cluster c(3);
+  c.run(100);
+  ASSERT_EQ(c.leaders(), 1);
+  c.run(10);
+  const int l = c.leader_index();
+  Core& lead = *c.nodes[l].core;
+  const int f1 = (l + 1) % 3;
+  const int f2 = (l + 2) % 3;
+  c.nodes[f1].hold_durable = true;
+  c.nodes[f2].hold_durable = true;
+  auto a = lead.propose({"a"});
+  ASSERT_TRUE(a);
+  c.process(l);
+  auto b = lead.propose({"b"});
+  ASSERT_TRUE(b);
+  c.process(l);
+  c.deliver();  // both followers hold a and b, neither durable yet
+  c.delivered.clear();
+  c.nodes[f1].core->durable(a->back().end);  // one follower's copy of a: a commits, b in flight
+  c.process(f1);
+  c.deliver();
+  ASSERT_EQ(lead.commit_end(), a->back().end);
+  auto commit_only_to = [&](const NodeId& to) {
+    int n = 0;
+    for (const auto& m : c.delivered) {
+      const auto* ap = std::get_if<Append>(&m.body);
+      n += ap != nullptr && ap->commit_only && m.to == to && ap->commit_end == a->back().end;
+    }
+    return n;
+  };
+  EXPECT_EQ(commit_only_to(c.ids[f1]) + commit_only_to(c.ids[f2]), 0) << "left to what follows";
+  lead.announce_commit_now();
+  c.process(l);
+  c.deliver();
+  EXPECT_EQ(commit_only_to(c.ids[f1]), 1);
+  EXPECT_EQ(commit_only_to(c.ids[f2]), 1);
+  c.delivered.clear();
+  lead.announce_commit_now();
+  c.process(l);
+  c.deliver();
+  EXPECT_TRUE(c.delivered.empty()) << "every follower heard this commit position already";
+}
+
 // A leader's durable notice is urgent only when its followers' acks already make a majority
 // beyond its own durable end, or committed what is not durable here yet (the runtime holds it
 // otherwise, until the next input).

@@ -190,6 +190,7 @@ class EngineImpl final : public Engine, private RuntimeListener, private WriteSt
   NodeStatus status() const override;
   bool is_leader() const override { return runtime_->is_leader_any_thread(); }
   void resign() override;
+  void announce_commit() override;
   void shutdown() override;
 
  private:
@@ -1032,6 +1033,10 @@ int64_t EngineImpl::core_tick_age_ms() const {
                           std::chrono::steady_clock::now().time_since_epoch())
                           .count();
   return last == 0 ? now : now - last;  // never ticked: as old as the clock
+}
+
+void EngineImpl::announce_commit() {
+  on_core([this] { runtime_->announce_commit_now(); });
 }
 
 void EngineImpl::resign() {

@@ -166,6 +166,9 @@ class Engine {
   virtual bool is_leader() const { return status().is_leader; }
   // Leader: step down so that another node leads (admin resign). No effect otherwise.
   virtual void resign() = 0;
+  // Leader: every follower hears the commit position at once, after a request forwarded through
+  // one was answered (under a stream of writes a commit otherwise rides on the next Append).
+  virtual void announce_commit() {}
 
   // Checks credentials. No principal = wrong login or password, a disabled or deleted user, or
   // a check refused because too many are waiting (a flood of wrong passwords). Results are

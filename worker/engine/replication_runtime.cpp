@@ -191,6 +191,12 @@ void ReplicationRuntime::resign() {
   update_status();
 }
 
+void ReplicationRuntime::announce_commit_now() {
+  if (!core_ || stopped_) return;
+  core_->announce_commit_now();
+  process_ready();
+}
+
 // Idle cost: the core counts a tick every tick_ms of wall time, but the thread wakes only when
 // a tick is due to act (Core::ticks_until_due) or kIdleWakeMs passed; every input first ticks
 // the ticks that passed since, so the core sees the same clock as if it were ticked each time.

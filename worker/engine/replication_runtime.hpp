@@ -84,6 +84,8 @@ class ReplicationRuntime final : public WriteLog {
   void peer_lost(const std::string& node_id);
   void leader_progress(const std::string& node_id, int64_t epoch);
   void resign();
+  // Leader: every follower hears the commit position now (Core::announce_commit_now).
+  void announce_commit_now();
 
   // Why this node cannot take a write now (None when it leads with its epoch committed).
   NotHandledReason refusal() const override;

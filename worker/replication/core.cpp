@@ -267,6 +267,11 @@ void Core::resign() {
 // ------------------------------------------------------------------ messages
 
 void Core::send(const NodeId& to, Body body) {
+  if (const auto* a = std::get_if<Append>(&body); a != nullptr && role_ == Role::Leader) {
+    if (auto it = progress_.find(to); it != progress_.end()) {
+      it->second.commit_sent = std::max(it->second.commit_sent, a->commit_end);
+    }
+  }
   ready_.messages.push_back(Message{config_.self, to, std::move(body)});
 }
 
@@ -693,7 +698,8 @@ void Core::set_commit(int64_t end) {
 // acknowledged its log (never a gap for it). A follower that was sent entries past the new
 // commit end needs none: the Append of the next write carries the position, and if no write
 // follows, those entries' own commit is announced (and the heartbeat carries it in any case).
-// Under a stream of writes that spares each follower a message, and a wake-up, per commit.
+// Under a stream of writes that spares each follower a message, and a wake-up, per commit. A
+// write forwarded through a follower does not wait for that: announce_commit_now.
 void Core::announce_commit() {
   commit_to_announce_ = false;
   if (role_ != Role::Leader) return;
@@ -710,6 +716,14 @@ void Core::announce_commit() {
     if (!carried) {
       send(id, Append{hard_.epoch, p.acked_log_end, false, {}, commit_end_, p.session, true});
     }
+  }
+}
+
+void Core::announce_commit_now() {
+  if (role_ != Role::Leader) return;
+  for (const auto& [id, p] : progress_) {
+    if (!p.synced || p.commit_sent >= commit_end_) continue;
+    send(id, Append{hard_.epoch, p.acked_log_end, false, {}, commit_end_, p.session, true});
   }
 }
 

@@ -300,6 +300,10 @@ class Core {
                                                  bool send_now = true);
   // Leader: sends every follower what it has not been sent yet (within its in-flight window).
   void send_pending_appends();
+  // Leader: tells each synced follower that has not heard it the commit position now, also one
+  // that announce_commit left to the next Append (a request forwarded through a follower was
+  // just answered, and the follower answers its client once it shows the write).
+  void announce_commit_now();
   // Leader only: step down and let another node win the next election (admin resign).
   void resign();
 
@@ -348,6 +352,7 @@ class Core {
     int64_t acked_log_end = 0;
     int64_t durable_end = 0;
     int last_heard_tick = 0;
+    int64_t commit_sent = 0;  // the newest commit position an Append to it carried
   };
 
   void become_follower(int64_t epoch, std::optional<NodeId> leader);
