@@ -276,6 +276,9 @@ Reply StreamsApi::post_events(Request& request, const std::string& stream,
     return visible_here(
         not_handled_reply(result->not_handled, request, leader_http_, result->message));
   }
+  // A follower may have passed this write on and answers its client only once it shows it:
+  // the followers hear the commit position now (Engine::announce_commit).
+  if (result->result == OperationResult::Success) engine_.announce_commit();
   return write_reply(*result, request.base_url + stream_path(stream));
 }
 
@@ -294,6 +297,7 @@ Reply StreamsApi::delete_stream(Request& request, const std::string& stream) {
         not_handled_reply(result->not_handled, request, leader_http_, result->message));
   }
   if (result->result == OperationResult::Success) {
+    engine_.announce_commit();  // as for a write: a follower may wait to show it
     Reply reply = text_reply(204, "Stream deleted");
     reply.body.clear();
     reply.content_type.clear();
