@@ -133,6 +133,13 @@ class Cluster {
     for (auto& [i, n] : nodes) count += n.core && n.core->role() == Role::Leader;
     return count;
   }
+  // Runs until one leader is elected, then until every follower is synced with it.
+  bool settle() {
+    run(100);
+    if (leaders() != 1) return false;
+    run(10);
+    return true;
+  }
   Core* leader() {
     for (auto& [i, n] : nodes) {
       if (n.core && n.core->role() == Role::Leader) return n.core.get();
@@ -308,9 +315,7 @@ TEST(ReplicationCore, SyncAppendBeyondTheFollowersLogIsIgnored) {
 // frame: the core's buffer counts only their bytes.
 TEST(ReplicationCore, EntriesKeptFromAnOverlappingAppendDoNotHoldItsFrame) {
   Cluster c(3);
-  c.run(100);
-  ASSERT_EQ(c.leaders(), 1);
-  c.run(10);
+  ASSERT_TRUE(c.settle()) << "one leader, every follower synced";
   Core* lead = c.leader();
   ASSERT_TRUE(lead->propose({"held"}));
   c.delivered.clear();
@@ -349,9 +354,7 @@ TEST(ReplicationCore, EntriesKeptFromAnOverlappingAppendDoNotHoldItsFrame) {
 
 TEST(ReplicationCore, FollowersLearnTheCommitPositionWithoutAHeartbeat) {
   Cluster c(3);
-  c.run(100);
-  ASSERT_EQ(c.leaders(), 1);
-  c.run(10);  // every follower synced
+  ASSERT_TRUE(c.settle()) << "one leader, every follower synced";
   auto e = c.leader()->propose({"a"});
   ASSERT_TRUE(e);
   c.process(c.leader_index());
@@ -363,9 +366,7 @@ TEST(ReplicationCore, FollowersLearnTheCommitPositionWithoutAHeartbeat) {
 // entries once, and answer heartbeats, but not an Append that only carries a commit position.
 TEST(ReplicationCore, CommitAnnouncementsAreNotAnswered) {
   Cluster c(3);
-  c.run(100);
-  ASSERT_EQ(c.leaders(), 1);
-  c.run(10);
+  ASSERT_TRUE(c.settle()) << "one leader, every follower synced";
   const NodeId leader = c.leader()->self();
   auto e = c.leader()->propose({"a"});
   ASSERT_TRUE(e);
@@ -398,9 +399,7 @@ TEST(ReplicationCore, CommitAnnouncementsAreNotAnswered) {
 // so two writes in flight cost one announcement per follower, not two.
 TEST(ReplicationCore, ACommitWithLaterEntriesInFlightIsAnnouncedWithWhatFollows) {
   Cluster c(3);
-  c.run(100);
-  ASSERT_EQ(c.leaders(), 1);
-  c.run(10);
+  ASSERT_TRUE(c.settle()) << "one leader, every follower synced";
   auto a = c.leader()->propose({"a"});
   ASSERT_TRUE(a);
   c.process(c.leader_index());  // a's Appends are in flight
@@ -424,9 +423,7 @@ TEST(ReplicationCore, ACommitWithLaterEntriesInFlightIsAnnouncedWithWhatFollows)
 // and only once.
 TEST(ReplicationCore, ACommitLeftToTheNextAppendIsAnnouncedNowWhenAsked) {
   Cluster c(3);
-  c.run(100);
-  ASSERT_EQ(c.leaders(), 1);
-  c.run(10);
+  ASSERT_TRUE(c.settle()) << "one leader, every follower synced";
   const int l = c.leader_index();
   Core& lead = *c.nodes[l].core;
   const int f1 = (l + 1) % 3;
@@ -471,9 +468,7 @@ TEST(ReplicationCore, ACommitLeftToTheNextAppendIsAnnouncedNowWhenAsked) {
 // otherwise, until the next input).
 TEST(ReplicationCore, ALeaderKnowsWhenACommitWaitsOnItsOwnDisk) {
   Cluster c(3);
-  c.run(100);
-  ASSERT_EQ(c.leaders(), 1);
-  c.run(10);
+  ASSERT_TRUE(c.settle()) << "one leader, every follower synced";
   const int l = c.leader_index();
   Core& lead = *c.nodes[l].core;
   EXPECT_FALSE(lead.waits_on_own_disk()) << "nothing pending";
@@ -572,9 +567,7 @@ TEST(ReplicationCore, IdleHeartbeatsAskInTurnKeepAFiveNodeLeader) {
 
 TEST(ReplicationCore, SlowFollowerCommitsWhenItsCopyBecomesDurable) {
   Cluster c(3);
-  c.run(100);
-  ASSERT_EQ(c.leaders(), 1);
-  c.run(10);
+  ASSERT_TRUE(c.settle()) << "one leader, every follower synced";
   const int slow = (c.leader_index() + 1) % 3;
   c.nodes[slow].hold_durable = true;
   auto e = c.leader()->propose({"a"});
@@ -601,9 +594,7 @@ TEST(ReplicationCore, SlowFollowerCommitsWhenItsCopyBecomesDurable) {
 // new session) since the entries were handed to storage; a leader has no route.
 TEST(ReplicationCore, StorageAckAlongTheCurrentRouteIsNotRepeated) {
   Cluster c(3);
-  c.run(100);
-  ASSERT_EQ(c.leaders(), 1);
-  c.run(10);
+  ASSERT_TRUE(c.settle()) << "one leader, every follower synced";
   EXPECT_FALSE(c.leader()->ack_route());
   const int f = (c.leader_index() + 1) % 3;
   Core& core = *c.nodes[f].core;
