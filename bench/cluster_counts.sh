@@ -6,7 +6,9 @@
 # followers together). EXTRA_EVENTS adds tracepoints or probes, e.g. syscalls:sys_enter_sendto, or
 # probe_libc:malloc (after `perf probe -x /lib/x86_64-linux-gnu/libc.so.6 --add malloc`). Counts per
 # event hold better than CPU time on a shared machine. Each node's /metrics is saved after the run
-# (metrics-L.txt, metrics-F<i>.txt: the storage writer's commit sizes and durations). Every worker
+# (metrics-L.txt, metrics-F<i>.txt: the storage writer's commit sizes and durations; the last
+# lines print from them the leader's mean write duration, server side, and each node's commits:
+# beside the client's p50 this splits a write's time between the server and the client). Every worker
 # and the bench run in their own autogroup at nice -19 (root); every process started here is
 # stopped by its PID.
 # CLIENT=node drives the cluster as bench/peers.sh does instead (node-eventstore-client, C writers
@@ -118,4 +120,27 @@ if extra:
         print(f"{k[0]+':'+k[1]:24}", " ".join(f"{a[e]/ev:9.3f}" for e in extra))
 for r in "LF":
     print(f"{r} total: cpu {tot[(r,'task-clock')]*1000/ev:.1f} us/ev, syscalls {tot[(r,'raw_syscalls:sys_enter')]/ev:.2f}/ev, switches {tot[(r,'sched:sched_switch')]/ev:.2f}/ev (F = both followers)")
+# From each node's /metrics (since its start, warm-up included): the time a write spends in the
+# leader (request parsed -> reply queued), beside the client's p50 above the rest is the client's
+# and the sockets'; and each node's storage commits (events per commit, ms per commit).
+def metrics(path):
+    m = {}
+    try:
+        for line in open(path):
+            if line.startswith("#"): continue
+            k, _, v = line.rpartition(" ")
+            try: m[k] = float(v)
+            except ValueError: pass
+    except FileNotFoundError: pass
+    return m
+import glob
+lm = metrics(out + "/metrics-L.txt")
+if lm.get("chorus_write_duration_seconds_count"):
+    print(f"leader write duration mean {lm['chorus_write_duration_seconds_sum'] / lm['chorus_write_duration_seconds_count'] * 1000:.2f} ms (server side)")
+for path in sorted(glob.glob(out + "/metrics-*.txt")):
+    m = metrics(path)
+    n = m.get("chorus_writer_flush_size_events_count")
+    if n:
+        role = path.rsplit("metrics-", 1)[1][:-4]
+        print(f"{role} storage commits: {m['chorus_writer_flush_size_events_sum'] / n:.1f} events, {m['chorus_writer_flush_duration_seconds_sum'] / n * 1000:.3f} ms each")
 PY
