@@ -418,6 +418,48 @@ TEST(ReplicationCore, ACommitWithLaterEntriesInFlightIsAnnouncedWithWhatFollows)
   for (auto& [i, n] : c.nodes) EXPECT_EQ(n.core->commit_end(), b->back().end) << "node " << i;
 }
 
+// An Append of the same Ready that carries the new commit position (here a heartbeat) is the
+// follower's notice: no second message tells it again.
+TEST(ReplicationCore, ACommitCarriedByAnAppendOfTheSameReadyIsNotAnnouncedAgain) {
+  Cluster c(3);
+  ASSERT_TRUE(c.settle()) << "one leader, every follower synced";
+  const int l = c.leader_index();
+  Core& lead = *c.nodes[l].core;
+  auto a = lead.propose({"a"});
+  ASSERT_TRUE(a);
+  c.process(l);
+  std::vector<Message> to_leader;
+  while (!c.inflight.empty()) {  // the followers store and ack a; the acks wait
+    Message m = c.inflight.front();
+    c.inflight.pop_front();
+    if (m.to == lead.self()) {
+      to_leader.push_back(m);
+      continue;
+    }
+    for (auto& [i, n] : c.nodes) {
+      if (c.ids[static_cast<size_t>(i)] == m.to) {
+        n.core->step(m);
+        c.process(i);
+      }
+    }
+  }
+  ASSERT_FALSE(to_leader.empty());
+  for (auto& m : to_leader) lead.step(m);  // a commits; its Ready is not taken yet
+  ASSERT_EQ(lead.commit_end(), a->back().end);
+  Config defaults;
+  for (int t = 0; t < defaults.heartbeat_ticks; ++t) lead.tick();  // one heartbeat round
+  const Ready r = lead.ready();
+  std::map<NodeId, int> appends;
+  for (const auto& m : r.messages) {
+    const auto* ap = std::get_if<Append>(&m.body);
+    if (ap == nullptr) continue;
+    ++appends[m.to];
+    EXPECT_EQ(ap->commit_end, a->back().end) << m.to;
+  }
+  EXPECT_EQ(appends.size(), 2u) << "each follower is sent the heartbeat";
+  for (const auto& [to, n] : appends) EXPECT_EQ(n, 1) << to << ": the heartbeat is the notice";
+}
+
 // A request forwarded through a follower is answered there once the follower shows the write:
 // announce_commit_now tells every follower a commit position that was left to the next Append,
 // and only once.

@@ -658,31 +658,31 @@ void Core::durable(int64_t end, const std::optional<AckRoute>& acked) {
 
 int64_t Core::current_epoch_start() const { return epochs_.empty() ? 0 : epochs_.back().position; }
 
-void Core::maybe_commit() {
-  if (role_ != Role::Leader) return;
-  std::vector<int64_t> ends{durable_end_};
+std::optional<int64_t> Core::majority_end(int64_t own_end) const {
+  std::vector<int64_t> ends{own_end};
   for (const auto& [id, p] : progress_) {
     if (p.synced) ends.push_back(p.durable_end);
   }
-  if (static_cast<int>(ends.size()) < quorum()) return;
+  if (static_cast<int>(ends.size()) < quorum()) return std::nullopt;
   std::sort(ends.begin(), ends.end(), std::greater<>());
-  const int64_t candidate = ends[static_cast<size_t>(quorum() - 1)];
+  return ends[static_cast<size_t>(quorum() - 1)];
+}
+
+void Core::maybe_commit() {
+  if (role_ != Role::Leader) return;
+  const auto candidate = majority_end(durable_end_);
   // Only a prefix that includes this epoch's record may be committed by counting replicas.
-  if (candidate > current_epoch_start()) set_commit(candidate);
+  if (candidate && *candidate > current_epoch_start()) set_commit(*candidate);
 }
 
 bool Core::waits_on_own_disk() const {
   if (role_ != Role::Leader || log_end_ <= durable_end_) return false;
   // Committed by the followers' copies alone: what is visible here waits on this disk.
   if (commit_end_ > durable_end_) return true;
-  std::vector<int64_t> ends{log_end_};
-  for (const auto& [id, p] : progress_) {
-    if (p.synced) ends.push_back(p.durable_end);
-  }
-  if (static_cast<int>(ends.size()) < quorum()) return false;
-  std::sort(ends.begin(), ends.end(), std::greater<>());
-  const int64_t candidate = ends[static_cast<size_t>(quorum() - 1)];
-  return candidate > durable_end_ && candidate > commit_end_ && candidate > current_epoch_start();
+  // What a majority would hold were this node's whole log durable.
+  const auto candidate = majority_end(log_end_);
+  return candidate && *candidate > durable_end_ && *candidate > commit_end_ &&
+         *candidate > current_epoch_start();
 }
 
 void Core::set_commit(int64_t end) {
@@ -694,35 +694,24 @@ void Core::set_commit(int64_t end) {
 
 // Leader: a synced follower hears a new commit position without waiting for a heartbeat, so it
 // can show a write it forwarded as soon as the write is acknowledged. An Append of this Ready
-// that carries the position is enough; otherwise an empty one starts where the follower
-// acknowledged its log (never a gap for it). A follower that was sent entries past the new
-// commit end needs none: the Append of the next write carries the position, and if no write
-// follows, those entries' own commit is announced (and the heartbeat carries it in any case).
+// that carries the position is enough (Progress::commit_sent); otherwise an empty one starts
+// where the follower acknowledged its log (never a gap for it). A follower that was sent entries
+// past the new commit end needs none: the Append of the next write carries the position, and if
+// no write follows, those entries' own commit is announced (the heartbeat carries it anyway).
 // Under a stream of writes that spares each follower a message, and a wake-up, per commit. A
 // write forwarded through a follower does not wait for that: announce_commit_now.
 void Core::announce_commit() {
   commit_to_announce_ = false;
-  if (role_ != Role::Leader) return;
-  for (const auto& [id, p] : progress_) {
-    if (!p.synced || p.next > commit_end_) continue;
-    // A named reference, not the binding: clang before 16 (the fuzz preset) cannot capture
-    // structured bindings in a lambda.
-    const NodeId& to = id;
-    const bool carried =
-        std::any_of(ready_.messages.begin(), ready_.messages.end(), [&](const Message& m) {
-          const auto* a = std::get_if<Append>(&m.body);
-          return a != nullptr && m.to == to && a->commit_end >= commit_end_;
-        });
-    if (!carried) {
-      send(id, Append{hard_.epoch, p.acked_log_end, false, {}, commit_end_, p.session, true});
-    }
-  }
+  send_commit_notices(false);
 }
 
-void Core::announce_commit_now() {
+void Core::announce_commit_now() { send_commit_notices(true); }
+
+void Core::send_commit_notices(bool also_with_later_entries_sent) {
   if (role_ != Role::Leader) return;
   for (const auto& [id, p] : progress_) {
     if (!p.synced || p.commit_sent >= commit_end_) continue;
+    if (!also_with_later_entries_sent && p.next > commit_end_) continue;
     send(id, Append{hard_.epoch, p.acked_log_end, false, {}, commit_end_, p.session, true});
   }
 }

@@ -373,9 +373,16 @@ class Core {
   bool idle_ask_turn(const NodeId& peer) const;
   void send_subscribe();
   void send_appends(const NodeId& to, bool heartbeat);
+  // Leader: the end a majority holds durably, counting this node at `own_end` and each synced
+  // follower at its acknowledged durable end; nullopt while too few are synced for a majority.
+  std::optional<int64_t> majority_end(int64_t own_end) const;
   void maybe_commit();
   void set_commit(int64_t end);
   void announce_commit();
+  // An empty Append with the commit position to each synced follower no Append carried it to
+  // (Progress::commit_sent); with `also_with_later_entries_sent` false, not to one that was sent
+  // entries past it either (the next Append, or those entries' own commit, tells it).
+  void send_commit_notices(bool also_with_later_entries_sent);
   void append_local(std::vector<Entry> entries);
   void truncate_local(int64_t position);
   std::vector<Entry> entries_from(int64_t from, size_t bytes_max);
