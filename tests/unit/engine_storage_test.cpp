@@ -24,10 +24,12 @@
 #include <condition_variable>
 #include <csignal>
 #include <filesystem>
+#include <future>
 #include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 namespace chorus {
 namespace {
@@ -116,6 +118,55 @@ TEST(StorageWriter, AFailedBatchStopsEveryLaterOne) {
   EXPECT_FALSE(writer.submit(batch_of(record("s", 1, 20))));
   writer.stop();
   EXPECT_EQ(notices.durable_end(), 10);
+}
+
+// A follower's core thread writes the leader's entries itself when the writer's thread is idle
+// (StorageWriter::write_queued_here): the transaction, its ack callback and its durable notice
+// run on the calling thread, and the batch is durable when the call returns.
+TEST(StorageWriter, AnIdleWritersQueueIsWrittenOnTheCallingThread) {
+  Writing w(StorageLocation{"", true});
+  auto& [db, notices, writer] = w;
+  std::atomic<bool> acked_here{false};
+  auto b = batch_of(record("s", 0, 0));
+  const auto caller = std::this_thread::get_id();
+  b.on_written = [&](int64_t end) {
+    acked_here = end == 10 && std::this_thread::get_id() == caller;
+  };
+  ASSERT_TRUE(writer.submit(std::move(b), /*wake=*/false));
+  ASSERT_TRUE(writer.write_queued_here());
+  EXPECT_TRUE(acked_here);
+  EXPECT_EQ(notices.durable_end(), 10) << "durable before write_queued_here returned";
+  EXPECT_FALSE(writer.write_queued_here()) << "nothing left to write";
+  writer.stop();
+}
+
+// While the writer's thread is busy (here: a maintenance job it runs) the caller writes nothing:
+// the thread, woken, writes the batch after its job, in order. A batch queued without a wake-up
+// and never written by its caller is still written before stop() returns.
+TEST(StorageWriter, ABusyWritersQueueIsLeftToItsThreadAndStopWritesWhatIsLeft) {
+  Writing w(StorageLocation{"", true});
+  auto& [db, notices, writer] = w;
+  std::promise<void> release;
+  std::promise<void> job_running;
+  MaintenanceJob job;
+  job.done = [&](const MaintenanceResult&) {
+    job_running.set_value();
+    release.get_future().wait();
+  };
+  ASSERT_TRUE(writer.submit(std::move(job)));
+  ASSERT_EQ(job_running.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  std::thread::id wrote_on;
+  auto b = batch_of(record("s", 0, 0));
+  b.on_written = [&](int64_t) { wrote_on = std::this_thread::get_id(); };
+  ASSERT_TRUE(writer.submit(std::move(b), /*wake=*/false));
+  EXPECT_FALSE(writer.write_queued_here()) << "the writer's thread is busy";
+  EXPECT_EQ(notices.durable_end(), 0);
+  release.set_value();
+  ASSERT_TRUE(notices.wait_durable(10));
+  EXPECT_NE(wrote_on, std::this_thread::get_id());
+  ASSERT_TRUE(writer.submit(batch_of(record("s", 1, 10)), /*wake=*/false));
+  writer.stop();
+  EXPECT_EQ(notices.durable_end(), 20) << "stop() wrote the batch queued without a wake-up";
 }
 
 // A transaction's event rows go to the database in multi-row INSERTs (runs of up to 16, cut by

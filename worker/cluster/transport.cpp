@@ -682,11 +682,14 @@ void Transport::send(replication::Message message) {
 void Transport::send_now(replication::Message message) {
   auto endpoint = impl_->endpoint_of(message.to);
   if (!endpoint) return;
+  bool idle = false;
   {
     std::lock_guard lock(impl_->idle_mutex);
-    // Busy, connecting, TLS or not connected: the strand sends it.
-    if (!impl_->idle_fds.contains(*endpoint)) return send(std::move(message));
+    idle = impl_->idle_fds.contains(*endpoint);
   }
+  // Busy, connecting, TLS or not connected: the strand sends it. Not under the mutex: called
+  // on the thread that runs the strand, send() runs the strand's write inline, which takes it.
+  if (!idle) return send(std::move(message));
   auto bytes = encode_frame(std::move(message), impl_->cluster, impl_->self_id, *endpoint);
   std::lock_guard lock(impl_->idle_mutex);
   const auto it = impl_->idle_fds.find(*endpoint);

@@ -75,6 +75,7 @@ ReplicationRuntime::ReplicationRuntime(const EngineConfig& config, const Databas
   writer_ = std::make_unique<StorageWriter>(
       db,
       [this](int64_t end, uint64_t generation, const FlushStats& flush) {
+        last_flush_us_.store(flush.duration_us, std::memory_order_relaxed);
         auto acked = std::exchange(storage_acked_, std::nullopt);
         const bool self_acked = acked.has_value();
         size_t held = 0;
@@ -354,16 +355,33 @@ void ReplicationRuntime::apply_entries(std::vector<replication::Entry> entries) 
     }
     batch.entries.push_back(std::move(*stored));
   }
-  // A follower's storage writer acknowledges the batch itself once it is durable: the ack then
-  // leaves without waiting for this thread to wake (one wake-up fewer on the path of a write).
+  // A follower's storage acknowledges the batch itself once it is durable: the ack then leaves
+  // without waiting for this thread to wake (one wake-up fewer on the path of a write).
+  bool here = false;
   if (transport_ && !batch.entries.empty()) {
     if (auto route = core_->ack_route()) {
       batch.on_written = [this, route = std::move(*route), generation = batch.generation](
                              int64_t end) { storage_ack(route, generation, end); };
+      // A follower on a fast disk writes the leader's entries on this thread, once the
+      // Appends already read are applied too (one transaction for them all): no wake-up of
+      // the writer's thread on the path of each write, and at C = 64 10 % less server CPU
+      // per write. A commit slower than kWriteHereFlushUsMax (a slow or stalling disk)
+      // hands the next ones back to the writer's thread, so that this thread goes on
+      // serving reads and ticks while the disk is slow.
+      here = last_flush_us_.load(std::memory_order_relaxed) < kWriteHereFlushUsMax;
     }
   }
-  if (!writer_->submit(std::move(batch))) {
+  if (!writer_->submit(std::move(batch), !here)) {
     on_storage_failure("the storage writer queue is full or failed");
+    return;
+  }
+  if (here && !write_here_scheduled_) {
+    write_here_scheduled_ = true;
+    asio::post(io_, [this] {
+      write_here_scheduled_ = false;
+      if (!core_ || stopped_ || !writer_) return;
+      if (writer_->write_queued_here()) take_held_notices();
+    });
   }
 }
 

@@ -194,6 +194,11 @@ class ReplicationRuntime final : public WriteLog {
   std::vector<HeldNotice> taken_notices_;  // core thread: the ones being handed to the core
   bool taking_notices_ = false;
   std::atomic<NoticeWanted> notice_wanted_{kNoticeWanted};
+  // A follower writes the leader's entries on the core thread while its commits take less
+  // than this (StorageWriter::write_queued_here); the duration of the last commit, any thread.
+  static constexpr int64_t kWriteHereFlushUsMax = 2000;
+  std::atomic<int64_t> last_flush_us_{0};
+  bool write_here_scheduled_ = false;
   int64_t durable_end_ = 0;  // local storage holds everything below this
   int64_t visible_end_ = 0;  // committed and durable here: what reads and acks may use
   std::deque<std::shared_ptr<const EventRecord>> uncommitted_;

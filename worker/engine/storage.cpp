@@ -754,7 +754,7 @@ StorageWriter::~StorageWriter() {
   sqlite3_close(db_);
 }
 
-bool StorageWriter::submit(LogBatch batch) {
+bool StorageWriter::submit(LogBatch batch, bool wake) {
   size_t bytes = 0;
   for (const auto& e : batch.entries) bytes += entry_bytes(e);
   {
@@ -769,7 +769,58 @@ bool StorageWriter::submit(LogBatch batch) {
     queued_bytes_ += bytes;
     queue_.push_back(std::move(batch));
   }
-  wake_.notify_one();
+  if (wake) wake_.notify_one();
+  return true;
+}
+
+bool StorageWriter::write_queued_here() {
+  std::vector<LogBatch> batches;
+  {
+    std::lock_guard lock(mutex_);
+    if (busy_ || failed_ || stopping_ || queue_.empty() || !maintenance_.empty()) {
+      if (!queue_.empty() || !maintenance_.empty()) wake_.notify_one();
+      return false;
+    }
+    busy_ = true;
+    batches = take_batches();
+  }
+  const bool ok = commit_batches(batches);
+  bool more = false;
+  {
+    std::lock_guard lock(mutex_);
+    busy_ = false;
+    more = !queue_.empty() || !maintenance_.empty() || stopping_;
+  }
+  if (more || !ok) wake_.notify_one();
+  return true;
+}
+
+bool StorageWriter::commit_batches(std::vector<LogBatch>& batches) {
+  FlushStats stats;
+  try {
+    write_transaction(batches, stats);
+  } catch (const std::exception& e) {
+    {
+      std::lock_guard lock(mutex_);
+      failed_ = true;
+      queue_.clear();
+    }
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    drop_maintenance("storage failed");
+    on_failure_(e.what());
+    return false;
+  }
+  if (batches.back().on_written) {
+    // Only when nothing else is queued: a busy writer goes on to its next transaction (the
+    // owner then acknowledges from its own thread), since the send would delay that fsync.
+    bool idle = false;
+    {
+      std::lock_guard lock(mutex_);
+      idle = queue_.empty();
+    }
+    if (idle) batches.back().on_written(last_end_);
+  }
+  on_durable_(last_end_, batches.back().generation, stats);
   return true;
 }
 
@@ -811,8 +862,11 @@ void StorageWriter::run() {
     std::optional<MaintenanceJob> job;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return !queue_.empty() || !maintenance_.empty() || stopping_; });
+      wake_.wait(lock, [&] {
+        return failed_ || (!busy_ && (!queue_.empty() || !maintenance_.empty() || stopping_));
+      });
       if (failed_ || (stopping_ && queue_.empty())) break;
+      busy_ = true;
       // Log batches come first, but under a steady stream of them every other transaction is
       // a maintenance job, so that a scavenge still progresses (throttled by the scavenger).
       maintenance_turn = !maintenance_turn;
@@ -826,33 +880,11 @@ void StorageWriter::run() {
     if (job) {
       const auto result = maintain(*job);
       if (job->done) job->done(result);
-      continue;
-    }
-    FlushStats stats;
-    try {
-      write_transaction(batches, stats);
-    } catch (const std::exception& e) {
-      {
-        std::lock_guard lock(mutex_);
-        failed_ = true;
-        queue_.clear();
-      }
-      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-      drop_maintenance("storage failed");
-      on_failure_(e.what());
+    } else if (!commit_batches(batches)) {
       return;
     }
-    if (batches.back().on_written) {
-      // Only when nothing else is queued: a busy writer goes on to its next transaction (the
-      // owner then acknowledges from its own thread), since the send would delay that fsync.
-      bool idle = false;
-      {
-        std::lock_guard lock(mutex_);
-        idle = queue_.empty();
-      }
-      if (idle) batches.back().on_written(last_end_);
-    }
-    on_durable_(last_end_, batches.back().generation, stats);
+    std::lock_guard lock(mutex_);
+    busy_ = false;
   }
   drop_maintenance("the storage writer stopped");
 }
