@@ -81,7 +81,7 @@ done
 rss() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 echo "rss_kib leader $(rss "$lpid") followers $(for p in "${pids[@]}"; do [ "$p" != "$lpid" ] && echo -n "$(rss "$p") "; done)" | tee -a "$out/info.txt"
 python3 - "$out" "$lpid" "${pids[@]}" <<'PY' | tee -a "$out/info.txt"
-import json, sys, re, collections
+import collections, glob, json, re, sys
 out, lpid, pids = sys.argv[1], sys.argv[2], sys.argv[3:]
 d = json.load(open(out + "/bench.json"))
 ev = d["events"]
@@ -133,7 +133,6 @@ def metrics(path):
             except ValueError: pass
     except FileNotFoundError: pass
     return m
-import glob
 lm = metrics(out + "/metrics-L.txt")
 if lm.get("chorus_write_duration_seconds_count"):
     print(f"leader write duration mean {lm['chorus_write_duration_seconds_sum'] / lm['chorus_write_duration_seconds_count'] * 1000:.2f} ms (server side)")

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { Cluster, waitFor } from './lib/cluster.mjs';
 import { es, connect, closeQuietly } from './lib/es.mjs';
 import { RawConn, CMD } from './lib/raw_tcp.mjs';
+import { httpFetch } from './lib/tls.mjs';
 
 const SHIM = process.env.CHORUS_FAULT_SHIM;
 const skip = SHIM && fs.existsSync(SHIM) ? false : 'needs CHORUS_FAULT_SHIM (tests/faults)';
@@ -67,6 +68,18 @@ function writeLoad() {
   return { acked, failures, stop: async () => { stopped = true; await Promise.all(loops); } };
 }
 
+// Storage commits of `node` that took longer than 0.25 s, from its /metrics (served on its HTTP
+// thread, so it answers while the node's core is in an fsync).
+async function slowCommits(node) {
+  const res = await httpFetch(`${node.httpScheme}://${node.host}:${node.httpPort}/metrics`,
+    { signal: AbortSignal.timeout(5000) });
+  const text = await res.text();
+  const count = /^chorus_writer_flush_duration_seconds_count (\S+)/m.exec(text);
+  const fast = /^chorus_writer_flush_duration_seconds_bucket\{le="0\.25"\} (\S+)/m.exec(text);
+  assert.ok(count && fast, `${node.name}: no chorus_writer_flush_duration_seconds in /metrics`);
+  return Number(count[1]) - Number(fast[1]);
+}
+
 // Ping round trips (ms) to `node`, one after another, for `ms`.
 async function pings(node, ms) {
   const c = await RawConn.open(node.tcpPort);
@@ -93,9 +106,10 @@ test('a follower on a slow disk answers its clients at once and the leader goes 
     try {
       await waitFor(() => load.acked.length >= 200, { what: 'the first 200 writes' });
       fs.writeFileSync(follower.control, `slow-fsync ${SLOW_FSYNC_MS}`);
-      // The shim re-reads its control file every 20 ms; the commit in progress, and the one that
-      // first meets the slow disk, may still run on the core thread.
-      await new Promise((r) => setTimeout(r, 3 * SLOW_FSYNC_MS));
+      // The commit that first meets the slow disk may still run on the core thread; once the
+      // node has counted it, the next ones go to the writer's thread.
+      await waitFor(async () => (await slowCommits(follower)) > 0,
+        { what: 'the first slow commit on the follower', timeoutMs: 10000 });
       const ackedBefore = load.acked.length;
       const times = await pings(follower, 4000);
       const during = load.acked.length - ackedBefore;

@@ -129,7 +129,7 @@ class ReplicationRuntime final : public WriteLog {
   // Core thread: hands the core the durable notices the writer held back, then says whether
   // the next ones are wanted at once (see held_notices_).
   void take_held_notices();
-  // Writer thread: a follower's batch is durable; acknowledge it to the leader at once.
+  // The thread that wrote it: a follower's batch is durable; acknowledge it to the leader at once.
   void storage_ack(const replication::Core::AckRoute& route, uint64_t generation, int64_t end);
   bool advance_commit();  // true when it answered a waiter
   void on_storage_failure(const std::string& message);
@@ -167,7 +167,8 @@ class ReplicationRuntime final : public WriteLog {
   // Bumped at each truncation (on the core thread; the writer thread reads it to drop acks of
   // writes made before one).
   std::atomic<uint64_t> generation_{0};
-  // Writer thread only: the route of the ack storage_ack sent for the transaction being
+  // Whichever thread writes the transaction (the writer's, or the core in write_queued_here;
+  // never both at once): the route of the ack storage_ack sent for the transaction being
   // reported, handed to the core with its durable notice.
   std::optional<replication::Core::AckRoute> storage_acked_;
   // A follower's storage writer sends the leader its ack itself; its durable notice to the core
