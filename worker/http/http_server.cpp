@@ -64,6 +64,7 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     }
     ConnectionWatch::io_phase();  // writing the answer, then waiting for the next request
     send(reply, allowed, out);
+    if (reply.after_sent) reply.after_sent();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     node_.request_duration_seconds().observe(seconds);
@@ -152,15 +153,18 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     out.set("Access-Control-Allow-Headers", kAllowHeaders);
     out.set("Access-Control-Expose-Headers", kExposeHeaders);
     for (const auto& [name, value] : reply.headers) out.set(name, value);
-    if (reply.status == 413 || reply.status >= 500) out.setKeepAlive(false);
+    if (reply.status == 413 || reply.status >= 500 || reply.after_sent) out.setKeepAlive(false);
     if (reply.status == 204 || reply.status == 304) {
       out.setContentLength(0);
-      out.send();
+      std::ostream& head = out.send();
+      if (reply.after_sent) head.flush();  // on the wire before the action runs
       return;
     }
     if (!reply.content_type.empty()) out.setContentType(reply.content_type);
     out.setContentLength64(static_cast<Poco::Int64>(reply.body.size()));
-    out.send().write(reply.body.data(), static_cast<std::streamsize>(reply.body.size()));
+    std::ostream& body = out.send();
+    body.write(reply.body.data(), static_cast<std::streamsize>(reply.body.size()));
+    if (reply.after_sent) body.flush();  // on the wire before the action runs
   }
 
   Engine& engine_;

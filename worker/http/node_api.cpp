@@ -594,8 +594,10 @@ void NodeApi::add_lag_in_events(Object::Ptr& follower, int64_t durable, int64_t 
 
 Reply NodeApi::admin_shutdown(Request& request) {
   if (!may_administer(request.who)) return unauthorized("Access denied");
-  if (node_.config().request_shutdown) node_.config().request_shutdown();
-  return json_reply(200, "{}");
+  Reply reply = json_reply(200, "{}");
+  // After the answer is sent: stopping the node closes every HTTP connection, this one too.
+  reply.after_sent = node_.config().request_shutdown;
+  return reply;
 }
 
 // The leader steps down so that another node wins the next election (rolling restarts).

@@ -6,6 +6,7 @@
 
 #include <Poco/Net/Context.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -50,6 +51,11 @@ struct Reply {
   HeaderMap headers;
   std::string content_type;
   std::string body;
+  // Runs on the connection's thread once the reply is written and flushed, and the connection
+  // then closes: an action the reply announces (a shutdown) that would otherwise close the
+  // connection before its answer is sent. Honoured by HttpServer's Poco connections; the health
+  // listener (HealthResponder) serves no route that sets it.
+  std::function<void()> after_sent;
 };
 
 // Sets the request's path, raw query and decoded query from the request target ("/path?query").
