@@ -97,7 +97,7 @@ std::optional<chorus::cluster::AppendFrame> read_as_protobuf_does(
   const rep::Append& f = fast->append;
   FUZZ_CHECK(f.epoch == a.epoch && f.start == a.start && f.sync == a.sync &&
                  f.commit_end == a.commit_end && f.session == a.session &&
-                 f.commit_only == a.commit_only,
+                 f.commit_only == a.commit_only && f.relaxed == a.relaxed,
              "the frame reader's Append fields differ from protobuf's");
   FUZZ_CHECK(f.entries == a.entries, "the frame reader's entries differ from protobuf's");
   return fast;

@@ -63,6 +63,7 @@ bool same_as_protobuf(const std::shared_ptr<const std::string>& bytes, const App
   EXPECT_EQ(fast.append.commit_end, a.commit_end);
   EXPECT_EQ(fast.append.session, a.session);
   EXPECT_EQ(fast.append.commit_only, a.commit_only);
+  EXPECT_EQ(fast.append.relaxed, a.relaxed);
   EXPECT_EQ(fast.append.entries, a.entries);
   return true;
 }
@@ -71,8 +72,10 @@ TEST(AppendFrame, ReadsWhatALeaderSends) {
   std::vector<replication::Append> cases;
   cases.push_back({});  // a heartbeat: no entries, zeros
   cases.push_back({5, 1000, true, {}, 2000, 0xFFFF'FFFF'FFFF'FFFFull, false});
-  cases.push_back({7, -1, false, {}, -5, 3, true});  // negative numbers take ten bytes
+  cases.push_back({7, -1, false, {}, -5, 3, true});       // negative numbers take ten bytes
+  cases.push_back({6, 10, false, {}, 8, 4, true, true});  // to a relaxed follower
   cases.push_back(burst());
+  cases.back().relaxed = true;
   for (size_t i = 0; i < cases.size(); ++i) {
     const auto bytes = frame_of(cases[i]);
     const auto fast = read_append_frame(bytes);
@@ -83,6 +86,7 @@ TEST(AppendFrame, ReadsWhatALeaderSends) {
     EXPECT_EQ(fast->from_instance, kFrom);
     EXPECT_EQ(fast->to_instance, kTo);
     EXPECT_EQ(fast->append.entries, cases[i].entries) << i;
+    EXPECT_EQ(fast->append.relaxed, cases[i].relaxed) << i;
     EXPECT_TRUE(same_as_protobuf(bytes, *fast)) << i;
   }
   EXPECT_EQ(check_message_fields(*read_append_frame(frame_of(burst()))), "");

@@ -42,8 +42,9 @@ TEST(MessageCodec, AppendFramesAreProtobufsBytes) {
   std::vector<replication::Append> cases;
   cases.push_back({});  // a heartbeat: no entries, zeros
   cases.push_back({5, 1000, true, {}, 2000, 0xFFFF'FFFF'FFFF'FFFFull, false});
-  cases.push_back({kMax, -1, false, {}, -5, 3, true});  // negative numbers take ten bytes
-  replication::Append burst{9, 100, false, {}, 50, 42, false};
+  cases.push_back({kMax, -1, false, {}, -5, 3, true});    // negative numbers take ten bytes
+  cases.push_back({6, 10, false, {}, 8, 4, true, true});  // to a relaxed follower
+  replication::Append burst{9, 100, false, {}, 50, 42, false, true};
   burst.entries.push_back(entry(100, replication::Payload(buffer, 0, 70'000)));
   burst.entries.push_back(entry(burst.entries.back().end, replication::Payload(buffer, 70'000, 3)));
   burst.entries.push_back(entry(burst.entries.back().end, "epoch 3 10 x n0", true));
@@ -71,6 +72,7 @@ TEST(MessageCodec, AppendFramesAreProtobufsBytes) {
     EXPECT_EQ(a->commit_end, cases[i].commit_end);
     EXPECT_EQ(a->session, cases[i].session);
     EXPECT_EQ(a->commit_only, cases[i].commit_only);
+    EXPECT_EQ(a->relaxed, cases[i].relaxed);
     EXPECT_EQ(a->entries, cases[i].entries);
   }
 }

@@ -631,6 +631,93 @@ TEST(ReplicationCore, SlowFollowerCommitsWhenItsCopyBecomesDurable) {
   EXPECT_EQ(*r.commit_end, e->back().end);
 }
 
+// Issue 16: a follower whose acks no commit needs is told so (Append::relaxed), so that it may
+// write in larger, later batches (fewer fsyncs on a shared disk); the followers a majority
+// needs never are. Of equal followers one is relaxed; when a strict follower stops keeping
+// pace (its disk stalls) the relaxed one is strict again by the next pace check, and roles do
+// not swap back when the stalled one catches up. A leader whose own disk stalls needs both
+// followers; five nodes relax two followers, and none once too few keep pace for a majority.
+TEST(ReplicationCore, ALeaderRelaxesOnlyFollowersNoMajorityNeeds) {
+  Cluster c(3);
+  ASSERT_TRUE(c.settle()) << "one leader, every follower synced";
+  const int l = c.leader_index();
+  Core& lead = *c.nodes[l].core;
+  const int low = std::min((l + 1) % 3, (l + 2) % 3), high = std::max((l + 1) % 3, (l + 2) % 3);
+  // A write, then ticks for a pace check and the heartbeats that carry its outcome.
+  const auto write_and_tick = [&] {
+    ASSERT_TRUE(lead.propose({"w"}));
+    c.process(l);
+    c.deliver();
+    c.run(2 * Config{}.heartbeat_ticks);
+  };
+  const auto relaxed_appends_to = [&](int i) {
+    int n = 0;
+    for (const auto& m : c.delivered) {
+      const auto* a = std::get_if<Append>(&m.body);
+      n += a != nullptr && m.to == c.ids[static_cast<size_t>(i)] && a->relaxed;
+    }
+    return n;
+  };
+  write_and_tick();
+  EXPECT_TRUE(c.nodes[low].core->relaxed()) << "equal followers: the lower id is relaxed";
+  EXPECT_FALSE(c.nodes[high].core->relaxed());
+  c.delivered.clear();
+  write_and_tick();
+  EXPECT_GT(relaxed_appends_to(low), 0);
+  EXPECT_EQ(relaxed_appends_to(high), 0) << "the commit needs this one's acks";
+
+  // The strict follower's disk stalls: writes still commit (leader and the other follower),
+  // and the other one is strict again.
+  c.nodes[high].hold_durable = true;
+  for (int i = 0; i < 3; ++i) write_and_tick();
+  EXPECT_FALSE(c.nodes[low].core->relaxed()) << "a majority needs it now";
+  EXPECT_TRUE(c.nodes[high].core->relaxed()) << "the stalled one is not needed";
+  EXPECT_EQ(lead.commit_end(), lead.log_end());
+  // It catches up: the roles stay as they are.
+  c.nodes[high].hold_durable = false;
+  c.nodes[high].core->durable(c.nodes[high].log.back().end);
+  c.process(high);
+  c.deliver();
+  for (int i = 0; i < 3; ++i) write_and_tick();
+  EXPECT_FALSE(c.nodes[low].core->relaxed());
+  EXPECT_TRUE(c.nodes[high].core->relaxed());
+
+  // The leader's own disk stalls: a majority needs both followers.
+  c.nodes[l].hold_durable = true;
+  for (int i = 0; i < 3; ++i) write_and_tick();
+  EXPECT_FALSE(c.nodes[low].core->relaxed());
+  EXPECT_FALSE(c.nodes[high].core->relaxed());
+  EXPECT_EQ(lead.commit_end(), lead.log_end()) << "committed by the two followers";
+
+  Cluster five(5);
+  ASSERT_TRUE(five.settle());
+  const int l5 = five.leader_index();
+  ASSERT_TRUE(five.leader()->propose({"w"}));
+  five.process(l5);
+  five.deliver();
+  five.run(2 * Config{}.heartbeat_ticks);
+  const auto relaxed_of_five = [&] {
+    int n = 0;
+    for (int i = 0; i < 5; ++i) n += i != l5 && five.nodes[i].core->relaxed();
+    return n;
+  };
+  EXPECT_EQ(relaxed_of_five(), 2) << "the leader and two followers are a majority of five";
+  // Three followers' disks stall: the leader and the one left are no majority, so none of the
+  // stalled ones may wait to write (whichever is durable first makes the commit).
+  std::vector<int> followers;
+  for (int i = 0; i < 5; ++i) {
+    if (i != l5) followers.push_back(i);
+  }
+  for (int k = 0; k < 3; ++k) five.nodes[followers[static_cast<size_t>(k)]].hold_durable = true;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(five.leader()->propose({"w"}));
+    five.process(l5);
+    five.deliver();
+    five.run(2 * Config{}.heartbeat_ticks);
+  }
+  EXPECT_EQ(relaxed_of_five(), 0);
+}
+
 // A follower's storage acknowledges durable entries itself (Core::ack_route): the core then
 // sends no second ack along the same route, but still acks itself when the route changed (a
 // new session) since the entries were handed to storage; a leader has no route.

@@ -14,7 +14,7 @@ constexpr uint32_t kLengthDelimited = 2;
 constexpr uint32_t kMessageAppend = 13;
 constexpr uint32_t kMessageRequired = (1u << 1) | (1u << 2) | (1u << 3) | (1u << kMessageAppend);
 // Append: epoch 1, start 2, sync 3, entries 4 (repeated), commit_end 5, session 6,
-// commit_only 7 (optional).
+// commit_only 7, relaxed 8 (optional).
 constexpr uint32_t kAppendEntries = 4;
 constexpr uint32_t kAppendRequired = (1u << 1) | (1u << 2) | (1u << 3) | (1u << 5) | (1u << 6);
 // Entry: position 1, end 2, epoch 3, is_epoch_record 4, payload 5, is_gap 6 (optional).
@@ -170,6 +170,9 @@ bool read_append(const std::shared_ptr<const std::string>& frame, size_t begin, 
         break;
       case 7:
         a.commit_only = v != 0;
+        break;
+      case 8:
+        a.relaxed = v != 0;
         break;
       default:
         return false;

@@ -13,7 +13,8 @@ constexpr uint32_t kLengthDelimited = 2;
 constexpr uint32_t kMessageFrom = 1, kMessageTo = 2, kMessageCluster = 3, kMessageFromInstance = 4,
                    kMessageToInstance = 5, kMessageAppend = 13;
 constexpr uint32_t kAppendEpoch = 1, kAppendStart = 2, kAppendSync = 3, kAppendEntries = 4,
-                   kAppendCommitEnd = 5, kAppendSession = 6, kAppendCommitOnly = 7;
+                   kAppendCommitEnd = 5, kAppendSession = 6, kAppendCommitOnly = 7,
+                   kAppendRelaxed = 8;
 constexpr uint32_t kEntryPosition = 1, kEntryEnd = 2, kEntryEpoch = 3, kEntryIsEpochRecord = 4,
                    kEntryPayload = 5, kEntryIsGap = 6;
 
@@ -52,7 +53,8 @@ size_t append_size(const replication::Append& a) {
                   varint_field_size(kAppendSync, a.sync ? 1 : 0) +
                   varint_field_size(kAppendCommitEnd, u64(a.commit_end)) +
                   varint_field_size(kAppendSession, a.session) +
-                  (a.commit_only ? varint_field_size(kAppendCommitOnly, 1) : 0);
+                  (a.commit_only ? varint_field_size(kAppendCommitOnly, 1) : 0) +
+                  (a.relaxed ? varint_field_size(kAppendRelaxed, 1) : 0);
   for (const auto& e : a.entries) append += bytes_field_size(kAppendEntries, entry_size(e));
   return append;
 }
@@ -120,6 +122,7 @@ std::string frame_append(const replication::Message& m, const replication::Appen
   p = put_varint(kAppendCommitEnd, u64(a.commit_end), p);
   p = put_varint(kAppendSession, a.session, p);
   if (a.commit_only) p = put_varint(kAppendCommitOnly, 1, p);
+  if (a.relaxed) p = put_varint(kAppendRelaxed, 1, p);
   out.resize(static_cast<size_t>(p - begin));  // equal unless a size above was wrong
   return out;
 }
@@ -184,6 +187,7 @@ OutFrame frame_append_parts(const replication::Message& m, const replication::Ap
   p = put_varint(kAppendCommitEnd, u64(a.commit_end), fields);
   p = put_varint(kAppendSession, a.session, p);
   if (a.commit_only) p = put_varint(kAppendCommitOnly, 1, p);
+  if (a.relaxed) p = put_varint(kAppendRelaxed, 1, p);
   out.put(fields, p);
   if (out.finish() != f.size) {  // a payload wrote other than its size() bytes: not sent so
     return OutFrame(frame_append(m, a, cluster, from_endpoint, to_endpoint));
@@ -281,6 +285,7 @@ internal::ReplicationMessage to_proto(replication::Message m, const std::string&
           p->set_commit_end(b.commit_end);
           p->set_session(b.session);
           if (b.commit_only) p->set_commit_only(true);
+          if (b.relaxed) p->set_relaxed(true);
           p->mutable_entries()->Reserve(static_cast<int>(b.entries.size()));
           for (auto& e : b.entries) to_proto(e, p->add_entries());
         } else if constexpr (std::is_same_v<T, replication::AppendAck>) {
@@ -327,8 +332,8 @@ std::optional<replication::Message> take_from_proto(internal::ReplicationMessage
     }
     case internal::ReplicationMessage::kAppend: {
       auto& p = *m.mutable_append();
-      replication::Append a{p.epoch(),      p.start(),   p.sync(),       {},
-                            p.commit_end(), p.session(), p.commit_only()};
+      replication::Append a{p.epoch(),      p.start(),   p.sync(),        {},
+                            p.commit_end(), p.session(), p.commit_only(), p.relaxed()};
       a.entries.reserve(static_cast<size_t>(p.entries_size()));
       for (auto& e : *p.mutable_entries()) a.entries.push_back(from_proto(e));
       out.body = std::move(a);

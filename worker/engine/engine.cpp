@@ -1056,6 +1056,8 @@ EngineStats EngineImpl::stats() const {
   s.flush_duration_seconds = written.flush_duration_seconds;
   s.flush_size_events = written.flush_size_events;
   s.checkpoint_failures = written.checkpoint_failures;
+  s.replication_relaxed = written.relaxed;
+  s.relaxed_flushes = written.relaxed_flushes;
   s.events_read = events_read_.load();
   s.bytes_read = bytes_read_.load();
   s.subscriptions = subscription_count_.load();

@@ -33,6 +33,9 @@ namespace chorus {
 // An idle core thread still wakes this often, so that its watchdog age (/health/ready) and the
 // write timeouts stay fresh; otherwise it sleeps until the core has a tick due.
 inline constexpr int kIdleWakeMs = 250;
+// A follower whose copy no commit needs (replication::Append::relaxed) writes what the leader
+// sends at most this long after the first entry it holds back.
+inline constexpr int kRelaxedWriteDelayUs = 3000;
 
 // How this node takes part in replication. A cluster of size 1 leads at once.
 struct ClusterConfig {
@@ -134,6 +137,8 @@ struct EngineStats {
   HistogramSnapshot flush_duration_seconds;  // one storage transaction (write + fsync)
   HistogramSnapshot flush_size_events;       // records per storage transaction
   uint64_t checkpoint_failures = 0;          // WAL checkpoints that failed (retried; nothing lost)
+  bool replication_relaxed = false;  // a follower whose copy no commit needs now (Append::relaxed)
+  int64_t relaxed_flushes = 0;       // transactions it wrote after holding entries back
 };
 
 class Engine {

@@ -70,7 +70,7 @@ int64_t steady_ms(std::chrono::steady_clock::time_point t) {
 
 ReplicationRuntime::ReplicationRuntime(const EngineConfig& config, const Database& db,
                                        asio::io_context& core, RuntimeListener& listener)
-    : config_(config), io_(core), listener_(listener), tick_timer_(core) {
+    : config_(config), io_(core), listener_(listener), tick_timer_(core), relaxed_timer_(core) {
   hard_state_store_ = std::make_unique<HardStateStore>(db);
   writer_ = std::make_unique<StorageWriter>(
       db,
@@ -140,6 +140,7 @@ void ReplicationRuntime::stop() {
   if (core_) take_held_notices();  // the stopped writer's last notices
   stopped_ = true;
   tick_timer_.cancel();
+  relaxed_timer_.cancel();
   fail_waiters();
 }
 
@@ -153,6 +154,9 @@ void ReplicationRuntime::receive(replication::Message message) {
   core_->step(std::move(message));
   process_ready();
   take_held_notices();  // and whether the message (a commit announced) now wants them at once
+  relaxed_flag_.store(core_->relaxed(), std::memory_order_relaxed);
+  // The leader waits on our copy now (or leads no more): what is held back goes at once.
+  if (relaxed_write_armed_ && !core_->relaxed()) write_held_back_now();
 }
 
 void ReplicationRuntime::set_voters(const std::vector<std::string>& node_ids) {
@@ -358,6 +362,7 @@ void ReplicationRuntime::apply_entries(std::vector<replication::Entry> entries) 
   // A follower's storage acknowledges the batch itself once it is durable: the ack then leaves
   // without waiting for this thread to wake (one wake-up fewer on the path of a write).
   bool here = false;
+  const int64_t bytes = entries.empty() ? 0 : entries.back().end - entries.front().position;
   if (transport_ && !batch.entries.empty()) {
     if (auto route = core_->ack_route()) {
       batch.on_written = [this, route = std::move(*route), generation = batch.generation](
@@ -375,14 +380,57 @@ void ReplicationRuntime::apply_entries(std::vector<replication::Entry> entries) 
     on_storage_failure("the storage writer queue is full or failed");
     return;
   }
-  if (here && !write_here_scheduled_) {
-    write_here_scheduled_ = true;
-    asio::post(io_, [this] {
-      write_here_scheduled_ = false;
-      if (!core_ || stopped_ || !writer_) return;
-      if (writer_->write_queued_here()) take_held_notices();
-    });
+  if (!here) return;
+  // The leader holds a majority without this node's copy (Append::relaxed): our acks decide
+  // no commit now, so what it sends is written every kRelaxedWriteDelayUs, not as it comes:
+  // fewer, larger transactions (fewer fsyncs on a disk the other nodes share too) while the
+  // other follower keeps the pace. Should that one fall behind us, the leader's next Append
+  // says so and we write at once; until then at most kRelaxedWriteDelayUs is added.
+  // Not while a client here waits to see a write (one this follower forwarded).
+  const bool relaxed = core_->relaxed() && waiters_.empty();
+  if (relaxed && relaxed_bytes_ < kRelaxedWriteBytesMax) {
+    relaxed_bytes_ += bytes;
+    if (!relaxed_write_armed_) {
+      relaxed_write_armed_ = true;
+      relaxed_timer_.expires_after(std::chrono::microseconds(kRelaxedWriteDelayUs));
+      relaxed_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec == boost::asio::error::operation_aborted) return;
+        relaxed_write_armed_ = false;
+        if (ec || !core_ || stopped_ || !writer_) return;
+        relaxed_flushes_.fetch_add(1, std::memory_order_relaxed);
+        write_here_now();
+      });
+    }
+    return;
   }
+  schedule_write_here();
+}
+
+void ReplicationRuntime::schedule_write_here() {
+  if (write_here_scheduled_) return;
+  write_here_scheduled_ = true;
+  asio::post(io_, [this] {
+    write_here_scheduled_ = false;
+    if (!core_ || stopped_ || !writer_) return;
+    write_here_now();
+  });
+}
+
+void ReplicationRuntime::write_held_back_now() {
+  relaxed_timer_.cancel();
+  relaxed_write_armed_ = false;
+  schedule_write_here();
+}
+
+void ReplicationRuntime::write_here_now() {
+  relaxed_bytes_ = 0;
+  // The disk turned slow since these were queued (held back, or posted here): the writer's
+  // thread writes them, not this one (see apply_entries).
+  if (last_flush_us_.load(std::memory_order_relaxed) >= kWriteHereFlushUsMax) {
+    writer_->wake();
+    return;
+  }
+  if (writer_->write_queued_here()) take_held_notices();
 }
 
 void ReplicationRuntime::storage_ack(const replication::Core::AckRoute& route, uint64_t generation,
@@ -599,6 +647,8 @@ void ReplicationRuntime::await_visible(int64_t end, std::function<void(bool visi
   if (stopped_ || !storage_failure_.empty()) return done(false);
   const auto deadline = Clock::now() + std::chrono::milliseconds(config_.commit_timeout_ms);
   waiters_.emplace(end, Waiter{deadline, std::move(done)});
+  // A client here waits to see it (a write this follower forwarded): nothing is held back.
+  if (relaxed_write_armed_) write_held_back_now();
 }
 
 // ---------------------------------------------------------------- status
@@ -614,6 +664,7 @@ std::optional<int64_t> ReplicationRuntime::announced_commit_end() const {
 }
 
 void ReplicationRuntime::update_status() {
+  relaxed_flag_.store(core_->relaxed(), std::memory_order_relaxed);
   NodeStatus s;
   const auto role = core_->role();
   if (role == replication::Role::Leader) {
@@ -664,6 +715,8 @@ RuntimeStats ReplicationRuntime::stats() const {
   s.flush_duration_seconds = flush_duration_.snapshot();
   s.flush_size_events = flush_size_.snapshot();
   s.checkpoint_failures = checkpoint_failures_.load();
+  s.relaxed = relaxed_flag_.load(std::memory_order_relaxed);
+  s.relaxed_flushes = relaxed_flushes_.load(std::memory_order_relaxed);
   return s;
 }
 

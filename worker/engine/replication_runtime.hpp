@@ -56,6 +56,8 @@ struct RuntimeStats {
   HistogramSnapshot flush_duration_seconds;
   HistogramSnapshot flush_size_events;
   uint64_t checkpoint_failures = 0;
+  bool relaxed = false;  // a follower that writes what it is sent every kRelaxedWriteDelayUs
+  int64_t relaxed_flushes = 0;
 };
 
 class ReplicationRuntime final : public WriteLog {
@@ -123,6 +125,11 @@ class ReplicationRuntime final : public WriteLog {
   void apply_ready();
   void apply_truncation(int64_t position);
   void apply_entries(std::vector<replication::Entry> entries);
+  // A follower's queued entries, written on this thread: now, or once the reads already
+  // waiting are handled (then they join the same transaction).
+  void write_here_now();
+  void schedule_write_here();
+  void write_held_back_now();  // a relaxed follower's held-back entries: scheduled now
   void count_flush(const FlushStats& flush);
   void on_durable(int64_t end, uint64_t generation,
                   const std::optional<replication::Core::AckRoute>& acked);
@@ -200,6 +207,14 @@ class ReplicationRuntime final : public WriteLog {
   static constexpr int64_t kWriteHereFlushUsMax = 2000;
   std::atomic<int64_t> last_flush_us_{0};
   bool write_here_scheduled_ = false;
+  // A relaxed follower (Core::relaxed) writes kRelaxedWriteDelayUs after the first entry it
+  // holds back, or once it holds this many bytes of the log.
+  static constexpr int64_t kRelaxedWriteBytesMax = 1 << 20;
+  boost::asio::steady_timer relaxed_timer_;
+  bool relaxed_write_armed_ = false;
+  std::atomic<bool> relaxed_flag_{false};    // core_->relaxed(), for stats()
+  std::atomic<int64_t> relaxed_flushes_{0};  // held-back writes, written by the timer
+  int64_t relaxed_bytes_ = 0;
   int64_t durable_end_ = 0;  // local storage holds everything below this
   int64_t visible_end_ = 0;  // committed and durable here: what reads and acks may use
   std::deque<std::shared_ptr<const EventRecord>> uncommitted_;

@@ -773,6 +773,8 @@ bool StorageWriter::submit(LogBatch batch, bool wake) {
   return true;
 }
 
+void StorageWriter::wake() { wake_.notify_one(); }
+
 bool StorageWriter::write_queued_here() {
   std::vector<LogBatch> batches;
   {

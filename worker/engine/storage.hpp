@@ -262,6 +262,8 @@ class StorageWriter {
   // returns false. A follower's core thread writes the leader's entries itself this way when
   // its disk is fast: one thread wake-up fewer on the path of each write.
   bool write_queued_here();
+  // Wakes the writer's thread for what is queued (batches submitted without `wake`).
+  void wake();
   // Queues maintenance work, done after the log batches queued with it. False when the writer
   // has failed or stopped (the job is then dropped without its `done`).
   bool submit(MaintenanceJob job);

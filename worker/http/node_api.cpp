@@ -381,6 +381,14 @@ std::string metrics_text(HttpNode& node, const EngineStats& stats, const NodeSta
                 stats.flush_duration_seconds);
   out.histogram("chorus_writer_flush_size_events", "Records per storage transaction.",
                 stats.flush_size_events);
+  out.gauge("chorus_replication_relaxed",
+            "1 on a follower whose copy no commit needs now (the leader and the other followers "
+            "make the majority): it writes what it is sent every " +
+                std::to_string(kRelaxedWriteDelayUs / 1000) + " ms, in fewer transactions.",
+            stats.replication_relaxed ? 1.0 : 0.0);
+  out.counter("chorus_writer_relaxed_flushes_total",
+              "Storage transactions a relaxed follower wrote after holding entries back.",
+              static_cast<double>(stats.relaxed_flushes));
   out.gauge("chorus_proc_up_time_seconds", "Seconds since the process started.",
             static_cast<double>(now_micros() / 1000 - node.started_unix_ms()) / 1000.0);
   out.counter("chorus_proc_cpu_seconds_total", "CPU time used by the process.",

@@ -7,6 +7,7 @@
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 namespace chorus::replication {
 namespace {
@@ -95,6 +96,7 @@ Core::Core(Config config, InitialState initial, LogReader& log)
 void Core::tick() {
   ++now_tick_;
   if (role_ == Role::Leader) {
+    update_relaxed();
     if (++heartbeat_elapsed_ >= config_.heartbeat_ticks) {
       heartbeat_elapsed_ = 0;
       for (const auto& peer : peers_) send_appends(peer, true);
@@ -189,6 +191,7 @@ void Core::become_follower(int64_t epoch, std::optional<NodeId> leader) {
   pre_voting_ = false;
   if (leader_ != leader) {
     leader_commit_end_ = 0;
+    relaxed_ = false;
     synced_ = false;
     session_ = 0;
   }
@@ -233,6 +236,8 @@ void Core::become_leader() {
   ready_.role_changed = true;
   progress_.clear();
   for (const auto& peer : peers_) progress_[peer].last_heard_tick = now_tick_;
+  pace_mark_tick_ = now_tick_;
+  pace_mark_end_ = log_end_;
   // The epoch record opens the epoch; nothing of earlier epochs counts as committed by this
   // leader until the epoch record itself is on a majority.
   EpochRecord record{hard_.epoch, log_end_, random_guid()};
@@ -456,7 +461,8 @@ void Core::send_appends(const NodeId& to, bool heartbeat) {
     if (entries.empty()) break;
     const int64_t start = p.next;
     p.next = entries.back().end;
-    send(to, Append{hard_.epoch, start, false, std::move(entries), commit_end_, p.session});
+    send(to, Append{hard_.epoch, start, false, std::move(entries), commit_end_, p.session, false,
+                    p.relaxed});
     sent = true;
   }
   if (!sent && heartbeat) {
@@ -470,7 +476,39 @@ void Core::send_appends(const NodeId& to, bool heartbeat) {
     const bool overdue =
         now_tick_ - p.last_heard_tick > idle_ask_period() * config_.heartbeat_ticks;
     const bool ask = !caught_up || overdue || idle_ask_turn(to);
-    send(to, Append{hard_.epoch, p.next, false, {}, commit_end_, p.session, !ask});
+    send(to, Append{hard_.epoch, p.next, false, {}, commit_end_, p.session, !ask, p.relaxed});
+  }
+}
+
+void Core::update_relaxed() {
+  // Ticks that the runtime skipped come in a row: the mark then stays as old as it is, so a
+  // row of them measures pace once, against the log of at least kPaceTicks ago.
+  if (now_tick_ - pace_mark_tick_ < kPaceTicks) return;
+  const int64_t bar = pace_mark_end_;
+  pace_mark_tick_ = now_tick_;
+  pace_mark_end_ = log_end_;
+  std::vector<std::pair<std::tuple<bool, bool, int64_t, NodeId>, Progress*>> ranked;
+  for (auto& [id, p] : progress_) {
+    if (!p.synced || !peers_.contains(id)) {
+      p.relaxed = false;
+      continue;
+    }
+    ranked.push_back({{p.durable_end >= bar, !p.relaxed, p.durable_end, id}, &p});
+  }
+  std::sort(ranked.begin(), ranked.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  int strict = durable_end_ >= bar ? 1 : 0;  // this node, when it keeps pace
+  size_t i = 0;
+  for (; i < ranked.size() && strict < quorum(); ++i) {
+    if (!std::get<0>(ranked[i].first)) break;  // the rest do not keep pace either
+    ranked[i].second->relaxed = false;
+    ++strict;
+  }
+  // Too few keep pace for a majority: every follower answers at once again.
+  const bool majority = strict >= quorum();
+  for (; i < ranked.size(); ++i) ranked[i].second->relaxed = majority;
+  if (!majority) {
+    for (auto& [key, p] : ranked) p->relaxed = false;
   }
 }
 
@@ -542,6 +580,7 @@ void Core::on_append(const NodeId& from, Append& m) {
     return;
   }
   leader_commit_end_ = std::max(leader_commit_end_, m.commit_end);
+  relaxed_ = m.relaxed;
   set_commit(std::min(m.commit_end, durable_end_));
   if (!entries.empty()) {
     // New entries are acknowledged once they are durable (durable() sends the ack).
@@ -712,7 +751,8 @@ void Core::send_commit_notices(bool also_with_later_entries_sent) {
   for (const auto& [id, p] : progress_) {
     if (!p.synced || p.commit_sent >= commit_end_) continue;
     if (!also_with_later_entries_sent && p.next > commit_end_) continue;
-    send(id, Append{hard_.epoch, p.acked_log_end, false, {}, commit_end_, p.session, true});
+    send(id,
+         Append{hard_.epoch, p.acked_log_end, false, {}, commit_end_, p.session, true, p.relaxed});
   }
 }
 

@@ -179,6 +179,9 @@ struct Append {  // leader -> follower; no entries = heartbeat
   // not answer. Answering cost a message each way per commit, and woke an idle leader once per
   // follower and heartbeat.
   bool commit_only = false;
+  // The leader holds a majority without this follower's copy (Core::follower_relaxed): its
+  // acks decide no commit now, so it may write what it is sent in larger, later batches.
+  bool relaxed = false;
 };
 struct AppendAck {
   int64_t epoch = 0;
@@ -322,6 +325,9 @@ class Core {
   // Follower: the highest commit position the current leader has announced (not clamped to
   // what is durable here), to tell a caught-up follower from one that is catching up.
   int64_t leader_commit_end() const { return leader_commit_end_; }
+  // Follower: its leader's latest Append said the commit does not wait on this node's copy
+  // (Append::relaxed).
+  bool relaxed() const { return role_ == Role::Follower && synced_ && relaxed_; }
   // Leader: whether its own durable end holds anything back: a commit (its followers' acks
   // would commit more were its whole log durable here; a single node: whenever anything is
   // pending), or a commit its followers' copies made that is not durable here yet, which reads
@@ -353,6 +359,7 @@ class Core {
     int64_t durable_end = 0;
     int last_heard_tick = 0;
     int64_t commit_sent = 0;  // the newest commit position an Append to it carried
+    bool relaxed = false;     // its Appends say Append::relaxed (update_relaxed)
   };
 
   void become_follower(int64_t epoch, std::optional<NodeId> leader);
@@ -373,6 +380,12 @@ class Core {
   bool idle_ask_turn(const NodeId& peer) const;
   void send_subscribe();
   void send_appends(const NodeId& to, bool heartbeat);
+  // Leader, every kPaceTicks: which followers' acks no commit needs (Append::relaxed). A voter
+  // keeps pace when it holds durably the whole log as it was kPaceTicks ago. While this node
+  // and enough strict followers keep pace to form a majority, the other followers are relaxed;
+  // the followers that stay strict are those that keep pace, strict ones first (a relaxed one
+  // is not made strict only because it has just caught up), then by durable end and id.
+  void update_relaxed();
   // Leader: the end a majority holds durably, counting this node at `own_end` and each synced
   // follower at its acknowledged durable end; nullopt while too few are synced for a majority.
   std::optional<int64_t> majority_end(int64_t own_end) const;
@@ -404,6 +417,11 @@ class Core {
   int64_t durable_end_ = 0;
   int64_t commit_end_ = 0;
   int64_t leader_commit_end_ = 0;
+  bool relaxed_ = false;  // follower: as the leader's latest Append said
+  // Leader: the log end at the tick update_relaxed last ran (what keeping pace is measured by).
+  static constexpr int kPaceTicks = 2;
+  int pace_mark_tick_ = 0;
+  int64_t pace_mark_end_ = 0;
   std::deque<Entry> buffer_;  // recent entries, contiguous, ending at log_end_
   size_t buffer_bytes_ = 0;
   std::set<NodeId> peers_;  // the other voters
