@@ -362,7 +362,6 @@ void ReplicationRuntime::apply_entries(std::vector<replication::Entry> entries) 
   // A follower's storage acknowledges the batch itself once it is durable: the ack then leaves
   // without waiting for this thread to wake (one wake-up fewer on the path of a write).
   bool here = false;
-  const int64_t bytes = entries.empty() ? 0 : entries.back().end - entries.front().position;
   if (transport_ && !batch.entries.empty()) {
     if (auto route = core_->ack_route()) {
       batch.on_written = [this, route = std::move(*route), generation = batch.generation](
@@ -389,7 +388,7 @@ void ReplicationRuntime::apply_entries(std::vector<replication::Entry> entries) 
   // Not while a client here waits to see a write (one this follower forwarded).
   const bool relaxed = core_->relaxed() && waiters_.empty();
   if (relaxed && relaxed_bytes_ < kRelaxedWriteBytesMax) {
-    relaxed_bytes_ += bytes;
+    relaxed_bytes_ += entries.back().end - entries.front().position;
     if (!relaxed_write_armed_) {
       relaxed_write_armed_ = true;
       relaxed_timer_.expires_after(std::chrono::microseconds(kRelaxedWriteDelayUs));
@@ -397,8 +396,7 @@ void ReplicationRuntime::apply_entries(std::vector<replication::Entry> entries) 
         if (ec == boost::asio::error::operation_aborted) return;
         relaxed_write_armed_ = false;
         if (ec || !core_ || stopped_ || !writer_) return;
-        relaxed_flushes_.fetch_add(1, std::memory_order_relaxed);
-        write_here_now();
+        if (write_here_now()) relaxed_flushes_.fetch_add(1, std::memory_order_relaxed);
       });
     }
     return;
@@ -422,15 +420,22 @@ void ReplicationRuntime::write_held_back_now() {
   schedule_write_here();
 }
 
-void ReplicationRuntime::write_here_now() {
+bool ReplicationRuntime::write_here_now() {
+  // Whatever is held back goes with this transaction: the hold ends here.
+  if (relaxed_write_armed_) {
+    relaxed_timer_.cancel();
+    relaxed_write_armed_ = false;
+  }
   relaxed_bytes_ = 0;
   // The disk turned slow since these were queued (held back, or posted here): the writer's
   // thread writes them, not this one (see apply_entries).
   if (last_flush_us_.load(std::memory_order_relaxed) >= kWriteHereFlushUsMax) {
     writer_->wake();
-    return;
+    return false;
   }
-  if (writer_->write_queued_here()) take_held_notices();
+  if (!writer_->write_queued_here()) return false;
+  take_held_notices();
+  return true;
 }
 
 void ReplicationRuntime::storage_ack(const replication::Core::AckRoute& route, uint64_t generation,

@@ -125,9 +125,9 @@ class ReplicationRuntime final : public WriteLog {
   void apply_ready();
   void apply_truncation(int64_t position);
   void apply_entries(std::vector<replication::Entry> entries);
-  // A follower's queued entries, written on this thread: now, or once the reads already
-  // waiting are handled (then they join the same transaction).
-  void write_here_now();
+  // A follower's queued entries, written on this thread: now (true when this thread wrote
+  // them), or once the reads already waiting are handled (then they join the same transaction).
+  bool write_here_now();
   void schedule_write_here();
   void write_held_back_now();  // a relaxed follower's held-back entries: scheduled now
   void count_flush(const FlushStats& flush);
@@ -213,7 +213,7 @@ class ReplicationRuntime final : public WriteLog {
   boost::asio::steady_timer relaxed_timer_;
   bool relaxed_write_armed_ = false;
   std::atomic<bool> relaxed_flag_{false};    // core_->relaxed(), for stats()
-  std::atomic<int64_t> relaxed_flushes_{0};  // held-back writes, written by the timer
+  std::atomic<int64_t> relaxed_flushes_{0};  // transactions of held-back writes, by the timer
   int64_t relaxed_bytes_ = 0;
   int64_t durable_end_ = 0;  // local storage holds everything below this
   int64_t visible_end_ = 0;  // committed and durable here: what reads and acks may use

@@ -507,9 +507,6 @@ void Core::update_relaxed() {
   // Too few keep pace for a majority: every follower answers at once again.
   const bool majority = strict >= quorum();
   for (; i < ranked.size(); ++i) ranked[i].second->relaxed = majority;
-  if (!majority) {
-    for (auto& [key, p] : ranked) p->relaxed = false;
-  }
 }
 
 // Each caught-up follower answers once per period: two heartbeats per follower (three nodes: each
