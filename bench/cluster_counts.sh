@@ -11,6 +11,10 @@
 # beside the client's p50 this splits a write's time between the server and the client). Every worker
 # and the bench run in their own autogroup at nice -19 (root); every process started here is
 # stopped by its PID.
+# PCAP=1 also captures the nodes' external TCP ports with tcpdump for PCAP_SECONDS (1.5) from the
+# start of the measured window and splits each write's time into the server's part and the
+# client's (bench/latency_split.py, appended to info.txt): the capture costs CPU, so take the
+# split from such a run and the throughput and CPU figures from one without it.
 # CLIENT=node drives the cluster as bench/peers.sh does instead (node-eventstore-client, C writers
 # sharing one connection, found through gossip): the shape of issue 16's targets, where replies
 # and reads share one socket; chorus-bench opens one connection per writer. With CLIENT=node,
@@ -18,7 +22,7 @@
 #   bench/cluster_counts.sh OUT_DIR WORKER [BENCH_BIN]
 #   env: C (64), DURATION (10), NODES (3, at most 9), BASE (6; or PORT_PREFIX: 1 to 31),
 #        WARGS (extra worker options), WENV (environment for the workers, e.g. GLIBC_TUNABLES=...),
-#        EXTRA_EVENTS, CLIENT (bench), FOLLOWER (with CLIENT=node)
+#        EXTRA_EVENTS, CLIENT (bench), FOLLOWER (with CLIENT=node), PCAP, PCAP_SECONDS
 # Ports: BASE 1 to 31 keeps every node port between 1111 and 31914, below the ephemeral range
 # (32768-60999), where an outgoing connection (a client's, a node's to its peers) could take a
 # node's port before it binds it. Until 2026-12-03 ports were BASE<i>111..BASE<i>114, which for
@@ -49,7 +53,18 @@ for _ in $(seq 150); do
 done
 li=$(( (lp - base * 1000) / 100 )); lpid=${pids[$((li-1))]}
 echo "leader node $li pid $lpid; pids ${pids[*]}; load $(cat /proc/loadavg)" > "$out/info.txt"
+if [ -n "${PCAP:-}" ] && ! command -v tcpdump >/dev/null; then
+  [ "$(id -u)" = 0 ] || { echo "PCAP needs tcpdump (apt-get install tcpdump, as root)" >&2; exit 2; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q tcpdump >/dev/null
+fi
+capture() {  # PCAP: the external TCP ports for PCAP_SECONDS, in the background
+  [ -n "${PCAP:-}" ] || return 0
+  local filter=""; for i in $(seq $nodes); do filter="$filter${filter:+ or }port $(port $i 12)"; done
+  timeout "${PCAP_SECONDS:-1.5}" tcpdump -i lo -s 0 -B 65536 -w "$out/ext.pcap" "tcp and ($filter)" 2>"$out/tcpdump.err" &
+  cap_=$!
+}
 count() {  # perf stat of every worker thread until killed
+  capture
   perf stat --per-thread -e raw_syscalls:sys_enter,sched:sched_switch,task-clock${EXTRA_EVENTS:+,$EXTRA_EVENTS} -p $(IFS=,; echo "${pids[*]}") -o "$out/perfstat.txt" &
   ps_=$!
 }
@@ -70,6 +85,12 @@ else
   b=$!; sleep 0.05; echo -19 > /proc/$b/autogroup || true; wait $b
   kill -INT $ps_; wait $ps_ || true
   tail -1 "$out/bench.out" > "$out/bench.json"
+fi
+if [ -n "${PCAP:-}" ]; then
+  wait "$cap_" || true  # it ends at its timeout
+  ext_ports=$(for i in $(seq $nodes); do echo -n "$(port $i 12),"; done)
+  { echo "latency split (bench/latency_split.py, $(grep -o '[0-9]* packets dropped by kernel' "$out/tcpdump.err" || echo '? dropped')):"
+    python3 "$(dirname "$0")/latency_split.py" "$out/ext.pcap" "${ext_ports%,}" 2>&1 || true; } >> "$out/info.txt"
 fi
 # Each node's /metrics after the run (the storage writer's commit sizes and durations), the
 # leader's as metrics-L.txt, the followers' as metrics-F<i>.txt.
