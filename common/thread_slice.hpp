@@ -51,4 +51,19 @@ inline bool request_short_slice() {
   return syscall(SYS_sched_setattr, 0, &attr, 0) == 0;
 }
 
+// Puts the calling thread under SCHED_BATCH (true) or back under SCHED_OTHER (false), keeping its
+// nice value and slice. A SCHED_BATCH thread that wakes up does not preempt the thread running on
+// its CPU: it runs when that thread's slice ends or it blocks, with the same share of the CPU.
+// Any thread may switch itself between the two without privileges. False when the kernel refused
+// or the thread has another policy (left as it is).
+inline bool set_batch_policy(bool batch) {
+  SchedAttr attr;
+  if (!get_sched_attr(attr)) return false;
+  if (attr.sched_policy != SCHED_OTHER && attr.sched_policy != SCHED_BATCH) return false;
+  attr.size = sizeof(attr);
+  attr.sched_flags &= kSchedFlagResetOnFork;
+  attr.sched_policy = batch ? SCHED_BATCH : SCHED_OTHER;
+  return syscall(SYS_sched_setattr, 0, &attr, 0) == 0;
+}
+
 }  // namespace chorus

@@ -112,11 +112,26 @@ async function pings(node, ms) {
   return times.sort((a, b) => a - b);
 }
 
+// The scheduling policy of a node's core thread (Linux: 0 SCHED_OTHER, 3 SCHED_BATCH).
+function corePolicy(node) {
+  const tasks = `/proc/${node.pid}/task`;
+  for (const tid of fs.readdirSync(tasks)) {
+    if (fs.readFileSync(`${tasks}/${tid}/comm`, 'utf8').trim() !== 'core') continue;
+    const line = fs.readFileSync(`${tasks}/${tid}/sched`, 'utf8').match(/^policy\s*:\s*(\d+)/m);
+    return Number(line[1]);
+  }
+  throw new Error(`no core thread in ${tasks}`);
+}
+const SCHED_OTHER = 0;
+const SCHED_BATCH = 3;
+
 // Issue 16: the leader tells a follower whose acks no commit needs (the leader and the other
 // follower make the majority) that it is relaxed; that follower writes what it is sent every
 // 3 ms instead of as it comes, in a fraction of the other's transactions. When the other
 // follower's disk turns slow it no longer keeps pace, and the relaxed one is strict again, so
-// writes go on at the pace of the fast disks.
+// writes go on at the pace of the fast disks. A relaxed follower's core thread runs under
+// SCHED_BATCH (it does not preempt the threads writes wait on), and under SCHED_OTHER again once
+// it is needed.
 test('a follower no commit needs writes in fewer transactions, and is needed again when the other slows',
   { skip, timeout: 120000 }, async () => {
     const followers = cluster.live().filter((n) => n !== leader);
@@ -150,11 +165,17 @@ test('a follower no commit needs writes in fewer transactions, and is needed aga
       assert.ok(relaxedFlushes * 2 < strictFlushes,
         `relaxed follower: ${relaxedFlushes} transactions, strict: ${strictFlushes}`);
       assert.ok(after[0][1] > before[0][1], 'its transactions are the held-back writes');
+      assert.equal(corePolicy(relaxed), SCHED_BATCH, 'the relaxed follower\'s core yields');
+      assert.equal(corePolicy(strict), SCHED_OTHER, 'the strict follower\'s core does not');
+      assert.equal(corePolicy(leader), SCHED_OTHER, 'the leader\'s core does not');
 
       slowed = strict;
       fs.writeFileSync(strict.control, `slow-fsync ${SLOW_FSYNC_MS}`);
       await waitFor(async () => !(await relaxedOf()).includes(relaxed),
         { what: 'the relaxed follower to be needed again', timeoutMs: 10000 });
+      // The flag and the policy change on the same Append; the policy is read a moment later.
+      await waitFor(() => corePolicy(relaxed) === SCHED_OTHER,
+        { what: 'the follower needed again to leave SCHED_BATCH', timeoutMs: 5000 });
       const ackedSlow = load.acked.length;
       const started = performance.now();  // monotonic: the wall clock may be stepped
       await waitFor(() => load.acked.length >= ackedSlow + 500,

@@ -4,6 +4,8 @@
 // durable end), so acknowledgements and reads never see data a new leader could truncate.
 #include "worker/engine/replication_runtime.hpp"
 
+#include "common/thread_slice.hpp"
+
 #include "worker/engine/log_codec.hpp"
 
 #include <boost/asio/post.hpp>
@@ -155,6 +157,7 @@ void ReplicationRuntime::receive(replication::Message message) {
   process_ready();
   take_held_notices();  // and whether the message (a commit announced) now wants them at once
   relaxed_flag_.store(core_->relaxed(), std::memory_order_relaxed);
+  yield_while_relaxed();
   // The leader waits on our copy now (or leads no more): what is held back goes at once.
   if (relaxed_write_armed_ && !core_->relaxed()) write_held_back_now();
 }
@@ -668,8 +671,19 @@ std::optional<int64_t> ReplicationRuntime::announced_commit_end() const {
   return core_->leader_commit_end();
 }
 
+// A relaxed follower's work waits up to kRelaxedWriteDelayUs anyway; on a machine shared with
+// other nodes (the leader, a strict follower) its core thread should not preempt theirs, which
+// every write waits on. SCHED_BATCH while relaxed (see set_batch_policy); one syscall per change.
+void ReplicationRuntime::yield_while_relaxed() {
+  const bool relaxed = core_->relaxed();
+  if (relaxed == batch_policy_) return;
+  batch_policy_ = relaxed;
+  set_batch_policy(relaxed);
+}
+
 void ReplicationRuntime::update_status() {
   relaxed_flag_.store(core_->relaxed(), std::memory_order_relaxed);
+  yield_while_relaxed();
   NodeStatus s;
   const auto role = core_->role();
   if (role == replication::Role::Leader) {

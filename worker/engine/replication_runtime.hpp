@@ -213,6 +213,8 @@ class ReplicationRuntime final : public WriteLog {
   boost::asio::steady_timer relaxed_timer_;
   bool relaxed_write_armed_ = false;
   std::atomic<bool> relaxed_flag_{false};    // core_->relaxed(), for stats()
+  bool batch_policy_ = false;                // the core thread runs under SCHED_BATCH
+  void yield_while_relaxed();
   std::atomic<int64_t> relaxed_flushes_{0};  // transactions of held-back writes, by the timer
   int64_t relaxed_bytes_ = 0;
   int64_t durable_end_ = 0;  // local storage holds everything below this
