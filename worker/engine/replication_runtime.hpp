@@ -212,8 +212,8 @@ class ReplicationRuntime final : public WriteLog {
   static constexpr int64_t kRelaxedWriteBytesMax = 1 << 20;
   boost::asio::steady_timer relaxed_timer_;
   bool relaxed_write_armed_ = false;
-  std::atomic<bool> relaxed_flag_{false};    // core_->relaxed(), for stats()
-  bool batch_policy_ = false;                // the core thread runs under SCHED_BATCH
+  std::atomic<bool> relaxed_flag_{false};  // core_->relaxed(), for stats()
+  bool batch_policy_ = false;              // the core thread runs under SCHED_BATCH
   void yield_while_relaxed();
   std::atomic<int64_t> relaxed_flushes_{0};  // transactions of held-back writes, by the timer
   int64_t relaxed_bytes_ = 0;
