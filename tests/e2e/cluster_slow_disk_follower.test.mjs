@@ -117,8 +117,9 @@ function corePolicy(node) {
   const tasks = `/proc/${node.pid}/task`;
   for (const tid of fs.readdirSync(tasks)) {
     if (fs.readFileSync(`${tasks}/${tid}/comm`, 'utf8').trim() !== 'core') continue;
-    const line = fs.readFileSync(`${tasks}/${tid}/sched`, 'utf8').match(/^policy\s*:\s*(\d+)/m);
-    return Number(line[1]);
+    // Field 41 of stat is the policy (proc(5)); fields from 3 on follow the ")" of the name.
+    const stat = fs.readFileSync(`${tasks}/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]);
   }
   throw new Error(`no core thread in ${tasks}`);
 }
