@@ -327,7 +327,8 @@ std::optional<chorus::auth::Secret> cluster_secret(const chorus::WorkerOptions& 
   return std::nullopt;
 }
 
-chorus::tcp::TcpServerConfig tcp_config(const chorus::WorkerOptions& options) {
+chorus::tcp::TcpServerConfig tcp_config(const chorus::WorkerOptions& options,
+                                        std::shared_ptr<chorus::tcp::ClientLimits> limits) {
   chorus::tcp::TcpServerConfig config;
   config.ip = options.ext_ip;
   config.port = options.ext_tcp_port;
@@ -335,7 +336,7 @@ chorus::tcp::TcpServerConfig tcp_config(const chorus::WorkerOptions& options) {
   config.heartbeat_timeout_ms = options.ext_tcp_heartbeat_timeout_ms;
   // One connection count and one partial-frame budget for the node: the plain and the secure
   // server get copies of this config, so they share them.
-  config.limits = std::make_shared<chorus::tcp::ClientLimits>(options.ext_tcp_connections_max);
+  config.limits = std::move(limits);
   return config;
 }
 
@@ -359,9 +360,10 @@ struct TcpServers {
 TcpServers make_tcp_servers(boost::asio::io_context& io, boost::asio::io_context& decode_io,
                             chorus::Engine& engine, const chorus::WorkerOptions& options,
                             const chorus::tls::Certificates* certificates,
-                            const chorus::tcp::ClusterState* cluster) {
+                            const chorus::tcp::ClusterState* cluster,
+                            std::shared_ptr<chorus::tcp::ClientLimits> limits) {
   TcpServers servers;
-  auto config = tcp_config(options);
+  auto config = tcp_config(options, std::move(limits));
   config.cluster = cluster;
   config.metrics = servers.metrics;
   config.one_thread = true;  // `io` is the engine's core io_context, run by its one thread
@@ -533,12 +535,14 @@ chorus::http::StatsStream::Write system_writer(chorus::Engine& engine,
 // down (fsync, close) and stops the io_context.
 int serve(chorus::Log& log, const chorus::ParseResult& parsed, boost::asio::io_context& io,
           boost::asio::io_context& core_io, chorus::Engine& engine, ClusterParts& cluster,
-          const chorus::tls::Certificates* certificates, chorus::SpaceMonitor& space) {
+          const chorus::tls::Certificates* certificates, chorus::SpaceMonitor& space,
+          std::shared_ptr<chorus::tcp::ClientLimits> client_limits) {
   const chorus::WorkerOptions& options = parsed.options;
   RouterState router_state(*cluster.router);
   // The client connections live on the engine's core thread: a write is read, stepped through
   // the core and answered there, and only the storage writer is a second thread on its way.
-  TcpServers servers = make_tcp_servers(core_io, io, engine, options, certificates, &router_state);
+  TcpServers servers = make_tcp_servers(core_io, io, engine, options, certificates, &router_state,
+                                        std::move(client_limits));
   std::unique_ptr<chorus::http::HttpServer> ext_http;
   std::unique_ptr<chorus::http::HttpServer> int_http;
   std::unique_ptr<chorus::http::HttpServer> v5_http;      // --ext-http-port-v5, when set
@@ -790,6 +794,9 @@ int run(const chorus::ParseResult& parsed) {
     if (auto* g = gossip_ptr.load()) g->announce();  // also finds out whether it is alive
   };
   auto config = engine_config(options);
+  // The TCP servers' connection count, made before the engine so that it can read it.
+  auto client_limits = std::make_shared<chorus::tcp::ClientLimits>(options.ext_tcp_connections_max);
+  config.client_connections = [client_limits] { return client_limits->connections(); };
   config.on_status_change = [&gossip_ptr] {
     if (auto* g = gossip_ptr.load()) g->announce();
   };
@@ -856,7 +863,8 @@ int run(const chorus::ParseResult& parsed) {
       std::make_shared<chorus::cluster::ReplacementWatch>(io, *engine, *voters, use_voters);
   replacements->start();
   gossip_ptr = cluster.gossip.get();
-  const int code = serve(log, parsed, io, core_io, *engine, cluster, certificates.get(), space);
+  const int code =
+      serve(log, parsed, io, core_io, *engine, cluster, certificates.get(), space, client_limits);
   gossip_ptr = nullptr;
   replacements->stop();  // io_context stopped: nothing else runs the watch now
   cluster.gossip->stop();

@@ -131,8 +131,8 @@ const SCHED_BATCH = 3;
 // 3 ms instead of as it comes, in a fraction of the other's transactions. When the other
 // follower's disk turns slow it no longer keeps pace, and the relaxed one is strict again, so
 // writes go on at the pace of the fast disks. A relaxed follower's core thread runs under
-// SCHED_BATCH (it does not preempt the threads writes wait on), and under SCHED_OTHER again once
-// it is needed.
+// SCHED_BATCH (it does not preempt the threads writes wait on) while no client is connected to
+// it, and under SCHED_OTHER again once it is needed or a client connects.
 test('a follower no commit needs writes in fewer transactions, and is needed again when the other slows',
   { skip, timeout: 120000 }, async () => {
     const followers = cluster.live().filter((n) => n !== leader);
@@ -169,6 +169,18 @@ test('a follower no commit needs writes in fewer transactions, and is needed aga
       assert.equal(corePolicy(relaxed), SCHED_BATCH, 'the relaxed follower\'s core yields');
       assert.equal(corePolicy(strict), SCHED_OTHER, 'the strict follower\'s core does not');
       assert.equal(corePolicy(leader), SCHED_OTHER, 'the leader\'s core does not');
+      // A client on the relaxed follower (its reads run through that core thread): the normal
+      // policy while it is connected, SCHED_BATCH again once it leaves.
+      const reader = await connect(relaxed, { requireMaster: false });
+      try {
+        await waitFor(() => corePolicy(relaxed) === SCHED_OTHER,
+          { what: 'a relaxed follower with a client to keep SCHED_OTHER', timeoutMs: 5000 });
+        assert.equal(metric(await metrics(relaxed), 'chorus_replication_relaxed'), 1);
+      } finally {
+        closeQuietly(reader);
+      }
+      await waitFor(() => corePolicy(relaxed) === SCHED_BATCH,
+        { what: 'the relaxed follower without clients to yield again', timeoutMs: 5000 });
 
       slowed = strict;
       fs.writeFileSync(strict.control, `slow-fsync ${SLOW_FSYNC_MS}`);

@@ -83,6 +83,10 @@ struct EngineConfig {
   // message, before SQLite could meet a full disk. Unset or "": writes are taken. Called on the
   // core thread for every write; must be cheap.
   std::function<std::string()> low_disk_refusal;
+  // Open external TCP client connections (main.cpp: the TCP servers' shared count). A relaxed
+  // follower serving none yields its core thread to the threads writes wait on (SCHED_BATCH);
+  // one serving clients keeps the normal policy, so its clients' reads are not kept waiting.
+  std::function<int()> client_connections;
   // Called on the core thread when this node's state, leader or epoch changed (gossip tells
   // the others at once); must not block.
   std::function<void()> on_status_change;

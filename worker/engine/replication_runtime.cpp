@@ -673,9 +673,12 @@ std::optional<int64_t> ReplicationRuntime::announced_commit_end() const {
 
 // A relaxed follower's work waits up to kRelaxedWriteDelayUs anyway; on a machine shared with
 // other nodes (the leader, a strict follower) its core thread should not preempt theirs, which
-// every write waits on. SCHED_BATCH while relaxed (see set_batch_policy); one syscall per change.
+// every write waits on. SCHED_BATCH while relaxed and serving no TCP client (its clients' reads
+// and subscriptions run through this thread too: they would wait; see set_batch_policy); one
+// syscall per change, checked on each input from the leader.
 void ReplicationRuntime::yield_while_relaxed() {
-  const bool relaxed = core_->relaxed();
+  const bool relaxed =
+      core_->relaxed() && !(config_.client_connections && config_.client_connections() > 0);
   if (relaxed == batch_policy_) return;
   batch_policy_ = relaxed;
   set_batch_policy(relaxed);
