@@ -677,11 +677,11 @@ std::optional<int64_t> ReplicationRuntime::announced_commit_end() const {
 // and subscriptions run through this thread too: they would wait; see set_batch_policy); one
 // syscall per change, checked on each input from the leader.
 void ReplicationRuntime::yield_while_relaxed() {
-  const bool relaxed =
+  const bool batch =
       core_->relaxed() && !(config_.client_connections && config_.client_connections() > 0);
-  if (relaxed == batch_policy_) return;
-  batch_policy_ = relaxed;
-  set_batch_policy(relaxed);
+  if (batch == batch_policy_) return;
+  batch_policy_ = batch;
+  set_batch_policy(batch);
 }
 
 void ReplicationRuntime::update_status() {
