@@ -39,31 +39,32 @@ inline bool get_sched_attr(SchedAttr& attr) {
   return syscall(SYS_sched_getattr, 0, &attr, sizeof(attr), 0) == 0;
 }
 
-// Requests kShortSliceNs for the calling thread, keeping its policy and nice value. False when the
-// kernel refused or the thread has a real-time policy (left as it is).
-inline bool request_short_slice() {
+// Changes the calling thread's scheduling attributes with `change`, keeping everything else (its
+// policy, nice value and slice unless `change` sets them). False when the kernel refused or the
+// thread has a real-time policy (left as it is).
+template <typename Change>
+bool change_own_sched_attr(Change change) {
   SchedAttr attr;
   if (!get_sched_attr(attr)) return false;
   if (attr.sched_policy != SCHED_OTHER && attr.sched_policy != SCHED_BATCH) return false;
   attr.size = sizeof(attr);
   attr.sched_flags &= kSchedFlagResetOnFork;
-  attr.sched_runtime = kShortSliceNs;
+  change(attr);
   return syscall(SYS_sched_setattr, 0, &attr, 0) == 0;
+}
+
+// Requests kShortSliceNs for the calling thread, keeping its policy and nice value.
+inline bool request_short_slice() {
+  return change_own_sched_attr([](SchedAttr& attr) { attr.sched_runtime = kShortSliceNs; });
 }
 
 // Puts the calling thread under SCHED_BATCH (true) or back under SCHED_OTHER (false), keeping its
 // nice value and slice. A SCHED_BATCH thread that wakes up does not preempt the thread running on
 // its CPU: it runs when that thread's slice ends or it blocks, with the same share of the CPU.
-// Any thread may switch itself between the two without privileges. False when the kernel refused
-// or the thread has another policy (left as it is).
+// Any thread may switch itself between the two without privileges.
 inline bool set_batch_policy(bool batch) {
-  SchedAttr attr;
-  if (!get_sched_attr(attr)) return false;
-  if (attr.sched_policy != SCHED_OTHER && attr.sched_policy != SCHED_BATCH) return false;
-  attr.size = sizeof(attr);
-  attr.sched_flags &= kSchedFlagResetOnFork;
-  attr.sched_policy = batch ? SCHED_BATCH : SCHED_OTHER;
-  return syscall(SYS_sched_setattr, 0, &attr, 0) == 0;
+  return change_own_sched_attr(
+      [batch](SchedAttr& attr) { attr.sched_policy = batch ? SCHED_BATCH : SCHED_OTHER; });
 }
 
 }  // namespace chorus

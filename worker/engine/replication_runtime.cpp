@@ -156,10 +156,9 @@ void ReplicationRuntime::receive(replication::Message message) {
   core_->step(std::move(message));
   process_ready();
   take_held_notices();  // and whether the message (a commit announced) now wants them at once
-  relaxed_flag_.store(core_->relaxed(), std::memory_order_relaxed);
-  yield_while_relaxed();
+  follow_relaxed();
   // The leader waits on our copy now (or leads no more): what is held back goes at once.
-  if (relaxed_write_armed_ && !core_->relaxed()) write_held_back_now();
+  if (relaxed_write_armed_ && !core_->relaxed()) schedule_write_here();
 }
 
 void ReplicationRuntime::set_voters(const std::vector<std::string>& node_ids) {
@@ -417,12 +416,6 @@ void ReplicationRuntime::schedule_write_here() {
   });
 }
 
-void ReplicationRuntime::write_held_back_now() {
-  relaxed_timer_.cancel();
-  relaxed_write_armed_ = false;
-  schedule_write_here();
-}
-
 bool ReplicationRuntime::write_here_now() {
   // Whatever is held back goes with this transaction: the hold ends here.
   if (relaxed_write_armed_) {
@@ -656,7 +649,7 @@ void ReplicationRuntime::await_visible(int64_t end, std::function<void(bool visi
   const auto deadline = Clock::now() + std::chrono::milliseconds(config_.commit_timeout_ms);
   waiters_.emplace(end, Waiter{deadline, std::move(done)});
   // A client here waits to see it (a write this follower forwarded): nothing is held back.
-  if (relaxed_write_armed_) write_held_back_now();
+  if (relaxed_write_armed_) schedule_write_here();
 }
 
 // ---------------------------------------------------------------- status
@@ -671,22 +664,23 @@ std::optional<int64_t> ReplicationRuntime::announced_commit_end() const {
   return core_->leader_commit_end();
 }
 
-// A relaxed follower's work waits up to kRelaxedWriteDelayUs anyway; on a machine shared with
+// After each input and status change: the flag for stats(), and the core thread's policy. A
+// relaxed follower's work waits up to kRelaxedWriteDelayUs anyway; on a machine shared with
 // other nodes (the leader, a strict follower) its core thread should not preempt theirs, which
 // every write waits on. SCHED_BATCH while relaxed and serving no TCP client (its clients' reads
 // and subscriptions run through this thread too: they would wait; see set_batch_policy); one
-// syscall per change, checked on each input from the leader.
-void ReplicationRuntime::yield_while_relaxed() {
-  const bool batch =
-      core_->relaxed() && !(config_.client_connections && config_.client_connections() > 0);
+// syscall per change.
+void ReplicationRuntime::follow_relaxed() {
+  const bool relaxed = core_->relaxed();
+  relaxed_flag_.store(relaxed, std::memory_order_relaxed);
+  const bool batch = relaxed && !(config_.client_connections && config_.client_connections() > 0);
   if (batch == batch_policy_) return;
   batch_policy_ = batch;
   set_batch_policy(batch);
 }
 
 void ReplicationRuntime::update_status() {
-  relaxed_flag_.store(core_->relaxed(), std::memory_order_relaxed);
-  yield_while_relaxed();
+  follow_relaxed();
   NodeStatus s;
   const auto role = core_->role();
   if (role == replication::Role::Leader) {

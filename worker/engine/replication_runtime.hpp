@@ -127,9 +127,9 @@ class ReplicationRuntime final : public WriteLog {
   void apply_entries(std::vector<replication::Entry> entries);
   // A follower's queued entries, written on this thread: now (true when this thread wrote
   // them), or once the reads already waiting are handled (then they join the same transaction).
+  // Either ends a relaxed follower's hold: what it held back goes with them.
   bool write_here_now();
   void schedule_write_here();
-  void write_held_back_now();  // a relaxed follower's held-back entries: scheduled now
   void count_flush(const FlushStats& flush);
   void on_durable(int64_t end, uint64_t generation,
                   const std::optional<replication::Core::AckRoute>& acked);
@@ -214,7 +214,7 @@ class ReplicationRuntime final : public WriteLog {
   bool relaxed_write_armed_ = false;
   std::atomic<bool> relaxed_flag_{false};  // core_->relaxed(), for stats()
   bool batch_policy_ = false;              // the core thread runs under SCHED_BATCH
-  void yield_while_relaxed();
+  void follow_relaxed();
   std::atomic<int64_t> relaxed_flushes_{0};  // transactions of held-back writes, by the timer
   int64_t relaxed_bytes_ = 0;
   int64_t durable_end_ = 0;  // local storage holds everything below this

@@ -179,7 +179,7 @@ struct Append {  // leader -> follower; no entries = heartbeat
   // not answer. Answering cost a message each way per commit, and woke an idle leader once per
   // follower and heartbeat.
   bool commit_only = false;
-  // The leader holds a majority without this follower's copy (Core::follower_relaxed): its
+  // The leader holds a majority without this follower's copy (Core::update_relaxed): its
   // acks decide no commit now, so it may write what it is sent in larger, later batches.
   bool relaxed = false;
 };
