@@ -22,7 +22,9 @@
 #   bench/cluster_counts.sh OUT_DIR WORKER [BENCH_BIN]
 #   env: C (64), DURATION (10), NODES (3, at most 9), BASE (6; or PORT_PREFIX: 1 to 31),
 #        WARGS (extra worker options), WENV (environment for the workers, e.g. GLIBC_TUNABLES=...),
-#        EXTRA_EVENTS, CLIENT (bench), FOLLOWER (with CLIENT=node), PCAP, PCAP_SECONDS
+#        EXTRA_EVENTS, CLIENT (bench), FOLLOWER (with CLIENT=node), PCAP, PCAP_SECONDS,
+#        WORK_DIR (/tmp: an existing folder for the nodes' data, removed at the end when given;
+#        /dev/shm measures the same build without its disk's cost)
 # Ports: BASE 1 to 31 keeps every node port between 1111 and 31914, below the ephemeral range
 # (32768-60999), where an outgoing connection (a client's, a node's to its peers) could take a
 # node's port before it binds it. Until 2026-12-03 ports were BASE<i>111..BASE<i>114, which for
@@ -35,12 +37,16 @@ base=${PORT_PREFIX:-${BASE:-6}}
 nodes=${NODES:-3}
 [[ "$base" =~ ^[1-9][0-9]?$ ]] && [ "$base" -ge 1 ] && [ "$base" -le 31 ] ||
   { echo "BASE (or PORT_PREFIX) must be a number from 1 to 31 (node i listens on BASE*1000 + i*100 + 11..14, below the ephemeral ports 32768-60999), not '$base'" >&2; exit 2; }
+[ -d "${WORK_DIR:-/tmp}" ] || { echo "WORK_DIR: no folder ${WORK_DIR}" >&2; exit 2; }
 [[ "$nodes" =~ ^[1-9]$ ]] || { echo "NODES must be a number from 1 to 9, not '$nodes'" >&2; exit 2; }
 port() { echo $((base * 1000 + $1 * 100 + $2)); }  # port NODE SUFFIX, e.g. port 2 14
-work=/tmp/repl-count-$base; dur=${DURATION:-10}
+work=${WORK_DIR:-/tmp}/repl-count-$base; dur=${DURATION:-10}
 rm -rf "$work"; mkdir -p "$work" "$out"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  [ -z "${WORK_DIR:-}" ] || rm -rf "$work"  # e.g. tmpfs: do not leave the data in memory
+}
 trap cleanup EXIT
 for i in $(seq $nodes); do
   seeds=""; for j in $(seq $nodes); do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:$(port $j 13)"; done

@@ -15,7 +15,9 @@
 #        WORK_DIR (/tmp/chorus-peers-slotN), WORKER_ARGS (extra chorus-worker options), PORT_SLOT (0),
 #        CHORUS_BEFORE (another chorus-worker binary: a second Chorus cluster, system
 #        "chorus-before", measured in the same interleaved runs, so a change is compared with
-#        the build before it under the same load)
+#        the build before it under the same load), CHORUS_BEFORE_DATA (an existing folder for
+#        chorus-before's databases instead of WORK_DIR, e.g. /dev/shm: the same build without
+#        its disk's cost, the ceiling storage work could reach; never a way to run Chorus)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
@@ -30,6 +32,11 @@ worker_before=${CHORUS_BEFORE:-}
 if [ -n "$worker_before" ]; then
   [ -x "$worker_before" ] || { echo "CHORUS_BEFORE: no chorus-worker at $worker_before" >&2; exit 2; }
   systems+=(chorus-before)
+fi
+before_data=${CHORUS_BEFORE_DATA:-}
+if [ -n "$before_data" ]; then
+  [ -n "$worker_before" ] || { echo "CHORUS_BEFORE_DATA needs CHORUS_BEFORE" >&2; exit 2; }
+  [ -d "$before_data" ] || { echo "CHORUS_BEFORE_DATA: no folder $before_data" >&2; exit 2; }
 fi
 slot=${PORT_SLOT:-0}
 case "$slot" in 0 | 1 | 2) ;; *) echo "PORT_SLOT must be 0, 1 or 2, not '$slot'" >&2; exit 2 ;; esac
@@ -51,10 +58,16 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p "$out"
 rm -rf "$work"
 mkdir -p "$work"
+before_dir=$work
+if [ -n "$before_data" ]; then
+  before_dir=$(mktemp -d "$before_data/chorus-peers-before.XXXXXX")
+  before_cleanup=$before_dir
+fi
 declare -A pids
 all_pids=()
 cleanup() {
   for p in "${all_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  [ -z "${before_cleanup:-}" ] || rm -rf "$before_cleanup"
 }
 trap cleanup EXIT
 
@@ -85,7 +98,7 @@ for i in 1 2 3; do
     # The build to compare with: node i on ports port i 511..514.
     seeds=""
     for j in 1 2 3; do [ "$j" != "$i" ] && seeds="$seeds${seeds:+,}127.0.0.1:$(port $j 513)"; done
-    start chorus-before "$work/chorus-before$i.log" "$worker_before" --db "$work/chorus-before$i" \
+    start chorus-before "$work/chorus-before$i.log" "$worker_before" --db "$before_dir/chorus-before$i" \
       --log "$work/chorus-before$i-logs" --int-ip 127.0.0.1 --ext-ip 127.0.0.1 \
       --int-tcp-port="$(port $i 511)" --ext-tcp-port="$(port $i 512)" \
       --int-http-port="$(port $i 513)" --ext-http-port="$(port $i 514)" --cluster-size=3 --discover-via-dns=false --gossip-seed="$seeds" \
@@ -156,7 +169,7 @@ done
 
 {
   echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs);" \
-    "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg); commit $(git -C "$repo" rev-parse --short HEAD)"
+    "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg); commit $(git -C "$repo" rev-parse --short HEAD)${before_data:+; chorus-before keeps its data in $before_data}"
   echo
   node "$here/peers/table.mjs" "$results"
 } | tee "$out/table.md"
