@@ -59,15 +59,12 @@ mkdir -p "$out"
 rm -rf "$work"
 mkdir -p "$work"
 before_dir=$work
-if [ -n "$before_data" ]; then
-  before_dir=$(mktemp -d "$before_data/chorus-peers-before.XXXXXX")
-  before_cleanup=$before_dir
-fi
+[ -z "$before_data" ] || before_dir=$(mktemp -d "$before_data/chorus-peers-before.XXXXXX")
 declare -A pids
 all_pids=()
 cleanup() {
   for p in "${all_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  [ -z "${before_cleanup:-}" ] || rm -rf "$before_cleanup"
+  [ "$before_dir" = "$work" ] || rm -rf "$before_dir"  # CHORUS_BEFORE_DATA's temporary folder
 }
 trap cleanup EXIT
 
